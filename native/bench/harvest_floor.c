@@ -1,0 +1,87 @@
+/* The C floor for the managed harvest benchmark: one KVM_GET_DIRTY_LOG of a
+ * slot followed by a population count of the returned bitmap, repeated.
+ *
+ *   mk_harvest_floor GIB idle|dirty [ITERATIONS]
+ *
+ * "idle" logs a slot nobody writes (an all-zero bitmap each time); "dirty"
+ * enables manual protect with KVM_DIRTY_LOG_INITIALLY_SET, so every page
+ * reads as dirty on every call without any guest running. Prints one line:
+ * the median, minimum and mean nanoseconds per harvest. */
+#define _GNU_SOURCE
+#include "migratekit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void die(const char *what, int r)
+{
+    fprintf(stderr, "%s failed: %s\n", what, strerror(-r));
+    exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s GIB idle|dirty [ITERATIONS]\n", argv[0]);
+        return 2;
+    }
+    uint64_t gib = strtoull(argv[1], NULL, 10);
+    int dirty = strcmp(argv[2], "dirty") == 0;
+    int iterations = argc > 3 ? atoi(argv[3]) : 50;
+    if (gib == 0 || iterations <= 0)
+        return 2;
+
+    uint64_t size = gib << 30;
+    uint64_t pages = size / 4096;
+    uint64_t words = (pages + 63) / 64;
+    int kvm, vm, r;
+    void *mem;
+    if ((r = mk_kvm_open(NULL, &kvm)) < 0) die("open /dev/kvm", r);
+    if ((r = mk_vm_create(kvm, &vm)) < 0) die("KVM_CREATE_VM", r);
+    if (dirty && (r = mk_vm_enable_manual_dirty_log_protect(vm, 1)) < 0) die("manual protect", r);
+    if ((r = mk_mmap_anonymous(size, &mem)) < 0) die("mmap", r);
+    if ((r = mk_vm_set_memory_region(vm, 0, 1, 0, size, mem)) < 0) die("KVM_SET_USER_MEMORY_REGION", r);
+
+    uint64_t *bitmap = aligned_alloc(64, words * 8);
+    uint64_t *samples = calloc((size_t)iterations, sizeof *samples);
+    uint64_t total = 0, count = 0;
+    for (int i = -3; i < iterations; i++) {
+        uint64_t t0 = now_ns();
+        if ((r = mk_vm_get_dirty_log(vm, 0, bitmap)) < 0) die("KVM_GET_DIRTY_LOG", r);
+        uint64_t c = 0;
+        for (uint64_t w = 0; w < words; w++)
+            c += (uint64_t)__builtin_popcountll(bitmap[w]);
+        uint64_t t = now_ns() - t0;
+        count = c;
+        if (i >= 0) {
+            samples[i] = t;
+            total += t;
+        }
+    }
+    qsort(samples, (size_t)iterations, sizeof *samples, cmp_u64);
+    printf("slot=%lluGiB mode=%s dirty_pages=%llu median_ns=%llu min_ns=%llu mean_ns=%llu\n",
+           (unsigned long long)gib, dirty ? "dirty" : "idle", (unsigned long long)count,
+           (unsigned long long)samples[iterations / 2], (unsigned long long)samples[0],
+           (unsigned long long)(total / (uint64_t)iterations));
+    free(samples);
+    free(bitmap);
+    mk_munmap(mem, size);
+    mk_close(vm);
+    mk_close(kvm);
+    return 0;
+}

@@ -1,0 +1,321 @@
+using System;
+using System.Collections.Generic;
+
+namespace MigrateKit.MicroVm;
+
+/// <summary>The two I/O ports a guest program talks to.</summary>
+/// <param name="Pace">Written (one byte) after every page write, so the VMM can throttle the guest
+/// there; null emits no pace writes (for VMMs that cannot hold a vCPU on an I/O exit).</param>
+/// <param name="Status">Written (one dword) at the end of every pass with the pass number, and with
+/// <c>0x80000000 | page index</c> when a self-check fails.</param>
+public readonly record struct GuestPorts(ushort? Pace, ushort Status)
+{
+    /// <summary>The MicroVm defaults: pace at 0xE0, status at 0xE4.</summary>
+    public static GuestPorts Default => new(0xE0, 0xE4);
+
+    /// <summary>The bit that marks a status value as a self-check failure.</summary>
+    public const uint FailureFlag = 0x8000_0000;
+}
+
+/// <summary>A guest-physical range <c>[Start, End)</c>.</summary>
+/// <param name="Start">First address.</param>
+/// <param name="End">One past the last address.</param>
+public readonly record struct GuestRange(ulong Start, ulong End)
+{
+    /// <summary>The length in bytes.</summary>
+    public ulong Length => End - Start;
+
+    /// <summary>Whether two ranges share an address.</summary>
+    public bool Overlaps(GuestRange other) => Start < other.End && other.Start < End;
+}
+
+/// <summary>
+/// Machine code for a guest, entered in 32-bit protected mode with flat segments and no paging.
+/// The code is position independent; it is placed at <see cref="LoadAddress"/> and entered there.
+/// </summary>
+/// <param name="Name">A short name (sweep, hotcold, random, verify, fill, idle).</param>
+/// <param name="Code">The machine code.</param>
+/// <param name="LoadAddress">Where the code goes in guest-physical memory.</param>
+/// <param name="Ports">The ports it writes.</param>
+/// <param name="Writes">The guest-physical ranges it writes (the code itself is never among them).</param>
+public sealed record GuestProgram(string Name, byte[] Code, ulong LoadAddress, GuestPorts Ports, IReadOnlyList<GuestRange> Writes)
+{
+    /// <summary>The range occupied by the code.</summary>
+    public GuestRange CodeRange => new(LoadAddress, LoadAddress + (ulong)Code.Length);
+}
+
+/// <summary>
+/// Guest programs that dirty memory in known patterns, emitted as x86 machine code from C#.
+/// Each keeps a pass counter in <c>ebx</c>/<c>ebp</c> and reports it on the status port at the
+/// end of each pass; each writes the pace port after every page it writes.
+/// </summary>
+public static class GuestPrograms
+{
+    /// <summary>The default load address: page 1 (page 0 stays untouched).</summary>
+    public const ulong DefaultLoadAddress = 0x1000;
+
+    private const uint PageSize = 4096;
+
+    /// <summary>Knuth's multiplicative constant, used to derive per-page values.</summary>
+    private const uint GoldenRatio = 0x9E37_79B1;
+
+    /// <summary>
+    /// Writes one byte per <paramref name="stride"/> bytes of <c>[start, end)</c>, pass after pass.
+    /// The byte written is the low byte of the pass number (1, 2, …).
+    /// </summary>
+    public static GuestProgram Sweep(ulong start, ulong end, uint stride = PageSize, GuestPorts? ports = null, ulong loadAddress = DefaultLoadAddress)
+    {
+        GuestPorts p = ports ?? GuestPorts.Default;
+        CheckRange(start, end, nameof(start));
+        if (stride == 0 || end + stride > 1UL << 32)
+        {
+            throw new ArgumentOutOfRangeException(nameof(stride), stride, "The stride must be non-zero and end + stride must stay below 4 GiB.");
+        }
+
+        var a = new X86Assembler();
+        Label pass = a.NewLabel(), page = a.NewLabel();
+        a.Xor(Reg32.Ebx, Reg32.Ebx);              // ebx = 0: passes completed
+        a.Bind(pass);
+        a.Inc(Reg32.Ebx);                          // ebx = number of this pass
+        a.MovImm(Reg32.Edi, (uint)start);          // edi = first address
+        a.Bind(page);
+        a.MovStoreByte(Reg32.Edi, 0, Reg32.Ebx);   // [edi] = bl: dirty the page
+        EmitPace(a, p);                            // pace port: one page written
+        a.AddImm(Reg32.Edi, stride);               // next address
+        a.CmpImm(Reg32.Edi, (uint)end);
+        a.Jb(page);                                // until edi reaches end
+        EmitStatus(a, p, Reg32.Ebx);               // status port: pass number
+        a.Jmp(pass);
+        return Build("sweep", a, loadAddress, p, [new GuestRange(start, end)]);
+    }
+
+    /// <summary>
+    /// Rewrites every page of the hot range on every pass, and every page of the cold range on
+    /// pass 1 and then every <paramref name="coldEvery"/> passes.
+    /// </summary>
+    public static GuestProgram HotCold(GuestRange hot, GuestRange cold, uint coldEvery, GuestPorts? ports = null, ulong loadAddress = DefaultLoadAddress)
+    {
+        GuestPorts p = ports ?? GuestPorts.Default;
+        CheckRange(hot.Start, hot.End, nameof(hot));
+        CheckRange(cold.Start, cold.End, nameof(cold));
+        ArgumentOutOfRangeException.ThrowIfZero(coldEvery);
+        if (hot.Overlaps(cold))
+        {
+            throw new ArgumentException("The hot and cold ranges overlap.", nameof(cold));
+        }
+
+        var a = new X86Assembler();
+        Label pass = a.NewLabel(), hotPage = a.NewLabel(), coldPage = a.NewLabel(), skipCold = a.NewLabel();
+        a.Xor(Reg32.Ebx, Reg32.Ebx);               // ebx = 0: passes completed
+        a.MovImm(Reg32.Ecx, 1);                     // ecx = passes until the next cold sweep (1: now)
+        a.Bind(pass);
+        a.Inc(Reg32.Ebx);                           // ebx = number of this pass
+        a.MovImm(Reg32.Edi, (uint)hot.Start);       // edi = first hot page
+        a.Bind(hotPage);
+        a.MovStoreByte(Reg32.Edi, 0, Reg32.Ebx);    // [edi] = bl
+        EmitPace(a, p);
+        a.AddImm(Reg32.Edi, PageSize);
+        a.CmpImm(Reg32.Edi, (uint)hot.End);
+        a.Jb(hotPage);                              // every hot page
+        a.Dec(Reg32.Ecx);                           // one pass closer to a cold sweep
+        a.Jne(skipCold);
+        a.MovImm(Reg32.Ecx, coldEvery);             // re-arm the countdown
+        a.MovImm(Reg32.Edi, (uint)cold.Start);      // edi = first cold page
+        a.Bind(coldPage);
+        a.MovStoreByte(Reg32.Edi, 0, Reg32.Ebx);    // [edi] = bl
+        EmitPace(a, p);
+        a.AddImm(Reg32.Edi, PageSize);
+        a.CmpImm(Reg32.Edi, (uint)cold.End);
+        a.Jb(coldPage);                             // every cold page
+        a.Bind(skipCold);
+        EmitStatus(a, p, Reg32.Ebx);                // status port: pass number
+        a.Jmp(pass);
+        return Build("hotcold", a, loadAddress, p, [hot, cold]);
+    }
+
+    /// <summary>
+    /// Writes one byte to a pseudo-random page of <c>[start, end)</c> at a time, the page chosen by
+    /// a 32-bit xorshift generator inside the guest. A "pass" is as many writes as the range has pages.
+    /// </summary>
+    public static GuestProgram RandomWrites(ulong start, ulong end, uint seed, GuestPorts? ports = null, ulong loadAddress = DefaultLoadAddress)
+    {
+        GuestPorts p = ports ?? GuestPorts.Default;
+        CheckRange(start, end, nameof(start));
+        if (seed == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(seed), "xorshift needs a non-zero seed.");
+        }
+
+        uint pages = (uint)((end - start) / PageSize);
+        var a = new X86Assembler();
+        Label pass = a.NewLabel(), write = a.NewLabel();
+        a.MovImm(Reg32.Esi, seed);                  // esi = xorshift state
+        a.MovImm(Reg32.Ebp, pages);                 // ebp = pages in the range
+        a.Xor(Reg32.Ebx, Reg32.Ebx);                // ebx = 0: passes completed
+        a.Bind(pass);
+        a.Inc(Reg32.Ebx);                           // ebx = number of this pass
+        a.Mov(Reg32.Ecx, Reg32.Ebp);                // ecx = writes left in this pass
+        a.Bind(write);
+        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x << 13
+        a.ShlImm(Reg32.Eax, 13);
+        a.Xor(Reg32.Esi, Reg32.Eax);
+        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x >> 17
+        a.ShrImm(Reg32.Eax, 17);
+        a.Xor(Reg32.Esi, Reg32.Eax);
+        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x << 5
+        a.ShlImm(Reg32.Eax, 5);
+        a.Xor(Reg32.Esi, Reg32.Eax);
+        a.Mov(Reg32.Eax, Reg32.Esi);                // edx:eax = x * pages, so edx = page in [0, pages)
+        a.Mul(Reg32.Ebp);
+        a.ShlImm(Reg32.Edx, 12);                    // edx = page * 4096
+        a.AddImm(Reg32.Edx, (uint)start);           // edx = address of the page
+        a.MovStoreByte(Reg32.Edx, 0, Reg32.Ebx);    // [edx] = bl
+        EmitPace(a, p);                             // (clobbers dx, no longer needed)
+        a.Dec(Reg32.Ecx);
+        a.Jne(write);                               // until the pass's writes are done
+        EmitStatus(a, p, Reg32.Ebx);                // status port: pass number
+        a.Jmp(pass);
+        return Build("random", a, loadAddress, p, [new GuestRange(start, end)]);
+    }
+
+    /// <summary>
+    /// A self-checking writer. On pass <c>n</c> (1, 2, …) it checks that each page of
+    /// <c>[start, end)</c> still holds the value of pass <c>n - 1</c> at offsets 0, 2048 and 4092
+    /// (zero before pass 1), reports a mismatch as <c>0x80000000 | page index</c> on the status port,
+    /// then stores the value of pass <c>n</c> there. The value for page <c>i</c> in pass <c>n</c> is
+    /// <c>n * ((i * 0x9E3779B1) | 1)</c> (mod 2^32): non-zero for every pass, different per page.
+    /// A VM that resumes elsewhere on memory that is not exactly the source's fails these checks.
+    /// </summary>
+    public static GuestProgram Verifier(ulong start, ulong end, GuestPorts? ports = null, ulong loadAddress = DefaultLoadAddress)
+    {
+        GuestPorts p = ports ?? GuestPorts.Default;
+        CheckRange(start, end, nameof(start));
+
+        var a = new X86Assembler();
+        Label pass = a.NewLabel(), page = a.NewLabel(), store = a.NewLabel(), fail = a.NewLabel();
+        a.Xor(Reg32.Ebp, Reg32.Ebp);                // ebp = passes completed (= the previous pass)
+        a.Bind(pass);
+        a.Lea(Reg32.Ecx, Reg32.Ebp, 1);             // ecx = number of this pass
+        a.MovImm(Reg32.Edi, (uint)start);           // edi = page address
+        a.Xor(Reg32.Esi, Reg32.Esi);                // esi = page index
+        a.Bind(page);
+        a.ImulImm(Reg32.Ebx, Reg32.Esi, GoldenRatio); // ebx = i * K
+        a.OrImm(Reg32.Ebx, 1);                      // ebx = (i * K) | 1: the page's odd multiplier
+        a.Mov(Reg32.Eax, Reg32.Ebx);
+        a.Imul(Reg32.Eax, Reg32.Ebp);               // eax = value of the previous pass
+        a.CmpMem(Reg32.Edi, 0, Reg32.Eax);          // check offset 0
+        a.Jne(fail);
+        a.CmpMem(Reg32.Edi, 2048, Reg32.Eax);       // check offset 2048
+        a.Jne(fail);
+        a.CmpMem(Reg32.Edi, 4092, Reg32.Eax);       // check offset 4092
+        a.Jne(fail);
+        a.Bind(store);
+        a.Imul(Reg32.Ebx, Reg32.Ecx);               // ebx = value of this pass
+        a.MovStore(Reg32.Edi, 0, Reg32.Ebx);        // store at offsets 0, 2048, 4092
+        a.MovStore(Reg32.Edi, 2048, Reg32.Ebx);
+        a.MovStore(Reg32.Edi, 4092, Reg32.Ebx);
+        EmitPace(a, p);
+        a.AddImm(Reg32.Edi, PageSize);              // next page
+        a.Inc(Reg32.Esi);
+        a.CmpImm(Reg32.Edi, (uint)end);
+        a.Jb(page);
+        a.Inc(Reg32.Ebp);                           // pass complete
+        EmitStatus(a, p, Reg32.Ebp);                // status port: pass number
+        a.Jmp(pass);
+        a.Bind(fail);
+        a.Mov(Reg32.Eax, Reg32.Esi);                // eax = 0x80000000 | page index
+        a.OrImm(Reg32.Eax, GuestPorts.FailureFlag);
+        a.MovDx(p.Status);
+        a.OutDxEax();                               // status port: failure
+        a.Jmp(store);                               // repair the page and go on
+        return Build("verify", a, loadAddress, p, [new GuestRange(start, end)]);
+    }
+
+    /// <summary>
+    /// Fills every page of <c>[start, end)</c> once with non-zero dwords derived from the page
+    /// index, reports pass 1 and halts.
+    /// </summary>
+    public static GuestProgram Fill(ulong start, ulong end, GuestPorts? ports = null, ulong loadAddress = DefaultLoadAddress)
+    {
+        GuestPorts p = ports ?? GuestPorts.Default;
+        CheckRange(start, end, nameof(start));
+
+        var a = new X86Assembler();
+        Label page = a.NewLabel(), halt = a.NewLabel();
+        a.Cld();                                    // stosd counts upwards
+        a.MovImm(Reg32.Edi, (uint)start);           // edi = page address
+        a.Xor(Reg32.Esi, Reg32.Esi);                // esi = page index
+        a.Bind(page);
+        a.ImulImm(Reg32.Eax, Reg32.Esi, GoldenRatio); // eax = (i * K) | 1: non-zero
+        a.OrImm(Reg32.Eax, 1);
+        a.MovImm(Reg32.Ecx, PageSize / 4);          // ecx = dwords per page
+        a.RepStosd();                               // fill the page; edi advances 4096
+        EmitPace(a, p);
+        a.Inc(Reg32.Esi);
+        a.CmpImm(Reg32.Edi, (uint)end);
+        a.Jb(page);
+        a.MovImm(Reg32.Ebx, 1);
+        EmitStatus(a, p, Reg32.Ebx);                // status port: pass 1 done
+        a.Bind(halt);
+        a.Hlt();                                    // idle for good
+        a.Jmp(halt);
+        return Build("fill", a, loadAddress, p, [new GuestRange(start, end)]);
+    }
+
+    /// <summary>Halts at once and forever: an idle guest.</summary>
+    public static GuestProgram Idle(GuestPorts? ports = null, ulong loadAddress = DefaultLoadAddress)
+    {
+        var a = new X86Assembler();
+        Label halt = a.NewLabel();
+        a.Bind(halt);
+        a.Hlt();
+        a.Jmp(halt);
+        return Build("idle", a, loadAddress, ports ?? GuestPorts.Default, []);
+    }
+
+    /// <summary>The value <see cref="Verifier"/> stores in page <paramref name="pageIndex"/> on pass <paramref name="pass"/>.</summary>
+    public static uint VerifierValue(uint pageIndex, uint pass) => unchecked(pass * ((pageIndex * GoldenRatio) | 1));
+
+    private static void EmitPace(X86Assembler a, GuestPorts p)
+    {
+        if (p.Pace is ushort pace)
+        {
+            a.MovDx(pace);
+            a.OutDxAl();
+        }
+    }
+
+    private static void EmitStatus(X86Assembler a, GuestPorts p, Reg32 value)
+    {
+        if (value != Reg32.Eax)
+        {
+            a.Mov(Reg32.Eax, value);
+        }
+
+        a.MovDx(p.Status);
+        a.OutDxEax();
+    }
+
+    private static void CheckRange(ulong start, ulong end, string name)
+    {
+        if (start % PageSize != 0 || end % PageSize != 0 || end <= start || end > 0xFFFF_F000)
+        {
+            throw new ArgumentOutOfRangeException(name, $"[0x{start:x}, 0x{end:x}) must be a non-empty, page-aligned range below 4 GiB - 4 KiB.");
+        }
+    }
+
+    private static GuestProgram Build(string name, X86Assembler a, ulong loadAddress, GuestPorts ports, GuestRange[] writes)
+    {
+        byte[] code = a.ToArray();
+        var program = new GuestProgram(name, code, loadAddress, ports, writes);
+        foreach (GuestRange w in writes)
+        {
+            if (w.Overlaps(program.CodeRange))
+            {
+                throw new ArgumentException($"The {name} program would overwrite its own code at [0x{loadAddress:x}, 0x{program.CodeRange.End:x}).");
+            }
+        }
+
+        return program;
+    }
+}

@@ -1,0 +1,74 @@
+using System;
+using MigrateKit.Interop;
+
+namespace MigrateKit.Memory;
+
+/// <summary>
+/// One contiguous range of guest-physical memory backed by an anonymous host mapping that
+/// MigrateKit created. Owned by a <see cref="GuestMemoryLayout"/>.
+/// </summary>
+public sealed unsafe class GuestMemoryRegion
+{
+    private readonly SafeMappingHandle _mapping;
+
+    internal GuestMemoryRegion(int index, ulong guestPhysicalAddress, ulong size, SafeMappingHandle mapping)
+    {
+        Index = index;
+        GuestPhysicalAddress = guestPhysicalAddress;
+        Size = size;
+        _mapping = mapping;
+    }
+
+    /// <summary>The region's position in its layout (0-based).</summary>
+    public int Index { get; }
+
+    /// <summary>The first guest-physical address of the region.</summary>
+    public ulong GuestPhysicalAddress { get; }
+
+    /// <summary>The size in bytes (a multiple of <see cref="GuestMemoryLayout.PageSize"/>).</summary>
+    public ulong Size { get; }
+
+    /// <summary>The number of 4 KiB pages.</summary>
+    public ulong PageCount => Size / GuestMemoryLayout.PageSize;
+
+    /// <summary>The guest-physical address one past the region's end.</summary>
+    public ulong End => GuestPhysicalAddress + Size;
+
+    /// <summary>The host address of the region's first byte; valid while the layout lives.</summary>
+    internal byte* Pointer => (byte*)_mapping.Address;
+
+    internal SafeMappingHandle Mapping => _mapping;
+
+    /// <summary>Whether a guest-physical address lies inside the region.</summary>
+    public bool Contains(ulong guestPhysicalAddress) =>
+        guestPhysicalAddress >= GuestPhysicalAddress && guestPhysicalAddress - GuestPhysicalAddress < Size;
+
+    /// <summary>The bytes of one page of the region.</summary>
+    /// <param name="page">The page index within the region.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The page is outside the region.</exception>
+    public Span<byte> GetPage(ulong page)
+    {
+        if (page >= PageCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(page), page, $"Region {Index} has {PageCount} pages.");
+        }
+
+        ThrowIfReleased();
+        return new Span<byte>(Pointer + (page * GuestMemoryLayout.PageSize), (int)GuestMemoryLayout.PageSize);
+    }
+
+    /// <summary>A span over <paramref name="length"/> bytes starting at a byte offset within the region.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range leaves the region.</exception>
+    public Span<byte> GetSpan(ulong offset, int length)
+    {
+        if (length < 0 || offset > Size || (ulong)length > Size - offset)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"[{offset}, +{length}) is outside region {Index} of {Size} bytes.");
+        }
+
+        ThrowIfReleased();
+        return new Span<byte>(Pointer + offset, length);
+    }
+
+    private void ThrowIfReleased() => ObjectDisposedException.ThrowIf(_mapping.IsClosed, this);
+}
