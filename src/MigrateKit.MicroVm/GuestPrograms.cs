@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
 
-namespace MigrateKit.MicroVm;
+namespace MigrateKit.Vmm;
 
 /// <summary>The two I/O ports a guest program talks to.</summary>
 /// <param name="Pace">Written (one byte) after every page write, so the VMM can throttle the guest

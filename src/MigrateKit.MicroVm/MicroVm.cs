@@ -6,7 +6,7 @@ using System.Threading;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 
-namespace MigrateKit.MicroVm;
+namespace MigrateKit.Vmm;
 
 /// <summary>Where a <see cref="MicroVm"/> is in its life.</summary>
 public enum MicroVmState
@@ -51,6 +51,7 @@ public sealed class MicroVm : IDisposable
     private double _paceLimit;
     private int _throttlePercent;
     private int _throttleGeneration;
+    private long _dirtyRingFullExits;
     private MicroVmState _state = MicroVmState.Created;
     private bool _disposed;
 
@@ -285,6 +286,9 @@ public sealed class MicroVm : IDisposable
 
     /// <summary>What each vCPU's program has reported.</summary>
     public IReadOnlyList<VcpuStatus> GetStatus() => _runners.Select(r => r.Status).ToArray();
+
+    /// <summary>How many times a vCPU exited because its dirty ring was full (each absorbed by collecting the rings).</summary>
+    public long DirtyRingFullExits => Interlocked.Read(ref _dirtyRingFullExits);
 
     /// <summary>The sum of pages written (pace-port writes) over all vCPUs.</summary>
     public long PagesWritten => _runners.Sum(r => Interlocked.Read(ref r.PagesWritten));
@@ -525,6 +529,7 @@ public sealed class MicroVm : IDisposable
                         case VcpuExitReason.DirtyRingFull:
                             // The ring must be harvested and reset before KVM lets the vCPU in again;
                             // the collected pages wait in the VM for the tracker.
+                            Interlocked.Increment(ref _owner._dirtyRingFullExits);
                             _owner._vm.CollectDirtyRings();
                             break;
                         case VcpuExitReason.Mmio:

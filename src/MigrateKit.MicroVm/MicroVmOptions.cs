@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Numerics;
 using MigrateKit.Memory;
 
-namespace MigrateKit.MicroVm;
+namespace MigrateKit.Vmm;
 
 /// <summary>How to build a <see cref="MicroVm"/>.</summary>
 public sealed class MicroVmOptions

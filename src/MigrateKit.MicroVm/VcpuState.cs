@@ -4,7 +4,7 @@ using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using MigrateKit.Kvm;
 
-namespace MigrateKit.MicroVm;
+namespace MigrateKit.Vmm;
 
 /// <summary>The saved architectural state of one vCPU.</summary>
 /// <param name="Id">The vCPU id.</param>
