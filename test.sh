@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds MigrateKit and runs every test project.
+#
+#   ./test.sh            build (Release) and run all tests
+#
+# Run as root on a fresh Debian machine, it first installs what the build needs with apt.
+# Where /dev/kvm exists it sets MIGRATEKIT_REQUIRE_KVM=1, so KVM tests fail instead of skipping.
+# The last line is always "N passed, N failed, N skipped"; the exit code is non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+configuration=${CONFIGURATION:-Release}
+
+log() { printf '==> %s\n' "$*"; }
+
+# ---- dependencies ---------------------------------------------------------
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v nm >/dev/null 2>&1 || missing+=(binutils)
+[ -f /usr/include/linux/kvm.h ] || missing+=(linux-libc-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null || { echo "apt-get install ${missing[*]} failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  else
+    echo "missing build tools: ${missing[*]} (run as root to install them with apt)"
+    echo "0 passed, 1 failed, 0 skipped"
+    exit 1
+  fi
+fi
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "the .NET 10 SDK (dotnet) is not installed"
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
+if [ -e /dev/kvm ]; then
+  export MIGRATEKIT_REQUIRE_KVM=1
+  log "/dev/kvm present: KVM tests are required (MIGRATEKIT_REQUIRE_KVM=1)"
+else
+  log "/dev/kvm absent: KVM tests will be skipped"
+fi
+
+# ---- build ----------------------------------------------------------------
+log "dotnet build ($configuration)"
+if ! dotnet build MigrateKit.sln -c "$configuration" --disable-build-servers -nologo -v quiet; then
+  echo "build failed"
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
+# ---- tests ----------------------------------------------------------------
+projects=(
+  tests/MigrateKit.Tests
+  tests/MigrateKit.IntegrationTests
+)
+passed=0; failed=0; skipped=0
+out=$(mktemp -d)
+for project in "${projects[@]}"; do
+  name=$(basename "$project")
+  log "dotnet test $name"
+  dotnet test --project "$project" -c "$configuration" --no-build 2>&1 | tee "$out/$name.log"
+  summary=$(sed -n '/Test run summary/,$p' "$out/$name.log")
+  total=$(printf '%s\n' "$summary" | sed -n 's/^ *total: *\([0-9]*\).*/\1/p' | tail -1)
+  if [ -z "$total" ]; then
+    echo "!! $name produced no test summary (crash or build problem)"
+    failed=$((failed + 1))
+    continue
+  fi
+  p=$(printf '%s\n' "$summary" | sed -n 's/^ *succeeded: *\([0-9]*\).*/\1/p' | tail -1)
+  f=$(printf '%s\n' "$summary" | sed -n 's/^ *failed: *\([0-9]*\).*/\1/p' | tail -1)
+  s=$(printf '%s\n' "$summary" | sed -n 's/^ *skipped: *\([0-9]*\).*/\1/p' | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+done
+rm -rf "$out"
+
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+[ "$failed" -eq 0 ]
