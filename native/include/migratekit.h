@@ -236,6 +236,33 @@ MK_EXPORT int mk_vcpu_kick(void *run, uint64_t thread);
 #define MK_ABI_IOCTL_GET_VCPU_MMAP_SIZE 114
 #define MK_ABI_DIRTY_LOG_PAGE_OFFSET 200
 
+/*
+ * Write tracking of this process's own memory (no KVM): userfaultfd
+ * write-protection in asynchronous mode plus PAGEMAP_SCAN (Linux 6.7+).
+ */
+
+/* Opens a userfaultfd with asynchronous write-protection and /proc/self/pagemap.
+ * -EOPNOTSUPP when the kernel lacks the asynchronous mode. */
+MK_EXPORT int mk_wp_open(int *out_uffd, int *out_pagemap);
+
+/* Registers [addr, addr+len) (page-aligned, anonymous private memory) for
+ * write-protection and protects it: from now on writes are recorded. */
+MK_EXPORT int mk_wp_register(int uffd, void *addr, uint64_t len);
+
+/* Stops tracking [addr, addr+len); writes are no longer recorded. */
+MK_EXPORT int mk_wp_unregister(int uffd, void *addr, uint64_t len);
+
+/* ORs the pages of [addr, addr+len) written since the last harvest into bitmap
+ * (bit i of word i/64 = page i of the range) and stores their number in
+ * out_pages. With reprotect non-zero the reported pages are protected again in
+ * the same walk, so every later write is seen by the next harvest. */
+MK_EXPORT int mk_wp_harvest(int pagemap, void *addr, uint64_t len, int reprotect, uint64_t *bitmap, uint64_t *out_pages);
+
+/* ORs into bitmap the pages of [addr, addr+len) that are populated (present or
+ * swapped, per /proc/self/pagemap) and stores their number in out_pages. A page
+ * not populated was never touched and reads as zero. */
+MK_EXPORT int mk_pages_present(void *addr, uint64_t len, uint64_t *bitmap, uint64_t *out_pages);
+
 /* The size, offset, ioctl number or constant named by what (MK_ABI_*), or
  * -EINVAL for an unknown name. Returns the value itself, not 0. */
 MK_EXPORT int64_t mk_abi_query(int what);

@@ -1,7 +1,12 @@
 using System;
 using System.CommandLine;
 using System.Reflection;
+using System.Threading;
+using System.Threading.Tasks;
 using MigrateKit.Kvm;
+using MigrateKit.Migration;
+using MigrateKit.Transport;
+using MigrateKit.Vmm;
 
 namespace MigrateKit.Cli;
 
@@ -12,7 +17,22 @@ internal static class Program
     {
         var root = new RootCommand("migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.");
         root.Subcommands.Add(VersionCommand());
-        return root.Parse(args).Invoke();
+        root.Subcommands.Add(DemoCommand());
+        root.Subcommands.Add(SendCommand());
+        root.Subcommands.Add(ReceiveCommand());
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors)
+            {
+                Console.Error.WriteLine(error.Message);
+            }
+
+            Console.Error.WriteLine("Try 'migratekit --help'.");
+            return 2;
+        }
+
+        return parsed.Invoke();
     }
 
     private static Command VersionCommand()
@@ -38,5 +58,163 @@ internal static class Program
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The options that describe a source VM and its migration.</summary>
+    private sealed class SourceOptions
+    {
+        internal Option<string> Memory { get; } = new("--memory") { Description = "Guest memory, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
+        internal Option<string> Workload { get; } = new("--workload") { Description = "Guest program: sweep, hotcold, random, verify or fill.", DefaultValueFactory = _ => "verify" };
+        internal Option<string> Hot { get; } = new("--hot") { Description = "Size of the set the workload rewrites, e.g. 99MiB.", DefaultValueFactory = _ => "64MiB" };
+        internal Option<string> Bandwidth { get; } = new("--bandwidth") { Description = "Bandwidth limit, e.g. 100MiB/s, or 'unlimited'.", DefaultValueFactory = _ => "unlimited" };
+        internal Option<string> MaxDowntime { get; } = new("--max-downtime") { Description = "Downtime limit, e.g. 300ms.", DefaultValueFactory = _ => "300ms" };
+        internal Option<string> Tracker { get; } = new("--tracker") { Description = "MicroVm dirty tracking: bitmap (KVM_GET_DIRTY_LOG with manual protect) or ring. A HostVm always uses userfaultfd write-protection.", DefaultValueFactory = _ => "bitmap" };
+        internal Option<string> Vm { get; } = new("--vm") { Description = "The VM to migrate: microvm (KVM), hostvm (guest writes by a host thread, tracked with userfaultfd write-protection; no KVM needed) or auto (microvm when /dev/kvm can be opened).", DefaultValueFactory = _ => "auto" };
+        internal Option<double> Pace { get; } = new("--pace") { Description = "Guest page writes per second (0 = as fast as it can). The default for a hostvm, 25000, is the rate a MicroVm guest reaches on the reference machine; a microvm runs unpaced by default.", DefaultValueFactory = _ => -1 };
+        internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
+
+        internal void AddTo(Command command)
+        {
+            command.Options.Add(Memory);
+            command.Options.Add(Workload);
+            command.Options.Add(Hot);
+            command.Options.Add(Bandwidth);
+            command.Options.Add(MaxDowntime);
+            command.Options.Add(Tracker);
+            command.Options.Add(Vm);
+            command.Options.Add(Pace);
+            command.Options.Add(Json);
+        }
+
+        internal SourceSettings Read(ParseResult p)
+        {
+            string tracker = p.GetValue(Tracker)!;
+            if (tracker is not ("bitmap" or "ring"))
+            {
+                throw new FormatException($"--tracker '{tracker}': use bitmap or ring.");
+            }
+
+            string workload = p.GetValue(Workload)!;
+            if (Array.IndexOf(Workloads.Names, workload) < 0)
+            {
+                throw new FormatException($"--workload '{workload}': use {string.Join(", ", Workloads.Names)}.");
+            }
+
+            ulong memory = Units.ParseBytes(p.GetValue(Memory)!);
+            if (memory < (4UL << 20) || memory % 4096 != 0 || memory > (3UL << 30))
+            {
+                throw new FormatException($"--memory {p.GetValue(Memory)}: the VM has 4 MiB to 3 GiB of memory, in whole pages.");
+            }
+
+            string vm = p.GetValue(Vm)!;
+            if (vm is not ("auto" or "microvm" or "hostvm"))
+            {
+                throw new FormatException($"--vm '{vm}': use auto, microvm or hostvm.");
+            }
+
+            vm = DemoVm.Resolve(vm);
+            double pace = p.GetValue(Pace);
+            if (double.IsNaN(pace) || (pace < 0 && pace != -1))
+            {
+                throw new FormatException($"--pace {pace}: use 0 (unpaced) or a positive number of pages per second.");
+            }
+
+            pace = pace == -1 ? (vm == "hostvm" ? 25_000 : 0) : pace;
+            return new SourceSettings(memory, workload, Units.ParseBytes(p.GetValue(Hot)!), Units.ParseRate(p.GetValue(Bandwidth)!),
+                Units.ParseDuration(p.GetValue(MaxDowntime)!), tracker, vm, pace);
+        }
+    }
+
+    private static Command DemoCommand()
+    {
+        var options = new SourceOptions();
+        var command = new Command("demo", "Migrate a running VM to a new one in this process over loopback TCP, with a live table of rounds.\n" +
+            "Example: migratekit demo --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
+        options.AddTo(command);
+        command.SetAction(async (parse, ct) => await RunAsync(parse, options, (s, progress) => MigrationRunner.DemoAsync(s, progress, ct)).ConfigureAwait(false));
+        return command;
+    }
+
+    private static Command SendCommand()
+    {
+        var options = new SourceOptions();
+        var to = new Option<string>("--to") { Description = "Receiver address: tcp:HOST:PORT or unix:PATH.", Required = true };
+        var command = new Command("send", "Start a VM running a workload and migrate it to a 'migratekit receive'.\n" +
+            "Example: migratekit send --to tcp:127.0.0.1:7000 --workload verify --memory 1GiB");
+        options.AddTo(command);
+        command.Options.Add(to);
+        command.SetAction(async (parse, ct) => await RunAsync(parse, options, async (s, progress) =>
+        {
+            using DemoVm source = MigrationRunner.StartSource(s);
+            await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(parse.GetValue(to)!, cancellationToken: ct).ConfigureAwait(false);
+            MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, progress, ct).ConfigureAwait(false);
+            bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
+            return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, source.Kind);
+        }).ConfigureAwait(false));
+        return command;
+    }
+
+    private static Command ReceiveCommand()
+    {
+        var listen = new Option<string>("--listen") { Description = "Address to listen on: tcp:HOST:PORT or unix:PATH.", Required = true };
+        var passes = new Option<int>("--verify-passes") { Description = "After resuming, wait for this many passes of a self-checking guest.", DefaultValueFactory = _ => 3 };
+        var command = new Command("receive", "Receive one migration into a new VM of the source's kind, resume it and check the guest.\n" +
+            "Example: migratekit receive --listen tcp:127.0.0.1:7000");
+        command.Options.Add(listen);
+        command.Options.Add(passes);
+        command.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!);
+                Console.Error.WriteLine($"listening on {listener.LocalAddress}");
+                await using IMigrationConnection connection = await listener.AcceptAsync(ct).ConfigureAwait(false);
+                ReceiveResult result = await MigrationRunner.ReceiveAsync(connection, ct).ConfigureAwait(false);
+                using DemoVm? vm = DemoVm.Of(result.Target);
+                if (result.Status != MigrationStatus.Completed || vm is null)
+                {
+                    Console.Error.WriteLine($"migration {result.Status.ToString().ToLowerInvariant()}: {result.Reason}");
+                    return Output.ExitCode(result.Status);
+                }
+
+                Console.WriteLine($"received {result.PagesReceived} pages ({result.ZeroPagesReceived} zero) in {result.Rounds} rounds; resumed in {result.ResumeDuration?.TotalMilliseconds:F2} ms");
+                (bool ok, string detail, _) = MigrationRunner.CheckDestination(vm, true, parse.GetValue(passes));
+                Console.WriteLine(detail);
+                return ok ? 0 : 4;
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException or System.IO.IOException)
+            {
+                Console.Error.WriteLine($"migratekit receive: {ex.Message}");
+                return ex is System.IO.IOException ? 4 : 2;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, SourceOptions options, Func<SourceSettings, IProgress<MigrationProgress>?, Task<RunOutcome>> run)
+    {
+        SourceSettings settings;
+        try
+        {
+            settings = options.Read(parse);
+        }
+        catch (FormatException ex)
+        {
+            Console.Error.WriteLine($"migratekit: {ex.Message}");
+            return 2;
+        }
+
+        bool json = parse.GetValue(options.Json);
+        try
+        {
+            RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress => run(settings, progress)).ConfigureAwait(false);
+            Output.Write(outcome, json);
+            return outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+        }
+        catch (Exception ex) when (ex is ArgumentException or KvmException or MigrateKit.Tracking.DirtyTrackingException or System.IO.IOException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"migratekit: {ex.Message}");
+            return ex is ArgumentException ? 2 : 4;
+        }
     }
 }

@@ -10,18 +10,19 @@ namespace MigrateKit.Vmm;
 /// <param name="Id">The vCPU id.</param>
 /// <param name="Registers">General-purpose registers.</param>
 /// <param name="SpecialRegisters">Segment, control and descriptor-table registers.</param>
-public sealed record VcpuState(uint Id, KvmRegisters Registers, KvmSpecialRegisters SpecialRegisters)
+/// <param name="Running">Whether the vCPU was running guest code (a vCPU without a program stays idle after a restore).</param>
+public sealed record VcpuState(uint Id, KvmRegisters Registers, KvmSpecialRegisters SpecialRegisters, bool Running = true)
 {
     private const uint Magic = 0x5356_4B4D; // "MKVS"
-    private const ushort Version = 1;
+    private const ushort Version = 2;
     private static readonly int RegsSize = Marshal.SizeOf<KvmRegisters>();
     private static readonly int SregsSize = Marshal.SizeOf<KvmSpecialRegisters>();
 
-    /// <summary>Serializes the states of several vCPUs: "MKVS", version, count, then each vCPU's id and registers.</summary>
+    /// <summary>Serializes the states of several vCPUs: "MKVS", version, count, then each vCPU's id, running flag and registers.</summary>
     public static byte[] Serialize(IReadOnlyList<VcpuState> states)
     {
         ArgumentNullException.ThrowIfNull(states);
-        int each = 4 + RegsSize + SregsSize;
+        int each = 5 + RegsSize + SregsSize;
         byte[] buffer = new byte[10 + (states.Count * each)];
         Span<byte> span = buffer;
         BinaryPrimitives.WriteUInt32LittleEndian(span, Magic);
@@ -31,10 +32,11 @@ public sealed record VcpuState(uint Id, KvmRegisters Registers, KvmSpecialRegist
         foreach (VcpuState s in states)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(span[at..], s.Id);
+            span[at + 4] = s.Running ? (byte)1 : (byte)0;
             KvmRegisters regs = s.Registers;
             KvmSpecialRegisters sregs = s.SpecialRegisters;
-            MemoryMarshal.AsBytes(new ReadOnlySpan<KvmRegisters>(in regs)).CopyTo(span[(at + 4)..]);
-            MemoryMarshal.AsBytes(new ReadOnlySpan<KvmSpecialRegisters>(in sregs)).CopyTo(span[(at + 4 + RegsSize)..]);
+            MemoryMarshal.AsBytes(new ReadOnlySpan<KvmRegisters>(in regs)).CopyTo(span[(at + 5)..]);
+            MemoryMarshal.AsBytes(new ReadOnlySpan<KvmSpecialRegisters>(in sregs)).CopyTo(span[(at + 5 + RegsSize)..]);
             at += each;
         }
 
@@ -57,7 +59,7 @@ public sealed record VcpuState(uint Id, KvmRegisters Registers, KvmSpecialRegist
         }
 
         int count = BinaryPrimitives.ReadInt32LittleEndian(data[6..]);
-        int each = 4 + RegsSize + SregsSize;
+        int each = 5 + RegsSize + SregsSize;
         if (count < 0 || count > 1024 || data.Length != 10 + (count * each))
         {
             throw new FormatException($"vCPU state blob of {data.Length} bytes does not hold {count} vCPUs.");
@@ -68,9 +70,14 @@ public sealed record VcpuState(uint Id, KvmRegisters Registers, KvmSpecialRegist
         for (int i = 0; i < count; i++)
         {
             uint id = BinaryPrimitives.ReadUInt32LittleEndian(data[at..]);
-            KvmRegisters regs = MemoryMarshal.Read<KvmRegisters>(data[(at + 4)..]);
-            KvmSpecialRegisters sregs = MemoryMarshal.Read<KvmSpecialRegisters>(data[(at + 4 + RegsSize)..]);
-            states[i] = new VcpuState(id, regs, sregs);
+            if (data[at + 4] > 1)
+            {
+                throw new FormatException($"vCPU {id}: running flag {data[at + 4]} is not 0 or 1.");
+            }
+
+            KvmRegisters regs = MemoryMarshal.Read<KvmRegisters>(data[(at + 5)..]);
+            KvmSpecialRegisters sregs = MemoryMarshal.Read<KvmSpecialRegisters>(data[(at + 5 + RegsSize)..]);
+            states[i] = new VcpuState(id, regs, sregs, data[at + 4] == 1);
             at += each;
         }
 

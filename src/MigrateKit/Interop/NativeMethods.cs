@@ -31,6 +31,21 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_munmap")]
     internal static partial int Munmap(nint address, ulong size);
 
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_pages_present")]
+    internal static unsafe partial int PagesPresent(nint address, ulong length, ulong* bitmap, out ulong pages);
+
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_wp_open")]
+    internal static partial int WpOpen(out int uffd, out int pagemap);
+
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_wp_register")]
+    internal static partial int WpRegister(int uffd, nint address, ulong length);
+
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_wp_unregister")]
+    internal static partial int WpUnregister(int uffd, nint address, ulong length);
+
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_wp_harvest")]
+    internal static unsafe partial int WpHarvest(int pagemap, nint address, ulong length, int reprotect, ulong* bitmap, out ulong pages);
+
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vm_create")]
     internal static partial int VmCreate(int kvmFd, out int vmFd);
 

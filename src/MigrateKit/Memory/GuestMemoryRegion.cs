@@ -70,5 +70,29 @@ public sealed unsafe class GuestMemoryRegion
         return new Span<byte>(Pointer + offset, length);
     }
 
+    /// <summary>
+    /// Sets in <paramref name="into"/> the pages the host has populated (present or swapped out);
+    /// the others were never touched and read as zero, so a sender can skip them without
+    /// reading them. Returns the number of populated pages.
+    /// </summary>
+    /// <exception cref="ArgumentException">The bitmap is not sized to the region.</exception>
+    /// <exception cref="System.IO.IOException">/proc/self/pagemap cannot be read.</exception>
+    public ulong MarkPopulatedPages(Tracking.DirtyBitmap into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        if (into.PageCount != PageCount)
+        {
+            throw new ArgumentException($"The bitmap has {into.PageCount} pages; region {Index} has {PageCount}.", nameof(into));
+        }
+
+        ThrowIfReleased();
+        using var lease = new HandleLease(_mapping);
+        fixed (ulong* words = into.Words)
+        {
+            int r = NativeMethods.PagesPresent(_mapping.DangerousGetHandle(), Size, words, out ulong pages);
+            return r == 0 ? pages : throw new System.IO.IOException($"Reading /proc/self/pagemap for region {Index} failed: {Errno.Describe(-r)} ({Errno.Name(-r)})");
+        }
+    }
+
     private void ThrowIfReleased() => ObjectDisposedException.ThrowIf(_mapping.IsClosed, this);
 }

@@ -29,7 +29,7 @@ public sealed class DirtyBitmap
     /// <param name="pageCount">How many pages it covers.</param>
     public DirtyBitmap(ulong pageCount)
     {
-        ulong words = (pageCount + 63) / 64;
+        ulong words = (pageCount >> 6) + ((pageCount & 63) != 0 ? 1UL : 0UL);
         if (words > (ulong)Array.MaxLength)
         {
             throw new ArgumentOutOfRangeException(nameof(pageCount), pageCount, "Too many pages for one bitmap.");
@@ -166,10 +166,11 @@ public sealed class DirtyBitmap
     /// Enumerates maximal runs of consecutive set pages in ascending order without allocating.
     /// </summary>
     /// <param name="maxRunPages">Runs longer than this are split; the default is unlimited.</param>
-    public PageRunEnumerator EnumerateRuns(ulong maxRunPages = ulong.MaxValue)
+    /// <param name="startPage">Where to start; a run that begins before it is cut there.</param>
+    public PageRunEnumerator EnumerateRuns(ulong maxRunPages = ulong.MaxValue, ulong startPage = 0)
     {
         ArgumentOutOfRangeException.ThrowIfZero(maxRunPages);
-        return new PageRunEnumerator(_words, PageCount, maxRunPages);
+        return new PageRunEnumerator(_words, PageCount, maxRunPages, startPage);
     }
 
     private void ApplyRange(ulong firstPage, ulong count, bool set)
@@ -309,12 +310,12 @@ public sealed class DirtyBitmap
         private ulong _position;
         private PageRun _current;
 
-        internal PageRunEnumerator(ReadOnlySpan<ulong> words, ulong pageCount, ulong maxRun)
+        internal PageRunEnumerator(ReadOnlySpan<ulong> words, ulong pageCount, ulong maxRun, ulong startPage)
         {
             _words = words;
             _pageCount = pageCount;
             _maxRun = maxRun;
-            _position = 0;
+            _position = startPage;
             _current = default;
         }
 

@@ -1,0 +1,175 @@
+using System;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Migration;
+using MigrateKit.Tracking;
+using MigrateKit.Transport;
+using MigrateKit.Vmm;
+
+namespace MigrateKit.Cli;
+
+/// <summary>Settings shared by <c>demo</c> and <c>send</c>.</summary>
+internal sealed record SourceSettings(ulong Memory, string Workload, ulong Hot, ulong? Bandwidth, TimeSpan MaxDowntime, string Tracker, string Vm, double Pace);
+
+/// <summary>What the CLI prints at the end of a migration.</summary>
+internal sealed record RunOutcome(MigrationReport Report, bool Verified, string? VerifyDetail, int DestinationPasses, string Vm = "microvm");
+
+/// <summary>Runs migrations of MicroVms for the CLI commands.</summary>
+internal static class MigrationRunner
+{
+    private static readonly TimeSpan WarmUpTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>Builds the source VM, loads the workload and lets it run one full pass.</summary>
+    internal static DemoVm StartSource(SourceSettings s)
+    {
+        if (s.Vm == "hostvm")
+        {
+            HostWorkload workload = Workloads.BuildHost(s.Workload, s.Memory, s.Hot);
+            var host = new HostVm(s.Memory);
+            try
+            {
+                host.Load(workload);
+                host.SetPaceLimit(s.Pace);
+                host.Start();
+                WarmUp(DemoVm.Of(host), s.Workload);
+                return DemoVm.Of(host);
+            }
+            catch
+            {
+                host.Dispose();
+                throw;
+            }
+        }
+
+        GuestProgram program = Workloads.Build(s.Workload, s.Memory, s.Hot);
+        MicroVm vm = MicroVm.Create(new MicroVmOptions
+        {
+            MemorySize = s.Memory,
+            DirtyRingBytes = s.Tracker == "ring" ? 256 * 1024 : 0,
+            ManualDirtyLogProtect = s.Tracker == "bitmap",
+        });
+        try
+        {
+            vm.Load(program);
+            if (s.Pace > 0)
+            {
+                vm.SetPaceLimit(s.Pace);
+            }
+
+            vm.Start();
+            WarmUp(DemoVm.Of(vm), s.Workload);
+            return DemoVm.Of(vm);
+        }
+        catch
+        {
+            vm.Dispose();
+            throw;
+        }
+    }
+
+    // Warm up untracked: the working set exists and is non-zero before the migration starts.
+    private static void WarmUp(DemoVm vm, string workload)
+    {
+        if (workload == "fill")
+        {
+            if (!SpinWait.SpinUntil(() => vm.Status().Halted, WarmUpTimeout))
+            {
+                throw new InvalidOperationException($"The fill workload did not finish: {vm.Status()}");
+            }
+        }
+        else if (!vm.WaitForPass(1, WarmUpTimeout))
+        {
+            throw new InvalidOperationException($"The {workload} workload did not complete its first pass: {vm.Status()}");
+        }
+    }
+
+    /// <summary>Migrates a running source over a connection.</summary>
+    internal static Task<MigrationReport> SendAsync(DemoVm source, IMigrationConnection connection, SourceSettings s, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    {
+        IDirtyPageTracker tracker = source.CreateTracker();
+        var options = new MigrationOptions
+        {
+            MaxDowntime = s.MaxDowntime,
+            BandwidthLimit = s.Bandwidth is ulong b ? (long)b : null,
+        };
+        var engine = new PreCopyEngine(source.Source, tracker, options);
+        return engine.MigrateAsync(connection, progress, ct);
+    }
+
+    /// <summary>Receives one migration into a new VM of the source's kind (named in its Hello).</summary>
+    internal static Task<ReceiveResult> ReceiveAsync(IMigrationConnection connection, CancellationToken ct)
+    {
+        var receiver = new MigrationReceiver(hello => hello.SourceName.StartsWith("hostvm", StringComparison.Ordinal)
+            ? new HostVm(hello.Regions)
+            : MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }));
+        return receiver.ReceiveAsync(connection, ct);
+    }
+
+    /// <summary>
+    /// Checks a destination after a completed migration: for the self-verifying workload it must
+    /// pass at least <paramref name="passes"/> more passes without a failure; any workload must not fault.
+    /// </summary>
+    internal static (bool Ok, string Detail, int Passes) CheckDestination(DemoVm destination, bool verifier, int passes)
+    {
+        VcpuStatus start = destination.Status();
+        if (verifier)
+        {
+            bool reached = destination.WaitForPass(start.Passes + (uint)passes, TimeSpan.FromSeconds(60));
+            VcpuStatus now = destination.Status();
+            int done = (int)(now.Passes - start.Passes);
+            if (!reached || now.Failures != 0 || now.Fault is not null)
+            {
+                return (false, $"destination guest: {done} passes, {now.Failures} self-check failures (first page {now.FirstFailedPage}){(now.Fault is null ? "" : ", " + now.Fault)}", done);
+            }
+
+            return (true, $"destination guest passed {done} self-checking passes after resuming", done);
+        }
+
+        Thread.Sleep(200);
+        VcpuStatus after = destination.Status();
+        return after.Fault is null
+            ? (true, "destination guest is running", (int)(after.Passes - start.Passes))
+            : (false, after.Fault, 0);
+    }
+
+    /// <summary>Runs <c>demo</c>: source and destination in this process over loopback TCP.</summary>
+    internal static async Task<RunOutcome> DemoAsync(SourceSettings s, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    {
+        using DemoVm source = StartSource(s);
+        await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
+        Task<ReceiveResult> receiving = Task.Run(async () =>
+        {
+            await using IMigrationConnection incoming = await listener.AcceptAsync(ct).ConfigureAwait(false);
+            return await ReceiveAsync(incoming, ct).ConfigureAwait(false);
+        }, ct);
+
+        MigrationReport report;
+        await using (IMigrationConnection outgoing = await MigrationConnector.ConnectAsync(listener.LocalAddress, cancellationToken: ct).ConfigureAwait(false))
+        {
+            report = await SendAsync(source, outgoing, s, progress, ct).ConfigureAwait(false);
+        }
+
+        ReceiveResult received = await receiving.ConfigureAwait(false);
+        using DemoVm? destination = DemoVm.Of(received.Target);
+        if (report.Status != MigrationStatus.Completed || destination is null)
+        {
+            return new RunOutcome(report, false, received.Reason ?? report.Reason, 0, source.Kind);
+        }
+
+        (bool ok, string detail, int passes) = CheckDestination(destination, s.Workload == "verify", 3);
+        bool verified = ok && report.DigestsMatched == true && report.SourceMemoryVerified != false;
+        return new RunOutcome(report, verified, detail, passes, source.Kind);
+    }
+
+    /// <summary>An <see cref="IProgress{T}"/> that queues reports for a renderer on another thread.</summary>
+    internal sealed class QueueProgress : IProgress<MigrationProgress>
+    {
+        internal ConcurrentQueue<MigrationProgress> Items { get; } = new();
+
+        public void Report(MigrationProgress value) => Items.Enqueue(value);
+    }
+
+    internal static long Now() => Stopwatch.GetTimestamp();
+}

@@ -1,0 +1,166 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Migration;
+using Spectre.Console;
+
+namespace MigrateKit.Cli;
+
+/// <summary>One round in the CLI's JSON output.</summary>
+internal sealed record JsonRound(int Round, ulong BytesSent, double DurationMs, ulong DirtyPages, ulong HotPages, ulong DeferredPages, int ThrottlePercent, double PredictedDowntimeMs, string Action);
+
+/// <summary>The CLI's JSON output: exactly one object on stdout.</summary>
+internal sealed record JsonOutcome(
+    string Vm,
+    string Status,
+    bool Verified,
+    string? VerifyDetail,
+    int Rounds,
+    ulong BytesSent,
+    double TotalMs,
+    double? DowntimeMs,
+    double? PredictedDowntimeMs,
+    double? PredictionErrorPercent,
+    int MaxThrottlePercent,
+    ulong HotPagesDeferred,
+    ulong MemoryBytes,
+    string? Reason,
+    IReadOnlyList<JsonRound> RoundsDetail);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(JsonOutcome))]
+internal sealed partial class CliJsonContext : JsonSerializerContext
+{
+}
+
+/// <summary>Renders progress and results.</summary>
+internal static class Output
+{
+    /// <summary>Runs <paramref name="work"/> while showing a live table of rounds (nothing when <paramref name="quiet"/>).</summary>
+    internal static async Task<T> WithLiveRoundsAsync<T>(bool quiet, Func<IProgress<MigrationProgress>?, Task<T>> work)
+    {
+        if (quiet)
+        {
+            return await work(null).ConfigureAwait(false);
+        }
+
+        var progress = new MigrationRunner.QueueProgress();
+        Table table = RoundsTable();
+        T result = default!;
+        await AnsiConsole.Live(table).AutoClear(false).StartAsync(async ctx =>
+        {
+            Task<T> running = work(progress);
+            while (!running.IsCompleted)
+            {
+                Drain(progress, table);
+                ctx.Refresh();
+                await Task.WhenAny(running, Task.Delay(100)).ConfigureAwait(false);
+            }
+
+            Drain(progress, table);
+            ctx.Refresh();
+            result = await running.ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>Writes the outcome: a summary table, or one JSON object.</summary>
+    internal static void Write(RunOutcome outcome, bool json)
+    {
+        MigrationReport r = outcome.Report;
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(ToJson(outcome), CliJsonContext.Default.JsonOutcome));
+            return;
+        }
+
+        Table summary = new Table().Border(TableBorder.Rounded).Title($"[bold]migration {Status(r.Status)}[/]").AddColumn("").AddColumn("");
+        summary.AddRow("vm", outcome.Vm == "hostvm" ? "hostvm (no KVM: writes tracked with userfaultfd write-protection)" : "microvm (KVM)");
+        summary.AddRow("total time", $"{r.TotalMs:F0} ms");
+        summary.AddRow("downtime (actual)", r.DowntimeMs is double d ? $"[bold]{d:F1} ms[/]" : "-");
+        summary.AddRow("downtime (predicted)", r.PredictedDowntimeMs is double p ? $"{p:F1} ms" : "-");
+        summary.AddRow("prediction error", r.PredictionErrorPercent is double e ? $"{e:F1} %" : "-");
+        summary.AddRow("rounds", r.Rounds.ToString(CultureInfo.InvariantCulture));
+        summary.AddRow("bytes sent", $"{Units.FormatBytes(r.BytesSent)} ({r.PagesSent} pages with data)");
+        summary.AddRow("hot pages deferred", r.HotPagesDeferred.ToString(CultureInfo.InvariantCulture));
+        summary.AddRow("max throttle", $"{r.MaxThrottlePercent} %");
+        summary.AddRow("verified", outcome.Verified ? "[green]yes[/]" : "[red]no[/]");
+        if (outcome.VerifyDetail is { } detail)
+        {
+            summary.AddRow("", Markup.Escape(detail));
+        }
+
+        if (r.Reason is { } reason)
+        {
+            summary.AddRow("reason", Markup.Escape(reason));
+        }
+
+        AnsiConsole.Write(summary);
+    }
+
+    internal static JsonOutcome ToJson(RunOutcome o)
+    {
+        MigrationReport r = o.Report;
+        return new JsonOutcome(
+            o.Vm,
+            r.Status.ToString().ToLowerInvariant(),
+            o.Verified,
+            o.VerifyDetail,
+            r.Rounds,
+            r.BytesSent,
+            r.TotalMs,
+            r.DowntimeMs,
+            r.PredictedDowntimeMs,
+            r.PredictionErrorPercent,
+            r.MaxThrottlePercent,
+            r.HotPagesDeferred,
+            r.MemoryBytes,
+            r.Reason,
+            r.RoundsDetail.Select(x => new JsonRound(x.Round, x.BytesSent, x.DurationMs, x.DirtyPages, x.HotPages, x.DeferredPages, x.ThrottlePercent, x.PredictedDowntimeMs, x.Action)).ToArray());
+    }
+
+    /// <summary>Exit code for a status: 0 completed, 3 aborted by policy, 4 failed.</summary>
+    internal static int ExitCode(MigrationStatus status) => status switch
+    {
+        MigrationStatus.Completed => 0,
+        MigrationStatus.Aborted => 3,
+        _ => 4,
+    };
+
+    private static string Status(MigrationStatus s) => s switch
+    {
+        MigrationStatus.Completed => "[green]completed[/]",
+        MigrationStatus.Aborted => "[yellow]aborted[/]",
+        _ => "[red]failed[/]",
+    };
+
+    private static Table RoundsTable() => new Table().Border(TableBorder.Simple)
+        .AddColumn("round").AddColumn("sent").AddColumn("remaining").AddColumn("dirty").AddColumn("hot")
+        .AddColumn("deferred").AddColumn("dirty rate").AddColumn("bandwidth").AddColumn("throttle")
+        .AddColumn("predicted downtime").AddColumn("verdict").AddColumn("action");
+
+    private static void Drain(MigrationRunner.QueueProgress progress, Table table)
+    {
+        while (progress.Items.TryDequeue(out MigrationProgress? p))
+        {
+            table.AddRow(
+                p.Round.ToString(CultureInfo.InvariantCulture),
+                Units.FormatBytes(p.BytesSent),
+                Units.FormatBytes(p.RemainingBytes),
+                p.DirtyPages.ToString(CultureInfo.InvariantCulture),
+                p.HotPages.ToString(CultureInfo.InvariantCulture),
+                p.DeferredPages.ToString(CultureInfo.InvariantCulture),
+                $"{p.DirtyRatePagesPerSecond:F0} p/s",
+                Units.FormatRate(p.BandwidthBytesPerSecond),
+                $"{p.ThrottlePercent} %",
+                $"{p.Forecast.PredictedDowntime.TotalMilliseconds:F1} ms",
+                p.Forecast.Verdict.ToString().ToLowerInvariant(),
+                p.Action.ToString().ToLowerInvariant());
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using System;
+using MigrateKit.Vmm;
+
+namespace MigrateKit.Cli;
+
+/// <summary>The guest programs the CLI can run, laid out in guest memory from 1 MiB up.</summary>
+internal static class Workloads
+{
+    internal const ulong Base = 1UL << 20;
+
+    internal static readonly string[] Names = ["sweep", "hotcold", "random", "verify", "fill"];
+
+    /// <summary>Builds the program for a workload.</summary>
+    /// <exception cref="ArgumentException">The workload is unknown or does not fit in memory.</exception>
+    internal static GuestProgram Build(string workload, ulong memory, ulong hot)
+    {
+        Check(workload, memory, hot);
+
+        switch (workload)
+        {
+            case "sweep":
+                return GuestPrograms.Sweep(Base, Base + hot);
+            case "hotcold":
+                ulong coldSize = Math.Min(512UL << 20, memory - Base - hot);
+                if (coldSize < 4096)
+                {
+                    throw new ArgumentException("hotcold needs memory for a cold set above the hot one: raise --memory or lower --hot.");
+                }
+
+                // The cold set is written once and then only every 1000 passes: effectively never during a migration.
+                return GuestPrograms.HotCold(new GuestRange(Base, Base + hot), new GuestRange(Base + hot, Base + hot + coldSize), 1000);
+            case "random":
+                return GuestPrograms.RandomWrites(Base, Base + hot, 0x9E37_79B9);
+            case "verify":
+                return GuestPrograms.Verifier(Base, Base + hot);
+            case "fill":
+                return GuestPrograms.Fill(Base, memory);
+            default:
+                throw new ArgumentException($"Unknown workload '{workload}': use {string.Join(", ", Names)}.");
+        }
+    }
+
+    /// <summary>The same workload for a <see cref="HostVm"/>: the same ranges and write pattern.</summary>
+    internal static HostWorkload BuildHost(string workload, ulong memory, ulong hot)
+    {
+        Check(workload, memory, hot);
+        return workload switch
+        {
+            "sweep" => HostWorkload.Sweep(Base, Base + hot),
+            "hotcold" => HostWorkload.HotCold(new GuestRange(Base, Base + hot), new GuestRange(Base + hot, Base + hot + ColdSize(memory, hot)), 1000),
+            "random" => HostWorkload.RandomWrites(Base, Base + hot, 0x9E37_79B9),
+            "verify" => HostWorkload.Verifier(Base, Base + hot),
+            "fill" => HostWorkload.Fill(Base, memory),
+            _ => throw new ArgumentException($"Unknown workload '{workload}': use {string.Join(", ", Names)}."),
+        };
+    }
+
+    private static ulong ColdSize(ulong memory, ulong hot)
+    {
+        ulong coldSize = Math.Min(512UL << 20, memory - Base - hot);
+        return coldSize >= 4096 ? coldSize : throw new ArgumentException("hotcold needs memory for a cold set above the hot one: raise --memory or lower --hot.");
+    }
+
+    private static void Check(string workload, ulong memory, ulong hot)
+    {
+        if (workload != "fill" && (hot == 0 || hot % 4096 != 0 || Base + hot > memory))
+        {
+            throw new ArgumentException($"--hot {Units.FormatBytes(hot)} must be a non-zero multiple of 4 KiB that fits in --memory {Units.FormatBytes(memory)} above 1 MiB.");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+using System;
+using System.Collections.Generic;
+
+namespace MigrateKit.Estimation;
+
+/// <summary>Whether a migration is on its way to a switchover that fits the downtime limit.</summary>
+public enum ConvergenceVerdict
+{
+    /// <summary>Not enough rounds to tell.</summary>
+    Unknown,
+
+    /// <summary>Remaining work shrinks from round to round; a switchover within the limit is ahead.</summary>
+    Converging,
+
+    /// <summary>Remaining work neither shrinks nor grows much.</summary>
+    Stalled,
+
+    /// <summary>The guest dirties memory faster than it can be sent.</summary>
+    Diverging,
+}
+
+/// <summary>What a switchover started now would spend its downtime on.</summary>
+/// <param name="Pause">Stopping the vCPUs (measured).</param>
+/// <param name="FinalHarvest">The last harvest of the dirty log (measured per GiB).</param>
+/// <param name="Transfer">Sending the pages still dirty, at the conservative bandwidth.</param>
+/// <param name="DeviceState">Sending the device state.</param>
+/// <param name="Resume">The destination restoring state and starting its vCPUs (measured there).</param>
+public readonly record struct DowntimeBreakdown(TimeSpan Pause, TimeSpan FinalHarvest, TimeSpan Transfer, TimeSpan DeviceState, TimeSpan Resume)
+{
+    /// <summary>The sum of the parts.</summary>
+    public TimeSpan Total => Pause + FinalHarvest + Transfer + DeviceState + Resume;
+
+    /// <summary>The parts that do not depend on how much memory is dirty.</summary>
+    public TimeSpan Fixed => Pause + FinalHarvest + DeviceState + Resume;
+}
+
+/// <summary>A forecast made after a round's harvest.</summary>
+/// <param name="Round">The round just harvested.</param>
+/// <param name="PredictedDowntime">Downtime if the switchover started now.</param>
+/// <param name="Breakdown">The parts of <paramref name="PredictedDowntime"/>.</param>
+/// <param name="PredictedTotalTime">Predicted time from the start of the migration to its end, if it converges as it goes; null when it would not converge without a change.</param>
+/// <param name="Verdict">Converging, stalled or diverging.</param>
+/// <param name="BandwidthBytesPerSecond">The bandwidth the forecast assumes (conservative).</param>
+/// <param name="DirtyBytesPerSecond">How fast the guest dirties pages that are re-sent each round.</param>
+/// <param name="PendingBytes">What a switchover would send now.</param>
+/// <param name="NextRoundBytes">What the next pre-copy round would send.</param>
+/// <param name="DeferredBytes">Hot pages held back for the switchover.</param>
+/// <param name="ConvergenceRatio">Dirtying rate over bandwidth: each round sends about this fraction of the previous one.</param>
+public sealed record Forecast(
+    int Round,
+    TimeSpan PredictedDowntime,
+    DowntimeBreakdown Breakdown,
+    TimeSpan? PredictedTotalTime,
+    ConvergenceVerdict Verdict,
+    double BandwidthBytesPerSecond,
+    double DirtyBytesPerSecond,
+    ulong PendingBytes,
+    ulong NextRoundBytes,
+    ulong DeferredBytes,
+    double ConvergenceRatio);
+
+/// <summary>What the engine knows right after a harvest.</summary>
+/// <param name="Round">The round just harvested.</param>
+/// <param name="Elapsed">Time since the migration started.</param>
+/// <param name="PendingBytes">Bytes a switchover would send now (all dirty or never-sent non-zero pages, framing included).</param>
+/// <param name="NextRoundBytes">Bytes the next pre-copy round would send (pending minus deferred).</param>
+/// <param name="DeferredBytes">Bytes of hot pages held back for the switchover.</param>
+/// <param name="WarmDirtyBytesPerSecond">Dirtying rate of pages that are not deferred.</param>
+/// <param name="TotalDirtyBytesPerSecond">Dirtying rate of all pages.</param>
+/// <param name="DeviceStateBytes">Size of the device state.</param>
+/// <param name="MemoryBytes">Guest memory size (the final harvest covers all of it).</param>
+/// <param name="MaxDowntime">The downtime limit.</param>
+/// <param name="BandwidthBytesPerSecond">The bandwidth to assume.</param>
+public readonly record struct ForecastInput(
+    int Round,
+    TimeSpan Elapsed,
+    ulong PendingBytes,
+    ulong NextRoundBytes,
+    ulong DeferredBytes,
+    double WarmDirtyBytesPerSecond,
+    double TotalDirtyBytesPerSecond,
+    ulong DeviceStateBytes,
+    ulong MemoryBytes,
+    TimeSpan MaxDowntime,
+    double BandwidthBytesPerSecond);
+
+/// <summary>
+/// Predicts downtime, total time and convergence from measured costs:
+/// downtime = pause + final harvest + (pending bytes + what the guest dirties while pausing) / bandwidth
+/// + device state / bandwidth + resume. The fixed costs are measured (pause latency, harvest time
+/// per GiB, the destination's resume cost), not assumed; every input is refreshed each round.
+/// </summary>
+public sealed class DowntimeEstimator
+{
+    private readonly List<ulong> _pendingHistory = new();
+    private double _harvestSecondsPerByte;
+
+    /// <summary>The measured pause latency; zero until observed.</summary>
+    public TimeSpan PauseCost { get; private set; }
+
+    /// <summary>The measured or reported resume cost of the destination; zero until observed.</summary>
+    public TimeSpan ResumeCost { get; private set; }
+
+    /// <summary>Harvest time per GiB of guest memory, from the harvests seen so far.</summary>
+    public TimeSpan HarvestCostPerGiB => TimeSpan.FromSeconds(_harvestSecondsPerByte * (1UL << 30));
+
+    /// <summary>Records a pause latency (keeps the larger of the new value and a decayed old one).</summary>
+    public void ObservePause(TimeSpan latency) =>
+        PauseCost = TimeSpan.FromTicks(Math.Max(latency.Ticks, (long)(PauseCost.Ticks * 0.5)));
+
+    /// <summary>Records a resume cost (the destination's estimate, or a measured resume).</summary>
+    public void ObserveResume(TimeSpan cost) => ResumeCost = cost;
+
+    /// <summary>Records how long a harvest covering <paramref name="bytesCovered"/> of memory took.</summary>
+    public void ObserveHarvest(TimeSpan duration, ulong bytesCovered)
+    {
+        if (bytesCovered == 0 || duration <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        double perByte = duration.TotalSeconds / bytesCovered;
+
+        // Harvests run with the guest going and vary; weigh the recent ones but keep the worse.
+        _harvestSecondsPerByte = _harvestSecondsPerByte == 0 ? perByte : Math.Max(perByte, (_harvestSecondsPerByte + perByte) / 2);
+    }
+
+    /// <summary>Makes a forecast.</summary>
+    public Forecast Estimate(in ForecastInput input)
+    {
+        double bandwidth = Math.Max(input.BandwidthBytesPerSecond, 1);
+        TimeSpan harvest = TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
+
+        // Between the decision and the moment the vCPUs stop, the guest keeps writing.
+        double duringPause = input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds;
+        TimeSpan transfer = TimeSpan.FromSeconds((input.PendingBytes + duringPause) / bandwidth);
+        TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / bandwidth);
+        var breakdown = new DowntimeBreakdown(PauseCost, harvest, transfer, device, ResumeCost);
+
+        double q = input.WarmDirtyBytesPerSecond / bandwidth;
+        _pendingHistory.Add(input.PendingBytes);
+        ConvergenceVerdict verdict = Verdict(q, breakdown, input);
+        TimeSpan? total = PredictTotal(q, breakdown, input, bandwidth);
+        return new Forecast(input.Round, breakdown.Total, breakdown, total, verdict, bandwidth, input.WarmDirtyBytesPerSecond,
+            input.PendingBytes, input.NextRoundBytes, input.DeferredBytes, q);
+    }
+
+    private ConvergenceVerdict Verdict(double q, DowntimeBreakdown breakdown, in ForecastInput input)
+    {
+        if (breakdown.Total <= input.MaxDowntime)
+        {
+            return ConvergenceVerdict.Converging;
+        }
+
+        if (_pendingHistory.Count < 3)
+        {
+            return q < 0.95 ? ConvergenceVerdict.Converging : ConvergenceVerdict.Unknown;
+        }
+
+        // The trend of what is left, over the last two rounds (round 0's full copy excluded by the count).
+        int n = _pendingHistory.Count;
+        double r1 = Ratio(_pendingHistory[n - 1], _pendingHistory[n - 2]);
+        double r2 = Ratio(_pendingHistory[n - 2], _pendingHistory[n - 3]);
+        double trend = Math.Sqrt(r1 * r2);
+        if (trend < 0.95 && q < 1)
+        {
+            return ConvergenceVerdict.Converging;
+        }
+
+        return trend > 1.05 || q > 1.05 ? ConvergenceVerdict.Diverging : ConvergenceVerdict.Stalled;
+    }
+
+    private static double Ratio(ulong now, ulong before) => before == 0 ? (now == 0 ? 1 : 2) : (double)now / before;
+
+    private static TimeSpan? PredictTotal(double q, DowntimeBreakdown breakdown, in ForecastInput input, double bandwidth)
+    {
+        if (breakdown.Total <= input.MaxDowntime)
+        {
+            return input.Elapsed + breakdown.Total;
+        }
+
+        // Rounds send N, qN, q²N, …; after round m the switchover would send deferred + q^(m+1)·N.
+        double budget = ((input.MaxDowntime - breakdown.Fixed).TotalSeconds * bandwidth) - input.DeferredBytes;
+        double n0 = input.NextRoundBytes;
+        if (q >= 1 || budget <= 0 || n0 <= 0)
+        {
+            return null;
+        }
+
+        double seconds = 0;
+        double roundBytes = n0;
+        for (int m = 0; m < 100; m++)
+        {
+            seconds += roundBytes / bandwidth;
+            double pendingAfter = q * roundBytes;
+            if (pendingAfter <= budget)
+            {
+                double downtime = breakdown.Fixed.TotalSeconds + ((input.DeferredBytes + pendingAfter) / bandwidth);
+                return input.Elapsed + TimeSpan.FromSeconds(seconds + downtime);
+            }
+
+            roundBytes = pendingAfter;
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,131 @@
+using System;
+
+namespace MigrateKit.Migration;
+
+/// <summary>How a pre-copy migration is run and when it switches over, throttles or gives up.</summary>
+public sealed class MigrationOptions
+{
+    /// <summary>The downtime the switchover must fit in.</summary>
+    /// <value>The default is 300 ms (QEMU's default downtime limit).</value>
+    public TimeSpan MaxDowntime { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Bytes per second allowed on the wire, or null for no limit.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public long? BandwidthLimit { get; init; }
+
+    /// <summary>Pre-copy rounds before the migration is aborted.</summary>
+    /// <value>The default is 30 (Xen stops after 29).</value>
+    public int MaxRounds { get; init; } = 30;
+
+    /// <summary>Bytes sent, as a multiple of guest memory, before the migration is aborted.</summary>
+    /// <value>The default is 3.0 (Xen's limit).</value>
+    public double MaxBytesFactor { get; init; } = 3.0;
+
+    /// <summary>Rounds of history per page (n of the hot-page rule).</summary>
+    /// <value>The default is 4.</value>
+    public int HotPageWindow { get; init; } = 4;
+
+    /// <summary>Dirty rounds out of <see cref="HotPageWindow"/> that make a page hot (k).</summary>
+    /// <value>The default is 2.</value>
+    public int HotPageThreshold { get; init; } = 2;
+
+    /// <summary>Share of the downtime budget that deferred hot pages may use.</summary>
+    /// <value>The default is 0.5.</value>
+    public double DeferBudgetFraction { get; init; } = 0.5;
+
+    /// <summary>Whether the guest may be throttled to make the migration converge.</summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool AllowThrottling { get; init; } = true;
+
+    /// <summary>The strongest throttle, in percent of the guest's run time taken away.</summary>
+    /// <value>The default is 95.</value>
+    public int MaxThrottlePercent { get; init; } = 95;
+
+    /// <summary>
+    /// The ratio of dirtying rate to bandwidth the throttle aims for: each round then sends about
+    /// this fraction of the previous one.
+    /// </summary>
+    /// <value>The default is 0.5.</value>
+    public double ConvergenceTarget { get; init; } = 0.5;
+
+    /// <summary>Give up (and leave the source running) when the migration has not completed after this long.</summary>
+    /// <value>The default is <see langword="null"/>: no deadline.</value>
+    public TimeSpan? Deadline { get; init; }
+
+    /// <summary>How long to wait for the destination's answers (HelloAck, final Ack).</summary>
+    /// <value>The default is 30 s.</value>
+    public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// After the destination resumed, hash the (paused) source memory and compare it with what was
+    /// sent, proving the tracker missed no write. Takes time after the switchover, not during it.
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool VerifySourceMemory { get; init; } = true;
+
+    /// <summary>The clock.</summary>
+    /// <value>The default is <see cref="TimeProvider.System"/>.</value>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Checks the options and names the first problem.</summary>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    public void Validate()
+    {
+        if (MaxDowntime <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"MaxDowntime must be positive (got {MaxDowntime}).", nameof(MaxDowntime));
+        }
+
+        if (BandwidthLimit is <= 0)
+        {
+            throw new ArgumentException($"BandwidthLimit must be positive or null (got {BandwidthLimit}).", nameof(BandwidthLimit));
+        }
+
+        if (MaxRounds < 1)
+        {
+            throw new ArgumentException($"MaxRounds must be at least 1 (got {MaxRounds}).", nameof(MaxRounds));
+        }
+
+        if (!(MaxBytesFactor >= 1))
+        {
+            throw new ArgumentException($"MaxBytesFactor must be at least 1 (got {MaxBytesFactor}).", nameof(MaxBytesFactor));
+        }
+
+        if (HotPageWindow is < 1 or > 8)
+        {
+            throw new ArgumentException($"HotPageWindow must be 1 to 8 (got {HotPageWindow}).", nameof(HotPageWindow));
+        }
+
+        if (HotPageThreshold < 1 || HotPageThreshold > HotPageWindow)
+        {
+            throw new ArgumentException($"HotPageThreshold must be 1 to HotPageWindow ({HotPageWindow}) (got {HotPageThreshold}).", nameof(HotPageThreshold));
+        }
+
+        if (!(DeferBudgetFraction >= 0 && DeferBudgetFraction < 1))
+        {
+            throw new ArgumentException($"DeferBudgetFraction must be in [0, 1) (got {DeferBudgetFraction}).", nameof(DeferBudgetFraction));
+        }
+
+        if (MaxThrottlePercent is < 0 or > 99)
+        {
+            throw new ArgumentException($"MaxThrottlePercent must be 0 to 99 (got {MaxThrottlePercent}).", nameof(MaxThrottlePercent));
+        }
+
+        if (!(ConvergenceTarget > 0 && ConvergenceTarget < 1))
+        {
+            throw new ArgumentException($"ConvergenceTarget must be in (0, 1) (got {ConvergenceTarget}).", nameof(ConvergenceTarget));
+        }
+
+        if (Deadline is { } d && d <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Deadline must be positive (got {d}).", nameof(Deadline));
+        }
+
+        if (ResponseTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"ResponseTimeout must be positive (got {ResponseTimeout}).", nameof(ResponseTimeout));
+        }
+
+        ArgumentNullException.ThrowIfNull(TimeProvider);
+    }
+}

@@ -1,0 +1,131 @@
+using System;
+using MigrateKit.Estimation;
+
+namespace MigrateKit.Migration;
+
+/// <summary>What the policy decided after a round.</summary>
+public enum MigrationAction
+{
+    /// <summary>Run another pre-copy round as planned.</summary>
+    Continue,
+
+    /// <summary>Run another round; more hot pages are now held back for the switchover.</summary>
+    Defer,
+
+    /// <summary>Run another round with a stronger throttle on the guest.</summary>
+    Throttle,
+
+    /// <summary>Pause the source and send the rest: the predicted downtime fits.</summary>
+    SwitchOver,
+
+    /// <summary>Give up; the source keeps running.</summary>
+    Abort,
+}
+
+/// <summary>A decision with its parameters.</summary>
+/// <param name="Action">What to do.</param>
+/// <param name="ThrottlePercent">The throttle to apply for the next round.</param>
+/// <param name="Reason">Why, in words (always set for <see cref="MigrationAction.Abort"/>).</param>
+public readonly record struct PolicyDecision(MigrationAction Action, int ThrottlePercent, string? Reason);
+
+/// <summary>Where the migration stands when the policy decides.</summary>
+/// <param name="Round">The round just harvested (0 is the full copy).</param>
+/// <param name="Elapsed">Time since the start.</param>
+/// <param name="BytesSent">Bytes on the wire so far.</param>
+/// <param name="MemoryBytes">Guest memory size.</param>
+/// <param name="ThrottlePercent">The throttle in force.</param>
+/// <param name="DeferredPagesGrew">Whether the set of deferred hot pages grew this round.</param>
+public readonly record struct PolicyState(int Round, TimeSpan Elapsed, ulong BytesSent, ulong MemoryBytes, int ThrottlePercent, bool DeferredPagesGrew);
+
+/// <summary>
+/// Decides, from a <see cref="Forecast"/>, whether to switch over, keep going, throttle the guest
+/// or give up. The throttle is proportional: it is derived from the ratio of dirtying rate to
+/// bandwidth so that each following round is about <see cref="MigrationOptions.ConvergenceTarget"/>
+/// of the previous one, instead of creeping up in fixed steps until something gives.
+/// </summary>
+public sealed class MigrationPolicy
+{
+    private readonly MigrationOptions _options;
+    private int _hopelessRounds;
+
+    /// <summary>Creates the policy for the given options.</summary>
+    public MigrationPolicy(MigrationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>
+    /// How many bytes of hot pages may be held back for the switchover: a share of what the
+    /// downtime budget can carry after the fixed costs.
+    /// </summary>
+    public ulong DeferBudgetBytes(DowntimeBreakdown breakdown, double bandwidthBytesPerSecond)
+    {
+        double seconds = (_options.MaxDowntime - breakdown.Fixed).TotalSeconds;
+        return seconds <= 0 ? 0 : (ulong)(seconds * bandwidthBytesPerSecond * _options.DeferBudgetFraction);
+    }
+
+    /// <summary>Decides what to do after a round.</summary>
+    public PolicyDecision Decide(Forecast forecast, PolicyState state)
+    {
+        ArgumentNullException.ThrowIfNull(forecast);
+        int throttle = state.ThrottlePercent;
+        if (forecast.PredictedDowntime <= _options.MaxDowntime)
+        {
+            return new PolicyDecision(MigrationAction.SwitchOver, throttle, null);
+        }
+
+        if (_options.Deadline is { } deadline && state.Elapsed >= deadline)
+        {
+            return Abort(throttle, $"deadline of {deadline.TotalSeconds:F1} s reached with a predicted downtime of {Ms(forecast.PredictedDowntime)} (limit {Ms(_options.MaxDowntime)})");
+        }
+
+        if (state.Round + 1 >= _options.MaxRounds)
+        {
+            return Abort(throttle, $"{_options.MaxRounds} rounds without the predicted downtime ({Ms(forecast.PredictedDowntime)}) fitting the limit ({Ms(_options.MaxDowntime)})");
+        }
+
+        if (state.BytesSent >= _options.MaxBytesFactor * state.MemoryBytes)
+        {
+            return Abort(throttle, $"sent {state.BytesSent / (1024.0 * 1024):F0} MiB, {_options.MaxBytesFactor}x the guest memory, without converging");
+        }
+
+        // The part of the downtime that no round can shrink: fixed costs and deferred pages.
+        TimeSpan floor = forecast.Breakdown.Fixed + TimeSpan.FromSeconds(forecast.DeferredBytes / Math.Max(1, forecast.BandwidthBytesPerSecond));
+        if (floor > _options.MaxDowntime)
+        {
+            return Abort(throttle, $"fixed costs and deferred pages alone take {Ms(floor)}, over the limit of {Ms(_options.MaxDowntime)}");
+        }
+
+        double q = forecast.ConvergenceRatio;
+        if (q > _options.ConvergenceTarget && _options.AllowThrottling && throttle < _options.MaxThrottlePercent)
+        {
+            // The guest's speed scales with its run time: aim the rate at target x bandwidth.
+            double speed = (100 - throttle) / 100.0 * (_options.ConvergenceTarget / q);
+            int wanted = (int)Math.Ceiling(100 * (1 - speed));
+            int next = Math.Clamp(wanted, throttle + 1, _options.MaxThrottlePercent);
+            _hopelessRounds = 0;
+            return new PolicyDecision(MigrationAction.Throttle, next, $"dirty rate is {q:P0} of bandwidth; aiming for {_options.ConvergenceTarget:P0}");
+        }
+
+        if (forecast.Verdict is ConvergenceVerdict.Diverging or ConvergenceVerdict.Stalled && q >= 1)
+        {
+            // Nothing left to try: no throttle headroom, and the guest outruns the link.
+            if (++_hopelessRounds >= 3)
+            {
+                return Abort(throttle, $"the guest dirties memory at {q:P0} of the bandwidth with the throttle at {throttle}% (max {_options.MaxThrottlePercent}%): it cannot converge");
+            }
+        }
+        else
+        {
+            _hopelessRounds = 0;
+        }
+
+        return new PolicyDecision(state.DeferredPagesGrew ? MigrationAction.Defer : MigrationAction.Continue, throttle, null);
+    }
+
+    private static PolicyDecision Abort(int throttle, string reason) => new(MigrationAction.Abort, throttle, reason);
+
+    private static string Ms(TimeSpan t) => $"{t.TotalMilliseconds:F0} ms";
+}

@@ -1,0 +1,315 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Memory;
+using MigrateKit.Tracking;
+using MigrateKit.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MigrateKit.Migration;
+
+/// <summary>What a receiver ended with.</summary>
+public sealed class ReceiveResult
+{
+    /// <summary>Completed (the target runs), Aborted (the source gave up) or Failed.</summary>
+    public MigrationStatus Status { get; init; }
+
+    /// <summary>The VM built from the stream. When completed it runs and the caller owns it; otherwise it was disposed.</summary>
+    public IMigrationTarget? Target { get; init; }
+
+    /// <summary>Why it did not complete.</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>The typed failure, when failed.</summary>
+    public Exception? Error { get; init; }
+
+    /// <summary>Rounds seen (RoundEnd frames).</summary>
+    public int Rounds { get; init; }
+
+    /// <summary>Pages received with data.</summary>
+    public ulong PagesReceived { get; init; }
+
+    /// <summary>Pages received as zero runs.</summary>
+    public ulong ZeroPagesReceived { get; init; }
+
+    /// <summary>Bytes read from the wire.</summary>
+    public long BytesReceived { get; init; }
+
+    /// <summary>From the Complete frame to the vCPUs running.</summary>
+    public TimeSpan? ResumeDuration { get; init; }
+}
+
+/// <summary>
+/// The destination side: builds a VM from the source's Hello, writes every page it receives into
+/// the VM's memory, checks the digests at the switchover, restores the device state and starts
+/// the VM. A digest mismatch means the VM is never started and the source is told.
+/// </summary>
+public sealed class MigrationReceiver
+{
+    private readonly Func<MigrationHello, IMigrationTarget> _createTarget;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates a receiver.</summary>
+    /// <param name="createTarget">Builds the destination VM for a Hello (same regions and vCPU count).</param>
+    /// <param name="logger">Diagnostics.</param>
+    public MigrationReceiver(Func<MigrationHello, IMigrationTarget> createTarget, ILogger<MigrationReceiver>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(createTarget);
+        _createTarget = createTarget;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Receives one migration over <paramref name="connection"/>.</summary>
+    public async Task<ReceiveResult> ReceiveAsync(IMigrationConnection connection, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var session = new Session(this, connection);
+        return await session.RunAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private sealed class Session : IPageStreamHandler
+    {
+        private readonly MigrationReceiver _owner;
+        private readonly IMigrationConnection _connection;
+        private readonly PageStreamReader _reader;
+        private readonly PageStreamWriter _writer;
+        private IMigrationTarget? _target;
+        private GuestMemoryRegion[] _regions = [];
+        private RegionDigestAccumulator[] _digests = [];
+        private DirtyBitmap[] _written = [];
+        private byte[]? _deviceState;
+        private RegionDigest[]? _sourceDigests;
+        private bool _complete;
+        private bool _replyPending;
+        private MigrationError? _sourceError;
+        private int _rounds;
+        private ulong _pages;
+        private ulong _zeroPages;
+        private long _completeAt;
+
+        internal Session(MigrationReceiver owner, IMigrationConnection connection)
+        {
+            _owner = owner;
+            _connection = connection;
+            _reader = new PageStreamReader(connection.Input);
+            _writer = new PageStreamWriter(connection.Output);
+        }
+
+        internal async Task<ReceiveResult> RunAsync(CancellationToken ct)
+        {
+            try
+            {
+                while (!_complete && _sourceError is null)
+                {
+                    if (!await _reader.ReadAsync(this, ct).ConfigureAwait(false))
+                    {
+                        throw new IOException(_target is null ? "The source closed the connection before its Hello." : "The source closed the connection before the switchover completed.");
+                    }
+
+                    if (_replyPending)
+                    {
+                        _replyPending = false;
+                        await _writer.FlushAsync(ct).ConfigureAwait(false);
+                    }
+                }
+
+                if (_sourceError is { } error)
+                {
+                    _target?.Dispose();
+                    return Result(MigrationStatus.Aborted, $"the source gave up: {error.Message}", null);
+                }
+
+                return await FinishAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                _owner._logger.LogWarning(ex, "Receiving a migration failed; the destination VM is discarded");
+                _target?.Dispose();
+                await TellSourceAsync(ex is MigrationProtocolException ? MigrationErrorCode.ProtocolViolation : MigrationErrorCode.DestinationFailure, ex.Message).ConfigureAwait(false);
+                await HangUpAsync().ConfigureAwait(false);
+                return Result(MigrationStatus.Failed, ex.Message, ex);
+            }
+            catch
+            {
+                _target?.Dispose();
+                throw;
+            }
+        }
+
+        private async Task<ReceiveResult> FinishAsync(CancellationToken ct)
+        {
+            IMigrationTarget target = _target ?? throw new MigrationProtocolException("Complete", "type", "Complete arrived before Hello.");
+            if (_sourceDigests is null || _deviceState is null)
+            {
+                throw new MigrationProtocolException("Complete", "type", "Complete arrived before the device state and digests.");
+            }
+
+            foreach (RegionDigest d in _sourceDigests)
+            {
+                if (d.Region < 0 || d.Region >= _digests.Length)
+                {
+                    throw new MigrationProtocolException("Digests", "region", $"Region {d.Region} does not exist (the VM has {_digests.Length}).");
+                }
+
+                if (_digests[d.Region].Value != d.Digest)
+                {
+                    // Never run a VM on memory that differs from the source's.
+                    string message = $"region {d.Region}: received memory digests to 0x{_digests[d.Region].Value:x16}, the source sent 0x{d.Digest:x16}";
+                    target.Dispose();
+                    await TellSourceAsync(MigrationErrorCode.DigestMismatch, message).ConfigureAwait(false);
+                    await HangUpAsync().ConfigureAwait(false);
+                    return Result(MigrationStatus.Failed, "digest mismatch: " + message, new InvalidDataException(message));
+                }
+            }
+
+            target.RestoreDeviceState(_deviceState);
+            target.Start();
+            TimeSpan resume = Stopwatch.GetElapsedTime(_completeAt);
+            _writer.AppendAck(new CompletionAck(resume));
+            await _writer.FlushAsync(ct).ConfigureAwait(false);
+            _owner._logger.LogInformation("Migration received: {Pages} pages, resumed in {Resume:F2} ms", _pages, resume.TotalMilliseconds);
+            return new ReceiveResult
+            {
+                Status = MigrationStatus.Completed,
+                Target = target,
+                Rounds = _rounds,
+                PagesReceived = _pages,
+                ZeroPagesReceived = _zeroPages,
+                BytesReceived = _reader.BytesRead,
+                ResumeDuration = resume,
+            };
+        }
+
+        /// <summary>Ends both directions so a source still sending sees the stream close.</summary>
+        private async Task HangUpAsync()
+        {
+            await _connection.Input.CompleteAsync().ConfigureAwait(false);
+            await _connection.Output.CompleteAsync().ConfigureAwait(false);
+        }
+
+        private ReceiveResult Result(MigrationStatus status, string reason, Exception? error) => new()
+        {
+            Status = status,
+            Reason = reason,
+            Error = error,
+            Rounds = _rounds,
+            PagesReceived = _pages,
+            ZeroPagesReceived = _zeroPages,
+            BytesReceived = _reader.BytesRead,
+        };
+
+        private async Task TellSourceAsync(MigrationErrorCode code, string message)
+        {
+            try
+            {
+                _writer.AppendError(new MigrationError(code, message));
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await _writer.FlushAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+            {
+                // The source is gone.
+            }
+        }
+
+        public void OnHello(MigrationHello hello)
+        {
+            if (_target is not null)
+            {
+                throw new MigrationProtocolException("Hello", "type", "A second Hello arrived.");
+            }
+
+            _target = _owner._createTarget(hello);
+            IReadOnlyList<GuestMemoryRegion> regions = _target.Memory.Regions;
+            if (regions.Count != hello.Regions.Count || regions.Where((r, i) => r.GuestPhysicalAddress != hello.Regions[i].GuestPhysicalAddress || r.Size != hello.Regions[i].Size).Any())
+            {
+                throw new InvalidOperationException("The destination VM's memory layout does not match the source's Hello.");
+            }
+
+            _regions = regions.ToArray();
+            _digests = _regions.Select(r => new RegionDigestAccumulator(r.PageCount)).ToArray();
+            _written = _regions.Select(r => new DirtyBitmap(r.PageCount)).ToArray();
+            _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, _target.EstimateResumeCost()));
+            _replyPending = true;
+        }
+
+        public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data)
+        {
+            GuestMemoryRegion memory = CheckRange("Pages", region, firstPage, (ulong)count);
+            Span<byte> target = memory.GetSpan(firstPage * GuestMemoryLayout.PageSize, count * (int)GuestMemoryLayout.PageSize);
+            data.CopyTo(target);
+            RegionDigestAccumulator digest = _digests[region];
+            for (int i = 0; i < count; i++)
+            {
+                digest.Update(firstPage + (ulong)i, target.Slice(i * (int)GuestMemoryLayout.PageSize, (int)GuestMemoryLayout.PageSize));
+            }
+
+            _written[region].SetRange(firstPage, (ulong)count);
+            _pages += (ulong)count;
+        }
+
+        public void OnZeroPages(int region, ulong firstPage, ulong count)
+        {
+            GuestMemoryRegion memory = CheckRange("ZeroPages", region, firstPage, count);
+            DirtyBitmap written = _written[region];
+            RegionDigestAccumulator digest = _digests[region];
+            for (ulong p = firstPage; p < firstPage + count; p++)
+            {
+                // Fresh memory is already zero: only pages written earlier are cleared (and touched).
+                if (written.Test(p))
+                {
+                    memory.GetPage(p).Clear();
+                    written.Clear(p);
+                    digest.UpdateZero(p);
+                }
+            }
+
+            _zeroPages += count;
+        }
+
+        public void OnRoundEnd(RoundEnd roundEnd) => _rounds = roundEnd.Round + 1;
+
+        public void OnDeviceState(ReadOnlySequence<byte> state) => _deviceState = state.ToArray();
+
+        public void OnDigests(IReadOnlyList<RegionDigest> digests) => _sourceDigests = digests.ToArray();
+
+        public void OnComplete()
+        {
+            _completeAt = Stopwatch.GetTimestamp();
+            _complete = true;
+        }
+
+        public void OnError(MigrationError error) => _sourceError = error;
+
+        public void OnHelloAck(HelloAck ack) => throw new MigrationProtocolException("HelloAck", "type", "A source does not send HelloAck frames.");
+
+        public void OnAck(CompletionAck ack) => throw new MigrationProtocolException("Ack", "type", "A source does not send Ack frames.");
+
+        private GuestMemoryRegion CheckRange(string frame, int region, ulong firstPage, ulong count)
+        {
+            if (_target is null)
+            {
+                throw new MigrationProtocolException(frame, "type", $"{frame} arrived before Hello.");
+            }
+
+            if (region < 0 || region >= _regions.Length)
+            {
+                throw new MigrationProtocolException(frame, "region", $"Region {region} does not exist (the VM has {_regions.Length}).");
+            }
+
+            GuestMemoryRegion memory = _regions[region];
+            if (firstPage > memory.PageCount || count > memory.PageCount - firstPage)
+            {
+                throw new MigrationProtocolException(frame, "firstPage", $"Pages [{firstPage}, +{count}) lie outside region {region} of {memory.PageCount} pages.");
+            }
+
+            return memory;
+        }
+    }
+}

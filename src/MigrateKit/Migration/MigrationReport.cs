@@ -1,0 +1,207 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MigrateKit.Estimation;
+
+namespace MigrateKit.Migration;
+
+/// <summary>How a migration ended.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<MigrationStatus>))]
+public enum MigrationStatus
+{
+    /// <summary>The destination runs the VM; the source is paused for good.</summary>
+    Completed,
+
+    /// <summary>The policy gave up (limit, deadline, no convergence); the source keeps running.</summary>
+    Aborted,
+
+    /// <summary>Something broke (connection, destination, digest); the source keeps running.</summary>
+    Failed,
+}
+
+/// <summary>The phase a migration was in when it failed.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<MigrationPhase>))]
+public enum MigrationPhase
+{
+    /// <summary>Exchanging Hello and HelloAck.</summary>
+    Handshake,
+
+    /// <summary>Starting dirty logging.</summary>
+    StartTracking,
+
+    /// <summary>Sending a pre-copy round.</summary>
+    Send,
+
+    /// <summary>Harvesting the dirty log.</summary>
+    Harvest,
+
+    /// <summary>Pausing, sending the rest, waiting for the destination to resume.</summary>
+    Switchover,
+}
+
+/// <summary>A migration failed; the source was left running with its memory intact.</summary>
+public sealed class MigrationException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public MigrationException(MigrationPhase phase, string message, Exception? inner = null)
+        : base($"Migration failed during {phase}: {message}", inner)
+    {
+        Phase = phase;
+    }
+
+    /// <summary>Where it failed.</summary>
+    public MigrationPhase Phase { get; }
+}
+
+/// <summary>Progress after each round, as reported through <see cref="IProgress{T}"/>.</summary>
+/// <param name="Round">The round just finished (0 is the full copy).</param>
+/// <param name="Elapsed">Time since the start.</param>
+/// <param name="BytesSent">Bytes on the wire so far.</param>
+/// <param name="RemainingBytes">Bytes a switchover would send now.</param>
+/// <param name="DirtyPages">Pages the round's harvest found.</param>
+/// <param name="HotPages">Pages hot by the k-of-n rule.</param>
+/// <param name="DeferredPages">Hot pages held back for the switchover.</param>
+/// <param name="DirtyRatePagesPerSecond">Dirtying rate measured over the round.</param>
+/// <param name="BandwidthBytesPerSecond">The bandwidth estimate.</param>
+/// <param name="ThrottlePercent">The throttle in force for the next round.</param>
+/// <param name="Forecast">The forecast made after the round.</param>
+/// <param name="Action">What the policy decided.</param>
+public sealed record MigrationProgress(
+    int Round,
+    TimeSpan Elapsed,
+    ulong BytesSent,
+    ulong RemainingBytes,
+    ulong DirtyPages,
+    ulong HotPages,
+    ulong DeferredPages,
+    double DirtyRatePagesPerSecond,
+    double BandwidthBytesPerSecond,
+    int ThrottlePercent,
+    Forecast Forecast,
+    MigrationAction Action);
+
+/// <summary>One row of a report: a pre-copy round, or the switchover.</summary>
+public sealed class RoundReport
+{
+    /// <summary>The round (the switchover is the last row, <see cref="Action"/> "switchover").</summary>
+    public int Round { get; init; }
+
+    /// <summary>Bytes on the wire in this round.</summary>
+    public ulong BytesSent { get; init; }
+
+    /// <summary>Pages sent with their data.</summary>
+    public ulong PagesSent { get; init; }
+
+    /// <summary>Pages sent as zero runs (no data).</summary>
+    public ulong ZeroPages { get; init; }
+
+    /// <summary>How long the round took (sending and harvesting), in milliseconds.</summary>
+    public double DurationMs { get; init; }
+
+    /// <summary>Pages found dirty by the harvest after the round.</summary>
+    public ulong DirtyPages { get; init; }
+
+    /// <summary>Hot pages after the round.</summary>
+    public ulong HotPages { get; init; }
+
+    /// <summary>Hot pages deferred to the switchover.</summary>
+    public ulong DeferredPages { get; init; }
+
+    /// <summary>Dirtying rate over the round, pages per second.</summary>
+    public double DirtyRate { get; init; }
+
+    /// <summary>Bandwidth estimate after the round, bytes per second.</summary>
+    public double Bandwidth { get; init; }
+
+    /// <summary>Throttle in force during the round, percent.</summary>
+    public int ThrottlePercent { get; init; }
+
+    /// <summary>Predicted downtime after the round, milliseconds.</summary>
+    public double PredictedDowntimeMs { get; init; }
+
+    /// <summary>Predicted total time after the round, milliseconds (null: not converging as things stand).</summary>
+    public double? PredictedTotalMs { get; init; }
+
+    /// <summary>Converging, stalled or diverging.</summary>
+    public string Verdict { get; init; } = "";
+
+    /// <summary>What the policy decided: continue, defer, throttle, switchover, abort.</summary>
+    public string Action { get; init; } = "";
+}
+
+/// <summary>The outcome of a migration, with every round, predicted next to actual.</summary>
+public sealed class MigrationReport
+{
+    /// <summary>Completed, aborted or failed.</summary>
+    public MigrationStatus Status { get; init; }
+
+    /// <summary>Why it was aborted or failed.</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>The phase of a failure.</summary>
+    public MigrationPhase? FailedPhase { get; init; }
+
+    /// <summary>Guest memory size in bytes.</summary>
+    public ulong MemoryBytes { get; init; }
+
+    /// <summary>Pre-copy rounds run (the switchover not counted).</summary>
+    public int Rounds { get; init; }
+
+    /// <summary>Bytes on the wire in total.</summary>
+    public ulong BytesSent { get; init; }
+
+    /// <summary>Pages sent with data in total.</summary>
+    public ulong PagesSent { get; init; }
+
+    /// <summary>Time from start to the end, milliseconds.</summary>
+    public double TotalMs { get; init; }
+
+    /// <summary>Measured downtime: source pause to destination vCPUs running, milliseconds.</summary>
+    public double? DowntimeMs { get; init; }
+
+    /// <summary>The forecast of the downtime at the moment of the switchover, milliseconds.</summary>
+    public double? PredictedDowntimeMs { get; init; }
+
+    /// <summary>|predicted − actual| / actual, percent.</summary>
+    public double? PredictionErrorPercent { get; init; }
+
+    /// <summary>The destination's time from Complete to running vCPUs, milliseconds.</summary>
+    public double? ResumeMs { get; init; }
+
+    /// <summary>The strongest throttle applied, percent.</summary>
+    public int MaxThrottlePercent { get; init; }
+
+    /// <summary>Hot pages that were held back and sent only during the switchover.</summary>
+    public ulong HotPagesDeferred { get; init; }
+
+    /// <summary>Pages sent during the switchover.</summary>
+    public ulong SwitchoverPages { get; init; }
+
+    /// <summary>Whether the destination's digests of what it received matched the source's.</summary>
+    public bool? DigestsMatched { get; init; }
+
+    /// <summary>Whether the source's memory, hashed after the switchover, equals what was sent (no write was missed).</summary>
+    public bool? SourceMemoryVerified { get; init; }
+
+    /// <summary>Every round, then the switchover.</summary>
+    public IReadOnlyList<RoundReport> RoundsDetail { get; init; } = [];
+
+    /// <summary>The typed failure, when <see cref="Status"/> is not Completed.</summary>
+    [JsonIgnore]
+    public Exception? Error { get; init; }
+
+    /// <summary>The report as indented JSON (camelCase).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, MigrationJsonContext.Default.MigrationReport);
+
+    /// <summary>Reads a report written by <see cref="ToJson"/>.</summary>
+    public static MigrationReport FromJson(string json) =>
+        JsonSerializer.Deserialize(json, MigrationJsonContext.Default.MigrationReport) ?? throw new JsonException("The JSON holds no report.");
+}
+
+/// <summary>Source-generated JSON metadata for reports (trimming- and AOT-safe).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(MigrationReport))]
+internal sealed partial class MigrationJsonContext : JsonSerializerContext
+{
+}

@@ -1,0 +1,863 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Estimation;
+using MigrateKit.Memory;
+using MigrateKit.Tracking;
+using MigrateKit.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// Iterative pre-copy with hot-page deferral. Round 0 sends all non-zero memory; each later
+/// round sends the pages dirtied since (minus the hot ones, which would only be dirtied again);
+/// after every round a <see cref="DowntimeEstimator"/> forecasts the switchover and a
+/// <see cref="MigrationPolicy"/> decides whether to go on, throttle the guest, switch over or give
+/// up. The switchover pauses the source, sends every remaining dirty page (the deferred hot ones
+/// included), the device state and the digests, and waits for the destination to resume.
+/// </summary>
+/// <remarks>
+/// Failure leaves the source running with its memory intact: a paused source is resumed, the
+/// throttle is lifted, and every page the destination may lack stays in <see cref="PendingPages"/>
+/// (a page whose dirty bit was taken from KVM is either delivered or merged back there). The
+/// tracker then keeps running; the caller stops or reuses it.
+/// </remarks>
+public sealed class PreCopyEngine
+{
+    /// <summary>Per-run framing overhead on the wire, used to turn pages into bytes.</summary>
+    private const int PageWireBytes = 4096 + 16;
+
+    private readonly IMigrationSource _source;
+    private readonly IDirtyPageTracker _tracker;
+    private readonly MigrationOptions _options;
+    private readonly ILogger _logger;
+    private readonly Region[] _regions;
+    private readonly PageRun[] _dataRuns = new PageRun[256];
+    private readonly PageRun[] _zeroRuns = new PageRun[1024];
+
+    /// <summary>Creates an engine for one source VM and its tracker.</summary>
+    /// <exception cref="ArgumentException">The tracker's regions are not the source's memory regions, or the options are invalid.</exception>
+    public PreCopyEngine(IMigrationSource source, IDirtyPageTracker tracker, MigrationOptions? options = null, ILogger<PreCopyEngine>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(tracker);
+        _options = options ?? new MigrationOptions();
+        _options.Validate();
+        _source = source;
+        _tracker = tracker;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        IReadOnlyList<GuestMemoryRegion> memory = source.Memory.Regions;
+        if (tracker.Regions.Count != memory.Count || tracker.Regions.Where((r, i) => !ReferenceEquals(r, memory[i])).Any())
+        {
+            throw new ArgumentException("The tracker must track exactly the source's memory regions, in order.", nameof(tracker));
+        }
+
+        _regions = memory.Select((r, i) => new Region(i, r, _options)).ToArray();
+    }
+
+    /// <summary>Pages the destination may not have (after a failure: everything not known delivered).</summary>
+    public IReadOnlyList<DirtyBitmap> PendingPages => _regions.Select(r => r.Pending).ToArray();
+
+    /// <summary>
+    /// Migrates the source over <paramref name="connection"/> to a <see cref="MigrationReceiver"/>.
+    /// Never throws for a failed migration: the report says Failed or Aborted and carries the
+    /// typed error (<see cref="MigrationException"/>); only cancellation throws, after the source was
+    /// left running.
+    /// </summary>
+    public async Task<MigrationReport> MigrateAsync(IMigrationConnection connection, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var run = new Run(this, connection, progress);
+        return await run.ExecuteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static bool IsZero(ReadOnlySpan<byte> page) => MemoryMarshal.Cast<byte, ulong>(page).IndexOfAnyExcept(0UL) < 0;
+
+    /// <summary>Per-region state of the engine.</summary>
+    private sealed class Region
+    {
+        internal Region(int index, GuestMemoryRegion memory, MigrationOptions options)
+        {
+            Index = index;
+            Memory = memory;
+            Pending = new DirtyBitmap(memory.PageCount);
+            Deferred = new DirtyBitmap(memory.PageCount);
+            Harvested = new DirtyBitmap(memory.PageCount);
+            Plan = new DirtyBitmap(memory.PageCount);
+            Scratch = new DirtyBitmap(memory.PageCount);
+            Populated = new DirtyBitmap(memory.PageCount);
+            Heat = new PageHeat(memory.PageCount, options.HotPageWindow, options.HotPageThreshold);
+            Digest = new RegionDigestAccumulator(memory.PageCount);
+        }
+
+        internal int Index { get; }
+
+        internal GuestMemoryRegion Memory { get; }
+
+        /// <summary>Dirty or never sent: what the destination lacks.</summary>
+        internal DirtyBitmap Pending { get; }
+
+        /// <summary>Hot pages held back for the switchover.</summary>
+        internal DirtyBitmap Deferred { get; }
+
+        /// <summary>The latest harvest.</summary>
+        internal DirtyBitmap Harvested { get; }
+
+        /// <summary>What the current round sends.</summary>
+        internal DirtyBitmap Plan { get; }
+
+        internal DirtyBitmap Scratch { get; }
+
+        /// <summary>Pages the host had populated when round 0 began; the rest are zero without a look.</summary>
+        internal DirtyBitmap Populated { get; }
+
+        /// <summary>Whether <see cref="Populated"/> applies to the round being sent.</summary>
+        internal bool UsePopulated { get; set; }
+
+        internal PageHeat Heat { get; }
+
+        /// <summary>Digest of what was sent, page by page.</summary>
+        internal RegionDigestAccumulator Digest { get; }
+    }
+
+    /// <summary>One execution of <see cref="MigrateAsync"/>.</summary>
+    private sealed class Run : IPageStreamHandler
+    {
+        private readonly PreCopyEngine _e;
+        private readonly IMigrationConnection _connection;
+        private readonly IProgress<MigrationProgress>? _progress;
+        private readonly TimeProvider _time;
+        private readonly PageStreamWriter _writer;
+        private readonly PageStreamReader _reader;
+        private readonly BandwidthMeter _bandwidth = new();
+        private readonly DirtyRateMeter _dirtyRate = new();
+        private readonly DirtyRateMeter _warmRate = new();
+        private readonly DowntimeEstimator _estimator = new();
+        private readonly MigrationPolicy _policy;
+        private readonly List<RoundReport> _rounds = new();
+        private readonly TaskCompletionSource<HelloAck> _helloAck = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<CompletionAck> _ack = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ulong _memoryBytes;
+        private long _start;
+        private long _lastHarvest;
+        private int _throttle;
+        private int _maxThrottle;
+        private bool _paused;
+        private ulong _pagesSent;
+        private ulong _roundPages;
+        private ulong _roundZeroPages;
+        private double _zeroFraction;
+        private int _deviceStateBytes = 512;
+        private MigrationPhase _phase = MigrationPhase.Handshake;
+        private CancellationTokenSource? _work;
+        private Exception? _destinationFailure;
+
+        internal Run(PreCopyEngine engine, IMigrationConnection connection, IProgress<MigrationProgress>? progress)
+        {
+            _e = engine;
+            _connection = connection;
+            _progress = progress;
+            _time = engine._options.TimeProvider;
+            var streamOptions = new PageStreamOptions { BandwidthLimit = engine._options.BandwidthLimit, TimeProvider = _time };
+            _writer = new PageStreamWriter(connection.Output, streamOptions);
+            _reader = new PageStreamReader(connection.Input, new PageStreamOptions());
+            _policy = new MigrationPolicy(engine._options);
+            _memoryBytes = engine._source.Memory.TotalSize;
+        }
+
+        private MigrationOptions Options => _e._options;
+
+        private TimeSpan Elapsed => _time.GetElapsedTime(_start);
+
+        internal async Task<MigrationReport> ExecuteAsync(CancellationToken ct)
+        {
+            _start = _time.GetTimestamp();
+            using var readerCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+
+            // Cancelled when the destination reports an error or goes away, so a send blocked on a
+            // full pipe ends at once instead of waiting for a reader that will never come.
+            using var work = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            _work = work;
+            CancellationToken caller = ct;
+            ct = work.Token;
+            Task readLoop = Task.Run(() => ReadLoopAsync(readerCts.Token), CancellationToken.None);
+            try
+            {
+                await HandshakeAsync(ct).ConfigureAwait(false);
+                Calibrate();
+
+                _phase = MigrationPhase.StartTracking;
+                _e._tracker.Start();
+                _lastHarvest = _time.GetTimestamp();
+                foreach (Region r in _e._regions)
+                {
+                    r.Pending.SetAll();
+                    r.Deferred.ClearAll();
+                    r.Heat.Reset();
+                }
+
+                Forecast? forecast = null;
+                for (int round = 0; ; round++)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    long roundStart = _time.GetTimestamp();
+                    ulong bytesBefore = (ulong)_writer.BytesWritten;
+                    await SendRoundAsync(round, ct).ConfigureAwait(false);
+                    _writer.AppendRoundEnd(new RoundEnd(round, _roundPages, (ulong)_writer.BytesWritten - bytesBefore));
+                    await FlushAsync(ct).ConfigureAwait(false);
+
+                    (ulong dirty, bool deferredGrew) = Harvest();
+                    forecast = Forecast(round);
+                    var state = new PolicyState(round, Elapsed, (ulong)_writer.BytesWritten, _memoryBytes, _throttle, deferredGrew);
+                    PolicyDecision decision = _policy.Decide(forecast, state);
+                    RecordRound(round, roundStart, bytesBefore, dirty, forecast, decision);
+                    _progress?.Report(new MigrationProgress(round, Elapsed, (ulong)_writer.BytesWritten, forecast.PendingBytes, dirty,
+                        _e._regions.Aggregate(0UL, (s, r) => s + r.Heat.HotCount), DeferredPages(), _dirtyRate.LastPagesPerSecond,
+                        forecast.BandwidthBytesPerSecond, decision.ThrottlePercent, forecast, decision.Action));
+
+                    switch (decision.Action)
+                    {
+                        case MigrationAction.SwitchOver:
+                            return await SwitchOverAsync(round + 1, forecast, ct).ConfigureAwait(false);
+                        case MigrationAction.Abort:
+                            return await AbortAsync(round + 1, decision.Reason ?? "aborted by policy").ConfigureAwait(false);
+                        case MigrationAction.Throttle:
+                            SetThrottle(decision.ThrottlePercent);
+                            break;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (caller.IsCancellationRequested)
+            {
+                LeaveSourceRunning();
+                await SendErrorQuietlyAsync(MigrationErrorCode.SourceAborted, "migration cancelled").ConfigureAwait(false);
+                throw;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !caller.IsCancellationRequested)
+            {
+                LeaveSourceRunning();
+                Exception cause = ex is OperationCanceledException && _destinationFailure is { } gone ? gone : ex;
+                var error = cause as MigrationException ?? new MigrationException(_phase, cause.Message, cause);
+                _e._logger.LogWarning(ex, "Migration of {Source} failed during {Phase}; the source keeps running", _e._source.Name, _phase);
+                await SendErrorQuietlyAsync(MigrationErrorCode.SourceAborted, error.Message).ConfigureAwait(false);
+                return Report(MigrationStatus.Failed, _rounds.Count, error.Message, error, phase: _phase);
+            }
+            finally
+            {
+                await readerCts.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await readLoop.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or MigrationProtocolException or InvalidOperationException)
+                {
+                    // The read loop's own failure was already delivered through the awaited acks.
+                }
+            }
+        }
+
+        private async Task HandshakeAsync(CancellationToken ct)
+        {
+            GuestMemoryLayout memory = _e._source.Memory;
+            var specs = memory.Regions.Select(r => new GuestMemoryRegionSpec(r.GuestPhysicalAddress, r.Size)).ToArray();
+            long sent = _time.GetTimestamp();
+            _writer.AppendHello(new MigrationHello(MigrationProtocol.Version, specs, _e._source.VcpuCount, _e._source.Name));
+            await _writer.FlushAsync(ct).ConfigureAwait(false);
+            HelloAck ack = await WaitAsync(_helloAck.Task, "HelloAck", ct).ConfigureAwait(false);
+            _estimator.ObserveResume(ack.ResumeCostEstimate);
+            _e._logger.LogInformation("Destination accepted protocol v{Version} after {Rtt:F2} ms", ack.Version, _time.GetElapsedTime(sent).TotalMilliseconds);
+        }
+
+        /// <summary>Measures the pause cost and device-state size with one short pause before any round.</summary>
+        private void Calibrate()
+        {
+            _paused = true;
+            TimeSpan latency = _e._source.Pause();
+            try
+            {
+                _deviceStateBytes = _e._source.SaveDeviceState().Length;
+            }
+            finally
+            {
+                _e._source.Resume();
+                _paused = false;
+            }
+
+            _estimator.ObservePause(latency);
+        }
+
+        private async Task SendRoundAsync(int round, CancellationToken ct)
+        {
+            _phase = MigrationPhase.Send;
+            _roundPages = 0;
+            _roundZeroPages = 0;
+            foreach (Region r in _e._regions)
+            {
+                // Send what is pending and not deferred; deferred pages stay pending.
+                r.Plan.CopyFrom(r.Pending);
+                r.Plan.AndNot(r.Deferred);
+                r.Pending.And(r.Deferred);
+            }
+
+            foreach (Region r in _e._regions)
+            {
+                // Round 0 covers all memory: pages never touched are zero and are not even read.
+                // Tracking is on, so a page written after this look is sent again next round.
+                r.UsePopulated = round == 0;
+                if (r.UsePopulated)
+                {
+                    r.Populated.ClearAll();
+                    r.Memory.MarkPopulatedPages(r.Populated);
+                }
+            }
+
+            try
+            {
+                foreach (Region r in _e._regions)
+                {
+                    await SendBitmapAsync(r, r.Plan, ct).ConfigureAwait(false);
+                }
+            }
+            catch
+            {
+                // Nothing of this round is known delivered: every planned page stays pending.
+                foreach (Region r in _e._regions)
+                {
+                    r.Pending.Or(r.Plan);
+                }
+
+                throw;
+            }
+
+            foreach (Region r in _e._regions)
+            {
+                r.UsePopulated = false;
+            }
+
+            ulong total = _roundPages + _roundZeroPages;
+            if (round > 0 && total > 0)
+            {
+                _zeroFraction = (double)_roundZeroPages / total;
+            }
+        }
+
+        private async Task SendBitmapAsync(Region region, DirtyBitmap pages, CancellationToken ct)
+        {
+            ulong position = 0;
+            while (position < pages.PageCount)
+            {
+                long t0 = _time.GetTimestamp();
+                long before = _writer.BytesWritten;
+                position = AppendFrames(region, pages, position, flushAt: 1 << 20);
+                await _writer.FlushAsync(ct).ConfigureAwait(false);
+                _bandwidth.Record(_writer.BytesWritten - before, _time.GetElapsedTime(t0));
+            }
+        }
+
+        /// <summary>Appends frames for the set pages from <paramref name="start"/> on until about <paramref name="flushAt"/> bytes are buffered; returns where to go on.</summary>
+        private ulong AppendFrames(Region region, DirtyBitmap pages, ulong start, long flushAt)
+        {
+            PageRun[] data = _e._dataRuns;
+            PageRun[] zero = _e._zeroRuns;
+            int dataCount = 0, zeroCount = 0;
+            ulong dataPages = 0;
+            int maxPages = data.Length;
+            ulong position = pages.PageCount;
+            foreach (PageRun run in pages.EnumerateRuns((ulong)maxPages, start))
+            {
+                for (ulong p = run.FirstPage; p < run.End; p++)
+                {
+                    if ((region.UsePopulated && !region.Populated.Test(p)) || IsZero(region.Memory.GetPage(p)))
+                    {
+                        if (zeroCount > 0 && zero[zeroCount - 1].End == p)
+                        {
+                            zero[zeroCount - 1] = zero[zeroCount - 1] with { Count = zero[zeroCount - 1].Count + 1 };
+                        }
+                        else
+                        {
+                            if (zeroCount == zero.Length)
+                            {
+                                FlushZero(region, zero, ref zeroCount);
+                            }
+
+                            zero[zeroCount++] = new PageRun(p, 1);
+                        }
+
+                        region.Digest.UpdateZero(p);
+                        _roundZeroPages++;
+                    }
+                    else
+                    {
+                        if (dataCount > 0 && data[dataCount - 1].End == p)
+                        {
+                            data[dataCount - 1] = data[dataCount - 1] with { Count = data[dataCount - 1].Count + 1 };
+                        }
+                        else
+                        {
+                            data[dataCount++] = new PageRun(p, 1);
+                        }
+
+                        dataPages++;
+                        if (dataPages == (ulong)maxPages || dataCount == data.Length)
+                        {
+                            FlushData(region, data, ref dataCount, ref dataPages);
+                        }
+                    }
+                }
+
+                if (_writer.UnflushedBytes >= flushAt)
+                {
+                    position = run.End;
+                    break;
+                }
+            }
+
+            FlushData(region, data, ref dataCount, ref dataPages);
+            FlushZero(region, zero, ref zeroCount);
+            return position;
+        }
+
+        private void FlushData(Region region, PageRun[] runs, ref int count, ref ulong pages)
+        {
+            if (count == 0)
+            {
+                return;
+            }
+
+            _writer.AppendPages(region.Index, region.Memory, runs.AsSpan(0, count), region.Digest);
+            _roundPages += pages;
+            _pagesSent += pages;
+            count = 0;
+            pages = 0;
+        }
+
+        private void FlushZero(Region region, PageRun[] runs, ref int count)
+        {
+            if (count == 0)
+            {
+                return;
+            }
+
+            _writer.AppendZeroPages(region.Index, runs.AsSpan(0, count));
+            count = 0;
+        }
+
+        private async ValueTask FlushAsync(CancellationToken ct)
+        {
+            long t0 = _time.GetTimestamp();
+            long before = _writer.UnflushedBytes;
+            await _writer.FlushAsync(ct).ConfigureAwait(false);
+            _bandwidth.Record(before, _time.GetElapsedTime(t0));
+        }
+
+        /// <summary>Harvests into each region's pending set and updates heat and the deferred set.</summary>
+        private (ulong Dirty, bool DeferredGrew) Harvest()
+        {
+            _phase = MigrationPhase.Harvest;
+            foreach (Region r in _e._regions)
+            {
+                r.Harvested.ClearAll();
+            }
+
+            HarvestResult result = _e._tracker.Harvest(_e._regions.Select(r => r.Harvested).ToArray());
+            long now = _time.GetTimestamp();
+            TimeSpan interval = _time.GetElapsedTime(_lastHarvest, now);
+            _lastHarvest = now;
+            _estimator.ObserveHarvest(result.Duration, _memoryBytes);
+
+            ulong warm = 0;
+            foreach (Region r in _e._regions)
+            {
+                r.Pending.Or(r.Harvested);
+                r.Heat.Update(r.Harvested);
+                r.Scratch.CopyFrom(r.Harvested);
+                r.Scratch.AndNot(r.Deferred);
+                warm += r.Scratch.Count();
+            }
+
+            _dirtyRate.Record(result.DirtyPages, interval);
+            _warmRate.Record(warm, interval);
+            return (result.DirtyPages, UpdateDeferred());
+        }
+
+        /// <summary>Defers the hot pages, as many as the downtime budget allows (lowest pages first, so the set is stable).</summary>
+        private bool UpdateDeferred()
+        {
+            double bandwidth = Bandwidth();
+            var fixedCosts = new DowntimeBreakdown(_estimator.PauseCost, TimeSpan.FromSeconds(_estimator.HarvestCostPerGiB.TotalSeconds * _memoryBytes / (1UL << 30)),
+                TimeSpan.Zero, TimeSpan.FromSeconds(_deviceStateBytes / bandwidth), _estimator.ResumeCost);
+            ulong budgetPages = _policy.DeferBudgetBytes(fixedCosts, bandwidth) / PageWireBytes;
+            ulong before = DeferredPages();
+            foreach (Region r in _e._regions)
+            {
+                r.Deferred.CopyFrom(r.Heat.HotSet);
+                ulong hot = r.Heat.HotCount;
+                if (hot > budgetPages)
+                {
+                    // Keep only the first budgetPages hot pages.
+                    ulong kept = 0;
+                    foreach (PageRun run in r.Heat.HotSet.EnumerateRuns())
+                    {
+                        if (kept + run.Count <= budgetPages)
+                        {
+                            kept += run.Count;
+                            continue;
+                        }
+
+                        ulong keep = budgetPages - kept;
+                        r.Deferred.ClearRange(run.FirstPage + keep, r.Deferred.PageCount);
+                        kept = budgetPages;
+                        break;
+                    }
+
+                    hot = kept;
+                }
+
+                budgetPages -= hot;
+            }
+
+            return DeferredPages() > before;
+        }
+
+        private ulong DeferredPages() => _e._regions.Aggregate(0UL, (s, r) => s + r.Deferred.Count());
+
+        private double Bandwidth()
+        {
+            double measured = _bandwidth.Conservative();
+            if (Options.BandwidthLimit is long limit)
+            {
+                return measured > 0 ? Math.Min(measured, limit) : limit;
+            }
+
+            return measured > 0 ? measured : 100e6;
+        }
+
+        private Forecast Forecast(int round)
+        {
+            ulong pending = 0, deferred = 0;
+            foreach (Region r in _e._regions)
+            {
+                pending += r.Pending.Count();
+                r.Scratch.CopyFrom(r.Pending);
+                r.Scratch.And(r.Deferred);
+                deferred += r.Scratch.Count();
+            }
+
+            double nonZero = 1 - _zeroFraction;
+            double bandwidth = Bandwidth();
+            var input = new ForecastInput(
+                round,
+                Elapsed,
+                (ulong)(pending * nonZero * PageWireBytes),
+                (ulong)((pending - deferred) * nonZero * PageWireBytes),
+                (ulong)(deferred * nonZero * PageWireBytes),
+                _warmRate.LastPagesPerSecond * PageWireBytes,
+                _dirtyRate.LastPagesPerSecond * PageWireBytes,
+                (ulong)_deviceStateBytes,
+                _memoryBytes,
+                Options.MaxDowntime,
+                bandwidth);
+            return _estimator.Estimate(input);
+        }
+
+        private void SetThrottle(int percent)
+        {
+            _throttle = percent;
+            _maxThrottle = Math.Max(_maxThrottle, percent);
+            _e._source.SetThrottlePercent(percent);
+            _e._logger.LogInformation("Throttling {Source} to {Percent}%", _e._source.Name, percent);
+        }
+
+        private void RecordRound(int round, long roundStart, ulong bytesBefore, ulong dirty, Forecast forecast, PolicyDecision decision) =>
+            _rounds.Add(new RoundReport
+            {
+                Round = round,
+                BytesSent = (ulong)_writer.BytesWritten - bytesBefore,
+                PagesSent = _roundPages,
+                ZeroPages = _roundZeroPages,
+                DurationMs = _time.GetElapsedTime(roundStart).TotalMilliseconds,
+                DirtyPages = dirty,
+                HotPages = _e._regions.Aggregate(0UL, (s, r) => s + r.Heat.HotCount),
+                DeferredPages = DeferredPages(),
+                DirtyRate = _dirtyRate.LastPagesPerSecond,
+                Bandwidth = forecast.BandwidthBytesPerSecond,
+                ThrottlePercent = _throttle,
+                PredictedDowntimeMs = forecast.PredictedDowntime.TotalMilliseconds,
+                PredictedTotalMs = forecast.PredictedTotalTime?.TotalMilliseconds,
+                Verdict = forecast.Verdict.ToString().ToLowerInvariant(),
+                Action = decision.Action.ToString().ToLowerInvariant(),
+            });
+
+        private async Task<MigrationReport> SwitchOverAsync(int rounds, Forecast forecast, CancellationToken ct)
+        {
+            _phase = MigrationPhase.Switchover;
+            long switchStart = _time.GetTimestamp();
+            ulong bytesBefore = (ulong)_writer.BytesWritten;
+            ulong deferred = DeferredPages();
+            _paused = true;
+            TimeSpan pauseLatency = _e._source.Pause();
+            long pausedAt = _time.GetTimestamp();
+
+            // Everything still pending goes now, the deferred hot pages included, each page read.
+            foreach (Region r in _e._regions)
+            {
+                r.UsePopulated = false;
+                r.Deferred.ClearAll();
+            }
+
+            (ulong dirty, _) = Harvest();
+            _phase = MigrationPhase.Switchover;
+            ulong pagesBefore = _pagesSent;
+            _roundPages = 0;
+            _roundZeroPages = 0;
+            try
+            {
+                foreach (Region r in _e._regions)
+                {
+                    r.Plan.CopyFrom(r.Pending);
+                    r.Pending.ClearAll();
+                    await SendBitmapAsync(r, r.Plan, ct).ConfigureAwait(false);
+                }
+            }
+            catch
+            {
+                foreach (Region r in _e._regions)
+                {
+                    r.Pending.Or(r.Plan);
+                }
+
+                throw;
+            }
+
+            byte[] state = _e._source.SaveDeviceState();
+            _writer.AppendDeviceState(state);
+            RegionDigest[] digests = _e._regions.Select(r => new RegionDigest(r.Index, r.Digest.Value)).ToArray();
+            _writer.AppendDigests(digests);
+            _writer.AppendComplete();
+            await FlushAsync(ct).ConfigureAwait(false);
+
+            CompletionAck ack;
+            try
+            {
+                ack = await WaitAsync(_ack.Task, "the final Ack", ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                // The destination did not confirm: it may lack anything sent in this switchover.
+                foreach (Region r in _e._regions)
+                {
+                    r.Pending.Or(r.Plan);
+                }
+
+                throw;
+            }
+
+            TimeSpan downtime = _time.GetElapsedTime(pausedAt) + pauseLatency;
+            _estimator.ObservePause(pauseLatency);
+            _e._tracker.Stop();
+            SetThrottleQuietly(0);
+
+            bool? verified = null;
+            if (Options.VerifySourceMemory)
+            {
+                verified = _e._regions.All(r => RegionDigestAccumulator.Compute(r.Memory) == r.Digest.Value);
+                if (verified == false)
+                {
+                    _e._logger.LogError("Source memory of {Source} differs from what was sent: a write was not tracked", _e._source.Name);
+                }
+            }
+
+            double predicted = forecast.PredictedDowntime.TotalMilliseconds;
+            double actual = downtime.TotalMilliseconds;
+            _rounds.Add(new RoundReport
+            {
+                Round = rounds,
+                BytesSent = (ulong)_writer.BytesWritten - bytesBefore,
+                PagesSent = _pagesSent - pagesBefore,
+                ZeroPages = _roundZeroPages,
+                DurationMs = _time.GetElapsedTime(switchStart).TotalMilliseconds,
+                DirtyPages = dirty,
+                HotPages = _e._regions.Aggregate(0UL, (s, r) => s + r.Heat.HotCount),
+                DeferredPages = deferred,
+                Bandwidth = Bandwidth(),
+                ThrottlePercent = _throttle,
+                PredictedDowntimeMs = predicted,
+                Verdict = "converging",
+                Action = "switchover",
+            });
+            return new MigrationReport
+            {
+                Status = MigrationStatus.Completed,
+                MemoryBytes = _memoryBytes,
+                Rounds = rounds,
+                BytesSent = (ulong)_writer.BytesWritten,
+                PagesSent = _pagesSent,
+                TotalMs = Elapsed.TotalMilliseconds,
+                DowntimeMs = actual,
+                PredictedDowntimeMs = predicted,
+                PredictionErrorPercent = actual > 0 ? Math.Abs(predicted - actual) / actual * 100 : null,
+                ResumeMs = ack.ResumeDuration.TotalMilliseconds,
+                MaxThrottlePercent = _maxThrottle,
+                HotPagesDeferred = deferred,
+                SwitchoverPages = _pagesSent - pagesBefore,
+                DigestsMatched = true,
+                SourceMemoryVerified = verified,
+                RoundsDetail = _rounds.ToArray(),
+            };
+        }
+
+        private async Task<MigrationReport> AbortAsync(int rounds, string reason)
+        {
+            LeaveSourceRunning();
+            _e._logger.LogWarning("Migration of {Source} aborted: {Reason}", _e._source.Name, reason);
+            await SendErrorQuietlyAsync(MigrationErrorCode.SourceAborted, reason).ConfigureAwait(false);
+            return Report(MigrationStatus.Aborted, rounds, reason, null, phase: null);
+        }
+
+        private MigrationReport Report(MigrationStatus status, int rounds, string reason, Exception? error, MigrationPhase? phase) => new()
+        {
+            Status = status,
+            Reason = reason,
+            FailedPhase = phase,
+            Error = error,
+            MemoryBytes = _memoryBytes,
+            Rounds = rounds,
+            BytesSent = (ulong)_writer.BytesWritten,
+            PagesSent = _pagesSent,
+            TotalMs = Elapsed.TotalMilliseconds,
+            MaxThrottlePercent = _maxThrottle,
+            HotPagesDeferred = DeferredPages(),
+            RoundsDetail = _rounds.ToArray(),
+        };
+
+        /// <summary>Whatever happened, the source runs on at full speed.</summary>
+        private void LeaveSourceRunning()
+        {
+            if (_paused)
+            {
+                _e._source.Resume();
+                _paused = false;
+            }
+
+            SetThrottleQuietly(0);
+        }
+
+        private void SetThrottleQuietly(int percent)
+        {
+            if (_throttle != percent)
+            {
+                _throttle = percent;
+                _e._source.SetThrottlePercent(percent);
+            }
+        }
+
+        private async Task SendErrorQuietlyAsync(MigrationErrorCode code, string message)
+        {
+            try
+            {
+                _writer.AppendError(new MigrationError(code, message));
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await _writer.FlushAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+            {
+                // The peer is gone; there is nobody to tell.
+            }
+        }
+
+        private async Task<T> WaitAsync<T>(Task<T> task, string what, CancellationToken ct)
+        {
+            try
+            {
+                return await task.WaitAsync(Options.ResponseTimeout, _time, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (task.IsCompletedSuccessfully)
+            {
+                // The answer arrived just as the read loop saw the stream end and cancelled the work.
+                return task.Result;
+            }
+            catch (TimeoutException)
+            {
+                throw new MigrationException(_phase, $"the destination sent no {what} within {Options.ResponseTimeout.TotalSeconds:F0} s");
+            }
+        }
+
+        private async Task ReadLoopAsync(CancellationToken ct)
+        {
+            try
+            {
+                while (await _reader.ReadAsync(this, ct).ConfigureAwait(false))
+                {
+                }
+
+                if (_ack.Task.IsCompletedSuccessfully)
+                {
+                    // The destination hung up after its final Ack: the normal end.
+                    return;
+                }
+
+                Fail(new MigrationException(_phase, "the destination closed the connection"));
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // The run is over; nothing to report.
+            }
+            catch (Exception ex)
+            {
+                Fail(ex is MigrationException ? ex : new MigrationException(_phase, $"reading from the destination failed: {ex.Message}", ex));
+            }
+        }
+
+        private void Fail(Exception ex)
+        {
+            if (Interlocked.CompareExchange(ref _destinationFailure, ex, null) is null)
+            {
+                _helloAck.TrySetException(ex);
+                _ack.TrySetException(ex);
+                try
+                {
+                    _work?.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The run is over.
+                }
+            }
+        }
+
+        void IPageStreamHandler.OnHelloAck(HelloAck ack) => _helloAck.TrySetResult(ack);
+
+        void IPageStreamHandler.OnAck(CompletionAck ack) => _ack.TrySetResult(ack);
+
+        void IPageStreamHandler.OnError(MigrationError error)
+        {
+            var ex = new MigrationException(_phase, $"the destination reported {error.Code}: {error.Message}");
+            Fail(ex);
+        }
+
+        void IPageStreamHandler.OnHello(MigrationHello hello) => throw Unexpected("Hello");
+
+        void IPageStreamHandler.OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Unexpected("Pages");
+
+        void IPageStreamHandler.OnZeroPages(int region, ulong firstPage, ulong count) => throw Unexpected("ZeroPages");
+
+        void IPageStreamHandler.OnRoundEnd(RoundEnd roundEnd) => throw Unexpected("RoundEnd");
+
+        void IPageStreamHandler.OnDeviceState(ReadOnlySequence<byte> state) => throw Unexpected("DeviceState");
+
+        void IPageStreamHandler.OnDigests(IReadOnlyList<RegionDigest> digests) => throw Unexpected("Digests");
+
+        void IPageStreamHandler.OnComplete() => throw Unexpected("Complete");
+
+        private static MigrationProtocolException Unexpected(string frame) =>
+            new(frame, "type", $"A destination does not send {frame} frames.");
+    }
+}

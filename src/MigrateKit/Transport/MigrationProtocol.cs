@@ -1,0 +1,143 @@
+using System;
+using System.Collections.Generic;
+using MigrateKit.Memory;
+
+namespace MigrateKit.Transport;
+
+/// <summary>Constants of the MigrateKit page-stream protocol (see <c>docs/PROTOCOL.md</c>).</summary>
+public static class MigrationProtocol
+{
+    /// <summary>The protocol version this library speaks.</summary>
+    public const ushort Version = 1;
+
+    /// <summary>The oldest protocol version this library accepts from a peer.</summary>
+    public const ushort MinimumVersion = 1;
+
+    /// <summary>Bytes in every frame header: payload length (u32), type (u8), flags (u8), reserved (u16).</summary>
+    public const int FrameHeaderSize = 8;
+
+    /// <summary>The page size every page frame carries.</summary>
+    public const int PageSize = (int)GuestMemoryLayout.PageSize;
+
+    /// <summary>"MKMG" little-endian: the first four payload bytes of a Hello.</summary>
+    internal const uint HelloMagic = 0x474D4B4D;
+
+    /// <summary>Upper bound for strings carried in frames (VM name, error message), in UTF-8 bytes.</summary>
+    internal const int MaxStringBytes = 4096;
+
+    /// <summary>Upper bound for regions announced in one Hello.</summary>
+    internal const int MaxRegions = 1024;
+}
+
+/// <summary>The type byte of a frame header.</summary>
+public enum FrameType : byte
+{
+    /// <summary>Source → destination: protocol version, page size, memory regions, vCPU count.</summary>
+    Hello = 1,
+
+    /// <summary>Destination → source: accepted version and the destination's resume-cost estimate.</summary>
+    HelloAck = 2,
+
+    /// <summary>Page runs of one region with their data.</summary>
+    Pages = 3,
+
+    /// <summary>Runs of all-zero pages of one region, without data.</summary>
+    ZeroPages = 4,
+
+    /// <summary>The end of one pre-copy round.</summary>
+    RoundEnd = 5,
+
+    /// <summary>Opaque device state (vCPU registers for a MicroVm).</summary>
+    DeviceState = 6,
+
+    /// <summary>Per-region memory digests the destination must match.</summary>
+    Digests = 7,
+
+    /// <summary>The source has sent everything; the destination may resume.</summary>
+    Complete = 8,
+
+    /// <summary>Destination → source: the VM runs on the destination.</summary>
+    Ack = 9,
+
+    /// <summary>Either direction: the sender gives up, with a code and a message.</summary>
+    Error = 10,
+}
+
+/// <summary>Why a peer sent an <see cref="FrameType.Error"/> frame.</summary>
+public enum MigrationErrorCode : ushort
+{
+    /// <summary>No more specific code applies.</summary>
+    Unknown = 0,
+
+    /// <summary>The peer received a frame that breaks the protocol.</summary>
+    ProtocolViolation = 1,
+
+    /// <summary>The peer speaks no protocol version this side accepts.</summary>
+    UnsupportedVersion = 2,
+
+    /// <summary>The destination could not create or fill the VM.</summary>
+    DestinationFailure = 3,
+
+    /// <summary>The destination's memory does not match the source's digests.</summary>
+    DigestMismatch = 4,
+
+    /// <summary>The source aborted the migration (policy, cancellation or a local failure).</summary>
+    SourceAborted = 5,
+}
+
+/// <summary>The first frame of a migration: what the destination must build.</summary>
+/// <param name="Version">The sender's protocol version.</param>
+/// <param name="Regions">Guest-physical memory regions, in order.</param>
+/// <param name="VcpuCount">How many vCPUs the VM has.</param>
+/// <param name="SourceName">A name for logs (at most 4096 UTF-8 bytes).</param>
+public sealed record MigrationHello(ushort Version, IReadOnlyList<GuestMemoryRegionSpec> Regions, int VcpuCount, string SourceName);
+
+/// <summary>The destination's answer to <see cref="MigrationHello"/>.</summary>
+/// <param name="Version">The protocol version the destination will speak.</param>
+/// <param name="ResumeCostEstimate">How long the destination expects restoring device state and starting vCPUs to take.</param>
+public readonly record struct HelloAck(ushort Version, TimeSpan ResumeCostEstimate);
+
+/// <summary>Marks the end of a pre-copy round.</summary>
+/// <param name="Round">The round number (0-based).</param>
+/// <param name="PagesSent">Pages sent with data in the round.</param>
+/// <param name="BytesSent">Bytes put on the wire in the round, headers included.</param>
+public readonly record struct RoundEnd(int Round, ulong PagesSent, ulong BytesSent);
+
+/// <summary>The digest of one region's memory (see <see cref="RegionDigestAccumulator"/>).</summary>
+/// <param name="Region">The region index.</param>
+/// <param name="Digest">The digest value.</param>
+public readonly record struct RegionDigest(int Region, ulong Digest);
+
+/// <summary>The destination's final acknowledgement.</summary>
+/// <param name="ResumeDuration">How long restoring device state and starting the vCPUs took.</param>
+public readonly record struct CompletionAck(TimeSpan ResumeDuration);
+
+/// <summary>An error a peer reports before it hangs up.</summary>
+/// <param name="Code">What kind of failure.</param>
+/// <param name="Message">A human-readable explanation (at most 4096 UTF-8 bytes on the wire).</param>
+public sealed record MigrationError(MigrationErrorCode Code, string Message);
+
+/// <summary>
+/// A frame broke the protocol: wrong magic or version, an unknown type, a length over the
+/// limit, a non-zero reserved field, a truncated stream or inconsistent contents. The stream
+/// cannot continue after it.
+/// </summary>
+public sealed class MigrationProtocolException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="frame">The frame (type name) at fault.</param>
+    /// <param name="field">The field at fault.</param>
+    /// <param name="message">What is wrong.</param>
+    public MigrationProtocolException(string frame, string field, string message)
+        : base($"Protocol violation in {frame}.{field}: {message}")
+    {
+        Frame = frame;
+        Field = field;
+    }
+
+    /// <summary>The frame at fault, for example <c>Hello</c> or <c>Pages</c>.</summary>
+    public string Frame { get; }
+
+    /// <summary>The field at fault, for example <c>version</c> or <c>length</c>.</summary>
+    public string Field { get; }
+}

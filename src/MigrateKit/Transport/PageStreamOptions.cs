@@ -1,0 +1,52 @@
+using System;
+
+namespace MigrateKit.Transport;
+
+/// <summary>Limits and buffering of a page stream and of the connections that carry it.</summary>
+public sealed class PageStreamOptions
+{
+    /// <summary>The largest frame payload accepted or produced. The default is 2 MiB.</summary>
+    public int MaxFramePayload { get; init; } = 2 << 20;
+
+    /// <summary>The most pages with data one Pages frame carries. The default is 256 (1 MiB).</summary>
+    public int MaxPagesPerFrame { get; init; } = 256;
+
+    /// <summary>Buffered bytes at which a connection's writer waits for its reader. The default is 8 MiB.</summary>
+    public long PauseWriterThreshold { get; init; } = 8 << 20;
+
+    /// <summary>Buffered bytes below which a paused writer goes on. The default is 4 MiB.</summary>
+    public long ResumeWriterThreshold { get; init; } = 4 << 20;
+
+    /// <summary>The most bytes per second a <see cref="PageStreamWriter"/> puts on the wire, headers included; <see langword="null"/> for no limit.</summary>
+    public long? BandwidthLimit { get; init; }
+
+    /// <summary>The clock for rate limiting and timing. The default is <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Checks the options and throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        int minPayload = 8 + 16 + MigrationProtocol.PageSize;
+        if (MaxFramePayload < minPayload)
+        {
+            throw new ArgumentException($"MaxFramePayload must be at least {minPayload} bytes (got {MaxFramePayload}).", nameof(MaxFramePayload));
+        }
+
+        if (MaxPagesPerFrame < 1 || 8L + (16L * MaxPagesPerFrame) + ((long)MaxPagesPerFrame * MigrationProtocol.PageSize) > MaxFramePayload)
+        {
+            throw new ArgumentException($"MaxPagesPerFrame must be at least 1 and its pages must fit in MaxFramePayload ({MaxFramePayload} bytes) (got {MaxPagesPerFrame}).", nameof(MaxPagesPerFrame));
+        }
+
+        if (ResumeWriterThreshold < 0 || PauseWriterThreshold < ResumeWriterThreshold || PauseWriterThreshold < MaxFramePayload)
+        {
+            throw new ArgumentException($"Need 0 <= ResumeWriterThreshold ({ResumeWriterThreshold}) <= PauseWriterThreshold ({PauseWriterThreshold}) and PauseWriterThreshold >= MaxFramePayload ({MaxFramePayload}).", nameof(PauseWriterThreshold));
+        }
+
+        if (BandwidthLimit is < 4096)
+        {
+            throw new ArgumentException($"BandwidthLimit must be at least 4096 bytes/s or null (got {BandwidthLimit}).", nameof(BandwidthLimit));
+        }
+
+        ArgumentNullException.ThrowIfNull(TimeProvider);
+    }
+}

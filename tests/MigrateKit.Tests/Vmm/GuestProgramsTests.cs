@@ -1,0 +1,671 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Linq;
+using MigrateKit.Vmm;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace MigrateKit.Tests;
+
+/// <summary>
+/// GuestPrograms: argument checks, the shape of the programs, and their behaviour, run on a small
+/// interpreter of exactly the instructions X86Assembler emits (no KVM needed).
+/// </summary>
+[TestClass]
+public sealed class GuestProgramsTests
+{
+    private const uint Page = 4096;
+    private const ulong MiB = 1UL << 20;
+    private const ushort PacePort = 0xE0;
+    private const ushort StatusPort = 0xE4;
+
+    public static IEnumerable<object[]> BadRanges =>
+    [
+        [0x10_0001UL, 0x20_0000UL],   // unaligned start
+        [0x10_0000UL, 0x20_0800UL],   // unaligned end
+        [0x10_0000UL, 0x10_0000UL],   // empty
+        [0x20_0000UL, 0x10_0000UL],   // reversed
+        [0x10_0000UL, 0x1_0000_0000UL], // ends above 4 GiB - 4 KiB
+        [0xFFFF_F000UL, 0x1_0000_0000UL],
+        [0x1_0000_0000UL, 0x1_0000_1000UL], // wholly above 4 GiB
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(BadRanges))]
+    public void EveryProgram_RejectsABadRange(ulong start, ulong end)
+    {
+        AssertRangeRejected(() => GuestPrograms.Sweep(start, end), "start");
+        AssertRangeRejected(() => GuestPrograms.RandomWrites(start, end, seed: 1), "start");
+        AssertRangeRejected(() => GuestPrograms.Verifier(start, end), "start");
+        AssertRangeRejected(() => GuestPrograms.Fill(start, end), "start");
+        AssertRangeRejected(() => GuestPrograms.HotCold(new GuestRange(start, end), new GuestRange(0x800_0000, 0x900_0000), 2), "hot");
+        AssertRangeRejected(() => GuestPrograms.HotCold(new GuestRange(0x800_0000, 0x900_0000), new GuestRange(start, end), 2), "cold");
+    }
+
+    [TestMethod]
+    public void HighestAllowedRange_IsAccepted()
+    {
+        GuestProgram p = GuestPrograms.Sweep(0xFFFF_0000, 0xFFFF_F000);
+        Assert.AreEqual(new GuestRange(0xFFFF_0000, 0xFFFF_F000), p.Writes.Single());
+    }
+
+    [TestMethod]
+    public void Sweep_RejectsAZeroOrOversizedStride()
+    {
+        ArgumentOutOfRangeException ex = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => GuestPrograms.Sweep(MiB, 2 * MiB, stride: 0));
+        Assert.AreEqual("stride", ex.ParamName);
+
+        // edi would wrap past 4 GiB before reaching end.
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => GuestPrograms.Sweep(0xFFFF_0000, 0xFFFF_F000, stride: 0x2000));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => GuestPrograms.Sweep(MiB, 2 * MiB, stride: uint.MaxValue));
+    }
+
+    [TestMethod]
+    public void HotCold_RejectsOverlapAndZeroColdEvery()
+    {
+        ArgumentException overlap = Assert.ThrowsExactly<ArgumentException>(() =>
+            GuestPrograms.HotCold(new GuestRange(MiB, 3 * MiB), new GuestRange(2 * MiB, 4 * MiB), 2));
+        Assert.AreEqual("cold", overlap.ParamName);
+        Assert.Contains("overlap", overlap.Message);
+
+        ArgumentOutOfRangeException zero = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            GuestPrograms.HotCold(new GuestRange(MiB, 2 * MiB), new GuestRange(2 * MiB, 3 * MiB), 0));
+        Assert.AreEqual("coldEvery", zero.ParamName);
+    }
+
+    [TestMethod]
+    public void RandomWrites_RejectsASeedOfZero()
+    {
+        ArgumentOutOfRangeException ex = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => GuestPrograms.RandomWrites(MiB, 2 * MiB, seed: 0));
+        Assert.AreEqual("seed", ex.ParamName);
+    }
+
+    [TestMethod]
+    public void AWorkingSetOverTheCode_IsRejected()
+    {
+        // The default load address is page 1; a range from 0 covers it.
+        Assert.ThrowsExactly<ArgumentException>(() => GuestPrograms.Sweep(0, 0x10000));
+        Assert.ThrowsExactly<ArgumentException>(() => GuestPrograms.Verifier(0x1000, 0x2000));
+        Assert.ThrowsExactly<ArgumentException>(() => GuestPrograms.Fill(0, MiB, loadAddress: 0x8_0000));
+        Assert.ThrowsExactly<ArgumentException>(() => GuestPrograms.HotCold(new GuestRange(MiB, 2 * MiB), new GuestRange(0, 0x2000), 1));
+
+        // Elsewhere the same range is fine.
+        GuestProgram p = GuestPrograms.Sweep(0, 0x10000, loadAddress: 0x10000);
+        Assert.AreEqual(0x10000UL, p.LoadAddress);
+        Assert.IsFalse(p.CodeRange.Overlaps(p.Writes[0]));
+    }
+
+    [TestMethod]
+    public void Programs_DescribeThemselves()
+    {
+        var ports = new GuestPorts(0x70, 0x72);
+        GuestProgram[] programs =
+        [
+            GuestPrograms.Sweep(MiB, 2 * MiB, ports: ports),
+            GuestPrograms.HotCold(new GuestRange(MiB, 2 * MiB), new GuestRange(4 * MiB, 8 * MiB), 3, ports),
+            GuestPrograms.RandomWrites(MiB, 2 * MiB, 7, ports),
+            GuestPrograms.Verifier(MiB, 2 * MiB, ports),
+            GuestPrograms.Fill(MiB, 2 * MiB, ports),
+            GuestPrograms.Idle(ports),
+        ];
+
+        Assert.AreSequenceEqual(new[] { "sweep", "hotcold", "random", "verify", "fill", "idle" }, programs.Select(p => p.Name).ToArray());
+        foreach (GuestProgram p in programs)
+        {
+            Assert.IsNotEmpty(p.Code, p.Name);
+            Assert.AreEqual(GuestPrograms.DefaultLoadAddress, p.LoadAddress, p.Name);
+            Assert.AreEqual(new GuestRange(p.LoadAddress, p.LoadAddress + (ulong)p.Code.Length), p.CodeRange, p.Name);
+            Assert.AreEqual(ports, p.Ports, p.Name);
+            Assert.IsTrue(p.Writes.All(w => !w.Overlaps(p.CodeRange)), p.Name);
+        }
+
+        Assert.AreSequenceEqual(new[] { new GuestRange(MiB, 2 * MiB), new GuestRange(4 * MiB, 8 * MiB) }, programs[1].Writes.ToArray());
+        Assert.IsEmpty(programs[5].Writes);
+    }
+
+    [TestMethod]
+    public void Idle_IsHltAndAJumpBack()
+    {
+        Assert.AreSequenceEqual(new byte[] { 0xF4, 0xE9, 0xFA, 0xFF, 0xFF, 0xFF }, GuestPrograms.Idle().Code);
+        var cpu = new Cpu(GuestPrograms.Idle(), MiB);
+        cpu.RunUntilHalt();
+        Assert.IsEmpty(cpu.Outs);
+    }
+
+    [TestMethod]
+    public void GuestPortsDefault_And_GuestRange()
+    {
+        Assert.AreEqual(new GuestPorts(0xE0, 0xE4), GuestPorts.Default);
+        Assert.AreEqual(0x8000_0000u, GuestPorts.FailureFlag);
+        var r = new GuestRange(0x1000, 0x3000);
+        Assert.AreEqual(0x2000UL, r.Length);
+        Assert.IsTrue(r.Overlaps(new GuestRange(0x2FFF, 0x4000)));
+        Assert.IsTrue(r.Overlaps(new GuestRange(0, 0x1001)));
+        Assert.IsTrue(r.Overlaps(new GuestRange(0x1800, 0x1900)));
+        Assert.IsFalse(r.Overlaps(new GuestRange(0x3000, 0x4000)));
+        Assert.IsFalse(r.Overlaps(new GuestRange(0, 0x1000)));
+    }
+
+    [TestMethod]
+    public void VerifierValue_IsTheDocumentedFormula()
+    {
+        Assert.AreEqual(0u, GuestPrograms.VerifierValue(123, 0), "memory starts zeroed: the value before pass 1");
+        Assert.AreEqual(1u, GuestPrograms.VerifierValue(0, 1));
+        Assert.AreEqual(0x9E37_79B1u, GuestPrograms.VerifierValue(1, 1));
+        Assert.AreEqual(unchecked(0x9E37_79B1u * 3), GuestPrograms.VerifierValue(1, 3));
+        Assert.AreEqual(unchecked(5 * ((7u * 0x9E37_79B1u) | 1)), GuestPrograms.VerifierValue(7, 5));
+    }
+
+    [TestMethod]
+    public void VerifierValue_IsNonZero_AndDiffersPerPage_AndPerPass()
+    {
+        const uint Pages = 1 << 16;
+        uint[] passes = [1, 2, 3, 4, 255, 256, 1000, 65_537];
+        foreach (uint pass in passes)
+        {
+            var seen = new HashSet<uint>();
+            for (uint page = 0; page < Pages; page++)
+            {
+                uint value = GuestPrograms.VerifierValue(page, pass);
+                Assert.AreNotEqual(0u, value, $"page {page} pass {pass}");
+                Assert.IsTrue(seen.Add(value), $"page {page} repeats a value of pass {pass}");
+            }
+        }
+
+        // Each pass changes every page's value (the multiplier is odd, so never by a multiple of 2^32).
+        for (uint page = 0; page < 4096; page += 7)
+        {
+            for (uint pass = 1; pass < 50; pass++)
+            {
+                Assert.AreNotEqual(GuestPrograms.VerifierValue(page, pass - 1), GuestPrograms.VerifierValue(page, pass), $"page {page} pass {pass}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void Sweep_WritesOneBytePerStride_AndReportsEveryPass()
+    {
+        const uint Start = 0x1_0000, End = 0x2_0000;
+        var cpu = new Cpu(GuestPrograms.Sweep(Start, End), MiB);
+        cpu.RunUntilStatus(2);
+
+        Assert.AreSequenceEqual(new uint[] { 1, 2 }, cpu.StatusValues.ToArray());
+        Assert.AreEqual(2 * 16, cpu.Outs.Count(o => o.Port == PacePort && o.Size == 1), "one pace write per page per pass");
+        for (uint a = Start; a < End; a++)
+        {
+            Assert.AreEqual(a % Page == 0 ? (byte)2 : (byte)0, cpu.Memory[a], $"0x{a:x}");
+        }
+
+        cpu.AssertUntouchedOutside(Start, End);
+    }
+
+    [TestMethod]
+    public void Sweep_WithAnOddStride_StaysInsideTheRange_AndWithoutPacePort_IsSilent()
+    {
+        const uint Start = 0x4_0000, End = 0x4_3000, Stride = 1000;
+        var cpu = new Cpu(GuestPrograms.Sweep(Start, End, Stride, new GuestPorts(null, StatusPort)), MiB);
+        cpu.RunUntilStatus(1);
+
+        var expected = new HashSet<uint>();
+        for (uint a = Start; a < End; a += Stride)
+        {
+            expected.Add(a);
+        }
+
+        for (uint a = Start; a < End; a++)
+        {
+            Assert.AreEqual(expected.Contains(a) ? (byte)1 : (byte)0, cpu.Memory[a], $"0x{a:x}");
+        }
+
+        Assert.IsTrue(cpu.Outs.All(o => o.Port == StatusPort), "no pace writes");
+        cpu.AssertUntouchedOutside(Start, End);
+    }
+
+    [TestMethod]
+    public void HotCold_RewritesColdPagesOnPassOneAndThenEveryNth()
+    {
+        var hot = new GuestRange(0x2_0000, 0x2_4000);
+        var cold = new GuestRange(0x8_0000, 0x8_8000);
+        var cpu = new Cpu(GuestPrograms.HotCold(hot, cold, coldEvery: 3), MiB);
+
+        // Cold sweeps happen on passes 1, 4, 7, ...
+        byte[] lastColdPass = [0, 1, 1, 1, 4, 4, 4, 7];
+        for (uint pass = 1; pass <= 7; pass++)
+        {
+            cpu.RunUntilStatus(pass);
+            for (ulong a = hot.Start; a < hot.End; a += Page)
+            {
+                Assert.AreEqual((byte)pass, cpu.Memory[a], $"hot 0x{a:x} after pass {pass}");
+            }
+
+            for (ulong a = cold.Start; a < cold.End; a += Page)
+            {
+                Assert.AreEqual(lastColdPass[pass], cpu.Memory[a], $"cold 0x{a:x} after pass {pass}");
+            }
+        }
+
+        Assert.AreEqual((7 * 4) + (3 * 8), cpu.Outs.Count(o => o.Port == PacePort));
+    }
+
+    [TestMethod]
+    public void RandomWrites_FollowTheDocumentedXorshift()
+    {
+        const uint Start = 0x10_0000, End = 0x14_0000, Seed = 12345;
+        const uint Pages = (End - Start) / Page;
+        var cpu = new Cpu(GuestPrograms.RandomWrites(Start, End, Seed), 2 * MiB);
+        cpu.RunUntilStatus(2);
+
+        // Reference model: xorshift32 (13, 17, 5), page = high half of x * pages.
+        uint x = Seed;
+        var lastPass = new Dictionary<uint, byte>();
+        for (byte pass = 1; pass <= 2; pass++)
+        {
+            for (uint i = 0; i < Pages; i++)
+            {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                lastPass[(uint)(((ulong)x * Pages) >> 32)] = pass;
+            }
+        }
+
+        for (uint page = 0; page < Pages; page++)
+        {
+            byte expected = lastPass.TryGetValue(page, out byte p) ? p : (byte)0;
+            Assert.AreEqual(expected, cpu.Memory[Start + (page * Page)], $"page {page}");
+            Assert.AreEqual(-1, cpu.Memory.AsSpan((int)(Start + (page * Page)) + 1, (int)Page - 1).IndexOfAnyExcept((byte)0), $"page {page}");
+        }
+
+        Assert.AreEqual(2 * (int)Pages, cpu.Outs.Count(o => o.Port == PacePort));
+        Assert.IsGreaterThan(Pages / 2, (uint)lastPass.Count, "the generator spreads its writes");
+        cpu.AssertUntouchedOutside(Start, End);
+    }
+
+    [TestMethod]
+    public void Verifier_StoresTheDocumentedValues_AtThreeOffsets()
+    {
+        const uint Start = 0x10_0000, End = 0x12_0000;
+        var cpu = new Cpu(GuestPrograms.Verifier(Start, End), 2 * MiB);
+        cpu.RunUntilStatus(3);
+
+        Assert.AreSequenceEqual(new uint[] { 1, 2, 3 }, cpu.StatusValues.ToArray(), "no failures");
+        for (uint page = 0; page < (End - Start) / Page; page++)
+        {
+            uint at = Start + (page * Page);
+            uint expected = GuestPrograms.VerifierValue(page, 3);
+            Assert.AreEqual(expected, cpu.ReadDword(at), $"page {page} offset 0");
+            Assert.AreEqual(expected, cpu.ReadDword(at + 2048), $"page {page} offset 2048");
+            Assert.AreEqual(expected, cpu.ReadDword(at + 4092), $"page {page} offset 4092");
+            Assert.AreEqual(0u, cpu.ReadDword(at + 4), $"page {page} offset 4");
+        }
+
+        cpu.AssertUntouchedOutside(Start, End);
+    }
+
+    [TestMethod]
+    public void Verifier_ReportsACorruptedPage_AndRepairsIt()
+    {
+        const uint Start = 0x10_0000, End = 0x11_0000;
+        var cpu = new Cpu(GuestPrograms.Verifier(Start, End), 2 * MiB);
+        cpu.RunUntilStatus(2);
+
+        cpu.Memory[Start + (5 * Page) + 2048] ^= 0xFF;
+        cpu.RunUntilStatus(3);
+
+        Assert.AreSequenceEqual(new uint[] { 1, 2, GuestPorts.FailureFlag | 5, 3 }, cpu.StatusValues.ToArray());
+        Assert.AreEqual(GuestPrograms.VerifierValue(5, 3), cpu.ReadDword(Start + (5 * Page) + 2048));
+
+        cpu.RunUntilStatus(4);
+        Assert.AreEqual(4u, cpu.StatusValues[^1], "the repaired page passes the next check");
+    }
+
+    [TestMethod]
+    public void Fill_FillsEveryDword_ReportsPassOne_AndHalts()
+    {
+        const uint Start = 0x10_0000, End = 0x10_8000;
+        var cpu = new Cpu(GuestPrograms.Fill(Start, End), 2 * MiB);
+        cpu.RunUntilHalt();
+
+        Assert.AreSequenceEqual(new uint[] { 1 }, cpu.StatusValues.ToArray());
+        for (uint page = 0; page < (End - Start) / Page; page++)
+        {
+            uint expected = GuestPrograms.VerifierValue(page, 1);
+            for (uint offset = 0; offset < Page; offset += 4)
+            {
+                Assert.AreEqual(expected, cpu.ReadDword(Start + (page * Page) + offset), $"page {page} offset {offset}");
+            }
+        }
+
+        cpu.AssertUntouchedOutside(Start, End);
+    }
+
+    private static void AssertRangeRejected(Func<GuestProgram> build, string paramName)
+    {
+        ArgumentOutOfRangeException ex = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => build());
+        Assert.AreEqual(paramName, ex.ParamName);
+    }
+
+    /// <summary>A port write the guest made.</summary>
+    private readonly record struct PortWrite(ushort Port, int Size, uint Value);
+
+    /// <summary>
+    /// Executes the 32-bit flat-mode subset X86Assembler emits, tracking ZF and CF (all the
+    /// programs branch on). Fails on any other opcode, so new instructions need a decoder here too.
+    /// </summary>
+    private sealed class Cpu
+    {
+        private const int StepLimit = 50_000_000;
+        private readonly uint[] _r = new uint[8];
+        private readonly GuestProgram _program;
+        private readonly byte[] _pristine;
+        private uint _eip;
+        private bool _zf;
+        private bool _cf;
+        private bool _halted;
+        private bool _justWrote;
+
+        internal Cpu(GuestProgram program, ulong memorySize)
+        {
+            _program = program;
+            Memory = new byte[memorySize];
+            program.Code.CopyTo(Memory, (int)program.LoadAddress);
+            _pristine = (byte[])Memory.Clone();
+            _eip = (uint)program.LoadAddress;
+        }
+
+        internal byte[] Memory { get; }
+
+        internal List<PortWrite> Outs { get; } = new();
+
+        internal List<uint> StatusValues => Outs.Where(o => o.Port == _program.Ports.Status).Select(o => o.Value).ToList();
+
+        internal uint ReadDword(uint address) => BinaryPrimitives.ReadUInt32LittleEndian(Memory.AsSpan((int)address));
+
+        internal void RunUntilStatus(uint value)
+        {
+            for (int i = 0; i < StepLimit; i++)
+            {
+                Step();
+                PortWrite last = Outs.Count > 0 ? Outs[^1] : default;
+                if (last.Port == _program.Ports.Status && last.Value == value && _justWrote)
+                {
+                    return;
+                }
+            }
+
+            Assert.Fail($"status {value} never came");
+        }
+
+        internal void RunUntilHalt()
+        {
+            for (int i = 0; i < StepLimit && !_halted; i++)
+            {
+                Step();
+            }
+
+            Assert.IsTrue(_halted, "the guest did not halt");
+        }
+
+        /// <summary>Every byte outside the working set and the code is as loaded.</summary>
+        internal void AssertUntouchedOutside(ulong start, ulong end)
+        {
+            Assert.IsTrue(Memory.AsSpan(0, (int)start).SequenceEqual(_pristine.AsSpan(0, (int)start)), "memory below the range");
+            Assert.IsTrue(Memory.AsSpan((int)end).SequenceEqual(_pristine.AsSpan((int)end)), "memory above the range");
+        }
+
+        private void Step()
+        {
+            _justWrote = false;
+            if (_halted)
+            {
+                return;
+            }
+
+            byte op = Fetch8();
+            switch (op)
+            {
+                case >= 0xB8 and <= 0xBF:
+                    _r[op - 0xB8] = Fetch32();
+                    break;
+                case 0x89:
+                {
+                    (int mod, int reg, int rm) = ModRm();
+                    if (mod == 3)
+                    {
+                        _r[rm] = _r[reg];
+                    }
+                    else
+                    {
+                        Write32(Address(mod, rm), _r[reg]);
+                    }
+
+                    break;
+                }
+
+                case 0x88:
+                {
+                    (int mod, int reg, int rm) = ModRm();
+                    Assert.IsLessThan(4, reg, "byte register");
+                    uint address = Address(mod, rm);
+                    CheckNotCode(address, 1);
+                    Memory[address] = (byte)_r[reg];
+                    break;
+                }
+
+                case 0x8B:
+                {
+                    (int mod, int reg, int rm) = ModRm();
+                    _r[reg] = Read32(Address(mod, rm));
+                    break;
+                }
+
+                case 0x8D:
+                {
+                    (int mod, int reg, int rm) = ModRm();
+                    _r[reg] = Address(mod, rm);
+                    break;
+                }
+
+                case 0x39:
+                {
+                    (int mod, int reg, int rm) = ModRm();
+                    Compare(Read32(Address(mod, rm)), _r[reg]);
+                    break;
+                }
+
+                case 0x31:
+                {
+                    (_, int reg, int rm) = ModRm();
+                    _r[rm] ^= _r[reg];
+                    Logic(_r[rm]);
+                    break;
+                }
+
+                case 0x01:
+                {
+                    (_, int reg, int rm) = ModRm();
+                    Add(rm, _r[reg]);
+                    break;
+                }
+
+                case 0x81:
+                {
+                    (int mod, int ext, int rm) = ModRm();
+                    Assert.AreEqual(3, mod);
+                    uint imm = Fetch32();
+                    switch (ext)
+                    {
+                        case 0: Add(rm, imm); break;
+                        case 1: _r[rm] |= imm; Logic(_r[rm]); break;
+                        case 4: _r[rm] &= imm; Logic(_r[rm]); break;
+                        case 7: Compare(_r[rm], imm); break;
+                        default: Assert.Fail($"81 /{ext}"); break;
+                    }
+
+                    break;
+                }
+
+                case >= 0x40 and <= 0x47:
+                    _zf = ++_r[op - 0x40] == 0;
+                    break;
+                case >= 0x48 and <= 0x4F:
+                    _zf = --_r[op - 0x48] == 0;
+                    break;
+                case 0xC1:
+                {
+                    (_, int ext, int rm) = ModRm();
+                    int count = Fetch8() & 31;
+                    _r[rm] = ext switch
+                    {
+                        4 => _r[rm] << count,
+                        5 => _r[rm] >> count,
+                        _ => throw new AssertFailedException($"C1 /{ext}"),
+                    };
+                    break;
+                }
+
+                case 0x69:
+                {
+                    (_, int reg, int rm) = ModRm();
+                    _r[reg] = unchecked(_r[rm] * Fetch32());
+                    break;
+                }
+
+                case 0xF7:
+                {
+                    (_, int ext, int rm) = ModRm();
+                    Assert.AreEqual(4, ext, "F7 /4 (mul)");
+                    ulong product = (ulong)_r[0] * _r[rm];
+                    _r[0] = (uint)product;
+                    _r[2] = (uint)(product >> 32);
+                    break;
+                }
+
+                case 0x0F:
+                    TwoByte(Fetch8());
+                    break;
+                case 0x66:
+                    Assert.AreEqual(0xBA, Fetch8(), "only mov dx, imm16 takes an operand-size prefix");
+                    _r[2] = (_r[2] & 0xFFFF_0000) | Fetch8() | ((uint)Fetch8() << 8);
+                    break;
+                case 0xEE:
+                    Out(1, _r[0] & 0xFF);
+                    break;
+                case 0xEF:
+                    Out(4, _r[0]);
+                    break;
+                case 0xF3:
+                    Assert.AreEqual(0xAB, Fetch8(), "rep stosd");
+                    for (; _r[1] != 0; _r[1]--)
+                    {
+                        Write32(_r[7], _r[0]);
+                        _r[7] += 4;
+                    }
+
+                    break;
+                case 0xFC:
+                    break;
+                case 0xF4:
+                    _halted = true;
+                    break;
+                case 0xE9:
+                    Jump(true);
+                    break;
+                default:
+                    Assert.Fail($"opcode 0x{op:X2} at 0x{_eip - 1:x}");
+                    break;
+            }
+        }
+
+        private void TwoByte(byte op)
+        {
+            switch (op)
+            {
+                case 0xAF:
+                {
+                    (_, int reg, int rm) = ModRm();
+                    _r[reg] = unchecked(_r[reg] * _r[rm]);
+                    break;
+                }
+
+                case 0x82:
+                    Jump(_cf);
+                    break;
+                case 0x85:
+                    Jump(!_zf);
+                    break;
+                default:
+                    Assert.Fail($"opcode 0F {op:X2}");
+                    break;
+            }
+        }
+
+        private void Jump(bool taken)
+        {
+            int rel = (int)Fetch32();
+            if (taken)
+            {
+                _eip = unchecked((uint)(_eip + rel));
+            }
+        }
+
+        private void Out(int size, uint value)
+        {
+            Outs.Add(new PortWrite((ushort)_r[2], size, value));
+            _justWrote = true;
+        }
+
+        private void Compare(uint a, uint b)
+        {
+            _zf = a == b;
+            _cf = a < b;
+        }
+
+        private void Logic(uint result)
+        {
+            _zf = result == 0;
+            _cf = false;
+        }
+
+        private void Add(int rm, uint value)
+        {
+            uint before = _r[rm];
+            _r[rm] = unchecked(before + value);
+            _zf = _r[rm] == 0;
+            _cf = _r[rm] < before;
+        }
+
+        private uint Address(int mod, int rm)
+        {
+            Assert.AreEqual(2, mod, "memory operands are [base + disp32]");
+            Assert.AreNotEqual(4, rm, "no SIB");
+            return unchecked(_r[rm] + Fetch32());
+        }
+
+        private (int Mod, int Reg, int Rm) ModRm()
+        {
+            byte b = Fetch8();
+            return (b >> 6, (b >> 3) & 7, b & 7);
+        }
+
+        private byte Fetch8() => Memory[_eip++];
+
+        private uint Fetch32()
+        {
+            uint v = Read32(_eip);
+            _eip += 4;
+            return v;
+        }
+
+        private uint Read32(uint address) => BinaryPrimitives.ReadUInt32LittleEndian(Memory.AsSpan((int)address, 4));
+
+        private void CheckNotCode(uint address, uint length) =>
+            Assert.IsFalse(_program.CodeRange.Overlaps(new GuestRange(address, address + (ulong)length)), $"write over the code at 0x{address:x}");
+
+        private void Write32(uint address, uint value)
+        {
+            CheckNotCode(address, 4);
+            BinaryPrimitives.WriteUInt32LittleEndian(Memory.AsSpan((int)address, 4), value);
+        }
+    }
+}
