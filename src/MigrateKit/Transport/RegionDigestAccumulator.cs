@@ -1,6 +1,7 @@
 using System;
 using System.IO.Hashing;
 using MigrateKit.Memory;
+using MigrateKit.Tracking;
 
 namespace MigrateKit.Transport;
 
@@ -61,14 +62,19 @@ public sealed class RegionDigestAccumulator
     /// <exception cref="ArgumentOutOfRangeException">The page is outside the region.</exception>
     public void UpdateZero(ulong page) => Set(page, ZeroPageHash);
 
-    /// <summary>Computes the digest of a region's current contents from scratch.</summary>
+    /// <summary>
+    /// Computes the digest of a region's current contents from scratch. Pages the host never
+    /// populated are zero and are not read (reading them would fault each one in).
+    /// </summary>
     public static ulong Compute(GuestMemoryRegion region)
     {
         ArgumentNullException.ThrowIfNull(region);
+        var populated = new DirtyBitmap(region.PageCount);
+        region.MarkPopulatedPages(populated);
         ulong sum = 0;
         for (ulong p = 0; p < region.PageCount; p++)
         {
-            sum += Term(p, XxHash3.HashToUInt64(region.GetPage(p)));
+            sum += Term(p, populated.Test(p) ? XxHash3.HashToUInt64(region.GetPage(p)) : ZeroPageHash);
         }
 
         return sum;
