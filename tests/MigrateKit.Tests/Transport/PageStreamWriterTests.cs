@@ -291,9 +291,12 @@ public sealed class PageStreamWriterTests
         Assert.AreEqual(bytes, reader.BytesRead);
         double expected = (bytes - burst) / (double)rate;
         double measuredRate = (bytes - burst) / seconds;
-        Assert.IsTrue(
-            Math.Abs(measuredRate - rate) <= rate * 0.05,
-            $"{bytes} bytes took {seconds * 1000:F1} ms, expected {expected * 1000:F1} ms: {measuredRate / (1 << 20):F2} MiB/s against a {rate / (1 << 20)} MiB/s limit");
+        string detail = $"{bytes} bytes took {seconds * 1000:F1} ms, expected {expected * 1000:F1} ms: {measuredRate / (1 << 20):F2} MiB/s against a {rate / (1 << 20)} MiB/s limit";
+
+        // The limit is a ceiling: never above it (2 % for clock granularity). A loaded machine can
+        // only make the transfer slower, so the floor is loose.
+        Assert.IsLessThanOrEqualTo(rate * 1.02, measuredRate, detail);
+        Assert.IsGreaterThanOrEqualTo(rate * 0.75, measuredRate, detail);
     }
 
     private static void AssertInvalid(PageStreamOptions options, string parameter)
