@@ -26,6 +26,8 @@ internal sealed record JsonOutcome(
     double? DowntimeMs,
     double? PredictedDowntimeMs,
     double? PredictionErrorPercent,
+    DowntimeParts? PredictedDowntimeParts,
+    DowntimeParts? ActualDowntimeParts,
     int MaxThrottlePercent,
     ulong HotPagesDeferred,
     ulong MemoryBytes,
@@ -85,6 +87,14 @@ internal static class Output
         summary.AddRow("downtime (actual)", r.DowntimeMs is double d ? $"[bold]{d:F1} ms[/]" : "-");
         summary.AddRow("downtime (predicted)", r.PredictedDowntimeMs is double p ? $"{p:F1} ms" : "-");
         summary.AddRow("prediction error", r.PredictionErrorPercent is double e ? $"{e:F1} %" : "-");
+        if (r.PredictedDowntimeParts is { } pp && r.ActualDowntimeParts is { } ap)
+        {
+            summary.AddRow("  pause", $"{ap.PauseMs:F1} ms (predicted {pp.PauseMs:F1})");
+            summary.AddRow("  final harvest", $"{ap.HarvestMs:F1} ms (predicted {pp.HarvestMs:F1})");
+            summary.AddRow("  transfer", $"{ap.TransferMs:F1} ms (predicted {pp.TransferMs:F1})");
+            summary.AddRow("  ack (checks, resume, RTT)", $"{ap.ResumeMs:F1} ms (predicted {pp.ResumeMs:F1})");
+        }
+
         summary.AddRow("rounds", r.Rounds.ToString(CultureInfo.InvariantCulture));
         summary.AddRow("bytes sent", $"{Units.FormatBytes(r.BytesSent)} ({r.PagesSent} pages with data)");
         summary.AddRow("hot pages deferred", r.HotPagesDeferred.ToString(CultureInfo.InvariantCulture));
@@ -117,6 +127,8 @@ internal static class Output
             r.DowntimeMs,
             r.PredictedDowntimeMs,
             r.PredictionErrorPercent,
+            r.PredictedDowntimeParts,
+            r.ActualDowntimeParts,
             r.MaxThrottlePercent,
             r.HotPagesDeferred,
             r.MemoryBytes,

@@ -148,6 +148,18 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
     /// <summary>The throttle percentage (0 to 99).</summary>
     public int ThrottlePercent => Volatile.Read(ref _throttlePercent);
 
+    /// <summary>Whether the worker thread runs and is not paused.</summary>
+    public bool IsRunning
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _running && !_pauseRequested && !_stopRequested;
+            }
+        }
+    }
+
     /// <summary>The workload, once loaded or restored.</summary>
     public HostWorkload? Workload => _workload;
 

@@ -130,6 +130,13 @@ public sealed class RoundReport
     public string Action { get; init; } = "";
 }
 
+/// <summary>A downtime split into its parts, milliseconds.</summary>
+/// <param name="PauseMs">Stopping the vCPUs.</param>
+/// <param name="HarvestMs">The final harvest.</param>
+/// <param name="TransferMs">Sending the remaining pages, device state and digests.</param>
+/// <param name="ResumeMs">From the Complete frame leaving to the destination's Ack arriving (its checks, restore and start, one round trip).</param>
+public sealed record DowntimeParts(double PauseMs, double HarvestMs, double TransferMs, double ResumeMs);
+
 /// <summary>The outcome of a migration, with every round, predicted next to actual.</summary>
 public sealed class MigrationReport
 {
@@ -162,6 +169,12 @@ public sealed class MigrationReport
 
     /// <summary>The forecast of the downtime at the moment of the switchover, milliseconds.</summary>
     public double? PredictedDowntimeMs { get; init; }
+
+    /// <summary>The predicted downtime's parts at the switchover.</summary>
+    public DowntimeParts? PredictedDowntimeParts { get; init; }
+
+    /// <summary>The measured downtime's parts.</summary>
+    public DowntimeParts? ActualDowntimeParts { get; init; }
 
     /// <summary>|predicted − actual| / actual, percent.</summary>
     public double? PredictionErrorPercent { get; init; }

@@ -615,6 +615,7 @@ public sealed class PreCopyEngine
 
             (ulong dirty, _) = Harvest();
             _phase = MigrationPhase.Switchover;
+            TimeSpan finalHarvest = _time.GetElapsedTime(pausedAt);
             ulong pagesBefore = _pagesSent;
             _roundPages = 0;
             _roundZeroPages = 0;
@@ -643,6 +644,7 @@ public sealed class PreCopyEngine
             _writer.AppendDigests(digests);
             _writer.AppendComplete();
             await FlushAsync(ct).ConfigureAwait(false);
+            long completeSent = _time.GetTimestamp();
 
             CompletionAck ack;
             try
@@ -661,6 +663,12 @@ public sealed class PreCopyEngine
             }
 
             TimeSpan downtime = _time.GetElapsedTime(pausedAt) + pauseLatency;
+            TimeSpan ackWait = _time.GetElapsedTime(completeSent);
+            var actualParts = new DowntimeParts(pauseLatency.TotalMilliseconds, finalHarvest.TotalMilliseconds,
+                (downtime - pauseLatency - finalHarvest - ackWait).TotalMilliseconds, ackWait.TotalMilliseconds);
+            DowntimeBreakdown b = forecast.Breakdown;
+            var predictedParts = new DowntimeParts(b.Pause.TotalMilliseconds, b.FinalHarvest.TotalMilliseconds,
+                (b.Transfer + b.DeviceState).TotalMilliseconds, b.Resume.TotalMilliseconds);
             _estimator.ObservePause(pauseLatency);
             _e._tracker.Stop();
             SetThrottleQuietly(0);
@@ -704,6 +712,8 @@ public sealed class PreCopyEngine
                 DowntimeMs = actual,
                 PredictedDowntimeMs = predicted,
                 PredictionErrorPercent = actual > 0 ? Math.Abs(predicted - actual) / actual * 100 : null,
+                PredictedDowntimeParts = predictedParts,
+                ActualDowntimeParts = actualParts,
                 ResumeMs = ack.ResumeDuration.TotalMilliseconds,
                 MaxThrottlePercent = _maxThrottle,
                 HotPagesDeferred = deferred,
