@@ -71,6 +71,7 @@ public sealed record Forecast(
 /// <param name="MemoryBytes">Guest memory size (the final harvest covers all of it).</param>
 /// <param name="MaxDowntime">The downtime limit.</param>
 /// <param name="BandwidthBytesPerSecond">The bandwidth to assume.</param>
+/// <param name="BurstBytes">Bytes a bandwidth limiter lets through at once before its rate applies (0 without a limiter).</param>
 public readonly record struct ForecastInput(
     int Round,
     TimeSpan Elapsed,
@@ -82,7 +83,8 @@ public readonly record struct ForecastInput(
     ulong DeviceStateBytes,
     ulong MemoryBytes,
     TimeSpan MaxDowntime,
-    double BandwidthBytesPerSecond);
+    double BandwidthBytesPerSecond,
+    ulong BurstBytes = 0);
 
 /// <summary>
 /// Predicts downtime, total time and convergence from measured costs:
@@ -133,7 +135,7 @@ public sealed class DowntimeEstimator
 
         // Between the decision and the moment the vCPUs stop, the guest keeps writing.
         double duringPause = input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds;
-        TimeSpan transfer = TimeSpan.FromSeconds((input.PendingBytes + duringPause) / bandwidth);
+        TimeSpan transfer = TimeSpan.FromSeconds(Math.Max(input.PendingBytes + duringPause - input.BurstBytes, 0) / bandwidth);
         TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / bandwidth);
         var breakdown = new DowntimeBreakdown(PauseCost, harvest, transfer, device, ResumeCost);
 

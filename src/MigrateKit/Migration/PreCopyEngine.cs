@@ -564,7 +564,8 @@ public sealed class PreCopyEngine
                 (ulong)_deviceStateBytes,
                 _memoryBytes,
                 Options.MaxDowntime,
-                bandwidth);
+                bandwidth,
+                (ulong)_writer.BurstAvailable);
             return _estimator.Estimate(input);
         }
 

@@ -327,6 +327,24 @@ public sealed class PageStreamWriter : IDisposable
         }
     }
 
+    /// <summary>
+    /// Bytes the bandwidth limit would let through at once right now (the token bucket's
+    /// content); 0 without a limit. A forecast of a short transfer subtracts it.
+    /// </summary>
+    public long BurstAvailable
+    {
+        get
+        {
+            if (_rate <= 0)
+            {
+                return 0;
+            }
+
+            TimeProvider time = _options.TimeProvider;
+            return (long)Math.Min(_tokenLimit, _tokens + (time.GetElapsedTime(_lastRefill, time.GetTimestamp()).TotalSeconds * _rate));
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
