@@ -140,12 +140,12 @@ public abstract class LiveMigrationTests
         using TestVm destination = Wrap(received.Target!);
         AssertCompleted(report, received);
 
-        // Round 0 carries the 128 MiB of non-zero memory. Its duration also holds the zero-page
-        // scan and the harvest, so the wire rate sits a little under the limit; it must never
-        // exceed it (the limiter's precision itself is a unit test of PageStreamWriter).
+        // Round 0 carries the 128 MiB of non-zero memory. The limit is a ceiling: never above it
+        // (2 % for clock granularity). Below it, the destination's first touch of each page
+        // (about 12 µs per page fault on a paravirtual-KVM host) can hold the sender back.
         RoundReport round0 = report.RoundsDetail[0];
-        double rate = round0.BytesSent / (round0.DurationMs / 1000);
-        string detail = $"round 0 moved {rate / (1 << 20):F1} MiB/s against a limit of {limit >> 20} MiB/s ({round0.BytesSent} bytes in {round0.DurationMs:F0} ms)";
+        double rate = round0.BytesSent / (round0.SendMs / 1000);
+        string detail = $"round 0 moved {rate / (1 << 20):F1} MiB/s against a limit of {limit >> 20} MiB/s ({round0.BytesSent} bytes in {round0.SendMs:F0} ms)";
         Assert.IsLessThanOrEqualTo(limit * 1.02, rate, detail);
         Assert.IsGreaterThanOrEqualTo(limit * 0.85, rate, detail);
     }

@@ -99,6 +99,9 @@ public sealed class RoundReport
     /// <summary>How long the round took (sending and harvesting), in milliseconds.</summary>
     public double DurationMs { get; init; }
 
+    /// <summary>How long sending the round's pages took, until the last byte was handed to the connection, in milliseconds.</summary>
+    public double SendMs { get; init; }
+
     /// <summary>Pages found dirty by the harvest after the round.</summary>
     public ulong DirtyPages { get; init; }
 

@@ -211,6 +211,7 @@ public sealed class PreCopyEngine
                     long roundStart = _time.GetTimestamp();
                     ulong bytesBefore = (ulong)_writer.BytesWritten;
                     await SendRoundAsync(round, ct).ConfigureAwait(false);
+                    _roundSend = _time.GetElapsedTime(roundStart);
                     _writer.AppendRoundEnd(new RoundEnd(round, _roundPages, (ulong)_writer.BytesWritten - bytesBefore));
                     await FlushAsync(ct).ConfigureAwait(false);
 
@@ -540,6 +541,8 @@ public sealed class PreCopyEngine
             return measured > 0 ? measured : 100e6;
         }
 
+        private TimeSpan _roundSend;
+
         private Forecast Forecast(int round)
         {
             ulong pending = 0, deferred = 0;
@@ -585,6 +588,7 @@ public sealed class PreCopyEngine
                 PagesSent = _roundPages,
                 ZeroPages = _roundZeroPages,
                 DurationMs = _time.GetElapsedTime(roundStart).TotalMilliseconds,
+                SendMs = _roundSend.TotalMilliseconds,
                 DirtyPages = dirty,
                 HotPages = _e._regions.Aggregate(0UL, (s, r) => s + r.Heat.HotCount),
                 DeferredPages = DeferredPages(),
