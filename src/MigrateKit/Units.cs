@@ -70,7 +70,10 @@ public static class Units
             if (t.EndsWith(suffix, StringComparison.Ordinal) &&
                 double.TryParse(t[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && value >= 0 && double.IsFinite(value))
             {
-                return TimeSpan.FromMilliseconds(value * ms);
+                double milliseconds = value * ms;
+                return milliseconds <= TimeSpan.MaxValue.TotalMilliseconds
+                    ? TimeSpan.FromMilliseconds(milliseconds)
+                    : throw new FormatException($"'{text}' is longer than a duration can be.");
             }
         }
 
@@ -99,6 +102,11 @@ public static class Units
         if (!decimal.TryParse(number.Trim(), NumberStyles.Number, CultureInfo.InvariantCulture, out decimal value) || value < 0)
         {
             throw new FormatException($"'{original}' is not a size: use a number with KiB, MiB, GiB or TiB, e.g. 1GiB.");
+        }
+
+        if (value > ulong.MaxValue / (decimal)scale)
+        {
+            throw new FormatException($"'{original}' is too large: a size is at most {ulong.MaxValue} bytes.");
         }
 
         decimal bytes = value * scale;

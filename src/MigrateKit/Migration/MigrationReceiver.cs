@@ -273,7 +273,14 @@ public sealed class MigrationReceiver
             _zeroPages += count;
         }
 
-        public void OnRoundEnd(RoundEnd roundEnd) => _rounds = roundEnd.Round + 1;
+        public void OnRoundEnd(RoundEnd roundEnd)
+        {
+            // Everything before it has been written into guest memory: tell the source, so its
+            // bandwidth covers the whole path and no backlog hides in the next forecast.
+            _rounds = roundEnd.Round + 1;
+            _writer.AppendRoundAck(roundEnd.Round);
+            _replyPending = true;
+        }
 
         public void OnDeviceState(ReadOnlySequence<byte> state) => _deviceState = state.ToArray();
 

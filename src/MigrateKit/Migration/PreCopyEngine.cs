@@ -145,6 +145,9 @@ public sealed class PreCopyEngine
         private readonly List<RoundReport> _rounds = new();
         private readonly TaskCompletionSource<HelloAck> _helloAck = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource<CompletionAck> _ack = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly object _roundAcks = new();
+        private TaskCompletionSource? _roundAcked;
+        private int _lastRoundAcked = -1;
         private readonly ulong _memoryBytes;
         private long _start;
         private long _lastHarvest;
@@ -212,8 +215,22 @@ public sealed class PreCopyEngine
                     ulong bytesBefore = (ulong)_writer.BytesWritten;
                     await SendRoundAsync(round, ct).ConfigureAwait(false);
                     _roundSend = _time.GetElapsedTime(roundStart);
-                    _writer.AppendRoundEnd(new RoundEnd(round, _roundPages, (ulong)_writer.BytesWritten - bytesBefore));
-                    await FlushAsync(ct).ConfigureAwait(false);
+                    try
+                    {
+                        _writer.AppendRoundEnd(new RoundEnd(round, _roundPages, (ulong)_writer.BytesWritten - bytesBefore));
+                        await FlushAsync(ct).ConfigureAwait(false);
+                        await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        // The round is delivered only when the destination says it applied it.
+                        foreach (Region r in _e._regions)
+                        {
+                            r.Pending.Or(r.Plan);
+                        }
+
+                        throw;
+                    }
 
                     (ulong dirty, bool deferredGrew) = Harvest();
                     forecast = Forecast(round);
@@ -624,41 +641,35 @@ public sealed class PreCopyEngine
             ulong pagesBefore = _pagesSent;
             _roundPages = 0;
             _roundZeroPages = 0;
-            try
-            {
-                foreach (Region r in _e._regions)
-                {
-                    r.Plan.CopyFrom(r.Pending);
-                    r.Pending.ClearAll();
-                    await SendBitmapAsync(r, r.Plan, ct).ConfigureAwait(false);
-                }
-            }
-            catch
-            {
-                foreach (Region r in _e._regions)
-                {
-                    r.Pending.Or(r.Plan);
-                }
 
-                throw;
+            // Every region's plan is made before anything is sent, and every step up to the
+            // destination's Ack shares one merge-back: whatever it has not confirmed stays pending.
+            foreach (Region r in _e._regions)
+            {
+                r.Plan.CopyFrom(r.Pending);
+                r.Pending.ClearAll();
             }
-
-            byte[] state = _e._source.SaveDeviceState();
-            _writer.AppendDeviceState(state);
-            RegionDigest[] digests = _e._regions.Select(r => new RegionDigest(r.Index, r.Digest.Value)).ToArray();
-            _writer.AppendDigests(digests);
-            _writer.AppendComplete();
-            await FlushAsync(ct).ConfigureAwait(false);
-            long completeSent = _time.GetTimestamp();
 
             CompletionAck ack;
+            long completeSent;
             try
             {
+                foreach (Region r in _e._regions)
+                {
+                    await SendBitmapAsync(r, r.Plan, ct).ConfigureAwait(false);
+                }
+
+                byte[] state = _e._source.SaveDeviceState();
+                _writer.AppendDeviceState(state);
+                RegionDigest[] digests = _e._regions.Select(r => new RegionDigest(r.Index, r.Digest.Value)).ToArray();
+                _writer.AppendDigests(digests);
+                _writer.AppendComplete();
+                await FlushAsync(ct).ConfigureAwait(false);
+                completeSent = _time.GetTimestamp();
                 ack = await WaitAsync(_ack.Task, "the final Ack", ct).ConfigureAwait(false);
             }
             catch
             {
-                // The destination did not confirm: it may lack anything sent in this switchover.
                 foreach (Region r in _e._regions)
                 {
                     r.Pending.Or(r.Plan);
@@ -849,6 +860,58 @@ public sealed class PreCopyEngine
         }
 
         void IPageStreamHandler.OnHelloAck(HelloAck ack) => _helloAck.TrySetResult(ack);
+
+        void IPageStreamHandler.OnRoundAck(int round)
+        {
+            lock (_roundAcks)
+            {
+                _lastRoundAcked = Math.Max(_lastRoundAcked, round);
+                _roundAcked?.TrySetResult();
+            }
+        }
+
+        /// <summary>
+        /// Waits until the destination has applied the round, so what it still had buffered is not
+        /// mistaken for bandwidth and not left over into the switchover; the wait counts as sending time.
+        /// </summary>
+        private async Task WaitForRoundAckAsync(int round, CancellationToken ct)
+        {
+            long t0 = _time.GetTimestamp();
+            Task waiting;
+            lock (_roundAcks)
+            {
+                if (_lastRoundAcked >= round)
+                {
+                    return;
+                }
+
+                _roundAcked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                waiting = _roundAcked.Task;
+            }
+
+            while (true)
+            {
+                await WaitAsync(WithResult(waiting), $"RoundAck of round {round}", ct).ConfigureAwait(false);
+                lock (_roundAcks)
+                {
+                    if (_lastRoundAcked >= round)
+                    {
+                        break;
+                    }
+
+                    _roundAcked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    waiting = _roundAcked.Task;
+                }
+            }
+
+            _bandwidth.Record(0, _time.GetElapsedTime(t0));
+        }
+
+        private static async Task<bool> WithResult(Task task)
+        {
+            await task.ConfigureAwait(false);
+            return true;
+        }
 
         void IPageStreamHandler.OnAck(CompletionAck ack) => _ack.TrySetResult(ack);
 

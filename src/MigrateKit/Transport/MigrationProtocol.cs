@@ -61,6 +61,9 @@ public enum FrameType : byte
 
     /// <summary>Either direction: the sender gives up, with a code and a message.</summary>
     Error = 10,
+
+    /// <summary>Destination → source: every frame up to a round's RoundEnd has been applied.</summary>
+    RoundAck = 11,
 }
 
 /// <summary>Why a peer sent an <see cref="FrameType.Error"/> frame.</summary>

@@ -32,6 +32,11 @@ public interface IPageStreamHandler
     /// <summary>A RoundEnd.</summary>
     void OnRoundEnd(RoundEnd roundEnd);
 
+    /// <summary>A RoundAck: the destination applied every frame up to the RoundEnd of <paramref name="round"/>. Ignored unless implemented.</summary>
+    void OnRoundAck(int round)
+    {
+    }
+
     /// <summary>A DeviceState frame's bytes.</summary>
     void OnDeviceState(ReadOnlySequence<byte> state);
 
@@ -214,6 +219,20 @@ public sealed class PageStreamReader
 
                 CheckZero("RoundEnd", "reserved", s.Slice(4, 4));
                 handler.OnRoundEnd(new RoundEnd(round, BinaryPrimitives.ReadUInt64LittleEndian(s[8..]), BinaryPrimitives.ReadUInt64LittleEndian(s[16..])));
+                break;
+            }
+
+            case FrameType.RoundAck:
+            {
+                Span<byte> s = Fixed(payload, "RoundAck", stackalloc byte[8]);
+                int round = BinaryPrimitives.ReadInt32LittleEndian(s);
+                if (round < 0)
+                {
+                    throw new MigrationProtocolException("RoundAck", "round", $"Round {round} is negative.");
+                }
+
+                CheckZero("RoundAck", "reserved", s.Slice(4, 4));
+                handler.OnRoundAck(round);
                 break;
             }
 

@@ -45,12 +45,13 @@ public sealed class PageStreamWriter : IDisposable
         if (_options.BandwidthLimit is long rate)
         {
             // A token bucket of bytes, refilled by elapsed time on the options' clock, so the
-            // long-run rate does not depend on timer jitter; it holds 50 ms (at least a frame) and
+            // long-run rate does not depend on timer jitter; it holds 50 ms (at least 64 KiB: flushes
+            // are paced in bucket-sized chunks, so a frame need not fit in it at once) and
             // starts full. Refilling also while full means idle time never buys extra burst
             // (TokenBucketRateLimiter's manual TryReplenish skips the timestamp update when full,
             // so after idle it credits the whole idle time: up to twice the bucket in one burst).
             _rate = rate;
-            _tokenLimit = (int)Math.Clamp(Math.Max(rate / 20, _options.MaxFramePayload + MigrationProtocol.FrameHeaderSize), 1, int.MaxValue);
+            _tokenLimit = (int)Math.Clamp(Math.Max(rate / 20, 64 * 1024), 1, int.MaxValue);
             _tokens = _tokenLimit;
             _lastRefill = _options.TimeProvider.GetTimestamp();
         }
@@ -222,6 +223,16 @@ public sealed class PageStreamWriter : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(s[8..], roundEnd.PagesSent);
         BinaryPrimitives.WriteUInt64LittleEndian(s[16..], roundEnd.BytesSent);
         Commit(24);
+    }
+
+    /// <summary>Appends a <see cref="FrameType.RoundAck"/> frame: the destination has applied the round.</summary>
+    public void AppendRoundAck(int round)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(round);
+        Span<byte> s = Begin(FrameType.RoundAck, 8);
+        BinaryPrimitives.WriteInt32LittleEndian(s, round);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[4..], 0);
+        Commit(8);
     }
 
     /// <summary>Appends a <see cref="FrameType.DeviceState"/> frame carrying opaque bytes.</summary>

@@ -54,7 +54,7 @@ public sealed class FrameRejectionTests
 
     [TestMethod]
     [DataRow((byte)0)]
-    [DataRow((byte)11)]
+    [DataRow((byte)12)]
     [DataRow((byte)255)]
     public async Task UnknownType_IsRejected(byte type)
     {

@@ -235,8 +235,8 @@ public sealed class PageStreamWriterTests
         const int frames = 10;
         var options = new PageStreamOptions { BandwidthLimit = rate };
 
-        // The bucket starts full with max(rate / 20, MaxFramePayload + header) tokens.
-        long burst = Math.Max(rate / 20, options.MaxFramePayload + MigrationProtocol.FrameHeaderSize);
+        // The bucket starts full with max(rate / 20, 64 KiB) tokens.
+        long burst = Math.Max(rate / 20, 64 * 1024);
         (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair(options);
         await using IMigrationConnection s = source;
         await using IMigrationConnection d = destination;
