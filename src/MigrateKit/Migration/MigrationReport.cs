@@ -141,7 +141,7 @@ public sealed class RoundReport
 public sealed record DowntimeParts(double PauseMs, double HarvestMs, double TransferMs, double ResumeMs);
 
 /// <summary>The outcome of a migration, with every round, predicted next to actual.</summary>
-public sealed class MigrationReport
+public sealed record MigrationReport
 {
     /// <summary>Completed, aborted or failed.</summary>
     public MigrationStatus Status { get; init; }
@@ -199,6 +199,12 @@ public sealed class MigrationReport
 
     /// <summary>Whether the source's memory, hashed after the switchover, equals what was sent (no write was missed).</summary>
     public bool? SourceMemoryVerified { get; init; }
+
+    /// <summary>
+    /// True when the migration failed after Complete was sent and the destination neither
+    /// acknowledged nor refused: it may be running the VM, so the source was left paused.
+    /// </summary>
+    public bool OutcomeUnknown { get; init; }
 
     /// <summary>Every round, then the switchover.</summary>
     public IReadOnlyList<RoundReport> RoundsDetail { get; init; } = [];

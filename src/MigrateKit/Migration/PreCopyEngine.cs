@@ -145,6 +145,8 @@ public sealed class PreCopyEngine
         private readonly List<RoundReport> _rounds = new();
         private readonly TaskCompletionSource<HelloAck> _helloAck = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource<CompletionAck> _ack = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private bool _completeSent;
+        private volatile bool _destinationRefused;
         private readonly object _roundAcks = new();
         private TaskCompletionSource? _roundAcked;
         private int _lastRoundAcked = -1;
@@ -255,15 +257,26 @@ public sealed class PreCopyEngine
             }
             catch (OperationCanceledException) when (caller.IsCancellationRequested)
             {
-                LeaveSourceRunning();
+                if (!LeaveSourceAfterFailure())
+                {
+                    throw new OperationCanceledException(UnknownOutcome("the migration was cancelled"), caller);
+                }
+
                 await SendErrorQuietlyAsync(MigrationErrorCode.SourceAborted, "migration cancelled").ConfigureAwait(false);
                 throw;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !caller.IsCancellationRequested)
             {
-                LeaveSourceRunning();
+                bool resumed = LeaveSourceAfterFailure();
                 Exception cause = ex is OperationCanceledException && _destinationFailure is { } gone ? gone : ex;
                 var error = cause as MigrationException ?? new MigrationException(_phase, cause.Message, cause);
+                if (!resumed)
+                {
+                    error = new MigrationException(_phase, UnknownOutcome(error.Message), error);
+                    _e._logger.LogError(ex, "Migration of {Source} failed after Complete without an answer; the source stays paused", _e._source.Name);
+                    return Report(MigrationStatus.Failed, _rounds.Count, error.Message, error, phase: _phase) with { OutcomeUnknown = true };
+                }
+
                 _e._logger.LogWarning(ex, "Migration of {Source} failed during {Phase}; the source keeps running", _e._source.Name, _phase);
                 await SendErrorQuietlyAsync(MigrationErrorCode.SourceAborted, error.Message).ConfigureAwait(false);
                 return Report(MigrationStatus.Failed, _rounds.Count, error.Message, error, phase: _phase);
@@ -663,7 +676,10 @@ public sealed class PreCopyEngine
                 _writer.AppendDeviceState(state);
                 RegionDigest[] digests = _e._regions.Select(r => new RegionDigest(r.Index, r.Digest.Value)).ToArray();
                 _writer.AppendDigests(digests);
-                _writer.AppendComplete();
+                    _writer.AppendComplete();
+
+                // From here the destination may resume the VM: only its explicit refusal lets the source resume.
+                _completeSent = true;
                 await FlushAsync(ct).ConfigureAwait(false);
                 completeSent = _time.GetTimestamp();
                 ack = await WaitAsync(_ack.Task, "the final Ack", ct).ConfigureAwait(false);
@@ -763,6 +779,29 @@ public sealed class PreCopyEngine
             HotPagesDeferred = DeferredPages(),
             RoundsDetail = _rounds.ToArray(),
         };
+
+        /// <summary>
+        /// After a failure: resumes the source at full speed, unless Complete may have reached a
+        /// destination that is still connected and has neither acknowledged nor refused (the
+        /// wait timed out or was cancelled). That destination may be resuming the VM, and
+        /// resuming the source could run it twice: the source stays paused (unthrottled) and
+        /// false is returned. A destination that hangs up or reports an error has given up.
+        /// </summary>
+        private bool LeaveSourceAfterFailure()
+        {
+            if (_completeSent && !_destinationRefused && Volatile.Read(ref _destinationFailure) is null)
+            {
+                SetThrottleQuietly(0);
+                return false;
+            }
+
+            LeaveSourceRunning();
+            return true;
+        }
+
+        private static string UnknownOutcome(string what) =>
+            $"{what} after Complete was sent, and the destination, still connected, neither acknowledged nor refused: it may be running the VM, " +
+            "so the source stays paused to never run it twice. Check the destination, then resume or discard the source.";
 
         /// <summary>Whatever happened, the source runs on at full speed.</summary>
         private void LeaveSourceRunning()
@@ -917,6 +956,7 @@ public sealed class PreCopyEngine
 
         void IPageStreamHandler.OnError(MigrationError error)
         {
+            _destinationRefused = true;
             var ex = new MigrationException(_phase, $"the destination reported {error.Code}: {error.Message}");
             Fail(ex);
         }

@@ -134,7 +134,14 @@ internal sealed class TestTarget : IMigrationTarget
         RestoredState = state.ToArray();
     }
 
-    public void Start() => Started = true;
+    /// <summary>How long Start blocks (a destination slow to resume).</summary>
+    public TimeSpan StartDelay { get; set; }
+
+    public void Start()
+    {
+        Thread.Sleep(StartDelay);
+        Started = true;
+    }
 
     public void Dispose()
     {

@@ -368,6 +368,31 @@ public sealed class PreCopyEngineTests
     }
 
     [TestMethod]
+    public async Task NoAckAfterComplete_LeavesTheSourcePaused_SoTheVmNeverRunsTwice()
+    {
+        // The destination resumes the VM but answers too late: the source cannot know whether
+        // the VM runs there, so it must not resume it as well.
+        await using var h = new EngineHarness(EngineHarness.Converging)
+        {
+            ConfigureTarget = t => t.StartDelay = TimeSpan.FromSeconds(2),
+        };
+        (MigrationReport report, ReceiveResult received) = await h.RunAsync(EngineHarness.Options(o => new MigrationOptions
+        {
+            MaxDowntime = o.MaxDowntime,
+            BandwidthLimit = o.BandwidthLimit,
+            AllowThrottling = o.AllowThrottling,
+            ResponseTimeout = TimeSpan.FromMilliseconds(300),
+        }));
+
+        Assert.AreEqual(MigrationStatus.Failed, report.Status);
+        Assert.IsTrue(report.OutcomeUnknown);
+        Assert.Contains("stays paused", report.Reason!);
+        Assert.IsTrue(h.Paused, "the source must stay paused");
+        h.Source.Verify(s => s.Resume(), Times.Once()); // the calibration pause only
+        Assert.IsTrue(h.Target!.Started, "the destination did resume the VM");
+    }
+
+    [TestMethod]
     public async Task CancelledAtSwitchover_ResumesTheSource_AndKeepsTheSwitchoverPagesPending()
     {
         await using var h = new EngineHarness(EngineHarness.Converging);
