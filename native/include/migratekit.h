@@ -263,6 +263,10 @@ MK_EXPORT int mk_wp_harvest(int pagemap, void *addr, uint64_t len, int reprotect
  * not populated was never touched and reads as zero. */
 MK_EXPORT int mk_pages_present(void *addr, uint64_t len, uint64_t *bitmap, uint64_t *out_pages);
 
+/* Populates [addr, addr+len) for writing in one call (MADV_POPULATE_WRITE,
+ * Linux 5.14+), instead of one page fault per page. -EINVAL on older kernels. */
+MK_EXPORT int mk_populate_write(void *addr, uint64_t len);
+
 /* The size, offset, ioctl number or constant named by what (MK_ABI_*), or
  * -EINVAL for an unknown name. Returns the value itself, not 0. */
 MK_EXPORT int64_t mk_abi_query(int what);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
@@ -196,4 +197,19 @@ int mk_pages_present(void *addr, uint64_t len, uint64_t *bitmap, uint64_t *out_p
     close(fd);
     *out_pages = present;
     return 0;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+int mk_populate_write(void *addr, uint64_t len)
+{
+    if (addr == NULL || len == 0 || ((uintptr_t)addr | len) % 4096 != 0)
+        return -EINVAL;
+    int r;
+    do {
+        r = madvise(addr, len, MADV_POPULATE_WRITE);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : 0;
 }

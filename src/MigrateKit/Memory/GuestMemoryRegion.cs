@@ -94,5 +94,22 @@ public sealed unsafe class GuestMemoryRegion
         }
     }
 
+    /// <summary>
+    /// Backs <paramref name="pageCount"/> pages from <paramref name="firstPage"/> with memory in one
+    /// call, so writing them does not fault page by page. Returns false where the kernel cannot
+    /// (before Linux 5.14); the pages are then populated by the first writes as usual.
+    /// </summary>
+    internal bool TryPopulate(ulong firstPage, ulong pageCount)
+    {
+        if (firstPage >= PageCount || pageCount > PageCount - firstPage || pageCount == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(firstPage), $"[{firstPage}, +{pageCount}) is outside region {Index} of {PageCount} pages.");
+        }
+
+        ThrowIfReleased();
+        using var lease = new HandleLease(_mapping);
+        return NativeMethods.PopulateWrite(_mapping.DangerousGetHandle() + (nint)(firstPage * GuestMemoryLayout.PageSize), pageCount * GuestMemoryLayout.PageSize) == 0;
+    }
+
     private void ThrowIfReleased() => ObjectDisposedException.ThrowIf(_mapping.IsClosed, this);
 }

@@ -82,6 +82,7 @@ public sealed class MigrationReceiver
         private IMigrationTarget? _target;
         private GuestMemoryRegion[] _regions = [];
         private RegionDigestAccumulator[] _digests = [];
+        private bool _populate = true;
         private DirtyBitmap[] _written = [];
         private byte[]? _deviceState;
         private RegionDigest[]? _sourceDigests;
@@ -242,6 +243,12 @@ public sealed class MigrationReceiver
         public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data)
         {
             GuestMemoryRegion memory = CheckRange("Pages", region, firstPage, (ulong)count);
+            if (_populate && !_written[region].Test(firstPage))
+            {
+                // First data for these pages: back them in one call rather than one fault per page.
+                _populate = memory.TryPopulate(firstPage, (ulong)count);
+            }
+
             Span<byte> target = memory.GetSpan(firstPage * GuestMemoryLayout.PageSize, count * (int)GuestMemoryLayout.PageSize);
             data.CopyTo(target);
             RegionDigestAccumulator digest = _digests[region];
