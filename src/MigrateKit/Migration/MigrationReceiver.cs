@@ -236,6 +236,8 @@ public sealed class MigrationReceiver
             _regions = regions.ToArray();
             _digests = _regions.Select(r => new RegionDigestAccumulator(r.PageCount)).ToArray();
             _written = _regions.Select(r => new DirtyBitmap(r.PageCount)).ToArray();
+            StreamRehearsal.Run(_regions[0], []);
+            JitWarmup.Prepare(typeof(MigrationReceiver));
             _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, _target.EstimateResumeCost()));
             _replyPending = true;
         }

@@ -312,9 +312,11 @@ public sealed class PreCopyEngine
         {
             _paused = true;
             TimeSpan latency = _e._source.Pause();
+            byte[] state;
             try
             {
-                _deviceStateBytes = _e._source.SaveDeviceState().Length;
+                state = _e._source.SaveDeviceState();
+                _deviceStateBytes = state.Length;
             }
             finally
             {
@@ -323,6 +325,8 @@ public sealed class PreCopyEngine
             }
 
             _estimator.ObservePause(latency);
+            StreamRehearsal.Run(_e._regions[0].Memory, state);
+            JitWarmup.Prepare(typeof(PreCopyEngine));
         }
 
         private async Task SendRoundAsync(int round, CancellationToken ct)
