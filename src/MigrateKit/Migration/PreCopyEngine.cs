@@ -138,6 +138,12 @@ public sealed class PreCopyEngine
         private readonly PageStreamWriter _writer;
         private readonly PageStreamReader _reader;
         private readonly BandwidthMeter _bandwidth = new();
+
+        // Rounds after the first re-send pages the destination already holds, as the switchover
+        // does; round 0 also pays for the destination's first touch of every page, so its rate
+        // understates what the switchover will see.
+        private readonly BandwidthMeter _resendBandwidth = new();
+        private bool _resending;
         private readonly DirtyRateMeter _dirtyRate = new();
         private readonly DirtyRateMeter _warmRate = new();
         private readonly DowntimeEstimator _estimator = new();
@@ -215,6 +221,7 @@ public sealed class PreCopyEngine
                     ct.ThrowIfCancellationRequested();
                     long roundStart = _time.GetTimestamp();
                     ulong bytesBefore = (ulong)_writer.BytesWritten;
+                    _resending = round > 0;
                     await SendRoundAsync(round, ct).ConfigureAwait(false);
                     _roundSend = _time.GetElapsedTime(roundStart);
                     try
@@ -393,7 +400,7 @@ public sealed class PreCopyEngine
                 long before = _writer.BytesWritten;
                 position = AppendFrames(region, pages, position, flushAt: 1 << 20);
                 await _writer.FlushAsync(ct).ConfigureAwait(false);
-                _bandwidth.Record(_writer.BytesWritten - before, _time.GetElapsedTime(t0));
+                RecordBandwidth(_writer.BytesWritten - before, _time.GetElapsedTime(t0));
             }
         }
 
@@ -490,7 +497,7 @@ public sealed class PreCopyEngine
             long t0 = _time.GetTimestamp();
             long before = _writer.UnflushedBytes;
             await _writer.FlushAsync(ct).ConfigureAwait(false);
-            _bandwidth.Record(before, _time.GetElapsedTime(t0));
+            RecordBandwidth(before, _time.GetElapsedTime(t0));
         }
 
         /// <summary>Harvests into each region's pending set and updates heat and the deferred set.</summary>
@@ -566,7 +573,7 @@ public sealed class PreCopyEngine
 
         private double Bandwidth()
         {
-            double measured = _bandwidth.Conservative();
+            double measured = _resendBandwidth.SampleCount > 0 ? _resendBandwidth.Conservative() : _bandwidth.Conservative();
             if (Options.BandwidthLimit is long limit)
             {
                 return measured > 0 ? Math.Min(measured, limit) : limit;
@@ -576,6 +583,15 @@ public sealed class PreCopyEngine
         }
 
         private TimeSpan _roundSend;
+
+        private void RecordBandwidth(long bytes, TimeSpan elapsed)
+        {
+            _bandwidth.Record(bytes, elapsed);
+            if (_resending)
+            {
+                _resendBandwidth.Record(bytes, elapsed);
+            }
+        }
 
         private Forecast Forecast(int round)
         {
@@ -947,7 +963,7 @@ public sealed class PreCopyEngine
                 }
             }
 
-            _bandwidth.Record(0, _time.GetElapsedTime(t0));
+            RecordBandwidth(0, _time.GetElapsedTime(t0));
         }
 
         private static async Task<bool> WithResult(Task task)
