@@ -78,24 +78,24 @@ public sealed class MigrationPolicy
 
         if (_options.Deadline is { } deadline && state.Elapsed >= deadline)
         {
-            return Abort(throttle, $"deadline of {deadline.TotalSeconds:F1} s reached with a predicted downtime of {Ms(forecast.PredictedDowntime)} (limit {Ms(_options.MaxDowntime)})");
+            return Abort(throttle, Invariant($"deadline of {deadline.TotalSeconds:F1} s reached with a predicted downtime of {Ms(forecast.PredictedDowntime)} (limit {Ms(_options.MaxDowntime)})"));
         }
 
         if (state.Round + 1 >= _options.MaxRounds)
         {
-            return Abort(throttle, $"{_options.MaxRounds} rounds without the predicted downtime ({Ms(forecast.PredictedDowntime)}) fitting the limit ({Ms(_options.MaxDowntime)})");
+            return Abort(throttle, Invariant($"{_options.MaxRounds} rounds without the predicted downtime ({Ms(forecast.PredictedDowntime)}) fitting the limit ({Ms(_options.MaxDowntime)})"));
         }
 
         if (state.BytesSent >= _options.MaxBytesFactor * state.MemoryBytes)
         {
-            return Abort(throttle, $"sent {state.BytesSent / (1024.0 * 1024):F0} MiB, {_options.MaxBytesFactor}x the guest memory, without converging");
+            return Abort(throttle, Invariant($"sent {state.BytesSent / (1024.0 * 1024):F0} MiB, {_options.MaxBytesFactor}x the guest memory, without converging"));
         }
 
         // The part of the downtime that no round can shrink: fixed costs and deferred pages.
         TimeSpan floor = forecast.Breakdown.Fixed + TimeSpan.FromSeconds(forecast.DeferredBytes / Math.Max(1, forecast.BandwidthBytesPerSecond));
         if (floor > _options.MaxDowntime)
         {
-            return Abort(throttle, $"fixed costs and deferred pages alone take {Ms(floor)}, over the limit of {Ms(_options.MaxDowntime)}");
+            return Abort(throttle, Invariant($"fixed costs and deferred pages alone take {Ms(floor)}, over the limit of {Ms(_options.MaxDowntime)}"));
         }
 
         double q = forecast.ConvergenceRatio;
@@ -106,7 +106,7 @@ public sealed class MigrationPolicy
             int wanted = (int)Math.Ceiling(100 * (1 - speed));
             int next = Math.Clamp(wanted, throttle + 1, _options.MaxThrottlePercent);
             _hopelessRounds = 0;
-            return new PolicyDecision(MigrationAction.Throttle, next, $"dirty rate is {q:P0} of bandwidth; aiming for {_options.ConvergenceTarget:P0}");
+            return new PolicyDecision(MigrationAction.Throttle, next, Invariant($"dirty rate is {q:P0} of bandwidth; aiming for {_options.ConvergenceTarget:P0}"));
         }
 
         if (forecast.Verdict is ConvergenceVerdict.Diverging or ConvergenceVerdict.Stalled && q >= 1)
@@ -114,7 +114,7 @@ public sealed class MigrationPolicy
             // Nothing left to try: no throttle headroom, and the guest outruns the link.
             if (++_hopelessRounds >= 3)
             {
-                return Abort(throttle, $"the guest dirties memory at {q:P0} of the bandwidth with the throttle at {throttle}% (max {_options.MaxThrottlePercent}%): it cannot converge");
+                return Abort(throttle, Invariant($"the guest dirties memory at {q:P0} of the bandwidth with the throttle at {throttle}% (max {_options.MaxThrottlePercent}%): it cannot converge"));
             }
         }
         else
@@ -127,5 +127,8 @@ public sealed class MigrationPolicy
 
     private static PolicyDecision Abort(int throttle, string reason) => new(MigrationAction.Abort, throttle, reason);
 
-    private static string Ms(TimeSpan t) => $"{t.TotalMilliseconds:F0} ms";
+    private static string Ms(TimeSpan t) => Invariant($"{t.TotalMilliseconds:F0} ms");
+
+    // Reasons end up in logs and JSON reports: the same text whatever the process's culture.
+    private static string Invariant(FormattableString text) => FormattableString.Invariant(text);
 }

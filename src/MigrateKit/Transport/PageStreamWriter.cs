@@ -298,7 +298,8 @@ public sealed class PageStreamWriter : IDisposable
         string message = error.Message ?? string.Empty;
         while (Encoding.UTF8.GetByteCount(message) > MigrationProtocol.MaxStringBytes)
         {
-            message = message[..(message.Length * 3 / 4)];
+            int cut = message.Length * 3 / 4;
+            message = message[..(cut > 0 && char.IsHighSurrogate(message[cut - 1]) ? cut - 1 : cut)];
         }
 
         int bytes = Encoding.UTF8.GetByteCount(message);
