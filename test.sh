@@ -5,7 +5,7 @@
 #
 # Run as root on a fresh Debian machine, it first installs what the build needs with apt.
 # Where /dev/kvm exists it sets MIGRATEKIT_REQUIRE_KVM=1, so KVM tests fail instead of skipping;
-# on Linux 6.7+ it sets MIGRATEKIT_REQUIRE_WP=1 for the userfaultfd write-protect tests.
+# on Linux 6.9+ it sets MIGRATEKIT_REQUIRE_WP=1 for the userfaultfd write-protect tests.
 # The last line is always "N passed, N failed, N skipped"; the exit code is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -45,13 +45,13 @@ else
   log "/dev/kvm absent: KVM tests will be skipped"
 fi
 
-# Asynchronous userfaultfd write-protection (HostVm, WriteProtectTracker) needs Linux 6.7+.
+# Asynchronous userfaultfd write-protection (HostVm, WriteProtectTracker) needs Linux 6.9+.
 kernel=$(uname -r | sed -n 's/^\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
-if [ -n "$kernel" ] && [ "$(echo "$kernel" | awk '{ print ($1 > 6 || ($1 == 6 && $2 >= 7)) ? 1 : 0 }')" = 1 ]; then
+if [ -n "$kernel" ] && [ "$(echo "$kernel" | awk '{ print ($1 > 6 || ($1 == 6 && $2 >= 9)) ? 1 : 0 }')" = 1 ]; then
   export MIGRATEKIT_REQUIRE_WP=1
   log "Linux $(uname -r): write-protect tracking tests are required (MIGRATEKIT_REQUIRE_WP=1)"
 else
-  log "Linux $(uname -r) predates 6.7: write-protect tracking tests will be skipped"
+  log "Linux $(uname -r) predates 6.9: write-protect tracking tests will be skipped"
 fi
 
 # ---- build ----------------------------------------------------------------

@@ -238,7 +238,7 @@ MK_EXPORT int mk_vcpu_kick(void *run, uint64_t thread);
 
 /*
  * Write tracking of this process's own memory (no KVM): userfaultfd
- * write-protection in asynchronous mode plus PAGEMAP_SCAN (Linux 6.7+).
+ * write-protection in asynchronous mode plus PAGEMAP_SCAN (Linux 6.7+; exact from 6.9, see WriteProtectTracker).
  */
 
 /* Opens a userfaultfd with asynchronous write-protection and /proc/self/pagemap.

@@ -57,7 +57,7 @@ public sealed record HostWorkload(HostWorkloadKind Kind, GuestRange Range, Guest
     /// <summary>Fills <c>[start, end)</c> once and halts.</summary>
     public static HostWorkload Fill(ulong start, ulong end) => Checked(new(HostWorkloadKind.Fill, new GuestRange(start, end)));
 
-    private static HostWorkload Checked(HostWorkload w)
+    internal static HostWorkload Checked(HostWorkload w)
     {
         CheckRange(w.Range, "range");
         if (w.Kind == HostWorkloadKind.HotCold)
@@ -368,7 +368,23 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
 
             if (kind != HostWorkloadKind.Idle)
             {
+                try
+                {
+                    HostWorkload.Checked(w);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new FormatException($"The device state's workload is invalid: {ex.Message}", ex);
+                }
+
                 CheckBacked(w);
+                uint pass = BinaryPrimitives.ReadUInt32LittleEndian(state[48..]);
+                ulong position = BinaryPrimitives.ReadUInt64LittleEndian(state[56..]);
+                ulong passLength = (w.Range.Length / Page) + (w.Kind == HostWorkloadKind.HotCold ? w.Cold.Length / Page : 0);
+                if (pass == 0 || position >= passLength)
+                {
+                    throw new FormatException($"The device state's progress (pass {pass}, position {position}) does not fit its workload ({passLength} pages per pass).");
+                }
             }
 
             _workload = w;
@@ -448,11 +464,12 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
         {
             Work();
         }
-        catch (Exception ex) when (ex is ObjectDisposedException or ArgumentException)
+        catch (Exception ex)
         {
+            // A worker thread must never take the process down: the fault is the VM's status.
             lock (_gate)
             {
-                _fault = ex.Message;
+                _fault = $"{ex.GetType().Name}: {ex.Message}";
             }
         }
         finally

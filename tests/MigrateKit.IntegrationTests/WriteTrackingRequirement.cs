@@ -6,7 +6,7 @@ namespace MigrateKit.IntegrationTests;
 
 /// <summary>
 /// Skips a test only when the kernel lacks asynchronous userfaultfd write-protection. With
-/// MIGRATEKIT_REQUIRE_WP=1 (set by ./test.sh on Linux 6.7+) its absence fails the test instead.
+/// MIGRATEKIT_REQUIRE_WP=1 (set by ./test.sh on Linux 6.9+) its absence fails the test instead.
 /// </summary>
 internal static class WriteTrackingRequirement
 {

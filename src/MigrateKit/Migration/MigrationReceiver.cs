@@ -151,6 +151,11 @@ public sealed class MigrationReceiver
                 throw new MigrationProtocolException("Complete", "type", "Complete arrived before the device state and digests.");
             }
 
+            if (_sourceDigests.Length != _digests.Length || _sourceDigests.Select(d => d.Region).Distinct().Count() != _digests.Length)
+            {
+                throw new MigrationProtocolException("Digests", "count", $"Expected one digest for each of the {_digests.Length} regions, got {_sourceDigests.Length}.");
+            }
+
             foreach (RegionDigest d in _sourceDigests)
             {
                 if (d.Region < 0 || d.Region >= _digests.Length)
@@ -236,6 +241,13 @@ public sealed class MigrationReceiver
             _regions = regions.ToArray();
             _digests = _regions.Select(r => new RegionDigestAccumulator(r.PageCount)).ToArray();
             _written = _regions.Select(r => new DirtyBitmap(r.PageCount)).ToArray();
+            for (int i = 0; i < _regions.Length; i++)
+            {
+                // Memory the target already holds (a reused VM, loaded firmware) is cleared by
+                // zero runs like pages this session wrote; fresh memory has nothing populated.
+                _regions[i].MarkPopulatedPages(_written[i]);
+            }
+
             StreamRehearsal.Run(_regions[0], []);
             JitWarmup.Prepare(typeof(MigrationReceiver));
             _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, _target.EstimateResumeCost()));

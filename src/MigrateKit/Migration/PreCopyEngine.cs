@@ -343,14 +343,6 @@ public sealed class PreCopyEngine
             _roundZeroPages = 0;
             foreach (Region r in _e._regions)
             {
-                // Send what is pending and not deferred; deferred pages stay pending.
-                r.Plan.CopyFrom(r.Pending);
-                r.Plan.AndNot(r.Deferred);
-                r.Pending.And(r.Deferred);
-            }
-
-            foreach (Region r in _e._regions)
-            {
                 // Round 0 covers all memory: pages never touched are zero and are not even read.
                 // Tracking is on, so a page written after this look is sent again next round.
                 r.UsePopulated = round == 0;
@@ -359,6 +351,14 @@ public sealed class PreCopyEngine
                     r.Populated.ClearAll();
                     r.Memory.MarkPopulatedPages(r.Populated);
                 }
+            }
+
+            foreach (Region r in _e._regions)
+            {
+                // Send what is pending and not deferred; deferred pages stay pending.
+                r.Plan.CopyFrom(r.Pending);
+                r.Plan.AndNot(r.Deferred);
+                r.Pending.And(r.Deferred);
             }
 
             try
@@ -509,7 +509,23 @@ public sealed class PreCopyEngine
                 r.Harvested.ClearAll();
             }
 
-            HarvestResult result = _e._tracker.Harvest(_e._regions.Select(r => r.Harvested).ToArray());
+            HarvestResult result;
+            try
+            {
+                result = _e._tracker.Harvest(_e._regions.Select(r => r.Harvested).ToArray());
+            }
+            catch
+            {
+                // Some regions may already be re-protected with their bits taken: without knowing
+                // which, everything must count as dirty again.
+                foreach (Region r in _e._regions)
+                {
+                    r.Pending.SetAll();
+                }
+
+                throw;
+            }
+
             long now = _time.GetTimestamp();
             TimeSpan interval = _time.GetElapsedTime(_lastHarvest, now);
             _lastHarvest = now;
@@ -685,11 +701,15 @@ public sealed class PreCopyEngine
 
             CompletionAck ack;
             long completeSent;
+
+            // The source is paused: a destination that stops reading must not keep it so forever.
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            deadline.CancelAfter(Options.ResponseTimeout);
             try
             {
                 foreach (Region r in _e._regions)
                 {
-                    await SendBitmapAsync(r, r.Plan, ct).ConfigureAwait(false);
+                    await SendBitmapAsync(r, r.Plan, deadline.Token).ConfigureAwait(false);
                 }
 
                 byte[] state = _e._source.SaveDeviceState();
@@ -700,9 +720,18 @@ public sealed class PreCopyEngine
 
                 // From here the destination may resume the VM: only its explicit refusal lets the source resume.
                 _completeSent = true;
-                await FlushAsync(ct).ConfigureAwait(false);
+                await FlushAsync(deadline.Token).ConfigureAwait(false);
                 completeSent = _time.GetTimestamp();
                 ack = await WaitAsync(_ack.Task, "the final Ack", ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                foreach (Region r in _e._regions)
+                {
+                    r.Pending.Or(r.Plan);
+                }
+
+                throw new MigrationException(MigrationPhase.Switchover, $"the destination took no more data for {Options.ResponseTimeout.TotalSeconds:F0} s during the switchover", ex);
             }
             catch
             {
@@ -722,17 +751,25 @@ public sealed class PreCopyEngine
             var predictedParts = new DowntimeParts(b.Pause.TotalMilliseconds, b.FinalHarvest.TotalMilliseconds,
                 (b.Transfer + b.DeviceState).TotalMilliseconds, b.Resume.TotalMilliseconds);
             _estimator.ObservePause(pauseLatency);
-            _e._tracker.Stop();
-            SetThrottleQuietly(0);
 
+            // The VM runs on the destination now: nothing below may fail the migration.
             bool? verified = null;
-            if (Options.VerifySourceMemory)
+            try
             {
-                verified = _e._regions.All(r => RegionDigestAccumulator.Compute(r.Memory) == r.Digest.Value);
-                if (verified == false)
+                _e._tracker.Stop();
+                SetThrottleQuietly(0);
+                if (Options.VerifySourceMemory)
                 {
-                    _e._logger.LogError("Source memory of {Source} differs from what was sent: a write was not tracked", _e._source.Name);
+                    verified = _e._regions.All(r => RegionDigestAccumulator.Compute(r.Memory) == r.Digest.Value);
+                    if (verified == false)
+                    {
+                        _e._logger.LogError("Source memory of {Source} differs from what was sent: a write was not tracked", _e._source.Name);
+                    }
                 }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                _e._logger.LogWarning(ex, "Cleaning up {Source} after a completed migration failed", _e._source.Name);
             }
 
             double predicted = forecast.PredictedDowntime.TotalMilliseconds;
@@ -809,6 +846,13 @@ public sealed class PreCopyEngine
         /// </summary>
         private bool LeaveSourceAfterFailure()
         {
+            if (_ack.Task.IsCompletedSuccessfully)
+            {
+                // The destination runs the VM: whatever failed afterwards, the source must not.
+                SetThrottleQuietly(0);
+                return false;
+            }
+
             if (_completeSent && !_destinationRefused && Volatile.Read(ref _destinationFailure) is null)
             {
                 SetThrottleQuietly(0);
@@ -897,6 +941,12 @@ public sealed class PreCopyEngine
             }
             catch (Exception ex)
             {
+                if (_ack.Task.IsCompletedSuccessfully)
+                {
+                    // The migration is complete; what the connection does afterwards does not matter.
+                    return;
+                }
+
                 Fail(ex is MigrationException ? ex : new MigrationException(_phase, $"reading from the destination failed: {ex.Message}", ex));
             }
         }

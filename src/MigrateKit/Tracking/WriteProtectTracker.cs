@@ -30,7 +30,7 @@ public sealed class DirtyTrackingException : Exception
 /// <summary>
 /// Tracks writes to guest memory that no KVM guest backs (a VMM's own threads, an emulator, a
 /// process's heap) with userfaultfd write-protection in asynchronous mode and the
-/// <c>PAGEMAP_SCAN</c> ioctl (Linux 6.7+): a write to a protected page is resolved by the kernel
+/// <c>PAGEMAP_SCAN</c> ioctl (Linux 6.9+): a write to a protected page is resolved by the kernel
 /// without a fault message and marks the page written; a harvest reports the written pages and
 /// protects them again in one atomic page-table walk. Exact, like KVM's dirty log, including
 /// the first write to a page never touched before.
@@ -71,10 +71,17 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
 
     private static readonly Lazy<string?> Probe = new(() =>
     {
+        // 6.7 and 6.8 lose written bits in PAGEMAP_SCAN's re-protect (CVE-2024-36943, fixed in 6.9).
+        Version kernel = Environment.OSVersion.Version;
+        if (kernel < new Version(6, 9))
+        {
+            return $"exact write tracking needs Linux 6.9 or later (this is {kernel}): earlier PAGEMAP_SCAN can lose written bits (CVE-2024-36943).";
+        }
+
         int r = NativeMethods.WpOpen(out int uffd, out int pagemap);
         if (r < 0)
         {
-            return $"userfaultfd with asynchronous write-protection is unavailable: {Errno.Describe(-r)} ({Errno.Name(-r)}); it needs Linux 6.7+ with CONFIG_USERFAULTFD and PTE markers, and vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE.";
+            return $"userfaultfd with asynchronous write-protection is unavailable: {Errno.Describe(-r)} ({Errno.Name(-r)}); it needs Linux 6.9+ with CONFIG_USERFAULTFD and PTE markers, and vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE.";
         }
 
         NativeMethods.Close(uffd);
@@ -107,15 +114,23 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
 
             _uffd = new SafeFdHandle(uffd);
             _pagemap = new SafeFdHandle(pagemap);
-            foreach (GuestMemoryRegion region in _regions)
+            try
             {
-                using var lease = new HandleLease(region.Mapping);
-                r = NativeMethods.WpRegister(uffd, region.Mapping.DangerousGetHandle(), region.Size);
-                if (r < 0)
+                foreach (GuestMemoryRegion region in _regions)
                 {
-                    Release();
-                    throw new DirtyTrackingException($"UFFDIO_REGISTER/WRITEPROTECT (region {region.Index})", -r);
+                    using var lease = new HandleLease(region.Mapping);
+                    r = NativeMethods.WpRegister(uffd, region.Mapping.DangerousGetHandle(), region.Size);
+                    if (r < 0)
+                    {
+                        throw new DirtyTrackingException($"UFFDIO_REGISTER/WRITEPROTECT (region {region.Index})", -r);
+                    }
                 }
+            }
+            catch
+            {
+                // Closing the userfaultfd unregisters whatever was registered.
+                Release();
+                throw;
             }
 
             IsTracking = true;
