@@ -155,6 +155,11 @@ public sealed class MigrationListener : IAsyncDisposable
             socket.Dispose();
             throw new MigrationConnectionException(parsed.ToString(), $"cannot listen ({ex.SocketErrorCode}: {ex.Message})", ex);
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            socket.Dispose();
+            throw new MigrationConnectionException(parsed.ToString(), $"cannot replace the socket file ({ex.Message})", ex);
+        }
 
         string local = socket.LocalEndPoint is IPEndPoint ip ? $"tcp:{FormatHost(ip.Address)}:{ip.Port}" : $"unix:{parsed.UnixPath}";
         return new MigrationListener(socket, local, options, parsed.UnixPath);

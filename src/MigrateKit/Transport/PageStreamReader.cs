@@ -360,6 +360,11 @@ public sealed class PageStreamReader
             }
 
             pages += count;
+            if (pages > payload.Length / MigrationProtocol.PageSize)
+            {
+                // Also keeps pages × 4096 below overflow, whatever the payload limit.
+                throw new MigrationProtocolException("Pages", "length", $"{pages} pages do not fit in a {payload.Length}-byte payload.");
+            }
         }
 
         if (payload.Length != table + (pages * MigrationProtocol.PageSize))
