@@ -120,7 +120,18 @@ internal static class Program
             }
 
             pace = pace == -1 ? (vm == "hostvm" ? 25_000 : 0) : pace;
-            return new SourceSettings(memory, workload, Units.ParseBytes(p.GetValue(Hot)!), Units.ParseRate(p.GetValue(Bandwidth)!),
+            ulong hot = Units.ParseBytes(p.GetValue(Hot)!);
+            try
+            {
+                // Checked here so a bad combination is a usage error before anything starts.
+                Workloads.Check(workload, memory, hot);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new FormatException(ex.Message, ex);
+            }
+
+            return new SourceSettings(memory, workload, hot, Units.ParseRate(p.GetValue(Bandwidth)!),
                 Units.ParseDuration(p.GetValue(MaxDowntime)!), tracker, vm, pace);
         }
     }

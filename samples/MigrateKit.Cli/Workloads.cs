@@ -61,7 +61,7 @@ internal static class Workloads
         return coldSize >= 4096 ? coldSize : throw new ArgumentException("hotcold needs memory for a cold set above the hot one: raise --memory or lower --hot.");
     }
 
-    private static void Check(string workload, ulong memory, ulong hot)
+    internal static void Check(string workload, ulong memory, ulong hot)
     {
         if (workload != "fill" && (hot == 0 || hot % 4096 != 0 || Base + hot > memory))
         {
