@@ -428,9 +428,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
             }
         }
 
-        var probe = new Thread(static () => { }) { IsBackground = true };
-        probe.Start();
-        probe.Join();
+        ResumeProbe.StartAndJoinThread();
         return Stopwatch.GetElapsedTime(start);
     }
 

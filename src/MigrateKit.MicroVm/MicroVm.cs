@@ -423,9 +423,7 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
             r.Vcpu.SetRegisters(r.Vcpu.GetRegisters());
         }
 
-        var probe = new Thread(static () => { }) { IsBackground = true };
-        probe.Start();
-        probe.Join();
+        ResumeProbe.StartAndJoinThread();
         return Stopwatch.GetElapsedTime(start);
     }
 

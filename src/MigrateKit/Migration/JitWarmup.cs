@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.CompilerServices;
@@ -9,15 +10,18 @@ namespace MigrateKit.Migration;
 /// Compiles the methods of a type and of its nested types (async state machines and lambdas
 /// included) ahead of use. The switchover runs code a process has never run before; compiling
 /// it when the migration starts keeps the JIT out of the downtime. Without a JIT (native AOT)
-/// this does nothing.
+/// this does nothing; each type is prepared once per process.
 /// </summary>
 internal static class JitWarmup
 {
+    private static readonly ConcurrentDictionary<Type, byte> Prepared = new();
+
     [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Warm-up only: a method trimmed away is simply not compiled ahead.")]
     [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Warm-up only: a method trimmed away is simply not compiled ahead.")]
     internal static void Prepare([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.All)] Type type)
     {
-        if (!RuntimeFeature.IsDynamicCodeCompiled)
+        // Compiled code stays for the life of the process: once per type is enough.
+        if (!RuntimeFeature.IsDynamicCodeCompiled || !Prepared.TryAdd(type, 0))
         {
             return;
         }

@@ -210,19 +210,8 @@ public sealed class MigrationReceiver
             BytesReceived = _reader.BytesRead,
         };
 
-        private async Task TellSourceAsync(MigrationErrorCode code, string message)
-        {
-            try
-            {
-                _writer.AppendError(new MigrationError(code, message));
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                await _writer.FlushAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
-            {
-                // The source is gone.
-            }
-        }
+        private async Task TellSourceAsync(MigrationErrorCode code, string message) =>
+            await _writer.TrySendErrorAsync(new MigrationError(code, message)).ConfigureAwait(false);
 
         public void OnHello(MigrationHello hello)
         {

@@ -154,7 +154,8 @@ public sealed class PreCopyEngine
         private bool _completeSent;
         private volatile bool _destinationRefused;
         private readonly object _roundAcks = new();
-        private TaskCompletionSource? _roundAcked;
+        private TaskCompletionSource<bool>? _roundAcked;
+        private int _awaitedRound;
         private int _lastRoundAcked = -1;
         private readonly ulong _memoryBytes;
         private long _start;
@@ -888,19 +889,8 @@ public sealed class PreCopyEngine
             }
         }
 
-        private async Task SendErrorQuietlyAsync(MigrationErrorCode code, string message)
-        {
-            try
-            {
-                _writer.AppendError(new MigrationError(code, message));
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                await _writer.FlushAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
-            {
-                // The peer is gone; there is nobody to tell.
-            }
-        }
+        private async Task SendErrorQuietlyAsync(MigrationErrorCode code, string message) =>
+            await _writer.TrySendErrorAsync(new MigrationError(code, message)).ConfigureAwait(false);
 
         private async Task<T> WaitAsync<T>(Task<T> task, string what, CancellationToken ct)
         {
@@ -975,7 +965,10 @@ public sealed class PreCopyEngine
             lock (_roundAcks)
             {
                 _lastRoundAcked = Math.Max(_lastRoundAcked, round);
-                _roundAcked?.TrySetResult();
+                if (_lastRoundAcked >= _awaitedRound)
+                {
+                    _roundAcked?.TrySetResult(true);
+                }
             }
         }
 
@@ -986,7 +979,7 @@ public sealed class PreCopyEngine
         private async Task WaitForRoundAckAsync(int round, CancellationToken ct)
         {
             long t0 = _time.GetTimestamp();
-            Task waiting;
+            Task<bool> waiting;
             lock (_roundAcks)
             {
                 if (_lastRoundAcked >= round)
@@ -994,32 +987,13 @@ public sealed class PreCopyEngine
                     return;
                 }
 
-                _roundAcked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _awaitedRound = round;
+                _roundAcked = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
                 waiting = _roundAcked.Task;
             }
 
-            while (true)
-            {
-                await WaitAsync(WithResult(waiting), $"RoundAck of round {round}", ct).ConfigureAwait(false);
-                lock (_roundAcks)
-                {
-                    if (_lastRoundAcked >= round)
-                    {
-                        break;
-                    }
-
-                    _roundAcked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    waiting = _roundAcked.Task;
-                }
-            }
-
+            await WaitAsync(waiting, $"RoundAck of round {round}", ct).ConfigureAwait(false);
             RecordBandwidth(0, _time.GetElapsedTime(t0));
-        }
-
-        private static async Task<bool> WithResult(Task task)
-        {
-            await task.ConfigureAwait(false);
-            return true;
         }
 
         void IPageStreamHandler.OnAck(CompletionAck ack) => _ack.TrySetResult(ack);

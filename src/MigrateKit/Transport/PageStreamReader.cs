@@ -211,28 +211,14 @@ public sealed class PageStreamReader
             case FrameType.RoundEnd:
             {
                 Span<byte> s = Fixed(payload, "RoundEnd", stackalloc byte[24]);
-                int round = BinaryPrimitives.ReadInt32LittleEndian(s);
-                if (round < 0)
-                {
-                    throw new MigrationProtocolException("RoundEnd", "round", $"Round {round} is negative.");
-                }
-
-                CheckZero("RoundEnd", "reserved", s.Slice(4, 4));
+                int round = Round("RoundEnd", s);
                 handler.OnRoundEnd(new RoundEnd(round, BinaryPrimitives.ReadUInt64LittleEndian(s[8..]), BinaryPrimitives.ReadUInt64LittleEndian(s[16..])));
                 break;
             }
 
             case FrameType.RoundAck:
             {
-                Span<byte> s = Fixed(payload, "RoundAck", stackalloc byte[8]);
-                int round = BinaryPrimitives.ReadInt32LittleEndian(s);
-                if (round < 0)
-                {
-                    throw new MigrationProtocolException("RoundAck", "round", $"Round {round} is negative.");
-                }
-
-                CheckZero("RoundAck", "reserved", s.Slice(4, 4));
-                handler.OnRoundAck(round);
+                handler.OnRoundAck(Round("RoundAck", Fixed(payload, "RoundAck", stackalloc byte[8])));
                 break;
             }
 
@@ -492,6 +478,19 @@ public sealed class PageStreamReader
 
         payload.CopyTo(into);
         return into;
+    }
+
+    /// <summary>Reads the leading round number (i32 ≥ 0) and its reserved u32 of RoundEnd and RoundAck.</summary>
+    private static int Round(string frame, ReadOnlySpan<byte> s)
+    {
+        int round = BinaryPrimitives.ReadInt32LittleEndian(s);
+        if (round < 0)
+        {
+            throw new MigrationProtocolException(frame, "round", $"Round {round} is negative.");
+        }
+
+        CheckZero(frame, "reserved", s.Slice(4, 4));
+        return round;
     }
 
     private static void CheckVersion(string frame, ushort version)

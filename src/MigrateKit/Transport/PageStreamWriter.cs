@@ -313,6 +313,26 @@ public sealed class PageStreamWriter : IDisposable
     }
 
     /// <summary>
+    /// Appends an <see cref="FrameType.Error"/> frame and flushes it within one second, ignoring
+    /// a peer that is already gone: a last word before hanging up, never a second failure.
+    /// </summary>
+    /// <returns>Whether the frame was handed to the connection.</returns>
+    public async ValueTask<bool> TrySendErrorAsync(MigrationError error)
+    {
+        try
+        {
+            AppendError(error);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await FlushAsync(timeout.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Waits for the bandwidth limit to allow the buffered bytes, then flushes them to the
     /// connection (waiting while the connection applies backpressure).
     /// </summary>

@@ -2,6 +2,7 @@ using System;
 using System.Buffers;
 using System.Collections.Generic;
 using System.IO.Pipelines;
+using System.Threading;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
 
@@ -14,8 +15,16 @@ namespace MigrateKit.Transport;
 /// </summary>
 internal static class StreamRehearsal
 {
+    private static int _done;
+
+    /// <summary>Rehearses once per process (compiled code stays); later calls return at once.</summary>
     internal static void Run(GuestMemoryRegion region, ReadOnlySpan<byte> deviceState)
     {
+        if (Interlocked.Exchange(ref _done, 1) != 0)
+        {
+            return;
+        }
+
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
         using (var writer = new PageStreamWriter(pipe.Writer))
         {
