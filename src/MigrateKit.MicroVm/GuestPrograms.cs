@@ -8,13 +8,33 @@ namespace MigrateKit.Vmm;
 /// there; null emits no pace writes (for VMMs that cannot hold a vCPU on an I/O exit).</param>
 /// <param name="Status">Written (one dword) at the end of every pass with the pass number, and with
 /// <c>0x80000000 | page index</c> when a self-check fails.</param>
-public readonly record struct GuestPorts(ushort? Pace, ushort Status)
+/// <param name="SerialText">When true, <paramref name="Status"/> is the base of a 16550 UART (COM1 is
+/// 0x3F8) and every report is written as text instead of a dword: the value as 8 lowercase hex
+/// digits and <c>'\n'</c>, one <c>out dx, al</c> per character, each after the line status
+/// register (base + 5) shows the transmit holding register empty (bit 5). Under QEMU a dword
+/// <c>out</c> to the UART would land in four of its registers. A serial-text program calls a
+/// subroutine, so it needs a stack: ESP must point above 16 writable bytes outside its working set
+/// (<see cref="BootSector"/> provides one); <see cref="MicroVm"/>, which counts dword reports and
+/// sets up no stack, does not run such programs.</param>
+public readonly record struct GuestPorts(ushort? Pace, ushort Status, bool SerialText = false)
 {
     /// <summary>The MicroVm defaults: pace at 0xE0, status at 0xE4.</summary>
     public static GuestPorts Default => new(0xE0, 0xE4);
 
+    /// <summary>
+    /// For guests under QEMU (see <see cref="BootSector"/>): no pace port, status as text on COM1
+    /// (0x3F8), which a domain's <c>&lt;serial&gt;</c> device or QEMU's <c>-serial</c> captures.
+    /// </summary>
+    public static GuestPorts Com1 => new(null, 0x3F8, SerialText: true);
+
     /// <summary>The bit that marks a status value as a self-check failure.</summary>
     public const uint FailureFlag = 0x8000_0000;
+
+    /// <summary>Offset of a 16550's line status register from its base port.</summary>
+    internal const ushort LineStatusOffset = 5;
+
+    /// <summary>Line status bit 5: the transmit holding register is empty.</summary>
+    internal const byte TransmitHoldingEmpty = 0x20;
 }
 
 /// <summary>A guest-physical range <c>[Start, End)</c>.</summary>
@@ -47,7 +67,8 @@ public sealed record GuestProgram(string Name, byte[] Code, ulong LoadAddress, G
 /// <summary>
 /// Guest programs that dirty memory in known patterns, emitted as x86 machine code from C#.
 /// Each keeps a pass counter in <c>ebx</c>/<c>ebp</c> and reports it on the status port at the
-/// end of each pass; each writes the pace port after every page it writes.
+/// end of each pass (as a dword, or as a line of text with <see cref="GuestPorts.SerialText"/>);
+/// each writes the pace port after every page it writes.
 /// </summary>
 public static class GuestPrograms
 {
@@ -73,6 +94,7 @@ public static class GuestPrograms
         }
 
         var a = new X86Assembler();
+        var status = new StatusWriter(a, p);
         Label pass = a.NewLabel(), page = a.NewLabel();
         a.Xor(Reg32.Ebx, Reg32.Ebx);              // ebx = 0: passes completed
         a.Bind(pass);
@@ -84,9 +106,9 @@ public static class GuestPrograms
         a.AddImm(Reg32.Edi, stride);               // next address
         a.CmpImm(Reg32.Edi, (uint)end);
         a.Jb(page);                                // until edi reaches end
-        EmitStatus(a, p, Reg32.Ebx);               // status port: pass number
+        status.Report(Reg32.Ebx);                  // status port: pass number
         a.Jmp(pass);
-        return Build("sweep", a, loadAddress, p, [new GuestRange(start, end)]);
+        return Build("sweep", a, status, loadAddress, p, [new GuestRange(start, end)]);
     }
 
     /// <summary>
@@ -105,6 +127,7 @@ public static class GuestPrograms
         }
 
         var a = new X86Assembler();
+        var status = new StatusWriter(a, p);
         Label pass = a.NewLabel(), hotPage = a.NewLabel(), coldPage = a.NewLabel(), skipCold = a.NewLabel();
         a.Xor(Reg32.Ebx, Reg32.Ebx);               // ebx = 0: passes completed
         a.MovImm(Reg32.Ecx, 1);                     // ecx = passes until the next cold sweep (1: now)
@@ -128,9 +151,9 @@ public static class GuestPrograms
         a.CmpImm(Reg32.Edi, (uint)cold.End);
         a.Jb(coldPage);                             // every cold page
         a.Bind(skipCold);
-        EmitStatus(a, p, Reg32.Ebx);                // status port: pass number
+        status.Report(Reg32.Ebx);                   // status port: pass number
         a.Jmp(pass);
-        return Build("hotcold", a, loadAddress, p, [hot, cold]);
+        return Build("hotcold", a, status, loadAddress, p, [hot, cold]);
     }
 
     /// <summary>
@@ -148,6 +171,7 @@ public static class GuestPrograms
 
         uint pages = (uint)((end - start) / PageSize);
         var a = new X86Assembler();
+        var status = new StatusWriter(a, p);
         Label pass = a.NewLabel(), write = a.NewLabel();
         a.MovImm(Reg32.Esi, seed);                  // esi = xorshift state
         a.MovImm(Reg32.Ebp, pages);                 // ebp = pages in the range
@@ -173,9 +197,9 @@ public static class GuestPrograms
         EmitPace(a, p);                             // (clobbers dx, no longer needed)
         a.Dec(Reg32.Ecx);
         a.Jne(write);                               // until the pass's writes are done
-        EmitStatus(a, p, Reg32.Ebx);                // status port: pass number
+        status.Report(Reg32.Ebx);                   // status port: pass number
         a.Jmp(pass);
-        return Build("random", a, loadAddress, p, [new GuestRange(start, end)]);
+        return Build("random", a, status, loadAddress, p, [new GuestRange(start, end)]);
     }
 
     /// <summary>
@@ -192,6 +216,7 @@ public static class GuestPrograms
         CheckRange(start, end, nameof(start));
 
         var a = new X86Assembler();
+        var status = new StatusWriter(a, p);
         Label pass = a.NewLabel(), page = a.NewLabel(), store = a.NewLabel(), fail = a.NewLabel();
         a.Xor(Reg32.Ebp, Reg32.Ebp);                // ebp = passes completed (= the previous pass)
         a.Bind(pass);
@@ -220,15 +245,14 @@ public static class GuestPrograms
         a.CmpImm(Reg32.Edi, (uint)end);
         a.Jb(page);
         a.Inc(Reg32.Ebp);                           // pass complete
-        EmitStatus(a, p, Reg32.Ebp);                // status port: pass number
+        status.Report(Reg32.Ebp);                   // status port: pass number
         a.Jmp(pass);
         a.Bind(fail);
         a.Mov(Reg32.Eax, Reg32.Esi);                // eax = 0x80000000 | page index
         a.OrImm(Reg32.Eax, GuestPorts.FailureFlag);
-        a.MovDx(p.Status);
-        a.OutDxEax();                               // status port: failure
+        status.Report(Reg32.Eax);                   // status port: failure (ebx, ecx, esi, edi survive)
         a.Jmp(store);                               // repair the page and go on
-        return Build("verify", a, loadAddress, p, [new GuestRange(start, end)]);
+        return Build("verify", a, status, loadAddress, p, [new GuestRange(start, end)]);
     }
 
     /// <summary>
@@ -241,6 +265,7 @@ public static class GuestPrograms
         CheckRange(start, end, nameof(start));
 
         var a = new X86Assembler();
+        var status = new StatusWriter(a, p);
         Label page = a.NewLabel(), halt = a.NewLabel();
         a.Cld();                                    // stosd counts upwards
         a.MovImm(Reg32.Edi, (uint)start);           // edi = page address
@@ -255,22 +280,24 @@ public static class GuestPrograms
         a.CmpImm(Reg32.Edi, (uint)end);
         a.Jb(page);
         a.MovImm(Reg32.Ebx, 1);
-        EmitStatus(a, p, Reg32.Ebx);                // status port: pass 1 done
+        status.Report(Reg32.Ebx);                   // status port: pass 1 done
         a.Bind(halt);
         a.Hlt();                                    // idle for good
         a.Jmp(halt);
-        return Build("fill", a, loadAddress, p, [new GuestRange(start, end)]);
+        return Build("fill", a, status, loadAddress, p, [new GuestRange(start, end)]);
     }
 
     /// <summary>Halts at once and forever: an idle guest.</summary>
     public static GuestProgram Idle(GuestPorts? ports = null, ulong loadAddress = DefaultLoadAddress)
     {
+        GuestPorts p = ports ?? GuestPorts.Default;
         var a = new X86Assembler();
+        var status = new StatusWriter(a, p);
         Label halt = a.NewLabel();
         a.Bind(halt);
         a.Hlt();
         a.Jmp(halt);
-        return Build("idle", a, loadAddress, ports ?? GuestPorts.Default, []);
+        return Build("idle", a, status, loadAddress, p, []);
     }
 
     /// <summary>The value <see cref="Verifier"/> stores in page <paramref name="pageIndex"/> on pass <paramref name="pass"/>.</summary>
@@ -285,15 +312,100 @@ public static class GuestPrograms
         }
     }
 
-    private static void EmitStatus(X86Assembler a, GuestPorts p, Reg32 value)
+    /// <summary>
+    /// Emits status reports. A dword report is <c>out dx, eax</c> (clobbers eax and edx). A
+    /// serial-text report calls one hex-printing subroutine, appended after the program's code by
+    /// <see cref="EmitSubroutines"/>; it clobbers only eax.
+    /// </summary>
+    private sealed class StatusWriter
     {
-        if (value != Reg32.Eax)
+        private readonly X86Assembler _a;
+        private readonly GuestPorts _ports;
+        private readonly Label _printHex;
+        private bool _called;
+
+        internal StatusWriter(X86Assembler a, GuestPorts ports)
         {
-            a.Mov(Reg32.Eax, value);
+            if (ports.SerialText && ports.Status > ushort.MaxValue - GuestPorts.LineStatusOffset)
+            {
+                throw new ArgumentException($"A serial-text status port needs its line status register at 0x{ports.Status:x} + {GuestPorts.LineStatusOffset}, above port 0xffff.", nameof(ports));
+            }
+
+            _a = a;
+            _ports = ports;
+            _printHex = a.NewLabel();
         }
 
-        a.MovDx(p.Status);
-        a.OutDxEax();
+        /// <summary>Reports <paramref name="value"/> on the status port.</summary>
+        internal void Report(Reg32 value)
+        {
+            if (value != Reg32.Eax)
+            {
+                _a.Mov(Reg32.Eax, value);
+            }
+
+            if (_ports.SerialText)
+            {
+                _a.Call(_printHex);
+                _called = true;
+            }
+            else
+            {
+                _a.MovDx(_ports.Status);
+                _a.OutDxEax();
+            }
+        }
+
+        /// <summary>
+        /// Appends the subroutines the reports call. Every program ends in a jump, so nothing
+        /// falls through into them.
+        /// </summary>
+        internal void EmitSubroutines()
+        {
+            if (!_called)
+            {
+                return;
+            }
+
+            // print_hex: eax = value; writes "%08x\n" to the UART; keeps every register but eax.
+            // Waiting for THR empty costs one port read per character: under QEMU the first read
+            // already shows it empty with a file or socket backend, but a backend that pushes back
+            // (a pty nobody reads) holds THR full, and writing then would overwrite a character.
+            X86Assembler a = _a;
+            Label next = a.NewLabel(), wait = a.NewLabel(), digit = a.NewLabel(), emit = a.NewLabel();
+            a.Bind(_printHex);
+            a.Push(Reg32.Ebx);
+            a.Push(Reg32.Ecx);
+            a.Push(Reg32.Edx);
+            a.Mov(Reg32.Ebx, Reg32.Eax);            // ebx = value, rotated a nibble per digit
+            a.MovImm(Reg32.Ecx, 9);                 // ecx = characters left: 8 digits and '\n'
+            a.Bind(next);
+            a.MovDx((ushort)(_ports.Status + GuestPorts.LineStatusOffset));
+            a.Bind(wait);
+            a.InAlDx();                             // al = line status
+            a.TestAlImm(GuestPorts.TransmitHoldingEmpty);
+            a.Je(wait);                             // until THR is empty
+            a.MovImm(Reg32.Eax, '\n');              // the last character
+            a.CmpImm(Reg32.Ecx, 1);
+            a.Je(emit);
+            a.RolImm(Reg32.Ebx, 4);                 // next nibble, most significant first
+            a.Mov(Reg32.Eax, Reg32.Ebx);
+            a.AndImm(Reg32.Eax, 0xF);
+            a.CmpImm(Reg32.Eax, 9);
+            a.Jbe(digit);
+            a.AddImm(Reg32.Eax, 'a' - '0' - 10);   // 10..15 -> 'a'..'f'
+            a.Bind(digit);
+            a.AddImm(Reg32.Eax, '0');               // 0..9 -> '0'..'9'
+            a.Bind(emit);
+            a.MovDx(_ports.Status);
+            a.OutDxAl();                            // transmit holding register
+            a.Dec(Reg32.Ecx);
+            a.Jne(next);
+            a.Pop(Reg32.Edx);
+            a.Pop(Reg32.Ecx);
+            a.Pop(Reg32.Ebx);
+            a.Ret();
+        }
     }
 
     private static void CheckRange(ulong start, ulong end, string name)
@@ -304,8 +416,9 @@ public static class GuestPrograms
         }
     }
 
-    private static GuestProgram Build(string name, X86Assembler a, ulong loadAddress, GuestPorts ports, GuestRange[] writes)
+    private static GuestProgram Build(string name, X86Assembler a, StatusWriter status, ulong loadAddress, GuestPorts ports, GuestRange[] writes)
     {
+        status.EmitSubroutines();
         byte[] code = a.ToArray();
         var program = new GuestProgram(name, code, loadAddress, ports, writes);
         foreach (GuestRange w in writes)

@@ -36,7 +36,7 @@ public sealed class MicroVmOptions
     /// <value>The default is <see langword="null"/>: <c>/dev/kvm</c>.</value>
     public string? KvmPath { get; init; }
 
-    /// <summary>The ports the VM listens on for pace and status writes.</summary>
+    /// <summary>The ports the VM listens on for pace and status writes (dword status reports: <see cref="GuestPorts.SerialText"/> is rejected).</summary>
     /// <value>The default is <see cref="GuestPorts.Default"/>.</value>
     public GuestPorts Ports { get; init; } = GuestPorts.Default;
 
@@ -72,6 +72,12 @@ public sealed class MicroVmOptions
         if (DirtyLogInitiallySet && !ManualDirtyLogProtect)
         {
             throw new ArgumentException("DirtyLogInitiallySet needs ManualDirtyLogProtect.", nameof(DirtyLogInitiallySet));
+        }
+
+        if (Ports.SerialText)
+        {
+            // The run loop counts dword status writes, and a serial-text program needs a stack the VM does not set up.
+            throw new ArgumentException("Ports.SerialText is for guests booted under QEMU (BootSector); a MicroVm reads dword status reports.", nameof(Ports));
         }
     }
 }

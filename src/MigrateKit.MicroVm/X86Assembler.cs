@@ -24,7 +24,7 @@ internal sealed class Label
 
 /// <summary>
 /// Emits the handful of 32-bit protected-mode x86 instructions the guest programs use. Every
-/// method emits exactly one instruction (its encoding in the comment); jumps are rel32 and are
+/// method emits exactly one instruction (its encoding in the comment); jumps and calls are rel32 and are
 /// patched when the label is bound, so code is position independent.
 /// </summary>
 internal sealed class X86Assembler
@@ -101,6 +101,9 @@ internal sealed class X86Assembler
     /// <summary>shr r32, imm8 — C1 /5 ib.</summary>
     internal void ShrImm(Reg32 r, byte count) => Emit(0xC1, ModRm(3, (Reg32)5, r), count);
 
+    /// <summary>rol r32, imm8 — C1 /0 ib.</summary>
+    internal void RolImm(Reg32 r, byte count) => Emit(0xC1, ModRm(3, (Reg32)0, r), count);
+
     /// <summary>imul dst, src, imm32 — 69 /r id.</summary>
     internal void ImulImm(Reg32 dst, Reg32 src, uint imm)
     {
@@ -127,6 +130,28 @@ internal sealed class X86Assembler
     /// <summary>out dx, eax — EF.</summary>
     internal void OutDxEax() => Emit(0xEF);
 
+    /// <summary>in al, dx — EC.</summary>
+    internal void InAlDx() => Emit(0xEC);
+
+    /// <summary>test al, imm8 — A8 ib: ZF is set when no bit of the mask is set in al.</summary>
+    internal void TestAlImm(byte mask) => Emit(0xA8, mask);
+
+    /// <summary>push r32 — 50+r.</summary>
+    internal void Push(Reg32 r) => Emit((byte)(0x50 + (byte)r));
+
+    /// <summary>pop r32 — 58+r.</summary>
+    internal void Pop(Reg32 r) => Emit((byte)(0x58 + (byte)r));
+
+    /// <summary>call rel32 — E8 cd: pushes the return address (the stack must be usable).</summary>
+    internal void Call(Label target)
+    {
+        Emit(0xE8);
+        Fixup(target);
+    }
+
+    /// <summary>ret — C3.</summary>
+    internal void Ret() => Emit(0xC3);
+
     /// <summary>rep stosd — F3 AB: stores eax at [edi], ecx times, advancing edi by 4.</summary>
     internal void RepStosd() => Emit(0xF3, 0xAB);
 
@@ -146,8 +171,14 @@ internal sealed class X86Assembler
     /// <summary>jb rel32 (unsigned below) — 0F 82 cd.</summary>
     internal void Jb(Label target) => Jcc(0x82, target);
 
+    /// <summary>je (jz) rel32 — 0F 84 cd.</summary>
+    internal void Je(Label target) => Jcc(0x84, target);
+
     /// <summary>jne rel32 — 0F 85 cd.</summary>
     internal void Jne(Label target) => Jcc(0x85, target);
+
+    /// <summary>jbe rel32 (unsigned below or equal) — 0F 86 cd.</summary>
+    internal void Jbe(Label target) => Jcc(0x86, target);
 
     /// <summary>Returns the code with every jump resolved.</summary>
     internal byte[] ToArray()

@@ -2,6 +2,8 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Linq;
+using System.Numerics;
+using System.Text;
 using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
@@ -339,6 +341,123 @@ public sealed class GuestProgramsTests
         cpu.AssertUntouchedOutside(Start, End);
     }
 
+    [TestMethod]
+    public void Com1_IsStatusAt3F8_AsText_WithoutPacePort()
+    {
+        Assert.AreEqual(new GuestPorts(null, 0x3F8, SerialText: true), GuestPorts.Com1);
+        Assert.IsFalse(GuestPorts.Default.SerialText, "dword reports unless asked");
+    }
+
+    [TestMethod]
+    public void SerialText_Sweep_PrintsEachPassAsEightHexDigitsAndANewline()
+    {
+        const uint Start = 0x1_0000, End = 0x2_0000;
+        var cpu = new Cpu(GuestPrograms.Sweep(Start, End, ports: GuestPorts.Com1), MiB);
+        cpu.RunUntilLine(3);
+
+        Assert.AreEqual("00000001\n00000002\n00000003\n", cpu.SerialText);
+        Assert.IsTrue(cpu.Outs.All(o => o.Port == 0x3F8 && o.Size == 1), "only byte writes to the UART's data register");
+        for (uint a = Start; a < End; a++)
+        {
+            Assert.AreEqual(a % Page == 0 ? (byte)3 : (byte)0, cpu.Memory[a], $"0x{a:x}");
+        }
+
+        cpu.AssertUntouchedOutside(Start, End);
+    }
+
+    [TestMethod]
+    public void SerialText_Verifier_ReportsAFailureInLowercaseHex_AndKeepsItsRegisters()
+    {
+        const uint Start = 0x10_0000, End = 0x12_0000;
+        var cpu = new Cpu(GuestPrograms.Verifier(Start, End, GuestPorts.Com1), 2 * MiB);
+        cpu.RunUntilLine(2);
+
+        cpu.Memory[Start + (0x1A * Page) + 4092] ^= 0x01;
+        cpu.RunUntilLine(4);
+
+        Assert.AreEqual("00000001\n00000002\n8000001a\n00000003\n", cpu.SerialText);
+        for (uint page = 0; page < (End - Start) / Page; page++)
+        {
+            // The failure report in the middle of a pass must not disturb the pass's registers.
+            uint expected = GuestPrograms.VerifierValue(page, 3);
+            Assert.AreEqual(expected, cpu.ReadDword(Start + (page * Page)), $"page {page} offset 0");
+            Assert.AreEqual(expected, cpu.ReadDword(Start + (page * Page) + 4092), $"page {page} offset 4092");
+        }
+
+        cpu.AssertUntouchedOutside(Start, End);
+    }
+
+    [TestMethod]
+    public void SerialText_WaitsForAnEmptyTransmitter_BeforeEveryCharacter()
+    {
+        // The line status register reports THR full on two reads out of three.
+        var cpu = new Cpu(GuestPrograms.HotCold(new GuestRange(MiB, MiB + (4 * Page)), new GuestRange(2 * MiB, 2 * MiB + Page), 2, GuestPorts.Com1), 4 * MiB)
+        {
+            LineStatus = read => read % 3 == 2 ? (byte)0x60 : (byte)0x00,
+        };
+        cpu.RunUntilLine(0xB);
+
+        Assert.AreEqual(string.Concat(Enumerable.Range(1, 0xB).Select(i => $"{i:x8}\n")), cpu.SerialText);
+        Assert.AreEqual(3 * cpu.SerialText.Length, cpu.LineStatusReads, "three reads per character, the last one empty");
+    }
+
+    [TestMethod]
+    public void SerialText_EveryProgramReportsTheSameValues_AsWithDwordReports()
+    {
+        var com1 = GuestPorts.Com1;
+        (GuestProgram Text, GuestProgram Dword)[] pairs =
+        [
+            (GuestPrograms.Sweep(MiB, MiB + (8 * Page), ports: com1), GuestPrograms.Sweep(MiB, MiB + (8 * Page))),
+            (GuestPrograms.HotCold(new GuestRange(MiB, MiB + Page), new GuestRange(2 * MiB, 2 * MiB + Page), 3, com1),
+             GuestPrograms.HotCold(new GuestRange(MiB, MiB + Page), new GuestRange(2 * MiB, 2 * MiB + Page), 3)),
+            (GuestPrograms.RandomWrites(MiB, MiB + (16 * Page), 99, com1), GuestPrograms.RandomWrites(MiB, MiB + (16 * Page), 99)),
+            (GuestPrograms.Verifier(MiB, MiB + (8 * Page), com1), GuestPrograms.Verifier(MiB, MiB + (8 * Page))),
+        ];
+
+        foreach ((GuestProgram text, GuestProgram dword) in pairs)
+        {
+            var t = new Cpu(text, 4 * MiB);
+            var d = new Cpu(dword, 4 * MiB);
+            t.RunUntilLine(5);
+            d.RunUntilStatus(5);
+            Assert.AreSequenceEqual(d.StatusValues.ToArray(), t.SerialValues.ToArray(), text.Name);
+            Assert.IsTrue(t.Memory.AsSpan((int)MiB).SequenceEqual(d.Memory.AsSpan((int)MiB)), $"{text.Name}: the same memory");
+        }
+
+        var fill = new Cpu(GuestPrograms.Fill(MiB, MiB + (4 * Page), com1), 4 * MiB);
+        fill.RunUntilHalt();
+        Assert.AreEqual("00000001\n", fill.SerialText);
+    }
+
+    [TestMethod]
+    public void SerialText_Idle_HasNoSubroutine()
+    {
+        Assert.AreSequenceEqual(GuestPrograms.Idle().Code, GuestPrograms.Idle(GuestPorts.Com1).Code);
+    }
+
+    [TestMethod]
+    public void SerialText_NeedsRoomForTheLineStatusRegister()
+    {
+        ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(() => GuestPrograms.Sweep(MiB, 2 * MiB, ports: new GuestPorts(null, 0xFFFB, SerialText: true)));
+        Assert.AreEqual("ports", ex.ParamName);
+        Assert.Contains("line status register", ex.Message);
+
+        // 0xFFFA + 5 is the last port.
+        Assert.IsNotEmpty(GuestPrograms.Sweep(MiB, 2 * MiB, ports: new GuestPorts(null, 0xFFFA, SerialText: true)).Code);
+    }
+
+    [TestMethod]
+    public void SerialText_CallsOneSubroutine_FromEveryReport()
+    {
+        // Verifier reports passes and failures: two calls, one subroutine (one ret).
+        string[] code = Objdump.Disassemble(GuestPrograms.Verifier(MiB, 2 * MiB, GuestPorts.Com1).Code, "i386", GuestPrograms.DefaultLoadAddress);
+        string[] calls = code.Where(i => i.StartsWith("call ", StringComparison.Ordinal)).ToArray();
+        Assert.HasCount(2, calls, "two call sites");
+        Assert.HasCount(1, calls.Distinct().ToArray(), "to one address");
+        Assert.AreEqual(1, code.Count(i => i == "ret"));
+        Assert.IsFalse(code.Contains("out dx,eax"), "no dword out to the UART");
+    }
+
     private static void AssertRangeRejected(Func<GuestProgram> build, string paramName)
     {
         ArgumentOutOfRangeException ex = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => build());
@@ -363,6 +482,7 @@ public sealed class GuestProgramsTests
         private bool _cf;
         private bool _halted;
         private bool _justWrote;
+        private bool _transmitterEmpty;
 
         internal Cpu(GuestProgram program, ulong memorySize)
         {
@@ -371,7 +491,22 @@ public sealed class GuestProgramsTests
             program.Code.CopyTo(Memory, (int)program.LoadAddress);
             _pristine = (byte[])Memory.Clone();
             _eip = (uint)program.LoadAddress;
+            _r[4] = StackTop;
         }
+
+        /// <summary>The stack grows down from the code, as under BootSector; only serial-text reports use it.</summary>
+        internal uint StackTop => (uint)_program.LoadAddress;
+
+        /// <summary>What the UART's line status register reads, by read number (0, 1, …): THR empty unless told.</summary>
+        internal Func<int, byte> LineStatus { get; init; } = _ => 0x60;
+
+        internal int LineStatusReads { get; private set; }
+
+        /// <summary>The text written to a serial-text status port.</summary>
+        internal string SerialText => Encoding.ASCII.GetString(Outs.Where(o => o.Port == _program.Ports.Status && o.Size == 1).Select(o => (byte)o.Value).ToArray());
+
+        /// <summary>The complete lines of <see cref="SerialText"/>, parsed as hex.</summary>
+        internal List<uint> SerialValues => SerialText.Split('\n')[..^1].Select(l => uint.Parse(l, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture)).ToList();
 
         internal byte[] Memory { get; }
 
@@ -396,6 +531,21 @@ public sealed class GuestProgramsTests
             Assert.Fail($"status {value} never came");
         }
 
+        /// <summary>Runs until the serial text has <paramref name="lines"/> complete lines.</summary>
+        internal void RunUntilLine(int lines)
+        {
+            for (int i = 0; i < StepLimit; i++)
+            {
+                Step();
+                if (_justWrote && Outs[^1].Value == '\n' && SerialText.Count(c => c == '\n') == lines)
+                {
+                    return;
+                }
+            }
+
+            Assert.Fail($"line {lines} never came");
+        }
+
         internal void RunUntilHalt()
         {
             for (int i = 0; i < StepLimit && !_halted; i++)
@@ -409,6 +559,9 @@ public sealed class GuestProgramsTests
         /// <summary>Every byte outside the working set and the code is as loaded.</summary>
         internal void AssertUntouchedOutside(ulong start, ulong end)
         {
+            // The serial-text subroutine's stack frame (return address and three saved registers).
+            int frame = (int)StackTop - 16;
+            Memory.AsSpan(frame, 16).CopyTo(_pristine.AsSpan(frame));
             Assert.IsTrue(Memory.AsSpan(0, (int)start).SequenceEqual(_pristine.AsSpan(0, (int)start)), "memory below the range");
             Assert.IsTrue(Memory.AsSpan((int)end).SequenceEqual(_pristine.AsSpan((int)end)), "memory above the range");
         }
@@ -517,6 +670,7 @@ public sealed class GuestProgramsTests
                     int count = Fetch8() & 31;
                     _r[rm] = ext switch
                     {
+                        0 => BitOperations.RotateLeft(_r[rm], count),
                         4 => _r[rm] << count,
                         5 => _r[rm] >> count,
                         _ => throw new AssertFailedException($"C1 /{ext}"),
@@ -549,7 +703,42 @@ public sealed class GuestProgramsTests
                     _r[2] = (_r[2] & 0xFFFF_0000) | Fetch8() | ((uint)Fetch8() << 8);
                     break;
                 case 0xEE:
+                    if (_program.Ports.SerialText && (ushort)_r[2] == _program.Ports.Status)
+                    {
+                        Assert.IsTrue(_transmitterEmpty, "a character written while the transmitter was full");
+                        _transmitterEmpty = false;
+                    }
+
                     Out(1, _r[0] & 0xFF);
+                    break;
+                case 0xEC:
+                {
+                    Assert.AreEqual(_program.Ports.Status + 5, (int)(ushort)_r[2], "only the line status register is read");
+                    byte lsr = LineStatus(LineStatusReads++);
+                    _transmitterEmpty = (lsr & 0x20) != 0;
+                    _r[0] = (_r[0] & 0xFFFF_FF00) | lsr;
+                    break;
+                }
+
+                case 0xA8:
+                    Logic(_r[0] & 0xFF & Fetch8());
+                    break;
+                case >= 0x50 and <= 0x57:
+                    Push(_r[op - 0x50]);
+                    break;
+                case >= 0x58 and <= 0x5F:
+                    _r[op - 0x58] = Pop();
+                    break;
+                case 0xE8:
+                {
+                    int rel = (int)Fetch32();
+                    Push(_eip);
+                    _eip = unchecked((uint)(_eip + rel));
+                    break;
+                }
+
+                case 0xC3:
+                    _eip = Pop();
                     break;
                 case 0xEF:
                     Out(4, _r[0]);
@@ -591,8 +780,14 @@ public sealed class GuestProgramsTests
                 case 0x82:
                     Jump(_cf);
                     break;
+                case 0x84:
+                    Jump(_zf);
+                    break;
                 case 0x85:
                     Jump(!_zf);
+                    break;
+                case 0x86:
+                    Jump(_cf || _zf);
                     break;
                 default:
                     Assert.Fail($"opcode 0F {op:X2}");
@@ -607,6 +802,20 @@ public sealed class GuestProgramsTests
             {
                 _eip = unchecked((uint)(_eip + rel));
             }
+        }
+
+        private void Push(uint value)
+        {
+            _r[4] -= 4;
+            Assert.IsGreaterThanOrEqualTo(StackTop - 64, _r[4], "the stack grows deeper than a report needs");
+            Write32(_r[4], value);
+        }
+
+        private uint Pop()
+        {
+            uint value = Read32(_r[4]);
+            _r[4] += 4;
+            return value;
         }
 
         private void Out(int size, uint value)

@@ -209,6 +209,10 @@ public sealed class VcpuStateTests
         AssertInvalid(new MicroVmOptions { DirtyLogInitiallySet = true }, nameof(MicroVmOptions.DirtyLogInitiallySet));
 
     [TestMethod]
+    public void SerialTextPorts_AreRejected_BecauseTheRunLoopCountsDwordReports() =>
+        AssertInvalid(new MicroVmOptions { Ports = GuestPorts.Com1 }, nameof(MicroVmOptions.Ports));
+
+    [TestMethod]
     public void MicroVmCreate_ValidatesBeforeTouchingKvm()
     {
         // Fails with the option's problem whether or not this machine has /dev/kvm.

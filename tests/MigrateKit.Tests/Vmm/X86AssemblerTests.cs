@@ -128,6 +128,152 @@ public sealed class X86AssemblerTests
     }
 
     [TestMethod]
+    public void Rotate_Stack_CallAndReturn_PortInput_AndTest()
+    {
+        AssertCode("C1 C3 04", a => a.RolImm(Reg32.Ebx, 4));      // rol ebx, 4
+        AssertCode("C1 C0 1F", a => a.RolImm(Reg32.Eax, 31));     // rol eax, 31
+        AssertCode("50", a => a.Push(Reg32.Eax));                 // push eax
+        AssertCode("53", a => a.Push(Reg32.Ebx));                 // push ebx
+        AssertCode("57", a => a.Push(Reg32.Edi));                 // push edi
+        AssertCode("58", a => a.Pop(Reg32.Eax));                  // pop eax
+        AssertCode("5A", a => a.Pop(Reg32.Edx));                  // pop edx
+        AssertCode("5F", a => a.Pop(Reg32.Edi));                  // pop edi
+        AssertCode("C3", a => a.Ret());                           // ret
+        AssertCode("EC", a => a.InAlDx());                        // in al, dx
+        AssertCode("A8 20", a => a.TestAlImm(0x20));              // test al, 0x20
+        AssertCode("A8 FF", a => a.TestAlImm(0xFF));              // test al, 0xff
+    }
+
+    [TestMethod]
+    public void Call_IsRel32FromTheEndOfTheInstruction_LikeJmp()
+    {
+        // call sub; hlt; sub: ret  ->  rel = 1
+        AssertCode("E8 01 00 00 00 F4 C3", a =>
+        {
+            Label sub = a.NewLabel();
+            a.Call(sub);
+            a.Hlt();
+            a.Bind(sub);
+            a.Ret();
+        });
+
+        // sub: ret; call sub  ->  rel = 0 - 6
+        AssertCode("C3 E8 FA FF FF FF", a =>
+        {
+            Label sub = a.NewLabel();
+            a.Bind(sub);
+            a.Ret();
+            a.Call(sub);
+        });
+    }
+
+    [TestMethod]
+    public void JeAndJbe_AreTheTwoByteNearForms()
+    {
+        // top: je top; jbe top  ->  0F 84 rel -6, 0F 86 rel -12
+        AssertCode("0F 84 FA FF FF FF 0F 86 F4 FF FF FF", a =>
+        {
+            Label top = a.NewLabel();
+            a.Bind(top);
+            a.Je(top);
+            a.Jbe(top);
+        });
+    }
+
+    [TestMethod]
+    public void EveryInstruction_DisassemblesWithObjdump_AsDocumented()
+    {
+        // One of each instruction the assembler emits, at 0x1000, against GNU objdump's decoder.
+        var a = new X86Assembler();
+        Label top = a.NewLabel(), sub = a.NewLabel();
+        a.Bind(top);
+        a.MovImm(Reg32.Esi, 0x10_0000);
+        a.Mov(Reg32.Eax, Reg32.Ebx);
+        a.MovStoreByte(Reg32.Edi, 0, Reg32.Ebx);
+        a.MovStore(Reg32.Edi, 4092, Reg32.Ebx);
+        a.MovLoad(Reg32.Eax, Reg32.Esi, -4);
+        a.CmpMem(Reg32.Edi, 2048, Reg32.Eax);
+        a.Lea(Reg32.Ecx, Reg32.Ebp, 1);
+        a.AddImm(Reg32.Edi, 0x1000);
+        a.OrImm(Reg32.Eax, 0x8000_0000);
+        a.AndImm(Reg32.Eax, 0xF);
+        a.CmpImm(Reg32.Ecx, 1);
+        a.Xor(Reg32.Esi, Reg32.Eax);
+        a.Add(Reg32.Edi, Reg32.Esi);
+        a.Inc(Reg32.Ebx);
+        a.Dec(Reg32.Ecx);
+        a.ShlImm(Reg32.Eax, 13);
+        a.ShrImm(Reg32.Eax, 17);
+        a.RolImm(Reg32.Ebx, 4);
+        a.ImulImm(Reg32.Ebx, Reg32.Esi, 0x9E37_79B1);
+        a.Imul(Reg32.Eax, Reg32.Ebp);
+        a.Mul(Reg32.Ebp);
+        a.MovDx(0x3FD);
+        a.OutDxAl();
+        a.OutDxEax();
+        a.InAlDx();
+        a.TestAlImm(0x20);
+        a.Push(Reg32.Ebx);
+        a.Pop(Reg32.Ebx);
+        a.RepStosd();
+        a.Cld();
+        a.Hlt();
+        a.Call(sub);
+        a.Jmp(top);
+        a.Jb(top);
+        a.Je(top);
+        a.Jne(top);
+        a.Jbe(top);
+        a.Bind(sub);
+        a.Ret();
+
+        string[] expected =
+        [
+            "mov esi,0x100000",
+            "mov eax,ebx",
+            "mov BYTE PTR [edi+0x0],bl",
+            "mov DWORD PTR [edi+0xffc],ebx",
+            "mov eax,DWORD PTR [esi-0x4]",
+            "cmp DWORD PTR [edi+0x800],eax",
+            "lea ecx,[ebp+0x1]",
+            "add edi,0x1000",
+            "or eax,0x80000000",
+            "and eax,0xf",
+            "cmp ecx,0x1",
+            "xor esi,eax",
+            "add edi,esi",
+            "inc ebx",
+            "dec ecx",
+            "shl eax,0xd",
+            "shr eax,0x11",
+            "rol ebx,0x4",
+            "imul ebx,esi,0x9e3779b1",
+            "imul eax,ebp",
+            "mul ebp",
+            "mov dx,0x3fd",
+            "out dx,al",
+            "out dx,eax",
+            "in al,dx",
+            "test al,0x20",
+            "push ebx",
+            "pop ebx",
+            "rep stos DWORD PTR es:[edi],eax",
+            "cld",
+            "hlt",
+            "call 0x1088",              // the ret at the end
+            "jmp 0x1000",
+            "jb 0x1000",
+            "je 0x1000",
+            "jne 0x1000",
+            "jbe 0x1000",
+            "ret",
+        ];
+
+        string[] actual = Objdump.Disassemble(a.ToArray(), "i386", vma: 0x1000);
+        Assert.AreEqual(string.Join('\n', expected), string.Join('\n', actual));
+    }
+
+    [TestMethod]
     public void BackwardJmp_IsRel32FromTheEndOfTheInstruction()
     {
         // top: hlt; jmp top  ->  rel = 0 - 6
