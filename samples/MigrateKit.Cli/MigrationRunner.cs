@@ -14,7 +14,7 @@ namespace MigrateKit.Cli;
 internal sealed record SourceSettings(ulong Memory, string Workload, ulong Hot, ulong? Bandwidth, TimeSpan MaxDowntime, string Tracker, string Vm, double Pace);
 
 /// <summary>What the CLI prints at the end of a migration.</summary>
-internal sealed record RunOutcome(MigrationReport Report, bool Verified, string? VerifyDetail, int DestinationPasses, string Vm = "microvm");
+internal sealed record RunOutcome(MigrationReport Report, bool Verified, string? VerifyDetail, int DestinationPasses, string Vm = "microvm", double? LibvirtDowntimeMs = null);
 
 /// <summary>Runs migrations of MicroVms for the CLI commands.</summary>
 internal static class MigrationRunner

@@ -32,7 +32,8 @@ internal sealed record JsonOutcome(
     ulong HotPagesDeferred,
     ulong MemoryBytes,
     string? Reason,
-    IReadOnlyList<JsonRound> RoundsDetail);
+    IReadOnlyList<JsonRound> RoundsDetail,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? LibvirtDowntimeMs = null);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(JsonOutcome))]
@@ -82,9 +83,14 @@ internal static class Output
         }
 
         Table summary = new Table().Border(TableBorder.Rounded).Title($"[bold]migration {Status(r.Status)}[/]").AddColumn("").AddColumn("");
-        summary.AddRow("vm", outcome.Vm == "hostvm" ? "hostvm (no KVM: writes tracked with userfaultfd write-protection)" : "microvm (KVM)");
+        summary.AddRow("vm", outcome.Vm switch
+        {
+            "hostvm" => "hostvm (no KVM: writes tracked with userfaultfd write-protection)",
+            "libvirt" => "libvirt domain (QEMU's pre-copy under MigrateKit's policy)",
+            _ => "microvm (KVM)",
+        });
         summary.AddRow("total time", $"{r.TotalMs:F0} ms");
-        summary.AddRow("downtime (actual)", r.DowntimeMs is double d ? $"[bold]{d:F1} ms[/]" : "-");
+        summary.AddRow(outcome.Vm == "libvirt" ? "downtime (libvirt)" : "downtime (actual)", r.DowntimeMs is double d ? $"[bold]{d:F1} ms[/]" : "-");
         summary.AddRow("downtime (predicted)", r.PredictedDowntimeMs is double p ? $"{p:F1} ms" : "-");
         summary.AddRow("prediction error", r.PredictionErrorPercent is double e ? $"{e:F1} %" : "-");
         if (r.PredictedDowntimeParts is { } pp && r.ActualDowntimeParts is { } ap)
@@ -133,7 +139,8 @@ internal static class Output
             r.HotPagesDeferred,
             r.MemoryBytes,
             r.Reason,
-            r.RoundsDetail.Select(x => new JsonRound(x.Round, x.BytesSent, x.DurationMs, x.DirtyPages, x.HotPages, x.DeferredPages, x.ThrottlePercent, x.PredictedDowntimeMs, x.Action)).ToArray());
+            r.RoundsDetail.Select(x => new JsonRound(x.Round, x.BytesSent, x.DurationMs, x.DirtyPages, x.HotPages, x.DeferredPages, x.ThrottlePercent, x.PredictedDowntimeMs, x.Action)).ToArray(),
+            o.LibvirtDowntimeMs);
     }
 
     /// <summary>Exit code for a status: 0 completed, 3 aborted by policy, 4 failed.</summary>

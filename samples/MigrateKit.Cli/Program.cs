@@ -20,6 +20,7 @@ internal static class Program
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(SendCommand());
         root.Subcommands.Add(ReceiveCommand());
+        root.Subcommands.Add(LibvirtCommands.Create());
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

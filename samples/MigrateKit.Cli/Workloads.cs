@@ -10,16 +10,16 @@ internal static class Workloads
 
     internal static readonly string[] Names = ["sweep", "hotcold", "random", "verify", "fill"];
 
-    /// <summary>Builds the program for a workload.</summary>
+    /// <summary>Builds the program for a workload (MicroVm ports and load address unless given).</summary>
     /// <exception cref="ArgumentException">The workload is unknown or does not fit in memory.</exception>
-    internal static GuestProgram Build(string workload, ulong memory, ulong hot)
+    internal static GuestProgram Build(string workload, ulong memory, ulong hot, GuestPorts? ports = null, ulong loadAddress = GuestPrograms.DefaultLoadAddress)
     {
         Check(workload, memory, hot);
 
         switch (workload)
         {
             case "sweep":
-                return GuestPrograms.Sweep(Base, Base + hot);
+                return GuestPrograms.Sweep(Base, Base + hot, ports: ports, loadAddress: loadAddress);
             case "hotcold":
                 ulong coldSize = Math.Min(512UL << 20, memory - Base - hot);
                 if (coldSize < 4096)
@@ -28,13 +28,13 @@ internal static class Workloads
                 }
 
                 // The cold set is written once and then only every 1000 passes: effectively never during a migration.
-                return GuestPrograms.HotCold(new GuestRange(Base, Base + hot), new GuestRange(Base + hot, Base + hot + coldSize), 1000);
+                return GuestPrograms.HotCold(new GuestRange(Base, Base + hot), new GuestRange(Base + hot, Base + hot + coldSize), 1000, ports, loadAddress);
             case "random":
-                return GuestPrograms.RandomWrites(Base, Base + hot, 0x9E37_79B9);
+                return GuestPrograms.RandomWrites(Base, Base + hot, 0x9E37_79B9, ports, loadAddress);
             case "verify":
-                return GuestPrograms.Verifier(Base, Base + hot);
+                return GuestPrograms.Verifier(Base, Base + hot, ports, loadAddress);
             case "fill":
-                return GuestPrograms.Fill(Base, memory);
+                return GuestPrograms.Fill(Base, memory, ports, loadAddress);
             default:
                 throw new ArgumentException($"Unknown workload '{workload}': use {string.Join(", ", Names)}.");
         }

@@ -72,6 +72,8 @@ public sealed record Forecast(
 /// <param name="MaxDowntime">The downtime limit.</param>
 /// <param name="BandwidthBytesPerSecond">The bandwidth to assume.</param>
 /// <param name="BurstBytes">Bytes a bandwidth limiter lets through at once before its rate applies (0 without a limiter).</param>
+/// <param name="SwitchoverBandwidthBytesPerSecond">The bandwidth of the stop-and-copy when it differs from the pre-copy rounds'
+/// (QEMU lifts its rate limit once the guest is stopped); null: the same as <paramref name="BandwidthBytesPerSecond"/>.</param>
 public readonly record struct ForecastInput(
     int Round,
     TimeSpan Elapsed,
@@ -84,7 +86,8 @@ public readonly record struct ForecastInput(
     ulong MemoryBytes,
     TimeSpan MaxDowntime,
     double BandwidthBytesPerSecond,
-    ulong BurstBytes = 0);
+    ulong BurstBytes = 0,
+    double? SwitchoverBandwidthBytesPerSecond = null);
 
 /// <summary>
 /// Predicts downtime, total time and convergence from measured costs:
@@ -131,12 +134,13 @@ public sealed class DowntimeEstimator
     public Forecast Estimate(in ForecastInput input)
     {
         double bandwidth = Math.Max(input.BandwidthBytesPerSecond, 1);
+        double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
         TimeSpan harvest = TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
 
         // Between the decision and the moment the vCPUs stop, the guest keeps writing.
         double duringPause = input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds;
-        TimeSpan transfer = TimeSpan.FromSeconds(Math.Max(input.PendingBytes + duringPause - input.BurstBytes, 0) / bandwidth);
-        TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / bandwidth);
+        TimeSpan transfer = TimeSpan.FromSeconds(Math.Max(input.PendingBytes + duringPause - input.BurstBytes, 0) / switchover);
+        TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / switchover);
         var breakdown = new DowntimeBreakdown(PauseCost, harvest, transfer, device, ResumeCost);
 
         double q = input.WarmDirtyBytesPerSecond / bandwidth;

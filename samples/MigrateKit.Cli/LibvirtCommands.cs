@@ -1,0 +1,282 @@
+using System;
+using System.CommandLine;
+using System.Globalization;
+using System.IO;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Threading;
+using System.Threading.Tasks;
+using LibvirtSharp;
+using MigrateKit.Libvirt;
+using MigrateKit.Migration;
+using MigrateKit.Vmm;
+
+namespace MigrateKit.Cli;
+
+/// <summary>The dirty-rate command's JSON output.</summary>
+internal sealed record JsonDirtyRate(string Domain, string Mode, double PeriodSeconds, ulong? MegabytesPerSecond, ulong[] VcpuMegabytesPerSecond);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(JsonDirtyRate))]
+internal sealed partial class LibvirtJsonContext : JsonSerializerContext
+{
+}
+
+/// <summary><c>migratekit libvirt …</c>: libvirt migrations under MigrateKit's forecasts and policy.</summary>
+internal static class LibvirtCommands
+{
+    internal static Command Create()
+    {
+        var command = new Command("libvirt", "Migrate libvirt domains with MigrateKit's dirty-rate sizing, downtime forecasts and policy.");
+        command.Subcommands.Add(MigrateCommand());
+        command.Subcommands.Add(DemoCommand());
+        command.Subcommands.Add(DirtyRateCommand());
+        return command;
+    }
+
+    /// <summary>The options every migrating subcommand shares.</summary>
+    private sealed class MigrationOptionSet
+    {
+        internal Option<string> From { get; } = new("--from") { Description = "Source libvirt URI, e.g. qemu:///system.", Required = true };
+        internal Option<string> To { get; } = new("--to") { Description = "Destination libvirt URI, e.g. qemu+ssh://host2/system.", Required = true };
+        internal Option<string> Bandwidth { get; } = new("--bandwidth") { Description = "Bandwidth limit, e.g. 100MiB/s, or 'unlimited'.", DefaultValueFactory = _ => "unlimited" };
+        internal Option<string> MaxDowntime { get; } = new("--max-downtime") { Description = "Downtime limit, e.g. 300ms.", DefaultValueFactory = _ => "300ms" };
+        internal Option<string?> DowntimeBudget { get; } = new("--downtime-budget") { Description = "The most downtime to accept if the migration would not converge otherwise, e.g. 1s." };
+        internal Option<bool> Postcopy { get; } = new("--postcopy") { Description = "Allow switching to postcopy when pre-copy cannot converge." };
+        internal Option<string> Deadline { get; } = new("--deadline") { Description = "Abort when not completed after this long, e.g. 60s; the source keeps running.", DefaultValueFactory = _ => "60s" };
+        internal Option<string?> MigrateUri { get; } = new("--migrate-uri") { Description = "URI of the migration stream, e.g. tcp://10.0.0.2 (default: libvirt's choice)." };
+        internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
+
+        internal void AddTo(Command command)
+        {
+            command.Options.Add(From);
+            command.Options.Add(To);
+            command.Options.Add(Bandwidth);
+            command.Options.Add(MaxDowntime);
+            command.Options.Add(DowntimeBudget);
+            command.Options.Add(Postcopy);
+            command.Options.Add(Deadline);
+            command.Options.Add(MigrateUri);
+            command.Options.Add(Json);
+        }
+
+        internal LibvirtMigrationOptions Read(ParseResult p, bool unsafeDisks, string? defaultMigrateUri = null)
+        {
+            ulong? bandwidth = Units.ParseRate(p.GetValue(Bandwidth)!);
+            string? budget = p.GetValue(DowntimeBudget);
+            var options = new LibvirtMigrationOptions
+            {
+                MaxDowntime = Units.ParseDuration(p.GetValue(MaxDowntime)!),
+                DowntimeBudget = budget is null ? null : Units.ParseDuration(budget),
+                BandwidthLimit = bandwidth is { } b ? checked((long)b) : null,
+                AllowPostcopy = p.GetValue(Postcopy),
+                Deadline = Units.ParseDuration(p.GetValue(Deadline)!),
+                MigrationUri = p.GetValue(MigrateUri) ?? defaultMigrateUri,
+                Unsafe = unsafeDisks,
+            };
+            try
+            {
+                options.Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                throw new FormatException(ex.Message, ex);
+            }
+
+            return options;
+        }
+    }
+
+    private static Command MigrateCommand()
+    {
+        var set = new MigrationOptionSet();
+        var domain = new Argument<string>("DOMAIN") { Description = "The running domain to migrate." };
+        var unsafeDisks = new Option<bool>("--unsafe") { Description = "Migrate even if libvirt deems the disk setup unsafe (shared disks without cache=none)." };
+        var command = new Command("migrate", "Live-migrate a running libvirt domain under MigrateKit's policy, with live progress and the final report.\n" +
+            "Example: migratekit libvirt migrate web1 --from qemu:///system --to qemu+ssh://host2/system --bandwidth 100MiB/s --max-downtime 300ms");
+        command.Arguments.Add(domain);
+        set.AddTo(command);
+        command.Options.Add(unsafeDisks);
+        command.SetAction(async (parse, ct) =>
+        {
+            LibvirtMigrationOptions options;
+            try
+            {
+                options = set.Read(parse, parse.GetValue(unsafeDisks));
+            }
+            catch (FormatException ex)
+            {
+                Console.Error.WriteLine($"migratekit: {ex.Message}");
+                return 2;
+            }
+
+            bool json = parse.GetValue(set.Json);
+            try
+            {
+                MigrationReport report = await Output.WithLiveRoundsAsync(json, progress =>
+                    new LibvirtMigrator().MigrateAsync(parse.GetValue(set.From)!, parse.GetValue(domain)!, parse.GetValue(set.To)!, options, progress, ct)).ConfigureAwait(false);
+                Output.Write(new RunOutcome(report, report.Status == MigrationStatus.Completed, null, 0, "libvirt", report.DowntimeMs), json);
+                return Output.ExitCode(report.Status);
+            }
+            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException)
+            {
+                Console.Error.WriteLine($"migratekit: {ex.Message}");
+                return ex is ArgumentException ? 2 : 4;
+            }
+        });
+        return command;
+    }
+
+    private static Command DemoCommand()
+    {
+        var set = new MigrationOptionSet();
+        var memory = new Option<string>("--memory") { Description = "Guest memory, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
+        var workload = new Option<string>("--workload") { Description = "Guest program: sweep, hotcold, random, verify or fill.", DefaultValueFactory = _ => "verify" };
+        var hot = new Option<string>("--hot") { Description = "Size of the set the workload rewrites, e.g. 99MiB.", DefaultValueFactory = _ => "64MiB" };
+        var command = new Command("demo", "Define a transient domain running a guest program on the source host, migrate it under MigrateKit's policy, check the guest on the destination and clean up.\n" +
+            "Example: migratekit libvirt demo --from qemu:///system --to 'qemu:///system?socket=/var/lib/migratekit-harness/host2/run/libvirt-sock' --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
+        set.AddTo(command);
+        command.Options.Add(memory);
+        command.Options.Add(workload);
+        command.Options.Add(hot);
+        command.SetAction(async (parse, ct) =>
+        {
+            LibvirtMigrationOptions options;
+            ulong mem, hotBytes;
+            string name = parse.GetValue(workload)!;
+            try
+            {
+                options = set.Read(parse, unsafeDisks: true, defaultMigrateUri: "tcp://127.0.0.1");
+                mem = Units.ParseBytes(parse.GetValue(memory)!);
+                hotBytes = Units.ParseBytes(parse.GetValue(hot)!);
+                if (Array.IndexOf(Workloads.Names, name) < 0)
+                {
+                    throw new FormatException($"--workload '{name}': use {string.Join(", ", Workloads.Names)}.");
+                }
+
+                if (mem < (16UL << 20) || mem % (1UL << 20) != 0 || mem > (3UL << 30))
+                {
+                    throw new FormatException($"--memory {parse.GetValue(memory)}: the guest has 16 MiB to 3 GiB of memory, in whole MiB.");
+                }
+
+                Workloads.Check(name, mem, hotBytes);
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException)
+            {
+                Console.Error.WriteLine($"migratekit: {ex.Message}");
+                return 2;
+            }
+
+            bool json = parse.GetValue(set.Json);
+            try
+            {
+                RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress =>
+                    LibvirtDemo.RunAsync(parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options, progress, ct)).ConfigureAwait(false);
+                Output.Write(outcome, json);
+                return outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+            }
+            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or IOException)
+            {
+                Console.Error.WriteLine($"migratekit: {ex.Message}");
+                return ex is ArgumentException ? 2 : 4;
+            }
+        });
+        return command;
+    }
+
+    private static Command DirtyRateCommand()
+    {
+        var domain = new Argument<string>("DOMAIN") { Description = "The running domain." };
+        var connect = new Option<string>("--connect") { Description = "Libvirt URI of the domain's host.", DefaultValueFactory = _ => "qemu:///system" };
+        var mode = new Option<string>("--mode") { Description = "page-sampling, dirty-bitmap or dirty-ring (the domain needs the kvm dirty-ring feature).", DefaultValueFactory = _ => "page-sampling" };
+        var seconds = new Option<int>("--seconds") { Description = "Sampling period, 1 to 60 seconds.", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
+        var command = new Command("dirtyrate", "Measure a running domain's dirty rate with libvirt's dirty-rate calculation.\n" +
+            "Example: migratekit libvirt dirtyrate web1 --connect qemu:///system --mode dirty-bitmap --seconds 2");
+        command.Arguments.Add(domain);
+        command.Options.Add(connect);
+        command.Options.Add(mode);
+        command.Options.Add(seconds);
+        command.Options.Add(json);
+        command.SetAction(async (parse, ct) =>
+        {
+            DirtyRateMode m;
+            int period = parse.GetValue(seconds);
+            try
+            {
+                m = ParseMode(parse.GetValue(mode)!);
+                if (period is < 1 or > 60)
+                {
+                    throw new FormatException($"--seconds {period}: use 1 to 60.");
+                }
+            }
+            catch (FormatException ex)
+            {
+                Console.Error.WriteLine($"migratekit: {ex.Message}");
+                return 2;
+            }
+
+            try
+            {
+                using LibvirtConnection connection = LibvirtConnection.Open(parse.GetValue(connect)!);
+                using LibvirtDomain d = connection.LookupDomain(parse.GetValue(domain)!);
+                DirtyRateInfo info = await MeasureAsync(d, TimeSpan.FromSeconds(period), m, ct).ConfigureAwait(false);
+                if (parse.GetValue(json))
+                {
+                    Console.Out.WriteLine(JsonSerializer.Serialize(
+                        new JsonDirtyRate(d.Name, parse.GetValue(mode)!, info.Period.TotalSeconds, info.MegabytesPerSecond, [.. info.VcpuMegabytesPerSecond]),
+                        LibvirtJsonContext.Default.JsonDirtyRate));
+                }
+                else
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{d.Name}: {info.MegabytesPerSecond} MiB/s over {info.Period.TotalSeconds:F0} s ({parse.GetValue(mode)})"));
+                    for (int i = 0; i < info.VcpuMegabytesPerSecond.Count; i++)
+                    {
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  vcpu {i}: {info.VcpuMegabytesPerSecond[i]} MiB/s"));
+                    }
+                }
+
+                return 0;
+            }
+            catch (Exception ex) when (ex is LibvirtException or TimeoutException)
+            {
+                Console.Error.WriteLine($"migratekit: {ex.Message}");
+                return 4;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>Parses a dirty-rate mode name.</summary>
+    internal static DirtyRateMode ParseMode(string text) => text switch
+    {
+        "page-sampling" => DirtyRateMode.PageSampling,
+        "dirty-bitmap" => DirtyRateMode.DirtyBitmap,
+        "dirty-ring" => DirtyRateMode.DirtyRing,
+        _ => throw new FormatException($"--mode '{text}': use page-sampling, dirty-bitmap or dirty-ring."),
+    };
+
+    /// <summary>Runs a dirty-rate calculation and waits for its result.</summary>
+    internal static async Task<DirtyRateInfo> MeasureAsync(LibvirtDomain domain, TimeSpan period, DirtyRateMode mode, CancellationToken ct)
+    {
+        domain.StartDirtyRateCalc(period, mode);
+        await Task.Delay(period, ct).ConfigureAwait(false);
+        DateTime give = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            DirtyRateInfo info = domain.GetDirtyRate();
+            if (info.Status == DirtyRateCalcStatus.Measured)
+            {
+                return info;
+            }
+
+            if (DateTime.UtcNow > give)
+            {
+                throw new TimeoutException($"The dirty-rate calculation of '{domain.Name}' did not finish within {period.TotalSeconds + 10:F0} s (status {info.Status}).");
+            }
+
+            await Task.Delay(100, ct).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+using System;
+using LibvirtSharp;
+using MigrateKit.Estimation;
+
+namespace MigrateKit.Libvirt;
+
+/// <summary>
+/// Turns QEMU's job statistics, polled through libvirt, into <see cref="DowntimeEstimator"/> inputs.
+/// QEMU's <c>memory_remaining</c> counts only the pages of the current dirty bitmap not sent yet; a
+/// switchover also sends what the guest dirtied since the last sync. That part grows at the dirty rate
+/// but never beyond the guest's working set, which shows as the remaining bytes right after a sync.
+/// </summary>
+internal sealed class JobForecaster
+{
+    private readonly DowntimeEstimator _estimator;
+    private readonly TimeSpan _maxDowntime;
+    private readonly double? _rateLimit;
+    private int _iteration = -1;
+    private TimeSpan _iterationStart;
+    private ulong _setNow;
+    private ulong _setBefore;
+    private double _peakBandwidth;
+
+    /// <param name="estimator">The estimator with the measured fixed costs.</param>
+    /// <param name="maxDowntime">The caller's downtime limit.</param>
+    /// <param name="rateLimit">The bandwidth limit in bytes per second, or null.</param>
+    /// <param name="switchoverBandwidth">The stop-and-copy's bandwidth, if known.</param>
+    internal JobForecaster(DowntimeEstimator estimator, TimeSpan maxDowntime, double? rateLimit, double? switchoverBandwidth)
+    {
+        _estimator = estimator;
+        _maxDowntime = maxDowntime;
+        _rateLimit = rateLimit;
+        SwitchoverBandwidth = switchoverBandwidth;
+    }
+
+    /// <summary>The stop-and-copy bandwidth assumed (bytes/s); null until known.</summary>
+    internal double? SwitchoverBandwidth { get; private set; }
+
+    /// <summary>The pre-copy bandwidth QEMU reported last (bytes/s).</summary>
+    internal double Bandwidth { get; private set; }
+
+    /// <summary>The dirty rate QEMU reported last (bytes/s).</summary>
+    internal double DirtyRate { get; private set; }
+
+    /// <summary>What a switchover would send, as of the last poll.</summary>
+    internal ulong PendingBytes { get; private set; }
+
+    /// <summary>Pending bytes over the rate-limited bandwidth: what QEMU itself expects the downtime to be.</summary>
+    internal TimeSpan QemuExpectedDowntime { get; private set; }
+
+    /// <summary>The iteration of the last poll (QEMU's dirty-sync count; 0 before the first).</summary>
+    internal int Iteration => Math.Max(_iteration, 0);
+
+    /// <summary>Makes a forecast from one poll, or null when the statistics are not there yet.</summary>
+    internal Forecast? Observe(JobStats stats, TimeSpan elapsed)
+    {
+        if (stats.MemoryRemaining is not { } remaining || stats.MemoryTotal is not { } total)
+        {
+            return null;
+        }
+
+        int iteration = (int)Math.Min(stats.MemoryIteration ?? 0, int.MaxValue);
+        if (iteration != _iteration)
+        {
+            // A new dirty sync: the bitmap QEMU now sends from is the working set of the last period.
+            _setBefore = _setNow;
+            _setNow = remaining;
+            _iteration = iteration;
+            _iterationStart = elapsed;
+        }
+
+        double pageSize = stats.MemoryPageSize is > 0 ? stats.MemoryPageSize.Value : 4096;
+        DirtyRate = (stats.MemoryDirtyRate ?? 0) * pageSize;
+        double bps = stats.MemoryBps ?? 0;
+        if (bps > 0)
+        {
+            Bandwidth = bps;
+            _peakBandwidth = Math.Max(_peakBandwidth, bps);
+        }
+        else if (Bandwidth == 0)
+        {
+            Bandwidth = _rateLimit ?? 0;
+        }
+
+        if (Bandwidth <= 0)
+        {
+            return null;
+        }
+
+        // Without a rate limit the stop-and-copy runs as fast as pre-copy did at best.
+        double switchover = SwitchoverBandwidth ?? (_rateLimit is null ? _peakBandwidth : Bandwidth);
+
+        ulong pending = remaining;
+        if (iteration >= 2)
+        {
+            double sinceSync = Math.Max(0, (elapsed - _iterationStart).TotalSeconds);
+            ulong workingSet = Math.Max(_setNow, _setBefore);
+            ulong grown = remaining + (ulong)Math.Min(DirtyRate * sinceSync, ulong.MaxValue / 2);
+            pending = Math.Max(remaining, Math.Min(grown, workingSet));
+        }
+
+        PendingBytes = pending;
+        QemuExpectedDowntime = TimeSpan.FromSeconds(pending / Bandwidth);
+        return _estimator.Estimate(new ForecastInput(
+            Round: Math.Max(iteration - 1, 0),
+            Elapsed: elapsed,
+            PendingBytes: pending,
+            NextRoundBytes: pending,
+            DeferredBytes: 0,
+            WarmDirtyBytesPerSecond: DirtyRate,
+            TotalDirtyBytesPerSecond: DirtyRate,
+            DeviceStateBytes: 0,
+            MemoryBytes: total,
+            MaxDowntime: _maxDowntime,
+            BandwidthBytesPerSecond: Bandwidth,
+            SwitchoverBandwidthBytesPerSecond: switchover));
+    }
+}

@@ -1,0 +1,146 @@
+using System;
+using LibvirtSharp;
+
+namespace MigrateKit.Libvirt;
+
+/// <summary>How <see cref="LibvirtMigrator"/> migrates a libvirt domain.</summary>
+public sealed class LibvirtMigrationOptions
+{
+    /// <summary>The downtime limit handed to QEMU at the start.</summary>
+    /// <value>The default is 300 ms.</value>
+    public TimeSpan MaxDowntime { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>
+    /// The most downtime the caller accepts if the migration would not converge otherwise. When the
+    /// forecast says the guest outruns the link, the limit is raised step by step up to this budget.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: the limit stays at <see cref="MaxDowntime"/>.</value>
+    public TimeSpan? DowntimeBudget { get; init; }
+
+    /// <summary>Bandwidth limit in bytes per second (libvirt takes whole MiB/s; rounded up).</summary>
+    /// <value>The default is <see langword="null"/>: unlimited.</value>
+    public long? BandwidthLimit { get; init; }
+
+    /// <summary>
+    /// The bandwidth of QEMU's stop-and-copy, bytes per second. QEMU lifts its rate limit once the
+    /// guest is stopped, so the last pages go at the link's full speed.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: learned from earlier migrations between the same
+    /// two hosts in this process; before any, the peak pre-copy bandwidth when unlimited, else the rate limit.</value>
+    public long? SwitchoverBandwidth { get; init; }
+
+    /// <summary>Whether the migrator may switch to postcopy when pre-copy cannot converge.</summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool AllowPostcopy { get; init; }
+
+    /// <summary>Whether the migrator may turn on QEMU's auto-converge, with a throttle sized from the measured dirty rate.</summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool AllowAutoConverge { get; init; } = true;
+
+    /// <summary>Abort the migration when it has not completed after this long; the source keeps running.</summary>
+    /// <value>The default is 60 seconds.</value>
+    public TimeSpan? Deadline { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Measure the guest's dirty rate (libvirt's dirty-rate calculation) before starting.</summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool MeasureDirtyRate { get; init; } = true;
+
+    /// <summary>How long the dirty-rate calculation samples.</summary>
+    /// <value>The default is 1 second.</value>
+    public TimeSpan DirtyRatePeriod { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The dirty-rate calculation's mode.</summary>
+    /// <value>The default is <see cref="DirtyRateMode.PageSampling"/>, which works on every domain.</value>
+    public DirtyRateMode DirtyRateMode { get; init; } = DirtyRateMode.PageSampling;
+
+    /// <summary>The migration stream's URI (libvirt's <c>migrate_uri</c>), for example <c>tcp://127.0.0.1</c>.</summary>
+    /// <value>The default is <see langword="null"/>: libvirt picks the destination host name.</value>
+    public string? MigrationUri { get; init; }
+
+    /// <summary>Define the domain on the destination (persistent) after the migration.</summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool PersistOnDestination { get; init; }
+
+    /// <summary>Undefine the domain on the source after the migration.</summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool UndefineSource { get; init; }
+
+    /// <summary>
+    /// Migrate even when libvirt thinks it unsafe (disks without cache='none' on shared storage).
+    /// </summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool Unsafe { get; init; }
+
+    /// <summary>How often job statistics are read while the migration runs.</summary>
+    /// <value>The default is 50 ms.</value>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How long to keep trying to reach both hosts before the migration starts.</summary>
+    /// <value>The default is 5 seconds.</value>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long to keep reconnecting to a daemon that went away while a migration runs.</summary>
+    /// <value>The default is 30 seconds.</value>
+    public TimeSpan ReconnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Pause and resume the source once before starting, to measure what stopping and starting the
+    /// guest costs (part of every downtime). The guest stops for about a millisecond.
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool CalibratePause { get; init; } = true;
+
+    /// <summary>The clock.</summary>
+    /// <value>The default is <see cref="TimeProvider.System"/>.</value>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Checks the options and names the first problem.</summary>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    public void Validate()
+    {
+        if (MaxDowntime <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"MaxDowntime must be positive (got {MaxDowntime}).", nameof(MaxDowntime));
+        }
+
+        if (DowntimeBudget is { } budget && budget < MaxDowntime)
+        {
+            throw new ArgumentException($"DowntimeBudget ({budget.TotalMilliseconds} ms) must not be below MaxDowntime ({MaxDowntime.TotalMilliseconds} ms).", nameof(DowntimeBudget));
+        }
+
+        if (BandwidthLimit is <= 0)
+        {
+            throw new ArgumentException($"BandwidthLimit must be positive or null for unlimited (got {BandwidthLimit}).", nameof(BandwidthLimit));
+        }
+
+        if (SwitchoverBandwidth is <= 0)
+        {
+            throw new ArgumentException($"SwitchoverBandwidth must be positive or null (got {SwitchoverBandwidth}).", nameof(SwitchoverBandwidth));
+        }
+
+        if (Deadline is { } deadline && deadline <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Deadline must be positive or null (got {deadline}).", nameof(Deadline));
+        }
+
+        if (DirtyRatePeriod < TimeSpan.FromSeconds(1) || DirtyRatePeriod > TimeSpan.FromSeconds(60) || DirtyRatePeriod.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            throw new ArgumentException($"DirtyRatePeriod must be whole seconds from 1 to 60 (got {DirtyRatePeriod}).", nameof(DirtyRatePeriod));
+        }
+
+        if (PollInterval < TimeSpan.FromMilliseconds(5) || PollInterval > TimeSpan.FromSeconds(5))
+        {
+            throw new ArgumentException($"PollInterval must be from 5 ms to 5 s (got {PollInterval}).", nameof(PollInterval));
+        }
+
+        if (ReconnectTimeout <= TimeSpan.Zero || ConnectTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"ConnectTimeout and ReconnectTimeout must be positive (got {ConnectTimeout} and {ReconnectTimeout}).", ReconnectTimeout <= TimeSpan.Zero ? nameof(ReconnectTimeout) : nameof(ConnectTimeout));
+        }
+
+        ArgumentNullException.ThrowIfNull(TimeProvider);
+    }
+
+    /// <summary>The bandwidth limit in whole MiB/s as libvirt wants it, or null for unlimited.</summary>
+    internal ulong? BandwidthMiBps => BandwidthLimit is { } b ? (ulong)((b + (1L << 20) - 1) >> 20) : null;
+}

@@ -1,0 +1,120 @@
+using System;
+using System.Globalization;
+using MigrateKit.Estimation;
+
+namespace MigrateKit.Libvirt;
+
+/// <summary>What the migrator does to a running libvirt migration.</summary>
+public enum LibvirtAction
+{
+    /// <summary>Leave it alone.</summary>
+    Continue,
+
+    /// <summary>Raise QEMU's downtime limit so it switches over at the next dirty sync.</summary>
+    RaiseDowntimeLimit,
+
+    /// <summary>Switch to postcopy: the destination runs the guest and pulls the pages still missing.</summary>
+    StartPostcopy,
+
+    /// <summary>Give up; the source keeps running.</summary>
+    Abort,
+}
+
+/// <summary>A decision with its parameters.</summary>
+/// <param name="Action">What to do.</param>
+/// <param name="DowntimeLimit">The new QEMU downtime limit for <see cref="LibvirtAction.RaiseDowntimeLimit"/>.</param>
+/// <param name="Reason">Why, in words.</param>
+public readonly record struct LibvirtDecision(LibvirtAction Action, TimeSpan? DowntimeLimit, string? Reason);
+
+/// <summary>Where a libvirt migration stands when the policy decides.</summary>
+/// <param name="Iteration">QEMU's dirty-sync count (1 is the full copy).</param>
+/// <param name="Elapsed">Time since the migration started.</param>
+/// <param name="QemuDowntimeLimit">The downtime limit QEMU holds now.</param>
+/// <param name="QemuExpectedDowntime">What QEMU itself expects: remaining bytes over the rate-limited bandwidth.</param>
+/// <param name="ThrottlePercent">Auto-converge's throttle now.</param>
+/// <param name="PostcopyActive">Whether postcopy already started.</param>
+public readonly record struct LibvirtPolicyState(int Iteration, TimeSpan Elapsed, TimeSpan QemuDowntimeLimit, TimeSpan QemuExpectedDowntime, int ThrottlePercent, bool PostcopyActive);
+
+/// <summary>
+/// Decides, after each job-statistics poll, what to change in a running libvirt migration.
+/// QEMU switches over when remaining bytes over the <em>rate-limited</em> bandwidth fit its limit, yet
+/// its stop-and-copy runs without the rate limit: with a limit it waits far longer than the downtime
+/// needs. MigrateKit forecasts the real downtime (fixed costs plus remaining bytes at the stop-and-copy
+/// speed) and, when that fits the caller's limit (or budget) but QEMU's own estimate does not, raises
+/// QEMU's limit just enough for it to switch at its next sync. When nothing fits, it switches to
+/// postcopy if allowed, and aborts at the deadline.
+/// </summary>
+public sealed class LibvirtPolicy
+{
+    private readonly LibvirtMigrationOptions _options;
+    private int _hopeless;
+
+    /// <summary>Creates the policy.</summary>
+    public LibvirtPolicy(LibvirtMigrationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>Decides what to do after a poll.</summary>
+    public LibvirtDecision Decide(Forecast forecast, LibvirtPolicyState state)
+    {
+        ArgumentNullException.ThrowIfNull(forecast);
+        if (_options.Deadline is { } deadline && state.Elapsed >= deadline)
+        {
+            return new LibvirtDecision(LibvirtAction.Abort, null, Invariant(
+                $"deadline of {deadline.TotalSeconds:F1} s reached with a predicted downtime of {Ms(forecast.PredictedDowntime)} (limit {Ms(_options.MaxDowntime)})"));
+        }
+
+        // Round 1 is the full copy: its remaining bytes say nothing about the dirty set yet.
+        if (state.PostcopyActive || state.Iteration < 2)
+        {
+            return default;
+        }
+
+        TimeSpan allowed = _options.MaxDowntime;
+        bool converging = forecast.Verdict == ConvergenceVerdict.Converging;
+        if (forecast.PredictedDowntime > allowed && _options.DowntimeBudget is { } budget && !converging && forecast.PredictedDowntime <= budget)
+        {
+            // Pre-copy is not getting there by itself: spend the caller's budget.
+            allowed = budget;
+        }
+
+        if (forecast.PredictedDowntime <= allowed)
+        {
+            _hopeless = 0;
+
+            // QEMU switches when its own estimate fits its limit; give it room for what is left
+            // now plus a quarter for what the guest dirties before the next sync.
+            TimeSpan needed = TimeSpan.FromTicks((long)(state.QemuExpectedDowntime.Ticks * 1.25));
+            if (needed > state.QemuDowntimeLimit)
+            {
+                return new LibvirtDecision(LibvirtAction.RaiseDowntimeLimit, needed, Invariant(
+                    $"predicted downtime {Ms(forecast.PredictedDowntime)} fits {Ms(allowed)}; QEMU expects {Ms(state.QemuExpectedDowntime)} at the rate limit"));
+            }
+
+            return default;
+        }
+
+        bool stuck = forecast.Verdict is ConvergenceVerdict.Diverging or ConvergenceVerdict.Stalled
+            && (!_options.AllowAutoConverge || state.ThrottlePercent >= 99 || forecast.ConvergenceRatio >= 1);
+        if (!stuck)
+        {
+            _hopeless = 0;
+            return default;
+        }
+
+        if (++_hopeless >= 3 && _options.AllowPostcopy)
+        {
+            return new LibvirtDecision(LibvirtAction.StartPostcopy, null, Invariant(
+                $"pre-copy cannot converge (dirty rate {forecast.ConvergenceRatio * 100:F0}% of bandwidth, throttle {state.ThrottlePercent}%): switching to postcopy"));
+        }
+
+        return default;
+    }
+
+    private static string Ms(TimeSpan t) => Invariant($"{t.TotalMilliseconds:F0} ms");
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,127 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Xml.Linq;
+
+namespace MigrateKit.Vmm;
+
+/// <summary>
+/// A libvirt (QEMU) domain that boots a <see cref="BootSector"/> image: a PC with the default CPU
+/// model, one vCPU, the image as its IDE disk, COM1 appended to a file, no display and no network.
+/// </summary>
+/// <param name="Name">The domain name.</param>
+/// <param name="MemoryBytes">Guest memory (whole MiB).</param>
+/// <param name="ImagePath">The raw boot image; both hosts must see it at this path.</param>
+/// <param name="SerialPath">The file COM1 is appended to; both hosts must see it at this path.</param>
+/// <param name="Kvm">KVM (true) or TCG (false).</param>
+/// <param name="DirtyRingSize">KVM dirty-ring entries per vCPU (0: off; KVM only).</param>
+public sealed record BootSectorDomain(string Name, ulong MemoryBytes, string ImagePath, string SerialPath, bool Kvm, int DirtyRingSize = 0)
+{
+    /// <summary>KVM where <c>/dev/kvm</c> exists, TCG elsewhere.</summary>
+    public static bool KvmAvailable => File.Exists("/dev/kvm");
+
+    /// <summary>The domain XML.</summary>
+    /// <exception cref="ArgumentException">A parameter libvirt would refuse.</exception>
+    public string ToXml()
+    {
+        if (MemoryBytes == 0 || MemoryBytes % (1UL << 20) != 0)
+        {
+            throw new ArgumentException($"Memory must be a non-zero number of whole MiB (got {MemoryBytes} bytes).", nameof(MemoryBytes));
+        }
+
+        if (DirtyRingSize != 0 && (!Kvm || DirtyRingSize < 1024 || DirtyRingSize > 65536 || (DirtyRingSize & (DirtyRingSize - 1)) != 0))
+        {
+            throw new ArgumentException($"The dirty ring needs KVM and a power of two from 1024 to 65536 entries (got {DirtyRingSize}, kvm={Kvm}).", nameof(DirtyRingSize));
+        }
+
+        var features = new XElement("features", new XElement("acpi"));
+        if (DirtyRingSize != 0)
+        {
+            features.Add(new XElement("kvm", new XElement("dirty-ring", new XAttribute("state", "on"), new XAttribute("size", DirtyRingSize))));
+        }
+
+        var domain = new XElement("domain",
+            new XAttribute("type", Kvm ? "kvm" : "qemu"),
+            new XElement("name", Name),
+            new XElement("memory", new XAttribute("unit", "MiB"), MemoryBytes >> 20),
+            new XElement("vcpu", 1),
+            new XElement("os",
+                new XElement("type", new XAttribute("arch", "x86_64"), new XAttribute("machine", "pc"), "hvm"),
+                new XElement("boot", new XAttribute("dev", "hd"))),
+            features,
+            new XElement("on_poweroff", "destroy"),
+            new XElement("on_reboot", "destroy"),
+            new XElement("on_crash", "destroy"),
+            new XElement("devices",
+                new XElement("disk", new XAttribute("type", "file"), new XAttribute("device", "disk"),
+                    new XElement("driver", new XAttribute("name", "qemu"), new XAttribute("type", "raw")),
+                    new XElement("source", new XAttribute("file", ImagePath)),
+                    new XElement("target", new XAttribute("dev", "hda"), new XAttribute("bus", "ide"))),
+                new XElement("serial", new XAttribute("type", "file"),
+                    new XElement("source", new XAttribute("path", SerialPath), new XAttribute("append", "on")),
+                    new XElement("target", new XAttribute("port", 0))),
+                new XElement("memballoon", new XAttribute("model", "none"))));
+        return domain.ToString();
+    }
+
+    /// <summary>Reads what the guest printed on COM1 so far.</summary>
+    public GuestSerialLog ReadSerial() => GuestSerialLog.Read(SerialPath);
+}
+
+/// <summary>
+/// What a guest program built with <see cref="GuestPorts.Com1"/> printed: one line of eight hex digits
+/// per report, the pass number, or <see cref="GuestPorts.FailureFlag"/> | page index for a failed check.
+/// </summary>
+/// <param name="Passes">Pass numbers, in order.</param>
+/// <param name="FailedPages">Page indexes whose check failed, in order.</param>
+/// <param name="Garbage">Complete lines that are not a report (a BIOS message, a disk error).</param>
+public sealed record GuestSerialLog(IReadOnlyList<uint> Passes, IReadOnlyList<uint> FailedPages, IReadOnlyList<string> Garbage)
+{
+    /// <summary>The last pass reported, 0 before the first.</summary>
+    public uint LastPass => Passes.Count == 0 ? 0 : Passes[^1];
+
+    /// <summary>Parses serial text; an unfinished last line is ignored.</summary>
+    public static GuestSerialLog Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var passes = new List<uint>();
+        var failed = new List<uint>();
+        var garbage = new List<string>();
+        string[] lines = text.Split('\n');
+        for (int i = 0; i < lines.Length - 1; i++)
+        {
+            string line = lines[i].TrimEnd('\r');
+            if (line.Length == 8 && uint.TryParse(line, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out uint value))
+            {
+                if ((value & GuestPorts.FailureFlag) != 0)
+                {
+                    failed.Add(value & ~GuestPorts.FailureFlag);
+                }
+                else
+                {
+                    passes.Add(value);
+                }
+            }
+            else if (line.Length > 0)
+            {
+                garbage.Add(line);
+            }
+        }
+
+        return new GuestSerialLog(passes, failed, garbage);
+    }
+
+    /// <summary>Reads and parses a serial file another process is still writing; empty if it does not exist yet.</summary>
+    public static GuestSerialLog Read(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return Parse(string.Empty);
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        return Parse(reader.ReadToEnd());
+    }
+}

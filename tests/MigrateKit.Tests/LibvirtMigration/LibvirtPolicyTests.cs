@@ -1,0 +1,102 @@
+using System;
+using MigrateKit.Estimation;
+using MigrateKit.Libvirt;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace MigrateKit.Tests.LibvirtMigration;
+
+[TestClass]
+public sealed class LibvirtPolicyTests
+{
+    private static readonly TimeSpan Ms300 = TimeSpan.FromMilliseconds(300);
+
+    private static Forecast Forecast(double downtimeMs, ConvergenceVerdict verdict = ConvergenceVerdict.Stalled, double ratio = 1.0) =>
+        new(3, TimeSpan.FromMilliseconds(downtimeMs), new DowntimeBreakdown(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.FromMilliseconds(downtimeMs), TimeSpan.Zero, TimeSpan.Zero),
+            null, verdict, 100 << 20, 100 << 20, 99 << 20, 99 << 20, 0, ratio);
+
+    private static LibvirtPolicyState State(int iteration = 3, double elapsedS = 2, double qemuLimitMs = 300, double qemuExpectedMs = 990, int throttle = 0, bool postcopy = false) =>
+        new(iteration, TimeSpan.FromSeconds(elapsedS), TimeSpan.FromMilliseconds(qemuLimitMs), TimeSpan.FromMilliseconds(qemuExpectedMs), throttle, postcopy);
+
+    [TestMethod]
+    public void Decide_RealDowntimeFitsButQemuExpectsMore_RaisesQemusLimitJustEnough()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300 });
+
+        LibvirtDecision d = policy.Decide(Forecast(120), State(qemuExpectedMs: 990));
+
+        Assert.AreEqual(LibvirtAction.RaiseDowntimeLimit, d.Action);
+        Assert.AreEqual(990 * 1.25, d.DowntimeLimit!.Value.TotalMilliseconds, 0.01);
+        StringAssert.Contains(d.Reason, "120 ms");
+    }
+
+    [TestMethod]
+    public void Decide_QemuLimitAlreadyHighEnough_LeavesItAlone()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300 });
+
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(120), State(qemuLimitMs: 2000, qemuExpectedMs: 990)).Action);
+    }
+
+    [TestMethod]
+    public void Decide_RealDowntimeOverTheLimit_NeverRaises()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300 });
+
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(400), State()).Action);
+    }
+
+    [TestMethod]
+    public void Decide_FirstIteration_WaitsForTheFullCopy()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300 });
+
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(10), State(iteration: 1)).Action);
+    }
+
+    [TestMethod]
+    public void Decide_StuckWithABudget_SpendsTheBudget()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300, DowntimeBudget = TimeSpan.FromMilliseconds(800) });
+
+        LibvirtDecision d = policy.Decide(Forecast(600, ConvergenceVerdict.Diverging), State(qemuExpectedMs: 1000));
+
+        Assert.AreEqual(LibvirtAction.RaiseDowntimeLimit, d.Action);
+        StringAssert.Contains(d.Reason, "800 ms");
+    }
+
+    [TestMethod]
+    public void Decide_ConvergingOverTheLimit_DoesNotSpendTheBudget()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300, DowntimeBudget = TimeSpan.FromMilliseconds(800) });
+
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(600, ConvergenceVerdict.Converging, 0.3), State()).Action);
+    }
+
+    [TestMethod]
+    public void Decide_StuckThreeTimesWithPostcopyAllowed_SwitchesToPostcopy()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300, AllowPostcopy = true, AllowAutoConverge = false });
+
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(2000, ConvergenceVerdict.Diverging), State()).Action);
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(2000, ConvergenceVerdict.Diverging), State()).Action);
+        LibvirtDecision d = policy.Decide(Forecast(2000, ConvergenceVerdict.Diverging), State());
+
+        Assert.AreEqual(LibvirtAction.StartPostcopy, d.Action);
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(2000, ConvergenceVerdict.Diverging), State(postcopy: true)).Action);
+    }
+
+    [TestMethod]
+    public void Decide_StuckWithoutPostcopy_WaitsForTheDeadlineThenAborts()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300, Deadline = TimeSpan.FromSeconds(10) });
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(2000, ConvergenceVerdict.Diverging), State(elapsedS: 5, throttle: 99)).Action);
+        }
+
+        LibvirtDecision d = policy.Decide(Forecast(2000, ConvergenceVerdict.Diverging), State(elapsedS: 10));
+
+        Assert.AreEqual(LibvirtAction.Abort, d.Action);
+        StringAssert.Contains(d.Reason, "deadline of 10.0 s");
+    }
+}
