@@ -142,6 +142,18 @@ EOF
   if cmp -s "$tmp" "$conf"; then rm -f "$tmp"; else cat "$tmp" >"$conf"; rm -f "$tmp"; fi
 }
 
+# virtlogd writes both hosts' domain logs and the domains' file-backed serial ports. It rotates a
+# file when it reaches max_size (2 MiB by default), cutting a line in half and moving the start to
+# FILE.0; a guest printing its passes on COM1 reaches that in minutes. 1 GiB keeps a test's
+# serial output in one file.
+write_virtlogd_conf() {
+  cat >"$1/virtlogd.conf" <<'EOF'
+# Written by tests/harness/libvirt-hosts.sh.
+max_size = 1073741824
+max_backups = 1
+EOF
+}
+
 prepare() {
   require_root
   install_packages
@@ -149,6 +161,8 @@ prepare() {
   configure_qemu
   mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt "$host1" "$base/images" \
            "$host2"/{run,lib,etc,log} 2>/dev/null || die "cannot create the harness directories under $base"
+  write_virtlogd_conf "$host1"
+  write_virtlogd_conf "$host2"
 }
 
 # ---- host 1 -------------------------------------------------------------------------
@@ -160,7 +174,7 @@ start_host1() {
   # Our own daemons that no longer answer are stopped first.
   stop_hosts host1
   log "starting host 1 (libvirtd)"
-  virtlogd -d -p "$host1/virtlogd.pid" || die "host 1: virtlogd failed to start"
+  virtlogd -d -f "$host1/virtlogd.conf" -p "$host1/virtlogd.pid" || die "host 1: virtlogd failed to start"
   LIBVIRT_LOG_OUTPUTS="3:file:$host1/libvirtd.log" libvirtd -d -p "$host1/libvirtd.pid" ||
     die "host 1: libvirtd failed to start (see $host1/libvirtd.log)"
   wait_for "$source_uri" "$host1/libvirtd.pid" "host 1"
@@ -178,7 +192,7 @@ mount --bind "$host2/lib" /var/lib/libvirt
 mount --bind "$host2/etc" /etc/libvirt
 mount --bind "$host2/log" /var/log/libvirt
 hostname "$host2_name"
-virtlogd -d -p "$host2/virtlogd.pid"
+virtlogd -d -f "$host2/virtlogd.conf" -p "$host2/virtlogd.pid"
 LIBVIRT_LOG_OUTPUTS="3:file:$host2/libvirtd.log" libvirtd -d -p "$host2/libvirtd.pid"
 EOF
 }
