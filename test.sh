@@ -6,9 +6,12 @@
 # Run as root on a fresh Debian machine, it first installs what the build needs with apt.
 # Where /dev/kvm exists it sets MIGRATEKIT_REQUIRE_KVM=1, so KVM tests fail instead of skipping;
 # on Linux 6.9+ it sets MIGRATEKIT_REQUIRE_WP=1 for the userfaultfd write-protect tests.
+# As root it also makes sure libvirt0 is installed and starts two libvirt hosts
+# (tests/harness/libvirt-hosts.sh), exporting MIGRATEKIT_LIBVIRT_SOURCE_URI,
+# MIGRATEKIT_LIBVIRT_DEST_URI and MIGRATEKIT_REQUIRE_LIBVIRT=1; hosts it started it stops again.
 # The last line is always "N passed, N failed, N skipped"; the exit code is non-zero on any failure.
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 root=$(pwd)
 configuration=${CONFIGURATION:-Release}
 
@@ -36,6 +39,42 @@ if ! command -v dotnet >/dev/null 2>&1; then
   echo "the .NET 10 SDK (dotnet) is not installed"
   echo "0 passed, 1 failed, 0 skipped"
   exit 1
+fi
+
+# ---- libvirt: two hosts on this machine -----------------------------------
+# libvirt tests skip, with the reason, when the hosts cannot be started.
+if [ "$(id -u)" = 0 ]; then
+  if ! ldconfig -p 2>/dev/null | grep -q 'libvirt\.so\.0 ' && command -v apt-get >/dev/null 2>&1; then
+    log "installing libvirt0 (the libvirt bindings load libvirt.so.0)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq libvirt0 >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq libvirt0 >/dev/null; } ||
+      log "apt-get install libvirt0 failed: libvirt tests will skip"
+  fi
+  harness=tests/harness/libvirt-hosts.sh
+  harness_err=$(mktemp)
+  if uris=$("$harness" status 2>/dev/null); then
+    log "libvirt hosts already running: using them, leaving them running"
+  elif uris=$("$harness" start 2>"$harness_err"); then
+    # Silent, so the summary stays the last line; the normal path stops the hosts before it.
+    trap '"$root/$harness" stop >/dev/null 2>&1' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    started_libvirt=1
+    log "started two libvirt hosts"
+  else
+    log "the libvirt hosts did not start: libvirt tests will skip. $(tr '\n' ' ' <"$harness_err")"
+    uris=
+  fi
+  rm -f "$harness_err"
+  if [ -n "$uris" ]; then
+    MIGRATEKIT_LIBVIRT_SOURCE_URI=$(printf '%s\n' "$uris" | sed -n 's/^SOURCE_URI=//p')
+    MIGRATEKIT_LIBVIRT_DEST_URI=$(printf '%s\n' "$uris" | sed -n 's/^DEST_URI=//p')
+    export MIGRATEKIT_LIBVIRT_SOURCE_URI MIGRATEKIT_LIBVIRT_DEST_URI MIGRATEKIT_REQUIRE_LIBVIRT=1
+    log "libvirt tests are required (MIGRATEKIT_REQUIRE_LIBVIRT=1): $MIGRATEKIT_LIBVIRT_SOURCE_URI -> $MIGRATEKIT_LIBVIRT_DEST_URI"
+  fi
+else
+  log "not root: no libvirt hosts are started, libvirt tests will skip"
 fi
 
 if [ -e /dev/kvm ]; then
@@ -86,6 +125,12 @@ for project in "${projects[@]}"; do
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
 done
 rm -rf "$out"
+
+if [ -n "${started_libvirt:-}" ]; then
+  log "stopping the libvirt hosts"
+  "$harness" stop || log "tests/harness/libvirt-hosts.sh stop failed"
+  trap - EXIT INT TERM
+fi
 
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]

@@ -21,7 +21,7 @@ namespace MigrateKit.Vmm;
 /// <para>The BIOS loads sector 0 at 0x7C00 and jumps there in real mode with the boot drive in
 /// DL. The stub disables interrupts, zeroes the segment registers, sets a stack below 0x7C00,
 /// enables the A20 line (port 0x92), reads sectors 1..n to <see cref="ProgramAddress"/> with
-/// <c>int 13h</c> AH=42h (an LBA read, which SeaBIOS and every current BIOS support), loads a flat
+/// <c>int 13h</c> AH=42h (the EDD extended read by LBA, which SeaBIOS provides), loads a flat
 /// GDT (code 0x08, data 0x10: base 0, limit 4 GiB), sets CR0.PE, far-jumps into 32-bit code, loads
 /// the data selector into DS, ES, FS, GS and SS, sets ESP to <see cref="StackTop"/> and jumps to the
 /// program with interrupts still disabled (there is no IDT) and paging off. If the disk read fails
