@@ -46,9 +46,11 @@ internal static class LibvirtCommands
         internal Option<string> Deadline { get; } = new("--deadline") { Description = "Abort when not completed after this long, e.g. 60s; the source keeps running.", DefaultValueFactory = _ => "60s" };
         internal Option<string?> MigrateUri { get; } = new("--migrate-uri") { Description = "URI of the migration stream, e.g. tcp://10.0.0.2 (default: libvirt's choice)." };
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
+        internal Option<bool> Calibrate { get; } = new("--calibrate") { Description = "First measure the two hosts' stop-and-copy speed and fixed downtime with a 160 MiB probe guest (in /var/tmp/migratekit-probe, visible to both hosts)." };
 
         internal void AddTo(Command command)
         {
+            command.Options.Add(Calibrate);
             command.Options.Add(From);
             command.Options.Add(To);
             command.Options.Add(Bandwidth);
@@ -73,6 +75,7 @@ internal static class LibvirtCommands
                 Deadline = Units.ParseDuration(p.GetValue(Deadline)!),
                 MigrationUri = p.GetValue(MigrateUri) ?? defaultMigrateUri,
                 Unsafe = unsafeDisks,
+                CalibrateHostPair = p.GetValue(Calibrate),
             };
             try
             {

@@ -52,7 +52,8 @@ internal static class LibvirtDemo
         }
         finally
         {
-            DestroyEverywhere(name, from, to);
+            TransientDomains.Destroy(from, name);
+            TransientDomains.Destroy(to, name);
             try
             {
                 Directory.Delete(dir, recursive: true);
@@ -146,26 +147,5 @@ internal static class LibvirtDemo
     {
         d.Dispose();
         return value;
-    }
-
-    /// <summary>Destroys the transient domain wherever it runs.</summary>
-    internal static void DestroyEverywhere(string name, params string[] uris)
-    {
-        foreach (string uri in uris)
-        {
-            try
-            {
-                using LibvirtConnection c = LibvirtConnection.Open(uri);
-                using LibvirtDomain? d = c.TryLookupDomain(name);
-                if (d is { IsActive: true })
-                {
-                    d.Destroy();
-                }
-            }
-            catch (LibvirtException)
-            {
-                // Gone already, or the host is unreachable: nothing more to clean here.
-            }
-        }
     }
 }

@@ -83,8 +83,19 @@ public sealed class LibvirtMigrationOptions
     /// <value>The default is 30 seconds.</value>
     public TimeSpan ReconnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The measured costs of migrating between the two hosts (from <see cref="LibvirtMigrator.CalibrateAsync"/>).</summary>
+    /// <value>The default is <see langword="null"/>: what this process learned for the pair, if anything.</value>
+    public HostPairCalibration? Calibration { get; init; }
+
     /// <summary>
-    /// Pause and resume the source once before starting, to measure what stopping and starting the
+    /// When nothing is known about the pair of hosts, run <see cref="LibvirtMigrator.CalibrateAsync"/> first
+    /// (a probe guest of 160 MiB in <c>/var/tmp/migratekit-probe</c>, a few seconds).
+    /// </summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool CalibrateHostPair { get; init; }
+
+    /// <summary>
+    /// Without a calibration of the pair: pause and resume the source once before starting, to measure what stopping and starting the
     /// guest costs (part of every downtime). The guest stops for about a millisecond.
     /// </summary>
     /// <value>The default is <see langword="true"/>.</value>

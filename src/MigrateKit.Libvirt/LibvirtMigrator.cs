@@ -21,9 +21,6 @@ namespace MigrateKit.Libvirt;
 /// </summary>
 public sealed class LibvirtMigrator
 {
-    // Stop-and-copy speed and unexplained fixed downtime learned per (source, destination) pair.
-    private static readonly ConcurrentDictionary<(string, string), (double Bandwidth, TimeSpan Residual)> Learned = new();
-
     private readonly ILibvirtHostFactory _factory;
     private readonly ILogger _logger;
 
@@ -108,23 +105,23 @@ public sealed class LibvirtMigrator
         using var monitorDst = new ResilientHost(_factory, destinationUri, options.ReconnectTimeout, time, _logger);
 
         var estimator = new DowntimeEstimator();
-        (string, string) pair = (sourceUri, destinationUri);
-        TimeSpan residual = TimeSpan.Zero;
-        double? switchover = options.SwitchoverBandwidth;
-        if (Learned.TryGetValue(pair, out var learned))
+        HostPairCalibration? calibration = options.Calibration ?? HostPairCalibration.For(sourceUri, destinationUri);
+        if (calibration is null && options.CalibrateHostPair)
         {
-            switchover ??= learned.Bandwidth;
-            residual = learned.Residual;
+            calibration = await CalibrateAsync(sourceUri, destinationUri, new LibvirtCalibrationOptions { MigrationUri = options.MigrationUri }, ct).ConfigureAwait(false);
         }
 
-        if (options.CalibratePause)
+        if (calibration is not null)
+        {
+            // The probe measured every fixed cost of a switchover between these hosts at once.
+            estimator.ObserveResume(calibration.FixedDowntime);
+        }
+        else if (options.CalibratePause)
         {
             Calibrate(monitorSrc, domain, estimator, ct);
         }
 
-        TimeSpan measuredResume = estimator.ResumeCost;
-        estimator.ObserveResume(measuredResume + residual);
-
+        double? switchover = options.SwitchoverBandwidth ?? calibration?.StopAndCopyBytesPerSecond;
         double? dirty = options.MeasureDirtyRate ? await MeasureDirtyRateAsync(monitorSrc, domain, options, ct).ConfigureAwait(false) : null;
         StartPlan plan = StartPlan.Choose(options, dirty);
         _logger.LogInformation("Migrating {Domain} from {Source} to {Destination}: {Plan}", domain, sourceUri, destinationUri, plan.Reason);
@@ -190,7 +187,7 @@ public sealed class LibvirtMigrator
             }
 
             double totalMs = time.GetElapsedTime(start).TotalMilliseconds;
-            return Conclude(domain, monitorSrc, monitorDst, pair, run, rounds, estimator, measuredResume, memory, totalMs, failure);
+            return Conclude(domain, monitorSrc, monitorDst, (sourceUri, destinationUri), calibration, run, rounds, memory, totalMs, failure);
         }
         finally
         {
@@ -198,6 +195,27 @@ public sealed class LibvirtMigrator
             controlSrc.Dispose();
             controlDst.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Measures what any migration between two hosts costs: a small probe guest that fills memory and
+    /// halts is created on the source, migrated unlimited, and destroyed. Its pre-copy speed is the
+    /// speed of a stop-and-copy (the guest is idle), its downtime the fixed part of every downtime.
+    /// The result is remembered for the pair in this process and refined by each later migration.
+    /// </summary>
+    /// <param name="sourceUri">The source host's libvirt URI.</param>
+    /// <param name="destinationUri">The destination host's libvirt URI.</param>
+    /// <param name="options">Where the probe's image goes and how big it is; null for the defaults.</param>
+    /// <param name="cancellationToken">Cancels the probe (it is destroyed).</param>
+    /// <exception cref="LibvirtException">A host refused the probe.</exception>
+    /// <exception cref="TimeoutException">The probe did not boot in time.</exception>
+    public async Task<HostPairCalibration> CalibrateAsync(string sourceUri, string destinationUri, LibvirtCalibrationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sourceUri);
+        ArgumentException.ThrowIfNullOrEmpty(destinationUri);
+        HostPairCalibration calibration = await HostPairProbe.RunAsync(sourceUri, destinationUri, options ?? new LibvirtCalibrationOptions(), _logger, cancellationToken).ConfigureAwait(false);
+        HostPairCalibration.Remember(sourceUri, destinationUri, calibration);
+        return calibration;
     }
 
     private void Calibrate(ResilientHost host, string domain, DowntimeEstimator estimator, CancellationToken ct)
@@ -294,6 +312,14 @@ public sealed class LibvirtMigrator
                 // QEMU takes the limit once the job exists.
                 limitSet = true;
                 TrySetDowntime(monitor, domain, run.QemuLimit, ct);
+            }
+
+            if (stats.MemoryRemaining == 0 && stats.MemoryIteration >= 2)
+            {
+                // Nothing left to send: QEMU has stopped the guest for the stop-and-copy (or is done).
+                // The forecast that counts is the one made before; nothing is decided from here on.
+                run.SwitchoverSeen = true;
+                continue;
             }
 
             TimeSpan elapsed = time.GetElapsedTime(start);
@@ -403,9 +429,8 @@ public sealed class LibvirtMigrator
         }
     }
 
-    private MigrationReport Conclude(string domain, ResilientHost src, ResilientHost dst, (string, string) pair,
-        RunState run, List<RoundReport> rounds, DowntimeEstimator estimator, TimeSpan measuredResume, ulong memory, double totalMs,
-        Exception? failure)
+    private MigrationReport Conclude(string domain, ResilientHost src, ResilientHost dst, (string Source, string Destination) pair,
+        HostPairCalibration? calibration, RunState run, List<RoundReport> rounds, ulong memory, double totalMs, Exception? failure)
     {
         // The domain's state on both hosts says what happened, whatever the migrate call returned.
         DomainStateInfo? onSource = Query(src, domain);
@@ -443,9 +468,10 @@ public sealed class LibvirtMigrator
         double? predicted = last?.PredictedDowntime.TotalMilliseconds;
         double? actual = final?.DowntimeMs is { } d ? d : null;
         double? error = predicted is { } p && actual is > 0 ? Math.Abs(p - actual.Value) / actual.Value * 100 : null;
-        if (completed && actual is { } a && last is not null && !run.PostcopyStarted)
+        if (completed && actual is { } a && last is not null && !run.PostcopyStarted && calibration is not null)
         {
-            Learn(pair, run, last, estimator, measuredResume, a);
+            // Each completed migration sharpens the fixed part for the next one between these hosts.
+            HostPairCalibration.Remember(pair.Source, pair.Destination, calibration.Refine(last.PendingBytes, TimeSpan.FromMilliseconds(a)));
         }
 
         MigrationStatus status = completed ? MigrationStatus.Completed : run.AbortReason is not null ? MigrationStatus.Aborted : MigrationStatus.Failed;
@@ -464,6 +490,24 @@ public sealed class LibvirtMigrator
 
         DowntimeBreakdown? parts = last?.Breakdown;
         ulong sent = final?.DataProcessed ?? final?.MemoryProcessed ?? run.LastStats?.DataProcessed ?? 0;
+        if (completed && last is not null)
+        {
+            // The last row is the switchover, as in the engine's reports: what the forecast said then.
+            rounds.Add(new RoundReport
+            {
+                Round = (int)(final?.MemoryIteration ?? (ulong)rounds.Count),
+                BytesSent = sent > run.ProcessedAtLastRound ? sent - run.ProcessedAtLastRound : 0,
+                DurationMs = actual ?? 0,
+                DirtyPages = last.PendingBytes / 4096,
+                DirtyRate = last.DirtyBytesPerSecond / 4096,
+                Bandwidth = last.BandwidthBytesPerSecond,
+                ThrottlePercent = run.LastStats?.AutoConvergeThrottle ?? 0,
+                PredictedDowntimeMs = last.PredictedDowntime.TotalMilliseconds,
+                Verdict = last.Verdict.ToString().ToLowerInvariant(),
+                Action = "switchover",
+            });
+        }
+
         return new MigrationReport
         {
             Status = status,
@@ -485,29 +529,6 @@ public sealed class LibvirtMigrator
             RoundsDetail = rounds,
             Error = failure is not null && !completed ? failure : null,
         };
-    }
-
-    private void Learn((string, string) pair, RunState run, Forecast last, DowntimeEstimator estimator, TimeSpan measuredResume, double actualMs)
-    {
-        // What the forecast could not explain becomes part of the next forecast for this pair:
-        // the stop-and-copy speed when the transfer dominated, else a fixed residual.
-        TimeSpan actual = TimeSpan.FromMilliseconds(actualMs);
-        TimeSpan fixedMeasured = estimator.PauseCost + measuredResume;
-        double pending = last.PendingBytes;
-        Learned.TryGetValue(pair, out var old);
-        double bandwidth = old.Bandwidth > 0 ? old.Bandwidth : last.Breakdown.Transfer > TimeSpan.Zero ? pending / last.Breakdown.Transfer.TotalSeconds : 0;
-        TimeSpan transfer = bandwidth > 0 ? TimeSpan.FromSeconds(pending / bandwidth) : TimeSpan.Zero;
-        TimeSpan residual = actual - fixedMeasured - transfer;
-        if (residual < TimeSpan.Zero && pending > 0)
-        {
-            // Faster than even the fixed costs suggest: the link is faster than assumed.
-            residual = TimeSpan.Zero;
-            TimeSpan left = actual - fixedMeasured;
-            bandwidth = left > TimeSpan.FromMilliseconds(1) ? pending / left.TotalSeconds : bandwidth;
-        }
-
-        Learned[pair] = (bandwidth, residual);
-        _logger.LogDebug("Learned for {Pair}: stop-and-copy {Bandwidth} B/s, residual {Residual} ms", pair, bandwidth, residual.TotalMilliseconds);
     }
 
     private static DomainStateInfo? Query(ResilientHost host, string domain)
@@ -548,6 +569,7 @@ public sealed class LibvirtMigrator
         internal bool LimitRaised;
         internal bool PostcopyStarted;
         internal bool PollingLost;
+        internal bool SwitchoverSeen;
         internal string? AbortReason;
         internal Forecast? LastForecast;
         internal JobStats? LastStats;

@@ -4,6 +4,7 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using MigrateKit.Libvirt;
 using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
@@ -158,22 +159,8 @@ internal sealed class TestDomain : IDisposable
 
     public void Dispose()
     {
-        foreach (string uri in new[] { LibvirtHosts.SourceUri, LibvirtHosts.DestinationUri })
-        {
-            try
-            {
-                using LibvirtConnection c = LibvirtConnection.Open(uri);
-                using LibvirtDomain? d = c.TryLookupDomain(Name);
-                if (d is { IsActive: true })
-                {
-                    d.Destroy();
-                }
-            }
-            catch (LibvirtException)
-            {
-                // The host is down (a test restarted it) or the domain is gone.
-            }
-        }
+        TransientDomains.Destroy(LibvirtHosts.SourceUri, Name);
+        TransientDomains.Destroy(LibvirtHosts.DestinationUri, Name);
 
         try
         {
