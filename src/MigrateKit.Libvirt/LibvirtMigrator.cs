@@ -190,7 +190,7 @@ public sealed class LibvirtMigrator
             }
 
             double totalMs = time.GetElapsedTime(start).TotalMilliseconds;
-            return Conclude(domain, monitorSrc, monitorDst, pair, run, rounds, estimator, measuredResume, memory, totalMs, failure);
+            return Conclude(domain, monitorSrc, monitorDst, pair, run, rounds, estimator, measuredResume, memory, totalMs, failure) with { DowntimeLimitMs = options.MaxDowntime.TotalMilliseconds };
         }
         finally
         {
