@@ -46,6 +46,7 @@ internal static class LibvirtCommands
         internal Option<string> Deadline { get; } = new("--deadline") { Description = "Abort when not completed after this long, e.g. 60s; the source keeps running.", DefaultValueFactory = _ => "60s" };
         internal Option<string?> MigrateUri { get; } = new("--migrate-uri") { Description = "URI of the migration stream, e.g. tcp://10.0.0.2 (default: libvirt's choice)." };
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
+        internal Option<string?> Report { get; } = ReportCommands.CreateOption();
 
         internal void AddTo(Command command)
         {
@@ -58,10 +59,12 @@ internal static class LibvirtCommands
             command.Options.Add(Deadline);
             command.Options.Add(MigrateUri);
             command.Options.Add(Json);
+            command.Options.Add(Report);
         }
 
         internal LibvirtMigrationOptions Read(ParseResult p, bool unsafeDisks, string? defaultMigrateUri = null)
         {
+            ReportCommands.Check(p.GetValue(Report));
             ulong? bandwidth = Units.ParseRate(p.GetValue(Bandwidth)!);
             string? budget = p.GetValue(DowntimeBudget);
             var options = new LibvirtMigrationOptions
@@ -116,7 +119,7 @@ internal static class LibvirtCommands
                 MigrationReport report = await Output.WithLiveRoundsAsync(json, progress =>
                     new LibvirtMigrator().MigrateAsync(parse.GetValue(set.From)!, parse.GetValue(domain)!, parse.GetValue(set.To)!, options, progress, ct)).ConfigureAwait(false);
                 Output.Write(new RunOutcome(report, report.Status == MigrationStatus.Completed, null, 0, "libvirt", report.DowntimeMs), json);
-                return Output.ExitCode(report.Status);
+                return ReportCommands.Save(report, parse.GetValue(set.Report), json, Output.ExitCode(report.Status));
             }
             catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException)
             {
@@ -173,7 +176,8 @@ internal static class LibvirtCommands
                 RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress =>
                     LibvirtDemo.RunAsync(parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options, progress, ct)).ConfigureAwait(false);
                 Output.Write(outcome, json);
-                return outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+                int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+                return ReportCommands.Save(outcome.Report, parse.GetValue(set.Report), json, exit);
             }
             catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or IOException)
             {
