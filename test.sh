@@ -24,6 +24,8 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v nm >/dev/null 2>&1 || missing+=(binutils)
 [ -f /usr/include/linux/kvm.h ] || missing+=(linux-libc-dev)
+# Report pictures draw their text with DejaVu Sans (SkiaSharp finds it under /usr/share/fonts).
+[ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${missing[*]}"

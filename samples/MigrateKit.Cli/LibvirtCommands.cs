@@ -47,6 +47,7 @@ internal static class LibvirtCommands
         internal Option<string?> MigrateUri { get; } = new("--migrate-uri") { Description = "URI of the migration stream, e.g. tcp://10.0.0.2 (default: libvirt's choice)." };
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
         internal Option<bool> Calibrate { get; } = new("--calibrate") { Description = "First measure the two hosts' stop-and-copy speed and fixed downtime with a 160 MiB probe guest (in /var/tmp/migratekit-probe, visible to both hosts)." };
+        internal Option<string?> Report { get; } = ReportCommands.CreateOption();
 
         internal void AddTo(Command command)
         {
@@ -60,10 +61,12 @@ internal static class LibvirtCommands
             command.Options.Add(Deadline);
             command.Options.Add(MigrateUri);
             command.Options.Add(Json);
+            command.Options.Add(Report);
         }
 
         internal LibvirtMigrationOptions Read(ParseResult p, bool unsafeDisks, string? defaultMigrateUri = null)
         {
+            ReportCommands.Check(p.GetValue(Report));
             ulong? bandwidth = Units.ParseRate(p.GetValue(Bandwidth)!);
             string? budget = p.GetValue(DowntimeBudget);
             var options = new LibvirtMigrationOptions
@@ -119,7 +122,7 @@ internal static class LibvirtCommands
                 MigrationReport report = await Output.WithLiveRoundsAsync(json, progress =>
                     new LibvirtMigrator().MigrateAsync(parse.GetValue(set.From)!, parse.GetValue(domain)!, parse.GetValue(set.To)!, options, progress, ct)).ConfigureAwait(false);
                 Output.Write(new RunOutcome(report, report.Status == MigrationStatus.Completed, null, 0, "libvirt", report.DowntimeMs), json);
-                return Output.ExitCode(report.Status);
+                return ReportCommands.Save(report, parse.GetValue(set.Report), json, Output.ExitCode(report.Status));
             }
             catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException)
             {
@@ -176,7 +179,8 @@ internal static class LibvirtCommands
                 RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress =>
                     LibvirtDemo.RunAsync(parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options, progress, ct)).ConfigureAwait(false);
                 Output.Write(outcome, json);
-                return outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+                int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+                return ReportCommands.Save(outcome.Report, parse.GetValue(set.Report), json, exit);
             }
             catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or IOException)
             {

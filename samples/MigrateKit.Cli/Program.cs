@@ -21,6 +21,7 @@ internal static class Program
         root.Subcommands.Add(SendCommand());
         root.Subcommands.Add(ReceiveCommand());
         root.Subcommands.Add(LibvirtCommands.Create());
+        root.Subcommands.Add(ReportCommands.Create());
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -73,6 +74,7 @@ internal static class Program
         internal Option<string> Vm { get; } = new("--vm") { Description = "The VM to migrate: microvm (KVM), hostvm (guest writes by a host thread, tracked with userfaultfd write-protection; no KVM needed) or auto (microvm when /dev/kvm can be opened).", DefaultValueFactory = _ => "auto" };
         internal Option<double> Pace { get; } = new("--pace") { Description = "Guest page writes per second (0 = as fast as it can). The default for a hostvm, 25000, is the rate a MicroVm guest reaches on the reference machine; a microvm runs unpaced by default.", DefaultValueFactory = _ => -1 };
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
+        internal Option<string?> Report { get; } = ReportCommands.CreateOption();
 
         internal void AddTo(Command command)
         {
@@ -85,10 +87,12 @@ internal static class Program
             command.Options.Add(Vm);
             command.Options.Add(Pace);
             command.Options.Add(Json);
+            command.Options.Add(Report);
         }
 
         internal SourceSettings Read(ParseResult p)
         {
+            ReportCommands.Check(p.GetValue(Report));
             string tracker = p.GetValue(Tracker)!;
             if (tracker is not ("bitmap" or "ring"))
             {
@@ -221,7 +225,8 @@ internal static class Program
         {
             RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress => run(settings, progress)).ConfigureAwait(false);
             Output.Write(outcome, json);
-            return outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+            int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+            return ReportCommands.Save(outcome.Report, parse.GetValue(options.Report), json, exit);
         }
         catch (Exception ex) when (ex is ArgumentException or KvmException or MigrateKit.Tracking.DirtyTrackingException or System.IO.IOException or InvalidOperationException)
         {

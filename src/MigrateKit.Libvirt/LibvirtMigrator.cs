@@ -187,7 +187,7 @@ public sealed class LibvirtMigrator
             }
 
             double totalMs = time.GetElapsedTime(start).TotalMilliseconds;
-            return Conclude(domain, monitorSrc, monitorDst, (sourceUri, destinationUri), calibration, run, rounds, memory, totalMs, failure);
+            return Conclude(domain, monitorSrc, monitorDst, (sourceUri, destinationUri), calibration, run, rounds, memory, totalMs, failure) with { DowntimeLimitMs = options.MaxDowntime.TotalMilliseconds };
         }
         finally
         {

@@ -173,6 +173,9 @@ public sealed record MigrationReport
     /// <summary>The forecast of the downtime at the moment of the switchover, milliseconds.</summary>
     public double? PredictedDowntimeMs { get; init; }
 
+    /// <summary>The downtime limit the migration ran under, milliseconds (null: not recorded).</summary>
+    public double? DowntimeLimitMs { get; init; }
+
     /// <summary>The predicted downtime's parts at the switchover.</summary>
     public DowntimeParts? PredictedDowntimeParts { get; init; }
 

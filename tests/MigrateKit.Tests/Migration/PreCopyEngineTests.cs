@@ -183,6 +183,7 @@ public sealed class PreCopyEngineTests
             Assert.AreEqual("Completed", root.GetProperty("status").GetString());
             Assert.AreEqual(report.DowntimeMs.Value, root.GetProperty("downtimeMs").GetDouble());
             Assert.AreEqual(report.PredictedDowntimeMs.Value, root.GetProperty("predictedDowntimeMs").GetDouble());
+            Assert.AreEqual(EngineHarness.Options().MaxDowntime.TotalMilliseconds, root.GetProperty("downtimeLimitMs").GetDouble());
             Assert.AreEqual(3, root.GetProperty("rounds").GetInt32());
             Assert.AreEqual(4, root.GetProperty("roundsDetail").GetArrayLength());
             Assert.AreEqual("switchover", root.GetProperty("roundsDetail")[3].GetProperty("action").GetString());
