@@ -46,12 +46,14 @@ internal static class LibvirtCommands
         internal Option<string> Deadline { get; } = new("--deadline") { Description = "Abort when not completed after this long, e.g. 60s; the source keeps running.", DefaultValueFactory = _ => "60s" };
         internal Option<string?> MigrateUri { get; } = new("--migrate-uri") { Description = "URI of the migration stream, e.g. tcp://10.0.0.2 (default: libvirt's choice)." };
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
-        internal Option<bool> Calibrate { get; } = new("--calibrate") { Description = "First measure the two hosts' stop-and-copy speed and fixed downtime with a 160 MiB probe guest (in /var/tmp/migratekit-probe, visible to both hosts)." };
+        internal Option<bool> Verbose { get; } = new("--verbose") { Description = "Log what the migrator measures and decides to stderr." };
+        internal Option<bool> Calibrate { get; } = new("--calibrate") { Description = "First measure the two hosts' stop-and-copy speed and fixed downtime by migrating two small probe guests (in /var/tmp/migratekit-probe, visible to both hosts)." };
         internal Option<string?> Report { get; } = ReportCommands.CreateOption();
 
         internal void AddTo(Command command)
         {
             command.Options.Add(Calibrate);
+            command.Options.Add(Verbose);
             command.Options.Add(From);
             command.Options.Add(To);
             command.Options.Add(Bandwidth);
@@ -63,6 +65,9 @@ internal static class LibvirtCommands
             command.Options.Add(Json);
             command.Options.Add(Report);
         }
+
+        internal LibvirtMigrator Migrator(ParseResult p) =>
+            new(p.GetValue(Verbose) ? new StderrLogger<LibvirtMigrator>(Microsoft.Extensions.Logging.LogLevel.Debug) : null);
 
         internal LibvirtMigrationOptions Read(ParseResult p, bool unsafeDisks, string? defaultMigrateUri = null)
         {
@@ -120,7 +125,7 @@ internal static class LibvirtCommands
             try
             {
                 MigrationReport report = await Output.WithLiveRoundsAsync(json, progress =>
-                    new LibvirtMigrator().MigrateAsync(parse.GetValue(set.From)!, parse.GetValue(domain)!, parse.GetValue(set.To)!, options, progress, ct)).ConfigureAwait(false);
+                    set.Migrator(parse).MigrateAsync(parse.GetValue(set.From)!, parse.GetValue(domain)!, parse.GetValue(set.To)!, options, progress, ct)).ConfigureAwait(false);
                 Output.Write(new RunOutcome(report, report.Status == MigrationStatus.Completed, null, 0, "libvirt", report.DowntimeMs), json);
                 return ReportCommands.Save(report, parse.GetValue(set.Report), json, Output.ExitCode(report.Status));
             }
@@ -177,7 +182,7 @@ internal static class LibvirtCommands
             try
             {
                 RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress =>
-                    LibvirtDemo.RunAsync(parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options, progress, ct)).ConfigureAwait(false);
+                    LibvirtDemo.RunAsync(set.Migrator(parse), parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options, progress, ct)).ConfigureAwait(false);
                 Output.Write(outcome, json);
                 int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
                 return ReportCommands.Save(outcome.Report, parse.GetValue(set.Report), json, exit);

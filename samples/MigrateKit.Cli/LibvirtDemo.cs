@@ -22,7 +22,7 @@ internal static class LibvirtDemo
     /// <summary>Where images and serial logs go: a path both hosts see (not under /var/lib/libvirt, which a second host may mount privately).</summary>
     internal static string WorkRoot => Environment.GetEnvironmentVariable("MIGRATEKIT_LIBVIRT_WORKDIR") ?? "/var/tmp/migratekit-libvirt";
 
-    internal static async Task<RunOutcome> RunAsync(string from, string to, ulong memory, string workload, ulong hot,
+    internal static async Task<RunOutcome> RunAsync(LibvirtMigrator migrator, string from, string to, ulong memory, string workload, ulong hot,
         LibvirtMigrationOptions options, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
         string name = $"migratekit-demo-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
@@ -40,7 +40,7 @@ internal static class LibvirtDemo
 
             // The working set exists before the migration: one whole pass (fill: its only pass).
             GuestSerialLog before = await WaitForPassAsync(guest, 1, BootTimeout, ct).ConfigureAwait(false);
-            MigrationReport report = await new LibvirtMigrator().MigrateAsync(from, name, to, options, progress, ct).ConfigureAwait(false);
+            MigrationReport report = await migrator.MigrateAsync(from, name, to, options, progress, ct).ConfigureAwait(false);
             if (report.Status != MigrationStatus.Completed)
             {
                 bool running = StateOn(from, name) == DomainState.Running;

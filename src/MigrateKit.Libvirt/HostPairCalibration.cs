@@ -5,6 +5,7 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using MigrateKit.Migration;
 using MigrateKit.Vmm;
 using Microsoft.Extensions.Logging;
 
@@ -21,6 +22,12 @@ namespace MigrateKit.Libvirt;
 public sealed record HostPairCalibration(double StopAndCopyBytesPerSecond, TimeSpan FixedDowntime, int Migrations = 1)
 {
     private static readonly ConcurrentDictionary<(string, string), HostPairCalibration> Known = new();
+
+    /// <summary>Nothing known: forecasts use the pre-copy bandwidth and no fixed cost (what calibration probes run with).</summary>
+    internal static HostPairCalibration Uncalibrated { get; } = new(0, TimeSpan.Zero, 0);
+
+    /// <summary>Whether this holds measured figures.</summary>
+    internal bool IsMeasured => StopAndCopyBytesPerSecond > 0;
 
     /// <summary>The calibration known in this process for a pair of hosts, if any.</summary>
     public static HostPairCalibration? For(string sourceUri, string destinationUri) =>
@@ -39,6 +46,11 @@ public sealed record HostPairCalibration(double StopAndCopyBytesPerSecond, TimeS
     /// </summary>
     internal HostPairCalibration Refine(ulong pendingBytes, TimeSpan actualDowntime)
     {
+        if (!IsMeasured)
+        {
+            return this;
+        }
+
         TimeSpan unexplained = actualDowntime - TimeSpan.FromSeconds(pendingBytes / StopAndCopyBytesPerSecond);
         if (unexplained < TimeSpan.Zero)
         {
@@ -53,23 +65,23 @@ public sealed record HostPairCalibration(double StopAndCopyBytesPerSecond, TimeS
 /// <summary>How <see cref="LibvirtMigrator.CalibrateAsync"/> probes a pair of hosts.</summary>
 public sealed class LibvirtCalibrationOptions
 {
-    /// <summary>Where the probe's boot image and serial log go; both hosts must see it at this path.</summary>
+    /// <summary>Where the probes' boot images and serial logs go; both hosts must see it at this path.</summary>
     /// <value>The default is <c>/var/tmp/migratekit-probe</c>.</value>
     public string ProbeDirectory { get; init; } = "/var/tmp/migratekit-probe";
 
-    /// <summary>The probe guest's memory.</summary>
-    /// <value>The default is 160 MiB.</value>
-    public ulong ProbeMemoryBytes { get; init; } = 160UL << 20;
+    /// <summary>The working set of the small probe, which rewrites it page by page.</summary>
+    /// <value>The default is 8 MiB.</value>
+    public ulong SmallWorkingSet { get; init; } = 8UL << 20;
 
-    /// <summary>How much memory the probe fills (with non-zero data) before it halts.</summary>
-    /// <value>The default is 128 MiB.</value>
-    public ulong FillBytes { get; init; } = 128UL << 20;
+    /// <summary>The working set of the large probe.</summary>
+    /// <value>The default is 64 MiB.</value>
+    public ulong LargeWorkingSet { get; init; } = 64UL << 20;
 
     /// <summary>The migration stream's URI (libvirt's <c>migrate_uri</c>), as for the real migration.</summary>
     /// <value>The default is <see langword="null"/>: libvirt picks.</value>
     public string? MigrationUri { get; init; }
 
-    /// <summary>How long the whole probe may take.</summary>
+    /// <summary>How long each probe may take.</summary>
     /// <value>The default is 60 seconds.</value>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -78,9 +90,9 @@ public sealed class LibvirtCalibrationOptions
     public void Validate()
     {
         ArgumentException.ThrowIfNullOrEmpty(ProbeDirectory);
-        if (ProbeMemoryBytes % (1UL << 20) != 0 || FillBytes % 4096 != 0 || FillBytes == 0 || (1UL << 20) + FillBytes > ProbeMemoryBytes)
+        if (SmallWorkingSet % (1UL << 20) != 0 || LargeWorkingSet % (1UL << 20) != 0 || SmallWorkingSet == 0 || LargeWorkingSet < 2 * SmallWorkingSet || LargeWorkingSet > (1UL << 30))
         {
-            throw new ArgumentException($"The probe fills {FillBytes} bytes from 1 MiB up: ProbeMemoryBytes ({ProbeMemoryBytes}) must be whole MiB and hold them.", nameof(FillBytes));
+            throw new ArgumentException($"The probes' working sets must be whole MiB, the large one at least twice the small one and at most 1 GiB (got {SmallWorkingSet} and {LargeWorkingSet}).", nameof(LargeWorkingSet));
         }
 
         if (Timeout <= TimeSpan.Zero)
@@ -90,88 +102,86 @@ public sealed class LibvirtCalibrationOptions
     }
 }
 
-/// <summary>The probe migration behind <see cref="LibvirtMigrator.CalibrateAsync"/>.</summary>
+/// <summary>The probe migrations behind <see cref="LibvirtMigrator.CalibrateAsync"/>.</summary>
 internal static class HostPairProbe
 {
     private const ulong Base = 1UL << 20;
 
     /// <summary>
-    /// Boots a guest that fills memory and halts, migrates it unlimited and reads the pre-copy speed
-    /// (an idle guest: the speed a stop-and-copy gets) and the downtime (nothing left to copy: the fixed part).
+    /// Migrates two guests that keep rewriting a small and a large working set, each under the migrator's
+    /// own forecast with a generous limit, and fits downtime = fixed + pending / speed through the two
+    /// (pending as the forecaster saw it at the switchover, so its own bias is calibrated away).
     /// </summary>
-    internal static async Task<HostPairCalibration> RunAsync(string sourceUri, string destinationUri, LibvirtCalibrationOptions options, ILogger logger, CancellationToken ct)
+    internal static async Task<HostPairCalibration> RunAsync(LibvirtMigrator migrator, string sourceUri, string destinationUri, LibvirtCalibrationOptions options, ILogger logger, CancellationToken ct)
     {
         options.Validate();
+        (double p1, double d1) = await ProbeAsync(migrator, sourceUri, destinationUri, options.SmallWorkingSet, options, ct).ConfigureAwait(false);
+        (double p2, double d2) = await ProbeAsync(migrator, sourceUri, destinationUri, options.LargeWorkingSet, options, ct).ConfigureAwait(false);
+        double speed = d2 > d1 && p2 > p1 ? (p2 - p1) / ((d2 - d1) / 1000) : p2 / (d2 / 1000);
+        double fixedMs = Math.Clamp(d1 - (p1 / speed * 1000), 0, d1);
+        var calibration = new HostPairCalibration(speed, TimeSpan.FromMilliseconds(fixedMs));
+        logger.LogInformation("Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {P1:F1} MiB in {D1} ms, {P2:F1} MiB in {D2} ms)",
+            sourceUri, destinationUri, speed / (1 << 20), fixedMs, p1 / (1 << 20), d1, p2 / (1 << 20), d2);
+        return calibration;
+    }
+
+    private static async Task<(double PendingBytes, double DowntimeMs)> ProbeAsync(LibvirtMigrator migrator, string sourceUri, string destinationUri, ulong workingSet,
+        LibvirtCalibrationOptions options, CancellationToken ct)
+    {
         string name = $"migratekit-probe-{Guid.NewGuid().ToString("N")[..10]}";
         string dir = Path.Combine(options.ProbeDirectory, name);
         Directory.CreateDirectory(dir);
-        var guest = new BootSectorDomain(name, options.ProbeMemoryBytes, Path.Combine(dir, "boot.img"), Path.Combine(dir, "com1.log"), BootSectorDomain.KvmAvailable);
-        var clock = Stopwatch.StartNew();
+        ulong memory = Base + workingSet + (16UL << 20);
+        var guest = new BootSectorDomain(name, memory, Path.Combine(dir, "boot.img"), Path.Combine(dir, "com1.log"), BootSectorDomain.KvmAvailable);
         try
         {
-            GuestProgram fill = GuestPrograms.Fill(Base, Base + options.FillBytes, GuestPorts.Com1, BootSector.ProgramAddress);
-            await File.WriteAllBytesAsync(guest.ImagePath, BootSector.Build(fill), ct).ConfigureAwait(false);
-            using LibvirtConnection src = LibvirtConnection.Open(sourceUri);
-            using LibvirtConnection dst = LibvirtConnection.Open(destinationUri);
-            using LibvirtDomain domain = src.CreateDomain(guest.ToXml());
-            while (guest.ReadSerial().LastPass < 1)
+            GuestProgram sweep = GuestPrograms.Sweep(Base, Base + workingSet, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress);
+            await File.WriteAllBytesAsync(guest.ImagePath, BootSector.Build(sweep), ct).ConfigureAwait(false);
+            using (LibvirtConnection src = LibvirtConnection.Open(sourceUri))
+            {
+                using LibvirtDomain created = src.CreateDomain(guest.ToXml());
+            }
+
+            var clock = Stopwatch.StartNew();
+            while (guest.ReadSerial().LastPass < 2)
             {
                 if (clock.Elapsed > options.Timeout)
                 {
-                    throw new TimeoutException($"The calibration probe '{name}' did not fill its memory within {options.Timeout.TotalSeconds:F0} s.");
+                    throw new TimeoutException($"The calibration probe '{name}' did not start within {options.Timeout.TotalSeconds:F0} s.");
                 }
 
                 await Task.Delay(20, ct).ConfigureAwait(false);
             }
 
-            var parameters = new DomainMigrationParameters { MigrationUri = options.MigrationUri };
-            Task migrate = Task.Factory.StartNew(() => domain.Migrate(dst, parameters, MigrationFlags.Live | MigrationFlags.Unsafe).Dispose(),
-                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            double peak = 0;
-            while (!migrate.IsCompleted)
+            // QEMU copies everything once (its own limit is tiny), then switches at the first chance:
+            // MigrateKit's limit is generous and there is no throttle.
+            var probeOptions = new LibvirtMigrationOptions
             {
-                try
-                {
-                    if (domain.GetJobStats() is { MemoryBps: { } bps })
-                    {
-                        peak = Math.Max(peak, bps);
-                    }
-                }
-                catch (LibvirtException)
-                {
-                    // The job ended between the check and the call.
-                }
-
-                await Task.WhenAny(migrate, Task.Delay(10, CancellationToken.None)).ConfigureAwait(false);
+                MaxDowntime = TimeSpan.FromSeconds(5),
+                InitialQemuDowntimeLimit = TimeSpan.FromMilliseconds(1),
+                MeasureDirtyRate = false,
+                AllowAutoConverge = false,
+                CalibratePause = false,
+                Deadline = options.Timeout,
+                MigrationUri = options.MigrationUri,
+                Unsafe = true,
+                Calibration = HostPairCalibration.Uncalibrated,
+            };
+            MigrationReport report = await migrator.MigrateAsync(sourceUri, name, destinationUri, probeOptions, null, ct).ConfigureAwait(false);
+            if (report.Status != MigrationStatus.Completed || report.DowntimeMs is not { } downtime)
+            {
+                throw new InvalidOperationException($"The calibration probe '{name}' did not migrate: {report.Status} ({report.Reason ?? "no downtime reported"}).");
             }
 
-            await migrate.ConfigureAwait(false);
-            using LibvirtDomain arrived = dst.LookupDomain(name);
-            JobStats done = arrived.GetJobStats(completed: true);
-            ulong downtime = done.DowntimeMs ?? throw new InvalidOperationException("libvirt reported no downtime for the calibration probe.");
-            if (peak == 0 && done.MemoryProcessed is { } processed && done.TimeElapsedMs is { } elapsed && elapsed > downtime)
-            {
-                // Too quick to poll: the average over the pre-copy part.
-                peak = processed / ((elapsed - downtime) / 1000.0);
-            }
-
-            if (peak <= 0)
-            {
-                throw new InvalidOperationException("The calibration probe migrated without a measurable speed.");
-            }
-
-            var calibration = new HostPairCalibration(peak, TimeSpan.FromMilliseconds(downtime));
-            logger.LogInformation("Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed} ms",
-                sourceUri, destinationUri, peak / (1 << 20), downtime);
-            return calibration;
+            // A probe quick enough to finish between two polls left no forecast: its whole working
+            // set, rewritten continuously, is what the stop-and-copy had to send.
+            bool forecastSeen = report.RoundsDetail.Count > 0 && report.RoundsDetail[^1].Action == "switchover";
+            return (forecastSeen ? report.RoundsDetail[^1].DirtyPages * 4096.0 : workingSet, downtime);
         }
         finally
         {
-            foreach (string uri in new[] { sourceUri, destinationUri })
-            {
-                TransientDomains.Destroy(uri, name);
-            }
-
+            TransientDomains.Destroy(sourceUri, name);
+            TransientDomains.Destroy(destinationUri, name);
             try
             {
                 Directory.Delete(dir, recursive: true);

@@ -89,7 +89,7 @@ public sealed class LibvirtMigrationOptions
 
     /// <summary>
     /// When nothing is known about the pair of hosts, run <see cref="LibvirtMigrator.CalibrateAsync"/> first
-    /// (a probe guest of 160 MiB in <c>/var/tmp/migratekit-probe</c>, a few seconds).
+    /// (two small probe guests in <c>/var/tmp/migratekit-probe</c>, a few seconds).
     /// </summary>
     /// <value>The default is <see langword="false"/>.</value>
     public bool CalibrateHostPair { get; init; }
@@ -100,6 +100,13 @@ public sealed class LibvirtMigrationOptions
     /// </summary>
     /// <value>The default is <see langword="true"/>.</value>
     public bool CalibratePause { get; init; } = true;
+
+    /// <summary>
+    /// The limit QEMU starts with when it differs from <see cref="MaxDowntime"/>. Calibration probes start
+    /// with a tiny one so that QEMU never switches during the first full copy, when the destination's
+    /// memory is still untouched and a switchover would measure first-touch costs instead of the link.
+    /// </summary>
+    internal TimeSpan? InitialQemuDowntimeLimit { get; init; }
 
     /// <summary>The clock.</summary>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>

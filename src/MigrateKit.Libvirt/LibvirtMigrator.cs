@@ -111,9 +111,9 @@ public sealed class LibvirtMigrator
             calibration = await CalibrateAsync(sourceUri, destinationUri, new LibvirtCalibrationOptions { MigrationUri = options.MigrationUri }, ct).ConfigureAwait(false);
         }
 
-        if (calibration is not null)
+        if (calibration is { IsMeasured: true })
         {
-            // The probe measured every fixed cost of a switchover between these hosts at once.
+            // The probes measured every fixed cost of a switchover between these hosts at once.
             estimator.ObserveResume(calibration.FixedDowntime);
         }
         else if (options.CalibratePause)
@@ -121,7 +121,7 @@ public sealed class LibvirtMigrator
             Calibrate(monitorSrc, domain, estimator, ct);
         }
 
-        double? switchover = options.SwitchoverBandwidth ?? calibration?.StopAndCopyBytesPerSecond;
+        double? switchover = options.SwitchoverBandwidth ?? (calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : (double?)null);
         double? dirty = options.MeasureDirtyRate ? await MeasureDirtyRateAsync(monitorSrc, domain, options, ct).ConfigureAwait(false) : null;
         StartPlan plan = StartPlan.Choose(options, dirty);
         _logger.LogInformation("Migrating {Domain} from {Source} to {Destination}: {Plan}", domain, sourceUri, destinationUri, plan.Reason);
@@ -173,7 +173,7 @@ public sealed class LibvirtMigrator
             Task migrate = Task.Factory.StartNew(() => controlSrc.Migrate(domain, controlDst, parameters, flags),
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-            var run = new RunState { QemuLimit = plan.MaxDowntime };
+            var run = new RunState { QemuLimit = options.InitialQemuDowntimeLimit ?? plan.MaxDowntime };
             await FollowAsync(migrate, monitorSrc, domain, options, forecaster, policy, estimator, rounds, run, start, memory, progress, wake, ct).ConfigureAwait(false);
 
             Exception? failure = null;
@@ -213,7 +213,7 @@ public sealed class LibvirtMigrator
     {
         ArgumentException.ThrowIfNullOrEmpty(sourceUri);
         ArgumentException.ThrowIfNullOrEmpty(destinationUri);
-        HostPairCalibration calibration = await HostPairProbe.RunAsync(sourceUri, destinationUri, options ?? new LibvirtCalibrationOptions(), _logger, cancellationToken).ConfigureAwait(false);
+        HostPairCalibration calibration = await HostPairProbe.RunAsync(this, sourceUri, destinationUri, options ?? new LibvirtCalibrationOptions(), _logger, cancellationToken).ConfigureAwait(false);
         HostPairCalibration.Remember(sourceUri, destinationUri, calibration);
         return calibration;
     }
@@ -468,7 +468,7 @@ public sealed class LibvirtMigrator
         double? predicted = last?.PredictedDowntime.TotalMilliseconds;
         double? actual = final?.DowntimeMs is { } d ? d : null;
         double? error = predicted is { } p && actual is > 0 ? Math.Abs(p - actual.Value) / actual.Value * 100 : null;
-        if (completed && actual is { } a && last is not null && !run.PostcopyStarted && calibration is not null)
+        if (completed && actual is { } a && last is not null && !run.PostcopyStarted && calibration is { IsMeasured: true })
         {
             // Each completed migration sharpens the fixed part for the next one between these hosts.
             HostPairCalibration.Remember(pair.Source, pair.Destination, calibration.Refine(last.PendingBytes, TimeSpan.FromMilliseconds(a)));

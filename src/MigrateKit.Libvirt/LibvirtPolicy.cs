@@ -46,6 +46,9 @@ public readonly record struct LibvirtPolicyState(int Iteration, TimeSpan Elapsed
 /// </summary>
 public sealed class LibvirtPolicy
 {
+    /// <summary>The highest limit handed to QEMU, as a multiple of the downtime allowed.</summary>
+    internal const int MaxLimitFactor = 20;
+
     private readonly LibvirtMigrationOptions _options;
     private int _hopeless;
 
@@ -87,8 +90,11 @@ public sealed class LibvirtPolicy
 
             // QEMU switches when its own estimate fits its limit; give it room for what is left
             // now plus a quarter for what the guest dirties before the next sync.
+            // Capped: QEMU's bandwidth figure can dip to nearly nothing for a period around a sync.
             TimeSpan needed = TimeSpan.FromTicks((long)(state.QemuExpectedDowntime.Ticks * 1.25));
-            if (needed > state.QemuDowntimeLimit)
+            TimeSpan cap = TimeSpan.FromTicks(allowed.Ticks * MaxLimitFactor);
+            needed = needed > cap ? cap : needed;
+            if (needed.Ticks > state.QemuDowntimeLimit.Ticks * 1.1)
             {
                 return new LibvirtDecision(LibvirtAction.RaiseDowntimeLimit, needed, Invariant(
                     $"predicted downtime {Ms(forecast.PredictedDowntime)} fits {Ms(allowed)}; QEMU expects {Ms(state.QemuExpectedDowntime)} at the rate limit"));

@@ -79,12 +79,38 @@ public sealed class LibvirtMigrationTests
             MigrationFlags.Live | MigrationFlags.Unsafe | MigrationFlags.AutoConverge).Dispose());
         JobStats? active = null;
         var clock = Stopwatch.StartNew();
-        while (!migrate.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(120))
+        bool released = false;
+        while (!migrate.IsCompleted)
         {
-            JobStats s = domain.GetJobStats();
+            JobStats s;
+            try
+            {
+                s = domain.GetJobStats();
+            }
+            catch (LibvirtException ex) when (ex.IsNoDomain)
+            {
+                // Switched over: the source let go of the domain before the migrate call returned.
+                break;
+            }
+
             if (s.Type == DomainJobType.Unbounded && s.MemoryProcessed > 0)
             {
                 active = s;
+            }
+
+            // The guest rewrites its 32 MiB faster than 16 MiB/s can follow: once watched, let it switch.
+            if (!released && active is not null && !iterations.IsEmpty && active.MemoryIteration >= 2)
+            {
+                domain.SetMaxDowntime(TimeSpan.FromSeconds(30));
+                Assert.AreEqual(TimeSpan.FromSeconds(30), domain.GetMaxDowntime());
+                released = true;
+            }
+
+            if (clock.Elapsed > TimeSpan.FromSeconds(90))
+            {
+                domain.AbortJob();
+                await Assert.ThrowsExactlyAsync<LibvirtException>(() => migrate);
+                Assert.Fail($"the migration did not complete within 90 s (iteration events {iterations.Count}, last stats {active})");
             }
 
             await Task.Delay(50);
@@ -92,7 +118,8 @@ public sealed class LibvirtMigrationTests
 
         await migrate;
         Assert.IsNotNull(active, "no active job statistics were seen");
-        Assert.AreEqual(256 * MiB, active.MemoryTotal);
+        // Guest RAM plus QEMU's ROMs and firmware regions.
+        Assert.IsTrue(active.MemoryTotal >= 256 * MiB && active.MemoryTotal < 264 * MiB, $"memory total {active.MemoryTotal}");
         Assert.IsGreaterThan(0UL, active.DataTotal!.Value);
         Assert.IsNotNull(active.MemoryBps);
         Assert.IsTrue(active.Raw.ContainsKey("memory_remaining"));
@@ -116,6 +143,12 @@ public sealed class LibvirtMigrationTests
     public async Task DirtyRate_OfASweepingGuest_IsMeasuredInEachMode(DirtyRateMode mode)
     {
         int ring = 0;
+        if (mode == DirtyRateMode.DirtyBitmap && !BootSectorDomain.KvmAvailable)
+        {
+            // QEMU 7.2 reads KVM's dirty log in this mode; on a TCG guest calc-dirty-rate crashes QEMU (SIGSEGV).
+            Assert.Inconclusive("Skipped: the dirty-bitmap mode needs a KVM guest and /dev/kvm does not exist (under TCG, QEMU 7.2 crashes in this mode).");
+        }
+
         if (mode == DirtyRateMode.DirtyRing)
         {
             if (!BootSectorDomain.KvmAvailable)
@@ -167,7 +200,7 @@ public sealed class LibvirtMigrationTests
     public async Task SourceDaemonRestartedWhilePolling_TheMigratorReconnectsAndReportsTheOutcome()
     {
         using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Sweep(MiB, 33 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress), 256 * MiB);
-        var options = Options(16L << 20);
+        var options = Options(16L << 20, TimeSpan.FromSeconds(30));
         Task<MigrationReport> running = new LibvirtMigrator().MigrateAsync(Src, vm.Name, Dst, options);
         await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.IsFalse(running.IsCompleted, "the migration should still be running at 16 MiB/s");

@@ -4,6 +4,9 @@
 #   tests/harness/libvirt-hosts.sh start    start both hosts (a no-op for a host that is up)
 #   tests/harness/libvirt-hosts.sh status   exit 0 only when both hosts answer
 #   tests/harness/libvirt-hosts.sh stop     stop both hosts and every QEMU they started
+#   tests/harness/libvirt-hosts.sh restart-source
+#                                           restart host 1's libvirtd only (its QEMUs keep running),
+#                                           as an operator or a package upgrade would
 #
 # start and status print exactly two lines on stdout:
 #   SOURCE_URI=qemu:///system
@@ -275,8 +278,23 @@ case "$cmd" in
     require_root
     stop_hosts both
     ;;
+  restart-source)
+    require_root
+    # Host 1's libvirtd is the one in this mount namespace (host 2's lives in its own).
+    own_ns=$(readlink /proc/self/ns/mnt)
+    pids=()
+    for pid in $(pidof libvirtd 2>/dev/null || true); do
+      [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$own_ns" ] && pids+=("$pid")
+    done
+    [ ${#pids[@]} -gt 0 ] || die "host 1's libvirtd is not running"
+    log "restarting host 1's libvirtd (pid ${pids[*]})"
+    terminate "${pids[@]}"
+    LIBVIRT_LOG_OUTPUTS="3:file:$host1/libvirtd.log" libvirtd -d -p "$host1/libvirtd.pid" ||
+      die "host 1: libvirtd failed to restart (see $host1/libvirtd.log)"
+    wait_for "$source_uri" "$host1/libvirtd.pid" "host 1"
+    ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|restart-source" >&2
     exit 2
     ;;
 esac
