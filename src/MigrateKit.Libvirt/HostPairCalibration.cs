@@ -117,7 +117,10 @@ internal static class HostPairProbe
         options.Validate();
         (double p1, double d1) = await ProbeAsync(migrator, sourceUri, destinationUri, options.SmallWorkingSet, options, ct).ConfigureAwait(false);
         (double p2, double d2) = await ProbeAsync(migrator, sourceUri, destinationUri, options.LargeWorkingSet, options, ct).ConfigureAwait(false);
-        double speed = d2 > d1 && p2 > p1 ? (p2 - p1) / ((d2 - d1) / 1000) : p2 / (d2 / 1000);
+        // Two noisy points make a noisy slope: the speed is kept within 4x of what the large probe
+        // shows when all of its downtime is counted as transfer (a speed it certainly reached).
+        double floor = p2 / (d2 / 1000);
+        double speed = d2 > d1 && p2 > p1 ? Math.Clamp((p2 - p1) / ((d2 - d1) / 1000), floor, 4 * floor) : floor;
         double fixedMs = Math.Clamp(d1 - (p1 / speed * 1000), 0, d1);
         var calibration = new HostPairCalibration(speed, TimeSpan.FromMilliseconds(fixedMs));
         logger.LogInformation("Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {P1:F1} MiB in {D1} ms, {P2:F1} MiB in {D2} ms)",

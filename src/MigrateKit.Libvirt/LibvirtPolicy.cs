@@ -40,12 +40,18 @@ public readonly record struct LibvirtPolicyState(int Iteration, TimeSpan Elapsed
 /// QEMU switches over when remaining bytes over the <em>rate-limited</em> bandwidth fit its limit, yet
 /// its stop-and-copy runs without the rate limit: with a limit it waits far longer than the downtime
 /// needs. MigrateKit forecasts the real downtime (fixed costs plus remaining bytes at the stop-and-copy
-/// speed) and, when that fits the caller's limit (or budget) but QEMU's own estimate does not, raises
-/// QEMU's limit just enough for it to switch at its next sync. When nothing fits, it switches to
+/// speed) and, when that fits the caller's limit (or budget) with a margin of <see cref="RaiseMargin"/>
+/// but QEMU's own estimate does not, raises QEMU's limit just enough for it to switch at its next sync. When nothing fits, it switches to
 /// postcopy if allowed, and aborts at the deadline.
 /// </summary>
 public sealed class LibvirtPolicy
 {
+    /// <summary>
+    /// QEMU's limit is raised only when the forecast times this still fits: the forecast of a QEMU
+    /// stop-and-copy is less certain than MigrateKit's own (the host's load, libvirt's hand-off).
+    /// </summary>
+    internal const double RaiseMargin = 1.5;
+
     /// <summary>The highest limit handed to QEMU, as a multiple of the downtime allowed.</summary>
     internal const int MaxLimitFactor = 20;
 
@@ -78,13 +84,13 @@ public sealed class LibvirtPolicy
 
         TimeSpan allowed = _options.MaxDowntime;
         bool converging = forecast.Verdict == ConvergenceVerdict.Converging;
-        if (forecast.PredictedDowntime > allowed && _options.DowntimeBudget is { } budget && !converging && forecast.PredictedDowntime <= budget)
+        if (forecast.PredictedDowntime.Ticks * RaiseMargin > allowed.Ticks && _options.DowntimeBudget is { } budget && !converging && forecast.PredictedDowntime.Ticks * RaiseMargin <= budget.Ticks)
         {
             // Pre-copy is not getting there by itself: spend the caller's budget.
             allowed = budget;
         }
 
-        if (forecast.PredictedDowntime <= allowed)
+        if (forecast.PredictedDowntime.Ticks * RaiseMargin <= allowed.Ticks)
         {
             _hopeless = 0;
 

@@ -46,6 +46,25 @@ public sealed class LibvirtPolicyTests
     }
 
     [TestMethod]
+    public void Decide_ForecastFitsOnlyWithoutTheMargin_DoesNotRaise()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300 });
+
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(250), State()).Action);
+        Assert.AreEqual(LibvirtAction.RaiseDowntimeLimit, policy.Decide(Forecast(200), State()).Action);
+    }
+
+    [TestMethod]
+    public void Decide_QemuExpectsNearlyForever_RaisesNoFurtherThanTwentyTimesTheLimit()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300 });
+
+        LibvirtDecision d = policy.Decide(Forecast(100), State(qemuExpectedMs: 1_000_000));
+
+        Assert.AreEqual(TimeSpan.FromMilliseconds(6000), d.DowntimeLimit);
+    }
+
+    [TestMethod]
     public void Decide_FirstIteration_WaitsForTheFullCopy()
     {
         var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300 });
@@ -58,7 +77,7 @@ public sealed class LibvirtPolicyTests
     {
         var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300, DowntimeBudget = TimeSpan.FromMilliseconds(800) });
 
-        LibvirtDecision d = policy.Decide(Forecast(600, ConvergenceVerdict.Diverging), State(qemuExpectedMs: 1000));
+        LibvirtDecision d = policy.Decide(Forecast(500, ConvergenceVerdict.Diverging), State(qemuExpectedMs: 1000));
 
         Assert.AreEqual(LibvirtAction.RaiseDowntimeLimit, d.Action);
         StringAssert.Contains(d.Reason, "800 ms");
