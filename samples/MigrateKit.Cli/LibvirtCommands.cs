@@ -27,7 +27,8 @@ internal static class LibvirtCommands
 {
     internal static Command Create()
     {
-        var command = new Command("libvirt", "Migrate libvirt domains with MigrateKit's dirty-rate sizing, downtime forecasts and policy.");
+        var command = new Command("libvirt", "Migrate libvirt domains with MigrateKit's dirty-rate sizing, downtime forecasts and policy.\n" +
+            "Example: migratekit libvirt migrate web1 --from qemu:///system --to qemu+ssh://host2/system --bandwidth 100MiB/s --calibrate");
         command.Subcommands.Add(MigrateCommand());
         command.Subcommands.Add(DemoCommand());
         command.Subcommands.Add(DirtyRateCommand());

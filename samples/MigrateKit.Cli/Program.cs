@@ -15,7 +15,9 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
-        var root = new RootCommand("migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.");
+        var root = new RootCommand("migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.\n" +
+            "Exit codes: 0 completed, 2 usage error, 3 aborted by policy (the source keeps running), 4 failed.\n" +
+            "Example: migratekit demo --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
         root.Subcommands.Add(VersionCommand());
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(SendCommand());
@@ -39,7 +41,7 @@ internal static class Program
 
     private static Command VersionCommand()
     {
-        var command = new Command("version", "Print the MigrateKit version and what this host's KVM offers.");
+        var command = new Command("version", "Print the MigrateKit version and what this host's KVM offers.\nExample: migratekit version");
         command.SetAction(_ =>
         {
             string version = typeof(KvmSystem).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
@@ -56,6 +58,8 @@ internal static class Program
             {
                 Console.WriteLine($"kvm: unavailable ({ex.Message})");
             }
+
+            Console.WriteLine(LibvirtSharp.Libvirt.IsAvailable ? $"libvirt: {LibvirtSharp.Libvirt.LibraryVersion}" : "libvirt: libvirt.so.0 not found");
 
             return 0;
         });
