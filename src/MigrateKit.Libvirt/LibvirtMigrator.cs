@@ -464,7 +464,8 @@ public sealed class LibvirtMigrator
             }
         }
 
-        Forecast? last = run.LastForecast;
+        // A forecast of a pre-copy switchover says nothing about a postcopy one.
+        Forecast? last = run.PostcopyStarted ? null : run.LastForecast;
         double? predicted = last?.PredictedDowntime.TotalMilliseconds;
         double? actual = final?.DowntimeMs is { } d ? d : null;
         double? error = predicted is { } p && actual is > 0 ? Math.Abs(p - actual.Value) / actual.Value * 100 : null;

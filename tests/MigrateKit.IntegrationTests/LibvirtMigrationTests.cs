@@ -197,6 +197,30 @@ public sealed class LibvirtMigrationTests
     }
 
     [TestMethod]
+    public async Task GuestOutrunningTheLink_WithPostcopyAllowed_SwitchesToPostcopyAndArrivesIntact()
+    {
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Verifier(MiB, 65 * MiB, GuestPorts.Com1, BootSector.ProgramAddress), 256 * MiB);
+        var options = new LibvirtMigrationOptions
+        {
+            MigrationUri = "tcp://127.0.0.1",
+            Unsafe = true,
+            BandwidthLimit = 16L << 20,
+            AllowPostcopy = true,
+            AllowAutoConverge = false,
+            MeasureDirtyRate = false,
+            Deadline = TimeSpan.FromSeconds(60),
+        };
+
+        MigrationReport report = await new LibvirtMigrator().MigrateAsync(Src, vm.Name, Dst, options);
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        Assert.AreEqual("completed in postcopy", report.Reason);
+        Assert.AreEqual(DomainState.Running, vm.StateOn(Dst));
+        GuestSerialLog log = vm.WaitForPass(vm.Guest.ReadSerial().LastPass + 2, TimeSpan.FromSeconds(60));
+        CollectionAssert.AreEqual(Enumerable.Range(1, log.Passes.Count).Select(i => (uint)i).ToArray(), log.Passes.ToArray());
+    }
+
+    [TestMethod]
     public async Task SourceDaemonRestartedWhilePolling_TheMigratorReconnectsAndReportsTheOutcome()
     {
         using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Sweep(MiB, 33 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress), 256 * MiB);
