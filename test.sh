@@ -9,6 +9,8 @@
 # As root it also makes sure libvirt0 is installed and starts two libvirt hosts
 # (tests/harness/libvirt-hosts.sh), exporting MIGRATEKIT_LIBVIRT_SOURCE_URI,
 # MIGRATEKIT_LIBVIRT_DEST_URI and MIGRATEKIT_REQUIRE_LIBVIRT=1; hosts it started it stops again.
+# After the test projects, tests/consumer/run.sh packs the four packages into a local feed and
+# installs them into a project of its own; it counts as one test.
 # The last line is always "N passed, N failed, N skipped"; the exit code is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
@@ -127,6 +129,15 @@ for project in "${projects[@]}"; do
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
 done
 rm -rf "$out"
+
+# ---- consumer: the packages, installed the way an application installs them ----
+log "tests/consumer/run.sh (pack, install from a local feed, run)"
+if tests/consumer/run.sh --no-build; then
+  passed=$((passed + 1))
+else
+  echo "!! the consumer test failed"
+  failed=$((failed + 1))
+fi
 
 if [ -n "${started_libvirt:-}" ]; then
   log "stopping the libvirt hosts"
