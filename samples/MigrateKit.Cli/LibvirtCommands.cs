@@ -48,6 +48,7 @@ internal static class LibvirtCommands
         internal Option<string?> MigrateUri { get; } = new("--migrate-uri") { Description = "URI of the migration stream, e.g. tcp://10.0.0.2 (default: libvirt's choice)." };
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
         internal Option<bool> Verbose { get; } = new("--verbose") { Description = "Log what the migrator measures and decides to stderr." };
+        internal Option<bool> Metrics { get; } = new("--metrics") { Description = "Listen to the MigrateKit meter during the run and print every instrument at the end (to stderr with --json)." };
         internal Option<bool> Calibrate { get; } = new("--calibrate") { Description = "First measure the two hosts' stop-and-copy speed and fixed downtime by migrating two small probe guests (in /var/tmp/migratekit-probe, visible to both hosts)." };
         internal Option<string?> Report { get; } = ReportCommands.CreateOption();
 
@@ -55,6 +56,7 @@ internal static class LibvirtCommands
         {
             command.Options.Add(Calibrate);
             command.Options.Add(Verbose);
+            command.Options.Add(Metrics);
             command.Options.Add(From);
             command.Options.Add(To);
             command.Options.Add(Bandwidth);
@@ -67,8 +69,7 @@ internal static class LibvirtCommands
             command.Options.Add(Report);
         }
 
-        internal LibvirtMigrator Migrator(ParseResult p) =>
-            new(p.GetValue(Verbose) ? new StderrLogger<LibvirtMigrator>(Microsoft.Extensions.Logging.LogLevel.Debug) : null);
+        internal LibvirtMigrator Migrator(ParseResult p) => new(CliLogging.For<LibvirtMigrator>(p.GetValue(Verbose)));
 
         internal LibvirtMigrationOptions Read(ParseResult p, bool unsafeDisks, string? defaultMigrateUri = null)
         {
@@ -123,11 +124,13 @@ internal static class LibvirtCommands
             }
 
             bool json = parse.GetValue(set.Json);
+            using MetricsCollector? metrics = MetricsCollector.StartIf(parse.GetValue(set.Metrics));
             try
             {
                 MigrationReport report = await Output.WithLiveRoundsAsync(json, progress =>
                     set.Migrator(parse).MigrateAsync(parse.GetValue(set.From)!, parse.GetValue(domain)!, parse.GetValue(set.To)!, options, progress, ct)).ConfigureAwait(false);
                 Output.Write(new RunOutcome(report, report.Status == MigrationStatus.Completed, null, 0, "libvirt", report.DowntimeMs), json);
+                metrics?.Print(json);
                 return ReportCommands.Save(report, parse.GetValue(set.Report), json, Output.ExitCode(report.Status));
             }
             catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException)
@@ -180,11 +183,13 @@ internal static class LibvirtCommands
             }
 
             bool json = parse.GetValue(set.Json);
+            using MetricsCollector? metrics = MetricsCollector.StartIf(parse.GetValue(set.Metrics));
             try
             {
                 RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress =>
                     LibvirtDemo.RunAsync(set.Migrator(parse), parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options, progress, ct)).ConfigureAwait(false);
                 Output.Write(outcome, json);
+                metrics?.Print(json);
                 int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
                 return ReportCommands.Save(outcome.Report, parse.GetValue(set.Report), json, exit);
             }

@@ -11,7 +11,7 @@ using MigrateKit.Vmm;
 namespace MigrateKit.Cli;
 
 /// <summary>Settings shared by <c>demo</c> and <c>send</c>.</summary>
-internal sealed record SourceSettings(ulong Memory, string Workload, ulong Hot, ulong? Bandwidth, TimeSpan MaxDowntime, string Tracker, string Vm, double Pace);
+internal sealed record SourceSettings(ulong Memory, string Workload, ulong Hot, ulong? Bandwidth, TimeSpan MaxDowntime, string Tracker, string Vm, double Pace, bool Verbose = false);
 
 /// <summary>What the CLI prints at the end of a migration.</summary>
 internal sealed record RunOutcome(MigrationReport Report, bool Verified, string? VerifyDetail, int DestinationPasses, string Vm = "microvm", double? LibvirtDowntimeMs = null);
@@ -94,16 +94,16 @@ internal static class MigrationRunner
             MaxDowntime = s.MaxDowntime,
             BandwidthLimit = s.Bandwidth is ulong b ? (long)b : null,
         };
-        var engine = new PreCopyEngine(source.Source, tracker, options);
+        var engine = new PreCopyEngine(source.Source, tracker, options, CliLogging.For<PreCopyEngine>(s.Verbose));
         return engine.MigrateAsync(connection, progress, ct);
     }
 
-    /// <summary>Receives one migration into a new VM of the source's kind (named in its Hello).</summary>
-    internal static Task<ReceiveResult> ReceiveAsync(IMigrationConnection connection, CancellationToken ct)
+    /// <summary>Receives one migration into a new VM of the source's kind (named in its Hello); logs to stderr when <paramref name="verbose"/>.</summary>
+    internal static Task<ReceiveResult> ReceiveAsync(IMigrationConnection connection, bool verbose, CancellationToken ct)
     {
         var receiver = new MigrationReceiver(hello => hello.SourceName.StartsWith("hostvm", StringComparison.Ordinal)
             ? new HostVm(hello.Regions)
-            : MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }));
+            : MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }), CliLogging.For<MigrationReceiver>(verbose));
         return receiver.ReceiveAsync(connection, ct);
     }
 
@@ -142,7 +142,7 @@ internal static class MigrationRunner
         Task<ReceiveResult> receiving = Task.Run(async () =>
         {
             await using IMigrationConnection incoming = await listener.AcceptAsync(ct).ConfigureAwait(false);
-            return await ReceiveAsync(incoming, ct).ConfigureAwait(false);
+            return await ReceiveAsync(incoming, s.Verbose, ct).ConfigureAwait(false);
         }, ct);
 
         MigrationReport report;

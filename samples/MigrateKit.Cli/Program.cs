@@ -78,6 +78,8 @@ internal static class Program
         internal Option<string> Vm { get; } = new("--vm") { Description = "The VM to migrate: microvm (KVM), hostvm (guest writes by a host thread, tracked with userfaultfd write-protection; no KVM needed) or auto (microvm when /dev/kvm can be opened).", DefaultValueFactory = _ => "auto" };
         internal Option<double> Pace { get; } = new("--pace") { Description = "Guest page writes per second (0 = as fast as it can). The default for a hostvm, 25000, is the rate a MicroVm guest reaches on the reference machine; a microvm runs unpaced by default.", DefaultValueFactory = _ => -1 };
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
+        internal Option<bool> Verbose { get; } = new("--verbose") { Description = "Log what the engine and the receiver measure and decide to stderr." };
+        internal Option<bool> Metrics { get; } = new("--metrics") { Description = "Listen to the MigrateKit meter during the run and print every instrument at the end (to stderr with --json)." };
         internal Option<string?> Report { get; } = ReportCommands.CreateOption();
 
         internal void AddTo(Command command)
@@ -91,6 +93,8 @@ internal static class Program
             command.Options.Add(Vm);
             command.Options.Add(Pace);
             command.Options.Add(Json);
+            command.Options.Add(Verbose);
+            command.Options.Add(Metrics);
             command.Options.Add(Report);
         }
 
@@ -141,7 +145,7 @@ internal static class Program
             }
 
             return new SourceSettings(memory, workload, hot, Units.ParseRate(p.GetValue(Bandwidth)!),
-                Units.ParseDuration(p.GetValue(MaxDowntime)!), tracker, vm, pace);
+                Units.ParseDuration(p.GetValue(MaxDowntime)!), tracker, vm, pace, p.GetValue(Verbose));
         }
     }
 
@@ -178,10 +182,12 @@ internal static class Program
     {
         var listen = new Option<string>("--listen") { Description = "Address to listen on: tcp:HOST:PORT or unix:PATH.", Required = true };
         var passes = new Option<int>("--verify-passes") { Description = "After resuming, wait for this many passes of a self-checking guest.", DefaultValueFactory = _ => 3 };
+        var verbose = new Option<bool>("--verbose") { Description = "Log what the receiver sees and does to stderr." };
         var command = new Command("receive", "Receive one migration into a new VM of the source's kind, resume it and check the guest.\n" +
             "Example: migratekit receive --listen tcp:127.0.0.1:7000");
         command.Options.Add(listen);
         command.Options.Add(passes);
+        command.Options.Add(verbose);
         command.SetAction(async (parse, ct) =>
         {
             try
@@ -189,7 +195,7 @@ internal static class Program
                 await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!);
                 Console.Error.WriteLine($"listening on {listener.LocalAddress}");
                 await using IMigrationConnection connection = await listener.AcceptAsync(ct).ConfigureAwait(false);
-                ReceiveResult result = await MigrationRunner.ReceiveAsync(connection, ct).ConfigureAwait(false);
+                ReceiveResult result = await MigrationRunner.ReceiveAsync(connection, parse.GetValue(verbose), ct).ConfigureAwait(false);
                 using DemoVm? vm = DemoVm.Of(result.Target);
                 if (result.Status != MigrationStatus.Completed || vm is null)
                 {
@@ -225,10 +231,12 @@ internal static class Program
         }
 
         bool json = parse.GetValue(options.Json);
+        using MetricsCollector? metrics = MetricsCollector.StartIf(parse.GetValue(options.Metrics));
         try
         {
             RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress => run(settings, progress)).ConfigureAwait(false);
             Output.Write(outcome, json);
+            metrics?.Print(json);
             int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
             return ReportCommands.Save(outcome.Report, parse.GetValue(options.Report), json, exit);
         }

@@ -22,3 +22,10 @@ internal sealed class StderrLogger<T>(LogLevel minimum) : ILogger<T>
         Console.Error.WriteLine(exception is null ? line : $"{line} ({exception.GetType().Name}: {exception.Message})");
     }
 }
+
+/// <summary>The loggers the commands hand to the libraries.</summary>
+internal static class CliLogging
+{
+    /// <summary>A stderr logger from Debug up when <paramref name="verbose"/>; null (the library's NullLogger) otherwise.</summary>
+    internal static ILogger<T>? For<T>(bool verbose) => verbose ? new StderrLogger<T>(LogLevel.Debug) : null;
+}

@@ -123,8 +123,7 @@ internal static class HostPairProbe
         double speed = d2 > d1 && p2 > p1 ? Math.Clamp((p2 - p1) / ((d2 - d1) / 1000), floor, 4 * floor) : floor;
         double fixedMs = Math.Clamp(d1 - (p1 / speed * 1000), 0, d1);
         var calibration = new HostPairCalibration(speed, TimeSpan.FromMilliseconds(fixedMs));
-        logger.LogInformation("Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {P1:F1} MiB in {D1} ms, {P2:F1} MiB in {D2} ms)",
-            sourceUri, destinationUri, speed / (1 << 20), fixedMs, p1 / (1 << 20), d1, p2 / (1 << 20), d2);
+        LibvirtLog.Calibrated(logger, sourceUri, destinationUri, speed / (1 << 20), fixedMs, p1 / (1 << 20), d1, p2 / (1 << 20), d2);
         return calibration;
     }
 

@@ -187,7 +187,7 @@ internal sealed class ResilientHost : IDisposable
                 OnRetry = args =>
                 {
                     Drop();
-                    _logger.LogWarning(args.Outcome.Exception, "libvirt at {Uri} failed (attempt {Attempt}); reconnecting", Uri, args.AttemptNumber + 1);
+                    LibvirtLog.Reconnecting(_logger, args.Outcome.Exception, Uri, args.AttemptNumber + 1);
                     return default;
                 },
             })

@@ -5,6 +5,7 @@ using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using MigrateKit.Diagnostics;
 using MigrateKit.Estimation;
 using MigrateKit.Migration;
 using Microsoft.Extensions.Logging;
@@ -19,8 +20,17 @@ namespace MigrateKit.Libvirt;
 /// abort at the deadline). Connection faults while polling are retried with reconnects; the migrate call
 /// itself is never retried: after a fault, the domain's state on both hosts decides what happened.
 /// </summary>
+/// <remarks>
+/// Diagnostics: the logger gets Information at the start, the switchover and the end, Debug per
+/// iteration and Warning on an abort or a failure; the <c>MigrateKit</c> meter gets the bytes, pages,
+/// dirty rate, throttle and forecast of every poll and the downtime and outcome at the end (tag
+/// <c>migratekit.source</c> = <c>libvirt</c>); the <c>MigrateKit</c> activity source gets a
+/// <c>migratekit.migrate</c> span with a <c>migratekit.round</c> child per iteration seen by polling.
+/// </remarks>
 public sealed class LibvirtMigrator
 {
+    private static readonly KeyValuePair<string, object?>[] Tags = [new(MigrateKitTelemetry.Tags.Source, "libvirt")];
+
     private readonly ILibvirtHostFactory _factory;
     private readonly ILogger _logger;
 
@@ -79,6 +89,87 @@ public sealed class LibvirtMigrator
     private async Task<MigrationReport> Run(string sourceUri, string domain, string destinationUri, LibvirtMigrationOptions options,
         IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
+        using Activity? activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Migrate);
+        if (activity is not null)
+        {
+            activity.SetTag(MigrateKitTelemetry.Tags.Source, "libvirt");
+            activity.SetTag(MigrateKitTelemetry.Tags.VmName, domain);
+            activity.SetTag("migratekit.libvirt.source_uri", sourceUri);
+            activity.SetTag("migratekit.libvirt.destination_uri", destinationUri);
+            activity.SetTag(MigrateKitTelemetry.Tags.MaxDowntimeMs, options.MaxDowntime.TotalMilliseconds);
+            if (options.BandwidthLimit is long limit)
+            {
+                activity.SetTag(MigrateKitTelemetry.Tags.BandwidthLimit, limit);
+            }
+        }
+
+        var run = new RunState();
+        MigrationReport report;
+        try
+        {
+            report = await RunCore(sourceUri, domain, destinationUri, options, progress, run, activity, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            string status = ex is OperationCanceledException ? "cancelled" : "failed";
+            MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(Tags, MigrateKitTelemetry.Tags.Status, status));
+            MigrateKitTelemetry.SetOutcome(activity, status, ex.Message, ex is OperationCanceledException ? null : ex);
+            throw;
+        }
+
+        Finish(domain, report, run, activity);
+        return report;
+    }
+
+    /// <summary>Counts what the report says that the polls did not see, the downtime and the outcome; logs the end and tags the span.</summary>
+    private void Finish(string domain, MigrationReport report, RunState run, Activity? activity)
+    {
+        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, report.BytesSent, ref run.BytesCounted, Tags);
+        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, report.PagesSent, ref run.PagesCounted, Tags);
+        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.Rounds, (ulong)Math.Max(report.Rounds, 0), ref run.RoundsCounted, Tags);
+        string status = MigrateKitTelemetry.StatusName(report.Status);
+        if (report.Status == MigrationStatus.Completed && report.DowntimeMs is double downtime)
+        {
+            MigrateKitTelemetry.ActualDowntime.Record(downtime, Tags);
+        }
+
+        MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(Tags, MigrateKitTelemetry.Tags.Status, status));
+        switch (report.Status)
+        {
+            case MigrationStatus.Completed:
+                LibvirtLog.MigrationCompleted(_logger, domain, report.TotalMs, report.DowntimeMs, report.PredictedDowntimeMs, report.BytesSent, report.Rounds);
+                break;
+            case MigrationStatus.Aborted:
+                LibvirtLog.MigrationAborted(_logger, domain, report.Reason);
+                break;
+            default:
+                LibvirtLog.MigrationFailed(_logger, domain, report.Reason);
+                break;
+        }
+
+        if (activity is not null)
+        {
+            activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)report.MemoryBytes);
+            activity.SetTag(MigrateKitTelemetry.Tags.Rounds, report.Rounds);
+            activity.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)report.BytesSent);
+            activity.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)report.PagesSent);
+            if (report.DowntimeMs is double actual)
+            {
+                activity.SetTag(MigrateKitTelemetry.Tags.DowntimeMs, actual);
+            }
+
+            if (report.PredictedDowntimeMs is double predicted)
+            {
+                activity.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, predicted);
+            }
+
+            MigrateKitTelemetry.SetOutcome(activity, status, report.Reason, report.Status == MigrationStatus.Completed ? null : report.Error);
+        }
+    }
+
+    private async Task<MigrationReport> RunCore(string sourceUri, string domain, string destinationUri, LibvirtMigrationOptions options,
+        IProgress<MigrationProgress>? progress, RunState run, Activity? activity, CancellationToken ct)
+    {
         TimeProvider time = options.TimeProvider;
         // Both hosts answer and the domain runs before anything changes. An unknown domain is
         // libvirt's own "no domain" error, with libvirt's message; an unreachable host is given
@@ -124,7 +215,13 @@ public sealed class LibvirtMigrator
         double? switchover = options.SwitchoverBandwidth ?? (calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : (double?)null);
         double? dirty = options.MeasureDirtyRate ? await MeasureDirtyRateAsync(monitorSrc, domain, options, ct).ConfigureAwait(false) : null;
         StartPlan plan = StartPlan.Choose(options, dirty);
-        _logger.LogInformation("Migrating {Domain} from {Source} to {Destination}: {Plan}", domain, sourceUri, destinationUri, plan.Reason);
+        LibvirtLog.MigrationStarting(_logger, domain, sourceUri, destinationUri, plan.Reason);
+        if (activity is not null)
+        {
+            activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)memory);
+            activity.SetTag("migratekit.libvirt.plan", plan.Reason);
+        }
+
 
         var forecaster = new JobForecaster(estimator, options.MaxDowntime, options.BandwidthLimit, switchover);
         var policy = new LibvirtPolicy(options);
@@ -167,13 +264,14 @@ public sealed class LibvirtMigrator
             }
             catch (LibvirtException ex)
             {
-                _logger.LogDebug(ex, "Iteration events unavailable on {Uri}; polling only", sourceUri);
+                LibvirtLog.IterationEventsUnavailable(_logger, ex, sourceUri);
             }
 
             Task migrate = Task.Factory.StartNew(() => controlSrc.Migrate(domain, controlDst, parameters, flags),
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-            var run = new RunState { QemuLimit = options.InitialQemuDowntimeLimit ?? plan.MaxDowntime };
+            run.QemuLimit = options.InitialQemuDowntimeLimit ?? plan.MaxDowntime;
+            run.LastRoundWall = DateTimeOffset.UtcNow;
             await FollowAsync(migrate, monitorSrc, domain, options, forecaster, policy, estimator, rounds, run, start, memory, progress, wake, ct).ConfigureAwait(false);
 
             Exception? failure = null;
@@ -229,7 +327,7 @@ public sealed class LibvirtMigrator
         TimeSpan resume = Stopwatch.GetElapsedTime(t1);
         estimator.ObservePause(pause);
         estimator.ObserveResume(resume);
-        _logger.LogDebug("Pause costs {Pause} ms, resume {Resume} ms", pause.TotalMilliseconds, resume.TotalMilliseconds);
+        LibvirtLog.PauseCalibrated(_logger, pause.TotalMilliseconds, resume.TotalMilliseconds);
     }
 
     private async Task<double?> MeasureDirtyRateAsync(ResilientHost host, string domain, LibvirtMigrationOptions options, CancellationToken ct)
@@ -246,18 +344,18 @@ public sealed class LibvirtMigrator
                 {
                     // QEMU's "MB" here is MiB: sampled pages x page size / 2^20.
                     double rate = mbps * (double)(1 << 20);
-                    _logger.LogInformation("Dirty rate of {Domain}: {Rate} MiB/s ({Mode})", domain, mbps, options.DirtyRateMode);
+                    LibvirtLog.DirtyRateMeasured(_logger, domain, mbps, options.DirtyRateMode);
                     return rate;
                 }
 
                 await Task.Delay(TimeSpan.FromMilliseconds(100), options.TimeProvider, ct).ConfigureAwait(false);
             }
 
-            _logger.LogWarning("The dirty-rate calculation of {Domain} did not finish; starting without it", domain);
+            LibvirtLog.DirtyRateUnfinished(_logger, domain);
         }
         catch (LibvirtException ex)
         {
-            _logger.LogWarning(ex, "The dirty-rate calculation of {Domain} failed; starting without it", domain);
+            LibvirtLog.DirtyRateFailed(_logger, ex, domain);
         }
 
         return null;
@@ -297,7 +395,7 @@ public sealed class LibvirtMigrator
             }
             catch (LibvirtException ex) when (ex.IsConnectionFault)
             {
-                _logger.LogError(ex, "Lost the source host while polling {Domain}", domain);
+                LibvirtLog.PollingLost(_logger, ex, domain);
                 run.PollingLost = true;
                 break;
             }
@@ -314,10 +412,19 @@ public sealed class LibvirtMigrator
                 TrySetDowntime(monitor, domain, run.QemuLimit, ct);
             }
 
+            // The byte and page counters follow QEMU's running totals poll by poll.
+            MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, stats.DataProcessed ?? stats.MemoryProcessed ?? 0, ref run.BytesCounted, Tags);
+            MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, stats.MemoryNormal ?? 0, ref run.PagesCounted, Tags);
             if (stats.MemoryRemaining == 0 && stats.MemoryIteration >= 2)
             {
                 // Nothing left to send: QEMU has stopped the guest for the stop-and-copy (or is done).
                 // The forecast that counts is the one made before; nothing is decided from here on.
+                if (!run.SwitchoverSeen)
+                {
+                    LibvirtLog.SwitchoverSeen(_logger, domain, forecaster.Iteration, run.LastForecast?.PredictedDowntime.TotalMilliseconds);
+                    Activity.Current?.AddEvent(new ActivityEvent("migratekit.switchover"));
+                }
+
                 run.SwitchoverSeen = true;
                 continue;
             }
@@ -334,6 +441,9 @@ public sealed class LibvirtMigrator
             run.LastForecast = forecast;
             run.QemuExpectedDowntime = forecaster.QemuExpectedDowntime;
             run.MaxThrottle = Math.Max(run.MaxThrottle, stats.AutoConvergeThrottle ?? 0);
+            MigrateKitTelemetry.DirtyRate.Record(forecaster.DirtyRate / 4096, Tags);
+            MigrateKitTelemetry.PredictedDowntime.Record(forecast.PredictedDowntime.TotalMilliseconds, Tags);
+            MigrateKitTelemetry.Throttle.Record(stats.AutoConvergeThrottle ?? 0, Tags);
             LibvirtDecision decision = policy.Decide(forecast, new LibvirtPolicyState(forecaster.Iteration, elapsed, run.QemuLimit,
                 forecaster.QemuExpectedDowntime, stats.AutoConvergeThrottle ?? 0, run.PostcopyStarted));
             Apply(decision, monitor, domain, run, ct);
@@ -358,13 +468,41 @@ public sealed class LibvirtMigrator
                     Action = ActionName(decision.Action),
                 };
                 rounds.Add(row);
+                MigrateKitTelemetry.Rounds.Add(1, Tags);
+                run.RoundsCounted++;
+                ulong normal = stats.MemoryNormal ?? 0;
+                TraceRound(row, normal > run.PagesAtLastRound ? normal - run.PagesAtLastRound : 0, run.LastRoundWall);
+                run.PagesAtLastRound = normal;
+                LibvirtLog.Iteration(_logger, row.Round, domain, row.BytesSent, row.DurationMs, forecaster.PendingBytes, row.DirtyRate,
+                    row.ThrottlePercent, row.PredictedDowntimeMs, row.Verdict, row.Action);
                 run.ProcessedAtLastRound = processed;
                 run.LastRoundAt = elapsed;
+                run.LastRoundWall = DateTimeOffset.UtcNow;
                 progress?.Report(new MigrationProgress(forecaster.Iteration, elapsed, processed, forecaster.PendingBytes,
                     forecaster.PendingBytes / 4096, 0, 0, forecaster.DirtyRate / 4096, forecaster.Bandwidth, stats.AutoConvergeThrottle ?? 0,
                     forecast, ToMigrationAction(decision.Action)));
             }
         }
+    }
+
+    /// <summary>
+    /// A <c>migratekit.round</c> span for an iteration, from the poll that saw the previous one to now, with
+    /// the pages sent in it (the row's <see cref="RoundReport.PagesSent"/> is QEMU's running total).
+    /// </summary>
+    private static void TraceRound(RoundReport row, ulong pages, DateTimeOffset start)
+    {
+        using Activity? span = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Round, ActivityKind.Internal, parentContext: default, startTime: start);
+        if (span is null)
+        {
+            return;
+        }
+
+        span.SetTag(MigrateKitTelemetry.Tags.Round, row.Round);
+        span.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)pages);
+        span.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)row.BytesSent);
+        span.SetTag(MigrateKitTelemetry.Tags.DirtyPages, (long)row.DirtyPages);
+        span.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, row.PredictedDowntimeMs);
+        span.SetTag(MigrateKitTelemetry.Tags.Action, row.Action);
     }
 
     private void Apply(LibvirtDecision decision, ResilientHost monitor, string domain, RunState run, CancellationToken ct)
@@ -373,11 +511,11 @@ public sealed class LibvirtMigrator
         {
             case LibvirtAction.Abort when run.AbortReason is null:
                 run.AbortReason = decision.Reason;
-                _logger.LogWarning("Aborting the migration of {Domain}: {Reason}", domain, decision.Reason);
+                LibvirtLog.Aborting(_logger, domain, decision.Reason);
                 TryAbort(monitor, domain, ct);
                 break;
             case LibvirtAction.RaiseDowntimeLimit when decision.DowntimeLimit is { } limit:
-                _logger.LogInformation("Raising QEMU's downtime limit of {Domain} to {Limit} ms: {Reason}", domain, limit.TotalMilliseconds, decision.Reason);
+                LibvirtLog.RaisingLimit(_logger, domain, limit.TotalMilliseconds, decision.Reason);
                 if (TrySetDowntime(monitor, domain, limit, ct))
                 {
                     run.QemuLimit = limit;
@@ -386,7 +524,7 @@ public sealed class LibvirtMigrator
 
                 break;
             case LibvirtAction.StartPostcopy when !run.PostcopyStarted:
-                _logger.LogInformation("Switching {Domain} to postcopy: {Reason}", domain, decision.Reason);
+                LibvirtLog.StartingPostcopy(_logger, domain, decision.Reason);
                 try
                 {
                     monitor.Run(h => h.StartPostCopy(domain), ct);
@@ -394,7 +532,7 @@ public sealed class LibvirtMigrator
                 }
                 catch (LibvirtException ex)
                 {
-                    _logger.LogWarning(ex, "Postcopy could not start for {Domain}", domain);
+                    LibvirtLog.PostcopyFailed(_logger, ex, domain);
                 }
 
                 break;
@@ -411,7 +549,7 @@ public sealed class LibvirtMigrator
         catch (LibvirtException ex)
         {
             // The job may have ended between the poll and this call.
-            _logger.LogDebug(ex, "Could not set the downtime limit of {Domain}", domain);
+            LibvirtLog.SetDowntimeFailed(_logger, ex, domain);
             return false;
         }
     }
@@ -425,7 +563,7 @@ public sealed class LibvirtMigrator
         catch (LibvirtException ex)
         {
             // Too late to abort (the switchover is under way) or the job is gone: the outcome decides.
-            _logger.LogWarning(ex, "Could not abort the migration of {Domain}", domain);
+            LibvirtLog.AbortFailed(_logger, ex, domain);
         }
     }
 
@@ -448,7 +586,7 @@ public sealed class LibvirtMigrator
             }
             catch (LibvirtException ex)
             {
-                _logger.LogWarning(ex, "No completed job statistics for {Domain} on the destination", domain);
+                LibvirtLog.NoCompletedStats(_logger, ex, domain);
             }
         }
         else if (onSource is { State: DomainState.Paused } && !run.PostcopyStarted)
@@ -460,7 +598,7 @@ public sealed class LibvirtMigrator
             }
             catch (LibvirtException ex)
             {
-                _logger.LogError(ex, "Could not resume {Domain} on the source after the failed migration", domain);
+                LibvirtLog.ResumeFailed(_logger, ex, domain);
             }
         }
 
@@ -576,6 +714,13 @@ public sealed class LibvirtMigrator
         internal JobStats? LastStats;
         internal int MaxThrottle;
         internal ulong ProcessedAtLastRound;
+        internal ulong PagesAtLastRound;
         internal TimeSpan LastRoundAt;
+        internal DateTimeOffset LastRoundWall;
+
+        // What the telemetry counters already hold of this migration.
+        internal ulong BytesCounted;
+        internal ulong PagesCounted;
+        internal ulong RoundsCounted;
     }
 }

@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using MigrateKit.Diagnostics;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;
@@ -50,6 +51,11 @@ public sealed class ReceiveResult
 /// the VM's memory, checks the digests at the switchover, restores the device state and starts
 /// the VM. A digest mismatch means the VM is never started and the source is told.
 /// </summary>
+/// <remarks>
+/// Diagnostics: the logger gets Information at the Hello, the switchover and the end, Debug per
+/// round and Warning when the source gives up or receiving fails; each migration received is a
+/// <c>migratekit.receive</c> span of the <c>MigrateKit</c> activity source.
+/// </remarks>
 public sealed class MigrationReceiver
 {
     private readonly Func<MigrationHello, IMigrationTarget> _createTarget;
@@ -93,6 +99,8 @@ public sealed class MigrationReceiver
         private ulong _pages;
         private ulong _zeroPages;
         private long _completeAt;
+        private string _sourceName = "(before Hello)";
+        private Activity? _activity;
 
         internal Session(MigrationReceiver owner, IMigrationConnection connection)
         {
@@ -103,6 +111,56 @@ public sealed class MigrationReceiver
         }
 
         internal async Task<ReceiveResult> RunAsync(CancellationToken ct)
+        {
+            using Activity? activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Receive);
+            _activity = activity;
+            ReceiveResult result;
+            try
+            {
+                result = await ReceiveCoreAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Cancellation (or a failure while reporting a failure): the receive ends without a result.
+                if (ex is OperationCanceledException)
+                {
+                    MigrationLog.ReceiveCancelled(_owner._logger, _sourceName);
+                }
+                else
+                {
+                    MigrationLog.ReceiveFailed(_owner._logger, ex);
+                }
+
+                Tag(activity);
+                MigrateKitTelemetry.SetOutcome(activity, ex is OperationCanceledException ? "cancelled" : "failed", ex.Message, ex is OperationCanceledException ? null : ex);
+                throw;
+            }
+
+            Tag(activity);
+            if (result.ResumeDuration is { } resume)
+            {
+                activity?.SetTag(MigrateKitTelemetry.Tags.ResumeMs, resume.TotalMilliseconds);
+            }
+
+            MigrateKitTelemetry.SetOutcome(activity, MigrateKitTelemetry.StatusName(result.Status), result.Reason,
+                result.Status == MigrationStatus.Completed ? null : result.Error);
+            return result;
+        }
+
+        private void Tag(Activity? activity)
+        {
+            if (activity is null)
+            {
+                return;
+            }
+
+            activity.SetTag(MigrateKitTelemetry.Tags.Rounds, _rounds);
+            activity.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)_pages);
+            activity.SetTag(MigrateKitTelemetry.Tags.ZeroPages, (long)_zeroPages);
+            activity.SetTag(MigrateKitTelemetry.Tags.BytesReceived, _reader.BytesRead);
+        }
+
+        private async Task<ReceiveResult> ReceiveCoreAsync(CancellationToken ct)
         {
             try
             {
@@ -122,6 +180,7 @@ public sealed class MigrationReceiver
 
                 if (_sourceError is { } error)
                 {
+                    MigrationLog.SourceGaveUp(_owner._logger, _sourceName, error.Message);
                     _target?.Dispose();
                     return Result(MigrationStatus.Aborted, $"the source gave up: {error.Message}", null);
                 }
@@ -130,7 +189,7 @@ public sealed class MigrationReceiver
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                _owner._logger.LogWarning(ex, "Receiving a migration failed; the destination VM is discarded");
+                MigrationLog.ReceiveFailed(_owner._logger, ex);
                 _target?.Dispose();
                 await TellSourceAsync(ex is MigrationProtocolException ? MigrationErrorCode.ProtocolViolation : MigrationErrorCode.DestinationFailure, ex.Message).ConfigureAwait(false);
                 await HangUpAsync().ConfigureAwait(false);
@@ -167,6 +226,7 @@ public sealed class MigrationReceiver
                 {
                     // Never run a VM on memory that differs from the source's.
                     string message = $"region {d.Region}: received memory digests to 0x{_digests[d.Region].Value:x16}, the source sent 0x{d.Digest:x16}";
+                    MigrationLog.DigestMismatch(_owner._logger, _sourceName, message);
                     target.Dispose();
                     await TellSourceAsync(MigrationErrorCode.DigestMismatch, message).ConfigureAwait(false);
                     await HangUpAsync().ConfigureAwait(false);
@@ -179,7 +239,7 @@ public sealed class MigrationReceiver
             TimeSpan resume = Stopwatch.GetElapsedTime(_completeAt);
             _writer.AppendAck(new CompletionAck(resume));
             await _writer.FlushAsync(ct).ConfigureAwait(false);
-            _owner._logger.LogInformation("Migration received: {Pages} pages, resumed in {Resume:F2} ms", _pages, resume.TotalMilliseconds);
+            MigrationLog.Received(_owner._logger, _sourceName, _pages, resume.TotalMilliseconds);
             return new ReceiveResult
             {
                 Status = MigrationStatus.Completed,
@@ -218,6 +278,20 @@ public sealed class MigrationReceiver
             if (_target is not null)
             {
                 throw new MigrationProtocolException("Hello", "type", "A second Hello arrived.");
+            }
+
+            _sourceName = hello.SourceName;
+            ulong memoryBytes = 0;
+            foreach (GuestMemoryRegionSpec region in hello.Regions)
+            {
+                memoryBytes += region.Size;
+            }
+
+            MigrationLog.ReceiveStarting(_owner._logger, hello.SourceName, memoryBytes, hello.Regions.Count, hello.VcpuCount, hello.Version);
+            if (_activity is not null)
+            {
+                _activity.SetTag(MigrateKitTelemetry.Tags.VmName, hello.SourceName);
+                _activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)memoryBytes);
             }
 
             _target = _owner._createTarget(hello);
@@ -290,6 +364,7 @@ public sealed class MigrationReceiver
             _rounds = roundEnd.Round + 1;
             _writer.AppendRoundAck(roundEnd.Round);
             _replyPending = true;
+            MigrationLog.RoundReceived(_owner._logger, roundEnd.Round, _sourceName, _pages, _zeroPages, _reader.BytesRead);
         }
 
         public void OnDeviceState(ReadOnlySequence<byte> state) => _deviceState = state.ToArray();
@@ -300,6 +375,7 @@ public sealed class MigrationReceiver
         {
             _completeAt = Stopwatch.GetTimestamp();
             _complete = true;
+            MigrationLog.SwitchoverReceived(_owner._logger, _sourceName, _rounds);
         }
 
         public void OnError(MigrationError error) => _sourceError = error;

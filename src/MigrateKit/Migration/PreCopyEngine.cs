@@ -7,6 +7,7 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
+using MigrateKit.Diagnostics;
 using MigrateKit.Estimation;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
@@ -29,6 +30,12 @@ namespace MigrateKit.Migration;
 /// throttle is lifted, and every page the destination may lack stays in <see cref="PendingPages"/>
 /// (a page whose dirty bit was taken from KVM is either delivered or merged back there). The
 /// tracker then keeps running; the caller stops or reuses it.
+/// <para>
+/// Diagnostics: the logger gets Information at the start, the switchover and the end, Debug per
+/// round and Warning on an abort or a failure; the <c>MigrateKit</c> meter and activity source
+/// (see <see cref="Diagnostics.MigrateKitDiagnostics"/>) get the round and outcome measurements and
+/// a <c>migratekit.migrate</c> span with a <c>migratekit.round</c> child per round.
+/// </para>
 /// </remarks>
 public sealed class PreCopyEngine
 {
@@ -172,6 +179,12 @@ public sealed class PreCopyEngine
         private CancellationTokenSource? _work;
         private Exception? _destinationFailure;
 
+        // Telemetry: the tags of every measurement, and what the byte and page counters already hold.
+        private readonly string _trackerKind;
+        private readonly KeyValuePair<string, object?>[] _tags;
+        private ulong _bytesCounted;
+        private ulong _pagesCounted;
+
         internal Run(PreCopyEngine engine, IMigrationConnection connection, IProgress<MigrationProgress>? progress)
         {
             _e = engine;
@@ -183,13 +196,101 @@ public sealed class PreCopyEngine
             _reader = new PageStreamReader(connection.Input, new PageStreamOptions());
             _policy = new MigrationPolicy(engine._options);
             _memoryBytes = engine._source.Memory.TotalSize;
+            _trackerKind = MigrateKitTelemetry.TrackerKind(engine._tracker);
+            _tags =
+            [
+                new(MigrateKitTelemetry.Tags.Source, "engine"),
+                new(MigrateKitTelemetry.Tags.VmKind, engine._source.GetType().Name.ToLowerInvariant()),
+                new(MigrateKitTelemetry.Tags.Tracker, _trackerKind),
+            ];
         }
+
+        private string SourceName => _e._source.Name;
 
         private MigrationOptions Options => _e._options;
 
         private TimeSpan Elapsed => _time.GetElapsedTime(_start);
 
         internal async Task<MigrationReport> ExecuteAsync(CancellationToken ct)
+        {
+            using Activity? activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Migrate);
+            if (activity is not null)
+            {
+                foreach (KeyValuePair<string, object?> tag in _tags)
+                {
+                    activity.SetTag(tag.Key, tag.Value);
+                }
+
+                activity.SetTag(MigrateKitTelemetry.Tags.VmName, SourceName);
+                activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)_memoryBytes);
+                activity.SetTag(MigrateKitTelemetry.Tags.MaxDowntimeMs, Options.MaxDowntime.TotalMilliseconds);
+                if (Options.BandwidthLimit is long limit)
+                {
+                    activity.SetTag(MigrateKitTelemetry.Tags.BandwidthLimit, limit);
+                }
+            }
+
+            MigrationLog.MigrationStarting(_e._logger, SourceName, _memoryBytes, _trackerKind, Options.MaxDowntime.TotalMilliseconds,
+                Options.BandwidthLimit is long bandwidth ? Units.FormatRate(bandwidth) : "none");
+            MigrationReport report;
+            try
+            {
+                report = await MigrateCoreAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Only cancellation escapes the core; anything else is counted as a failure all the same.
+                string status = ex is OperationCanceledException ? "cancelled" : "failed";
+                CountSent();
+                MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(_tags, MigrateKitTelemetry.Tags.Status, status));
+                activity?.SetTag(MigrateKitTelemetry.Tags.Rounds, _rounds.Count);
+                MigrateKitTelemetry.SetOutcome(activity, status, ex.Message, ex is OperationCanceledException ? null : ex);
+                throw;
+            }
+
+            Finish(report, activity);
+            return report;
+        }
+
+        /// <summary>Counts what the report says: the last bytes and pages, the downtime, the outcome; tags the migration's span.</summary>
+        private void Finish(MigrationReport report, Activity? activity)
+        {
+            CountSent();
+            string status = MigrateKitTelemetry.StatusName(report.Status);
+            if (report.Status == MigrationStatus.Completed && report.DowntimeMs is double downtime)
+            {
+                MigrateKitTelemetry.ActualDowntime.Record(downtime, _tags);
+                MigrationLog.MigrationCompleted(_e._logger, SourceName, report.TotalMs, downtime, report.PredictedDowntimeMs ?? 0, report.BytesSent, report.Rounds);
+            }
+
+            MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(_tags, MigrateKitTelemetry.Tags.Status, status));
+            if (activity is not null)
+            {
+                activity.SetTag(MigrateKitTelemetry.Tags.Rounds, report.Rounds);
+                activity.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)report.BytesSent);
+                activity.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)report.PagesSent);
+                if (report.DowntimeMs is double actual)
+                {
+                    activity.SetTag(MigrateKitTelemetry.Tags.DowntimeMs, actual);
+                }
+
+                if (report.PredictedDowntimeMs is double predicted)
+                {
+                    activity.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, predicted);
+                }
+
+                MigrateKitTelemetry.SetOutcome(activity, status, report.Reason, report.Status == MigrationStatus.Completed ? null : report.Error);
+            }
+        }
+
+        /// <summary>Adds what was sent since the last count to the byte and page counters.</summary>
+        private void CountSent()
+        {
+            MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, (ulong)_writer.BytesWritten, ref _bytesCounted, _tags);
+            MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, _pagesSent, ref _pagesCounted, _tags);
+        }
+
+        private async Task<MigrationReport> MigrateCoreAsync(CancellationToken ct)
         {
             _start = _time.GetTimestamp();
             using var readerCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -220,33 +321,52 @@ public sealed class PreCopyEngine
                 for (int round = 0; ; round++)
                 {
                     ct.ThrowIfCancellationRequested();
-                    long roundStart = _time.GetTimestamp();
-                    ulong bytesBefore = (ulong)_writer.BytesWritten;
-                    _resending = round > 0;
-                    await SendRoundAsync(round, ct).ConfigureAwait(false);
-                    _roundSend = _time.GetElapsedTime(roundStart);
+                    PolicyDecision decision;
+                    ulong dirty;
+                    Activity? roundSpan = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Round);
                     try
                     {
-                        _writer.AppendRoundEnd(new RoundEnd(round, _roundPages, (ulong)_writer.BytesWritten - bytesBefore));
-                        await FlushAsync(ct).ConfigureAwait(false);
-                        await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
-                    }
-                    catch
-                    {
-                        // The round is delivered only when the destination says it applied it.
-                        foreach (Region r in _e._regions)
+                        roundSpan?.SetTag(MigrateKitTelemetry.Tags.Round, round);
+                        long roundStart = _time.GetTimestamp();
+                        ulong bytesBefore = (ulong)_writer.BytesWritten;
+                        _resending = round > 0;
+                        await SendRoundAsync(round, ct).ConfigureAwait(false);
+                        _roundSend = _time.GetElapsedTime(roundStart);
+                        try
                         {
-                            r.Pending.Or(r.Plan);
+                            _writer.AppendRoundEnd(new RoundEnd(round, _roundPages, (ulong)_writer.BytesWritten - bytesBefore));
+                            await FlushAsync(ct).ConfigureAwait(false);
+                            await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            // The round is delivered only when the destination says it applied it.
+                            foreach (Region r in _e._regions)
+                            {
+                                r.Pending.Or(r.Plan);
+                            }
+
+                            throw;
                         }
 
+                        bool deferredGrew;
+                        (dirty, deferredGrew) = Harvest();
+                        forecast = Forecast(round);
+                        var state = new PolicyState(round, Elapsed, (ulong)_writer.BytesWritten, _memoryBytes, _throttle, deferredGrew);
+                        decision = _policy.Decide(forecast, state);
+                        RoundReport row = RecordRound(round, roundStart, bytesBefore, dirty, forecast, decision);
+                        TagRound(roundSpan, row);
+                    }
+                    catch (Exception ex)
+                    {
+                        roundSpan?.SetStatus(ActivityStatusCode.Error, ex.Message);
                         throw;
                     }
+                    finally
+                    {
+                        roundSpan?.Dispose();
+                    }
 
-                    (ulong dirty, bool deferredGrew) = Harvest();
-                    forecast = Forecast(round);
-                    var state = new PolicyState(round, Elapsed, (ulong)_writer.BytesWritten, _memoryBytes, _throttle, deferredGrew);
-                    PolicyDecision decision = _policy.Decide(forecast, state);
-                    RecordRound(round, roundStart, bytesBefore, dirty, forecast, decision);
                     _progress?.Report(new MigrationProgress(round, Elapsed, (ulong)_writer.BytesWritten, forecast.PendingBytes, dirty,
                         _e._regions.Aggregate(0UL, (s, r) => s + r.Heat.HotCount), DeferredPages(), _dirtyRate.LastPagesPerSecond,
                         forecast.BandwidthBytesPerSecond, decision.ThrottlePercent, forecast, decision.Action));
@@ -254,7 +374,7 @@ public sealed class PreCopyEngine
                     switch (decision.Action)
                     {
                         case MigrationAction.SwitchOver:
-                            return await SwitchOverAsync(round + 1, forecast, ct).ConfigureAwait(false);
+                            return await TracedSwitchOverAsync(round + 1, forecast, ct).ConfigureAwait(false);
                         case MigrationAction.Abort:
                             return await AbortAsync(round + 1, decision.Reason ?? "aborted by policy").ConfigureAwait(false);
                         case MigrationAction.Throttle:
@@ -267,9 +387,11 @@ public sealed class PreCopyEngine
             {
                 if (!LeaveSourceAfterFailure())
                 {
+                    MigrationLog.MigrationCancelledOutcomeUnknown(_e._logger, SourceName);
                     throw new OperationCanceledException(UnknownOutcome("the migration was cancelled"), caller);
                 }
 
+                MigrationLog.MigrationCancelled(_e._logger, SourceName, _phase);
                 await SendErrorQuietlyAsync(MigrationErrorCode.SourceAborted, "migration cancelled").ConfigureAwait(false);
                 throw;
             }
@@ -281,11 +403,11 @@ public sealed class PreCopyEngine
                 if (!resumed)
                 {
                     error = new MigrationException(_phase, UnknownOutcome(error.Message), error);
-                    _e._logger.LogError(ex, "Migration of {Source} failed after Complete without an answer; the source stays paused", _e._source.Name);
+                    MigrationLog.MigrationOutcomeUnknown(_e._logger, ex, SourceName);
                     return Report(MigrationStatus.Failed, _rounds.Count, error.Message, error, phase: _phase) with { OutcomeUnknown = true };
                 }
 
-                _e._logger.LogWarning(ex, "Migration of {Source} failed during {Phase}; the source keeps running", _e._source.Name, _phase);
+                MigrationLog.MigrationFailed(_e._logger, ex, SourceName, _phase);
                 await SendErrorQuietlyAsync(MigrationErrorCode.SourceAborted, error.Message).ConfigureAwait(false);
                 return Report(MigrationStatus.Failed, _rounds.Count, error.Message, error, phase: _phase);
             }
@@ -312,7 +434,7 @@ public sealed class PreCopyEngine
             await _writer.FlushAsync(ct).ConfigureAwait(false);
             HelloAck ack = await WaitAsync(_helloAck.Task, "HelloAck", ct).ConfigureAwait(false);
             _estimator.ObserveResume(ack.ResumeCostEstimate);
-            _e._logger.LogInformation("Destination accepted protocol v{Version} after {Rtt:F2} ms", ack.Version, _time.GetElapsedTime(sent).TotalMilliseconds);
+            MigrationLog.HandshakeDone(_e._logger, ack.Version, _time.GetElapsedTime(sent).TotalMilliseconds);
         }
 
         /// <summary>Measures the pause cost and device-state size with one short pause before any round.</summary>
@@ -527,6 +649,7 @@ public sealed class PreCopyEngine
                 throw;
             }
 
+            MigrateKitTelemetry.HarvestDuration.Record(result.Duration.TotalMilliseconds, _tags);
             long now = _time.GetTimestamp();
             TimeSpan interval = _time.GetElapsedTime(_lastHarvest, now);
             _lastHarvest = now;
@@ -644,11 +767,13 @@ public sealed class PreCopyEngine
             _throttle = percent;
             _maxThrottle = Math.Max(_maxThrottle, percent);
             _e._source.SetThrottlePercent(percent);
-            _e._logger.LogInformation("Throttling {Source} to {Percent}%", _e._source.Name, percent);
+            MigrationLog.Throttling(_e._logger, SourceName, percent);
         }
 
-        private void RecordRound(int round, long roundStart, ulong bytesBefore, ulong dirty, Forecast forecast, PolicyDecision decision) =>
-            _rounds.Add(new RoundReport
+        /// <summary>Adds the round's row to the report, counts and logs it.</summary>
+        private RoundReport RecordRound(int round, long roundStart, ulong bytesBefore, ulong dirty, Forecast forecast, PolicyDecision decision)
+        {
+            var row = new RoundReport
             {
                 Round = round,
                 BytesSent = (ulong)_writer.BytesWritten - bytesBefore,
@@ -666,7 +791,58 @@ public sealed class PreCopyEngine
                 PredictedTotalMs = forecast.PredictedTotalTime?.TotalMilliseconds,
                 Verdict = forecast.Verdict.ToString().ToLowerInvariant(),
                 Action = decision.Action.ToString().ToLowerInvariant(),
-            });
+            };
+            _rounds.Add(row);
+
+            MigrateKitTelemetry.Rounds.Add(1, _tags);
+            CountSent();
+            MigrateKitTelemetry.DirtyRate.Record(row.DirtyRate, _tags);
+            MigrateKitTelemetry.PredictedDowntime.Record(row.PredictedDowntimeMs, _tags);
+            MigrateKitTelemetry.Throttle.Record(row.ThrottlePercent, _tags);
+            MigrationLog.RoundFinished(_e._logger, round, SourceName, row.PagesSent, row.BytesSent, row.DurationMs, row.DirtyPages,
+                row.DeferredPages, row.DirtyRate, row.PredictedDowntimeMs, row.Verdict, row.Action);
+            return row;
+        }
+
+        private static void TagRound(Activity? span, RoundReport row)
+        {
+            if (span is null)
+            {
+                return;
+            }
+
+            span.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)row.PagesSent);
+            span.SetTag(MigrateKitTelemetry.Tags.ZeroPages, (long)row.ZeroPages);
+            span.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)row.BytesSent);
+            span.SetTag(MigrateKitTelemetry.Tags.DirtyPages, (long)row.DirtyPages);
+            span.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, row.PredictedDowntimeMs);
+            span.SetTag(MigrateKitTelemetry.Tags.Action, row.Action);
+        }
+
+        /// <summary>The switchover in a <c>migratekit.switchover</c> span of its own.</summary>
+        private async Task<MigrationReport> TracedSwitchOverAsync(int rounds, Forecast forecast, CancellationToken ct)
+        {
+            using Activity? span = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Switchover);
+            MigrationLog.SwitchingOver(_e._logger, SourceName, rounds, forecast.PredictedDowntime.TotalMilliseconds);
+            try
+            {
+                MigrationReport report = await SwitchOverAsync(rounds, forecast, ct).ConfigureAwait(false);
+                if (span is not null)
+                {
+                    span.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)report.SwitchoverPages);
+                    span.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, report.PredictedDowntimeMs);
+                    span.SetTag(MigrateKitTelemetry.Tags.DowntimeMs, report.DowntimeMs);
+                    span.SetStatus(ActivityStatusCode.Ok);
+                }
+
+                return report;
+            }
+            catch (Exception ex)
+            {
+                span?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                throw;
+            }
+        }
 
         private async Task<MigrationReport> SwitchOverAsync(int rounds, Forecast forecast, CancellationToken ct)
         {
@@ -717,7 +893,7 @@ public sealed class PreCopyEngine
                 _writer.AppendDeviceState(state);
                 RegionDigest[] digests = _e._regions.Select(r => new RegionDigest(r.Index, r.Digest.Value)).ToArray();
                 _writer.AppendDigests(digests);
-                    _writer.AppendComplete();
+                _writer.AppendComplete();
 
                 // From here the destination may resume the VM: only its explicit refusal lets the source resume.
                 _completeSent = true;
@@ -764,13 +940,13 @@ public sealed class PreCopyEngine
                     verified = _e._regions.All(r => RegionDigestAccumulator.Compute(r.Memory) == r.Digest.Value);
                     if (verified == false)
                     {
-                        _e._logger.LogError("Source memory of {Source} differs from what was sent: a write was not tracked", _e._source.Name);
+                        MigrationLog.SourceMemoryDiffers(_e._logger, SourceName);
                     }
                 }
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                _e._logger.LogWarning(ex, "Cleaning up {Source} after a completed migration failed", _e._source.Name);
+                MigrationLog.CleanupFailed(_e._logger, ex, SourceName);
             }
 
             double predicted = forecast.PredictedDowntime.TotalMilliseconds;
@@ -818,7 +994,7 @@ public sealed class PreCopyEngine
         private async Task<MigrationReport> AbortAsync(int rounds, string reason)
         {
             LeaveSourceRunning();
-            _e._logger.LogWarning("Migration of {Source} aborted: {Reason}", _e._source.Name, reason);
+            MigrationLog.MigrationAborted(_e._logger, SourceName, reason);
             await SendErrorQuietlyAsync(MigrationErrorCode.SourceAborted, reason).ConfigureAwait(false);
             return Report(MigrationStatus.Aborted, rounds, reason, null, phase: null);
         }

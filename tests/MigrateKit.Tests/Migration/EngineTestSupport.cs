@@ -8,6 +8,7 @@ using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;
+using Microsoft.Extensions.Logging;
 using Moq;
 
 namespace MigrateKit.Tests.Migration;
@@ -306,6 +307,10 @@ internal sealed class EngineHarness : IAsyncDisposable
 
     public Func<MigrationHello, TestTarget>? CreateTarget { get; set; }
 
+    public ILogger<PreCopyEngine>? EngineLogger { get; set; }
+
+    public ILogger<MigrationReceiver>? ReceiverLogger { get; set; }
+
     public string[] Calls
     {
         get
@@ -338,10 +343,10 @@ internal sealed class EngineHarness : IAsyncDisposable
             ConfigureTarget?.Invoke(target);
             Target = target;
             return target;
-        });
+        }, ReceiverLogger);
         IMigrationConnection destination = _destinationEnd;
         Task<ReceiveResult> receiving = Task.Run(() => receiver.ReceiveAsync(destination));
-        Engine = new PreCopyEngine(Source.Object, Tracker, options);
+        Engine = new PreCopyEngine(Source.Object, Tracker, options, EngineLogger);
         Task<MigrationReport> migrating = Engine.MigrateAsync(_sourceEnd, progress, cancellationToken);
         return (migrating.WaitAsync(Timeout), receiving.WaitAsync(Timeout));
     }

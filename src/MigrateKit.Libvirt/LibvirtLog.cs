@@ -1,0 +1,80 @@
+using System;
+using LibvirtSharp;
+using Microsoft.Extensions.Logging;
+
+namespace MigrateKit.Libvirt;
+
+/// <summary>
+/// The log messages of <see cref="LibvirtMigrator"/> and its helpers (event ids 100–149):
+/// Information at the start, the switchover and the end, Debug per iteration, Warning when a
+/// migration is aborted or fails.
+/// </summary>
+internal static partial class LibvirtLog
+{
+    [LoggerMessage(100, LogLevel.Information, "Migrating {Domain} from {Source} to {Destination}: {Plan}")]
+    internal static partial void MigrationStarting(ILogger logger, string domain, string source, string destination, string plan);
+
+    [LoggerMessage(101, LogLevel.Debug, "Iteration events unavailable on {Uri}; polling only")]
+    internal static partial void IterationEventsUnavailable(ILogger logger, Exception exception, string uri);
+
+    [LoggerMessage(102, LogLevel.Debug, "Pause costs {Pause:F2} ms, resume {Resume:F2} ms")]
+    internal static partial void PauseCalibrated(ILogger logger, double pause, double resume);
+
+    [LoggerMessage(103, LogLevel.Information, "Dirty rate of {Domain}: {Rate} MiB/s ({Mode})")]
+    internal static partial void DirtyRateMeasured(ILogger logger, string domain, ulong rate, DirtyRateMode mode);
+
+    [LoggerMessage(104, LogLevel.Warning, "The dirty-rate calculation of {Domain} did not finish; starting without it")]
+    internal static partial void DirtyRateUnfinished(ILogger logger, string domain);
+
+    [LoggerMessage(105, LogLevel.Warning, "The dirty-rate calculation of {Domain} failed; starting without it")]
+    internal static partial void DirtyRateFailed(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(106, LogLevel.Debug, "Iteration {Iteration} of {Domain}: {BytesSent} bytes in {DurationMs:F0} ms, {PendingBytes} bytes pending, dirty rate {DirtyRate:F0} pages/s, throttle {Throttle}%; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}")]
+    internal static partial void Iteration(ILogger logger, int iteration, string domain, ulong bytesSent, double durationMs, ulong pendingBytes, double dirtyRate,
+        int throttle, double predictedDowntimeMs, string verdict, string action);
+
+    [LoggerMessage(107, LogLevel.Information, "{Domain} is in the stop-and-copy after {Iterations} iterations: predicted downtime {PredictedDowntimeMs:F1} ms")]
+    internal static partial void SwitchoverSeen(ILogger logger, string domain, int iterations, double? predictedDowntimeMs);
+
+    [LoggerMessage(108, LogLevel.Error, "Lost the source host while polling {Domain}")]
+    internal static partial void PollingLost(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(109, LogLevel.Warning, "Aborting the migration of {Domain}: {Reason}")]
+    internal static partial void Aborting(ILogger logger, string domain, string? reason);
+
+    [LoggerMessage(110, LogLevel.Information, "Raising QEMU's downtime limit of {Domain} to {Limit} ms: {Reason}")]
+    internal static partial void RaisingLimit(ILogger logger, string domain, double limit, string? reason);
+
+    [LoggerMessage(111, LogLevel.Information, "Switching {Domain} to postcopy: {Reason}")]
+    internal static partial void StartingPostcopy(ILogger logger, string domain, string? reason);
+
+    [LoggerMessage(112, LogLevel.Warning, "Postcopy could not start for {Domain}")]
+    internal static partial void PostcopyFailed(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(113, LogLevel.Debug, "Could not set the downtime limit of {Domain}")]
+    internal static partial void SetDowntimeFailed(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(114, LogLevel.Warning, "Could not abort the migration of {Domain}")]
+    internal static partial void AbortFailed(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(115, LogLevel.Warning, "No completed job statistics for {Domain} on the destination")]
+    internal static partial void NoCompletedStats(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(116, LogLevel.Error, "Could not resume {Domain} on the source after the failed migration")]
+    internal static partial void ResumeFailed(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(117, LogLevel.Information, "Migrated {Domain} in {TotalMs:F0} ms: downtime {DowntimeMs:F1} ms (predicted {PredictedDowntimeMs:F1} ms), {BytesSent} bytes in {Iterations} iterations")]
+    internal static partial void MigrationCompleted(ILogger logger, string domain, double totalMs, double? downtimeMs, double? predictedDowntimeMs, ulong bytesSent, int iterations);
+
+    [LoggerMessage(118, LogLevel.Warning, "Migration of {Domain} aborted: {Reason}")]
+    internal static partial void MigrationAborted(ILogger logger, string domain, string? reason);
+
+    [LoggerMessage(119, LogLevel.Warning, "Migration of {Domain} failed: {Reason}")]
+    internal static partial void MigrationFailed(ILogger logger, string domain, string? reason);
+
+    [LoggerMessage(130, LogLevel.Warning, "libvirt at {Uri} failed (attempt {Attempt}); reconnecting")]
+    internal static partial void Reconnecting(ILogger logger, Exception? exception, string uri, int attempt);
+
+    [LoggerMessage(140, LogLevel.Information, "Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {P1:F1} MiB in {D1} ms, {P2:F1} MiB in {D2} ms)")]
+    internal static partial void Calibrated(ILogger logger, string source, string destination, double speed, double @fixed, double p1, double d1, double p2, double d2);
+}

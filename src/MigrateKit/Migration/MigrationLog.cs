@@ -1,0 +1,76 @@
+using System;
+using Microsoft.Extensions.Logging;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// The log messages of <see cref="PreCopyEngine"/> (event ids 1–19) and <see cref="MigrationReceiver"/>
+/// (20–39): Information at the start, the switchover and the end, Debug per round, Warning when a
+/// migration is aborted or fails.
+/// </summary>
+internal static partial class MigrationLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Migrating {Source}: {MemoryBytes} bytes, {Tracker} tracking, downtime limit {MaxDowntimeMs} ms, bandwidth limit {BandwidthLimit}")]
+    internal static partial void MigrationStarting(ILogger logger, string source, ulong memoryBytes, string tracker, double maxDowntimeMs, string bandwidthLimit);
+
+    [LoggerMessage(2, LogLevel.Information, "Destination accepted protocol v{Version} after {Rtt:F2} ms")]
+    internal static partial void HandshakeDone(ILogger logger, int version, double rtt);
+
+    [LoggerMessage(3, LogLevel.Debug, "Round {Round} of {Source}: {PagesSent} pages ({BytesSent} bytes) in {DurationMs:F1} ms; {DirtyPages} dirty, {DeferredPages} deferred, {DirtyRate:F0} pages/s; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}")]
+    internal static partial void RoundFinished(ILogger logger, int round, string source, ulong pagesSent, ulong bytesSent, double durationMs, ulong dirtyPages,
+        ulong deferredPages, double dirtyRate, double predictedDowntimeMs, string verdict, string action);
+
+    [LoggerMessage(4, LogLevel.Information, "Throttling {Source} to {Percent}%")]
+    internal static partial void Throttling(ILogger logger, string source, int percent);
+
+    [LoggerMessage(5, LogLevel.Information, "Switching over {Source} after {Rounds} rounds: predicted downtime {PredictedDowntimeMs:F1} ms")]
+    internal static partial void SwitchingOver(ILogger logger, string source, int rounds, double predictedDowntimeMs);
+
+    [LoggerMessage(6, LogLevel.Information, "Migrated {Source} in {TotalMs:F0} ms: downtime {DowntimeMs:F1} ms (predicted {PredictedDowntimeMs:F1} ms), {BytesSent} bytes in {Rounds} rounds")]
+    internal static partial void MigrationCompleted(ILogger logger, string source, double totalMs, double downtimeMs, double predictedDowntimeMs, ulong bytesSent, int rounds);
+
+    [LoggerMessage(7, LogLevel.Warning, "Migration of {Source} aborted: {Reason}")]
+    internal static partial void MigrationAborted(ILogger logger, string source, string reason);
+
+    [LoggerMessage(8, LogLevel.Warning, "Migration of {Source} failed during {Phase}; the source keeps running")]
+    internal static partial void MigrationFailed(ILogger logger, Exception exception, string source, MigrationPhase phase);
+
+    [LoggerMessage(9, LogLevel.Error, "Migration of {Source} failed after Complete without an answer; the source stays paused")]
+    internal static partial void MigrationOutcomeUnknown(ILogger logger, Exception exception, string source);
+
+    [LoggerMessage(10, LogLevel.Warning, "Migration of {Source} cancelled during {Phase}; the source keeps running")]
+    internal static partial void MigrationCancelled(ILogger logger, string source, MigrationPhase phase);
+
+    [LoggerMessage(11, LogLevel.Error, "Migration of {Source} cancelled after Complete without an answer; the source stays paused")]
+    internal static partial void MigrationCancelledOutcomeUnknown(ILogger logger, string source);
+
+    [LoggerMessage(12, LogLevel.Error, "Source memory of {Source} differs from what was sent: a write was not tracked")]
+    internal static partial void SourceMemoryDiffers(ILogger logger, string source);
+
+    [LoggerMessage(13, LogLevel.Warning, "Cleaning up {Source} after a completed migration failed")]
+    internal static partial void CleanupFailed(ILogger logger, Exception exception, string source);
+
+    [LoggerMessage(20, LogLevel.Information, "Receiving {Source}: {MemoryBytes} bytes in {Regions} regions, {Vcpus} vCPUs, protocol v{Version}")]
+    internal static partial void ReceiveStarting(ILogger logger, string source, ulong memoryBytes, int regions, int vcpus, int version);
+
+    [LoggerMessage(21, LogLevel.Debug, "Round {Round} of {Source} applied: {Pages} pages and {ZeroPages} zero pages so far, {BytesRead} bytes read")]
+    internal static partial void RoundReceived(ILogger logger, int round, string source, ulong pages, ulong zeroPages, long bytesRead);
+
+    [LoggerMessage(22, LogLevel.Information, "Switchover of {Source}: Complete received after {Rounds} rounds")]
+    internal static partial void SwitchoverReceived(ILogger logger, string source, int rounds);
+
+    [LoggerMessage(23, LogLevel.Information, "Migration of {Source} received: {Pages} pages, resumed in {ResumeMs:F2} ms")]
+    internal static partial void Received(ILogger logger, string source, ulong pages, double resumeMs);
+
+    [LoggerMessage(24, LogLevel.Warning, "The source of {Source} gave up: {Reason}; the destination VM is discarded")]
+    internal static partial void SourceGaveUp(ILogger logger, string source, string reason);
+
+    [LoggerMessage(25, LogLevel.Warning, "Receiving a migration failed; the destination VM is discarded")]
+    internal static partial void ReceiveFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(26, LogLevel.Error, "Digests of {Source} do not match ({Detail}); the destination VM is not started")]
+    internal static partial void DigestMismatch(ILogger logger, string source, string detail);
+
+    [LoggerMessage(27, LogLevel.Warning, "Receiving {Source} was cancelled; the destination VM is discarded")]
+    internal static partial void ReceiveCancelled(ILogger logger, string source);
+}
