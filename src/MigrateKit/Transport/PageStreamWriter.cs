@@ -317,12 +317,13 @@ public sealed class PageStreamWriter : IDisposable
     /// a peer that is already gone: a last word before hanging up, never a second failure.
     /// </summary>
     /// <returns>Whether the frame was handed to the connection.</returns>
-    public async ValueTask<bool> TrySendErrorAsync(MigrationError error)
+    public async ValueTask<bool> TrySendErrorAsync(MigrationError error, CancellationToken cancellationToken = default)
     {
         try
         {
             AppendError(error);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(1));
             await FlushAsync(timeout.Token).ConfigureAwait(false);
             return true;
         }
