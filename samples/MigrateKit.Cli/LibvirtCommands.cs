@@ -238,7 +238,10 @@ internal static class LibvirtCommands
             {
                 using LibvirtConnection connection = LibvirtConnection.Open(parse.GetValue(connect)!);
                 using LibvirtDomain d = connection.LookupDomain(parse.GetValue(domain)!);
-                DirtyRateInfo info = await MeasureAsync(d, TimeSpan.FromSeconds(period), m, ct).ConfigureAwait(false);
+                DirtyRateInfo info = parse.GetValue(json)
+                    ? await MeasureAsync(d, TimeSpan.FromSeconds(period), m, ct).ConfigureAwait(false)
+                    : await Spectre.Console.AnsiConsole.Status().StartAsync($"measuring the dirty rate of {Spectre.Console.Markup.Escape(d.Name)} for {period} s",
+                        _ => MeasureAsync(d, TimeSpan.FromSeconds(period), m, ct)).ConfigureAwait(false);
                 if (parse.GetValue(json))
                 {
                     Console.Out.WriteLine(JsonSerializer.Serialize(
