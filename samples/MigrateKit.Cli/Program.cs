@@ -194,8 +194,23 @@ internal static class Program
             {
                 await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!);
                 Console.Error.WriteLine($"listening on {listener.LocalAddress}");
-                await using IMigrationConnection connection = await listener.AcceptAsync(ct).ConfigureAwait(false);
-                ReceiveResult result = await MigrationRunner.ReceiveAsync(connection, parse.GetValue(verbose), ct).ConfigureAwait(false);
+                bool verboseLogs = parse.GetValue(verbose);
+                async Task<(IMigrationConnection, ReceiveResult)> Receive(Spectre.Console.StatusContext? status)
+                {
+                    IMigrationConnection accepted = await listener.AcceptAsync(ct).ConfigureAwait(false);
+                    if (status is not null)
+                    {
+                        status.Status = "receiving pages";
+                    }
+
+                    return (accepted, await MigrationRunner.ReceiveAsync(accepted, verboseLogs, ct).ConfigureAwait(false));
+                }
+
+                // A spinner while waiting and receiving, unless logs go to the same terminal.
+                (IMigrationConnection connection, ReceiveResult result) = verboseLogs
+                    ? await Receive(null).ConfigureAwait(false)
+                    : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
+                await using IMigrationConnection received = connection;
                 using DemoVm? vm = DemoVm.Of(result.Target);
                 if (result.Status != MigrationStatus.Completed || vm is null)
                 {
