@@ -80,7 +80,7 @@ internal static class LibvirtCommands
             {
                 MaxDowntime = Units.ParseDuration(p.GetValue(MaxDowntime)!),
                 DowntimeBudget = budget is null ? null : Units.ParseDuration(budget),
-                BandwidthLimit = bandwidth is { } b ? checked((long)b) : null,
+                BandwidthLimit = bandwidth is { } b ? (b <= long.MaxValue ? (long)b : throw new FormatException($"--bandwidth {p.GetValue(Bandwidth)} is too large.")) : null,
                 AllowPostcopy = p.GetValue(Postcopy),
                 Deadline = Units.ParseDuration(p.GetValue(Deadline)!),
                 MigrationUri = p.GetValue(MigrateUri) ?? defaultMigrateUri,
@@ -133,7 +133,7 @@ internal static class LibvirtCommands
                 metrics?.Print(json);
                 return ReportCommands.Save(report, parse.GetValue(set.Report), json, Output.ExitCode(report.Status));
             }
-            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException)
+            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or TimeoutException or IOException or UnauthorizedAccessException or FormatException)
             {
                 Console.Error.WriteLine($"migratekit: {ex.Message}");
                 return ex is ArgumentException ? 2 : 4;
@@ -193,7 +193,7 @@ internal static class LibvirtCommands
                 int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
                 return ReportCommands.Save(outcome.Report, parse.GetValue(set.Report), json, exit);
             }
-            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or IOException)
+            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or IOException or TimeoutException or UnauthorizedAccessException or FormatException)
             {
                 Console.Error.WriteLine($"migratekit: {ex.Message}");
                 return ex is ArgumentException ? 2 : 4;

@@ -119,6 +119,11 @@ internal static class HostPairProbe
         (double p2, double d2) = await ProbeAsync(migrator, sourceUri, destinationUri, options.LargeWorkingSet, options, ct).ConfigureAwait(false);
         // Two noisy points make a noisy slope: the speed is kept within 4x of what the large probe
         // shows when all of its downtime is counted as transfer (a speed it certainly reached).
+        if (d2 <= 0 || p2 <= 0 || !double.IsFinite(p2 / d2))
+        {
+            throw new InvalidOperationException($"The calibration probes gave no usable figures ({p1 / (1 << 20):F1} MiB in {d1} ms, {p2 / (1 << 20):F1} MiB in {d2} ms).");
+        }
+
         double floor = p2 / (d2 / 1000);
         double speed = d2 > d1 && p2 > p1 ? Math.Clamp((p2 - p1) / ((d2 - d1) / 1000), floor, 4 * floor) : floor;
         double fixedMs = Math.Clamp(d1 - (p1 / speed * 1000), 0, d1);
@@ -188,7 +193,7 @@ internal static class HostPairProbe
             {
                 Directory.Delete(dir, recursive: true);
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // virtlogd may still hold the log for a moment; the name is unique and harmless.
             }

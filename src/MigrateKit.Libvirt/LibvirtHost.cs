@@ -150,7 +150,22 @@ internal sealed class LibvirtHost : ILibvirtHost
 
     private sealed class RealFactory : ILibvirtHostFactory
     {
-        public ILibvirtHost Open(string uri) => new LibvirtHost(LibvirtConnection.Open(uri), uri);
+        public ILibvirtHost Open(string uri)
+        {
+            LibvirtConnection connection = LibvirtConnection.Open(uri);
+            try
+            {
+                // A peer that goes silent (a partition, a hung daemon) is declared dead after about
+                // 20 s, failing the calls blocked on it instead of leaving them hanging forever.
+                connection.SetKeepAlive(5, 3);
+            }
+            catch (LibvirtException)
+            {
+                // Local drivers (test:///, qemu:///session without a daemon) have no keepalive.
+            }
+
+            return new LibvirtHost(connection, uri);
+        }
     }
 }
 

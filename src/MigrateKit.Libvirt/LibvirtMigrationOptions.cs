@@ -151,9 +151,13 @@ public sealed class LibvirtMigrationOptions
             throw new ArgumentException($"PollInterval must be from 5 ms to 5 s (got {PollInterval}).", nameof(PollInterval));
         }
 
-        if (ReconnectTimeout <= TimeSpan.Zero || ConnectTimeout <= TimeSpan.Zero)
+        // The range Polly's timeout strategy accepts.
+        foreach ((TimeSpan value, string name) in new[] { (ConnectTimeout, nameof(ConnectTimeout)), (ReconnectTimeout, nameof(ReconnectTimeout)) })
         {
-            throw new ArgumentException($"ConnectTimeout and ReconnectTimeout must be positive (got {ConnectTimeout} and {ReconnectTimeout}).", ReconnectTimeout <= TimeSpan.Zero ? nameof(ReconnectTimeout) : nameof(ConnectTimeout));
+            if (value < TimeSpan.FromMilliseconds(10) || value > TimeSpan.FromHours(24))
+            {
+                throw new ArgumentException($"{name} must be from 10 ms to 24 h (got {value}).", name);
+            }
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider);

@@ -31,6 +31,9 @@ public sealed class LibvirtMigrator
 {
     private static readonly KeyValuePair<string, object?>[] Tags = [new(MigrateKitTelemetry.Tags.Source, "libvirt")];
 
+    /// <summary>How often an abort is sent again while the migrate call has not returned.</summary>
+    private static readonly TimeSpan AbortRetryInterval = TimeSpan.FromSeconds(2);
+
     private readonly ILibvirtHostFactory _factory;
     private readonly ILogger _logger;
 
@@ -279,7 +282,7 @@ public sealed class LibvirtMigrator
             {
                 await migrate.ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException)
+            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or ObjectDisposedException)
             {
                 failure = ex;
             }
@@ -323,7 +326,9 @@ public sealed class LibvirtMigrator
         host.Run(h => h.Suspend(domain), ct);
         TimeSpan pause = Stopwatch.GetElapsedTime(t0);
         long t1 = Stopwatch.GetTimestamp();
-        host.Run(h => h.Resume(domain), ct);
+        // Whatever happens to the caller's token, the guest does not stay paused.
+        host.Run(h => h.Resume(domain), CancellationToken.None);
+
         TimeSpan resume = Stopwatch.GetElapsedTime(t1);
         estimator.ObservePause(pause);
         estimator.ObserveResume(resume);
@@ -335,9 +340,10 @@ public sealed class LibvirtMigrator
         try
         {
             host.Run(h => h.StartDirtyRateCalc(domain, options.DirtyRatePeriod, options.DirtyRateMode), ct);
-            DateTime give = DateTime.UtcNow + options.DirtyRatePeriod + TimeSpan.FromSeconds(10);
+            long started = options.TimeProvider.GetTimestamp();
+            TimeSpan give = options.DirtyRatePeriod + TimeSpan.FromSeconds(10);
             await Task.Delay(options.DirtyRatePeriod, options.TimeProvider, ct).ConfigureAwait(false);
-            while (DateTime.UtcNow < give)
+            while (options.TimeProvider.GetElapsedTime(started) < give)
             {
                 DirtyRateInfo info = host.Run(h => h.GetDirtyRate(domain), ct);
                 if (info.Status == DirtyRateCalcStatus.Measured && info.MegabytesPerSecond is { } mbps)
@@ -365,14 +371,32 @@ public sealed class LibvirtMigrator
         LibvirtPolicy policy, DowntimeEstimator estimator, List<RoundReport> rounds, RunState run, long start, ulong memory,
         IProgress<MigrationProgress>? progress, SemaphoreSlim wake, CancellationToken ct)
     {
+        // The caller's token only asks for an abort: every call below runs to its end, so the
+        // outcome is always concluded from both hosts, never left to an exception.
         TimeProvider time = options.TimeProvider;
         bool limitSet = false;
+        long lastAbortAttempt = 0;
         while (!migrate.IsCompleted)
         {
-            if (ct.IsCancellationRequested && run.AbortReason is null)
+            TimeSpan now = time.GetElapsedTime(start);
+            if (run.AbortReason is null && !run.PostcopyStarted)
             {
-                run.AbortReason = "cancelled by the caller";
-                TryAbort(monitor, domain, ct: CancellationToken.None);
+                if (ct.IsCancellationRequested)
+                {
+                    run.AbortReason = "cancelled by the caller";
+                }
+                else if (options.Deadline is { } deadline && now >= deadline + options.PollInterval + options.PollInterval)
+                {
+                    // The policy aborts at the deadline with a forecast; this catches a job that never gave one.
+                    run.AbortReason = FormattableString.Invariant($"deadline of {deadline.TotalSeconds:F1} s reached");
+                }
+            }
+
+            if (run.AbortReason is not null && !run.PostcopyStarted && time.GetElapsedTime(lastAbortAttempt) >= AbortRetryInterval)
+            {
+                // Re-issued until the call returns: an abort sent before the job existed is lost.
+                lastAbortAttempt = time.GetTimestamp();
+                TryAbort(monitor, domain, CancellationToken.None);
             }
 
             // An iteration event wakes the loop early; otherwise poll at the interval.
@@ -388,16 +412,18 @@ public sealed class LibvirtMigrator
             {
                 stats = monitor.Run(h => h.GetJobStats(domain, completed: false), CancellationToken.None);
             }
-            catch (LibvirtException ex) when (ex.IsNoDomain)
+            catch (LibvirtException ex)
             {
-                // The source already let go of the domain: the migrate call is about to return.
+                // No domain: the source let go of it and the call is about to return. A connection
+                // that stayed down past the reconnect timeout: nothing more to learn by polling.
+                // Anything else (a job in a state that has no statistics): skip this poll.
+                if (ex.IsConnectionFault && !run.PollingLost)
+                {
+                    LibvirtLog.PollingLost(_logger, ex, domain);
+                    run.PollingLost = true;
+                }
+
                 continue;
-            }
-            catch (LibvirtException ex) when (ex.IsConnectionFault)
-            {
-                LibvirtLog.PollingLost(_logger, ex, domain);
-                run.PollingLost = true;
-                break;
             }
 
             if (stats.Type is not (DomainJobType.Bounded or DomainJobType.Unbounded))
@@ -409,7 +435,7 @@ public sealed class LibvirtMigrator
             {
                 // QEMU takes the limit once the job exists.
                 limitSet = true;
-                TrySetDowntime(monitor, domain, run.QemuLimit, ct);
+                TrySetDowntime(monitor, domain, run.QemuLimit, CancellationToken.None);
             }
 
             // The byte and page counters follow QEMU's running totals poll by poll.
@@ -446,7 +472,7 @@ public sealed class LibvirtMigrator
             MigrateKitTelemetry.Throttle.Record(stats.AutoConvergeThrottle ?? 0, Tags);
             LibvirtDecision decision = policy.Decide(forecast, new LibvirtPolicyState(forecaster.Iteration, elapsed, run.QemuLimit,
                 forecaster.QemuExpectedDowntime, stats.AutoConvergeThrottle ?? 0, run.PostcopyStarted));
-            Apply(decision, monitor, domain, run, ct);
+            Apply(decision, monitor, domain, run, CancellationToken.None);
 
             if (forecaster.Iteration != previous)
             {
@@ -571,11 +597,13 @@ public sealed class LibvirtMigrator
         HostPairCalibration? calibration, RunState run, List<RoundReport> rounds, ulong memory, double totalMs, Exception? failure)
     {
         // The domain's state on both hosts says what happened, whatever the migrate call returned.
-        DomainStateInfo? onSource = Query(src, domain);
-        DomainStateInfo? onDestination = Query(dst, domain);
-        bool destinationRuns = onDestination is { State: DomainState.Running or DomainState.Paused };
-        bool sourceActive = onSource is { State: DomainState.Running or DomainState.Paused or DomainState.Blocked };
-        bool completed = destinationRuns && (failure is null || !sourceActive);
+        HostView onSource = Query(src, domain);
+        HostView onDestination = Query(dst, domain);
+        bool destinationActive = onDestination.Active;
+        bool sourceActive = onSource.Active;
+
+        // libvirt's success means the destination runs it; after a failed call only the states count.
+        bool completed = failure is null || (destinationActive && onSource.Reachable && !sourceActive);
 
         JobStats? final = null;
         if (completed)
@@ -589,8 +617,10 @@ public sealed class LibvirtMigrator
                 LibvirtLog.NoCompletedStats(_logger, ex, domain);
             }
         }
-        else if (onSource is { State: DomainState.Paused } && !run.PostcopyStarted)
+        else if (onSource.State is { State: DomainState.Paused } && !run.PostcopyStarted && onDestination.Reachable && !destinationActive)
         {
+            // Only when the destination certainly does not run it: resuming a guest that runs
+            // elsewhere too would have two copies writing to the same disks.
             // A failed pre-copy migration must leave the guest running where it was.
             try
             {
@@ -621,10 +651,13 @@ public sealed class LibvirtMigrator
             MigrationStatus.Aborted => run.AbortReason,
             _ => failure?.Message ?? (run.PollingLost ? "lost the source host" : "the domain runs on neither host"),
         };
-        bool unknown = !completed && !sourceActive;
+        // Not completed, yet not cleanly back on the source: a host could not be asked, the guest is
+        // active on both or on neither, or postcopy had moved its state (recover with libvirt's
+        // postcopy-resume, not by resuming the source).
+        bool unknown = !completed && (!onSource.Reachable || !onDestination.Reachable || !sourceActive || destinationActive || run.PostcopyStarted);
         if (unknown)
         {
-            reason += $" (the domain is {Describe(onSource)} on the source and {Describe(onDestination)} on the destination)";
+            reason += $" (the domain is {onSource.Describe()} on the source and {onDestination.Describe()} on the destination)";
         }
 
         DowntimeBreakdown? parts = last?.Breakdown;
@@ -670,20 +703,19 @@ public sealed class LibvirtMigrator
         };
     }
 
-    private static DomainStateInfo? Query(ResilientHost host, string domain)
+    private static HostView Query(ResilientHost host, string domain)
     {
         try
         {
-            return host.Run(h => h.GetState(domain), CancellationToken.None);
+            return new HostView(true, host.Run(h => h.GetState(domain), CancellationToken.None));
         }
         catch (LibvirtException)
         {
-            // Unreachable even after reconnecting: reported as such.
-            return null;
+            // Unreachable even after reconnecting (or refusing to say): not the same as absent.
+            return new HostView(false, null);
         }
     }
 
-    private static string Describe(DomainStateInfo? state) => state is { } s ? s.State.ToString().ToLowerInvariant() : "absent or unreachable";
 
     private static string ActionName(LibvirtAction action) => action switch
     {
@@ -700,6 +732,14 @@ public sealed class LibvirtMigrator
         LibvirtAction.Abort => MigrationAction.Abort,
         _ => MigrationAction.Continue,
     };
+
+    /// <summary>What one host said about the domain: unreachable, absent (null state) or a state.</summary>
+    private readonly record struct HostView(bool Reachable, DomainStateInfo? State)
+    {
+        internal bool Active => State is { State: DomainState.Running or DomainState.Paused or DomainState.Blocked or DomainState.PmSuspended };
+
+        internal string Describe() => !Reachable ? "unknown (host unreachable)" : State is { } s ? s.State.ToString().ToLowerInvariant() : "absent";
+    }
 
     private sealed class RunState
     {

@@ -70,6 +70,13 @@ public sealed class LibvirtPolicy
     public LibvirtDecision Decide(Forecast forecast, LibvirtPolicyState state)
     {
         ArgumentNullException.ThrowIfNull(forecast);
+
+        // Once in postcopy the destination runs the guest: there is nothing left to abort to.
+        if (state.PostcopyActive)
+        {
+            return default;
+        }
+
         if (_options.Deadline is { } deadline && state.Elapsed >= deadline)
         {
             return new LibvirtDecision(LibvirtAction.Abort, null, Invariant(
@@ -77,7 +84,7 @@ public sealed class LibvirtPolicy
         }
 
         // Round 1 is the full copy: its remaining bytes say nothing about the dirty set yet.
-        if (state.PostcopyActive || state.Iteration < 2)
+        if (state.Iteration < 2)
         {
             return default;
         }

@@ -23,8 +23,12 @@ internal sealed class FakeHosts : ILibvirtHostFactory
     internal Func<JobStats> Stats { get; set; } = () => new JobStats { Type = DomainJobType.None };
     internal Action<FakeHosts> MigrateCall { get; set; } = _ => { };
     internal ManualResetEventSlim Aborted { get; } = new();
+    internal ManualResetEventSlim MigrateEntered { get; } = new();
+    internal volatile bool DestinationUnreachable;
 
-    public ILibvirtHost Open(string uri) => new Host(this, uri);
+    public ILibvirtHost Open(string uri) => uri == Destination && DestinationUnreachable
+        ? throw new LibvirtException("virConnectOpenAuth", LibvirtErrorCodes.SystemError, LibvirtErrorDomains.Rpc, $"Failed to connect socket to '{uri}': Connection refused")
+        : new Host(this, uri);
 
     private sealed class Host(FakeHosts hosts, string uri) : ILibvirtHost
     {
@@ -32,7 +36,9 @@ internal sealed class FakeHosts : ILibvirtHostFactory
 
         public string Uri => uri;
 
-        public DomainStateInfo? GetState(string domain) => Domains.TryGetValue(domain, out DomainState s) ? new DomainStateInfo(s, 0) : null;
+        public DomainStateInfo? GetState(string domain) => uri == Destination && hosts.DestinationUnreachable
+            ? throw new LibvirtException("virDomainGetState", LibvirtErrorCodes.SystemError, LibvirtErrorDomains.Rpc, "End of file while reading data")
+            : Domains.TryGetValue(domain, out DomainState s) ? new DomainStateInfo(s, 0) : null;
 
         public JobStats GetJobStats(string domain, bool completed) =>
             completed ? new JobStats { Type = DomainJobType.Completed, DowntimeMs = 42, MemoryIteration = 3, DataProcessed = 1 << 20 } : hosts.Stats();
@@ -66,6 +72,7 @@ internal sealed class FakeHosts : ILibvirtHostFactory
         public void Migrate(string domain, ILibvirtHost destination, DomainMigrationParameters parameters, MigrationFlags flags)
         {
             hosts.Calls.Enqueue($"migrate {flags}");
+            hosts.MigrateEntered.Set();
             hosts.MigrateCall(hosts);
         }
 
@@ -184,6 +191,83 @@ public sealed class LibvirtMigratorTests
         Assert.AreEqual(DomainState.Running, hosts.SourceDomains[Vm]);
         Assert.IsGreaterThan(0, report.RoundsDetail.Count);
         Assert.IsTrue(hosts.Calls.Contains($"{FakeHosts.Source} downtime 300"), string.Join(" | ", hosts.Calls));
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_CallFailsWhileTheDestinationRunsIt_NeverResumesTheSource()
+    {
+        FakeHosts hosts = Hosts();
+        hosts.MigrateCall = h =>
+        {
+            h.SourceDomains[Vm] = DomainState.Paused;
+            h.DestinationDomains[Vm] = DomainState.Running;
+            throw new LibvirtException("virDomainMigrate3", LibvirtErrorCodes.OperationFailed, 10, "operation failed: confirm phase failed");
+        };
+
+        MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options());
+
+        Assert.AreEqual(MigrationStatus.Failed, report.Status);
+        Assert.IsTrue(report.OutcomeUnknown, report.Reason);
+        Assert.AreEqual(DomainState.Paused, hosts.SourceDomains[Vm], "two running copies would share the disks");
+        Assert.IsFalse(hosts.Calls.Contains($"{FakeHosts.Source} resume"));
+        StringAssert.Contains(report.Reason, "running on the destination");
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_CallFailsAndTheDestinationCannotBeAsked_NeverResumesTheSource()
+    {
+        FakeHosts hosts = Hosts();
+        hosts.MigrateCall = h =>
+        {
+            h.SourceDomains[Vm] = DomainState.Paused;
+            h.DestinationUnreachable = true;
+            throw new LibvirtException("virDomainMigrate3", LibvirtErrorCodes.SystemError, LibvirtErrorDomains.Rpc, "End of file while reading data");
+        };
+
+        MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options());
+
+        Assert.AreEqual(MigrationStatus.Failed, report.Status);
+        Assert.IsTrue(report.OutcomeUnknown);
+        Assert.AreEqual(DomainState.Paused, hosts.SourceDomains[Vm]);
+        StringAssert.Contains(report.Reason, "unreachable");
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_CallSucceedsButTheDestinationCannotBeAskedAfterwards_IsCompleted()
+    {
+        FakeHosts hosts = Hosts();
+        hosts.MigrateCall = h =>
+        {
+            h.SourceDomains.TryRemove(Vm, out _);
+            h.DestinationDomains[Vm] = DomainState.Running;
+            h.DestinationUnreachable = true;
+        };
+
+        MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options());
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status);
+        Assert.IsNull(report.DowntimeMs, "no completed statistics without the destination");
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_Cancelled_AbortsUntilTheCallReturnsAndReportsInsteadOfThrowing()
+    {
+        FakeHosts hosts = Hosts();
+        hosts.MigrateCall = h =>
+        {
+            Assert.IsTrue(h.Aborted.Wait(TimeSpan.FromSeconds(10)), "the migrator never aborted");
+            throw new LibvirtException("virDomainMigrate3", LibvirtErrorCodes.OperationAborted, 10, "operation aborted: migration out job: canceled by client");
+        };
+        using var cts = new CancellationTokenSource();
+
+        Task<MigrationReport> running = new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options(), null, cts.Token);
+        Assert.IsTrue(hosts.MigrateEntered.Wait(TimeSpan.FromSeconds(10)));
+        cts.Cancel();
+        MigrationReport report = await running;
+
+        Assert.AreEqual(MigrationStatus.Aborted, report.Status);
+        Assert.AreEqual("cancelled by the caller", report.Reason);
+        Assert.AreEqual(DomainState.Running, hosts.SourceDomains[Vm]);
     }
 
     [TestMethod]
