@@ -474,15 +474,18 @@ public sealed class LibvirtMigrator
                 forecaster.QemuExpectedDowntime, stats.AutoConvergeThrottle ?? 0, run.PostcopyStarted));
             Apply(decision, monitor, domain, run, CancellationToken.None);
 
-            if (forecaster.Iteration != previous)
+            // A new dirty sync ends the previous iteration: its row, like the engine's, holds what that
+            // round sent and the forecast made after its harvest (the sync just seen).
+            if (forecaster.Iteration != previous && previous > 0)
             {
                 ulong processed = stats.DataProcessed ?? stats.MemoryProcessed ?? 0;
+                ulong normalNow = stats.MemoryNormal ?? 0;
                 var row = new RoundReport
                 {
-                    Round = forecaster.Iteration,
+                    Round = previous,
                     BytesSent = processed - run.ProcessedAtLastRound,
-                    PagesSent = stats.MemoryNormal ?? 0,
-                    ZeroPages = stats.MemoryConstant ?? 0,
+                    PagesSent = normalNow > run.PagesAtLastRound ? normalNow - run.PagesAtLastRound : 0,
+                    ZeroPages = (stats.MemoryConstant ?? 0) > run.ZeroAtLastRound ? (stats.MemoryConstant ?? 0) - run.ZeroAtLastRound : 0,
                     DurationMs = (elapsed - run.LastRoundAt).TotalMilliseconds,
                     DirtyPages = forecaster.PendingBytes / 4096,
                     DirtyRate = forecaster.DirtyRate / 4096,
@@ -502,9 +505,10 @@ public sealed class LibvirtMigrator
                 LibvirtLog.Iteration(_logger, row.Round, domain, row.BytesSent, row.DurationMs, forecaster.PendingBytes, row.DirtyRate,
                     row.ThrottlePercent, row.PredictedDowntimeMs, row.Verdict, row.Action);
                 run.ProcessedAtLastRound = processed;
+                run.ZeroAtLastRound = stats.MemoryConstant ?? 0;
                 run.LastRoundAt = elapsed;
                 run.LastRoundWall = DateTimeOffset.UtcNow;
-                progress?.Report(new MigrationProgress(forecaster.Iteration, elapsed, processed, forecaster.PendingBytes,
+                progress?.Report(new MigrationProgress(previous, elapsed, processed, forecaster.PendingBytes,
                     forecaster.PendingBytes / 4096, 0, 0, forecaster.DirtyRate / 4096, forecaster.Bandwidth, stats.AutoConvergeThrottle ?? 0,
                     forecast, ToMigrationAction(decision.Action)));
             }
@@ -754,6 +758,7 @@ public sealed class LibvirtMigrator
         internal JobStats? LastStats;
         internal int MaxThrottle;
         internal ulong ProcessedAtLastRound;
+        internal ulong ZeroAtLastRound;
         internal ulong PagesAtLastRound;
         internal TimeSpan LastRoundAt;
         internal DateTimeOffset LastRoundWall;
