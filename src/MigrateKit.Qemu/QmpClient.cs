@@ -429,6 +429,12 @@ public sealed class QmpClient : IAsyncDisposable
         {
             Fault(new IOException($"the QMP connection to {_socketPath} failed: {e.Message}", e));
         }
+#pragma warning disable CA1031 // Any other failure must still fail the pending calls rather than leave them waiting.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Fault(new QmpException($"reading QMP messages from {_socketPath} failed: {e.Message}", e));
+        }
         finally
         {
             _events.Writer.TryComplete();
@@ -454,7 +460,7 @@ public sealed class QmpClient : IAsyncDisposable
             throw new QmpException($"a QMP message on {_socketPath} is neither a reply nor an event: {Excerpt(line)}");
         }
 
-        if (!message.TryGetProperty("id", out JsonElement idElement) || !idElement.TryGetInt64(out long id))
+        if (!message.TryGetProperty("id", out JsonElement idElement) || idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt64(out long id))
         {
             // Only a reply to a message QEMU could not parse lacks the id; nothing can be matched to it.
             throw new QmpException($"a QMP reply on {_socketPath} carries no id this client sent: {Excerpt(line)}");

@@ -183,6 +183,20 @@ public sealed class QmpClientTests
     }
 
     [TestMethod]
+    public async Task AReplyWithAnIdThisClientNeverSent_FailsThePendingCall_WithQmpException()
+    {
+        (FakeQmpServer server, QmpClient client) = await ConnectAsync();
+        await using (server)
+        await using (client)
+        {
+            Task call = client.ContAsync();
+            await server.ExpectAsync("cont");
+            await server.SendAsync("""{"return": {}, "id": "not-a-number"}""");
+            await Assert.ThrowsExactlyAsync<QmpException>(() => call.WaitAsync(Limit));
+        }
+    }
+
+    [TestMethod]
     public async Task ADisconnect_FailsThePendingCall_WithIOExceptionNamingTheSocket()
     {
         (FakeQmpServer server, QmpClient client) = await ConnectAsync();
