@@ -4,7 +4,8 @@
 #   ./test.sh            build (Release) and run all tests
 #
 # Run as root on a fresh Debian machine, it first installs what the build needs with apt.
-# Where /dev/kvm exists it sets MIGRATEKIT_REQUIRE_KVM=1, so KVM tests fail instead of skipping;
+# Where /dev/kvm exists it sets MIGRATEKIT_REQUIRE_KVM=1, so KVM tests fail instead of skipping
+# (likewise MIGRATEKIT_REQUIRE_QEMU=1 where qemu-system-x86_64 is installed);
 # on Linux 6.9+ it sets MIGRATEKIT_REQUIRE_WP=1 for the userfaultfd write-protect tests.
 # As root it also makes sure libvirt0 is installed and starts two libvirt hosts
 # (tests/harness/libvirt-hosts.sh), exporting MIGRATEKIT_LIBVIRT_SOURCE_URI,
@@ -79,6 +80,14 @@ if [ "$(id -u)" = 0 ]; then
   fi
 else
   log "not root: no libvirt hosts are started, libvirt tests will skip"
+fi
+
+# QEMU comes with the libvirt hosts (or was installed before): then its tests must run.
+if command -v qemu-system-x86_64 >/dev/null 2>&1; then
+  export MIGRATEKIT_REQUIRE_QEMU=1
+  log "qemu-system-x86_64 present: QEMU tests are required (MIGRATEKIT_REQUIRE_QEMU=1)"
+else
+  log "qemu-system-x86_64 absent: QEMU tests will be skipped"
 fi
 
 if [ -e /dev/kvm ]; then

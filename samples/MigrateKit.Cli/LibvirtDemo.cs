@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
@@ -39,7 +38,7 @@ internal static class LibvirtDemo
             }
 
             // The working set exists before the migration: one whole pass (fill: its only pass).
-            GuestSerialLog before = await WaitForPassAsync(guest, 1, BootTimeout, ct).ConfigureAwait(false);
+            GuestSerialLog before = await guest.WaitForPassAsync(1, BootTimeout, ct).ConfigureAwait(false);
             MigrationReport report = await migrator.MigrateAsync(from, name, to, options, progress, ct).ConfigureAwait(false);
             if (report.Status != MigrationStatus.Completed)
             {
@@ -65,36 +64,6 @@ internal static class LibvirtDemo
         }
     }
 
-    /// <summary>Waits until the guest reported pass <paramref name="pass"/>.</summary>
-    /// <exception cref="InvalidOperationException">The guest did not get there, or a self-check failed.</exception>
-    internal static async Task<GuestSerialLog> WaitForPassAsync(BootSectorDomain guest, uint pass, TimeSpan timeout, CancellationToken ct)
-    {
-        var clock = Stopwatch.StartNew();
-        GuestSerialLog log = guest.ReadSerial();
-        while (log.LastPass < pass)
-        {
-            if (log.FailedPages.Count > 0 || log.Garbage.Count > 0)
-            {
-                break;
-            }
-
-            if (clock.Elapsed > timeout)
-            {
-                throw new InvalidOperationException($"The guest of '{guest.Name}' did not report pass {pass} within {timeout.TotalSeconds:F0} s (last pass {log.LastPass}).");
-            }
-
-            await Task.Delay(50, ct).ConfigureAwait(false);
-            log = guest.ReadSerial();
-        }
-
-        if (log.FailedPages.Count > 0 || log.Garbage.Count > 0)
-        {
-            throw new InvalidOperationException($"The guest of '{guest.Name}' reported {log.FailedPages.Count} failed page checks and {log.Garbage.Count} unexpected lines (first: {(log.Garbage.Count > 0 ? log.Garbage[0] : log.FailedPages[0].ToString("x", System.Globalization.CultureInfo.InvariantCulture))}).");
-        }
-
-        return log;
-    }
-
     /// <summary>Checks the migrated guest goes on from where it was: more passes, every check passing.</summary>
     private static async Task<(bool Ok, string Detail, int Passes)> CheckAsync(BootSectorDomain guest, uint passBefore, string workload, CancellationToken ct)
     {
@@ -109,9 +78,9 @@ internal static class LibvirtDemo
         GuestSerialLog last = guest.ReadSerial();
         try
         {
-            last = await WaitForPassAsync(guest, last.LastPass + 3, CheckTimeout, ct).ConfigureAwait(false);
+            last = await guest.WaitForPassAsync(last.LastPass + 3, CheckTimeout, ct).ConfigureAwait(false);
         }
-        catch (InvalidOperationException ex)
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
         {
             return (false, ex.Message, 0);
         }

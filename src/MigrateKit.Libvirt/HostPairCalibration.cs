@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
@@ -149,16 +148,7 @@ internal static class HostPairProbe
                 using LibvirtDomain created = src.CreateDomain(guest.ToXml());
             }
 
-            var clock = Stopwatch.StartNew();
-            while (guest.ReadSerial().LastPass < 2)
-            {
-                if (clock.Elapsed > options.Timeout)
-                {
-                    throw new TimeoutException($"The calibration probe '{name}' did not start within {options.Timeout.TotalSeconds:F0} s.");
-                }
-
-                await Task.Delay(20, ct).ConfigureAwait(false);
-            }
+            await guest.WaitForPassAsync(2, options.Timeout, ct).ConfigureAwait(false);
 
             // QEMU copies everything once (its own limit is tiny), then switches at the first chance:
             // MigrateKit's limit is generous and there is no throttle.

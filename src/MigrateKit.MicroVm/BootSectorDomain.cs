@@ -1,7 +1,10 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Diagnostics;
 using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
 using System.Xml.Linq;
 
 namespace MigrateKit.Vmm;
@@ -67,6 +70,33 @@ public sealed record BootSectorDomain(string Name, ulong MemoryBytes, string Ima
 
     /// <summary>Reads what the guest printed on COM1 so far.</summary>
     public GuestSerialLog ReadSerial() => GuestSerialLog.Read(SerialPath);
+
+    /// <summary>Waits until the guest reported pass <paramref name="pass"/>; returns the log then.</summary>
+    /// <exception cref="TimeoutException">The guest did not get there within <paramref name="timeout"/>.</exception>
+    /// <exception cref="InvalidOperationException">A self-check failed, or the guest printed something that is not a report.</exception>
+    public async Task<GuestSerialLog> WaitForPassAsync(uint pass, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        long start = Stopwatch.GetTimestamp();
+        GuestSerialLog log = ReadSerial();
+        while (log.LastPass < pass && log.FailedPages.Count == 0 && log.Garbage.Count == 0)
+        {
+            if (Stopwatch.GetElapsedTime(start) > timeout)
+            {
+                throw new TimeoutException($"The guest of '{Name}' did not report pass {pass} within {timeout.TotalSeconds:F0} s (last pass {log.LastPass}).");
+            }
+
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+            log = ReadSerial();
+        }
+
+        if (log.FailedPages.Count > 0 || log.Garbage.Count > 0)
+        {
+            string first = log.Garbage.Count > 0 ? log.Garbage[0] : log.FailedPages[0].ToString("x", CultureInfo.InvariantCulture);
+            throw new InvalidOperationException($"The guest of '{Name}' reported {log.FailedPages.Count} failed page checks and {log.Garbage.Count} unexpected lines (first: {first}).");
+        }
+
+        return log;
+    }
 }
 
 /// <summary>

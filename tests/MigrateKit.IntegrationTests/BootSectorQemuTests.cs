@@ -73,7 +73,7 @@ public sealed class BootSectorQemuTests
     /// <summary>Runs QEMU on the image, serial to a file, until <paramref name="until"/> holds for the file's text.</summary>
     private static string BootText(byte[] image, Func<string, bool> until)
     {
-        string qemu = FindQemu();
+        string qemu = QemuRequirement.Require();
         string dir = Directory.CreateTempSubdirectory("migratekit-boot-").FullName;
         try
         {
@@ -137,19 +137,5 @@ public sealed class BootSectorQemuTests
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
-    }
-
-    private static string FindQemu()
-    {
-        string? qemu = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
-            .Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, "qemu-system-x86_64"))
-            .FirstOrDefault(File.Exists);
-        if (qemu is null)
-        {
-            Assert.Inconclusive("Skipped: qemu-system-x86_64 is not installed (Debian: qemu-system-x86).");
-        }
-
-        return qemu!;
     }
 }

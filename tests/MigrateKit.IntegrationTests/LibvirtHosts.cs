@@ -129,24 +129,22 @@ internal sealed class TestDomain : IDisposable
     /// <summary>Waits for pass <paramref name="pass"/>; fails on any failed check or stray output.</summary>
     internal GuestSerialLog WaitForPass(uint pass, TimeSpan timeout)
     {
-        var clock = Stopwatch.StartNew();
-        while (true)
+        GuestSerialLog log;
+        try
         {
-            GuestSerialLog log = Guest.ReadSerial();
+            log = Guest.WaitForPassAsync(pass, timeout).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            log = Guest.ReadSerial();
             Assert.IsEmpty(log.FailedPages, $"{Name}: failed page checks {string.Join(", ", log.FailedPages)}");
             Assert.IsEmpty(log.Garbage, $"{Name}: unexpected serial output {string.Join(" | ", log.Garbage)}");
-            if (log.LastPass >= pass)
-            {
-                return log;
-            }
-
-            if (clock.Elapsed > timeout)
-            {
-                Assert.Fail($"{Name} did not reach pass {pass} within {timeout.TotalSeconds} s (last {log.LastPass}).");
-            }
-
-            Thread.Sleep(50);
+            Assert.Fail($"{Name} did not reach pass {pass} within {timeout.TotalSeconds} s (last {log.LastPass}): {ex.Message}");
         }
+
+        Assert.IsEmpty(log.FailedPages, $"{Name}: failed page checks {string.Join(", ", log.FailedPages)}");
+        Assert.IsEmpty(log.Garbage, $"{Name}: unexpected serial output {string.Join(" | ", log.Garbage)}");
+        return log;
     }
 
     /// <summary>The domain's state on a host, or null when the host has no such domain.</summary>

@@ -25,7 +25,7 @@ public sealed class QmpQemuTests
     [TestMethod]
     public async Task StopAndCont_ChangeTheRunState()
     {
-        RequireQemu();
+        QemuRequirement.Require();
         await using QemuProcess qemu = await QemuProcess.StartAsync(new QemuProcessOptions { MemoryMiB = 64 });
         Assert.AreEqual(7, qemu.Qmp.QemuVersion.Major, $"QEMU {qemu.Qmp.QemuVersion}: the version comes from the greeting");
         Assert.AreEqual(new QemuRunState("running", true), await qemu.Qmp.QueryStatusAsync());
@@ -40,7 +40,7 @@ public sealed class QmpQemuTests
     [TestMethod]
     public async Task AnUnknownCommand_IsAQmpExceptionWithQemusErrorClass()
     {
-        RequireQemu();
+        QemuRequirement.Require();
         await using QemuProcess qemu = await QemuProcess.StartAsync(new QemuProcessOptions { MemoryMiB = 64 });
         QmpException e = await Assert.ThrowsExactlyAsync<QmpException>(() => qemu.Qmp.ExecuteAsync("no-such-command"));
         Assert.AreEqual("CommandNotFound", e.ErrorClass);
@@ -50,7 +50,7 @@ public sealed class QmpQemuTests
     [TestMethod]
     public async Task AQemuThatCannotStart_ReportsItsStderr()
     {
-        RequireQemu();
+        QemuRequirement.Require();
         string missing = Path.Combine(Path.GetTempPath(), "mk-no-such-disk-" + Guid.NewGuid().ToString("N")[..8] + ".img");
         IOException e = await Assert.ThrowsExactlyAsync<IOException>(() => QemuProcess.StartAsync(new QemuProcessOptions { DiskImagePath = missing }));
         Assert.Contains("exited with code", e.Message);
@@ -60,7 +60,7 @@ public sealed class QmpQemuTests
     [TestMethod]
     public async Task ALocalMigration_Completes_AndTheDestinationRuns()
     {
-        RequireQemu();
+        QemuRequirement.Require();
         GuestProgram sweep = GuestPrograms.Sweep(MiB, 9 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress);
         string image = Path.Combine(Path.GetTempPath(), "mk-qmp-sweep-" + Guid.NewGuid().ToString("N")[..8] + ".img");
         await File.WriteAllBytesAsync(image, BootSector.Build(sweep));
@@ -110,14 +110,6 @@ public sealed class QmpQemuTests
         finally
         {
             File.Delete(image);
-        }
-    }
-
-    private static void RequireQemu()
-    {
-        if (QemuProcess.FindOnPath() is null)
-        {
-            Assert.Inconclusive("Skipped: qemu-system-x86_64 is not installed (Debian: qemu-system-x86).");
         }
     }
 
