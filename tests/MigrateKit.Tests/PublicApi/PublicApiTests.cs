@@ -166,5 +166,5 @@ public sealed class PublicApiTests
         return name;
     }
 
-    private static string SourceDirectory([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
+    private static string SourceDirectory() => RepositoryRoot.Combine("tests", "MigrateKit.Tests", "PublicApi");
 }

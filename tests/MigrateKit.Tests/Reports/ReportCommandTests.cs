@@ -111,14 +111,7 @@ public sealed class ReportCommandTests
         var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         string framework = here.Name;
         string configuration = here.Parent!.Name;
-        DirectoryInfo? root = here;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "MigrateKit.sln")))
-        {
-            root = root.Parent;
-        }
-
-        Assert.IsNotNull(root, $"no MigrateKit.sln above {AppContext.BaseDirectory}");
-        string cli = Path.Combine(root.FullName, "samples", "MigrateKit.Cli", "bin", configuration, framework, "MigrateKit.Cli.dll");
+        string cli = Path.Combine(RepositoryRoot.Path, "samples", "MigrateKit.Cli", "bin", configuration, framework, "MigrateKit.Cli.dll");
         Assert.IsTrue(File.Exists(cli), $"{cli} is missing: build the solution (dotnet build MigrateKit.sln -c {configuration}) first");
         return cli;
     }
