@@ -1,5 +1,6 @@
 using System;
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.Reflection;
 using System.Threading;
 using System.Threading.Tasks;
@@ -15,9 +16,13 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
-        var root = new RootCommand("migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.\n" +
+        // A plain command named for the tool: RootCommand takes its name from the assembly
+        // (MigrateKit.Cli), which would put the wrong name in every usage line.
+        var root = new Command("migratekit", "migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.\n" +
             "Exit codes: 0 completed, 2 usage error, 3 aborted by policy (the source keeps running), 4 failed.\n" +
             "Example: migratekit demo --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
+        root.Options.Add(new HelpOption());
+        root.Options.Add(new VersionOption());
         root.Subcommands.Add(VersionCommand());
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(SendCommand());
