@@ -1,7 +1,9 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading;
@@ -14,7 +16,7 @@ using MigrateKit.Vmm;
 namespace MigrateKit.Cli;
 
 /// <summary>The dirty-rate command's JSON output.</summary>
-internal sealed record JsonDirtyRate(string Domain, string Mode, double PeriodSeconds, ulong? MegabytesPerSecond, ulong[] VcpuMegabytesPerSecond);
+internal sealed record JsonDirtyRate(string Domain, string Mode, double PeriodSeconds, ulong? BytesPerSecond, ulong[] VcpuBytesPerSecond);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(JsonDirtyRate))]
@@ -74,29 +76,56 @@ internal static class LibvirtCommands
         internal LibvirtMigrationOptions Read(ParseResult p, bool unsafeDisks, string? defaultMigrateUri = null)
         {
             ReportCommands.Check(p.GetValue(Report));
-            ulong? bandwidth = Units.ParseRate(p.GetValue(Bandwidth)!);
-            string? budget = p.GetValue(DowntimeBudget);
+            ulong? bandwidth = CliInput.Parse(p, Bandwidth, Units.ParseRate);
             var options = new LibvirtMigrationOptions
             {
-                MaxDowntime = Units.ParseDuration(p.GetValue(MaxDowntime)!),
-                DowntimeBudget = budget is null ? null : Units.ParseDuration(budget),
+                MaxDowntime = CliInput.Parse(p, MaxDowntime, Units.ParseDuration),
+                DowntimeBudget = CliInput.ParseOptional(p, DowntimeBudget, Units.ParseDuration),
                 BandwidthLimit = bandwidth is { } b ? (b <= long.MaxValue ? (long)b : throw new FormatException($"--bandwidth {p.GetValue(Bandwidth)} is too large.")) : null,
                 AllowPostcopy = p.GetValue(Postcopy),
-                Deadline = Units.ParseDuration(p.GetValue(Deadline)!),
+                Deadline = CliInput.Parse(p, Deadline, Units.ParseDuration),
                 MigrationUri = p.GetValue(MigrateUri) ?? defaultMigrateUri,
                 Unsafe = unsafeDisks,
                 CalibrateHostPair = p.GetValue(Calibrate),
             };
+            CliInput.Validate(options.Validate, new Dictionary<string, Option>
+            {
+                [nameof(LibvirtMigrationOptions.MaxDowntime)] = MaxDowntime,
+                [nameof(LibvirtMigrationOptions.DowntimeBudget)] = DowntimeBudget,
+                [nameof(LibvirtMigrationOptions.BandwidthLimit)] = Bandwidth,
+                [nameof(LibvirtMigrationOptions.Deadline)] = Deadline,
+                [nameof(LibvirtMigrationOptions.MigrationUri)] = MigrateUri,
+            });
+            return options;
+        }
+
+        /// <summary>What the status line says while the migrator works before its first iteration.</summary>
+        internal void Starting(ParseResult p, LiveStatus status) =>
+            status.Set(p.GetValue(Calibrate)
+                ? "calibrating the host pair (two probe migrations), measuring the dirty rate, then migrating"
+                : "measuring the dirty rate, then migrating", migrating: true);
+
+        /// <summary>Runs a migrating command's work with live progress, metrics (printed even after a failure) and the exit code.</summary>
+        internal async Task<int> RunAsync(ParseResult p, Func<LiveStatus, IProgress<MigrationProgress>?, Task<RunOutcome>> work)
+        {
+            bool json = p.GetValue(Json);
+            using MetricsCollector? metrics = MetricsCollector.StartIf(p.GetValue(Metrics));
             try
             {
-                options.Validate();
+                RunOutcome outcome = await Output.WithLiveRoundsAsync(json, p.GetValue(Verbose), work).ConfigureAwait(false);
+                Output.Write(outcome, json);
+                int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
+                return ReportCommands.Save(outcome.Report, p.GetValue(Report), json, exit);
             }
-            catch (ArgumentException ex)
+            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or TimeoutException or IOException
+                or UnauthorizedAccessException or FormatException or DllNotFoundException)
             {
-                throw new FormatException(ex.Message, ex);
+                return CliInput.Fail(ex);
             }
-
-            return options;
+            finally
+            {
+                metrics?.Print(json);
+            }
         }
     }
 
@@ -123,21 +152,12 @@ internal static class LibvirtCommands
                 return 2;
             }
 
-            bool json = parse.GetValue(set.Json);
-            using MetricsCollector? metrics = MetricsCollector.StartIf(parse.GetValue(set.Metrics));
-            try
+            return await set.RunAsync(parse, async (status, progress) =>
             {
-                MigrationReport report = await Output.WithLiveRoundsAsync(json, progress =>
-                    set.Migrator(parse).MigrateAsync(parse.GetValue(set.From)!, parse.GetValue(domain)!, parse.GetValue(set.To)!, options, progress, ct)).ConfigureAwait(false);
-                Output.Write(new RunOutcome(report, report.Status == MigrationStatus.Completed, null, 0, "libvirt", report.DowntimeMs), json);
-                metrics?.Print(json);
-                return ReportCommands.Save(report, parse.GetValue(set.Report), json, Output.ExitCode(report.Status));
-            }
-            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or TimeoutException or IOException or UnauthorizedAccessException or FormatException)
-            {
-                Console.Error.WriteLine($"migratekit: {ex.Message}");
-                return ex is ArgumentException ? 2 : 4;
-            }
+                set.Starting(parse, status);
+                MigrationReport report = await set.Migrator(parse).MigrateAsync(parse.GetValue(set.From)!, parse.GetValue(domain)!, parse.GetValue(set.To)!, options, progress, ct).ConfigureAwait(false);
+                return new RunOutcome(report, report.Status == MigrationStatus.Completed, null, 0, "libvirt", report.DowntimeMs);
+            }).ConfigureAwait(false);
         });
         return command;
     }
@@ -162,8 +182,8 @@ internal static class LibvirtCommands
             try
             {
                 options = set.Read(parse, unsafeDisks: true, defaultMigrateUri: "tcp://127.0.0.1");
-                mem = Units.ParseBytes(parse.GetValue(memory)!);
-                hotBytes = Units.ParseBytes(parse.GetValue(hot)!);
+                mem = CliInput.Parse(parse, memory, Units.ParseBytes);
+                hotBytes = CliInput.Parse(parse, hot, Units.ParseBytes);
                 if (Array.IndexOf(Workloads.Names, name) < 0)
                 {
                     throw new FormatException($"--workload '{name}': use {string.Join(", ", Workloads.Names)}.");
@@ -182,22 +202,9 @@ internal static class LibvirtCommands
                 return 2;
             }
 
-            bool json = parse.GetValue(set.Json);
-            using MetricsCollector? metrics = MetricsCollector.StartIf(parse.GetValue(set.Metrics));
-            try
-            {
-                RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress =>
-                    LibvirtDemo.RunAsync(set.Migrator(parse), parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options, progress, ct)).ConfigureAwait(false);
-                Output.Write(outcome, json);
-                metrics?.Print(json);
-                int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
-                return ReportCommands.Save(outcome.Report, parse.GetValue(set.Report), json, exit);
-            }
-            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or IOException or TimeoutException or UnauthorizedAccessException or FormatException)
-            {
-                Console.Error.WriteLine($"migratekit: {ex.Message}");
-                return ex is ArgumentException ? 2 : 4;
-            }
+            return await set.RunAsync(parse, (status, progress) =>
+                LibvirtDemo.RunAsync(set.Migrator(parse), parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options,
+                    status, () => set.Starting(parse, status), progress, ct)).ConfigureAwait(false);
         });
         return command;
     }
@@ -207,25 +214,27 @@ internal static class LibvirtCommands
         var domain = new Argument<string>("DOMAIN") { Description = "The running domain." };
         var connect = new Option<string>("--connect") { Description = "Libvirt URI of the domain's host.", DefaultValueFactory = _ => "qemu:///system" };
         var mode = new Option<string>("--mode") { Description = "page-sampling, dirty-bitmap or dirty-ring (the domain needs the kvm dirty-ring feature).", DefaultValueFactory = _ => "page-sampling" };
-        var seconds = new Option<int>("--seconds") { Description = "Sampling period, 1 to 60 seconds.", DefaultValueFactory = _ => 1 };
+        var periodOption = new Option<string>("--period") { Description = "Sampling period, whole seconds from 1s to 60s.", DefaultValueFactory = _ => "1s" };
         var json = new Option<bool>("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
         var command = new Command("dirtyrate", "Measure a running domain's dirty rate with libvirt's dirty-rate calculation.\n" +
-            "Example: migratekit libvirt dirtyrate web1 --connect qemu:///system --mode dirty-bitmap --seconds 2");
+            "Example: migratekit libvirt dirtyrate web1 --connect qemu:///system --mode dirty-bitmap --period 2s");
         command.Arguments.Add(domain);
         command.Options.Add(connect);
         command.Options.Add(mode);
-        command.Options.Add(seconds);
+        command.Options.Add(periodOption);
         command.Options.Add(json);
         command.SetAction(async (parse, ct) =>
         {
             DirtyRateMode m;
-            int period = parse.GetValue(seconds);
+            TimeSpan period;
             try
             {
                 m = ParseMode(parse.GetValue(mode)!);
-                if (period is < 1 or > 60)
+                period = CliInput.Parse(parse, periodOption, Units.ParseDuration);
+                if (period < TimeSpan.FromSeconds(1) || period > TimeSpan.FromSeconds(60) || period.Ticks % TimeSpan.TicksPerSecond != 0)
                 {
-                    throw new FormatException($"--seconds {period}: use 1 to 60.");
+                    // libvirt's calc_time is whole seconds; QEMU takes 1 to 60.
+                    throw new FormatException($"--period {parse.GetValue(periodOption)}: use whole seconds from 1s to 60s.");
                 }
             }
             catch (FormatException ex)
@@ -239,13 +248,14 @@ internal static class LibvirtCommands
                 using LibvirtConnection connection = LibvirtConnection.Open(parse.GetValue(connect)!);
                 using LibvirtDomain d = connection.LookupDomain(parse.GetValue(domain)!);
                 DirtyRateInfo info = parse.GetValue(json)
-                    ? await MeasureAsync(d, TimeSpan.FromSeconds(period), m, ct).ConfigureAwait(false)
-                    : await Spectre.Console.AnsiConsole.Status().StartAsync($"measuring the dirty rate of {Spectre.Console.Markup.Escape(d.Name)} for {period} s",
-                        _ => MeasureAsync(d, TimeSpan.FromSeconds(period), m, ct)).ConfigureAwait(false);
+                    ? await MeasureAsync(d, period, m, ct).ConfigureAwait(false)
+                    : await Spectre.Console.AnsiConsole.Status().StartAsync($"measuring the dirty rate of {Spectre.Console.Markup.Escape(d.Name)} for {period.TotalSeconds:F0} s",
+                        _ => MeasureAsync(d, period, m, ct)).ConfigureAwait(false);
                 if (parse.GetValue(json))
                 {
                     Console.Out.WriteLine(JsonSerializer.Serialize(
-                        new JsonDirtyRate(d.Name, parse.GetValue(mode)!, info.Period.TotalSeconds, info.MegabytesPerSecond, [.. info.VcpuMegabytesPerSecond]),
+                        // libvirt's "megabytes" are MiB; JSON carries bytes like every other figure the CLI prints.
+                        new JsonDirtyRate(d.Name, parse.GetValue(mode)!, info.Period.TotalSeconds, info.MegabytesPerSecond << 20, [.. info.VcpuMegabytesPerSecond.Select(v => v << 20)]),
                         LibvirtJsonContext.Default.JsonDirtyRate));
                 }
                 else
@@ -260,10 +270,9 @@ internal static class LibvirtCommands
 
                 return 0;
             }
-            catch (Exception ex) when (ex is LibvirtException or TimeoutException)
+            catch (Exception ex) when (ex is LibvirtException or TimeoutException or DllNotFoundException)
             {
-                Console.Error.WriteLine($"migratekit: {ex.Message}");
-                return 4;
+                return CliInput.Fail(ex);
             }
         });
         return command;

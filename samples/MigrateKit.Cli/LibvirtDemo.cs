@@ -22,7 +22,7 @@ internal static class LibvirtDemo
     internal static string WorkRoot => Environment.GetEnvironmentVariable("MIGRATEKIT_LIBVIRT_WORKDIR") ?? "/var/tmp/migratekit-libvirt";
 
     internal static async Task<RunOutcome> RunAsync(LibvirtMigrator migrator, string from, string to, ulong memory, string workload, ulong hot,
-        LibvirtMigrationOptions options, IProgress<MigrationProgress>? progress, CancellationToken ct)
+        LibvirtMigrationOptions options, LiveStatus status, Action migrating, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
         string name = $"migratekit-demo-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
         string dir = Path.Combine(WorkRoot, name);
@@ -30,6 +30,7 @@ internal static class LibvirtDemo
         var guest = new BootSectorDomain(name, memory, Path.Combine(dir, "boot.img"), Path.Combine(dir, "com1.log"), BootSectorDomain.KvmAvailable);
         try
         {
+            status.Set($"booting a {Units.FormatBytes(memory)} {workload} guest on {from}");
             GuestProgram program = Workloads.Build(workload, memory, hot, GuestPorts.Com1, BootSector.ProgramAddress);
             await File.WriteAllBytesAsync(guest.ImagePath, BootSector.Build(program), ct).ConfigureAwait(false);
             using (LibvirtConnection source = LibvirtConnection.Open(from))
@@ -38,7 +39,9 @@ internal static class LibvirtDemo
             }
 
             // The working set exists before the migration: one whole pass (fill: its only pass).
+            status.Set("waiting for the guest's first pass (untracked warm-up)");
             GuestSerialLog before = await guest.WaitForPassAsync(1, BootTimeout, ct).ConfigureAwait(false);
+            migrating();
             MigrationReport report = await migrator.MigrateAsync(from, name, to, options, progress, ct).ConfigureAwait(false);
             if (report.Status != MigrationStatus.Completed)
             {
@@ -46,6 +49,7 @@ internal static class LibvirtDemo
                 return new RunOutcome(report, false, running ? "the domain still runs on the source" : "the domain is not running on the source", 0, "libvirt", report.DowntimeMs);
             }
 
+            status.Set("checking the guest on the destination");
             (bool ok, string detail, int passes) = await CheckAsync(guest, before.LastPass, workload, ct).ConfigureAwait(false);
             return new RunOutcome(report, ok, detail, passes, "libvirt", report.DowntimeMs);
         }

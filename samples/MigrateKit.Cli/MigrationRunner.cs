@@ -11,7 +11,15 @@ using MigrateKit.Vmm;
 namespace MigrateKit.Cli;
 
 /// <summary>Settings shared by <c>demo</c> and <c>send</c>.</summary>
-internal sealed record SourceSettings(ulong Memory, string Workload, ulong Hot, ulong? Bandwidth, TimeSpan MaxDowntime, string Tracker, string Vm, double Pace, bool Verbose = false);
+internal sealed record SourceSettings(ulong Memory, string Workload, ulong Hot, ulong? Bandwidth, TimeSpan MaxDowntime, string Tracker, string Vm, double Pace, bool Verbose = false)
+{
+    /// <summary>The engine's options these settings ask for.</summary>
+    internal MigrationOptions MigrationOptions() => new()
+    {
+        MaxDowntime = MaxDowntime,
+        BandwidthLimit = Bandwidth is ulong b ? (long)Math.Min(b, long.MaxValue) : null,
+    };
+}
 
 /// <summary>What the CLI prints at the end of a migration.</summary>
 internal sealed record RunOutcome(MigrationReport Report, bool Verified, string? VerifyDetail, int DestinationPasses, string Vm = "microvm", double? LibvirtDowntimeMs = null);
@@ -22,8 +30,9 @@ internal static class MigrationRunner
     private static readonly TimeSpan WarmUpTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>Builds the source VM, loads the workload and lets it run one full pass.</summary>
-    internal static DemoVm StartSource(SourceSettings s)
+    internal static DemoVm StartSource(SourceSettings s, LiveStatus status)
     {
+        status.Set($"starting a {s.Vm} with {Units.FormatBytes(s.Memory)} and running one pass of the {s.Workload} workload (untracked)");
         if (s.Vm == "hostvm")
         {
             HostWorkload workload = Workloads.BuildHost(s.Workload, s.Memory, s.Hot);
@@ -86,15 +95,11 @@ internal static class MigrationRunner
     }
 
     /// <summary>Migrates a running source over a connection.</summary>
-    internal static Task<MigrationReport> SendAsync(DemoVm source, IMigrationConnection connection, SourceSettings s, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    internal static Task<MigrationReport> SendAsync(DemoVm source, IMigrationConnection connection, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
         IDirtyPageTracker tracker = source.CreateTracker();
-        var options = new MigrationOptions
-        {
-            MaxDowntime = s.MaxDowntime,
-            BandwidthLimit = s.Bandwidth is ulong b ? (long)b : null,
-        };
-        var engine = new PreCopyEngine(source.Source, tracker, options, CliLogging.For<PreCopyEngine>(s.Verbose));
+        var engine = new PreCopyEngine(source.Source, tracker, s.MigrationOptions(), CliLogging.For<PreCopyEngine>(s.Verbose));
+        status.Set("migrating: round 0 (all memory)", migrating: true);
         return engine.MigrateAsync(connection, progress, ct);
     }
 
@@ -135,9 +140,9 @@ internal static class MigrationRunner
     }
 
     /// <summary>Runs <c>demo</c>: source and destination in this process over loopback TCP.</summary>
-    internal static async Task<RunOutcome> DemoAsync(SourceSettings s, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    internal static async Task<RunOutcome> DemoAsync(SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
-        using DemoVm source = StartSource(s);
+        using DemoVm source = StartSource(s, status);
         await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
         Task<ReceiveResult> receiving = Task.Run(async () =>
         {
@@ -148,7 +153,7 @@ internal static class MigrationRunner
         MigrationReport report;
         await using (IMigrationConnection outgoing = await MigrationConnector.ConnectAsync(listener.LocalAddress, cancellationToken: ct).ConfigureAwait(false))
         {
-            report = await SendAsync(source, outgoing, s, progress, ct).ConfigureAwait(false);
+            report = await SendAsync(source, outgoing, s, status, progress, ct).ConfigureAwait(false);
         }
 
         ReceiveResult received = await receiving.ConfigureAwait(false);
@@ -158,6 +163,7 @@ internal static class MigrationRunner
             return new RunOutcome(report, false, received.Reason ?? report.Reason, 0, source.Kind);
         }
 
+        status.Set("checking the guest on the destination");
         (bool ok, string detail, int passes) = CheckDestination(destination, s.Workload == "verify", 3);
         bool verified = ok && report.DigestsMatched == true && report.SourceMemoryVerified != false;
         return new RunOutcome(report, verified, detail, passes, source.Kind);

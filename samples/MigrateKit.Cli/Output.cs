@@ -44,28 +44,35 @@ internal sealed partial class CliJsonContext : JsonSerializerContext
 /// <summary>Renders progress and results.</summary>
 internal static class Output
 {
-    /// <summary>Runs <paramref name="work"/> while showing a live table of rounds (nothing when <paramref name="quiet"/>).</summary>
-    internal static async Task<T> WithLiveRoundsAsync<T>(bool quiet, Func<IProgress<MigrationProgress>?, Task<T>> work)
+    /// <summary>
+    /// Runs <paramref name="work"/> while showing a live table of rounds with the current phase under
+    /// it. With <paramref name="json"/> nothing is drawn (stdout carries one JSON object); with
+    /// <paramref name="verbose"/> neither, because log lines on the same terminal would tear the
+    /// table: the engine logs every round and each phase is a line on stderr.
+    /// </summary>
+    internal static async Task<T> WithLiveRoundsAsync<T>(bool json, bool verbose, Func<LiveStatus, IProgress<MigrationProgress>?, Task<T>> work)
     {
-        if (quiet)
+        if (json || verbose)
         {
-            return await work(null).ConfigureAwait(false);
+            return await work(LiveStatus.Lines(verbose), null).ConfigureAwait(false);
         }
 
+        var status = LiveStatus.Rendered();
         var progress = new MigrationRunner.QueueProgress();
         Table table = RoundsTable();
         T result = default!;
         await AnsiConsole.Live(table).AutoClear(false).StartAsync(async ctx =>
         {
-            Task<T> running = work(progress);
+            Task<T> running = work(status, progress);
             while (!running.IsCompleted)
             {
-                Drain(progress, table);
+                Drain(progress, table, status);
                 ctx.Refresh();
                 await Task.WhenAny(running, Task.Delay(100)).ConfigureAwait(false);
             }
 
-            Drain(progress, table);
+            status.Clear();
+            Drain(progress, table, status);
             ctx.Refresh();
             result = await running.ConfigureAwait(false);
         }).ConfigureAwait(false);
@@ -82,7 +89,7 @@ internal static class Output
             return;
         }
 
-        Table summary = new Table().Border(TableBorder.Rounded).Title($"[bold]migration {Status(r.Status)}[/]").AddColumn("").AddColumn("");
+        Table summary = new Table().Border(TableBorder.Rounded).Title($"[bold]migration {Status(r.Status)}[/]").AddColumn("").AddColumn("").HideHeaders();
         summary.AddRow("vm", outcome.Vm switch
         {
             "hostvm" => "hostvm (no KVM: writes tracked with userfaultfd write-protection)",
@@ -158,15 +165,23 @@ internal static class Output
         _ => "[red]failed[/]",
     };
 
-    private static Table RoundsTable() => new Table().Border(TableBorder.Simple)
-        .AddColumn("round").AddColumn("sent").AddColumn("remaining").AddColumn("dirty").AddColumn("hot")
-        .AddColumn("deferred").AddColumn("dirty rate").AddColumn("bandwidth").AddColumn("throttle")
-        .AddColumn("predicted downtime").AddColumn("verdict").AddColumn("action");
+    // Two-line headers and two spaces between columns keep a row within 120 columns.
+    private static Table RoundsTable()
+    {
+        Table table = new Table().Border(TableBorder.None);
+        foreach (string header in (string[])["round", "sent", "remaining", "dirty\npages", "hot\npages", "deferred\npages", "dirty\nrate", "bandwidth", "throttle", "predicted\ndowntime", "verdict", "action"])
+        {
+            table.AddColumn(new TableColumn(header).PadLeft(0).PadRight(header == "action" ? 0 : 2));
+        }
 
-    private static void Drain(MigrationRunner.QueueProgress progress, Table table)
+        return table;
+    }
+
+    private static void Drain(MigrationRunner.QueueProgress progress, Table table, LiveStatus status)
     {
         while (progress.Items.TryDequeue(out MigrationProgress? p))
         {
+            status.RoundEnded(p);
             table.AddRow(
                 p.Round.ToString(CultureInfo.InvariantCulture),
                 Units.FormatBytes(p.BytesSent),
@@ -181,5 +196,7 @@ internal static class Output
                 p.Forecast.Verdict.ToString().ToLowerInvariant(),
                 p.Action.ToString().ToLowerInvariant());
         }
+
+        table.Caption = status.Caption() is { } caption ? new TableTitle(Markup.Escape(caption)) : null;
     }
 }

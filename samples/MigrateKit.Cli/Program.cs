@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.Reflection;
@@ -118,7 +119,7 @@ internal static class Program
                 throw new FormatException($"--workload '{workload}': use {string.Join(", ", Workloads.Names)}.");
             }
 
-            ulong memory = Units.ParseBytes(p.GetValue(Memory)!);
+            ulong memory = CliInput.Parse(p, Memory, Units.ParseBytes);
             if (memory < (4UL << 20) || memory % 4096 != 0 || memory > (3UL << 30))
             {
                 throw new FormatException($"--memory {p.GetValue(Memory)}: the VM has 4 MiB to 3 GiB of memory, in whole pages.");
@@ -138,7 +139,7 @@ internal static class Program
             }
 
             pace = pace == -1 ? (vm == "hostvm" ? 25_000 : 0) : pace;
-            ulong hot = Units.ParseBytes(p.GetValue(Hot)!);
+            ulong hot = CliInput.Parse(p, Hot, Units.ParseBytes);
             try
             {
                 // Checked here so a bad combination is a usage error before anything starts.
@@ -149,8 +150,14 @@ internal static class Program
                 throw new FormatException(ex.Message, ex);
             }
 
-            return new SourceSettings(memory, workload, hot, Units.ParseRate(p.GetValue(Bandwidth)!),
-                Units.ParseDuration(p.GetValue(MaxDowntime)!), tracker, vm, pace, p.GetValue(Verbose));
+            var settings = new SourceSettings(memory, workload, hot, CliInput.Parse(p, Bandwidth, Units.ParseRate),
+                CliInput.Parse(p, MaxDowntime, Units.ParseDuration), tracker, vm, pace, p.GetValue(Verbose));
+            CliInput.Validate(settings.MigrationOptions().Validate, new Dictionary<string, Option>
+            {
+                [nameof(MigrationOptions.MaxDowntime)] = MaxDowntime,
+                [nameof(MigrationOptions.BandwidthLimit)] = Bandwidth,
+            });
+            return settings;
         }
     }
 
@@ -160,7 +167,7 @@ internal static class Program
         var command = new Command("demo", "Migrate a running VM to a new one in this process over loopback TCP, with a live table of rounds.\n" +
             "Example: migratekit demo --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
         options.AddTo(command);
-        command.SetAction(async (parse, ct) => await RunAsync(parse, options, (s, progress) => MigrationRunner.DemoAsync(s, progress, ct)).ConfigureAwait(false));
+        command.SetAction(async (parse, ct) => await RunAsync(parse, options, (s, status, progress) => MigrationRunner.DemoAsync(s, status, progress, ct)).ConfigureAwait(false));
         return command;
     }
 
@@ -172,11 +179,12 @@ internal static class Program
             "Example: migratekit send --to tcp:127.0.0.1:7000 --workload verify --memory 1GiB");
         options.AddTo(command);
         command.Options.Add(to);
-        command.SetAction(async (parse, ct) => await RunAsync(parse, options, async (s, progress) =>
+        command.SetAction(async (parse, ct) => await RunAsync(parse, options, async (s, status, progress) =>
         {
-            using DemoVm source = MigrationRunner.StartSource(s);
+            using DemoVm source = MigrationRunner.StartSource(s, status);
+            status.Set($"connecting to {parse.GetValue(to)}");
             await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(parse.GetValue(to)!, cancellationToken: ct).ConfigureAwait(false);
-            MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, progress, ct).ConfigureAwait(false);
+            MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, status, progress, ct).ConfigureAwait(false);
             bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
             return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, source.Kind);
         }).ConfigureAwait(false));
@@ -224,7 +232,10 @@ internal static class Program
                 }
 
                 Console.WriteLine($"received {result.PagesReceived} pages ({result.ZeroPagesReceived} zero) in {result.Rounds} rounds; resumed in {result.ResumeDuration?.TotalMilliseconds:F2} ms");
-                (bool ok, string detail, _) = MigrationRunner.CheckDestination(vm, true, parse.GetValue(passes));
+                int wanted = parse.GetValue(passes);
+                (bool ok, string detail, _) = verboseLogs
+                    ? MigrationRunner.CheckDestination(vm, true, wanted)
+                    : Spectre.Console.AnsiConsole.Status().Start($"checking the guest: waiting for {wanted} passes", _ => MigrationRunner.CheckDestination(vm, true, wanted));
                 Console.WriteLine(detail);
                 return ok ? 0 : 4;
             }
@@ -237,7 +248,7 @@ internal static class Program
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult parse, SourceOptions options, Func<SourceSettings, IProgress<MigrationProgress>?, Task<RunOutcome>> run)
+    private static async Task<int> RunAsync(ParseResult parse, SourceOptions options, Func<SourceSettings, LiveStatus, IProgress<MigrationProgress>?, Task<RunOutcome>> run)
     {
         SourceSettings settings;
         try
@@ -254,16 +265,19 @@ internal static class Program
         using MetricsCollector? metrics = MetricsCollector.StartIf(parse.GetValue(options.Metrics));
         try
         {
-            RunOutcome outcome = await Output.WithLiveRoundsAsync(json, progress => run(settings, progress)).ConfigureAwait(false);
+            RunOutcome outcome = await Output.WithLiveRoundsAsync(json, settings.Verbose, (status, progress) => run(settings, status, progress)).ConfigureAwait(false);
             Output.Write(outcome, json);
-            metrics?.Print(json);
             int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
             return ReportCommands.Save(outcome.Report, parse.GetValue(options.Report), json, exit);
         }
         catch (Exception ex) when (ex is ArgumentException or KvmException or MigrateKit.Tracking.DirtyTrackingException or System.IO.IOException or InvalidOperationException)
         {
-            Console.Error.WriteLine($"migratekit: {ex.Message}");
-            return ex is ArgumentException ? 2 : 4;
+            return CliInput.Fail(ex);
+        }
+        finally
+        {
+            // Also after a failure: what was measured up to it is what explains it.
+            metrics?.Print(json);
         }
     }
 }

@@ -11,6 +11,8 @@ namespace MigrateKit;
 /// </summary>
 public static class Units
 {
+    private static readonly string[] DecimalSuffixes = ["KB", "MB", "GB", "TB", "K", "M", "G", "T", "kb", "mb", "gb", "k", "m", "g"];
+
     /// <summary>Parses a size such as <c>1GiB</c>, <c>512KiB</c>, <c>99MiB</c> or a plain byte count.</summary>
     /// <exception cref="FormatException">The text is not a size; the message says what is expected.</exception>
     public static ulong ParseBytes(string text)
@@ -26,7 +28,7 @@ public static class Units
             }
         }
 
-        foreach (string wrong in new[] { "KB", "MB", "GB", "TB", "K", "M", "G", "T", "kb", "mb", "gb", "k", "m", "g" })
+        foreach (string wrong in DecimalSuffixes)
         {
             if (t.EndsWith(wrong, StringComparison.Ordinal))
             {
@@ -49,12 +51,16 @@ public static class Units
             return null;
         }
 
-        if (!t.EndsWith("/s", StringComparison.Ordinal))
+        int slash = t.LastIndexOf('/');
+        string size = slash < 0 ? t : t[..slash];
+        if (slash < 0 || t[(slash + 1)..] != "s")
         {
-            throw new FormatException($"'{text}' is not a rate: write it per second, e.g. 100MiB/s (or 'unlimited').");
+            // Name the whole correction at once ("1GB/sec" -> "1GiB/s"), not one mistake per try.
+            string hint = Corrected(size) is { } fixedSize ? $"'{fixedSize}/s'" : "e.g. 100MiB/s";
+            throw new FormatException($"'{text}' is not a rate: write a binary size per second, {hint} (or 'unlimited').");
         }
 
-        ulong value = ParseBytes(t[..^2]);
+        ulong value = ParseBytes(size);
         return value == 0 ? throw new FormatException($"'{text}': a rate must be positive (or 'unlimited').") : value;
     }
 
@@ -96,6 +102,30 @@ public static class Units
 
     /// <summary>Formats a rate: <c>100.0 MiB/s</c>.</summary>
     public static string FormatRate(double bytesPerSecond) => FormatBytes(bytesPerSecond) + "/s";
+
+    // The size as it should have been written, when it is one with a decimal or bare suffix.
+    private static string? Corrected(string size)
+    {
+        string t = size.Trim();
+        foreach (string wrong in DecimalSuffixes)
+        {
+            if (t.EndsWith(wrong, StringComparison.Ordinal))
+            {
+                t = t[..^wrong.Length] + wrong.ToUpperInvariant().TrimEnd('B') + "iB";
+                break;
+            }
+        }
+
+        try
+        {
+            ParseBytes(t);
+            return t;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
 
     private static ulong Scale(string number, ulong scale, string original)
     {

@@ -246,7 +246,7 @@ public abstract class LiveMigrationTests
 [TestCategory("WriteProtect")]
 public sealed class HostVmMigrationTests : LiveMigrationTests
 {
-    // The dirty rate a MicroVm guest reaches on the reference machine under tracking (DESIGN.md §6).
+    // The dirty rate a MicroVm guest reaches on the reference machine under tracking.
     private const double GuestPace = 25_000;
 
     [TestInitialize]

@@ -102,7 +102,19 @@ public sealed class UnitsTests
     {
         FormatException ex = Assert.ThrowsExactly<FormatException>(() => Units.ParseRate(text));
         Assert.Contains($"'{text}' is not a rate", ex.Message);
-        Assert.Contains("100MiB/s", ex.Message);
+        Assert.Contains("size per second", ex.Message);
+    }
+
+    [TestMethod]
+    [DataRow("1GB/sec", "'1GiB/s'")]
+    [DataRow("100MiB/sec", "'100MiB/s'")]
+    [DataRow("100M", "'100MiB/s'")]
+    [DataRow("512kb/min", "'512KiB/s'")]
+    [DataRow("100MiB", "'100MiB/s'")]
+    public void ParseRate_NotPerSecond_SuggestsTheCorrectSpelling(string text, string suggestion)
+    {
+        FormatException ex = Assert.ThrowsExactly<FormatException>(() => Units.ParseRate(text));
+        Assert.Contains(suggestion, ex.Message);
     }
 
     [TestMethod]

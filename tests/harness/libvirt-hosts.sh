@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Two libvirt hosts on one machine, for migration tests (docs: DESIGN.md §6).
+# Two libvirt hosts on one machine, for migration tests (see the README, "Two libvirt hosts on one machine").
 #
 #   tests/harness/libvirt-hosts.sh start    start both hosts (a no-op for a host that is up)
 #   tests/harness/libvirt-hosts.sh status   exit 0 only when both hosts answer

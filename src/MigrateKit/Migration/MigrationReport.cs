@@ -7,7 +7,7 @@ using MigrateKit.Estimation;
 namespace MigrateKit.Migration;
 
 /// <summary>How a migration ended.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<MigrationStatus>))]
+[JsonConverter(typeof(CamelCaseEnumConverter<MigrationStatus>))]
 public enum MigrationStatus
 {
     /// <summary>The destination runs the VM; the source is paused for good.</summary>
@@ -21,7 +21,7 @@ public enum MigrationStatus
 }
 
 /// <summary>The phase a migration was in when it failed.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<MigrationPhase>))]
+[JsonConverter(typeof(CamelCaseEnumConverter<MigrationPhase>))]
 public enum MigrationPhase
 {
     /// <summary>Exchanging Hello and HelloAck.</summary>
@@ -230,3 +230,10 @@ public sealed record MigrationReport
 internal sealed partial class MigrationJsonContext : JsonSerializerContext
 {
 }
+
+/// <summary>
+/// Enum values as the CLI's JSON spells them ("completed", "switchover"); reading also takes the
+/// PascalCase names earlier reports were written with.
+/// </summary>
+internal sealed class CamelCaseEnumConverter<TEnum>() : JsonStringEnumConverter<TEnum>(JsonNamingPolicy.CamelCase)
+    where TEnum : struct, Enum;

@@ -35,8 +35,8 @@ public sealed class MigrationReportTests
         string json = Failed().ToJson();
         using JsonDocument doc = JsonDocument.Parse(json);
         JsonElement root = doc.RootElement;
-        Assert.AreEqual("Failed", root.GetProperty("status").GetString());
-        Assert.AreEqual("Switchover", root.GetProperty("failedPhase").GetString());
+        Assert.AreEqual("failed", root.GetProperty("status").GetString());
+        Assert.AreEqual("switchover", root.GetProperty("failedPhase").GetString());
         Assert.AreEqual("the destination closed the connection", root.GetProperty("reason").GetString());
         Assert.AreEqual(123_456_789UL, root.GetProperty("bytesSent").GetUInt64());
         Assert.AreEqual(40, root.GetProperty("maxThrottlePercent").GetInt32());
@@ -50,6 +50,17 @@ public sealed class MigrationReportTests
         Assert.IsFalse(rounds[0].TryGetProperty("predictedTotalMs", out _));
         Assert.AreEqual(2500d, rounds[1].GetProperty("predictedTotalMs").GetDouble());
         Assert.AreEqual("throttle", rounds[0].GetProperty("action").GetString());
+    }
+
+    [TestMethod]
+    public void FromJson_ReadsReportsWrittenWithPascalCaseEnums()
+    {
+        string json = Failed().ToJson().Replace("\"failed\"", "\"Failed\"", StringComparison.Ordinal).Replace("\"switchover\",", "\"Switchover\",", StringComparison.Ordinal);
+        StringAssert.Contains(json, "\"Failed\"");
+        StringAssert.Contains(json, "\"Switchover\"");
+        MigrationReport back = MigrationReport.FromJson(json);
+        Assert.AreEqual(MigrationStatus.Failed, back.Status);
+        Assert.AreEqual(MigrationPhase.Switchover, back.FailedPhase);
     }
 
     [TestMethod]

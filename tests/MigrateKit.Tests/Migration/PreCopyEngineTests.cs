@@ -180,7 +180,7 @@ public sealed class PreCopyEngineTests
         using (JsonDocument doc = JsonDocument.Parse(json))
         {
             JsonElement root = doc.RootElement;
-            Assert.AreEqual("Completed", root.GetProperty("status").GetString());
+            Assert.AreEqual("completed", root.GetProperty("status").GetString());
             Assert.AreEqual(report.DowntimeMs.Value, root.GetProperty("downtimeMs").GetDouble());
             Assert.AreEqual(report.PredictedDowntimeMs.Value, root.GetProperty("predictedDowntimeMs").GetDouble());
             Assert.AreEqual(EngineHarness.Options().MaxDowntime.TotalMilliseconds, root.GetProperty("downtimeLimitMs").GetDouble());

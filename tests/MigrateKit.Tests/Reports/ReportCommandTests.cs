@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
@@ -77,42 +76,5 @@ public sealed class ReportCommandTests
         return path;
     }
 
-    /// <summary>Runs the CLI built next to this test assembly's configuration (the solution build makes both).</summary>
-    private static (int Exit, string Stdout, string Stderr) Run(params string[] args)
-    {
-        string cli = CliPath();
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(cli);
-        foreach (string a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using Process process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(1)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"migratekit {string.Join(' ', args)} did not finish within a minute");
-        }
-
-        return (process.ExitCode, stdout, stderr.Result);
-    }
-
-    private static string CliPath()
-    {
-        // bin/<configuration>/<framework>/ of this test project.
-        var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string framework = here.Name;
-        string configuration = here.Parent!.Name;
-        string cli = Path.Combine(RepositoryRoot.Path, "samples", "MigrateKit.Cli", "bin", configuration, framework, "MigrateKit.Cli.dll");
-        Assert.IsTrue(File.Exists(cli), $"{cli} is missing: build the solution (dotnet build MigrateKit.sln -c {configuration}) first");
-        return cli;
-    }
+    private static (int Exit, string Stdout, string Stderr) Run(params string[] args) => CliProcess.Run(args);
 }

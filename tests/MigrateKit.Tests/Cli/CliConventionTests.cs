@@ -1,0 +1,55 @@
+using System;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace MigrateKit.Tests.Cli;
+
+/// <summary>
+/// The CLI's conventions, run as a process: every command's help names the tool and gives an
+/// example; a bad value is a usage error (exit 2) that names the option and the fix, before
+/// anything starts, with nothing on stdout.
+/// </summary>
+[TestClass]
+public sealed class CliConventionTests
+{
+    [TestMethod]
+    [DataRow("")]
+    [DataRow("version")]
+    [DataRow("demo")]
+    [DataRow("send")]
+    [DataRow("receive")]
+    [DataRow("report")]
+    [DataRow("libvirt")]
+    [DataRow("libvirt migrate")]
+    [DataRow("libvirt demo")]
+    [DataRow("libvirt dirtyrate")]
+    public void Help_NamesTheToolAndGivesAnExample(string command)
+    {
+        string[] args = [.. command.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"];
+        (int exit, string stdout, string stderr) = CliProcess.Run(args);
+        Assert.AreEqual(0, exit, stderr);
+        StringAssert.Contains(stdout, $"Usage:\n  migratekit {command}".TrimEnd());
+        StringAssert.Contains(stdout, $"Example: migratekit {command}".TrimEnd());
+    }
+
+    [TestMethod]
+    [DataRow("demo --bandwidth 1GB/sec", "--bandwidth: '1GB/sec' is not a rate", "'1GiB/s'")]
+    [DataRow("demo --memory 1GB", "--memory: '1GB': use binary units (GiB)", "1GiB")]
+    [DataRow("demo --hot lots", "--hot: 'lots' is not a size", "1GiB")]
+    [DataRow("demo --max-downtime 300", "--max-downtime: '300' is not a duration", "300ms")]
+    [DataRow("demo --max-downtime 0ms", "--max-downtime: MaxDowntime must be positive", "")]
+    [DataRow("demo --bandwidth 2KiB/s", "--bandwidth: ", "4096")]
+    [DataRow("send --to tcp:127.0.0.1:9 --bandwidth 100Mbit/s", "--bandwidth: ", "not a size")]
+    [DataRow("libvirt migrate d --from test:///default --to test:///default --deadline soon", "--deadline: 'soon' is not a duration", "")]
+    [DataRow("libvirt migrate d --from test:///default --to test:///default --downtime-budget 100ms", "--downtime-budget: ", "MaxDowntime")]
+    [DataRow("libvirt demo --from test:///default --to test:///default --memory 1GB", "--memory: '1GB': use binary units (GiB)", "")]
+    [DataRow("libvirt dirtyrate d --period 1.5s", "--period 1.5s: use whole seconds from 1s to 60s", "")]
+    [DataRow("libvirt dirtyrate d --period 2", "--period: '2' is not a duration", "")]
+    public void BadValue_IsAUsageError_NamingTheOption(string command, string message, string hint)
+    {
+        (int exit, string stdout, string stderr) = CliProcess.Run(command.Split(' '));
+        Assert.AreEqual(2, exit, stderr);
+        Assert.AreEqual("", stdout);
+        StringAssert.Contains(stderr, message);
+        StringAssert.Contains(stderr, hint);
+    }
+}

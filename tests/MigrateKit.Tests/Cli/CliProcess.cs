@@ -1,0 +1,49 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace MigrateKit.Tests;
+
+/// <summary>Runs the <c>migratekit</c> CLI built by the same solution build as the calling test assembly.</summary>
+internal static class CliProcess
+{
+    /// <summary>Runs the CLI with <paramref name="args"/> and returns its exit code and both streams; fails the test after <paramref name="timeout"/> (default one minute).</summary>
+    public static (int Exit, string Stdout, string Stderr) Run(string[] args, TimeSpan? timeout = null)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(CliPath());
+        foreach (string a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using Process process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        TimeSpan limit = timeout ?? TimeSpan.FromMinutes(1);
+        if (!process.WaitForExit(limit))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"migratekit {string.Join(' ', args)} did not finish within {limit.TotalSeconds:F0} s");
+        }
+
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string CliPath()
+    {
+        // bin/<configuration>/<framework>/ of the test project.
+        var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string framework = here.Name;
+        string configuration = here.Parent!.Name;
+        string cli = Path.Combine(RepositoryRoot.Path, "samples", "MigrateKit.Cli", "bin", configuration, framework, "MigrateKit.Cli.dll");
+        Assert.IsTrue(File.Exists(cli), $"{cli} is missing: build the solution (dotnet build MigrateKit.sln -c {configuration}) first");
+        return cli;
+    }
+}
