@@ -111,12 +111,23 @@ public sealed class LibvirtDomain : IDisposable
         DomainApi.MigrateToUri3(_handle, Name, destinationConnectionUri, native, (uint)flags);
     }
 
-    /// <summary>Sets the longest acceptable pause at switchover of the running migration (<c>virDomainMigrateSetMaxDowntime</c>), in whole milliseconds.</summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="downtime"/> is negative.</exception>
+    /// <summary>
+    /// Sets the longest acceptable pause at switchover of the running migration
+    /// (<c>virDomainMigrateSetMaxDowntime</c>). libvirt takes whole milliseconds: a fraction of a
+    /// millisecond is dropped; zero is passed on as zero. Hypervisors have their own upper bound
+    /// (QEMU: 2000 s), which libvirt reports as a <see cref="LibvirtException"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="downtime"/> is negative, or positive but under 1 ms (it would become 0 ms).</exception>
     /// <exception cref="LibvirtException">libvirt failed, e.g. the driver does not support it (<c>VIR_ERR_NO_SUPPORT</c>).</exception>
     public void SetMaxDowntime(TimeSpan downtime)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(downtime, TimeSpan.Zero);
+        if (downtime < TimeSpan.Zero || (downtime > TimeSpan.Zero && downtime < TimeSpan.FromMilliseconds(1)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(downtime), downtime,
+                "The downtime limit must be zero or at least 1 ms: libvirt takes whole milliseconds, so a shorter one would become 0 ms.");
+        }
+
+        // TimeSpan.MaxValue is about 9.2e14 ms: every TimeSpan fits libvirt's unsigned long long.
         DomainApi.SetMaxDowntime(_handle, Name, (ulong)(downtime.Ticks / TimeSpan.TicksPerMillisecond));
     }
 
@@ -131,9 +142,14 @@ public sealed class LibvirtDomain : IDisposable
     /// <summary>Sets the migration bandwidth limit (<c>virDomainMigrateSetMaxSpeed</c>).</summary>
     /// <param name="mebibytesPerSecond">The limit in MiB/s.</param>
     /// <param name="postcopy">Set the post-copy phase's limit (<c>VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY</c>) rather than pre-copy's.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="mebibytesPerSecond"/> does not fit C's <c>unsigned long</c> (on 32-bit processes).</exception>
     /// <exception cref="LibvirtException">libvirt failed, e.g. the driver does not support it (<c>VIR_ERR_NO_SUPPORT</c>).</exception>
-    public void SetMaxSpeed(ulong mebibytesPerSecond, bool postcopy = false) =>
+    public void SetMaxSpeed(ulong mebibytesPerSecond, bool postcopy = false)
+    {
+        // libvirt takes an unsigned long, 32 bits wide in a 32-bit process: a larger value would wrap.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(mebibytesPerSecond, (ulong)nuint.MaxValue);
         DomainApi.SetMaxSpeed(_handle, Name, mebibytesPerSecond, postcopy ? DomainApi.MaxSpeedPostcopy : 0);
+    }
 
     /// <summary>The migration bandwidth limit in MiB/s (<c>virDomainMigrateGetMaxSpeed</c>).</summary>
     /// <param name="postcopy">Read the post-copy phase's limit rather than pre-copy's.</param>

@@ -6,18 +6,27 @@ namespace MigrateKit.Libvirt;
 /// <summary>How <see cref="LibvirtMigrator"/> migrates a libvirt domain.</summary>
 public sealed class LibvirtMigrationOptions
 {
-    /// <summary>The downtime limit handed to QEMU at the start.</summary>
+    /// <summary>
+    /// The downtime limit handed to QEMU at the start, from 1 ms to 2000 s (QEMU's maximum). libvirt
+    /// takes whole milliseconds, so QEMU gets it rounded to the nearest one (durations computed in
+    /// floating point, such as 1.001 s from 1.001 × 1000 ms, do not always come out whole).
+    /// </summary>
     /// <value>The default is 300 ms.</value>
     public TimeSpan MaxDowntime { get; init; } = TimeSpan.FromMilliseconds(300);
 
     /// <summary>
     /// The most downtime the caller accepts if the migration would not converge otherwise. When the
     /// forecast says the guest outruns the link, the limit is raised step by step up to this budget.
+    /// From <see cref="MaxDowntime"/> to 2000 s (QEMU's maximum).
     /// </summary>
     /// <value>The default is <see langword="null"/>: the limit stays at <see cref="MaxDowntime"/>.</value>
     public TimeSpan? DowntimeBudget { get; init; }
 
-    /// <summary>Bandwidth limit in bytes per second (libvirt takes whole MiB/s; rounded up).</summary>
+    /// <summary>
+    /// Bandwidth limit in bytes per second. libvirt takes whole MiB/s: the limit is rounded up, so
+    /// a small one becomes 1 MiB/s and never 0 (which libvirt would take as no limit). At most
+    /// 8796093022207 MiB/s (QEMU's maximum, a signed 64-bit count of bytes per second).
+    /// </summary>
     /// <value>The default is <see langword="null"/>: unlimited.</value>
     public long? BandwidthLimit { get; init; }
 
@@ -112,23 +121,35 @@ public sealed class LibvirtMigrationOptions
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>The shortest downtime limit: one whole millisecond, the unit libvirt takes.</summary>
+    internal static readonly TimeSpan MinQemuDowntime = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>The longest downtime limit QEMU accepts (its <c>downtime-limit</c> is at most 2000 s).</summary>
+    internal static readonly TimeSpan MaxQemuDowntime = TimeSpan.FromSeconds(2000);
+
+    /// <summary>The highest bandwidth limit libvirt's QEMU driver accepts: <c>INT64_MAX</c> bytes/s in whole MiB/s.</summary>
+    internal const long MaxBandwidthMiBps = long.MaxValue >> 20;
+
     /// <summary>Checks the options and names the first problem.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public void Validate()
     {
-        if (MaxDowntime <= TimeSpan.Zero)
+        CheckQemuDowntime(MaxDowntime, nameof(MaxDowntime));
+        if (DowntimeBudget is { } budget)
         {
-            throw new ArgumentException($"MaxDowntime must be positive (got {MaxDowntime}).", nameof(MaxDowntime));
+            CheckQemuDowntime(budget, nameof(DowntimeBudget));
+            if (budget < MaxDowntime)
+            {
+                throw new ArgumentException($"DowntimeBudget ({budget.TotalMilliseconds} ms) must not be below MaxDowntime ({MaxDowntime.TotalMilliseconds} ms).", nameof(DowntimeBudget));
+            }
         }
 
-        if (DowntimeBudget is { } budget && budget < MaxDowntime)
+        // Above QEMU's maximum libvirt refuses the migration only once it starts.
+        if (BandwidthLimit is <= 0 or > MaxBandwidthMiBps << 20)
         {
-            throw new ArgumentException($"DowntimeBudget ({budget.TotalMilliseconds} ms) must not be below MaxDowntime ({MaxDowntime.TotalMilliseconds} ms).", nameof(DowntimeBudget));
-        }
-
-        if (BandwidthLimit is <= 0)
-        {
-            throw new ArgumentException($"BandwidthLimit must be positive or null for unlimited (got {BandwidthLimit}).", nameof(BandwidthLimit));
+            throw new ArgumentException(
+                $"BandwidthLimit must be positive and at most {MaxBandwidthMiBps} MiB/s (QEMU's maximum), or null for unlimited (got {BandwidthLimit}).",
+                nameof(BandwidthLimit));
         }
 
         if (SwitchoverBandwidth is <= 0)
@@ -163,6 +184,30 @@ public sealed class LibvirtMigrationOptions
         ArgumentNullException.ThrowIfNull(TimeProvider);
     }
 
-    /// <summary>The bandwidth limit in whole MiB/s as libvirt wants it, or null for unlimited.</summary>
-    internal ulong? BandwidthMiBps => BandwidthLimit is { } b ? (ulong)((b + (1L << 20) - 1) >> 20) : null;
+    /// <summary>
+    /// The bandwidth limit in whole MiB/s as libvirt wants it, rounded up so that it never becomes 0
+    /// (no limit to libvirt), or null for unlimited.
+    /// </summary>
+    internal ulong? BandwidthMiBps => BandwidthLimit is { } b ? ((ulong)b >> 20) + ((b & ((1L << 20) - 1)) == 0 ? 0UL : 1UL) : null;
+
+    /// <summary>
+    /// A downtime limit as QEMU gets it: rounded to the nearest whole millisecond, where libvirt
+    /// itself would drop the fraction (1000.9999 ms, from 1.001 s in floating point, would be 1000 ms).
+    /// </summary>
+    internal static TimeSpan ToWholeMilliseconds(TimeSpan value) =>
+        TimeSpan.FromMilliseconds(Math.Round(value.TotalMilliseconds, MidpointRounding.AwayFromZero));
+
+    /// <summary>
+    /// Checks a downtime limit against <see cref="MinQemuDowntime"/> and <see cref="MaxQemuDowntime"/>:
+    /// QEMU refuses more, but only once the migration runs, and under 1 ms libvirt would make it 0.
+    /// </summary>
+    private static void CheckQemuDowntime(TimeSpan value, string name)
+    {
+        if (value < MinQemuDowntime || value > MaxQemuDowntime)
+        {
+            throw new ArgumentException(
+                $"{name} must be from {MinQemuDowntime.TotalMilliseconds} ms to {MaxQemuDowntime.TotalSeconds} s, QEMU's range (got {value.TotalMilliseconds} ms).",
+                name);
+        }
+    }
 }

@@ -385,7 +385,7 @@ public sealed class LibvirtMigrator
                 {
                     run.AbortReason = "cancelled by the caller";
                 }
-                else if (options.Deadline is { } deadline && now >= deadline + options.PollInterval + options.PollInterval)
+                else if (options.Deadline is { } deadline && now - deadline >= options.PollInterval + options.PollInterval)
                 {
                     // The policy aborts at the deadline with a forecast; this catches a job that never gave one.
                     run.AbortReason = FormattableString.Invariant($"deadline of {deadline.TotalSeconds:F1} s reached");

@@ -52,7 +52,7 @@ public sealed class LibvirtPolicy
     /// </summary>
     internal const double RaiseMargin = 1.5;
 
-    /// <summary>The highest limit handed to QEMU, as a multiple of the downtime allowed.</summary>
+    /// <summary>The highest limit handed to QEMU, as a multiple of the downtime allowed (and never over QEMU's 2000 s).</summary>
     internal const int MaxLimitFactor = 20;
 
     private readonly LibvirtMigrationOptions _options;
@@ -103,9 +103,10 @@ public sealed class LibvirtPolicy
 
             // QEMU switches when its own estimate fits its limit; give it room for what is left
             // now plus a quarter for what the guest dirties before the next sync.
-            // Capped: QEMU's bandwidth figure can dip to nearly nothing for a period around a sync.
+            // Capped: QEMU's bandwidth figure can dip to nearly nothing for a period around a sync;
+            // and QEMU refuses a limit over its maximum.
             TimeSpan needed = TimeSpan.FromTicks((long)(state.QemuExpectedDowntime.Ticks * 1.25));
-            TimeSpan cap = TimeSpan.FromTicks(allowed.Ticks * MaxLimitFactor);
+            TimeSpan cap = TimeSpan.FromTicks(Math.Min(allowed.Ticks * MaxLimitFactor, LibvirtMigrationOptions.MaxQemuDowntime.Ticks));
             needed = needed > cap ? cap : needed;
             if (needed.Ticks > state.QemuDowntimeLimit.Ticks * 1.1)
             {

@@ -8,7 +8,7 @@ namespace MigrateKit.Libvirt;
 /// <param name="ThrottleInitial">Auto-converge's first throttle step, percent (null: QEMU's default, 20).</param>
 /// <param name="ThrottleIncrement">Auto-converge's later steps, percent (null: QEMU's default, 10).</param>
 /// <param name="BandwidthMiBps">The speed limit, MiB/s (null: unlimited).</param>
-/// <param name="MaxDowntime">The downtime limit handed to QEMU.</param>
+/// <param name="MaxDowntime">The downtime limit handed to QEMU, in whole milliseconds.</param>
 /// <param name="Postcopy">Whether postcopy is enabled (switched to only when the policy says so).</param>
 /// <param name="Reason">Why, in words.</param>
 public sealed record StartPlan(bool AutoConverge, int? ThrottleInitial, int? ThrottleIncrement, ulong? BandwidthMiBps, TimeSpan MaxDowntime, bool Postcopy, string Reason)
@@ -32,9 +32,10 @@ public sealed record StartPlan(bool AutoConverge, int? ThrottleInitial, int? Thr
     {
         ArgumentNullException.ThrowIfNull(options);
         ulong? speed = options.BandwidthMiBps;
+        TimeSpan downtime = LibvirtMigrationOptions.ToWholeMilliseconds(options.MaxDowntime);
         if (!options.AllowAutoConverge)
         {
-            return new StartPlan(false, null, null, speed, options.MaxDowntime, options.AllowPostcopy, "auto-converge not allowed");
+            return new StartPlan(false, null, null, speed, downtime, options.AllowPostcopy, "auto-converge not allowed");
         }
 
         if (dirtyBytesPerSecond is not { } dirty || options.BandwidthLimit is not { } bandwidth)
@@ -42,20 +43,20 @@ public sealed record StartPlan(bool AutoConverge, int? ThrottleInitial, int? Thr
             // Unknown rate or an unlimited link: auto-converge only engages if QEMU itself sees
             // the guest outrun what it sends, so it costs nothing to leave on with QEMU's steps.
             string why = dirtyBytesPerSecond is null ? "dirty rate not measured" : "unlimited bandwidth";
-            return new StartPlan(true, null, null, speed, options.MaxDowntime, options.AllowPostcopy, why + ": auto-converge on with QEMU's steps");
+            return new StartPlan(true, null, null, speed, downtime, options.AllowPostcopy, why + ": auto-converge on with QEMU's steps");
         }
 
         double q = dirty / bandwidth;
         if (q <= QemuThrottleTrigger)
         {
-            return new StartPlan(true, null, null, speed, options.MaxDowntime, options.AllowPostcopy,
+            return new StartPlan(true, null, null, speed, downtime, options.AllowPostcopy,
                 Invariant($"dirty rate is {q * 100:F0}% of bandwidth: converges unthrottled; auto-converge on as a safety net"));
         }
 
         // A throttled guest runs (100 - t) % of the time and dirties in proportion.
         int initial = Math.Clamp((int)Math.Ceiling(100 * (1 - (ConvergenceTarget / q))), 1, 99);
         int increment = Math.Max(5, (int)Math.Ceiling((99 - initial) / 3.0));
-        return new StartPlan(true, initial, increment, speed, options.MaxDowntime, options.AllowPostcopy,
+        return new StartPlan(true, initial, increment, speed, downtime, options.AllowPostcopy,
             Invariant($"dirty rate is {q * 100:F0}% of bandwidth: throttle starts at {initial}% (+{increment}% per sync) to bring it to {ConvergenceTarget * 100:F0}%"));
     }
 

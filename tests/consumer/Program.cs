@@ -2,8 +2,12 @@
 // repository, against the MigrateKit packages from a local feed. It uses the packages the way an
 // application would and prints one "ok:" line per check; the first failure ends it with exit code 1.
 //
-//   Consumer                   dirty pages of a VM through the shim, then libvirt's test driver
-//   Consumer --expect-missing  MIGRATEKIT_NATIVE_LIBRARY names a missing file: expects the error naming it
+//   Consumer                        dirty pages of a VM through the shim, then libvirt's test driver
+//   Consumer --expect-missing       MIGRATEKIT_NATIVE_LIBRARY names a missing file: expects the error naming it
+//   Consumer --library-path PATH    sets MigrateKitNative.LibraryPath to PATH: expects the shim from there
+//                                   when the file exists, otherwise the error naming PATH and the option
+//
+// The shim is resolved once per process, so each explicit path is checked by a run of its own.
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -15,12 +19,27 @@ using MigrateKit.Tracking;
 using MigrateKit.Vmm;
 
 const ulong MiB = 1UL << 20;
+const string LibraryPathOption = nameof(MigrateKitNative) + "." + nameof(MigrateKitNative.LibraryPath);
 
 try
 {
     if (args is ["--expect-missing"])
     {
-        ExpectMissingExplicitLibrary();
+        string? named = Environment.GetEnvironmentVariable(MigrateKitNative.EnvironmentVariable);
+        Check(!string.IsNullOrEmpty(named) && !File.Exists(named), $"{MigrateKitNative.EnvironmentVariable} must name a missing file for this check");
+        ExpectMissingExplicitLibrary(named!, MigrateKitNative.EnvironmentVariable);
+    }
+    else if (args is ["--library-path", string path])
+    {
+        MigrateKitNative.LibraryPath = path;
+        if (File.Exists(path))
+        {
+            ShimCameFromLibraryPath(path);
+        }
+        else
+        {
+            ExpectMissingExplicitLibrary(path, LibraryPathOption);
+        }
     }
     else
     {
@@ -125,21 +144,42 @@ static void ListTestDriverDomains()
     }
 }
 
-static void ExpectMissingExplicitLibrary()
+// The first shim call must fail with an error naming the path and where it was named.
+static void ExpectMissingExplicitLibrary(string named, string source)
 {
-    string? named = Environment.GetEnvironmentVariable(MigrateKitNative.EnvironmentVariable);
-    Check(!string.IsNullOrEmpty(named) && !File.Exists(named), $"{MigrateKitNative.EnvironmentVariable} must name a missing file for this check");
     try
     {
         using var memory = new MigrateKit.Memory.GuestMemoryLayout([new MigrateKit.Memory.GuestMemoryRegionSpec(0, 1 * MiB)]);
-        throw new CheckFailed($"guest memory was mapped although {MigrateKitNative.EnvironmentVariable}={named} does not exist");
+        throw new CheckFailed($"guest memory was mapped although {source}={named} does not exist");
     }
     catch (DllNotFoundException e)
     {
-        Check(e.Message.Contains(named!, StringComparison.Ordinal) && e.Message.Contains(MigrateKitNative.EnvironmentVariable, StringComparison.Ordinal),
-            $"the error does not name the path and the variable: {e.Message}");
+        Check(e.Message.Contains(named, StringComparison.Ordinal) && e.Message.Contains(source, StringComparison.Ordinal),
+            $"the error does not name the path and {source}: {e.Message}");
         Console.WriteLine($"ok: a missing explicit library is reported: {e.Message}");
     }
+}
+
+static void ShimCameFromLibraryPath(string path)
+{
+    // run.sh points the environment variable at a missing file here: the option must win over it.
+    using (var memory = new MigrateKit.Memory.GuestMemoryLayout([new MigrateKit.Memory.GuestMemoryRegionSpec(0, 1 * MiB)]))
+    {
+        memory.GetSpan(0, 1)[0] = 1;
+    }
+
+    string expected = Path.GetFullPath(path);
+    Check(MigrateKitNative.LoadedPath == expected, $"libmigratekit.so was loaded from {MigrateKitNative.LoadedPath ?? "(nowhere)"}, expected {expected} from {LibraryPathOption}");
+    try
+    {
+        MigrateKitNative.LibraryPath = null;
+        throw new CheckFailed($"{LibraryPathOption} could be changed after the shim was loaded");
+    }
+    catch (InvalidOperationException)
+    {
+    }
+
+    Console.WriteLine($"ok: libmigratekit.so loaded from {LibraryPathOption} ({MigrateKitNative.LoadedPath})");
 }
 
 static void Check(bool condition, string failure)

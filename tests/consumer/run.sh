@@ -10,7 +10,8 @@
 # (for everything else). It references the packages by that version, builds, checks that restore
 # took them from the feed, and runs tests/consumer/Program.cs: dirty pages of a MicroVm (a HostVm
 # where /dev/kvm is absent) through the packaged libmigratekit.so, then the domains of libvirt's
-# test:///default. A second run checks the error for a missing MIGRATEKIT_NATIVE_LIBRARY.
+# test:///default. Further runs check the error for a missing MIGRATEKIT_NATIVE_LIBRARY, the error
+# for a missing MigrateKitNative.LibraryPath, and loading the shim from a copy that option names.
 #
 # --no-build packs what an earlier `dotnet build -c Release` left (./test.sh passes it).
 # Packages restored for the consumer go to a temporary folder; the machine's NuGet cache serves
@@ -143,4 +144,15 @@ missing=$work/nowhere/libmigratekit.so
 if ! (cd "$work" && MIGRATEKIT_NATIVE_LIBRARY=$missing dotnet "$out/Consumer.dll" --expect-missing); then
   fail "MIGRATEKIT_NATIVE_LIBRARY=$missing was not reported as missing (above)"
 fi
-echo "PASS consumer: $version installed from a local feed, the shim loaded from the package, libvirt's test driver listed"
+# MigrateKitNative.LibraryPath, one run each (the shim is resolved once per process). The variable
+# names the other file each time, so the option is seen to take precedence over it.
+packaged=$out/runtimes/linux-x64/native/libmigratekit.so
+if ! (cd "$work" && MIGRATEKIT_NATIVE_LIBRARY=$packaged dotnet "$out/Consumer.dll" --library-path "$missing"); then
+  fail "MigrateKitNative.LibraryPath=$missing was not reported as missing (above)"
+fi
+elsewhere=$work/elsewhere/libmigratekit.so
+mkdir -p "$(dirname "$elsewhere")" && cp "$packaged" "$elsewhere" || fail "could not copy the packaged shim to $elsewhere"
+if ! (cd "$work" && MIGRATEKIT_NATIVE_LIBRARY=$missing dotnet "$out/Consumer.dll" --library-path "$elsewhere"); then
+  fail "the shim was not loaded from MigrateKitNative.LibraryPath=$elsewhere (above)"
+fi
+echo "PASS consumer: $version installed from a local feed, the shim loaded from the package and from MigrateKitNative.LibraryPath, libvirt's test driver listed"

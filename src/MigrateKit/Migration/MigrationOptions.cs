@@ -1,4 +1,5 @@
 using System;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -9,7 +10,10 @@ public sealed class MigrationOptions
     /// <value>The default is 300 ms (QEMU's default downtime limit).</value>
     public TimeSpan MaxDowntime { get; init; } = TimeSpan.FromMilliseconds(300);
 
-    /// <summary>Bytes per second allowed on the wire, or null for no limit.</summary>
+    /// <summary>
+    /// Bytes per second allowed on the wire: at least 4096 (one 4 KiB page per second), or null
+    /// for no limit.
+    /// </summary>
     /// <value>The default is <see langword="null"/>.</value>
     public long? BandwidthLimit { get; init; }
 
@@ -52,7 +56,10 @@ public sealed class MigrationOptions
     /// <value>The default is <see langword="null"/>: no deadline.</value>
     public TimeSpan? Deadline { get; init; }
 
-    /// <summary>How long to wait for the destination's answers (HelloAck, final Ack).</summary>
+    /// <summary>
+    /// How long to wait for the destination's answers (HelloAck, final Ack); at most
+    /// 4294967294 ms (about 49.7 days), the longest timeout .NET timers take.
+    /// </summary>
     /// <value>The default is 30 s.</value>
     public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -67,6 +74,9 @@ public sealed class MigrationOptions
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>The longest timeout timers take (uint.MaxValue - 1 ms): the bound of <see cref="ResponseTimeout"/>.</summary>
+    private static readonly TimeSpan MaxResponseTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     /// <summary>Checks the options and names the first problem.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public void Validate()
@@ -76,9 +86,12 @@ public sealed class MigrationOptions
             throw new ArgumentException($"MaxDowntime must be positive (got {MaxDowntime}).", nameof(MaxDowntime));
         }
 
-        if (BandwidthLimit is <= 0)
+        // The page stream enforces the same minimum, but only once MigrateAsync runs.
+        if (BandwidthLimit is < PageStreamOptions.MinBandwidthLimit)
         {
-            throw new ArgumentException($"BandwidthLimit must be positive or null (got {BandwidthLimit}).", nameof(BandwidthLimit));
+            throw new ArgumentException(
+                $"BandwidthLimit must be at least {PageStreamOptions.MinBandwidthLimit} bytes/s (one 4 KiB page per second) or null (got {BandwidthLimit}).",
+                nameof(BandwidthLimit));
         }
 
         if (MaxRounds < 1)
@@ -121,9 +134,12 @@ public sealed class MigrationOptions
             throw new ArgumentException($"Deadline must be positive (got {d}).", nameof(Deadline));
         }
 
-        if (ResponseTimeout <= TimeSpan.Zero)
+        // Timers refuse longer timeouts: the run would fail at its first wait, after the handshake was sent.
+        if (ResponseTimeout <= TimeSpan.Zero || ResponseTimeout > MaxResponseTimeout)
         {
-            throw new ArgumentException($"ResponseTimeout must be positive (got {ResponseTimeout}).", nameof(ResponseTimeout));
+            throw new ArgumentException(
+                $"ResponseTimeout must be positive and at most {MaxResponseTimeout.TotalMilliseconds:F0} ms (about 49.7 days) (got {ResponseTimeout}).",
+                nameof(ResponseTimeout));
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider);

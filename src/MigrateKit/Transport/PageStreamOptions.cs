@@ -17,11 +17,17 @@ public sealed class PageStreamOptions
     /// <summary>Buffered bytes below which a paused writer goes on. The default is 4 MiB.</summary>
     public long ResumeWriterThreshold { get; init; } = 4 << 20;
 
-    /// <summary>The most bytes per second a <see cref="PageStreamWriter"/> puts on the wire, headers included; <see langword="null"/> for no limit.</summary>
+    /// <summary>
+    /// The most bytes per second a <see cref="PageStreamWriter"/> puts on the wire, headers included;
+    /// at least 4096 (one page per second), or <see langword="null"/> for no limit.
+    /// </summary>
     public long? BandwidthLimit { get; init; }
 
     /// <summary>The clock for rate limiting and timing. The default is <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>The smallest <see cref="BandwidthLimit"/>: one page per second.</summary>
+    internal const long MinBandwidthLimit = MigrationProtocol.PageSize;
 
     /// <summary>Checks the options and throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()
@@ -42,9 +48,9 @@ public sealed class PageStreamOptions
             throw new ArgumentException($"Need 0 <= ResumeWriterThreshold ({ResumeWriterThreshold}) <= PauseWriterThreshold ({PauseWriterThreshold}) and PauseWriterThreshold >= MaxFramePayload ({MaxFramePayload}).", nameof(PauseWriterThreshold));
         }
 
-        if (BandwidthLimit is < 4096)
+        if (BandwidthLimit is < MinBandwidthLimit)
         {
-            throw new ArgumentException($"BandwidthLimit must be at least 4096 bytes/s or null (got {BandwidthLimit}).", nameof(BandwidthLimit));
+            throw new ArgumentException($"BandwidthLimit must be at least {MinBandwidthLimit} bytes/s or null (got {BandwidthLimit}).", nameof(BandwidthLimit));
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider);

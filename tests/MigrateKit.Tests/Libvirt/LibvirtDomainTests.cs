@@ -168,6 +168,10 @@ public sealed class LibvirtDomainTests
         using LibvirtDomain test = connection.LookupDomain("test");
 
         AssertNoSupport(() => test.SetMaxDowntime(TimeSpan.FromMilliseconds(300)), "virDomainMigrateSetMaxDowntime");
+
+        // Zero and 1 ms are passed on, not refused by the argument check.
+        AssertNoSupport(() => test.SetMaxDowntime(TimeSpan.Zero), "virDomainMigrateSetMaxDowntime");
+        AssertNoSupport(() => test.SetMaxDowntime(TimeSpan.FromMilliseconds(1)), "virDomainMigrateSetMaxDowntime");
         AssertNoSupport(() => test.GetMaxDowntime(), "virDomainMigrateGetMaxDowntime");
         AssertNoSupport(() => test.SetMaxSpeed(100), "virDomainMigrateSetMaxSpeed");
         AssertNoSupport(() => test.GetMaxSpeed(postcopy: true), "virDomainMigrateGetMaxSpeed");
@@ -219,6 +223,9 @@ public sealed class LibvirtDomainTests
         using LibvirtDomain test = connection.LookupDomain("test");
 
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => test.SetMaxDowntime(TimeSpan.FromMilliseconds(-1)));
+        ArgumentOutOfRangeException subMillisecond = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => test.SetMaxDowntime(TimeSpan.FromMilliseconds(0.5)));
+        Assert.AreEqual("downtime", subMillisecond.ParamName);
+        Assert.Contains("would become 0 ms", subMillisecond.Message);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => test.StartDirtyRateCalc(TimeSpan.FromMilliseconds(500), DirtyRateMode.PageSampling));
         Assert.ThrowsExactly<ArgumentNullException>(() => test.Migrate(null!, DomainMigrationParameters.Default, MigrationFlags.Live));
         Assert.ThrowsExactly<ArgumentNullException>(() => connection.DefineDomain(null!));

@@ -194,6 +194,23 @@ public sealed class LibvirtMigratorTests
     }
 
     [TestMethod]
+    public async Task MigrateAsync_TheLongestDeadline_IsNoOverflowWhilePolling()
+    {
+        FakeHosts hosts = Hosts();
+        hosts.MigrateCall = h =>
+        {
+            // Long enough for the loop to poll, and so to compare the time with the deadline, a few times.
+            Thread.Sleep(100);
+            h.SourceDomains.TryRemove(Vm, out _);
+            h.DestinationDomains[Vm] = DomainState.Running;
+        };
+
+        MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options(TimeSpan.MaxValue));
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+    }
+
+    [TestMethod]
     public async Task MigrateAsync_CallFailsWhileTheDestinationRunsIt_NeverResumesTheSource()
     {
         FakeHosts hosts = Hosts();

@@ -65,6 +65,17 @@ public sealed class LibvirtPolicyTests
     }
 
     [TestMethod]
+    public void Decide_QemuExpectsNearlyForever_RaisesNoFurtherThanQemusMaximum()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = TimeSpan.FromSeconds(200) });
+
+        LibvirtDecision d = policy.Decide(Forecast(100_000), State(qemuLimitMs: 200_000, qemuExpectedMs: 100_000_000));
+
+        Assert.AreEqual(LibvirtAction.RaiseDowntimeLimit, d.Action);
+        Assert.AreEqual(TimeSpan.FromSeconds(2000), d.DowntimeLimit);
+    }
+
+    [TestMethod]
     public void Decide_FirstIteration_WaitsForTheFullCopy()
     {
         var policy = new LibvirtPolicy(new LibvirtMigrationOptions { MaxDowntime = Ms300 });

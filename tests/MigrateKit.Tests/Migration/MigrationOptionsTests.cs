@@ -1,6 +1,7 @@
 using System;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Tests.Migration;
 
@@ -37,7 +38,7 @@ public sealed class MigrationOptionsTests
         new MigrationOptions
         {
             MaxDowntime = TimeSpan.FromTicks(1),
-            BandwidthLimit = 1,
+            BandwidthLimit = 4096,
             MaxRounds = 1,
             MaxBytesFactor = 1,
             HotPageWindow = 8,
@@ -49,14 +50,17 @@ public sealed class MigrationOptionsTests
             ResponseTimeout = TimeSpan.FromTicks(1),
         }.Validate();
 
+        new MigrationOptions { ResponseTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1) }.Validate();
+
         new MigrationOptions { HotPageWindow = 1, HotPageThreshold = 1, MaxThrottlePercent = 99, DeferBudgetFraction = 0.99 }.Validate();
     }
 
     [TestMethod]
     [DataRow(nameof(MigrationOptions.MaxDowntime), "zero", "MaxDowntime must be positive")]
     [DataRow(nameof(MigrationOptions.MaxDowntime), "negative", "MaxDowntime must be positive")]
-    [DataRow(nameof(MigrationOptions.BandwidthLimit), "zero", "BandwidthLimit must be positive or null (got 0)")]
-    [DataRow(nameof(MigrationOptions.BandwidthLimit), "negative", "BandwidthLimit must be positive or null (got -1)")]
+    [DataRow(nameof(MigrationOptions.BandwidthLimit), "zero", "BandwidthLimit must be at least 4096 bytes/s (one 4 KiB page per second) or null (got 0)")]
+    [DataRow(nameof(MigrationOptions.BandwidthLimit), "negative", "BandwidthLimit must be at least 4096 bytes/s (one 4 KiB page per second) or null (got -1)")]
+    [DataRow(nameof(MigrationOptions.BandwidthLimit), "below a page", "BandwidthLimit must be at least 4096 bytes/s (one 4 KiB page per second) or null (got 4095)")]
     [DataRow(nameof(MigrationOptions.MaxRounds), "zero", "MaxRounds must be at least 1 (got 0)")]
     [DataRow(nameof(MigrationOptions.MaxBytesFactor), "low", "MaxBytesFactor must be at least 1")]
     [DataRow(nameof(MigrationOptions.MaxBytesFactor), "nan", "MaxBytesFactor must be at least 1")]
@@ -73,6 +77,7 @@ public sealed class MigrationOptionsTests
     [DataRow(nameof(MigrationOptions.Deadline), "zero", "Deadline must be positive")]
     [DataRow(nameof(MigrationOptions.ResponseTimeout), "zero", "ResponseTimeout must be positive")]
     [DataRow(nameof(MigrationOptions.ResponseTimeout), "negative", "ResponseTimeout must be positive")]
+    [DataRow(nameof(MigrationOptions.ResponseTimeout), "over a timer's range", "ResponseTimeout must be positive and at most 4294967294 ms")]
     public void BadOption_IsNamed(string option, string variant, string message)
     {
         MigrationOptions options = Bad(option, variant);
@@ -97,6 +102,15 @@ public sealed class MigrationOptionsTests
     }
 
     [TestMethod]
+    [DataRow(4095L)]
+    [DataRow(4096L)]
+    [DataRow(1L << 20)]
+    public void BandwidthLimit_IsAcceptedExactlyWhenThePageStreamAcceptsIt(long limit)
+    {
+        Assert.AreEqual(Accepts(new PageStreamOptions { BandwidthLimit = limit }.Validate), Accepts(new MigrationOptions { BandwidthLimit = limit }.Validate));
+    }
+
+    [TestMethod]
     public void HotPageThreshold_IsCheckedAgainstTheConfiguredWindow()
     {
         new MigrationOptions { HotPageWindow = 6, HotPageThreshold = 6 }.Validate();
@@ -104,12 +118,26 @@ public sealed class MigrationOptionsTests
         Assert.Contains("HotPageWindow (3)", ex.Message);
     }
 
+    private static bool Accepts(Action validate)
+    {
+        try
+        {
+            validate();
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
     private static MigrationOptions Bad(string option, string variant) => (option, variant) switch
     {
         ("MaxDowntime", "zero") => new MigrationOptions { MaxDowntime = TimeSpan.Zero },
         ("MaxDowntime", _) => new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(-1) },
         ("BandwidthLimit", "zero") => new MigrationOptions { BandwidthLimit = 0 },
-        ("BandwidthLimit", _) => new MigrationOptions { BandwidthLimit = -1 },
+        ("BandwidthLimit", "negative") => new MigrationOptions { BandwidthLimit = -1 },
+        ("BandwidthLimit", _) => new MigrationOptions { BandwidthLimit = 4095 },
         ("MaxRounds", _) => new MigrationOptions { MaxRounds = 0 },
         ("MaxBytesFactor", "low") => new MigrationOptions { MaxBytesFactor = 0.99 },
         ("MaxBytesFactor", _) => new MigrationOptions { MaxBytesFactor = double.NaN },
@@ -125,7 +153,8 @@ public sealed class MigrationOptionsTests
         ("ConvergenceTarget", _) => new MigrationOptions { ConvergenceTarget = 1 },
         ("Deadline", _) => new MigrationOptions { Deadline = TimeSpan.Zero },
         ("ResponseTimeout", "zero") => new MigrationOptions { ResponseTimeout = TimeSpan.Zero },
-        ("ResponseTimeout", _) => new MigrationOptions { ResponseTimeout = TimeSpan.FromSeconds(-1) },
+        ("ResponseTimeout", "negative") => new MigrationOptions { ResponseTimeout = TimeSpan.FromSeconds(-1) },
+        ("ResponseTimeout", _) => new MigrationOptions { ResponseTimeout = TimeSpan.FromMilliseconds(uint.MaxValue) },
         _ => throw new ArgumentOutOfRangeException(nameof(option), option, "unknown option"),
     };
 }

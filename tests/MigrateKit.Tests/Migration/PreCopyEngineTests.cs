@@ -512,6 +512,9 @@ public sealed class PreCopyEngineTests
 
         source.SetupGet(s => s.Memory).Returns(memory);
         Assert.AreEqual("MaxRounds", Assert.ThrowsExactly<ArgumentException>(() => new PreCopyEngine(source.Object, tracker, new MigrationOptions { MaxRounds = 0 })).ParamName);
+
+        // The page stream's own minimum is checked here too, not first inside MigrateAsync.
+        Assert.AreEqual("BandwidthLimit", Assert.ThrowsExactly<ArgumentException>(() => new PreCopyEngine(source.Object, tracker, new MigrationOptions { BandwidthLimit = 4095 })).ParamName);
         Assert.ThrowsExactly<ArgumentNullException>(() => new PreCopyEngine(null!, tracker));
         Assert.ThrowsExactly<ArgumentNullException>(() => new PreCopyEngine(source.Object, null!));
 

@@ -108,7 +108,7 @@ public sealed class PublicApiTests
         foreach (Type type in PublicTypes(assembly))
         {
             string kind = type.IsEnum ? "enum" : type.IsInterface ? "interface" : type.IsValueType ? "struct" : type.IsAbstract && type.IsSealed ? "static class" : "class";
-            yield return $"{kind} {Name(type)}{(type.BaseType is { } b && b != typeof(object) && b != typeof(ValueType) && b != typeof(Enum) ? " : " + Name(b) : "")}";
+            yield return $"{kind} {Name(type)}{Bases(type)}";
             var lines = new List<string>();
             foreach (MemberInfo m in type.GetMembers(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
             {
@@ -135,6 +135,24 @@ public sealed class PublicApiTests
                 yield return line;
             }
         }
+    }
+
+    /// <summary>
+    /// " : " with the base class (unless implicit) and the public interfaces the type adds to its
+    /// base's, sorted; those of the base are its own line's, or the runtime's (an enum's, an
+    /// exception's), which change with .NET versions, not with this API.
+    /// </summary>
+    private static string Bases(Type type)
+    {
+        var names = new List<string>();
+        if (type.BaseType is { } b && b != typeof(object) && b != typeof(ValueType) && b != typeof(Enum))
+        {
+            names.Add(Name(b));
+        }
+
+        Type[] inherited = type.BaseType?.GetInterfaces() ?? [];
+        names.AddRange(type.GetInterfaces().Where(i => i.IsVisible && !inherited.Contains(i)).Select(Name).Order(StringComparer.Ordinal));
+        return names.Count == 0 ? "" : " : " + string.Join(", ", names);
     }
 
     private static string Parameters(ParameterInfo[] parameters) =>
