@@ -12,6 +12,8 @@
 # where /dev/kvm is absent) through the packaged libmigratekit.so, then the domains of libvirt's
 # test:///default. Further runs check the error for a missing MIGRATEKIT_NATIVE_LIBRARY, the error
 # for a missing MigrateKitNative.LibraryPath, and loading the shim from a copy that option names.
+# Last, every complete C# example of README.md (a block starting with a using directive) is built
+# as the Program.cs of a console project with implicit usings on the same packages.
 #
 # --no-build packs what an earlier `dotnet build -c Release` left (./test.sh passes it).
 # Packages restored for the consumer go to a temporary folder; the machine's NuGet cache serves
@@ -155,4 +157,22 @@ mkdir -p "$(dirname "$elsewhere")" && cp "$packaged" "$elsewhere" || fail "could
 if ! (cd "$work" && MIGRATEKIT_NATIVE_LIBRARY=$missing dotnet "$out/Consumer.dll" --library-path "$elsewhere"); then
   fail "the shim was not loaded from MigrateKitNative.LibraryPath=$elsewhere (above)"
 fi
-echo "PASS consumer: $version installed from a local feed, the shim loaded from the package and from MigrateKitNative.LibraryPath, libvirt's test driver listed"
+# The README's complete C# examples (the blocks that start with a using directive) compile as a
+# newcomer would paste them: into a `dotnet new console` project (implicit usings) on the packages.
+log "compiling the README's C# examples against the packages"
+awk -v dir="$work/readme" '
+  /^```csharp/ { inblock = 1; n++; first = 1; next }
+  /^```/ { inblock = 0; next }
+  inblock { if (first) { keep[n] = ($0 ~ /^using /); first = 0 } text[n] = text[n] $0 "\n" }
+  END { for (i = 1; i <= n; i++) if (keep[i]) { f = dir "/example" i "/Program.cs"; system("mkdir -p " dir "/example" i); printf "%s", text[i] > f; close(f) } }
+' "$root/README.md"
+examples=("$work"/readme/example*/Program.cs)
+[ -f "${examples[0]}" ] || fail "found no complete C# example in README.md"
+for program in "${examples[@]}"; do
+  dir=$(dirname "$program")
+  cp "$app/nuget.config" "$app/Directory.Build.props" "$app/Directory.Build.targets" "$app/Directory.Packages.props" "$dir/"
+  sed -e 's|<ImplicitUsings>disable</ImplicitUsings>|<ImplicitUsings>enable</ImplicitUsings>|' "$app/Consumer.csproj" >"$dir/Example.csproj"
+  (cd "$dir" && dotnet build -c Release --disable-build-servers -nologo -v quiet) >"$dir/build.log" 2>&1 ||
+    { cat "$dir/build.log"; cat -n "$program"; fail "a README example ($(basename "$dir")) does not compile against the packages"; }
+done
+echo "PASS consumer: $version installed from a local feed, the shim loaded from the package and from MigrateKitNative.LibraryPath, libvirt's test driver listed, ${#examples[@]} README examples compiled"
