@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.CommandLine;
+using System.Text.RegularExpressions;
 
 namespace MigrateKit.Cli;
 
@@ -51,19 +52,34 @@ internal static class CliInput
         }
         catch (ArgumentException ex)
         {
-            string message = ex.ParamName is { } name ? ex.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
-            throw new FormatException(
-                ex.ParamName is { } property && optionsByProperty.TryGetValue(property, out Option? option) ? $"{option.Name}: {message}" : message, ex);
+            // "BandwidthLimit must be at least …" reads "--bandwidth must be at least …": every
+            // property the message names becomes the option the user typed.
+            string message = WithoutParameterName(ex);
+            foreach ((string property, Option option) in optionsByProperty)
+            {
+                message = Regex.Replace(message, $@"\b{property}\b", option.Name);
+            }
+
+            bool named = ex.ParamName is { } p && optionsByProperty.TryGetValue(p, out Option? rejected) && message.Contains(rejected.Name, StringComparison.Ordinal);
+            throw new FormatException(named || ex.ParamName is null || !optionsByProperty.TryGetValue(ex.ParamName, out Option? o) ? message : $"{o.Name}: {message}", ex);
         }
     }
 
     /// <summary>Prints why a command failed and returns its exit code: 2 for a rejected argument, 4 otherwise.</summary>
     internal static int Fail(Exception ex)
     {
-        string message = ex is DllNotFoundException
-            ? $"libvirt's client library cannot be loaded ({ex.Message}). Install it (Debian/Ubuntu: apt install libvirt0) or leave out the libvirt commands."
-            : ex.Message;
+        string message = ex switch
+        {
+            DllNotFoundException when ex.Message.Contains("libvirt", StringComparison.Ordinal) =>
+                $"libvirt's client library cannot be loaded ({ex.Message}). Install it (Debian/Ubuntu: apt install libvirt0) or leave out the libvirt commands.",
+            ArgumentException a => WithoutParameterName(a),
+            _ => ex.Message,
+        };
         Console.Error.WriteLine($"migratekit: {message}");
         return ex is ArgumentException ? 2 : 4;
     }
+
+    // ArgumentException appends " (Parameter 'name')", a C# name that means nothing at a prompt.
+    private static string WithoutParameterName(ArgumentException ex) =>
+        ex.ParamName is { } name ? ex.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
 }

@@ -76,6 +76,11 @@ internal static class LibvirtCommands
         internal LibvirtMigrationOptions Read(ParseResult p, bool unsafeDisks, string? defaultMigrateUri = null)
         {
             ReportCommands.Check(p.GetValue(Report));
+            if (string.Equals(p.GetValue(From), p.GetValue(To), StringComparison.Ordinal))
+            {
+                throw new FormatException($"--from and --to are the same URI ('{p.GetValue(From)}'): a domain migrates between two hosts.");
+            }
+
             ulong? bandwidth = CliInput.Parse(p, Bandwidth, Units.ParseRate);
             var options = new LibvirtMigrationOptions
             {
@@ -103,7 +108,7 @@ internal static class LibvirtCommands
         internal void Starting(ParseResult p, LiveStatus status) =>
             status.Set(p.GetValue(Calibrate)
                 ? "calibrating the host pair (two probe migrations), measuring the dirty rate, then migrating"
-                : "measuring the dirty rate, then migrating", migrating: true);
+                : "measuring the dirty rate, then migrating", LiveStatus.Rounds.Libvirt);
 
         /// <summary>Runs a migrating command's work with live progress, metrics (printed even after a failure) and the exit code.</summary>
         internal async Task<int> RunAsync(ParseResult p, Func<LiveStatus, IProgress<MigrationProgress>?, Task<RunOutcome>> work)

@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.Globalization;
+using System.Threading;
 using MigrateKit.Migration;
 
 namespace MigrateKit.Cli;
@@ -14,9 +15,26 @@ internal sealed class LiveStatus
 {
     private static readonly string[] Spinner = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
     private readonly bool _lines;
-    private volatile Phase? _phase;
+
+    // Set by the command's worker, advanced by the render loop as rounds end: one lock, so a round
+    // report drained late never overwrites a phase the worker has moved on to.
+    private readonly Lock _gate = new();
+    private Phase? _phase;
 
     private LiveStatus(bool lines) => _lines = lines;
+
+    /// <summary>How the rounds of the running migration are named.</summary>
+    internal enum Rounds
+    {
+        /// <summary>Not migrating: rounds ending do not change the phase.</summary>
+        None,
+
+        /// <summary>MigrateKit's engine: its rounds and its switchover.</summary>
+        Engine,
+
+        /// <summary>QEMU's pre-copy through libvirt: iterations; switchover is QEMU's own decision.</summary>
+        Libvirt,
+    }
 
     /// <summary>Shown by the live display (see <see cref="Caption"/>).</summary>
     internal static LiveStatus Rendered() => new(lines: false);
@@ -25,34 +43,50 @@ internal sealed class LiveStatus
     internal static LiveStatus Lines(bool enabled) => new(lines: enabled);
 
     /// <summary>Enters a phase, e.g. "starting the VM".</summary>
-    internal void Set(string text, bool migrating = false)
+    internal void Set(string text, Rounds rounds = Rounds.None)
     {
-        _phase = new Phase(text, Stopwatch.GetTimestamp(), migrating);
+        lock (_gate)
+        {
+            _phase = new Phase(text, Stopwatch.GetTimestamp(), rounds);
+        }
+
         if (_lines)
         {
             Console.Error.WriteLine($"migratekit: {text}");
         }
     }
 
-    /// <summary>A round ended: while migrating, the phase names the round that runs now.</summary>
+    /// <summary>A round ended: while migrating, the phase names what runs now.</summary>
     internal void RoundEnded(MigrationProgress p)
     {
-        if (_phase is { Migrating: true })
+        lock (_gate)
         {
-            string next = p.Action switch
+            if (_phase is not { Rounds: not Rounds.None } phase)
             {
-                MigrationAction.SwitchOver => "switching over: source paused, sending the rest",
-                MigrationAction.Abort => "aborting: the source resumes",
-                _ => string.Create(CultureInfo.InvariantCulture, $"migrating: round {p.Round + 1}"),
+                return;
+            }
+
+            string next = (phase.Rounds, p.Action) switch
+            {
+                (_, MigrationAction.Abort) => "aborting: the source keeps running",
+                (Rounds.Engine, MigrationAction.SwitchOver) => "switching over: source paused, sending the rest",
+                (Rounds.Engine, _) => string.Create(CultureInfo.InvariantCulture, $"migrating: round {p.Round + 1}"),
+                _ => string.Create(CultureInfo.InvariantCulture, $"QEMU pre-copy: iteration {p.Round + 1}"),
             };
-            _phase = new Phase(next, Stopwatch.GetTimestamp(), Migrating: true);
+            _phase = phase with { Text = next, Since = Stopwatch.GetTimestamp() };
         }
     }
 
     /// <summary>The line under the live table: spinner, phase, seconds in it; null when idle.</summary>
     internal string? Caption()
     {
-        if (_phase is not { } phase)
+        Phase? phase;
+        lock (_gate)
+        {
+            phase = _phase;
+        }
+
+        if (phase is null)
         {
             return null;
         }
@@ -63,7 +97,13 @@ internal sealed class LiveStatus
     }
 
     /// <summary>The command is done: nothing more to show.</summary>
-    internal void Clear() => _phase = null;
+    internal void Clear()
+    {
+        lock (_gate)
+        {
+            _phase = null;
+        }
+    }
 
-    private sealed record Phase(string Text, long Since, bool Migrating);
+    private sealed record Phase(string Text, long Since, Rounds Rounds);
 }

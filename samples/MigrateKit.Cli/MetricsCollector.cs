@@ -80,6 +80,13 @@ internal sealed class MetricsCollector : IDisposable
                 return all;
             });
             string shared = common.Count == 0 ? "" : $" {{{string.Join(", ", common.Order(StringComparer.Ordinal))}}}";
+            if (_series.Count == 0)
+            {
+                // The run failed before anything created the meter's instruments.
+                w.WriteLine($"metrics ({MigrateKitDiagnostics.MeterName}): nothing was measured");
+                return;
+            }
+
             w.WriteLine($"metrics ({MigrateKitDiagnostics.MeterName} {_version}){shared}:");
             int width = _series.Count == 0 ? 0 : _series.Max(s => s.Instrument.Name.Length);
             foreach (Series s in _series)

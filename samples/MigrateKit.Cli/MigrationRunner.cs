@@ -99,7 +99,7 @@ internal static class MigrationRunner
     {
         IDirtyPageTracker tracker = source.CreateTracker();
         var engine = new PreCopyEngine(source.Source, tracker, s.MigrationOptions(), CliLogging.For<PreCopyEngine>(s.Verbose));
-        status.Set("migrating: round 0 (all memory)", migrating: true);
+        status.Set("migrating: round 0 (all memory)", LiveStatus.Rounds.Engine);
         return engine.MigrateAsync(connection, progress, ct);
     }
 

@@ -270,7 +270,8 @@ internal static class Program
             int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
             return ReportCommands.Save(outcome.Report, parse.GetValue(options.Report), json, exit);
         }
-        catch (Exception ex) when (ex is ArgumentException or KvmException or MigrateKit.Tracking.DirtyTrackingException or System.IO.IOException or InvalidOperationException)
+        catch (Exception ex) when (ex is ArgumentException or KvmException or MigrateKit.Tracking.DirtyTrackingException or System.IO.IOException or InvalidOperationException
+            or TimeoutException or UnauthorizedAccessException or DllNotFoundException)
         {
             return CliInput.Fail(ex);
         }

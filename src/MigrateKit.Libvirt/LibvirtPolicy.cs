@@ -108,6 +108,10 @@ public sealed class LibvirtPolicy
             TimeSpan needed = TimeSpan.FromTicks((long)(state.QemuExpectedDowntime.Ticks * 1.25));
             TimeSpan cap = TimeSpan.FromTicks(Math.Min(allowed.Ticks * MaxLimitFactor, LibvirtMigrationOptions.MaxQemuDowntime.Ticks));
             needed = needed > cap ? cap : needed;
+
+            // libvirt takes whole milliseconds; rounded here so the limit remembered is the one QEMU has.
+            needed = LibvirtMigrationOptions.ToWholeMilliseconds(needed);
+            needed = needed > LibvirtMigrationOptions.MaxQemuDowntime ? LibvirtMigrationOptions.MaxQemuDowntime : needed;
             if (needed.Ticks > state.QemuDowntimeLimit.Ticks * 1.1)
             {
                 return new LibvirtDecision(LibvirtAction.RaiseDowntimeLimit, needed, Invariant(

@@ -25,7 +25,8 @@ public sealed class LibvirtPolicyTests
         LibvirtDecision d = policy.Decide(Forecast(120), State(qemuExpectedMs: 990));
 
         Assert.AreEqual(LibvirtAction.RaiseDowntimeLimit, d.Action);
-        Assert.AreEqual(990 * 1.25, d.DowntimeLimit!.Value.TotalMilliseconds, 0.01);
+        // 990 ms * 1.25 = 1237.5 ms, rounded to the whole milliseconds libvirt takes.
+        Assert.AreEqual(TimeSpan.FromMilliseconds(1238), d.DowntimeLimit);
         StringAssert.Contains(d.Reason, "120 ms");
     }
 
