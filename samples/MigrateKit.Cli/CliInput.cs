@@ -1,7 +1,11 @@
 using System;
 using System.Collections.Generic;
 using System.CommandLine;
+using System.IO;
 using System.Text.RegularExpressions;
+using LibvirtSharp;
+using MigrateKit.Kvm;
+using MigrateKit.Tracking;
 
 namespace MigrateKit.Cli;
 
@@ -12,27 +16,19 @@ namespace MigrateKit.Cli;
 internal static class CliInput
 {
     /// <summary>Parses an option's text with one of the <see cref="Units"/> parsers.</summary>
-    internal static T Parse<T>(ParseResult parse, Option<string> option, Func<string, T> parser)
-    {
-        string text = parse.GetValue(option)!;
-        try
-        {
-            return parser(text);
-        }
-        catch (FormatException ex)
-        {
-            throw new FormatException($"{option.Name}: {ex.Message}", ex);
-        }
-    }
+    internal static T Parse<T>(ParseResult parse, Option<string> option, Func<string, T> parser) =>
+        Named(option, () => parser(parse.GetValue(option)!));
 
     /// <summary>Parses an optional option's text; null when it was not given.</summary>
     internal static T? ParseOptional<T>(ParseResult parse, Option<string?> option, Func<string, T> parser)
-        where T : struct
+        where T : struct =>
+        Named<T?>(option, () => parse.GetValue(option) is { } text ? parser(text) : null);
+
+    private static T Named<T>(Option option, Func<T> parse)
     {
-        string? text = parse.GetValue(option);
         try
         {
-            return text is null ? null : parser(text);
+            return parse();
         }
         catch (FormatException ex)
         {
@@ -64,6 +60,14 @@ internal static class CliInput
             throw new FormatException(named || ex.ParamName is null || !optionsByProperty.TryGetValue(ex.ParamName, out Option? o) ? message : $"{o.Name}: {message}", ex);
         }
     }
+
+    /// <summary>
+    /// The failures a command reports with <see cref="Fail"/> rather than a stack trace: what the
+    /// host, the peer, libvirt or the arguments refused. Anything else is a bug and shows as one.
+    /// </summary>
+    internal static bool EndsACommand(Exception ex) =>
+        ex is ArgumentException or FormatException or InvalidOperationException or TimeoutException or IOException
+            or UnauthorizedAccessException or DllNotFoundException or KvmException or DirtyTrackingException or LibvirtException;
 
     /// <summary>Prints why a command failed and returns its exit code: 2 for a rejected argument, 4 otherwise.</summary>
     internal static int Fail(Exception ex)

@@ -110,28 +110,9 @@ internal static class LibvirtCommands
                 ? "calibrating the host pair (two probe migrations), measuring the dirty rate, then migrating"
                 : "measuring the dirty rate, then migrating", LiveStatus.Rounds.Libvirt);
 
-        /// <summary>Runs a migrating command's work with live progress, metrics (printed even after a failure) and the exit code.</summary>
-        internal async Task<int> RunAsync(ParseResult p, Func<LiveStatus, IProgress<MigrationProgress>?, Task<RunOutcome>> work)
-        {
-            bool json = p.GetValue(Json);
-            using MetricsCollector? metrics = MetricsCollector.StartIf(p.GetValue(Metrics));
-            try
-            {
-                RunOutcome outcome = await Output.WithLiveRoundsAsync(json, p.GetValue(Verbose), work).ConfigureAwait(false);
-                Output.Write(outcome, json);
-                int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
-                return ReportCommands.Save(outcome.Report, p.GetValue(Report), json, exit);
-            }
-            catch (Exception ex) when (ex is LibvirtException or ArgumentException or InvalidOperationException or TimeoutException or IOException
-                or UnauthorizedAccessException or FormatException or DllNotFoundException)
-            {
-                return CliInput.Fail(ex);
-            }
-            finally
-            {
-                metrics?.Print(json);
-            }
-        }
+        /// <summary>Runs a migrating command's work (see <see cref="Output.RunMigrationAsync"/>).</summary>
+        internal Task<int> RunAsync(ParseResult p, Func<LiveStatus, IProgress<MigrationProgress>?, Task<RunOutcome>> work) =>
+            Output.RunMigrationAsync(p.GetValue(Json), p.GetValue(Verbose), p.GetValue(Metrics), p.GetValue(Report), work);
     }
 
     private static Command MigrateCommand()
@@ -275,7 +256,7 @@ internal static class LibvirtCommands
 
                 return 0;
             }
-            catch (Exception ex) when (ex is LibvirtException or TimeoutException or DllNotFoundException)
+            catch (Exception ex) when (CliInput.EndsACommand(ex))
             {
                 return CliInput.Fail(ex);
             }

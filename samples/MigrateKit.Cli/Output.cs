@@ -79,6 +79,32 @@ internal static class Output
         return result;
     }
 
+    /// <summary>
+    /// Runs a migrating command (<c>demo</c>, <c>send</c>, <c>libvirt migrate|demo</c>): live progress,
+    /// the outcome, the <c>--report</c> file, the meter's figures (also after a failure: what was
+    /// measured up to it is what explains it) and the exit code.
+    /// </summary>
+    internal static async Task<int> RunMigrationAsync(bool json, bool verbose, bool metricsWanted, string? reportFile,
+        Func<LiveStatus, IProgress<MigrationProgress>?, Task<RunOutcome>> work)
+    {
+        using MetricsCollector? metrics = MetricsCollector.StartIf(metricsWanted);
+        try
+        {
+            RunOutcome outcome = await WithLiveRoundsAsync(json, verbose, work).ConfigureAwait(false);
+            Write(outcome, json);
+            int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : ExitCode(outcome.Report.Status);
+            return ReportCommands.Save(outcome.Report, reportFile, json, exit);
+        }
+        catch (Exception ex) when (CliInput.EndsACommand(ex))
+        {
+            return CliInput.Fail(ex);
+        }
+        finally
+        {
+            metrics?.Print(json);
+        }
+    }
+
     /// <summary>Writes the outcome: a summary table, or one JSON object.</summary>
     internal static void Write(RunOutcome outcome, bool json)
     {

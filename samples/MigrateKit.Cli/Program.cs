@@ -261,24 +261,7 @@ internal static class Program
             return 2;
         }
 
-        bool json = parse.GetValue(options.Json);
-        using MetricsCollector? metrics = MetricsCollector.StartIf(parse.GetValue(options.Metrics));
-        try
-        {
-            RunOutcome outcome = await Output.WithLiveRoundsAsync(json, settings.Verbose, (status, progress) => run(settings, status, progress)).ConfigureAwait(false);
-            Output.Write(outcome, json);
-            int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : Output.ExitCode(outcome.Report.Status);
-            return ReportCommands.Save(outcome.Report, parse.GetValue(options.Report), json, exit);
-        }
-        catch (Exception ex) when (ex is ArgumentException or KvmException or MigrateKit.Tracking.DirtyTrackingException or System.IO.IOException or InvalidOperationException
-            or TimeoutException or UnauthorizedAccessException or DllNotFoundException)
-        {
-            return CliInput.Fail(ex);
-        }
-        finally
-        {
-            // Also after a failure: what was measured up to it is what explains it.
-            metrics?.Print(json);
-        }
+        return await Output.RunMigrationAsync(parse.GetValue(options.Json), settings.Verbose, parse.GetValue(options.Metrics), parse.GetValue(options.Report),
+            (status, progress) => run(settings, status, progress)).ConfigureAwait(false);
     }
 }
