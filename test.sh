@@ -6,7 +6,8 @@
 # Run as root on a fresh Debian machine, it first installs what the build needs with apt.
 # Where /dev/kvm exists it sets MIGRATEKIT_REQUIRE_KVM=1, so KVM tests fail instead of skipping
 # (likewise MIGRATEKIT_REQUIRE_QEMU=1 where qemu-system-x86_64 is installed);
-# on Linux 6.9+ it sets MIGRATEKIT_REQUIRE_WP=1 for the userfaultfd write-protect tests.
+# on Linux 6.9+ it sets MIGRATEKIT_REQUIRE_WP=1 for the userfaultfd write-protect tests, and
+# MIGRATEKIT_REQUIRE_OBJDUMP=1 for the encoding tests checked against objdump (binutils).
 # As root it also makes sure libvirt0 is installed and starts two libvirt hosts
 # (tests/harness/libvirt-hosts.sh), exporting MIGRATEKIT_LIBVIRT_SOURCE_URI,
 # MIGRATEKIT_LIBVIRT_DEST_URI and MIGRATEKIT_REQUIRE_LIBVIRT=1; hosts it started it stops again.
@@ -25,7 +26,7 @@ missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v make >/dev/null 2>&1 || missing+=(make)
-command -v nm >/dev/null 2>&1 || missing+=(binutils)
+command -v nm >/dev/null 2>&1 && command -v objdump >/dev/null 2>&1 || missing+=(binutils)
 [ -f /usr/include/linux/kvm.h ] || missing+=(linux-libc-dev)
 # Report pictures draw their text with DejaVu Sans (SkiaSharp finds it under /usr/share/fonts).
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
@@ -40,6 +41,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+# binutils is installed above: the encoding tests that compare with objdump must run.
+export MIGRATEKIT_REQUIRE_OBJDUMP=1
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "the .NET 10 SDK (dotnet) is not installed"
   echo "0 passed, 1 failed, 0 skipped"

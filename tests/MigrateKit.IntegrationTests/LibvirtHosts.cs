@@ -56,7 +56,7 @@ internal static class LibvirtHosts
                     Assert.Fail($"MIGRATEKIT_REQUIRE_LIBVIRT=1 but libvirt at '{uri}' cannot be reached: {ex.Message}");
                 }
 
-                Assert.Inconclusive($"Skipped: the two-host libvirt harness is not running ('{uri}': {ex.Message}); start it with tests/harness/libvirt-hosts.sh start.");
+                Assert.Inconclusive($"Skipped: the two-host libvirt harness is not running ('{uri}': {ex.Message}; start it with tests/harness/libvirt-hosts.sh start; set MIGRATEKIT_REQUIRE_LIBVIRT=1 to make this a failure).");
             }
         }
     }

@@ -35,7 +35,12 @@ internal static class Objdump
         string? objdump = s_path.Value;
         if (objdump is null)
         {
-            Assert.Inconclusive("Skipped: objdump (binutils) is not installed.");
+            if (Environment.GetEnvironmentVariable("MIGRATEKIT_REQUIRE_OBJDUMP") == "1")
+            {
+                Assert.Fail("MIGRATEKIT_REQUIRE_OBJDUMP=1 but objdump (binutils) is not on PATH.");
+            }
+
+            Assert.Inconclusive("Skipped: objdump (binutils) is not installed (set MIGRATEKIT_REQUIRE_OBJDUMP=1 to make this a failure).");
             return [];
         }
 
