@@ -130,7 +130,7 @@ public sealed class LibvirtMigrator
         MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, report.BytesSent, ref run.BytesCounted, Tags);
         MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, report.PagesSent, ref run.PagesCounted, Tags);
         MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.Rounds, (ulong)Math.Max(report.Rounds, 0), ref run.RoundsCounted, Tags);
-        string status = MigrateKitTelemetry.StatusName(report.Status);
+        string status = MigrationTelemetry.StatusName(report.Status);
         if (report.Status == MigrationStatus.Completed && report.DowntimeMs is double downtime)
         {
             MigrateKitTelemetry.ActualDowntime.Record(downtime, Tags);

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using MigrateKit.Tracking;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Benchmarks;
 

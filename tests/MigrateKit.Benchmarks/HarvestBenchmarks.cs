@@ -2,7 +2,6 @@ using System;
 using BenchmarkDotNet.Attributes;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 
 namespace MigrateKit.Benchmarks;
 

@@ -4,7 +4,6 @@ using System.Collections.Generic;
 using System.IO.Pipelines;
 using BenchmarkDotNet.Attributes;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 using MigrateKit.Transport;
 
 namespace MigrateKit.Benchmarks;

@@ -4,6 +4,7 @@ using System.Linq;
 using MigrateKit.Tracking;
 using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Memory;
 
 namespace MigrateKit.IntegrationTests;
 

@@ -4,6 +4,7 @@ using System.Linq;
 using MigrateKit.Vmm;
 using MigrateKit.Tracking;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Memory;
 
 namespace MigrateKit.IntegrationTests;
 

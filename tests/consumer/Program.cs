@@ -17,6 +17,7 @@ using MigrateKit.Interop;
 using MigrateKit.Kvm;
 using MigrateKit.Tracking;
 using MigrateKit.Vmm;
+using MigrateKit.Memory;
 
 const ulong MiB = 1UL << 20;
 const string LibraryPathOption = nameof(MigrateKitNative) + "." + nameof(MigrateKitNative.LibraryPath);

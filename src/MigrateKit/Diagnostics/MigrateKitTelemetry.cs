@@ -3,8 +3,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Reflection;
-using MigrateKit.Migration;
-using MigrateKit.Tracking;
 
 namespace MigrateKit.Diagnostics;
 
@@ -96,23 +94,6 @@ internal static class MigrateKitTelemetry
         /// <summary>The OpenTelemetry attribute for the kind of error a failed span ended with.</summary>
         internal const string ErrorType = "error.type";
     }
-
-    /// <summary>The tag value of a migration status.</summary>
-    internal static string StatusName(MigrationStatus status) => status switch
-    {
-        MigrationStatus.Completed => "completed",
-        MigrationStatus.Aborted => "aborted",
-        _ => "failed",
-    };
-
-    /// <summary>The <see cref="Tags.Tracker"/> value of a tracker.</summary>
-    internal static string TrackerKind(IDirtyPageTracker tracker) => tracker switch
-    {
-        KvmDirtyLogTracker => "dirty-log",
-        KvmDirtyRingTracker => "dirty-ring",
-        WriteProtectTracker => "write-protect",
-        _ => tracker.GetType().Name,
-    };
 
     /// <summary><paramref name="tags"/> followed by one more.</summary>
     internal static KeyValuePair<string, object?>[] With(KeyValuePair<string, object?>[] tags, string key, object? value)

@@ -1,7 +1,7 @@
 using System;
 using System.Numerics;
 using System.Runtime.InteropServices;
-using MigrateKit.Tracking;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Estimation;
 

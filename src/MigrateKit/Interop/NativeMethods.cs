@@ -1,12 +1,12 @@
 using System.Runtime.InteropServices;
-using MigrateKit.Kvm;
 
 namespace MigrateKit.Interop;
 
 /// <summary>
 /// Raw declarations of libmigratekit's exports. Every function returns 0 or -errno (see
 /// native/include/migratekit.h); <see cref="Errno.Check"/> turns the latter into a
-/// <see cref="KvmException"/>.
+/// <see cref="LinuxException"/> (KVM's wrappers into its subclass <c>KvmException</c>). The calls
+/// that take KVM's register structs are declared next to them, in <c>Kvm.RegisterNativeMethods</c>.
 /// </summary>
 internal static unsafe partial class NativeMethods
 {
@@ -87,18 +87,6 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vcpu_run")]
     internal static partial int VcpuRun(int vcpuFd, nint run, out NativeVcpuExit exit);
-
-    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vcpu_get_regs")]
-    internal static partial int VcpuGetRegs(int vcpuFd, out KvmRegisters regs);
-
-    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vcpu_set_regs")]
-    internal static partial int VcpuSetRegs(int vcpuFd, in KvmRegisters regs);
-
-    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vcpu_get_sregs")]
-    internal static partial int VcpuGetSregs(int vcpuFd, out KvmSpecialRegisters sregs);
-
-    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vcpu_set_sregs")]
-    internal static partial int VcpuSetSregs(int vcpuFd, in KvmSpecialRegisters sregs);
 
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_kick_init")]
     internal static partial int KickInit();

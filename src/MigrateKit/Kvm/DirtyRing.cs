@@ -35,7 +35,7 @@ public sealed unsafe class DirtyRing : IDisposable
     {
         using (new HandleLease(_mapping))
         {
-            Errno.Check(NativeMethods.VcpuHarvestDirtyRing(_mapping.Address, (uint)EntryCount, ref _fetchIndex, buffer, (uint)max, out uint count),
+            KvmException.Check(NativeMethods.VcpuHarvestDirtyRing(_mapping.Address, (uint)EntryCount, ref _fetchIndex, buffer, (uint)max, out uint count),
                 $"harvest of the dirty ring of vCPU {VcpuId}");
             return (int)count;
         }

@@ -17,9 +17,9 @@ public sealed class KvmSystem : IDisposable
         Path = path;
         using (new HandleLease(_fd))
         {
-            Errno.Check(NativeMethods.KvmApiVersion(_fd.Fd, out int version), "KVM_GET_API_VERSION");
+            KvmException.Check(NativeMethods.KvmApiVersion(_fd.Fd, out int version), "KVM_GET_API_VERSION");
             ApiVersion = version;
-            Errno.Check(NativeMethods.KvmVcpuMmapSize(_fd.Fd, out ulong mmapSize), "KVM_GET_VCPU_MMAP_SIZE");
+            KvmException.Check(NativeMethods.KvmVcpuMmapSize(_fd.Fd, out ulong mmapSize), "KVM_GET_VCPU_MMAP_SIZE");
             VcpuMmapSize = mmapSize;
         }
     }
@@ -72,7 +72,7 @@ public sealed class KvmSystem : IDisposable
     {
         using (new HandleLease(_fd))
         {
-            Errno.Check(NativeMethods.CheckExtension(_fd.Fd, (uint)capability, out int value), $"KVM_CHECK_EXTENSION ({capability})");
+            KvmException.Check(NativeMethods.CheckExtension(_fd.Fd, (uint)capability, out int value), $"KVM_CHECK_EXTENSION ({capability})");
             return value;
         }
     }
@@ -82,7 +82,7 @@ public sealed class KvmSystem : IDisposable
     {
         using (new HandleLease(_fd))
         {
-            Errno.Check(NativeMethods.VmCreate(_fd.Fd, out int vmFd), "KVM_CREATE_VM");
+            KvmException.Check(NativeMethods.VmCreate(_fd.Fd, out int vmFd), "KVM_CREATE_VM");
             return new KvmVm(this, new SafeFdHandle(vmFd));
         }
     }

@@ -25,7 +25,7 @@ public sealed class KvmVcpu : IDisposable
         _fd = fd;
         using (new HandleLease(fd))
         {
-            Errno.Check(NativeMethods.VcpuMapRun(fd.Fd, mmapSize, out nint run), $"mmap of the kvm_run area of vCPU {id}");
+            KvmException.Check(NativeMethods.VcpuMapRun(fd.Fd, mmapSize, out nint run), $"mmap of the kvm_run area of vCPU {id}");
             _run = new SafeMappingHandle(run, mmapSize);
             if (ringBytes != 0)
             {
@@ -33,14 +33,14 @@ public sealed class KvmVcpu : IDisposable
                 if (r < 0)
                 {
                     _run.Dispose();
-                    Errno.Check(r, $"mmap of the dirty ring of vCPU {id}");
+                    KvmException.Check(r, $"mmap of the dirty ring of vCPU {id}");
                 }
 
                 DirtyRing = new DirtyRing(id, new SafeMappingHandle(ring, (ulong)ringBytes), ringBytes / 16);
             }
         }
 
-        Errno.Check(NativeMethods.KickInit(), "installing the vCPU kick signal handler");
+        KvmException.Check(NativeMethods.KickInit(), "installing the vCPU kick signal handler");
     }
 
     /// <summary>The vCPU id.</summary>
@@ -59,7 +59,7 @@ public sealed class KvmVcpu : IDisposable
         using (new HandleLease(_fd))
         using (new HandleLease(_run))
         {
-            Errno.Check(NativeMethods.VcpuRun(_fd.Fd, _run.Address, out NativeVcpuExit e), $"KVM_RUN (vCPU {Id})");
+            KvmException.Check(NativeMethods.VcpuRun(_fd.Fd, _run.Address, out NativeVcpuExit e), $"KVM_RUN (vCPU {Id})");
             return new VcpuExit((VcpuExitReason)e.Reason, e.IoDirection == 1, e.IoPort, e.IoSize, e.IoCount, e.Data, e.HardwareReason);
         }
     }
@@ -69,7 +69,7 @@ public sealed class KvmVcpu : IDisposable
     {
         using (new HandleLease(_fd))
         {
-            Errno.Check(NativeMethods.VcpuGetRegs(_fd.Fd, out KvmRegisters regs), $"KVM_GET_REGS (vCPU {Id})");
+            KvmException.Check(RegisterNativeMethods.VcpuGetRegs(_fd.Fd, out KvmRegisters regs), $"KVM_GET_REGS (vCPU {Id})");
             return regs;
         }
     }
@@ -79,7 +79,7 @@ public sealed class KvmVcpu : IDisposable
     {
         using (new HandleLease(_fd))
         {
-            Errno.Check(NativeMethods.VcpuSetRegs(_fd.Fd, registers), $"KVM_SET_REGS (vCPU {Id})");
+            KvmException.Check(RegisterNativeMethods.VcpuSetRegs(_fd.Fd, registers), $"KVM_SET_REGS (vCPU {Id})");
         }
     }
 
@@ -88,7 +88,7 @@ public sealed class KvmVcpu : IDisposable
     {
         using (new HandleLease(_fd))
         {
-            Errno.Check(NativeMethods.VcpuGetSregs(_fd.Fd, out KvmSpecialRegisters sregs), $"KVM_GET_SREGS (vCPU {Id})");
+            KvmException.Check(RegisterNativeMethods.VcpuGetSregs(_fd.Fd, out KvmSpecialRegisters sregs), $"KVM_GET_SREGS (vCPU {Id})");
             return sregs;
         }
     }
@@ -98,14 +98,14 @@ public sealed class KvmVcpu : IDisposable
     {
         using (new HandleLease(_fd))
         {
-            Errno.Check(NativeMethods.VcpuSetSregs(_fd.Fd, registers), $"KVM_SET_SREGS (vCPU {Id})");
+            KvmException.Check(RegisterNativeMethods.VcpuSetSregs(_fd.Fd, registers), $"KVM_SET_SREGS (vCPU {Id})");
         }
     }
 
     /// <summary>Records the calling thread as the one that runs this vCPU, for <see cref="Kick"/>.</summary>
     public void BindToCurrentThread()
     {
-        Errno.Check(NativeMethods.ThreadSelf(out ulong thread), "pthread_self");
+        KvmException.Check(NativeMethods.ThreadSelf(out ulong thread), "pthread_self");
         Volatile.Write(ref _thread, thread);
         Volatile.Write(ref _bound, 1);
     }
@@ -126,12 +126,12 @@ public sealed class KvmVcpu : IDisposable
                 int r = NativeMethods.VcpuKick(_run.Address, Volatile.Read(ref _thread));
                 if (r < 0 && -r != Errno.ESRCH)
                 {
-                    Errno.Check(r, $"kick of vCPU {Id}");
+                    KvmException.Check(r, $"kick of vCPU {Id}");
                 }
             }
             else
             {
-                Errno.Check(NativeMethods.VcpuSetImmediateExit(_run.Address, 1), $"immediate_exit of vCPU {Id}");
+                KvmException.Check(NativeMethods.VcpuSetImmediateExit(_run.Address, 1), $"immediate_exit of vCPU {Id}");
             }
         }
     }
@@ -145,7 +145,7 @@ public sealed class KvmVcpu : IDisposable
     {
         using (new HandleLease(_run))
         {
-            Errno.Check(NativeMethods.VcpuSetImmediateExit(_run.Address, 0), $"immediate_exit of vCPU {Id}");
+            KvmException.Check(NativeMethods.VcpuSetImmediateExit(_run.Address, 0), $"immediate_exit of vCPU {Id}");
         }
 
         Interlocked.MemoryBarrier();

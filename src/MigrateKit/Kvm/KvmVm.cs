@@ -4,7 +4,6 @@ using System.Linq;
 using System.Numerics;
 using MigrateKit.Interop;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 
 namespace MigrateKit.Kvm;
 
@@ -22,10 +21,11 @@ public sealed unsafe class KvmVm : IDisposable
     private readonly Dictionary<uint, MemorySlot> _slots = new();
     private readonly List<KvmVcpu> _vcpus = new();
 
-    // Dirty-ring state: pages collected from the rings but not yet taken by a tracker, per slot.
+    // Dirty-ring collection: one batch buffer, and the sink (a ring tracker) that keeps what is
+    // collected; without a sink, collected entries are dropped because nobody tracks.
     private readonly object _ringGate = new();
-    private readonly Dictionary<uint, DirtyBitmap> _ringCollected = new();
     private NativeDirtyEntry[]? _ringBuffer;
+    private IDirtyRingSink? _ringSink;
     private bool _disposed;
 
     internal KvmVm(KvmSystem kvm, SafeFdHandle fd)
@@ -78,7 +78,7 @@ public sealed unsafe class KvmVm : IDisposable
     {
         using (Lease())
         {
-            Errno.Check(NativeMethods.CheckExtension(_fd.Fd, (uint)capability, out int value), $"KVM_CHECK_EXTENSION ({capability}) on the VM");
+            KvmException.Check(NativeMethods.CheckExtension(_fd.Fd, (uint)capability, out int value), $"KVM_CHECK_EXTENSION ({capability}) on the VM");
             return value;
         }
     }
@@ -102,7 +102,7 @@ public sealed unsafe class KvmVm : IDisposable
 
             using (Lease())
             {
-                Errno.Check(NativeMethods.VmEnableManualDirtyLogProtect(_fd.Fd, initiallySet ? 1 : 0),
+                KvmException.Check(NativeMethods.VmEnableManualDirtyLogProtect(_fd.Fd, initiallySet ? 1 : 0),
                     $"KVM_ENABLE_CAP (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, {(initiallySet ? "MANUAL_PROTECT_ENABLE | INITIALLY_SET" : "MANUAL_PROTECT_ENABLE")})");
             }
 
@@ -153,10 +153,6 @@ public sealed unsafe class KvmVm : IDisposable
             }
 
             DirtyRingBytes = bytesPerVcpu;
-            foreach (MemorySlot slot in _slots.Values)
-            {
-                _ringCollected[slot.Id] = new DirtyBitmap(slot.PageCount);
-            }
         }
     }
 
@@ -190,14 +186,6 @@ public sealed unsafe class KvmVm : IDisposable
 
             var slot = new MemorySlot(this, slotId, region, dirtyLogging);
             _slots.Add(slotId, slot);
-            if (DirtyRingBytes != 0)
-            {
-                lock (_ringGate)
-                {
-                    _ringCollected[slotId] = new DirtyBitmap(slot.PageCount);
-                }
-            }
-
             return slot;
         }
     }
@@ -237,15 +225,16 @@ public sealed unsafe class KvmVm : IDisposable
     {
         using (Lease())
         {
-            Errno.Check(NativeMethods.VmResetDirtyRings(_fd.Fd, out uint reset), "KVM_RESET_DIRTY_RINGS");
+            KvmException.Check(NativeMethods.VmResetDirtyRings(_fd.Fd, out uint reset), "KVM_RESET_DIRTY_RINGS");
             return reset;
         }
     }
 
     /// <summary>
-    /// Collects every vCPU's dirty ring into the VM's per-slot accumulators and resets the rings.
-    /// A VMM calls this when a vCPU exits with <see cref="VcpuExitReason.DirtyRingFull"/>; a
-    /// <see cref="KvmDirtyRingTracker"/> calls it on each harvest. Safe from any thread.
+    /// Collects every vCPU's dirty ring, hands the entries to the dirty-ring tracker that tracks
+    /// this VM (entries are dropped when none does) and resets the rings. A VMM calls this when a
+    /// vCPU exits with <see cref="VcpuExitReason.DirtyRingFull"/>; the ring tracker calls it on
+    /// each harvest. Safe from any thread.
     /// </summary>
     /// <returns>How many entries were collected.</returns>
     public long CollectDirtyRings()
@@ -274,15 +263,7 @@ public sealed unsafe class KvmVm : IDisposable
                     do
                     {
                         n = ring.Harvest(buffer, RingHarvestBatch);
-                        for (int i = 0; i < n; i++)
-                        {
-                            // Entries of slots deleted since are dropped: their memory is gone.
-                            if ((buffer[i].Slot >> 16) == 0 && _ringCollected.TryGetValue(buffer[i].Slot & 0xffff, out DirtyBitmap? collected))
-                            {
-                                collected.Set(buffer[i].Offset);
-                            }
-                        }
-
+                        _ringSink?.Collect(new ReadOnlySpan<NativeDirtyEntry>(buffer, n));
                         total += n;
                     }
                     while (n == RingHarvestBatch);
@@ -296,22 +277,32 @@ public sealed unsafe class KvmVm : IDisposable
     }
 
     /// <summary>
-    /// Moves the pages collected from the rings for <paramref name="slot"/> into <paramref name="into"/>
-    /// (OR), or drops them when <paramref name="into"/> is null. Returns how many pages were collected.
+    /// Makes <paramref name="sink"/> the receiver of every entry collected from now on; one at a
+    /// time, because two receivers would each see only part of the writes.
     /// </summary>
-    internal ulong TakeCollected(MemorySlot slot, DirtyBitmap? into)
+    /// <exception cref="InvalidOperationException">Another sink is attached.</exception>
+    internal void AttachDirtyRingSink(IDirtyRingSink sink)
     {
         lock (_ringGate)
         {
-            if (!_ringCollected.TryGetValue(slot.Id, out DirtyBitmap? collected))
+            if (_ringSink is not null && !ReferenceEquals(_ringSink, sink))
             {
-                return 0;
+                throw new InvalidOperationException("Another dirty-ring tracker is tracking this VM: stop it first.");
             }
 
-            ulong count = collected.Count();
-            into?.Or(collected);
-            collected.ClearAll();
-            return count;
+            _ringSink = sink;
+        }
+    }
+
+    /// <summary>Detaches <paramref name="sink"/> if it is the attached one.</summary>
+    internal void DetachDirtyRingSink(IDirtyRingSink sink)
+    {
+        lock (_ringGate)
+        {
+            if (ReferenceEquals(_ringSink, sink))
+            {
+                _ringSink = null;
+            }
         }
     }
 
@@ -322,7 +313,7 @@ public sealed unsafe class KvmVm : IDisposable
         {
             using (Lease())
             {
-                Errno.Check(NativeMethods.VcpuCreate(_fd.Fd, id, out int vcpuFd), $"KVM_CREATE_VCPU ({id})");
+                KvmException.Check(NativeMethods.VcpuCreate(_fd.Fd, id, out int vcpuFd), $"KVM_CREATE_VCPU ({id})");
                 var fd = new SafeFdHandle(vcpuFd);
                 try
                 {
@@ -372,7 +363,7 @@ public sealed unsafe class KvmVm : IDisposable
             using (Lease())
             using (new HandleLease(slot.Region.Mapping))
             {
-                Errno.Check(NativeMethods.VmSetMemoryRegion(_fd.Fd, slot.Id, enabled ? 1 : 0, slot.GuestPhysicalAddress, slot.Region.Size, (nint)slot.Region.Pointer),
+                KvmException.Check(NativeMethods.VmSetMemoryRegion(_fd.Fd, slot.Id, enabled ? 1 : 0, slot.GuestPhysicalAddress, slot.Region.Size, (nint)slot.Region.Pointer),
                     $"KVM_SET_USER_MEMORY_REGION (slot {slot.Id}, dirty logging {(enabled ? "on" : "off")})");
             }
 
@@ -395,7 +386,7 @@ public sealed unsafe class KvmVm : IDisposable
             {
                 // The kernel writes only the slot's bits; the bitmap was checked to be exactly that size.
                 int r = NativeMethods.VmGetDirtyLog(_fd.Fd, slot.Id, words);
-                Errno.Check(r, $"KVM_GET_DIRTY_LOG (slot {slot.Id})");
+                KvmException.Check(r, $"KVM_GET_DIRTY_LOG (slot {slot.Id})");
             }
         }
 
@@ -437,7 +428,7 @@ public sealed unsafe class KvmVm : IDisposable
                     ulong first = firstPage + done;
                     uint n = (uint)Math.Min(chunk, pageCount - done);
                     int r = NativeMethods.VmClearDirtyLog(_fd.Fd, slot.Id, first, n, slot.PageCount, words + (first / 64));
-                    Errno.Check(r, $"KVM_CLEAR_DIRTY_LOG (slot {slot.Id}, pages [{first}, +{n}))");
+                    KvmException.Check(r, $"KVM_CLEAR_DIRTY_LOG (slot {slot.Id}, pages [{first}, +{n}))");
                 }
             }
         }
@@ -450,15 +441,11 @@ public sealed unsafe class KvmVm : IDisposable
             CheckOwned(slot);
             using (Lease())
             {
-                Errno.Check(NativeMethods.VmDeleteMemoryRegion(_fd.Fd, slot.Id), $"KVM_SET_USER_MEMORY_REGION (delete slot {slot.Id})");
+                KvmException.Check(NativeMethods.VmDeleteMemoryRegion(_fd.Fd, slot.Id), $"KVM_SET_USER_MEMORY_REGION (delete slot {slot.Id})");
             }
 
             _slots.Remove(slot.Id);
             slot.IsDeleted = true;
-            lock (_ringGate)
-            {
-                _ringCollected.Remove(slot.Id);
-            }
         }
     }
 

@@ -1,6 +1,5 @@
 using System;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 
 namespace MigrateKit.Kvm;
 

@@ -77,7 +77,7 @@ public sealed unsafe class GuestMemoryRegion
     /// </summary>
     /// <exception cref="ArgumentException">The bitmap is not sized to the region.</exception>
     /// <exception cref="System.IO.IOException">/proc/self/pagemap cannot be read.</exception>
-    public ulong MarkPopulatedPages(Tracking.DirtyBitmap into)
+    public ulong MarkPopulatedPages(DirtyBitmap into)
     {
         ArgumentNullException.ThrowIfNull(into);
         if (into.PageCount != PageCount)

@@ -8,7 +8,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Diagnostics;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 using MigrateKit.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -142,7 +141,7 @@ public sealed class MigrationReceiver
                 activity?.SetTag(MigrateKitTelemetry.Tags.ResumeMs, resume.TotalMilliseconds);
             }
 
-            MigrateKitTelemetry.SetOutcome(activity, MigrateKitTelemetry.StatusName(result.Status), result.Reason,
+            MigrateKitTelemetry.SetOutcome(activity, MigrationTelemetry.StatusName(result.Status), result.Reason,
                 result.Status == MigrationStatus.Completed ? null : result.Error);
             return result;
         }

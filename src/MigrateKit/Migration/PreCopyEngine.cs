@@ -196,7 +196,7 @@ public sealed class PreCopyEngine
             _reader = new PageStreamReader(connection.Input, new PageStreamOptions());
             _policy = new MigrationPolicy(engine._options);
             _memoryBytes = engine._source.Memory.TotalSize;
-            _trackerKind = MigrateKitTelemetry.TrackerKind(engine._tracker);
+            _trackerKind = MigrationTelemetry.TrackerKind(engine._tracker);
             _tags =
             [
                 new(MigrateKitTelemetry.Tags.Source, "engine"),
@@ -256,7 +256,7 @@ public sealed class PreCopyEngine
         private void Finish(MigrationReport report, Activity? activity)
         {
             CountSent();
-            string status = MigrateKitTelemetry.StatusName(report.Status);
+            string status = MigrationTelemetry.StatusName(report.Status);
             if (report.Status == MigrationStatus.Completed && report.DowntimeMs is double downtime)
             {
                 MigrateKitTelemetry.ActualDowntime.Record(downtime, _tags);

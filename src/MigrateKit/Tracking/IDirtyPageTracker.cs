@@ -23,6 +23,13 @@ public interface IDirtyPageTracker : IDisposable
     /// <summary>Whether tracking is on.</summary>
     bool IsTracking { get; }
 
+    /// <summary>
+    /// What tracks the pages, as telemetry and reports name it: <c>dirty-log</c> (KVM's dirty
+    /// bitmap), <c>dirty-ring</c> (KVM's dirty ring), <c>write-protect</c> (userfaultfd); a
+    /// tracker of another kind is named by its type unless it says otherwise.
+    /// </summary>
+    string Kind => GetType().Name;
+
     /// <summary>Starts tracking; writes before this call are not reported.</summary>
     void Start();
 

@@ -70,6 +70,9 @@ public sealed class KvmDirtyLogTracker : IDirtyPageTracker
     public bool IsTracking { get; private set; }
 
     /// <inheritdoc/>
+    public string Kind => "dirty-log";
+
+    /// <inheritdoc/>
     /// <remarks>With <c>KVM_DIRTY_LOG_INITIALLY_SET</c> every page reads as dirty after this.</remarks>
     public void Start()
     {

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using MigrateKit.Interop;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 
@@ -11,13 +12,19 @@ namespace MigrateKit.Tracking;
 /// Tracks dirty pages through KVM's per-vCPU dirty rings. Each harvest collects every vCPU's
 /// ring (entries are read with acquire and released with release ordering), resets the rings,
 /// and adds what VMM run loops collected in between when a ring filled
-/// (<see cref="VcpuExitReason.DirtyRingFull"/> handled by <see cref="KvmVm.CollectDirtyRings"/>).
+/// (<see cref="VcpuExitReason.DirtyRingFull"/> handled by <see cref="KvmVm.CollectDirtyRings"/>,
+/// which hands the entries to this tracker while it tracks).
 /// </summary>
-public sealed class KvmDirtyRingTracker : IDirtyPageTracker
+public sealed class KvmDirtyRingTracker : IDirtyPageTracker, IDirtyRingSink
 {
     private readonly KvmVm _vm;
     private readonly MemorySlot[] _slots;
     private readonly object _gate = new();
+
+    // Pages collected from the rings and not yet harvested, one bitmap per tracked slot id;
+    // guarded by _collectedGate because vCPU threads add to them on a full ring.
+    private readonly Dictionary<uint, (MemorySlot Slot, DirtyBitmap Pages)> _collected;
+    private readonly object _collectedGate = new();
 
     /// <summary>Tracks the given slots of a VM whose dirty ring is enabled.</summary>
     /// <exception cref="ArgumentException">No slots, a slot of another VM, or no dirty ring on the VM.</exception>
@@ -46,6 +53,7 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker
         }
 
         Regions = _slots.Select(s => s.Region).ToArray();
+        _collected = _slots.ToDictionary(s => s.Id, s => (s, new DirtyBitmap(s.PageCount)));
     }
 
     /// <summary>Tracks every slot of a VM.</summary>
@@ -61,6 +69,9 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker
     public bool IsTracking { get; private set; }
 
     /// <inheritdoc/>
+    public string Kind => "dirty-ring";
+
+    /// <inheritdoc/>
     public void Start()
     {
         lock (_gate)
@@ -70,13 +81,11 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker
                 slot.SetDirtyLogging(true);
             }
 
-            // Anything collected before tracking started is not ours to report.
-            _vm.CollectDirtyRings();
-            foreach (MemorySlot slot in _slots)
-            {
-                _vm.TakeCollected(slot, null);
-            }
+            _vm.AttachDirtyRingSink(this);
 
+            // Anything in the rings before tracking started is not ours to report.
+            _vm.CollectDirtyRings();
+            TakeCollected(null);
             IsTracking = true;
         }
     }
@@ -108,10 +117,7 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker
             }
 
             _vm.CollectDirtyRings();
-            for (int i = 0; i < _slots.Length; i++)
-            {
-                total += _vm.TakeCollected(_slots[i], into[i]);
-            }
+            total = TakeCollected(into);
         }
 
         return new HarvestResult(total, Stopwatch.GetElapsedTime(start));
@@ -122,6 +128,7 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker
     {
         lock (_gate)
         {
+            _vm.DetachDirtyRingSink(this);
             foreach (MemorySlot slot in _slots)
             {
                 if (!slot.IsDeleted)
@@ -132,6 +139,45 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker
 
             IsTracking = false;
         }
+    }
+
+    void IDirtyRingSink.Collect(ReadOnlySpan<NativeDirtyEntry> entries)
+    {
+        lock (_collectedGate)
+        {
+            foreach (ref readonly NativeDirtyEntry entry in entries)
+            {
+                // The high half of the slot field is the address space; entries of slots this
+                // tracker does not cover are not ours, and those of deleted slots name memory
+                // that is gone.
+                if ((entry.Slot >> 16) == 0 && _collected.TryGetValue(entry.Slot & 0xffff, out (MemorySlot Slot, DirtyBitmap Pages) collected) &&
+                    !collected.Slot.IsDeleted)
+                {
+                    collected.Pages.Set(entry.Offset);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Moves the collected pages into <paramref name="into"/> (OR, one bitmap per slot), or drops
+    /// them when it is null; returns how many pages were collected.
+    /// </summary>
+    private ulong TakeCollected(IReadOnlyList<DirtyBitmap>? into)
+    {
+        ulong total = 0;
+        lock (_collectedGate)
+        {
+            for (int i = 0; i < _slots.Length; i++)
+            {
+                DirtyBitmap collected = _collected[_slots[i].Id].Pages;
+                total += collected.Count();
+                into?[i].Or(collected);
+                collected.ClearAll();
+            }
+        }
+
+        return total;
     }
 
     /// <inheritdoc/>

@@ -8,23 +8,15 @@ using MigrateKit.Memory;
 namespace MigrateKit.Tracking;
 
 /// <summary>A dirty-tracking call into the kernel failed.</summary>
-public sealed class DirtyTrackingException : Exception
+public sealed class DirtyTrackingException : LinuxException
 {
     /// <summary>Creates the exception.</summary>
     /// <param name="operation">What was attempted.</param>
     /// <param name="errno">The positive errno value.</param>
     public DirtyTrackingException(string operation, int errno)
-        : base($"{operation} failed: {Interop.Errno.Describe(errno)} ({Interop.Errno.Name(errno)})")
+        : base(operation, errno)
     {
-        Operation = operation;
-        Errno = errno;
     }
-
-    /// <summary>The operation that failed.</summary>
-    public string Operation { get; }
-
-    /// <summary>The errno value (positive).</summary>
-    public int Errno { get; }
 }
 
 /// <summary>
@@ -94,6 +86,9 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
 
     /// <inheritdoc/>
     public bool IsTracking { get; private set; }
+
+    /// <inheritdoc/>
+    public string Kind => "write-protect";
 
     /// <inheritdoc/>
     /// <exception cref="DirtyTrackingException">The kernel refused (see <see cref="UnsupportedReason"/>).</exception>

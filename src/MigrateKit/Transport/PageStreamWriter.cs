@@ -8,7 +8,6 @@ using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 
 namespace MigrateKit.Transport;
 

@@ -1,7 +1,6 @@
 using System;
 using System.IO.Hashing;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 
 namespace MigrateKit.Transport;
 

@@ -4,7 +4,6 @@ using System.Collections.Generic;
 using System.IO.Pipelines;
 using System.Threading;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 
 namespace MigrateKit.Transport;
 

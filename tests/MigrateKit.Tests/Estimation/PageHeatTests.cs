@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
-using MigrateKit.Tracking;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Tests.Estimation;
 

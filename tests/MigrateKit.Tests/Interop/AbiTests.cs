@@ -118,18 +118,31 @@ public sealed class AbiTests
     }
 
     [TestMethod]
-    public void ErrnoCheck_MapsNegativeResultsToKvmException()
+    public void KvmCheck_MapsNegativeResultsToKvmException()
     {
-        Errno.Check(0, "nothing");
-        Errno.Check(5, "a positive result");
-        KvmException ex = Assert.ThrowsExactly<KvmException>(() => Errno.Check(-Errno.EINVAL, "KVM_CREATE_VM"));
+        KvmException.Check(0, "nothing");
+        KvmException.Check(5, "a positive result");
+        KvmException ex = Assert.ThrowsExactly<KvmException>(() => KvmException.Check(-Errno.EINVAL, "KVM_CREATE_VM"));
         Assert.AreEqual("KVM_CREATE_VM", ex.Operation);
         Assert.AreEqual(Errno.EINVAL, ex.Errno);
         Assert.AreEqual("EINVAL", ex.ErrnoName);
         Assert.Contains("KVM_CREATE_VM", ex.Message);
         Assert.Contains("(EINVAL)", ex.Message);
+        Assert.IsInstanceOfType<LinuxException>(ex, "a KVM failure is also a Linux failure");
         Assert.AreEqual("EINVAL", Errno.Name(Errno.EINVAL));
         Assert.AreEqual("errno 4242", Errno.Name(4242));
+    }
+
+    [TestMethod]
+    public void ErrnoCheck_MapsNegativeResultsToLinuxException_NotToAFacilityOfItsOwn()
+    {
+        Errno.Check(0, "nothing");
+        Errno.Check(5, "a positive result");
+        LinuxException ex = Assert.ThrowsExactly<LinuxException>(() => Errno.Check(-Errno.ENOMEM, "mmap of 4096 bytes for region 0"));
+        Assert.AreEqual("mmap of 4096 bytes for region 0", ex.Operation);
+        Assert.AreEqual(Errno.ENOMEM, ex.Errno);
+        Assert.AreEqual("ENOMEM", ex.ErrnoName);
+        Assert.Contains("(ENOMEM)", ex.Message);
     }
 
     private static long Query(AbiQuery what)

@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 using MigrateKit.Transport;
 using static MigrateKit.Tests.Transport.TransportTestSupport;
 

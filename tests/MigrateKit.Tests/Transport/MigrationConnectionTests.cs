@@ -6,7 +6,6 @@ using System.Text.RegularExpressions;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 using MigrateKit.Transport;
 using static MigrateKit.Tests.Transport.TransportTestSupport;
 

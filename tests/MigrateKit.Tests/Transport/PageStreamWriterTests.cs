@@ -7,7 +7,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
-using MigrateKit.Tracking;
 using MigrateKit.Transport;
 using static MigrateKit.Tests.Transport.TransportTestSupport;
 

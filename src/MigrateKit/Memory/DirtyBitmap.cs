@@ -4,16 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace MigrateKit.Tracking;
-
-/// <summary>A run of consecutive pages.</summary>
-/// <param name="FirstPage">The first page of the run.</param>
-/// <param name="Count">How many pages the run has (at least 1).</param>
-public readonly record struct PageRun(ulong FirstPage, ulong Count)
-{
-    /// <summary>The page one past the run's end.</summary>
-    public ulong End => FirstPage + Count;
-}
+namespace MigrateKit.Memory;
 
 /// <summary>
 /// A page-granular bitmap in 64-bit words, bit <c>i % 64</c> of word <c>i / 64</c> for page

@@ -1,7 +1,4 @@
-using System.Runtime.InteropServices;
-using MigrateKit.Kvm;
-
-namespace MigrateKit.Interop;
+namespace MigrateKit;
 
 /// <summary>The one place where a native -errno becomes an exception.</summary>
 internal static class Errno
@@ -27,12 +24,12 @@ internal static class Errno
     internal const int EPROTO = 71;
     internal const int EOPNOTSUPP = 95;
 
-    /// <summary>Throws a <see cref="KvmException"/> for a negative result; returns otherwise.</summary>
+    /// <summary>Throws a <see cref="LinuxException"/> for a negative result; returns otherwise.</summary>
     internal static void Check(int result, string operation)
     {
         if (result < 0)
         {
-            throw new KvmException(operation, -result);
+            throw new LinuxException(operation, -result);
         }
     }
 
@@ -63,5 +60,5 @@ internal static class Errno
     };
 
     /// <summary>The C library's text for an errno value.</summary>
-    internal static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+    internal static string Describe(int errno) => System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
 }
