@@ -10,49 +10,6 @@ using MigrateKit.Memory;
 
 namespace MigrateKit.Transport;
 
-/// <summary>Receives the frames a <see cref="PageStreamReader"/> decodes.</summary>
-/// <remarks>
-/// Sequences passed to a handler are valid only during the call. Throwing from a handler ends
-/// the read with that exception.
-/// </remarks>
-public interface IPageStreamHandler
-{
-    /// <summary>A Hello (already checked: magic, version, page size).</summary>
-    void OnHello(MigrationHello hello);
-
-    /// <summary>A HelloAck.</summary>
-    void OnHelloAck(HelloAck ack);
-
-    /// <summary>One run of a Pages frame: <paramref name="count"/> pages starting at <paramref name="firstPage"/>, <c>count × 4096</c> bytes of data.</summary>
-    void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data);
-
-    /// <summary>One run of a ZeroPages frame.</summary>
-    void OnZeroPages(int region, ulong firstPage, ulong count);
-
-    /// <summary>A RoundEnd.</summary>
-    void OnRoundEnd(RoundEnd roundEnd);
-
-    /// <summary>A RoundAck: the destination applied every frame up to the RoundEnd of <paramref name="round"/>. Ignored unless implemented.</summary>
-    void OnRoundAck(int round)
-    {
-    }
-
-    /// <summary>A DeviceState frame's bytes.</summary>
-    void OnDeviceState(ReadOnlySequence<byte> state);
-
-    /// <summary>A Digests frame.</summary>
-    void OnDigests(IReadOnlyList<RegionDigest> digests);
-
-    /// <summary>A Complete frame.</summary>
-    void OnComplete();
-
-    /// <summary>An Ack frame.</summary>
-    void OnAck(CompletionAck ack);
-
-    /// <summary>An Error frame.</summary>
-    void OnError(MigrationError error);
-}
-
 /// <summary>
 /// Decodes protocol frames from a <see cref="PipeReader"/> and hands them to an
 /// <see cref="IPageStreamHandler"/>. Every header is checked before its payload is buffered
