@@ -399,8 +399,10 @@ public sealed class PageStreamWriter : IDisposable
                     break;
                 }
 
-                double seconds = (chunk - _tokens) / _rate;
-                await Task.Delay(TimeSpan.FromSeconds(Math.Max(seconds, 0.0005)), time, ct).ConfigureAwait(false);
+                // Task.Delay counts whole milliseconds: a shorter wait would be no wait, and the
+                // loop would spin until the clock moved. Round up instead.
+                double milliseconds = Math.Ceiling((chunk - _tokens) * 1000 / _rate);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(milliseconds, 1)), time, ct).ConfigureAwait(false);
             }
 
             bytes -= chunk;

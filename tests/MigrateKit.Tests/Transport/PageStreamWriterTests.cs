@@ -8,6 +8,7 @@ using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
 using MigrateKit.Transport;
+using MigrateKit.Tests.TestSupport;
 using static MigrateKit.Tests.Transport.TransportTestSupport;
 
 namespace MigrateKit.Tests.Transport;
@@ -232,7 +233,11 @@ public sealed class PageStreamWriterTests
     {
         const long rate = 20L << 20;
         const int frames = 10;
-        var options = new PageStreamOptions { BandwidthLimit = rate };
+
+        // On a fake clock that jumps to each pacing timer, the measured time is exactly what the
+        // limiter asked to wait: no scheduling noise, no JIT warm-up, no real waiting.
+        var clock = new SteppingClock();
+        var options = new PageStreamOptions { BandwidthLimit = rate, TimeProvider = clock };
 
         // The bucket starts full with max(rate / 20, 64 KiB) tokens.
         long burst = Math.Max(rate / 20, 64 * 1024);
@@ -240,18 +245,6 @@ public sealed class PageStreamWriterTests
         await using IMigrationConnection s = source;
         await using IMigrationConnection d = destination;
         using GuestMemoryLayout memory = RandomMemory(256, seed: 6);
-
-        // Warm up the append, flush and pacing paths (JIT) on a throwaway writer, so the measured
-        // transfer is not slowed by first-call costs.
-        using (var warmup = new PageStreamWriter(UnboundedPipe().Writer, options))
-        {
-            for (int i = 0; i < 3; i++)
-            {
-                warmup.AppendPages(0, memory.Regions[0], [new PageRun(0, 256)]);
-                await warmup.FlushAsync();
-            }
-        }
-
         using var writer = new PageStreamWriter(source.Output, options);
 
         var reader = new PageStreamReader(destination.Input, options);
@@ -263,25 +256,26 @@ public sealed class PageStreamWriterTests
             }
         });
 
-        if (idleBeforeTransfer > TimeSpan.Zero)
-        {
-            await Task.Delay(idleBeforeTransfer);
-        }
+        clock.Advance(idleBeforeTransfer);
 
         // The first flush takes tokens from the full bucket at once; from then on every byte beyond
         // the bucket's capacity must wait for its share of time: the last flush may start no
         // earlier than (bytes - burst) / rate after the first.
         writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
         writer.AppendPages(0, memory.Regions[0], [new PageRun(0, 256)]);
-        await writer.FlushAsync();
-        var clock = Stopwatch.StartNew();
-        for (int i = 1; i < frames; i++)
+        await clock.RunAsync(writer.FlushAsync().AsTask(), TimeSpan.FromSeconds(10));
+        long start = clock.GetTimestamp();
+        Task transfer = Task.Run(async () =>
         {
-            writer.AppendPages(0, memory.Regions[0], [new PageRun(0, 256)]);
-            await writer.FlushAsync();
-        }
+            for (int i = 1; i < frames; i++)
+            {
+                writer.AppendPages(0, memory.Regions[0], [new PageRun(0, 256)]);
+                await writer.FlushAsync();
+            }
+        });
+        await clock.RunAsync(transfer, TimeSpan.FromSeconds(10));
 
-        double seconds = clock.Elapsed.TotalSeconds;
+        double seconds = clock.GetElapsedTime(start).TotalSeconds;
         await source.Output.CompleteAsync();
         await draining.WaitAsync(TimeSpan.FromSeconds(10));
 
@@ -292,10 +286,10 @@ public sealed class PageStreamWriterTests
         double measuredRate = (bytes - burst) / seconds;
         string detail = $"{bytes} bytes took {seconds * 1000:F1} ms, expected {expected * 1000:F1} ms: {measuredRate / (1 << 20):F2} MiB/s against a {rate / (1 << 20)} MiB/s limit";
 
-        // The limit is a ceiling: never above it (2 % for clock granularity). A loaded machine can
-        // only make the transfer slower, so the floor is loose.
+        // The limit is a ceiling: never above it (2 % for the limiter's rounding), and on a fake
+        // clock nothing but the limiter makes the transfer slower.
         Assert.IsLessThanOrEqualTo(rate * 1.02, measuredRate, detail);
-        Assert.IsGreaterThanOrEqualTo(rate * 0.75, measuredRate, detail);
+        Assert.IsGreaterThanOrEqualTo(rate * 0.95, measuredRate, detail);
     }
 
     private static void AssertInvalid(PageStreamOptions options, string parameter)
