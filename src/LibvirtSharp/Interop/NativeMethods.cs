@@ -4,7 +4,7 @@ namespace LibvirtSharp.Interop;
 
 /// <summary>
 /// Raw declarations of the libvirt functions LibvirtSharp uses, named exactly as in libvirt's
-/// headers. Nothing here checks results: <see cref="LibvirtError"/> turns libvirt's per-thread
+/// headers. Nothing here checks results: <c>LibvirtError</c> turns libvirt's per-thread
 /// last error into a <see cref="LibvirtException"/>, and the <c>*Api</c> classes pair every call
 /// with that check. Object pointers (<c>virConnectPtr</c>, <c>virDomainPtr</c>) are <see cref="nint"/>;
 /// callers keep the owning <see cref="System.Runtime.InteropServices.SafeHandle"/> alive around the call.

@@ -15,6 +15,7 @@ internal sealed class SafeConnectHandle : SafeHandle
     private readonly Lock _gate = new();
     private readonly List<int> _eventCallbacks = [];
     private GCHandle _closeTarget;
+    private unsafe delegate* unmanaged<nint, int, nint, void> _closeCallback;
 
     public SafeConnectHandle()
         : base(0, ownsHandle: true)
@@ -41,12 +42,16 @@ internal sealed class SafeConnectHandle : SafeHandle
         }
     }
 
-    /// <summary>Takes ownership of the close callback's opaque handle, freed on release after unregistering.</summary>
-    internal void TrackCloseCallback(GCHandle target)
+    /// <summary>
+    /// Takes ownership of the close callback's opaque handle, freed on release after unregistering
+    /// <paramref name="callback"/>, the function it was registered with.
+    /// </summary>
+    internal unsafe void TrackCloseCallback(GCHandle target, delegate* unmanaged<nint, int, nint, void> callback)
     {
         lock (_gate)
         {
             _closeTarget = target;
+            _closeCallback = callback;
         }
     }
 
@@ -67,7 +72,7 @@ internal sealed class SafeConnectHandle : SafeHandle
             {
                 // libvirt runs the close callback under the same lock this takes, so once it returns
                 // the callback cannot be running and its handle can be freed here.
-                NativeMethods.virConnectUnregisterCloseCallback(handle, EventApi.CloseCallback);
+                NativeMethods.virConnectUnregisterCloseCallback(handle, _closeCallback);
                 _closeTarget.Free();
             }
         }

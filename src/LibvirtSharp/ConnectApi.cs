@@ -1,7 +1,8 @@
 using System;
 using System.Runtime.InteropServices;
+using LibvirtSharp.Interop;
 
-namespace LibvirtSharp.Interop;
+namespace LibvirtSharp;
 
 /// <summary>Call, check, wrap: connection-level libvirt calls.</summary>
 internal static unsafe class ConnectApi

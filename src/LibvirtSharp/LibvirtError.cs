@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
+using LibvirtSharp.Interop;
 
-namespace LibvirtSharp.Interop;
+namespace LibvirtSharp;
 
 /// <summary>
 /// The one place where a libvirt failure becomes a <see cref="LibvirtException"/>. libvirt keeps

@@ -2,8 +2,9 @@ using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Threading;
+using LibvirtSharp.Interop;
 
-namespace LibvirtSharp.Interop;
+namespace LibvirtSharp;
 
 /// <summary>What a connection does with the callbacks libvirt makes on the event-loop thread.</summary>
 internal interface IConnectionEventSink
@@ -38,9 +39,6 @@ internal static unsafe class EventApi
 
     /// <summary>Domain event registrations whose free callback libvirt has not run yet.</summary>
     internal static int LiveCallbackHandles => Volatile.Read(ref s_liveCallbackHandles);
-
-    /// <summary>The close callback, also needed to unregister it.</summary>
-    internal static delegate* unmanaged<nint, int, nint, void> CloseCallback => &OnClose;
 
     /// <summary>
     /// Registers <paramref name="sink"/> for one event kind on every domain of the connection
@@ -95,7 +93,7 @@ internal static unsafe class EventApi
             return false;
         }
 
-        connection.TrackCloseCallback(target);
+        connection.TrackCloseCallback(target, &OnClose);
         return true;
     }
 

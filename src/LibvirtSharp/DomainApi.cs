@@ -1,8 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
+using LibvirtSharp.Interop;
 
-namespace LibvirtSharp.Interop;
+namespace LibvirtSharp;
 
 /// <summary>
 /// Call, check, wrap: domain-level libvirt calls. <c>name</c> arguments only label errors

@@ -1,7 +1,8 @@
 using System.Runtime.InteropServices;
 using System.Threading;
+using LibvirtSharp.Interop;
 
-namespace LibvirtSharp.Interop;
+namespace LibvirtSharp;
 
 /// <summary>Process-wide libvirt set-up, done once before the first connection or event loop.</summary>
 internal static unsafe class LibvirtRuntime
