@@ -3,9 +3,9 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using MigrateKit.Guests;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
-using MigrateKit.Vmm;
 
 namespace MigrateKit.Cli;
 

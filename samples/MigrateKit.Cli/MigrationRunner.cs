@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
+using MigrateKit.Guests;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;

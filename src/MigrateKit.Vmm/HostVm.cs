@@ -5,6 +5,7 @@ using System.Diagnostics;
 using System.Linq;
 using System.Runtime.InteropServices;
 using System.Threading;
+using MigrateKit.Guests;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;

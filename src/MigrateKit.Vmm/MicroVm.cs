@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using System.Threading;
+using MigrateKit.Guests;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 using MigrateKit.Migration;

@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.Linq;
 using System.Threading;
+using MigrateKit.Guests;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;

@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using MigrateKit.Guests;
 using MigrateKit.Memory;
 using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;

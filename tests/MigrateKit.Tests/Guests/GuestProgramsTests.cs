@@ -4,10 +4,10 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Numerics;
 using System.Text;
-using MigrateKit.Vmm;
+using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Guests;
 
 /// <summary>
 /// GuestPrograms: argument checks, the shape of the programs, and their behaviour, run on a small
