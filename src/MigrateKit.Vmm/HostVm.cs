@@ -1,96 +1,12 @@
 using System;
-using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Diagnostics;
-using System.Linq;
-using System.Runtime.InteropServices;
 using System.Threading;
 using MigrateKit.Guests;
 using MigrateKit.Memory;
-using MigrateKit.Migration;
 using MigrateKit.Tracking;
 
 namespace MigrateKit.Vmm;
-
-/// <summary>What a <see cref="HostWorkload"/> does each pass.</summary>
-public enum HostWorkloadKind : byte
-{
-    /// <summary>Nothing: an idle guest.</summary>
-    Idle = 0,
-
-    /// <summary>One byte per page of the range, the low byte of the pass number.</summary>
-    Sweep = 1,
-
-    /// <summary>The hot range every pass; the cold range on passes 1, 1 + n, 1 + 2n, ….</summary>
-    HotCold = 2,
-
-    /// <summary>As many writes as the range has pages, at pages chosen by xorshift32.</summary>
-    RandomWrites = 3,
-
-    /// <summary>Each page's first dword: checks the previous pass's <see cref="GuestPrograms.VerifierValue"/>, then stores this pass's.</summary>
-    Verifier = 4,
-
-    /// <summary>Every dword of every page once (non-zero, derived from the page index), then halts.</summary>
-    Fill = 5,
-}
-
-/// <summary>
-/// A workload for a <see cref="HostVm"/>: the same write patterns as <see cref="GuestPrograms"/>,
-/// run by a host thread instead of a KVM vCPU. Ranges are guest-physical and page-aligned.
-/// </summary>
-public sealed record HostWorkload(HostWorkloadKind Kind, GuestRange Range, GuestRange Cold = default, uint ColdEvery = 0, uint Seed = 0)
-{
-    /// <summary>An idle workload.</summary>
-    public static HostWorkload Idle() => new(HostWorkloadKind.Idle, default);
-
-    /// <summary>One write per page of <c>[start, end)</c> per pass.</summary>
-    public static HostWorkload Sweep(ulong start, ulong end) => Checked(new(HostWorkloadKind.Sweep, new GuestRange(start, end)));
-
-    /// <summary>The hot range every pass, the cold range every <paramref name="coldEvery"/> passes.</summary>
-    public static HostWorkload HotCold(GuestRange hot, GuestRange cold, uint coldEvery) => Checked(new(HostWorkloadKind.HotCold, hot, cold, coldEvery));
-
-    /// <summary>Random page writes over <c>[start, end)</c>; <paramref name="seed"/> must be non-zero.</summary>
-    public static HostWorkload RandomWrites(ulong start, ulong end, uint seed) => Checked(new(HostWorkloadKind.RandomWrites, new GuestRange(start, end), Seed: seed));
-
-    /// <summary>The self-checking workload over <c>[start, end)</c>.</summary>
-    public static HostWorkload Verifier(ulong start, ulong end) => Checked(new(HostWorkloadKind.Verifier, new GuestRange(start, end)));
-
-    /// <summary>Fills <c>[start, end)</c> once and halts.</summary>
-    public static HostWorkload Fill(ulong start, ulong end) => Checked(new(HostWorkloadKind.Fill, new GuestRange(start, end)));
-
-    internal static HostWorkload Checked(HostWorkload w)
-    {
-        CheckRange(w.Range, "range");
-        if (w.Kind == HostWorkloadKind.HotCold)
-        {
-            CheckRange(w.Cold, "cold range");
-            if (w.Cold.Overlaps(w.Range))
-            {
-                throw new ArgumentException($"The hot range [0x{w.Range.Start:x}, 0x{w.Range.End:x}) and the cold range [0x{w.Cold.Start:x}, 0x{w.Cold.End:x}) overlap.");
-            }
-
-            if (w.ColdEvery == 0)
-            {
-                throw new ArgumentOutOfRangeException(nameof(ColdEvery), "The cold range is written every n passes, n >= 1.");
-            }
-        }
-
-        if (w.Kind == HostWorkloadKind.RandomWrites && w.Seed == 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(Seed), "xorshift32 needs a non-zero seed.");
-        }
-
-        return w;
-    }
-
-    private static void CheckRange(GuestRange r, string what)
-    {
-        if (r.End <= r.Start || r.Start % 4096 != 0 || r.End % 4096 != 0)
-        {
-            throw new ArgumentException($"The {what} [0x{r.Start:x}, 0x{r.End:x}) must be non-empty and page-aligned.");
-        }
-    }
-}
 
 /// <summary>
 /// A VM without KVM: guest memory this process owns and one host thread that runs a
@@ -100,24 +16,18 @@ public sealed record HostWorkload(HostWorkloadKind Kind, GuestRange Range, Guest
 /// by a <see cref="WriteProtectTracker"/>. Use it where <c>/dev/kvm</c> is absent, or as the
 /// model of a VMM whose guest memory is written by its own threads.
 /// </summary>
-public sealed class HostVm : IMigrationSource, IMigrationTarget
+public sealed class HostVm : IWorkloadVm
 {
-    private const uint StateMagic = 0x5648_4B4D; // "MKHV"
-    private const ushort StateVersion = 1;
-    private const int StateSize = 96;
     private const int Page = 4096;
 
     private readonly GuestMemoryLayout _memory;
-    private readonly object _gate = new();
+    private readonly RunGate _run = new();
+    private readonly object _gate;
+    private readonly PaceControl _pace = new();
     private HostWorkload? _workload;
-    private WorkerState _state;
+    private HostWorkerState _state;
     private Thread? _thread;
-    private bool _pauseRequested;
-    private bool _parked;
-    private bool _stopRequested;
     private bool _running;
-    private double _paceLimit;
-    private int _throttlePercent;
     private string? _fault;
     private bool _disposed;
 
@@ -125,6 +35,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
     /// <exception cref="ArgumentException">The layout is invalid.</exception>
     public HostVm(IEnumerable<GuestMemoryRegionSpec> regions)
     {
+        _gate = _run.Lock;
         _memory = new GuestMemoryLayout(regions);
     }
 
@@ -144,10 +55,10 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
     public int VcpuCount => 1;
 
     /// <summary>The pages/s limit, or 0 for none.</summary>
-    public double PaceLimit => Volatile.Read(ref _paceLimit);
+    public double PaceLimit => _pace.PaceLimit;
 
     /// <summary>The throttle percentage (0 to 99).</summary>
-    public int ThrottlePercent => Volatile.Read(ref _throttlePercent);
+    public int ThrottlePercent => _pace.ThrottlePercent;
 
     /// <summary>Whether the worker thread runs and is not paused.</summary>
     public bool IsRunning
@@ -156,7 +67,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
         {
             lock (_gate)
             {
-                return _running && !_pauseRequested && !_stopRequested;
+                return _running && !_run.PauseRequested && !_run.StopRequested;
             }
         }
     }
@@ -182,7 +93,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
 
             CheckBacked(workload);
             _workload = workload;
-            _state = new WorkerState { Pass = 1, Rng = workload.Seed };
+            _state = HostWorkerState.Initial(workload);
         }
     }
 
@@ -204,6 +115,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
             }
 
             _running = true;
+            _run.Starting();
             _thread = new Thread(Run) { IsBackground = true, Name = "hostvm worker" };
             _thread.Start();
         }
@@ -215,45 +127,21 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
         long start = Stopwatch.GetTimestamp();
         lock (_gate)
         {
-            _pauseRequested = true;
-            Monitor.PulseAll(_gate);
-            while (_running && !_parked)
-            {
-                Monitor.Wait(_gate);
-            }
+            _run.SetPause(true);
+            _run.WaitUntilNoneRunning();
         }
 
         return Stopwatch.GetElapsedTime(start);
     }
 
     /// <summary>Lets a paused worker go on.</summary>
-    public void Resume()
-    {
-        lock (_gate)
-        {
-            _pauseRequested = false;
-            Monitor.PulseAll(_gate);
-        }
-    }
+    public void Resume() => _run.SetPause(false);
 
     /// <summary>Limits the worker to <paramref name="pagesPerSecond"/> page writes per second (0 = none).</summary>
-    public void SetPaceLimit(double pagesPerSecond)
-    {
-        if (double.IsNaN(pagesPerSecond) || pagesPerSecond < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(pagesPerSecond), pagesPerSecond, "The pace limit must be 0 (none) or positive.");
-        }
-
-        Volatile.Write(ref _paceLimit, pagesPerSecond);
-    }
+    public void SetPaceLimit(double pagesPerSecond) => _pace.SetPaceLimit(pagesPerSecond);
 
     /// <inheritdoc/>
-    public void SetThrottlePercent(int percent)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(percent);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(percent, 99);
-        Volatile.Write(ref _throttlePercent, percent);
-    }
+    public void SetThrottlePercent(int percent) => _pace.SetThrottlePercent(percent);
 
     /// <summary>The workload's progress: passes completed, self-check failures, pages written, halted, fault.</summary>
     public VcpuStatus GetStatus()
@@ -263,6 +151,12 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
             return new VcpuStatus(0, _state.Pass - 1, _state.Failures, _state.FirstFailedPage, _state.PagesWritten, _state.Halted, _fault);
         }
     }
+
+    /// <inheritdoc/>
+    IReadOnlyList<VcpuStatus> IWorkloadVm.GetStatus() => [GetStatus()];
+
+    /// <inheritdoc/>
+    IDirtyPageTracker IWorkloadVm.CreateTracker() => CreateTracker();
 
     /// <summary>Waits until at least <paramref name="passes"/> passes are complete.</summary>
     public bool WaitForPass(uint passes, TimeSpan timeout)
@@ -291,8 +185,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
         Thread? t;
         lock (_gate)
         {
-            _stopRequested = true;
-            Monitor.PulseAll(_gate);
+            _run.RequestStop();
             t = _thread;
         }
 
@@ -304,32 +197,12 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
     {
         lock (_gate)
         {
-            if (_running && !_parked)
+            if (_run.Running > 0)
             {
                 throw new InvalidOperationException("Device state is saved while the VM is paused.");
             }
 
-            HostWorkload w = _workload ?? HostWorkload.Idle();
-            byte[] b = new byte[StateSize];
-            Span<byte> s = b;
-            BinaryPrimitives.WriteUInt32LittleEndian(s, StateMagic);
-            BinaryPrimitives.WriteUInt16LittleEndian(s[4..], StateVersion);
-            s[6] = (byte)w.Kind;
-            s[7] = (byte)((_state.Halted ? 1 : 0) | (_thread is not null ? 2 : 0));
-            BinaryPrimitives.WriteUInt64LittleEndian(s[8..], w.Range.Start);
-            BinaryPrimitives.WriteUInt64LittleEndian(s[16..], w.Range.End);
-            BinaryPrimitives.WriteUInt64LittleEndian(s[24..], w.Cold.Start);
-            BinaryPrimitives.WriteUInt64LittleEndian(s[32..], w.Cold.End);
-            BinaryPrimitives.WriteUInt32LittleEndian(s[40..], w.ColdEvery);
-            BinaryPrimitives.WriteUInt32LittleEndian(s[44..], w.Seed);
-            BinaryPrimitives.WriteUInt32LittleEndian(s[48..], _state.Pass);
-            BinaryPrimitives.WriteUInt32LittleEndian(s[52..], _state.Rng);
-            BinaryPrimitives.WriteUInt64LittleEndian(s[56..], _state.Position);
-            BinaryPrimitives.WriteInt64LittleEndian(s[64..], _state.Failures);
-            BinaryPrimitives.WriteInt64LittleEndian(s[72..], _state.FirstFailedPage);
-            BinaryPrimitives.WriteInt64LittleEndian(s[80..], _state.PagesWritten);
-            BinaryPrimitives.WriteUInt64LittleEndian(s[88..], 0);
-            return b;
+            return HostDeviceState.Write(_workload ?? HostWorkload.Idle(), _state, _thread is not null);
         }
     }
 
@@ -337,29 +210,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
     /// <exception cref="FormatException">The state is not a HostVm state of this version.</exception>
     public void RestoreDeviceState(ReadOnlySpan<byte> state)
     {
-        if (state.Length != StateSize || BinaryPrimitives.ReadUInt32LittleEndian(state) != StateMagic)
-        {
-            throw new FormatException($"Not a HostVm device state ({state.Length} bytes; expected {StateSize} starting with \"MKHV\").");
-        }
-
-        ushort version = BinaryPrimitives.ReadUInt16LittleEndian(state[4..]);
-        if (version != StateVersion)
-        {
-            throw new FormatException($"HostVm device state version {version} is not supported (expected {StateVersion}).");
-        }
-
-        var kind = (HostWorkloadKind)state[6];
-        if (!Enum.IsDefined(kind))
-        {
-            throw new FormatException($"Unknown workload kind {state[6]}.");
-        }
-
-        var w = new HostWorkload(
-            kind,
-            new GuestRange(BinaryPrimitives.ReadUInt64LittleEndian(state[8..]), BinaryPrimitives.ReadUInt64LittleEndian(state[16..])),
-            new GuestRange(BinaryPrimitives.ReadUInt64LittleEndian(state[24..]), BinaryPrimitives.ReadUInt64LittleEndian(state[32..])),
-            BinaryPrimitives.ReadUInt32LittleEndian(state[40..]),
-            BinaryPrimitives.ReadUInt32LittleEndian(state[44..]));
+        (HostWorkload w, HostWorkerState progress) = HostDeviceState.Read(state);
         lock (_gate)
         {
             if (_thread is not null)
@@ -367,38 +218,15 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
                 throw new InvalidOperationException("Device state is restored before Start.");
             }
 
-            if (kind != HostWorkloadKind.Idle)
+            if (w.Kind != HostWorkloadKind.Idle)
             {
-                try
-                {
-                    HostWorkload.Checked(w);
-                }
-                catch (ArgumentException ex)
-                {
-                    throw new FormatException($"The device state's workload is invalid: {ex.Message}", ex);
-                }
-
+                HostDeviceState.CheckWorkload(w);
                 CheckBacked(w);
-                uint pass = BinaryPrimitives.ReadUInt32LittleEndian(state[48..]);
-                ulong position = BinaryPrimitives.ReadUInt64LittleEndian(state[56..]);
-                ulong passLength = (w.Range.Length / Page) + (w.Kind == HostWorkloadKind.HotCold ? w.Cold.Length / Page : 0);
-                if (pass == 0 || position >= passLength)
-                {
-                    throw new FormatException($"The device state's progress (pass {pass}, position {position}) does not fit its workload ({passLength} pages per pass).");
-                }
+                HostDeviceState.CheckFits(w, progress);
             }
 
             _workload = w;
-            _state = new WorkerState
-            {
-                Halted = (state[7] & 1) != 0,
-                Pass = BinaryPrimitives.ReadUInt32LittleEndian(state[48..]),
-                Rng = BinaryPrimitives.ReadUInt32LittleEndian(state[52..]),
-                Position = BinaryPrimitives.ReadUInt64LittleEndian(state[56..]),
-                Failures = BinaryPrimitives.ReadInt64LittleEndian(state[64..]),
-                FirstFailedPage = BinaryPrimitives.ReadInt64LittleEndian(state[72..]),
-                PagesWritten = BinaryPrimitives.ReadInt64LittleEndian(state[80..]),
-            };
+            _state = progress;
         }
     }
 
@@ -420,7 +248,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
         if (idle)
         {
             HostWorkload? workload = _workload;
-            WorkerState saved = _state;
+            HostWorkerState saved = _state;
             RestoreDeviceState(SaveDeviceState());
             lock (_gate)
             {
@@ -476,7 +304,7 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
             lock (_gate)
             {
                 _running = false;
-                Monitor.PulseAll(_gate);
+                _run.Ended();
             }
         }
     }
@@ -484,12 +312,12 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
     private void Work()
     {
         HostWorkload w = _workload!;
-        var pacer = new Pacer(this);
+        var pacer = new Pacer(_pace, TimeProvider.System, _run.Hold);
         while (true)
         {
             // The cursor names the next page; the state is only advanced under the lock, so a
             // pause sees a consistent (pass, position) pair and no write follows Pause's return.
-            if (!Checkpoint(ref pacer, out WorkerState s))
+            if (!Checkpoint(pacer, out HostWorkerState s))
             {
                 return;
             }
@@ -498,71 +326,23 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
             {
                 lock (_gate)
                 {
-                    // A halted worker writes nothing more: it counts as parked for Pause.
                     _state.Halted = true;
-                    _parked = true;
-                    Monitor.PulseAll(_gate);
-                    while (!_stopRequested)
-                    {
-                        Monitor.Wait(_gate);
-                    }
                 }
 
+                // A halted worker writes nothing more: it stays parked (so Pause returns at once) until the stop.
+                _run.Park(static () => true);
                 return;
             }
 
-            (ulong address, bool lastInPass) = Locate(w, s);
+            (ulong address, bool lastInPass) = HostWorkloadSteps.Locate(w, s);
             _memory.TryTranslate(address, out GuestMemoryRegion region, out ulong offset);
-            Span<byte> page = region.GetSpan(offset, Page);
             uint pageIndex = (uint)((address - w.Range.Start) / Page);
-            long failure = -1;
-            switch (w.Kind)
-            {
-                case HostWorkloadKind.Sweep:
-                case HostWorkloadKind.HotCold:
-                case HostWorkloadKind.RandomWrites:
-                    page[0] = (byte)s.Pass;
-                    break;
-                case HostWorkloadKind.Verifier:
-                    ref uint cell = ref MemoryMarshal.Cast<byte, uint>(page)[0];
-                    if (s.Pass > 1 && cell != GuestPrograms.VerifierValue(pageIndex, s.Pass - 1))
-                    {
-                        failure = pageIndex;
-                    }
-
-                    cell = GuestPrograms.VerifierValue(pageIndex, s.Pass);
-                    break;
-                case HostWorkloadKind.Fill:
-                    MemoryMarshal.Cast<byte, uint>(page).Fill(unchecked((pageIndex * 0x9E37_79B1u) | 1));
-                    break;
-            }
-
+            long failure = HostWorkloadSteps.Write(w, region.GetSpan(offset, Page), pageIndex, s.Pass);
             lock (_gate)
             {
-                _state.PagesWritten++;
-                if (failure >= 0)
+                if (HostWorkloadSteps.Advance(w, ref _state, failure, lastInPass))
                 {
-                    if (_state.Failures++ == 0)
-                    {
-                        _state.FirstFailedPage = failure;
-                    }
-                }
-
-                if (w.Kind == HostWorkloadKind.RandomWrites)
-                {
-                    _state.Rng = XorShift(_state.Rng);
-                }
-
-                if (lastInPass)
-                {
-                    _state.Position = 0;
-                    _state.Pass++;
-                    _state.Halted = w.Kind == HostWorkloadKind.Fill;
                     Monitor.PulseAll(_gate);
-                }
-                else
-                {
-                    _state.Position++;
                 }
             }
 
@@ -570,128 +350,19 @@ public sealed class HostVm : IMigrationSource, IMigrationTarget
         }
     }
 
-    /// <summary>The guest-physical page the write at the current cursor goes to, and whether it ends the pass.</summary>
-    private static (ulong Address, bool LastInPass) Locate(HostWorkload w, WorkerState s)
-    {
-        ulong pages = w.Range.Length / Page;
-        switch (w.Kind)
-        {
-            case HostWorkloadKind.HotCold:
-                bool coldPass = (s.Pass - 1) % w.ColdEvery == 0;
-                ulong total = pages + (coldPass ? w.Cold.Length / Page : 0);
-                ulong address = s.Position < pages ? w.Range.Start + (s.Position * Page) : w.Cold.Start + ((s.Position - pages) * Page);
-                return (address, s.Position + 1 == total);
-            case HostWorkloadKind.RandomWrites:
-                // The position counts writes; the page comes from the generator's state.
-                return (w.Range.Start + ((s.Rng % pages) * Page), s.Position + 1 == pages);
-            default:
-                return (w.Range.Start + (s.Position * Page), s.Position + 1 == pages);
-        }
-    }
-
-    private static uint XorShift(uint x)
-    {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        return x;
-    }
-
     /// <summary>Parks while paused; false when the worker must stop.</summary>
-    private bool Checkpoint(ref Pacer pacer, out WorkerState state)
+    private bool Checkpoint(Pacer pacer, out HostWorkerState state)
     {
         lock (_gate)
         {
-            if (_pauseRequested && !_stopRequested)
+            if (_run.PauseRequested && !_run.StopRequested)
             {
-                _parked = true;
-                Monitor.PulseAll(_gate);
-                while (_pauseRequested && !_stopRequested)
-                {
-                    Monitor.Wait(_gate);
-                }
-
-                _parked = false;
-                pacer.Reset();
+                _run.Park(static () => false);
+                pacer.Restart();
             }
 
             state = _state;
-            return !_stopRequested;
+            return !_run.StopRequested;
         }
-    }
-
-    /// <summary>Sleeps to honour the pace limit and the throttle; wakes early for a pause.</summary>
-    private struct Pacer(HostVm vm)
-    {
-        private long _windowStart = Stopwatch.GetTimestamp();
-        private long _pagesInWindow;
-        private double _sleptSeconds;
-
-        public void Reset()
-        {
-            _windowStart = Stopwatch.GetTimestamp();
-            _pagesInWindow = 0;
-            _sleptSeconds = 0;
-        }
-
-        public void PageWritten()
-        {
-            _pagesInWindow++;
-            double pace = vm.PaceLimit;
-            int throttle = vm.ThrottlePercent;
-            if (pace <= 0 && throttle == 0)
-            {
-                if (_pagesInWindow >= 4096)
-                {
-                    Reset();
-                }
-
-                return;
-            }
-
-            double elapsed = Stopwatch.GetElapsedTime(_windowStart).TotalSeconds;
-            double due = 0;
-            if (pace > 0)
-            {
-                due = Math.Max(due, (_pagesInWindow / pace) - elapsed);
-            }
-
-            if (throttle > 0)
-            {
-                // Running time so far is elapsed minus sleeps; sleep so it is (100 - t) % of the total.
-                double busy = Math.Max(elapsed - _sleptSeconds, 0);
-                due = Math.Max(due, (busy * throttle / (100.0 - throttle)) - _sleptSeconds);
-            }
-
-            if (due >= 0.001)
-            {
-                long before = Stopwatch.GetTimestamp();
-                lock (vm._gate)
-                {
-                    if (!vm._pauseRequested && !vm._stopRequested)
-                    {
-                        Monitor.Wait(vm._gate, TimeSpan.FromSeconds(due));
-                    }
-                }
-
-                _sleptSeconds += Stopwatch.GetElapsedTime(before).TotalSeconds;
-            }
-
-            if (elapsed > 1.0)
-            {
-                Reset();
-            }
-        }
-    }
-
-    private struct WorkerState
-    {
-        public uint Pass;
-        public uint Rng;
-        public ulong Position;
-        public long Failures;
-        public long FirstFailedPage;
-        public long PagesWritten;
-        public bool Halted;
     }
 }

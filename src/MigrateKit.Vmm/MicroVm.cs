@@ -10,56 +10,29 @@ using MigrateKit.Migration;
 
 namespace MigrateKit.Vmm;
 
-/// <summary>Where a <see cref="MicroVm"/> is in its life.</summary>
-public enum MicroVmState
-{
-    /// <summary>Built; programs can be loaded; no vCPU has run.</summary>
-    Created,
-    /// <summary>vCPU threads are running guest code.</summary>
-    Running,
-    /// <summary>Every vCPU is parked outside <c>KVM_RUN</c>.</summary>
-    Paused,
-    /// <summary>vCPU threads have ended.</summary>
-    Stopped,
-}
-
-/// <summary>What a vCPU's guest program has reported so far.</summary>
-/// <param name="VcpuId">The vCPU.</param>
-/// <param name="Passes">The last pass number written to the status port.</param>
-/// <param name="Failures">Self-check failures reported.</param>
-/// <param name="FirstFailedPage">The page index of the first failure, or -1.</param>
-/// <param name="PagesWritten">Pace-port writes: pages the program has written.</param>
-/// <param name="Halted">Whether the vCPU executed <c>hlt</c>.</param>
-/// <param name="Fault">Why the vCPU stopped for good (shutdown, entry failure, MMIO), or null.</param>
-public readonly record struct VcpuStatus(uint VcpuId, uint Passes, long Failures, long FirstFailedPage, long PagesWritten, bool Halted, string? Fault);
-
 /// <summary>
 /// A minimal KVM virtual machine: guest memory it owns, vCPUs started directly in 32-bit
 /// protected mode (flat segments, no paging, no BIOS), one run-loop thread per vCPU, and two
 /// I/O ports: a pace port the guest writes after every page (where the VM can hold the vCPU to
 /// throttle it) and a status port (pass numbers and self-check failures).
 /// </summary>
-public sealed class MicroVm : IMigrationSource, IMigrationTarget
+public sealed class MicroVm : IWorkloadVm
 {
     private readonly KvmSystem _kvm;
     private readonly KvmVm _vm;
     private readonly GuestMemoryLayout _memory;
     private readonly MemorySlot[] _slots;
-    private readonly Runner[] _runners;
-    private readonly object _gate = new();
-    private int _pauseRequested;
-    private int _stopRequested;
-    private int _active;
-    private double _paceLimit;
-    private int _throttlePercent;
-    private int _throttleGeneration;
-    private long _dirtyRingFullExits;
+    private readonly VcpuRunner[] _runners;
+    private readonly RunGate _run = new();
+    private readonly object _gate;
+    private readonly PaceControl _pace = new();
     private MicroVmState _state = MicroVmState.Created;
     private bool _disposed;
 
     private MicroVm(MicroVmOptions options)
     {
         Options = options;
+        _gate = _run.Lock;
         _kvm = KvmSystem.Open(options.KvmPath);
         try
         {
@@ -77,12 +50,12 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
             }
 
             _slots = _vm.MapMemory(_memory).ToArray();
-            _runners = new Runner[options.VcpuCount];
+            _runners = new VcpuRunner[options.VcpuCount];
             for (int i = 0; i < options.VcpuCount; i++)
             {
                 KvmVcpu vcpu = _vm.CreateVcpu((uint)i);
-                SetProtectedMode(vcpu);
-                _runners[i] = new Runner(this, vcpu);
+                vcpu.SetSpecialRegisters(ProtectedMode.Flat32(vcpu.GetSpecialRegisters()));
+                _runners[i] = new VcpuRunner(_run, vcpu, options.Ports, _pace, TimeProvider.System);
             }
         }
         catch
@@ -135,10 +108,13 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
     public TimeSpan LastPauseLatency { get; private set; }
 
     /// <summary>The pages/s limit set by <see cref="SetPaceLimit"/>, or 0 for none.</summary>
-    public double PaceLimit => Volatile.Read(ref _paceLimit);
+    public double PaceLimit => _pace.PaceLimit;
 
     /// <summary>The throttle set by <see cref="SetThrottlePercent"/> (0 to 99).</summary>
-    public int ThrottlePercent => Volatile.Read(ref _throttlePercent);
+    public int ThrottlePercent => _pace.ThrottlePercent;
+
+    /// <summary>Whether the vCPUs run guest code: <see cref="State"/> is <see cref="MicroVmState.Running"/>.</summary>
+    public bool IsRunning => State == MicroVmState.Running;
 
     /// <summary>Creates a tracker for all of the VM's memory: the dirty ring when enabled, else the bitmap.</summary>
     public Tracking.IDirtyPageTracker CreateTracker() =>
@@ -191,15 +167,15 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
                 throw new InvalidOperationException($"The VM is {_state}; Start is allowed once.");
             }
 
-            if (_runners.All(r => r.Program is null && !r.Restored))
+            if (!_runners.Any(r => r.HasWork))
             {
                 throw new InvalidOperationException("No vCPU has a program: Load one (or RestoreVcpuState) before Start.");
             }
 
             _state = MicroVmState.Running;
-            foreach (Runner r in _runners.Where(r => r.Program is not null || r.Restored))
+            foreach (VcpuRunner r in _runners.Where(r => r.HasWork))
             {
-                _active++;
+                _run.Starting();
                 r.Start();
             }
         }
@@ -224,17 +200,13 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
                 throw new InvalidOperationException($"The VM is {_state}; only a running VM can be paused.");
             }
 
-            Volatile.Write(ref _pauseRequested, 1);
-            Monitor.PulseAll(_gate);
-            foreach (Runner r in _runners)
+            _run.SetPause(true);
+            foreach (VcpuRunner r in _runners)
             {
                 r.Kick();
             }
 
-            while (_active > 0)
-            {
-                Monitor.Wait(_gate);
-            }
+            _run.WaitUntilNoneRunning();
 
             _state = MicroVmState.Paused;
         }
@@ -253,9 +225,8 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
                 throw new InvalidOperationException($"The VM is {_state}; only a paused VM can be resumed.");
             }
 
-            Volatile.Write(ref _pauseRequested, 0);
             _state = MicroVmState.Running;
-            Monitor.PulseAll(_gate);
+            _run.SetPause(false);
         }
     }
 
@@ -263,47 +234,32 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
     /// Holds the guest to at most <paramref name="pagesPerSecond"/> page writes per second (pace-port
     /// writes, spread over the running vCPUs); 0 removes the limit.
     /// </summary>
-    public void SetPaceLimit(double pagesPerSecond)
-    {
-        if (double.IsNaN(pagesPerSecond) || pagesPerSecond < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(pagesPerSecond), pagesPerSecond, "The pace limit must be 0 (none) or positive.");
-        }
-
-        Volatile.Write(ref _paceLimit, pagesPerSecond);
-        Interlocked.Increment(ref _throttleGeneration);
-    }
+    public void SetPaceLimit(double pagesPerSecond) => _pace.SetPaceLimit(pagesPerSecond);
 
     /// <summary>
     /// Holds each vCPU at its pace-port exits so that it runs only <c>100 - percent</c> % of the time;
     /// 0 removes the throttle.
     /// </summary>
-    public void SetThrottlePercent(int percent)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(percent);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(percent, 99);
-        Volatile.Write(ref _throttlePercent, percent);
-        Interlocked.Increment(ref _throttleGeneration);
-    }
+    public void SetThrottlePercent(int percent) => _pace.SetThrottlePercent(percent);
 
     /// <summary>What each vCPU's program has reported.</summary>
     public IReadOnlyList<VcpuStatus> GetStatus() => _runners.Select(r => r.Status).ToArray();
 
     /// <summary>How many times a vCPU exited because its dirty ring was full (each absorbed by collecting the rings).</summary>
-    public long DirtyRingFullExits => Interlocked.Read(ref _dirtyRingFullExits);
+    public long DirtyRingFullExits => _runners.Sum(r => r.DirtyRingFullExits);
 
     /// <summary>The sum of pages written (pace-port writes) over all vCPUs.</summary>
-    public long PagesWritten => _runners.Sum(r => Interlocked.Read(ref r.PagesWritten));
+    public long PagesWritten => _runners.Sum(r => r.PagesWritten);
 
     /// <summary>Waits until vCPU <paramref name="vcpu"/> reports pass <paramref name="pass"/> or later.</summary>
     /// <returns>false on timeout, or when the vCPU faulted.</returns>
     public bool WaitForPass(uint pass, TimeSpan timeout, int vcpu = 0)
     {
-        Runner r = _runners[vcpu];
+        VcpuRunner r = _runners[vcpu];
         long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         lock (_gate)
         {
-            while (Volatile.Read(ref r.Passes) < pass && r.Fault is null)
+            while (r.Passes < pass && r.Fault is null)
             {
                 long left = deadline - Stopwatch.GetTimestamp();
                 if (left <= 0)
@@ -328,7 +284,7 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
                 throw new InvalidOperationException("Pause the VM before saving vCPU state.");
             }
 
-            return _runners.Select(r => new VcpuState(r.Vcpu.Id, r.Vcpu.GetRegisters(), r.Vcpu.GetSpecialRegisters(), r.Thread is not null || r.Program is not null || r.Restored)).ToArray();
+            return _runners.Select(r => new VcpuState(r.Vcpu.Id, r.Vcpu.GetRegisters(), r.Vcpu.GetSpecialRegisters(), r.Thread is not null || r.HasWork)).ToArray();
         }
     }
 
@@ -358,7 +314,7 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
                     throw new ArgumentException($"vCPU state for id {s.Id}, which this VM does not have.", nameof(states));
                 }
 
-                Runner r = _runners[s.Id];
+                VcpuRunner r = _runners[s.Id];
                 r.Vcpu.SetSpecialRegisters(s.SpecialRegisters);
                 r.Vcpu.SetRegisters(s.Registers);
                 r.Restored = s.Running;
@@ -369,7 +325,7 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
     /// <summary>Ends the vCPU threads (the guest stops where it is).</summary>
     public void Stop()
     {
-        Runner[] started;
+        VcpuRunner[] started;
         lock (_gate)
         {
             if (_state is MicroVmState.Created or MicroVmState.Stopped)
@@ -378,16 +334,15 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
                 return;
             }
 
-            Volatile.Write(ref _stopRequested, 1);
-            Monitor.PulseAll(_gate);
+            _run.RequestStop();
             started = _runners.Where(r => r.Thread is not null).ToArray();
-            foreach (Runner r in started)
+            foreach (VcpuRunner r in started)
             {
                 r.Kick();
             }
         }
 
-        foreach (Runner r in started)
+        foreach (VcpuRunner r in started)
         {
             r.Thread!.Join();
         }
@@ -418,7 +373,7 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
     TimeSpan IMigrationTarget.EstimateResumeCost()
     {
         long start = Stopwatch.GetTimestamp();
-        foreach (Runner r in _runners)
+        foreach (VcpuRunner r in _runners)
         {
             r.Vcpu.SetSpecialRegisters(r.Vcpu.GetSpecialRegisters());
             r.Vcpu.SetRegisters(r.Vcpu.GetRegisters());
@@ -427,6 +382,9 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
         ResumeProbe.StartAndJoinThread();
         return Stopwatch.GetElapsedTime(start);
     }
+
+    /// <inheritdoc/>
+    bool IWorkloadVm.WaitForPass(uint passes, TimeSpan timeout) => WaitForPass(passes, timeout);
 
     /// <summary>Stops the vCPUs and releases the VM and its memory.</summary>
     public void Dispose()
@@ -448,278 +406,6 @@ public sealed class MicroVm : IMigrationSource, IMigrationTarget
         if (!_memory.TryTranslate(range.Start, out GuestMemoryRegion region, out _) || range.End > region.End)
         {
             throw new ArgumentException($"The program's {what} [0x{range.Start:x}, 0x{range.End:x}) is not inside one region of guest memory.");
-        }
-    }
-
-    private static void SetProtectedMode(KvmVcpu vcpu)
-    {
-        // Flat 4 GiB segments, 32-bit code, protection on, paging off: the state a boot loader
-        // leaves after switching to protected mode, set directly so no BIOS is needed.
-        KvmSpecialRegisters s = vcpu.GetSpecialRegisters();
-        KvmSegment code = new()
-        {
-            Base = 0,
-            Limit = 0xFFFF_FFFF,
-            Selector = 0x8,
-            Type = 11,
-            Present = 1,
-            Dpl = 0,
-            Db = 1,
-            S = 1,
-            L = 0,
-            G = 1,
-        };
-        KvmSegment data = code with { Selector = 0x10, Type = 3 };
-        s.Cs = code;
-        s.Ds = data;
-        s.Es = data;
-        s.Fs = data;
-        s.Gs = data;
-        s.Ss = data;
-        s.Cr0 = (s.Cr0 | 0x1) & ~0x8000_0000UL;
-        s.Cr4 = 0;
-        s.Efer = 0;
-        vcpu.SetSpecialRegisters(s);
-    }
-
-    private sealed class Runner
-    {
-        private readonly MicroVm _owner;
-        private long _windowStart;
-        private long _windowPages;
-        private long _lastMark;
-        private double _throttleDebt;
-        private int _generation = -1;
-
-        internal long PagesWritten;
-        internal uint Passes;
-        internal long Failures;
-        internal long FirstFailedPage = -1;
-        internal volatile bool Halted;
-        internal volatile string? Fault;
-
-        internal Runner(MicroVm owner, KvmVcpu vcpu)
-        {
-            _owner = owner;
-            Vcpu = vcpu;
-        }
-
-        internal KvmVcpu Vcpu { get; }
-
-        internal GuestProgram? Program { get; set; }
-
-        internal bool Restored { get; set; }
-
-        internal Thread? Thread { get; private set; }
-
-        internal VcpuStatus Status => new(Vcpu.Id, Volatile.Read(ref Passes), Interlocked.Read(ref Failures), Interlocked.Read(ref FirstFailedPage),
-            Interlocked.Read(ref PagesWritten), Halted, Fault);
-
-        internal void Start()
-        {
-            Thread = new Thread(Loop) { IsBackground = true, Name = $"vcpu{Vcpu.Id}" };
-            Thread.Start();
-        }
-
-        internal void Kick()
-        {
-            if (Thread is not null)
-            {
-                Vcpu.Kick();
-            }
-        }
-
-        private void Loop()
-        {
-            Vcpu.BindToCurrentThread();
-            try
-            {
-                _lastMark = Stopwatch.GetTimestamp();
-                while (Volatile.Read(ref _owner._stopRequested) == 0)
-                {
-                    if (Volatile.Read(ref _owner._pauseRequested) == 1 || Halted)
-                    {
-                        Park();
-                        continue;
-                    }
-
-                    VcpuExit exit = Vcpu.Run();
-                    switch (exit.Reason)
-                    {
-                        case VcpuExitReason.Interrupted:
-                            // Clear before re-reading the flags (with a full barrier) so a racing kick is never lost.
-                            Vcpu.ClearImmediateExit();
-                            break;
-                        case VcpuExitReason.Io when exit.IsOut:
-                            OnOut(exit);
-                            break;
-                        case VcpuExitReason.Io:
-                            break;
-                        case VcpuExitReason.Halt:
-                            Halted = true;
-                            break;
-                        case VcpuExitReason.DirtyRingFull:
-                            // The ring must be harvested and reset before KVM lets the vCPU in again;
-                            // the collected pages wait in the VM for the tracker.
-                            Interlocked.Increment(ref _owner._dirtyRingFullExits);
-                            _owner._vm.CollectDirtyRings();
-                            break;
-                        case VcpuExitReason.Mmio:
-                            SetFault($"guest accessed unbacked guest-physical address 0x{exit.Data:x}");
-                            return;
-                        default:
-                            SetFault($"KVM_RUN exited with {exit.Reason} (hardware reason 0x{exit.HardwareReason:x})");
-                            return;
-                    }
-                }
-            }
-            catch (Exception ex) when (ex is KvmException or ObjectDisposedException)
-            {
-                SetFault(ex.Message);
-            }
-            finally
-            {
-                Vcpu.UnbindThread();
-                lock (_owner._gate)
-                {
-                    if (!Parked)
-                    {
-                        _owner._active--;
-                    }
-
-                    Monitor.PulseAll(_owner._gate);
-                }
-            }
-        }
-
-        private bool Parked { get; set; }
-
-        private void Park()
-        {
-            lock (_owner._gate)
-            {
-                Parked = true;
-                _owner._active--;
-                Monitor.PulseAll(_owner._gate);
-                while (Volatile.Read(ref _owner._stopRequested) == 0 && (Volatile.Read(ref _owner._pauseRequested) == 1 || Halted))
-                {
-                    Monitor.Wait(_owner._gate);
-                }
-
-                _owner._active++;
-                Parked = false;
-            }
-
-            _lastMark = Stopwatch.GetTimestamp();
-            _windowStart = 0;
-        }
-
-        private void SetFault(string reason)
-        {
-            lock (_owner._gate)
-            {
-                Fault = $"vCPU {Vcpu.Id}: {reason}";
-                Monitor.PulseAll(_owner._gate);
-            }
-        }
-
-        private void OnOut(VcpuExit exit)
-        {
-            GuestPorts ports = _owner.Options.Ports;
-            if (exit.Port == ports.Status && exit.Size == 4)
-            {
-                uint value = (uint)exit.Data;
-                lock (_owner._gate)
-                {
-                    if ((value & GuestPorts.FailureFlag) != 0)
-                    {
-                        if (Interlocked.Increment(ref Failures) == 1)
-                        {
-                            Interlocked.Exchange(ref FirstFailedPage, value & ~GuestPorts.FailureFlag);
-                        }
-                    }
-                    else
-                    {
-                        Volatile.Write(ref Passes, value);
-                    }
-
-                    Monitor.PulseAll(_owner._gate);
-                }
-            }
-            else if (ports.Pace is ushort pace && exit.Port == pace)
-            {
-                Interlocked.Increment(ref PagesWritten);
-                Throttle();
-            }
-        }
-
-        /// <summary>Holds the vCPU at a pace exit to meet the pages/s limit or the run-time throttle.</summary>
-        private void Throttle()
-        {
-            double limit = Volatile.Read(ref _owner._paceLimit);
-            int percent = Volatile.Read(ref _owner._throttlePercent);
-            int generation = Volatile.Read(ref _owner._throttleGeneration);
-            long now = Stopwatch.GetTimestamp();
-            if (generation != _generation)
-            {
-                _generation = generation;
-                _windowStart = 0;
-                _throttleDebt = 0;
-                _lastMark = now;
-            }
-
-            double wait = 0;
-            if (limit > 0)
-            {
-                double perVcpu = limit / Math.Max(1, Volatile.Read(ref _owner._active));
-                if (_windowStart == 0)
-                {
-                    _windowStart = now;
-                    _windowPages = 0;
-                }
-
-                _windowPages++;
-                double due = _windowPages / perVcpu;
-                double elapsed = (double)(now - _windowStart) / Stopwatch.Frequency;
-                if (elapsed - due > 0.1)
-                {
-                    // Far behind (a pause, a slow stretch): start a new window instead of bursting to catch up.
-                    _windowStart = now;
-                    _windowPages = 0;
-                }
-                else if (due > elapsed)
-                {
-                    wait = due - elapsed;
-                }
-            }
-
-            if (percent > 0)
-            {
-                double ran = (double)(now - _lastMark) / Stopwatch.Frequency;
-                _throttleDebt += ran * percent / (100.0 - percent);
-                if (_throttleDebt > wait)
-                {
-                    wait = _throttleDebt;
-                }
-            }
-
-            // Sleep only in whole milliseconds; the remainder carries over to the next exit.
-            if (wait >= 0.001)
-            {
-                long slept = Stopwatch.GetTimestamp();
-                lock (_owner._gate)
-                {
-                    if (Volatile.Read(ref _owner._pauseRequested) == 0 && Volatile.Read(ref _owner._stopRequested) == 0)
-                    {
-                        Monitor.Wait(_owner._gate, TimeSpan.FromMilliseconds(Math.Min(wait * 1000, 100)));
-                    }
-                }
-
-                double actual = (double)(Stopwatch.GetTimestamp() - slept) / Stopwatch.Frequency;
-                _throttleDebt = Math.Max(0, _throttleDebt - actual);
-            }
-
-            _lastMark = Stopwatch.GetTimestamp();
         }
     }
 }
