@@ -12,8 +12,35 @@ using MigrateKit.Vmm;
 namespace MigrateKit.Cli;
 
 /// <summary>Settings shared by <c>demo</c> and <c>send</c>.</summary>
-internal sealed record SourceSettings(ulong Memory, string Workload, ulong Hot, ulong? Bandwidth, TimeSpan MaxDowntime, string Tracker, string Vm, double Pace, bool Verbose = false)
+internal sealed record SourceSettings
 {
+    /// <summary>Guest memory in bytes.</summary>
+    internal required ulong Memory { get; init; }
+
+    /// <summary>The workload's name (see <see cref="Workloads.Names"/>).</summary>
+    internal required string Workload { get; init; }
+
+    /// <summary>The hot set of the hot/cold workload, in bytes.</summary>
+    internal required ulong Hot { get; init; }
+
+    /// <summary>The bandwidth limit in bytes/s, or null for none.</summary>
+    internal ulong? Bandwidth { get; init; }
+
+    /// <summary>The downtime the migration must not exceed.</summary>
+    internal required TimeSpan MaxDowntime { get; init; }
+
+    /// <summary>A MicroVm's dirty-page tracker: "bitmap" or "ring".</summary>
+    internal required string Tracker { get; init; }
+
+    /// <summary>"microvm" or "hostvm" (resolved from "auto").</summary>
+    internal required string Vm { get; init; }
+
+    /// <summary>Guest page writes per second, 0 for unpaced.</summary>
+    internal required double Pace { get; init; }
+
+    /// <summary>Whether to log the engine and receiver to stderr.</summary>
+    internal bool Verbose { get; init; }
+
     /// <summary>The engine's options these settings ask for.</summary>
     internal MigrationOptions MigrationOptions() => new()
     {

@@ -150,8 +150,18 @@ internal static class Program
                 throw new FormatException(ex.Message, ex);
             }
 
-            var settings = new SourceSettings(memory, workload, hot, CliInput.Parse(p, Bandwidth, Units.ParseRate),
-                CliInput.Parse(p, MaxDowntime, Units.ParseDuration), tracker, vm, pace, p.GetValue(Verbose));
+            var settings = new SourceSettings
+            {
+                Memory = memory,
+                Workload = workload,
+                Hot = hot,
+                Bandwidth = CliInput.Parse(p, Bandwidth, Units.ParseRate),
+                MaxDowntime = CliInput.Parse(p, MaxDowntime, Units.ParseDuration),
+                Tracker = tracker,
+                Vm = vm,
+                Pace = pace,
+                Verbose = p.GetValue(Verbose),
+            };
             CliInput.Validate(settings.MigrationOptions().Validate, new Dictionary<string, Option>
             {
                 [nameof(MigrationOptions.MaxDowntime)] = MaxDowntime,
