@@ -18,8 +18,6 @@ namespace MigrateKit.Vmm;
 /// </summary>
 public sealed class HostVm : IWorkloadVm
 {
-    private const int Page = 4096;
-
     private readonly GuestMemoryLayout _memory;
     private readonly RunGate _run = new();
     private readonly object _gate;
@@ -336,8 +334,8 @@ public sealed class HostVm : IWorkloadVm
 
             (ulong address, bool lastInPass) = HostWorkloadSteps.Locate(w, s);
             _memory.TryTranslate(address, out GuestMemoryRegion region, out ulong offset);
-            uint pageIndex = (uint)((address - w.Range.Start) / Page);
-            long failure = HostWorkloadSteps.Write(w, region.GetSpan(offset, Page), pageIndex, s.Pass);
+            Span<byte> page = region.GetSpan(offset, (int)GuestMemoryLayout.PageSize);
+            long failure = HostWorkloadSteps.Write(w, page, HostWorkloadSteps.PageIndex(w, address), s.Pass);
             lock (_gate)
             {
                 if (HostWorkloadSteps.Advance(w, ref _state, failure, lastInPass))

@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using MigrateKit.Guests;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Vmm;
 
@@ -10,7 +11,7 @@ namespace MigrateKit.Vmm;
 /// </summary>
 internal static class HostWorkloadSteps
 {
-    private const int Page = 4096;
+    private const ulong Page = GuestMemoryLayout.PageSize;
 
     /// <summary>The pages one pass writes (for hot/cold, the hot and cold ranges of a cold pass).</summary>
     internal static ulong MaxPassLength(HostWorkload w) =>
@@ -34,6 +35,9 @@ internal static class HostWorkloadSteps
                 return (w.Range.Start + (s.Position * Page), s.Position + 1 == pages);
         }
     }
+
+    /// <summary>The index of the page at <paramref name="address"/> within the workload's (hot) range, as the verifier's values use it.</summary>
+    internal static uint PageIndex(HostWorkload w, ulong address) => (uint)((address - w.Range.Start) / Page);
 
     /// <summary>Writes one page of pass <paramref name="pass"/>; returns the page index when a verifier check failed, else -1.</summary>
     internal static long Write(HostWorkload w, Span<byte> page, uint pageIndex, uint pass)

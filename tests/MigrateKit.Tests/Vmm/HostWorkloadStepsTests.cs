@@ -44,6 +44,14 @@ public sealed class HostWorkloadStepsTests
     }
 
     [TestMethod]
+    public void PageIndex_CountsPagesFromTheStartOfTheRange()
+    {
+        HostWorkload w = HostWorkload.Verifier(MiB, 2 * MiB);
+        Assert.AreEqual(0u, HostWorkloadSteps.PageIndex(w, MiB));
+        Assert.AreEqual(3u, HostWorkloadSteps.PageIndex(w, MiB + (3 * Page)));
+    }
+
+    [TestMethod]
     public void Write_ASweep_StoresTheLowByteOfThePass()
     {
         byte[] page = new byte[Page];
