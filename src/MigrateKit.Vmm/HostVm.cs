@@ -20,6 +20,8 @@ public sealed class HostVm : IWorkloadVm
 {
     private readonly GuestMemoryLayout _memory;
     private readonly RunGate _run = new();
+
+    // The run gate's lock: one lock for the VM's state and what its guest reports, so a waiter is never missed.
     private readonly object _gate;
     private readonly PaceControl _pace = new();
     private HostWorkload? _workload;

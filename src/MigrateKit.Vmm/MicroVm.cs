@@ -24,6 +24,8 @@ public sealed class MicroVm : IWorkloadVm
     private readonly MemorySlot[] _slots;
     private readonly VcpuRunner[] _runners;
     private readonly RunGate _run = new();
+
+    // The run gate's lock: one lock for the VM's state and what its guest reports, so a waiter is never missed.
     private readonly object _gate;
     private readonly PaceControl _pace = new();
     private MicroVmState _state = MicroVmState.Created;
