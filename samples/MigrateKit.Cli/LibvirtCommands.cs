@@ -189,7 +189,7 @@ internal static class LibvirtCommands
             }
 
             return await set.RunAsync(parse, (status, progress) =>
-                LibvirtDemo.RunAsync(set.Migrator(parse), parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes, options,
+                LibvirtDemo.RunAsync(set.Migrator(parse), new LibvirtDemoPlan(parse.GetValue(set.From)!, parse.GetValue(set.To)!, mem, name, hotBytes), options,
                     status, () => set.Starting(parse, status), progress, ct)).ConfigureAwait(false);
         });
         return command;

@@ -3,11 +3,19 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using MigrateKit.Guests;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
-using MigrateKit.Vmm;
 
 namespace MigrateKit.Cli;
+
+/// <summary>What <c>migratekit libvirt demo</c> boots and where it moves it.</summary>
+/// <param name="From">The source host's URI.</param>
+/// <param name="To">The destination host's URI.</param>
+/// <param name="Memory">Guest memory in bytes (whole MiB).</param>
+/// <param name="Workload">The guest program's name (see <see cref="Workloads.Names"/>).</param>
+/// <param name="Hot">The hot set of the hot/cold workload, in bytes.</param>
+internal sealed record LibvirtDemoPlan(string From, string To, ulong Memory, string Workload, ulong Hot);
 
 /// <summary>
 /// <c>migratekit libvirt demo</c>: a transient boot-sector domain on the source host, migrated under
@@ -21,9 +29,11 @@ internal static class LibvirtDemo
     /// <summary>Where images and serial logs go: a path both hosts see (not under /var/lib/libvirt, which a second host may mount privately).</summary>
     internal static string WorkRoot => Environment.GetEnvironmentVariable("MIGRATEKIT_LIBVIRT_WORKDIR") ?? "/var/tmp/migratekit-libvirt";
 
-    internal static async Task<RunOutcome> RunAsync(LibvirtMigrator migrator, string from, string to, ulong memory, string workload, ulong hot,
-        LibvirtMigrationOptions options, LiveStatus status, Action migrating, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    /// <summary>Boots the guest on <see cref="LibvirtDemoPlan.From"/>, migrates it, checks it and removes it; <paramref name="migrating"/> runs as the migration starts.</summary>
+    internal static async Task<RunOutcome> RunAsync(LibvirtMigrator migrator, LibvirtDemoPlan plan, LibvirtMigrationOptions options, LiveStatus status, Action migrating,
+        IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
+        (string from, string to, ulong memory, string workload, ulong hot) = plan;
         string name = $"migratekit-demo-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
         string dir = Path.Combine(WorkRoot, name);
         Directory.CreateDirectory(dir);

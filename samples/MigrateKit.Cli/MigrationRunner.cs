@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
+using MigrateKit.Guests;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;
@@ -11,8 +12,35 @@ using MigrateKit.Vmm;
 namespace MigrateKit.Cli;
 
 /// <summary>Settings shared by <c>demo</c> and <c>send</c>.</summary>
-internal sealed record SourceSettings(ulong Memory, string Workload, ulong Hot, ulong? Bandwidth, TimeSpan MaxDowntime, string Tracker, string Vm, double Pace, bool Verbose = false)
+internal sealed record SourceSettings
 {
+    /// <summary>Guest memory in bytes.</summary>
+    internal required ulong Memory { get; init; }
+
+    /// <summary>The workload's name (see <see cref="Workloads.Names"/>).</summary>
+    internal required string Workload { get; init; }
+
+    /// <summary>The hot set of the hot/cold workload, in bytes.</summary>
+    internal required ulong Hot { get; init; }
+
+    /// <summary>The bandwidth limit in bytes/s, or null for none.</summary>
+    internal ulong? Bandwidth { get; init; }
+
+    /// <summary>The downtime the migration must not exceed.</summary>
+    internal required TimeSpan MaxDowntime { get; init; }
+
+    /// <summary>A MicroVm's dirty-page tracker: "bitmap" or "ring".</summary>
+    internal required string Tracker { get; init; }
+
+    /// <summary>"microvm" or "hostvm" (resolved from "auto").</summary>
+    internal required string Vm { get; init; }
+
+    /// <summary>Guest page writes per second, 0 for unpaced.</summary>
+    internal required double Pace { get; init; }
+
+    /// <summary>Whether to log the engine and receiver to stderr.</summary>
+    internal bool Verbose { get; init; }
+
     /// <summary>The engine's options these settings ask for.</summary>
     internal MigrationOptions MigrationOptions() => new()
     {
@@ -30,46 +58,46 @@ internal static class MigrationRunner
     private static readonly TimeSpan WarmUpTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>Builds the source VM, loads the workload and lets it run one full pass.</summary>
-    internal static DemoVm StartSource(SourceSettings s, LiveStatus status)
+    internal static IWorkloadVm StartSource(SourceSettings s, LiveStatus status)
     {
         status.Set($"starting a {s.Vm} with {Units.FormatBytes(s.Memory)} and running one pass of the {s.Workload} workload (untracked)");
-        if (s.Vm == "hostvm")
+        IWorkloadVm source;
+        if (s.Vm == VmKind.Host)
         {
             HostWorkload workload = Workloads.BuildHost(s.Workload, s.Memory, s.Hot);
-            var host = new HostVm(s.Memory);
-            try
+            source = DisposedOnFailure(new HostVm(s.Memory), vm => vm.Load(workload));
+        }
+        else
+        {
+            GuestProgram program = Workloads.Build(s.Workload, s.Memory, s.Hot);
+            source = DisposedOnFailure(MicroVm.Create(new MicroVmOptions
             {
-                host.Load(workload);
-                host.SetPaceLimit(s.Pace);
-                host.Start();
-                WarmUp(DemoVm.Of(host), s.Workload);
-                return DemoVm.Of(host);
-            }
-            catch
-            {
-                host.Dispose();
-                throw;
-            }
+                MemorySize = s.Memory,
+                DirtyRingBytes = s.Tracker == "ring" ? 256 * 1024 : 0,
+                ManualDirtyLogProtect = s.Tracker == "bitmap",
+            }), vm => vm.Load(program));
         }
 
-        GuestProgram program = Workloads.Build(s.Workload, s.Memory, s.Hot);
-        MicroVm vm = MicroVm.Create(new MicroVmOptions
+        return DisposedOnFailure(source, vm =>
         {
-            MemorySize = s.Memory,
-            DirtyRingBytes = s.Tracker == "ring" ? 256 * 1024 : 0,
-            ManualDirtyLogProtect = s.Tracker == "bitmap",
-        });
-        try
-        {
-            vm.Load(program);
             if (s.Pace > 0)
             {
                 vm.SetPaceLimit(s.Pace);
             }
 
             vm.Start();
-            WarmUp(DemoVm.Of(vm), s.Workload);
-            return DemoVm.Of(vm);
+            WarmUp(vm, s.Workload);
+        });
+    }
+
+    /// <summary>Runs <paramref name="step"/> on a new VM; disposes of the VM when the step fails.</summary>
+    private static T DisposedOnFailure<T>(T vm, Action<T> step)
+        where T : IDisposable
+    {
+        try
+        {
+            step(vm);
+            return vm;
         }
         catch
         {
@@ -79,26 +107,26 @@ internal static class MigrationRunner
     }
 
     // Warm up untracked: the working set exists and is non-zero before the migration starts.
-    private static void WarmUp(DemoVm vm, string workload)
+    private static void WarmUp(IWorkloadVm vm, string workload)
     {
         if (workload == "fill")
         {
-            if (!SpinWait.SpinUntil(() => vm.Status().Halted, WarmUpTimeout))
+            if (!SpinWait.SpinUntil(() => vm.GetStatus()[0].Halted, WarmUpTimeout))
             {
-                throw new InvalidOperationException($"The fill workload did not finish: {vm.Status()}");
+                throw new InvalidOperationException($"The fill workload did not finish: {vm.GetStatus()[0]}");
             }
         }
         else if (!vm.WaitForPass(1, WarmUpTimeout))
         {
-            throw new InvalidOperationException($"The {workload} workload did not complete its first pass: {vm.Status()}");
+            throw new InvalidOperationException($"The {workload} workload did not complete its first pass: {vm.GetStatus()[0]}");
         }
     }
 
     /// <summary>Migrates a running source over a connection.</summary>
-    internal static Task<MigrationReport> SendAsync(DemoVm source, IMigrationConnection connection, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    internal static Task<MigrationReport> SendAsync(IWorkloadVm source, IMigrationConnection connection, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
         IDirtyPageTracker tracker = source.CreateTracker();
-        var engine = new PreCopyEngine(source.Source, tracker, s.MigrationOptions(), CliLogging.For<PreCopyEngine>(s.Verbose));
+        var engine = new PreCopyEngine(source, tracker, s.MigrationOptions(), CliLogging.For<PreCopyEngine>(s.Verbose));
         status.Set("migrating: round 0 (all memory)", LiveStatus.Rounds.Engine);
         return engine.MigrateAsync(connection, progress, ct);
     }
@@ -106,7 +134,7 @@ internal static class MigrationRunner
     /// <summary>Receives one migration into a new VM of the source's kind (named in its Hello); logs to stderr when <paramref name="verbose"/>.</summary>
     internal static Task<ReceiveResult> ReceiveAsync(IMigrationConnection connection, bool verbose, CancellationToken ct)
     {
-        var receiver = new MigrationReceiver(hello => hello.SourceName.StartsWith("hostvm", StringComparison.Ordinal)
+        var receiver = new MigrationReceiver(hello => hello.SourceName.StartsWith(VmKind.Host, StringComparison.Ordinal)
             ? new HostVm(hello.Regions)
             : MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }), CliLogging.For<MigrationReceiver>(verbose));
         return receiver.ReceiveAsync(connection, ct);
@@ -116,13 +144,13 @@ internal static class MigrationRunner
     /// Checks a destination after a completed migration: for the self-verifying workload it must
     /// pass at least <paramref name="passes"/> more passes without a failure; any workload must not fault.
     /// </summary>
-    internal static (bool Ok, string Detail, int Passes) CheckDestination(DemoVm destination, bool verifier, int passes)
+    internal static (bool Ok, string Detail, int Passes) CheckDestination(IWorkloadVm destination, bool verifier, int passes)
     {
-        VcpuStatus start = destination.Status();
+        VcpuStatus start = destination.GetStatus()[0];
         if (verifier)
         {
             bool reached = destination.WaitForPass(start.Passes + (uint)passes, TimeSpan.FromSeconds(60));
-            VcpuStatus now = destination.Status();
+            VcpuStatus now = destination.GetStatus()[0];
             int done = (int)(now.Passes - start.Passes);
             if (!reached || now.Failures != 0 || now.Fault is not null)
             {
@@ -133,7 +161,7 @@ internal static class MigrationRunner
         }
 
         Thread.Sleep(200);
-        VcpuStatus after = destination.Status();
+        VcpuStatus after = destination.GetStatus()[0];
         return after.Fault is null
             ? (true, "destination guest is running", (int)(after.Passes - start.Passes))
             : (false, after.Fault, 0);
@@ -142,7 +170,7 @@ internal static class MigrationRunner
     /// <summary>Runs <c>demo</c>: source and destination in this process over loopback TCP.</summary>
     internal static async Task<RunOutcome> DemoAsync(SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
-        using DemoVm source = StartSource(s, status);
+        using IWorkloadVm source = StartSource(s, status);
         await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
         Task<ReceiveResult> receiving = Task.Run(async () =>
         {
@@ -157,16 +185,16 @@ internal static class MigrationRunner
         }
 
         ReceiveResult received = await receiving.ConfigureAwait(false);
-        using DemoVm? destination = DemoVm.Of(received.Target);
+        using IWorkloadVm? destination = received.Target as IWorkloadVm;
         if (report.Status != MigrationStatus.Completed || destination is null)
         {
-            return new RunOutcome(report, false, received.Reason ?? report.Reason, 0, source.Kind);
+            return new RunOutcome(report, false, received.Reason ?? report.Reason, 0, VmKind.Of(source));
         }
 
         status.Set("checking the guest on the destination");
         (bool ok, string detail, int passes) = CheckDestination(destination, s.Workload == "verify", 3);
         bool verified = ok && report.DigestsMatched == true && report.SourceMemoryVerified != false;
-        return new RunOutcome(report, verified, detail, passes, source.Kind);
+        return new RunOutcome(report, verified, detail, passes, VmKind.Of(source));
     }
 
     /// <summary>An <see cref="IProgress{T}"/> that queues reports for a renderer on another thread.</summary>

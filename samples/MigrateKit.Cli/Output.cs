@@ -11,29 +11,81 @@ using Spectre.Console;
 
 namespace MigrateKit.Cli;
 
-/// <summary>One round in the CLI's JSON output.</summary>
-internal sealed record JsonRound(int Round, ulong BytesSent, double DurationMs, ulong DirtyPages, ulong HotPages, ulong DeferredPages, int ThrottlePercent, double PredictedDowntimeMs, string Action);
+/// <summary>One round in the CLI's JSON output (properties in output order).</summary>
+internal sealed record JsonRound
+{
+    public required int Round { get; init; }
+
+    public required ulong BytesSent { get; init; }
+
+    public required double DurationMs { get; init; }
+
+    public required ulong DirtyPages { get; init; }
+
+    public required ulong HotPages { get; init; }
+
+    public required ulong DeferredPages { get; init; }
+
+    public required int ThrottlePercent { get; init; }
+
+    public required double PredictedDowntimeMs { get; init; }
+
+    public required string Action { get; init; }
+
+    internal static JsonRound Of(RoundReport x) => new()
+    {
+        Round = x.Round,
+        BytesSent = x.BytesSent,
+        DurationMs = x.DurationMs,
+        DirtyPages = x.DirtyPages,
+        HotPages = x.HotPages,
+        DeferredPages = x.DeferredPages,
+        ThrottlePercent = x.ThrottlePercent,
+        PredictedDowntimeMs = x.PredictedDowntimeMs,
+        Action = x.Action,
+    };
+}
 
 /// <summary>The CLI's JSON output: exactly one object on stdout.</summary>
-internal sealed record JsonOutcome(
-    string Vm,
-    string Status,
-    bool Verified,
-    string? VerifyDetail,
-    int Rounds,
-    ulong BytesSent,
-    double TotalMs,
-    double? DowntimeMs,
-    double? PredictedDowntimeMs,
-    double? PredictionErrorPercent,
-    DowntimeParts? PredictedDowntimeParts,
-    DowntimeParts? ActualDowntimeParts,
-    int MaxThrottlePercent,
-    ulong HotPagesDeferred,
-    ulong MemoryBytes,
-    string? Reason,
-    IReadOnlyList<JsonRound> RoundsDetail,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? LibvirtDowntimeMs = null);
+internal sealed record JsonOutcome
+{
+    public required string Vm { get; init; }
+
+    public required string Status { get; init; }
+
+    public required bool Verified { get; init; }
+
+    public required string? VerifyDetail { get; init; }
+
+    public required int Rounds { get; init; }
+
+    public required ulong BytesSent { get; init; }
+
+    public required double TotalMs { get; init; }
+
+    public required double? DowntimeMs { get; init; }
+
+    public required double? PredictedDowntimeMs { get; init; }
+
+    public required double? PredictionErrorPercent { get; init; }
+
+    public required DowntimeParts? PredictedDowntimeParts { get; init; }
+
+    public required DowntimeParts? ActualDowntimeParts { get; init; }
+
+    public required int MaxThrottlePercent { get; init; }
+
+    public required ulong HotPagesDeferred { get; init; }
+
+    public required ulong MemoryBytes { get; init; }
+
+    public required string? Reason { get; init; }
+
+    public required IReadOnlyList<JsonRound> RoundsDetail { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? LibvirtDowntimeMs { get; init; }
+}
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(JsonOutcome))]
@@ -155,25 +207,27 @@ internal static class Output
     internal static JsonOutcome ToJson(RunOutcome o)
     {
         MigrationReport r = o.Report;
-        return new JsonOutcome(
-            o.Vm,
-            r.Status.ToString().ToLowerInvariant(),
-            o.Verified,
-            o.VerifyDetail,
-            r.Rounds,
-            r.BytesSent,
-            r.TotalMs,
-            r.DowntimeMs,
-            r.PredictedDowntimeMs,
-            r.PredictionErrorPercent,
-            r.PredictedDowntimeParts,
-            r.ActualDowntimeParts,
-            r.MaxThrottlePercent,
-            r.HotPagesDeferred,
-            r.MemoryBytes,
-            r.Reason,
-            r.RoundsDetail.Select(x => new JsonRound(x.Round, x.BytesSent, x.DurationMs, x.DirtyPages, x.HotPages, x.DeferredPages, x.ThrottlePercent, x.PredictedDowntimeMs, x.Action)).ToArray(),
-            o.LibvirtDowntimeMs);
+        return new JsonOutcome
+        {
+            Vm = o.Vm,
+            Status = r.Status.ToString().ToLowerInvariant(),
+            Verified = o.Verified,
+            VerifyDetail = o.VerifyDetail,
+            Rounds = r.Rounds,
+            BytesSent = r.BytesSent,
+            TotalMs = r.TotalMs,
+            DowntimeMs = r.DowntimeMs,
+            PredictedDowntimeMs = r.PredictedDowntimeMs,
+            PredictionErrorPercent = r.PredictionErrorPercent,
+            PredictedDowntimeParts = r.PredictedDowntimeParts,
+            ActualDowntimeParts = r.ActualDowntimeParts,
+            MaxThrottlePercent = r.MaxThrottlePercent,
+            HotPagesDeferred = r.HotPagesDeferred,
+            MemoryBytes = r.MemoryBytes,
+            Reason = r.Reason,
+            RoundsDetail = r.RoundsDetail.Select(JsonRound.Of).ToArray(),
+            LibvirtDowntimeMs = o.LibvirtDowntimeMs,
+        };
     }
 
     /// <summary>Exit code for a status: 0 completed, 3 aborted by policy, 4 failed.</summary>

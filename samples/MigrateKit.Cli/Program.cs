@@ -131,7 +131,7 @@ internal static class Program
                 throw new FormatException($"--vm '{vm}': use auto, microvm or hostvm.");
             }
 
-            vm = DemoVm.Resolve(vm);
+            vm = VmKind.Resolve(vm);
             double pace = p.GetValue(Pace);
             if (double.IsNaN(pace) || (pace < 0 && pace != -1))
             {
@@ -150,8 +150,18 @@ internal static class Program
                 throw new FormatException(ex.Message, ex);
             }
 
-            var settings = new SourceSettings(memory, workload, hot, CliInput.Parse(p, Bandwidth, Units.ParseRate),
-                CliInput.Parse(p, MaxDowntime, Units.ParseDuration), tracker, vm, pace, p.GetValue(Verbose));
+            var settings = new SourceSettings
+            {
+                Memory = memory,
+                Workload = workload,
+                Hot = hot,
+                Bandwidth = CliInput.Parse(p, Bandwidth, Units.ParseRate),
+                MaxDowntime = CliInput.Parse(p, MaxDowntime, Units.ParseDuration),
+                Tracker = tracker,
+                Vm = vm,
+                Pace = pace,
+                Verbose = p.GetValue(Verbose),
+            };
             CliInput.Validate(settings.MigrationOptions().Validate, new Dictionary<string, Option>
             {
                 [nameof(MigrationOptions.MaxDowntime)] = MaxDowntime,
@@ -181,12 +191,12 @@ internal static class Program
         command.Options.Add(to);
         command.SetAction(async (parse, ct) => await RunAsync(parse, options, async (s, status, progress) =>
         {
-            using DemoVm source = MigrationRunner.StartSource(s, status);
+            using IWorkloadVm source = MigrationRunner.StartSource(s, status);
             status.Set($"connecting to {parse.GetValue(to)}");
             await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(parse.GetValue(to)!, cancellationToken: ct).ConfigureAwait(false);
             MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, status, progress, ct).ConfigureAwait(false);
             bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
-            return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, source.Kind);
+            return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, VmKind.Of(source));
         }).ConfigureAwait(false));
         return command;
     }
@@ -224,7 +234,7 @@ internal static class Program
                     ? await Receive(null).ConfigureAwait(false)
                     : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
                 await using IMigrationConnection received = connection;
-                using DemoVm? vm = DemoVm.Of(result.Target);
+                using IWorkloadVm? vm = result.Target as IWorkloadVm;
                 if (result.Status != MigrationStatus.Completed || vm is null)
                 {
                     Console.Error.WriteLine($"migration {result.Status.ToString().ToLowerInvariant()}: {result.Reason}");

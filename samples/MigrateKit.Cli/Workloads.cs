@@ -1,4 +1,5 @@
 using System;
+using MigrateKit.Guests;
 using MigrateKit.Vmm;
 
 namespace MigrateKit.Cli;

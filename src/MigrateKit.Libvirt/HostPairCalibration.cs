@@ -4,8 +4,8 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using MigrateKit.Guests;
 using MigrateKit.Migration;
-using MigrateKit.Vmm;
 using Microsoft.Extensions.Logging;
 
 namespace MigrateKit.Libvirt;

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Threading;
-using MigrateKit.Vmm;
+using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.IntegrationTests;

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using MigrateKit.Guests;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
 using MigrateKit.Vmm;

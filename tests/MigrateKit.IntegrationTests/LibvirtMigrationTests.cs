@@ -5,9 +5,9 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using MigrateKit.Guests;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
-using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.IntegrationTests;

@@ -1,6 +1,7 @@
 using System;
 using System.Threading;
 using System.Threading.Tasks;
+using MigrateKit.Guests;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;
@@ -22,49 +23,27 @@ public abstract class LiveMigrationTests
     /// <summary>Where workloads start in guest memory.</summary>
     protected const ulong Base = MiB;
 
-    /// <summary>A running source VM as the scenarios need it.</summary>
-    protected abstract class TestVm : IDisposable
-    {
-        public abstract IMigrationSource Source { get; }
-
-        public abstract IDirtyPageTracker CreateTracker();
-
-        public abstract VcpuStatus Status();
-
-        public abstract bool WaitForPass(uint passes, TimeSpan timeout);
-
-        public abstract int ThrottlePercent { get; }
-
-        /// <summary>Whether the guest is running (not paused or stopped).</summary>
-        public abstract bool IsRunning { get; }
-
-        public abstract void Dispose();
-    }
-
     /// <summary>Starts a VM of <paramref name="memory"/> bytes running <paramref name="workload"/> (sweep, hotcold, random, verify, fill over its range) and waits for its first pass.</summary>
-    protected abstract TestVm StartSource(ulong memory, string workload, ulong start, ulong end);
+    protected abstract IWorkloadVm StartSource(ulong memory, string workload, ulong start, ulong end);
 
     /// <summary>Builds a destination VM from a Hello.</summary>
     protected abstract IMigrationTarget CreateTarget(MigrationHello hello);
-
-    /// <summary>Views a destination the receiver built as a <see cref="TestVm"/>.</summary>
-    protected abstract TestVm Wrap(IMigrationTarget target);
 
     [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
     public async Task OneGiBVerifier_MigratesOverTcp_AndKeepsPassingItsChecksOnTheDestination()
     {
-        using TestVm source = StartSource(1UL << 30, "verify", Base, Base + (64 * MiB));
+        using IWorkloadVm source = StartSource(1UL << 30, "verify", Base, Base + (64 * MiB));
         await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
         Task<ReceiveResult> receiving = ReceiveAsync(listener);
         MigrationReport report;
         await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
         {
-            report = await new PreCopyEngine(source.Source, source.CreateTracker()).MigrateAsync(connection);
+            report = await new PreCopyEngine(source, source.CreateTracker()).MigrateAsync(connection);
         }
 
         ReceiveResult received = await receiving;
-        using TestVm destination = Wrap(received.Target!);
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
         AssertCompleted(report, received);
         Assert.IsFalse(source.IsRunning, "the source stays paused after handing over");
         AssertKeepsPassing(destination, passes: 2);
@@ -79,18 +58,18 @@ public abstract class LiveMigrationTests
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task EveryWorkload_MigratesByteForByte_OverAUnixSocket(string workload)
     {
-        using TestVm source = StartWorkload(workload);
+        using IWorkloadVm source = StartWorkload(workload);
         string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mk-{Guid.NewGuid():N}.sock");
         await using MigrationListener listener = MigrationListener.Listen("unix:" + path);
         Task<ReceiveResult> receiving = ReceiveAsync(listener);
         MigrationReport report;
         await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
         {
-            report = await new PreCopyEngine(source.Source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = 400L << 20 }).MigrateAsync(connection);
+            report = await new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = 400L << 20 }).MigrateAsync(connection);
         }
 
         ReceiveResult received = await receiving;
-        using TestVm destination = Wrap(received.Target!);
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
         AssertCompleted(report, received);
         Assert.IsTrue(report.SourceMemoryVerified, "the source's memory differs from what was sent: a write was missed");
         if (workload == "verify")
@@ -127,17 +106,17 @@ public abstract class LiveMigrationTests
     public async Task BandwidthLimit_IsNeverExceeded_AndMostlyUsed()
     {
         const long limit = 64L << 20;
-        using TestVm source = StartSource(256 * MiB, "fill", Base, 129 * MiB);
+        using IWorkloadVm source = StartSource(256 * MiB, "fill", Base, 129 * MiB);
         await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
         Task<ReceiveResult> receiving = ReceiveAsync(listener);
         MigrationReport report;
         await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
         {
-            report = await new PreCopyEngine(source.Source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = limit }).MigrateAsync(connection);
+            report = await new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = limit }).MigrateAsync(connection);
         }
 
         ReceiveResult received = await receiving;
-        using TestVm destination = Wrap(received.Target!);
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
         AssertCompleted(report, received);
 
         // Round 0 carries the 128 MiB of non-zero memory. The limit is a ceiling: never above it
@@ -151,7 +130,7 @@ public abstract class LiveMigrationTests
     }
 
     /// <summary>Starts one of the standard workloads in 128 MiB of memory.</summary>
-    protected TestVm StartWorkload(string workload) => workload switch
+    protected IWorkloadVm StartWorkload(string workload) => workload switch
     {
         "sweep" => StartSource(128 * MiB, workload, Base, Base + (16 * MiB)),
         "hotcold" => StartSource(128 * MiB, workload, Base, Base + (4 * MiB)),
@@ -161,15 +140,15 @@ public abstract class LiveMigrationTests
     };
 
     /// <summary>Migrates to an in-memory destination and checks both ends.</summary>
-    protected async Task MigrateInMemoryAndCheck(TestVm source, MigrationOptions options, bool verifier)
+    protected async Task MigrateInMemoryAndCheck(IWorkloadVm source, MigrationOptions options, bool verifier)
     {
         (IMigrationConnection src, IMigrationConnection dst) = MigrationConnector.CreateInMemoryPair();
         Task<ReceiveResult> receiving = Task.Run(() => Receiver().ReceiveAsync(dst));
-        MigrationReport report = await new PreCopyEngine(source.Source, source.CreateTracker(), options).MigrateAsync(src);
+        MigrationReport report = await new PreCopyEngine(source, source.CreateTracker(), options).MigrateAsync(src);
         ReceiveResult received = await receiving;
         await src.DisposeAsync();
         await dst.DisposeAsync();
-        using TestVm destination = Wrap(received.Target!);
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
         AssertCompleted(report, received);
         Assert.IsTrue(report.SourceMemoryVerified, "the source's memory differs from what was sent: a write was missed");
         if (verifier)
@@ -180,12 +159,12 @@ public abstract class LiveMigrationTests
 
     private async Task<MigrationReport> AssertSourceSurvives(Func<FrameType, int, FrameProxy.Fault> fault, MigrationPhase? phase)
     {
-        using TestVm source = StartSource(256 * MiB, "verify", Base, Base + (32 * MiB));
+        using IWorkloadVm source = StartSource(256 * MiB, "verify", Base, Base + (32 * MiB));
         (IMigrationConnection src, IMigrationConnection dst, FrameProxy proxy) = FrameProxy.Create(fault);
         await using (proxy)
         {
             Task<ReceiveResult> receiving = Task.Run(() => Receiver().ReceiveAsync(dst));
-            var engine = new PreCopyEngine(source.Source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = 256L << 20, ResponseTimeout = TimeSpan.FromSeconds(10) });
+            var engine = new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = 256L << 20, ResponseTimeout = TimeSpan.FromSeconds(10) });
             MigrationReport report = await engine.MigrateAsync(src);
             ReceiveResult received = await receiving;
 
@@ -231,11 +210,11 @@ public abstract class LiveMigrationTests
     }
 
     /// <summary>Asserts the guest completes more passes without a self-check failure.</summary>
-    protected static void AssertKeepsPassing(TestVm vm, uint passes)
+    protected static void AssertKeepsPassing(IWorkloadVm vm, uint passes)
     {
-        VcpuStatus before = vm.Status();
-        Assert.IsTrue(vm.WaitForPass(before.Passes + passes, TimeSpan.FromSeconds(60)), $"stuck at {vm.Status()}");
-        VcpuStatus after = vm.Status();
+        VcpuStatus before = vm.GetStatus()[0];
+        Assert.IsTrue(vm.WaitForPass(before.Passes + passes, TimeSpan.FromSeconds(60)), $"stuck at {vm.GetStatus()[0]}");
+        VcpuStatus after = vm.GetStatus()[0];
         Assert.AreEqual(0L, after.Failures, $"self-check failed first at page {after.FirstFailedPage}");
         Assert.IsNull(after.Fault);
     }
@@ -252,7 +231,7 @@ public sealed class HostVmMigrationTests : LiveMigrationTests
     [TestInitialize]
     public void Require() => WriteTrackingRequirement.Require();
 
-    protected override TestVm StartSource(ulong memory, string workload, ulong start, ulong end)
+    protected override IWorkloadVm StartSource(ulong memory, string workload, ulong start, ulong end)
     {
         HostWorkload w = workload switch
         {
@@ -270,27 +249,8 @@ public sealed class HostVmMigrationTests : LiveMigrationTests
             ? SpinWait.SpinUntil(() => vm.GetStatus().Halted, TimeSpan.FromSeconds(60))
             : vm.WaitForPass(1, TimeSpan.FromSeconds(60));
         Assert.IsTrue(ready, $"no first pass: {vm.GetStatus()}");
-        return new Host(vm);
+        return vm;
     }
 
     protected override IMigrationTarget CreateTarget(MigrationHello hello) => new HostVm(hello.Regions);
-
-    protected override TestVm Wrap(IMigrationTarget target) => new Host((HostVm)target);
-
-    private sealed class Host(HostVm vm) : TestVm
-    {
-        public override IMigrationSource Source => vm;
-
-        public override int ThrottlePercent => vm.ThrottlePercent;
-
-        public override bool IsRunning => vm.IsRunning;
-
-        public override IDirtyPageTracker CreateTracker() => vm.CreateTracker();
-
-        public override VcpuStatus Status() => vm.GetStatus();
-
-        public override bool WaitForPass(uint passes, TimeSpan timeout) => vm.WaitForPass(passes, timeout);
-
-        public override void Dispose() => vm.Dispose();
-    }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.Linq;
 using System.Threading;
+using MigrateKit.Guests;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
@@ -112,6 +113,24 @@ public sealed class MicroVmTests
         vm.Resume();
         Assert.IsTrue(SpinWait.SpinUntil(() => vm.GetStatus().Zip(written).All(p => p.First.PagesWritten > p.Second), TimeSpan.FromSeconds(30)),
             "a vCPU did not continue after Resume");
+    }
+
+    [TestMethod]
+    public void AsAWorkloadVm_RunsPausesAndReportsEveryVcpu()
+    {
+        using IWorkloadVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB, VcpuCount = 2 });
+        ((MicroVm)vm).Load(GuestPrograms.Sweep(MiB, 5 * MiB));
+        Assert.IsFalse(vm.IsRunning);
+        vm.Start();
+        Assert.IsTrue(vm.IsRunning);
+        Assert.IsTrue(vm.WaitForPass(2, PassTimeout), $"no second pass: {vm.GetStatus()[0]}");
+        vm.Pause();
+        Assert.IsFalse(vm.IsRunning);
+        Assert.HasCount(2, vm.GetStatus());
+        Assert.IsGreaterThanOrEqualTo(2u, vm.GetStatus()[0].Passes);
+        Assert.AreEqual(0L, vm.GetStatus()[1].PagesWritten, "vCPU 1 has no program");
+        using IDirtyPageTracker tracker = vm.CreateTracker();
+        Assert.IsInstanceOfType<KvmDirtyLogTracker>(tracker);
     }
 
     [TestMethod]

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using MigrateKit.Guests;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;
@@ -29,13 +30,13 @@ public sealed class MigrationTests : LiveMigrationTests
     public async Task EveryWorkload_WithTheDirtyRing_MigratesByteForByte(string workload)
     {
         _ring = true;
-        using TestVm source = StartWorkload(workload);
+        using IWorkloadVm source = StartWorkload(workload);
         await MigrateInMemoryAndCheck(source, new MigrationOptions { BandwidthLimit = 400L << 20 }, workload == "verify");
     }
 
     private bool _ring;
 
-    protected override TestVm StartSource(ulong memory, string workload, ulong start, ulong end)
+    protected override IWorkloadVm StartSource(ulong memory, string workload, ulong start, ulong end)
     {
         GuestProgram program = workload switch
         {
@@ -54,28 +55,9 @@ public sealed class MigrationTests : LiveMigrationTests
             Assert.IsTrue(SpinWait.SpinUntil(() => vm.GetStatus()[0].Halted, TimeSpan.FromSeconds(60)), "fill did not finish");
         }
 
-        return new Micro(vm);
+        return vm;
     }
 
     protected override IMigrationTarget CreateTarget(MigrationHello hello) =>
         MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount });
-
-    protected override TestVm Wrap(IMigrationTarget target) => new Micro((MicroVm)target);
-
-    private sealed class Micro(MicroVm vm) : TestVm
-    {
-        public override IMigrationSource Source => vm;
-
-        public override int ThrottlePercent => vm.ThrottlePercent;
-
-        public override bool IsRunning => vm.State == MicroVmState.Running;
-
-        public override IDirtyPageTracker CreateTracker() => vm.CreateTracker();
-
-        public override VcpuStatus Status() => vm.GetStatus()[0];
-
-        public override bool WaitForPass(uint passes, TimeSpan timeout) => vm.WaitForPass(passes, timeout);
-
-        public override void Dispose() => vm.Dispose();
-    }
 }

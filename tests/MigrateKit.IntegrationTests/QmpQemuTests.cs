@@ -5,8 +5,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
+using MigrateKit.Guests;
 using MigrateKit.Qemu;
-using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.IntegrationTests;

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using MigrateKit.Guests;
 using MigrateKit.Tracking;
 using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;

@@ -13,6 +13,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using LibvirtSharp;
+using MigrateKit.Guests;
 using MigrateKit.Interop;
 using MigrateKit.Kvm;
 using MigrateKit.Tracking;

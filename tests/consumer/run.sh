@@ -3,10 +3,10 @@
 #
 #   tests/consumer/run.sh [--no-build]
 #
-# Packs MigrateKit, MigrateKit.MicroVm, LibvirtSharp and MigrateKit.Libvirt (Release) with a
+# Packs MigrateKit, MigrateKit.Guests, MigrateKit.Vmm, LibvirtSharp and MigrateKit.Libvirt (Release) with a
 # version of their own (0.1.0-ci.<UTC time>.<pid>) into a local feed in a temporary directory,
 # then creates a console project in another temporary directory, outside the repository, whose
-# nuget.config lists only that feed (for those four packages) and the repository's NuGet source
+# nuget.config lists only that feed (for those five packages) and the repository's NuGet source
 # (for everything else). It references the packages by that version, builds, checks that restore
 # took them from the feed, and runs tests/consumer/Program.cs: dirty pages of a MicroVm (a HostVm
 # where /dev/kvm is absent) through the packaged libmigratekit.so, then the domains of libvirt's
@@ -42,11 +42,11 @@ esac
 feed=$work/feed app=$work/app
 mkdir -p "$feed" "$app"
 version=0.1.0-ci.$(date -u +%Y%m%d%H%M%S).$$
-packages=(src/MigrateKit/MigrateKit.csproj src/MigrateKit.MicroVm/MigrateKit.MicroVm.csproj
+packages=(src/MigrateKit/MigrateKit.csproj src/MigrateKit.Guests/MigrateKit.Guests.csproj src/MigrateKit.Vmm/MigrateKit.Vmm.csproj
           src/LibvirtSharp/LibvirtSharp.csproj src/MigrateKit.Libvirt/MigrateKit.Libvirt.csproj)
 
 # ---- pack -------------------------------------------------------------------
-# One solution filter, so the four are packed by one MSBuild run.
+# One solution filter, so the five are packed by one MSBuild run.
 {
   printf '{ "solution": { "path": "%s", "projects": [' "$root/MigrateKit.sln"
   sep=
@@ -62,7 +62,7 @@ log "dotnet pack $version"
 dotnet pack "$work/packages.slnf" -c "$configuration" --no-build --disable-build-servers -nologo -v quiet \
   -p:PackageVersion="$version" -o "$feed" >"$work/pack.log" 2>&1 ||
   { cat "$work/pack.log"; fail "dotnet pack failed"; }
-for id in MigrateKit MigrateKit.MicroVm LibvirtSharp MigrateKit.Libvirt; do
+for id in MigrateKit MigrateKit.Guests MigrateKit.Vmm LibvirtSharp MigrateKit.Libvirt; do
   [ -f "$feed/$id.$version.nupkg" ] || fail "pack produced no $id.$version.nupkg (feed: $(ls "$feed" | tr '\n' ' '))"
   [ -f "$feed/$id.$version.snupkg" ] || fail "pack produced no $id.$version.snupkg"
 done
@@ -108,7 +108,8 @@ cat >"$app/Consumer.csproj" <<EOF
   </PropertyGroup>
   <ItemGroup>
     <PackageReference Include="MigrateKit" Version="[$version]" />
-    <PackageReference Include="MigrateKit.MicroVm" Version="[$version]" />
+    <PackageReference Include="MigrateKit.Guests" Version="[$version]" />
+    <PackageReference Include="MigrateKit.Vmm" Version="[$version]" />
     <PackageReference Include="LibvirtSharp" Version="[$version]" />
     <PackageReference Include="MigrateKit.Libvirt" Version="[$version]" />
   </ItemGroup>
@@ -121,9 +122,9 @@ export NUGET_PACKAGES=$work/packages
 (cd "$app" && dotnet build -c Release --disable-build-servers -nologo -v quiet) >"$work/app.log" 2>&1 ||
   { cat "$work/app.log"; fail "the consumer project did not build"; }
 
-# Restore must have taken the four from the feed, as packages, at this version.
+# Restore must have taken the five from the feed, as packages, at this version.
 assets=$app/obj/project.assets.json
-for id in MigrateKit MigrateKit.MicroVm LibvirtSharp MigrateKit.Libvirt; do
+for id in MigrateKit MigrateKit.Guests MigrateKit.Vmm LibvirtSharp MigrateKit.Libvirt; do
   grep -q "\"$id/$version\": {" "$assets" || fail "$id $version is not in the consumer's project.assets.json"
   lower=$(printf '%s' "$id" | tr '[:upper:]' '[:lower:]')
   pkg=$NUGET_PACKAGES/$lower/$version

@@ -23,6 +23,7 @@ public sealed class PublicApiTests
     public static IEnumerable<object[]> Packages =>
     [
         [typeof(MigrateKit.Units).Assembly],
+        [typeof(MigrateKit.Guests.GuestPrograms).Assembly],
         [typeof(MigrateKit.Vmm.MicroVm).Assembly],
         [typeof(LibvirtSharp.LibvirtConnection).Assembly],
         [typeof(MigrateKit.Libvirt.LibvirtMigrator).Assembly],

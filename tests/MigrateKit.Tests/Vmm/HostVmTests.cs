@@ -1,5 +1,7 @@
 using System;
 using System.Buffers.Binary;
+using System.Linq;
+using MigrateKit.Guests;
 using MigrateKit.Memory;
 using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -67,6 +69,31 @@ public sealed class HostVmTests
         using var vm = new HostVm(8 * MiB);
         ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(() => vm.Load(HostWorkload.Sweep(4 * MiB, 16 * MiB)));
         StringAssert.Contains(ex.Message, "not inside");
+    }
+
+    [TestMethod]
+    public void AsAWorkloadVm_ReportsItsOneWorker_AndIsNotRunningBeforeStart()
+    {
+        using IWorkloadVm vm = new HostVm(8 * MiB);
+        ((HostVm)vm).Load(HostWorkload.Sweep(MiB, 2 * MiB));
+        vm.SetPaceLimit(1000);
+        vm.SetThrottlePercent(20);
+        Assert.IsFalse(vm.IsRunning);
+        Assert.AreEqual(1000d, vm.PaceLimit);
+        Assert.AreEqual(20, vm.ThrottlePercent);
+        VcpuStatus status = vm.GetStatus().Single();
+        Assert.AreEqual(0u, status.Passes);
+        Assert.AreEqual(8 * MiB, vm.Memory.TotalSize);
+    }
+
+    [TestMethod]
+    public void Pause_BeforeStart_ReturnsAtOnce_AndTheStateCanBeSaved()
+    {
+        using var vm = new HostVm(8 * MiB);
+        vm.Load(HostWorkload.Sweep(MiB, 2 * MiB));
+        vm.Pause();
+        Assert.HasCount(96, vm.SaveDeviceState());
+        vm.Resume();
     }
 
     private static byte[] ValidState()

@@ -4,12 +4,13 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using MigrateKit.Guests;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Vmm;
 
 /// <summary>VcpuState's blob format (round trip and malformed input) and MicroVmOptions validation.</summary>
 [TestClass]

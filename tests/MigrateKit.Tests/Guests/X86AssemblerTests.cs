@@ -1,8 +1,8 @@
 using System;
-using MigrateKit.Vmm;
+using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Guests;
 
 /// <summary>X86Assembler: each instruction's bytes against the 32-bit encodings of the Intel SDM.</summary>
 [TestClass]

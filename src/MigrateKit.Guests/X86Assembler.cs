@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
 
-namespace MigrateKit.Vmm;
+namespace MigrateKit.Guests;
 
 /// <summary>32-bit general-purpose registers, numbered as in the ModRM encoding.</summary>
 internal enum Reg32 : byte

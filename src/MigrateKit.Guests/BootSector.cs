@@ -3,12 +3,12 @@ using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Text;
 
-namespace MigrateKit.Vmm;
+namespace MigrateKit.Guests;
 
 /// <summary>
 /// Builds a bootable raw disk image that runs a <see cref="GuestProgram"/> on a PC BIOS: QEMU's
 /// <c>pc</c> machine with SeaBIOS, under KVM or TCG, alone or in a libvirt domain. The guest
-/// programs the <see cref="MicroVm"/> runs thereby run unchanged in a full QEMU; built with
+/// programs MigrateKit.Vmm's <c>MicroVm</c> runs thereby run unchanged in a full QEMU; built with
 /// <see cref="GuestPorts.Com1"/>, they report their passes as text on the first serial port.
 /// </summary>
 /// <remarks>

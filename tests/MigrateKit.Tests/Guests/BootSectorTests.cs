@@ -2,10 +2,10 @@ using System;
 using System.Buffers.Binary;
 using System.Linq;
 using System.Text;
-using MigrateKit.Vmm;
+using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Guests;
 
 /// <summary>
 /// BootSector: the image layout, the stub's code (against objdump) and data, and the checks on the

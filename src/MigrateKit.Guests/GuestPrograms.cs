@@ -1,68 +1,6 @@
 using System;
-using System.Collections.Generic;
 
-namespace MigrateKit.Vmm;
-
-/// <summary>The two I/O ports a guest program talks to.</summary>
-/// <param name="Pace">Written (one byte) after every page write, so the VMM can throttle the guest
-/// there; null emits no pace writes (for VMMs that cannot hold a vCPU on an I/O exit).</param>
-/// <param name="Status">Written (one dword) at the end of every pass with the pass number, and with
-/// <c>0x80000000 | page index</c> when a self-check fails.</param>
-/// <param name="SerialText">When true, <paramref name="Status"/> is the base of a 16550 UART (COM1 is
-/// 0x3F8) and every report is written as text instead of a dword: the value as 8 lowercase hex
-/// digits and <c>'\n'</c>, one <c>out dx, al</c> per character, each after the line status
-/// register (base + 5) shows the transmit holding register empty (bit 5). Under QEMU a dword
-/// <c>out</c> to the UART would land in four of its registers. A serial-text program calls a
-/// subroutine, so it needs a stack: ESP must point above 16 writable bytes outside its working set
-/// (<see cref="BootSector"/> provides one); <see cref="MicroVm"/>, which counts dword reports and
-/// sets up no stack, does not run such programs.</param>
-public readonly record struct GuestPorts(ushort? Pace, ushort Status, bool SerialText = false)
-{
-    /// <summary>The MicroVm defaults: pace at 0xE0, status at 0xE4.</summary>
-    public static GuestPorts Default => new(0xE0, 0xE4);
-
-    /// <summary>
-    /// For guests under QEMU (see <see cref="BootSector"/>): no pace port, status as text on COM1
-    /// (0x3F8), which a domain's <c>&lt;serial&gt;</c> device or QEMU's <c>-serial</c> captures.
-    /// </summary>
-    public static GuestPorts Com1 => new(null, 0x3F8, SerialText: true);
-
-    /// <summary>The bit that marks a status value as a self-check failure.</summary>
-    public const uint FailureFlag = 0x8000_0000;
-
-    /// <summary>Offset of a 16550's line status register from its base port.</summary>
-    internal const ushort LineStatusOffset = 5;
-
-    /// <summary>Line status bit 5: the transmit holding register is empty.</summary>
-    internal const byte TransmitHoldingEmpty = 0x20;
-}
-
-/// <summary>A guest-physical range <c>[Start, End)</c>.</summary>
-/// <param name="Start">First address.</param>
-/// <param name="End">One past the last address.</param>
-public readonly record struct GuestRange(ulong Start, ulong End)
-{
-    /// <summary>The length in bytes.</summary>
-    public ulong Length => End - Start;
-
-    /// <summary>Whether two ranges share an address.</summary>
-    public bool Overlaps(GuestRange other) => Start < other.End && other.Start < End;
-}
-
-/// <summary>
-/// Machine code for a guest, entered in 32-bit protected mode with flat segments and no paging.
-/// The code is position independent; it is placed at <see cref="LoadAddress"/> and entered there.
-/// </summary>
-/// <param name="Name">A short name (sweep, hotcold, random, verify, fill, idle).</param>
-/// <param name="Code">The machine code.</param>
-/// <param name="LoadAddress">Where the code goes in guest-physical memory.</param>
-/// <param name="Ports">The ports it writes.</param>
-/// <param name="Writes">The guest-physical ranges it writes (the code itself is never among them).</param>
-public sealed record GuestProgram(string Name, byte[] Code, ulong LoadAddress, GuestPorts Ports, IReadOnlyList<GuestRange> Writes)
-{
-    /// <summary>The range occupied by the code.</summary>
-    public GuestRange CodeRange => new(LoadAddress, LoadAddress + (ulong)Code.Length);
-}
+namespace MigrateKit.Guests;
 
 /// <summary>
 /// Guest programs that dirty memory in known patterns, emitted as x86 machine code from C#.

@@ -7,7 +7,7 @@ using System.Linq;
 using System.Text.RegularExpressions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Guests;
 
 /// <summary>
 /// Disassembles bytes with GNU objdump (binutils, which ./test.sh installs), so encodings are

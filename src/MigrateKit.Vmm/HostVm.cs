@@ -1,0 +1,368 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
+using MigrateKit.Guests;
+using MigrateKit.Memory;
+using MigrateKit.Tracking;
+
+namespace MigrateKit.Vmm;
+
+/// <summary>
+/// A VM without KVM: guest memory this process owns and one host thread that runs a
+/// <see cref="HostWorkload"/> over it, with the controls a VMM has over a vCPU — pause (the
+/// thread parks between two page writes), a pace limit and a throttle — and its progress as
+/// device state, so it migrates like a <see cref="MicroVm"/>. Its writes are tracked exactly
+/// by a <see cref="WriteProtectTracker"/>. Use it where <c>/dev/kvm</c> is absent, or as the
+/// model of a VMM whose guest memory is written by its own threads.
+/// </summary>
+public sealed class HostVm : IWorkloadVm
+{
+    private readonly GuestMemoryLayout _memory;
+    private readonly RunGate _run = new();
+
+    // The run gate's lock: one lock for the VM's state and what its guest reports, so a waiter is never missed.
+    private readonly object _gate;
+    private readonly PaceControl _pace = new();
+    private HostWorkload? _workload;
+    private HostWorkerState _state;
+    private Thread? _thread;
+    private bool _running;
+    private string? _fault;
+    private bool _disposed;
+
+    /// <summary>Creates a VM with guest memory laid out as given and no workload yet.</summary>
+    /// <exception cref="ArgumentException">The layout is invalid.</exception>
+    public HostVm(IEnumerable<GuestMemoryRegionSpec> regions)
+    {
+        _gate = _run.Lock;
+        _memory = new GuestMemoryLayout(regions);
+    }
+
+    /// <summary>Creates a VM with one region of <paramref name="memorySize"/> bytes at guest-physical 0.</summary>
+    public HostVm(ulong memorySize)
+        : this([new GuestMemoryRegionSpec(0, memorySize)])
+    {
+    }
+
+    /// <summary>The guest memory.</summary>
+    public GuestMemoryLayout Memory => _memory;
+
+    /// <summary>A name for logs.</summary>
+    public string Name => $"hostvm ({_memory.TotalSize >> 20} MiB, 1 worker)";
+
+    /// <summary>Always 1: one worker thread.</summary>
+    public int VcpuCount => 1;
+
+    /// <summary>The pages/s limit, or 0 for none.</summary>
+    public double PaceLimit => _pace.PaceLimit;
+
+    /// <summary>The throttle percentage (0 to 99).</summary>
+    public int ThrottlePercent => _pace.ThrottlePercent;
+
+    /// <summary>Whether the worker thread runs and is not paused.</summary>
+    public bool IsRunning
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _running && !_run.PauseRequested && !_run.StopRequested;
+            }
+        }
+    }
+
+    /// <summary>The workload, once loaded or restored.</summary>
+    public HostWorkload? Workload => _workload;
+
+    /// <summary>Creates a tracker for all of the VM's memory.</summary>
+    public WriteProtectTracker CreateTracker() => new(_memory);
+
+    /// <summary>Sets the workload; it starts at pass 1 on <see cref="Start"/>.</summary>
+    /// <exception cref="ArgumentException">A range of the workload is not inside one region.</exception>
+    /// <exception cref="InvalidOperationException">The VM is running.</exception>
+    public void Load(HostWorkload workload)
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        lock (_gate)
+        {
+            if (_thread is not null)
+            {
+                throw new InvalidOperationException("Workloads are loaded before Start.");
+            }
+
+            CheckBacked(workload);
+            _workload = workload;
+            _state = HostWorkerState.Initial(workload);
+        }
+    }
+
+    /// <summary>Starts the worker thread.</summary>
+    /// <exception cref="InvalidOperationException">No workload, or already started.</exception>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_workload is null)
+            {
+                throw new InvalidOperationException("Load a workload (or restore device state) before Start.");
+            }
+
+            if (_thread is not null)
+            {
+                throw new InvalidOperationException("The VM has already started.");
+            }
+
+            _running = true;
+            _run.Starting();
+            _thread = new Thread(Run) { IsBackground = true, Name = "hostvm worker" };
+            _thread.Start();
+        }
+    }
+
+    /// <summary>Parks the worker between two page writes; returns how long that took.</summary>
+    public TimeSpan Pause()
+    {
+        long start = Stopwatch.GetTimestamp();
+        lock (_gate)
+        {
+            _run.SetPause(true);
+            _run.WaitUntilNoneRunning();
+        }
+
+        return Stopwatch.GetElapsedTime(start);
+    }
+
+    /// <summary>Lets a paused worker go on.</summary>
+    public void Resume() => _run.SetPause(false);
+
+    /// <summary>Limits the worker to <paramref name="pagesPerSecond"/> page writes per second (0 = none).</summary>
+    public void SetPaceLimit(double pagesPerSecond) => _pace.SetPaceLimit(pagesPerSecond);
+
+    /// <inheritdoc/>
+    public void SetThrottlePercent(int percent) => _pace.SetThrottlePercent(percent);
+
+    /// <summary>The workload's progress: passes completed, self-check failures, pages written, halted, fault.</summary>
+    public VcpuStatus GetStatus()
+    {
+        lock (_gate)
+        {
+            return new VcpuStatus(0, _state.Pass - 1, _state.Failures, _state.FirstFailedPage, _state.PagesWritten, _state.Halted, _fault);
+        }
+    }
+
+    /// <inheritdoc/>
+    IReadOnlyList<VcpuStatus> IWorkloadVm.GetStatus() => [GetStatus()];
+
+    /// <inheritdoc/>
+    IDirtyPageTracker IWorkloadVm.CreateTracker() => CreateTracker();
+
+    /// <summary>Waits until at least <paramref name="passes"/> passes are complete.</summary>
+    public bool WaitForPass(uint passes, TimeSpan timeout)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        lock (_gate)
+        {
+            while (_state.Pass - 1 < passes && _fault is null && !_state.Halted)
+            {
+                long left = deadline - Stopwatch.GetTimestamp();
+                if (left <= 0)
+                {
+                    return false;
+                }
+
+                Monitor.Wait(_gate, TimeSpan.FromSeconds(Math.Min((double)left / Stopwatch.Frequency, 0.05)));
+            }
+
+            return _state.Pass - 1 >= passes;
+        }
+    }
+
+    /// <summary>Stops the worker for good (memory stays readable until <see cref="Dispose"/>).</summary>
+    public void Stop()
+    {
+        Thread? t;
+        lock (_gate)
+        {
+            _run.RequestStop();
+            t = _thread;
+        }
+
+        t?.Join();
+    }
+
+    /// <inheritdoc/>
+    public byte[] SaveDeviceState()
+    {
+        lock (_gate)
+        {
+            if (_run.Running > 0)
+            {
+                throw new InvalidOperationException("Device state is saved while the VM is paused.");
+            }
+
+            return HostDeviceState.Write(_workload ?? HostWorkload.Idle(), _state, _thread is not null);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="FormatException">The state is not a HostVm state of this version.</exception>
+    public void RestoreDeviceState(ReadOnlySpan<byte> state)
+    {
+        (HostWorkload w, HostWorkerState progress) = HostDeviceState.Read(state);
+        lock (_gate)
+        {
+            if (_thread is not null)
+            {
+                throw new InvalidOperationException("Device state is restored before Start.");
+            }
+
+            if (w.Kind != HostWorkloadKind.Idle)
+            {
+                HostDeviceState.CheckWorkload(w);
+                CheckBacked(w);
+                HostDeviceState.CheckFits(w, progress);
+            }
+
+            _workload = w;
+            _state = progress;
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Measured: a device-state round trip and a thread start, the work of a resume. Before
+    /// <see cref="Start"/> the round trip uses the VM's own state, so it also compiles the
+    /// restore path ahead of the switchover.
+    /// </remarks>
+    public TimeSpan EstimateResumeCost()
+    {
+        long start = Stopwatch.GetTimestamp();
+        bool idle;
+        lock (_gate)
+        {
+            idle = _thread is null;
+        }
+
+        if (idle)
+        {
+            HostWorkload? workload = _workload;
+            HostWorkerState saved = _state;
+            RestoreDeviceState(SaveDeviceState());
+            lock (_gate)
+            {
+                _workload = workload;
+                _state = saved;
+            }
+        }
+
+        ResumeProbe.StartAndJoinThread();
+        return Stopwatch.GetElapsedTime(start);
+    }
+
+    /// <summary>Stops the worker and unmaps the memory.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        Stop();
+        _disposed = true;
+        _memory.Dispose();
+    }
+
+    private void CheckBacked(HostWorkload w)
+    {
+        foreach (GuestRange r in w.Kind == HostWorkloadKind.HotCold ? [w.Range, w.Cold] : w.Kind == HostWorkloadKind.Idle ? Array.Empty<GuestRange>() : [w.Range])
+        {
+            if (!_memory.TryTranslate(r.Start, out GuestMemoryRegion region, out _) || r.End > region.End)
+            {
+                throw new ArgumentException($"The workload's range [0x{r.Start:x}, 0x{r.End:x}) is not inside one region of guest memory.");
+            }
+        }
+    }
+
+    private void Run()
+    {
+        try
+        {
+            Work();
+        }
+        catch (Exception ex)
+        {
+            // A worker thread must never take the process down: the fault is the VM's status.
+            lock (_gate)
+            {
+                _fault = $"{ex.GetType().Name}: {ex.Message}";
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _running = false;
+                _run.Ended();
+            }
+        }
+    }
+
+    private void Work()
+    {
+        HostWorkload w = _workload!;
+        var pacer = new Pacer(_pace, TimeProvider.System, _run.Hold);
+        while (true)
+        {
+            // The cursor names the next page; the state is only advanced under the lock, so a
+            // pause sees a consistent (pass, position) pair and no write follows Pause's return.
+            if (!Checkpoint(pacer, out HostWorkerState s))
+            {
+                return;
+            }
+
+            if (s.Halted || w.Kind == HostWorkloadKind.Idle)
+            {
+                lock (_gate)
+                {
+                    _state.Halted = true;
+                }
+
+                // A halted worker writes nothing more: it stays parked (so Pause returns at once) until the stop.
+                _run.Park(static () => true);
+                return;
+            }
+
+            (ulong address, bool lastInPass) = HostWorkloadSteps.Locate(w, s);
+            _memory.TryTranslate(address, out GuestMemoryRegion region, out ulong offset);
+            Span<byte> page = region.GetSpan(offset, (int)GuestMemoryLayout.PageSize);
+            long failure = HostWorkloadSteps.Write(w, page, HostWorkloadSteps.PageIndex(w, address), s.Pass);
+            lock (_gate)
+            {
+                if (HostWorkloadSteps.Advance(w, ref _state, failure, lastInPass))
+                {
+                    Monitor.PulseAll(_gate);
+                }
+            }
+
+            pacer.PageWritten();
+        }
+    }
+
+    /// <summary>Parks while paused; false when the worker must stop.</summary>
+    private bool Checkpoint(Pacer pacer, out HostWorkerState state)
+    {
+        lock (_gate)
+        {
+            if (_run.PauseRequested && !_run.StopRequested)
+            {
+                _run.Park(static () => false);
+                pacer.Restart();
+            }
+
+            state = _state;
+            return !_run.StopRequested;
+        }
+    }
+}

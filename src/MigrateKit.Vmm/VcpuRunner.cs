@@ -1,0 +1,160 @@
+using System;
+using System.Threading;
+using MigrateKit.Guests;
+using MigrateKit.Kvm;
+
+namespace MigrateKit.Vmm;
+
+/// <summary>
+/// The run loop of one <see cref="MicroVm"/> vCPU on a thread of its own: enters <c>KVM_RUN</c>,
+/// handles each exit (port writes, halt, a full dirty ring, faults) and parks while the VM is
+/// paused or the guest has halted.
+/// </summary>
+internal sealed class VcpuRunner
+{
+    private readonly RunGate _gate;
+    private readonly KvmVm _vm;
+    private readonly GuestPorts _ports;
+    private readonly Pacer _pacer;
+    private readonly GuestReports _reports = new();
+    private long _dirtyRingFullExits;
+    private volatile bool _halted;
+    private volatile string? _fault;
+
+    /// <param name="gate">The lock and requests the VM's vCPUs share.</param>
+    /// <param name="vcpu">The vCPU this runner runs.</param>
+    /// <param name="ports">The ports the guest reports on.</param>
+    /// <param name="pace">The pace limit and throttle held at pace-port exits.</param>
+    /// <param name="time">The clock the pacing is measured with.</param>
+    internal VcpuRunner(RunGate gate, KvmVcpu vcpu, GuestPorts ports, PaceControl pace, TimeProvider time)
+    {
+        _gate = gate;
+        _vm = vcpu.Vm;
+        _ports = ports;
+        Vcpu = vcpu;
+        _pacer = new Pacer(pace, time, gate.Hold);
+    }
+
+    internal KvmVcpu Vcpu { get; }
+
+    /// <summary>The program loaded for this vCPU, if any.</summary>
+    internal GuestProgram? Program { get; set; }
+
+    /// <summary>Whether restored state says this vCPU was running guest code.</summary>
+    internal bool Restored { get; set; }
+
+    /// <summary>The run-loop thread, once started.</summary>
+    internal Thread? Thread { get; private set; }
+
+    /// <summary>Why the vCPU stopped for good, or null.</summary>
+    internal string? Fault => _fault;
+
+    /// <summary>The last pass the guest reported.</summary>
+    internal uint Passes => _reports.Passes;
+
+    /// <summary>Pace-port writes so far.</summary>
+    internal long PagesWritten => _reports.PagesWritten;
+
+    /// <summary>Exits because the dirty ring was full.</summary>
+    internal long DirtyRingFullExits => Interlocked.Read(ref _dirtyRingFullExits);
+
+    internal VcpuStatus Status => _reports.ToStatus(Vcpu.Id, _halted, _fault);
+
+    /// <summary>Whether there is anything to run: a loaded program or restored running state.</summary>
+    internal bool HasWork => Program is not null || Restored;
+
+    internal void Start()
+    {
+        Thread = new Thread(Loop) { IsBackground = true, Name = $"vcpu{Vcpu.Id}" };
+        Thread.Start();
+    }
+
+    /// <summary>Makes a running <c>KVM_RUN</c> return, so the loop sees a new request.</summary>
+    internal void Kick()
+    {
+        if (Thread is not null)
+        {
+            Vcpu.Kick();
+        }
+    }
+
+    private void Loop()
+    {
+        Vcpu.BindToCurrentThread();
+        try
+        {
+            _pacer.Restart();
+            while (!_gate.StopRequested)
+            {
+                if (_gate.PauseRequested || _halted)
+                {
+                    _gate.Park(() => _halted);
+                    _pacer.Restart();
+                    continue;
+                }
+
+                if (!Step(Vcpu.Run()))
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is KvmException or ObjectDisposedException)
+        {
+            SetFault(ex.Message);
+        }
+        finally
+        {
+            Vcpu.UnbindThread();
+            _gate.Ended();
+        }
+    }
+
+    /// <summary>Handles one exit; false when the vCPU cannot go on.</summary>
+    private bool Step(VcpuExit exit)
+    {
+        switch (exit.Reason)
+        {
+            case VcpuExitReason.Interrupted:
+                // Clear before re-reading the flags (with a full barrier) so a racing kick is never lost.
+                Vcpu.ClearImmediateExit();
+                return true;
+            case VcpuExitReason.Io when exit.IsOut:
+                OnOut(exit);
+                return true;
+            case VcpuExitReason.Io:
+                return true;
+            case VcpuExitReason.Halt:
+                _halted = true;
+                return true;
+            case VcpuExitReason.DirtyRingFull:
+                // The ring must be harvested and reset before KVM lets the vCPU in again;
+                // the collected pages wait in the VM for the tracker.
+                Interlocked.Increment(ref _dirtyRingFullExits);
+                _vm.CollectDirtyRings();
+                return true;
+            case VcpuExitReason.Mmio:
+                SetFault($"guest accessed unbacked guest-physical address 0x{exit.Data:x}");
+                return false;
+            default:
+                SetFault($"KVM_RUN exited with {exit.Reason} (hardware reason 0x{exit.HardwareReason:x})");
+                return false;
+        }
+    }
+
+    private void SetFault(string reason) => _gate.Report(() => _fault = $"vCPU {Vcpu.Id}: {reason}");
+
+    private void OnOut(VcpuExit exit)
+    {
+        if (exit.Port == _ports.Status && exit.Size == 4)
+        {
+            uint value = (uint)exit.Data;
+            _gate.Report(() => _reports.Status(value));
+        }
+        else if (_ports.Pace is ushort pace && exit.Port == pace)
+        {
+            _reports.PageWritten();
+            _pacer.PageWritten(_gate.Running);
+        }
+    }
+}
