@@ -148,6 +148,7 @@ public sealed class LayerTests
         [
             typeof(Units).Assembly,
             typeof(global::MigrateKit.Vmm.HostVm).Assembly,
+            typeof(global::MigrateKit.Guests.GuestPrograms).Assembly,
             typeof(global::LibvirtSharp.LibvirtConnection).Assembly,
             typeof(global::MigrateKit.Libvirt.LibvirtMigrator).Assembly,
             typeof(global::MigrateKit.Qemu.QmpClient).Assembly,
