@@ -9,6 +9,7 @@ using MigrateKit.Kvm;
 using MigrateKit.Migration;
 using MigrateKit.Transport;
 using MigrateKit.Vmm;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Cli;
 
@@ -120,7 +121,7 @@ internal static class Program
             }
 
             ulong memory = CliInput.Parse(p, Memory, Units.ParseBytes);
-            if (memory < (4UL << 20) || memory % 4096 != 0 || memory > (3UL << 30))
+            if (memory < (4UL << 20) || memory % GuestMemoryLayout.PageSize != 0 || memory > (3UL << 30))
             {
                 throw new FormatException($"--memory {p.GetValue(Memory)}: the VM has 4 MiB to 3 GiB of memory, in whole pages.");
             }

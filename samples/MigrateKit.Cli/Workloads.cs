@@ -1,6 +1,7 @@
 using System;
 using MigrateKit.Guests;
 using MigrateKit.Vmm;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Cli;
 
@@ -23,7 +24,7 @@ internal static class Workloads
                 return GuestPrograms.Sweep(Base, Base + hot, ports: ports, loadAddress: loadAddress);
             case "hotcold":
                 ulong coldSize = Math.Min(512UL << 20, memory - Base - hot);
-                if (coldSize < 4096)
+                if (coldSize < GuestMemoryLayout.PageSize)
                 {
                     throw new ArgumentException("hotcold needs memory for a cold set above the hot one: raise --memory or lower --hot.");
                 }
@@ -59,12 +60,12 @@ internal static class Workloads
     private static ulong ColdSize(ulong memory, ulong hot)
     {
         ulong coldSize = Math.Min(512UL << 20, memory - Base - hot);
-        return coldSize >= 4096 ? coldSize : throw new ArgumentException("hotcold needs memory for a cold set above the hot one: raise --memory or lower --hot.");
+        return coldSize >= GuestMemoryLayout.PageSize ? coldSize : throw new ArgumentException("hotcold needs memory for a cold set above the hot one: raise --memory or lower --hot.");
     }
 
     internal static void Check(string workload, ulong memory, ulong hot)
     {
-        if (workload != "fill" && (hot == 0 || hot % 4096 != 0 || Base + hot > memory))
+        if (workload != "fill" && (hot == 0 || hot % GuestMemoryLayout.PageSize != 0 || Base + hot > memory))
         {
             throw new ArgumentException($"--hot {Units.FormatBytes(hot)} must be a non-zero multiple of 4 KiB that fits in --memory {Units.FormatBytes(memory)} above 1 MiB.");
         }

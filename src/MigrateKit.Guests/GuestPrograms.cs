@@ -1,4 +1,5 @@
 using System;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Guests;
 
@@ -13,7 +14,8 @@ public static class GuestPrograms
     /// <summary>The default load address: page 1 (page 0 stays untouched).</summary>
     public const ulong DefaultLoadAddress = 0x1000;
 
-    private const uint PageSize = 4096;
+    // The guest walks memory in the pages the host tracks.
+    private const uint PageSize = (uint)GuestMemoryLayout.PageSize;
 
     /// <summary>Knuth's multiplicative constant, used to derive per-page values.</summary>
     private const uint GoldenRatio = 0x9E37_79B1;

@@ -1,5 +1,6 @@
 using System;
 using MigrateKit.Guests;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Vmm;
 
@@ -54,7 +55,7 @@ public sealed record HostWorkload(HostWorkloadKind Kind, GuestRange Range, Guest
 
     private static void CheckRange(GuestRange r, string what)
     {
-        if (r.End <= r.Start || r.Start % 4096 != 0 || r.End % 4096 != 0)
+        if (r.End <= r.Start || r.Start % GuestMemoryLayout.PageSize != 0 || r.End % GuestMemoryLayout.PageSize != 0)
         {
             throw new ArgumentException($"The {what} [0x{r.Start:x}, 0x{r.End:x}) must be non-empty and page-aligned.");
         }
