@@ -549,6 +549,31 @@ public sealed class PreCopyEngineTests
     }
 
     [TestMethod]
+    public async Task Calibration_CompilesEveryPartOfTheEngine_SoTheSwitchoverNeverWaitsOnTheJit()
+    {
+        await using var h = new EngineHarness(EngineHarness.Converging);
+        (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options());
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+
+        // Every part the run drives (the types of its fields that belong to this namespace) and the run itself.
+        Type run = typeof(PreCopyEngine).Assembly.GetType("MigrateKit.Migration.PreCopyRun", throwOnError: true)!;
+        Type[] parts = run.GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+            .Select(f => f.FieldType)
+            .Where(t => t.Namespace == typeof(PreCopyEngine).Namespace && t.IsClass && t != typeof(MigrationPolicy) && t != typeof(MigrationOptions))
+            .Append(run)
+            .Append(typeof(PreCopyEngine))
+            .Append(typeof(HotPageDeferral))
+            .Append(typeof(EngineRegion))
+            .Append(typeof(Switchover))
+            .ToArray();
+        Assert.IsGreaterThanOrEqualTo(11, parts.Length);
+        foreach (Type part in parts)
+        {
+            Assert.IsTrue(JitWarmup.IsPrepared(part), part.Name);
+        }
+    }
+
+    [TestMethod]
     public void Constructor_RequiresTheSourcesRegions_AndValidOptions()
     {
         using var other = GuestMemoryLayout.Create(4 * GuestMemoryLayout.PageSize);
