@@ -16,6 +16,8 @@ internal sealed class RegionSet
 {
     private readonly EngineRegion[] _regions;
     private readonly DirtyBitmap[] _harvested;
+    private readonly DirtyBitmap[] _hotSets;
+    private readonly DirtyBitmap[] _deferred;
 
     internal RegionSet(IReadOnlyList<GuestMemoryRegion> memory, MigrationOptions options)
     {
@@ -23,6 +25,8 @@ internal sealed class RegionSet
         ArgumentNullException.ThrowIfNull(options);
         _regions = memory.Select((r, i) => new EngineRegion(i, r, options)).ToArray();
         _harvested = _regions.Select(r => r.Harvested).ToArray();
+        _hotSets = _regions.Select(r => r.Heat.HotSet).ToArray();
+        _deferred = _regions.Select(r => r.Deferred).ToArray();
     }
 
     internal IReadOnlyList<EngineRegion> Regions => _regions;
@@ -165,7 +169,7 @@ internal sealed class RegionSet
     internal bool DeferHotPages(ulong budgetPages)
     {
         ulong before = DeferredPages;
-        ulong after = HotPageDeferral.Select(_regions.Select(r => r.Heat.HotSet).ToArray(), budgetPages, _regions.Select(r => r.Deferred).ToArray());
+        ulong after = HotPageDeferral.Select(_hotSets, budgetPages, _deferred);
         return after > before;
     }
 
