@@ -4,7 +4,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Guests;
 using MigrateKit.Migration;
-using MigrateKit.Tracking;
 using MigrateKit.Transport;
 using MigrateKit.Vmm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;

@@ -29,6 +29,9 @@ internal static class JitWarmup
         PrepareAll(type, depth: 0);
     }
 
+    /// <summary>Whether <see cref="Prepare"/> ran for <paramref name="type"/> in this process.</summary>
+    internal static bool IsPrepared(Type type) => Prepared.ContainsKey(type);
+
     [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Warm-up only.")]
     [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Warm-up only.")]
     private static void PrepareAll(Type type, int depth)

@@ -57,7 +57,8 @@ public sealed class MigrationOptions
     public TimeSpan? Deadline { get; init; }
 
     /// <summary>
-    /// How long to wait for the destination's answers (HelloAck, final Ack); at most
+    /// How long to wait for the destination's answers (HelloAck, RoundAcks, final Ack) and, while
+    /// the source is paused, for it to take the switchover's data; at most
     /// 4294967294 ms (about 49.7 days), the longest timeout .NET timers take.
     /// </summary>
     /// <value>The default is 30 s.</value>
@@ -70,7 +71,10 @@ public sealed class MigrationOptions
     /// <value>The default is <see langword="true"/>.</value>
     public bool VerifySourceMemory { get; init; } = true;
 
-    /// <summary>The clock.</summary>
+    /// <summary>
+    /// The clock of every measurement, timeout and bandwidth pacing of the engine; a test passes a
+    /// fake one to run timeouts without waiting.
+    /// </summary>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 

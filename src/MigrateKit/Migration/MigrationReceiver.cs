@@ -14,37 +14,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MigrateKit.Migration;
 
-/// <summary>What a receiver ended with.</summary>
-public sealed class ReceiveResult
-{
-    /// <summary>Completed (the target runs), Aborted (the source gave up) or Failed.</summary>
-    public MigrationStatus Status { get; init; }
-
-    /// <summary>The VM built from the stream. When completed it runs and the caller owns it; otherwise it was disposed.</summary>
-    public IMigrationTarget? Target { get; init; }
-
-    /// <summary>Why it did not complete.</summary>
-    public string? Reason { get; init; }
-
-    /// <summary>The typed failure, when failed.</summary>
-    public Exception? Error { get; init; }
-
-    /// <summary>Rounds seen (RoundEnd frames).</summary>
-    public int Rounds { get; init; }
-
-    /// <summary>Pages received with data.</summary>
-    public ulong PagesReceived { get; init; }
-
-    /// <summary>Pages received as zero runs.</summary>
-    public ulong ZeroPagesReceived { get; init; }
-
-    /// <summary>Bytes read from the wire.</summary>
-    public long BytesReceived { get; init; }
-
-    /// <summary>From the Complete frame to the vCPUs running.</summary>
-    public TimeSpan? ResumeDuration { get; init; }
-}
-
 /// <summary>
 /// The destination side: builds a VM from the source's Hello, writes every page it receives into
 /// the VM's memory, checks the digests at the switchover, restores the device state and starts

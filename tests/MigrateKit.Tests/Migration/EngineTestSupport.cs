@@ -9,6 +9,7 @@ using MigrateKit.Migration;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using Moq;
 
 namespace MigrateKit.Tests.Migration;
@@ -135,12 +136,12 @@ internal sealed class TestTarget : IMigrationTarget
         RestoredState = state.ToArray();
     }
 
-    /// <summary>How long Start blocks (a destination slow to resume).</summary>
-    public TimeSpan StartDelay { get; set; }
+    /// <summary>Runs when Start is called, before the VM counts as started (a destination slow to resume blocks here).</summary>
+    public Action? BeforeStart { get; set; }
 
     public void Start()
     {
-        Thread.Sleep(StartDelay);
+        BeforeStart?.Invoke();
         Started = true;
     }
 
@@ -151,6 +152,37 @@ internal sealed class TestTarget : IMigrationTarget
             Disposed = true;
             Memory.Dispose();
         }
+    }
+}
+
+/// <summary>
+/// A fake clock that signals when the engine waits for the destination's final Ack: the first
+/// timeout of <paramref name="timeout"/> set on a task (Task.WaitAsync) after the switchover's
+/// deadline, the one timeout of that length set on a CancellationTokenSource.
+/// </summary>
+internal sealed class AckWaitClock(TimeSpan timeout) : FakeTimeProvider
+{
+    private int _deadlineSet;
+
+    /// <summary>Set once the engine waits for the final Ack.</summary>
+    public ManualResetEventSlim WaitingForAck { get; } = new();
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        ITimer timer = base.CreateTimer(callback, state, dueTime, period);
+        if (dueTime == timeout)
+        {
+            if (state is CancellationTokenSource)
+            {
+                Volatile.Write(ref _deadlineSet, 1);
+            }
+            else if (state is Task && Volatile.Read(ref _deadlineSet) == 1)
+            {
+                WaitingForAck.Set();
+            }
+        }
+
+        return timer;
     }
 }
 

@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
+using MigrateKit.Transport;
 using Moq;
 
 namespace MigrateKit.Tests.Migration;
@@ -372,18 +373,33 @@ public sealed class PreCopyEngineTests
     public async Task NoAckAfterComplete_LeavesTheSourcePaused_SoTheVmNeverRunsTwice()
     {
         // The destination resumes the VM but answers too late: the source cannot know whether
-        // the VM runs there, so it must not resume it as well.
+        // the VM runs there, so it must not resume it as well. The engine's clock is fake: the
+        // destination holds its Ack back until the engine waits for it, moves the clock past the
+        // response timeout, and answers once the engine has given up. There is no bandwidth limit
+        // here: its pacing would wait on the fake clock too.
+        TimeSpan responseTimeout = TimeSpan.FromMilliseconds(300);
+        var clock = new AckWaitClock(responseTimeout);
+        var migrating = new TaskCompletionSource<Task<MigrationReport>>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var h = new EngineHarness(EngineHarness.Converging)
         {
-            ConfigureTarget = t => t.StartDelay = TimeSpan.FromSeconds(2),
+            ConfigureTarget = t => t.BeforeStart = () =>
+            {
+                Assert.IsTrue(clock.WaitingForAck.Wait(EngineHarness.Timeout), "the engine waits for the Ack");
+                clock.Advance(responseTimeout);
+                Assert.IsTrue(migrating.Task.Result.Wait(EngineHarness.Timeout), "the engine gave up");
+            },
         };
-        (MigrationReport report, ReceiveResult received) = await h.RunAsync(EngineHarness.Options(o => new MigrationOptions
+        MigrationOptions options = EngineHarness.Options(o => new MigrationOptions
         {
             MaxDowntime = o.MaxDowntime,
-            BandwidthLimit = o.BandwidthLimit,
             AllowThrottling = o.AllowThrottling,
-            ResponseTimeout = TimeSpan.FromMilliseconds(300),
-        }));
+            ResponseTimeout = responseTimeout,
+            TimeProvider = clock,
+        });
+        (Task<MigrationReport> running, Task<ReceiveResult> receiving) = h.Start(options);
+        migrating.SetResult(running);
+        MigrationReport report = await running;
+        await receiving;
 
         Assert.AreEqual(MigrationStatus.Failed, report.Status);
         Assert.IsTrue(report.OutcomeUnknown);
@@ -496,6 +512,65 @@ public sealed class PreCopyEngineTests
         Assert.IsEmpty(h.Calls);
         Assert.AreEqual(0, report.Rounds);
         Assert.AreEqual(MigrationStatus.Failed, received.Status);
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_RefusesASecondMigrationWhileOneRuns_AndTakesOneAfterIt()
+    {
+        await using var h = new EngineHarness(EngineHarness.Converging);
+        var engine = new PreCopyEngine(h.Source.Object, h.Tracker, EngineHarness.Options());
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
+        await using (source)
+        await using (destination)
+        {
+            // Nobody answers the Hello: the first migration waits until it is cancelled.
+            using var cts = new CancellationTokenSource();
+            Task<MigrationReport> first = engine.MigrateAsync(source, cancellationToken: cts.Token);
+
+            InvalidOperationException refused = await Assert.ThrowsExactlyAsync<InvalidOperationException>(() => engine.MigrateAsync(source));
+            Assert.Contains("already running", refused.Message);
+            Assert.IsFalse(first.IsCompleted, "the running migration goes on");
+
+            await cts.CancelAsync();
+            await Assert.ThrowsAsync<OperationCanceledException>(() => first.WaitAsync(EngineHarness.Timeout));
+        }
+
+        // Once it ended, the engine migrates again (here to a destination that is already gone).
+        (IMigrationConnection again, IMigrationConnection gone) = MigrationConnector.CreateInMemoryPair();
+        await gone.DisposeAsync();
+        await using (again)
+        {
+            MigrationReport report = await engine.MigrateAsync(again).WaitAsync(EngineHarness.Timeout);
+            Assert.AreEqual(MigrationStatus.Failed, report.Status);
+            Assert.AreEqual(MigrationPhase.Handshake, report.FailedPhase);
+        }
+
+        Assert.IsEmpty(h.Calls, "the source was never paused");
+    }
+
+    [TestMethod]
+    public async Task Calibration_CompilesEveryPartOfTheEngine_SoTheSwitchoverNeverWaitsOnTheJit()
+    {
+        await using var h = new EngineHarness(EngineHarness.Converging);
+        (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options());
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+
+        // Every part the run drives (the types of its fields that belong to this namespace) and the run itself.
+        Type run = typeof(PreCopyEngine).Assembly.GetType("MigrateKit.Migration.PreCopyRun", throwOnError: true)!;
+        Type[] parts = run.GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+            .Select(f => f.FieldType)
+            .Where(t => t.Namespace == typeof(PreCopyEngine).Namespace && t.IsClass && t != typeof(MigrationPolicy) && t != typeof(MigrationOptions))
+            .Append(run)
+            .Append(typeof(PreCopyEngine))
+            .Append(typeof(HotPageDeferral))
+            .Append(typeof(EngineRegion))
+            .Append(typeof(Switchover))
+            .ToArray();
+        Assert.IsGreaterThanOrEqualTo(11, parts.Length);
+        foreach (Type part in parts)
+        {
+            Assert.IsTrue(JitWarmup.IsPrepared(part), part.Name);
+        }
     }
 
     [TestMethod]

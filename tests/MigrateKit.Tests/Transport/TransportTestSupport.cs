@@ -52,7 +52,17 @@ internal sealed class RecordingHandler : IPageStreamHandler
 
     public void OnDigests(IReadOnlyList<RegionDigest> digests) => Frames.Add(new DigestsFrame(digests));
 
-    public void OnComplete() => Frames.Add(new CompleteFrame());
+    /// <summary>Runs when a Complete frame arrives (a destination that answers it).</summary>
+    public Action? CompleteReceived { get; init; }
+
+    public bool Completed { get; private set; }
+
+    public void OnComplete()
+    {
+        Frames.Add(new CompleteFrame());
+        Completed = true;
+        CompleteReceived?.Invoke();
+    }
 
     public void OnAck(CompletionAck ack) => Frames.Add(new AckFrame(ack));
 

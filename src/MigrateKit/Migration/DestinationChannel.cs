@@ -1,0 +1,199 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// What the source hears from the destination: reads its frames in a loop, hands out its
+/// HelloAck, RoundAcks and final Ack to whoever waits (each within the response timeout), and
+/// turns an error frame, a hang-up or a broken stream into one failure that ends every wait and
+/// cancels the engine's work.
+/// </summary>
+internal sealed class DestinationChannel : IPageStreamHandler
+{
+    private readonly PageStreamReader _reader;
+    private readonly TimeSpan _timeout;
+    private readonly TimeProvider _time;
+    private readonly Func<MigrationPhase> _phase;
+    private readonly TaskCompletionSource<HelloAck> _helloAck = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<CompletionAck> _ack = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _roundAcks = new();
+    private TaskCompletionSource<bool>? _roundAcked;
+    private int _awaitedRound;
+    private int _lastRoundAcked = -1;
+    private volatile bool _refused;
+    private volatile bool _completeSent;
+    private Exception? _failure;
+    private CancellationTokenSource? _work;
+
+    /// <param name="reader">The destination's frames.</param>
+    /// <param name="options">The response timeout and the clock it runs on.</param>
+    /// <param name="phase">The engine's phase, named in the failures.</param>
+    internal DestinationChannel(PageStreamReader reader, MigrationOptions options, Func<MigrationPhase> phase)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(phase);
+        _reader = reader;
+        _timeout = options.ResponseTimeout;
+        _time = options.TimeProvider;
+        _phase = phase;
+    }
+
+    /// <summary>The destination acknowledged the switchover: it runs the VM.</summary>
+    internal bool Acknowledged => _ack.Task.IsCompletedSuccessfully;
+
+    /// <summary>Why the destination was lost (its error, its hang-up, a broken stream); null while it is not.</summary>
+    internal Exception? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>
+    /// Whether the destination may be running the VM: it acknowledged, or Complete was sent and
+    /// it, still connected, has neither acknowledged nor refused. A destination that hangs up or
+    /// reports an error has given up.
+    /// </summary>
+    internal bool MayRunTheVm => Acknowledged || (_completeSent && !_refused && Failure is null);
+
+    /// <summary>Complete is on its way: from here the destination may resume the VM.</summary>
+    internal void MarkCompleteSent() => _completeSent = true;
+
+    /// <summary>Reads the destination's frames until the stream ends or <paramref name="ct"/> is cancelled; a failure cancels <paramref name="work"/>.</summary>
+    internal Task StartReading(CancellationTokenSource work, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        _work = work;
+        return Task.Run(() => ReadLoopAsync(ct), CancellationToken.None);
+    }
+
+    internal Task<HelloAck> WaitForHelloAckAsync(CancellationToken ct) => WaitAsync(_helloAck.Task, "HelloAck", ct);
+
+    internal Task<CompletionAck> WaitForCompletionAckAsync(CancellationToken ct) => WaitAsync(_ack.Task, "the final Ack", ct);
+
+    /// <summary>Waits until the destination has applied <paramref name="round"/>; returns false at once if it already has.</summary>
+    internal async Task<bool> WaitForRoundAckAsync(int round, CancellationToken ct)
+    {
+        Task<bool> waiting;
+        lock (_roundAcks)
+        {
+            if (_lastRoundAcked >= round)
+            {
+                return false;
+            }
+
+            _awaitedRound = round;
+            _roundAcked = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            waiting = _roundAcked.Task;
+        }
+
+        await WaitAsync(waiting, $"RoundAck of round {round}", ct).ConfigureAwait(false);
+        return true;
+    }
+
+    private async Task<T> WaitAsync<T>(Task<T> task, string what, CancellationToken ct)
+    {
+        try
+        {
+            return await task.WaitAsync(_timeout, _time, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (task.IsCompletedSuccessfully)
+        {
+            // The answer arrived just as the read loop saw the stream end and cancelled the work.
+            return task.Result;
+        }
+        catch (TimeoutException)
+        {
+            throw new MigrationException(_phase(), $"the destination sent no {what} within {_timeout.TotalSeconds:F0} s");
+        }
+    }
+
+    private async Task ReadLoopAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (await _reader.ReadAsync(this, ct).ConfigureAwait(false))
+            {
+            }
+
+            if (Acknowledged)
+            {
+                // The destination hung up after its final Ack: the normal end.
+                return;
+            }
+
+            Fail(new MigrationException(_phase(), "the destination closed the connection"));
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The run is over; nothing to report.
+        }
+        catch (Exception ex)
+        {
+            if (Acknowledged)
+            {
+                // The migration is complete; what the connection does afterwards does not matter.
+                return;
+            }
+
+            Fail(ex is MigrationException ? ex : new MigrationException(_phase(), $"reading from the destination failed: {ex.Message}", ex));
+        }
+    }
+
+    private void Fail(Exception ex)
+    {
+        if (Interlocked.CompareExchange(ref _failure, ex, null) is null)
+        {
+            _helloAck.TrySetException(ex);
+            _ack.TrySetException(ex);
+            try
+            {
+                _work?.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The run is over.
+            }
+        }
+    }
+
+    void IPageStreamHandler.OnHelloAck(HelloAck ack) => _helloAck.TrySetResult(ack);
+
+    void IPageStreamHandler.OnRoundAck(int round)
+    {
+        lock (_roundAcks)
+        {
+            _lastRoundAcked = Math.Max(_lastRoundAcked, round);
+            if (_lastRoundAcked >= _awaitedRound)
+            {
+                _roundAcked?.TrySetResult(true);
+            }
+        }
+    }
+
+    void IPageStreamHandler.OnAck(CompletionAck ack) => _ack.TrySetResult(ack);
+
+    void IPageStreamHandler.OnError(MigrationError error)
+    {
+        _refused = true;
+        Fail(new MigrationException(_phase(), $"the destination reported {error.Code}: {error.Message}"));
+    }
+
+    void IPageStreamHandler.OnHello(MigrationHello hello) => throw Unexpected("Hello");
+
+    void IPageStreamHandler.OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Unexpected("Pages");
+
+    void IPageStreamHandler.OnZeroPages(int region, ulong firstPage, ulong count) => throw Unexpected("ZeroPages");
+
+    void IPageStreamHandler.OnRoundEnd(RoundEnd roundEnd) => throw Unexpected("RoundEnd");
+
+    void IPageStreamHandler.OnDeviceState(ReadOnlySequence<byte> state) => throw Unexpected("DeviceState");
+
+    void IPageStreamHandler.OnDigests(IReadOnlyList<RegionDigest> digests) => throw Unexpected("Digests");
+
+    void IPageStreamHandler.OnComplete() => throw Unexpected("Complete");
+
+    private static MigrationProtocolException Unexpected(string frame) =>
+        new(frame, "type", $"A destination does not send {frame} frames.");
+}

@@ -1,0 +1,369 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Estimation;
+using MigrateKit.Memory;
+using MigrateKit.Tracking;
+using MigrateKit.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// One execution of <see cref="PreCopyEngine.MigrateAsync"/>: the handshake, the calibration,
+/// the rounds and the policy's decisions, and what happens to the source when it ends. The
+/// parts it drives do the rest: <see cref="RegionSet"/>, <see cref="RoundSender"/>,
+/// <see cref="TransferMeasurements"/>, <see cref="DestinationChannel"/>, <see cref="Switchover"/>,
+/// <see cref="SourceRecovery"/> and <see cref="EngineRecorder"/>.
+/// </summary>
+internal sealed class PreCopyRun
+{
+    private readonly IMigrationSource _source;
+    private readonly IDirtyPageTracker _tracker;
+    private readonly MigrationOptions _options;
+    private readonly ILogger _logger;
+    private readonly IProgress<MigrationProgress>? _progress;
+    private readonly TimeProvider _time;
+    private readonly RegionSet _regions;
+    private readonly PageStreamWriter _writer;
+    private readonly RoundSender _sender;
+    private readonly TransferMeasurements _measurements;
+    private readonly DestinationChannel _channel;
+    private readonly SourceRecovery _recovery;
+    private readonly EngineRecorder _recorder;
+    private readonly MigrationPolicy _policy;
+    private long _start;
+    private MigrationPhase _phase = MigrationPhase.Handshake;
+
+    /// <param name="engine">The source, its tracker, the options, the logger and the engine's region set.</param>
+    /// <param name="connection">Where the destination is.</param>
+    /// <param name="progress">Gets a report after every round.</param>
+    internal PreCopyRun(PreCopyEngine engine, IMigrationConnection connection, IProgress<MigrationProgress>? progress)
+    {
+        _source = engine.Source;
+        _tracker = engine.Tracker;
+        _options = engine.Options;
+        _logger = engine.Logger;
+        _regions = engine.Regions;
+        _progress = progress;
+        _time = _options.TimeProvider;
+        _writer = new PageStreamWriter(connection.Output, new PageStreamOptions { BandwidthLimit = _options.BandwidthLimit, TimeProvider = _time });
+        _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize);
+        _sender = new RoundSender(_writer, _time, _measurements.RecordSend);
+        _channel = new DestinationChannel(new PageStreamReader(connection.Input, new PageStreamOptions()), _options, () => _phase);
+        _recovery = new SourceRecovery(_source, _regions);
+        _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
+        _policy = new MigrationPolicy(_options);
+    }
+
+    private TimeSpan Elapsed => _time.GetElapsedTime(_start);
+
+    internal async Task<MigrationReport> ExecuteAsync(CancellationToken ct)
+    {
+        using Activity? activity = _recorder.StartMigration();
+        MigrationReport report;
+        try
+        {
+            report = await MigrateCoreAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Only cancellation escapes the core; anything else is counted as a failure all the same.
+            _recorder.Thrown(ex, activity);
+            throw;
+        }
+
+        _recorder.Finish(report, activity);
+        return report;
+    }
+
+    private EngineTotals Totals() => new()
+    {
+        BytesSent = _sender.BytesWritten,
+        PagesSent = _sender.PagesSent,
+        Elapsed = Elapsed,
+        HotPages = _regions.HotPages,
+        DeferredPages = _regions.DeferredPages,
+        ThrottlePercent = _recovery.ThrottlePercent,
+        MaxThrottlePercent = _recovery.MaxThrottlePercent,
+        BandwidthBytesPerSecond = _measurements.Bandwidth(),
+        DirtyPagesPerSecond = _measurements.DirtyPagesPerSecond,
+    };
+
+    private async Task<MigrationReport> MigrateCoreAsync(CancellationToken ct)
+    {
+        _start = _time.GetTimestamp();
+        using var readerCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+
+        // Cancelled when the destination reports an error or goes away, so a send blocked on a
+        // full pipe ends at once instead of waiting for a reader that will never come.
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        CancellationToken caller = ct;
+        ct = work.Token;
+        Task readLoop = _channel.StartReading(work, readerCts.Token);
+        try
+        {
+            await HandshakeAsync(ct).ConfigureAwait(false);
+            Calibrate();
+
+            _phase = MigrationPhase.StartTracking;
+            _tracker.Start();
+            _measurements.TrackingStarted();
+            _regions.Restart();
+            for (int round = 0; ; round++)
+            {
+                ct.ThrowIfCancellationRequested();
+                (Forecast forecast, PolicyDecision decision, ulong dirty) = await TracedRoundAsync(round, ct).ConfigureAwait(false);
+                _progress?.Report(new MigrationProgress(round, Elapsed, _sender.BytesWritten, forecast.PendingBytes, dirty,
+                    _regions.HotPages, _regions.DeferredPages, _measurements.DirtyPagesPerSecond,
+                    forecast.BandwidthBytesPerSecond, decision.ThrottlePercent, forecast, decision.Action));
+
+                switch (decision.Action)
+                {
+                    case MigrationAction.SwitchOver:
+                        return await TracedSwitchOverAsync(round + 1, forecast, ct).ConfigureAwait(false);
+                    case MigrationAction.Abort:
+                        return await AbortAsync(round + 1, decision.Reason ?? "aborted by policy").ConfigureAwait(false);
+                    case MigrationAction.Throttle:
+                        _recovery.Throttle(decision.ThrottlePercent);
+                        MigrationLog.Throttling(_logger, _source.Name, decision.ThrottlePercent);
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (caller.IsCancellationRequested)
+        {
+            if (!_recovery.LeaveAfterFailure(_channel.MayRunTheVm))
+            {
+                MigrationLog.MigrationCancelledOutcomeUnknown(_logger, _source.Name);
+                throw new OperationCanceledException(SourceRecovery.UnknownOutcome("the migration was cancelled"), caller);
+            }
+
+            MigrationLog.MigrationCancelled(_logger, _source.Name, _phase);
+            await SendErrorQuietlyAsync("migration cancelled").ConfigureAwait(false);
+            throw;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !caller.IsCancellationRequested)
+        {
+            bool resumed = _recovery.LeaveAfterFailure(_channel.MayRunTheVm);
+            Exception cause = ex is OperationCanceledException && _channel.Failure is { } gone ? gone : ex;
+            var error = cause as MigrationException ?? new MigrationException(_phase, cause.Message, cause);
+            if (!resumed)
+            {
+                error = new MigrationException(_phase, SourceRecovery.UnknownOutcome(error.Message), error);
+                MigrationLog.MigrationOutcomeUnknown(_logger, ex, _source.Name);
+                return _recorder.Ended(MigrationStatus.Failed, _recorder.RoundCount, error.Message, error, _phase) with { OutcomeUnknown = true };
+            }
+
+            MigrationLog.MigrationFailed(_logger, ex, _source.Name, _phase);
+            await SendErrorQuietlyAsync(error.Message).ConfigureAwait(false);
+            return _recorder.Ended(MigrationStatus.Failed, _recorder.RoundCount, error.Message, error, _phase);
+        }
+        finally
+        {
+            await readerCts.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await readLoop.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or MigrationProtocolException or InvalidOperationException)
+            {
+                // The read loop's own failure was already delivered through the awaited acks.
+            }
+        }
+    }
+
+    private async Task HandshakeAsync(CancellationToken ct)
+    {
+        GuestMemoryLayout memory = _source.Memory;
+        var specs = memory.Regions.Select(r => new GuestMemoryRegionSpec(r.GuestPhysicalAddress, r.Size)).ToArray();
+        long sent = _time.GetTimestamp();
+        _writer.AppendHello(new MigrationHello(MigrationProtocol.Version, specs, _source.VcpuCount, _source.Name));
+        await _writer.FlushAsync(ct).ConfigureAwait(false);
+        HelloAck ack = await _channel.WaitForHelloAckAsync(ct).ConfigureAwait(false);
+        _measurements.Estimator.ObserveResume(ack.ResumeCostEstimate);
+        MigrationLog.HandshakeDone(_logger, ack.Version, _time.GetElapsedTime(sent).TotalMilliseconds);
+    }
+
+    /// <summary>Measures the pause cost and device-state size with one short pause before any round.</summary>
+    private void Calibrate()
+    {
+        TimeSpan latency = _recovery.Pause();
+        byte[] state;
+        try
+        {
+            state = _source.SaveDeviceState();
+            _measurements.DeviceStateBytes = state.Length;
+        }
+        finally
+        {
+            _recovery.Resume();
+        }
+
+        _measurements.Estimator.ObservePause(latency);
+        StreamRehearsal.Run(_regions.Regions[0].Memory, state);
+        PrepareCode();
+    }
+
+    /// <summary>Compiles the engine's code now, so the switchover never waits on the JIT.</summary>
+    private static void PrepareCode()
+    {
+        JitWarmup.Prepare(typeof(PreCopyEngine));
+        JitWarmup.Prepare(typeof(PreCopyRun));
+        JitWarmup.Prepare(typeof(RegionSet));
+        JitWarmup.Prepare(typeof(EngineRegion));
+        JitWarmup.Prepare(typeof(HotPageDeferral));
+        JitWarmup.Prepare(typeof(RoundSender));
+        JitWarmup.Prepare(typeof(TransferMeasurements));
+        JitWarmup.Prepare(typeof(DestinationChannel));
+        JitWarmup.Prepare(typeof(Switchover));
+        JitWarmup.Prepare(typeof(SourceRecovery));
+        JitWarmup.Prepare(typeof(EngineRecorder));
+    }
+
+    /// <summary>One pre-copy round in a <c>migratekit.round</c> span: send, wait for the destination, harvest, forecast, decide.</summary>
+    private async Task<(Forecast Forecast, PolicyDecision Decision, ulong Dirty)> TracedRoundAsync(int round, CancellationToken ct)
+    {
+        using Activity? span = EngineRecorder.StartRound(round);
+        try
+        {
+            long roundStart = _time.GetTimestamp();
+            ulong bytesBefore = _sender.BytesWritten;
+            _measurements.Resending = round > 0;
+            await SendRoundAsync(round, ct).ConfigureAwait(false);
+            TimeSpan send = _time.GetElapsedTime(roundStart);
+            await _sender.EndRoundAsync(round, _sender.BytesWritten - bytesBefore, ct).ConfigureAwait(false);
+            await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
+            _regions.ConfirmDelivered();
+
+            (ulong dirty, bool deferredGrew) = Harvest();
+            Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)_writer.BurstAvailable);
+            var state = new PolicyState(round, Elapsed, _sender.BytesWritten, _source.Memory.TotalSize, _recovery.ThrottlePercent, deferredGrew);
+            PolicyDecision decision = _policy.Decide(forecast, state);
+            var traffic = new RoundTraffic
+            {
+                Round = round,
+                BytesSent = _sender.BytesWritten - bytesBefore,
+                PagesSent = _sender.RoundPages,
+                ZeroPages = _sender.RoundZeroPages,
+                Duration = _time.GetElapsedTime(roundStart),
+                SendTime = send,
+                DirtyPages = dirty,
+            };
+            _recorder.RecordRound(span, traffic, forecast, decision);
+            return (forecast, decision, dirty);
+        }
+        catch (Exception ex)
+        {
+            EngineRecorder.SpanFailed(span, ex);
+            throw;
+        }
+    }
+
+    /// <summary>Sends what is pending and not deferred.</summary>
+    private async Task SendRoundAsync(int round, CancellationToken ct)
+    {
+        _phase = MigrationPhase.Send;
+        _sender.BeginRound();
+
+        // Round 0 covers all memory: pages never touched are zero and are not even read.
+        // Tracking is on, so a page written after this look is sent again next round.
+        _regions.UsePopulatedPages(round == 0);
+        _regions.PlanRound();
+        await _sender.SendPlanAsync(_regions.Regions, ct).ConfigureAwait(false);
+        _regions.UsePopulatedPages(false);
+        _measurements.RecordZeroShare(round, _sender.RoundPages, _sender.RoundZeroPages);
+    }
+
+    /// <summary>
+    /// Waits until the destination has applied the round, so what it still had buffered is not
+    /// mistaken for bandwidth and not left over into the switchover; the wait counts as sending time.
+    /// </summary>
+    private async Task WaitForRoundAckAsync(int round, CancellationToken ct)
+    {
+        long t0 = _time.GetTimestamp();
+        if (await _channel.WaitForRoundAckAsync(round, ct).ConfigureAwait(false))
+        {
+            _measurements.RecordSend(0, _time.GetElapsedTime(t0));
+        }
+    }
+
+    /// <summary>Harvests into the pending sets and defers the hot pages the downtime budget allows.</summary>
+    private (ulong Dirty, bool DeferredGrew) Harvest()
+    {
+        _phase = MigrationPhase.Harvest;
+        (HarvestResult result, ulong warm) = _regions.Harvest(_tracker);
+        _recorder.RecordHarvest(result.Duration);
+        _measurements.RecordHarvest(result, warm);
+        return (result.DirtyPages, _regions.DeferHotPages(_measurements.DeferBudgetPages(_policy)));
+    }
+
+    /// <summary>The switchover in a <c>migratekit.switchover</c> span of its own.</summary>
+    private async Task<MigrationReport> TracedSwitchOverAsync(int rounds, Forecast forecast, CancellationToken ct)
+    {
+        using Activity? span = _recorder.StartSwitchover(rounds, forecast);
+        try
+        {
+            _phase = MigrationPhase.Switchover;
+            var switchover = new Switchover(_source, _recovery, _regions, _sender, _channel, _options, () =>
+            {
+                ulong dirty = Harvest().Dirty;
+                _phase = MigrationPhase.Switchover;
+                return dirty;
+            });
+            SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
+            _measurements.Estimator.ObservePause(result.PauseLatency);
+            bool? verified = LetGoOfTheSource();
+            MigrationReport report = _recorder.Completed(rounds, forecast, result, _time.GetElapsedTime(result.Started), verified);
+            EngineRecorder.SwitchoverCompleted(span, report);
+            return report;
+        }
+        catch (Exception ex)
+        {
+            EngineRecorder.SpanFailed(span, ex);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The VM runs on the destination now: stops tracking, lifts the throttle and, if asked,
+    /// checks that the source's memory is what was sent. Nothing here may fail the migration.
+    /// </summary>
+    private bool? LetGoOfTheSource()
+    {
+        bool? verified = null;
+        try
+        {
+            _tracker.Stop();
+            _recovery.Unthrottle();
+            if (_options.VerifySourceMemory)
+            {
+                verified = _regions.Regions.All(r => RegionDigestAccumulator.Compute(r.Memory) == r.Digest.Value);
+                if (verified == false)
+                {
+                    MigrationLog.SourceMemoryDiffers(_logger, _source.Name);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            MigrationLog.CleanupFailed(_logger, ex, _source.Name);
+        }
+
+        return verified;
+    }
+
+    private async Task<MigrationReport> AbortAsync(int rounds, string reason)
+    {
+        _recovery.LeaveRunning();
+        MigrationLog.MigrationAborted(_logger, _source.Name, reason);
+        await SendErrorQuietlyAsync(reason).ConfigureAwait(false);
+        return _recorder.Ended(MigrationStatus.Aborted, rounds, reason, null, phase: null);
+    }
+
+    private async Task SendErrorQuietlyAsync(string message) =>
+        await _writer.TrySendErrorAsync(new MigrationError(MigrationErrorCode.SourceAborted, message)).ConfigureAwait(false);
+}

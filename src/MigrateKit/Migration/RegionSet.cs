@@ -1,0 +1,186 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using MigrateKit.Memory;
+using MigrateKit.Tracking;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// The engine's bookkeeping of guest memory, region by region: which pages the destination lacks
+/// (pending), which hot ones are held back (deferred) and which are in flight (the plan of the
+/// round being sent). A dirty bit taken from the tracker is always either confirmed delivered or
+/// pending again: that is what lets a failed migration leave the source with nothing lost.
+/// </summary>
+internal sealed class RegionSet
+{
+    private readonly EngineRegion[] _regions;
+    private readonly DirtyBitmap[] _harvested;
+    private readonly DirtyBitmap[] _hotSets;
+    private readonly DirtyBitmap[] _deferred;
+
+    internal RegionSet(IReadOnlyList<GuestMemoryRegion> memory, MigrationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(options);
+        _regions = memory.Select((r, i) => new EngineRegion(i, r, options)).ToArray();
+        _harvested = _regions.Select(r => r.Harvested).ToArray();
+        _hotSets = _regions.Select(r => r.Heat.HotSet).ToArray();
+        _deferred = _regions.Select(r => r.Deferred).ToArray();
+    }
+
+    internal IReadOnlyList<EngineRegion> Regions => _regions;
+
+    /// <summary>Each region's pending set (live, not a copy).</summary>
+    internal IReadOnlyList<DirtyBitmap> Pending => _regions.Select(r => r.Pending).ToArray();
+
+    internal ulong PendingPages => Sum(r => r.Pending.Count());
+
+    /// <summary>Pending pages that are held back for the switchover.</summary>
+    internal ulong PendingDeferredPages => Sum(r => r.PendingDeferred());
+
+    internal ulong DeferredPages => Sum(r => r.Deferred.Count());
+
+    internal ulong HotPages => Sum(r => r.Heat.HotCount);
+
+    /// <summary>Starts a migration: every page pending, none deferred, no heat.</summary>
+    internal void Restart()
+    {
+        foreach (EngineRegion r in _regions)
+        {
+            r.Pending.SetAll();
+            r.Deferred.ClearAll();
+            r.Heat.Reset();
+        }
+    }
+
+    /// <summary>Marks every page pending (when it is unknown which dirty bits were lost).</summary>
+    internal void MarkAllPending()
+    {
+        foreach (EngineRegion r in _regions)
+        {
+            r.Pending.SetAll();
+        }
+    }
+
+    /// <summary>
+    /// Whether the round being sent may treat pages the host never populated as zero without
+    /// reading them; when turned on, takes a fresh look at which pages are populated.
+    /// </summary>
+    internal void UsePopulatedPages(bool use)
+    {
+        foreach (EngineRegion r in _regions)
+        {
+            r.UsePopulated = use;
+            if (use)
+            {
+                r.Populated.ClearAll();
+                r.Memory.MarkPopulatedPages(r.Populated);
+            }
+        }
+    }
+
+    /// <summary>Plans a pre-copy round: every pending page that is not deferred goes in flight; deferred pages stay pending.</summary>
+    internal void PlanRound()
+    {
+        foreach (EngineRegion r in _regions)
+        {
+            r.Plan.CopyFrom(r.Pending);
+            r.Plan.AndNot(r.Deferred);
+            r.Pending.And(r.Deferred);
+        }
+    }
+
+    /// <summary>Plans the switchover: every pending page goes in flight, the deferred ones included.</summary>
+    internal void PlanSwitchover()
+    {
+        foreach (EngineRegion r in _regions)
+        {
+            r.Plan.CopyFrom(r.Pending);
+            r.Pending.ClearAll();
+        }
+    }
+
+    /// <summary>The destination confirmed the pages in flight: they are delivered.</summary>
+    internal void ConfirmDelivered()
+    {
+        foreach (EngineRegion r in _regions)
+        {
+            r.Plan.ClearAll();
+        }
+    }
+
+    /// <summary>Nothing in flight is known delivered: every such page is pending again.</summary>
+    internal void ReturnUndelivered()
+    {
+        foreach (EngineRegion r in _regions)
+        {
+            r.Pending.Or(r.Plan);
+            r.Plan.ClearAll();
+        }
+    }
+
+    /// <summary>Releases the hot pages held back (the switchover sends them).</summary>
+    internal void ClearDeferred()
+    {
+        foreach (EngineRegion r in _regions)
+        {
+            r.Deferred.ClearAll();
+        }
+    }
+
+    /// <summary>
+    /// Harvests the tracker into the pending sets and updates the heat. Returns the harvest and
+    /// how many harvested pages are not deferred (the warm ones).
+    /// </summary>
+    internal (HarvestResult Result, ulong WarmPages) Harvest(IDirtyPageTracker tracker)
+    {
+        ArgumentNullException.ThrowIfNull(tracker);
+        foreach (EngineRegion r in _regions)
+        {
+            r.Harvested.ClearAll();
+        }
+
+        HarvestResult result;
+        try
+        {
+            result = tracker.Harvest(_harvested);
+        }
+        catch
+        {
+            // Some regions may already be re-protected with their bits taken: without knowing
+            // which, everything must count as dirty again.
+            MarkAllPending();
+            throw;
+        }
+
+        ulong warm = 0;
+        foreach (EngineRegion r in _regions)
+        {
+            r.Pending.Or(r.Harvested);
+            r.Heat.Update(r.Harvested);
+            warm += r.WarmHarvested();
+        }
+
+        return (result, warm);
+    }
+
+    /// <summary>Defers the hot pages, at most <paramref name="budgetPages"/>; returns whether more pages are deferred than before.</summary>
+    internal bool DeferHotPages(ulong budgetPages)
+    {
+        ulong before = DeferredPages;
+        ulong after = HotPageDeferral.Select(_hotSets, budgetPages, _deferred);
+        return after > before;
+    }
+
+    private ulong Sum(Func<EngineRegion, ulong> count)
+    {
+        ulong sum = 0;
+        foreach (EngineRegion r in _regions)
+        {
+            sum += count(r);
+        }
+
+        return sum;
+    }
+}

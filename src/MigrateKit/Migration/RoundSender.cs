@@ -1,0 +1,200 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Transport;
+using MigrateKit.Memory;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// Puts planned pages on the wire: coalesces them into data and zero runs, flushes about every
+/// MiB, and reports each flush's bytes and sending time so the bandwidth is measured on real sends.
+/// </summary>
+internal sealed class RoundSender
+{
+    /// <summary>Buffered bytes after which a send flushes.</summary>
+    internal const long FlushThreshold = 1 << 20;
+
+    private readonly PageStreamWriter _writer;
+    private readonly TimeProvider _time;
+    private readonly Action<long, TimeSpan> _recordSend;
+    private readonly PageRun[] _dataRuns = new PageRun[256];
+    private readonly PageRun[] _zeroRuns = new PageRun[1024];
+
+    /// <param name="writer">Where the frames go.</param>
+    /// <param name="time">The clock that times the flushes.</param>
+    /// <param name="recordSend">Gets the bytes and the sending time of every flush.</param>
+    internal RoundSender(PageStreamWriter writer, TimeProvider time, Action<long, TimeSpan> recordSend)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(recordSend);
+        _writer = writer;
+        _time = time;
+        _recordSend = recordSend;
+    }
+
+    /// <summary>Bytes put on the wire so far, frame headers included.</summary>
+    internal ulong BytesWritten => (ulong)_writer.BytesWritten;
+
+    /// <summary>Pages sent with their data, all rounds.</summary>
+    internal ulong PagesSent { get; private set; }
+
+    /// <summary>Pages sent with their data since <see cref="BeginRound"/>.</summary>
+    internal ulong RoundPages { get; private set; }
+
+    /// <summary>Pages sent as zero runs since <see cref="BeginRound"/>.</summary>
+    internal ulong RoundZeroPages { get; private set; }
+
+    /// <summary>Starts counting a new round's pages.</summary>
+    internal void BeginRound()
+    {
+        RoundPages = 0;
+        RoundZeroPages = 0;
+    }
+
+    /// <summary>Sends every region's planned pages.</summary>
+    internal async Task SendPlanAsync(IReadOnlyList<EngineRegion> regions, CancellationToken ct)
+    {
+        foreach (EngineRegion r in regions)
+        {
+            await SendAsync(r, r.Plan, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends the pages of <paramref name="pages"/> from <paramref name="region"/>, flushing about every <see cref="FlushThreshold"/> bytes.</summary>
+    internal async Task SendAsync(EngineRegion region, DirtyBitmap pages, CancellationToken ct)
+    {
+        ulong position = 0;
+        while (position < pages.PageCount)
+        {
+            long t0 = _time.GetTimestamp();
+            long before = _writer.BytesWritten;
+            position = AppendFrames(region, pages, position);
+            await _writer.FlushAsync(ct).ConfigureAwait(false);
+            _recordSend(_writer.BytesWritten - before, _time.GetElapsedTime(t0));
+        }
+    }
+
+    /// <summary>Ends round <paramref name="round"/>, which put <paramref name="roundBytes"/> on the wire, and flushes.</summary>
+    internal async ValueTask EndRoundAsync(int round, ulong roundBytes, CancellationToken ct)
+    {
+        _writer.AppendRoundEnd(new RoundEnd(round, RoundPages, roundBytes));
+        await FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Appends what ends a switchover: the device state, the digests of every region, and Complete.</summary>
+    internal void AppendCompletion(ReadOnlySpan<byte> deviceState, IReadOnlyList<EngineRegion> regions)
+    {
+        _writer.AppendDeviceState(deviceState);
+        var digests = new RegionDigest[regions.Count];
+        for (int i = 0; i < digests.Length; i++)
+        {
+            digests[i] = new RegionDigest(regions[i].Index, regions[i].Digest.Value);
+        }
+
+        _writer.AppendDigests(digests);
+        _writer.AppendComplete();
+    }
+
+    /// <summary>Flushes what is buffered and records it as sent.</summary>
+    internal async ValueTask FlushAsync(CancellationToken ct)
+    {
+        long t0 = _time.GetTimestamp();
+        long before = _writer.UnflushedBytes;
+        await _writer.FlushAsync(ct).ConfigureAwait(false);
+        _recordSend(before, _time.GetElapsedTime(t0));
+    }
+
+    private static bool IsZero(ReadOnlySpan<byte> page) => MemoryMarshal.Cast<byte, ulong>(page).IndexOfAnyExcept(0UL) < 0;
+
+    // Appends frames for the set pages from `start` on until about FlushThreshold bytes are buffered; returns where to go on.
+    private ulong AppendFrames(EngineRegion region, DirtyBitmap pages, ulong start)
+    {
+        PageRun[] data = _dataRuns;
+        PageRun[] zero = _zeroRuns;
+        int dataCount = 0, zeroCount = 0;
+        ulong dataPages = 0;
+        int maxPages = data.Length;
+        ulong position = pages.PageCount;
+        foreach (PageRun run in pages.EnumerateRuns((ulong)maxPages, start))
+        {
+            for (ulong p = run.FirstPage; p < run.End; p++)
+            {
+                if ((region.UsePopulated && !region.Populated.Test(p)) || IsZero(region.Memory.GetPage(p)))
+                {
+                    if (zeroCount > 0 && zero[zeroCount - 1].End == p)
+                    {
+                        zero[zeroCount - 1] = zero[zeroCount - 1] with { Count = zero[zeroCount - 1].Count + 1 };
+                    }
+                    else
+                    {
+                        if (zeroCount == zero.Length)
+                        {
+                            AppendZeroRuns(region, zero, ref zeroCount);
+                        }
+
+                        zero[zeroCount++] = new PageRun(p, 1);
+                    }
+
+                    region.Digest.UpdateZero(p);
+                    RoundZeroPages++;
+                }
+                else
+                {
+                    if (dataCount > 0 && data[dataCount - 1].End == p)
+                    {
+                        data[dataCount - 1] = data[dataCount - 1] with { Count = data[dataCount - 1].Count + 1 };
+                    }
+                    else
+                    {
+                        data[dataCount++] = new PageRun(p, 1);
+                    }
+
+                    dataPages++;
+                    if (dataPages == (ulong)maxPages || dataCount == data.Length)
+                    {
+                        AppendDataRuns(region, data, ref dataCount, ref dataPages);
+                    }
+                }
+            }
+
+            if (_writer.UnflushedBytes >= FlushThreshold)
+            {
+                position = run.End;
+                break;
+            }
+        }
+
+        AppendDataRuns(region, data, ref dataCount, ref dataPages);
+        AppendZeroRuns(region, zero, ref zeroCount);
+        return position;
+    }
+
+    private void AppendDataRuns(EngineRegion region, PageRun[] runs, ref int count, ref ulong pages)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        _writer.AppendPages(region.Index, region.Memory, runs.AsSpan(0, count), region.Digest);
+        RoundPages += pages;
+        PagesSent += pages;
+        count = 0;
+        pages = 0;
+    }
+
+    private void AppendZeroRuns(EngineRegion region, PageRun[] runs, ref int count)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        _writer.AppendZeroPages(region.Index, runs.AsSpan(0, count));
+        count = 0;
+    }
+}

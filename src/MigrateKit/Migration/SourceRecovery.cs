@@ -1,0 +1,98 @@
+using System;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// Holds what the engine did to the source (paused it, throttled it) so that it can always be
+/// undone: after a failure or an abort the source runs on at full speed with every page the
+/// destination may lack pending, unless the destination may already be running the VM; then the
+/// source stays paused (unthrottled), so the VM never runs twice.
+/// </summary>
+internal sealed class SourceRecovery
+{
+    private readonly IMigrationSource _source;
+    private readonly RegionSet _regions;
+
+    internal SourceRecovery(IMigrationSource source, RegionSet regions)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(regions);
+        _source = source;
+        _regions = regions;
+    }
+
+    internal bool Paused { get; private set; }
+
+    /// <summary>The throttle in force, percent.</summary>
+    internal int ThrottlePercent { get; private set; }
+
+    /// <summary>The strongest throttle applied so far, percent.</summary>
+    internal int MaxThrottlePercent { get; private set; }
+
+    /// <summary>Pauses the source; returns how long that took.</summary>
+    internal TimeSpan Pause()
+    {
+        // Marked first: a pause that fails halfway is still undone.
+        Paused = true;
+        return _source.Pause();
+    }
+
+    internal void Resume()
+    {
+        _source.Resume();
+        Paused = false;
+    }
+
+    /// <summary>Applies a throttle the policy decided.</summary>
+    internal void Throttle(int percent)
+    {
+        ThrottlePercent = percent;
+        MaxThrottlePercent = Math.Max(MaxThrottlePercent, percent);
+        _source.SetThrottlePercent(percent);
+    }
+
+    /// <summary>Lets the guest run at full speed again, if it was throttled.</summary>
+    internal void Unthrottle()
+    {
+        if (ThrottlePercent != 0)
+        {
+            ThrottlePercent = 0;
+            _source.SetThrottlePercent(0);
+        }
+    }
+
+    /// <summary>Whatever happened, the source runs on at full speed with every undelivered page pending.</summary>
+    internal void LeaveRunning()
+    {
+        _regions.ReturnUndelivered();
+        if (Paused)
+        {
+            Resume();
+        }
+
+        Unthrottle();
+    }
+
+    /// <summary>
+    /// After a failure: every undelivered page is pending again, and the source resumes at full
+    /// speed unless <paramref name="destinationMayRunTheVm"/>; then it stays paused (unthrottled)
+    /// and false is returned.
+    /// </summary>
+    internal bool LeaveAfterFailure(bool destinationMayRunTheVm)
+    {
+        if (destinationMayRunTheVm)
+        {
+            _regions.ReturnUndelivered();
+            Unthrottle();
+            return false;
+        }
+
+        LeaveRunning();
+        return true;
+    }
+
+    /// <summary>Why the source stays paused, after <paramref name="what"/>.</summary>
+    internal static string UnknownOutcome(string what) =>
+        $"{what} after Complete was sent, and the destination, still connected, neither acknowledged nor refused: it may be running the VM, " +
+        "so the source stays paused to never run it twice. Check the destination, then resume or discard the source.";
+}

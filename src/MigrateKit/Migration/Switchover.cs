@@ -1,0 +1,138 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Migration;
+
+/// <summary>What a completed switchover measured.</summary>
+internal sealed record SwitchoverResult
+{
+    /// <summary>When the switchover began (a timestamp of the options' clock).</summary>
+    public long Started { get; init; }
+
+    /// <summary>Bytes on the wire before the switchover.</summary>
+    public ulong BytesBefore { get; init; }
+
+    /// <summary>Pages sent with data before the switchover.</summary>
+    public ulong PagesBefore { get; init; }
+
+    /// <summary>Pages the switchover sent as zero runs.</summary>
+    public ulong ZeroPages { get; init; }
+
+    /// <summary>Pages the final harvest found dirty.</summary>
+    public ulong DirtyPages { get; init; }
+
+    /// <summary>Hot pages that were held back until the switchover.</summary>
+    public ulong DeferredPages { get; init; }
+
+    /// <summary>How long the source's vCPUs took to stop.</summary>
+    public TimeSpan PauseLatency { get; init; }
+
+    /// <summary>From the pause to the destination's Ack, the pause latency included.</summary>
+    public TimeSpan Downtime { get; init; }
+
+    /// <summary>What the downtime was spent on.</summary>
+    public required DowntimeParts ActualParts { get; init; }
+
+    /// <summary>The destination's resume, as its Ack reports it.</summary>
+    public TimeSpan ResumeDuration { get; init; }
+}
+
+/// <summary>
+/// The stop-and-copy: pauses the source, harvests a last time, sends every pending page (the
+/// deferred hot ones included), the device state, the digests and Complete, and waits for the
+/// destination's Ack. Until that Ack the pages sent stay in flight, so a failure returns them to
+/// pending; a destination that stops reading meets the response timeout instead of keeping the
+/// source paused.
+/// </summary>
+internal sealed class Switchover
+{
+    private readonly IMigrationSource _source;
+    private readonly SourceRecovery _recovery;
+    private readonly RegionSet _regions;
+    private readonly RoundSender _sender;
+    private readonly DestinationChannel _channel;
+    private readonly MigrationOptions _options;
+    private readonly Func<ulong> _harvest;
+
+    /// <param name="source">Saves the device state.</param>
+    /// <param name="recovery">Pauses the source (and knows it did).</param>
+    /// <param name="regions">What is pending.</param>
+    /// <param name="sender">Puts it on the wire.</param>
+    /// <param name="channel">Brings the destination's Ack.</param>
+    /// <param name="options">The response timeout and the clock.</param>
+    /// <param name="harvest">The final harvest, the same step as after every round; returns the dirty pages.</param>
+    internal Switchover(IMigrationSource source, SourceRecovery recovery, RegionSet regions, RoundSender sender, DestinationChannel channel, MigrationOptions options, Func<ulong> harvest)
+    {
+        _source = source;
+        _recovery = recovery;
+        _regions = regions;
+        _sender = sender;
+        _channel = channel;
+        _options = options;
+        _harvest = harvest;
+    }
+
+    internal async Task<SwitchoverResult> RunAsync(CancellationToken ct)
+    {
+        TimeProvider time = _options.TimeProvider;
+        long started = time.GetTimestamp();
+        ulong bytesBefore = _sender.BytesWritten;
+        ulong deferred = _regions.DeferredPages;
+        TimeSpan pauseLatency = _recovery.Pause();
+        long pausedAt = time.GetTimestamp();
+
+        // Everything still pending goes now, the deferred hot pages included, each page read.
+        _regions.UsePopulatedPages(false);
+        _regions.ClearDeferred();
+        ulong dirty = _harvest();
+        TimeSpan finalHarvest = time.GetElapsedTime(pausedAt);
+        ulong pagesBefore = _sender.PagesSent;
+        _sender.BeginRound();
+
+        // Every region's plan is made before anything is sent: whatever the destination has not
+        // confirmed by its Ack stays in flight, and a failure returns it to pending.
+        _regions.PlanSwitchover();
+        CompletionAck ack;
+        long completeSent;
+
+        // The source is paused: a destination that stops reading must not keep it so forever.
+        using var timeout = new CancellationTokenSource(_options.ResponseTimeout, time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
+        try
+        {
+            await _sender.SendPlanAsync(_regions.Regions, deadline.Token).ConfigureAwait(false);
+            byte[] state = _source.SaveDeviceState();
+            _sender.AppendCompletion(state, _regions.Regions);
+
+            // From here the destination may resume the VM: only its explicit refusal lets the source resume.
+            _channel.MarkCompleteSent();
+            await _sender.FlushAsync(deadline.Token).ConfigureAwait(false);
+            completeSent = time.GetTimestamp();
+            ack = await _channel.WaitForCompletionAckAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new MigrationException(MigrationPhase.Switchover, $"the destination took no more data for {_options.ResponseTimeout.TotalSeconds:F0} s during the switchover", ex);
+        }
+
+        _regions.ConfirmDelivered();
+        TimeSpan downtime = time.GetElapsedTime(pausedAt) + pauseLatency;
+        TimeSpan ackWait = time.GetElapsedTime(completeSent);
+        return new SwitchoverResult
+        {
+            Started = started,
+            BytesBefore = bytesBefore,
+            PagesBefore = pagesBefore,
+            ZeroPages = _sender.RoundZeroPages,
+            DirtyPages = dirty,
+            DeferredPages = deferred,
+            PauseLatency = pauseLatency,
+            Downtime = downtime,
+            ActualParts = new DowntimeParts(pauseLatency.TotalMilliseconds, finalHarvest.TotalMilliseconds,
+                (downtime - pauseLatency - finalHarvest - ackWait).TotalMilliseconds, ackWait.TotalMilliseconds),
+            ResumeDuration = ack.ResumeDuration,
+        };
+    }
+}

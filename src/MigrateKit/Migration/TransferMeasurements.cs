@@ -1,0 +1,133 @@
+using System;
+using MigrateKit.Estimation;
+using MigrateKit.Tracking;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// What the engine measures about the link and the guest (bandwidth, dirtying rates, fixed
+/// costs, the share of zero pages) and the forecast it makes from them after each round.
+/// </summary>
+internal sealed class TransferMeasurements
+{
+    /// <summary>Wire bytes per page: the page and its share of the framing.</summary>
+    internal const int PageWireBytes = 4096 + 16;
+
+    /// <summary>The bandwidth assumed before anything was measured, without a limit.</summary>
+    private const double UnmeasuredBandwidth = 100e6;
+
+    private readonly MigrationOptions _options;
+    private readonly ulong _memoryBytes;
+    private readonly TimeProvider _time;
+    private readonly BandwidthMeter _bandwidth = new();
+
+    // Rounds after the first re-send pages the destination already holds, as the switchover
+    // does; round 0 also pays for the destination's first touch of every page, so its rate
+    // understates what the switchover will see.
+    private readonly BandwidthMeter _resendBandwidth = new();
+    private readonly DirtyRateMeter _dirtyRate = new();
+    private readonly DirtyRateMeter _warmRate = new();
+    private long _lastHarvest;
+    private double _zeroFraction;
+
+    internal TransferMeasurements(MigrationOptions options, ulong memoryBytes)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _memoryBytes = memoryBytes;
+        _time = options.TimeProvider;
+    }
+
+    /// <summary>The fixed costs: pause, harvest per GiB, the destination's resume.</summary>
+    internal DowntimeEstimator Estimator { get; } = new();
+
+    /// <summary>Size of the source's device state (measured at calibration).</summary>
+    internal int DeviceStateBytes { get; set; } = 512;
+
+    /// <summary>Whether what is sent now re-sends pages the destination already holds (every round after the first).</summary>
+    internal bool Resending { get; set; }
+
+    /// <summary>The guest's dirtying rate over the last harvest interval, pages per second.</summary>
+    internal double DirtyPagesPerSecond => _dirtyRate.LastPagesPerSecond;
+
+    /// <summary>Records <paramref name="bytes"/> put on the wire in <paramref name="elapsed"/> of sending time.</summary>
+    internal void RecordSend(long bytes, TimeSpan elapsed)
+    {
+        _bandwidth.Record(bytes, elapsed);
+        if (Resending)
+        {
+            _resendBandwidth.Record(bytes, elapsed);
+        }
+    }
+
+    /// <summary>Tracking has started: the first harvest interval begins now.</summary>
+    internal void TrackingStarted() => _lastHarvest = _time.GetTimestamp();
+
+    /// <summary>Records a harvest: its cost and the dirtying rates since the previous one.</summary>
+    internal void RecordHarvest(HarvestResult result, ulong warmPages)
+    {
+        long now = _time.GetTimestamp();
+        TimeSpan interval = _time.GetElapsedTime(_lastHarvest, now);
+        _lastHarvest = now;
+        Estimator.ObserveHarvest(result.Duration, _memoryBytes);
+        _dirtyRate.Record(result.DirtyPages, interval);
+        _warmRate.Record(warmPages, interval);
+    }
+
+    /// <summary>Records a round's share of zero pages (round 0 is mostly never-touched memory and does not count).</summary>
+    internal void RecordZeroShare(int round, ulong dataPages, ulong zeroPages)
+    {
+        ulong total = dataPages + zeroPages;
+        if (round > 0 && total > 0)
+        {
+            _zeroFraction = (double)zeroPages / total;
+        }
+    }
+
+    /// <summary>The bandwidth to plan with: the conservative measurement (re-sends preferred), never above the limit.</summary>
+    internal double Bandwidth()
+    {
+        double measured = _resendBandwidth.SampleCount > 0 ? _resendBandwidth.Conservative() : _bandwidth.Conservative();
+        if (_options.BandwidthLimit is long limit)
+        {
+            return measured > 0 ? Math.Min(measured, limit) : limit;
+        }
+
+        return measured > 0 ? measured : UnmeasuredBandwidth;
+    }
+
+    /// <summary>How many hot pages the policy lets the switchover take on top of its fixed costs.</summary>
+    internal ulong DeferBudgetPages(MigrationPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        double bandwidth = Bandwidth();
+        var fixedCosts = new DowntimeBreakdown(Estimator.PauseCost, TimeSpan.FromSeconds(Estimator.HarvestCostPerGiB.TotalSeconds * _memoryBytes / (1UL << 30)),
+            TimeSpan.Zero, TimeSpan.FromSeconds(DeviceStateBytes / bandwidth), Estimator.ResumeCost);
+        return policy.DeferBudgetBytes(fixedCosts, bandwidth) / PageWireBytes;
+    }
+
+    /// <summary>Forecasts a switchover from the pages still pending (of which <paramref name="deferredPages"/> are deferred).</summary>
+    /// <param name="round">The round just harvested.</param>
+    /// <param name="elapsed">Time since the migration started.</param>
+    /// <param name="pendingPages">Pages the destination lacks.</param>
+    /// <param name="deferredPages">Of those, the hot pages held back for the switchover.</param>
+    /// <param name="burstBytes">What the bandwidth limiter lets through at once now.</param>
+    internal Forecast Forecast(int round, TimeSpan elapsed, ulong pendingPages, ulong deferredPages, ulong burstBytes)
+    {
+        double nonZero = 1 - _zeroFraction;
+        var input = new ForecastInput(
+            round,
+            elapsed,
+            (ulong)(pendingPages * nonZero * PageWireBytes),
+            (ulong)((pendingPages - deferredPages) * nonZero * PageWireBytes),
+            (ulong)(deferredPages * nonZero * PageWireBytes),
+            _warmRate.LastPagesPerSecond * PageWireBytes,
+            _dirtyRate.LastPagesPerSecond * PageWireBytes,
+            (ulong)DeviceStateBytes,
+            _memoryBytes,
+            _options.MaxDowntime,
+            Bandwidth(),
+            burstBytes);
+        return Estimator.Estimate(input);
+    }
+}

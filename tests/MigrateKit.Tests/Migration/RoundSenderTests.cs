@@ -1,0 +1,194 @@
+using System;
+using System.Collections.Generic;
+using System.IO.Pipelines;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Memory;
+using MigrateKit.Migration;
+using MigrateKit.Tests.Transport;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Tests.Migration;
+
+[TestClass]
+public sealed class RoundSenderTests
+{
+    private const ulong Page = GuestMemoryLayout.PageSize;
+
+    private readonly Pipe _pipe = TransportTestSupport.UnboundedPipe();
+    private readonly List<(long Bytes, TimeSpan Elapsed)> _flushes = [];
+    private PageStreamWriter _writer = null!;
+    private RoundSender _sender = null!;
+    private long _preamble;
+
+    [TestInitialize]
+    public async Task Setup()
+    {
+        // A stream starts with a handshake frame; the sender's frames follow it.
+        _writer = new PageStreamWriter(_pipe.Writer);
+        _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
+        await _writer.FlushAsync();
+        _preamble = _writer.BytesWritten;
+        _sender = new RoundSender(_writer, new FakeTimeProvider(), (bytes, elapsed) => _flushes.Add((bytes, elapsed)));
+    }
+
+    private long SenderBytes => (long)_sender.BytesWritten - _preamble;
+
+    private static EngineRegion Region(GuestMemoryLayout memory, int index = 0) => new(index, memory.Regions[index], new MigrationOptions());
+
+    private static DirtyBitmap Plan(ulong pageCount, params ulong[] pages)
+    {
+        var plan = new DirtyBitmap(pageCount);
+        foreach (ulong p in pages)
+        {
+            plan.Set(p);
+        }
+
+        return plan;
+    }
+
+    private async Task<List<ReceivedFrame>> FramesAsync()
+    {
+        await _pipe.Writer.CompleteAsync();
+        List<ReceivedFrame> frames = await TransportTestSupport.ReadAllAsync(_pipe.Reader);
+        Assert.IsInstanceOfType<HelloAckFrame>(frames[0]);
+        return frames[1..];
+    }
+
+    [TestMethod]
+    public async Task SendAsync_SendsDataRunsAndZeroRuns_AndCountsTheirPages()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page)]);
+        foreach (ulong p in new ulong[] { 0, 1, 3 })
+        {
+            memory.Regions[0].GetPage(p).Fill((byte)(p + 1));
+        }
+
+        EngineRegion region = Region(memory);
+        await _sender.SendAsync(region, Plan(16, 0, 1, 2, 3, 5), CancellationToken.None);
+
+        List<ReceivedFrame> frames = await FramesAsync();
+        PagesRun[] data = frames.OfType<PagesRun>().ToArray();
+        Assert.AreSequenceEqual(new[] { (0, 0UL, 2), (0, 3UL, 1) }, data.Select(r => (r.Region, r.FirstPage, r.Count)).ToArray());
+        Assert.IsTrue(data[0].Data.Take((int)Page).All(b => b == 1) && data[0].Data.Skip((int)Page).All(b => b == 2), "the pages' bytes");
+        Assert.AreSequenceEqual(new[] { new ZeroRun(0, 2, 1), new ZeroRun(0, 5, 1) }, frames.OfType<ZeroRun>().ToArray());
+        Assert.AreEqual(3UL, _sender.RoundPages);
+        Assert.AreEqual(2UL, _sender.RoundZeroPages);
+        Assert.AreEqual(3UL, _sender.PagesSent);
+    }
+
+    [TestMethod]
+    public async Task SendAsync_DigestsEveryPageItSends_DataAndZero()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page)]);
+        memory.Regions[0].GetPage(3).Fill(3);
+        memory.Regions[0].GetPage(9).Fill(9);
+        EngineRegion region = Region(memory);
+        var all = new DirtyBitmap(16);
+        all.SetAll();
+
+        await _sender.SendAsync(region, all, CancellationToken.None);
+
+        Assert.AreEqual(RegionDigestAccumulator.Compute(memory.Regions[0]), region.Digest.Value);
+    }
+
+    [TestMethod]
+    public async Task SendAsync_TreatsPagesTheHostNeverPopulatedAsZero_WhenAskedTo()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page)]);
+        memory.Regions[0].GetPage(1).Fill(7);
+        EngineRegion region = Region(memory);
+        region.UsePopulated = true; // and nothing is marked populated
+
+        await _sender.SendAsync(region, Plan(16, 0, 1), CancellationToken.None);
+
+        List<ReceivedFrame> frames = await FramesAsync();
+        Assert.AreSequenceEqual(new ReceivedFrame[] { new ZeroRun(0, 0, 2) }, frames.ToArray());
+        Assert.AreEqual(0UL, _sender.RoundPages);
+        Assert.AreEqual(2UL, _sender.RoundZeroPages);
+    }
+
+    [TestMethod]
+    public async Task SendAsync_FlushesAboutEveryMiB_AndReportsEveryFlush()
+    {
+        using GuestMemoryLayout memory = TransportTestSupport.RandomMemory(600, seed: 3);
+        var plan = new DirtyBitmap(600);
+        plan.SetAll();
+
+        await _sender.SendAsync(Region(memory), plan, CancellationToken.None);
+
+        // 600 pages are about 2.4 MiB: three flushes, none far over the threshold.
+        Assert.HasCount(3, _flushes);
+        Assert.IsTrue(_flushes.All(f => f.Bytes < RoundSender.FlushThreshold + (256 * (long)(Page + 16))), string.Join(", ", _flushes));
+        Assert.AreEqual(SenderBytes, _flushes.Sum(f => f.Bytes));
+        Assert.AreEqual(600UL, _sender.PagesSent);
+        Assert.AreEqual(600UL, (await FramesAsync()).OfType<PagesRun>().Aggregate(0UL, (s, r) => s + (ulong)r.Count));
+    }
+
+    [TestMethod]
+    public async Task SendPlanAsync_SendsEachRegionsPlan()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page), new GuestMemoryRegionSpec(0x1000_0000, 8 * Page)]);
+        memory.Regions[1].GetPage(6).Fill(9);
+        EngineRegion[] regions = [Region(memory, 0), Region(memory, 1)];
+        regions[0].Plan.Set(4);
+        regions[1].Plan.Set(6);
+
+        await _sender.SendPlanAsync(regions, CancellationToken.None);
+
+        List<ReceivedFrame> frames = await FramesAsync();
+        Assert.AreEqual(new ZeroRun(0, 4, 1), frames.OfType<ZeroRun>().Single());
+        PagesRun data = frames.OfType<PagesRun>().Single();
+        Assert.AreEqual((1, 6UL, 1), (data.Region, data.FirstPage, data.Count));
+    }
+
+    [TestMethod]
+    public async Task EndRoundAsync_SaysHowManyPagesAndBytesTheRoundSent_AndFlushes()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page)]);
+        memory.Regions[0].GetPage(2).Fill(1);
+        await _sender.SendAsync(Region(memory), Plan(16, 2), CancellationToken.None);
+        int flushes = _flushes.Count;
+
+        await _sender.EndRoundAsync(4, 1234, CancellationToken.None);
+
+        Assert.AreEqual(flushes + 1, _flushes.Count);
+        Assert.AreEqual(new RoundEndFrame(new RoundEnd(4, 1, 1234)), (await FramesAsync()).Last());
+    }
+
+    [TestMethod]
+    public async Task BeginRound_StartsTheRoundsCounts_AndKeepsTheTotal()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page)]);
+        memory.Regions[0].GetPage(2).Fill(1);
+        await _sender.SendAsync(Region(memory), Plan(16, 2, 3), CancellationToken.None);
+
+        _sender.BeginRound();
+
+        Assert.AreEqual(0UL, _sender.RoundPages);
+        Assert.AreEqual(0UL, _sender.RoundZeroPages);
+        Assert.AreEqual(1UL, _sender.PagesSent);
+    }
+
+    [TestMethod]
+    public async Task AppendCompletion_SendsTheDeviceStateTheDigestsAndComplete()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page), new GuestMemoryRegionSpec(0x1000_0000, 8 * Page)]);
+        EngineRegion[] regions = [Region(memory, 0), Region(memory, 1)];
+        regions[1].Digest.UpdateZero(3);
+        byte[] state = [1, 2, 3];
+
+        _sender.AppendCompletion(state, regions);
+        await _sender.FlushAsync(CancellationToken.None);
+
+        List<ReceivedFrame> frames = await FramesAsync();
+        Assert.HasCount(3, frames);
+        Assert.AreSequenceEqual(state, ((DeviceStateFrame)frames[0]).State);
+        Assert.AreSequenceEqual(new[] { new RegionDigest(0, regions[0].Digest.Value), new RegionDigest(1, regions[1].Digest.Value) }, ((DigestsFrame)frames[1]).Digests.ToArray());
+        Assert.IsInstanceOfType<CompleteFrame>(frames[2]);
+        Assert.AreEqual(SenderBytes, _flushes.Single().Bytes);
+    }
+}

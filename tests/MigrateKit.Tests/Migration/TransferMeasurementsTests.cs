@@ -1,0 +1,142 @@
+using System;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
+using MigrateKit.Migration;
+using MigrateKit.Tracking;
+
+namespace MigrateKit.Tests.Migration;
+
+[TestClass]
+public sealed class TransferMeasurementsTests
+{
+    private const ulong Wire = TransferMeasurements.PageWireBytes;
+    private const long MiB = 1L << 20;
+
+    private readonly FakeTimeProvider _time = new();
+
+    private TransferMeasurements Measurements(long? limit = MiB, double maxDowntimeMs = 100) =>
+        new(new MigrationOptions { BandwidthLimit = limit, MaxDowntime = TimeSpan.FromMilliseconds(maxDowntimeMs), TimeProvider = _time }, 64 * MiB);
+
+    [TestMethod]
+    public void Bandwidth_IsTheLimit_OrAHundredMegabytesPerSecond_BeforeAnythingIsMeasured()
+    {
+        Assert.AreEqual(MiB, Measurements().Bandwidth());
+        Assert.AreEqual(100e6, Measurements(limit: null).Bandwidth());
+    }
+
+    [TestMethod]
+    public void Bandwidth_IsTheMeasuredRate_NeverAboveTheLimit()
+    {
+        TransferMeasurements unlimited = Measurements(limit: null);
+        TransferMeasurements limited = Measurements();
+        foreach (TransferMeasurements m in new[] { unlimited, limited })
+        {
+            m.RecordSend(10_000_000, TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.AreEqual(100e6, unlimited.Bandwidth(), 1);
+        Assert.AreEqual(MiB, limited.Bandwidth());
+    }
+
+    [TestMethod]
+    public void Bandwidth_PrefersWhatReSendsMeasured_OverTheFirstCopy()
+    {
+        TransferMeasurements m = Measurements(limit: null);
+        m.RecordSend(10_000_000, TimeSpan.FromMilliseconds(100));
+        Assert.AreEqual(100e6, m.Bandwidth(), 1);
+
+        m.Resending = true;
+        m.RecordSend(5_000_000, TimeSpan.FromMilliseconds(100));
+
+        Assert.AreEqual(50e6, m.Bandwidth(), 1);
+    }
+
+    [TestMethod]
+    public void RecordHarvest_MeasuresTheDirtyRatesOverTheIntervalSinceThePreviousHarvest()
+    {
+        TransferMeasurements m = Measurements();
+        m.TrackingStarted();
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        m.RecordHarvest(new HarvestResult(50, TimeSpan.FromMilliseconds(1)), warmPages: 20);
+
+        Assert.AreEqual(500, m.DirtyPagesPerSecond, 1e-9);
+        Forecast f = m.Forecast(1, TimeSpan.FromSeconds(1), 10, 0, 0);
+        Assert.AreEqual(200 * (double)Wire, f.DirtyBytesPerSecond, 1e-6, "the forecast's rate is the warm pages'");
+
+        _time.Advance(TimeSpan.FromMilliseconds(400));
+        m.RecordHarvest(new HarvestResult(50, TimeSpan.FromMilliseconds(1)), warmPages: 20);
+        Assert.AreEqual(125, m.DirtyPagesPerSecond, 1e-9);
+    }
+
+    [TestMethod]
+    public void RecordHarvest_MeasuresTheHarvestCost()
+    {
+        TransferMeasurements m = Measurements();
+        m.TrackingStarted();
+        m.RecordHarvest(new HarvestResult(0, TimeSpan.FromMilliseconds(8)), 0);
+
+        // 8 ms for 64 MiB is 128 ms per GiB; the forecast's final harvest covers the 64 MiB again.
+        Assert.AreEqual(128, m.Estimator.HarvestCostPerGiB.TotalMilliseconds, 1e-6);
+        Assert.AreEqual(8, m.Forecast(0, TimeSpan.Zero, 0, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+    }
+
+    [TestMethod]
+    public void Forecast_CountsPagesInWireBytes_WithTheDeferredOnesApart()
+    {
+        Forecast f = Measurements().Forecast(1, TimeSpan.FromSeconds(2), 10, 3, 0);
+
+        Assert.AreEqual(1, f.Round);
+        Assert.AreEqual(10 * Wire, f.PendingBytes);
+        Assert.AreEqual(7 * Wire, f.NextRoundBytes);
+        Assert.AreEqual(3 * Wire, f.DeferredBytes);
+        Assert.AreEqual(MiB, f.BandwidthBytesPerSecond);
+    }
+
+    [TestMethod]
+    public void Forecast_LeavesOutTheShareOfZeroPagesSeenAfterTheFirstRound()
+    {
+        TransferMeasurements m = Measurements();
+        m.RecordZeroShare(0, 10, 90);
+        Assert.AreEqual(10 * Wire, m.Forecast(0, TimeSpan.Zero, 10, 0, 0).PendingBytes, "round 0's zero pages are never-touched memory");
+
+        m.RecordZeroShare(1, 50, 50);
+        Assert.AreEqual(5 * Wire, m.Forecast(1, TimeSpan.Zero, 10, 0, 0).PendingBytes);
+
+        m.RecordZeroShare(2, 0, 0);
+        Assert.AreEqual(5 * Wire, m.Forecast(2, TimeSpan.Zero, 10, 0, 0).PendingBytes, "an empty round keeps the last share");
+    }
+
+    [TestMethod]
+    public void Forecast_AddsTheMeasuredFixedCosts_AndTheBurstTheLimiterLetsThrough()
+    {
+        TransferMeasurements m = Measurements();
+        m.Estimator.ObservePause(TimeSpan.FromMilliseconds(5));
+        m.Estimator.ObserveResume(TimeSpan.FromMilliseconds(7));
+        m.DeviceStateBytes = (int)MiB;
+
+        Forecast f = m.Forecast(0, TimeSpan.Zero, 256, 0, 0);
+        Forecast burst = m.Forecast(0, TimeSpan.Zero, 256, 0, (ulong)MiB / 2);
+
+        Assert.AreEqual(TimeSpan.FromMilliseconds(5), f.Breakdown.Pause);
+        Assert.AreEqual(TimeSpan.FromMilliseconds(7), f.Breakdown.Resume);
+        Assert.AreEqual(1000, f.Breakdown.DeviceState.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(256 * (double)Wire / MiB * 1000, f.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(f.Breakdown.Transfer.TotalMilliseconds - 500, burst.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void DeferBudgetPages_IsThePolicysBudgetInPages_AndNothingWhenTheFixedCostsOverrunTheLimit()
+    {
+        var options = new MigrationOptions { BandwidthLimit = MiB, MaxDowntime = TimeSpan.FromMilliseconds(100), TimeProvider = _time };
+        var policy = new MigrationPolicy(options);
+        TransferMeasurements m = new(options, 64 * MiB);
+
+        ulong expected = policy.DeferBudgetBytes(new DowntimeBreakdown(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.FromSeconds(512.0 / MiB), TimeSpan.Zero), MiB) / Wire;
+        Assert.IsGreaterThan(0UL, expected);
+        Assert.AreEqual(expected, m.DeferBudgetPages(policy));
+
+        m.Estimator.ObservePause(TimeSpan.FromMilliseconds(150));
+        Assert.AreEqual(0UL, m.DeferBudgetPages(policy));
+    }
+}
