@@ -103,7 +103,8 @@ internal sealed class JobFollower
         using var done = new CancellationTokenSource();
         Task woken = wake.WaitAsync(done.Token);
         Task interval = Task.Delay(_options.PollInterval, _options.TimeProvider, done.Token);
-        await Task.WhenAny(migrate, woken, interval).ConfigureAwait(false);
+        // The polls that follow block on libvirt: never on the thread that ended the wait (a timer's).
+        await Task.WhenAny(migrate, woken, interval).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
 
         // A waiter left behind would swallow the next event's release.
         done.Cancel();
