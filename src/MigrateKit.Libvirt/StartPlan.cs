@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using LibvirtSharp;
 
 namespace MigrateKit.Libvirt;
 
@@ -59,6 +60,24 @@ public sealed record StartPlan(bool AutoConverge, int? ThrottleInitial, int? Thr
         return new StartPlan(true, initial, increment, speed, downtime, options.AllowPostcopy,
             Invariant($"dirty rate is {q * 100:F0}% of bandwidth: throttle starts at {initial}% (+{increment}% per sync) to bring it to {ConvergenceTarget * 100:F0}%"));
     }
+
+    /// <summary>The migrate call's parameters for this plan.</summary>
+    /// <param name="migrationUri">The migration stream's URI, or null for libvirt's choice.</param>
+    internal DomainMigrationParameters Parameters(string? migrationUri) => new()
+    {
+        MigrationUri = migrationUri,
+        BandwidthMiBps = BandwidthMiBps,
+        AutoConvergeInitial = ThrottleInitial,
+        AutoConvergeIncrement = ThrottleIncrement,
+    };
+
+    /// <summary>The migrate call's flags for this plan and the caller's options.</summary>
+    internal MigrationFlags Flags(LibvirtMigrationOptions options) => MigrationFlags.Live
+        | (AutoConverge ? MigrationFlags.AutoConverge : 0)
+        | (Postcopy ? MigrationFlags.Postcopy : 0)
+        | (options.Unsafe ? MigrationFlags.Unsafe : 0)
+        | (options.PersistOnDestination ? MigrationFlags.PersistDestination : 0)
+        | (options.UndefineSource ? MigrationFlags.UndefineSource : 0);
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using LibvirtSharp;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.LibvirtMigration;
@@ -89,14 +90,23 @@ public sealed class LibvirtMigratorTests
 {
     private const string Vm = "web1";
 
-    private static LibvirtMigrationOptions Options(TimeSpan? deadline = null) => new()
+    private static LibvirtMigrationOptions Options(TimeSpan? deadline = null, TimeProvider? time = null) => new()
     {
         MeasureDirtyRate = false,
         CalibratePause = false,
         PollInterval = TimeSpan.FromMilliseconds(10),
         Deadline = deadline ?? TimeSpan.FromSeconds(30),
         ReconnectTimeout = TimeSpan.FromSeconds(2),
+        TimeProvider = time ?? TimeProvider.System,
     };
+
+    /// <summary>Migrates on a fake clock, advanced poll interval by poll interval until the migration ends.</summary>
+    private static Task<MigrationReport> MigrateOnAFakeClockAsync(FakeHosts hosts)
+    {
+        var time = new FakeTimeProvider();
+        LibvirtMigrationOptions options = Options(time: time);
+        return time.AdvanceUntilDoneAsync(new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, options), options.PollInterval);
+    }
 
     private static FakeHosts Hosts()
     {
@@ -142,6 +152,7 @@ public sealed class LibvirtMigratorTests
         Assert.IsTrue(hosts.Calls.Contains($"{FakeHosts.Source} resume"));
         Assert.AreEqual(DomainState.Running, hosts.SourceDomains[Vm]);
         Assert.IsFalse(report.OutcomeUnknown);
+        Assert.AreEqual(MigrationPhase.Switchover, report.FailedPhase, "QEMU pauses the source only for the stop-and-copy");
     }
 
     [TestMethod]
@@ -311,5 +322,40 @@ public sealed class LibvirtMigratorTests
         ex = await Assert.ThrowsExactlyAsync<InvalidOperationException>(() =>
             new LibvirtMigrator(both, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options()));
         StringAssert.Contains(ex.Message, "already has a domain");
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_CallFailsBeforeTheJobShowsUp_FailedInTheHandshake()
+    {
+        FakeHosts hosts = Hosts();
+        hosts.MigrateCall = _ => throw new LibvirtException("virDomainMigrate3", LibvirtErrorCodes.OperationFailed, 10, "operation failed: Failed to connect to remote libvirt URI");
+
+        MigrationReport report = await MigrateOnAFakeClockAsync(hosts);
+
+        Assert.AreEqual(MigrationStatus.Failed, report.Status);
+        Assert.AreEqual(MigrationPhase.Handshake, report.FailedPhase);
+        Assert.AreEqual(DomainState.Running, hosts.SourceDomains[Vm]);
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_CallFailsWhilePreCopyRuns_FailedInSend()
+    {
+        FakeHosts hosts = Hosts();
+        using var polled = new ManualResetEventSlim();
+        hosts.Stats = () =>
+        {
+            polled.Set();
+            return new JobStats { Type = DomainJobType.Unbounded, MemoryIteration = 1, DataProcessed = 1 << 20 };
+        };
+        hosts.MigrateCall = _ =>
+        {
+            Assert.IsTrue(polled.Wait(TimeSpan.FromSeconds(10)), "the migrator never polled");
+            throw new LibvirtException("virDomainMigrate3", LibvirtErrorCodes.OperationFailed, 10, "operation failed: migration out job: Unable to write to socket: Broken pipe");
+        };
+
+        MigrationReport report = await MigrateOnAFakeClockAsync(hosts);
+
+        Assert.AreEqual(MigrationStatus.Failed, report.Status);
+        Assert.AreEqual(MigrationPhase.Send, report.FailedPhase);
     }
 }

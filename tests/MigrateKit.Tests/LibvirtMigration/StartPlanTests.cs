@@ -1,4 +1,5 @@
 using System;
+using LibvirtSharp;
 using MigrateKit.Libvirt;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
@@ -76,5 +77,30 @@ public sealed class StartPlanTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new LibvirtMigrationOptions { PollInterval = TimeSpan.Zero }.Validate()).Message, "PollInterval");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new LibvirtMigrationOptions { SwitchoverBandwidth = -1 }.Validate()).Message, "SwitchoverBandwidth");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new LibvirtMigrationOptions { Deadline = TimeSpan.Zero }.Validate()).Message, "Deadline");
+    }
+
+    [TestMethod]
+    public void Parameters_CarryThePlansSpeedAndThrottleSteps()
+    {
+        StartPlan plan = StartPlan.Choose(new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB }, 100.0 * MiB);
+
+        DomainMigrationParameters parameters = plan.Parameters("tcp://10.0.0.2");
+
+        Assert.AreEqual("tcp://10.0.0.2", parameters.MigrationUri);
+        Assert.AreEqual(100UL, parameters.BandwidthMiBps);
+        Assert.AreEqual(60, parameters.AutoConvergeInitial);
+        Assert.AreEqual(13, parameters.AutoConvergeIncrement);
+    }
+
+    [TestMethod]
+    public void Flags_AreLiveWithWhatThePlanAndTheOptionsTurnOn()
+    {
+        var plain = new LibvirtMigrationOptions { AllowAutoConverge = false };
+        var all = new LibvirtMigrationOptions { AllowPostcopy = true, Unsafe = true, PersistOnDestination = true, UndefineSource = true };
+
+        Assert.AreEqual(MigrationFlags.Live, StartPlan.Choose(plain, null).Flags(plain));
+        Assert.AreEqual(
+            MigrationFlags.Live | MigrationFlags.AutoConverge | MigrationFlags.Postcopy | MigrationFlags.Unsafe | MigrationFlags.PersistDestination | MigrationFlags.UndefineSource,
+            StartPlan.Choose(all, null).Flags(all));
     }
 }

@@ -1,0 +1,317 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using LibvirtSharp;
+using MigrateKit.Diagnostics;
+using MigrateKit.Estimation;
+using MigrateKit.Migration;
+using Microsoft.Extensions.Logging;
+
+namespace MigrateKit.Libvirt;
+
+/// <summary>
+/// Everything a libvirt migration reports, in one place: the <c>migratekit.migrate</c> span and its tags,
+/// a <c>migratekit.round</c> span, a <see cref="RoundReport"/>, a log line and a progress report per
+/// iteration seen by polling, the <c>MigrateKit</c> meter's counters and histograms (tag
+/// <c>migratekit.source</c> = <c>libvirt</c>), and the final <see cref="MigrationReport"/> with its
+/// switchover row.
+/// </summary>
+/// <remarks>Not thread-safe: the migrator and its job follower call it from one flow at a time.</remarks>
+internal sealed class IterationRecorder : IDisposable
+{
+    private static readonly KeyValuePair<string, object?>[] Tags = [new(MigrateKitTelemetry.Tags.Source, "libvirt")];
+
+    private readonly string _domain;
+    private readonly TimeProvider _time;
+    private readonly IProgress<MigrationProgress>? _progress;
+    private readonly ILogger _logger;
+    private readonly Activity? _activity;
+    private readonly List<RoundReport> _rounds = [];
+    private ulong _memory;
+
+    // QEMU's running totals and the time when the last recorded iteration ended.
+    private ulong _processedAtLastRound;
+    private ulong _zeroAtLastRound;
+    private ulong _pagesAtLastRound;
+    private TimeSpan _lastRoundAt;
+    private DateTimeOffset _lastRoundWall;
+
+    // What the meter's counters already hold of this migration.
+    private ulong _bytesCounted;
+    private ulong _pagesCounted;
+    private ulong _roundsCounted;
+
+    /// <summary>Starts the migration's span (current from here on in the caller's flow).</summary>
+    internal IterationRecorder(MigrationRoute route, LibvirtMigrationOptions options, IProgress<MigrationProgress>? progress, ILogger logger)
+    {
+        _domain = route.Domain;
+        _time = options.TimeProvider;
+        _progress = progress;
+        _logger = logger;
+        _activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Migrate);
+        if (_activity is not null)
+        {
+            _activity.SetTag(MigrateKitTelemetry.Tags.Source, "libvirt");
+            _activity.SetTag(MigrateKitTelemetry.Tags.VmName, route.Domain);
+            _activity.SetTag("migratekit.libvirt.source_uri", route.SourceUri);
+            _activity.SetTag("migratekit.libvirt.destination_uri", route.DestinationUri);
+            _activity.SetTag(MigrateKitTelemetry.Tags.MaxDowntimeMs, options.MaxDowntime.TotalMilliseconds);
+            if (options.BandwidthLimit is long limit)
+            {
+                _activity.SetTag(MigrateKitTelemetry.Tags.BandwidthLimit, limit);
+            }
+        }
+    }
+
+    /// <summary>The last forecast made.</summary>
+    internal Forecast? LastForecast { get; private set; }
+
+    /// <summary>The last statistics polled before the stop-and-copy.</summary>
+    internal JobStats? LastStats { get; private set; }
+
+    /// <summary>The rows recorded so far.</summary>
+    internal IReadOnlyList<RoundReport> Rounds => _rounds;
+
+    /// <summary>The migration is about to start with <paramref name="plan"/>.</summary>
+    internal void Starting(MigrationRoute route, ulong memory, StartPlan plan)
+    {
+        _memory = memory;
+        LibvirtLog.MigrationStarting(_logger, route.Domain, route.SourceUri, route.DestinationUri, plan.Reason);
+        if (_activity is not null)
+        {
+            _activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)memory);
+            _activity.SetTag("migratekit.libvirt.plan", plan.Reason);
+        }
+    }
+
+    /// <summary>The migrate call starts: the first iteration's span starts now.</summary>
+    internal void CallStarted() => _lastRoundWall = _time.GetUtcNow();
+
+    /// <summary>Counts what QEMU sent up to a poll: the byte and page counters follow its running totals.</summary>
+    internal void CountTransfer(JobStats stats)
+    {
+        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, stats.DataProcessed ?? stats.MemoryProcessed ?? 0, ref _bytesCounted, Tags);
+        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, stats.MemoryNormal ?? 0, ref _pagesCounted, Tags);
+    }
+
+    /// <summary>QEMU stopped the guest for the stop-and-copy after <paramref name="iterations"/> iterations.</summary>
+    internal void SwitchoverSeen(int iterations)
+    {
+        LibvirtLog.SwitchoverSeen(_logger, _domain, iterations, LastForecast?.PredictedDowntime.TotalMilliseconds);
+        _activity?.AddEvent(new ActivityEvent("migratekit.switchover"));
+    }
+
+    /// <summary>A poll of the pre-copy, with or without a forecast.</summary>
+    internal void Polled(JobStats stats) => LastStats = stats;
+
+    /// <summary>A forecast made from a poll: recorded with the poll's dirty rate and throttle.</summary>
+    internal void Forecasted(JobStats stats, Forecast forecast, double dirtyBytesPerSecond)
+    {
+        LastForecast = forecast;
+        MaxThrottle = Math.Max(MaxThrottle, stats.AutoConvergeThrottle ?? 0);
+        MigrateKitTelemetry.DirtyRate.Record(dirtyBytesPerSecond / 4096, Tags);
+        MigrateKitTelemetry.PredictedDowntime.Record(forecast.PredictedDowntime.TotalMilliseconds, Tags);
+        MigrateKitTelemetry.Throttle.Record(stats.AutoConvergeThrottle ?? 0, Tags);
+    }
+
+    /// <summary>The strongest throttle seen, percent.</summary>
+    internal int MaxThrottle { get; private set; }
+
+    /// <summary>
+    /// A new dirty sync ended iteration <paramref name="iteration"/>: its row, like the engine's, holds what
+    /// that round sent and the forecast made after its harvest (the sync just seen).
+    /// </summary>
+    internal void IterationEnded(int iteration, JobStats stats, TimeSpan elapsed, Forecast forecast, JobForecaster forecaster, LibvirtDecision decision)
+    {
+        ulong processed = stats.DataProcessed ?? stats.MemoryProcessed ?? 0;
+        ulong normal = stats.MemoryNormal ?? 0;
+        ulong zero = stats.MemoryConstant ?? 0;
+        var row = new RoundReport
+        {
+            Round = iteration,
+            BytesSent = processed - _processedAtLastRound,
+            PagesSent = Delta(normal, _pagesAtLastRound),
+            ZeroPages = Delta(zero, _zeroAtLastRound),
+            DurationMs = (elapsed - _lastRoundAt).TotalMilliseconds,
+            DirtyPages = forecaster.PendingBytes / 4096,
+            DirtyRate = forecaster.DirtyRate / 4096,
+            Bandwidth = forecaster.Bandwidth,
+            ThrottlePercent = stats.AutoConvergeThrottle ?? 0,
+            PredictedDowntimeMs = forecast.PredictedDowntime.TotalMilliseconds,
+            PredictedTotalMs = forecast.PredictedTotalTime?.TotalMilliseconds,
+            Verdict = forecast.Verdict.ToString().ToLowerInvariant(),
+            Action = ActionName(decision.Action),
+        };
+        _rounds.Add(row);
+        MigrateKitTelemetry.Rounds.Add(1, Tags);
+        _roundsCounted++;
+        TraceRound(row, Delta(normal, _pagesAtLastRound), _lastRoundWall);
+        LibvirtLog.Iteration(_logger, row.Round, _domain, row.BytesSent, row.DurationMs, forecaster.PendingBytes, row.DirtyRate,
+            row.ThrottlePercent, row.PredictedDowntimeMs, row.Verdict, row.Action);
+        _pagesAtLastRound = normal;
+        _processedAtLastRound = processed;
+        _zeroAtLastRound = zero;
+        _lastRoundAt = elapsed;
+        _lastRoundWall = _time.GetUtcNow();
+        _progress?.Report(new MigrationProgress(iteration, elapsed, processed, forecaster.PendingBytes,
+            forecaster.PendingBytes / 4096, 0, 0, forecaster.DirtyRate / 4096, forecaster.Bandwidth, stats.AutoConvergeThrottle ?? 0,
+            forecast, ToMigrationAction(decision.Action)));
+    }
+
+    /// <summary>
+    /// The report of a migration that came to <paramref name="outcome"/>: libvirt's completed statistics
+    /// where there are any, the polls' figures otherwise, and for a completed pre-copy the switchover row.
+    /// </summary>
+    /// <param name="outcome">What the migration came to.</param>
+    /// <param name="postcopy">Whether the job switched to postcopy (a pre-copy forecast says nothing about that switchover).</param>
+    /// <param name="total">How long the migration took, as the migrator measured it.</param>
+    /// <param name="maxDowntime">The caller's downtime limit.</param>
+    internal MigrationReport Report(MigrationOutcome outcome, bool postcopy, TimeSpan total, TimeSpan maxDowntime)
+    {
+        bool completed = outcome.Status == MigrationStatus.Completed;
+        JobStats? final = outcome.Final;
+        Forecast? last = postcopy ? null : LastForecast;
+        double? predicted = last?.PredictedDowntime.TotalMilliseconds;
+        double? actual = final?.DowntimeMs is { } d ? d : null;
+        double? error = predicted is { } p && actual is > 0 ? Math.Abs(p - actual.Value) / actual.Value * 100 : null;
+        ulong sent = final?.DataProcessed ?? final?.MemoryProcessed ?? LastStats?.DataProcessed ?? 0;
+        if (completed && last is not null)
+        {
+            // The last row is the switchover, as in the engine's reports: what the forecast said then.
+            _rounds.Add(new RoundReport
+            {
+                Round = (int)(final?.MemoryIteration ?? (ulong)_rounds.Count),
+                BytesSent = Delta(sent, _processedAtLastRound),
+                DurationMs = actual ?? 0,
+                DirtyPages = last.PendingBytes / 4096,
+                DirtyRate = last.DirtyBytesPerSecond / 4096,
+                Bandwidth = last.BandwidthBytesPerSecond,
+                ThrottlePercent = LastStats?.AutoConvergeThrottle ?? 0,
+                PredictedDowntimeMs = last.PredictedDowntime.TotalMilliseconds,
+                Verdict = last.Verdict.ToString().ToLowerInvariant(),
+                Action = "switchover",
+            });
+        }
+
+        DowntimeBreakdown? parts = last?.Breakdown;
+        return new MigrationReport
+        {
+            Status = outcome.Status,
+            Reason = outcome.Reason,
+            FailedPhase = outcome.FailedPhase,
+            MemoryBytes = _memory,
+            Rounds = (int)(final?.MemoryIteration ?? (ulong)_rounds.Count),
+            BytesSent = sent,
+            PagesSent = final?.MemoryNormal ?? LastStats?.MemoryNormal ?? 0,
+            TotalMs = final?.TimeElapsedMs is { } elapsedMs ? elapsedMs : total.TotalMilliseconds,
+            DowntimeMs = actual,
+            PredictedDowntimeMs = completed ? predicted : null,
+            PredictedDowntimeParts = completed && parts is { } b
+                ? new DowntimeParts(b.Pause.TotalMilliseconds, b.FinalHarvest.TotalMilliseconds, (b.Transfer + b.DeviceState).TotalMilliseconds, b.Resume.TotalMilliseconds)
+                : null,
+            PredictionErrorPercent = completed ? error : null,
+            MaxThrottlePercent = MaxThrottle,
+            OutcomeUnknown = outcome.Unknown,
+            RoundsDetail = _rounds,
+            Error = outcome.Error,
+            DowntimeLimitMs = maxDowntime.TotalMilliseconds,
+        };
+    }
+
+    /// <summary>Counts what the report says that the polls did not see, the downtime and the outcome; logs the end and tags the span.</summary>
+    internal void Finish(MigrationReport report)
+    {
+        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, report.BytesSent, ref _bytesCounted, Tags);
+        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, report.PagesSent, ref _pagesCounted, Tags);
+        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.Rounds, (ulong)Math.Max(report.Rounds, 0), ref _roundsCounted, Tags);
+        string status = MigrationTelemetry.StatusName(report.Status);
+        if (report.Status == MigrationStatus.Completed && report.DowntimeMs is double downtime)
+        {
+            MigrateKitTelemetry.ActualDowntime.Record(downtime, Tags);
+        }
+
+        MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(Tags, MigrateKitTelemetry.Tags.Status, status));
+        switch (report.Status)
+        {
+            case MigrationStatus.Completed:
+                LibvirtLog.MigrationCompleted(_logger, _domain, report.TotalMs, report.DowntimeMs, report.PredictedDowntimeMs, report.BytesSent, report.Rounds);
+                break;
+            case MigrationStatus.Aborted:
+                LibvirtLog.MigrationAborted(_logger, _domain, report.Reason);
+                break;
+            default:
+                LibvirtLog.MigrationFailed(_logger, _domain, report.Reason);
+                break;
+        }
+
+        if (_activity is not null)
+        {
+            _activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)report.MemoryBytes);
+            _activity.SetTag(MigrateKitTelemetry.Tags.Rounds, report.Rounds);
+            _activity.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)report.BytesSent);
+            _activity.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)report.PagesSent);
+            if (report.DowntimeMs is double actual)
+            {
+                _activity.SetTag(MigrateKitTelemetry.Tags.DowntimeMs, actual);
+            }
+
+            if (report.PredictedDowntimeMs is double predicted)
+            {
+                _activity.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, predicted);
+            }
+
+            MigrateKitTelemetry.SetOutcome(_activity, status, report.Reason, report.Status == MigrationStatus.Completed ? null : report.Error);
+        }
+    }
+
+    /// <summary>The migration ended with an exception instead of a report (a failed check, or cancelled before it started).</summary>
+    internal void Fail(Exception exception)
+    {
+        string status = exception is OperationCanceledException ? "cancelled" : "failed";
+        MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(Tags, MigrateKitTelemetry.Tags.Status, status));
+        MigrateKitTelemetry.SetOutcome(_activity, status, exception.Message, exception is OperationCanceledException ? null : exception);
+    }
+
+    /// <summary>Ends the migration's span.</summary>
+    public void Dispose() => _activity?.Dispose();
+
+    /// <summary>The report's and the span's name of a policy action.</summary>
+    internal static string ActionName(LibvirtAction action) => action switch
+    {
+        LibvirtAction.RaiseDowntimeLimit => "raise-limit",
+        LibvirtAction.StartPostcopy => "postcopy",
+        LibvirtAction.Abort => "abort",
+        _ => "continue",
+    };
+
+    /// <summary>The progress report's action of a policy action: QEMU's switchover is what a raised limit or postcopy brings.</summary>
+    internal static MigrationAction ToMigrationAction(LibvirtAction action) => action switch
+    {
+        LibvirtAction.RaiseDowntimeLimit => MigrationAction.SwitchOver,
+        LibvirtAction.StartPostcopy => MigrationAction.SwitchOver,
+        LibvirtAction.Abort => MigrationAction.Abort,
+        _ => MigrationAction.Continue,
+    };
+
+    private static ulong Delta(ulong now, ulong before) => now > before ? now - before : 0;
+
+    /// <summary>
+    /// A <c>migratekit.round</c> span for an iteration, from the poll that saw the previous one to now, with
+    /// the pages sent in it (the row's <see cref="RoundReport.PagesSent"/> is QEMU's running total).
+    /// </summary>
+    private static void TraceRound(RoundReport row, ulong pages, DateTimeOffset start)
+    {
+        using Activity? span = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Round, ActivityKind.Internal, parentContext: default, startTime: start);
+        if (span is null)
+        {
+            return;
+        }
+
+        span.SetTag(MigrateKitTelemetry.Tags.Round, row.Round);
+        span.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)pages);
+        span.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)row.BytesSent);
+        span.SetTag(MigrateKitTelemetry.Tags.DirtyPages, (long)row.DirtyPages);
+        span.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, row.PredictedDowntimeMs);
+        span.SetTag(MigrateKitTelemetry.Tags.Action, row.Action);
+    }
+}
