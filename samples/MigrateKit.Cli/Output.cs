@@ -42,7 +42,7 @@ internal sealed record JsonRound
         DeferredPages = x.DeferredPages,
         ThrottlePercent = x.ThrottlePercent,
         PredictedDowntimeMs = x.PredictedDowntimeMs,
-        Action = x.Action,
+        Action = System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(x.Action.ToString()),
     };
 }
 

@@ -3,6 +3,7 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Guests;
 using Microsoft.Extensions.Logging;
@@ -80,8 +81,8 @@ internal static class HostPairProbe
 
             // A probe quick enough to finish between two polls left no forecast: its whole working
             // set, rewritten continuously, is what the stop-and-copy had to send.
-            bool forecastSeen = report.RoundsDetail.Count > 0 && report.RoundsDetail[^1].Action == "switchover";
-            return (forecastSeen ? report.RoundsDetail[^1].DirtyPages * 4096.0 : workingSet, downtime);
+            bool forecastSeen = report.RoundsDetail.Count > 0 && report.RoundsDetail[^1].Action == RoundAction.Switchover;
+            return (forecastSeen ? report.RoundsDetail[^1].DirtyPages * (double)GuestMemoryLayout.PageSize : workingSet, downtime);
         }
         finally
         {

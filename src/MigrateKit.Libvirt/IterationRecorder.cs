@@ -4,6 +4,7 @@ using System.Diagnostics;
 using LibvirtSharp;
 using MigrateKit.Diagnostics;
 using MigrateKit.Estimation;
+using MigrateKit.Memory;
 using MigrateKit.Migration;
 using Microsoft.Extensions.Logging;
 
@@ -19,14 +20,15 @@ namespace MigrateKit.Libvirt;
 /// <remarks>Not thread-safe: the migrator and its job follower call it from one flow at a time.</remarks>
 internal sealed class IterationRecorder : IDisposable
 {
-    private static readonly KeyValuePair<string, object?>[] Tags = [new(MigrateKitTelemetry.Tags.Source, "libvirt")];
+    // QEMU counts pages of the host's page size; libvirt's figures here are in those pages.
+    private const ulong PageSize = GuestMemoryLayout.PageSize;
 
     private readonly string _domain;
     private readonly TimeProvider _time;
     private readonly IProgress<MigrationProgress>? _progress;
     private readonly ILogger _logger;
     private readonly Activity? _activity;
-    private readonly List<RoundReport> _rounds = [];
+    private readonly MigrationTelemetry _telemetry = new("libvirt");
     private ulong _memory;
 
     // QEMU's running totals and the time when the last recorded iteration ended.
@@ -36,11 +38,6 @@ internal sealed class IterationRecorder : IDisposable
     private TimeSpan _lastRoundAt;
     private DateTimeOffset _lastRoundWall;
 
-    // What the meter's counters already hold of this migration.
-    private ulong _bytesCounted;
-    private ulong _pagesCounted;
-    private ulong _roundsCounted;
-
     /// <summary>Starts the migration's span (current from here on in the caller's flow).</summary>
     internal IterationRecorder(MigrationRoute route, LibvirtMigrationOptions options, IProgress<MigrationProgress>? progress, ILogger logger)
     {
@@ -48,19 +45,9 @@ internal sealed class IterationRecorder : IDisposable
         _time = options.TimeProvider;
         _progress = progress;
         _logger = logger;
-        _activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Migrate);
-        if (_activity is not null)
-        {
-            _activity.SetTag(MigrateKitTelemetry.Tags.Source, "libvirt");
-            _activity.SetTag(MigrateKitTelemetry.Tags.VmName, route.Domain);
-            _activity.SetTag("migratekit.libvirt.source_uri", route.SourceUri);
-            _activity.SetTag("migratekit.libvirt.destination_uri", route.DestinationUri);
-            _activity.SetTag(MigrateKitTelemetry.Tags.MaxDowntimeMs, options.MaxDowntime.TotalMilliseconds);
-            if (options.BandwidthLimit is long limit)
-            {
-                _activity.SetTag(MigrateKitTelemetry.Tags.BandwidthLimit, limit);
-            }
-        }
+        _activity = _telemetry.StartMigration(route.Domain, options.MaxDowntime, options.BandwidthLimit);
+        _activity?.SetTag("migratekit.libvirt.source_uri", route.SourceUri);
+        _activity?.SetTag("migratekit.libvirt.destination_uri", route.DestinationUri);
     }
 
     /// <summary>The last forecast made.</summary>
@@ -70,7 +57,7 @@ internal sealed class IterationRecorder : IDisposable
     internal JobStats? LastStats { get; private set; }
 
     /// <summary>The rows recorded so far.</summary>
-    internal IReadOnlyList<RoundReport> Rounds => _rounds;
+    internal IReadOnlyList<RoundReport> Rounds => _telemetry.Rows;
 
     /// <summary>The migration is about to start with <paramref name="plan"/>.</summary>
     internal void Starting(MigrationRoute route, ulong memory, StartPlan plan)
@@ -90,8 +77,7 @@ internal sealed class IterationRecorder : IDisposable
     /// <summary>Counts what QEMU sent up to a poll: the byte and page counters follow its running totals.</summary>
     internal void CountTransfer(JobStats stats)
     {
-        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, stats.DataProcessed ?? stats.MemoryProcessed ?? 0, ref _bytesCounted, Tags);
-        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, stats.MemoryNormal ?? 0, ref _pagesCounted, Tags);
+        _telemetry.CountSent(stats.DataProcessed ?? stats.MemoryProcessed ?? 0, stats.MemoryNormal ?? 0);
     }
 
     /// <summary>QEMU stopped the guest for the stop-and-copy after <paramref name="iterations"/> iterations.</summary>
@@ -109,9 +95,7 @@ internal sealed class IterationRecorder : IDisposable
     {
         LastForecast = forecast;
         MaxThrottle = Math.Max(MaxThrottle, stats.AutoConvergeThrottle ?? 0);
-        MigrateKitTelemetry.DirtyRate.Record(dirtyBytesPerSecond / 4096, Tags);
-        MigrateKitTelemetry.PredictedDowntime.Record(forecast.PredictedDowntime.TotalMilliseconds, Tags);
-        MigrateKitTelemetry.Throttle.Record(stats.AutoConvergeThrottle ?? 0, Tags);
+        _telemetry.RecordForecast(dirtyBytesPerSecond / PageSize, forecast.PredictedDowntime.TotalMilliseconds, stats.AutoConvergeThrottle ?? 0);
     }
 
     /// <summary>The strongest throttle seen, percent.</summary>
@@ -133,28 +117,29 @@ internal sealed class IterationRecorder : IDisposable
             PagesSent = Delta(normal, _pagesAtLastRound),
             ZeroPages = Delta(zero, _zeroAtLastRound),
             DurationMs = (elapsed - _lastRoundAt).TotalMilliseconds,
-            DirtyPages = forecaster.PendingBytes / 4096,
-            DirtyRate = forecaster.DirtyRate / 4096,
+            DirtyPages = forecaster.PendingBytes / PageSize,
+            DirtyRate = forecaster.DirtyRate / PageSize,
             Bandwidth = forecaster.Bandwidth,
             ThrottlePercent = stats.AutoConvergeThrottle ?? 0,
             PredictedDowntimeMs = forecast.PredictedDowntime.TotalMilliseconds,
             PredictedTotalMs = forecast.PredictedTotalTime?.TotalMilliseconds,
-            Verdict = forecast.Verdict.ToString().ToLowerInvariant(),
-            Action = ActionName(decision.Action),
+            Verdict = forecast.Verdict,
+            Action = ToRoundAction(decision.Action),
         };
-        _rounds.Add(row);
-        MigrateKitTelemetry.Rounds.Add(1, Tags);
-        _roundsCounted++;
-        TraceRound(row, Delta(normal, _pagesAtLastRound), _lastRoundWall);
+        using (Activity? span = MigrationTelemetry.StartRound(iteration, _lastRoundWall))
+        {
+            _telemetry.RoundEnded(row, span);
+        }
+
         LibvirtLog.Iteration(_logger, row.Round, _domain, row.BytesSent, row.DurationMs, forecaster.PendingBytes, row.DirtyRate,
-            row.ThrottlePercent, row.PredictedDowntimeMs, row.Verdict, row.Action);
+            row.ThrottlePercent, row.PredictedDowntimeMs, ReportNames.Of(row.Verdict), ReportNames.Of(row.Action));
         _pagesAtLastRound = normal;
         _processedAtLastRound = processed;
         _zeroAtLastRound = zero;
         _lastRoundAt = elapsed;
         _lastRoundWall = _time.GetUtcNow();
         _progress?.Report(new MigrationProgress(iteration, elapsed, processed, forecaster.PendingBytes,
-            forecaster.PendingBytes / 4096, 0, 0, forecaster.DirtyRate / 4096, forecaster.Bandwidth, stats.AutoConvergeThrottle ?? 0,
+            forecaster.PendingBytes / PageSize, 0, 0, forecaster.DirtyRate / PageSize, forecaster.Bandwidth, stats.AutoConvergeThrottle ?? 0,
             forecast, ToMigrationAction(decision.Action)));
     }
 
@@ -178,18 +163,18 @@ internal sealed class IterationRecorder : IDisposable
         if (completed && last is not null)
         {
             // The last row is the switchover, as in the engine's reports: what the forecast said then.
-            _rounds.Add(new RoundReport
+            _telemetry.SwitchoverEnded(new RoundReport
             {
-                Round = (int)(final?.MemoryIteration ?? (ulong)_rounds.Count),
+                Round = (int)(final?.MemoryIteration ?? (ulong)_telemetry.Rows.Count),
                 BytesSent = Delta(sent, _processedAtLastRound),
                 DurationMs = actual ?? 0,
-                DirtyPages = last.PendingBytes / 4096,
-                DirtyRate = last.DirtyBytesPerSecond / 4096,
+                DirtyPages = last.PendingBytes / PageSize,
+                DirtyRate = last.DirtyBytesPerSecond / PageSize,
                 Bandwidth = last.BandwidthBytesPerSecond,
                 ThrottlePercent = LastStats?.AutoConvergeThrottle ?? 0,
                 PredictedDowntimeMs = last.PredictedDowntime.TotalMilliseconds,
-                Verdict = last.Verdict.ToString().ToLowerInvariant(),
-                Action = "switchover",
+                Verdict = last.Verdict,
+                Action = RoundAction.Switchover,
             });
         }
 
@@ -200,7 +185,7 @@ internal sealed class IterationRecorder : IDisposable
             Reason = outcome.Reason,
             FailedPhase = outcome.FailedPhase,
             MemoryBytes = _memory,
-            Rounds = (int)(final?.MemoryIteration ?? (ulong)_rounds.Count),
+            Rounds = (int)(final?.MemoryIteration ?? (ulong)_telemetry.Rows.Count),
             BytesSent = sent,
             PagesSent = final?.MemoryNormal ?? LastStats?.MemoryNormal ?? 0,
             TotalMs = final?.TimeElapsedMs is { } elapsedMs ? elapsedMs : total.TotalMilliseconds,
@@ -212,7 +197,7 @@ internal sealed class IterationRecorder : IDisposable
             PredictionErrorPercent = completed ? error : null,
             MaxThrottlePercent = MaxThrottle,
             OutcomeUnknown = outcome.Unknown,
-            RoundsDetail = _rounds,
+            RoundsDetail = [.. _telemetry.Rows],
             Error = outcome.Error,
             DowntimeLimitMs = maxDowntime.TotalMilliseconds,
         };
@@ -221,16 +206,6 @@ internal sealed class IterationRecorder : IDisposable
     /// <summary>Counts what the report says that the polls did not see, the downtime and the outcome; logs the end and tags the span.</summary>
     internal void Finish(MigrationReport report)
     {
-        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, report.BytesSent, ref _bytesCounted, Tags);
-        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, report.PagesSent, ref _pagesCounted, Tags);
-        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.Rounds, (ulong)Math.Max(report.Rounds, 0), ref _roundsCounted, Tags);
-        string status = MigrationTelemetry.StatusName(report.Status);
-        if (report.Status == MigrationStatus.Completed && report.DowntimeMs is double downtime)
-        {
-            MigrateKitTelemetry.ActualDowntime.Record(downtime, Tags);
-        }
-
-        MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(Tags, MigrateKitTelemetry.Tags.Status, status));
         switch (report.Status)
         {
             case MigrationStatus.Completed:
@@ -244,44 +219,25 @@ internal sealed class IterationRecorder : IDisposable
                 break;
         }
 
-        if (_activity is not null)
-        {
-            _activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)report.MemoryBytes);
-            _activity.SetTag(MigrateKitTelemetry.Tags.Rounds, report.Rounds);
-            _activity.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)report.BytesSent);
-            _activity.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)report.PagesSent);
-            if (report.DowntimeMs is double actual)
-            {
-                _activity.SetTag(MigrateKitTelemetry.Tags.DowntimeMs, actual);
-            }
-
-            if (report.PredictedDowntimeMs is double predicted)
-            {
-                _activity.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, predicted);
-            }
-
-            MigrateKitTelemetry.SetOutcome(_activity, status, report.Reason, report.Status == MigrationStatus.Completed ? null : report.Error);
-        }
+        _telemetry.Finish(report, _activity);
     }
 
     /// <summary>The migration ended with an exception instead of a report (a failed check, or cancelled before it started).</summary>
     internal void Fail(Exception exception)
     {
-        string status = exception is OperationCanceledException ? "cancelled" : "failed";
-        MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(Tags, MigrateKitTelemetry.Tags.Status, status));
-        MigrateKitTelemetry.SetOutcome(_activity, status, exception.Message, exception is OperationCanceledException ? null : exception);
+        _telemetry.Thrown(exception, _activity);
     }
 
     /// <summary>Ends the migration's span.</summary>
     public void Dispose() => _activity?.Dispose();
 
-    /// <summary>The report's and the span's name of a policy action.</summary>
-    internal static string ActionName(LibvirtAction action) => action switch
+    /// <summary>A report row's action for a policy action.</summary>
+    internal static RoundAction ToRoundAction(LibvirtAction action) => action switch
     {
-        LibvirtAction.RaiseDowntimeLimit => "raise-limit",
-        LibvirtAction.StartPostcopy => "postcopy",
-        LibvirtAction.Abort => "abort",
-        _ => "continue",
+        LibvirtAction.RaiseDowntimeLimit => RoundAction.RaiseLimit,
+        LibvirtAction.StartPostcopy => RoundAction.Postcopy,
+        LibvirtAction.Abort => RoundAction.Abort,
+        _ => RoundAction.Continue,
     };
 
     /// <summary>The progress report's action of a policy action: QEMU's switchover is what a raised limit or postcopy brings.</summary>
@@ -294,24 +250,4 @@ internal sealed class IterationRecorder : IDisposable
     };
 
     private static ulong Delta(ulong now, ulong before) => now > before ? now - before : 0;
-
-    /// <summary>
-    /// A <c>migratekit.round</c> span for an iteration, from the poll that saw the previous one to now, with
-    /// the pages sent in it (the row's <see cref="RoundReport.PagesSent"/> is QEMU's running total).
-    /// </summary>
-    private static void TraceRound(RoundReport row, ulong pages, DateTimeOffset start)
-    {
-        using Activity? span = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Round, ActivityKind.Internal, parentContext: default, startTime: start);
-        if (span is null)
-        {
-            return;
-        }
-
-        span.SetTag(MigrateKitTelemetry.Tags.Round, row.Round);
-        span.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)pages);
-        span.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)row.BytesSent);
-        span.SetTag(MigrateKitTelemetry.Tags.DirtyPages, (long)row.DirtyPages);
-        span.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, row.PredictedDowntimeMs);
-        span.SetTag(MigrateKitTelemetry.Tags.Action, row.Action);
-    }
 }

@@ -1,5 +1,6 @@
 using System;
 using LibvirtSharp;
+using MigrateKit.Memory;
 using MigrateKit.Estimation;
 
 namespace MigrateKit.Libvirt;
@@ -69,7 +70,7 @@ internal sealed class JobForecaster
             _iterationStart = elapsed;
         }
 
-        double pageSize = stats.MemoryPageSize is > 0 ? stats.MemoryPageSize.Value : 4096;
+        double pageSize = stats.MemoryPageSize is > 0 ? stats.MemoryPageSize.Value : GuestMemoryLayout.PageSize;
         DirtyRate = (stats.MemoryDirtyRate ?? 0) * pageSize;
         double bps = stats.MemoryBps ?? 0;
         if (bps > 0)

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
 
@@ -148,8 +149,8 @@ internal static class ReportHtml
             Cell(html, F($"{x.ThrottlePercent} %"), true);
             Cell(html, Ms(x.PredictedDowntimeMs), true);
             Cell(html, x.PredictedTotalMs is double t ? Ms(t) : "not converging", true);
-            Cell(html, x.Verdict);
-            Cell(html, x.Action);
+            Cell(html, JsonNamingPolicy.CamelCase.ConvertName(x.Verdict.ToString()));
+            Cell(html, JsonNamingPolicy.CamelCase.ConvertName(x.Action.ToString()));
             html.Append("</tr>\n");
         }
 

@@ -78,11 +78,11 @@ internal sealed class ReportSeries
     internal static ReportSeries Of(MigrationReport report) => new(report);
 
     /// <summary>Whether row <paramref name="index"/> of <paramref name="report"/> is the switchover, not a pre-copy round.</summary>
-    /// <remarks>The last pre-copy round's action is "switchover" too: the switchover row is the one past <see cref="MigrationReport.Rounds"/>.</remarks>
+    /// <remarks>The last pre-copy round's action is <see cref="RoundAction.Switchover"/> too: the switchover row is the one past <see cref="MigrationReport.Rounds"/>.</remarks>
     internal static bool IsSwitchoverRow(MigrationReport report, int index) =>
         report.RoundsDetail is { Count: > 0 } rows && index == rows.Count - 1 && rows.Count > report.Rounds && IsSwitchover(rows[index]);
 
-    private static bool IsSwitchover(RoundReport row) => string.Equals(row.Action, "switchover", StringComparison.OrdinalIgnoreCase);
+    private static bool IsSwitchover(RoundReport row) => row.Action == RoundAction.Switchover;
 
     /// <summary>The first <paramref name="count"/> values of <paramref name="values"/>.</summary>
     internal static double[] Take(double[] values, int count) => values.AsSpan(0, Math.Min(count, values.Length)).ToArray();

@@ -66,12 +66,7 @@ internal sealed class EngineRecorder
     private readonly ulong _memoryBytes;
     private readonly ILogger _logger;
     private readonly Func<EngineTotals> _totals;
-    private readonly KeyValuePair<string, object?>[] _tags;
-    private readonly List<RoundReport> _rounds = new();
-
-    // What the byte and page counters already hold.
-    private ulong _bytesCounted;
-    private ulong _pagesCounted;
+    private readonly MigrationTelemetry _telemetry;
 
     /// <param name="source">The VM migrated (its name and kind tag everything).</param>
     /// <param name="tracker">Its tracker (its kind tags everything).</param>
@@ -91,39 +86,23 @@ internal sealed class EngineRecorder
         _logger = logger;
         _totals = totals;
         TrackerKind = MigrationTelemetry.TrackerKind(tracker);
-        _tags =
-        [
-            new(MigrateKitTelemetry.Tags.Source, "engine"),
+        _telemetry = new MigrationTelemetry(
+            "engine",
             new(MigrateKitTelemetry.Tags.VmKind, source.GetType().Name.ToLowerInvariant()),
-            new(MigrateKitTelemetry.Tags.Tracker, TrackerKind),
-        ];
+            new(MigrateKitTelemetry.Tags.Tracker, TrackerKind));
     }
 
     /// <summary>The tracker's tag value.</summary>
     internal string TrackerKind { get; }
 
     /// <summary>Rows recorded so far.</summary>
-    internal int RoundCount => _rounds.Count;
+    internal int RoundCount => _telemetry.Rows.Count;
 
     /// <summary>Starts the migration's span and logs the start.</summary>
     internal Activity? StartMigration()
     {
-        Activity? activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Migrate);
-        if (activity is not null)
-        {
-            foreach (KeyValuePair<string, object?> tag in _tags)
-            {
-                activity.SetTag(tag.Key, tag.Value);
-            }
-
-            activity.SetTag(MigrateKitTelemetry.Tags.VmName, _sourceName);
-            activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)_memoryBytes);
-            activity.SetTag(MigrateKitTelemetry.Tags.MaxDowntimeMs, _options.MaxDowntime.TotalMilliseconds);
-            if (_options.BandwidthLimit is long limit)
-            {
-                activity.SetTag(MigrateKitTelemetry.Tags.BandwidthLimit, limit);
-            }
-        }
+        Activity? activity = _telemetry.StartMigration(_sourceName, _options.MaxDowntime, _options.BandwidthLimit);
+        activity?.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)_memoryBytes);
 
         MigrationLog.MigrationStarting(_logger, _sourceName, _memoryBytes, TrackerKind, _options.MaxDowntime.TotalMilliseconds,
             _options.BandwidthLimit is long bandwidth ? Units.FormatRate(bandwidth) : "none");
@@ -134,52 +113,24 @@ internal sealed class EngineRecorder
     internal void Finish(MigrationReport report, Activity? activity)
     {
         ArgumentNullException.ThrowIfNull(report);
-        CountSent();
-        string status = MigrationTelemetry.StatusName(report.Status);
         if (report.Status == MigrationStatus.Completed && report.DowntimeMs is double downtime)
         {
-            MigrateKitTelemetry.ActualDowntime.Record(downtime, _tags);
             MigrationLog.MigrationCompleted(_logger, _sourceName, report.TotalMs, downtime, report.PredictedDowntimeMs ?? 0, report.BytesSent, report.Rounds);
         }
 
-        MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(_tags, MigrateKitTelemetry.Tags.Status, status));
-        if (activity is not null)
-        {
-            activity.SetTag(MigrateKitTelemetry.Tags.Rounds, report.Rounds);
-            activity.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)report.BytesSent);
-            activity.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)report.PagesSent);
-            if (report.DowntimeMs is double actual)
-            {
-                activity.SetTag(MigrateKitTelemetry.Tags.DowntimeMs, actual);
-            }
-
-            if (report.PredictedDowntimeMs is double predicted)
-            {
-                activity.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, predicted);
-            }
-
-            MigrateKitTelemetry.SetOutcome(activity, status, report.Reason, report.Status == MigrationStatus.Completed ? null : report.Error);
-        }
+        _telemetry.Finish(report, activity);
     }
 
     /// <summary>Counts a migration that ended by throwing (cancelled, or an unexpected failure) and ends its span.</summary>
     internal void Thrown(Exception ex, Activity? activity)
     {
         ArgumentNullException.ThrowIfNull(ex);
-        string status = ex is OperationCanceledException ? "cancelled" : "failed";
-        CountSent();
-        MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(_tags, MigrateKitTelemetry.Tags.Status, status));
-        activity?.SetTag(MigrateKitTelemetry.Tags.Rounds, _rounds.Count);
-        MigrateKitTelemetry.SetOutcome(activity, status, ex.Message, ex is OperationCanceledException ? null : ex);
+        CountSent(_totals());
+        _telemetry.Thrown(ex, activity);
     }
 
     /// <summary>Starts a round's span.</summary>
-    internal static Activity? StartRound(int round)
-    {
-        Activity? span = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Round);
-        span?.SetTag(MigrateKitTelemetry.Tags.Round, round);
-        return span;
-    }
+    internal static Activity? StartRound(int round) => MigrationTelemetry.StartRound(round);
 
     /// <summary>Starts the switchover's span and logs the decision.</summary>
     internal Activity? StartSwitchover(int rounds, Forecast forecast)
@@ -208,7 +159,7 @@ internal sealed class EngineRecorder
     internal static void SpanFailed(Activity? span, Exception ex) => span?.SetStatus(ActivityStatusCode.Error, ex.Message);
 
     /// <summary>Records a harvest's duration.</summary>
-    internal void RecordHarvest(TimeSpan duration) => MigrateKitTelemetry.HarvestDuration.Record(duration.TotalMilliseconds, _tags);
+    internal void RecordHarvest(TimeSpan duration) => MigrateKitTelemetry.HarvestDuration.Record(duration.TotalMilliseconds, _telemetry.Tags);
 
     /// <summary>Adds a pre-copy round's row to the report; counts, logs and tags it on <paramref name="span"/>.</summary>
     internal RoundReport RecordRound(Activity? span, RoundTraffic traffic, Forecast forecast, PolicyDecision decision)
@@ -231,19 +182,13 @@ internal sealed class EngineRecorder
             ThrottlePercent = totals.ThrottlePercent,
             PredictedDowntimeMs = forecast.PredictedDowntime.TotalMilliseconds,
             PredictedTotalMs = forecast.PredictedTotalTime?.TotalMilliseconds,
-            Verdict = forecast.Verdict.ToString().ToLowerInvariant(),
-            Action = decision.Action.ToString().ToLowerInvariant(),
+            Verdict = forecast.Verdict,
+            Action = ToRoundAction(decision.Action),
         };
-        _rounds.Add(row);
-
-        MigrateKitTelemetry.Rounds.Add(1, _tags);
+        _telemetry.RoundEnded(row, span);
         CountSent(totals);
-        MigrateKitTelemetry.DirtyRate.Record(row.DirtyRate, _tags);
-        MigrateKitTelemetry.PredictedDowntime.Record(row.PredictedDowntimeMs, _tags);
-        MigrateKitTelemetry.Throttle.Record(row.ThrottlePercent, _tags);
-        MigrationLog.RoundFinished(_logger, traffic.Round, _sourceName, row.PagesSent, row.BytesSent, row.DurationMs, row.DirtyPages,
-            row.DeferredPages, row.DirtyRate, row.PredictedDowntimeMs, row.Verdict, row.Action);
-        TagRound(span, row);
+        _telemetry.RecordForecast(row.DirtyRate, row.PredictedDowntimeMs, row.ThrottlePercent);
+        MigrationLog.RoundFinished(_logger, _sourceName, row);
         return row;
     }
 
@@ -261,7 +206,7 @@ internal sealed class EngineRecorder
         double predicted = forecast.PredictedDowntime.TotalMilliseconds;
         double actual = switchover.Downtime.TotalMilliseconds;
         ulong switchoverPages = totals.PagesSent - switchover.PagesBefore;
-        _rounds.Add(new RoundReport
+        _telemetry.SwitchoverEnded(new RoundReport
         {
             Round = rounds,
             BytesSent = totals.BytesSent - switchover.BytesBefore,
@@ -274,8 +219,8 @@ internal sealed class EngineRecorder
             Bandwidth = totals.BandwidthBytesPerSecond,
             ThrottlePercent = totals.ThrottlePercent,
             PredictedDowntimeMs = predicted,
-            Verdict = "converging",
-            Action = "switchover",
+            Verdict = ConvergenceVerdict.Converging,
+            Action = RoundAction.Switchover,
         });
         DowntimeBreakdown b = forecast.Breakdown;
         return new MigrationReport
@@ -299,7 +244,7 @@ internal sealed class EngineRecorder
             SwitchoverPages = switchoverPages,
             DigestsMatched = true,
             SourceMemoryVerified = sourceVerified,
-            RoundsDetail = _rounds.ToArray(),
+            RoundsDetail = [.. _telemetry.Rows],
         };
     }
 
@@ -326,31 +271,20 @@ internal sealed class EngineRecorder
             DowntimeLimitMs = _options.MaxDowntime.TotalMilliseconds,
             MaxThrottlePercent = totals.MaxThrottlePercent,
             HotPagesDeferred = totals.DeferredPages,
-            RoundsDetail = _rounds.ToArray(),
+            RoundsDetail = [.. _telemetry.Rows],
         };
     }
 
-    private static void TagRound(Activity? span, RoundReport row)
+    /// <summary>A report row's action for the policy's decision.</summary>
+    internal static RoundAction ToRoundAction(MigrationAction action) => action switch
     {
-        if (span is null)
-        {
-            return;
-        }
+        MigrationAction.Continue => RoundAction.Continue,
+        MigrationAction.Defer => RoundAction.Defer,
+        MigrationAction.Throttle => RoundAction.Throttle,
+        MigrationAction.SwitchOver => RoundAction.Switchover,
+        _ => RoundAction.Abort,
+    };
 
-        span.SetTag(MigrateKitTelemetry.Tags.PagesSent, (long)row.PagesSent);
-        span.SetTag(MigrateKitTelemetry.Tags.ZeroPages, (long)row.ZeroPages);
-        span.SetTag(MigrateKitTelemetry.Tags.BytesSent, (long)row.BytesSent);
-        span.SetTag(MigrateKitTelemetry.Tags.DirtyPages, (long)row.DirtyPages);
-        span.SetTag(MigrateKitTelemetry.Tags.PredictedDowntimeMs, row.PredictedDowntimeMs);
-        span.SetTag(MigrateKitTelemetry.Tags.Action, row.Action);
-    }
-
-    private void CountSent() => CountSent(_totals());
-
-    // Adds what was sent since the last count to the byte and page counters.
-    private void CountSent(EngineTotals totals)
-    {
-        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, totals.BytesSent, ref _bytesCounted, _tags);
-        MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, totals.PagesSent, ref _pagesCounted, _tags);
-    }
+    // Brings the byte and page counters up to what was sent so far.
+    private void CountSent(EngineTotals totals) => _telemetry.CountSent(totals.BytesSent, totals.PagesSent);
 }

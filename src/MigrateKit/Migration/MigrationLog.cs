@@ -16,9 +16,18 @@ internal static partial class MigrationLog
     [LoggerMessage(2, LogLevel.Information, "Destination accepted protocol v{Version} after {Rtt:F2} ms")]
     internal static partial void HandshakeDone(ILogger logger, int version, double rtt);
 
-    [LoggerMessage(3, LogLevel.Debug, "Round {Round} of {Source}: {PagesSent} pages ({BytesSent} bytes) in {DurationMs:F1} ms; {DirtyPages} dirty, {DeferredPages} deferred, {DirtyRate:F0} pages/s; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}")]
-    internal static partial void RoundFinished(ILogger logger, int round, string source, ulong pagesSent, ulong bytesSent, double durationMs, ulong dirtyPages,
-        ulong deferredPages, double dirtyRate, double predictedDowntimeMs, string verdict, string action);
+    private const string RoundFinishedMessage =
+        "Round {Round} of {Source}: {PagesSent} pages ({BytesSent} bytes) in {DurationMs:F1} ms; {DirtyPages} dirty, {DeferredPages} deferred, {DirtyRate:F0} pages/s; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}";
+
+    /// <summary>A round's row at Debug (event 3), each figure a named value of the structured message.</summary>
+    internal static void RoundFinished(ILogger logger, string source, RoundReport row)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            logger.Log(LogLevel.Debug, new EventId(3, nameof(RoundFinished)), RoundFinishedMessage, row.Round, source, row.PagesSent, row.BytesSent, row.DurationMs,
+                row.DirtyPages, row.DeferredPages, row.DirtyRate, row.PredictedDowntimeMs, ReportNames.Of(row.Verdict), ReportNames.Of(row.Action));
+        }
+    }
 
     [LoggerMessage(4, LogLevel.Information, "Throttling {Source} to {Percent}%")]
     internal static partial void Throttling(ILogger logger, string source, int percent);

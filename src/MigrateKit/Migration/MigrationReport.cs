@@ -84,7 +84,7 @@ public sealed record MigrationProgress(
 /// <summary>One row of a report: a pre-copy round, or the switchover.</summary>
 public sealed class RoundReport
 {
-    /// <summary>The round (the switchover is the last row, <see cref="Action"/> "switchover").</summary>
+    /// <summary>The round (the switchover is the last row, <see cref="Action"/> <see cref="RoundAction.Switchover"/>).</summary>
     public int Round { get; init; }
 
     /// <summary>Bytes on the wire in this round.</summary>
@@ -126,11 +126,12 @@ public sealed class RoundReport
     /// <summary>Predicted total time after the round, milliseconds (null: not converging as things stand).</summary>
     public double? PredictedTotalMs { get; init; }
 
-    /// <summary>Converging, stalled or diverging.</summary>
-    public string Verdict { get; init; } = "";
+    /// <summary>The forecast's verdict after the round: converging, stalled or diverging (unknown before there is a trend).</summary>
+    [JsonConverter(typeof(CamelCaseEnumConverter<ConvergenceVerdict>))]
+    public ConvergenceVerdict Verdict { get; init; }
 
-    /// <summary>What the policy decided: continue, defer, throttle, switchover, abort.</summary>
-    public string Action { get; init; } = "";
+    /// <summary>What the round ended with: the policy's decision, or <see cref="RoundAction.Switchover"/> on the switchover's row.</summary>
+    public RoundAction Action { get; init; }
 }
 
 /// <summary>A downtime split into its parts, milliseconds.</summary>
@@ -232,8 +233,8 @@ internal sealed partial class MigrationJsonContext : JsonSerializerContext
 }
 
 /// <summary>
-/// Enum values as the CLI's JSON spells them ("completed", "switchover"); reading also takes the
-/// PascalCase names earlier reports were written with.
+/// Enum values as the CLI's JSON spells them ("completed", "switchover", "raiseLimit"); reading also
+/// takes the PascalCase names earlier reports were written with.
 /// </summary>
 internal sealed class CamelCaseEnumConverter<TEnum>() : JsonStringEnumConverter<TEnum>(JsonNamingPolicy.CamelCase)
     where TEnum : struct, Enum;

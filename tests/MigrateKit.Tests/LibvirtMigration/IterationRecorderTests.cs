@@ -63,7 +63,7 @@ public sealed class IterationRecorderTests
         Assert.AreEqual(20UL * 256, second.PagesSent);
         Assert.AreEqual(50UL, second.ZeroPages);
         Assert.AreEqual(500.0, second.DurationMs, 1e-9);
-        Assert.AreEqual("continue", second.Action);
+        Assert.AreEqual(RoundAction.Continue, second.Action);
     }
 
     [TestMethod]
@@ -77,7 +77,7 @@ public sealed class IterationRecorderTests
         MigrationReport report = recorder.Report(Completed(final), postcopy: false, TimeSpan.FromSeconds(9), TimeSpan.FromMilliseconds(300));
 
         RoundReport switchover = report.RoundsDetail[^1];
-        Assert.AreEqual("switchover", switchover.Action);
+        Assert.AreEqual(RoundAction.Switchover, switchover.Action);
         Assert.AreEqual(3, switchover.Round, "libvirt's iteration count");
         Assert.AreEqual(30 * MiB, switchover.BytesSent);
         Assert.AreEqual(last.PredictedDowntime.TotalMilliseconds, switchover.PredictedDowntimeMs);
@@ -197,11 +197,11 @@ public sealed class IterationRecorderTests
     }
 
     [TestMethod]
-    public void ActionNames_AreTheReportsWords()
+    public void PolicyActions_AreTheReportsActions()
     {
-        Assert.AreEqual("raise-limit", IterationRecorder.ActionName(LibvirtAction.RaiseDowntimeLimit));
-        Assert.AreEqual("postcopy", IterationRecorder.ActionName(LibvirtAction.StartPostcopy));
-        Assert.AreEqual("abort", IterationRecorder.ActionName(LibvirtAction.Abort));
+        Assert.AreEqual(RoundAction.RaiseLimit, IterationRecorder.ToRoundAction(LibvirtAction.RaiseDowntimeLimit));
+        Assert.AreEqual(RoundAction.Postcopy, IterationRecorder.ToRoundAction(LibvirtAction.StartPostcopy));
+        Assert.AreEqual(RoundAction.Abort, IterationRecorder.ToRoundAction(LibvirtAction.Abort));
         Assert.AreEqual(MigrationAction.SwitchOver, IterationRecorder.ToMigrationAction(LibvirtAction.StartPostcopy));
         Assert.AreEqual(MigrationAction.Continue, IterationRecorder.ToMigrationAction(LibvirtAction.Continue));
     }

@@ -98,8 +98,8 @@ public sealed class EngineRecorderTests : IDisposable
         Assert.AreEqual(10, row.ThrottlePercent);
         Assert.AreEqual(80, row.PredictedDowntimeMs);
         Assert.AreEqual(2000, row.PredictedTotalMs);
-        Assert.AreEqual("converging", row.Verdict);
-        Assert.AreEqual("switchover", row.Action);
+        Assert.AreEqual(ConvergenceVerdict.Converging, row.Verdict);
+        Assert.AreEqual(RoundAction.Switchover, row.Action);
         Assert.AreEqual(1, _recorder.RoundCount);
 
         Assert.AreEqual(1, _capture.Sum("migratekit.rounds"));
@@ -192,8 +192,8 @@ public sealed class EngineRecorderTests : IDisposable
         Assert.AreEqual(2e6, row.Bandwidth, "the bandwidth planned with at the end");
         Assert.AreEqual(0, row.ThrottlePercent);
         Assert.AreEqual(80, row.PredictedDowntimeMs);
-        Assert.AreEqual("converging", row.Verdict);
-        Assert.AreEqual("switchover", row.Action);
+        Assert.AreEqual(ConvergenceVerdict.Converging, row.Verdict);
+        Assert.AreEqual(RoundAction.Switchover, row.Action);
     }
 
     [TestMethod]

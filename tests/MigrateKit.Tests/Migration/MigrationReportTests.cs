@@ -1,6 +1,7 @@
 using System;
 using System.Text.Json;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
 using MigrateKit.Migration;
 
 namespace MigrateKit.Tests.Migration;
@@ -24,8 +25,8 @@ public sealed class MigrationReportTests
         HotPagesDeferred = 17,
         RoundsDetail =
         [
-            new RoundReport { Round = 0, BytesSent = 100, PagesSent = 1, PredictedDowntimeMs = 900.25, PredictedTotalMs = null, Verdict = "unknown", Action = "throttle", ThrottlePercent = 0 },
-            new RoundReport { Round = 1, BytesSent = 200, PagesSent = 2, PredictedDowntimeMs = 450.5, PredictedTotalMs = 2500, Verdict = "converging", Action = "continue", ThrottlePercent = 40 },
+            new RoundReport { Round = 0, BytesSent = 100, PagesSent = 1, PredictedDowntimeMs = 900.25, PredictedTotalMs = null, Verdict = ConvergenceVerdict.Unknown, Action = RoundAction.Throttle, ThrottlePercent = 0 },
+            new RoundReport { Round = 1, BytesSent = 200, PagesSent = 2, PredictedDowntimeMs = 450.5, PredictedTotalMs = 2500, Verdict = ConvergenceVerdict.Converging, Action = RoundAction.Continue, ThrottlePercent = 40 },
         ],
     };
 
@@ -80,7 +81,7 @@ public sealed class MigrationReportTests
         Assert.HasCount(2, back.RoundsDetail);
         Assert.AreEqual(450.5, back.RoundsDetail[1].PredictedDowntimeMs);
         Assert.IsNull(back.RoundsDetail[0].PredictedTotalMs);
-        Assert.AreEqual("converging", back.RoundsDetail[1].Verdict);
+        Assert.AreEqual(ConvergenceVerdict.Converging, back.RoundsDetail[1].Verdict);
         Assert.AreEqual(40, back.RoundsDetail[1].ThrottlePercent);
     }
 

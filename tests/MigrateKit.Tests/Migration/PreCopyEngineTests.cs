@@ -106,7 +106,7 @@ public sealed class PreCopyEngineTests
         Assert.AreSequenceEqual(new ulong[] { 33, 32, 3, 3 }, report.RoundsDetail.Select(r => r.DirtyPages).ToArray());
         Assert.AreSequenceEqual(new ulong[] { 0, 3, 3, 3 }, report.RoundsDetail.Select(r => r.HotPages).ToArray());
         Assert.AreSequenceEqual(new ulong[] { 0, 3, 3, 3 }, report.RoundsDetail.Select(r => r.DeferredPages).ToArray());
-        Assert.AreSequenceEqual(new[] { "continue", "defer", "switchover", "switchover" }, report.RoundsDetail.Select(r => r.Action).ToArray());
+        Assert.AreSequenceEqual(new[] { RoundAction.Continue, RoundAction.Defer, RoundAction.Switchover, RoundAction.Switchover }, report.RoundsDetail.Select(r => r.Action).ToArray());
         Assert.AreSequenceEqual(new[] { 0, 1, 2, 3 }, report.RoundsDetail.Select(r => r.Round).ToArray());
 
         Assert.AreEqual(3UL, report.HotPagesDeferred);
@@ -216,7 +216,7 @@ public sealed class PreCopyEngineTests
         Assert.Contains("fixed costs", report.Reason);
         Assert.IsNull(report.FailedPhase);
         Assert.AreEqual(1, report.Rounds);
-        Assert.AreEqual("abort", report.RoundsDetail.Single().Action);
+        Assert.AreEqual(RoundAction.Abort, report.RoundsDetail.Single().Action);
         Assert.IsNull(report.DowntimeMs);
 
         Assert.AreSequenceEqual(new[] { "Pause", "SaveDeviceState", "Resume", "Start", "Harvest" }, h.Calls);
@@ -292,7 +292,7 @@ public sealed class PreCopyEngineTests
         Assert.AreEqual(3, report.Rounds);
         h.Source.Verify(s => s.SetThrottlePercent(It.IsAny<int>()), Times.Never());
         Assert.AreEqual(0, report.MaxThrottlePercent);
-        Assert.IsTrue(report.RoundsDetail.All(r => r.Action is "continue" or "defer" or "abort"));
+        Assert.IsTrue(report.RoundsDetail.All(r => r.Action is RoundAction.Continue or RoundAction.Defer or RoundAction.Abort));
     }
 
     [TestMethod]

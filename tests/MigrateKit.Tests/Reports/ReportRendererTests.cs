@@ -108,8 +108,8 @@ public sealed partial class ReportRendererTests
             DowntimeMs = 0,
             RoundsDetail =
             [
-                new RoundReport { Round = 0, DirtyRate = double.NaN, Bandwidth = double.PositiveInfinity, PredictedDowntimeMs = double.NaN, Action = "switchover" },
-                new RoundReport { Round = 1, Action = "switchover" },
+                new RoundReport { Round = 0, DirtyRate = double.NaN, Bandwidth = double.PositiveInfinity, PredictedDowntimeMs = double.NaN, Action = RoundAction.Switchover },
+                new RoundReport { Round = 1, Action = RoundAction.Switchover },
             ],
         }],
     ];

@@ -1,4 +1,6 @@
+using System;
 using System.Collections.Generic;
+using MigrateKit.Estimation;
 using MigrateKit.Migration;
 
 namespace MigrateKit.Tests.Reports;
@@ -50,8 +52,8 @@ internal static class SampleReports
                 ThrottlePercent = p.Throttle,
                 PredictedDowntimeMs = p.Predicted,
                 PredictedTotalMs = p.Total,
-                Verdict = p.Verdict,
-                Action = p.Action,
+                Verdict = Enum.Parse<ConvergenceVerdict>(p.Verdict, ignoreCase: true),
+                Action = Enum.Parse<RoundAction>(p.Action, ignoreCase: true),
             });
         }
 
@@ -68,8 +70,8 @@ internal static class SampleReports
             DeferredPages = 6_000,
             Bandwidth = 98e6,
             PredictedDowntimeMs = 190,
-            Verdict = "converging",
-            Action = "switchover",
+            Verdict = ConvergenceVerdict.Converging,
+            Action = RoundAction.Switchover,
         });
         return new MigrationReport
         {
@@ -123,7 +125,7 @@ internal static class SampleReports
             new RoundReport
             {
                 Round = 0, BytesSent = 64UL << 20, PagesSent = 16_384, DurationMs = 690, DirtyPages = 16_000, HotPages = 15_000,
-                DirtyRate = 30_000, Bandwidth = 95e6, PredictedDowntimeMs = 2_400, Verdict = "diverging", Action = "abort",
+                DirtyRate = 30_000, Bandwidth = 95e6, PredictedDowntimeMs = 2_400, Verdict = ConvergenceVerdict.Diverging, Action = RoundAction.Abort,
             },
         ],
     };
@@ -142,9 +144,9 @@ internal static class SampleReports
         MaxThrottlePercent = 30,
         RoundsDetail =
         [
-            new RoundReport { Round = 1, BytesSent = 1_000_000_000, DirtyPages = 60_000, DirtyRate = 20_000, Bandwidth = 110e6, PredictedDowntimeMs = 2_300, Verdict = "unknown", Action = "continue" },
-            new RoundReport { Round = 2, BytesSent = 250_000_000, DirtyPages = 30_000, DirtyRate = 15_000, Bandwidth = 112e6, ThrottlePercent = 20, PredictedDowntimeMs = 1_100, Verdict = "converging", Action = "continue" },
-            new RoundReport { Round = 3, BytesSent = 50_000_000, DirtyPages = 2_000, DirtyRate = 9_000, Bandwidth = 111e6, ThrottlePercent = 30, PredictedDowntimeMs = 80, Verdict = "converging", Action = "continue" },
+            new RoundReport { Round = 1, BytesSent = 1_000_000_000, DirtyPages = 60_000, DirtyRate = 20_000, Bandwidth = 110e6, PredictedDowntimeMs = 2_300, Verdict = ConvergenceVerdict.Unknown, Action = RoundAction.Continue },
+            new RoundReport { Round = 2, BytesSent = 250_000_000, DirtyPages = 30_000, DirtyRate = 15_000, Bandwidth = 112e6, ThrottlePercent = 20, PredictedDowntimeMs = 1_100, Verdict = ConvergenceVerdict.Converging, Action = RoundAction.Continue },
+            new RoundReport { Round = 3, BytesSent = 50_000_000, DirtyPages = 2_000, DirtyRate = 9_000, Bandwidth = 111e6, ThrottlePercent = 30, PredictedDowntimeMs = 80, Verdict = ConvergenceVerdict.Converging, Action = RoundAction.Continue },
         ],
     };
 }

@@ -99,7 +99,7 @@ public sealed class EngineTelemetryTests
         Assert.AreSequenceEqual(rows.Select(r => (object?)(long)r.BytesSent).ToArray(), rounds.Select(r => r.GetTagItem("migratekit.bytes.sent")).ToArray());
         Assert.AreSequenceEqual(rows.Select(r => (object?)(long)r.DirtyPages).ToArray(), rounds.Select(r => r.GetTagItem("migratekit.pages.dirty")).ToArray());
         Assert.AreSequenceEqual(rows.Select(r => (object?)r.PredictedDowntimeMs).ToArray(), rounds.Select(r => r.GetTagItem("migratekit.downtime.predicted_ms")).ToArray());
-        Assert.AreSequenceEqual(rows.Select(r => (object?)r.Action).ToArray(), rounds.Select(r => r.GetTagItem("migratekit.action")).ToArray());
+        Assert.AreSequenceEqual(rows.Select(r => (object?)ReportNames.Of(r.Action)).ToArray(), rounds.Select(r => r.GetTagItem("migratekit.action")).ToArray());
 
         Activity switchover = capture.Spans("migratekit.switchover").Single();
         Assert.AreEqual(migration.SpanId, switchover.ParentSpanId);
