@@ -138,9 +138,21 @@ internal sealed class IterationRecorder : IDisposable
         _zeroAtLastRound = zero;
         _lastRoundAt = elapsed;
         _lastRoundWall = _time.GetUtcNow();
-        _progress?.Report(new MigrationProgress(iteration, elapsed, processed, forecaster.PendingBytes,
-            forecaster.PendingBytes / PageSize, 0, 0, forecaster.DirtyRate / PageSize, forecaster.Bandwidth, stats.AutoConvergeThrottle ?? 0,
-            forecast, ToMigrationAction(decision.Action)));
+        _progress?.Report(new MigrationProgress
+        {
+            Round = iteration,
+            Elapsed = elapsed,
+            BytesSent = processed,
+            RemainingBytes = forecaster.PendingBytes,
+            DirtyPages = forecaster.PendingBytes / PageSize,
+            HotPages = 0,
+            DeferredPages = 0,
+            DirtyRatePagesPerSecond = forecaster.DirtyRate / PageSize,
+            BandwidthBytesPerSecond = forecaster.Bandwidth,
+            ThrottlePercent = stats.AutoConvergeThrottle ?? 0,
+            Forecast = forecast,
+            Action = ToMigrationAction(decision.Action),
+        });
     }
 
     /// <summary>

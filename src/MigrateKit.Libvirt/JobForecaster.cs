@@ -102,18 +102,20 @@ internal sealed class JobForecaster
 
         PendingBytes = pending;
         QemuExpectedDowntime = TimeSpan.FromSeconds(pending / Bandwidth);
-        return _estimator.Estimate(new ForecastInput(
-            Round: Math.Max(iteration - 1, 0),
-            Elapsed: elapsed,
-            PendingBytes: pending,
-            NextRoundBytes: pending,
-            DeferredBytes: 0,
-            WarmDirtyBytesPerSecond: DirtyRate,
-            TotalDirtyBytesPerSecond: DirtyRate,
-            DeviceStateBytes: 0,
-            MemoryBytes: total,
-            MaxDowntime: _maxDowntime,
-            BandwidthBytesPerSecond: Bandwidth,
-            SwitchoverBandwidthBytesPerSecond: switchover));
+        return _estimator.Estimate(new ForecastInput
+        {
+            Round = Math.Max(iteration - 1, 0),
+            Elapsed = elapsed,
+            PendingBytes = pending,
+            NextRoundBytes = pending,
+            DeferredBytes = 0,
+            WarmDirtyBytesPerSecond = DirtyRate,
+            TotalDirtyBytesPerSecond = DirtyRate,
+            DeviceStateBytes = 0,
+            MemoryBytes = total,
+            MaxDowntime = _maxDowntime,
+            BandwidthBytesPerSecond = Bandwidth,
+            SwitchoverBandwidthBytesPerSecond = switchover,
+        });
     }
 }

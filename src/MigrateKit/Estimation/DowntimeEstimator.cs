@@ -20,11 +20,6 @@ public enum ConvergenceVerdict
 }
 
 /// <summary>What a switchover started now would spend its downtime on.</summary>
-/// <param name="Pause">Stopping the vCPUs (measured).</param>
-/// <param name="FinalHarvest">The last harvest of the dirty log (measured per GiB).</param>
-/// <param name="Transfer">Sending the pages still dirty, at the conservative bandwidth.</param>
-/// <param name="DeviceState">Sending the device state.</param>
-/// <param name="Resume">The destination restoring state and starting its vCPUs (measured there).</param>
 public readonly record struct DowntimeBreakdown(TimeSpan Pause, TimeSpan FinalHarvest, TimeSpan Transfer, TimeSpan DeviceState, TimeSpan Resume)
 {
     /// <summary>The sum of the parts.</summary>
@@ -35,59 +30,85 @@ public readonly record struct DowntimeBreakdown(TimeSpan Pause, TimeSpan FinalHa
 }
 
 /// <summary>A forecast made after a round's harvest.</summary>
-/// <param name="Round">The round just harvested.</param>
-/// <param name="PredictedDowntime">Downtime if the switchover started now.</param>
-/// <param name="Breakdown">The parts of <paramref name="PredictedDowntime"/>.</param>
-/// <param name="PredictedTotalTime">Predicted time from the start of the migration to its end, if it converges as it goes; null when it would not converge without a change.</param>
-/// <param name="Verdict">Converging, stalled or diverging.</param>
-/// <param name="BandwidthBytesPerSecond">The bandwidth the forecast assumes (conservative).</param>
-/// <param name="DirtyBytesPerSecond">How fast the guest dirties pages that are re-sent each round.</param>
-/// <param name="PendingBytes">What a switchover would send now.</param>
-/// <param name="NextRoundBytes">What the next pre-copy round would send.</param>
-/// <param name="DeferredBytes">Hot pages held back for the switchover.</param>
-/// <param name="ConvergenceRatio">Dirtying rate over bandwidth: each round sends about this fraction of the previous one.</param>
-public sealed record Forecast(
-    int Round,
-    TimeSpan PredictedDowntime,
-    DowntimeBreakdown Breakdown,
-    TimeSpan? PredictedTotalTime,
-    ConvergenceVerdict Verdict,
-    double BandwidthBytesPerSecond,
-    double DirtyBytesPerSecond,
-    ulong PendingBytes,
-    ulong NextRoundBytes,
-    ulong DeferredBytes,
-    double ConvergenceRatio);
+public sealed record Forecast
+{
+    /// <summary>The round just harvested.</summary>
+    public required int Round { get; init; }
+
+    /// <summary>Downtime if the switchover started now.</summary>
+    public required TimeSpan PredictedDowntime { get; init; }
+
+    /// <summary>The parts of <see cref="PredictedDowntime"/>.</summary>
+    public required DowntimeBreakdown Breakdown { get; init; }
+
+    /// <summary>Predicted time from the start of the migration to its end, if it converges as it goes; null when it would not converge without a change.</summary>
+    public TimeSpan? PredictedTotalTime { get; init; }
+
+    /// <summary>Converging, stalled or diverging.</summary>
+    public required ConvergenceVerdict Verdict { get; init; }
+
+    /// <summary>The bandwidth the forecast assumes (conservative).</summary>
+    public required double BandwidthBytesPerSecond { get; init; }
+
+    /// <summary>How fast the guest dirties pages that are re-sent each round.</summary>
+    public required double DirtyBytesPerSecond { get; init; }
+
+    /// <summary>What a switchover would send now.</summary>
+    public required ulong PendingBytes { get; init; }
+
+    /// <summary>What the next pre-copy round would send.</summary>
+    public required ulong NextRoundBytes { get; init; }
+
+    /// <summary>Hot pages held back for the switchover.</summary>
+    public required ulong DeferredBytes { get; init; }
+
+    /// <summary>Dirtying rate over bandwidth: each round sends about this fraction of the previous one.</summary>
+    public required double ConvergenceRatio { get; init; }
+}
 
 /// <summary>What the engine knows right after a harvest.</summary>
-/// <param name="Round">The round just harvested.</param>
-/// <param name="Elapsed">Time since the migration started.</param>
-/// <param name="PendingBytes">Bytes a switchover would send now (all dirty or never-sent non-zero pages, framing included).</param>
-/// <param name="NextRoundBytes">Bytes the next pre-copy round would send (pending minus deferred).</param>
-/// <param name="DeferredBytes">Bytes of hot pages held back for the switchover.</param>
-/// <param name="WarmDirtyBytesPerSecond">Dirtying rate of pages that are not deferred.</param>
-/// <param name="TotalDirtyBytesPerSecond">Dirtying rate of all pages.</param>
-/// <param name="DeviceStateBytes">Size of the device state.</param>
-/// <param name="MemoryBytes">Guest memory size (the final harvest covers all of it).</param>
-/// <param name="MaxDowntime">The downtime limit.</param>
-/// <param name="BandwidthBytesPerSecond">The bandwidth to assume.</param>
-/// <param name="BurstBytes">Bytes a bandwidth limiter lets through at once before its rate applies (0 without a limiter).</param>
-/// <param name="SwitchoverBandwidthBytesPerSecond">The bandwidth of the stop-and-copy when it differs from the pre-copy rounds'
-/// (QEMU lifts its rate limit once the guest is stopped); null: the same as <paramref name="BandwidthBytesPerSecond"/>.</param>
-public readonly record struct ForecastInput(
-    int Round,
-    TimeSpan Elapsed,
-    ulong PendingBytes,
-    ulong NextRoundBytes,
-    ulong DeferredBytes,
-    double WarmDirtyBytesPerSecond,
-    double TotalDirtyBytesPerSecond,
-    ulong DeviceStateBytes,
-    ulong MemoryBytes,
-    TimeSpan MaxDowntime,
-    double BandwidthBytesPerSecond,
-    ulong BurstBytes = 0,
-    double? SwitchoverBandwidthBytesPerSecond = null);
+public readonly record struct ForecastInput
+{
+    /// <summary>The round just harvested.</summary>
+    public required int Round { get; init; }
+
+    /// <summary>Time since the migration started.</summary>
+    public required TimeSpan Elapsed { get; init; }
+
+    /// <summary>Bytes a switchover would send now (all dirty or never-sent non-zero pages, framing included).</summary>
+    public required ulong PendingBytes { get; init; }
+
+    /// <summary>Bytes the next pre-copy round would send (pending minus deferred).</summary>
+    public required ulong NextRoundBytes { get; init; }
+
+    /// <summary>Bytes of hot pages held back for the switchover.</summary>
+    public required ulong DeferredBytes { get; init; }
+
+    /// <summary>Dirtying rate of pages that are not deferred.</summary>
+    public required double WarmDirtyBytesPerSecond { get; init; }
+
+    /// <summary>Dirtying rate of all pages.</summary>
+    public required double TotalDirtyBytesPerSecond { get; init; }
+
+    /// <summary>Size of the device state.</summary>
+    public required ulong DeviceStateBytes { get; init; }
+
+    /// <summary>Guest memory size (the final harvest covers all of it).</summary>
+    public required ulong MemoryBytes { get; init; }
+
+    /// <summary>The downtime limit.</summary>
+    public required TimeSpan MaxDowntime { get; init; }
+
+    /// <summary>The bandwidth to assume.</summary>
+    public required double BandwidthBytesPerSecond { get; init; }
+
+    /// <summary>Bytes a bandwidth limiter lets through at once before its rate applies (0 without a limiter).</summary>
+    public ulong BurstBytes { get; init; }
+
+    /// <summary>The bandwidth of the stop-and-copy when it differs from the pre-copy rounds'
+    /// (QEMU lifts its rate limit once the guest is stopped); null: the same as <see cref="BandwidthBytesPerSecond"/>.</summary>
+    public double? SwitchoverBandwidthBytesPerSecond { get; init; }
+}
 
 /// <summary>
 /// Predicts downtime, total time and convergence from measured costs:
@@ -147,8 +168,20 @@ public sealed class DowntimeEstimator
         _pendingHistory.Add(input.PendingBytes);
         ConvergenceVerdict verdict = Verdict(q, breakdown, input);
         TimeSpan? total = PredictTotal(q, breakdown, input, bandwidth);
-        return new Forecast(input.Round, breakdown.Total, breakdown, total, verdict, bandwidth, input.WarmDirtyBytesPerSecond,
-            input.PendingBytes, input.NextRoundBytes, input.DeferredBytes, q);
+        return new Forecast
+        {
+            Round = input.Round,
+            PredictedDowntime = breakdown.Total,
+            Breakdown = breakdown,
+            PredictedTotalTime = total,
+            Verdict = verdict,
+            BandwidthBytesPerSecond = bandwidth,
+            DirtyBytesPerSecond = input.WarmDirtyBytesPerSecond,
+            PendingBytes = input.PendingBytes,
+            NextRoundBytes = input.NextRoundBytes,
+            DeferredBytes = input.DeferredBytes,
+            ConvergenceRatio = q,
+        };
     }
 
     private ConvergenceVerdict Verdict(double q, DowntimeBreakdown breakdown, in ForecastInput input)

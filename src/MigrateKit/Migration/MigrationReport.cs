@@ -55,31 +55,44 @@ public sealed class MigrationException : Exception
 }
 
 /// <summary>Progress after each round, as reported through <see cref="IProgress{T}"/>.</summary>
-/// <param name="Round">The round just finished (0 is the full copy).</param>
-/// <param name="Elapsed">Time since the start.</param>
-/// <param name="BytesSent">Bytes on the wire so far.</param>
-/// <param name="RemainingBytes">Bytes a switchover would send now.</param>
-/// <param name="DirtyPages">Pages the round's harvest found.</param>
-/// <param name="HotPages">Pages hot by the k-of-n rule.</param>
-/// <param name="DeferredPages">Hot pages held back for the switchover.</param>
-/// <param name="DirtyRatePagesPerSecond">Dirtying rate measured over the round.</param>
-/// <param name="BandwidthBytesPerSecond">The bandwidth estimate.</param>
-/// <param name="ThrottlePercent">The throttle in force for the next round.</param>
-/// <param name="Forecast">The forecast made after the round.</param>
-/// <param name="Action">What the policy decided.</param>
-public sealed record MigrationProgress(
-    int Round,
-    TimeSpan Elapsed,
-    ulong BytesSent,
-    ulong RemainingBytes,
-    ulong DirtyPages,
-    ulong HotPages,
-    ulong DeferredPages,
-    double DirtyRatePagesPerSecond,
-    double BandwidthBytesPerSecond,
-    int ThrottlePercent,
-    Forecast Forecast,
-    MigrationAction Action);
+public sealed record MigrationProgress
+{
+    /// <summary>The round just finished (0 is the full copy).</summary>
+    public required int Round { get; init; }
+
+    /// <summary>Time since the start.</summary>
+    public required TimeSpan Elapsed { get; init; }
+
+    /// <summary>Bytes on the wire so far.</summary>
+    public required ulong BytesSent { get; init; }
+
+    /// <summary>Bytes a switchover would send now.</summary>
+    public required ulong RemainingBytes { get; init; }
+
+    /// <summary>Pages the round's harvest found.</summary>
+    public required ulong DirtyPages { get; init; }
+
+    /// <summary>Pages hot by the k-of-n rule.</summary>
+    public required ulong HotPages { get; init; }
+
+    /// <summary>Hot pages held back for the switchover.</summary>
+    public required ulong DeferredPages { get; init; }
+
+    /// <summary>Dirtying rate measured over the round.</summary>
+    public required double DirtyRatePagesPerSecond { get; init; }
+
+    /// <summary>The bandwidth estimate.</summary>
+    public required double BandwidthBytesPerSecond { get; init; }
+
+    /// <summary>The throttle in force for the next round.</summary>
+    public required int ThrottlePercent { get; init; }
+
+    /// <summary>The forecast made after the round.</summary>
+    public required Forecast Forecast { get; init; }
+
+    /// <summary>What the policy decided.</summary>
+    public required MigrationAction Action { get; init; }
+}
 
 /// <summary>One row of a report: a pre-copy round, or the switchover.</summary>
 public sealed class RoundReport

@@ -117,9 +117,21 @@ internal sealed class PreCopyRun
             {
                 ct.ThrowIfCancellationRequested();
                 (Forecast forecast, PolicyDecision decision, ulong dirty) = await TracedRoundAsync(round, ct).ConfigureAwait(false);
-                _progress?.Report(new MigrationProgress(round, Elapsed, _sender.BytesWritten, forecast.PendingBytes, dirty,
-                    _regions.HotPages, _regions.DeferredPages, _measurements.DirtyPagesPerSecond,
-                    forecast.BandwidthBytesPerSecond, decision.ThrottlePercent, forecast, decision.Action));
+                _progress?.Report(new MigrationProgress
+                {
+                    Round = round,
+                    Elapsed = Elapsed,
+                    BytesSent = _sender.BytesWritten,
+                    RemainingBytes = forecast.PendingBytes,
+                    DirtyPages = dirty,
+                    HotPages = _regions.HotPages,
+                    DeferredPages = _regions.DeferredPages,
+                    DirtyRatePagesPerSecond = _measurements.DirtyPagesPerSecond,
+                    BandwidthBytesPerSecond = forecast.BandwidthBytesPerSecond,
+                    ThrottlePercent = decision.ThrottlePercent,
+                    Forecast = forecast,
+                    Action = decision.Action,
+                });
 
                 switch (decision.Action)
                 {

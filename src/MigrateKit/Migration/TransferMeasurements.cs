@@ -115,19 +115,21 @@ internal sealed class TransferMeasurements
     internal Forecast Forecast(int round, TimeSpan elapsed, ulong pendingPages, ulong deferredPages, ulong burstBytes)
     {
         double nonZero = 1 - _zeroFraction;
-        var input = new ForecastInput(
-            round,
-            elapsed,
-            (ulong)(pendingPages * nonZero * PageWireBytes),
-            (ulong)((pendingPages - deferredPages) * nonZero * PageWireBytes),
-            (ulong)(deferredPages * nonZero * PageWireBytes),
-            _warmRate.LastPagesPerSecond * PageWireBytes,
-            _dirtyRate.LastPagesPerSecond * PageWireBytes,
-            (ulong)DeviceStateBytes,
-            _memoryBytes,
-            _options.MaxDowntime,
-            Bandwidth(),
-            burstBytes);
+        var input = new ForecastInput
+        {
+            Round = round,
+            Elapsed = elapsed,
+            PendingBytes = (ulong)(pendingPages * nonZero * PageWireBytes),
+            NextRoundBytes = (ulong)((pendingPages - deferredPages) * nonZero * PageWireBytes),
+            DeferredBytes = (ulong)(deferredPages * nonZero * PageWireBytes),
+            WarmDirtyBytesPerSecond = _warmRate.LastPagesPerSecond * PageWireBytes,
+            TotalDirtyBytesPerSecond = _dirtyRate.LastPagesPerSecond * PageWireBytes,
+            DeviceStateBytes = (ulong)DeviceStateBytes,
+            MemoryBytes = _memoryBytes,
+            MaxDowntime = _options.MaxDowntime,
+            BandwidthBytesPerSecond = Bandwidth(),
+            BurstBytes = burstBytes,
+        };
         return Estimator.Estimate(input);
     }
 }

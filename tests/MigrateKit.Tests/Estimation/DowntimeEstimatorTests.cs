@@ -27,8 +27,20 @@ public sealed class DowntimeEstimatorTests
         double bandwidth = Bandwidth,
         int round = 1,
         TimeSpan? elapsed = null) =>
-        new(round, elapsed ?? TimeSpan.FromSeconds(2), pending, next ?? pending - deferred, deferred, warm, totalDirty ?? warm,
-            deviceState, memory, TimeSpan.FromMilliseconds(maxDowntimeMs), bandwidth);
+        new ForecastInput
+        {
+            Round = round,
+            Elapsed = elapsed ?? TimeSpan.FromSeconds(2),
+            PendingBytes = pending,
+            NextRoundBytes = next ?? pending - deferred,
+            DeferredBytes = deferred,
+            WarmDirtyBytesPerSecond = warm,
+            TotalDirtyBytesPerSecond = totalDirty ?? warm,
+            DeviceStateBytes = deviceState,
+            MemoryBytes = memory,
+            MaxDowntime = TimeSpan.FromMilliseconds(maxDowntimeMs),
+            BandwidthBytesPerSecond = bandwidth,
+        };
 
     private static void AreClose(TimeSpan expected, TimeSpan actual, string? what = null) =>
         Assert.IsLessThanOrEqualTo(1L, Math.Abs(expected.Ticks - actual.Ticks), $"{what}: expected {expected}, got {actual}");

@@ -11,8 +11,20 @@ public sealed class LibvirtPolicyTests
     private static readonly TimeSpan Ms300 = TimeSpan.FromMilliseconds(300);
 
     private static Forecast Forecast(double downtimeMs, ConvergenceVerdict verdict = ConvergenceVerdict.Stalled, double ratio = 1.0) =>
-        new(3, TimeSpan.FromMilliseconds(downtimeMs), new DowntimeBreakdown(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.FromMilliseconds(downtimeMs), TimeSpan.Zero, TimeSpan.Zero),
-            null, verdict, 100 << 20, 100 << 20, 99 << 20, 99 << 20, 0, ratio);
+        new Forecast
+        {
+            Round = 3,
+            PredictedDowntime = TimeSpan.FromMilliseconds(downtimeMs),
+            Breakdown = new DowntimeBreakdown(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.FromMilliseconds(downtimeMs), TimeSpan.Zero, TimeSpan.Zero),
+            PredictedTotalTime = null,
+            Verdict = verdict,
+            BandwidthBytesPerSecond = 100 << 20,
+            DirtyBytesPerSecond = 100 << 20,
+            PendingBytes = 99 << 20,
+            NextRoundBytes = 99 << 20,
+            DeferredBytes = 0,
+            ConvergenceRatio = ratio,
+        };
 
     private static LibvirtPolicyState State(int iteration = 3, double elapsedS = 2, double qemuLimitMs = 300, double qemuExpectedMs = 990, int throttle = 0, bool postcopy = false) =>
         new(iteration, TimeSpan.FromSeconds(elapsedS), TimeSpan.FromMilliseconds(qemuLimitMs), TimeSpan.FromMilliseconds(qemuExpectedMs), throttle, postcopy);

@@ -16,18 +16,20 @@ namespace MigrateKit.Tests.Migration;
 [DoNotParallelize]
 public sealed class EngineRecorderTests : IDisposable
 {
-    private static readonly Forecast Forecast = new(
-        Round: 2,
-        PredictedDowntime: TimeSpan.FromMilliseconds(80),
-        Breakdown: new DowntimeBreakdown(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(70), TimeSpan.FromMilliseconds(3), TimeSpan.FromMilliseconds(4)),
-        PredictedTotalTime: TimeSpan.FromSeconds(2),
-        Verdict: ConvergenceVerdict.Converging,
-        BandwidthBytesPerSecond: 1e6,
-        DirtyBytesPerSecond: 5e5,
-        PendingBytes: 70_000,
-        NextRoundBytes: 60_000,
-        DeferredBytes: 10_000,
-        ConvergenceRatio: 0.5);
+    private static readonly Forecast Forecast = new Forecast
+    {
+        Round = 2,
+        PredictedDowntime = TimeSpan.FromMilliseconds(80),
+        Breakdown = new DowntimeBreakdown(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(70), TimeSpan.FromMilliseconds(3), TimeSpan.FromMilliseconds(4)),
+        PredictedTotalTime = TimeSpan.FromSeconds(2),
+        Verdict = ConvergenceVerdict.Converging,
+        BandwidthBytesPerSecond = 1e6,
+        DirtyBytesPerSecond = 5e5,
+        PendingBytes = 70_000,
+        NextRoundBytes = 60_000,
+        DeferredBytes = 10_000,
+        ConvergenceRatio = 0.5,
+    };
 
     private readonly GuestMemoryLayout _memory = new([new GuestMemoryRegionSpec(0, 16 * GuestMemoryLayout.PageSize)]);
     private readonly ListLogger<PreCopyEngine> _logger = new();

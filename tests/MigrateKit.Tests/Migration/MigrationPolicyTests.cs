@@ -25,7 +25,20 @@ public sealed class MigrationPolicyTests
         double bandwidth = Bandwidth)
     {
         var breakdown = new DowntimeBreakdown(Ms(fixedMs), TimeSpan.Zero, Ms(predictedMs - fixedMs), TimeSpan.Zero, TimeSpan.Zero);
-        return new Forecast(1, breakdown.Total, breakdown, null, verdict, bandwidth, ratio * bandwidth, 64 * MiB, 64 * MiB, deferredBytes, ratio);
+        return new Forecast
+        {
+            Round = 1,
+            PredictedDowntime = breakdown.Total,
+            Breakdown = breakdown,
+            PredictedTotalTime = null,
+            Verdict = verdict,
+            BandwidthBytesPerSecond = bandwidth,
+            DirtyBytesPerSecond = ratio * bandwidth,
+            PendingBytes = 64 * MiB,
+            NextRoundBytes = 64 * MiB,
+            DeferredBytes = deferredBytes,
+            ConvergenceRatio = ratio,
+        };
     }
 
     private static PolicyState State(int round = 1, double elapsedSeconds = 1, ulong bytesSent = GiB, ulong memory = GiB, int throttle = 0, bool deferredGrew = false) =>
