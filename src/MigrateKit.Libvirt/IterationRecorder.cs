@@ -146,8 +146,7 @@ internal sealed class IterationRecorder : IDisposable
         MigrateKitTelemetry.Rounds.Add(1, Tags);
         _roundsCounted++;
         TraceRound(row, Delta(normal, _pagesAtLastRound), _lastRoundWall);
-        LibvirtLog.Iteration(_logger, row.Round, _domain, row.BytesSent, row.DurationMs, forecaster.PendingBytes, row.DirtyRate,
-            row.ThrottlePercent, row.PredictedDowntimeMs, row.Verdict, row.Action);
+        LibvirtLog.Iteration(_logger, _domain, row, forecaster.PendingBytes);
         _pagesAtLastRound = normal;
         _processedAtLastRound = processed;
         _zeroAtLastRound = zero;

@@ -1,5 +1,9 @@
 using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Globalization;
 using LibvirtSharp;
+using MigrateKit.Migration;
 using Microsoft.Extensions.Logging;
 
 namespace MigrateKit.Libvirt;
@@ -29,9 +33,14 @@ internal static partial class LibvirtLog
     [LoggerMessage(105, LogLevel.Warning, "The dirty-rate calculation of {Domain} failed; starting without it")]
     internal static partial void DirtyRateFailed(ILogger logger, Exception exception, string domain);
 
-    [LoggerMessage(106, LogLevel.Debug, "Iteration {Iteration} of {Domain}: {BytesSent} bytes in {DurationMs:F0} ms, {PendingBytes} bytes pending, dirty rate {DirtyRate:F0} pages/s, throttle {Throttle}%; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}")]
-    internal static partial void Iteration(ILogger logger, int iteration, string domain, ulong bytesSent, double durationMs, ulong pendingBytes, double dirtyRate,
-        int throttle, double predictedDowntimeMs, string verdict, string action);
+    /// <summary>Event 106, Debug: an iteration seen by polling, what it sent and the forecast after it.</summary>
+    internal static void Iteration(ILogger logger, string domain, RoundReport row, ulong pendingBytes)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            logger.Log(LogLevel.Debug, IterationEvent, new IterationLine(domain, row, pendingBytes), null, static (line, _) => line.ToString());
+        }
+    }
 
     [LoggerMessage(107, LogLevel.Information, "{Domain} is in the stop-and-copy after {Iterations} iterations: predicted downtime {PredictedDowntimeMs:F1} ms")]
     internal static partial void SwitchoverSeen(ILogger logger, string domain, int iterations, double? predictedDowntimeMs);
@@ -75,6 +84,48 @@ internal static partial class LibvirtLog
     [LoggerMessage(130, LogLevel.Warning, "libvirt at {Uri} failed (attempt {Attempt}); reconnecting")]
     internal static partial void Reconnecting(ILogger logger, Exception? exception, string uri, int attempt);
 
-    [LoggerMessage(140, LogLevel.Information, "Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {P1:F1} MiB in {D1} ms, {P2:F1} MiB in {D2} ms)")]
-    internal static partial void Calibrated(ILogger logger, string source, string destination, double speed, double @fixed, double p1, double d1, double p2, double d2);
+    [LoggerMessage(140, LogLevel.Information, "Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {Small}, {Large})")]
+    internal static partial void Calibrated(ILogger logger, string source, string destination, double speed, double @fixed, ProbeResult small, ProbeResult large);
+
+    private static readonly EventId IterationEvent = new(106, nameof(Iteration));
+
+    /// <summary>
+    /// The iteration line with its ten fields as structured values, as <c>[LoggerMessage]</c> would
+    /// write it; by hand because the fields come from one row.
+    /// </summary>
+    private sealed class IterationLine(string domain, RoundReport row, ulong pendingBytes) : IReadOnlyList<KeyValuePair<string, object?>>
+    {
+        private const string Format = "Iteration {Iteration} of {Domain}: {BytesSent} bytes in {DurationMs:F0} ms, {PendingBytes} bytes pending, dirty rate {DirtyRate:F0} pages/s, throttle {Throttle}%; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}";
+
+        public int Count => 11;
+
+        public KeyValuePair<string, object?> this[int index] => index switch
+        {
+            0 => new("Iteration", row.Round),
+            1 => new("Domain", domain),
+            2 => new("BytesSent", row.BytesSent),
+            3 => new("DurationMs", row.DurationMs),
+            4 => new("PendingBytes", pendingBytes),
+            5 => new("DirtyRate", row.DirtyRate),
+            6 => new("Throttle", row.ThrottlePercent),
+            7 => new("PredictedDowntimeMs", row.PredictedDowntimeMs),
+            8 => new("Verdict", row.Verdict),
+            9 => new("Action", row.Action),
+            10 => new("{OriginalFormat}", Format),
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+            $"Iteration {row.Round} of {domain}: {row.BytesSent} bytes in {row.DurationMs:F0} ms, {pendingBytes} bytes pending, dirty rate {row.DirtyRate:F0} pages/s, throttle {row.ThrottlePercent}%; predicted downtime {row.PredictedDowntimeMs:F1} ms ({row.Verdict}); {row.Action}");
+    }
 }
