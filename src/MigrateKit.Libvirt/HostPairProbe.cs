@@ -23,24 +23,26 @@ internal static class HostPairProbe
     internal static async Task<HostPairCalibration> RunAsync(LibvirtMigrator migrator, string sourceUri, string destinationUri, LibvirtCalibrationOptions options, ILogger logger, CancellationToken ct)
     {
         options.Validate();
-        (double p1, double d1) = await ProbeAsync(migrator, sourceUri, destinationUri, options.SmallWorkingSet, options, ct).ConfigureAwait(false);
-        (double p2, double d2) = await ProbeAsync(migrator, sourceUri, destinationUri, options.LargeWorkingSet, options, ct).ConfigureAwait(false);
+        ProbeResult small = await ProbeAsync(migrator, sourceUri, destinationUri, options.SmallWorkingSet, options, ct).ConfigureAwait(false);
+        ProbeResult large = await ProbeAsync(migrator, sourceUri, destinationUri, options.LargeWorkingSet, options, ct).ConfigureAwait(false);
+        (double p1, double d1) = small;
+        (double p2, double d2) = large;
         // Two noisy points make a noisy slope: the speed is kept within 4x of what the large probe
         // shows when all of its downtime is counted as transfer (a speed it certainly reached).
         if (d2 <= 0 || p2 <= 0 || !double.IsFinite(p2 / d2))
         {
-            throw new InvalidOperationException($"The calibration probes gave no usable figures ({p1 / (1 << 20):F1} MiB in {d1} ms, {p2 / (1 << 20):F1} MiB in {d2} ms).");
+            throw new InvalidOperationException($"The calibration probes gave no usable figures ({small}, {large}).");
         }
 
         double floor = p2 / (d2 / 1000);
         double speed = d2 > d1 && p2 > p1 ? Math.Clamp((p2 - p1) / ((d2 - d1) / 1000), floor, 4 * floor) : floor;
         double fixedMs = Math.Clamp(d1 - (p1 / speed * 1000), 0, d1);
         var calibration = new HostPairCalibration(speed, TimeSpan.FromMilliseconds(fixedMs));
-        LibvirtLog.Calibrated(logger, sourceUri, destinationUri, speed / (1 << 20), fixedMs, p1 / (1 << 20), d1, p2 / (1 << 20), d2);
+        LibvirtLog.Calibrated(logger, sourceUri, destinationUri, speed / (1 << 20), fixedMs, small, large);
         return calibration;
     }
 
-    private static async Task<(double PendingBytes, double DowntimeMs)> ProbeAsync(LibvirtMigrator migrator, string sourceUri, string destinationUri, ulong workingSet,
+    private static async Task<ProbeResult> ProbeAsync(LibvirtMigrator migrator, string sourceUri, string destinationUri, ulong workingSet,
         LibvirtCalibrationOptions options, CancellationToken ct)
     {
         string name = $"migratekit-probe-{Guid.NewGuid().ToString("N")[..10]}";
@@ -82,7 +84,7 @@ internal static class HostPairProbe
             // A probe quick enough to finish between two polls left no forecast: its whole working
             // set, rewritten continuously, is what the stop-and-copy had to send.
             bool forecastSeen = report.RoundsDetail.Count > 0 && report.RoundsDetail[^1].Action == RoundAction.Switchover;
-            return (forecastSeen ? report.RoundsDetail[^1].DirtyPages * (double)GuestMemoryLayout.PageSize : workingSet, downtime);
+            return new ProbeResult(forecastSeen ? report.RoundsDetail[^1].DirtyPages * (double)GuestMemoryLayout.PageSize : workingSet, downtime);
         }
         finally
         {

@@ -131,8 +131,7 @@ internal sealed class IterationRecorder : IDisposable
             _telemetry.RoundEnded(row, span);
         }
 
-        LibvirtLog.Iteration(_logger, row.Round, _domain, row.BytesSent, row.DurationMs, forecaster.PendingBytes, row.DirtyRate,
-            row.ThrottlePercent, row.PredictedDowntimeMs, ReportNames.Of(row.Verdict), ReportNames.Of(row.Action));
+        LibvirtLog.Iteration(_logger, _domain, row, forecaster.PendingBytes);
         _pagesAtLastRound = normal;
         _processedAtLastRound = processed;
         _zeroAtLastRound = zero;

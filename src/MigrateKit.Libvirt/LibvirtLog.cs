@@ -1,5 +1,6 @@
 using System;
 using LibvirtSharp;
+using MigrateKit.Migration;
 using Microsoft.Extensions.Logging;
 
 namespace MigrateKit.Libvirt;
@@ -29,9 +30,18 @@ internal static partial class LibvirtLog
     [LoggerMessage(105, LogLevel.Warning, "The dirty-rate calculation of {Domain} failed; starting without it")]
     internal static partial void DirtyRateFailed(ILogger logger, Exception exception, string domain);
 
-    [LoggerMessage(106, LogLevel.Debug, "Iteration {Iteration} of {Domain}: {BytesSent} bytes in {DurationMs:F0} ms, {PendingBytes} bytes pending, dirty rate {DirtyRate:F0} pages/s, throttle {Throttle}%; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}")]
-    internal static partial void Iteration(ILogger logger, int iteration, string domain, ulong bytesSent, double durationMs, ulong pendingBytes, double dirtyRate,
-        int throttle, double predictedDowntimeMs, string verdict, string action);
+    private const string IterationMessage =
+        "Iteration {Iteration} of {Domain}: {BytesSent} bytes in {DurationMs:F0} ms, {PendingBytes} bytes pending, dirty rate {DirtyRate:F0} pages/s, throttle {Throttle}%; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}";
+
+    /// <summary>Event 106, Debug: an iteration seen by polling, what it sent and the forecast after it, each figure a named value.</summary>
+    internal static void Iteration(ILogger logger, string domain, RoundReport row, ulong pendingBytes)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            logger.Log(LogLevel.Debug, new EventId(106, nameof(Iteration)), IterationMessage, row.Round, domain, row.BytesSent, row.DurationMs, pendingBytes,
+                row.DirtyRate, row.ThrottlePercent, row.PredictedDowntimeMs, ReportNames.Of(row.Verdict), ReportNames.Of(row.Action));
+        }
+    }
 
     [LoggerMessage(107, LogLevel.Information, "{Domain} is in the stop-and-copy after {Iterations} iterations: predicted downtime {PredictedDowntimeMs:F1} ms")]
     internal static partial void SwitchoverSeen(ILogger logger, string domain, int iterations, double? predictedDowntimeMs);
@@ -75,6 +85,6 @@ internal static partial class LibvirtLog
     [LoggerMessage(130, LogLevel.Warning, "libvirt at {Uri} failed (attempt {Attempt}); reconnecting")]
     internal static partial void Reconnecting(ILogger logger, Exception? exception, string uri, int attempt);
 
-    [LoggerMessage(140, LogLevel.Information, "Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {P1:F1} MiB in {D1} ms, {P2:F1} MiB in {D2} ms)")]
-    internal static partial void Calibrated(ILogger logger, string source, string destination, double speed, double @fixed, double p1, double d1, double p2, double d2);
+    [LoggerMessage(140, LogLevel.Information, "Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {Small}, {Large})")]
+    internal static partial void Calibrated(ILogger logger, string source, string destination, double speed, double @fixed, ProbeResult small, ProbeResult large);
 }

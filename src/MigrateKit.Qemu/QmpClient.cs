@@ -1,12 +1,9 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.IO;
 using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using System.Threading;
-using System.Threading.Channels;
 using System.Threading.Tasks;
 
 namespace MigrateKit.Qemu;
@@ -42,20 +39,14 @@ public sealed class QmpClient : IAsyncDisposable
     /// <summary>How many unread events are kept; older ones are dropped beyond this.</summary>
     public const int EventCapacity = 1024;
 
-    private static readonly byte[] LineEnd = "\r\n"u8.ToArray();
-
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly QmpLineReader _reader;
     private readonly string _socketPath;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly Lock _gate = new();
-    private readonly Dictionary<long, (string Command, TaskCompletionSource<JsonElement> Reply)> _pending = [];
-    private readonly Channel<QmpEvent> _events = Channel.CreateBounded<QmpEvent>(
-        new BoundedChannelOptions(EventCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleWriter = true });
+    private readonly QmpDispatcher _dispatcher;
     private readonly CancellationTokenSource _stop = new();
     private Task _readLoop = Task.CompletedTask;
-    private Exception? _fault;
     private long _nextId;
     private int _disposed;
 
@@ -65,6 +56,7 @@ public sealed class QmpClient : IAsyncDisposable
         _socketPath = socketPath;
         _stream = new NetworkStream(socket, ownsSocket: false);
         _reader = new QmpLineReader(_stream);
+        _dispatcher = new QmpDispatcher(socketPath, EventCapacity);
     }
 
     /// <summary>The QEMU version from the greeting.</summary>
@@ -83,7 +75,7 @@ public sealed class QmpClient : IAsyncDisposable
     /// The asynchronous events QEMU sent, in order. The sequence ends when the connection ends.
     /// At most <see cref="EventCapacity"/> unread events are kept; older ones are dropped.
     /// </summary>
-    public IAsyncEnumerable<QmpEvent> Events => _events.Reader.ReadAllAsync();
+    public IAsyncEnumerable<QmpEvent> Events => _dispatcher.Events.ReadAllAsync();
 
     /// <summary>
     /// Connects to a QMP socket, reads the greeting and negotiates capabilities.
@@ -119,7 +111,7 @@ public sealed class QmpClient : IAsyncDisposable
             client = new QmpClient(socket, unixSocketPath);
             byte[] greeting = await client._reader.ReadLineAsync(deadline.Token).ConfigureAwait(false)
                 ?? throw new IOException($"QEMU closed the QMP socket {unixSocketPath} before its greeting");
-            client.ReadGreeting(greeting);
+            client.Greet(QmpMessage.ParseGreeting(greeting, unixSocketPath));
             client._readLoop = Task.Run(client.ReadLoopAsync, CancellationToken.None);
             await client.ExecuteAsync("qmp_capabilities", null, deadline.Token).ConfigureAwait(false);
             return client;
@@ -151,17 +143,8 @@ public sealed class QmpClient : IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(command);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         long id = Interlocked.Increment(ref _nextId);
-        byte[] message = Serialize(command, arguments, id);
-        var reply = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_gate)
-        {
-            if (_fault is not null)
-            {
-                throw Rethrowable(_fault);
-            }
-
-            _pending.Add(id, (command, reply));
-        }
+        byte[] message = QmpCommand.Encode(command, arguments, id);
+        TaskCompletionSource<JsonElement> reply = _dispatcher.Expect(id, command);
 
         try
         {
@@ -172,7 +155,7 @@ public sealed class QmpClient : IAsyncDisposable
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
-                Fault(new IOException($"cannot write to the QMP socket {_socketPath}: {e.Message}", e));
+                _dispatcher.Fault(new IOException($"cannot write to the QMP socket {_socketPath}: {e.Message}", e));
             }
             finally
             {
@@ -183,10 +166,7 @@ public sealed class QmpClient : IAsyncDisposable
         }
         finally
         {
-            lock (_gate)
-            {
-                _pending.Remove(id);
-            }
+            _dispatcher.Forget(id);
         }
     }
 
@@ -197,13 +177,7 @@ public sealed class QmpClient : IAsyncDisposable
     public Task SetMigrationCapabilitiesAsync(IReadOnlyDictionary<string, bool> capabilities, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(capabilities);
-        var list = new List<Dictionary<string, object>>(capabilities.Count);
-        foreach (KeyValuePair<string, bool> capability in capabilities)
-        {
-            list.Add(new Dictionary<string, object> { ["capability"] = capability.Key, ["state"] = capability.Value });
-        }
-
-        return ExecuteAsync("migrate-set-capabilities", new Dictionary<string, object> { ["capabilities"] = list }, ct);
+        return ExecuteAsync("migrate-set-capabilities", QmpCommand.Capabilities(capabilities), ct);
     }
 
     /// <summary>Sets migration parameters (<c>migrate-set-parameters</c>); parameters left <see langword="null"/> are not sent.</summary>
@@ -213,28 +187,7 @@ public sealed class QmpClient : IAsyncDisposable
     public Task SetMigrationParametersAsync(MigrationParameters parameters, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        var arguments = new Dictionary<string, object>();
-        if (parameters.MaxBandwidthBytesPerSecond is long bandwidth)
-        {
-            arguments["max-bandwidth"] = bandwidth;
-        }
-
-        if (parameters.DowntimeLimitMilliseconds is long downtime)
-        {
-            arguments["downtime-limit"] = downtime;
-        }
-
-        if (parameters.CpuThrottleInitialPercent is int initial)
-        {
-            arguments["cpu-throttle-initial"] = initial;
-        }
-
-        if (parameters.CpuThrottleIncrementPercent is int increment)
-        {
-            arguments["cpu-throttle-increment"] = increment;
-        }
-
-        return ExecuteAsync("migrate-set-parameters", arguments, ct);
+        return ExecuteAsync("migrate-set-parameters", QmpCommand.Parameters(parameters), ct);
     }
 
     /// <summary>Starts an outgoing migration (<c>migrate</c>); it runs in the background, followed with <see cref="QueryMigrateAsync"/>.</summary>
@@ -294,7 +247,7 @@ public sealed class QmpClient : IAsyncDisposable
             return;
         }
 
-        Fault(new IOException($"the QMP client for {_socketPath} was disposed"));
+        _dispatcher.Fault(new IOException($"the QMP client for {_socketPath} was disposed"));
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -332,68 +285,11 @@ public sealed class QmpClient : IAsyncDisposable
         }
     }
 
-    private static byte[] Serialize(string command, object? arguments, long id)
+    private void Greet(QmpGreeting greeting)
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("execute", command);
-            if (arguments is not null)
-            {
-                writer.WritePropertyName("arguments");
-                JsonSerializer.Serialize(writer, arguments, arguments.GetType());
-            }
-
-            writer.WriteNumber("id", id);
-            writer.WriteEndObject();
-        }
-
-        buffer.Write(LineEnd);
-        return buffer.ToArray();
-    }
-
-    private static Exception Rethrowable(Exception fault) => fault switch
-    {
-        QmpException q => new QmpException(q.ErrorClass, q.Description, q.Command, q),
-        IOException io => new IOException(io.Message, io),
-        _ => new IOException(fault.Message, fault),
-    };
-
-    private void ReadGreeting(byte[] line)
-    {
-        JsonElement root = ParseMessage(line);
-        if (!root.TryGetProperty("QMP", out JsonElement qmp) || qmp.ValueKind != JsonValueKind.Object)
-        {
-            throw new QmpException($"the first message on {_socketPath} is not a QMP greeting: {Excerpt(line)}");
-        }
-
-        if (qmp.TryGetProperty("version", out JsonElement version) && version.ValueKind == JsonValueKind.Object)
-        {
-            if (version.TryGetProperty("qemu", out JsonElement qemu) && qemu.ValueKind == JsonValueKind.Object)
-            {
-                QemuVersion = new Version(
-                    (int)(Json.Int64(qemu, "major") ?? 0),
-                    (int)(Json.Int64(qemu, "minor") ?? 0),
-                    (int)(Json.Int64(qemu, "micro") ?? 0));
-            }
-
-            QemuPackage = Json.String(version, "package") ?? string.Empty;
-        }
-
-        var offered = new List<string>();
-        if (qmp.TryGetProperty("capabilities", out JsonElement capabilities) && capabilities.ValueKind == JsonValueKind.Array)
-        {
-            foreach (JsonElement capability in capabilities.EnumerateArray())
-            {
-                if (capability.ValueKind == JsonValueKind.String)
-                {
-                    offered.Add(capability.GetString()!);
-                }
-            }
-        }
-
-        OfferedCapabilities = offered;
+        QemuVersion = greeting.Version;
+        QemuPackage = greeting.Package;
+        OfferedCapabilities = greeting.Capabilities;
     }
 
     private async Task ReadLoopAsync()
@@ -405,7 +301,7 @@ public sealed class QmpClient : IAsyncDisposable
                 byte[]? line = await _reader.ReadLineAsync(_stop.Token).ConfigureAwait(false);
                 if (line is null)
                 {
-                    Fault(new IOException($"QEMU closed the QMP socket {_socketPath}"));
+                    _dispatcher.Fault(new IOException($"QEMU closed the QMP socket {_socketPath}"));
                     return;
                 }
 
@@ -414,7 +310,7 @@ public sealed class QmpClient : IAsyncDisposable
                     continue;
                 }
 
-                Dispatch(line);
+                _dispatcher.Dispatch(line);
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -423,138 +319,21 @@ public sealed class QmpClient : IAsyncDisposable
         }
         catch (QmpException e)
         {
-            Fault(e);
+            _dispatcher.Fault(e);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
-            Fault(new IOException($"the QMP connection to {_socketPath} failed: {e.Message}", e));
+            _dispatcher.Fault(new IOException($"the QMP connection to {_socketPath} failed: {e.Message}", e));
         }
 #pragma warning disable CA1031 // Any other failure must still fail the pending calls rather than leave them waiting.
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            Fault(new QmpException($"reading QMP messages from {_socketPath} failed: {e.Message}", e));
+            _dispatcher.Fault(new QmpException($"reading QMP messages from {_socketPath} failed: {e.Message}", e));
         }
         finally
         {
-            _events.Writer.TryComplete();
-        }
-    }
-
-    private void Dispatch(byte[] line)
-    {
-        JsonElement message = ParseMessage(line);
-        if (message.TryGetProperty("event", out JsonElement name) && name.ValueKind == JsonValueKind.String)
-        {
-            _events.Writer.TryWrite(new QmpEvent(
-                name.GetString()!,
-                message.TryGetProperty("data", out JsonElement data) ? data : null,
-                ReadTimestamp(message)));
-            return;
-        }
-
-        bool isReturn = message.TryGetProperty("return", out JsonElement result);
-        bool isError = message.TryGetProperty("error", out JsonElement error);
-        if (!isReturn && !isError)
-        {
-            throw new QmpException($"a QMP message on {_socketPath} is neither a reply nor an event: {Excerpt(line)}");
-        }
-
-        if (!message.TryGetProperty("id", out JsonElement idElement) || idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt64(out long id))
-        {
-            // Only a reply to a message QEMU could not parse lacks the id; nothing can be matched to it.
-            throw new QmpException($"a QMP reply on {_socketPath} carries no id this client sent: {Excerpt(line)}");
-        }
-
-        (string Command, TaskCompletionSource<JsonElement> Reply) pending;
-        lock (_gate)
-        {
-            if (!_pending.Remove(id, out pending))
-            {
-                return; // A call that was cancelled while waiting.
-            }
-        }
-
-        if (isReturn)
-        {
-            pending.Reply.TrySetResult(result);
-            return;
-        }
-
-        string errorClass = error.ValueKind == JsonValueKind.Object ? Json.String(error, "class") ?? "GenericError" : "GenericError";
-        string description = error.ValueKind == JsonValueKind.Object ? Json.String(error, "desc") ?? error.GetRawText() : error.GetRawText();
-        pending.Reply.TrySetException(new QmpException(errorClass, description, pending.Command));
-    }
-
-    private JsonElement ParseMessage(byte[] line)
-    {
-        JsonElement root;
-        try
-        {
-            using JsonDocument document = JsonDocument.Parse(line);
-            root = document.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            throw new QmpException($"QEMU sent malformed JSON on {_socketPath}: {Excerpt(line)}", e);
-        }
-
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            throw new QmpException($"a QMP message on {_socketPath} is not a JSON object: {Excerpt(line)}");
-        }
-
-        return root;
-    }
-
-    private static DateTimeOffset? ReadTimestamp(JsonElement message)
-    {
-        if (!message.TryGetProperty("timestamp", out JsonElement timestamp) || timestamp.ValueKind != JsonValueKind.Object
-            || Json.Int64(timestamp, "seconds") is not long seconds)
-        {
-            return null;
-        }
-
-        long microseconds = Json.Int64(timestamp, "microseconds") ?? 0;
-        try
-        {
-            return DateTimeOffset.FromUnixTimeSeconds(seconds).AddTicks(microseconds * 10);
-        }
-        catch (ArgumentOutOfRangeException)
-        {
-            return null;
-        }
-    }
-
-    private static string Excerpt(byte[] line)
-    {
-        const int Max = 200;
-        string text = Encoding.UTF8.GetString(line, 0, Math.Min(line.Length, Max));
-        return line.Length > Max ? string.Create(CultureInfo.InvariantCulture, $"{text}… ({line.Length} bytes)") : text;
-    }
-
-    private void Fault(Exception fault)
-    {
-        List<TaskCompletionSource<JsonElement>> failed = [];
-        lock (_gate)
-        {
-            _fault ??= fault;
-            foreach ((string _, TaskCompletionSource<JsonElement> reply) in _pending.Values)
-            {
-                failed.Add(reply);
-            }
-
-            _pending.Clear();
-        }
-
-        foreach (TaskCompletionSource<JsonElement> reply in failed)
-        {
-            reply.TrySetException(Rethrowable(fault));
+            _dispatcher.CompleteEvents();
         }
     }
 }
-
-/// <summary>The answer to <c>query-status</c>.</summary>
-/// <param name="Status">The run state: <c>running</c>, <c>paused</c>, <c>inmigrate</c>, <c>postmigrate</c>, <c>finish-migrate</c>…</param>
-/// <param name="Running">Whether the vCPUs run.</param>
-public sealed record QemuRunState(string Status, bool Running);

@@ -101,10 +101,10 @@ public sealed class LibvirtMigratorTests
     };
 
     /// <summary>Migrates on a fake clock, advanced poll interval by poll interval until the migration ends.</summary>
-    private static Task<MigrationReport> MigrateOnAFakeClockAsync(FakeHosts hosts)
+    private static Task<MigrationReport> MigrateOnAFakeClockAsync(FakeHosts hosts, TimeSpan? deadline = null)
     {
         var time = new FakeTimeProvider();
-        LibvirtMigrationOptions options = Options(time: time);
+        LibvirtMigrationOptions options = Options(deadline, time);
         return time.AdvanceUntilDoneAsync(new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, options), options.PollInterval);
     }
 
@@ -195,7 +195,7 @@ public sealed class LibvirtMigratorTests
             throw new LibvirtException("virDomainMigrate3", LibvirtErrorCodes.OperationAborted, 10, "operation aborted: migration out job: canceled by client");
         };
 
-        MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options(TimeSpan.FromMilliseconds(300)));
+        MigrationReport report = await MigrateOnAFakeClockAsync(hosts, TimeSpan.FromMilliseconds(300));
 
         Assert.AreEqual(MigrationStatus.Aborted, report.Status);
         StringAssert.Contains(report.Reason, "deadline of 0.3 s");
@@ -216,7 +216,7 @@ public sealed class LibvirtMigratorTests
             h.DestinationDomains[Vm] = DomainState.Running;
         };
 
-        MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options(TimeSpan.MaxValue));
+        MigrationReport report = await MigrateOnAFakeClockAsync(hosts, TimeSpan.MaxValue);
 
         Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
     }

@@ -322,7 +322,17 @@ public sealed class QmpClientTests
             Assert.IsNull(status.ExpectedDowntimeMilliseconds);
             Assert.AreEqual(3L, status.SetupTimeMilliseconds);
             Assert.IsNull(status.CpuThrottlePercentage);
-            Assert.AreEqual(new QemuRamStatus(12345678, 0, 68288512, 15000, 1000, 4, 268.4, 0), status.Ram);
+            Assert.AreEqual(new QemuRamStatus
+            {
+                TransferredBytes = 12345678,
+                RemainingBytes = 0,
+                TotalBytes = 68288512,
+                DuplicatePages = 15000,
+                NormalPages = 1000,
+                DirtySyncCount = 4,
+                Mbps = 268.4,
+                DirtyPagesRate = 0,
+            }, status.Ram);
         }
     }
 
@@ -330,6 +340,6 @@ public sealed class QmpClientTests
     public void QueryMigrate_BeforeAnyMigration_HasNoFields()
     {
         using JsonDocument empty = JsonDocument.Parse("{}");
-        Assert.AreEqual(new QemuMigrationStatus(null, null, null, null, null, null, null, null), QemuMigrationStatus.Parse(empty.RootElement));
+        Assert.AreEqual(new QemuMigrationStatus(), QemuMigrationStatus.Parse(empty.RootElement));
     }
 }

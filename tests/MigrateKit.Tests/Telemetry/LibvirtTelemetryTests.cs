@@ -8,6 +8,7 @@ using LibvirtSharp;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
 using MigrateKit.Tests.LibvirtMigration;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.Telemetry;
@@ -148,13 +149,22 @@ internal sealed class ScriptedLibvirt : ILibvirtHostFactory
 [DoNotParallelize]
 public sealed class LibvirtTelemetryTests
 {
-    private static LibvirtMigrationOptions Options(TimeSpan? deadline = null) => new()
+    private static LibvirtMigrationOptions Options(FakeTimeProvider time, TimeSpan? deadline = null) => new()
     {
         MeasureDirtyRate = false,
         CalibratePause = false,
         PollInterval = TimeSpan.FromMilliseconds(10),
         Deadline = deadline ?? TimeSpan.FromSeconds(60),
+        TimeProvider = time,
     };
+
+    /// <summary>Migrates on a fake clock, advanced poll interval by poll interval until the migration ends.</summary>
+    private static Task<MigrationReport> MigrateAsync(ScriptedLibvirt hosts, TimeSpan? deadline = null)
+    {
+        var time = new FakeTimeProvider();
+        LibvirtMigrationOptions options = Options(time, deadline);
+        return time.AdvanceUntilDoneAsync(new LibvirtMigrator(hosts, null).MigrateAsync(hosts.Source, "vm1", hosts.Destination, options), options.PollInterval);
+    }
 
     [TestMethod]
     public async Task Completed_CountsPollsAndTheEnd_AndTracesEachIteration()
@@ -171,7 +181,7 @@ public sealed class LibvirtTelemetryTests
             new JobStats { Type = DomainJobType.Completed, MemoryIteration = 4, DataProcessed = 1060UL << 20, MemoryNormal = 1060 * 256, DowntimeMs = 42, TimeElapsedMs = 500 });
         using var capture = new TelemetryCapture();
 
-        MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(hosts.Source, "vm1", hosts.Destination, Options());
+        MigrationReport report = await MigrateAsync(hosts);
 
         Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
         Assert.AreEqual(4, report.Rounds);
@@ -211,8 +221,7 @@ public sealed class LibvirtTelemetryTests
         var hosts = new ScriptedLibvirt([ScriptedLibvirt.Poll(2, 500, 600, bpsMiB: 10, dirtyPagesPerSecond: 25600)], new JobStats()) { CompletesAfterScript = false };
         using var capture = new TelemetryCapture();
 
-        MigrationReport report = await new LibvirtMigrator(hosts, null)
-            .MigrateAsync(hosts.Source, "vm1", hosts.Destination, Options(TimeSpan.FromMilliseconds(300)));
+        MigrationReport report = await MigrateAsync(hosts, TimeSpan.FromMilliseconds(300));
 
         Assert.AreEqual(MigrationStatus.Aborted, report.Status, report.Reason);
         Assert.IsTrue(hosts.Aborted);

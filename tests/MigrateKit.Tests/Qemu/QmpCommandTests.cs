@@ -1,0 +1,49 @@
+using System.Collections.Generic;
+using System.Text;
+using System.Text.Json;
+using MigrateKit.Qemu;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace MigrateKit.Tests.Qemu;
+
+[TestClass]
+public sealed class QmpCommandTests
+{
+    [TestMethod]
+    public void Encode_WritesOneLineWithTheCommandItsArgumentsAndTheId()
+    {
+        byte[] line = QmpCommand.Encode("migrate", new Dictionary<string, object> { ["uri"] = "tcp:127.0.0.1:4444" }, 7);
+
+        string text = Encoding.UTF8.GetString(line);
+        Assert.AreEqual("""{"execute":"migrate","arguments":{"uri":"tcp:127.0.0.1:4444"},"id":7}""" + "\r\n", text);
+    }
+
+    [TestMethod]
+    public void Encode_WithoutArguments_LeavesThemOut()
+    {
+        using JsonDocument sent = JsonDocument.Parse(QmpCommand.Encode("stop", null, 2));
+
+        Assert.IsFalse(sent.RootElement.TryGetProperty("arguments", out _));
+        Assert.AreEqual(2, sent.RootElement.GetProperty("id").GetInt32());
+    }
+
+    [TestMethod]
+    public void Capabilities_AreAListOfNamesAndStates()
+    {
+        string json = JsonSerializer.Serialize(QmpCommand.Capabilities(new Dictionary<string, bool> { ["auto-converge"] = true }));
+
+        Assert.AreEqual("""{"capabilities":[{"capability":"auto-converge","state":true}]}""", json);
+    }
+
+    [TestMethod]
+    public void Parameters_UseQemusDashedNames_AndOnlyTheOnesSet()
+    {
+        var parameters = new MigrationParameters { DowntimeLimitMilliseconds = 300, CpuThrottleInitialPercent = 40 };
+
+        Dictionary<string, object> arguments = QmpCommand.Parameters(parameters);
+
+        Assert.HasCount(2, arguments);
+        Assert.AreEqual(300L, arguments["downtime-limit"]);
+        Assert.AreEqual(40, arguments["cpu-throttle-initial"]);
+    }
+}
