@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.IO;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Cli;
 
 /// <summary>Runs the <c>migratekit</c> CLI built by the same solution build as the calling test assembly.</summary>
 internal static class CliProcess

@@ -5,7 +5,7 @@ using MigrateKit.Interop;
 using MigrateKit.Kvm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Interop;
 
 /// <summary>
 /// The managed mirrors of the shim's structures and KVM's ioctl numbers, checked against what

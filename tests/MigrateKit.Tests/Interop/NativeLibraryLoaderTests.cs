@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 using MigrateKit.Interop;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Interop;
 
 /// <summary>
 /// Where <see cref="MigrateKitNative"/> looks for <c>libmigratekit.so</c>, and what it says when

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using MigrateKit.Memory;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests;
+namespace MigrateKit.Tests.Memory;
 
 /// <summary>GuestMemoryLayout: up-front validation, mapping (no KVM needed) and lookups.</summary>
 [TestClass]

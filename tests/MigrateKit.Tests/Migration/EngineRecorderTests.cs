@@ -6,7 +6,7 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
-using MigrateKit.Tests.Telemetry;
+using MigrateKit.Tests.TestSupport;
 using Moq;
 
 namespace MigrateKit.Tests.Migration;

@@ -25,7 +25,7 @@ public sealed class PublicApiTests
         [typeof(MigrateKit.Units).Assembly],
         [typeof(MigrateKit.Guests.GuestPrograms).Assembly],
         [typeof(MigrateKit.Vmm.MicroVm).Assembly],
-        [typeof(LibvirtSharp.LibvirtConnection).Assembly],
+        [typeof(global::LibvirtSharp.LibvirtConnection).Assembly],
         [typeof(MigrateKit.Libvirt.LibvirtMigrator).Assembly],
     ];
 

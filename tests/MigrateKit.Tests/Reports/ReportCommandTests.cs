@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
+using MigrateKit.Tests.Cli;
 
 namespace MigrateKit.Tests.Reports;
 

@@ -1,0 +1,276 @@
+using System;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using LibvirtSharp;
+using MigrateKit.Guests;
+using MigrateKit.Libvirt;
+using MigrateKit.Migration;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.IntegrationTests.TestSupport;
+
+namespace MigrateKit.IntegrationTests.Libvirt;
+
+/// <summary>
+/// Libvirt migrations between the two hosts of tests/harness/libvirt-hosts.sh, with real QEMU
+/// guests (KVM where /dev/kvm exists, TCG otherwise) running boot-sector guest programs.
+/// </summary>
+[TestClass]
+[TestCategory("Libvirt")]
+public sealed class LibvirtMigrationTests
+{
+    private const ulong MiB = 1UL << 20;
+    private static string Src => LibvirtHosts.SourceUri;
+    private static string Dst => LibvirtHosts.DestinationUri;
+
+    [TestInitialize]
+    public void RequireHosts() => LibvirtHosts.Require();
+
+    private static LibvirtMigrationOptions Options(long? bandwidth = null, TimeSpan? deadline = null) => new()
+    {
+        MigrationUri = "tcp://127.0.0.1",
+        Unsafe = true,
+        BandwidthLimit = bandwidth,
+        Deadline = deadline ?? TimeSpan.FromSeconds(60),
+    };
+
+    [TestMethod]
+    public async Task Verifier_MigratesThereAndBack_AndKeepsPassingItsSelfChecks()
+    {
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Verifier(MiB, 65 * MiB, GuestPorts.Com1, BootSector.ProgramAddress), 256 * MiB);
+        var migrator = new LibvirtMigrator();
+
+        MigrationReport there = await migrator.MigrateAsync(Src, vm.Name, Dst, Options());
+        Assert.AreEqual(MigrationStatus.Completed, there.Status, there.Reason);
+        Assert.AreEqual(DomainState.Running, vm.StateOn(Dst));
+        Assert.IsNull(vm.StateOn(Src), "a transient domain leaves the source");
+        uint after = vm.Guest.ReadSerial().LastPass;
+        vm.WaitForPass(after + 2, TimeSpan.FromSeconds(60));
+
+        MigrationReport back = await migrator.MigrateAsync(Dst, vm.Name, Src, Options());
+        Assert.AreEqual(MigrationStatus.Completed, back.Status, back.Reason);
+        Assert.AreEqual(DomainState.Running, vm.StateOn(Src));
+        GuestSerialLog log = vm.WaitForPass(vm.Guest.ReadSerial().LastPass + 2, TimeSpan.FromSeconds(60));
+
+        // Passes count on without a restart or a gap across both migrations.
+        CollectionAssert.AreEqual(Enumerable.Range(1, log.Passes.Count).Select(i => (uint)i).ToArray(), log.Passes.ToArray());
+        Assert.IsGreaterThan(0.0, there.DowntimeMs!.Value);
+        Assert.IsNotNull(there.PredictedDowntimeMs);
+        Assert.IsGreaterThan(0UL, there.BytesSent);
+    }
+
+    [TestMethod]
+    public async Task JobStatsAndIterationEvents_ArriveDuringAMigration_AndParse()
+    {
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Sweep(MiB, 33 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress), 256 * MiB);
+        LibvirtEventLoop.EnsureStarted();
+        using LibvirtConnection src = LibvirtConnection.Open(Src);
+        using LibvirtConnection dst = LibvirtConnection.Open(Dst);
+        var iterations = new ConcurrentQueue<int>();
+        var completed = new ConcurrentQueue<JobStats>();
+        src.MigrationIteration += (_, e) => { if (e.DomainName == vm.Name) { iterations.Enqueue(e.Iteration); } };
+        src.JobCompleted += (_, e) => { if (e.DomainName == vm.Name) { completed.Enqueue(e.Stats); } };
+        dst.JobCompleted += (_, e) => { if (e.DomainName == vm.Name) { completed.Enqueue(e.Stats); } };
+        using LibvirtDomain domain = src.LookupDomain(vm.Name);
+
+        // 16 MiB/s keeps the job running long enough to be watched.
+        Task migrate = Task.Run(() => domain.Migrate(dst, new DomainMigrationParameters { MigrationUri = "tcp://127.0.0.1", BandwidthMiBps = 16 },
+            MigrationFlags.Live | MigrationFlags.Unsafe | MigrationFlags.AutoConverge).Dispose());
+        JobStats? active = null;
+        var clock = Stopwatch.StartNew();
+        bool released = false;
+        while (!migrate.IsCompleted)
+        {
+            JobStats s;
+            try
+            {
+                s = domain.GetJobStats();
+            }
+            catch (LibvirtException ex) when (ex.IsNoDomain)
+            {
+                // Switched over: the source let go of the domain before the migrate call returned.
+                break;
+            }
+
+            if (s.Type == DomainJobType.Unbounded && s.MemoryProcessed > 0)
+            {
+                active = s;
+            }
+
+            // The guest rewrites its 32 MiB faster than 16 MiB/s can follow: once watched, let it switch.
+            if (!released && active is not null && !iterations.IsEmpty && active.MemoryIteration >= 2)
+            {
+                domain.SetMaxDowntime(TimeSpan.FromSeconds(30));
+                Assert.AreEqual(TimeSpan.FromSeconds(30), domain.GetMaxDowntime());
+                released = true;
+            }
+
+            if (clock.Elapsed > TimeSpan.FromSeconds(90))
+            {
+                domain.AbortJob();
+                await Assert.ThrowsExactlyAsync<LibvirtException>(() => migrate);
+                Assert.Fail($"the migration did not complete within 90 s (iteration events {iterations.Count}, last stats {active})");
+            }
+
+            await Task.Delay(50);
+        }
+
+        await migrate;
+        Assert.IsNotNull(active, "no active job statistics were seen");
+        // Guest RAM plus QEMU's ROMs and firmware regions.
+        Assert.IsTrue(active.MemoryTotal >= 256 * MiB && active.MemoryTotal < 264 * MiB, $"memory total {active.MemoryTotal}");
+        Assert.IsGreaterThan(0UL, active.DataTotal!.Value);
+        Assert.IsNotNull(active.MemoryBps);
+        Assert.IsTrue(active.Raw.ContainsKey("memory_remaining"));
+
+        using LibvirtDomain arrived = dst.LookupDomain(vm.Name);
+        JobStats done = arrived.GetJobStats(completed: true);
+        Assert.AreEqual(DomainJobType.Completed, done.Type);
+        Assert.IsGreaterThan(0UL, done.DowntimeMs!.Value);
+        Assert.IsGreaterThanOrEqualTo(1UL, done.MemoryIteration!.Value);
+
+        SpinWait.SpinUntil(() => !iterations.IsEmpty && !completed.IsEmpty, TimeSpan.FromSeconds(10));
+        Assert.IsFalse(iterations.IsEmpty, "no migration-iteration event arrived");
+        Assert.IsFalse(completed.IsEmpty, "no job-completed event arrived");
+        Assert.IsTrue(completed.Any(s => s.DowntimeMs > 0 || s.TimeElapsedMs > 0));
+    }
+
+    [TestMethod]
+    [DataRow(DirtyRateMode.PageSampling)]
+    [DataRow(DirtyRateMode.DirtyBitmap)]
+    [DataRow(DirtyRateMode.DirtyRing)]
+    public async Task DirtyRate_OfASweepingGuest_IsMeasuredInEachMode(DirtyRateMode mode)
+    {
+        int ring = 0;
+        if (mode == DirtyRateMode.DirtyBitmap)
+        {
+            // QEMU 7.2 reads KVM's dirty log in this mode; on a TCG guest calc-dirty-rate crashes QEMU (SIGSEGV).
+            KvmRequirement.Require("the dirty-bitmap mode needs a KVM guest; under TCG, QEMU 7.2 crashes in this mode");
+        }
+
+        if (mode == DirtyRateMode.DirtyRing)
+        {
+            KvmRequirement.Require("the dirty-ring mode needs a KVM guest with the dirty-ring feature");
+            ring = 4096;
+        }
+
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Sweep(MiB, 65 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress), 256 * MiB, ring);
+        using LibvirtConnection src = LibvirtConnection.Open(Src);
+        using LibvirtDomain domain = src.LookupDomain(vm.Name);
+
+        domain.StartDirtyRateCalc(TimeSpan.FromSeconds(1), mode);
+        DirtyRateInfo info = await WaitMeasured(domain);
+
+        Assert.AreEqual(DirtyRateCalcStatus.Measured, info.Status);
+        Assert.AreEqual(TimeSpan.FromSeconds(1), info.Period);
+        Assert.IsGreaterThan(0UL, info.MegabytesPerSecond!.Value, "a sweeping guest dirties memory");
+        Assert.IsLessThanOrEqualTo(64UL * 1000, info.MegabytesPerSecond.Value);
+    }
+
+    [TestMethod]
+    public async Task Anchor_99MiBSweepAt100MiBps_CompletesWithinTheLimitOrAbortsByTheDeadline()
+    {
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Sweep(MiB, 100 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress), 1024 * MiB);
+        var deadline = TimeSpan.FromSeconds(30);
+        var clock = Stopwatch.StartNew();
+
+        MigrationReport report = await new LibvirtMigrator().MigrateAsync(Src, vm.Name, Dst, Options(100L << 20, deadline));
+
+        clock.Stop();
+        Assert.IsLessThan(deadline + TimeSpan.FromSeconds(15), clock.Elapsed, "never loops for minutes");
+        if (report.Status == MigrationStatus.Completed)
+        {
+            Assert.IsLessThanOrEqualTo(300.0, report.DowntimeMs!.Value, $"libvirt downtime; predicted {report.PredictedDowntimeMs}");
+            Assert.AreEqual(DomainState.Running, vm.StateOn(Dst));
+        }
+        else
+        {
+            Assert.AreEqual(MigrationStatus.Aborted, report.Status, report.Reason);
+            Assert.AreEqual(DomainState.Running, vm.StateOn(Src), "an aborted migration leaves the source running");
+            vm.WaitForPass(vm.Guest.ReadSerial().LastPass + 1, TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [TestMethod]
+    public async Task GuestOutrunningTheLink_WithPostcopyAllowed_SwitchesToPostcopyAndArrivesIntact()
+    {
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Verifier(MiB, 65 * MiB, GuestPorts.Com1, BootSector.ProgramAddress), 256 * MiB);
+        var options = new LibvirtMigrationOptions
+        {
+            MigrationUri = "tcp://127.0.0.1",
+            Unsafe = true,
+            BandwidthLimit = 16L << 20,
+            AllowPostcopy = true,
+            AllowAutoConverge = false,
+            MeasureDirtyRate = false,
+            Deadline = TimeSpan.FromSeconds(60),
+        };
+
+        MigrationReport report = await new LibvirtMigrator().MigrateAsync(Src, vm.Name, Dst, options);
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        Assert.AreEqual("completed in postcopy", report.Reason);
+        Assert.AreEqual(DomainState.Running, vm.StateOn(Dst));
+        GuestSerialLog log = vm.WaitForPass(vm.Guest.ReadSerial().LastPass + 2, TimeSpan.FromSeconds(60));
+        CollectionAssert.AreEqual(Enumerable.Range(1, log.Passes.Count).Select(i => (uint)i).ToArray(), log.Passes.ToArray());
+    }
+
+    [TestMethod]
+    public async Task SourceDaemonRestartedWhilePolling_TheMigratorReconnectsAndReportsTheOutcome()
+    {
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Sweep(MiB, 33 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress), 256 * MiB);
+        var options = Options(16L << 20, TimeSpan.FromSeconds(30));
+        Task<MigrationReport> running = new LibvirtMigrator().MigrateAsync(Src, vm.Name, Dst, options);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.IsFalse(running.IsCompleted, "the migration should still be running at 16 MiB/s");
+
+        LibvirtHosts.Harness("restart-source");
+        MigrationReport report = await running.WaitAsync(TimeSpan.FromSeconds(120));
+
+        // Whatever libvirt made of its restart, the report says it and the guest runs somewhere.
+        if (report.Status == MigrationStatus.Completed)
+        {
+            Assert.AreEqual(DomainState.Running, vm.StateOn(Dst));
+        }
+        else
+        {
+            Assert.IsFalse(report.OutcomeUnknown, report.Reason);
+            Assert.AreEqual(DomainState.Running, vm.StateOn(Src), report.Reason);
+            vm.WaitForPass(vm.Guest.ReadSerial().LastPass + 1, TimeSpan.FromSeconds(30));
+        }
+
+        Assert.IsNotNull(report.Reason ?? "completed");
+    }
+
+    [TestMethod]
+    public async Task UnknownDomainUnreachableUriAndInvalidXml_EachGiveALibvirtExceptionWithLibvirtsMessage()
+    {
+        var unknown = await Assert.ThrowsExactlyAsync<LibvirtException>(() => new LibvirtMigrator().MigrateAsync(Src, "no-such-domain-mk", Dst, Options()));
+        Assert.IsTrue(unknown.IsNoDomain);
+        StringAssert.Contains(unknown.Message, "no-such-domain-mk");
+
+        var unreachable = Assert.ThrowsExactly<LibvirtException>(() => LibvirtConnection.Open("qemu:///system?socket=/nonexistent/libvirt-sock"));
+        StringAssert.Contains(unreachable.Message, "/nonexistent/libvirt-sock");
+
+        using LibvirtConnection src = LibvirtConnection.Open(Src);
+        var invalid = Assert.ThrowsExactly<LibvirtException>(() => src.CreateDomain("<domain type='qemu'><name>x</name>"));
+        Assert.IsFalse(string.IsNullOrEmpty(invalid.LibvirtMessage));
+    }
+
+    private static async Task<DirtyRateInfo> WaitMeasured(LibvirtDomain domain)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            DirtyRateInfo info = domain.GetDirtyRate();
+            if (info.Status == DirtyRateCalcStatus.Measured || clock.Elapsed > TimeSpan.FromSeconds(20))
+            {
+                return info;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Guests;
+using MigrateKit.Migration;
+using MigrateKit.Tracking;
+using MigrateKit.Transport;
+using MigrateKit.Vmm;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.IntegrationTests.TestSupport;
+
+namespace MigrateKit.IntegrationTests.Migration;
+
+/// <summary>
+/// The live-migration scenarios every kind of VM must pass, over real connections with the
+/// real engine, stream and receiver. Subclasses supply the VM (MicroVm on KVM, HostVm with
+/// userfaultfd write tracking) and the requirement that skips them where it is absent.
+/// </summary>
+public abstract class LiveMigrationTests
+{
+    /// <summary>1 MiB.</summary>
+    protected const ulong MiB = 1UL << 20;
+
+    /// <summary>Where workloads start in guest memory.</summary>
+    protected const ulong Base = MiB;
+
+    /// <summary>Starts a VM of <paramref name="memory"/> bytes running <paramref name="workload"/> (sweep, hotcold, random, verify, fill over its range) and waits for its first pass.</summary>
+    protected abstract IWorkloadVm StartSource(ulong memory, string workload, ulong start, ulong end);
+
+    /// <summary>Builds a destination VM from a Hello.</summary>
+    protected abstract IMigrationTarget CreateTarget(MigrationHello hello);
+
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task OneGiBVerifier_MigratesOverTcp_AndKeepsPassingItsChecksOnTheDestination()
+    {
+        using IWorkloadVm source = StartSource(1UL << 30, "verify", Base, Base + (64 * MiB));
+        await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
+        Task<ReceiveResult> receiving = ReceiveAsync(listener);
+        MigrationReport report;
+        await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
+        {
+            report = await new PreCopyEngine(source, source.CreateTracker()).MigrateAsync(connection);
+        }
+
+        ReceiveResult received = await receiving;
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
+        AssertCompleted(report, received);
+        Assert.IsFalse(source.IsRunning, "the source stays paused after handing over");
+        AssertKeepsPassing(destination, passes: 2);
+    }
+
+    [TestMethod]
+    [DataRow("sweep")]
+    [DataRow("hotcold")]
+    [DataRow("random")]
+    [DataRow("verify")]
+    [DataRow("fill")]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task EveryWorkload_MigratesByteForByte_OverAUnixSocket(string workload)
+    {
+        using IWorkloadVm source = StartWorkload(workload);
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mk-{Guid.NewGuid():N}.sock");
+        await using MigrationListener listener = MigrationListener.Listen("unix:" + path);
+        Task<ReceiveResult> receiving = ReceiveAsync(listener);
+        MigrationReport report;
+        await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
+        {
+            report = await new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = 400L << 20 }).MigrateAsync(connection);
+        }
+
+        ReceiveResult received = await receiving;
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
+        AssertCompleted(report, received);
+        Assert.IsTrue(report.SourceMemoryVerified, "the source's memory differs from what was sent: a write was missed");
+        if (workload == "verify")
+        {
+            AssertKeepsPassing(destination, passes: 2);
+        }
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task DestinationGoneMidRound_LeavesTheSourceRunningWithItsMemoryIntact()
+    {
+        // The 10th frame is inside round 0: the destination vanishes there.
+        await AssertSourceSurvives((type, index) => index == 10 ? FrameProxy.Fault.Disconnect : FrameProxy.Fault.Forward, MigrationPhase.Send);
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task DestinationGoneMidSwitchover_ResumesTheSource()
+    {
+        await AssertSourceSurvives((type, _) => type == FrameType.DeviceState ? FrameProxy.Fault.Disconnect : FrameProxy.Fault.Forward, MigrationPhase.Switchover);
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task CorruptedFrame_EndsTheMigrationWithAProtocolError_AndTheSourceRuns()
+    {
+        MigrationReport report = await AssertSourceSurvives((_, index) => index == 25 ? FrameProxy.Fault.CorruptReserved : FrameProxy.Fault.Forward, phase: null);
+        StringAssert.Contains(report.Reason, "reserved");
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task BandwidthLimit_IsNeverExceeded_AndMostlyUsed()
+    {
+        const long limit = 64L << 20;
+        using IWorkloadVm source = StartSource(256 * MiB, "fill", Base, 129 * MiB);
+        await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
+        Task<ReceiveResult> receiving = ReceiveAsync(listener);
+        MigrationReport report;
+        await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
+        {
+            report = await new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = limit }).MigrateAsync(connection);
+        }
+
+        ReceiveResult received = await receiving;
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
+        AssertCompleted(report, received);
+
+        // Round 0 carries the 128 MiB of non-zero memory. The limit is a ceiling: the writer's
+        // token bucket starts full with max(limit / 20, 64 KiB) bytes, so nothing beyond that burst
+        // goes faster than the limit (2 % for clock granularity). Below it, the destination's
+        // first touch of each page (about 12 µs per page fault on a paravirtual-KVM host) can hold
+        // the sender back.
+        RoundReport round0 = report.RoundsDetail[0];
+        long burst = Math.Max(limit / 20, 64 * 1024);
+        double rate = (round0.BytesSent - (double)burst) / (round0.SendMs / 1000);
+        string detail = $"round 0 moved {rate / (1 << 20):F1} MiB/s beyond the initial burst against a limit of {limit >> 20} MiB/s ({round0.BytesSent} bytes in {round0.SendMs:F0} ms)";
+        Assert.IsLessThanOrEqualTo(limit * 1.02, rate, detail);
+        Assert.IsGreaterThanOrEqualTo(limit * 0.85, rate, detail);
+    }
+
+    /// <summary>Starts one of the standard workloads in 128 MiB of memory.</summary>
+    protected IWorkloadVm StartWorkload(string workload) => workload switch
+    {
+        "sweep" => StartSource(128 * MiB, workload, Base, Base + (16 * MiB)),
+        "hotcold" => StartSource(128 * MiB, workload, Base, Base + (4 * MiB)),
+        "random" => StartSource(128 * MiB, workload, Base, Base + (32 * MiB)),
+        "verify" => StartSource(128 * MiB, workload, Base, Base + (16 * MiB)),
+        _ => StartSource(128 * MiB, "fill", Base, 128 * MiB),
+    };
+
+    /// <summary>Migrates to an in-memory destination and checks both ends.</summary>
+    protected async Task MigrateInMemoryAndCheck(IWorkloadVm source, MigrationOptions options, bool verifier)
+    {
+        (IMigrationConnection src, IMigrationConnection dst) = MigrationConnector.CreateInMemoryPair();
+        Task<ReceiveResult> receiving = Task.Run(() => Receiver().ReceiveAsync(dst));
+        MigrationReport report = await new PreCopyEngine(source, source.CreateTracker(), options).MigrateAsync(src);
+        ReceiveResult received = await receiving;
+        await src.DisposeAsync();
+        await dst.DisposeAsync();
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
+        AssertCompleted(report, received);
+        Assert.IsTrue(report.SourceMemoryVerified, "the source's memory differs from what was sent: a write was missed");
+        if (verifier)
+        {
+            AssertKeepsPassing(destination, passes: 2);
+        }
+    }
+
+    private async Task<MigrationReport> AssertSourceSurvives(Func<FrameType, int, FrameProxy.Fault> fault, MigrationPhase? phase)
+    {
+        using IWorkloadVm source = StartSource(256 * MiB, "verify", Base, Base + (32 * MiB));
+        (IMigrationConnection src, IMigrationConnection dst, FrameProxy proxy) = FrameProxy.Create(fault);
+        await using (proxy)
+        {
+            Task<ReceiveResult> receiving = Task.Run(() => Receiver().ReceiveAsync(dst));
+            var engine = new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = 256L << 20, ResponseTimeout = TimeSpan.FromSeconds(10) });
+            MigrationReport report = await engine.MigrateAsync(src);
+            ReceiveResult received = await receiving;
+
+            Assert.IsTrue(proxy.Faulted, "the fault was never injected");
+            Assert.AreNotEqual(MigrationStatus.Completed, report.Status, "the migration completed despite the fault");
+            Assert.IsInstanceOfType<MigrationException>(report.Error);
+            if (phase is { } p)
+            {
+                Assert.AreEqual(p, report.FailedPhase, report.Reason);
+            }
+
+            Assert.AreNotEqual(MigrationStatus.Completed, received.Status);
+
+            // The source runs on, unthrottled, and its memory is intact: the verifier keeps passing.
+            Assert.IsTrue(source.IsRunning, "the source must run after a failed migration");
+            Assert.AreEqual(0, source.ThrottlePercent);
+            AssertKeepsPassing(source, passes: 2);
+
+            // No dirty bit lost: what was taken but not delivered is pending again.
+            Assert.IsGreaterThan(0UL, engine.PendingPages[0].Count());
+            await src.DisposeAsync();
+            await dst.DisposeAsync();
+            return report;
+        }
+    }
+
+    private MigrationReceiver Receiver() => new(CreateTarget);
+
+    private async Task<ReceiveResult> ReceiveAsync(MigrationListener listener)
+    {
+        await using IMigrationConnection connection = await listener.AcceptAsync();
+        return await Receiver().ReceiveAsync(connection);
+    }
+
+    private static void AssertCompleted(MigrationReport report, ReceiveResult received)
+    {
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, $"source: {report.Reason}; destination: {received.Reason}");
+        Assert.AreEqual(MigrationStatus.Completed, received.Status, received.Reason);
+        Assert.IsTrue(report.DigestsMatched);
+        Assert.IsNotNull(report.DowntimeMs);
+        Assert.IsNotNull(report.PredictedDowntimeMs);
+        Assert.IsNotNull(received.Target);
+    }
+
+    /// <summary>Asserts the guest completes more passes without a self-check failure.</summary>
+    protected static void AssertKeepsPassing(IWorkloadVm vm, uint passes)
+    {
+        VcpuStatus before = vm.GetStatus()[0];
+        Assert.IsTrue(vm.WaitForPass(before.Passes + passes, TimeSpan.FromSeconds(60)), $"stuck at {vm.GetStatus()[0]}");
+        VcpuStatus after = vm.GetStatus()[0];
+        Assert.AreEqual(0L, after.Failures, $"self-check failed first at page {after.FirstFailedPage}");
+        Assert.IsNull(after.Fault);
+    }
+}
+
+/// <summary>The scenarios on HostVms, tracked with userfaultfd write-protection.</summary>
+[TestClass]
+[TestCategory("WriteProtect")]
+public sealed class HostVmMigrationTests : LiveMigrationTests
+{
+    // The dirty rate a MicroVm guest reaches on the reference machine under tracking.
+    private const double GuestPace = 25_000;
+
+    [TestInitialize]
+    public void Require() => WriteTrackingRequirement.Require();
+
+    protected override IWorkloadVm StartSource(ulong memory, string workload, ulong start, ulong end)
+    {
+        HostWorkload w = workload switch
+        {
+            "sweep" => HostWorkload.Sweep(start, end),
+            "hotcold" => HostWorkload.HotCold(new GuestRange(start, end), new GuestRange(end, end + (60 * MiB)), 1000),
+            "random" => HostWorkload.RandomWrites(start, end, 12345),
+            "verify" => HostWorkload.Verifier(start, end),
+            _ => HostWorkload.Fill(start, end),
+        };
+        var vm = new HostVm(memory);
+        vm.Load(w);
+        vm.SetPaceLimit(GuestPace);
+        vm.Start();
+        bool ready = w.Kind == HostWorkloadKind.Fill
+            ? SpinWait.SpinUntil(() => vm.GetStatus().Halted, TimeSpan.FromSeconds(60))
+            : vm.WaitForPass(1, TimeSpan.FromSeconds(60));
+        Assert.IsTrue(ready, $"no first pass: {vm.GetStatus()}");
+        return vm;
+    }
+
+    protected override IMigrationTarget CreateTarget(MigrationHello hello) => new HostVm(hello.Regions);
+}

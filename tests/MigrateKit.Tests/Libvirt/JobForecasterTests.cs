@@ -1,0 +1,72 @@
+using System;
+using LibvirtSharp;
+using MigrateKit.Estimation;
+using MigrateKit.Libvirt;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace MigrateKit.Tests.Libvirt;
+
+[TestClass]
+public sealed class JobForecasterTests
+{
+    private const ulong MiB = 1UL << 20;
+
+    private static JobStats Stats(ulong iteration, ulong remainingMiB, double bpsMiB, ulong dirtyPagesPerSecond) => new()
+    {
+        Type = DomainJobType.Unbounded,
+        MemoryIteration = iteration,
+        MemoryRemaining = remainingMiB * MiB,
+        MemoryTotal = 1024 * MiB,
+        MemoryBps = (ulong)(bpsMiB * MiB),
+        MemoryDirtyRate = dirtyPagesPerSecond,
+        MemoryPageSize = 4096,
+    };
+
+    [TestMethod]
+    public void Observe_WithoutStatistics_MakesNoForecast()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), null, null);
+
+        Assert.IsNull(f.Observe(new JobStats { Type = DomainJobType.Unbounded }, TimeSpan.Zero));
+    }
+
+    [TestMethod]
+    public void Observe_RateLimited_QemuExpectsRemainingOverTheLimitButTheStopAndCopyRunsAtFullSpeed()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, 1000.0 * MiB);
+
+        Forecast forecast = f.Observe(Stats(1, 100, 100, 0), TimeSpan.FromSeconds(1))!;
+
+        Assert.AreEqual(1000, f.QemuExpectedDowntime.TotalMilliseconds, 1);
+        Assert.AreEqual(100, forecast.PredictedDowntime.TotalMilliseconds, 1);
+    }
+
+    [TestMethod]
+    public void Observe_AfterASync_PendingGrowsAtTheDirtyRateUpToTheWorkingSet()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, 1000.0 * MiB);
+        const ulong pagesPerSecondAt100MiB = 25600;
+        f.Observe(Stats(2, 99, 100, pagesPerSecondAt100MiB), TimeSpan.FromSeconds(10));
+
+        // Half a second later 50 MiB were sent and the guest dirtied 50 MiB again.
+        f.Observe(Stats(2, 49, 100, pagesPerSecondAt100MiB), TimeSpan.FromSeconds(10.5));
+        Assert.AreEqual(99 * MiB, f.PendingBytes, (double)MiB);
+
+        // Much later the dirty set cannot exceed the working set seen at the sync.
+        f.Observe(Stats(2, 10, 100, pagesPerSecondAt100MiB), TimeSpan.FromSeconds(20));
+        Assert.AreEqual(99 * MiB, f.PendingBytes);
+        Assert.AreEqual(2, f.Iteration);
+    }
+
+    [TestMethod]
+    public void Observe_Unlimited_UsesThePeakPreCopyBandwidthForTheStopAndCopy()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), null, null);
+        f.Observe(Stats(1, 500, 800, 0), TimeSpan.FromSeconds(0.5));
+
+        Forecast forecast = f.Observe(Stats(1, 400, 200, 0), TimeSpan.FromSeconds(0.6))!;
+
+        Assert.AreEqual(400.0 / 800 * 1000, forecast.PredictedDowntime.TotalMilliseconds, 1);
+        Assert.AreEqual(2000, f.QemuExpectedDowntime.TotalMilliseconds, 1);
+    }
+}

@@ -1,9 +1,0 @@
-using LibvirtSharp;
-
-namespace MigrateKit.Tests.LibvirtMigration;
-
-/// <summary>Libvirt errors as a real daemon reports them.</summary>
-internal static class LibvirtTestErrors
-{
-    internal static LibvirtException Create(int code, int domain, string message) => new("virDomainGetJobStats", code, domain, message);
-}
