@@ -142,6 +142,15 @@ for project in "${projects[@]}"; do
 done
 rm -rf "$out"
 
+# ---- style: the .editorconfig's layout and usings, as `dotnet format` applies them ----
+log "dotnet format --verify-no-changes"
+if dotnet format MigrateKit.sln --verify-no-changes --no-restore -v quiet; then
+  passed=$((passed + 1))
+else
+  echo "!! dotnet format found code that does not follow .editorconfig (run: dotnet format MigrateKit.sln)"
+  failed=$((failed + 1))
+fi
+
 # ---- consumer: the packages, installed the way an application installs them ----
 log "tests/consumer/run.sh (pack, install from a local feed, run)"
 if tests/consumer/run.sh --no-build; then

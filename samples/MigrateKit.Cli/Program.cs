@@ -6,10 +6,10 @@ using System.Reflection;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Kvm;
+using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Transport;
 using MigrateKit.Vmm;
-using MigrateKit.Memory;
 
 namespace MigrateKit.Cli;
 

@@ -1,7 +1,7 @@
 using System;
 using MigrateKit.Guests;
-using MigrateKit.Vmm;
 using MigrateKit.Memory;
+using MigrateKit.Vmm;
 
 namespace MigrateKit.Cli;
 

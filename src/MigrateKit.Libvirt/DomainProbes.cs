@@ -2,8 +2,8 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
-using MigrateKit.Estimation;
 using Microsoft.Extensions.Logging;
+using MigrateKit.Estimation;
 
 namespace MigrateKit.Libvirt;
 

@@ -3,10 +3,10 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using Microsoft.Extensions.Logging;
+using MigrateKit.Guests;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
-using MigrateKit.Guests;
-using Microsoft.Extensions.Logging;
 
 namespace MigrateKit.Libvirt;
 

@@ -2,11 +2,11 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using LibvirtSharp;
+using Microsoft.Extensions.Logging;
 using MigrateKit.Diagnostics;
 using MigrateKit.Estimation;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
-using Microsoft.Extensions.Logging;
 
 namespace MigrateKit.Libvirt;
 

@@ -1,7 +1,7 @@
 using System;
 using LibvirtSharp;
-using MigrateKit.Memory;
 using MigrateKit.Estimation;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Libvirt;
 

@@ -1,7 +1,7 @@
 using System;
 using LibvirtSharp;
-using MigrateKit.Migration;
 using Microsoft.Extensions.Logging;
+using MigrateKit.Migration;
 
 namespace MigrateKit.Libvirt;
 

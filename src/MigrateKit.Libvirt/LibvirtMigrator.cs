@@ -2,10 +2,10 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
-using MigrateKit.Estimation;
-using MigrateKit.Migration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using MigrateKit.Estimation;
+using MigrateKit.Migration;
 
 namespace MigrateKit.Libvirt;
 

@@ -1,8 +1,8 @@
 using System;
 using System.Threading;
 using LibvirtSharp;
-using MigrateKit.Migration;
 using Microsoft.Extensions.Logging;
+using MigrateKit.Migration;
 
 namespace MigrateKit.Libvirt;
 

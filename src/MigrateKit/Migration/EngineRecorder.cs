@@ -1,10 +1,10 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using MigrateKit.Diagnostics;
 using MigrateKit.Estimation;
 using MigrateKit.Tracking;
-using Microsoft.Extensions.Logging;
 
 namespace MigrateKit.Migration;
 

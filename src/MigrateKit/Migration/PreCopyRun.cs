@@ -4,11 +4,11 @@ using System.IO;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
 using MigrateKit.Estimation;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;
-using Microsoft.Extensions.Logging;
 
 namespace MigrateKit.Migration;
 

@@ -3,8 +3,8 @@ using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
-using MigrateKit.Transport;
 using MigrateKit.Memory;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 

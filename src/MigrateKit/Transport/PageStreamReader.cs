@@ -1,7 +1,7 @@
 using System;
-using System.Collections.Generic;
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Collections.Generic;
 using System.IO.Pipelines;
 using System.Text;
 using System.Threading;

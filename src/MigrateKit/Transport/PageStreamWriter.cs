@@ -1,6 +1,6 @@
 using System;
-using System.Collections.Generic;
 using System.Buffers.Binary;
+using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
 using System.IO.Pipelines;

@@ -2,8 +2,8 @@ using System;
 using System.IO;
 using System.Text.Json;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.Tests;
 using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Tests;
 using MigrateKit.Tests.Cli;
 
 namespace MigrateKit.IntegrationTests.Cli;

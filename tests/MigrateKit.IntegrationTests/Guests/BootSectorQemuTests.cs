@@ -4,8 +4,8 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Threading;
-using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Guests;
 using MigrateKit.IntegrationTests.TestSupport;
 
 namespace MigrateKit.IntegrationTests.Guests;

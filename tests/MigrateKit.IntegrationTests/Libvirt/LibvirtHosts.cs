@@ -4,10 +4,10 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
-using MigrateKit.Guests;
-using MigrateKit.Libvirt;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Guests;
 using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Libvirt;
 
 namespace MigrateKit.IntegrationTests.Libvirt;
 

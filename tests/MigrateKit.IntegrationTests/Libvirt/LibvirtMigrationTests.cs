@@ -5,11 +5,11 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
+using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.IntegrationTests.TestSupport;
 
 namespace MigrateKit.IntegrationTests.Libvirt;
 

@@ -4,8 +4,8 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Threading;
 using System.Threading.Tasks;
-using MigrateKit.Transport;
 using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Transport;
 
 namespace MigrateKit.IntegrationTests.Migration;
 

@@ -1,13 +1,13 @@
 using System;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
+using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
 using MigrateKit.Transport;
 using MigrateKit.Vmm;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.IntegrationTests.TestSupport;
 
 namespace MigrateKit.IntegrationTests.Migration;
 

@@ -2,12 +2,12 @@ using System;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
+using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Migration;
 using MigrateKit.Transport;
 using MigrateKit.Vmm;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.IntegrationTests.TestSupport;
 using static MigrateKit.IntegrationTests.TestSupport.TestVms;
 
 namespace MigrateKit.IntegrationTests.Migration;

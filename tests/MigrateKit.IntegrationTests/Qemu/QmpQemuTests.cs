@@ -5,10 +5,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
-using MigrateKit.Guests;
-using MigrateKit.Qemu;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Guests;
 using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Qemu;
 
 namespace MigrateKit.IntegrationTests.Qemu;
 

@@ -1,12 +1,12 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
+using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Memory;
 using MigrateKit.Tracking;
 using MigrateKit.Vmm;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.Memory;
-using MigrateKit.IntegrationTests.TestSupport;
 
 namespace MigrateKit.IntegrationTests.Readme;
 

@@ -1,10 +1,10 @@
 using System;
 using System.Threading.Tasks;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Migration;
 using MigrateKit.Transport;
 using MigrateKit.Vmm;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.IntegrationTests.TestSupport;
 
 namespace MigrateKit.IntegrationTests.Readme;
 

@@ -1,7 +1,7 @@
 using System;
 using System.IO;
-using MigrateKit.Kvm;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Kvm;
 
 [assembly: DoNotParallelize]
 

@@ -1,10 +1,10 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using MigrateKit.Vmm;
-using MigrateKit.Tracking;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
+using MigrateKit.Tracking;
+using MigrateKit.Vmm;
 
 namespace MigrateKit.IntegrationTests.TestSupport;
 

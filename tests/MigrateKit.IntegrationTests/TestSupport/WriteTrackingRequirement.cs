@@ -1,6 +1,6 @@
 using System;
-using MigrateKit.Tracking;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Tracking;
 
 namespace MigrateKit.IntegrationTests.TestSupport;
 

@@ -1,9 +1,9 @@
 using System;
 using System.Linq;
-using MigrateKit.Memory;
-using MigrateKit.Tracking;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Memory;
+using MigrateKit.Tracking;
 
 namespace MigrateKit.IntegrationTests.Tracking;
 

@@ -2,13 +2,13 @@ using System;
 using System.Diagnostics;
 using System.Linq;
 using System.Threading;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
+using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
 using MigrateKit.Vmm;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.IntegrationTests.TestSupport;
 using static MigrateKit.IntegrationTests.TestSupport.TestVms;
 
 namespace MigrateKit.IntegrationTests.Vmm;

@@ -2,8 +2,8 @@ using System;
 using System.Buffers.Binary;
 using System.Linq;
 using System.Text;
-using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Guests;
 
 namespace MigrateKit.Tests.Guests;
 
@@ -211,7 +211,8 @@ public sealed class BootSectorTests
         _ = BootSector.Build(GuestPrograms.Sweep(BootSector.MinimumWriteAddress, 2 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress));
 
         GuestProgram hotCold = GuestPrograms.HotCold(new GuestRange(MiB, 2 * MiB), new GuestRange(0xB_0000, 0xB_1000), 2, GuestPorts.Com1, 0x30_0000)
-            with { LoadAddress = BootSector.ProgramAddress };
+            with
+        { LoadAddress = BootSector.ProgramAddress };
         ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(() => BootSector.Build(hotCold));
         Assert.Contains("0xb0000", ex.Message);
     }

@@ -4,8 +4,8 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Numerics;
 using System.Text;
-using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Guests;
 
 namespace MigrateKit.Tests.Guests;
 
@@ -193,11 +193,23 @@ internal sealed class GuestCpu
                 uint imm = Fetch32();
                 switch (ext)
                 {
-                    case 0: Add(rm, imm); break;
-                    case 1: _r[rm] |= imm; Logic(_r[rm]); break;
-                    case 4: _r[rm] &= imm; Logic(_r[rm]); break;
-                    case 7: Compare(_r[rm], imm); break;
-                    default: Assert.Fail($"81 /{ext}"); break;
+                    case 0:
+                        Add(rm, imm);
+                        break;
+                    case 1:
+                        _r[rm] |= imm;
+                        Logic(_r[rm]);
+                        break;
+                    case 4:
+                        _r[rm] &= imm;
+                        Logic(_r[rm]);
+                        break;
+                    case 7:
+                        Compare(_r[rm], imm);
+                        break;
+                    default:
+                        Assert.Fail($"81 /{ext}");
+                        break;
                 }
 
                 break;

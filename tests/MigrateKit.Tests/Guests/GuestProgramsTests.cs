@@ -1,8 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Guests;
 
 namespace MigrateKit.Tests.Guests;
 

@@ -1,6 +1,6 @@
 using System;
-using MigrateKit.Guests;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Guests;
 
 namespace MigrateKit.Tests.Guests;
 

@@ -2,8 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Runtime.InteropServices;
-using MigrateKit.Interop;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Interop;
 
 namespace MigrateKit.Tests.Interop;
 

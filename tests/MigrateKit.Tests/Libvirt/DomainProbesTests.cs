@@ -3,11 +3,11 @@ using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
-using MigrateKit.Estimation;
-using MigrateKit.Libvirt;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
+using MigrateKit.Libvirt;
 using Moq;
 
 namespace MigrateKit.Tests.Libvirt;

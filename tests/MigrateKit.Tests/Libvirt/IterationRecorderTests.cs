@@ -2,13 +2,13 @@ using System;
 using System.Diagnostics;
 using System.Linq;
 using LibvirtSharp;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
 using MigrateKit.Tests.TestSupport;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.Libvirt;
 

@@ -1,8 +1,8 @@
 using System;
 using LibvirtSharp;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
 using MigrateKit.Libvirt;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.Libvirt;
 

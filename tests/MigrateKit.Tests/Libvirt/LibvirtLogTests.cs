@@ -1,10 +1,10 @@
 using System.Linq;
-using MigrateKit.Libvirt;
-using MigrateKit.Estimation;
-using MigrateKit.Migration;
-using MigrateKit.Tests.TestSupport;
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
+using MigrateKit.Libvirt;
+using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
 
 namespace MigrateKit.Tests.Libvirt;
 
@@ -17,8 +17,14 @@ public sealed class LibvirtLogTests
         var logger = new ListLogger<LibvirtMigrator>();
         var row = new RoundReport
         {
-            Round = 3, BytesSent = 4096, DurationMs = 120.4, DirtyRate = 250.6, ThrottlePercent = 20,
-            PredictedDowntimeMs = 41.26, Verdict = ConvergenceVerdict.Converging, Action = RoundAction.RaiseLimit,
+            Round = 3,
+            BytesSent = 4096,
+            DurationMs = 120.4,
+            DirtyRate = 250.6,
+            ThrottlePercent = 20,
+            PredictedDowntimeMs = 41.26,
+            Verdict = ConvergenceVerdict.Converging,
+            Action = RoundAction.RaiseLimit,
         };
 
         LibvirtLog.Iteration(logger, "web1", row, 8192);

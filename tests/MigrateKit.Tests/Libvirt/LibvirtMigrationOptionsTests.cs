@@ -1,6 +1,6 @@
 using System;
-using MigrateKit.Libvirt;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Libvirt;
 
 namespace MigrateKit.Tests.Libvirt;
 

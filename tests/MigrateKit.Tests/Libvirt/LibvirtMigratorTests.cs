@@ -5,10 +5,10 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
-using MigrateKit.Libvirt;
-using MigrateKit.Migration;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Libvirt;
+using MigrateKit.Migration;
 
 namespace MigrateKit.Tests.Libvirt;
 

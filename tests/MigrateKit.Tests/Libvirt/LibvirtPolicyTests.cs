@@ -1,7 +1,7 @@
 using System;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
 using MigrateKit.Libvirt;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.Libvirt;
 

@@ -1,8 +1,8 @@
 using System;
-using MigrateKit.Libvirt;
-using MigrateKit.Migration;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Libvirt;
+using MigrateKit.Migration;
 
 namespace MigrateKit.Tests.Libvirt;
 

@@ -5,11 +5,11 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
 using MigrateKit.Tests.Libvirt;
-using Microsoft.Extensions.Time.Testing;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Tests.TestSupport;
 
 namespace MigrateKit.Tests.Libvirt;

@@ -2,9 +2,9 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
-using MigrateKit.Libvirt;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Libvirt;
 using Moq;
 
 namespace MigrateKit.Tests.Libvirt;

@@ -2,11 +2,11 @@ using System;
 using System.Linq;
 using System.Threading.Tasks;
 using LibvirtSharp;
-using MigrateKit.Libvirt;
-using MigrateKit.Migration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Libvirt;
+using MigrateKit.Migration;
 
 namespace MigrateKit.Tests.Libvirt;
 

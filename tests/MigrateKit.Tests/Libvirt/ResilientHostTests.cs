@@ -1,10 +1,10 @@
 using System;
 using System.Threading.Tasks;
 using LibvirtSharp;
-using MigrateKit.Libvirt;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Libvirt;
 using Moq;
 
 namespace MigrateKit.Tests.Libvirt;

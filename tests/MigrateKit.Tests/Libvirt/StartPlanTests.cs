@@ -1,7 +1,7 @@
 using System;
 using LibvirtSharp;
-using MigrateKit.Libvirt;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Libvirt;
 
 namespace MigrateKit.Tests.Libvirt;
 

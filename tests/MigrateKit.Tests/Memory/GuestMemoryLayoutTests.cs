@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
-using MigrateKit.Memory;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Memory;
 
 namespace MigrateKit.Tests.Memory;
 

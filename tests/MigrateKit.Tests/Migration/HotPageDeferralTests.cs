@@ -1,8 +1,8 @@
 using System;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.Migration;
 using MigrateKit.Memory;
+using MigrateKit.Migration;
 
 namespace MigrateKit.Tests.Migration;
 

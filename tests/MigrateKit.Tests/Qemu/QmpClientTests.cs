@@ -5,8 +5,8 @@ using System.Text;
 using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
-using MigrateKit.Qemu;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Qemu;
 
 namespace MigrateKit.Tests.Qemu;
 

@@ -1,8 +1,8 @@
 using System.Collections.Generic;
 using System.Text;
 using System.Text.Json;
-using MigrateKit.Qemu;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Qemu;
 
 namespace MigrateKit.Tests.Qemu;
 

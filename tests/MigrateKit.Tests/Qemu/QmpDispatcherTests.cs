@@ -2,8 +2,8 @@ using System.IO;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Tasks;
-using MigrateKit.Qemu;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Qemu;
 
 namespace MigrateKit.Tests.Qemu;
 

@@ -3,8 +3,8 @@ using System.IO;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
-using MigrateKit.Qemu;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Qemu;
 
 namespace MigrateKit.Tests.Qemu;
 

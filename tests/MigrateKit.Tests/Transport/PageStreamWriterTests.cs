@@ -7,8 +7,8 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
-using MigrateKit.Transport;
 using MigrateKit.Tests.TestSupport;
+using MigrateKit.Transport;
 using static MigrateKit.Tests.Transport.TransportTestSupport;
 
 namespace MigrateKit.Tests.Transport;

@@ -1,10 +1,10 @@
 using System;
 using System.Buffers.Binary;
 using System.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
 using MigrateKit.Memory;
 using MigrateKit.Vmm;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.Vmm;
 

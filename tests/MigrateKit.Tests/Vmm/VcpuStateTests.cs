@@ -4,11 +4,11 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 using MigrateKit.Vmm;
-using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.Vmm;
 
