@@ -11,8 +11,9 @@
 # As root it also makes sure libvirt0 is installed and starts two libvirt hosts
 # (tests/harness/libvirt-hosts.sh), exporting MIGRATEKIT_LIBVIRT_SOURCE_URI,
 # MIGRATEKIT_LIBVIRT_DEST_URI and MIGRATEKIT_REQUIRE_LIBVIRT=1; hosts it started it stops again.
-# After the test projects, tests/consumer/run.sh packs the five packages into a local feed and
-# installs them into a project of its own; it counts as one test.
+# After the test projects, `dotnet format --verify-no-changes` checks the house style (.editorconfig),
+# and tests/consumer/run.sh packs the five packages into a local feed and
+# installs them into a project of its own; each counts as one test.
 # The last line is always "N passed, N failed, N skipped"; the exit code is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
