@@ -1,5 +1,6 @@
 using System;
 using MigrateKit.Estimation;
+using MigrateKit.Memory;
 using MigrateKit.Tracking;
 
 namespace MigrateKit.Migration;
@@ -11,7 +12,7 @@ namespace MigrateKit.Migration;
 internal sealed class TransferMeasurements
 {
     /// <summary>Wire bytes per page: the page and its share of the framing.</summary>
-    internal const int PageWireBytes = 4096 + 16;
+    internal const int PageWireBytes = (int)GuestMemoryLayout.PageSize + 16;
 
     /// <summary>The bandwidth assumed before anything was measured, without a limit.</summary>
     private const double UnmeasuredBandwidth = 100e6;

@@ -9,6 +9,7 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
 using MigrateKit.Libvirt;
 using Moq;
+using MigrateKit.Tests.TestSupport;
 
 namespace MigrateKit.Tests.Libvirt;
 

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
 
 namespace MigrateKit.Tests.Libvirt;
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Libvirt;
 using Moq;
+using MigrateKit.Tests.TestSupport;
 
 namespace MigrateKit.Tests.Libvirt;
 

@@ -4,7 +4,7 @@ using System.Threading.Tasks;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace MigrateKit.Tests.Libvirt;
+namespace MigrateKit.Tests.TestSupport;
 
 /// <summary>Drives code that waits on a <see cref="FakeTimeProvider"/> from a test.</summary>
 internal static class FakeClock
