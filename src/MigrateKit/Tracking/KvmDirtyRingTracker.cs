@@ -72,16 +72,17 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker, IDirtyRingSink
     public string Kind => "dirty-ring";
 
     /// <inheritdoc/>
+    /// <exception cref="InvalidOperationException">Another dirty-ring tracker is tracking the VM: the rings can feed one tracker only.</exception>
     public void Start()
     {
         lock (_gate)
         {
+            // First, so that a VM another ring tracker already tracks is refused before anything changes.
+            _vm.AttachDirtyRingSink(this);
             foreach (MemorySlot slot in _slots)
             {
                 slot.SetDirtyLogging(true);
             }
-
-            _vm.AttachDirtyRingSink(this);
 
             // Anything in the rings before tracking started is not ours to report.
             _vm.CollectDirtyRings();

@@ -241,6 +241,31 @@ public sealed class DirtyTrackingTests
     }
 
     [TestMethod]
+    public void Ring_FeedsOneTrackerAtATime_TheRingTrackerOwnsWhatItCollects()
+    {
+        using MicroVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB, DirtyRingBytes = 64 * 1024 });
+        using var first = new KvmDirtyRingTracker(vm.Vm);
+        using var second = new KvmDirtyRingTracker(vm.Vm);
+        first.Start();
+
+        // A second tracker would see only part of the writes: refused, and left untouched.
+        InvalidOperationException refused = Assert.ThrowsExactly<InvalidOperationException>(second.Start);
+        StringAssert.Contains(refused.Message, "Another dirty-ring tracker");
+        Assert.IsFalse(second.IsTracking);
+
+        // Once the first stops, the second takes over and reports the guest's writes from then on.
+        first.Stop();
+        second.Start();
+        vm.Load(GuestPrograms.Sweep(MiB, 3 * MiB));
+        vm.Start();
+        Assert.IsTrue(vm.WaitForPass(1, TimeSpan.FromSeconds(30)), "the guest finished no pass");
+        vm.Pause();
+        DirtyBitmap[] dirty = Bitmaps(second);
+        second.Harvest(dirty);
+        CollectionAssert.IsSubsetOf(Enumerable.Range(256, 512).Select(p => (ulong)p).ToList(), Pages(dirty[0]), "a page the guest wrote is missing");
+    }
+
+    [TestMethod]
     public void TwoVcpus_WithRings_EachRingReportsItsOwnWrites()
     {
         using MicroVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = 32 * MiB, VcpuCount = 2, DirtyRingBytes = 64 * 1024 });
