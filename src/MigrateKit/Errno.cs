@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace MigrateKit;
 
 /// <summary>The one place where a native -errno becomes an exception.</summary>
@@ -30,6 +32,15 @@ internal static class Errno
         if (result < 0)
         {
             throw new LinuxException(operation, -result);
+        }
+    }
+
+    /// <summary>The same, with a description that is formatted only on failure.</summary>
+    internal static void Check(int result, [InterpolatedStringHandlerArgument(nameof(result))] ref FailureMessageHandler operation)
+    {
+        if (result < 0)
+        {
+            throw new LinuxException(operation.ToStringAndClear(), -result);
         }
     }
 

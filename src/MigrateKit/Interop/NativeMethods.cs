@@ -4,7 +4,7 @@ namespace MigrateKit.Interop;
 
 /// <summary>
 /// Raw declarations of libmigratekit's exports. Every function returns 0 or -errno (see
-/// native/include/migratekit.h); <see cref="Errno.Check"/> turns the latter into a
+/// native/include/migratekit.h); <see cref="Errno.Check(int, string)"/> turns the latter into a
 /// <see cref="LinuxException"/> (KVM's wrappers into its subclass <c>KvmException</c>). The calls
 /// that take KVM's register structs are declared next to them, in <c>Kvm.RegisterNativeMethods</c>.
 /// </summary>

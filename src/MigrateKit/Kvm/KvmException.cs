@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace MigrateKit.Kvm;
 
 /// <summary>A KVM operation failed; carries the operation and the errno the kernel returned.</summary>
@@ -23,6 +25,15 @@ public sealed class KvmException : LinuxException
         if (result < 0)
         {
             throw new KvmException(operation, -result);
+        }
+    }
+
+    /// <summary>The same, with a description that is formatted only on failure (no allocation on the hot paths).</summary>
+    internal static void Check(int result, [InterpolatedStringHandlerArgument(nameof(result))] ref FailureMessageHandler operation)
+    {
+        if (result < 0)
+        {
+            throw new KvmException(operation.ToStringAndClear(), -result);
         }
     }
 }
