@@ -207,27 +207,32 @@ internal static class Program
         var listen = new Option<string>("--listen") { Description = "Address to listen on: tcp:HOST:PORT or unix:PATH.", Required = true };
         var passes = new Option<int>("--verify-passes") { Description = "After resuming, wait for this many passes of a self-checking guest.", DefaultValueFactory = _ => 3 };
         var verbose = new Option<bool>("--verbose") { Description = "Log what the receiver sees and does to stderr." };
-        var command = new Command("receive", "Receive one migration into a new VM of the source's kind, resume it and check the guest.\n" +
-            "Example: migratekit receive --listen tcp:127.0.0.1:7000");
+        var limits = new ReceiveLimits();
+        var command = new Command("receive", "Receive one migration into a new VM of the kind --vm names, resume it and check the guest. " +
+            "A source announcing more than --max-memory, or another shape than --expect-memory/--expect-vcpus, is refused before anything is allocated.\n" +
+            "Example: migratekit receive --listen tcp:127.0.0.1:7000\n" +
+            "Example: migratekit receive --listen unix:/run/migratekit.sock --vm hostvm --max-memory 8GiB --expect-memory 1GiB --expect-vcpus 1");
         command.Options.Add(listen);
         command.Options.Add(passes);
         command.Options.Add(verbose);
+        limits.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             try
             {
+                (string vmKind, MigrationReceiverOptions accepted) = limits.Read(parse);
                 await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!);
                 Console.Error.WriteLine($"listening on {listener.LocalAddress}");
                 bool verboseLogs = parse.GetValue(verbose);
                 async Task<(IMigrationConnection, ReceiveResult)> Receive(Spectre.Console.StatusContext? status)
                 {
-                    IMigrationConnection accepted = await listener.AcceptAsync(ct).ConfigureAwait(false);
+                    IMigrationConnection incoming = await listener.AcceptAsync(ct).ConfigureAwait(false);
                     if (status is not null)
                     {
                         status.Status = "receiving pages";
                     }
 
-                    return (accepted, await MigrationRunner.ReceiveAsync(accepted, verboseLogs, ct).ConfigureAwait(false));
+                    return (incoming, await MigrationRunner.ReceiveAsync(incoming, vmKind, accepted, verboseLogs, ct).ConfigureAwait(false));
                 }
 
                 // A spinner while waiting and receiving, unless logs go to the same terminal.
