@@ -12,8 +12,9 @@ namespace MigrateKit.Migration;
 /// </summary>
 /// <remarks>
 /// Besides guest memory itself, a destination keeps per-page state bounded by
-/// <see cref="MaxMemory"/>: 8 bytes per page for the region digests (1/512 of the memory,
-/// 128 MiB at the default limit) and one bit per page for the pages written.
+/// <see cref="MaxMemory"/>: one bit per page for the pages written, and 8 bytes per page for the
+/// region digests, allocated as pages arrive (at most 1/512 of the memory, 128 MiB at the
+/// default limit).
 /// </remarks>
 public sealed class MigrationReceiverOptions
 {
