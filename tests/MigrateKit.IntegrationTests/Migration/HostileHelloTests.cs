@@ -20,7 +20,7 @@ namespace MigrateKit.IntegrationTests.Migration;
 [TestClass]
 public sealed class HostileHelloTests
 {
-    private const ulong TiB = 1UL << 40;
+    internal const ulong TiB = 1UL << 40;
     private const long MaxRssGrowth = 64L << 20;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
@@ -47,9 +47,7 @@ public sealed class HostileHelloTests
             await using IMigrationConnection incoming = await listener.AcceptAsync();
             return await receiver.ReceiveAsync(incoming);
         });
-        var hello = new MigrationHello(MigrationProtocol.Version,
-            Enumerable.Range(0, regions).Select(i => new GuestMemoryRegionSpec((ulong)i * regionSize, regionSize)).ToList(), vcpus, "attacker");
-        List<ReceivedFrame> reply = await SendAndReadReplyAsync(listener.LocalAddress, hello);
+        List<ReceivedFrame> reply = await SendAndReadReplyAsync(listener.LocalAddress, Hello(regions, vcpus, regionSize));
         ReceiveResult result = await receiving.WaitAsync(Timeout);
         long grown = ResidentBytes() - rssBefore;
         TestContext.WriteLine($"RSS before {Units.FormatBytes(rssBefore)}, grown by {Units.FormatBytes(grown)}");
@@ -63,8 +61,12 @@ public sealed class HostileHelloTests
         Assert.IsLessThan(MaxRssGrowth, grown, $"the receiver's RSS grew by {Units.FormatBytes(grown)}");
     }
 
+    /// <summary>A Hello of <paramref name="regions"/> adjacent regions of <paramref name="regionSize"/> bytes each.</summary>
+    internal static MigrationHello Hello(int regions, int vcpus, ulong regionSize) => new(MigrationProtocol.Version,
+        Enumerable.Range(0, regions).Select(i => new GuestMemoryRegionSpec((ulong)i * regionSize, regionSize)).ToList(), vcpus, "attacker");
+
     /// <summary>Sends one Hello as a source would and collects every frame until the destination closes.</summary>
-    private static async Task<List<ReceivedFrame>> SendAndReadReplyAsync(string address, MigrationHello hello)
+    internal static async Task<List<ReceivedFrame>> SendAndReadReplyAsync(string address, MigrationHello hello)
     {
         await using IMigrationConnection source = await MigrationConnector.ConnectAsync(address).WaitAsync(Timeout);
         using (var writer = new PageStreamWriter(source.Output))
