@@ -105,6 +105,12 @@ MK_EXPORT int mk_kvm_vcpu_mmap_size(int kvm_fd, uint64_t *out_size);
 /* close(2), retrying nothing (EINTR on close must not be retried). */
 MK_EXPORT int mk_close(int fd);
 
+/* ---- files ----------------------------------------------------------- */
+
+/* lstat(2) on path: *out_is_socket is 1 when path itself (not a symlink's
+ * target) is a socket, else 0. -ENOENT when nothing is there. */
+MK_EXPORT int mk_path_is_socket(const char *path, int *out_is_socket);
+
 /* ---- memory ---------------------------------------------------------- */
 
 /* Anonymous private mapping of size bytes (a page multiple), MAP_NORESERVE,

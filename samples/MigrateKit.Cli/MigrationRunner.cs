@@ -131,12 +131,16 @@ internal static class MigrationRunner
         return engine.MigrateAsync(connection, progress, ct);
     }
 
-    /// <summary>Receives one migration into a new VM of the source's kind (named in its Hello); logs to stderr when <paramref name="verbose"/>.</summary>
-    internal static Task<ReceiveResult> ReceiveAsync(IMigrationConnection connection, bool verbose, CancellationToken ct)
+    /// <summary>
+    /// Receives one migration into a new VM of <paramref name="vmKind"/>, within <paramref name="accepted"/>;
+    /// logs to stderr when <paramref name="verbose"/>. The kind is the destination's setting: the
+    /// source's Hello names itself, but a peer's claim must not pick what this host runs.
+    /// </summary>
+    internal static Task<ReceiveResult> ReceiveAsync(IMigrationConnection connection, string vmKind, MigrationReceiverOptions accepted, bool verbose, CancellationToken ct)
     {
-        var receiver = new MigrationReceiver(hello => hello.SourceName.StartsWith(VmKind.Host, StringComparison.Ordinal)
+        var receiver = new MigrationReceiver(hello => vmKind == VmKind.Host
             ? new HostVm(hello.Regions)
-            : MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }), CliLogging.For<MigrationReceiver>(verbose));
+            : MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }), accepted, CliLogging.For<MigrationReceiver>(verbose));
         return receiver.ReceiveAsync(connection, ct);
     }
 
@@ -175,7 +179,7 @@ internal static class MigrationRunner
         Task<ReceiveResult> receiving = Task.Run(async () =>
         {
             await using IMigrationConnection incoming = await listener.AcceptAsync(ct).ConfigureAwait(false);
-            return await ReceiveAsync(incoming, s.Verbose, ct).ConfigureAwait(false);
+            return await ReceiveAsync(incoming, s.Vm, new MigrationReceiverOptions(), s.Verbose, ct).ConfigureAwait(false);
         }, ct);
 
         MigrationReport report;

@@ -207,48 +207,60 @@ internal static class Program
         var listen = new Option<string>("--listen") { Description = "Address to listen on: tcp:HOST:PORT or unix:PATH.", Required = true };
         var passes = new Option<int>("--verify-passes") { Description = "After resuming, wait for this many passes of a self-checking guest.", DefaultValueFactory = _ => 3 };
         var verbose = new Option<bool>("--verbose") { Description = "Log what the receiver sees and does to stderr." };
-        var command = new Command("receive", "Receive one migration into a new VM of the source's kind, resume it and check the guest.\n" +
-            "Example: migratekit receive --listen tcp:127.0.0.1:7000");
+        var once = new Option<bool>("--once") { Description = "Stop after the first source, even one that failed or was refused (by default receive keeps listening until a migration completes)." };
+        var limits = new ReceiveLimits();
+        var command = new Command("receive", "Receive a migration into a new VM of the kind --vm names, resume it and check the guest. " +
+            "A source announcing more than --max-memory, or another shape than --expect-memory/--expect-vcpus, is refused before anything is allocated; " +
+            "receive keeps listening after a source that fails or is refused, until one migration completes (or --once).\n" +
+            "Example: migratekit receive --listen tcp:127.0.0.1:7000\n" +
+            "Example: migratekit receive --listen unix:/run/migratekit.sock --vm hostvm --max-memory 8GiB --expect-memory 1GiB --expect-vcpus 1");
         command.Options.Add(listen);
         command.Options.Add(passes);
         command.Options.Add(verbose);
+        command.Options.Add(once);
+        limits.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             try
             {
+                (string vmKind, MigrationReceiverOptions accepted) = limits.Read(parse);
                 await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!);
                 Console.Error.WriteLine($"listening on {listener.LocalAddress}");
                 bool verboseLogs = parse.GetValue(verbose);
                 async Task<(IMigrationConnection, ReceiveResult)> Receive(Spectre.Console.StatusContext? status)
                 {
-                    IMigrationConnection accepted = await listener.AcceptAsync(ct).ConfigureAwait(false);
+                    IMigrationConnection incoming = await listener.AcceptAsync(ct).ConfigureAwait(false);
                     if (status is not null)
                     {
                         status.Status = "receiving pages";
                     }
 
-                    return (accepted, await MigrationRunner.ReceiveAsync(accepted, verboseLogs, ct).ConfigureAwait(false));
+                    return (incoming, await MigrationRunner.ReceiveAsync(incoming, vmKind, accepted, verboseLogs, ct).ConfigureAwait(false));
                 }
 
-                // A spinner while waiting and receiving, unless logs go to the same terminal.
-                (IMigrationConnection connection, ReceiveResult result) = verboseLogs
-                    ? await Receive(null).ConfigureAwait(false)
-                    : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
-                await using IMigrationConnection received = connection;
-                using IWorkloadVm? vm = result.Target as IWorkloadVm;
-                if (result.Status != MigrationStatus.Completed || vm is null)
+                while (true)
                 {
-                    Console.Error.WriteLine($"migration {result.Status.ToString().ToLowerInvariant()}: {result.Reason}");
-                    return Output.ExitCode(result.Status);
-                }
+                    // A spinner while waiting and receiving, unless logs go to the same terminal.
+                    (IMigrationConnection connection, ReceiveResult result) = verboseLogs
+                        ? await Receive(null).ConfigureAwait(false)
+                        : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
+                    await using IMigrationConnection received = connection;
+                    using IWorkloadVm? vm = result.Target as IWorkloadVm;
+                    if (result.Status != MigrationStatus.Completed || vm is null)
+                    {
+                        Console.Error.WriteLine($"migration from {connection.RemoteAddress} {result.Status.ToString().ToLowerInvariant()}: {result.Reason}");
+                        if (parse.GetValue(once))
+                        {
+                            return Output.ExitCode(result.Status);
+                        }
 
-                Console.WriteLine($"received {result.PagesReceived} pages ({result.ZeroPagesReceived} zero) in {result.Rounds} rounds; resumed in {result.ResumeDuration?.TotalMilliseconds:F2} ms");
-                int wanted = parse.GetValue(passes);
-                (bool ok, string detail, _) = verboseLogs
-                    ? MigrationRunner.CheckDestination(vm, true, wanted)
-                    : Spectre.Console.AnsiConsole.Status().Start($"checking the guest: waiting for {wanted} passes", _ => MigrationRunner.CheckDestination(vm, true, wanted));
-                Console.WriteLine(detail);
-                return ok ? 0 : 4;
+                        // A refused or failed peer must not end the service for the next one.
+                        Console.Error.WriteLine($"still listening on {listener.LocalAddress}");
+                        continue;
+                    }
+
+                    return CheckReceived(result, vm, verboseLogs, parse.GetValue(passes));
+                }
             }
             catch (Exception ex) when (ex is FormatException or ArgumentException or System.IO.IOException)
             {
@@ -257,6 +269,17 @@ internal static class Program
             }
         });
         return command;
+    }
+
+    /// <summary>Prints what arrived and waits for the resumed guest's self-checks: 0 when they pass, 4 otherwise.</summary>
+    private static int CheckReceived(ReceiveResult result, IWorkloadVm vm, bool verboseLogs, int wanted)
+    {
+        Console.WriteLine($"received {result.PagesReceived} pages ({result.ZeroPagesReceived} zero) in {result.Rounds} rounds; resumed in {result.ResumeDuration?.TotalMilliseconds:F2} ms");
+        (bool ok, string detail, _) = verboseLogs
+            ? MigrationRunner.CheckDestination(vm, true, wanted)
+            : Spectre.Console.AnsiConsole.Status().Start($"checking the guest: waiting for {wanted} passes", _ => MigrationRunner.CheckDestination(vm, true, wanted));
+        Console.WriteLine(detail);
+        return ok ? 0 : 4;
     }
 
     private static async Task<int> RunAsync(ParseResult parse, SourceOptions options, Func<SourceSettings, LiveStatus, IProgress<MigrationProgress>?, Task<RunOutcome>> run)

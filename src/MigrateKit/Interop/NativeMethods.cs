@@ -25,6 +25,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_close")]
     internal static partial int Close(int fd);
 
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_path_is_socket", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int PathIsSocket(string path, out int isSocket);
+
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_mmap_anonymous")]
     internal static partial int MmapAnonymous(ulong size, out nint address);
 

@@ -20,22 +20,47 @@ namespace MigrateKit.Migration;
 /// the VM. A digest mismatch means the VM is never started and the source is told.
 /// </summary>
 /// <remarks>
+/// <para>
+/// The destination decides what it builds: a Hello beyond its <see cref="MigrationReceiverOptions"/>
+/// is answered with an Error frame (code DestinationFailure) naming the limit, and the result
+/// carries a <see cref="MigrationLimitException"/>, before the target factory runs. The kind of VM
+/// is the factory's choice; the Hello's source name is only a label for logs.
+/// </para>
+/// <para>
 /// Diagnostics: the logger gets Information at the Hello, the switchover and the end, Debug per
 /// round and Warning when the source gives up or receiving fails; each migration received is a
 /// <c>migratekit.receive</c> span of the <c>MigrateKit</c> activity source.
+/// </para>
 /// </remarks>
 public sealed class MigrationReceiver
 {
     private readonly Func<MigrationHello, IMigrationTarget> _createTarget;
+    private readonly MigrationReceiverOptions _options;
     private readonly ILogger _logger;
 
-    /// <summary>Creates a receiver.</summary>
+    /// <summary>Creates a receiver with the default <see cref="MigrationReceiverOptions"/> (at most 64 GiB, 64 regions, 64 vCPUs).</summary>
     /// <param name="createTarget">Builds the destination VM for a Hello (same regions and vCPU count).</param>
-    /// <param name="logger">Diagnostics.</param>
+    /// <param name="logger">Receives the receiver's log lines; <see langword="null"/> for none.</param>
     public MigrationReceiver(Func<MigrationHello, IMigrationTarget> createTarget, ILogger<MigrationReceiver>? logger = null)
+        : this(createTarget, new MigrationReceiverOptions(), logger)
+    {
+    }
+
+    /// <summary>Creates a receiver that accepts only what <paramref name="options"/> allow.</summary>
+    /// <param name="createTarget">
+    /// Builds the destination VM for a Hello within the limits (same regions and vCPU count). It
+    /// chooses the kind of VM; the Hello's source name is the peer's claim, not a configuration.
+    /// </param>
+    /// <param name="options">The largest VM accepted and, optionally, the exact shape expected.</param>
+    /// <param name="logger">Receives the receiver's log lines; <see langword="null"/> for none.</param>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    public MigrationReceiver(Func<MigrationHello, IMigrationTarget> createTarget, MigrationReceiverOptions options, ILogger<MigrationReceiver>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(createTarget);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         _createTarget = createTarget;
+        _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -249,12 +274,7 @@ public sealed class MigrationReceiver
             }
 
             _sourceName = hello.SourceName;
-            ulong memoryBytes = 0;
-            foreach (GuestMemoryRegionSpec region in hello.Regions)
-            {
-                memoryBytes += region.Size;
-            }
-
+            ulong memoryBytes = MigrationReceiverOptions.TotalMemory(hello);
             MigrationLog.ReceiveStarting(_owner._logger, hello.SourceName, memoryBytes, hello.Regions.Count, hello.VcpuCount, hello.Version);
             if (_activity is not null)
             {
@@ -262,6 +282,8 @@ public sealed class MigrationReceiver
                 _activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)memoryBytes);
             }
 
+            // Before the target is built or any per-page state allocated: the peer's Hello is a claim.
+            _owner._options.Check(hello);
             _target = _owner._createTarget(hello);
             IReadOnlyList<GuestMemoryRegion> regions = _target.Memory.Regions;
             if (regions.Count != hello.Regions.Count || regions.Where((r, i) => r.GuestPhysicalAddress != hello.Regions[i].GuestPhysicalAddress || r.Size != hello.Regions[i].Size).Any())

@@ -127,11 +127,14 @@ public sealed class MigrationListener : IAsyncDisposable
     /// <summary>The bound address, with the actual port when port 0 was asked for (<c>tcp:127.0.0.1:40123</c>).</summary>
     public string LocalAddress { get; }
 
-    /// <summary>Binds and listens.</summary>
+    /// <summary>
+    /// Binds and listens. A Unix socket file is created with mode 0600 (its owner only may
+    /// connect); a socket already at the path is replaced, anything else there is refused.
+    /// </summary>
     /// <param name="address"><c>tcp:HOST:PORT</c>, <c>HOST:PORT</c> (port 0 picks a free one) or <c>unix:PATH</c>.</param>
     /// <param name="options">Buffering limits for accepted connections.</param>
     /// <exception cref="ArgumentException">The address is malformed.</exception>
-    /// <exception cref="MigrationConnectionException">The address cannot be bound.</exception>
+    /// <exception cref="MigrationConnectionException">The address cannot be bound, or a file other than a socket is at the Unix path.</exception>
     public static MigrationListener Listen(string address, PageStreamOptions? options = null)
     {
         options ??= new PageStreamOptions();
@@ -141,13 +144,17 @@ public sealed class MigrationListener : IAsyncDisposable
         Socket socket = endPoint is UnixDomainSocketEndPoint ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            if (parsed.UnixPath is not null && File.Exists(parsed.UnixPath))
+            if (parsed.UnixPath is not null)
             {
-                // A stale socket file from an earlier run would make bind fail.
-                File.Delete(parsed.UnixPath);
+                UnixSocketFile.RemoveStale(parsed.UnixPath, parsed.ToString());
             }
 
             socket.Bind(endPoint);
+            if (parsed.UnixPath is not null)
+            {
+                UnixSocketFile.Restrict(parsed.UnixPath);
+            }
+
             socket.Listen(4);
         }
         catch (SocketException ex)
@@ -155,10 +162,15 @@ public sealed class MigrationListener : IAsyncDisposable
             socket.Dispose();
             throw new MigrationConnectionException(parsed.ToString(), $"cannot listen ({ex.SocketErrorCode}: {ex.Message})", ex);
         }
+        catch (MigrationConnectionException)
+        {
+            socket.Dispose();
+            throw;
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             socket.Dispose();
-            throw new MigrationConnectionException(parsed.ToString(), $"cannot replace the socket file ({ex.Message})", ex);
+            throw new MigrationConnectionException(parsed.ToString(), $"cannot prepare the socket file ({ex.Message})", ex);
         }
 
         string local = socket.LocalEndPoint is IPEndPoint ip ? $"tcp:{FormatHost(ip.Address)}:{ip.Port}" : $"unix:{parsed.UnixPath}";

@@ -10,11 +10,20 @@ namespace MigrateKit.Transport;
 /// term is remembered so a re-sent page replaces its old term. A fresh accumulator describes an
 /// all-zero region, which is what a new destination mapping holds.
 /// </summary>
+/// <remarks>
+/// The remembered terms take 8 bytes per page, allocated in chunks of 4096 pages when a page of
+/// the chunk is first updated: a digest of a region nobody has sent yet costs a few bytes per
+/// chunk, not 1/512 of the region.
+/// </remarks>
 public sealed class RegionDigestAccumulator
 {
+    private const int ChunkShift = 12;
+    private const int ChunkPages = 1 << ChunkShift;
+
     private static readonly ulong ZeroPageHash = XxHash3.HashToUInt64(new byte[MigrationProtocol.PageSize]);
 
-    private readonly ulong[] _terms;
+    private readonly ulong _pageCount;
+    private readonly ulong[]?[] _chunks;
     private ulong _value;
 
     /// <summary>Creates the digest of an all-zero region of <paramref name="pageCount"/> pages.</summary>
@@ -26,20 +35,19 @@ public sealed class RegionDigestAccumulator
             throw new ArgumentOutOfRangeException(nameof(pageCount), pageCount, "A region digest covers 1 to Array.MaxLength pages.");
         }
 
-        _terms = GC.AllocateUninitializedArray<ulong>((int)pageCount);
+        _pageCount = pageCount;
+        _chunks = new ulong[]?[(int)((pageCount + ChunkPages - 1) >> ChunkShift)];
         ulong sum = 0;
-        for (int i = 0; i < _terms.Length; i++)
+        for (ulong i = 0; i < pageCount; i++)
         {
-            ulong term = Term((ulong)i, ZeroPageHash);
-            _terms[i] = term;
-            sum += term;
+            sum += Term(i, ZeroPageHash);
         }
 
         _value = sum;
     }
 
     /// <summary>The number of pages covered.</summary>
-    public ulong PageCount => (ulong)_terms.Length;
+    public ulong PageCount => _pageCount;
 
     /// <summary>The current digest.</summary>
     public ulong Value => _value;
@@ -81,15 +89,28 @@ public sealed class RegionDigestAccumulator
 
     private void Set(ulong page, ulong hash)
     {
-        if (page >= (ulong)_terms.Length)
+        if (page >= _pageCount)
         {
-            throw new ArgumentOutOfRangeException(nameof(page), page, $"The digest covers {_terms.Length} pages.");
+            throw new ArgumentOutOfRangeException(nameof(page), page, $"The digest covers {_pageCount} pages.");
         }
 
-        ref ulong slot = ref _terms[(int)page];
+        ulong[] chunk = _chunks[(int)(page >> ChunkShift)] ??= ZeroChunk(page & ~(ulong)(ChunkPages - 1));
+        ref ulong slot = ref chunk[(int)(page & (ChunkPages - 1))];
         ulong term = Term(page, hash);
         _value = _value - slot + term;
         slot = term;
+    }
+
+    /// <summary>The terms of a chunk of zero pages starting at <paramref name="first"/>.</summary>
+    private ulong[] ZeroChunk(ulong first)
+    {
+        var terms = GC.AllocateUninitializedArray<ulong>((int)Math.Min(ChunkPages, _pageCount - first));
+        for (int i = 0; i < terms.Length; i++)
+        {
+            terms[i] = Term(first + (ulong)i, ZeroPageHash);
+        }
+
+        return terms;
     }
 
     // The odd multiplier makes the term a bijection of the hash, and position-dependent, so

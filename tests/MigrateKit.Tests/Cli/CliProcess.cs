@@ -11,6 +11,22 @@ internal static class CliProcess
     /// <summary>Runs the CLI with <paramref name="args"/> and returns its exit code and both streams; fails the test after <paramref name="timeout"/> (default one minute).</summary>
     public static (int Exit, string Stdout, string Stderr) Run(string[] args, TimeSpan? timeout = null)
     {
+        using Process process = Start(args);
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        TimeSpan limit = timeout ?? TimeSpan.FromMinutes(1);
+        if (!process.WaitForExit(limit))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"migratekit {string.Join(' ', args)} did not finish within {limit.TotalSeconds:F0} s");
+        }
+
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Starts the CLI with <paramref name="args"/> and its streams redirected, for a test that talks to it while it runs; the caller stops it.</summary>
+    public static Process Start(string[] args)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -23,17 +39,7 @@ internal static class CliProcess
             start.ArgumentList.Add(a);
         }
 
-        using Process process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        TimeSpan limit = timeout ?? TimeSpan.FromMinutes(1);
-        if (!process.WaitForExit(limit))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"migratekit {string.Join(' ', args)} did not finish within {limit.TotalSeconds:F0} s");
-        }
-
-        return (process.ExitCode, stdout.Result, stderr.Result);
+        return Process.Start(start)!;
     }
 
     private static string CliPath()

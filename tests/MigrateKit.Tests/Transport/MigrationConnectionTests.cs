@@ -79,7 +79,7 @@ public sealed partial class MigrationConnectionTests
         try
         {
             string path = Path.Combine(dir, "stale.sock");
-            await File.WriteAllTextAsync(path, "stale");
+            UnixSocketFileTests.LeaveStaleSocket(path);
             await using MigrationListener listener = MigrationListener.Listen("unix:" + path);
             Task<IMigrationConnection> accepting = listener.AcceptAsync();
             await using IMigrationConnection client = await MigrationConnector.ConnectAsync("unix:" + path).WaitAsync(Timeout);

@@ -89,6 +89,43 @@ public sealed class RegionDigestAccumulatorTests
         Assert.AreEqual(expected, RegionDigestAccumulator.Compute(region));
     }
 
+    [TestMethod]
+    public void UpdatesAcrossChunks_MatchComputeOfTheRegion()
+    {
+        // Two whole chunks of 4096 pages and a partial third: updates land in the first and last
+        // pages of each, and the untouched middle chunk still counts as zero.
+        const ulong pages = (3 * 4096) - 100;
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, pages * (ulong)Page)]);
+        GuestMemoryRegion region = memory.Regions[0];
+        var digest = new RegionDigestAccumulator(pages);
+        var random = new Random(7);
+        foreach (ulong p in new ulong[] { 0, 4095, 8192, pages - 1, 0 })
+        {
+            random.NextBytes(region.GetPage(p));
+            digest.Update(p, region.GetPage(p));
+        }
+
+        Assert.AreEqual(RegionDigestAccumulator.Compute(region), digest.Value);
+        region.GetPage(pages - 1).Clear();
+        digest.UpdateZero(pages - 1);
+        Assert.AreEqual(RegionDigestAccumulator.Compute(region), digest.Value);
+    }
+
+    [TestMethod]
+    public void TermsAreAllocatedLazily_PerChunkOfPagesUpdated()
+    {
+        const ulong pages = 1UL << 24; // 64 GiB of guest memory: 128 MiB of terms if allocated up front.
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var digest = new RegionDigestAccumulator(pages);
+        long created = GC.GetAllocatedBytesForCurrentThread() - before;
+        digest.UpdateZero(pages - 1);
+        long updated = GC.GetAllocatedBytesForCurrentThread() - before - created;
+
+        Assert.IsLessThan(64L << 10, created, $"a fresh digest allocated {created} bytes");
+        Assert.IsLessThan(64L << 10, updated, $"updating one page allocated {updated} bytes");
+        Assert.AreEqual(new RegionDigestAccumulator(pages).Value, digest.Value);
+    }
+
     private static ulong SplitMix64(ulong x)
     {
         x += 0x9E3779B97F4A7C15UL;

@@ -1,0 +1,70 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using MigrateKit.Migration;
+
+namespace MigrateKit.Cli;
+
+/// <summary>
+/// What <c>receive</c> accepts, set on the destination: the kind of VM it builds and the largest
+/// (or the exact) VM a source may announce. The source's Hello never chooses either.
+/// </summary>
+internal sealed class ReceiveLimits
+{
+    internal Option<string> Vm { get; } = new("--vm")
+    {
+        Description = "The VM to build: microvm (KVM), hostvm (no KVM) or auto (microvm when /dev/kvm can be opened). Must match the source's --vm.",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    internal Option<string> MaxMemory { get; } = new("--max-memory")
+    {
+        Description = "The largest guest memory accepted, e.g. 8GiB; a larger Hello is refused before anything is allocated.",
+        DefaultValueFactory = _ => "64GiB",
+    };
+
+    internal Option<string?> ExpectMemory { get; } = new("--expect-memory") { Description = "Accept only a VM of exactly this much memory, e.g. 1GiB." };
+
+    internal Option<int?> ExpectVcpus { get; } = new("--expect-vcpus") { Description = "Accept only a VM with exactly this many vCPUs." };
+
+    internal void AddTo(Command command)
+    {
+        command.Options.Add(Vm);
+        command.Options.Add(MaxMemory);
+        command.Options.Add(ExpectMemory);
+        command.Options.Add(ExpectVcpus);
+    }
+
+    /// <summary>Reads and checks the options; a bad value is a <see cref="FormatException"/> naming the option.</summary>
+    internal (string Vm, MigrationReceiverOptions Options) Read(ParseResult p)
+    {
+        string vm = p.GetValue(Vm)!;
+        if (vm is not ("auto" or VmKind.Micro or VmKind.Host))
+        {
+            throw new FormatException($"--vm '{vm}': use auto, microvm or hostvm.");
+        }
+
+        int? vcpus = p.GetValue(ExpectVcpus);
+        if (vcpus < 1)
+        {
+            throw new FormatException($"--expect-vcpus {vcpus}: use a vCPU count of at least 1.");
+        }
+
+        var options = new MigrationReceiverOptions
+        {
+            MaxMemory = CliInput.Parse(p, MaxMemory, Units.ParseBytes),
+            ExpectedMemory = CliInput.ParseOptional(p, ExpectMemory, Units.ParseBytes),
+            ExpectedVcpus = vcpus,
+
+            // There is no --max-vcpus: expecting exactly N vCPUs accepts N.
+            MaxVcpus = Math.Max(new MigrationReceiverOptions().MaxVcpus, vcpus ?? 0),
+        };
+        CliInput.Validate(options.Validate, new Dictionary<string, Option>
+        {
+            [nameof(MigrationReceiverOptions.MaxMemory)] = MaxMemory,
+            [nameof(MigrationReceiverOptions.ExpectedMemory)] = ExpectMemory,
+            [nameof(MigrationReceiverOptions.ExpectedVcpus)] = ExpectVcpus,
+        });
+        return (VmKind.Resolve(vm), options);
+    }
+}

@@ -1,0 +1,151 @@
+using System;
+using System.Globalization;
+using MigrateKit.Memory;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// What a destination accepts: the largest VM a source may announce in its Hello and, optionally,
+/// the exact shape it expects. The destination sets these, not the stream: a Hello beyond them
+/// is refused with an Error frame before any memory is mapped or any per-page state allocated.
+/// </summary>
+/// <remarks>
+/// Besides guest memory itself, a destination keeps per-page state bounded by
+/// <see cref="MaxMemory"/>: one bit per page for the pages written, and 8 bytes per page for the
+/// region digests, allocated as pages arrive (at most 1/512 of the memory, 128 MiB at the
+/// default limit).
+/// </remarks>
+public sealed class MigrationReceiverOptions
+{
+    /// <summary>The default <see cref="MaxMemory"/>: 64 GiB.</summary>
+    public const ulong DefaultMaxMemory = 64UL << 30;
+
+    /// <summary>
+    /// The largest total guest memory (the sum of the Hello's region sizes) accepted, in bytes; a
+    /// positive multiple of the 4 KiB page size.
+    /// </summary>
+    /// <value>
+    /// The default is 64 GiB (<see cref="DefaultMaxMemory"/>): twenty times the largest VM the
+    /// CLI builds (3 GiB) and a common size for a VM on one host, while a Hello claiming terabytes is
+    /// refused. A destination that runs larger VMs raises it.
+    /// </value>
+    public ulong MaxMemory { get; init; } = DefaultMaxMemory;
+
+    /// <summary>The most memory regions accepted: 1 to 1024 (the protocol's own limit).</summary>
+    /// <value>
+    /// The default is 64: MigrateKit's VMs have one or two regions, and each region becomes a KVM
+    /// memory slot (KVM allows 509 or more).
+    /// </value>
+    public int MaxRegions { get; init; } = 64;
+
+    /// <summary>The most vCPUs accepted: at least 1.</summary>
+    /// <value>The default is 64, beyond what MigrateKit's VMs run (one vCPU) yet below a host's typical core count.</value>
+    public int MaxVcpus { get; init; } = 64;
+
+    /// <summary>
+    /// The exact total guest memory the destination expects, in bytes (a positive multiple of the page
+    /// size, at most <see cref="MaxMemory"/>), or null to accept any size within the limit.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public ulong? ExpectedMemory { get; init; }
+
+    /// <summary>The exact vCPU count the destination expects (1 to <see cref="MaxVcpus"/>), or null to accept any count within the limit.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public int? ExpectedVcpus { get; init; }
+
+    /// <summary>Checks the options and names the first problem.</summary>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    public void Validate()
+    {
+        if (MaxMemory == 0 || MaxMemory % GuestMemoryLayout.PageSize != 0)
+        {
+            throw new ArgumentException($"MaxMemory must be a positive multiple of the {GuestMemoryLayout.PageSize}-byte page size (got {FormatSize(MaxMemory)}).", nameof(MaxMemory));
+        }
+
+        if (MaxRegions is < 1 or > MigrationProtocol.MaxRegions)
+        {
+            throw new ArgumentException($"MaxRegions must be 1 to {MigrationProtocol.MaxRegions} (got {MaxRegions}).", nameof(MaxRegions));
+        }
+
+        if (MaxVcpus < 1)
+        {
+            throw new ArgumentException($"MaxVcpus must be at least 1 (got {MaxVcpus}).", nameof(MaxVcpus));
+        }
+
+        if (ExpectedMemory is { } memory && (memory == 0 || memory % GuestMemoryLayout.PageSize != 0 || memory > MaxMemory))
+        {
+            throw new ArgumentException(
+                $"ExpectedMemory must be a positive multiple of the {GuestMemoryLayout.PageSize}-byte page size and at most MaxMemory ({FormatSize(MaxMemory)}) (got {FormatSize(memory)}).",
+                nameof(ExpectedMemory));
+        }
+
+        if (ExpectedVcpus is { } vcpus && (vcpus < 1 || vcpus > MaxVcpus))
+        {
+            throw new ArgumentException($"ExpectedVcpus must be 1 to MaxVcpus ({MaxVcpus}) (got {vcpus}).", nameof(ExpectedVcpus));
+        }
+    }
+
+    /// <summary>Refuses a Hello beyond these limits, before anything is built for it.</summary>
+    /// <exception cref="MigrationLimitException">The Hello announces more, or another shape, than accepted.</exception>
+    internal void Check(MigrationHello hello)
+    {
+        if (hello.Regions.Count > MaxRegions)
+        {
+            throw new MigrationLimitException(MigrationLimit.Regions, (ulong)hello.Regions.Count, (ulong)MaxRegions,
+                $"Hello announces {hello.Regions.Count} memory regions; this destination accepts at most {MaxRegions}");
+        }
+
+        ulong memory = TotalMemory(hello);
+        if (memory > MaxMemory)
+        {
+            throw new MigrationLimitException(MigrationLimit.Memory, memory, MaxMemory,
+                $"Hello announces {FormatSize(memory)}; this destination accepts at most {FormatSize(MaxMemory)}");
+        }
+
+        if ((ulong)hello.VcpuCount > (ulong)MaxVcpus)
+        {
+            throw new MigrationLimitException(MigrationLimit.Vcpus, (ulong)hello.VcpuCount, (ulong)MaxVcpus,
+                $"Hello announces {hello.VcpuCount} vCPUs; this destination accepts at most {MaxVcpus}");
+        }
+
+        if (ExpectedMemory is { } expected && memory != expected)
+        {
+            throw new MigrationLimitException(MigrationLimit.ExpectedMemory, memory, expected,
+                $"Hello announces {FormatSize(memory)}; this destination expects exactly {FormatSize(expected)}");
+        }
+
+        if (ExpectedVcpus is { } vcpus && hello.VcpuCount != vcpus)
+        {
+            throw new MigrationLimitException(MigrationLimit.ExpectedVcpus, (ulong)hello.VcpuCount, (ulong)vcpus,
+                $"Hello announces {hello.VcpuCount} vCPUs; this destination expects exactly {vcpus}");
+        }
+    }
+
+    /// <summary>The sum of the region sizes, saturating: 1024 regions near 2⁶⁴ each must not wrap to a small total.</summary>
+    internal static ulong TotalMemory(MigrationHello hello)
+    {
+        ulong total = 0;
+        foreach (GuestMemoryRegionSpec region in hello.Regions)
+        {
+            total = region.Size > ulong.MaxValue - total ? ulong.MaxValue : total + region.Size;
+        }
+
+        return total;
+    }
+
+    /// <summary>A size in binary units, without a fraction when it is a whole number of them: <c>8 TiB</c>, <c>1.5 GiB</c>.</summary>
+    internal static string FormatSize(ulong bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        int i = 0;
+        ulong whole = bytes;
+        while (whole >= 1024 && whole % 1024 == 0 && i < units.Length - 1)
+        {
+            whole /= 1024;
+            i++;
+        }
+
+        return whole < 1024 ? string.Create(CultureInfo.InvariantCulture, $"{whole} {units[i]}") : Units.FormatBytes(bytes);
+    }
+}

@@ -1,0 +1,125 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Runtime.Versioning;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.IntegrationTests.Migration;
+using MigrateKit.Tests.Cli;
+using MigrateKit.Tests.Transport;
+
+namespace MigrateKit.IntegrationTests.Cli;
+
+/// <summary>
+/// <c>migratekit receive</c> as a service on a Unix socket: its socket file is 0600, a hostile
+/// Hello gets the limit's Error and the receiver keeps listening for the next source, and
+/// <c>--once</c> stops after the first.
+/// </summary>
+[TestClass]
+[SupportedOSPlatform("linux")]
+public sealed class CliReceiveTests
+{
+    private const string Refusal = "Hello announces 8 TiB; this destination accepts at most 1 GiB";
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private string _dir = "";
+
+    [TestInitialize]
+    public void CreateDirectory() => _dir = Directory.CreateTempSubdirectory("mk-cli-receive-").FullName;
+
+    [TestCleanup]
+    public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
+
+    [TestMethod]
+    public async Task Receive_RefusesAHostileHello_AndKeepsListeningForTheNextSource()
+    {
+        string path = Path.Combine(_dir, "receive.sock");
+        using Process receive = CliProcess.Start(["receive", "--listen", "unix:" + path, "--vm", "hostvm", "--max-memory", "1GiB", "--verbose"]);
+        StringBuilder stderr = Collect(receive);
+        try
+        {
+            await WaitForSocketAsync(path, receive, stderr);
+            Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+
+            for (int attempt = 0; attempt < 2; attempt++)
+            {
+                ErrorFrame error = Assert.IsInstanceOfType<ErrorFrame>((await SendHostileHelloAsync(path)).Single());
+                Assert.AreEqual(Refusal, error.Error.Message);
+            }
+
+            Assert.IsFalse(receive.HasExited, $"receive stopped after a refused source: {Text(stderr)}");
+
+            // stderr is read on another thread: the line may trail the Error frame a little.
+            var waited = Stopwatch.StartNew();
+            while (!Text(stderr).Contains("still listening on unix:" + path, StringComparison.Ordinal) && waited.Elapsed < Timeout)
+            {
+                await Task.Delay(50);
+            }
+
+            StringAssert.Contains(Text(stderr), "still listening on unix:" + path);
+            StringAssert.Contains(Text(stderr), Refusal);
+        }
+        finally
+        {
+            receive.Kill();
+            await receive.WaitForExitAsync();
+        }
+    }
+
+    [TestMethod]
+    public async Task ReceiveOnce_StopsAfterARefusedSource_WithTheLimitInItsMessage()
+    {
+        string path = Path.Combine(_dir, "once.sock");
+        using Process receive = CliProcess.Start(["receive", "--listen", "unix:" + path, "--vm", "hostvm", "--max-memory", "1GiB", "--once", "--verbose"]);
+        StringBuilder stderr = Collect(receive);
+        await WaitForSocketAsync(path, receive, stderr);
+
+        await SendHostileHelloAsync(path);
+
+        await receive.WaitForExitAsync(new CancellationTokenSource(Timeout).Token);
+        Assert.AreEqual(4, receive.ExitCode, Text(stderr));
+        StringAssert.Contains(Text(stderr), Refusal);
+        Assert.IsFalse(File.Exists(path), "the socket file outlived the receiver");
+    }
+
+    private static Task<List<ReceivedFrame>> SendHostileHelloAsync(string path) =>
+        HostileHelloTests.SendAndReadReplyAsync("unix:" + path, HostileHelloTests.Hello(8, 1, HostileHelloTests.TiB));
+
+    private static async Task WaitForSocketAsync(string path, Process receive, StringBuilder stderr)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!File.Exists(path))
+        {
+            Assert.IsFalse(receive.HasExited, $"receive exited: {Text(stderr)}");
+            Assert.IsLessThan(Timeout, waited.Elapsed, "receive did not listen");
+            await Task.Delay(50);
+        }
+    }
+
+    private static StringBuilder Collect(Process process)
+    {
+        var text = new StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (text)
+            {
+                text.AppendLine(e.Data);
+            }
+        };
+        process.BeginErrorReadLine();
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        return text;
+    }
+
+    private static string Text(StringBuilder text)
+    {
+        lock (text)
+        {
+            return text.ToString();
+        }
+    }
+}

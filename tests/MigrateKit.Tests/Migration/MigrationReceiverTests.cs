@@ -1,0 +1,87 @@
+using System.Linq;
+using System.Threading.Tasks;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Migration;
+using MigrateKit.Tests.Transport;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Tests.Migration;
+
+/// <summary>
+/// The receiver's own checks of a Hello: beyond the destination's limits it answers an Error frame
+/// naming the limit and builds nothing; within them it builds the target and answers HelloAck.
+/// </summary>
+[TestClass]
+public sealed class MigrationReceiverTests
+{
+    private const ulong GiB = MigrationReceiverOptionsTests.GiB;
+    private const ulong TiB = MigrationReceiverOptionsTests.TiB;
+
+    [TestMethod]
+    [DataRow(8, 1, TiB, MigrationLimit.Memory, "Hello announces 8 TiB; this destination accepts at most 32 GiB")]
+    [DataRow(100, 1, GiB / 1024, MigrationLimit.Regions, "Hello announces 100 memory regions; this destination accepts at most 64")]
+    [DataRow(1, 200, GiB, MigrationLimit.Vcpus, "Hello announces 200 vCPUs; this destination accepts at most 64")]
+    [DataRow(1, 1, 2 * GiB, MigrationLimit.ExpectedMemory, "Hello announces 2 GiB; this destination expects exactly 1 GiB")]
+    [DataRow(2, 2, GiB / 2, MigrationLimit.ExpectedVcpus, "Hello announces 2 vCPUs; this destination expects exactly 1")]
+    public async Task HelloBeyondALimit_IsAnsweredWithAnErrorNamingIt_AndNothingIsBuilt(int regions, int vcpus, ulong regionSize, MigrationLimit limit, string message)
+    {
+        var options = new MigrationReceiverOptions { MaxMemory = 32 * GiB, ExpectedMemory = limit is MigrationLimit.ExpectedMemory or MigrationLimit.ExpectedVcpus ? GiB : null, ExpectedVcpus = limit == MigrationLimit.ExpectedVcpus ? 1 : null };
+        int built = 0;
+        var receiver = new MigrationReceiver(hello =>
+        {
+            built++;
+            return new TestTarget(hello);
+        }, options);
+
+        (ReceiveResult result, RecordingHandler reply) = await ReceiveHelloAsync(receiver, MigrationReceiverOptionsTests.Hello(regions, vcpus, regionSize));
+
+        Assert.AreEqual(0, built, "the target factory ran for a refused Hello");
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        Assert.IsNull(result.Target);
+        Assert.AreEqual(message, result.Reason);
+        Assert.AreEqual(limit, Assert.IsInstanceOfType<MigrationLimitException>(result.Error).Limit);
+        ErrorFrame error = Assert.IsInstanceOfType<ErrorFrame>(reply.Frames.Single());
+        Assert.AreEqual(MigrationErrorCode.DestinationFailure, error.Error.Code);
+        Assert.AreEqual(message, error.Error.Message);
+    }
+
+    [TestMethod]
+    public async Task HelloWithinTheLimits_BuildsTheTarget_AndIsAcknowledged()
+    {
+        TestTarget? target = null;
+        var receiver = new MigrationReceiver(hello => target = new TestTarget(hello), new MigrationReceiverOptions { ExpectedMemory = 2 * (1UL << 20), ExpectedVcpus = 1 });
+
+        (ReceiveResult result, RecordingHandler reply) = await ReceiveHelloAsync(receiver, MigrationReceiverOptionsTests.Hello(2, 1, 1UL << 20));
+
+        Assert.IsNotNull(target);
+        Assert.IsTrue(target.Disposed, "the source hung up after HelloAck, so the target is disposed");
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        Assert.IsInstanceOfType<HelloAckFrame>(reply.Frames[0]);
+    }
+
+    /// <summary>Sends one Hello, hangs up, and returns the receiver's result and every frame it answered with.</summary>
+    private static async Task<(ReceiveResult Result, RecordingHandler Reply)> ReceiveHelloAsync(MigrationReceiver receiver, MigrationHello hello)
+    {
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
+        await using (source)
+        await using (destination)
+        {
+            Task<ReceiveResult> receiving = receiver.ReceiveAsync(destination);
+            using (var writer = new PageStreamWriter(source.Output))
+            {
+                writer.AppendHello(hello);
+                await writer.FlushAsync();
+            }
+
+            await source.Output.CompleteAsync();
+            ReceiveResult result = await receiving.WaitAsync(EngineHarness.Timeout);
+            var reply = new RecordingHandler();
+            var reader = new PageStreamReader(source.Input);
+            while (await reader.ReadAsync(reply).AsTask().WaitAsync(EngineHarness.Timeout))
+            {
+            }
+
+            return (result, reply);
+        }
+    }
+}
