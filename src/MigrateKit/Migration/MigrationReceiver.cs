@@ -95,17 +95,22 @@ public sealed class MigrationReceiver
         private string _sourceName = "(before Hello)";
         private Activity? _activity;
 
+        // Restarted before every read and reply: fires when the peer says nothing for too long.
+        private readonly CancellationTokenSource _silence;
+
         internal Session(MigrationReceiver owner, IMigrationConnection connection)
         {
             _owner = owner;
             _connection = connection;
             _reader = new PageStreamReader(connection.Input);
             _writer = new PageStreamWriter(connection.Output);
+            _silence = new CancellationTokenSource(Timeout.InfiniteTimeSpan, owner._options.TimeProvider);
         }
 
         internal async Task<ReceiveResult> RunAsync(CancellationToken ct)
         {
             using Activity? activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Receive);
+            using CancellationTokenSource silence = _silence;
             _activity = activity;
             ReceiveResult result;
             try
@@ -155,11 +160,13 @@ public sealed class MigrationReceiver
 
         private async Task<ReceiveResult> ReceiveCoreAsync(CancellationToken ct)
         {
+            using CancellationTokenSource watched = CancellationTokenSource.CreateLinkedTokenSource(ct, _silence.Token);
             try
             {
                 while (!_complete && _sourceError is null)
                 {
-                    if (!await _reader.ReadAsync(this, ct).ConfigureAwait(false))
+                    Watch();
+                    if (!await WithinSilenceLimitAsync(_reader.ReadAsync(this, watched.Token), ct).ConfigureAwait(false))
                     {
                         throw new IOException(_target is null ? "The source closed the connection before its Hello." : "The source closed the connection before the switchover completed.");
                     }
@@ -167,7 +174,8 @@ public sealed class MigrationReceiver
                     if (_replyPending)
                     {
                         _replyPending = false;
-                        await _writer.FlushAsync(ct).ConfigureAwait(false);
+                        Watch();
+                        await WithinSilenceLimitAsync(_writer.FlushAsync(watched.Token), ct).ConfigureAwait(false);
                     }
                 }
 
@@ -194,6 +202,41 @@ public sealed class MigrationReceiver
                 throw;
             }
         }
+
+        // Restarts the silence timer for the next step: the handshake timeout until the Hello, the idle timeout after it.
+        private void Watch() => _silence.CancelAfter(_target is null ? _owner._options.HandshakeTimeout : _owner._options.IdleTimeout);
+
+        /// <summary>
+        /// Runs one read or reply under the handshake timeout (before the Hello) or the idle
+        /// timeout (after it), restarted by <see cref="Watch"/> just before <paramref name="step"/> began.
+        /// </summary>
+        private async ValueTask<T> WithinSilenceLimitAsync<T>(ValueTask<T> step, CancellationToken ct)
+        {
+            try
+            {
+                return await step.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_silence.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                throw SilenceTimeout();
+            }
+        }
+
+        private async ValueTask WithinSilenceLimitAsync(ValueTask step, CancellationToken ct)
+        {
+            try
+            {
+                await step.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_silence.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                throw SilenceTimeout();
+            }
+        }
+
+        private TimeoutException SilenceTimeout() => new(_target is null
+            ? $"No Hello arrived within {_owner._options.HandshakeTimeout.TotalSeconds:0.###} s of the connection."
+            : $"The source sent nothing for {_owner._options.IdleTimeout.TotalSeconds:0.###} s.");
 
         private async Task<ReceiveResult> FinishAsync(CancellationToken ct)
         {

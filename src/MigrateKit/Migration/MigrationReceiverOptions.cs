@@ -54,6 +54,25 @@ public sealed class MigrationReceiverOptions
     /// <value>The default is <see langword="null"/>.</value>
     public int? ExpectedVcpus { get; init; }
 
+    /// <summary>
+    /// How long a connected peer has to send its Hello. A peer that connects and says nothing is
+    /// dropped after it, so it cannot hold a destination that serves one source at a time.
+    /// </summary>
+    /// <value>The default is 30 s, like the source's <see cref="MigrationOptions.ResponseTimeout"/>.</value>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long the source may send no frame at all once the migration runs; then the destination
+    /// gives up. A frame is at most about 1 MiB, so this must exceed 1 MiB at the source's bandwidth
+    /// limit (256 s at the 4 KiB/s minimum).
+    /// </summary>
+    /// <value>The default is 120 s: a round's harvest between frames takes milliseconds, and 1 MiB takes 10 s at 100 KiB/s.</value>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>The clock of the handshake and idle timeouts; a test passes a fake one.</summary>
+    /// <value>The default is <see cref="TimeProvider.System"/>.</value>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>Checks the options and names the first problem.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public void Validate()
@@ -83,6 +102,19 @@ public sealed class MigrationReceiverOptions
         if (ExpectedVcpus is { } vcpus && (vcpus < 1 || vcpus > MaxVcpus))
         {
             throw new ArgumentException($"ExpectedVcpus must be 1 to MaxVcpus ({MaxVcpus}) (got {vcpus}).", nameof(ExpectedVcpus));
+        }
+
+        CheckTimeout(HandshakeTimeout, nameof(HandshakeTimeout));
+        CheckTimeout(IdleTimeout, nameof(IdleTimeout));
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+    }
+
+    // Timers take at most uint.MaxValue - 1 ms; a longer timeout would fail at the first wait.
+    private static void CheckTimeout(TimeSpan timeout, string name)
+    {
+        if (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromMilliseconds(uint.MaxValue - 1))
+        {
+            throw new ArgumentException($"{name} must be positive and at most {uint.MaxValue - 1} ms (got {timeout}).", name);
         }
     }
 

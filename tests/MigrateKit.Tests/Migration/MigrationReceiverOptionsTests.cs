@@ -25,7 +25,23 @@ public sealed class MigrationReceiverOptionsTests
         Assert.AreEqual(64, o.MaxVcpus);
         Assert.IsNull(o.ExpectedMemory);
         Assert.IsNull(o.ExpectedVcpus);
+        Assert.AreEqual(TimeSpan.FromSeconds(30), o.HandshakeTimeout);
+        Assert.AreEqual(TimeSpan.FromSeconds(120), o.IdleTimeout);
+        Assert.AreSame(TimeProvider.System, o.TimeProvider);
         o.Validate();
+    }
+
+    [TestMethod]
+    [DataRow(0, 120, nameof(MigrationReceiverOptions.HandshakeTimeout))]
+    [DataRow(-1, 120, nameof(MigrationReceiverOptions.HandshakeTimeout))]
+    [DataRow(30, 0, nameof(MigrationReceiverOptions.IdleTimeout))]
+    [DataRow(30, 4_294_968, nameof(MigrationReceiverOptions.IdleTimeout))]
+    public void Timeouts_OutOfRange_AreNamed(int handshakeSeconds, int idleSeconds, string name)
+    {
+        var o = new MigrationReceiverOptions { HandshakeTimeout = TimeSpan.FromSeconds(handshakeSeconds), IdleTimeout = TimeSpan.FromSeconds(idleSeconds) };
+        ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(o.Validate);
+        Assert.AreEqual(name, ex.ParamName);
+        StringAssert.Contains(ex.Message, name);
     }
 
     [TestMethod]

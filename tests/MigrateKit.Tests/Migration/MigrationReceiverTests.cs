@@ -1,7 +1,10 @@
+using System;
 using System.Linq;
 using System.Threading.Tasks;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
 using MigrateKit.Tests.Transport;
 using MigrateKit.Transport;
 
@@ -59,6 +62,66 @@ public sealed class MigrationReceiverTests
         Assert.IsInstanceOfType<HelloAckFrame>(reply.Frames[0]);
     }
 
+    [TestMethod]
+    public async Task PeerThatSaysNothing_IsDroppedAfterTheHandshakeTimeout()
+    {
+        var clock = new FakeTimeProvider();
+        var receiver = new MigrationReceiver(hello => new TestTarget(hello), new MigrationReceiverOptions { HandshakeTimeout = TimeSpan.FromSeconds(30), TimeProvider = clock });
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
+        await using (source)
+        await using (destination)
+        {
+            ReceiveResult result = await clock.AdvanceUntilDoneAsync(receiver.ReceiveAsync(destination), TimeSpan.FromSeconds(1));
+
+            Assert.AreEqual(MigrationStatus.Failed, result.Status);
+            Assert.AreEqual("No Hello arrived within 30 s of the connection.", result.Reason);
+            Assert.IsInstanceOfType<TimeoutException>(result.Error);
+            Assert.IsGreaterThanOrEqualTo(TimeSpan.FromSeconds(30), clock.GetUtcNow() - clock.Start, "dropped before the timeout");
+            ErrorFrame error = Assert.IsInstanceOfType<ErrorFrame>((await ReadRepliesAsync(source)).Frames.Single());
+            Assert.AreEqual(result.Reason, error.Error.Message);
+        }
+    }
+
+    [TestMethod]
+    public async Task SourceThatFallsSilentAfterItsHello_IsDroppedAfterTheIdleTimeout_AndItsTargetReleased()
+    {
+        var clock = new FakeTimeProvider();
+        TestTarget? target = null;
+        var receiver = new MigrationReceiver(hello => target = new TestTarget(hello), new MigrationReceiverOptions { IdleTimeout = TimeSpan.FromSeconds(120), TimeProvider = clock });
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
+        await using (source)
+        await using (destination)
+        {
+            Task<ReceiveResult> receiving = receiver.ReceiveAsync(destination);
+            using (var writer = new PageStreamWriter(source.Output))
+            {
+                writer.AppendHello(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20));
+                await writer.FlushAsync();
+            }
+
+            ReceiveResult result = await clock.AdvanceUntilDoneAsync(receiving, TimeSpan.FromSeconds(1));
+
+            Assert.AreEqual(MigrationStatus.Failed, result.Status);
+            Assert.AreEqual("The source sent nothing for 120 s.", result.Reason);
+            Assert.IsNotNull(target);
+            Assert.IsTrue(target.Disposed, "the target of a dropped source is released");
+            RecordingHandler reply = await ReadRepliesAsync(source);
+            Assert.IsInstanceOfType<HelloAckFrame>(reply.Frames[0]);
+            Assert.AreEqual(result.Reason, Assert.IsInstanceOfType<ErrorFrame>(reply.Frames[^1]).Error.Message);
+        }
+    }
+
+    private static async Task<RecordingHandler> ReadRepliesAsync(IMigrationConnection source)
+    {
+        var reply = new RecordingHandler();
+        var reader = new PageStreamReader(source.Input);
+        while (await reader.ReadAsync(reply).AsTask().WaitAsync(EngineHarness.Timeout))
+        {
+        }
+
+        return reply;
+    }
+
     /// <summary>Sends one Hello, hangs up, and returns the receiver's result and every frame it answered with.</summary>
     private static async Task<(ReceiveResult Result, RecordingHandler Reply)> ReceiveHelloAsync(MigrationReceiver receiver, MigrationHello hello)
     {
@@ -75,13 +138,7 @@ public sealed class MigrationReceiverTests
 
             await source.Output.CompleteAsync();
             ReceiveResult result = await receiving.WaitAsync(EngineHarness.Timeout);
-            var reply = new RecordingHandler();
-            var reader = new PageStreamReader(source.Input);
-            while (await reader.ReadAsync(reply).AsTask().WaitAsync(EngineHarness.Timeout))
-            {
-            }
-
-            return (result, reply);
+            return (result, await ReadRepliesAsync(source));
         }
     }
 }
