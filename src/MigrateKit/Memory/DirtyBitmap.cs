@@ -164,6 +164,19 @@ public sealed class DirtyBitmap
         return new PageRunEnumerator(_words, PageCount, maxRunPages, startPage);
     }
 
+    /// <summary>
+    /// Enumerates the runs of set pages within [<paramref name="firstPage"/>, <paramref name="firstPage"/> +
+    /// <paramref name="count"/>) without allocating, reading only the words of that range: the cost
+    /// follows the range's size in words, never the whole bitmap's.
+    /// </summary>
+    /// <remarks>Pages past <see cref="PageCount"/> are ignored, as everywhere in the bitmap.</remarks>
+    public PageRunEnumerator EnumerateRunsIn(ulong firstPage, ulong count)
+    {
+        ulong end = count > PageCount - Math.Min(firstPage, PageCount) ? PageCount : firstPage + count;
+        int words = (int)((end + 63) >> 6);
+        return new PageRunEnumerator(_words.AsSpan(0, words), end, ulong.MaxValue, Math.Min(firstPage, end));
+    }
+
     private void ApplyRange(ulong firstPage, ulong count, bool set)
     {
         if (firstPage >= PageCount || count == 0)

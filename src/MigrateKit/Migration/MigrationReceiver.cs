@@ -376,16 +376,19 @@ public sealed class MigrationReceiver
             GuestMemoryRegion memory = CheckRange("ZeroPages", region, firstPage, count);
             DirtyBitmap written = _written[region];
             RegionDigestAccumulator digest = _digests[region];
-            for (ulong p = firstPage; p < firstPage + count; p++)
+
+            // Fresh memory is already zero: only pages written earlier are cleared (and touched).
+            // Found word by word, so a small frame announcing a huge run costs its words, not its pages.
+            foreach (PageRun run in written.EnumerateRunsIn(firstPage, count))
             {
-                // Fresh memory is already zero: only pages written earlier are cleared (and touched).
-                if (written.Test(p))
+                for (ulong p = run.FirstPage; p < run.End; p++)
                 {
                     memory.GetPage(p).Clear();
-                    written.Clear(p);
                     digest.UpdateZero(p);
                 }
             }
+
+            written.ClearRange(firstPage, count);
 
             _zeroPages += count;
         }

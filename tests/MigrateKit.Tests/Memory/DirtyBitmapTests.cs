@@ -542,4 +542,32 @@ public sealed class DirtyBitmapTests
 
         return runs;
     }
+
+    [TestMethod]
+    public void EnumerateRunsIn_YieldsTheSetRunsCutToTheRange()
+    {
+        var bitmap = new DirtyBitmap(1000);
+        bitmap.SetRange(10, 20);   // 10..29
+        bitmap.SetRange(62, 4);    // 62..65, across a word boundary
+        bitmap.Set(500);
+        bitmap.SetRange(990, 10);  // to the end
+
+        static string Runs(DirtyBitmap b, ulong first, ulong count)
+        {
+            var runs = new List<string>();
+            foreach (PageRun r in b.EnumerateRunsIn(first, count))
+            {
+                runs.Add($"{r.FirstPage}+{r.Count}");
+            }
+
+            return string.Join(" ", runs);
+        }
+
+        Assert.AreEqual("10+20 62+4 500+1 990+10", Runs(bitmap, 0, 1000));
+        Assert.AreEqual("15+15 62+2", Runs(bitmap, 15, 49), "runs are cut at both ends of the range");
+        Assert.AreEqual("", Runs(bitmap, 66, 434), "nothing set in the range");
+        Assert.AreEqual("500+1", Runs(bitmap, 500, 1));
+        Assert.AreEqual("995+5", Runs(bitmap, 995, ulong.MaxValue), "a count past the end (even one that would wrap) stops at the page count");
+        Assert.AreEqual("", Runs(bitmap, 2000, 10), "a range past the end is empty");
+    }
 }
