@@ -8,8 +8,8 @@ using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
 using MigrateKit.Libvirt;
-using Moq;
 using MigrateKit.Tests.TestSupport;
+using Moq;
 
 namespace MigrateKit.Tests.Libvirt;
 

@@ -5,8 +5,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Libvirt;
-using Moq;
 using MigrateKit.Tests.TestSupport;
+using Moq;
 
 namespace MigrateKit.Tests.Libvirt;
 
