@@ -29,6 +29,7 @@ internal static class Program
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(SendCommand());
         root.Subcommands.Add(ReceiveCommand());
+        root.Subcommands.Add(TlsCommands.Create());
         root.Subcommands.Add(LibvirtCommands.Create());
         root.Subcommands.Add(ReportCommands.Create());
         ParseResult parsed = root.Parse(args);
@@ -186,20 +187,39 @@ internal static class Program
     {
         var options = new SourceOptions();
         var to = new Option<string>("--to") { Description = "Receiver address: tcp:HOST:PORT or unix:PATH.", Required = true };
-        var command = new Command("send", "Start a VM running a workload and migrate it to a 'migratekit receive'.\n" +
+        var tlsOptions = new TlsCommands();
+        var command = new Command("send", "Start a VM running a workload and migrate it to a 'migratekit receive'. TCP runs mutual TLS with the --tls options; " +
+            "plain TCP needs --insecure, except to a loopback address.\n" +
             "Example: migratekit send --to tcp:127.0.0.1:7000 --workload verify --memory 1GiB");
         options.AddTo(command);
         command.Options.Add(to);
-        command.SetAction(async (parse, ct) => await RunAsync(parse, options, async (s, status, progress) =>
+        tlsOptions.AddTo(command);
+        command.SetAction(async (parse, ct) =>
         {
-            using IWorkloadVm source = MigrationRunner.StartSource(s, status);
-            status.Set($"connecting to {parse.GetValue(to)}");
-            await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(parse.GetValue(to)!, cancellationToken: ct).ConfigureAwait(false);
-            MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, status, progress, ct).ConfigureAwait(false);
-            bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
-            return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, VmKind.Of(source));
-        }).ConfigureAwait(false));
+            MigrationTlsOptions? tls;
+            try
+            {
+                tls = tlsOptions.Read(parse, parse.GetValue(to)!, listening: false);
+            }
+            catch (FormatException ex)
+            {
+                Console.Error.WriteLine($"migratekit send: {ex.Message}");
+                return 2;
+            }
+
+            return await RunAsync(parse, options, (s, status, progress) => SendAsync(parse.GetValue(to)!, tls, s, status, progress, ct)).ConfigureAwait(false);
+        });
         return command;
+    }
+
+    private static async Task<RunOutcome> SendAsync(string to, MigrationTlsOptions? tls, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    {
+        using IWorkloadVm source = MigrationRunner.StartSource(s, status);
+        status.Set($"connecting to {to}{(tls is null ? "" : " (mutual TLS)")}");
+        await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(to, tls, null, ct).ConfigureAwait(false);
+        MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, status, progress, ct).ConfigureAwait(false);
+        bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
+        return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, VmKind.Of(source));
     }
 
     private static Command ReceiveCommand()
@@ -207,17 +227,21 @@ internal static class Program
         var listen = new Option<string>("--listen") { Description = "Address to listen on: tcp:HOST:PORT or unix:PATH.", Required = true };
         var passes = new Option<int>("--verify-passes") { Description = "After resuming, wait for this many passes of a self-checking guest.", DefaultValueFactory = _ => 3 };
         var verbose = new Option<bool>("--verbose") { Description = "Log what the receiver sees and does to stderr." };
-        var command = new Command("receive", "Receive one migration into a new VM of the source's kind, resume it and check the guest.\n" +
-            "Example: migratekit receive --listen tcp:127.0.0.1:7000");
+        var tlsOptions = new TlsCommands();
+        var command = new Command("receive", "Receive one migration into a new VM of the source's kind, resume it and check the guest. " +
+            "TCP runs mutual TLS with the --tls options; plain TCP needs --insecure and a loopback address.\n" +
+            "Example: migratekit receive --listen tcp:127.0.0.1:7000 --insecure");
         command.Options.Add(listen);
         command.Options.Add(passes);
         command.Options.Add(verbose);
+        tlsOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             try
             {
-                await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!);
-                Console.Error.WriteLine($"listening on {listener.LocalAddress}");
+                MigrationTlsOptions? tls = tlsOptions.Read(parse, parse.GetValue(listen)!, listening: true);
+                await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!, tls, null);
+                Console.Error.WriteLine($"listening on {listener.LocalAddress}{(listener.IsTls ? " (mutual TLS)" : "")}");
                 bool verboseLogs = parse.GetValue(verbose);
                 async Task<(IMigrationConnection, ReceiveResult)> Receive(Spectre.Console.StatusContext? status)
                 {
