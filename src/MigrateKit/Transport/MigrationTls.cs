@@ -21,12 +21,15 @@ internal static class MigrationTls
     /// <summary>The first byte of a TLS record that carries a handshake message.</summary>
     private const byte HandshakeRecord = 0x16;
 
-    /// <summary>Runs the handshake on a connected socket; the stream it returns owns nothing but the TLS state.</summary>
+    /// <summary>
+    /// Runs the handshake over <paramref name="transport"/> (on <paramref name="socket"/>); the
+    /// stream it returns owns nothing but the TLS state.
+    /// </summary>
     /// <exception cref="MigrationTlsException">The handshake failed, timed out, or the peer was refused.</exception>
-    public static async Task<SslStream> AuthenticateAsync(Socket socket, string address, bool asServer, MigrationTlsOptions tls, CancellationToken cancellationToken)
+    public static async Task<SslStream> AuthenticateAsync(Socket socket, CoalescingSocketStream transport, string address, bool asServer, MigrationTlsOptions tls, CancellationToken cancellationToken)
     {
         var peer = new PeerCheck(tls);
-        var stream = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false, peer.Validate);
+        var stream = new SslStream(transport, leaveInnerStreamOpen: false, peer.Validate);
         using var timeout = new CancellationTokenSource(tls.HandshakeTimeout, tls.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try

@@ -16,6 +16,12 @@ namespace MigrateKit.Transport;
 /// </summary>
 internal sealed class SocketMigrationConnection : IMigrationConnection
 {
+    /// <summary>The most data one TLS record carries.</summary>
+    private const int TlsRecordSize = 16 * 1024;
+
+    /// <summary>The most received TLS data held back from the reader while more is arriving.</summary>
+    private const int TlsFlushBatch = 256 * 1024;
+
     private readonly Socket _socket;
     private readonly SslStream? _tls;
     private readonly Pipe _inbound;
@@ -43,7 +49,14 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
     /// <summary>Wraps a connected socket, first running the TLS handshake when <paramref name="tls"/> is given.</summary>
     internal static async Task<IMigrationConnection> OpenAsync(Socket socket, string remote, bool asServer, MigrationTlsOptions? tls, PageStreamOptions options, CancellationToken cancellationToken)
     {
-        SslStream? stream = tls is null ? null : await MigrationTls.AuthenticateAsync(socket, remote, asServer, tls, cancellationToken).ConfigureAwait(false);
+        if (tls is null)
+        {
+            return new SocketMigrationConnection(socket, null, remote, options);
+        }
+
+        var transport = new CoalescingSocketStream(socket);
+        SslStream stream = await MigrationTls.AuthenticateAsync(socket, transport, remote, asServer, tls, cancellationToken).ConfigureAwait(false);
+        transport.Coalesce = true;
         return new SocketMigrationConnection(socket, stream, remote, options);
     }
 
@@ -85,11 +98,14 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
     {
         PipeWriter writer = _inbound.Writer;
         Exception? error = null;
+        long unflushed = 0;
         try
         {
             while (true)
             {
-                Memory<byte> memory = writer.GetMemory(64 * 1024);
+                // A TLS read returns at most one record (16 KiB of data): asking for more would start a
+                // fresh 64 KiB segment per record and leave three quarters of each unused.
+                Memory<byte> memory = writer.GetMemory(_tls is null ? 64 * 1024 : TlsRecordSize);
                 int received = _tls is null
                     ? await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false)
                     : await _tls.ReadAsync(memory).ConfigureAwait(false);
@@ -99,6 +115,14 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
                 }
 
                 writer.Advance(received);
+                unflushed += received;
+                if (_tls is not null && unflushed < TlsFlushBatch && _socket.Available > 0)
+                {
+                    // More records are already here: hand the reader a batch, not one wake-up per 16 KiB.
+                    continue;
+                }
+
+                unflushed = 0;
                 FlushResult flushed = await writer.FlushAsync().ConfigureAwait(false);
                 if (flushed.IsCompleted)
                 {
@@ -131,6 +155,12 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
                     await SendAsync(segment).ConfigureAwait(false);
                 }
 
+                if (_tls is not null)
+                {
+                    // The records of this batch were gathered below the TLS layer: send them now.
+                    await _tls.FlushAsync().ConfigureAwait(false);
+                }
+
                 reader.AdvanceTo(read.Buffer.End);
                 if (read.IsCompleted)
                 {
@@ -138,6 +168,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
                     {
                         // close_notify first, so the peer can tell an end from a cut connection.
                         await _tls.ShutdownAsync().ConfigureAwait(false);
+                        await _tls.FlushAsync().ConfigureAwait(false);
                     }
 
                     _socket.Shutdown(SocketShutdown.Send);
