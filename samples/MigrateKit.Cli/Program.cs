@@ -179,7 +179,10 @@ internal static class Program
         var command = new Command("demo", "Migrate a running VM to a new one in this process over loopback TCP, with a live table of rounds.\n" +
             "Example: migratekit demo --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
         options.AddTo(command);
-        command.SetAction(async (parse, ct) => await RunAsync(parse, options, (s, status, progress) => MigrationRunner.DemoAsync(s, status, progress, ct)).ConfigureAwait(false));
+        var tls = new Option<bool>("--tls") { Description = "Run the loopback connection over mutual TLS 1.3 with throwaway certificates, to see what TLS costs." };
+        command.Options.Add(tls);
+        command.SetAction(async (parse, ct) => await RunAsync(parse, options, (s, status, progress) =>
+            MigrationRunner.DemoAsync(s, status, progress, parse.GetValue(tls) ? TlsCommands.Throwaway() : null, ct)).ConfigureAwait(false));
         return command;
     }
 

@@ -2,6 +2,7 @@ using System;
 using System.CommandLine;
 using System.IO;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using MigrateKit.Transport;
 
 namespace MigrateKit.Cli;
@@ -130,6 +131,20 @@ internal sealed class TlsCommands
         var command = new Command("certs", "Certificates for mutual TLS between 'send' and 'receive'.\nExample: migratekit certs create ./certs");
         command.Subcommands.Add(create);
         return command;
+    }
+
+    /// <summary>A CA and both sides' options, made in memory for <c>demo --tls</c>.</summary>
+    internal static (MigrationTlsOptions Source, MigrationTlsOptions Destination) Throwaway()
+    {
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        X509Certificate2 authority = MigrationTlsCertificates.CreateAuthority("migratekit demo CA", now.AddMinutes(-5), now.AddDays(1));
+        MigrationTlsOptions For(string name, string peer) => new()
+        {
+            Certificate = MigrationTlsCertificates.CreateIssued(authority, name, now.AddMinutes(-5), now.AddDays(1)),
+            CertificateAuthority = authority,
+            AllowedNames = [peer],
+        };
+        return (For("source", "destination"), For("destination", "source"));
     }
 
     private static bool IsLoopback(string address)

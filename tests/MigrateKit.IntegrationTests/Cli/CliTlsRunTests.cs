@@ -48,6 +48,16 @@ public sealed class CliTlsRunTests
         }
     }
 
+    [TestMethod]
+    public void DemoWithTls_MigratesOverMutualTlsInOneProcess()
+    {
+        (int exit, string stdout, string stderr) = CliProcess.Run(
+            ["demo", "--vm", "hostvm", "--memory", "32MiB", "--workload", "verify", "--hot", "4MiB", "--tls", "--json"],
+            TimeSpan.FromMinutes(2));
+        Assert.AreEqual(0, exit, stderr);
+        StringAssert.Contains(stdout, "\"verified\": true");
+    }
+
     private static int FreeLoopbackPort()
     {
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
