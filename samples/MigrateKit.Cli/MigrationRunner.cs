@@ -171,11 +171,11 @@ internal static class MigrationRunner
             : (false, after.Fault, 0);
     }
 
-    /// <summary>Runs <c>demo</c>: source and destination in this process over loopback TCP.</summary>
-    internal static async Task<RunOutcome> DemoAsync(SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    /// <summary>Runs <c>demo</c>: source and destination in this process over loopback TCP, with mutual TLS when <paramref name="tls"/> is given.</summary>
+    internal static async Task<RunOutcome> DemoAsync(SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, (MigrationTlsOptions Source, MigrationTlsOptions Destination)? tls, CancellationToken ct)
     {
         using IWorkloadVm source = StartSource(s, status);
-        await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
+        await using MigrationListener listener = tls is { } pair ? MigrationListener.Listen("tcp:127.0.0.1:0", pair.Destination, null) : MigrationListener.Listen("tcp:127.0.0.1:0");
         Task<ReceiveResult> receiving = Task.Run(async () =>
         {
             await using IMigrationConnection incoming = await listener.AcceptAsync(ct).ConfigureAwait(false);
@@ -183,7 +183,7 @@ internal static class MigrationRunner
         }, ct);
 
         MigrationReport report;
-        await using (IMigrationConnection outgoing = await MigrationConnector.ConnectAsync(listener.LocalAddress, cancellationToken: ct).ConfigureAwait(false))
+        await using (IMigrationConnection outgoing = await MigrationConnector.ConnectAsync(listener.LocalAddress, tls?.Source, null, ct).ConfigureAwait(false))
         {
             report = await SendAsync(source, outgoing, s, status, progress, ct).ConfigureAwait(false);
         }

@@ -29,6 +29,7 @@ internal static class Program
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(SendCommand());
         root.Subcommands.Add(ReceiveCommand());
+        root.Subcommands.Add(TlsCommands.Create());
         root.Subcommands.Add(LibvirtCommands.Create());
         root.Subcommands.Add(ReportCommands.Create());
         ParseResult parsed = root.Parse(args);
@@ -178,7 +179,10 @@ internal static class Program
         var command = new Command("demo", "Migrate a running VM to a new one in this process over loopback TCP, with a live table of rounds.\n" +
             "Example: migratekit demo --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
         options.AddTo(command);
-        command.SetAction(async (parse, ct) => await RunAsync(parse, options, (s, status, progress) => MigrationRunner.DemoAsync(s, status, progress, ct)).ConfigureAwait(false));
+        var tls = new Option<bool>("--tls") { Description = "Run the loopback connection over mutual TLS 1.3 with throwaway certificates, to see what TLS costs." };
+        command.Options.Add(tls);
+        command.SetAction(async (parse, ct) => await RunAsync(parse, options, (s, status, progress) =>
+            MigrationRunner.DemoAsync(s, status, progress, parse.GetValue(tls) ? TlsCommands.Throwaway() : null, ct)).ConfigureAwait(false));
         return command;
     }
 
@@ -186,20 +190,39 @@ internal static class Program
     {
         var options = new SourceOptions();
         var to = new Option<string>("--to") { Description = "Receiver address: tcp:HOST:PORT or unix:PATH.", Required = true };
-        var command = new Command("send", "Start a VM running a workload and migrate it to a 'migratekit receive'.\n" +
+        var tlsOptions = new TlsCommands();
+        var command = new Command("send", "Start a VM running a workload and migrate it to a 'migratekit receive'. TCP runs mutual TLS with the --tls options; " +
+            "plain TCP needs --insecure, except to a loopback address.\n" +
             "Example: migratekit send --to tcp:127.0.0.1:7000 --workload verify --memory 1GiB");
         options.AddTo(command);
         command.Options.Add(to);
-        command.SetAction(async (parse, ct) => await RunAsync(parse, options, async (s, status, progress) =>
+        tlsOptions.AddTo(command);
+        command.SetAction(async (parse, ct) =>
         {
-            using IWorkloadVm source = MigrationRunner.StartSource(s, status);
-            status.Set($"connecting to {parse.GetValue(to)}");
-            await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(parse.GetValue(to)!, cancellationToken: ct).ConfigureAwait(false);
-            MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, status, progress, ct).ConfigureAwait(false);
-            bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
-            return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, VmKind.Of(source));
-        }).ConfigureAwait(false));
+            MigrationTlsOptions? tls;
+            try
+            {
+                tls = tlsOptions.Read(parse, parse.GetValue(to)!, listening: false);
+            }
+            catch (FormatException ex)
+            {
+                Console.Error.WriteLine($"migratekit send: {ex.Message}");
+                return 2;
+            }
+
+            return await RunAsync(parse, options, (s, status, progress) => SendAsync(parse.GetValue(to)!, tls, s, status, progress, ct)).ConfigureAwait(false);
+        });
         return command;
+    }
+
+    private static async Task<RunOutcome> SendAsync(string to, MigrationTlsOptions? tls, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    {
+        using IWorkloadVm source = MigrationRunner.StartSource(s, status);
+        status.Set($"connecting to {to}{(tls is null ? "" : " (mutual TLS)")}");
+        await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(to, tls, null, ct).ConfigureAwait(false);
+        MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, status, progress, ct).ConfigureAwait(false);
+        bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
+        return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, VmKind.Of(source));
     }
 
     private static Command ReceiveCommand()
@@ -209,23 +232,27 @@ internal static class Program
         var verbose = new Option<bool>("--verbose") { Description = "Log what the receiver sees and does to stderr." };
         var once = new Option<bool>("--once") { Description = "Stop after the first source, even one that failed or was refused (by default receive keeps listening until a migration completes)." };
         var limits = new ReceiveLimits();
+        var tlsOptions = new TlsCommands();
         var command = new Command("receive", "Receive a migration into a new VM of the kind --vm names, resume it and check the guest. " +
+            "TCP runs mutual TLS with the --tls options; plain TCP needs --insecure and a loopback address. " +
             "A source announcing more than --max-memory, or another shape than --expect-memory/--expect-vcpus, is refused before anything is allocated; " +
             "receive keeps listening after a source that fails or is refused, until one migration completes (or --once).\n" +
-            "Example: migratekit receive --listen tcp:127.0.0.1:7000\n" +
+            "Example: migratekit receive --listen tcp:127.0.0.1:7000 --insecure\n" +
             "Example: migratekit receive --listen unix:/run/migratekit.sock --vm hostvm --max-memory 8GiB --expect-memory 1GiB --expect-vcpus 1");
         command.Options.Add(listen);
         command.Options.Add(passes);
         command.Options.Add(verbose);
         command.Options.Add(once);
         limits.AddTo(command);
+        tlsOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             try
             {
                 (string vmKind, MigrationReceiverOptions accepted) = limits.Read(parse);
-                await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!);
-                Console.Error.WriteLine($"listening on {listener.LocalAddress}");
+                MigrationTlsOptions? tls = tlsOptions.Read(parse, parse.GetValue(listen)!, listening: true);
+                await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!, tls, null);
+                Console.Error.WriteLine($"listening on {listener.LocalAddress}{(listener.IsTls ? " (mutual TLS)" : "")}");
                 bool verboseLogs = parse.GetValue(verbose);
                 async Task<(IMigrationConnection, ReceiveResult)> Receive(Spectre.Console.StatusContext? status)
                 {
@@ -241,9 +268,22 @@ internal static class Program
                 while (true)
                 {
                     // A spinner while waiting and receiving, unless logs go to the same terminal.
-                    (IMigrationConnection connection, ReceiveResult result) = verboseLogs
-                        ? await Receive(null).ConfigureAwait(false)
-                        : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
+                    IMigrationConnection connection;
+                    ReceiveResult result;
+                    try
+                    {
+                        (connection, result) = verboseLogs
+                            ? await Receive(null).ConfigureAwait(false)
+                            : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
+                    }
+                    catch (MigrationTlsException ex) when (!parse.GetValue(once))
+                    {
+                        // A peer that fails the handshake (no or a wrong certificate, not TLS at all) is refused, not served.
+                        Console.Error.WriteLine($"refused a peer: {ex.Message}");
+                        Console.Error.WriteLine($"still listening on {listener.LocalAddress}");
+                        continue;
+                    }
+
                     await using IMigrationConnection received = connection;
                     using IWorkloadVm? vm = result.Target as IWorkloadVm;
                     if (result.Status != MigrationStatus.Completed || vm is null)

@@ -65,7 +65,8 @@ public class PageStreamBenchmarks
         return _handler.Pages;
     }
 
-    private sealed class CountingHandler : IPageStreamHandler
+    /// <summary>Counts the pages it is handed; every other frame is ignored.</summary>
+    internal sealed class CountingHandler : IPageStreamHandler
     {
         public long Pages { get; private set; }
 

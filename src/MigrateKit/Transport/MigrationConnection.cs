@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
@@ -22,7 +23,7 @@ public interface IMigrationConnection : IAsyncDisposable
 }
 
 /// <summary>Connecting or listening failed: the address is unreachable, refused or unusable.</summary>
-public sealed class MigrationConnectionException : IOException
+public class MigrationConnectionException : IOException
 {
     /// <summary>Creates the exception.</summary>
     public MigrationConnectionException(string address, string message, Exception? inner = null)
@@ -39,14 +40,37 @@ public sealed class MigrationConnectionException : IOException
 public static class MigrationConnector
 {
     /// <summary>
-    /// Connects to a listening destination.
+    /// Connects to a listening destination in plain text, which is allowed only over a Unix
+    /// domain socket or to a loopback address; anything else needs the overload that takes
+    /// <see cref="MigrationTlsOptions"/>.
     /// </summary>
     /// <param name="address"><c>tcp:HOST:PORT</c>, <c>HOST:PORT</c> or <c>unix:PATH</c>.</param>
     /// <param name="options">Buffering limits; <see langword="null"/> for the defaults.</param>
     /// <param name="cancellationToken">Cancels the attempt.</param>
     /// <exception cref="ArgumentException">The address is malformed.</exception>
+    /// <exception cref="MigrationConnectionException">Nothing accepts connections there, or the address is not loopback.</exception>
+    public static Task<IMigrationConnection> ConnectAsync(string address, PageStreamOptions? options = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync(address, new Security(null, LoopbackOnly: true), options, cancellationToken);
+
+    /// <summary>
+    /// Connects to a listening destination over mutual TLS, or in plain text when
+    /// <paramref name="tls"/> is <see langword="null"/> (the caller's explicit choice; anyone on
+    /// the path then reads and can change the stream). Unix domain sockets are always plain.
+    /// </summary>
+    /// <param name="address"><c>tcp:HOST:PORT</c>, <c>HOST:PORT</c> or <c>unix:PATH</c>.</param>
+    /// <param name="tls">Certificates and checks for TCP; <see langword="null"/> for plain text.</param>
+    /// <param name="options">Buffering limits; <see langword="null"/> for the defaults.</param>
+    /// <param name="cancellationToken">Cancels the attempt.</param>
+    /// <exception cref="ArgumentException">The address or <paramref name="tls"/> is invalid.</exception>
     /// <exception cref="MigrationConnectionException">Nothing accepts connections there.</exception>
-    public static async Task<IMigrationConnection> ConnectAsync(string address, PageStreamOptions? options = null, CancellationToken cancellationToken = default)
+    /// <exception cref="MigrationTlsException">The TLS handshake failed or the destination's certificate was refused.</exception>
+    public static Task<IMigrationConnection> ConnectAsync(string address, MigrationTlsOptions? tls, PageStreamOptions? options, CancellationToken cancellationToken = default)
+    {
+        tls?.Validate();
+        return ConnectAsync(address, new Security(tls, LoopbackOnly: false), options, cancellationToken);
+    }
+
+    private static async Task<IMigrationConnection> ConnectAsync(string address, Security security, PageStreamOptions? options, CancellationToken cancellationToken)
     {
         options ??= new PageStreamOptions();
         options.Validate();
@@ -62,6 +86,10 @@ public static class MigrationConnector
             {
                 await socket.ConnectAsync(parsed.EndPoint!, cancellationToken).ConfigureAwait(false);
             }
+
+            string remote = parsed.Describe(socket.RemoteEndPoint);
+            security.CheckPlainAllowed(remote, socket.RemoteEndPoint);
+            return await SocketMigrationConnection.OpenAsync(socket, remote, asServer: false, security.TlsFor(socket), options, cancellationToken).ConfigureAwait(false);
         }
         catch (SocketException ex)
         {
@@ -73,8 +101,6 @@ public static class MigrationConnector
             socket.Dispose();
             throw;
         }
-
-        return new SocketMigrationConnection(socket, parsed.Describe(socket.RemoteEndPoint), options);
     }
 
     /// <summary>Creates two connected in-memory endpoints (for tests and same-process migrations).</summary>
@@ -92,6 +118,21 @@ public static class MigrationConnector
         resumeWriterThreshold: options.ResumeWriterThreshold,
         minimumSegmentSize: 64 * 1024,
         useSynchronizationContext: false);
+
+    /// <summary>Whether a connection runs TLS, and whether plain text is limited to this host.</summary>
+    internal sealed record Security(MigrationTlsOptions? Tls, bool LoopbackOnly)
+    {
+        /// <summary>TLS applies to TCP only; Unix domain sockets stay plain.</summary>
+        public MigrationTlsOptions? TlsFor(Socket socket) => socket.AddressFamily == AddressFamily.Unix ? null : Tls;
+
+        public void CheckPlainAllowed(string address, EndPoint? endPoint)
+        {
+            if (LoopbackOnly && endPoint is IPEndPoint ip && !IPAddress.IsLoopback(ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address))
+            {
+                throw new MigrationConnectionException(address, "plain TCP is allowed only on a loopback address: give MigrationTlsOptions, or pass null for them to choose plain text explicitly");
+            }
+        }
+    }
 
     private sealed class InMemoryConnection(PipeReader input, PipeWriter output) : IMigrationConnection
     {
@@ -114,13 +155,15 @@ public sealed class MigrationListener : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly PageStreamOptions _options;
+    private readonly MigrationTlsOptions? _tls;
     private readonly string? _unixPath;
 
-    private MigrationListener(Socket socket, string localAddress, PageStreamOptions options, string? unixPath)
+    private MigrationListener(Socket socket, string localAddress, PageStreamOptions options, MigrationTlsOptions? tls, string? unixPath)
     {
         _socket = socket;
         LocalAddress = localAddress;
         _options = options;
+        _tls = tls;
         _unixPath = unixPath;
     }
 
@@ -128,19 +171,41 @@ public sealed class MigrationListener : IAsyncDisposable
     public string LocalAddress { get; }
 
     /// <summary>
-    /// Binds and listens. A Unix socket file is created with mode 0600 (its owner only may
-    /// connect); a socket already at the path is replaced, anything else there is refused.
+    /// Binds and listens in plain text, which is allowed only on a Unix domain socket or a
+    /// loopback address; anything else needs the overload that takes <see cref="MigrationTlsOptions"/>.
+    /// A Unix socket file is created with mode 0600 (its owner only may connect); a socket already
+    /// at the path is replaced, anything else there is refused.
     /// </summary>
     /// <param name="address"><c>tcp:HOST:PORT</c>, <c>HOST:PORT</c> (port 0 picks a free one) or <c>unix:PATH</c>.</param>
     /// <param name="options">Buffering limits for accepted connections.</param>
     /// <exception cref="ArgumentException">The address is malformed.</exception>
+    /// <exception cref="MigrationConnectionException">The address cannot be bound or is not loopback, or a file other than a socket is at the Unix path.</exception>
+    public static MigrationListener Listen(string address, PageStreamOptions? options = null) =>
+        Listen(address, new MigrationConnector.Security(null, LoopbackOnly: true), options);
+
+    /// <summary>
+    /// Binds and listens for mutual-TLS connections, or plain ones when <paramref name="tls"/> is
+    /// <see langword="null"/> (the caller's explicit choice). Unix domain sockets are always plain,
+    /// created with mode 0600.
+    /// </summary>
+    /// <param name="address"><c>tcp:HOST:PORT</c>, <c>HOST:PORT</c> (port 0 picks a free one) or <c>unix:PATH</c>.</param>
+    /// <param name="tls">Certificates and checks for TCP; <see langword="null"/> for plain text.</param>
+    /// <param name="options">Buffering limits for accepted connections.</param>
+    /// <exception cref="ArgumentException">The address or <paramref name="tls"/> is invalid.</exception>
     /// <exception cref="MigrationConnectionException">The address cannot be bound, or a file other than a socket is at the Unix path.</exception>
-    public static MigrationListener Listen(string address, PageStreamOptions? options = null)
+    public static MigrationListener Listen(string address, MigrationTlsOptions? tls, PageStreamOptions? options)
+    {
+        tls?.Validate();
+        return Listen(address, new MigrationConnector.Security(tls, LoopbackOnly: false), options);
+    }
+
+    private static MigrationListener Listen(string address, MigrationConnector.Security security, PageStreamOptions? options)
     {
         options ??= new PageStreamOptions();
         options.Validate();
         MigrationAddress parsed = MigrationAddress.Parse(address);
         EndPoint endPoint = parsed.EndPoint ?? new IPEndPoint(ResolveForListen(parsed), parsed.Port);
+        security.CheckPlainAllowed(parsed.ToString(), endPoint);
         Socket socket = endPoint is UnixDomainSocketEndPoint ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -174,15 +239,27 @@ public sealed class MigrationListener : IAsyncDisposable
         }
 
         string local = socket.LocalEndPoint is IPEndPoint ip ? $"tcp:{FormatHost(ip.Address)}:{ip.Port}" : $"unix:{parsed.UnixPath}";
-        return new MigrationListener(socket, local, options, parsed.UnixPath);
+        return new MigrationListener(socket, local, options, endPoint is UnixDomainSocketEndPoint ? null : security.Tls, parsed.UnixPath);
     }
 
-    /// <summary>Waits for one connection.</summary>
+    /// <summary>Whether accepted TCP connections run mutual TLS.</summary>
+    public bool IsTls => _tls is not null;
+
+    /// <summary>Waits for one connection and, on a TLS listener, completes its handshake.</summary>
+    /// <exception cref="MigrationTlsException">The peer failed the handshake or its certificate was refused; the listener goes on listening.</exception>
     public async Task<IMigrationConnection> AcceptAsync(CancellationToken cancellationToken = default)
     {
         Socket accepted = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
         string remote = accepted.RemoteEndPoint is IPEndPoint ip ? $"tcp:{FormatHost(ip.Address)}:{ip.Port}" : LocalAddress;
-        return new SocketMigrationConnection(accepted, remote, _options);
+        try
+        {
+            return await SocketMigrationConnection.OpenAsync(accepted, remote, asServer: true, _tls, _options, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            accepted.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Stops listening (and removes a Unix socket file).</summary>
@@ -293,138 +370,4 @@ internal sealed class MigrationAddress
     public string Describe(EndPoint? remote) => remote is IPEndPoint ip ? $"tcp:{MigrationListener.FormatHost(ip.Address)}:{ip.Port}" : ToString();
 
     public override string ToString() => UnixPath is not null ? $"unix:{UnixPath}" : EndPoint is IPEndPoint ip ? $"tcp:{MigrationListener.FormatHost(ip.Address)}:{Port}" : $"tcp:{Host}:{Port}";
-}
-
-/// <summary>
-/// A socket with two pipes and two pump tasks: one moves received bytes into
-/// <see cref="Input"/>, the other sends what is written to <see cref="Output"/>. A failed
-/// receive completes <see cref="Input"/> with the error; a failed send completes the output
-/// pipe's reader, so the next flush reports the peer gone.
-/// </summary>
-internal sealed class SocketMigrationConnection : IMigrationConnection
-{
-    private readonly Socket _socket;
-    private readonly Pipe _inbound;
-    private readonly Pipe _outbound;
-    private readonly Task _receiving;
-    private readonly Task _sending;
-    private int _disposed;
-
-    internal SocketMigrationConnection(Socket socket, string remote, PageStreamOptions options)
-    {
-        _socket = socket;
-        if (socket.AddressFamily != AddressFamily.Unix)
-        {
-            socket.NoDelay = true;
-        }
-
-        RemoteAddress = remote;
-        _inbound = new Pipe(MigrationConnector.PipeOptionsFor(options));
-        _outbound = new Pipe(MigrationConnector.PipeOptionsFor(options));
-        _receiving = Task.Run(ReceiveLoopAsync);
-        _sending = Task.Run(SendLoopAsync);
-    }
-
-    public PipeReader Input => _inbound.Reader;
-
-    public PipeWriter Output => _outbound.Writer;
-
-    public string RemoteAddress { get; }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        // Let what was written go out, then close both directions.
-        await _outbound.Writer.CompleteAsync().ConfigureAwait(false);
-        await Task.WhenAny(_sending, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-            // Already reset by the peer.
-        }
-
-        _socket.Dispose();
-
-        // Complete the input before waiting for the pumps: a receive pump blocked on backpressure
-        // (unread data over the pause threshold) only wakes when the reader completes.
-        await _inbound.Reader.CompleteAsync().ConfigureAwait(false);
-        await Task.WhenAll(_receiving, _sending).ConfigureAwait(false);
-    }
-
-    private async Task ReceiveLoopAsync()
-    {
-        PipeWriter writer = _inbound.Writer;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                Memory<byte> memory = writer.GetMemory(64 * 1024);
-                int received = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
-                if (received == 0)
-                {
-                    break;
-                }
-
-                writer.Advance(received);
-                FlushResult flushed = await writer.FlushAsync().ConfigureAwait(false);
-                if (flushed.IsCompleted)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            if (Volatile.Read(ref _disposed) == 0)
-            {
-                error = new IOException($"Receiving from {RemoteAddress} failed: {ex.Message}", ex);
-            }
-        }
-
-        await writer.CompleteAsync(error).ConfigureAwait(false);
-    }
-
-    private async Task SendLoopAsync()
-    {
-        PipeReader reader = _outbound.Reader;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                ReadResult read = await reader.ReadAsync().ConfigureAwait(false);
-                foreach (ReadOnlyMemory<byte> segment in read.Buffer)
-                {
-                    ReadOnlyMemory<byte> left = segment;
-                    while (!left.IsEmpty)
-                    {
-                        int sent = await _socket.SendAsync(left, SocketFlags.None).ConfigureAwait(false);
-                        left = left[sent..];
-                    }
-                }
-
-                reader.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
-                {
-                    _socket.Shutdown(SocketShutdown.Send);
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            error = new IOException($"Sending to {RemoteAddress} failed: {ex.Message}", ex);
-        }
-
-        // Completing the reader makes the writer's next flush return IsCompleted: the peer is gone.
-        await reader.CompleteAsync(error).ConfigureAwait(false);
-    }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Security.Cryptography.X509Certificates;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -77,6 +78,31 @@ public abstract class LiveMigrationTests
         {
             AssertKeepsPassing(destination, passes: 2);
         }
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task Verifier_MigratesByteForByte_OverMutualTls()
+    {
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        using X509Certificate2 authority = MigrationTlsCertificates.CreateAuthority("integration CA", now.AddHours(-1), now.AddHours(1));
+        var sourceTls = new MigrationTlsOptions { Certificate = MigrationTlsCertificates.CreateIssued(authority, "source", now.AddHours(-1), now.AddHours(1)), CertificateAuthority = authority, AllowedNames = ["destination"] };
+        var destinationTls = new MigrationTlsOptions { Certificate = MigrationTlsCertificates.CreateIssued(authority, "destination", now.AddHours(-1), now.AddHours(1)), CertificateAuthority = authority, AllowedNames = ["source"] };
+
+        using IWorkloadVm source = StartWorkload("verify");
+        await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0", destinationTls, null);
+        Task<ReceiveResult> receiving = ReceiveAsync(listener);
+        MigrationReport report;
+        await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress, sourceTls, null))
+        {
+            report = await new PreCopyEngine(source, source.CreateTracker()).MigrateAsync(connection);
+        }
+
+        ReceiveResult received = await receiving;
+        using IWorkloadVm destination = (IWorkloadVm)received.Target!;
+        AssertCompleted(report, received);
+        Assert.IsTrue(report.SourceMemoryVerified, "the source's memory differs from what was sent: a write was missed");
+        AssertKeepsPassing(destination, passes: 2);
     }
 
     [TestMethod]

@@ -22,6 +22,8 @@ public sealed class CliConventionTests
     [DataRow("libvirt migrate")]
     [DataRow("libvirt demo")]
     [DataRow("libvirt dirtyrate")]
+    [DataRow("certs")]
+    [DataRow("certs create")]
     public void Help_NamesTheToolAndGivesAnExample(string command)
     {
         string[] args = [.. command.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"];
@@ -51,6 +53,11 @@ public sealed class CliConventionTests
     [DataRow("libvirt migrate d --from test:///default --to test:///default", "--from and --to are the same URI ('test:///default')", "")]
     [DataRow("libvirt dirtyrate d --period 1.5s", "--period 1.5s: use whole seconds from 1s to 60s", "")]
     [DataRow("libvirt dirtyrate d --period 2", "--period: '2' is not a duration", "")]
+    [DataRow("receive --listen tcp:0.0.0.0:7000 --insecure", "--insecure listens only on a loopback address (got tcp:0.0.0.0:7000)", "--listen tcp:127.0.0.1:PORT")]
+    [DataRow("receive --listen tcp:127.0.0.1:7000", "give --tls-cert, --tls-key and --tls-ca", "migratekit certs create DIR")]
+    [DataRow("send --to tcp:192.0.2.1:7000", "give --tls-cert, --tls-key and --tls-ca", "--insecure")]
+    [DataRow("send --to tcp:192.0.2.1:7000 --tls-cert c.pem --tls-ca ca.pem", "--tls-key is missing", "")]
+    [DataRow("receive --listen tcp:127.0.0.1:0 --tls-cert c.pem --tls-key k.pem --tls-ca ca.pem --insecure", "--insecure and --tls-cert/--tls-key/--tls-ca exclude each other", "")]
     public void BadValue_IsAUsageError_NamingTheOption(string command, string message, string hint)
     {
         (int exit, string stdout, string stderr) = CliProcess.Run(command.Split(' '));

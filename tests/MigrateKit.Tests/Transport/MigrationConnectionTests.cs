@@ -306,7 +306,7 @@ public sealed partial class MigrationConnectionTests
         Assert.IsNotNull(failure, "writing to a disposed peer never failed");
     }
 
-    private static async Task ExchangeAsync(IMigrationConnection source, IMigrationConnection destination)
+    internal static async Task ExchangeAsync(IMigrationConnection source, IMigrationConnection destination)
     {
         const ulong pages = 600;
         using GuestMemoryLayout memory = RandomMemory(pages, seed: 10);

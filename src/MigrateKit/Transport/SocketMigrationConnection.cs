@@ -1,0 +1,202 @@
+using System;
+using System.IO;
+using System.IO.Pipelines;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace MigrateKit.Transport;
+
+/// <summary>
+/// A socket (with TLS on it, or plain) and two pipes and two pump tasks: one moves received bytes into
+/// <see cref="Input"/>, the other sends what is written to <see cref="Output"/>. A failed
+/// receive completes <see cref="Input"/> with the error; a failed send completes the output
+/// pipe's reader, so the next flush reports the peer gone.
+/// </summary>
+internal sealed class SocketMigrationConnection : IMigrationConnection
+{
+    /// <summary>The most data one TLS record carries.</summary>
+    private const int TlsRecordSize = 16 * 1024;
+
+    /// <summary>The most received TLS data held back from the reader while more is arriving.</summary>
+    private const int TlsFlushBatch = 256 * 1024;
+
+    private readonly Socket _socket;
+    private readonly SslStream? _tls;
+    private readonly Pipe _inbound;
+    private readonly Pipe _outbound;
+    private readonly Task _receiving;
+    private readonly Task _sending;
+    private int _disposed;
+
+    private SocketMigrationConnection(Socket socket, SslStream? tls, string remote, PageStreamOptions options)
+    {
+        _socket = socket;
+        _tls = tls;
+        if (socket.AddressFamily != AddressFamily.Unix)
+        {
+            socket.NoDelay = true;
+        }
+
+        RemoteAddress = remote;
+        _inbound = new Pipe(MigrationConnector.PipeOptionsFor(options));
+        _outbound = new Pipe(MigrationConnector.PipeOptionsFor(options));
+        _receiving = Task.Run(ReceiveLoopAsync);
+        _sending = Task.Run(SendLoopAsync);
+    }
+
+    /// <summary>Wraps a connected socket, first running the TLS handshake when <paramref name="tls"/> is given.</summary>
+    internal static async Task<IMigrationConnection> OpenAsync(Socket socket, string remote, bool asServer, MigrationTlsOptions? tls, PageStreamOptions options, CancellationToken cancellationToken)
+    {
+        if (tls is null)
+        {
+            return new SocketMigrationConnection(socket, null, remote, options);
+        }
+
+        var transport = new CoalescingSocketStream(socket);
+        SslStream stream = await MigrationTls.AuthenticateAsync(socket, transport, remote, asServer, tls, cancellationToken).ConfigureAwait(false);
+        transport.Coalesce = true;
+        return new SocketMigrationConnection(socket, stream, remote, options);
+    }
+
+    public PipeReader Input => _inbound.Reader;
+
+    public PipeWriter Output => _outbound.Writer;
+
+    public string RemoteAddress { get; }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // Let what was written go out, then close both directions.
+        await _outbound.Writer.CompleteAsync().ConfigureAwait(false);
+        await Task.WhenAny(_sending, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+            // Already reset by the peer.
+        }
+
+        _tls?.Dispose();
+        _socket.Dispose();
+
+        // Complete the input before waiting for the pumps: a receive pump blocked on backpressure
+        // (unread data over the pause threshold) only wakes when the reader completes.
+        await _inbound.Reader.CompleteAsync().ConfigureAwait(false);
+        await Task.WhenAll(_receiving, _sending).ConfigureAwait(false);
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        PipeWriter writer = _inbound.Writer;
+        Exception? error = null;
+        long unflushed = 0;
+        try
+        {
+            while (true)
+            {
+                // A TLS read returns at most one record (16 KiB of data): asking for more would start a
+                // fresh 64 KiB segment per record and leave three quarters of each unused.
+                Memory<byte> memory = writer.GetMemory(_tls is null ? 64 * 1024 : TlsRecordSize);
+                int received = _tls is null
+                    ? await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false)
+                    : await _tls.ReadAsync(memory).ConfigureAwait(false);
+                if (received == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(received);
+                unflushed += received;
+                if (_tls is not null && unflushed < TlsFlushBatch && _socket.Available > 0)
+                {
+                    // More records are already here: hand the reader a batch, not one wake-up per 16 KiB.
+                    continue;
+                }
+
+                unflushed = 0;
+                FlushResult flushed = await writer.FlushAsync().ConfigureAwait(false);
+                if (flushed.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        {
+            if (Volatile.Read(ref _disposed) == 0)
+            {
+                error = new IOException($"Receiving from {RemoteAddress} failed: {ex.Message}", ex);
+            }
+        }
+
+        await writer.CompleteAsync(error).ConfigureAwait(false);
+    }
+
+    private async Task SendLoopAsync()
+    {
+        PipeReader reader = _outbound.Reader;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult read = await reader.ReadAsync().ConfigureAwait(false);
+                foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+                {
+                    await SendAsync(segment).ConfigureAwait(false);
+                }
+
+                if (_tls is not null)
+                {
+                    // The records of this batch were gathered below the TLS layer: send them now.
+                    await _tls.FlushAsync().ConfigureAwait(false);
+                }
+
+                reader.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    if (_tls is not null)
+                    {
+                        // close_notify first, so the peer can tell an end from a cut connection.
+                        await _tls.ShutdownAsync().ConfigureAwait(false);
+                        await _tls.FlushAsync().ConfigureAwait(false);
+                    }
+
+                    _socket.Shutdown(SocketShutdown.Send);
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        {
+            error = new IOException($"Sending to {RemoteAddress} failed: {ex.Message}", ex);
+        }
+
+        // Completing the reader makes the writer's next flush return IsCompleted: the peer is gone.
+        await reader.CompleteAsync(error).ConfigureAwait(false);
+    }
+
+    private async ValueTask SendAsync(ReadOnlyMemory<byte> segment)
+    {
+        if (_tls is not null)
+        {
+            await _tls.WriteAsync(segment).ConfigureAwait(false);
+            return;
+        }
+
+        while (!segment.IsEmpty)
+        {
+            int sent = await _socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+            segment = segment[sent..];
+        }
+    }
+}

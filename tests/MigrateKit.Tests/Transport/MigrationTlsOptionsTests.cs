@@ -1,0 +1,70 @@
+using System;
+using System.IO;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Tests.Transport;
+
+[TestClass]
+public sealed class MigrationTlsOptionsTests
+{
+    [TestMethod]
+    public void Defaults_AreDocumentedValues()
+    {
+        var options = new MigrationTlsOptions();
+        Assert.AreEqual(TimeSpan.FromSeconds(10), options.HandshakeTimeout);
+        Assert.IsEmpty(options.AllowedNames);
+        Assert.IsEmpty(options.PinnedPublicKeys);
+        Assert.AreSame(TimeProvider.System, options.TimeProvider);
+    }
+
+    [TestMethod]
+    [DataRow("Certificate")]
+    [DataRow("CertificateAuthority")]
+    [DataRow("AllowedNames")]
+    [DataRow("PinnedPublicKeys")]
+    [DataRow("HandshakeTimeout")]
+    public void Validate_NamesTheBadOption(string bad)
+    {
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        using X509Certificate2 authority = MigrationTlsCertificates.CreateAuthority("ca", now.AddDays(-1), now.AddDays(1));
+        using X509Certificate2 certificate = MigrationTlsCertificates.CreateIssued(authority, "source", now.AddDays(-1), now.AddDays(1));
+        var options = new MigrationTlsOptions
+        {
+            Certificate = bad == "Certificate" ? null : certificate,
+            CertificateAuthority = bad == "CertificateAuthority" ? null : authority,
+            AllowedNames = bad == "AllowedNames" ? [" "] : ["destination"],
+            PinnedPublicKeys = bad == "PinnedPublicKeys" ? ["not a pin"] : [MigrationTlsOptions.ComputePin(certificate)],
+            HandshakeTimeout = bad == "HandshakeTimeout" ? TimeSpan.Zero : TimeSpan.FromSeconds(1),
+        };
+        ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(options.Validate);
+        Assert.AreEqual(bad, ex.ParamName);
+    }
+
+    [TestMethod]
+    public void FromPemFiles_LoadsWhatWriteTrialWrote()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"mk-certs-{Guid.NewGuid():N}");
+        try
+        {
+            Assert.HasCount(6, MigrationTlsCertificates.WriteTrial(dir, TimeSpan.FromDays(1)));
+            MigrationTlsOptions options = MigrationTlsOptions.FromPemFiles(Path.Combine(dir, "source.pem"), Path.Combine(dir, "source-key.pem"), Path.Combine(dir, "ca.pem"), ["destination"]);
+            options.Validate();
+            Assert.AreEqual("CN=source", options.Certificate!.Subject);
+            Assert.AreEqual("CN=MigrateKit trial CA", options.CertificateAuthority!.Subject);
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, "destination-key.pem")));
+            }
+
+            Assert.ThrowsExactly<IOException>(() => MigrationTlsCertificates.WriteTrial(dir, TimeSpan.FromDays(1)));
+            ArgumentException missing = Assert.ThrowsExactly<ArgumentException>(() => MigrationTlsOptions.FromPemFiles(Path.Combine(dir, "nope.pem"), Path.Combine(dir, "source-key.pem"), Path.Combine(dir, "ca.pem")));
+            Assert.Contains("nope.pem", missing.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
