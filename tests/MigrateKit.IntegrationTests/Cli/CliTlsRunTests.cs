@@ -21,47 +21,22 @@ public sealed class CliTlsRunTests
     [TestMethod]
     public async Task SendAndReceive_WithCertsCreateCertificates_MigrateOverMutualTls()
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"mk-cli-tls-{Guid.NewGuid():N}");
-        try
+        await WithTlsPairAsync(async (port, receiving, send) =>
         {
-            Assert.AreEqual(0, CliProcess.Run(["certs", "create", dir]).Exit);
-            string Pem(string name) => Path.Combine(dir, name + ".pem");
-            int port = FreeLoopbackPort();
-            Task<(int Exit, string Stdout, string Stderr)> receiving = Task.Run(() => CliProcess.Run(
-                ["receive", "--listen", $"tcp:127.0.0.1:{port}", "--vm", "hostvm", "--tls-cert", Pem("destination"), "--tls-key", Pem("destination-key"), "--tls-ca", Pem("ca"), "--tls-allow", "source", "--verbose", "--verify-passes", "1"],
-                TimeSpan.FromMinutes(2)));
-            await WaitForListenerAsync(port, receiving);
-
-            (int exit, _, string stderr) = CliProcess.Run(
-                ["send", "--to", $"tcp:127.0.0.1:{port}", "--vm", "hostvm", "--memory", "32MiB", "--workload", "verify", "--hot", "4MiB",
-                    "--tls-cert", Pem("source"), "--tls-key", Pem("source-key"), "--tls-ca", Pem("ca"), "--tls-allow", "destination", "--json"],
-                TimeSpan.FromMinutes(2));
+            (int exit, _, string stderr) = send();
             Assert.AreEqual(0, exit, stderr);
             (int receiveExit, string receiveOut, string receiveErr) = await receiving.WaitAsync(TimeSpan.FromMinutes(2));
             Assert.AreEqual(0, receiveExit, receiveErr);
             StringAssert.Contains(receiveErr, "(mutual TLS)");
             StringAssert.Contains(receiveOut, "received");
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        });
     }
 
     [TestMethod]
     public async Task Receive_RefusesAPeerThatFailsTheHandshake_AndServesTheNextSource()
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"mk-cli-tls-{Guid.NewGuid():N}");
-        try
+        await WithTlsPairAsync(async (port, receiving, send) =>
         {
-            Assert.AreEqual(0, CliProcess.Run(["certs", "create", dir]).Exit);
-            string Pem(string name) => Path.Combine(dir, name + ".pem");
-            int port = FreeLoopbackPort();
-            Task<(int Exit, string Stdout, string Stderr)> receiving = Task.Run(() => CliProcess.Run(
-                ["receive", "--listen", $"tcp:127.0.0.1:{port}", "--vm", "hostvm", "--tls-cert", Pem("destination"), "--tls-key", Pem("destination-key"), "--tls-ca", Pem("ca"), "--tls-allow", "source", "--verbose", "--verify-passes", "1"],
-                TimeSpan.FromMinutes(2)));
-            await WaitForListenerAsync(port, receiving);
-
             // A peer that does not speak TLS at all: refused, and receive goes on listening.
             using (var plain = new TcpClient())
             {
@@ -81,15 +56,35 @@ public sealed class CliTlsRunTests
             }
 
             Assert.IsFalse(receiving.IsCompleted, "receive ended after a peer failed the handshake");
-            (int exit, _, string stderr) = CliProcess.Run(
-                ["send", "--to", $"tcp:127.0.0.1:{port}", "--vm", "hostvm", "--memory", "32MiB", "--workload", "verify", "--hot", "4MiB",
-                    "--tls-cert", Pem("source"), "--tls-key", Pem("source-key"), "--tls-ca", Pem("ca"), "--tls-allow", "destination", "--json"],
-                TimeSpan.FromMinutes(2));
+            (int exit, _, string stderr) = send();
             Assert.AreEqual(0, exit, stderr);
             (int receiveExit, _, string receiveErr) = await receiving.WaitAsync(TimeSpan.FromMinutes(2));
             Assert.AreEqual(0, receiveExit, receiveErr);
             StringAssert.Contains(receiveErr, "refused a peer");
             StringAssert.Contains(receiveErr, "still listening on tcp:127.0.0.1:" + port);
+        });
+    }
+
+    /// <summary>
+    /// Makes certificates with 'certs create', starts 'receive' over mutual TLS on a free loopback
+    /// port, and hands the test the port, the running receive and a 'send' of a HostVm to it.
+    /// </summary>
+    private static async Task WithTlsPairAsync(Func<int, Task<(int Exit, string Stdout, string Stderr)>, Func<(int Exit, string Stdout, string Stderr)>, Task> test)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"mk-cli-tls-{Guid.NewGuid():N}");
+        try
+        {
+            Assert.AreEqual(0, CliProcess.Run(["certs", "create", dir]).Exit);
+            string Pem(string name) => Path.Combine(dir, name + ".pem");
+            int port = FreeLoopbackPort();
+            Task<(int Exit, string Stdout, string Stderr)> receiving = Task.Run(() => CliProcess.Run(
+                ["receive", "--listen", $"tcp:127.0.0.1:{port}", "--vm", "hostvm", "--tls-cert", Pem("destination"), "--tls-key", Pem("destination-key"), "--tls-ca", Pem("ca"), "--tls-allow", "source", "--verbose", "--verify-passes", "1"],
+                TimeSpan.FromMinutes(2)));
+            await WaitForListenerAsync(port, receiving);
+            await test(port, receiving, () => CliProcess.Run(
+                ["send", "--to", $"tcp:127.0.0.1:{port}", "--vm", "hostvm", "--memory", "32MiB", "--workload", "verify", "--hot", "4MiB",
+                    "--tls-cert", Pem("source"), "--tls-key", Pem("source-key"), "--tls-ca", Pem("ca"), "--tls-allow", "destination", "--json"],
+                TimeSpan.FromMinutes(2)));
         }
         finally
         {
