@@ -25,6 +25,10 @@ internal sealed class ReceiveLimits
 
     internal Option<string?> ExpectMemory { get; } = new("--expect-memory") { Description = "Accept only a VM of exactly this much memory, e.g. 1GiB." };
 
+    internal Option<int?> MaxRegions { get; } = new("--max-regions") { Description = "The most memory regions a source may announce (default 64)." };
+
+    internal Option<int?> MaxVcpus { get; } = new("--max-vcpus") { Description = "The most vCPUs a source may announce (default 64, or --expect-vcpus when that is more)." };
+
     internal Option<int?> ExpectVcpus { get; } = new("--expect-vcpus") { Description = "Accept only a VM with exactly this many vCPUs." };
 
     internal void AddTo(Command command)
@@ -33,6 +37,8 @@ internal sealed class ReceiveLimits
         command.Options.Add(MaxMemory);
         command.Options.Add(ExpectMemory);
         command.Options.Add(ExpectVcpus);
+        command.Options.Add(MaxRegions);
+        command.Options.Add(MaxVcpus);
     }
 
     /// <summary>Reads and checks the options; a bad value is a <see cref="FormatException"/> naming the option.</summary>
@@ -55,15 +61,18 @@ internal sealed class ReceiveLimits
             MaxMemory = CliInput.Parse(p, MaxMemory, Units.ParseBytes),
             ExpectedMemory = CliInput.ParseOptional(p, ExpectMemory, Units.ParseBytes),
             ExpectedVcpus = vcpus,
+            MaxRegions = p.GetValue(MaxRegions) ?? new MigrationReceiverOptions().MaxRegions,
 
-            // There is no --max-vcpus: expecting exactly N vCPUs accepts N.
-            MaxVcpus = Math.Max(new MigrationReceiverOptions().MaxVcpus, vcpus ?? 0),
+            // Without --max-vcpus, expecting exactly N vCPUs accepts N.
+            MaxVcpus = p.GetValue(MaxVcpus) ?? Math.Max(new MigrationReceiverOptions().MaxVcpus, vcpus ?? 0),
         };
         CliInput.Validate(options.Validate, new Dictionary<string, Option>
         {
             [nameof(MigrationReceiverOptions.MaxMemory)] = MaxMemory,
             [nameof(MigrationReceiverOptions.ExpectedMemory)] = ExpectMemory,
             [nameof(MigrationReceiverOptions.ExpectedVcpus)] = ExpectVcpus,
+            [nameof(MigrationReceiverOptions.MaxRegions)] = MaxRegions,
+            [nameof(MigrationReceiverOptions.MaxVcpus)] = MaxVcpus,
         });
         return (VmKind.Resolve(vm), options);
     }
