@@ -48,6 +48,7 @@ internal static class LibvirtCommands
         internal Option<bool> Postcopy { get; } = new("--postcopy") { Description = "Allow switching to postcopy when pre-copy cannot converge." };
         internal Option<string> Deadline { get; } = new("--deadline") { Description = "Abort when not completed after this long, e.g. 60s; the source keeps running.", DefaultValueFactory = _ => "60s" };
         internal Option<string?> MigrateUri { get; } = new("--migrate-uri") { Description = "URI of the migration stream, e.g. tcp://10.0.0.2 (default: libvirt's choice)." };
+        internal Option<bool> Tls { get; } = new("--tls") { Description = "Encrypt the migration stream with TLS (VIR_MIGRATE_TLS); both hosts' qemu.conf need x509 certificates (see README)." };
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
         internal Option<bool> Verbose { get; } = new("--verbose") { Description = "Log what the migrator measures and decides to stderr." };
         internal Option<bool> Metrics { get; } = new("--metrics") { Description = "Listen to the MigrateKit meter during the run and print every instrument at the end (to stderr with --json)." };
@@ -67,6 +68,7 @@ internal static class LibvirtCommands
             command.Options.Add(Postcopy);
             command.Options.Add(Deadline);
             command.Options.Add(MigrateUri);
+            command.Options.Add(Tls);
             command.Options.Add(Json);
             command.Options.Add(Report);
         }
@@ -91,6 +93,7 @@ internal static class LibvirtCommands
                 Deadline = CliInput.Parse(p, Deadline, Units.ParseDuration),
                 MigrationUri = p.GetValue(MigrateUri) ?? defaultMigrateUri,
                 Unsafe = unsafeDisks,
+                Tls = p.GetValue(Tls),
                 CalibrateHostPair = p.GetValue(Calibrate),
             };
             CliInput.Validate(options.Validate, new Dictionary<string, Option>

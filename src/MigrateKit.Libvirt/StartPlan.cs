@@ -77,7 +77,8 @@ public sealed record StartPlan(bool AutoConverge, int? ThrottleInitial, int? Thr
         | (Postcopy ? MigrationFlags.Postcopy : 0)
         | (options.Unsafe ? MigrationFlags.Unsafe : 0)
         | (options.PersistOnDestination ? MigrationFlags.PersistDestination : 0)
-        | (options.UndefineSource ? MigrationFlags.UndefineSource : 0);
+        | (options.UndefineSource ? MigrationFlags.UndefineSource : 0)
+        | (options.Tls ? MigrationFlags.Tls : 0);
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -37,7 +37,7 @@ host2=$base/host2
 host2_name=migratekit-host2
 source_uri='qemu:///system'
 dest_uri="qemu:///system?socket=$host2/run/libvirt-sock"
-packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86)
+packages=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 openssl)
 
 log() { printf 'libvirt-hosts: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -95,7 +95,7 @@ require_root() {
 
 install_packages() {
   if command -v libvirtd >/dev/null && command -v virtlogd >/dev/null && command -v virsh >/dev/null &&
-     command -v qemu-system-x86_64 >/dev/null &&
+     command -v qemu-system-x86_64 >/dev/null && command -v openssl >/dev/null &&
      compgen -G '/usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so' >/dev/null; then
     return 0
   fi
@@ -121,7 +121,8 @@ ensure_user() {
 }
 
 # Sets, in /etc/libvirt/qemu.conf, a marked block: QEMU as root without security labels (both
-# hosts use the same image files) and no cgroups. Without cgroups QEMU stays in the cgroup of
+# hosts use the same image files), migration TLS certificates from $base/tls (see make_tls_certs)
+# and no cgroups. Without cgroups QEMU stays in the cgroup of
 # the daemon that started it; with them, both hosts would put a domain with the same ID and name
 # into the same /machine/qemu-ID-NAME.libvirt-qemu group (a tuning or throttle on one would hit
 # the other, and the source could not remove the group after a migration). Other active
@@ -132,14 +133,15 @@ configure_qemu() {
   [ -e "$conf" ] || : >"$conf"
   tmp=$(mktemp)
   sed -E -e '/^# BEGIN migratekit-harness/,/^# END migratekit-harness/d' \
-         -e 's/^[[:space:]]*(user|group|security_driver|cgroup_controllers)[[:space:]]*=/# (migratekit-harness) &/' "$conf" >"$tmp"
-  cat >>"$tmp" <<'EOF'
+         -e 's/^[[:space:]]*(user|group|security_driver|cgroup_controllers|migrate_tls_x509_cert_dir)[[:space:]]*=/# (migratekit-harness) &/' "$conf" >"$tmp"
+  cat >>"$tmp" <<EOF
 # BEGIN migratekit-harness
 # Written by tests/harness/libvirt-hosts.sh: two libvirt hosts on one machine.
 user = "root"
 group = "root"
 security_driver = "none"
 cgroup_controllers = [ ]
+migrate_tls_x509_cert_dir = "$base/tls"
 # END migratekit-harness
 EOF
   if cmp -s "$tmp" "$conf"; then rm -f "$tmp"; else cat "$tmp" >"$conf"; rm -f "$tmp"; fi
@@ -157,11 +159,44 @@ max_backups = 1
 EOF
 }
 
+# Certificates for migrations with VIR_MIGRATE_TLS, in the file names QEMU's x509 credentials
+# read: a CA, a server certificate valid for host 2's name, localhost and 127.0.0.1 (the
+# migration URI the tests use), and a client certificate (libvirt asks QEMU to verify the peer).
+# Both hosts share the directory, so either can be the source. Made once; kept afterwards.
+make_tls_certs() {
+  local dir=$base/tls f missing=0 work
+  for f in ca-cert.pem server-cert.pem server-key.pem client-cert.pem client-key.pem; do
+    [ -s "$dir/$f" ] || missing=1
+  done
+  [ "$missing" = 1 ] || return 0
+  log "creating migration TLS certificates in $dir"
+  mkdir -p "$dir"
+  work=$(mktemp -d)
+  # RSA with digitalSignature and keyEncipherment: the key usages QEMU's certificate checks expect.
+  { openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=migratekit-harness CA" \
+      -keyout "$work/ca-key.pem" -out "$work/ca-cert.pem" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$host2_name" \
+      -CA "$work/ca-cert.pem" -CAkey "$work/ca-key.pem" -keyout "$work/server-key.pem" -out "$work/server-cert.pem" \
+      -addext "basicConstraints=critical,CA:FALSE" -addext "keyUsage=critical,digitalSignature,keyEncipherment" \
+      -addext "extendedKeyUsage=serverAuth" -addext "subjectAltName=DNS:$host2_name,DNS:localhost,IP:127.0.0.1" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=migratekit-host1" \
+      -CA "$work/ca-cert.pem" -CAkey "$work/ca-key.pem" -keyout "$work/client-key.pem" -out "$work/client-cert.pem" \
+      -addext "basicConstraints=critical,CA:FALSE" -addext "keyUsage=critical,digitalSignature,keyEncipherment" \
+      -addext "extendedKeyUsage=clientAuth"; } >/dev/null 2>"$work/openssl.err" ||
+    { log "$(cat "$work/openssl.err")"; rm -rf "$work"; die "openssl could not create the migration TLS certificates"; }
+  # The CA's key is not needed again: the set is complete or made anew.
+  chmod 600 "$work"/*-key.pem
+  mv -f "$work"/{ca-cert,server-cert,server-key,client-cert,client-key}.pem "$dir/"
+  rm -rf "$work"
+}
+
 prepare() {
   require_root
   install_packages
   ensure_user
   configure_qemu
+  make_tls_certs
   mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt "$host1" "$base/images" \
            "$host2"/{run,lib,etc,log} 2>/dev/null || die "cannot create the harness directories under $base"
   write_virtlogd_conf "$host1"

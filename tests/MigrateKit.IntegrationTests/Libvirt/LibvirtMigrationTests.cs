@@ -28,10 +28,11 @@ public sealed class LibvirtMigrationTests
     [TestInitialize]
     public void RequireHosts() => LibvirtHosts.Require();
 
-    private static LibvirtMigrationOptions Options(long? bandwidth = null, TimeSpan? deadline = null) => new()
+    private static LibvirtMigrationOptions Options(long? bandwidth = null, TimeSpan? deadline = null, bool tls = false) => new()
     {
         MigrationUri = "tcp://127.0.0.1",
         Unsafe = true,
+        Tls = tls,
         BandwidthLimit = bandwidth,
         Deadline = deadline ?? TimeSpan.FromSeconds(60),
     };
@@ -59,6 +60,22 @@ public sealed class LibvirtMigrationTests
         Assert.IsGreaterThan(0.0, there.DowntimeMs!.Value);
         Assert.IsNotNull(there.PredictedDowntimeMs);
         Assert.IsGreaterThan(0UL, there.BytesSent);
+    }
+
+    [TestMethod]
+    public async Task Verifier_MigratesOverTls_CompletesAndKeepsPassingOnTheDestination()
+    {
+        // The harness gives both hosts' QEMU x509 certificates (migrate_tls_x509_cert_dir), the
+        // server's valid for 127.0.0.1, the address the migration stream connects to.
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Verifier(MiB, 65 * MiB, GuestPorts.Com1, BootSector.ProgramAddress), 256 * MiB);
+
+        MigrationReport report = await new LibvirtMigrator().MigrateAsync(Src, vm.Name, Dst, Options(tls: true));
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        Assert.AreEqual(DomainState.Running, vm.StateOn(Dst));
+        Assert.IsNull(vm.StateOn(Src), "a transient domain leaves the source");
+        GuestSerialLog log = vm.WaitForPass(vm.Guest.ReadSerial().LastPass + 2, TimeSpan.FromSeconds(60));
+        CollectionAssert.AreEqual(Enumerable.Range(1, log.Passes.Count).Select(i => (uint)i).ToArray(), log.Passes.ToArray());
     }
 
     [TestMethod]

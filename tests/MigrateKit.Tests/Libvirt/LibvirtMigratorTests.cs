@@ -91,8 +91,9 @@ public sealed class LibvirtMigratorTests
 {
     private const string Vm = "web1";
 
-    private static LibvirtMigrationOptions Options(TimeSpan? deadline = null, TimeProvider? time = null) => new()
+    private static LibvirtMigrationOptions Options(TimeSpan? deadline = null, TimeProvider? time = null, bool tls = false) => new()
     {
+        Tls = tls,
         MeasureDirtyRate = false,
         CalibratePause = false,
         PollInterval = TimeSpan.FromMilliseconds(10),
@@ -116,8 +117,8 @@ public sealed class LibvirtMigratorTests
         return hosts;
     }
 
-    [TestMethod]
-    public async Task MigrateAsync_Completes_ReportsLibvirtsDowntime()
+    /// <summary>Hosts whose migrate call succeeds: the domain leaves the source and runs on the destination.</summary>
+    private static FakeHosts HostsWhereTheDomainMoves()
     {
         FakeHosts hosts = Hosts();
         hosts.MigrateCall = h =>
@@ -125,6 +126,13 @@ public sealed class LibvirtMigratorTests
             h.SourceDomains.TryRemove(Vm, out _);
             h.DestinationDomains[Vm] = DomainState.Running;
         };
+        return hosts;
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_Completes_ReportsLibvirtsDowntime()
+    {
+        FakeHosts hosts = HostsWhereTheDomainMoves();
 
         MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options());
 
@@ -133,6 +141,17 @@ public sealed class LibvirtMigratorTests
         Assert.AreEqual(256UL << 20, report.MemoryBytes);
         Assert.AreEqual(300.0, report.DowntimeLimitMs);
         Assert.IsTrue(hosts.Calls.Contains("migrate Live, AutoConverge"), string.Join(" | ", hosts.Calls));
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_Tls_ReachesTheMigrateCallAsVirMigrateTls()
+    {
+        FakeHosts hosts = HostsWhereTheDomainMoves();
+
+        MigrationReport report = await new LibvirtMigrator(hosts, null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, Options(tls: true));
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        Assert.IsTrue(hosts.Calls.Contains("migrate Live, AutoConverge, Tls"), string.Join(" | ", hosts.Calls));
     }
 
     [TestMethod]

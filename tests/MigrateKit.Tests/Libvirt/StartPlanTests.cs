@@ -103,4 +103,14 @@ public sealed class StartPlanTests
             MigrationFlags.Live | MigrationFlags.AutoConverge | MigrationFlags.Postcopy | MigrationFlags.Unsafe | MigrationFlags.PersistDestination | MigrationFlags.UndefineSource,
             StartPlan.Choose(all, null).Flags(all));
     }
+
+    [TestMethod]
+    public void Flags_Tls_AddsVirMigrateTlsAndNothingElse()
+    {
+        var plain = new LibvirtMigrationOptions { AllowAutoConverge = false };
+        var tls = new LibvirtMigrationOptions { AllowAutoConverge = false, Tls = true };
+
+        Assert.IsFalse(plain.Tls);
+        Assert.AreEqual(MigrationFlags.Live | MigrationFlags.Tls, StartPlan.Choose(tls, null).Flags(tls));
+    }
 }
