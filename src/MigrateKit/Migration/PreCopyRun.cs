@@ -247,6 +247,7 @@ internal sealed class PreCopyRun
             _measurements.Resending = round > 0;
             await SendRoundAsync(round, ct).ConfigureAwait(false);
             TimeSpan send = _time.GetElapsedTime(roundStart);
+            _channel.MarkRoundEndSent(round);
             await _sender.EndRoundAsync(round, _sender.BytesWritten - bytesBefore, ct).ConfigureAwait(false);
             await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
             _regions.ConfirmDelivered();
