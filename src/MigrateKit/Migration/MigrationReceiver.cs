@@ -102,8 +102,8 @@ public sealed class MigrationReceiver
         {
             _owner = owner;
             _connection = connection;
-            _reader = new PageStreamReader(connection.Input);
-            _writer = new PageStreamWriter(connection.Output);
+            _reader = new PageStreamReader(connection.Input, connection.Options);
+            _writer = new PageStreamWriter(connection.Output, connection.Options);
             _silence = new CancellationTokenSource(Timeout.InfiniteTimeSpan, owner._options.TimeProvider);
         }
 

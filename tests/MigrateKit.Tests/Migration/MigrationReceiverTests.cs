@@ -145,6 +145,32 @@ public sealed class MigrationReceiverTests
         Assert.Contains(message, error.Error.Message);
     }
 
+    [TestMethod]
+    public async Task Receiver_ReadsWithTheConnectionsOptions_SoAFrameOverItsLimitIsAViolation()
+    {
+        var options = new PageStreamOptions { MaxFramePayload = 64 << 10, MaxPagesPerFrame = 8, PauseWriterThreshold = 128 << 10, ResumeWriterThreshold = 64 << 10 };
+        var receiver = new MigrationReceiver(hello => new TestTarget(hello));
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair(options);
+        await using (source)
+        await using (destination)
+        {
+            Task<ReceiveResult> receiving = receiver.ReceiveAsync(destination);
+            using (var writer = new PageStreamWriter(source.Output))
+            {
+                // Within the defaults (2 MiB), over this connection's 64 KiB.
+                writer.AppendHello(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20));
+                writer.AppendDeviceState(new byte[100 << 10]);
+                await writer.FlushAsync();
+            }
+
+            ReceiveResult result = await receiving.WaitAsync(EngineHarness.Timeout);
+
+            MigrationProtocolException violation = Assert.IsInstanceOfType<MigrationProtocolException>(result.Error);
+            Assert.AreEqual("length", violation.Field);
+            Assert.Contains("65536-byte limit", violation.Message);
+        }
+    }
+
     private static void AppendFrame(PageStreamWriter writer, string frame)
     {
         switch (frame)
