@@ -11,7 +11,9 @@ namespace MigrateKit.Migration;
 /// What the source hears from the destination: reads its frames in a loop, hands out its
 /// HelloAck, RoundAcks and final Ack to whoever waits (each within the response timeout), and
 /// turns an error frame, a hang-up or a broken stream into one failure that ends every wait and
-/// cancels the engine's work.
+/// cancels the engine's work. Answers out of turn are protocol violations that fail the
+/// migration: a HelloAck other than the first frame, a RoundAck for a round whose RoundEnd was
+/// not sent or that was acknowledged already, an Ack before Complete was sent.
 /// </summary>
 internal sealed class DestinationChannel : IPageStreamHandler
 {
@@ -25,6 +27,8 @@ internal sealed class DestinationChannel : IPageStreamHandler
     private TaskCompletionSource<bool>? _roundAcked;
     private int _awaitedRound;
     private int _lastRoundAcked = -1;
+    private int _lastRoundEnded = -1;
+    private int _helloAcks;
     private volatile bool _refused;
     private volatile bool _completeSent;
     private Exception? _failure;
@@ -59,6 +63,15 @@ internal sealed class DestinationChannel : IPageStreamHandler
 
     /// <summary>Complete is on its way: from here the destination may resume the VM.</summary>
     internal void MarkCompleteSent() => _completeSent = true;
+
+    /// <summary>RoundEnd of <paramref name="round"/> is on its way (called before it is flushed): from here its RoundAck is expected.</summary>
+    internal void MarkRoundEndSent(int round)
+    {
+        lock (_roundAcks)
+        {
+            _lastRoundEnded = Math.Max(_lastRoundEnded, round);
+        }
+    }
 
     /// <summary>Reads the destination's frames until the stream ends or <paramref name="ct"/> is cancelled; a failure cancels <paramref name="work"/>.</summary>
     internal Task StartReading(CancellationTokenSource work, CancellationToken ct)
@@ -158,13 +171,32 @@ internal sealed class DestinationChannel : IPageStreamHandler
         }
     }
 
-    void IPageStreamHandler.OnHelloAck(HelloAck ack) => _helloAck.TrySetResult(ack);
+    void IPageStreamHandler.OnHelloAck(HelloAck ack)
+    {
+        // The reader already insists on it coming first; this refuses a second one.
+        if (Interlocked.Increment(ref _helloAcks) != 1)
+        {
+            throw new MigrationProtocolException("HelloAck", "type", "A second HelloAck arrived; the destination sends exactly one, first.");
+        }
+
+        _helloAck.TrySetResult(ack);
+    }
 
     void IPageStreamHandler.OnRoundAck(int round)
     {
         lock (_roundAcks)
         {
-            _lastRoundAcked = Math.Max(_lastRoundAcked, round);
+            if (round > _lastRoundEnded)
+            {
+                throw new MigrationProtocolException("RoundAck", "round", $"RoundAck of round {round} arrived, but the last RoundEnd sent was of round {_lastRoundEnded}.");
+            }
+
+            if (round <= _lastRoundAcked)
+            {
+                throw new MigrationProtocolException("RoundAck", "round", $"RoundAck of round {round} arrived, but round {_lastRoundAcked} was acknowledged already.");
+            }
+
+            _lastRoundAcked = round;
             if (_lastRoundAcked >= _awaitedRound)
             {
                 _roundAcked?.TrySetResult(true);
@@ -172,7 +204,18 @@ internal sealed class DestinationChannel : IPageStreamHandler
         }
     }
 
-    void IPageStreamHandler.OnAck(CompletionAck ack) => _ack.TrySetResult(ack);
+    void IPageStreamHandler.OnAck(CompletionAck ack)
+    {
+        if (!_completeSent)
+        {
+            throw new MigrationProtocolException("Ack", "type", "An Ack arrived before Complete was sent.");
+        }
+
+        if (!_ack.TrySetResult(ack))
+        {
+            throw new MigrationProtocolException("Ack", "type", "A second Ack arrived.");
+        }
+    }
 
     void IPageStreamHandler.OnError(MigrationError error)
     {

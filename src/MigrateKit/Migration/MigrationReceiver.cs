@@ -102,8 +102,8 @@ public sealed class MigrationReceiver
         {
             _owner = owner;
             _connection = connection;
-            _reader = new PageStreamReader(connection.Input);
-            _writer = new PageStreamWriter(connection.Output);
+            _reader = new PageStreamReader(connection.Input, connection.Options);
+            _writer = new PageStreamWriter(connection.Output, connection.Options);
             _silence = new CancellationTokenSource(Timeout.InfiniteTimeSpan, owner._options.TimeProvider);
         }
 
@@ -311,6 +311,7 @@ public sealed class MigrationReceiver
 
         public void OnHello(MigrationHello hello)
         {
+            CheckOpen("Hello");
             if (_target is not null)
             {
                 throw new MigrationProtocolException("Hello", "type", "A second Hello arrived.");
@@ -352,6 +353,7 @@ public sealed class MigrationReceiver
 
         public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data)
         {
+            CheckOpen("Pages");
             GuestMemoryRegion memory = CheckRange("Pages", region, firstPage, (ulong)count);
             if (_populate && !_written[region].Test(firstPage))
             {
@@ -373,6 +375,7 @@ public sealed class MigrationReceiver
 
         public void OnZeroPages(int region, ulong firstPage, ulong count)
         {
+            CheckOpen("ZeroPages");
             GuestMemoryRegion memory = CheckRange("ZeroPages", region, firstPage, count);
             DirtyBitmap written = _written[region];
             RegionDigestAccumulator digest = _digests[region];
@@ -397,28 +400,59 @@ public sealed class MigrationReceiver
         {
             // Everything before it has been written into guest memory: tell the source, so its
             // bandwidth covers the whole path and no backlog hides in the next forecast.
+            CheckOpen("RoundEnd");
             _rounds = roundEnd.Round + 1;
             _writer.AppendRoundAck(roundEnd.Round);
             _replyPending = true;
             MigrationLog.RoundReceived(_owner._logger, roundEnd.Round, _sourceName, _pages, _zeroPages, _reader.BytesRead);
         }
 
-        public void OnDeviceState(ReadOnlySequence<byte> state) => _deviceState = state.ToArray();
+        public void OnDeviceState(ReadOnlySequence<byte> state)
+        {
+            CheckOpen("DeviceState");
+            _deviceState = state.ToArray();
+        }
 
-        public void OnDigests(IReadOnlyList<RegionDigest> digests) => _sourceDigests = digests.ToArray();
+        public void OnDigests(IReadOnlyList<RegionDigest> digests)
+        {
+            CheckOpen("Digests");
+            _sourceDigests = digests.ToArray();
+        }
 
         public void OnComplete()
         {
+            CheckOpen("Complete");
             _completeAt = Stopwatch.GetTimestamp();
             _complete = true;
             MigrationLog.SwitchoverReceived(_owner._logger, _sourceName, _rounds);
         }
 
-        public void OnError(MigrationError error) => _sourceError = error;
+        public void OnError(MigrationError error)
+        {
+            CheckOpen("Error");
+            _sourceError = error;
+        }
 
-        public void OnHelloAck(HelloAck ack) => throw new MigrationProtocolException("HelloAck", "type", "A source does not send HelloAck frames.");
+        public void OnHelloAck(HelloAck ack) => throw NotFromASource("HelloAck");
 
-        public void OnAck(CompletionAck ack) => throw new MigrationProtocolException("Ack", "type", "A source does not send Ack frames.");
+        public void OnRoundAck(int round) => throw NotFromASource("RoundAck");
+
+        public void OnAck(CompletionAck ack) => throw NotFromASource("Ack");
+
+        private static MigrationProtocolException NotFromASource(string frame) =>
+            new(frame, "type", $"A source does not send {frame} frames.");
+
+        /// <summary>
+        /// Complete and Error are a source's last words: a frame behind them (in the same read,
+        /// as the receiver reads no further) is a violation, not something to act on.
+        /// </summary>
+        private void CheckOpen(string frame)
+        {
+            if (_sourceError is not null || _complete)
+            {
+                throw new MigrationProtocolException(frame, "type", $"{frame} arrived after {(_sourceError is not null ? "Error" : "Complete")}.");
+            }
+        }
 
         private GuestMemoryRegion CheckRange(string frame, int region, ulong firstPage, ulong count)
         {

@@ -50,10 +50,10 @@ internal sealed class PreCopyRun
         _regions = engine.Regions;
         _progress = progress;
         _time = _options.TimeProvider;
-        _writer = new PageStreamWriter(connection.Output, new PageStreamOptions { BandwidthLimit = _options.BandwidthLimit, TimeProvider = _time });
+        _writer = new PageStreamWriter(connection.Output, connection.Options.WithRate(_options.BandwidthLimit, _time));
         _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize);
         _sender = new RoundSender(_writer, _time, _measurements.RecordSend);
-        _channel = new DestinationChannel(new PageStreamReader(connection.Input, new PageStreamOptions()), _options, () => _phase);
+        _channel = new DestinationChannel(new PageStreamReader(connection.Input, connection.Options), _options, () => _phase);
         _recovery = new SourceRecovery(_source, _regions);
         _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
         _policy = new MigrationPolicy(_options);
@@ -247,6 +247,7 @@ internal sealed class PreCopyRun
             _measurements.Resending = round > 0;
             await SendRoundAsync(round, ct).ConfigureAwait(false);
             TimeSpan send = _time.GetElapsedTime(roundStart);
+            _channel.MarkRoundEndSent(round);
             await _sender.EndRoundAsync(round, _sender.BytesWritten - bytesBefore, ct).ConfigureAwait(false);
             await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
             _regions.ConfirmDelivered();

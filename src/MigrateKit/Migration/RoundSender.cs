@@ -20,8 +20,8 @@ internal sealed class RoundSender
     private readonly PageStreamWriter _writer;
     private readonly TimeProvider _time;
     private readonly Action<long, TimeSpan> _recordSend;
-    private readonly PageRun[] _dataRuns = new PageRun[256];
-    private readonly PageRun[] _zeroRuns = new PageRun[1024];
+    private readonly PageRun[] _dataRuns;
+    private readonly PageRun[] _zeroRuns;
 
     /// <param name="writer">Where the frames go.</param>
     /// <param name="time">The clock that times the flushes.</param>
@@ -32,6 +32,11 @@ internal sealed class RoundSender
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(recordSend);
         _writer = writer;
+
+        // Frames sized to the connection's limits: at most MaxPagesPerFrame pages (each possibly
+        // its own run) a Pages frame, and as many zero runs (up to 1024) as MaxFramePayload holds.
+        _dataRuns = new PageRun[writer.Options.MaxPagesPerFrame];
+        _zeroRuns = new PageRun[Math.Min(1024, (writer.Options.MaxFramePayload - 8) / 16)];
         _time = time;
         _recordSend = recordSend;
     }

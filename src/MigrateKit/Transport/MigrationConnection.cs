@@ -20,6 +20,12 @@ public interface IMigrationConnection : IAsyncDisposable
 
     /// <summary>The peer's address, as <c>tcp:HOST:PORT</c>, <c>unix:PATH</c> or <c>memory</c>.</summary>
     string RemoteAddress { get; }
+
+    /// <summary>
+    /// The limits and buffering this connection was opened with; the migration engine and the
+    /// receiver read and write its frames with them.
+    /// </summary>
+    PageStreamOptions Options { get; }
 }
 
 /// <summary>Connecting or listening failed: the address is unreachable, refused or unusable.</summary>
@@ -110,7 +116,7 @@ public static class MigrationConnector
         options.Validate();
         var toDestination = new Pipe(PipeOptionsFor(options));
         var toSource = new Pipe(PipeOptionsFor(options));
-        return (new InMemoryConnection(toSource.Reader, toDestination.Writer), new InMemoryConnection(toDestination.Reader, toSource.Writer));
+        return (new InMemoryConnection(toSource.Reader, toDestination.Writer, options), new InMemoryConnection(toDestination.Reader, toSource.Writer, options));
     }
 
     internal static PipeOptions PipeOptionsFor(PageStreamOptions options) => new(
@@ -134,13 +140,15 @@ public static class MigrationConnector
         }
     }
 
-    private sealed class InMemoryConnection(PipeReader input, PipeWriter output) : IMigrationConnection
+    private sealed class InMemoryConnection(PipeReader input, PipeWriter output, PageStreamOptions options) : IMigrationConnection
     {
         public PipeReader Input { get; } = input;
 
         public PipeWriter Output { get; } = output;
 
         public string RemoteAddress => "memory";
+
+        public PageStreamOptions Options { get; } = options;
 
         public async ValueTask DisposeAsync()
         {

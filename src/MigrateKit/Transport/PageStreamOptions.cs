@@ -11,7 +11,10 @@ public sealed class PageStreamOptions
     /// <summary>The most pages with data one Pages frame carries. The default is 256 (1 MiB).</summary>
     public int MaxPagesPerFrame { get; init; } = 256;
 
-    /// <summary>Buffered bytes at which a connection's writer waits for its reader. The default is 8 MiB.</summary>
+    /// <summary>
+    /// Buffered bytes at which a connection's writer waits for its reader; must be above the
+    /// largest frame (the 8-byte header plus <see cref="MaxFramePayload"/>). The default is 8 MiB.
+    /// </summary>
     public long PauseWriterThreshold { get; init; } = 8 << 20;
 
     /// <summary>Buffered bytes below which a paused writer goes on. The default is 4 MiB.</summary>
@@ -25,6 +28,17 @@ public sealed class PageStreamOptions
 
     /// <summary>The clock for rate limiting and timing. The default is <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>These limits and buffering with the sender's own rate limit and clock.</summary>
+    internal PageStreamOptions WithRate(long? bandwidthLimit, TimeProvider timeProvider) => new()
+    {
+        MaxFramePayload = MaxFramePayload,
+        MaxPagesPerFrame = MaxPagesPerFrame,
+        PauseWriterThreshold = PauseWriterThreshold,
+        ResumeWriterThreshold = ResumeWriterThreshold,
+        BandwidthLimit = bandwidthLimit,
+        TimeProvider = timeProvider,
+    };
 
     /// <summary>The smallest <see cref="BandwidthLimit"/>: one page per second.</summary>
     internal const long MinBandwidthLimit = MigrationProtocol.PageSize;
@@ -43,9 +57,17 @@ public sealed class PageStreamOptions
             throw new ArgumentException($"MaxPagesPerFrame must be at least 1 and its pages must fit in MaxFramePayload ({MaxFramePayload} bytes) (got {MaxPagesPerFrame}).", nameof(MaxPagesPerFrame));
         }
 
-        if (ResumeWriterThreshold < 0 || PauseWriterThreshold < ResumeWriterThreshold || PauseWriterThreshold < MaxFramePayload)
+        if (ResumeWriterThreshold < 0 || PauseWriterThreshold < ResumeWriterThreshold)
         {
-            throw new ArgumentException($"Need 0 <= ResumeWriterThreshold ({ResumeWriterThreshold}) <= PauseWriterThreshold ({PauseWriterThreshold}) and PauseWriterThreshold >= MaxFramePayload ({MaxFramePayload}).", nameof(PauseWriterThreshold));
+            throw new ArgumentException($"Need 0 <= ResumeWriterThreshold ({ResumeWriterThreshold}) <= PauseWriterThreshold ({PauseWriterThreshold}).", nameof(PauseWriterThreshold));
+        }
+
+        // A connection's pump pauses at the threshold; if a frame can be larger, the reader may
+        // wait for the rest of a frame that the paused pump never delivers.
+        long largestFrame = (long)MigrationProtocol.FrameHeaderSize + MaxFramePayload;
+        if (PauseWriterThreshold <= largestFrame)
+        {
+            throw new ArgumentException($"PauseWriterThreshold ({PauseWriterThreshold} bytes) must be above the largest frame ({largestFrame} bytes: the {MigrationProtocol.FrameHeaderSize}-byte header and MaxFramePayload {MaxFramePayload}), or a stream can stall mid-frame.", nameof(PauseWriterThreshold));
         }
 
         if (BandwidthLimit is < MinBandwidthLimit)

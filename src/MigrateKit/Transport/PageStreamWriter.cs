@@ -24,6 +24,9 @@ public sealed class PageStreamWriter : IDisposable
 
     private readonly PipeWriter _output;
     private readonly PageStreamOptions _options;
+
+    /// <summary>The limits this writer's frames keep to.</summary>
+    internal PageStreamOptions Options => _options;
     private readonly long _rate;
     private readonly int _tokenLimit;
     private double _tokens;

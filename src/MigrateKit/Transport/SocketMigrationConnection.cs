@@ -40,6 +40,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
         }
 
         RemoteAddress = remote;
+        Options = options;
         _inbound = new Pipe(MigrationConnector.PipeOptionsFor(options));
         _outbound = new Pipe(MigrationConnector.PipeOptionsFor(options));
         _receiving = Task.Run(ReceiveLoopAsync);
@@ -65,6 +66,8 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
     public PipeWriter Output => _outbound.Writer;
 
     public string RemoteAddress { get; }
+
+    public PageStreamOptions Options { get; }
 
     public async ValueTask DisposeAsync()
     {

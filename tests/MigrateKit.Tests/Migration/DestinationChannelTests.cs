@@ -66,6 +66,7 @@ public sealed class DestinationChannelTests
     public async Task WaitForRoundAck_WaitsForThatRoundOrALaterOne_AndNotForOneAlreadyAcknowledged()
     {
         await HelloAckAsync();
+        _channel.MarkRoundEndSent(3);
         Task<bool> round2 = _channel.WaitForRoundAckAsync(2, CancellationToken.None);
         await SendAsync(w => w.AppendRoundAck(1));
         await SendAsync(w => w.AppendRoundAck(3));
@@ -155,6 +156,83 @@ public sealed class DestinationChannelTests
         MigrationException error = await Assert.ThrowsExactlyAsync<MigrationException>(() => hello.WaitAsync(EngineHarness.Timeout));
         Assert.Contains("reading from the destination failed", error.Message);
         Assert.IsInstanceOfType<MigrationProtocolException>(error.InnerException);
+    }
+
+    [TestMethod]
+    public async Task AnAckBeforeCompleteWasSent_IsAViolation_AndLeavesTheVmWithTheSource()
+    {
+        await HelloAckAsync();
+
+        await SendAsync(w => w.AppendAck(new CompletionAck(TimeSpan.Zero)));
+
+        MigrationProtocolException violation = await ViolationAsync();
+        Assert.AreEqual("Ack", violation.Frame);
+        Assert.Contains("before Complete was sent", violation.Message);
+        Assert.IsFalse(_channel.Acknowledged);
+        Assert.IsFalse(_channel.MayRunTheVm);
+    }
+
+    [TestMethod]
+    public async Task ARoundAckForARoundNotYetEnded_IsAViolation()
+    {
+        await HelloAckAsync();
+        _channel.MarkRoundEndSent(0);
+
+        await SendAsync(w => w.AppendRoundAck(1));
+
+        MigrationProtocolException violation = await ViolationAsync();
+        Assert.AreEqual("RoundAck", violation.Frame);
+        Assert.Contains("RoundAck of round 1 arrived, but the last RoundEnd sent was of round 0", violation.Message);
+    }
+
+    [TestMethod]
+    public async Task ARoundAckForARoundAcknowledgedAlready_IsAViolation()
+    {
+        await HelloAckAsync();
+        _channel.MarkRoundEndSent(1);
+
+        await SendAsync(w =>
+        {
+            w.AppendRoundAck(1);
+            w.AppendRoundAck(1);
+        });
+
+        MigrationProtocolException violation = await ViolationAsync();
+        Assert.Contains("round 1 was acknowledged already", violation.Message);
+    }
+
+    [TestMethod]
+    public async Task ASecondHelloAck_IsAViolation()
+    {
+        await HelloAckAsync();
+
+        await HelloAckAsync();
+
+        MigrationProtocolException violation = await ViolationAsync();
+        Assert.AreEqual("HelloAck", violation.Frame);
+    }
+
+    [TestMethod]
+    public async Task ARoundAckBeforeTheHelloAck_IsAViolation()
+    {
+        Task<HelloAck> hello = _channel.WaitForHelloAckAsync(CancellationToken.None);
+        _channel.MarkRoundEndSent(0);
+
+        await SendAsync(w => w.AppendRoundAck(0));
+
+        MigrationProtocolException violation = await ViolationAsync();
+        Assert.AreEqual("RoundAck", violation.Frame);
+        await Assert.ThrowsExactlyAsync<MigrationException>(() => hello.WaitAsync(EngineHarness.Timeout));
+    }
+
+    /// <summary>Waits for the channel to fail and returns the violation that failed it (the work is cancelled too).</summary>
+    private async Task<MigrationProtocolException> ViolationAsync()
+    {
+        await _readLoop.WaitAsync(EngineHarness.Timeout);
+        Assert.IsTrue(_work.IsCancellationRequested);
+        MigrationException failure = Assert.IsInstanceOfType<MigrationException>(_channel.Failure);
+        Assert.Contains("reading from the destination failed", failure.Message);
+        return Assert.IsInstanceOfType<MigrationProtocolException>(failure.InnerException);
     }
 
     [TestMethod]

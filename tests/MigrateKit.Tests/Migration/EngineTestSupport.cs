@@ -339,6 +339,9 @@ internal sealed class EngineHarness : IAsyncDisposable
 
     public Func<MigrationHello, TestTarget>? CreateTarget { get; set; }
 
+    /// <summary>The options the in-memory connection is opened with; null for the defaults.</summary>
+    public PageStreamOptions? StreamOptions { get; set; }
+
     public ILogger<PreCopyEngine>? EngineLogger { get; set; }
 
     public ILogger<MigrationReceiver>? ReceiverLogger { get; set; }
@@ -368,7 +371,7 @@ internal sealed class EngineHarness : IAsyncDisposable
     /// <summary>Starts the receiver and the engine; returns both tasks.</summary>
     public (Task<MigrationReport> Migrating, Task<ReceiveResult> Receiving) Start(MigrationOptions options, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        (_sourceEnd, _destinationEnd) = MigrationConnector.CreateInMemoryPair();
+        (_sourceEnd, _destinationEnd) = MigrationConnector.CreateInMemoryPair(StreamOptions);
         var receiver = new MigrationReceiver(hello =>
         {
             TestTarget target = CreateTarget?.Invoke(hello) ?? new TestTarget(hello);

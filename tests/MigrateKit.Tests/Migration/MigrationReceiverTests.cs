@@ -3,6 +3,7 @@ using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Tests.TestSupport;
 using MigrateKit.Tests.Transport;
@@ -111,6 +112,95 @@ public sealed class MigrationReceiverTests
         }
     }
 
+    [TestMethod]
+    [DataRow("HelloAck", "HelloAck", "A source does not send HelloAck frames.")]
+    [DataRow("RoundAck", "RoundAck", "A source does not send RoundAck frames.")]
+    [DataRow("Ack", "Ack", "A source does not send Ack frames.")]
+    [DataRow("Complete,RoundEnd", "RoundEnd", "RoundEnd arrived after Complete.")]
+    [DataRow("Complete,Complete", "Complete", "Complete arrived after Complete.")]
+    [DataRow("Error,ZeroPages", "ZeroPages", "ZeroPages arrived after Error.")]
+    [DataRow("Error,Error", "Error", "Error arrived after Error.")]
+    public async Task AFrameOutOfTurn_IsAnsweredWithAProtocolViolationNamingIt_AndTheTargetReleased(string followUp, string frame, string message)
+    {
+        TestTarget? target = null;
+        var receiver = new MigrationReceiver(hello => target = new TestTarget(hello));
+
+        (ReceiveResult result, RecordingHandler reply) = await ReceiveFramesAsync(receiver, w =>
+        {
+            w.AppendHello(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20));
+            foreach (string next in followUp.Split(','))
+            {
+                AppendFrame(w, next);
+            }
+        });
+
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        MigrationProtocolException violation = Assert.IsInstanceOfType<MigrationProtocolException>(result.Error);
+        Assert.AreEqual(frame, violation.Frame);
+        Assert.Contains(message, result.Reason!);
+        Assert.IsNotNull(target);
+        Assert.IsTrue(target.Disposed, "the target of a violating source is released");
+        ErrorFrame error = Assert.IsInstanceOfType<ErrorFrame>(reply.Frames[^1]);
+        Assert.AreEqual(MigrationErrorCode.ProtocolViolation, error.Error.Code);
+        Assert.Contains(message, error.Error.Message);
+    }
+
+    [TestMethod]
+    public async Task Receiver_ReadsWithTheConnectionsOptions_SoAFrameOverItsLimitIsAViolation()
+    {
+        var options = new PageStreamOptions { MaxFramePayload = 64 << 10, MaxPagesPerFrame = 8, PauseWriterThreshold = 128 << 10, ResumeWriterThreshold = 64 << 10 };
+        var receiver = new MigrationReceiver(hello => new TestTarget(hello));
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair(options);
+        await using (source)
+        await using (destination)
+        {
+            Task<ReceiveResult> receiving = receiver.ReceiveAsync(destination);
+            using (var writer = new PageStreamWriter(source.Output))
+            {
+                // Within the defaults (2 MiB), over this connection's 64 KiB.
+                writer.AppendHello(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20));
+                writer.AppendDeviceState(new byte[100 << 10]);
+                await writer.FlushAsync();
+            }
+
+            ReceiveResult result = await receiving.WaitAsync(EngineHarness.Timeout);
+
+            MigrationProtocolException violation = Assert.IsInstanceOfType<MigrationProtocolException>(result.Error);
+            Assert.AreEqual("length", violation.Field);
+            Assert.Contains("65536-byte limit", violation.Message);
+        }
+    }
+
+    private static void AppendFrame(PageStreamWriter writer, string frame)
+    {
+        switch (frame)
+        {
+            case "HelloAck":
+                writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
+                break;
+            case "RoundAck":
+                writer.AppendRoundAck(0);
+                break;
+            case "Ack":
+                writer.AppendAck(new CompletionAck(TimeSpan.Zero));
+                break;
+            case "Complete":
+                writer.AppendComplete();
+                break;
+            case "RoundEnd":
+                writer.AppendRoundEnd(new RoundEnd(0, 0, 0));
+                break;
+            case "Error":
+                writer.AppendError(new MigrationError(MigrationErrorCode.SourceAborted, "gave up"));
+                break;
+            case "ZeroPages":
+                writer.AppendZeroPages(0, [new PageRun(0, 1)]);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(frame), frame, "no such frame in these tests");
+        }
+    }
+
     private static async Task<RecordingHandler> ReadRepliesAsync(IMigrationConnection source)
     {
         var reply = new RecordingHandler();
@@ -123,7 +213,11 @@ public sealed class MigrationReceiverTests
     }
 
     /// <summary>Sends one Hello, hangs up, and returns the receiver's result and every frame it answered with.</summary>
-    private static async Task<(ReceiveResult Result, RecordingHandler Reply)> ReceiveHelloAsync(MigrationReceiver receiver, MigrationHello hello)
+    private static Task<(ReceiveResult Result, RecordingHandler Reply)> ReceiveHelloAsync(MigrationReceiver receiver, MigrationHello hello) =>
+        ReceiveFramesAsync(receiver, w => w.AppendHello(hello));
+
+    /// <summary>Sends <paramref name="frames"/> in one flush, hangs up, and returns the receiver's result and every frame it answered with.</summary>
+    private static async Task<(ReceiveResult Result, RecordingHandler Reply)> ReceiveFramesAsync(MigrationReceiver receiver, Action<PageStreamWriter> frames)
     {
         (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
         await using (source)
@@ -132,7 +226,7 @@ public sealed class MigrationReceiverTests
             Task<ReceiveResult> receiving = receiver.ReceiveAsync(destination);
             using (var writer = new PageStreamWriter(source.Output))
             {
-                writer.AppendHello(hello);
+                frames(writer);
                 await writer.FlushAsync();
             }
 

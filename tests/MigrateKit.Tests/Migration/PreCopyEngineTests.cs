@@ -549,6 +549,22 @@ public sealed class PreCopyEngineTests
     }
 
     [TestMethod]
+    public async Task Migration_WritesAndReadsWithTheConnectionsOptions()
+    {
+        // Frames of at most 4 pages: the engine's default writer (256 pages a frame) would send
+        // the 64-page region in frames this connection's receiver refuses as over its limit.
+        await using var h = new EngineHarness(EngineHarness.Converging)
+        {
+            StreamOptions = new PageStreamOptions { MaxFramePayload = 8 + (4 * (16 + MigrationProtocol.PageSize)), MaxPagesPerFrame = 4, PauseWriterThreshold = 64 << 10, ResumeWriterThreshold = 32 << 10 },
+        };
+
+        (MigrationReport report, ReceiveResult received) = await h.RunAsync(EngineHarness.Options());
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        Assert.AreEqual(MigrationStatus.Completed, received.Status, received.Reason);
+    }
+
+    [TestMethod]
     public async Task Calibration_CompilesEveryPartOfTheEngine_SoTheSwitchoverNeverWaitsOnTheJit()
     {
         await using var h = new EngineHarness(EngineHarness.Converging);

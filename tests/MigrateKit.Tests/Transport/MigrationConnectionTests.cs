@@ -170,9 +170,9 @@ public sealed partial class MigrationConnectionTests
     }
 
     [TestMethod]
-    [DataRow(2 << 20, 1 << 20)]
+    [DataRow((2 << 20) + 9, 1 << 20)]
     [DataRow(3 << 20, 64 << 10)]
-    [DataRow(2 << 20, 0)]
+    [DataRow((2 << 20) + 9, 0)]
     public async Task Tcp_MaxSizeFramesArriveWithSmallBuffersAndALateReader(int pause, int resume)
     {
         // A receiver that starts reading late lets the receive pump fill the inbound pipe up to its
@@ -219,7 +219,7 @@ public sealed partial class MigrationConnectionTests
     [TestMethod]
     public async Task Tcp_DisposingWhileThePeerStreamsUnreadData_DoesNotHang()
     {
-        var options = new PageStreamOptions { PauseWriterThreshold = 2 << 20, ResumeWriterThreshold = 1 << 20 };
+        var options = new PageStreamOptions { PauseWriterThreshold = (2 << 20) + 9, ResumeWriterThreshold = 1 << 20 };
         await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0", options);
         Task<IMigrationConnection> accepting = listener.AcceptAsync();
         await using IMigrationConnection client = await MigrationConnector.ConnectAsync(listener.LocalAddress, options).WaitAsync(Timeout);
