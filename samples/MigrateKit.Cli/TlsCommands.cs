@@ -32,7 +32,7 @@ internal sealed class TlsCommands
 
     /// <summary>
     /// The TLS options for <paramref name="address"/>, or null for plain text when that is allowed:
-    /// a Unix socket, <c>--insecure</c>, or (sending only) a loopback address, where nothing leaves the host.
+    /// a Unix socket, or TCP with an explicit <c>--insecure</c> (listening: on a loopback address only).
     /// </summary>
     /// <exception cref="FormatException">A usage error, naming the option and the fix.</exception>
     internal MigrationTlsOptions? Read(ParseResult parse, string address, bool listening)
@@ -50,7 +50,7 @@ internal sealed class TlsCommands
                 throw new FormatException("--tls-allow needs --tls-cert, --tls-key and --tls-ca.");
             }
 
-            if (!unix && !insecure && (listening || !IsLoopback(address)))
+            if (!unix && !insecure)
             {
                 throw new FormatException($"{address} is TCP: give --tls-cert, --tls-key and --tls-ca ({CreateHint}), or --insecure to send guest memory in plain text.");
             }

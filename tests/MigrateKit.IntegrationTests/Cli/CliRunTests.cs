@@ -53,7 +53,7 @@ public sealed class CliRunTests
     public void Send_ToAnAddressNobodyListensOn_Fails_AndStillPrintsMetrics()
     {
         (int exit, string stdout, string stderr) = CliProcess.Run(
-            ["send", "--to", "tcp:127.0.0.1:9", "--vm", "hostvm", "--memory", "16MiB", "--workload", "sweep", "--hot", "4MiB", "--json", "--metrics"],
+            ["send", "--to", "tcp:127.0.0.1:9", "--insecure", "--vm", "hostvm", "--memory", "16MiB", "--workload", "sweep", "--hot", "4MiB", "--json", "--metrics"],
             TimeSpan.FromMinutes(2));
         Assert.AreEqual(4, exit, stderr);
         Assert.AreEqual("", stdout);
