@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.Collections.Generic;
+using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Transport;
@@ -8,12 +9,13 @@ using MigrateKit.Transport;
 namespace MigrateKit.Migration;
 
 /// <summary>
-/// What the source hears from the destination: reads its frames in a loop, hands out its
-/// HelloAck, RoundAcks and final Ack to whoever waits (each within the response timeout), and
+/// What the source hears from the destination on one connection: reads its frames in a loop,
+/// hands out its HelloAck, RoundAcks, Ready and final Ack to whoever waits (each within the
+/// response timeout), and
 /// turns an error frame, a hang-up or a broken stream into one failure that ends every wait and
 /// cancels the engine's work. Answers out of turn are protocol violations that fail the
 /// migration: a HelloAck other than the first frame, a RoundAck for a round whose RoundEnd was
-/// not sent or that was acknowledged already, an Ack before Complete was sent.
+/// not sent or that was acknowledged already, a Ready before Complete or an Ack before Commit.
 /// </summary>
 internal sealed class DestinationChannel : IPageStreamHandler
 {
@@ -23,6 +25,7 @@ internal sealed class DestinationChannel : IPageStreamHandler
     private readonly Func<MigrationPhase> _phase;
     private readonly TaskCompletionSource<HelloAck> _helloAck = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<CompletionAck> _ack = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<DestinationReady> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _roundAcks = new();
     private TaskCompletionSource<bool>? _roundAcked;
     private int _awaitedRound;
@@ -31,6 +34,8 @@ internal sealed class DestinationChannel : IPageStreamHandler
     private int _helloAcks;
     private volatile bool _refused;
     private volatile bool _completeSent;
+    private volatile bool _commitSent;
+    private volatile bool _released;
     private Exception? _failure;
     private CancellationTokenSource? _work;
 
@@ -55,14 +60,29 @@ internal sealed class DestinationChannel : IPageStreamHandler
     internal Exception? Failure => Volatile.Read(ref _failure);
 
     /// <summary>
-    /// Whether the destination may be running the VM: it acknowledged, or Complete was sent and
-    /// it, still connected, has neither acknowledged nor refused. A destination that hangs up or
-    /// reports an error has given up.
+    /// Whether the destination may be running the VM: it acknowledged, or Commit was sent and it
+    /// has neither refused nor been found to have released the VM. Before Commit the destination
+    /// never starts it, whatever happens to the link.
     /// </summary>
-    internal bool MayRunTheVm => Acknowledged || (_completeSent && !_refused && Failure is null);
+    internal bool MayRunTheVm => Acknowledged || (_commitSent && !_refused && !_released);
 
-    /// <summary>Complete is on its way: from here the destination may resume the VM.</summary>
+    /// <summary>Commit was sent: the outcome is the destination's from here.</summary>
+    internal bool CommitSent => _commitSent;
+
+    /// <summary>
+    /// The link failed (closed, broken, or silent past the timeout) rather than the destination
+    /// refusing or breaking the protocol: a reconnection may continue the session.
+    /// </summary>
+    internal bool LinkLost => Failure is not null && !_refused && Failure.InnerException is not MigrationProtocolException && Failure is not MigrationProtocolException;
+
+    /// <summary>Complete is on its way: from here a Ready is expected.</summary>
     internal void MarkCompleteSent() => _completeSent = true;
+
+    /// <summary>Commit is on its way (called before it is flushed): from here the destination may start the VM.</summary>
+    internal void MarkCommitSent() => _commitSent = true;
+
+    /// <summary>A Query found the destination never ran the VM and released it: the source may resume.</summary>
+    internal void MarkReleased() => _released = true;
 
     /// <summary>RoundEnd of <paramref name="round"/> is on its way (called before it is flushed): from here its RoundAck is expected.</summary>
     internal void MarkRoundEndSent(int round)
@@ -82,6 +102,8 @@ internal sealed class DestinationChannel : IPageStreamHandler
     }
 
     internal Task<HelloAck> WaitForHelloAckAsync(CancellationToken ct) => WaitAsync(_helloAck.Task, "HelloAck", ct);
+
+    internal Task<DestinationReady> WaitForReadyAsync(CancellationToken ct) => WaitAsync(_ready.Task, "Ready", ct);
 
     internal Task<CompletionAck> WaitForCompletionAckAsync(CancellationToken ct) => WaitAsync(_ack.Task, "the final Ack", ct);
 
@@ -116,9 +138,10 @@ internal sealed class DestinationChannel : IPageStreamHandler
             // The answer arrived just as the read loop saw the stream end and cancelled the work.
             return task.Result;
         }
-        catch (TimeoutException)
+        catch (TimeoutException ex)
         {
-            throw new MigrationException(_phase(), $"the destination sent no {what} within {_timeout.TotalSeconds:F0} s");
+            // A silent destination and a black-holed link look alike: the inner TimeoutException marks it as the link's failure.
+            throw new MigrationException(_phase(), $"the destination sent no {what} within {_timeout.TotalSeconds:F0} s", ex);
         }
     }
 
@@ -136,7 +159,7 @@ internal sealed class DestinationChannel : IPageStreamHandler
                 return;
             }
 
-            Fail(new MigrationException(_phase(), "the destination closed the connection"));
+            Fail(new MigrationException(_phase(), "the destination closed the connection", new EndOfStreamException("The destination closed the connection.")));
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -159,6 +182,7 @@ internal sealed class DestinationChannel : IPageStreamHandler
         if (Interlocked.CompareExchange(ref _failure, ex, null) is null)
         {
             _helloAck.TrySetException(ex);
+            _ready.TrySetException(ex);
             _ack.TrySetException(ex);
             try
             {
@@ -204,11 +228,24 @@ internal sealed class DestinationChannel : IPageStreamHandler
         }
     }
 
-    void IPageStreamHandler.OnAck(CompletionAck ack)
+    void IPageStreamHandler.OnReady(DestinationReady ready)
     {
         if (!_completeSent)
         {
-            throw new MigrationProtocolException("Ack", "type", "An Ack arrived before Complete was sent.");
+            throw new MigrationProtocolException("Ready", "type", "A Ready arrived before Complete was sent.");
+        }
+
+        if (!_ready.TrySetResult(ready))
+        {
+            throw new MigrationProtocolException("Ready", "type", "A second Ready arrived.");
+        }
+    }
+
+    void IPageStreamHandler.OnAck(CompletionAck ack)
+    {
+        if (!_commitSent)
+        {
+            throw new MigrationProtocolException("Ack", "type", "An Ack arrived before Commit was sent.");
         }
 
         if (!_ack.TrySetResult(ack))
@@ -220,7 +257,8 @@ internal sealed class DestinationChannel : IPageStreamHandler
     void IPageStreamHandler.OnError(MigrationError error)
     {
         _refused = true;
-        Fail(new MigrationException(_phase(), $"the destination reported {error.Code}: {error.Message}"));
+        var refused = new DestinationRefusedException(error);
+        Fail(new MigrationException(_phase(), refused.Message, refused));
     }
 
     void IPageStreamHandler.OnHello(MigrationHello hello) => throw Unexpected("Hello");

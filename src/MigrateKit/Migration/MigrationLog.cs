@@ -82,4 +82,22 @@ internal static partial class MigrationLog
 
     [LoggerMessage(27, LogLevel.Warning, "Receiving {Source} was cancelled; the destination VM is discarded")]
     internal static partial void ReceiveCancelled(ILogger logger, string source);
+
+    [LoggerMessage(28, LogLevel.Warning, "The connection of {Source} was lost ({Reason}); session {Session} ({State}) is kept {Seconds:F0} s for the source to reconnect")]
+    internal static partial void SessionInterrupted(ILogger logger, string source, string reason, Guid session, string state, double seconds);
+
+    [LoggerMessage(29, LogLevel.Information, "Session {Session} of {Source} resumed from round {Round}")]
+    internal static partial void SessionResumed(ILogger logger, Guid session, string source, int round);
+
+    [LoggerMessage(30, LogLevel.Warning, "Session {Session} of {Source} discarded: {Reason}; its VM never ran here")]
+    internal static partial void SessionDiscarded(ILogger logger, Guid session, string source, string reason);
+
+    [LoggerMessage(31, LogLevel.Information, "Query about session {Session} ({Action}): {State}")]
+    internal static partial void QueryAnswered(ILogger logger, Guid session, string action, string state);
+
+    [LoggerMessage(14, LogLevel.Warning, "The connection to the destination was lost during {Phase} ({Reason}); reconnecting, attempt {Attempt}")]
+    internal static partial void Reconnecting(ILogger logger, MigrationPhase phase, string reason, int attempt);
+
+    [LoggerMessage(15, LogLevel.Information, "Session {Session} resumed at round {Round} after {Ms:F0} ms")]
+    internal static partial void Resumed(ILogger logger, Guid session, int round, double ms);
 }

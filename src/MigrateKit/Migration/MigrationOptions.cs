@@ -65,6 +65,22 @@ public sealed class MigrationOptions
     public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// How often the engine reconnects after the link to the destination is lost, when it was given
+    /// a way to connect (<see cref="PreCopyEngine.MigrateAsync(Func{System.Threading.CancellationToken, System.Threading.Tasks.Task{IMigrationConnection}}, IProgress{MigrationProgress}?, System.Threading.CancellationToken)"/>):
+    /// during pre-copy it continues the same session (only what is pending is sent again); after
+    /// Commit it asks the destination whether the VM started. 0 to 100; 0 never reconnects.
+    /// </summary>
+    /// <value>The default is 5.</value>
+    public int ReconnectAttempts { get; init; } = 5;
+
+    /// <summary>
+    /// The wait before the first reconnection; each later one waits twice as long (with jitter),
+    /// at most 5 s. Positive, at most 1 minute.
+    /// </summary>
+    /// <value>The default is 200 ms: 5 attempts span about 6 s, inside the destination's default 60 s <see cref="MigrationReceiverOptions.ReconnectTimeout"/>.</value>
+    public TimeSpan ReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
     /// After the destination resumed, hash the (paused) source memory and compare it with what was
     /// sent, proving the tracker missed no write. Takes time after the switchover, not during it.
     /// </summary>
@@ -144,6 +160,16 @@ public sealed class MigrationOptions
             throw new ArgumentException(
                 $"ResponseTimeout must be positive and at most {MaxResponseTimeout.TotalMilliseconds:F0} ms (about 49.7 days) (got {ResponseTimeout}).",
                 nameof(ResponseTimeout));
+        }
+
+        if (ReconnectAttempts is < 0 or > 100)
+        {
+            throw new ArgumentException($"ReconnectAttempts must be 0 to 100 (got {ReconnectAttempts}).", nameof(ReconnectAttempts));
+        }
+
+        if (ReconnectDelay <= TimeSpan.Zero || ReconnectDelay > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentException($"ReconnectDelay must be positive and at most 1 minute (got {ReconnectDelay}).", nameof(ReconnectDelay));
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider);

@@ -69,6 +69,15 @@ public sealed class MigrationReceiverOptions
     /// <value>The default is 120 s: a round's harvest between frames takes milliseconds, and 1 MiB takes 10 s at 100 KiB/s.</value>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(120);
 
+    /// <summary>
+    /// How long a receiver that listens (<see cref="MigrationReceiver.ReceiveAsync(MigrationListener, System.Threading.CancellationToken)"/>)
+    /// keeps a session whose connection was lost before the VM started: what it received, and the
+    /// VM paused if it was ready. Within it the source may reconnect and continue (Resume) or ask
+    /// what became of it (Query); after it the VM is released, never started. Zero keeps nothing.
+    /// </summary>
+    /// <value>The default is 60 s: enough for a source's retries with backoff over a link that comes back.</value>
+    public TimeSpan ReconnectTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>The clock of the handshake and idle timeouts; a test passes a fake one.</summary>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
@@ -106,6 +115,11 @@ public sealed class MigrationReceiverOptions
 
         CheckTimeout(HandshakeTimeout, nameof(HandshakeTimeout));
         CheckTimeout(IdleTimeout, nameof(IdleTimeout));
+        if (ReconnectTimeout != TimeSpan.Zero)
+        {
+            CheckTimeout(ReconnectTimeout, nameof(ReconnectTimeout));
+        }
+
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
     }
 

@@ -218,10 +218,19 @@ public sealed record MigrationReport
     public bool? SourceMemoryVerified { get; init; }
 
     /// <summary>
-    /// True when the migration failed after Complete was sent and the destination neither
-    /// acknowledged nor refused: it may be running the VM, so the source was left paused.
+    /// True when the source sent Commit (or was cancelled or timed out waiting for the answer to
+    /// Complete) and could not learn whether the destination started the VM: it may be running it,
+    /// so the source was left paused. <see cref="Reason"/> says what each side is known to have
+    /// done; <see cref="MigrationRecovery.QueryAsync"/> (<c>migratekit recover</c>) with
+    /// <see cref="SessionId"/> asks the destination.
     /// </summary>
     public bool OutcomeUnknown { get; init; }
+
+    /// <summary>The migration's session, as its Hello named it (32 hex digits); for a Query after an unknown outcome.</summary>
+    public string? SessionId { get; init; }
+
+    /// <summary>How often the link was lost and the engine reconnected and continued.</summary>
+    public int Reconnections { get; init; }
 
     /// <summary>Every round, then the switchover.</summary>
     public IReadOnlyList<RoundReport> RoundsDetail { get; init; } = [];

@@ -26,7 +26,7 @@ namespace MigrateKit.Migration;
 /// (a page whose dirty bit was taken from KVM is either delivered or merged back there). The
 /// tracker then keeps running; the caller stops or reuses it.
 /// <para>
-/// One migration at a time: a second <see cref="MigrateAsync"/> while one runs is refused.
+/// One migration at a time: a second <see cref="MigrateAsync(IMigrationConnection, IProgress{MigrationProgress}?, CancellationToken)"/> while one runs is refused.
 /// </para>
 /// <para>
 /// Diagnostics: the logger gets Information at the start, the switchover and the end, Debug per
@@ -80,9 +80,33 @@ public sealed class PreCopyEngine
     /// left running.
     /// </summary>
     /// <exception cref="InvalidOperationException">A migration of this engine is already running.</exception>
-    public async Task<MigrationReport> MigrateAsync(IMigrationConnection connection, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
+    public Task<MigrationReport> MigrateAsync(IMigrationConnection connection, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        return RunAsync(new Reconnector(connection), progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Migrates the source to a listening <see cref="MigrationReceiver"/> that <paramref name="connect"/>
+    /// reaches, and reaches again when the link is lost: during pre-copy the session continues
+    /// where the destination's memory is (only what is pending is sent again); after Commit the
+    /// engine asks the destination whether the VM started. Retries follow
+    /// <see cref="MigrationOptions.ReconnectAttempts"/> and <see cref="MigrationOptions.ReconnectDelay"/>.
+    /// The engine owns and disposes the connections it opens. Never throws for a failed migration
+    /// (see <see cref="MigrateAsync(IMigrationConnection, IProgress{MigrationProgress}?, CancellationToken)"/>).
+    /// </summary>
+    /// <param name="connect">Opens a new connection to the destination, for example <c>ct =&gt; MigrationConnector.ConnectAsync(address, tls, null, ct)</c>.</param>
+    /// <param name="progress">Gets a report after every round.</param>
+    /// <param name="cancellationToken">Cancels the migration; the source is left running (or, after Commit, paused).</param>
+    /// <exception cref="InvalidOperationException">A migration of this engine is already running.</exception>
+    public Task<MigrationReport> MigrateAsync(Func<CancellationToken, Task<IMigrationConnection>> connect, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connect);
+        return RunAsync(new Reconnector(connect, Options), progress, cancellationToken);
+    }
+
+    private async Task<MigrationReport> RunAsync(Reconnector connector, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    {
         if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
         {
             throw new InvalidOperationException($"A migration of {Source.Name} is already running on this engine; wait for it to end before starting another.");
@@ -90,7 +114,7 @@ public sealed class PreCopyEngine
 
         try
         {
-            var run = new PreCopyRun(this, connection, progress);
+            var run = new PreCopyRun(this, connector, progress);
             return await run.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,7 @@ using MigrateKit.Transport;
 namespace MigrateKit.Migration;
 
 /// <summary>
-/// One execution of <see cref="PreCopyEngine.MigrateAsync"/>: the handshake, the calibration,
+/// One execution of <see cref="PreCopyEngine.MigrateAsync(IMigrationConnection, IProgress{MigrationProgress}?, System.Threading.CancellationToken)"/>: the handshake, the calibration,
 /// the rounds and the policy's decisions, and what happens to the source when it ends. The
 /// parts it drives do the rest: <see cref="RegionSet"/>, <see cref="RoundSender"/>,
 /// <see cref="TransferMeasurements"/>, <see cref="DestinationChannel"/>, <see cref="Switchover"/>,
@@ -28,20 +29,20 @@ internal sealed class PreCopyRun
     private readonly IProgress<MigrationProgress>? _progress;
     private readonly TimeProvider _time;
     private readonly RegionSet _regions;
-    private readonly PageStreamWriter _writer;
+    private readonly Reconnector _connector;
     private readonly RoundSender _sender;
     private readonly TransferMeasurements _measurements;
-    private readonly DestinationChannel _channel;
     private readonly SourceRecovery _recovery;
     private readonly EngineRecorder _recorder;
     private readonly MigrationPolicy _policy;
     private long _start;
     private MigrationPhase _phase = MigrationPhase.Handshake;
+    private DestinationLink? _link;
 
     /// <param name="engine">The source, its tracker, the options, the logger and the engine's region set.</param>
-    /// <param name="connection">Where the destination is.</param>
+    /// <param name="connector">Where the destination is, and whether a lost link can be replaced.</param>
     /// <param name="progress">Gets a report after every round.</param>
-    internal PreCopyRun(PreCopyEngine engine, IMigrationConnection connection, IProgress<MigrationProgress>? progress)
+    internal PreCopyRun(PreCopyEngine engine, Reconnector connector, IProgress<MigrationProgress>? progress)
     {
         _source = engine.Source;
         _tracker = engine.Tracker;
@@ -50,10 +51,9 @@ internal sealed class PreCopyRun
         _regions = engine.Regions;
         _progress = progress;
         _time = _options.TimeProvider;
-        _writer = new PageStreamWriter(connection.Output, connection.Options.WithRate(_options.BandwidthLimit, _time));
+        _connector = connector;
         _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize);
-        _sender = new RoundSender(_writer, _time, _measurements.RecordSend);
-        _channel = new DestinationChannel(new PageStreamReader(connection.Input, connection.Options), _options, () => _phase);
+        _sender = new RoundSender(_time, _measurements.RecordSend);
         _recovery = new SourceRecovery(_source, _regions);
         _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
         _policy = new MigrationPolicy(_options);
@@ -61,13 +61,22 @@ internal sealed class PreCopyRun
 
     private TimeSpan Elapsed => _time.GetElapsedTime(_start);
 
+    /// <summary>Names the migration across reconnections and for a Query after an unknown outcome.</summary>
+    internal Guid SessionId { get; } = Guid.NewGuid();
+
+    private DestinationLink Link => _link ?? throw new InvalidOperationException("The migration has no connection to its destination.");
+
     internal async Task<MigrationReport> ExecuteAsync(CancellationToken ct)
     {
         using Activity? activity = _recorder.StartMigration();
         MigrationReport report;
         try
         {
-            report = await MigrateCoreAsync(ct).ConfigureAwait(false);
+            report = await MigrateCoreAsync(ct).ConfigureAwait(false) with
+            {
+                SessionId = SessionId.ToString("N"),
+                Reconnections = _connector.Reconnections,
+            };
         }
         catch (Exception ex)
         {
@@ -93,20 +102,14 @@ internal sealed class PreCopyRun
         DirtyPagesPerSecond = _measurements.DirtyPagesPerSecond,
     };
 
-    private async Task<MigrationReport> MigrateCoreAsync(CancellationToken ct)
+    private async Task<MigrationReport> MigrateCoreAsync(CancellationToken caller)
     {
         _start = _time.GetTimestamp();
-        using var readerCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-
-        // Cancelled when the destination reports an error or goes away, so a send blocked on a
-        // full pipe ends at once instead of waiting for a reader that will never come.
-        using var work = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        CancellationToken caller = ct;
-        ct = work.Token;
-        Task readLoop = _channel.StartReading(work, readerCts.Token);
         try
         {
-            await HandshakeAsync(ct).ConfigureAwait(false);
+            (IMigrationConnection connection, bool owned) = await _connector.FirstAsync(caller).ConfigureAwait(false);
+            Use(new DestinationLink(connection, owned, _options, () => _phase, caller));
+            await HandshakeAsync(Link.Work).ConfigureAwait(false);
             Calibrate();
 
             _phase = MigrationPhase.StartTracking;
@@ -115,8 +118,20 @@ internal sealed class PreCopyRun
             _regions.Restart();
             for (int round = 0; ; round++)
             {
-                ct.ThrowIfCancellationRequested();
-                (Forecast forecast, PolicyDecision decision, ulong dirty) = await TracedRoundAsync(round, ct).ConfigureAwait(false);
+                caller.ThrowIfCancellationRequested();
+                Forecast forecast;
+                PolicyDecision decision;
+                ulong dirty;
+                try
+                {
+                    (forecast, decision, dirty) = await TracedRoundAsync(round, Link.Work).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (CanContinueAfter(ex, caller))
+                {
+                    await ContinueAsync(round + 1, ex, caller).ConfigureAwait(false);
+                    continue;
+                }
+
                 _progress?.Report(new MigrationProgress
                 {
                     Round = round,
@@ -136,7 +151,18 @@ internal sealed class PreCopyRun
                 switch (decision.Action)
                 {
                     case MigrationAction.SwitchOver:
-                        return await TracedSwitchOverAsync(round + 1, forecast, ct).ConfigureAwait(false);
+                        try
+                        {
+                            return await TracedSwitchOverAsync(round + 1, forecast, caller).ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (!Link.Channel.CommitSent && CanContinueAfter(ex, caller))
+                        {
+                            // Before Commit the destination never starts the VM: the source runs on, and pre-copy continues.
+                            _recovery.LeaveRunning();
+                            await ContinueAsync(round + 1, ex, caller).ConfigureAwait(false);
+                            continue;
+                        }
+
                     case MigrationAction.Abort:
                         return await AbortAsync(round + 1, decision.Reason ?? "aborted by policy").ConfigureAwait(false);
                     case MigrationAction.Throttle:
@@ -148,10 +174,10 @@ internal sealed class PreCopyRun
         }
         catch (OperationCanceledException) when (caller.IsCancellationRequested)
         {
-            if (!_recovery.LeaveAfterFailure(_channel.MayRunTheVm))
+            if (!_recovery.LeaveAfterFailure(MayRunTheVm))
             {
                 MigrationLog.MigrationCancelledOutcomeUnknown(_logger, _source.Name);
-                throw new OperationCanceledException(SourceRecovery.UnknownOutcome("the migration was cancelled"), caller);
+                throw new OperationCanceledException(UnknownOutcome("the migration was cancelled"), caller);
             }
 
             MigrationLog.MigrationCancelled(_logger, _source.Name, _phase);
@@ -160,12 +186,12 @@ internal sealed class PreCopyRun
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !caller.IsCancellationRequested)
         {
-            bool resumed = _recovery.LeaveAfterFailure(_channel.MayRunTheVm);
-            Exception cause = ex is OperationCanceledException && _channel.Failure is { } gone ? gone : ex;
+            bool resumed = _recovery.LeaveAfterFailure(MayRunTheVm);
+            Exception cause = ex is OperationCanceledException && _link?.Channel.Failure is { } gone ? gone : ex;
             var error = cause as MigrationException ?? new MigrationException(_phase, cause.Message, cause);
             if (!resumed)
             {
-                error = new MigrationException(_phase, SourceRecovery.UnknownOutcome(error.Message), error);
+                error = new MigrationException(_phase, UnknownOutcome(error.Message), error);
                 MigrationLog.MigrationOutcomeUnknown(_logger, ex, _source.Name);
                 return _recorder.Ended(MigrationStatus.Failed, _recorder.RoundCount, error.Message, error, _phase) with { OutcomeUnknown = true };
             }
@@ -176,15 +202,124 @@ internal sealed class PreCopyRun
         }
         finally
         {
-            await readerCts.CancelAsync().ConfigureAwait(false);
-            try
+            if (_link is not null)
             {
-                await readLoop.ConfigureAwait(false);
+                await _link.DisposeAsync().ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is OperationCanceledException or IOException or MigrationProtocolException or InvalidOperationException)
+        }
+    }
+
+    /// <summary>Whether the destination may be running the VM: only once Commit was sent, and until it is known not to.</summary>
+    private bool MayRunTheVm => _link?.Channel.MayRunTheVm ?? false;
+
+    private string UnknownOutcome(string what) => SourceRecovery.UnknownOutcome(what, SessionId, _link?.RemoteAddress);
+
+    private void Use(DestinationLink link)
+    {
+        _link = link;
+        _sender.Use(link.Writer);
+    }
+
+    /// <summary>The link failed (not the destination, not the protocol) and the engine may reconnect.</summary>
+    private bool CanContinueAfter(Exception ex, CancellationToken caller) =>
+        !caller.IsCancellationRequested && _connector.CanReconnect && _link is not null &&
+        (_link.Channel.Failure is { } failure ? Reconnector.IsLinkFailure(failure) : Reconnector.IsLinkFailure(ex));
+
+    /// <summary>
+    /// After a lost link during pre-copy (or a switchover before Commit): every page not
+    /// acknowledged is pending again, the engine reconnects and resumes the session, and the
+    /// rounds go on from <paramref name="nextRound"/>. The tracker keeps running throughout.
+    /// </summary>
+    private async Task ContinueAsync(int nextRound, Exception cause, CancellationToken caller)
+    {
+        MigrationPhase phase = _phase;
+        _regions.ReturnUndelivered();
+        string reason = (_link?.Channel.Failure ?? cause).Message;
+        MigrationLog.Reconnecting(_logger, phase, reason, _connector.Reconnections + 1);
+        await Link.DisposeAsync().ConfigureAwait(false);
+        _link = null;
+        long t0 = _time.GetTimestamp();
+        try
+        {
+            DestinationLink link = await _connector.ReconnectAsync((connection, token) => ResumeOnAsync(connection, nextRound, caller, token), caller).ConfigureAwait(false);
+            Use(link);
+        }
+        catch (Exception ex) when (!caller.IsCancellationRequested)
+        {
+            throw new MigrationException(phase, $"the connection to the destination was lost ({reason}) and resuming the session failed: {ex.Message}", ex);
+        }
+
+        MigrationLog.Resumed(_logger, SessionId, nextRound, _time.GetElapsedTime(t0).TotalMilliseconds);
+    }
+
+    private async Task<DestinationLink> ResumeOnAsync(IMigrationConnection connection, int nextRound, CancellationToken caller, CancellationToken attempt)
+    {
+        var link = new DestinationLink(connection, owned: true, _options, () => _phase, caller);
+        try
+        {
+            using var both = CancellationTokenSource.CreateLinkedTokenSource(link.Work, attempt);
+            link.Writer.AppendResume(new MigrationResume(MigrationProtocol.Version, SessionId, nextRound));
+            await link.Writer.FlushAsync(both.Token).ConfigureAwait(false);
+            await link.Channel.WaitForHelloAckAsync(both.Token).ConfigureAwait(false);
+            return link;
+        }
+        catch (Exception ex)
+        {
+            Exception failure = link.Channel.Failure ?? ex;
+            await link.DisposeAsync().ConfigureAwait(false);
+            if (failure != ex)
             {
-                // The read loop's own failure was already delivered through the awaited acks.
+                throw failure;
             }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Commit was sent and its answer did not come: asks the destination (on new connections,
+    /// within the retry budget) to start the VM if it is ready, and what became of it.
+    /// </summary>
+    private async Task<CompletionAck> ConfirmCommitAsync(Exception cause, long commitSent, CancellationToken caller)
+    {
+        DestinationChannel channel = Link.Channel;
+        if (channel.Failure is { } failure && !Reconnector.IsLinkFailure(failure))
+        {
+            throw failure;
+        }
+
+        if (!_connector.CanReconnect || caller.IsCancellationRequested)
+        {
+            ExceptionDispatchInfo.Throw(cause);
+        }
+
+        SessionStatus status;
+        try
+        {
+            status = await _connector.ReconnectAsync(
+                async (connection, token) =>
+                {
+                    await using (connection.ConfigureAwait(false))
+                    {
+                        return await MigrationRecovery.QueryAsync(connection, SessionId, SessionQueryAction.Commit, _options.ResponseTimeout, token).ConfigureAwait(false);
+                    }
+                },
+                caller).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!caller.IsCancellationRequested)
+        {
+            throw new MigrationException(MigrationPhase.Switchover, $"Commit was sent but its answer was lost ({cause.Message}), and the destination could not be asked: {ex.Message}", ex);
+        }
+
+        switch (status.State)
+        {
+            case DestinationSessionState.Started:
+                return new CompletionAck(_time.GetElapsedTime(commitSent));
+            case DestinationSessionState.Discarded:
+                channel.MarkReleased();
+                throw new MigrationException(MigrationPhase.Switchover, $"the destination released the VM without running it: {status.Message}");
+            default:
+                throw new MigrationException(MigrationPhase.Switchover, $"Commit was sent but its answer was lost ({cause.Message}); the destination says {status.State}: {status.Message}");
         }
     }
 
@@ -193,9 +328,9 @@ internal sealed class PreCopyRun
         GuestMemoryLayout memory = _source.Memory;
         var specs = memory.Regions.Select(r => new GuestMemoryRegionSpec(r.GuestPhysicalAddress, r.Size)).ToArray();
         long sent = _time.GetTimestamp();
-        _writer.AppendHello(new MigrationHello(MigrationProtocol.Version, specs, _source.VcpuCount, _source.Name));
-        await _writer.FlushAsync(ct).ConfigureAwait(false);
-        HelloAck ack = await _channel.WaitForHelloAckAsync(ct).ConfigureAwait(false);
+        Link.Writer.AppendHello(new MigrationHello(MigrationProtocol.Version, specs, _source.VcpuCount, _source.Name) { SessionId = SessionId });
+        await Link.Writer.FlushAsync(ct).ConfigureAwait(false);
+        HelloAck ack = await Link.Channel.WaitForHelloAckAsync(ct).ConfigureAwait(false);
         _measurements.Estimator.ObserveResume(ack.ResumeCostEstimate);
         MigrationLog.HandshakeDone(_logger, ack.Version, _time.GetElapsedTime(sent).TotalMilliseconds);
     }
@@ -231,6 +366,8 @@ internal sealed class PreCopyRun
         JitWarmup.Prepare(typeof(RoundSender));
         JitWarmup.Prepare(typeof(TransferMeasurements));
         JitWarmup.Prepare(typeof(DestinationChannel));
+        JitWarmup.Prepare(typeof(DestinationLink));
+        JitWarmup.Prepare(typeof(Reconnector));
         JitWarmup.Prepare(typeof(Switchover));
         JitWarmup.Prepare(typeof(SourceRecovery));
         JitWarmup.Prepare(typeof(EngineRecorder));
@@ -247,13 +384,13 @@ internal sealed class PreCopyRun
             _measurements.Resending = round > 0;
             await SendRoundAsync(round, ct).ConfigureAwait(false);
             TimeSpan send = _time.GetElapsedTime(roundStart);
-            _channel.MarkRoundEndSent(round);
+            Link.Channel.MarkRoundEndSent(round);
             await _sender.EndRoundAsync(round, _sender.BytesWritten - bytesBefore, ct).ConfigureAwait(false);
             await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
             _regions.ConfirmDelivered();
 
             (ulong dirty, bool deferredGrew) = Harvest();
-            Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)_writer.BurstAvailable);
+            Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)Link.Writer.BurstAvailable);
             var state = new PolicyState(round, Elapsed, _sender.BytesWritten, _source.Memory.TotalSize, _recovery.ThrottlePercent, deferredGrew);
             PolicyDecision decision = _policy.Decide(forecast, state);
             var traffic = new RoundTraffic
@@ -298,7 +435,7 @@ internal sealed class PreCopyRun
     private async Task WaitForRoundAckAsync(int round, CancellationToken ct)
     {
         long t0 = _time.GetTimestamp();
-        if (await _channel.WaitForRoundAckAsync(round, ct).ConfigureAwait(false))
+        if (await Link.Channel.WaitForRoundAckAsync(round, ct).ConfigureAwait(false))
         {
             _measurements.RecordSend(0, _time.GetElapsedTime(t0));
         }
@@ -315,18 +452,22 @@ internal sealed class PreCopyRun
     }
 
     /// <summary>The switchover in a <c>migratekit.switchover</c> span of its own.</summary>
-    private async Task<MigrationReport> TracedSwitchOverAsync(int rounds, Forecast forecast, CancellationToken ct)
+    private async Task<MigrationReport> TracedSwitchOverAsync(int rounds, Forecast forecast, CancellationToken caller)
     {
+        CancellationToken ct = Link.Work;
         using Activity? span = _recorder.StartSwitchover(rounds, forecast);
         try
         {
             _phase = MigrationPhase.Switchover;
-            var switchover = new Switchover(_source, _recovery, _regions, _sender, _channel, _options, () =>
+            var switchover = new Switchover(_source, _recovery, _regions, _sender, Link.Channel, _options, () =>
             {
                 ulong dirty = Harvest().Dirty;
                 _phase = MigrationPhase.Switchover;
                 return dirty;
-            });
+            })
+            {
+                ConfirmCommit = (cause, commitSent) => ConfirmCommitAsync(cause, commitSent, caller),
+            };
             SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
             _measurements.Estimator.ObservePause(result.PauseLatency);
             bool? verified = LetGoOfTheSource();
@@ -377,6 +518,11 @@ internal sealed class PreCopyRun
         return _recorder.Ended(MigrationStatus.Aborted, rounds, reason, null, phase: null);
     }
 
-    private async Task SendErrorQuietlyAsync(string message) =>
-        await _writer.TrySendErrorAsync(new MigrationError(MigrationErrorCode.SourceAborted, message)).ConfigureAwait(false);
+    private async Task SendErrorQuietlyAsync(string message)
+    {
+        if (_link is not null)
+        {
+            await _link.SendErrorQuietlyAsync(message).ConfigureAwait(false);
+        }
+    }
 }

@@ -17,6 +17,12 @@ public sealed class ReceiveResult
     /// <summary>The typed failure, when failed.</summary>
     public Exception? Error { get; init; }
 
+    /// <summary>The session the source's Hello opened; null when none arrived.</summary>
+    public Guid? SessionId { get; init; }
+
+    /// <summary>How often the source reconnected and continued the session after a lost link.</summary>
+    public int Reconnections { get; init; }
+
     /// <summary>Rounds seen (RoundEnd frames).</summary>
     public int Rounds { get; init; }
 
@@ -29,6 +35,6 @@ public sealed class ReceiveResult
     /// <summary>Bytes read from the wire.</summary>
     public long BytesReceived { get; init; }
 
-    /// <summary>From the Complete frame to the vCPUs running.</summary>
+    /// <summary>From the Complete frame to the vCPUs running (the source's Commit included).</summary>
     public TimeSpan? ResumeDuration { get; init; }
 }

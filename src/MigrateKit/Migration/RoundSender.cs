@@ -17,32 +17,44 @@ internal sealed class RoundSender
     /// <summary>Buffered bytes after which a send flushes.</summary>
     internal const long FlushThreshold = 1 << 20;
 
-    private readonly PageStreamWriter _writer;
     private readonly TimeProvider _time;
     private readonly Action<long, TimeSpan> _recordSend;
-    private readonly PageRun[] _dataRuns;
-    private readonly PageRun[] _zeroRuns;
+    private PageStreamWriter _writer = null!;
+    private PageRun[] _dataRuns = [];
+    private PageRun[] _zeroRuns = [];
+    private ulong _earlierBytes;
+
+    /// <param name="time">The clock that times the flushes.</param>
+    /// <param name="recordSend">Gets the bytes and the sending time of every flush.</param>
+    internal RoundSender(TimeProvider time, Action<long, TimeSpan> recordSend)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(recordSend);
+        _time = time;
+        _recordSend = recordSend;
+    }
 
     /// <param name="writer">Where the frames go.</param>
     /// <param name="time">The clock that times the flushes.</param>
     /// <param name="recordSend">Gets the bytes and the sending time of every flush.</param>
     internal RoundSender(PageStreamWriter writer, TimeProvider time, Action<long, TimeSpan> recordSend)
+        : this(time, recordSend) => Use(writer);
+
+    /// <summary>Bytes put on the wire so far, frame headers included, on every connection of the migration.</summary>
+    internal ulong BytesWritten => _earlierBytes + (ulong)(_writer?.BytesWritten ?? 0);
+
+    /// <summary>Sends on <paramref name="writer"/> from now on (a new connection after a lost one); the counts go on.</summary>
+    internal void Use(PageStreamWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        ArgumentNullException.ThrowIfNull(time);
-        ArgumentNullException.ThrowIfNull(recordSend);
+        _earlierBytes = BytesWritten;
         _writer = writer;
 
         // Frames sized to the connection's limits: at most MaxPagesPerFrame pages (each possibly
         // its own run) a Pages frame, and as many zero runs (up to 1024) as MaxFramePayload holds.
         _dataRuns = new PageRun[writer.Options.MaxPagesPerFrame];
         _zeroRuns = new PageRun[Math.Min(1024, (writer.Options.MaxFramePayload - 8) / 16)];
-        _time = time;
-        _recordSend = recordSend;
     }
-
-    /// <summary>Bytes put on the wire so far, frame headers included.</summary>
-    internal ulong BytesWritten => (ulong)_writer.BytesWritten;
 
     /// <summary>Pages sent with their data, all rounds.</summary>
     internal ulong PagesSent { get; private set; }
@@ -103,6 +115,9 @@ internal sealed class RoundSender
         _writer.AppendDigests(digests);
         _writer.AppendComplete();
     }
+
+    /// <summary>Appends Commit: the destination may start the VM.</summary>
+    internal void AppendCommit() => _writer.AppendCommit();
 
     /// <summary>Flushes what is buffered and records it as sent.</summary>
     internal async ValueTask FlushAsync(CancellationToken ct)

@@ -91,8 +91,10 @@ internal sealed class SourceRecovery
         return true;
     }
 
-    /// <summary>Why the source stays paused, after <paramref name="what"/>.</summary>
-    internal static string UnknownOutcome(string what) =>
-        $"{what} after Complete was sent, and the destination, still connected, neither acknowledged nor refused: it may be running the VM, " +
-        "so the source stays paused to never run it twice. Check the destination, then resume or discard the source.";
+    /// <summary>Why the source stays paused, after <paramref name="what"/>: what each side is known to have done, and how to find out the rest.</summary>
+    internal static string UnknownOutcome(string what, Guid session, string? destination) =>
+        $"{what} after Commit was sent. The source is paused with its memory intact; the destination had checked the digests and was ready, " +
+        "and may have started the VM, so the source stays paused to never run it twice. " +
+        $"Ask the destination: migratekit recover --to {destination ?? "ADDRESS"} --session {session:N} (or MigrationRecovery.QueryAsync); " +
+        "if it started the VM, discard the source; if it discarded it, resume the source.";
 }

@@ -41,10 +41,12 @@ internal sealed record SwitchoverResult
 
 /// <summary>
 /// The stop-and-copy: pauses the source, harvests a last time, sends every pending page (the
-/// deferred hot ones included), the device state, the digests and Complete, and waits for the
-/// destination's Ack. Until that Ack the pages sent stay in flight, so a failure returns them to
-/// pending; a destination that stops reading meets the response timeout instead of keeping the
-/// source paused.
+/// deferred hot ones included), the device state, the digests and Complete, waits for the
+/// destination's Ready (digests checked, state restored, VM paused), sends Commit and waits for
+/// its Ack. Until that Ack the pages sent stay in flight, so a failure returns them to pending; a
+/// destination that stops reading meets the response timeout instead of keeping the source
+/// paused. Before Commit the destination never starts the VM; once Commit is sent, a lost answer
+/// is resolved by <see cref="ConfirmCommit"/> (a Query), never by resuming the source.
 /// </summary>
 internal sealed class Switchover
 {
@@ -73,6 +75,13 @@ internal sealed class Switchover
         _options = options;
         _harvest = harvest;
     }
+
+    /// <summary>
+    /// Called when Commit was sent and no Ack came (with the cause and when Commit was sent): finds
+    /// out whether the destination started the VM, returning its Ack if so and throwing otherwise.
+    /// Without it the failure stands and the outcome stays unknown.
+    /// </summary>
+    internal Func<Exception, long, Task<CompletionAck>>? ConfirmCommit { get; init; }
 
     internal async Task<SwitchoverResult> RunAsync(CancellationToken ct)
     {
@@ -106,11 +115,24 @@ internal sealed class Switchover
             byte[] state = _source.SaveDeviceState();
             _sender.AppendCompletion(state, _regions.Regions);
 
-            // From here the destination may resume the VM: only its explicit refusal lets the source resume.
             _channel.MarkCompleteSent();
             await _sender.FlushAsync(deadline.Token).ConfigureAwait(false);
             completeSent = time.GetTimestamp();
-            ack = await _channel.WaitForCompletionAckAsync(ct).ConfigureAwait(false);
+            await _channel.WaitForReadyAsync(ct).ConfigureAwait(false);
+
+            // From here the destination may start the VM: the source never resumes on its own.
+            _channel.MarkCommitSent();
+            _sender.AppendCommit();
+            long commitSent = time.GetTimestamp();
+            try
+            {
+                await _sender.FlushAsync(deadline.Token).ConfigureAwait(false);
+                ack = await _channel.WaitForCompletionAckAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ConfirmCommit is not null && ex is not DestinationRefusedException)
+            {
+                ack = await ConfirmCommit(ex, commitSent).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
         {

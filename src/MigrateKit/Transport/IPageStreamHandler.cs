@@ -44,4 +44,22 @@ public interface IPageStreamHandler
 
     /// <summary>An Error frame.</summary>
     void OnError(MigrationError error);
+
+    /// <summary>A Ready frame (sent by a destination). Refused as a protocol violation unless implemented.</summary>
+    void OnReady(DestinationReady ready) => throw NotExpected("Ready");
+
+    /// <summary>A Commit frame (sent by a source). Refused as a protocol violation unless implemented.</summary>
+    void OnCommit() => throw NotExpected("Commit");
+
+    /// <summary>A Resume frame (a source's reconnection). Refused as a protocol violation unless implemented.</summary>
+    void OnResume(MigrationResume resume) => throw NotExpected("Resume");
+
+    /// <summary>A Query frame (a source or an operator asking about a session). Refused as a protocol violation unless implemented.</summary>
+    void OnQuery(SessionQuery query) => throw NotExpected("Query");
+
+    /// <summary>A Status frame (a destination's answer to a Query). Refused as a protocol violation unless implemented.</summary>
+    void OnStatus(SessionStatus status) => throw NotExpected("Status");
+
+    private static MigrationProtocolException NotExpected(string frame) =>
+        new(frame, "type", $"{frame} frames are not expected here.");
 }

@@ -8,10 +8,13 @@ namespace MigrateKit.Transport;
 public static class MigrationProtocol
 {
     /// <summary>The protocol version this library speaks.</summary>
-    public const ushort Version = 1;
+    public const ushort Version = 2;
 
-    /// <summary>The oldest protocol version this library accepts from a peer.</summary>
-    public const ushort MinimumVersion = 1;
+    /// <summary>
+    /// The oldest protocol version this library accepts from a peer. Version 1 had no commit step
+    /// (a lost Ack could leave the VM running on both sides), so it is refused.
+    /// </summary>
+    public const ushort MinimumVersion = 2;
 
     /// <summary>Bytes in every frame header: payload length (u32), type (u8), flags (u8), reserved (u16).</summary>
     public const int FrameHeaderSize = 8;
@@ -64,6 +67,21 @@ public enum FrameType : byte
 
     /// <summary>Destination → source: every frame up to a round's RoundEnd has been applied.</summary>
     RoundAck = 11,
+
+    /// <summary>Destination → source: digests matched and the device state is restored; the VM waits, paused, for Commit.</summary>
+    Ready = 12,
+
+    /// <summary>Source → destination: start the VM. After sending it the source never resumes on its own.</summary>
+    Commit = 13,
+
+    /// <summary>Source → destination, first frame of a new connection: continue an interrupted session.</summary>
+    Resume = 14,
+
+    /// <summary>First frame of a new connection: ask what became of a session, and optionally resolve it.</summary>
+    Query = 15,
+
+    /// <summary>Destination → querier: the state of the session asked about.</summary>
+    Status = 16,
 }
 
 /// <summary>Why a peer sent an <see cref="FrameType.Error"/> frame.</summary>
@@ -86,6 +104,9 @@ public enum MigrationErrorCode : ushort
 
     /// <summary>The source aborted the migration (policy, cancellation or a local failure).</summary>
     SourceAborted = 5,
+
+    /// <summary>A Resume named a session the destination does not hold, or one that cannot continue.</summary>
+    SessionUnavailable = 6,
 }
 
 /// <summary>The first frame of a migration: what the destination must build.</summary>
@@ -93,7 +114,14 @@ public enum MigrationErrorCode : ushort
 /// <param name="Regions">Guest-physical memory regions, in order.</param>
 /// <param name="VcpuCount">How many vCPUs the VM has.</param>
 /// <param name="SourceName">A name for logs (at most 4096 UTF-8 bytes).</param>
-public sealed record MigrationHello(ushort Version, IReadOnlyList<GuestMemoryRegionSpec> Regions, int VcpuCount, string SourceName);
+public sealed record MigrationHello(ushort Version, IReadOnlyList<GuestMemoryRegionSpec> Regions, int VcpuCount, string SourceName)
+{
+    /// <summary>
+    /// Names the migration across reconnections (Resume) and for a later Query; random, never all
+    /// zero on the wire. A Hello created without one gets a new one.
+    /// </summary>
+    public Guid SessionId { get; init; } = Guid.NewGuid();
+}
 
 /// <summary>The destination's answer to <see cref="MigrationHello"/>.</summary>
 /// <param name="Version">The protocol version the destination will speak.</param>
@@ -114,6 +142,59 @@ public readonly record struct RegionDigest(int Region, ulong Digest);
 /// <summary>The destination's final acknowledgement.</summary>
 /// <param name="ResumeDuration">How long restoring device state and starting the vCPUs took.</param>
 public readonly record struct CompletionAck(TimeSpan ResumeDuration);
+
+/// <summary>The destination's answer to Complete: the VM is built, checked and paused, waiting for Commit.</summary>
+/// <param name="PrepareDuration">From Complete to Ready on the destination: the digest check and the device-state restore.</param>
+public readonly record struct DestinationReady(TimeSpan PrepareDuration);
+
+/// <summary>The first frame of a reconnection: the source continues an interrupted session.</summary>
+/// <param name="Version">The sender's protocol version.</param>
+/// <param name="SessionId">The session the Hello opened.</param>
+/// <param name="NextRound">The round the source sends next.</param>
+public readonly record struct MigrationResume(ushort Version, Guid SessionId, int NextRound);
+
+/// <summary>What a <see cref="SessionQuery"/> asks the destination to do besides answering.</summary>
+public enum SessionQueryAction : byte
+{
+    /// <summary>Only report the session's state.</summary>
+    Ask = 0,
+
+    /// <summary>Start the VM if it is ready and paused (the source committed), then report.</summary>
+    Commit = 1,
+
+    /// <summary>Discard the VM if it has not started (the source will run it), then report.</summary>
+    Abort = 2,
+}
+
+/// <summary>The first frame of a connection that asks what became of a session.</summary>
+/// <param name="Version">The sender's protocol version.</param>
+/// <param name="SessionId">The session asked about.</param>
+/// <param name="Action">What to do besides answering.</param>
+public readonly record struct SessionQuery(ushort Version, Guid SessionId, SessionQueryAction Action);
+
+/// <summary>A session's state as its destination knows it.</summary>
+public enum DestinationSessionState : byte
+{
+    /// <summary>The destination does not know the session (never seen, or forgotten). It proves nothing about the VM.</summary>
+    Unknown = 0,
+
+    /// <summary>Pre-copy was under way when the connection was lost; the destination keeps what it received for a Resume.</summary>
+    Receiving = 1,
+
+    /// <summary>The VM is built, checked and paused on the destination; it starts only on Commit.</summary>
+    Ready = 2,
+
+    /// <summary>The VM runs on the destination: the source must not resume.</summary>
+    Started = 3,
+
+    /// <summary>The destination released the VM without ever starting it: the source may resume.</summary>
+    Discarded = 4,
+}
+
+/// <summary>The destination's answer to a <see cref="SessionQuery"/>.</summary>
+/// <param name="State">What the destination knows of the session.</param>
+/// <param name="Message">A human-readable detail (at most 4096 UTF-8 bytes on the wire).</param>
+public sealed record SessionStatus(DestinationSessionState State, string Message);
 
 /// <summary>An error a peer reports before it hangs up.</summary>
 /// <param name="Code">What kind of failure.</param>

@@ -17,7 +17,7 @@ namespace MigrateKit.Transport;
 /// Hello, HelloAck or Error whose version is checked before anything else. Page data reaches
 /// the handler as slices of the pipe's buffers, without copies or allocations.
 /// </summary>
-public sealed class PageStreamReader
+public sealed partial class PageStreamReader
 {
     private const int RunEntrySize = 16;
 
@@ -126,9 +126,9 @@ public sealed class PageStreamReader
             throw new MigrationProtocolException(type.ToString(), "reserved", $"The reserved header field must be 0 (got 0x{reserved:x4}).");
         }
 
-        if (!_sawFirst && type is not (FrameType.Hello or FrameType.HelloAck or FrameType.Error))
+        if (!_sawFirst && !CanOpen(type))
         {
-            throw new MigrationProtocolException(type.ToString(), "type", "The first frame must be Hello, HelloAck or Error.");
+            throw new MigrationProtocolException(type.ToString(), "type", "The first frame must be Hello, HelloAck, Resume, Query, Status or Error.");
         }
 
         if (buffer.Length - MigrationProtocol.FrameHeaderSize < length)
@@ -203,18 +203,24 @@ public sealed class PageStreamReader
             case FrameType.Error:
                 handler.OnError(ParseError(payload));
                 break;
+            default:
+                DispatchSessionFrame(handler, type, payload);
+                break;
         }
     }
 
     private static MigrationHello ParseHello(ReadOnlySequence<byte> payload)
     {
-        if (payload.Length < 24)
+        const int fixedSize = PageStreamWriter.HelloFixedSize;
+
+        // Magic and version come first, so a peer of another protocol or version is named as such.
+        if (payload.Length < 8)
         {
-            throw new MigrationProtocolException("Hello", "length", $"A Hello is at least 24 bytes (got {payload.Length}).");
+            throw new MigrationProtocolException("Hello", "length", $"A Hello is at least {fixedSize} bytes (got {payload.Length}).");
         }
 
-        Span<byte> s = stackalloc byte[24];
-        payload.Slice(0, 24).CopyTo(s);
+        Span<byte> s = stackalloc byte[fixedSize];
+        payload.Slice(0, Math.Min(fixedSize, payload.Length)).CopyTo(s);
         uint magic = BinaryPrimitives.ReadUInt32LittleEndian(s);
         if (magic != MigrationProtocol.HelloMagic)
         {
@@ -223,6 +229,11 @@ public sealed class PageStreamReader
 
         ushort version = BinaryPrimitives.ReadUInt16LittleEndian(s[4..]);
         CheckVersion("Hello", version);
+        if (payload.Length < fixedSize)
+        {
+            throw new MigrationProtocolException("Hello", "length", $"A Hello is at least {fixedSize} bytes (got {payload.Length}).");
+        }
+
         uint pageSize = BinaryPrimitives.ReadUInt32LittleEndian(s[8..]);
         if (pageSize != MigrationProtocol.PageSize)
         {
@@ -242,12 +253,13 @@ public sealed class PageStreamReader
             throw new MigrationProtocolException("Hello", "regionCount", $"A Hello carries 1 to {MigrationProtocol.MaxRegions} regions (got {regionCount}).");
         }
 
-        if (nameBytes is < 0 or > MigrationProtocol.MaxStringBytes || payload.Length != 24L + (regionCount * 16L) + nameBytes)
+        if (nameBytes is < 0 or > MigrationProtocol.MaxStringBytes || payload.Length != fixedSize + (regionCount * 16L) + nameBytes)
         {
             throw new MigrationProtocolException("Hello", "length", $"{regionCount} regions and a {nameBytes}-byte name do not make {payload.Length} bytes.");
         }
 
-        byte[] rest = payload.Slice(24).ToArray();
+        Guid session = SessionId("Hello", s.Slice(24, 16));
+        byte[] rest = payload.Slice(fixedSize).ToArray();
         var regions = new GuestMemoryRegionSpec[regionCount];
         for (int i = 0; i < regionCount; i++)
         {
@@ -271,7 +283,7 @@ public sealed class PageStreamReader
             throw new MigrationProtocolException("Hello", "sourceName", "The name is not valid UTF-8.");
         }
 
-        return new MigrationHello(version, regions, vcpus, name);
+        return new MigrationHello(version, regions, vcpus, name) { SessionId = session };
     }
 
     private static void DispatchPages(IPageStreamHandler handler, ReadOnlySequence<byte> payload)
@@ -416,14 +428,8 @@ public sealed class PageStreamReader
         byte[] bytes = payload.ToArray();
         ushort code = BinaryPrimitives.ReadUInt16LittleEndian(bytes);
         CheckZero("Error", "reserved", bytes.AsSpan(2, 2));
-        int length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(4));
-        if (length is < 0 or > MigrationProtocol.MaxStringBytes || bytes.Length != 8 + length)
-        {
-            throw new MigrationProtocolException("Error", "messageLength", $"A {length}-byte message does not make a {bytes.Length}-byte frame.");
-        }
-
-        // Unknown codes from newer peers are kept as numbers; an invalid message is replaced, not fatal.
-        return new MigrationError((MigrationErrorCode)code, Encoding.UTF8.GetString(bytes, 8, length));
+        // Unknown codes from newer peers are kept as numbers.
+        return new MigrationError((MigrationErrorCode)code, Message("Error", bytes));
     }
 
     private static Span<byte> Fixed(ReadOnlySequence<byte> payload, string frame, Span<byte> into)

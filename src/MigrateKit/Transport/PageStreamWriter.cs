@@ -18,7 +18,7 @@ namespace MigrateKit.Transport;
 /// Appending pages copies guest memory straight into the pipe's buffers and allocates nothing.
 /// Not thread-safe: one writer per connection, used by one task at a time.
 /// </summary>
-public sealed class PageStreamWriter : IDisposable
+public sealed partial class PageStreamWriter : IDisposable
 {
     private const int RunEntrySize = 16;
 
@@ -77,7 +77,8 @@ public sealed class PageStreamWriter : IDisposable
         }
 
         int nameBytes = CheckedByteCount(hello.SourceName ?? string.Empty, nameof(hello));
-        int payload = 24 + (hello.Regions.Count * 16) + nameBytes;
+        CheckSessionId(hello.SessionId, nameof(hello));
+        int payload = HelloFixedSize + (hello.Regions.Count * 16) + nameBytes;
         Span<byte> s = Begin(FrameType.Hello, payload);
         BinaryPrimitives.WriteUInt32LittleEndian(s, MigrationProtocol.HelloMagic);
         BinaryPrimitives.WriteUInt16LittleEndian(s[4..], hello.Version);
@@ -86,7 +87,8 @@ public sealed class PageStreamWriter : IDisposable
         BinaryPrimitives.WriteInt32LittleEndian(s[12..], hello.VcpuCount);
         BinaryPrimitives.WriteInt32LittleEndian(s[16..], hello.Regions.Count);
         BinaryPrimitives.WriteInt32LittleEndian(s[20..], nameBytes);
-        int at = 24;
+        hello.SessionId.TryWriteBytes(s.Slice(24, 16));
+        int at = HelloFixedSize;
         foreach (GuestMemoryRegionSpec r in hello.Regions)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(s[at..], r.GuestPhysicalAddress);
@@ -297,13 +299,7 @@ public sealed class PageStreamWriter : IDisposable
     public void AppendError(MigrationError error)
     {
         ArgumentNullException.ThrowIfNull(error);
-        string message = error.Message ?? string.Empty;
-        while (Encoding.UTF8.GetByteCount(message) > MigrationProtocol.MaxStringBytes)
-        {
-            int cut = message.Length * 3 / 4;
-            message = message[..(cut > 0 && char.IsHighSurrogate(message[cut - 1]) ? cut - 1 : cut)];
-        }
-
+        string message = Truncated(error.Message);
         int bytes = Encoding.UTF8.GetByteCount(message);
         int payload = 8 + bytes;
         Span<byte> s = Begin(FrameType.Error, payload);

@@ -102,7 +102,9 @@ public sealed class DestinationChannelTests
         Task<HelloAck> hello = _channel.WaitForHelloAckAsync(CancellationToken.None);
         Task<CompletionAck> ack = _channel.WaitForCompletionAckAsync(CancellationToken.None);
         _channel.MarkCompleteSent();
-        Assert.IsTrue(_channel.MayRunTheVm, "Complete sent and no answer yet");
+        Assert.IsFalse(_channel.MayRunTheVm, "before Commit the destination never starts the VM");
+        _channel.MarkCommitSent();
+        Assert.IsTrue(_channel.MayRunTheVm, "Commit sent and no answer yet");
 
         await SendAsync(w => w.AppendError(new MigrationError(MigrationErrorCode.DestinationFailure, "no vCPU for you")));
 
@@ -133,6 +135,10 @@ public sealed class DestinationChannelTests
     {
         await HelloAckAsync();
         _channel.MarkCompleteSent();
+        await SendAsync(w => w.AppendReady(new DestinationReady(TimeSpan.FromMilliseconds(1))));
+        DestinationReady ready = await _channel.WaitForReadyAsync(CancellationToken.None).WaitAsync(EngineHarness.Timeout);
+        Assert.AreEqual(TimeSpan.FromMilliseconds(1), ready.PrepareDuration);
+        _channel.MarkCommitSent();
         await SendAsync(w => w.AppendAck(new CompletionAck(TimeSpan.FromMilliseconds(3))));
         await _fromDestination.Writer.CompleteAsync();
 
@@ -159,17 +165,47 @@ public sealed class DestinationChannelTests
     }
 
     [TestMethod]
-    public async Task AnAckBeforeCompleteWasSent_IsAViolation_AndLeavesTheVmWithTheSource()
+    public async Task AnAckBeforeCommitWasSent_IsAViolation_AndLeavesTheVmWithTheSource()
     {
         await HelloAckAsync();
+        _channel.MarkCompleteSent();
 
         await SendAsync(w => w.AppendAck(new CompletionAck(TimeSpan.Zero)));
 
         MigrationProtocolException violation = await ViolationAsync();
         Assert.AreEqual("Ack", violation.Frame);
-        Assert.Contains("before Complete was sent", violation.Message);
+        Assert.Contains("before Commit was sent", violation.Message);
         Assert.IsFalse(_channel.Acknowledged);
         Assert.IsFalse(_channel.MayRunTheVm);
+    }
+
+    [TestMethod]
+    public async Task AReadyBeforeCompleteWasSent_IsAViolation()
+    {
+        await HelloAckAsync();
+
+        await SendAsync(w => w.AppendReady(new DestinationReady(TimeSpan.Zero)));
+
+        MigrationProtocolException violation = await ViolationAsync();
+        Assert.AreEqual("Ready", violation.Frame);
+        Assert.Contains("before Complete was sent", violation.Message);
+    }
+
+    [TestMethod]
+    public async Task HangUpAfterCommit_LeavesTheOutcomeUnknown_ALinkFailureNotARefusal()
+    {
+        await HelloAckAsync();
+        _channel.MarkCompleteSent();
+        await SendAsync(w => w.AppendReady(new DestinationReady(TimeSpan.Zero)));
+        _channel.MarkCommitSent();
+
+        await _fromDestination.Writer.CompleteAsync();
+
+        await Assert.ThrowsExactlyAsync<MigrationException>(() => _channel.WaitForCompletionAckAsync(CancellationToken.None).WaitAsync(EngineHarness.Timeout));
+        Assert.IsTrue(_channel.MayRunTheVm, "the destination may have started the VM before the link broke");
+        Assert.IsTrue(_channel.LinkLost);
+        _channel.MarkReleased();
+        Assert.IsFalse(_channel.MayRunTheVm, "a destination found to have released the VM runs nothing");
     }
 
     [TestMethod]

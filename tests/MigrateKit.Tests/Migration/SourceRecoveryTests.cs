@@ -116,11 +116,13 @@ public sealed class SourceRecoveryTests : IDisposable
     }
 
     [TestMethod]
-    public void UnknownOutcome_SaysTheSourceStaysPaused()
+    public void UnknownOutcome_SaysTheSourceStaysPausedAndHowToAskTheDestination()
     {
-        string message = SourceRecovery.UnknownOutcome("the migration was cancelled");
+        var session = Guid.Parse("0123456789abcdef0123456789abcdef");
+        string message = SourceRecovery.UnknownOutcome("the migration was cancelled", session, "tcp:10.0.0.2:4000");
 
-        Assert.StartsWith("the migration was cancelled after Complete was sent", message);
+        Assert.StartsWith("the migration was cancelled after Commit was sent", message);
         Assert.Contains("stays paused", message);
+        Assert.Contains("migratekit recover --to tcp:10.0.0.2:4000 --session 0123456789abcdef0123456789abcdef", message);
     }
 }

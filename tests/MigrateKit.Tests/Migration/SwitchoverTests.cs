@@ -89,15 +89,38 @@ public sealed class SwitchoverTests : IDisposable
     }
 
     /// <summary>Reads what the source sends; answers Complete with <paramref name="answer"/> (nothing when null).</summary>
-    private Task<List<ReceivedFrame>> DestinationAsync(Pipe toDestination, Action<PageStreamWriter>? answer)
+    /// <summary>
+    /// A destination that answers Complete with <paramref name="answer"/>, or (when
+    /// <paramref name="ready"/>) with Ready and then the source's Commit with <paramref name="answer"/>.
+    /// </summary>
+    private Task<List<ReceivedFrame>> DestinationAsync(Pipe toDestination, Action<PageStreamWriter>? answer, bool ready = true)
     {
         var writer = new PageStreamWriter(_fromDestination.Writer);
         writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
         return Task.Run(async () =>
         {
-            var handler = new RecordingHandler { CompleteReceived = () => answer?.Invoke(writer) };
+            var handler = new RecordingHandler
+            {
+                CompleteReceived = () =>
+                {
+                    if (ready)
+                    {
+                        writer.AppendReady(new DestinationReady(TimeSpan.FromMilliseconds(2)));
+                    }
+                    else
+                    {
+                        answer?.Invoke(writer);
+                    }
+                },
+                CommitReceived = () => answer?.Invoke(writer),
+            };
             var reader = new PageStreamReader(toDestination.Reader);
             while (!handler.Completed && await reader.ReadAsync(handler))
+            {
+            }
+
+            await writer.FlushAsync();
+            while (ready && !handler.Committed && await reader.ReadAsync(handler))
             {
             }
 
@@ -133,7 +156,8 @@ public sealed class SwitchoverTests : IDisposable
         Assert.AreSequenceEqual(new[] { new ZeroRun(0, 5, 1) }, frames.OfType<ZeroRun>().ToArray());
         Assert.AreSequenceEqual(State, frames.OfType<DeviceStateFrame>().Single().State);
         Assert.AreEqual(_regions.Regions[0].Digest.Value, frames.OfType<DigestsFrame>().Single().Digests.Single().Digest);
-        Assert.IsInstanceOfType<CompleteFrame>(frames[^1]);
+        Assert.IsInstanceOfType<CompleteFrame>(frames[^2]);
+        Assert.IsInstanceOfType<CommitFrame>(frames[^1], "Commit only after the destination was ready");
 
         Assert.AreEqual(1UL, result.DirtyPages);
         Assert.AreEqual(1UL, result.DeferredPages, "the hot page held back until now");
@@ -155,7 +179,7 @@ public sealed class SwitchoverTests : IDisposable
     {
         Pipe toDestination = TransportTestSupport.UnboundedPipe();
         Switchover switchover = Create(toDestination);
-        Task<List<ReceivedFrame>> destination = DestinationAsync(toDestination, w => w.AppendError(new MigrationError(MigrationErrorCode.DigestMismatch, "no")));
+        Task<List<ReceivedFrame>> destination = DestinationAsync(toDestination, w => w.AppendError(new MigrationError(MigrationErrorCode.DigestMismatch, "no")), ready: false);
 
         MigrationException error = await Assert.ThrowsExactlyAsync<MigrationException>(() => switchover.RunAsync(CancellationToken.None).WaitAsync(EngineHarness.Timeout));
         await destination.WaitAsync(EngineHarness.Timeout);
@@ -192,9 +216,9 @@ public sealed class SwitchoverTests : IDisposable
     }
 
     [TestMethod]
-    public async Task RunAsync_WaitsForTheAckNoLongerThanTheResponseTimeout_AndThenTheDestinationMayRunTheVm()
+    public async Task RunAsync_WaitsForReadyNoLongerThanTheResponseTimeout_AndThenTheSourceMayResume()
     {
-        // Nobody answers: everything is sent, then the Ack wait ends on the fake clock.
+        // Nobody answers Complete: the Ready wait ends on the fake clock, and without Commit the destination never starts the VM.
         Pipe toDestination = TransportTestSupport.UnboundedPipe();
         Switchover switchover = Create(toDestination);
         var writer = new PageStreamWriter(_fromDestination.Writer);
@@ -206,8 +230,31 @@ public sealed class SwitchoverTests : IDisposable
         _time.Advance(ResponseTimeout);
 
         MigrationException error = await Assert.ThrowsExactlyAsync<MigrationException>(() => running.WaitAsync(EngineHarness.Timeout));
+        Assert.EndsWith("Ready within 30 s", error.Message);
+        Assert.IsFalse(_channel.CommitSent);
+        Assert.IsFalse(_channel.MayRunTheVm, "no Commit was sent: the destination cannot run the VM");
+        Assert.IsTrue(_recovery.LeaveAfterFailure(_channel.MayRunTheVm));
+        Assert.IsFalse(_recovery.Paused);
+        Assert.AreSequenceEqual(new[] { (0, 1UL), (0, 2UL), (0, 3UL), (0, 5UL) }, PendingPages());
+    }
+
+    [TestMethod]
+    public async Task RunAsync_WaitsForTheAckNoLongerThanTheResponseTimeout_AndThenTheDestinationMayRunTheVm()
+    {
+        // Ready comes, Commit is sent, the Ack never does: the wait ends on the fake clock and the outcome is unknown.
+        Pipe toDestination = TransportTestSupport.UnboundedPipe();
+        Switchover switchover = Create(toDestination);
+        Task<List<ReceivedFrame>> destination = DestinationAsync(toDestination, answer: null);
+
+        Task<SwitchoverResult> running = switchover.RunAsync(CancellationToken.None);
+        Assert.IsInstanceOfType<CommitFrame>((await destination.WaitAsync(EngineHarness.Timeout))[^1]);
+        Assert.IsFalse(running.IsCompleted);
+        _time.Advance(ResponseTimeout);
+
+        MigrationException error = await Assert.ThrowsExactlyAsync<MigrationException>(() => running.WaitAsync(EngineHarness.Timeout));
         Assert.EndsWith("final Ack within 30 s", error.Message);
-        Assert.IsTrue(_channel.MayRunTheVm, "Complete was sent and never answered");
+        Assert.IsTrue(_channel.CommitSent);
+        Assert.IsTrue(_channel.MayRunTheVm, "Commit was sent and never answered");
         Assert.IsFalse(_recovery.LeaveAfterFailure(_channel.MayRunTheVm));
         Assert.IsTrue(_recovery.Paused);
         Assert.AreSequenceEqual(new[] { (0, 1UL), (0, 2UL), (0, 3UL), (0, 5UL) }, PendingPages());

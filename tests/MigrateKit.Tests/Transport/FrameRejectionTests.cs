@@ -54,7 +54,7 @@ public sealed class FrameRejectionTests
 
     [TestMethod]
     [DataRow((byte)0)]
-    [DataRow((byte)12)]
+    [DataRow((byte)17)]
     [DataRow((byte)255)]
     public async Task UnknownType_IsRejected(byte type)
     {
@@ -96,12 +96,12 @@ public sealed class FrameRejectionTests
     public async Task HelloAckAsFirstFrame_IsAccepted()
     {
         byte[] ack = new byte[16];
-        ack[0] = 1;
+        ack[0] = (byte)MigrationProtocol.Version;
         Pipe pipe = UnboundedPipe();
         await pipe.Writer.WriteAsync(Concat(Frame(FrameType.HelloAck, ack), Frame(FrameType.Complete, [])));
         await pipe.Writer.CompleteAsync();
         var frames = await ReadAllAsync(pipe.Reader);
-        Assert.AreEqual(new HelloAckFrame(new HelloAck(1, TimeSpan.Zero)), frames[0]);
+        Assert.AreEqual(new HelloAckFrame(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero)), frames[0]);
         Assert.IsInstanceOfType<CompleteFrame>(frames[1]);
     }
 
@@ -119,7 +119,8 @@ public sealed class FrameRejectionTests
 
     [TestMethod]
     [DataRow((ushort)0)]
-    [DataRow((ushort)2)]
+    [DataRow((ushort)1)]
+    [DataRow((ushort)3)]
     [DataRow(ushort.MaxValue)]
     public async Task UnsupportedHelloVersion_IsRejected(ushort version)
     {
@@ -129,12 +130,13 @@ public sealed class FrameRejectionTests
     [TestMethod]
     public async Task UnsupportedVersion_IsCheckedBeforePageSize()
     {
-        await ExpectAsync("Hello", "version", Frame(FrameType.Hello, HelloPayload(version: 2, pageSize: 65536)));
+        await ExpectAsync("Hello", "version", Frame(FrameType.Hello, HelloPayload(version: 1, pageSize: 65536)));
     }
 
     [TestMethod]
     [DataRow((ushort)0)]
-    [DataRow((ushort)2)]
+    [DataRow((ushort)1)]
+    [DataRow((ushort)3)]
     public async Task UnsupportedHelloAckVersion_IsRejected(ushort version)
     {
         byte[] ack = new byte[16];
@@ -169,8 +171,16 @@ public sealed class FrameRejectionTests
     public async Task HelloWithUnalignedRegion_IsRejected()
     {
         byte[] payload = HelloPayload();
-        BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(24), 0x800);
+        BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(40), 0x800);
         await ExpectAsync("Hello", "regions", Frame(FrameType.Hello, payload));
+    }
+
+    [TestMethod]
+    public async Task HelloWithAnAllZeroSessionId_IsRejected()
+    {
+        byte[] payload = HelloPayload();
+        payload.AsSpan(24, 16).Clear();
+        await ExpectAsync("Hello", "sessionId", Frame(FrameType.Hello, payload));
     }
 
     [TestMethod]

@@ -96,14 +96,14 @@ public sealed class FrameRoundTripTests
     {
         byte[] bytes = await WrittenBytesAsync(w =>
         {
-            w.AppendHelloAck(new HelloAck(1, TimeSpan.FromTicks(0x0102030405060708)));
+            w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.FromTicks(0x0102030405060708)));
             w.AppendComplete();
         });
 
         byte[] expected =
         [
             16, 0, 0, 0, (byte)FrameType.HelloAck, 0, 0, 0,
-            1, 0, 0, 0, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1,
+            2, 0, 0, 0, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1,
             0, 0, 0, 0, (byte)FrameType.Complete, 0, 0, 0,
         ];
         CollectionAssert.AreEqual(expected, bytes);
@@ -132,7 +132,7 @@ public sealed class FrameRoundTripTests
         Pipe pipe = UnboundedPipe();
         using (var writer = new PageStreamWriter(pipe.Writer))
         {
-            writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+            writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
             writer.AppendPages(0, region, runs);
             writer.AppendPages(0, region, secondFrame);
             await writer.FlushAsync();
@@ -166,7 +166,7 @@ public sealed class FrameRoundTripTests
         using (var writer = new PageStreamWriter(pipe.Writer))
         {
             // Every page once, in frames of up to 256 pages, in a scrambled run order.
-            writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+            writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
             writer.AppendPages(0, region, [new PageRun(256, 200), new PageRun(0, 56)], sent);
             writer.AppendPages(0, region, [new PageRun(456, 56), new PageRun(56, 200)], sent);
             await writer.FlushAsync();
@@ -202,7 +202,7 @@ public sealed class FrameRoundTripTests
         Pipe pipe = UnboundedPipe();
         using (var writer = new PageStreamWriter(pipe.Writer))
         {
-            writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+            writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
             writer.AppendPages(0, region, [new PageRun(0, pages)], sent);
 
             // The guest dirties pages 5..9 (new data) and zeroes pages 20..29.
@@ -258,7 +258,7 @@ public sealed class FrameRoundTripTests
         Assert.HasCount(MigrationProtocol.FrameHeaderSize + 8 + (runs.Length * 16), bytes);
 
         Pipe pipe = UnboundedPipe();
-        await pipe.Writer.WriteAsync(Concat(Frame(FrameType.HelloAck, new byte[16] { 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }), bytes));
+        await pipe.Writer.WriteAsync(Concat(Frame(FrameType.HelloAck, new byte[16] { 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }), bytes));
         await pipe.Writer.CompleteAsync();
         List<ReceivedFrame> frames = await ReadAllAsync(pipe.Reader);
 
@@ -275,7 +275,7 @@ public sealed class FrameRoundTripTests
         using GuestMemoryLayout memory = RandomMemory(4, seed: 8);
         byte[] bytes = await WrittenBytesAsync(w =>
         {
-            w.AppendHello(new MigrationHello(1, [new GuestMemoryRegionSpec(0, 4 * (ulong)Page)], 1, "x"));
+            w.AppendHello(new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, 4 * (ulong)Page)], 1, "x"));
             w.AppendPages(0, memory.Regions[0], [new PageRun(0, 4)]);
             w.AppendComplete();
         });

@@ -192,7 +192,7 @@ public sealed partial class MigrationConnectionTests
         using var writer = new PageStreamWriter(client.Output, options);
         Task sending = Task.Run(async () =>
         {
-            writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+            writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
             for (int i = 0; i < 4; i++)
             {
                 state[0] = (byte)i;
@@ -228,7 +228,7 @@ public sealed partial class MigrationConnectionTests
         // The client streams until backpressure stops it; the server never reads.
         using var writer = new PageStreamWriter(client.Output, options);
         byte[] state = new byte[1 << 20];
-        writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+        writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
         Task streaming = Task.Run(async () =>
         {
             while (true)
@@ -311,7 +311,7 @@ public sealed partial class MigrationConnectionTests
         const ulong pages = 600;
         using GuestMemoryLayout memory = RandomMemory(pages, seed: 10);
         GuestMemoryRegion region = memory.Regions[0];
-        var hello = new MigrationHello(1, [new GuestMemoryRegionSpec(0, pages * (ulong)Page)], 2, "vm");
+        var hello = new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, pages * (ulong)Page)], 2, "vm");
         var sentDigest = new RegionDigestAccumulator(pages);
 
         Task sending = Task.Run(async () =>
@@ -358,14 +358,14 @@ public sealed partial class MigrationConnectionTests
         // And back.
         using (var writer = new PageStreamWriter(destination.Output))
         {
-            writer.AppendHelloAck(new HelloAck(1, TimeSpan.FromMilliseconds(2)));
+            writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.FromMilliseconds(2)));
             writer.AppendAck(new CompletionAck(TimeSpan.FromMilliseconds(5)));
             writer.AppendComplete();
             await writer.FlushAsync();
         }
 
         List<ReceivedFrame> back = await ReadAllUntilCompleteAsync(source).WaitAsync(Timeout);
-        Assert.AreEqual(new HelloAckFrame(new HelloAck(1, TimeSpan.FromMilliseconds(2))), back[0]);
+        Assert.AreEqual(new HelloAckFrame(new HelloAck(MigrationProtocol.Version, TimeSpan.FromMilliseconds(2))), back[0]);
         Assert.AreEqual(new AckFrame(new CompletionAck(TimeSpan.FromMilliseconds(5))), back[1]);
     }
 

@@ -67,8 +67,8 @@ public sealed class PageStreamWriterTests
         Assert.ThrowsExactly<ArgumentException>(() => writer.AppendZeroPages(0, ReadOnlySpan<PageRun>.Empty));
         Assert.ThrowsExactly<ArgumentException>(() => writer.AppendZeroPages(0, [new PageRun(0, 1), new PageRun(5, 0)]));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => writer.AppendZeroPages(-2, [new PageRun(0, 1)]));
-        Assert.ThrowsExactly<ArgumentException>(() => writer.AppendHello(new MigrationHello(1, [], 1, "x")));
-        Assert.ThrowsExactly<ArgumentException>(() => writer.AppendHello(new MigrationHello(1, [new GuestMemoryRegionSpec(0, 4096)], 1, new string('a', 4097))));
+        Assert.ThrowsExactly<ArgumentException>(() => writer.AppendHello(new MigrationHello(MigrationProtocol.Version, [], 1, "x")));
+        Assert.ThrowsExactly<ArgumentException>(() => writer.AppendHello(new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, 4096)], 1, new string('a', 4097))));
         Assert.ThrowsExactly<ArgumentException>(() => writer.AppendDigests([]));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => writer.AppendDigests([new RegionDigest(0, 1), new RegionDigest(-1, 2)]));
         Assert.ThrowsExactly<ArgumentException>(() => writer.AppendDeviceState(new byte[(2 << 20) + 1]));
@@ -81,7 +81,7 @@ public sealed class PageStreamWriterTests
     {
         byte[] bytes = await WrittenBytesAsync(w =>
         {
-            w.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+            w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
             Assert.ThrowsExactly<ArgumentException>(() => w.AppendZeroPages(0, [new PageRun(0, 1), new PageRun(5, 0)]));
             Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => w.AppendDigests([new RegionDigest(0, 1), new RegionDigest(-1, 2)]));
             w.AppendComplete();
@@ -159,7 +159,7 @@ public sealed class PageStreamWriterTests
             Assert.IsTrue(await read);
         }
 
-        writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+        writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
         for (int i = 0; i < 32; i++)
         {
             await RoundTripAsync(i);
@@ -196,7 +196,7 @@ public sealed class PageStreamWriterTests
         using var writer = new PageStreamWriter(source.Output, options);
 
         // Under the threshold: the flush completes at once.
-        writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+        writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
         writer.AppendPages(0, memory.Regions[0], [new PageRun(0, 256)]);
         ValueTask first = writer.FlushAsync();
         Assert.IsTrue(first.IsCompletedSuccessfully);
@@ -261,7 +261,7 @@ public sealed class PageStreamWriterTests
         // The first flush takes tokens from the full bucket at once; from then on every byte beyond
         // the bucket's capacity must wait for its share of time: the last flush may start no
         // earlier than (bytes - burst) / rate after the first.
-        writer.AppendHelloAck(new HelloAck(1, TimeSpan.Zero));
+        writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
         writer.AppendPages(0, memory.Regions[0], [new PageRun(0, 256)]);
         await clock.RunAsync(writer.FlushAsync().AsTask(), TimeSpan.FromSeconds(10));
         long start = clock.GetTimestamp();
@@ -338,7 +338,7 @@ public sealed class PageStreamWriterTests
 
         public void OnHello(MigrationHello hello) => throw new AssertFailedException("unexpected Hello");
 
-        public void OnHelloAck(HelloAck ack) => Assert.AreEqual(1, ack.Version);
+        public void OnHelloAck(HelloAck ack) => Assert.AreEqual(MigrationProtocol.Version, ack.Version);
 
         public void OnZeroPages(int region, ulong firstPage, ulong count) => throw new AssertFailedException("unexpected ZeroPages");
 

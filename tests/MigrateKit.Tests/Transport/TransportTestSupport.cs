@@ -33,6 +33,16 @@ internal sealed record AckFrame(CompletionAck Ack) : ReceivedFrame;
 
 internal sealed record ErrorFrame(MigrationError Error) : ReceivedFrame;
 
+internal sealed record ReadyFrame(DestinationReady Ready) : ReceivedFrame;
+
+internal sealed record CommitFrame : ReceivedFrame;
+
+internal sealed record ResumeFrame(MigrationResume Resume) : ReceivedFrame;
+
+internal sealed record QueryFrame(SessionQuery Query) : ReceivedFrame;
+
+internal sealed record StatusFrame(SessionStatus Status) : ReceivedFrame;
+
 /// <summary>Records every callback, copying sequences (they are only valid during the call).</summary>
 internal sealed class RecordingHandler : IPageStreamHandler
 {
@@ -67,6 +77,26 @@ internal sealed class RecordingHandler : IPageStreamHandler
     public void OnAck(CompletionAck ack) => Frames.Add(new AckFrame(ack));
 
     public void OnError(MigrationError error) => Frames.Add(new ErrorFrame(error));
+
+    /// <summary>Runs when a Commit frame arrives (a destination that answers it).</summary>
+    public Action? CommitReceived { get; init; }
+
+    public bool Committed { get; private set; }
+
+    public void OnReady(DestinationReady ready) => Frames.Add(new ReadyFrame(ready));
+
+    public void OnCommit()
+    {
+        Frames.Add(new CommitFrame());
+        Committed = true;
+        CommitReceived?.Invoke();
+    }
+
+    public void OnResume(MigrationResume resume) => Frames.Add(new ResumeFrame(resume));
+
+    public void OnQuery(SessionQuery query) => Frames.Add(new QueryFrame(query));
+
+    public void OnStatus(SessionStatus status) => Frames.Add(new StatusFrame(status));
 }
 
 internal static class TransportTestSupport
@@ -146,11 +176,14 @@ internal static class TransportTestSupport
 
     public static byte[] Frame(FrameType type, ReadOnlySpan<byte> payload) => Frame((byte)type, payload);
 
+    /// <summary>The session id of <see cref="HelloPayload"/>.</summary>
+    public static readonly Guid TestSession = Guid.Parse("5e551075e551075e551075e551075e55");
+
     /// <summary>A valid Hello payload (one region of 16 pages, 1 vCPU, name "src") with the given overrides.</summary>
     public static byte[] HelloPayload(uint magic = MigrationProtocol.HelloMagic, ushort version = MigrationProtocol.Version, uint pageSize = MigrationProtocol.PageSize, int vcpus = 1)
     {
         byte[] name = "src"u8.ToArray();
-        var p = new byte[24 + 16 + name.Length];
+        var p = new byte[40 + 16 + name.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(p, magic);
         BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(4), version);
         BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(6), MigrationProtocol.MinimumVersion);
@@ -158,9 +191,10 @@ internal static class TransportTestSupport
         BinaryPrimitives.WriteInt32LittleEndian(p.AsSpan(12), vcpus);
         BinaryPrimitives.WriteInt32LittleEndian(p.AsSpan(16), 1);
         BinaryPrimitives.WriteInt32LittleEndian(p.AsSpan(20), name.Length);
-        BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(24), 0);
-        BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(32), 16 * (ulong)Page);
-        name.CopyTo(p.AsSpan(40));
+        TestSession.TryWriteBytes(p.AsSpan(24, 16));
+        BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(40), 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(48), 16 * (ulong)Page);
+        name.CopyTo(p.AsSpan(56));
         return p;
     }
 

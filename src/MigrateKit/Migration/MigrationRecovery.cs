@@ -1,0 +1,102 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// Asks a destination what became of a session, and optionally resolves it: after a migration
+/// whose outcome the source could not learn (<see cref="MigrationReport.OutcomeUnknown"/>: Commit
+/// was sent and the link was lost before the destination's answer), both copies stay paused until
+/// someone asks. <see cref="DestinationSessionState.Started"/> means the source's copy must be
+/// discarded; <see cref="DestinationSessionState.Discarded"/> means the destination never ran it
+/// and the source may resume. The destination must be a listening receiver
+/// (<see cref="MigrationReceiver.ReceiveAsync(MigrationListener, CancellationToken)"/>).
+/// </summary>
+public static class MigrationRecovery
+{
+    /// <summary>Sends a Query for <paramref name="sessionId"/> over <paramref name="connection"/> and returns the destination's Status.</summary>
+    /// <param name="connection">A new connection to the destination (the query is its only use).</param>
+    /// <param name="sessionId">The session, as the source's report names it.</param>
+    /// <param name="action">
+    /// <see cref="SessionQueryAction.Commit"/> starts a VM that is ready and paused (only when the
+    /// source's copy is paused for good); <see cref="SessionQueryAction.Abort"/> releases one that
+    /// never ran (before resuming the source); <see cref="SessionQueryAction.Ask"/> changes nothing.
+    /// </param>
+    /// <param name="timeout">How long to wait for the answer; null for 30 s.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="MigrationException">The destination refused the query or closed the connection without answering, or no answer came in time.</exception>
+    /// <exception cref="MigrationProtocolException">The destination's answer breaks the protocol.</exception>
+    public static async Task<SessionStatus> QueryAsync(IMigrationConnection connection, Guid sessionId, SessionQueryAction action = SessionQueryAction.Ask, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (sessionId == Guid.Empty)
+        {
+            throw new ArgumentException("A session id is never all zero.", nameof(sessionId));
+        }
+
+        TimeSpan wait = timeout ?? TimeSpan.FromSeconds(30);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(wait);
+        var writer = new PageStreamWriter(connection.Output, connection.Options);
+        var reader = new PageStreamReader(connection.Input, connection.Options);
+        var answer = new Answer();
+        try
+        {
+            writer.AppendQuery(new SessionQuery(MigrationProtocol.Version, sessionId, action));
+            await writer.FlushAsync(deadline.Token).ConfigureAwait(false);
+            while (answer.Status is null && answer.Error is null)
+            {
+                if (!await reader.ReadAsync(answer, deadline.Token).ConfigureAwait(false))
+                {
+                    throw new MigrationException(MigrationPhase.Handshake, $"the destination at {connection.RemoteAddress} closed the connection without answering the query");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new MigrationException(MigrationPhase.Handshake, $"the destination at {connection.RemoteAddress} did not answer the query within {wait.TotalSeconds:0.###} s");
+        }
+        catch (IOException ex)
+        {
+            throw new MigrationException(MigrationPhase.Handshake, $"querying the destination at {connection.RemoteAddress} failed: {ex.Message}", ex);
+        }
+
+        return answer.Status ?? throw new MigrationException(MigrationPhase.Handshake, $"the destination refused the query ({answer.Error!.Code}): {answer.Error.Message}");
+    }
+
+    private sealed class Answer : IPageStreamHandler
+    {
+        internal SessionStatus? Status { get; private set; }
+
+        internal MigrationError? Error { get; private set; }
+
+        public void OnStatus(SessionStatus status) => Status = status;
+
+        public void OnError(MigrationError error) => Error = error;
+
+        public void OnHello(MigrationHello hello) => throw Unexpected("Hello");
+
+        public void OnHelloAck(HelloAck ack) => throw Unexpected("HelloAck");
+
+        public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Unexpected("Pages");
+
+        public void OnZeroPages(int region, ulong firstPage, ulong count) => throw Unexpected("ZeroPages");
+
+        public void OnRoundEnd(RoundEnd roundEnd) => throw Unexpected("RoundEnd");
+
+        public void OnDeviceState(ReadOnlySequence<byte> state) => throw Unexpected("DeviceState");
+
+        public void OnDigests(IReadOnlyList<RegionDigest> digests) => throw Unexpected("Digests");
+
+        public void OnComplete() => throw Unexpected("Complete");
+
+        public void OnAck(CompletionAck ack) => throw Unexpected("Ack");
+
+        private static MigrationProtocolException Unexpected(string frame) => new(frame, "type", $"A destination answers a Query with Status or Error, not {frame}.");
+    }
+}

@@ -1,0 +1,293 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Memory;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// One migration on the destination, across the connections that carry it: the VM built from the
+/// Hello, the pages written into it, the digests kept page by page, and where the switchover
+/// stands. It outlives a lost connection, so a source that reconnects continues where the
+/// destination's memory is; the VM starts only on <see cref="Start"/> (the source's Commit), and
+/// is released, never started, on <see cref="Discard"/>.
+/// </summary>
+internal sealed class ReceiverSession
+{
+    private readonly GuestMemoryRegion[] _regions;
+    private readonly RegionDigestAccumulator[] _digests;
+    private readonly DirtyBitmap[] _written;
+    private bool _populate = true;
+    private byte[]? _deviceState;
+    private RegionDigest[]? _sourceDigests;
+    private long _completeAt;
+    private readonly Lock _owner = new();
+    private TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _attachedBefore;
+
+    private ReceiverSession(MigrationHello hello, IMigrationTarget target)
+    {
+        Hello = hello;
+        Target = target;
+        IReadOnlyList<GuestMemoryRegion> regions = target.Memory.Regions;
+        if (regions.Count != hello.Regions.Count || regions.Where((r, i) => r.GuestPhysicalAddress != hello.Regions[i].GuestPhysicalAddress || r.Size != hello.Regions[i].Size).Any())
+        {
+            target.Dispose();
+            throw new InvalidOperationException("The destination VM's memory layout does not match the source's Hello.");
+        }
+
+        _regions = regions.ToArray();
+        _digests = _regions.Select(r => new RegionDigestAccumulator(r.PageCount)).ToArray();
+        _written = _regions.Select(r => new DirtyBitmap(r.PageCount)).ToArray();
+        for (int i = 0; i < _regions.Length; i++)
+        {
+            // Memory the target already holds (a reused VM, loaded firmware) is cleared by
+            // zero runs like pages this session wrote; fresh memory has nothing populated.
+            _regions[i].MarkPopulatedPages(_written[i]);
+        }
+
+        StreamRehearsal.Run(_regions[0], []);
+    }
+
+    internal MigrationHello Hello { get; }
+
+    internal Guid Id => Hello.SessionId;
+
+    internal IMigrationTarget Target { get; }
+
+    internal DestinationSessionState State { get; private set; } = DestinationSessionState.Receiving;
+
+    /// <summary>Why the VM was discarded, once it was.</summary>
+    internal string? DiscardReason { get; private set; }
+
+    /// <summary>Complete arrived on the current connection and the switchover is under way.</summary>
+    internal bool Completing => _completeAt != 0;
+
+    internal int Rounds { get; private set; }
+
+    internal ulong Pages { get; private set; }
+
+    internal ulong ZeroPages { get; private set; }
+
+    /// <summary>The connection that carries the session now, if any.</summary>
+    internal ReceiverConnection? Owner { get; private set; }
+
+    /// <summary>How often the source reconnected and continued.</summary>
+    internal int Reconnections { get; private set; }
+
+    /// <summary>Bytes read on the connections closed so far (the open one counts its own).</summary>
+    internal long EarlierBytes { get; set; }
+
+    /// <summary>From Complete to the VM running, once it runs.</summary>
+    internal TimeSpan? ResumeDuration { get; private set; }
+
+    /// <summary>Makes <paramref name="connection"/> the one that carries the session.</summary>
+    internal void Attach(ReceiverConnection connection)
+    {
+        lock (_owner)
+        {
+            if (_attachedBefore)
+            {
+                Reconnections++;
+            }
+
+            _attachedBefore = true;
+            Owner = connection;
+            _released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>The connection has stopped touching the session.</summary>
+    internal void Detach(ReceiverConnection connection)
+    {
+        lock (_owner)
+        {
+            if (Owner == connection)
+            {
+                Owner = null;
+                _released.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Completes once the connection that carried the session has let go of it.</summary>
+    internal Task WaitReleasedAsync()
+    {
+        lock (_owner)
+        {
+            return Owner is null ? Task.CompletedTask : _released.Task;
+        }
+    }
+
+    /// <summary>Checks <paramref name="hello"/> against the limits, then builds its VM.</summary>
+    /// <exception cref="MigrationLimitException">The Hello is beyond the limits.</exception>
+    internal static ReceiverSession Open(MigrationHello hello, MigrationReceiverOptions options, Func<MigrationHello, IMigrationTarget> createTarget)
+    {
+        // Before the target is built or any per-page state allocated: the peer's Hello is a claim.
+        options.Check(hello);
+        return new ReceiverSession(hello, createTarget(hello));
+    }
+
+    internal void WritePages(string frame, int region, ulong firstPage, int count, ReadOnlySequence<byte> data)
+    {
+        GuestMemoryRegion memory = CheckRange(frame, region, firstPage, (ulong)count);
+        if (_populate && !_written[region].Test(firstPage))
+        {
+            // First data for these pages: back them in one call rather than one fault per page.
+            _populate = memory.TryPopulate(firstPage, (ulong)count);
+        }
+
+        Span<byte> target = memory.GetSpan(firstPage * GuestMemoryLayout.PageSize, count * (int)GuestMemoryLayout.PageSize);
+        data.CopyTo(target);
+        RegionDigestAccumulator digest = _digests[region];
+        for (int i = 0; i < count; i++)
+        {
+            digest.Update(firstPage + (ulong)i, target.Slice(i * (int)GuestMemoryLayout.PageSize, (int)GuestMemoryLayout.PageSize));
+        }
+
+        _written[region].SetRange(firstPage, (ulong)count);
+        Pages += (ulong)count;
+    }
+
+    internal void WriteZeroPages(string frame, int region, ulong firstPage, ulong count)
+    {
+        GuestMemoryRegion memory = CheckRange(frame, region, firstPage, count);
+        DirtyBitmap written = _written[region];
+        RegionDigestAccumulator digest = _digests[region];
+
+        // Fresh memory is already zero: only pages written earlier are cleared (and touched).
+        // Found word by word, so a small frame announcing a huge run costs its words, not its pages.
+        foreach (PageRun run in written.EnumerateRunsIn(firstPage, count))
+        {
+            for (ulong p = run.FirstPage; p < run.End; p++)
+            {
+                memory.GetPage(p).Clear();
+                digest.UpdateZero(p);
+            }
+        }
+
+        written.ClearRange(firstPage, count);
+        ZeroPages += count;
+    }
+
+    internal void EndRound(int round) => Rounds = Math.Max(Rounds, round + 1);
+
+    internal void SetDeviceState(ReadOnlySequence<byte> state) => _deviceState = state.ToArray();
+
+    internal void SetDigests(IReadOnlyList<RegionDigest> digests) => _sourceDigests = digests.ToArray();
+
+    internal void MarkComplete() => _completeAt = Stopwatch.GetTimestamp();
+
+    /// <summary>
+    /// After Complete: checks every region's digest and restores the device state, leaving the VM
+    /// paused (<see cref="DestinationSessionState.Ready"/>). Returns null when ready, or the
+    /// mismatch message when the memory differs from the source's (the VM must never run then).
+    /// </summary>
+    /// <exception cref="MigrationProtocolException">Complete came without the device state and digests, or with digests of other regions.</exception>
+    internal string? Prepare()
+    {
+        if (_sourceDigests is null || _deviceState is null)
+        {
+            throw new MigrationProtocolException("Complete", "type", "Complete arrived before the device state and digests.");
+        }
+
+        if (_sourceDigests.Length != _digests.Length || _sourceDigests.Select(d => d.Region).Distinct().Count() != _digests.Length)
+        {
+            throw new MigrationProtocolException("Digests", "count", $"Expected one digest for each of the {_digests.Length} regions, got {_sourceDigests.Length}.");
+        }
+
+        foreach (RegionDigest d in _sourceDigests)
+        {
+            if (d.Region < 0 || d.Region >= _digests.Length)
+            {
+                throw new MigrationProtocolException("Digests", "region", $"Region {d.Region} does not exist (the VM has {_digests.Length}).");
+            }
+
+            if (_digests[d.Region].Value != d.Digest)
+            {
+                return $"region {d.Region}: received memory digests to 0x{_digests[d.Region].Value:x16}, the source sent 0x{d.Digest:x16}";
+            }
+        }
+
+        Target.RestoreDeviceState(_deviceState);
+        State = DestinationSessionState.Ready;
+        return null;
+    }
+
+    /// <summary>Time since Complete arrived.</summary>
+    internal TimeSpan SinceComplete => Stopwatch.GetElapsedTime(_completeAt);
+
+    /// <summary>The source committed: the VM runs here from now on.</summary>
+    /// <exception cref="InvalidOperationException">The session is not ready.</exception>
+    internal void Start()
+    {
+        if (State != DestinationSessionState.Ready)
+        {
+            throw new InvalidOperationException($"Session {Id:N} is {State}, not ready: the VM cannot start.");
+        }
+
+        Target.Start();
+        State = DestinationSessionState.Started;
+        ResumeDuration = SinceComplete;
+    }
+
+    /// <summary>
+    /// A reconnection continues pre-copy: whatever part of a switchover arrived is dropped (the VM,
+    /// if it was ready, stays paused and is restored again at the next Complete).
+    /// </summary>
+    internal void Reopen()
+    {
+        if (State is not (DestinationSessionState.Receiving or DestinationSessionState.Ready))
+        {
+            throw new InvalidOperationException($"Session {Id:N} is {State} and cannot continue.");
+        }
+
+        _deviceState = null;
+        _sourceDigests = null;
+        _completeAt = 0;
+        State = DestinationSessionState.Receiving;
+    }
+
+    /// <summary>Releases the VM, which never ran; idempotent. A started session is not discarded.</summary>
+    internal void Discard(string reason)
+    {
+        if (State is DestinationSessionState.Started or DestinationSessionState.Discarded)
+        {
+            return;
+        }
+
+        State = DestinationSessionState.Discarded;
+        DiscardReason = reason;
+        Target.Dispose();
+    }
+
+    /// <summary>The state and a line for a Query's answer.</summary>
+    internal SessionStatus Status() => new(State, State switch
+    {
+        DestinationSessionState.Started => $"The VM of session {Id:N} ({Hello.SourceName}) runs on this destination: discard the source's copy.",
+        DestinationSessionState.Ready => $"The VM of session {Id:N} ({Hello.SourceName}) is ready and paused on this destination; it starts only on Commit.",
+        DestinationSessionState.Receiving => $"Session {Id:N} ({Hello.SourceName}) was interrupted during pre-copy; this destination keeps it for a Resume.",
+        _ => $"The VM of session {Id:N} ({Hello.SourceName}) was released without ever running here ({DiscardReason}): the source may resume.",
+    });
+
+    private GuestMemoryRegion CheckRange(string frame, int region, ulong firstPage, ulong count)
+    {
+        if (region < 0 || region >= _regions.Length)
+        {
+            throw new MigrationProtocolException(frame, "region", $"Region {region} does not exist (the VM has {_regions.Length}).");
+        }
+
+        GuestMemoryRegion memory = _regions[region];
+        if (firstPage > memory.PageCount || count > memory.PageCount - firstPage)
+        {
+            throw new MigrationProtocolException(frame, "firstPage", $"Pages [{firstPage}, +{count}) lie outside region {region} of {memory.PageCount} pages.");
+        }
+
+        return memory;
+    }
+}

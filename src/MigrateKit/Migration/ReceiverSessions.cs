@@ -1,0 +1,131 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using Microsoft.Extensions.Logging;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// The sessions a listening receiver holds: the migration under way (also while its connection
+/// is lost and the source may come back) and what became of the last finished ones, so that a
+/// source or an operator can ask later (Query). One migration at a time.
+/// </summary>
+internal sealed class ReceiverSessions
+{
+    /// <summary>Finished sessions remembered for queries.</summary>
+    internal const int Remembered = 256;
+
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<Guid, SessionStatus> _finished = [];
+    private readonly Queue<Guid> _order = new();
+
+    internal ReceiverSessions(ILogger logger) => _logger = logger;
+
+    /// <summary>The migration under way, if any: open on a connection or waiting for its source.</summary>
+    internal ReceiverSession? Current { get; private set; }
+
+    /// <summary>Makes <paramref name="session"/> the one under way; a session that waited for its source is released (it never ran).</summary>
+    internal void Begin(ReceiverSession session)
+    {
+        lock (_lock)
+        {
+            if (Current is { } earlier && earlier != session)
+            {
+                Discard(earlier, $"a new migration (session {session.Id:N}) arrived while it waited for its source");
+            }
+
+            Current = session;
+        }
+    }
+
+    /// <summary>The session a Resume names, if it is the one under way and can continue; otherwise null and why.</summary>
+    internal ReceiverSession? Find(Guid id, out string why)
+    {
+        lock (_lock)
+        {
+            if (Current is { } s && s.Id == id && s.State is DestinationSessionState.Receiving or DestinationSessionState.Ready)
+            {
+                why = string.Empty;
+                return s;
+            }
+
+            why = _finished.TryGetValue(id, out SessionStatus? status)
+                ? $"session {id:N} has ended here: {status.State}"
+                : $"this destination holds no session {id:N}";
+            return null;
+        }
+    }
+
+    /// <summary>Answers a Query, after doing what it asks (start a ready VM, or release one that never ran).</summary>
+    internal SessionStatus Answer(SessionQuery query)
+    {
+        lock (_lock)
+        {
+            SessionStatus status;
+            if (Current is { } s && s.Id == query.SessionId)
+            {
+                if (query.Action == SessionQueryAction.Commit && s.State == DestinationSessionState.Ready)
+                {
+                    s.Start();
+                }
+                else if (query.Action == SessionQueryAction.Abort && s.State != DestinationSessionState.Started)
+                {
+                    s.Discard("aborted by a query");
+                }
+
+                status = s.Status();
+            }
+            else
+            {
+                status = _finished.TryGetValue(query.SessionId, out SessionStatus? known)
+                    ? known
+                    : new SessionStatus(DestinationSessionState.Unknown, $"This destination holds no record of session {query.SessionId:N} (it never arrived, or the receiver restarted since); this proves nothing about where the VM runs.");
+            }
+
+            MigrationLog.QueryAnswered(_logger, query.SessionId, query.Action.ToString(), status.State.ToString());
+            return status;
+        }
+    }
+
+    /// <summary>Releases the session under way (it never ran), for example when its source did not come back in time.</summary>
+    internal void Discard(ReceiverSession session, string reason)
+    {
+        lock (_lock)
+        {
+            if (session.State != DestinationSessionState.Started && session.State != DestinationSessionState.Discarded)
+            {
+                session.Discard(reason);
+                MigrationLog.SessionDiscarded(_logger, session.Id, session.Hello.SourceName, reason);
+            }
+
+            End(session);
+        }
+    }
+
+    /// <summary>Remembers how <paramref name="session"/> ended (started or discarded) and clears it as the one under way.</summary>
+    internal void End(ReceiverSession session)
+    {
+        lock (_lock)
+        {
+            if (Current == session)
+            {
+                Current = null;
+            }
+
+            if (_finished.TryAdd(session.Id, session.Status()))
+            {
+                _order.Enqueue(session.Id);
+                if (_order.Count > Remembered)
+                {
+                    _finished.Remove(_order.Dequeue());
+                }
+            }
+            else
+            {
+                _finished[session.Id] = session.Status();
+            }
+        }
+    }
+}
