@@ -122,27 +122,24 @@ internal static class MigrationRunner
         }
     }
 
-    /// <summary>Migrates a running source over a connection.</summary>
-    internal static Task<MigrationReport> SendAsync(IWorkloadVm source, IMigrationConnection connection, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    /// <summary>Migrates a running source to the destination <paramref name="connect"/> reaches, reconnecting after a lost link.</summary>
+    internal static async Task<MigrationReport> SendAsync(IWorkloadVm source, Func<CancellationToken, Task<IMigrationConnection>> connect, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
-        IDirtyPageTracker tracker = source.CreateTracker();
+        using IDirtyPageTracker tracker = source.CreateTracker();
         var engine = new PreCopyEngine(source, tracker, s.MigrationOptions(), CliLogging.For<PreCopyEngine>(s.Verbose));
         status.Set("migrating: round 0 (all memory)", LiveStatus.Rounds.Engine);
-        return engine.MigrateAsync(connection, progress, ct);
+        return await engine.MigrateAsync(connect, progress, ct).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Receives one migration into a new VM of <paramref name="vmKind"/>, within <paramref name="accepted"/>;
+    /// A receiver that builds VMs of <paramref name="vmKind"/>, within <paramref name="accepted"/>;
     /// logs to stderr when <paramref name="verbose"/>. The kind is the destination's setting: the
     /// source's Hello names itself, but a peer's claim must not pick what this host runs.
     /// </summary>
-    internal static Task<ReceiveResult> ReceiveAsync(IMigrationConnection connection, string vmKind, MigrationReceiverOptions accepted, bool verbose, CancellationToken ct)
-    {
-        var receiver = new MigrationReceiver(hello => vmKind == VmKind.Host
+    internal static MigrationReceiver Receiver(string vmKind, MigrationReceiverOptions accepted, bool verbose) =>
+        new(hello => vmKind == VmKind.Host
             ? new HostVm(hello.Regions)
             : MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }), accepted, CliLogging.For<MigrationReceiver>(verbose));
-        return receiver.ReceiveAsync(connection, ct);
-    }
 
     /// <summary>
     /// Checks a destination after a completed migration: for the self-verifying workload it must
@@ -176,23 +173,30 @@ internal static class MigrationRunner
     {
         using IWorkloadVm source = StartSource(s, status);
         await using MigrationListener listener = tls is { } pair ? MigrationListener.Listen("tcp:127.0.0.1:0", pair.Destination, null) : MigrationListener.Listen("tcp:127.0.0.1:0");
-        Task<ReceiveResult> receiving = Task.Run(async () =>
+        MigrationReceiver receiver = Receiver(s.Vm, new MigrationReceiverOptions(), s.Verbose);
+        using var stopReceiving = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Task<ReceiveResult> receiving = Task.Run(() => receiver.ReceiveAsync(listener, stopReceiving.Token), ct);
+        MigrationReport report = await SendAsync(source, token => MigrationConnector.ConnectAsync(listener.LocalAddress, tls?.Source, null, token), s, status, progress, ct).ConfigureAwait(false);
+        if (report.Status != MigrationStatus.Completed)
         {
-            await using IMigrationConnection incoming = await listener.AcceptAsync(ct).ConfigureAwait(false);
-            return await ReceiveAsync(incoming, s.Vm, new MigrationReceiverOptions(), s.Verbose, ct).ConfigureAwait(false);
-        }, ct);
-
-        MigrationReport report;
-        await using (IMigrationConnection outgoing = await MigrationConnector.ConnectAsync(listener.LocalAddress, tls?.Source, null, ct).ConfigureAwait(false))
-        {
-            report = await SendAsync(source, outgoing, s, status, progress, ct).ConfigureAwait(false);
+            // The source told the destination if it could; a destination that still waits for a reconnection is not waited for.
+            stopReceiving.CancelAfter(TimeSpan.FromSeconds(2));
         }
 
-        ReceiveResult received = await receiving.ConfigureAwait(false);
-        using IWorkloadVm? destination = received.Target as IWorkloadVm;
+        ReceiveResult? received;
+        try
+        {
+            received = await receiving.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            received = null;
+        }
+
+        using IWorkloadVm? destination = received?.Target as IWorkloadVm;
         if (report.Status != MigrationStatus.Completed || destination is null)
         {
-            return new RunOutcome(report, false, received.Reason ?? report.Reason, 0, VmKind.Of(source));
+            return new RunOutcome(report, false, received?.Reason ?? report.Reason, 0, VmKind.Of(source));
         }
 
         status.Set("checking the guest on the destination");

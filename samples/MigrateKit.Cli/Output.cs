@@ -89,6 +89,7 @@ internal sealed record JsonOutcome
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(JsonOutcome))]
+[JsonSerializable(typeof(RecoverAnswer))]
 internal sealed partial class CliJsonContext : JsonSerializerContext
 {
 }

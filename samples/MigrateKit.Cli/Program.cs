@@ -29,6 +29,7 @@ internal static class Program
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(SendCommand());
         root.Subcommands.Add(ReceiveCommand());
+        root.Subcommands.Add(RecoverCommand.Create());
         root.Subcommands.Add(TlsCommands.Create());
         root.Subcommands.Add(LibvirtCommands.Create());
         root.Subcommands.Add(ReportCommands.Create());
@@ -219,8 +220,22 @@ internal static class Program
     {
         using IWorkloadVm source = MigrationRunner.StartSource(s, status);
         status.Set($"connecting to {to}{(tls is null ? "" : " (mutual TLS)")}");
-        await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(to, tls, null, ct).ConfigureAwait(false);
-        MigrationReport report = await MigrationRunner.SendAsync(source, connection, s, status, progress, ct).ConfigureAwait(false);
+        // The first connection is opened here, so an unreachable address is the command's error; the
+        // engine opens the later ones itself when it reconnects after a lost link.
+        IMigrationConnection? first = await MigrationConnector.ConnectAsync(to, tls, null, ct).ConfigureAwait(false);
+        MigrationReport report;
+        try
+        {
+            report = await MigrationRunner.SendAsync(source, token => Interlocked.Exchange(ref first, null) is { } opened ? Task.FromResult(opened) : MigrationConnector.ConnectAsync(to, tls, null, token), s, status, progress, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (Interlocked.Exchange(ref first, null) is { } unused)
+            {
+                await unused.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
         bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
         return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, VmKind.Of(source));
     }
@@ -254,41 +269,31 @@ internal static class Program
                 await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!, tls, null);
                 Console.Error.WriteLine($"listening on {listener.LocalAddress}{(listener.IsTls ? " (mutual TLS)" : "")}");
                 bool verboseLogs = parse.GetValue(verbose);
-                async Task<(IMigrationConnection, ReceiveResult)> Receive(Spectre.Console.StatusContext? status)
+                MigrationReceiver receiver = MigrationRunner.Receiver(vmKind, accepted, verboseLogs);
+                receiver.PeerRefused += (_, refused) =>
                 {
-                    IMigrationConnection incoming = await listener.AcceptAsync(ct).ConfigureAwait(false);
-                    if (status is not null)
-                    {
-                        status.Status = "receiving pages";
-                    }
+                    // A peer that fails the handshake (no or a wrong certificate, not TLS at all) is refused, not served.
+                    Console.Error.WriteLine($"refused a peer: {refused.Error.Message}");
+                    Console.Error.WriteLine($"still listening on {listener.LocalAddress}");
+                };
 
-                    return (incoming, await MigrationRunner.ReceiveAsync(incoming, vmKind, accepted, verboseLogs, ct).ConfigureAwait(false));
+                async Task<ReceiveResult> Receive(Spectre.Console.StatusContext? status)
+                {
+                    // Accepts the source's connections (and its reconnections after a lost link) and answers session queries.
+                    return await receiver.ReceiveAsync(listener, ct).ConfigureAwait(false);
                 }
 
                 while (true)
                 {
                     // A spinner while waiting and receiving, unless logs go to the same terminal.
-                    IMigrationConnection connection;
-                    ReceiveResult result;
-                    try
-                    {
-                        (connection, result) = verboseLogs
-                            ? await Receive(null).ConfigureAwait(false)
-                            : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
-                    }
-                    catch (MigrationTlsException ex) when (!parse.GetValue(once))
-                    {
-                        // A peer that fails the handshake (no or a wrong certificate, not TLS at all) is refused, not served.
-                        Console.Error.WriteLine($"refused a peer: {ex.Message}");
-                        Console.Error.WriteLine($"still listening on {listener.LocalAddress}");
-                        continue;
-                    }
+                    ReceiveResult result = verboseLogs
+                        ? await Receive(null).ConfigureAwait(false)
+                        : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
 
-                    await using IMigrationConnection received = connection;
                     using IWorkloadVm? vm = result.Target as IWorkloadVm;
                     if (result.Status != MigrationStatus.Completed || vm is null)
                     {
-                        Console.Error.WriteLine($"migration from {connection.RemoteAddress} {result.Status.ToString().ToLowerInvariant()}: {result.Reason}");
+                        Console.Error.WriteLine($"migration from {result.SourceAddress ?? "a source"} {result.Status.ToString().ToLowerInvariant()}: {result.Reason}");
                         if (parse.GetValue(once))
                         {
                             return Output.ExitCode(result.Status);

@@ -75,6 +75,9 @@ public sealed class MigrationReceiver
         _sessions = new ReceiverSessions(_logger);
     }
 
+    /// <summary>Raised when a listening receiver refuses a peer that failed the TLS handshake; it goes on listening.</summary>
+    public event EventHandler<PeerRefusedEventArgs>? PeerRefused;
+
     /// <summary>
     /// Receives one migration over <paramref name="connection"/> alone: if it drops before the
     /// source's Commit, the VM is released, never started. Resume and Query frames are refused.
@@ -133,7 +136,19 @@ public sealed class MigrationReceiver
                 ct.ThrowIfCancellationRequested();
                 if (done == accepting)
                 {
-                    IMigrationConnection connection = await accepting.ConfigureAwait(false);
+                    IMigrationConnection connection;
+                    try
+                    {
+                        connection = await accepting.ConfigureAwait(false);
+                    }
+                    catch (MigrationTlsException ex)
+                    {
+                        // A peer that fails the TLS handshake is refused; the migration goes on waiting for its own.
+                        accepting = null;
+                        PeerRefused?.Invoke(this, new PeerRefusedEventArgs(ex));
+                        continue;
+                    }
+
                     accepting = null;
                     var run = new ReceiverConnection(_options, _createTarget, _logger, _sessions, connection);
                     running.Add(run.RunAsync(stop.Token), (run, connection));
@@ -173,7 +188,14 @@ public sealed class MigrationReceiver
 
                     if (waiting.State == DestinationSessionState.Discarded)
                     {
-                        return Ended(waiting, MigrationStatus.Aborted, waiting.DiscardReason, null);
+                        if (_sessions.Current is null)
+                        {
+                            return Ended(waiting, MigrationStatus.Aborted, waiting.DiscardReason, null);
+                        }
+
+                        // Replaced by a new migration, which goes on.
+                        waiting = null;
+                        continue;
                     }
 
                     if (waiting.Owner is not null)
@@ -211,6 +233,7 @@ public sealed class MigrationReceiver
         Error = error,
         Target = status == MigrationStatus.Completed ? session.Target : null,
         SessionId = session.Id,
+        SourceAddress = session.LastAddress,
         Rounds = session.Rounds,
         PagesReceived = session.Pages,
         ZeroPagesReceived = session.ZeroPages,
@@ -270,4 +293,12 @@ public sealed class MigrationReceiver
             result.Status == MigrationStatus.Completed ? null : result.Error);
         return result;
     }
+}
+
+/// <summary>A peer a listening <see cref="MigrationReceiver"/> refused.</summary>
+/// <param name="error">Why: the TLS handshake failed or the peer's certificate was refused.</param>
+public sealed class PeerRefusedEventArgs(Exception error) : EventArgs
+{
+    /// <summary>Why the peer was refused.</summary>
+    public Exception Error { get; } = error;
 }

@@ -20,6 +20,9 @@ public sealed class ReceiveResult
     /// <summary>The session the source's Hello opened; null when none arrived.</summary>
     public Guid? SessionId { get; init; }
 
+    /// <summary>The address of the source's last connection, when one carried a session.</summary>
+    public string? SourceAddress { get; init; }
+
     /// <summary>How often the source reconnected and continued the session after a lost link.</summary>
     public int Reconnections { get; init; }
 

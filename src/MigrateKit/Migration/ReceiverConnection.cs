@@ -246,6 +246,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         }
 
         session.Attach(this);
+        session.LastAddress = _connection.RemoteAddress;
         _session = session;
         session.Reopen();
         MigrationLog.SessionResumed(_logger, session.Id, session.Hello.SourceName, _resumeRound);
@@ -318,6 +319,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         Error = error,
         Target = status == MigrationStatus.Completed ? _session?.Target : null,
         SessionId = _session?.Id,
+        SourceAddress = _connection.RemoteAddress,
         Rounds = _session?.Rounds ?? 0,
         PagesReceived = _session?.Pages ?? 0,
         ZeroPagesReceived = _session?.ZeroPages ?? 0,
@@ -344,6 +346,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
         ReceiverSession session = ReceiverSession.Open(hello, _options, _createTarget);
         session.Attach(this);
+        session.LastAddress = _connection.RemoteAddress;
         _session = session;
         _sessions?.Begin(session);
         JitWarmup.Prepare(typeof(ReceiverConnection));

@@ -77,6 +77,9 @@ internal sealed class ReceiverSession
     /// <summary>The connection that carries the session now, if any.</summary>
     internal ReceiverConnection? Owner { get; private set; }
 
+    /// <summary>The address of the connection that carried the session last.</summary>
+    internal string? LastAddress { get; set; }
+
     /// <summary>How often the source reconnected and continued.</summary>
     internal int Reconnections { get; private set; }
 
