@@ -239,6 +239,7 @@ internal sealed class EngineRecorder
                 (b.Transfer + b.DeviceState).TotalMilliseconds, b.Resume.TotalMilliseconds),
             ActualDowntimeParts = switchover.ActualParts,
             ResumeMs = switchover.ResumeDuration.TotalMilliseconds,
+            CommitMs = switchover.CommitDuration.TotalMilliseconds,
             MaxThrottlePercent = totals.MaxThrottlePercent,
             HotPagesDeferred = switchover.DeferredPages,
             SwitchoverPages = switchoverPages,

@@ -151,7 +151,7 @@ public sealed class RoundReport
 /// <param name="PauseMs">Stopping the vCPUs.</param>
 /// <param name="HarvestMs">The final harvest.</param>
 /// <param name="TransferMs">Sending the remaining pages, device state and digests.</param>
-/// <param name="ResumeMs">From the Complete frame leaving to the destination's Ack arriving (its checks, restore and start, one round trip).</param>
+/// <param name="ResumeMs">From the Complete frame leaving to the destination's Ack arriving (its checks and restore, Ready, Commit, its start: two round trips).</param>
 public sealed record DowntimeParts(double PauseMs, double HarvestMs, double TransferMs, double ResumeMs);
 
 /// <summary>The outcome of a migration, with every round, predicted next to actual.</summary>
@@ -201,6 +201,12 @@ public sealed record MigrationReport
 
     /// <summary>The destination's time from Complete to running vCPUs, milliseconds.</summary>
     public double? ResumeMs { get; init; }
+
+    /// <summary>
+    /// The commit step's share of the downtime, milliseconds: from the destination's Ready
+    /// arriving to its Ack (Commit out, the destination's start, Ack back). Part of the last downtime part.
+    /// </summary>
+    public double? CommitMs { get; init; }
 
     /// <summary>The strongest throttle applied, percent.</summary>
     public int MaxThrottlePercent { get; init; }

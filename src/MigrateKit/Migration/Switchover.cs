@@ -37,6 +37,9 @@ internal sealed record SwitchoverResult
 
     /// <summary>The destination's resume, as its Ack reports it.</summary>
     public TimeSpan ResumeDuration { get; init; }
+
+    /// <summary>From Ready arriving to the Ack arriving: the commit step's cost.</summary>
+    public TimeSpan CommitDuration { get; init; }
 }
 
 /// <summary>
@@ -105,6 +108,7 @@ internal sealed class Switchover
         _regions.PlanSwitchover();
         CompletionAck ack;
         long completeSent;
+        long readyAt;
 
         // The source is paused: a destination that stops reading must not keep it so forever.
         using var timeout = new CancellationTokenSource(_options.ResponseTimeout, time);
@@ -119,6 +123,7 @@ internal sealed class Switchover
             await _sender.FlushAsync(deadline.Token).ConfigureAwait(false);
             completeSent = time.GetTimestamp();
             await _channel.WaitForReadyAsync(ct).ConfigureAwait(false);
+            readyAt = time.GetTimestamp();
 
             // From here the destination may start the VM: the source never resumes on its own.
             _channel.MarkCommitSent();
@@ -139,9 +144,10 @@ internal sealed class Switchover
             throw new MigrationException(MigrationPhase.Switchover, $"the destination took no more data for {_options.ResponseTimeout.TotalSeconds:F0} s during the switchover", ex);
         }
 
-        _regions.ConfirmDelivered();
         TimeSpan downtime = time.GetElapsedTime(pausedAt) + pauseLatency;
         TimeSpan ackWait = time.GetElapsedTime(completeSent);
+        TimeSpan commit = time.GetElapsedTime(readyAt);
+        _regions.ConfirmDelivered();
         return new SwitchoverResult
         {
             Started = started,
@@ -155,6 +161,7 @@ internal sealed class Switchover
             ActualParts = new DowntimeParts(pauseLatency.TotalMilliseconds, finalHarvest.TotalMilliseconds,
                 (downtime - pauseLatency - finalHarvest - ackWait).TotalMilliseconds, ackWait.TotalMilliseconds),
             ResumeDuration = ack.ResumeDuration,
+            CommitDuration = commit,
         };
     }
 }
