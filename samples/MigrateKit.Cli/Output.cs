@@ -81,6 +81,16 @@ internal sealed record JsonOutcome
 
     public required string? Reason { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? CommitMs { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? SessionId { get; init; }
+
+    public int Reconnections { get; init; }
+
+    public bool OutcomeUnknown { get; init; }
+
     public required IReadOnlyList<JsonRound> RoundsDetail { get; init; }
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -226,6 +236,10 @@ internal static class Output
             HotPagesDeferred = r.HotPagesDeferred,
             MemoryBytes = r.MemoryBytes,
             Reason = r.Reason,
+            CommitMs = r.CommitMs,
+            SessionId = r.SessionId,
+            Reconnections = r.Reconnections,
+            OutcomeUnknown = r.OutcomeUnknown,
             RoundsDetail = r.RoundsDetail.Select(JsonRound.Of).ToArray(),
             LibvirtDowntimeMs = o.LibvirtDowntimeMs,
         };
