@@ -8,23 +8,23 @@ using MigrateKit.Transport;
 namespace MigrateKit.IntegrationTests.Migration;
 
 /// <summary>
-/// Faults on real sockets, phase by phase: a HostVm source and a real receiver over plain TCP on
+/// Faults on real sockets, phase by phase: the real engine and a real receiver over plain TCP on
 /// 127.0.0.1 with a <see cref="FaultProxy"/> between them. Each case checks the end state of both
 /// sides: the VM runs on the source only (running, unthrottled), the destination ended and
 /// released what it built, and every page the destination lacks is pending on the source.
+/// Subclasses supply the kind of VM (<see cref="ProxiedMigration.OnHostVms"/>,
+/// <see cref="ProxiedMigration.OnMicroVms"/>) and the requirement that skips them where it is absent.
 /// </summary>
-[TestClass]
-[TestCategory("WriteProtect")]
-public sealed class FaultInjectionTests
+public abstract class FaultInjectionTests
 {
-    [TestInitialize]
-    public void Require() => WriteTrackingRequirement.Require();
+    /// <summary>Starts the source VM, the destination's listener and the proxy between them.</summary>
+    private protected abstract ProxiedMigration StartMigration();
 
     [TestMethod]
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task WithoutAFault_TheMigrationThroughTheProxyCompletesByteForByte()
     {
-        await using ProxiedMigration migration = ProxiedMigration.Start();
+        await using ProxiedMigration migration = StartMigration();
         ProxiedOutcome outcome = await migration.RunAsync(ProxiedMigration.SwitchOverAfterRound0());
         outcome.AssertCompleted();
         Assert.AreEqual(migration.Proxy.BytesForwarded(Direction.ToDestination), outcome.Received.BytesReceived, "the proxy forwarded every byte the destination read");
@@ -93,9 +93,9 @@ public sealed class FaultInjectionTests
     /// Migrates with <paramref name="fault"/> armed on <paramref name="when"/>, checks that it
     /// fired, and that the VM stayed on the source (see <see cref="ProxiedOutcome.AssertSourceKeepsTheVm"/>).
     /// </summary>
-    internal static async Task<ProxiedOutcome> AssertSourceKeepsTheVmAsync(Fault fault, Trigger when, MigrationOptions options, params MigrationPhase[] phases)
+    private protected async Task<ProxiedOutcome> AssertSourceKeepsTheVmAsync(Fault fault, Trigger when, MigrationOptions options, params MigrationPhase[] phases)
     {
-        await using ProxiedMigration migration = ProxiedMigration.Start();
+        await using ProxiedMigration migration = StartMigration();
         ArmedFault armed = migration.Proxy.Arm(fault, when);
         ProxiedOutcome outcome = await migration.RunAsync(options);
         Assert.IsTrue(armed.HasFired, $"the fault never fired; the migration ended {outcome.Report.Status}: {outcome.Report.Reason}");
@@ -112,4 +112,26 @@ public sealed class FaultInjectionTests
         "delay" => Fault.Delay(ProxiedMigration.ResponseTimeout * 1.5),
         _ => throw new ArgumentOutOfRangeException(nameof(fault), fault, "no such fault"),
     };
+}
+
+/// <summary>The fault cases on HostVms, tracked with userfaultfd write-protection.</summary>
+[TestClass]
+[TestCategory("WriteProtect")]
+public sealed class HostVmFaultInjectionTests : FaultInjectionTests
+{
+    [TestInitialize]
+    public void Require() => WriteTrackingRequirement.Require();
+
+    private protected override ProxiedMigration StartMigration() => ProxiedMigration.OnHostVms();
+}
+
+/// <summary>The fault cases on MicroVms on real KVM, tracked with the dirty log.</summary>
+[TestClass]
+[TestCategory("Kvm")]
+public sealed class MicroVmFaultInjectionTests : FaultInjectionTests
+{
+    [TestInitialize]
+    public void Require() => KvmRequirement.Require();
+
+    private protected override ProxiedMigration StartMigration() => ProxiedMigration.OnMicroVms();
 }

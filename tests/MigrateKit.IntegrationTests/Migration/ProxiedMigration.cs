@@ -11,12 +11,12 @@ using MigrateKit.Vmm;
 namespace MigrateKit.IntegrationTests.Migration;
 
 /// <summary>
-/// One migration over real sockets with a <see cref="FaultProxy"/> in the path: a HostVm source
-/// running the verifier (its writes are exactly the workload's, so what differs between the two
-/// sides is known page by page), the real engine over plain TCP on 127.0.0.1, the proxy, a
-/// <see cref="MigrationListener"/> and a real <see cref="MigrationReceiver"/> that builds a
-/// <see cref="RecordingTarget"/>. A test arms a fault on <see cref="Proxy"/>, runs, and checks
-/// the <see cref="ProxiedOutcome"/>.
+/// One migration over real sockets with a <see cref="FaultProxy"/> in the path: a source VM
+/// (HostVm, or MicroVm on KVM) running the verifier, which writes only its range, so what
+/// differs between the two sides is known page by page; the real engine over plain TCP on
+/// 127.0.0.1, the proxy, a <see cref="MigrationListener"/> and a real
+/// <see cref="MigrationReceiver"/> that builds a <see cref="RecordingTarget"/> of the same kind.
+/// A test arms a fault on <see cref="Proxy"/>, runs, and checks the <see cref="ProxiedOutcome"/>.
 /// </summary>
 internal sealed class ProxiedMigration : IAsyncDisposable
 {
@@ -35,21 +35,23 @@ internal sealed class ProxiedMigration : IAsyncDisposable
     private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(60);
 
     private readonly MigrationListener _listener;
+    private readonly Func<MigrationHello, IWorkloadVm> _createTarget;
     private RecordingTarget? _target;
 
-    private ProxiedMigration()
+    /// <param name="source">The started source VM; this owns it from here.</param>
+    /// <param name="createTarget">Builds the destination VM for a Hello.</param>
+    private ProxiedMigration(IWorkloadVm source, Func<MigrationHello, IWorkloadVm> createTarget)
     {
-        Source = new HostVm(Memory);
-        Source.Load(HostWorkload.Verifier(Written.Start, Written.End));
+        Source = source;
+        _createTarget = createTarget;
         Source.SetPaceLimit(GuestPace);
-        Source.Start();
-        Assert.IsTrue(Source.WaitForPass(1, TimeSpan.FromSeconds(60)), $"no first pass: {Source.GetStatus()}");
+        Assert.IsTrue(Source.WaitForPass(1, TimeSpan.FromSeconds(60)), $"no first pass: {Source.GetStatus()[0]}");
         Tracker = new KeptTracker(Source.CreateTracker());
         _listener = MigrationListener.Listen("tcp:127.0.0.1:0");
         Proxy = FaultProxy.Start(_listener.LocalAddress);
     }
 
-    internal HostVm Source { get; }
+    internal IWorkloadVm Source { get; }
 
     internal KeptTracker Tracker { get; }
 
@@ -63,8 +65,23 @@ internal sealed class ProxiedMigration : IAsyncDisposable
         IdleTimeout = TimeSpan.FromSeconds(5),
     };
 
-    /// <summary>Starts the source VM, the destination's listener and the proxy.</summary>
-    internal static ProxiedMigration Start() => new();
+    /// <summary>Starts a HostVm source (tracked with userfaultfd write-protection), the destination's listener and the proxy.</summary>
+    internal static ProxiedMigration OnHostVms()
+    {
+        var source = new HostVm(Memory);
+        source.Load(HostWorkload.Verifier(Written.Start, Written.End));
+        source.Start();
+        return new ProxiedMigration(source, hello => new HostVm(hello.Regions));
+    }
+
+    /// <summary>Starts a MicroVm source on KVM (tracked with the dirty log), the destination's listener and the proxy.</summary>
+    internal static ProxiedMigration OnMicroVms()
+    {
+        MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = Memory, ManualDirtyLogProtect = true });
+        source.Load(GuestPrograms.Verifier(Written.Start, Written.End));
+        source.Start();
+        return new ProxiedMigration(source, hello => MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }));
+    }
 
     /// <summary>
     /// Options that stay in pre-copy for several rounds: at 32 MiB/s a round of the 32 MiB the
@@ -79,7 +96,7 @@ internal sealed class ProxiedMigration : IAsyncDisposable
     /// <summary>Runs the migration through the proxy; every wait is bounded.</summary>
     internal async Task<ProxiedOutcome> RunAsync(MigrationOptions options)
     {
-        var receiver = new MigrationReceiver(hello => _target = new RecordingTarget(new HostVm(hello.Regions)), ReceiverOptions);
+        var receiver = new MigrationReceiver(hello => _target = new RecordingTarget(_createTarget(hello)), ReceiverOptions);
         Task<ReceiveResult> receiving = Task.Run(async () =>
         {
             await using IMigrationConnection incoming = await _listener.AcceptAsync().WaitAsync(ConnectTimeout);

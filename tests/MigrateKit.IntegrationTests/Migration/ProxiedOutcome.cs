@@ -36,7 +36,7 @@ internal sealed class ProxiedOutcome
     /// <summary>The VM the destination built, or null when no Hello reached it.</summary>
     internal RecordingTarget? Target { get; }
 
-    private HostVm Source => _migration.Source;
+    private IWorkloadVm Source => _migration.Source;
 
     private string Sides => $"source: {Report.Status} in {Report.FailedPhase} ({Report.Reason}); destination: {Received.Status} ({Received.Reason})";
 
