@@ -31,6 +31,19 @@ public abstract class FaultInjectionTests
     }
 
     [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task DelayWellBelowTheResponseTimeout_OnlySlowsTheMigration_WhichCompletesByteForByte()
+    {
+        await using ProxiedMigration migration = StartMigration();
+        migration.Proxy.Arm(Fault.Delay(TimeSpan.FromMilliseconds(2)));
+
+        // The default response timeout (30 s): the slowed switchover takes longer than 2 s, which the
+        // switchover's deadline (the response timeout, over the whole final transfer) would refuse.
+        ProxiedOutcome outcome = await migration.RunAsync(new MigrationOptions { BandwidthLimit = 128L << 20, MaxDowntime = TimeSpan.FromSeconds(10) });
+        outcome.AssertCompleted();
+    }
+
+    [TestMethod]
     [DataRow("reset")]
     [DataRow("cut")]
     [Timeout(120_000, CooperativeCancellation = true)]
@@ -41,6 +54,7 @@ public abstract class FaultInjectionTests
     [DataRow("reset")]
     [DataRow("cut")]
     [DataRow("half-open")]
+    [DataRow("half-open toward the destination")]
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task FaultInsideAPagesFrameOfRound0_LeavesTheVmOnTheSource_WithEveryUnacknowledgedPagePending(string fault) =>
         await AssertSourceKeepsTheVmAsync(Named(fault), Trigger.InsideFrame(FrameType.Pages, 100_000, occurrence: 3), ProxiedMigration.ManyRounds(), MigrationPhase.Send);
@@ -108,6 +122,7 @@ public abstract class FaultInjectionTests
         "reset" => Fault.Reset,
         "cut" => Fault.CutAfter(0),
         "half-open" => Fault.HalfOpen(Direction.ToSource),
+        "half-open toward the destination" => Fault.HalfOpen(Direction.ToDestination),
         "black-hole" => Fault.BlackHole,
         "delay" => Fault.Delay(ProxiedMigration.ResponseTimeout * 1.5),
         _ => throw new ArgumentOutOfRangeException(nameof(fault), fault, "no such fault"),
