@@ -50,9 +50,9 @@ internal sealed class PreCopyRun
         _regions = engine.Regions;
         _progress = progress;
         _time = _options.TimeProvider;
-        _writer = new PageStreamWriter(connection.Output, connection.Options.WithRate(_options.BandwidthLimit, _time));
+        _writer = PageStreamWriter.ForConnection(connection, connection.Options.WithRate(_options.BandwidthLimit, _time), _options.ResponseTimeout);
         _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize);
-        _sender = new RoundSender(_writer, _time, _measurements.RecordSend);
+        _sender = new RoundSender(_writer, _time, _measurements.RecordSend, () => _phase);
         _channel = new DestinationChannel(new PageStreamReader(connection.Input, connection.Options), _options, () => _phase);
         _recovery = new SourceRecovery(_source, _regions);
         _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
@@ -193,8 +193,7 @@ internal sealed class PreCopyRun
         GuestMemoryLayout memory = _source.Memory;
         var specs = memory.Regions.Select(r => new GuestMemoryRegionSpec(r.GuestPhysicalAddress, r.Size)).ToArray();
         long sent = _time.GetTimestamp();
-        _writer.AppendHello(new MigrationHello(MigrationProtocol.Version, specs, _source.VcpuCount, _source.Name));
-        await _writer.FlushAsync(ct).ConfigureAwait(false);
+        await _sender.SendHelloAsync(new MigrationHello(MigrationProtocol.Version, specs, _source.VcpuCount, _source.Name), ct).ConfigureAwait(false);
         HelloAck ack = await _channel.WaitForHelloAckAsync(ct).ConfigureAwait(false);
         _measurements.Estimator.ObserveResume(ack.ResumeCostEstimate);
         MigrationLog.HandshakeDone(_logger, ack.Version, _time.GetElapsedTime(sent).TotalMilliseconds);
