@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
+using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Transport;
@@ -64,6 +65,29 @@ public sealed class SocketMigrationConnectionTests
         Socket socket = ((SocketMigrationConnection)accepted).Socket;
         Assert.AreEqual(15, (int)socket.GetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime)!);
         Assert.AreEqual(5, (int)socket.GetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval)!);
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public async Task BytesSent_CountsWhatTheSocketTook_WithOrWithoutTls(bool tls)
+    {
+        await using MigrationListener listener = tls
+            ? MigrationListener.Listen("tcp:127.0.0.1:0", Tls("destination", "source"), null)
+            : MigrationListener.Listen("tcp:127.0.0.1:0");
+        Task<IMigrationConnection> accepting = listener.AcceptAsync();
+        await using IMigrationConnection connector = await (tls
+            ? MigrationConnector.ConnectAsync(listener.LocalAddress, Tls("source", "destination"), null)
+            : MigrationConnector.ConnectAsync(listener.LocalAddress)).WaitAsync(Timeout);
+        await using IMigrationConnection accepted = await accepting.WaitAsync(Timeout);
+        var connection = (SocketMigrationConnection)connector;
+        Assert.AreEqual(0L, connection.BytesSent);
+
+        using var writer = new PageStreamWriter(connector.Output);
+        writer.AppendDeviceState(new byte[100_000]);
+        await writer.FlushAsync();
+
+        Assert.IsTrue(SpinWait.SpinUntil(() => connection.BytesSent == writer.BytesWritten, Timeout), $"{connection.BytesSent} of {writer.BytesWritten} bytes counted");
     }
 
     private static MigrationTlsOptions Tls(string name, string peer) => new()
