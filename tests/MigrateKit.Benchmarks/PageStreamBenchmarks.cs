@@ -23,6 +23,10 @@ public class PageStreamBenchmarks
     private PageStreamReader _reader = null!;
     private CountingHandler _handler = null!;
 
+    /// <summary>Whether the writer bounds its waits for the connection, as the engine's does.</summary>
+    [Params(false, true)]
+    public bool StallTimeout { get; set; }
+
     /// <summary>Maps 1 MiB of random guest memory and a pipe.</summary>
     [GlobalSetup]
     public void Setup()
@@ -31,7 +35,7 @@ public class PageStreamBenchmarks
         new Random(1).NextBytes(_memory.Regions[0].GetSpan(0, 1 << 20));
         _digest = new RegionDigestAccumulator(256);
         _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 64 << 20, resumeWriterThreshold: 32 << 20, minimumSegmentSize: 64 * 1024, useSynchronizationContext: false));
-        _writer = new PageStreamWriter(_pipe.Writer);
+        _writer = StallTimeout ? new PageStreamWriter(_pipe.Writer).BoundStalls(TimeSpan.FromSeconds(30), () => 0) : new PageStreamWriter(_pipe.Writer);
         _reader = new PageStreamReader(_pipe.Reader);
         _handler = new CountingHandler();
         _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));

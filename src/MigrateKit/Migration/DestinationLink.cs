@@ -28,7 +28,7 @@ internal sealed class DestinationLink : IAsyncDisposable
     {
         _connection = connection;
         _owned = owned;
-        Writer = new PageStreamWriter(connection.Output, connection.Options.WithRate(options.BandwidthLimit, options.TimeProvider));
+        Writer = PageStreamWriter.ForConnection(connection, connection.Options.WithRate(options.BandwidthLimit, options.TimeProvider), options.ResponseTimeout);
         Channel = new DestinationChannel(new PageStreamReader(connection.Input, connection.Options), options, phase);
 
         // Cancelled when the destination reports an error or goes away, so a send blocked on a

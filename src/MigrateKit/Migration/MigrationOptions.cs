@@ -57,8 +57,10 @@ public sealed class MigrationOptions
     public TimeSpan? Deadline { get; init; }
 
     /// <summary>
-    /// How long to wait for the destination's answers (HelloAck, RoundAcks, final Ack) and, while
-    /// the source is paused, for it to take the switchover's data; at most
+    /// How long to wait for the destination's answers (HelloAck, RoundAcks, final Ack), for the
+    /// connection to take data (a send during which it moves no bytes for this long fails the
+    /// migration; waiting for the <see cref="BandwidthLimit"/> does not count) and, while the source
+    /// is paused, for the destination to take the whole switchover's data; at most
     /// 4294967294 ms (about 49.7 days), the longest timeout .NET timers take.
     /// </summary>
     /// <value>The default is 30 s.</value>

@@ -53,7 +53,7 @@ internal sealed class PreCopyRun
         _time = _options.TimeProvider;
         _connector = connector;
         _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize);
-        _sender = new RoundSender(_time, _measurements.RecordSend);
+        _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase);
         _recovery = new SourceRecovery(_source, _regions);
         _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
         _policy = new MigrationPolicy(_options);
@@ -328,8 +328,7 @@ internal sealed class PreCopyRun
         GuestMemoryLayout memory = _source.Memory;
         var specs = memory.Regions.Select(r => new GuestMemoryRegionSpec(r.GuestPhysicalAddress, r.Size)).ToArray();
         long sent = _time.GetTimestamp();
-        Link.Writer.AppendHello(new MigrationHello(MigrationProtocol.Version, specs, _source.VcpuCount, _source.Name) { SessionId = SessionId });
-        await Link.Writer.FlushAsync(ct).ConfigureAwait(false);
+        await _sender.SendHelloAsync(new MigrationHello(MigrationProtocol.Version, specs, _source.VcpuCount, _source.Name) { SessionId = SessionId }, ct).ConfigureAwait(false);
         HelloAck ack = await Link.Channel.WaitForHelloAckAsync(ct).ConfigureAwait(false);
         _measurements.Estimator.ObserveResume(ack.ResumeCostEstimate);
         MigrationLog.HandshakeDone(_logger, ack.Version, _time.GetElapsedTime(sent).TotalMilliseconds);

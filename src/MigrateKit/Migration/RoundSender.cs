@@ -19,26 +19,32 @@ internal sealed class RoundSender
 
     private readonly TimeProvider _time;
     private readonly Action<long, TimeSpan> _recordSend;
+    private readonly Func<MigrationPhase> _phase;
     private PageStreamWriter _writer = null!;
     private PageRun[] _dataRuns = [];
     private PageRun[] _zeroRuns = [];
     private ulong _earlierBytes;
+    private int _rounds;
 
     /// <param name="time">The clock that times the flushes.</param>
     /// <param name="recordSend">Gets the bytes and the sending time of every flush.</param>
-    internal RoundSender(TimeProvider time, Action<long, TimeSpan> recordSend)
+    /// <param name="phase">The engine's phase, named when a flush stalls.</param>
+    internal RoundSender(TimeProvider time, Action<long, TimeSpan> recordSend, Func<MigrationPhase> phase)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(recordSend);
+        ArgumentNullException.ThrowIfNull(phase);
         _time = time;
         _recordSend = recordSend;
+        _phase = phase;
     }
 
-    /// <param name="writer">Where the frames go.</param>
+    /// <param name="writer">Where the frames go; its stall timeout bounds every flush.</param>
     /// <param name="time">The clock that times the flushes.</param>
     /// <param name="recordSend">Gets the bytes and the sending time of every flush.</param>
-    internal RoundSender(PageStreamWriter writer, TimeProvider time, Action<long, TimeSpan> recordSend)
-        : this(time, recordSend) => Use(writer);
+    /// <param name="phase">The engine's phase, named when a flush stalls.</param>
+    internal RoundSender(PageStreamWriter writer, TimeProvider time, Action<long, TimeSpan> recordSend, Func<MigrationPhase> phase)
+        : this(time, recordSend, phase) => Use(writer);
 
     /// <summary>Bytes put on the wire so far, frame headers included, on every connection of the migration.</summary>
     internal ulong BytesWritten => _earlierBytes + (ulong)(_writer?.BytesWritten ?? 0);
@@ -68,6 +74,7 @@ internal sealed class RoundSender
     /// <summary>Starts counting a new round's pages.</summary>
     internal void BeginRound()
     {
+        _rounds++;
         RoundPages = 0;
         RoundZeroPages = 0;
     }
@@ -90,7 +97,7 @@ internal sealed class RoundSender
             long t0 = _time.GetTimestamp();
             long before = _writer.BytesWritten;
             position = AppendFrames(region, pages, position);
-            await _writer.FlushAsync(ct).ConfigureAwait(false);
+            await BoundedFlushAsync(ct).ConfigureAwait(false);
             _recordSend(_writer.BytesWritten - before, _time.GetElapsedTime(t0));
         }
     }
@@ -124,8 +131,38 @@ internal sealed class RoundSender
     {
         long t0 = _time.GetTimestamp();
         long before = _writer.UnflushedBytes;
-        await _writer.FlushAsync(ct).ConfigureAwait(false);
+        await BoundedFlushAsync(ct).ConfigureAwait(false);
         _recordSend(before, _time.GetElapsedTime(t0));
+    }
+
+    /// <summary>Sends the Hello (not counted as page traffic).</summary>
+    internal async ValueTask SendHelloAsync(MigrationHello hello, CancellationToken ct)
+    {
+        _writer.AppendHello(hello);
+        await BoundedFlushAsync(ct).ConfigureAwait(false);
+    }
+
+    // Every flush of the engine goes through here: a destination that takes no data for the
+    // writer's stall timeout (it stopped reading, or the link black-holed) fails the migration,
+    // while the bandwidth limit's pacing may take as long as it needs.
+    private async ValueTask BoundedFlushAsync(CancellationToken ct)
+    {
+        try
+        {
+            await _writer.FlushAsync(ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            MigrationPhase phase = _phase();
+            string during = phase switch
+            {
+                MigrationPhase.Handshake => "the handshake",
+                MigrationPhase.Send => $"round {_rounds - 1}",
+                MigrationPhase.Switchover => "the switchover",
+                _ => phase.ToString(),
+            };
+            throw new MigrationException(phase, $"the destination took no data for {_writer.StallTimeout.TotalSeconds:0.###} s during {during}", ex);
+        }
     }
 
     private static bool IsZero(ReadOnlySpan<byte> page) => MemoryMarshal.Cast<byte, ulong>(page).IndexOfAnyExcept(0UL) < 0;

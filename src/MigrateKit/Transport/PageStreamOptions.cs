@@ -26,6 +26,16 @@ public sealed class PageStreamOptions
     /// </summary>
     public long? BandwidthLimit { get; init; }
 
+    /// <summary>
+    /// How long a TCP connection's peer may stay silent or leave sent data unacknowledged before
+    /// the connection fails: TCP keepalive probes find a vanished peer of an idle connection, and
+    /// TCP_USER_TIMEOUT (Linux) ends one whose link black-holed mid-transfer, instead of the
+    /// kernel's two hours idle or some 15 minutes of retransmissions. Whole seconds from 1 s to
+    /// 32767 s (TCP_KEEPIDLE's range); Unix domain sockets ignore it.
+    /// </summary>
+    /// <value>The default is 30 s, like <c>MigrationOptions.ResponseTimeout</c>.</value>
+    public TimeSpan PeerTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The clock for rate limiting and timing. The default is <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -37,8 +47,12 @@ public sealed class PageStreamOptions
         PauseWriterThreshold = PauseWriterThreshold,
         ResumeWriterThreshold = ResumeWriterThreshold,
         BandwidthLimit = bandwidthLimit,
+        PeerTimeout = PeerTimeout,
         TimeProvider = timeProvider,
     };
+
+    /// <summary>The longest <see cref="PeerTimeout"/>: TCP_KEEPIDLE's maximum, in seconds.</summary>
+    internal static readonly TimeSpan MaxPeerTimeout = TimeSpan.FromSeconds(short.MaxValue);
 
     /// <summary>The smallest <see cref="BandwidthLimit"/>: one page per second.</summary>
     internal const long MinBandwidthLimit = MigrationProtocol.PageSize;
@@ -73,6 +87,11 @@ public sealed class PageStreamOptions
         if (BandwidthLimit is < MinBandwidthLimit)
         {
             throw new ArgumentException($"BandwidthLimit must be at least {MinBandwidthLimit} bytes/s or null (got {BandwidthLimit}).", nameof(BandwidthLimit));
+        }
+
+        if (PeerTimeout < TimeSpan.FromSeconds(1) || PeerTimeout > MaxPeerTimeout || PeerTimeout.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            throw new ArgumentException($"PeerTimeout must be whole seconds from 1 s to {MaxPeerTimeout.TotalSeconds:F0} s (got {PeerTimeout}).", nameof(PeerTimeout));
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider);

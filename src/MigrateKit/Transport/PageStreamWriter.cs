@@ -33,6 +33,7 @@ public sealed partial class PageStreamWriter : IDisposable
     private long _lastRefill;
     private long _bytesWritten;
     private long _unflushed;
+    private BackpressureDeadline? _deadline;
 
     /// <summary>Creates a writer over a connection's output.</summary>
     /// <param name="output">Where frames go.</param>
@@ -58,6 +59,33 @@ public sealed partial class PageStreamWriter : IDisposable
             _lastRefill = _options.TimeProvider.GetTimestamp();
         }
     }
+
+    /// <summary>
+    /// A writer for <paramref name="connection"/> whose every wait for the connection to take data
+    /// (backpressure) ends in a <see cref="TimeoutException"/> after <paramref name="stallTimeout"/>
+    /// without progress; the bandwidth limit's pacing does not count.
+    /// </summary>
+    internal static PageStreamWriter ForConnection(IMigrationConnection connection, PageStreamOptions options, TimeSpan stallTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        Func<long>? sentBytes = connection is SocketMigrationConnection socket ? () => socket.BytesSent : null;
+        return new PageStreamWriter(connection.Output, options).BoundStalls(stallTimeout, sentBytes);
+    }
+
+    /// <summary>
+    /// Ends every wait of this writer for its output to take data in a <see cref="TimeoutException"/>
+    /// after <paramref name="stallTimeout"/> without progress, progress being a change of
+    /// <paramref name="sentBytes"/> (or, without it, the end of the wait).
+    /// </summary>
+    internal PageStreamWriter BoundStalls(TimeSpan stallTimeout, Func<long>? sentBytes)
+    {
+        _deadline?.Dispose();
+        _deadline = new BackpressureDeadline(_output, stallTimeout, _options.TimeProvider, sentBytes);
+        return this;
+    }
+
+    /// <summary>How long a flush waits for the connection to take data without progress; infinite unless made <see cref="ForConnection"/>.</summary>
+    internal TimeSpan StallTimeout => _deadline?.Limit ?? Timeout.InfiniteTimeSpan;
 
     /// <summary>Bytes appended so far, frame headers included (the bytes this side puts on the wire).</summary>
     public long BytesWritten => _bytesWritten;
@@ -325,7 +353,7 @@ public sealed partial class PageStreamWriter : IDisposable
             await FlushAsync(timeout.Token).ConfigureAwait(false);
             return true;
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or TimeoutException or InvalidOperationException or ObjectDisposedException)
         {
             return false;
         }
@@ -337,6 +365,7 @@ public sealed partial class PageStreamWriter : IDisposable
     /// </summary>
     /// <exception cref="IOException">The peer is gone (the connection's reader completed).</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    /// <exception cref="TimeoutException">The connection took no data for the writer's stall timeout.</exception>
     public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
     {
         long pending = _unflushed;
@@ -346,7 +375,13 @@ public sealed partial class PageStreamWriter : IDisposable
             await PaceAsync(pending, cancellationToken).ConfigureAwait(false);
         }
 
-        FlushResult result = await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        FlushResult result = await FlushOutputAsync(cancellationToken).ConfigureAwait(false);
+        if (result.IsCanceled && _deadline is not null && _deadline.TakeStrayCancel())
+        {
+            // The deadline cancelled a wait that had just ended; the cancellation hit this flush instead.
+            result = await FlushOutputAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (result.IsCanceled)
         {
             throw new OperationCanceledException("The flush was cancelled.", cancellationToken);
@@ -377,8 +412,13 @@ public sealed partial class PageStreamWriter : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose()
+    public void Dispose() => _deadline?.Dispose();
+
+    // Only a flush that has to wait for the connection is watched: the usual one completes at once.
+    private ValueTask<FlushResult> FlushOutputAsync(CancellationToken ct)
     {
+        ValueTask<FlushResult> flushing = _output.FlushAsync(ct);
+        return flushing.IsCompleted || _deadline is null ? flushing : _deadline.WaitAsync(flushing);
     }
 
     private async ValueTask PaceAsync(long bytes, CancellationToken ct)

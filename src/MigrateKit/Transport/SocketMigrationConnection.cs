@@ -1,4 +1,5 @@
 using System;
+using System.Buffers.Binary;
 using System.IO;
 using System.IO.Pipelines;
 using System.Net.Security;
@@ -22,6 +23,15 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
     /// <summary>The most received TLS data held back from the reader while more is arriving.</summary>
     private const int TlsFlushBatch = 256 * 1024;
 
+    /// <summary>Keepalive probes sent before a silent peer counts as gone.</summary>
+    internal const int KeepAliveProbes = 3;
+
+    /// <summary>IPPROTO_TCP, the level of <see cref="TcpUserTimeout"/>.</summary>
+    internal const int IpProtocolTcp = 6;
+
+    /// <summary>TCP_USER_TIMEOUT (Linux): how long sent data may stay unacknowledged before the connection fails, in ms.</summary>
+    internal const int TcpUserTimeout = 18;
+
     private readonly Socket _socket;
     private readonly SslStream? _tls;
     private readonly Pipe _inbound;
@@ -29,6 +39,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
     private readonly Task _receiving;
     private readonly Task _sending;
     private int _disposed;
+    private long _bytesSent;
 
     private SocketMigrationConnection(Socket socket, SslStream? tls, string remote, PageStreamOptions options)
     {
@@ -50,6 +61,8 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
     /// <summary>Wraps a connected socket, first running the TLS handshake when <paramref name="tls"/> is given.</summary>
     internal static async Task<IMigrationConnection> OpenAsync(Socket socket, string remote, bool asServer, MigrationTlsOptions? tls, PageStreamOptions options, CancellationToken cancellationToken)
     {
+        // Before the TLS handshake, so a peer that vanishes during it is found as fast.
+        WatchPeer(socket, options.PeerTimeout);
         if (tls is null)
         {
             return new SocketMigrationConnection(socket, null, remote, options);
@@ -68,6 +81,12 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
     public string RemoteAddress { get; }
 
     public PageStreamOptions Options { get; }
+
+    /// <summary>Bytes handed to the socket (or to TLS) so far: the progress a stalled flush looks for.</summary>
+    internal long BytesSent => Volatile.Read(ref _bytesSent);
+
+    /// <summary>The socket, for tests that read its options back.</summary>
+    internal Socket Socket => _socket;
 
     public async ValueTask DisposeAsync()
     {
@@ -193,6 +212,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
         if (_tls is not null)
         {
             await _tls.WriteAsync(segment).ConfigureAwait(false);
+            Volatile.Write(ref _bytesSent, _bytesSent + segment.Length);
             return;
         }
 
@@ -200,6 +220,34 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
         {
             int sent = await _socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
             segment = segment[sent..];
+            Volatile.Write(ref _bytesSent, _bytesSent + sent);
+        }
+    }
+
+    /// <summary>
+    /// Turns on keepalive and, on Linux, TCP_USER_TIMEOUT, so a peer that vanished (or a link
+    /// that black-holed) fails the socket within about <paramref name="peerTimeout"/>, idle or
+    /// not, instead of after the kernel's defaults (two hours idle; some 15 minutes of
+    /// retransmissions). Keepalive probes start after half the timeout and three go out in the
+    /// other half.
+    /// </summary>
+    internal static void WatchPeer(Socket socket, TimeSpan peerTimeout)
+    {
+        if (socket.AddressFamily == AddressFamily.Unix)
+        {
+            return;
+        }
+
+        int seconds = (int)Math.Max(1, Math.Round(peerTimeout.TotalSeconds));
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, Math.Max(1, seconds / 2));
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, Math.Max(1, seconds / 2 / KeepAliveProbes));
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, KeepAliveProbes);
+        if (OperatingSystem.IsLinux())
+        {
+            Span<byte> milliseconds = stackalloc byte[sizeof(int)];
+            BinaryPrimitives.WriteInt32LittleEndian(milliseconds, (int)peerTimeout.TotalMilliseconds);
+            socket.SetRawSocketOption(IpProtocolTcp, TcpUserTimeout, milliseconds);
         }
     }
 }

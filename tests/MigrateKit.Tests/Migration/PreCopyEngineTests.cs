@@ -1,11 +1,15 @@
 using System;
+using System.IO.Pipelines;
 using System.Linq;
 using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
+using MigrateKit.Tests.Transport;
 using MigrateKit.Transport;
 using Moq;
 
@@ -613,5 +617,55 @@ public sealed class PreCopyEngineTests
         var engine = new PreCopyEngine(source.Object, tracker);
         Assert.HasCount(1, engine.PendingPages);
         Assert.IsTrue(engine.PendingPages[0].IsEmpty);
+    }
+
+    [TestMethod]
+    public async Task DestinationThatStopsReadingAfterTheHandshake_FailsTheMigrationAfterTheResponseTimeout_SourceRunningUnthrottledEveryPagePending()
+    {
+        // 8 MiB of data against a pipe that pauses at about 2 MiB, and a destination that answers
+        // HelloAck and then reads nothing: round 0 stops on the full pipe until the deadline.
+        var time = new FakeTimeProvider();
+        var connectionOptions = new PageStreamOptions { PauseWriterThreshold = (2 << 20) + 64, ResumeWriterThreshold = 1 << 20 };
+        (IMigrationConnection src, IMigrationConnection dst) = MigrationConnector.CreateInMemoryPair(connectionOptions);
+        await using IMigrationConnection s = src;
+        await using IMigrationConnection d = dst;
+        using GuestMemoryLayout memory = TransportTestSupport.RandomMemory(2048, seed: 12);
+        var source = new Mock<IMigrationSource>();
+        source.SetupGet(x => x.Name).Returns("vm");
+        source.SetupGet(x => x.Memory).Returns(memory);
+        source.SetupGet(x => x.VcpuCount).Returns(1);
+        source.Setup(x => x.SaveDeviceState()).Returns([1, 2, 3]);
+        using var tracker = new ScriptedTracker(memory, _ => [], () => false, _ => { });
+        var engine = new PreCopyEngine(source.Object, tracker, new MigrationOptions { ResponseTimeout = TimeSpan.FromSeconds(2), TimeProvider = time });
+
+        Task<MigrationReport> migrating = engine.MigrateAsync(src);
+        ReadResult hello = await dst.Input.ReadAsync().AsTask().WaitAsync(EngineHarness.Timeout);
+        dst.Input.AdvanceTo(hello.Buffer.End);
+        var answer = new PageStreamWriter(dst.Output);
+        answer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.FromMilliseconds(1)));
+        await answer.FlushAsync();
+        FakeClock.WaitFor(() => RoundZeroArrives(dst.Input), "round 0 is on its way");
+        DateTimeOffset sending = time.GetUtcNow();
+        MigrationReport report = await time.AdvanceUntilDoneAsync(migrating, TimeSpan.FromMilliseconds(100));
+
+        Assert.AreEqual(MigrationStatus.Failed, report.Status, report.Reason);
+        Assert.AreEqual(MigrationPhase.Send, report.FailedPhase);
+        Assert.EndsWith("the destination took no data for 2 s during round 0", report.Reason!);
+        Assert.IsGreaterThanOrEqualTo(TimeSpan.FromSeconds(2), time.GetUtcNow() - sending, "not before the deadline on the fake clock");
+        source.Verify(x => x.Resume(), Times.Once()); // the calibration pause only: the source runs
+        source.Verify(x => x.SetThrottlePercent(It.Is<int>(p => p != 0)), Times.Never());
+        Assert.AreEqual(2048UL, engine.PendingPages[0].Count(), "nothing was acknowledged: every page stays pending");
+    }
+
+    // Peeks (consumes nothing): whether frames came after the Hello.
+    private static bool RoundZeroArrives(PipeReader input)
+    {
+        if (!input.TryRead(out ReadResult read))
+        {
+            return false;
+        }
+
+        input.AdvanceTo(read.Buffer.Start);
+        return !read.Buffer.IsEmpty;
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Collections.Generic;
 using System.IO.Pipelines;
 using System.Linq;
@@ -32,7 +33,7 @@ public sealed class RoundSenderTests
         _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
         await _writer.FlushAsync();
         _preamble = _writer.BytesWritten;
-        _sender = new RoundSender(_writer, new FakeTimeProvider(), (bytes, elapsed) => _flushes.Add((bytes, elapsed)));
+        _sender = new RoundSender(_writer, new FakeTimeProvider(), (bytes, elapsed) => _flushes.Add((bytes, elapsed)), () => MigrationPhase.Send);
     }
 
     private long SenderBytes => (long)_sender.BytesWritten - _preamble;
@@ -190,5 +191,56 @@ public sealed class RoundSenderTests
         Assert.AreSequenceEqual(new[] { new RegionDigest(0, regions[0].Digest.Value), new RegionDigest(1, regions[1].Digest.Value) }, ((DigestsFrame)frames[1]).Digests.ToArray());
         Assert.IsInstanceOfType<CompleteFrame>(frames[2]);
         Assert.AreEqual(SenderBytes, _flushes.Single().Bytes);
+    }
+
+    [TestMethod]
+    [DataRow(MigrationPhase.Send, "round 3")]
+    [DataRow(MigrationPhase.Switchover, "the switchover")]
+    public async Task SendAsync_ToADestinationThatTakesNoData_FailsAfterTheStallTimeout_NamingThePhase(MigrationPhase phase, string during)
+    {
+        // Nobody reads the connection: the send stops on a full pipe until the deadline on the fake clock.
+        var time = new FakeTimeProvider();
+        var options = new PageStreamOptions { PauseWriterThreshold = 4 << 20, ResumeWriterThreshold = 2 << 20, TimeProvider = time };
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair(options);
+        await using IMigrationConnection s = source;
+        await using IMigrationConnection d = destination;
+        using PageStreamWriter writer = PageStreamWriter.ForConnection(source, options, TimeSpan.FromSeconds(30));
+        var sender = new RoundSender(writer, time, (_, _) => { }, () => phase);
+        using GuestMemoryLayout memory = TransportTestSupport.RandomMemory(2048, seed: 3);
+        var all = new DirtyBitmap(2048);
+        all.SetAll();
+        for (int round = 0; round <= 3; round++)
+        {
+            sender.BeginRound();
+        }
+
+        Task sending = sender.SendAsync(Region(memory), all, CancellationToken.None);
+        TestSupport.FakeClock.AdvanceUntil(time, () => sending.IsCompleted, TimeSpan.FromSeconds(1), "the send ends");
+
+        MigrationException error = await Assert.ThrowsExactlyAsync<MigrationException>(() => sending);
+        Assert.AreEqual(phase, error.Phase);
+        Assert.EndsWith($"the destination took no data for 30 s during {during}", error.Message);
+        Assert.IsInstanceOfType<TimeoutException>(error.InnerException);
+    }
+
+    [TestMethod]
+    public async Task SendHelloAsync_ToADestinationThatTakesNoData_FailsDuringTheHandshake()
+    {
+        // A pipe already over its pause threshold: the Hello's flush has to wait, and nobody reads.
+        var time = new FakeTimeProvider();
+        var options = new PageStreamOptions { TimeProvider = time };
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair(options);
+        await using IMigrationConnection s = source;
+        await using IMigrationConnection d = destination;
+        source.Output.Write(new byte[options.PauseWriterThreshold]);
+        using PageStreamWriter writer = PageStreamWriter.ForConnection(source, options, TimeSpan.FromSeconds(5));
+        var sender = new RoundSender(writer, time, (_, _) => { }, () => MigrationPhase.Handshake);
+
+        Task sending = sender.SendHelloAsync(new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, 16 * Page)], 1, "vm"), CancellationToken.None).AsTask();
+        TestSupport.FakeClock.AdvanceUntil(time, () => sending.IsCompleted, TimeSpan.FromSeconds(1), "the send ends");
+
+        MigrationException error = await Assert.ThrowsExactlyAsync<MigrationException>(() => sending);
+        Assert.AreEqual(MigrationPhase.Handshake, error.Phase);
+        Assert.EndsWith("the destination took no data for 5 s during the handshake", error.Message);
     }
 }

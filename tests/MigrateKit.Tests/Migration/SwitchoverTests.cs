@@ -80,7 +80,7 @@ public sealed class SwitchoverTests : IDisposable
 
         var writer = new PageStreamWriter(toDestination.Writer);
         writer.AppendHello(new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, pages * Page)], 1, "vm"));
-        var sender = new RoundSender(writer, _time, (_, _) => { });
+        var sender = new RoundSender(writer, _time, (_, _) => { }, () => MigrationPhase.Switchover);
         _channel = new DestinationChannel(new PageStreamReader(_fromDestination.Reader), _options, () => MigrationPhase.Switchover);
         _readLoop = _channel.StartReading(_work, _reading.Token);
         _recovery = new SourceRecovery(_source.Object, _regions);

@@ -24,6 +24,30 @@ public sealed class PageStreamOptionsTests
     }
 
     [TestMethod]
+    [DataRow(0.0)]
+    [DataRow(0.5)]
+    [DataRow(-1.0)]
+    [DataRow(1.5)]
+    [DataRow(32768.0)]
+    public void Validate_RejectsAPeerTimeoutThatIsNotWholeSecondsFrom1To32767(double seconds)
+    {
+        var options = new PageStreamOptions { PeerTimeout = TimeSpan.FromSeconds(seconds) };
+
+        ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(options.Validate);
+
+        Assert.AreEqual(nameof(PageStreamOptions.PeerTimeout), ex.ParamName);
+        Assert.Contains("PeerTimeout must be whole seconds from 1 s to 32767 s", ex.Message);
+    }
+
+    [TestMethod]
+    public void PeerTimeout_Is30SecondsByDefault_AndAcceptsItsRange()
+    {
+        Assert.AreEqual(TimeSpan.FromSeconds(30), new PageStreamOptions().PeerTimeout);
+        new PageStreamOptions { PeerTimeout = TimeSpan.FromSeconds(1) }.Validate();
+        new PageStreamOptions { PeerTimeout = TimeSpan.FromSeconds(32767) }.Validate();
+    }
+
+    [TestMethod]
     public void Validate_AcceptsAPauseThresholdOneByteAboveTheLargestFrame()
     {
         new PageStreamOptions { PauseWriterThreshold = (2 << 20) + MigrationProtocol.FrameHeaderSize + 1, ResumeWriterThreshold = 1 << 20 }.Validate();

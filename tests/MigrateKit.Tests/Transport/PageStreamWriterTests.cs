@@ -132,13 +132,15 @@ public sealed class PageStreamWriterTests
     }
 
     [TestMethod]
-    public async Task AppendPagesFlushAndReadDispatch_AllocateNothingAfterWarmup()
+    [DataRow(false)]
+    [DataRow(true)]
+    public async Task AppendPagesFlushAndReadDispatch_AllocateNothingAfterWarmup(bool stallTimeout)
     {
         const int frames = 64;
         using GuestMemoryLayout memory = RandomMemory(1024, seed: 4);
         GuestMemoryRegion region = memory.Regions[0];
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 64 << 20, resumeWriterThreshold: 32 << 20, minimumSegmentSize: 4 << 20, useSynchronizationContext: false));
-        using var writer = new PageStreamWriter(pipe.Writer);
+        using PageStreamWriter writer = stallTimeout ? new PageStreamWriter(pipe.Writer).BoundStalls(TimeSpan.FromSeconds(30), () => 0) : new PageStreamWriter(pipe.Writer);
         var reader = new PageStreamReader(pipe.Reader);
         var handler = new CountingHandler();
         PageRun[][] runs =
