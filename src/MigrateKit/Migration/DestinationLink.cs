@@ -51,6 +51,22 @@ internal sealed class DestinationLink : IAsyncDisposable
     internal async Task SendErrorQuietlyAsync(string message) =>
         await Writer.TrySendErrorAsync(new MigrationError(MigrationErrorCode.SourceAborted, message)).ConfigureAwait(false);
 
+    /// <summary>
+    /// After the Ack: closes the sending side, which tells the destination the Ack arrived (a
+    /// destination that sees no clean close keeps answering queries for a while).
+    /// </summary>
+    internal async Task CloseOutputQuietlyAsync()
+    {
+        try
+        {
+            await _connection.Output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The link is gone already; the destination learns it otherwise.
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _reading.CancelAsync().ConfigureAwait(false);

@@ -45,6 +45,9 @@ public sealed class MigrationReceiver
 
     private readonly Func<MigrationHello, IMigrationTarget> _createTarget;
     private readonly MigrationReceiverOptions _options;
+
+    /// <summary>How long a completed migration whose Ack the source may have missed keeps answering its queries.</summary>
+    private TimeSpan Linger => _options.ReconnectTimeout < TimeSpan.FromSeconds(30) ? _options.ReconnectTimeout : TimeSpan.FromSeconds(30);
     private readonly ILogger _logger;
     private readonly ReceiverSessions _sessions;
 
@@ -111,6 +114,7 @@ public sealed class MigrationReceiver
         Task<IMigrationConnection>? accepting = null;
         ReceiverSession? waiting = null;
         long waitingSince = 0;
+        (ReceiverSession Session, ReceiveResult Result)? unconfirmed = null;
         try
         {
             while (true)
@@ -128,7 +132,7 @@ public sealed class MigrationReceiver
 
                 if (waiting is not null)
                 {
-                    TimeSpan left = _options.ReconnectTimeout - _options.TimeProvider.GetElapsedTime(waitingSince);
+                    TimeSpan left = (unconfirmed is null ? _options.ReconnectTimeout : Linger) - _options.TimeProvider.GetElapsedTime(waitingSince);
                     events.Add(Task.Delay(left > TimeSpan.Zero ? left : TimeSpan.Zero, _options.TimeProvider, stop.Token));
                 }
 
@@ -161,6 +165,15 @@ public sealed class MigrationReceiver
                     (ConnectionEnd end, ReceiveResult? result) = await ended.ConfigureAwait(false);
                     if (end == ConnectionEnd.Ended && result is not null && (result.SessionId is null || result.SessionId == _sessions.Current?.Id || _sessions.Current is null))
                     {
+                        if (result.Status == MigrationStatus.Completed && finished.Run.Session is { AckConfirmed: false } started && _options.ReconnectTimeout > TimeSpan.Zero)
+                        {
+                            // The source may not have got the Ack: it will ask, so queries are answered a while longer.
+                            unconfirmed = (started, result);
+                            waiting = started;
+                            waitingSince = _options.TimeProvider.GetTimestamp();
+                            continue;
+                        }
+
                         return result;
                     }
 
@@ -170,11 +183,21 @@ public sealed class MigrationReceiver
                         waitingSince = _options.TimeProvider.GetTimestamp();
                     }
                 }
-                else if (waiting is not null && waiting.Owner is null && _options.TimeProvider.GetElapsedTime(waitingSince) >= _options.ReconnectTimeout)
+                else if (unconfirmed is null && waiting is not null && waiting.Owner is null && _options.TimeProvider.GetElapsedTime(waitingSince) >= _options.ReconnectTimeout)
                 {
                     string reason = $"the source did not reconnect within {_options.ReconnectTimeout.TotalSeconds:0.###} s";
                     _sessions.Discard(waiting, reason);
                     return Ended(waiting, MigrationStatus.Failed, reason, new TimeoutException($"The connection was lost and {reason}; the VM was released, never started here."));
+                }
+
+                if (unconfirmed is { } ran)
+                {
+                    if (_sessions.LastAsked == ran.Session.Id || _options.TimeProvider.GetElapsedTime(waitingSince) >= Linger)
+                    {
+                        return ran.Result;
+                    }
+
+                    continue;
                 }
 
                 // A query may have resolved the session that waited for its source.

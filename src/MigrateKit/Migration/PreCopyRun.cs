@@ -468,6 +468,7 @@ internal sealed class PreCopyRun
                 ConfirmCommit = (cause, commitSent) => ConfirmCommitAsync(cause, commitSent, caller),
             };
             SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
+            await Link.CloseOutputQuietlyAsync().ConfigureAwait(false);
             _measurements.Estimator.ObservePause(result.PauseLatency);
             bool? verified = LetGoOfTheSource();
             MigrationReport report = _recorder.Completed(rounds, forecast, result, _time.GetElapsedTime(result.Started), verified);

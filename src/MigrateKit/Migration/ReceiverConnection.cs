@@ -203,9 +203,31 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
         ReceiverSession session = _session!;
         _sessions?.End(session);
+        session.AckConfirmed = await SourceHungUpAsync().ConfigureAwait(false);
         MigrationLog.Received(_logger, session.Hello.SourceName, session.Pages, session.ResumeDuration!.Value.TotalMilliseconds);
         return (ConnectionEnd.Ended, Result(MigrationStatus.Completed, null, null));
     }
+
+    /// <summary>
+    /// The source closes its side once the Ack arrived: a clean end of the stream confirms it. A
+    /// reset, a frame or silence leaves it unconfirmed, and the source will ask (Query).
+    /// </summary>
+    private async Task<bool> SourceHungUpAsync()
+    {
+        TimeSpan wait = _options.IdleTimeout < ConfirmationWait ? _options.IdleTimeout : ConfirmationWait;
+        using var timeout = new CancellationTokenSource(wait, _options.TimeProvider);
+        try
+        {
+            return !await _reader.ReadAsync(new RefuseEverything(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or MigrationProtocolException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The longest wait for the source's hang-up after the Ack.</summary>
+    private static readonly TimeSpan ConfirmationWait = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// The link is gone. A listening receiver keeps a session that can continue (pre-copy, or
@@ -216,6 +238,12 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         if (_session is null && _sessions is not null)
         {
             return (ConnectionEnd.Answered, null);
+        }
+
+        if (_session?.State == DestinationSessionState.Discarded)
+        {
+            // A query released it while this connection still looked alive.
+            return (ConnectionEnd.Ended, Result(MigrationStatus.Aborted, _session.DiscardReason, null));
         }
 
         if (_session is not null && _sessions is not null && _options.ReconnectTimeout > TimeSpan.Zero && _session.State is DestinationSessionState.Receiving or DestinationSessionState.Ready)
@@ -487,4 +515,30 @@ internal sealed class ReceiverConnection : IPageStreamHandler
             throw new MigrationProtocolException(frame, "type", $"{frame} arrived after {after}.");
         }
     }
+}
+
+/// <summary>A handler for a stream that must carry nothing more: any frame is a violation.</summary>
+internal sealed class RefuseEverything : IPageStreamHandler
+{
+    public void OnHello(MigrationHello hello) => throw Refused("Hello");
+
+    public void OnHelloAck(HelloAck ack) => throw Refused("HelloAck");
+
+    public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Refused("Pages");
+
+    public void OnZeroPages(int region, ulong firstPage, ulong count) => throw Refused("ZeroPages");
+
+    public void OnRoundEnd(RoundEnd roundEnd) => throw Refused("RoundEnd");
+
+    public void OnDeviceState(ReadOnlySequence<byte> state) => throw Refused("DeviceState");
+
+    public void OnDigests(IReadOnlyList<RegionDigest> digests) => throw Refused("Digests");
+
+    public void OnComplete() => throw Refused("Complete");
+
+    public void OnAck(CompletionAck ack) => throw Refused("Ack");
+
+    public void OnError(MigrationError error) => throw Refused("Error");
+
+    private static MigrationProtocolException Refused(string frame) => new(frame, "type", $"{frame} arrived after the migration ended.");
 }

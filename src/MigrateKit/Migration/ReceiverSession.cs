@@ -77,6 +77,9 @@ internal sealed class ReceiverSession
     /// <summary>The connection that carries the session now, if any.</summary>
     internal ReceiverConnection? Owner { get; private set; }
 
+    /// <summary>The source confirmed it got the Ack (it hung up cleanly), or asked about the session since.</summary>
+    internal bool AckConfirmed { get; set; }
+
     /// <summary>The address of the connection that carried the session last.</summary>
     internal string? LastAddress { get; set; }
 

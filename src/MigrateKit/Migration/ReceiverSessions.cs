@@ -23,6 +23,9 @@ internal sealed class ReceiverSessions
 
     internal ReceiverSessions(ILogger logger) => _logger = logger;
 
+    /// <summary>The session the last Query named.</summary>
+    internal Guid? LastAsked { get; private set; }
+
     /// <summary>The migration under way, if any: open on a connection or waiting for its source.</summary>
     internal ReceiverSession? Current { get; private set; }
 
@@ -72,7 +75,7 @@ internal sealed class ReceiverSessions
                 }
                 else if (query.Action == SessionQueryAction.Abort && s.State != DestinationSessionState.Started)
                 {
-                    s.Discard("aborted by a query");
+                    Discard(s, "aborted by a query");
                 }
 
                 status = s.Status();
@@ -85,6 +88,7 @@ internal sealed class ReceiverSessions
             }
 
             MigrationLog.QueryAnswered(_logger, query.SessionId, query.Action.ToString(), status.State.ToString());
+            LastAsked = query.SessionId;
             return status;
         }
     }

@@ -22,6 +22,11 @@ public abstract class FaultInjectionTests
 
     [TestMethod]
     [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task BlackHoleInsideAPagesFrameOfRound0_EndsTheAttemptWithinTheResponseTimeout_AndLeavesTheVmOnTheSource() =>
+        await AssertSourceKeepsTheVmAsync(Fault.BlackHole, Trigger.InsideFrame(FrameType.Pages, 1000, occurrence: 3), ProxiedMigration.ManyRounds(), MigrationPhase.Send);
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
     public async Task WithoutAFault_TheMigrationThroughTheProxyCompletesByteForByte()
     {
         await using ProxiedMigration migration = StartMigration();

@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
@@ -59,7 +60,7 @@ internal sealed class ProxiedMigration : IAsyncDisposable
     internal FaultProxy Proxy { get; }
 
     /// <summary>The destination's limits: silence ends it within 5 s, so a silenced link does not keep it waiting.</summary>
-    internal MigrationReceiverOptions ReceiverOptions { get; init; } = new()
+    internal MigrationReceiverOptions ReceiverOptions { get; set; } = new()
     {
         HandshakeTimeout = TimeSpan.FromSeconds(5),
         IdleTimeout = TimeSpan.FromSeconds(5),
@@ -115,7 +116,49 @@ internal sealed class ProxiedMigration : IAsyncDisposable
         return new ProxiedOutcome(this, engine, report, received, _target);
     }
 
-    private static async Task<T> Bounded<T>(Task<T> task, string what)
+    /// <summary>
+    /// Runs the migration as a source that reconnects (through the proxy) after a lost link and a
+    /// destination that listens, so a session survives the fault. <paramref name="connect"/>, when
+    /// given, replaces how the source opens its connections after the first one.
+    /// </summary>
+    internal async Task<ProxiedOutcome> RunResumableAsync(MigrationOptions options, Func<CancellationToken, Task<IMigrationConnection>>? reconnect = null)
+    {
+        var receiver = new MigrationReceiver(hello => _target = new RecordingTarget(_createTarget(hello)), ReceiverOptions);
+        Receiver = receiver;
+        using var stop = new CancellationTokenSource();
+        Task<ReceiveResult> receiving = Task.Run(() => receiver.ReceiveAsync(_listener, stop.Token));
+        var engine = new PreCopyEngine(Source, Tracker, options);
+        int opened = 0;
+        MigrationReport report = await Bounded(
+            engine.MigrateAsync(ct => Interlocked.Increment(ref opened) == 1 || reconnect is null ? MigrationConnector.ConnectAsync(Proxy.Address, null, null, ct) : reconnect(ct)),
+            "the source's MigrateAsync");
+        ReceiveResult received;
+        if (report.Status == MigrationStatus.Completed || !report.OutcomeUnknown)
+        {
+            // A destination that still waits for its source (the source gave up) is stopped after a moment.
+            stop.CancelAfter(report.Status == MigrationStatus.Completed ? RunTimeout : TimeSpan.FromSeconds(3));
+            received = await Bounded(receiving.ContinueWith(t => t.IsCanceled ? new ReceiveResult { Status = MigrationStatus.Failed, Reason = "the receive was stopped" } : t.GetAwaiter().GetResult(), TaskScheduler.Default), "the destination's ReceiveAsync");
+        }
+        else
+        {
+            // Outcome unknown: the destination keeps its session; the test resolves it.
+            Pending = receiving;
+            received = new ReceiveResult { Status = MigrationStatus.Failed, Reason = "still waiting for its source" };
+        }
+
+        return new ProxiedOutcome(this, engine, report, received, _target);
+    }
+
+    /// <summary>The listening receiver of <see cref="RunResumableAsync"/>.</summary>
+    internal MigrationReceiver? Receiver { get; private set; }
+
+    /// <summary>The destination's receive, still running after an unknown outcome.</summary>
+    internal Task<ReceiveResult>? Pending { get; private set; }
+
+    /// <summary>The destination's listening address (not through the proxy), for a query.</summary>
+    internal string DestinationAddress => _listener.LocalAddress;
+
+    internal static async Task<T> Bounded<T>(Task<T> task, string what)
     {
         try
         {
