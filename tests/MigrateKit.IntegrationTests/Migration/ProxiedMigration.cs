@@ -85,6 +85,27 @@ internal sealed class ProxiedMigration : IAsyncDisposable
     }
 
     /// <summary>
+    /// A large source for the resume test: <paramref name="memory"/> of guest memory with the
+    /// verifier rewriting [1 MiB, 1 MiB + <paramref name="written"/>); a MicroVm where KVM opens, a HostVm otherwise.
+    /// </summary>
+    internal static ProxiedMigration Large(ulong memory, ulong written, bool microVm)
+    {
+        var range = new GuestRange(1UL << 20, (1UL << 20) + written);
+        if (microVm)
+        {
+            MicroVm micro = MicroVm.Create(new MicroVmOptions { MemorySize = memory, ManualDirtyLogProtect = true });
+            micro.Load(GuestPrograms.Verifier(range.Start, range.End));
+            micro.Start();
+            return new ProxiedMigration(micro, hello => MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount }));
+        }
+
+        var host = new HostVm(memory);
+        host.Load(HostWorkload.Verifier(range.Start, range.End));
+        host.Start();
+        return new ProxiedMigration(host, hello => new HostVm(hello.Regions));
+    }
+
+    /// <summary>
     /// Options that stay in pre-copy for several rounds: at 32 MiB/s a round of the 32 MiB the
     /// verifier rewrites takes about a second, longer than a pass, so every round finds the whole
     /// range dirty and the policy throttles instead of switching over.
