@@ -122,13 +122,13 @@ internal static class MigrationRunner
         }
     }
 
-    /// <summary>Migrates a running source over a connection.</summary>
-    internal static Task<MigrationReport> SendAsync(IWorkloadVm source, IMigrationConnection connection, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
+    /// <summary>Migrates a running source over a connection; the tracker lives as long as the migration.</summary>
+    internal static async Task<MigrationReport> SendAsync(IWorkloadVm source, IMigrationConnection connection, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
-        IDirtyPageTracker tracker = source.CreateTracker();
+        using IDirtyPageTracker tracker = source.CreateTracker();
         var engine = new PreCopyEngine(source, tracker, s.MigrationOptions(), CliLogging.For<PreCopyEngine>(s.Verbose));
         status.Set("migrating: round 0 (all memory)", LiveStatus.Rounds.Engine);
-        return engine.MigrateAsync(connection, progress, ct);
+        return await engine.MigrateAsync(connection, progress, ct).ConfigureAwait(false);
     }
 
     /// <summary>
