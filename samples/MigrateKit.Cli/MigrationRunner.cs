@@ -122,7 +122,10 @@ internal static class MigrationRunner
         }
     }
 
-    /// <summary>Migrates a running source to the destination <paramref name="connect"/> reaches, reconnecting after a lost link.</summary>
+    /// <summary>
+    /// Migrates a running source to the destination <paramref name="connect"/> reaches, reconnecting
+    /// after a lost link; the tracker lives as long as the migration.
+    /// </summary>
     internal static async Task<MigrationReport> SendAsync(IWorkloadVm source, Func<CancellationToken, Task<IMigrationConnection>> connect, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
         using IDirtyPageTracker tracker = source.CreateTracker();

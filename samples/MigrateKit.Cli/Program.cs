@@ -33,6 +33,7 @@ internal static class Program
         root.Subcommands.Add(TlsCommands.Create());
         root.Subcommands.Add(LibvirtCommands.Create());
         root.Subcommands.Add(ReportCommands.Create());
+        root.Subcommands.Add(BenchCommands.Create());
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

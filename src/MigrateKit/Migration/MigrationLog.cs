@@ -59,6 +59,9 @@ internal static partial class MigrationLog
     [LoggerMessage(13, LogLevel.Warning, "Cleaning up {Source} after a completed migration failed")]
     internal static partial void CleanupFailed(ILogger logger, Exception exception, string source);
 
+    [LoggerMessage(19, LogLevel.Warning, "Stopping the tracker of {Source} after the migration ended without completing failed")]
+    internal static partial void TrackerStopFailed(ILogger logger, Exception exception, string source);
+
     [LoggerMessage(20, LogLevel.Information, "Receiving {Source}: {MemoryBytes} bytes in {Regions} regions, {Vcpus} vCPUs, protocol v{Version}")]
     internal static partial void ReceiveStarting(ILogger logger, string source, ulong memoryBytes, int regions, int vcpus, int version);
 

@@ -90,6 +90,15 @@ public sealed class MigrationOptions
     public bool VerifySourceMemory { get; init; } = true;
 
     /// <summary>
+    /// Whether the tracker keeps tracking after a migration fails, is aborted or is cancelled, so
+    /// that <see cref="PreCopyEngine.PendingPages"/> stays exact for a resume. When false, the
+    /// engine stops the tracker (dirty logging off, write protection released); the next
+    /// migration of the engine starts it again and sends every page.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>: a failed migration leaves nothing tracking.</value>
+    public bool KeepTrackingOnFailure { get; init; }
+
+    /// <summary>
     /// The clock of every measurement, timeout and bandwidth pacing of the engine; a test passes a
     /// fake one to run timeouts without waiting.
     /// </summary>

@@ -24,7 +24,9 @@ namespace MigrateKit.Migration;
 /// Failure leaves the source running with its memory intact: a paused source is resumed, the
 /// throttle is lifted, and every page the destination may lack stays in <see cref="PendingPages"/>
 /// (a page whose dirty bit was taken from KVM is either delivered or merged back there). The
-/// tracker then keeps running; the caller stops or reuses it.
+/// tracker is then stopped, unless <see cref="MigrationOptions.KeepTrackingOnFailure"/> keeps it
+/// running so that <see cref="PendingPages"/> stays exact for a resume; the next
+/// <see cref="MigrateAsync(IMigrationConnection, IProgress{MigrationProgress}?, CancellationToken)"/> starts it again and sends every page.
 /// <para>
 /// One migration at a time: a second <see cref="MigrateAsync(IMigrationConnection, IProgress{MigrationProgress}?, CancellationToken)"/> while one runs is refused.
 /// </para>

@@ -81,12 +81,41 @@ internal sealed class PreCopyRun
         catch (Exception ex)
         {
             // Only cancellation escapes the core; anything else is counted as a failure all the same.
+            StopTrackingUnlessKept();
             _recorder.Thrown(ex, activity);
             throw;
         }
 
+        if (report.Status != MigrationStatus.Completed)
+        {
+            StopTrackingUnlessKept();
+        }
+
         _recorder.Finish(report, activity);
         return report;
+    }
+
+    /// <summary>
+    /// After a failed, aborted or cancelled run: stops the tracker (dirty logging, write
+    /// protection), unless the caller keeps it for a resume. The next run starts it again and
+    /// marks every page pending, so a write made while it was stopped is still sent.
+    /// </summary>
+    private void StopTrackingUnlessKept()
+    {
+        if (_options.KeepTrackingOnFailure || !_tracker.IsTracking)
+        {
+            return;
+        }
+
+        try
+        {
+            _tracker.Stop();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The migration's own outcome is what the caller needs; a tracker that cannot stop is logged.
+            MigrationLog.TrackerStopFailed(_logger, ex, _source.Name);
+        }
     }
 
     private EngineTotals Totals() => new()

@@ -41,7 +41,8 @@ public abstract class LiveMigrationTests
         MigrationReport report;
         await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
         {
-            report = await new PreCopyEngine(source, source.CreateTracker()).MigrateAsync(connection);
+            using IDirtyPageTracker tracker = source.CreateTracker();
+            report = await new PreCopyEngine(source, tracker).MigrateAsync(connection);
         }
 
         ReceiveResult received = await receiving;
@@ -67,7 +68,8 @@ public abstract class LiveMigrationTests
         MigrationReport report;
         await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
         {
-            report = await new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = 400L << 20 }).MigrateAsync(connection);
+            using IDirtyPageTracker tracker = source.CreateTracker();
+            report = await new PreCopyEngine(source, tracker, new MigrationOptions { BandwidthLimit = 400L << 20 }).MigrateAsync(connection);
         }
 
         ReceiveResult received = await receiving;
@@ -95,7 +97,8 @@ public abstract class LiveMigrationTests
         MigrationReport report;
         await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress, sourceTls, null))
         {
-            report = await new PreCopyEngine(source, source.CreateTracker()).MigrateAsync(connection);
+            using IDirtyPageTracker tracker = source.CreateTracker();
+            report = await new PreCopyEngine(source, tracker).MigrateAsync(connection);
         }
 
         ReceiveResult received = await receiving;
@@ -139,7 +142,8 @@ public abstract class LiveMigrationTests
         MigrationReport report;
         await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
         {
-            report = await new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = limit }).MigrateAsync(connection);
+            using IDirtyPageTracker tracker = source.CreateTracker();
+            report = await new PreCopyEngine(source, tracker, new MigrationOptions { BandwidthLimit = limit }).MigrateAsync(connection);
         }
 
         ReceiveResult received = await receiving;
@@ -172,12 +176,18 @@ public abstract class LiveMigrationTests
     /// <summary>Migrates to an in-memory destination and checks both ends.</summary>
     protected async Task MigrateInMemoryAndCheck(IWorkloadVm source, MigrationOptions options, bool verifier)
     {
+        MigrationReport report;
+        ReceiveResult received;
         (IMigrationConnection src, IMigrationConnection dst) = MigrationConnector.CreateInMemoryPair();
-        Task<ReceiveResult> receiving = Task.Run(() => Receiver().ReceiveAsync(dst));
-        MigrationReport report = await new PreCopyEngine(source, source.CreateTracker(), options).MigrateAsync(src);
-        ReceiveResult received = await receiving;
-        await src.DisposeAsync();
-        await dst.DisposeAsync();
+        await using (src)
+        await using (dst)
+        {
+            using IDirtyPageTracker tracker = source.CreateTracker();
+            Task<ReceiveResult> receiving = Task.Run(() => Receiver().ReceiveAsync(dst));
+            report = await new PreCopyEngine(source, tracker, options).MigrateAsync(src);
+            received = await receiving;
+        }
+
         using IWorkloadVm destination = (IWorkloadVm)received.Target!;
         AssertCompleted(report, received);
         Assert.IsTrue(report.SourceMemoryVerified, "the source's memory differs from what was sent: a write was missed");
@@ -192,9 +202,12 @@ public abstract class LiveMigrationTests
         using IWorkloadVm source = StartSource(256 * MiB, "verify", Base, Base + (32 * MiB));
         (IMigrationConnection src, IMigrationConnection dst, FrameProxy proxy) = FrameProxy.Create(fault);
         await using (proxy)
+        await using (src)
+        await using (dst)
         {
             Task<ReceiveResult> receiving = Task.Run(() => Receiver().ReceiveAsync(dst));
-            var engine = new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions { BandwidthLimit = 256L << 20, ResponseTimeout = TimeSpan.FromSeconds(10) });
+            using IDirtyPageTracker tracker = source.CreateTracker();
+            var engine = new PreCopyEngine(source, tracker, new MigrationOptions { BandwidthLimit = 256L << 20, ResponseTimeout = TimeSpan.FromSeconds(10) });
             MigrationReport report = await engine.MigrateAsync(src);
             ReceiveResult received = await receiving;
 
@@ -215,8 +228,6 @@ public abstract class LiveMigrationTests
 
             // No dirty bit lost: what was taken but not delivered is pending again.
             Assert.IsGreaterThan(0UL, engine.PendingPages[0].Count());
-            await src.DisposeAsync();
-            await dst.DisposeAsync();
             return report;
         }
     }
@@ -272,14 +283,23 @@ public sealed class HostVmMigrationTests : LiveMigrationTests
             _ => HostWorkload.Fill(start, end),
         };
         var vm = new HostVm(memory);
-        vm.Load(w);
-        vm.SetPaceLimit(GuestPace);
-        vm.Start();
-        bool ready = w.Kind == HostWorkloadKind.Fill
-            ? SpinWait.SpinUntil(() => vm.GetStatus().Halted, TimeSpan.FromSeconds(60))
-            : vm.WaitForPass(1, TimeSpan.FromSeconds(60));
-        Assert.IsTrue(ready, $"no first pass: {vm.GetStatus()}");
-        return vm;
+        try
+        {
+            vm.Load(w);
+            vm.SetPaceLimit(GuestPace);
+            vm.Start();
+            bool ready = w.Kind == HostWorkloadKind.Fill
+                ? SpinWait.SpinUntil(() => vm.GetStatus().Halted, TimeSpan.FromSeconds(60))
+                : vm.WaitForPass(1, TimeSpan.FromSeconds(60));
+            Assert.IsTrue(ready, $"no first pass: {vm.GetStatus()}");
+            return vm;
+        }
+        catch
+        {
+            // The test gets no VM to dispose of when the start fails.
+            vm.Dispose();
+            throw;
+        }
     }
 
     protected override IMigrationTarget CreateTarget(MigrationHello hello) => new HostVm(hello.Regions);

@@ -47,15 +47,24 @@ public sealed class MigrationTests : LiveMigrationTests
             _ => GuestPrograms.Fill(start, end),
         };
         MicroVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = memory, DirtyRingBytes = _ring ? 256 * 1024 : 0, ManualDirtyLogProtect = !_ring });
-        vm.Load(program);
-        vm.Start();
-        WaitForPass(vm, 1);
-        if (program.Name == "fill")
+        try
         {
-            Assert.IsTrue(SpinWait.SpinUntil(() => vm.GetStatus()[0].Halted, TimeSpan.FromSeconds(60)), "fill did not finish");
-        }
+            vm.Load(program);
+            vm.Start();
+            WaitForPass(vm, 1);
+            if (program.Name == "fill")
+            {
+                Assert.IsTrue(SpinWait.SpinUntil(() => vm.GetStatus()[0].Halted, TimeSpan.FromSeconds(60)), "fill did not finish");
+            }
 
-        return vm;
+            return vm;
+        }
+        catch
+        {
+            // The test gets no VM to dispose of when the start fails.
+            vm.Dispose();
+            throw;
+        }
     }
 
     protected override IMigrationTarget CreateTarget(MigrationHello hello) =>

@@ -3,6 +3,7 @@ using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Migration;
+using MigrateKit.Tracking;
 using MigrateKit.Transport;
 using MigrateKit.Vmm;
 
@@ -39,7 +40,8 @@ public sealed class ReadmeMigrationExampleTests
         int rounds = 0;
         await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
         {
-            var engine = new PreCopyEngine(source, source.CreateTracker(), new MigrationOptions
+            using IDirtyPageTracker tracker = source.CreateTracker();   // stopped and released with the block
+            var engine = new PreCopyEngine(source, tracker, new MigrationOptions
             {
                 MaxDowntime = TimeSpan.FromMilliseconds(300),
                 BandwidthLimit = 100L << 20,

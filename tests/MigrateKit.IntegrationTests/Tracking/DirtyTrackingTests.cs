@@ -121,7 +121,7 @@ public sealed class DirtyTrackingTests
     {
         using MicroVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB, ManualDirtyLogProtect = true });
         vm.Load(GuestPrograms.Sweep(Start, End));
-        var tracker = (KvmDirtyLogTracker)vm.CreateTracker();
+        using var tracker = (KvmDirtyLogTracker)vm.CreateTracker();
         tracker.Start();
         vm.Start();
         WaitForPass(vm, 2);
@@ -152,7 +152,7 @@ public sealed class DirtyTrackingTests
     public void ManualProtect_UnalignedClear_IsRejectedWithTheReason()
     {
         using MicroVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB, ManualDirtyLogProtect = true });
-        var tracker = (KvmDirtyLogTracker)vm.CreateTracker();
+        using var tracker = (KvmDirtyLogTracker)vm.CreateTracker();
         tracker.Start();
         DirtyBitmap[] bitmaps = Bitmaps(tracker);
 
@@ -166,7 +166,7 @@ public sealed class DirtyTrackingTests
     public void ManualProtectInitiallySet_FirstPeekReportsEveryPage()
     {
         using MicroVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = 4 * MiB, ManualDirtyLogProtect = true, DirtyLogInitiallySet = true });
-        var tracker = (KvmDirtyLogTracker)vm.CreateTracker();
+        using var tracker = (KvmDirtyLogTracker)vm.CreateTracker();
         tracker.Start();
         DirtyBitmap[] seen = Bitmaps(tracker);
         tracker.Peek(seen);

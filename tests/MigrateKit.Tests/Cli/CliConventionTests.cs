@@ -25,6 +25,8 @@ public sealed class CliConventionTests
     [DataRow("libvirt dirtyrate")]
     [DataRow("certs")]
     [DataRow("certs create")]
+    [DataRow("bench")]
+    [DataRow("bench soak")]
     public void Help_NamesTheToolAndGivesAnExample(string command)
     {
         string[] args = [.. command.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"];
@@ -65,6 +67,11 @@ public sealed class CliConventionTests
     [DataRow("send --to tcp:192.0.2.1:7000", "give --tls-cert, --tls-key and --tls-ca", "--insecure")]
     [DataRow("send --to tcp:192.0.2.1:7000 --tls-cert c.pem --tls-ca ca.pem", "--tls-key is missing", "")]
     [DataRow("receive --listen tcp:127.0.0.1:0 --tls-cert c.pem --tls-key k.pem --tls-ca ca.pem --insecure", "--insecure and --tls-cert/--tls-key/--tls-ca exclude each other", "")]
+    [DataRow("bench soak --count 0", "--count 0: use 1 to 100000", "")]
+    [DataRow("bench soak --vm qemu", "--vm 'qemu': use host or micro", "")]
+    [DataRow("bench soak --memory 1GB", "--memory: '1GB': use binary units (GiB)", "")]
+    [DataRow("bench soak --memory 2MiB", "--memory 2MiB: the VM has 4 MiB to 3 GiB of memory", "")]
+    [DataRow("bench soak --warm-up -1", "--warm-up -1: use 0 to 100", "")]
     public void BadValue_IsAUsageError_NamingTheOption(string command, string message, string hint)
     {
         (int exit, string stdout, string stderr) = CliProcess.Run(command.Split(' '));

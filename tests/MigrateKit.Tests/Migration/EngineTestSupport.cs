@@ -317,6 +317,15 @@ internal sealed class EngineHarness : IAsyncDisposable
         return adjust is null ? options : adjust(options);
     }
 
+    /// <summary><paramref name="o"/> with <see cref="MigrationOptions.KeepTrackingOnFailure"/> on: the tracker runs on after a failure.</summary>
+    public static MigrationOptions KeepingTracking(MigrationOptions o) => new()
+    {
+        MaxDowntime = o.MaxDowntime,
+        BandwidthLimit = o.BandwidthLimit,
+        AllowThrottling = o.AllowThrottling,
+        KeepTrackingOnFailure = true,
+    };
+
     public GuestMemoryLayout Memory { get; }
 
     public Mock<IMigrationSource> Source { get; }
@@ -368,9 +377,23 @@ internal sealed class EngineHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>The tracker the engine is given; null for <see cref="Tracker"/>.</summary>
+    public IDirtyPageTracker? EngineTracker { get; set; }
+
     /// <summary>Starts the receiver and the engine; returns both tasks.</summary>
     public (Task<MigrationReport> Migrating, Task<ReceiveResult> Receiving) Start(MigrationOptions options, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        Engine = new PreCopyEngine(Source.Object, EngineTracker ?? Tracker, options, EngineLogger);
+        return StartAgain(progress, cancellationToken);
+    }
+
+    /// <summary>Starts another migration of the same engine to a new receiver and target; returns both tasks.</summary>
+    public (Task<MigrationReport> Migrating, Task<ReceiveResult> Receiving) StartAgain(IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        PreCopyEngine engine = Engine ?? throw new InvalidOperationException("Start the first migration with Start.");
+        _sourceEnd?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _destinationEnd?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Target?.Dispose();
         (_sourceEnd, _destinationEnd) = MigrationConnector.CreateInMemoryPair(StreamOptions);
         var receiver = new MigrationReceiver(hello =>
         {
@@ -381,8 +404,7 @@ internal sealed class EngineHarness : IAsyncDisposable
         }, ReceiverLogger);
         IMigrationConnection destination = _destinationEnd;
         Task<ReceiveResult> receiving = Task.Run(() => receiver.ReceiveAsync(destination));
-        Engine = new PreCopyEngine(Source.Object, Tracker, options, EngineLogger);
-        Task<MigrationReport> migrating = Engine.MigrateAsync(_sourceEnd, progress, cancellationToken);
+        Task<MigrationReport> migrating = engine.MigrateAsync(_sourceEnd, progress, cancellationToken);
         return (migrating.WaitAsync(Timeout), receiving.WaitAsync(Timeout));
     }
 

@@ -212,8 +212,9 @@ public sealed class PreCopyEngineTests
     public async Task PolicyAbort_LeavesTheSourceRunning_AndTellsTheDestination()
     {
         // A one-second pause alone overruns the 100 ms limit: no round can help.
+        // The tracker is kept running here (the call sequence ends with the harvest); PreCopyRunTests covers the default stop.
         await using var h = new EngineHarness(EngineHarness.Converging) { PauseLatency = _ => TimeSpan.FromSeconds(1) };
-        (MigrationReport report, ReceiveResult received) = await h.RunAsync(EngineHarness.Options());
+        (MigrationReport report, ReceiveResult received) = await h.RunAsync(EngineHarness.Options(EngineHarness.KeepingTracking));
 
         Assert.AreEqual(MigrationStatus.Aborted, report.Status);
         Assert.IsNotNull(report.Reason);
@@ -327,7 +328,9 @@ public sealed class PreCopyEngineTests
         {
             ConfigureTarget = t => t.RestoreFailure = new InvalidOperationException("no vCPU for you"),
         };
-        (MigrationReport report, ReceiveResult received) = await h.RunAsync(EngineHarness.Options());
+
+        // Kept for a resume; PreCopyRunTests covers the default, which stops the tracker.
+        (MigrationReport report, ReceiveResult received) = await h.RunAsync(EngineHarness.Options(EngineHarness.KeepingTracking));
 
         Assert.AreEqual(MigrationStatus.Failed, report.Status);
         Assert.AreEqual(MigrationPhase.Switchover, report.FailedPhase);

@@ -1,0 +1,116 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json.Serialization;
+using System.Threading;
+
+namespace MigrateKit.Cli;
+
+/// <summary>
+/// What this process holds, read from <c>/proc/self</c>: open file descriptors, threads, memory
+/// mappings and resident memory. A leak of a VM, a tracker, a socket or a thread shows in one of them.
+/// </summary>
+/// <param name="Fds">Entries of <c>/proc/self/fd</c> (the listing's own descriptor included, the same every time).</param>
+/// <param name="Threads">Entries of <c>/proc/self/task</c>.</param>
+/// <param name="Mappings">
+/// Lines of <c>/proc/self/maps</c>. They move by a few without anything leaking: the GC and the
+/// JIT commit and decommit inside their reservations (one mapping shows as several lines and
+/// merges again), and thread and signal stacks land next to different neighbours; see
+/// <see cref="SoakRun.MappingsNoise"/>.
+/// </param>
+/// <param name="RssBytes">Resident set size: the second field of <c>/proc/self/statm</c> times the page size.</param>
+internal sealed record ProcessStats(
+    [property: JsonPropertyName("fds")] int Fds,
+    [property: JsonPropertyName("threads")] int Threads,
+    [property: JsonPropertyName("mappings")] int Mappings,
+    [property: JsonPropertyName("rssBytes")] long RssBytes)
+{
+    /// <summary>The thread pool retires a worker idle for 20 s (its default); a margin on top.</summary>
+    private static readonly TimeSpan IdleWorkerLifetime = TimeSpan.FromSeconds(22);
+
+    /// <summary>Reads the figures now.</summary>
+    internal static ProcessStats Take()
+    {
+        int fds = Directory.EnumerateFileSystemEntries("/proc/self/fd").Count();
+        int threads = Directory.EnumerateFileSystemEntries("/proc/self/task").Count();
+        int mappings = File.ReadLines("/proc/self/maps").Count();
+        string[] statm = File.ReadAllText("/proc/self/statm").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return new ProcessStats(fds, threads, mappings, long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize);
+    }
+
+    /// <summary>
+    /// Reads the figures once the process is quiet: after a compacting collection that gives back
+    /// what the heap does not use (finalizers run), and once the thread count has not changed for
+    /// longer than the thread pool keeps an idle worker, so that workers it added for a burst of
+    /// blocking calls have retired (a thread that never ends does not retire and still counts).
+    /// </summary>
+    internal static ProcessStats Settle()
+    {
+        // The reading itself first goes through tiered compilation, whose thread comes and goes
+        // with it: done here, before the wait, it does not move the figures the wait ends with.
+        for (int i = 0; i < 100; i++)
+        {
+            Take();
+        }
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        long since = Stopwatch.GetTimestamp();
+        int threads = Take().Threads;
+        while (Stopwatch.GetElapsedTime(since) < IdleWorkerLifetime)
+        {
+            Thread.Sleep(250);
+            int now = Take().Threads;
+            if (now != threads)
+            {
+                threads = now;
+                since = Stopwatch.GetTimestamp();
+            }
+        }
+
+        return Take();
+    }
+
+    /// <summary>
+    /// Loads every assembly the loaded ones reference, until none is missing. The JIT loads them
+    /// when it recompiles a hot method with optimizations (after 30 calls, and 30 more with dynamic
+    /// PGO), which for code run once per migration happens dozens of migrations in: each load maps
+    /// a file and keeps two descriptors. Loaded before the start figures, they are not counted as
+    /// something the soak leaked.
+    /// </summary>
+    internal static void LoadReferencedAssemblies()
+    {
+        var seen = new System.Collections.Generic.HashSet<string>(StringComparer.Ordinal);
+        bool loaded = true;
+        while (loaded)
+        {
+            loaded = false;
+            foreach (System.Reflection.Assembly assembly in AppDomain.CurrentDomain.GetAssemblies())
+            {
+                if (assembly.IsDynamic || !seen.Add(assembly.FullName ?? ""))
+                {
+                    continue;
+                }
+
+                foreach (System.Reflection.AssemblyName reference in assembly.GetReferencedAssemblies())
+                {
+                    try
+                    {
+                        System.Reflection.Assembly.Load(reference);
+                        loaded = true;
+                    }
+                    catch (Exception ex) when (ex is FileNotFoundException or FileLoadException or BadImageFormatException)
+                    {
+                        // A reference this application does not ship (an optional dependency) is never loaded by its code either.
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>"184 fds, 11 threads, 909 mappings, 127.4 MiB RSS".</summary>
+    public override string ToString() => $"{Fds} fds, {Threads} threads, {Mappings} mappings, {Units.FormatBytes((ulong)RssBytes)} RSS";
+}
