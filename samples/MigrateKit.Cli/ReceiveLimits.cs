@@ -31,6 +31,12 @@ internal sealed class ReceiveLimits
 
     internal Option<int?> ExpectVcpus { get; } = new("--expect-vcpus") { Description = "Accept only a VM with exactly this many vCPUs." };
 
+    internal Option<string> ReconnectTimeout { get; } = new("--reconnect-timeout")
+    {
+        Description = "How long a migration whose link was lost waits for its source to reconnect (and answers 'recover'), e.g. 60s; 0s keeps nothing.",
+        DefaultValueFactory = _ => "60s",
+    };
+
     internal void AddTo(Command command)
     {
         command.Options.Add(Vm);
@@ -39,6 +45,7 @@ internal sealed class ReceiveLimits
         command.Options.Add(ExpectVcpus);
         command.Options.Add(MaxRegions);
         command.Options.Add(MaxVcpus);
+        command.Options.Add(ReconnectTimeout);
     }
 
     /// <summary>Reads and checks the options; a bad value is a <see cref="FormatException"/> naming the option.</summary>
@@ -65,6 +72,7 @@ internal sealed class ReceiveLimits
 
             // Without --max-vcpus, expecting exactly N vCPUs accepts N.
             MaxVcpus = p.GetValue(MaxVcpus) ?? Math.Max(new MigrationReceiverOptions().MaxVcpus, vcpus ?? 0),
+            ReconnectTimeout = CliInput.Parse(p, ReconnectTimeout, Units.ParseDuration),
         };
         CliInput.Validate(options.Validate, new Dictionary<string, Option>
         {
@@ -73,6 +81,7 @@ internal sealed class ReceiveLimits
             [nameof(MigrationReceiverOptions.ExpectedVcpus)] = ExpectVcpus,
             [nameof(MigrationReceiverOptions.MaxRegions)] = MaxRegions,
             [nameof(MigrationReceiverOptions.MaxVcpus)] = MaxVcpus,
+            [nameof(MigrationReceiverOptions.ReconnectTimeout)] = ReconnectTimeout,
         });
         return (VmKind.Resolve(vm), options);
     }

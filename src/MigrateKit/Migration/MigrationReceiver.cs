@@ -51,6 +51,10 @@ public sealed class MigrationReceiver
     private readonly ILogger _logger;
     private readonly ReceiverSessions _sessions;
 
+    // An accept still waiting when a receive ended: the next receive on the same listener takes
+    // it over, so a peer that connects between two receives is served, not dropped.
+    private (MigrationListener Listener, Task<IMigrationConnection> Accept)? _accepting;
+
     /// <summary>Creates a receiver with the default <see cref="MigrationReceiverOptions"/> (at most 64 GiB, 64 regions, 64 vCPUs).</summary>
     /// <param name="createTarget">Builds the destination VM for a Hello (same regions and vCPU count).</param>
     /// <param name="logger">Receives the receiver's log lines; <see langword="null"/> for none.</param>
@@ -111,20 +115,23 @@ public sealed class MigrationReceiver
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var running = new Dictionary<Task<(ConnectionEnd End, ReceiveResult? Result)>, (ReceiverConnection Run, IMigrationConnection Connection)>();
-        Task<IMigrationConnection>? accepting = null;
+        Task<IMigrationConnection>? accepting = _accepting is { } pending && pending.Listener == listener ? pending.Accept : null;
+        _accepting = null;
         ReceiverSession? waiting = null;
         long waitingSince = 0;
         (ReceiverSession Session, ReceiveResult Result)? unconfirmed = null;
+        Task cancelled = Task.Delay(Timeout.Infinite, stop.Token);
         try
         {
             while (true)
             {
                 if (accepting is null && running.Count < MaxConnections)
                 {
-                    accepting = listener.AcceptAsync(stop.Token);
+                    // Not cancelled when this receive ends: disposing the listener ends it.
+                    accepting = listener.AcceptAsync(CancellationToken.None);
                 }
 
-                List<Task> events = [.. running.Keys];
+                List<Task> events = [cancelled, .. running.Keys];
                 if (accepting is not null)
                 {
                     events.Add(accepting);
@@ -163,7 +170,9 @@ public sealed class MigrationReceiver
                 {
                     await finished.Connection.DisposeAsync().ConfigureAwait(false);
                     (ConnectionEnd end, ReceiveResult? result) = await ended.ConfigureAwait(false);
-                    if (end == ConnectionEnd.Ended && result is not null && (result.SessionId is null || result.SessionId == _sessions.Current?.Id || _sessions.Current is null))
+                    // A connection that carried no session (junk, a refused Hello) ends the receive only when no migration is under way.
+                    bool ours = _sessions.Current is null || result?.SessionId == _sessions.Current.Id;
+                    if (end == ConnectionEnd.Ended && result is not null && ours)
                     {
                         if (result.Status == MigrationStatus.Completed && finished.Run.Session is { AckConfirmed: false } started && _options.ReconnectTimeout > TimeSpan.Zero)
                         {
@@ -233,7 +242,7 @@ public sealed class MigrationReceiver
             await stop.CancelAsync().ConfigureAwait(false);
             if (accepting is not null)
             {
-                await Drain(accepting).ConfigureAwait(false);
+                _accepting = (listener, accepting);
             }
 
             foreach ((Task<(ConnectionEnd, ReceiveResult?)> task, (ReceiverConnection _, IMigrationConnection connection)) in running)

@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Runtime.Versioning;
 using System.Text;
+using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -61,6 +62,33 @@ public sealed class CliReceiveTests
 
             StringAssert.Contains(Text(stderr), "still listening on unix:" + path);
             StringAssert.Contains(Text(stderr), Refusal);
+        }
+        finally
+        {
+            receive.Kill();
+            await receive.WaitForExitAsync();
+        }
+    }
+
+    [TestMethod]
+    public async Task Recover_AsksARunningReceive_AboutASessionItNeverSaw_AndSaysTheOutcomeIsStillOpen()
+    {
+        string path = Path.Combine(_dir, "recover.sock");
+        using Process receive = CliProcess.Start(["receive", "--listen", "unix:" + path, "--vm", "hostvm", "--reconnect-timeout", "30s", "--verbose"]);
+        StringBuilder stderr = Collect(receive);
+        try
+        {
+            await WaitForSocketAsync(path, receive, stderr);
+            const string session = "0123456789abcdef0123456789abcdef";
+
+            (int exit, string stdout, string error) = CliProcess.Run(["recover", "--to", "unix:" + path, "--session", session, "--json"]);
+
+            Assert.AreEqual(5, exit, error);
+            using JsonDocument answer = JsonDocument.Parse(stdout);
+            Assert.AreEqual(session, answer.RootElement.GetProperty("sessionId").GetString());
+            Assert.AreEqual("unknown", answer.RootElement.GetProperty("state").GetString());
+            StringAssert.Contains(answer.RootElement.GetProperty("message").GetString(), "proves nothing");
+            Assert.IsFalse(receive.HasExited, $"a query does not end receive: {Text(stderr)}");
         }
         finally
         {
