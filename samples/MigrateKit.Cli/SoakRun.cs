@@ -48,7 +48,26 @@ internal sealed record SoakSettings
 }
 
 /// <summary>One migration of the soak: which way, whether it was verified, what it cost and what the process held after it.</summary>
-internal sealed record SoakMigration(int Index, string Direction, bool Verified, string Detail, double? DowntimeMs, double MigrateMs, int Rounds, ulong BytesSent, ProcessStats After);
+internal sealed record SoakMigration
+{
+    public required int Index { get; init; }
+
+    public required string Direction { get; init; }
+
+    public required bool Verified { get; init; }
+
+    public required string Detail { get; init; }
+
+    public double? DowntimeMs { get; init; }
+
+    public required double MigrateMs { get; init; }
+
+    public required int Rounds { get; init; }
+
+    public required ulong BytesSent { get; init; }
+
+    public required ProcessStats After { get; init; }
+}
 
 /// <summary>
 /// <c>bench soak</c>: migrates one VM back and forth over loopback TCP with mutual TLS, each
@@ -185,7 +204,18 @@ internal sealed class SoakRun
 
         IWorkloadVm running = verified ? destination! : source;
         (verified ? source : destination)?.Dispose();
-        var row = new SoakMigration(index, direction, verified, detail, report.DowntimeMs, migrateMs, report.Rounds, report.BytesSent, ProcessStats.Take());
+        var row = new SoakMigration
+        {
+            Index = index,
+            Direction = direction,
+            Verified = verified,
+            Detail = detail,
+            DowntimeMs = report.DowntimeMs,
+            MigrateMs = migrateMs,
+            Rounds = report.Rounds,
+            BytesSent = report.BytesSent,
+            After = ProcessStats.Take(),
+        };
         return (running, row);
     }
 

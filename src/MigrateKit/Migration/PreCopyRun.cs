@@ -2,7 +2,6 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
-using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
@@ -30,6 +29,7 @@ internal sealed class PreCopyRun
     private readonly TimeProvider _time;
     private readonly RegionSet _regions;
     private readonly Reconnector _connector;
+    private readonly LinkRecovery _links;
     private readonly RoundSender _sender;
     private readonly TransferMeasurements _measurements;
     private readonly SourceRecovery _recovery;
@@ -52,6 +52,7 @@ internal sealed class PreCopyRun
         _progress = progress;
         _time = _options.TimeProvider;
         _connector = connector;
+        _links = new LinkRecovery(connector, _options, SessionId, () => _phase);
         _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize);
         _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase);
         _recovery = new SourceRecovery(_source, _regions);
@@ -251,8 +252,7 @@ internal sealed class PreCopyRun
 
     /// <summary>The link failed (not the destination, not the protocol) and the engine may reconnect.</summary>
     private bool CanContinueAfter(Exception ex, CancellationToken caller) =>
-        !caller.IsCancellationRequested && _connector.CanReconnect && _link is not null &&
-        (_link.Channel.Failure is { } failure ? Reconnector.IsLinkFailure(failure) : Reconnector.IsLinkFailure(ex));
+        !caller.IsCancellationRequested && _link is not null && _links.CanContinueAfter(_link.Channel, ex);
 
     /// <summary>
     /// After a lost link during pre-copy (or a switchover before Commit): every page not
@@ -268,88 +268,8 @@ internal sealed class PreCopyRun
         await Link.DisposeAsync().ConfigureAwait(false);
         _link = null;
         long t0 = _time.GetTimestamp();
-        try
-        {
-            DestinationLink link = await _connector.ReconnectAsync((connection, token) => ResumeOnAsync(connection, nextRound, caller, token), caller).ConfigureAwait(false);
-            Use(link);
-        }
-        catch (Exception ex) when (!caller.IsCancellationRequested)
-        {
-            throw new MigrationException(phase, $"the connection to the destination was lost ({reason}) and resuming the session failed: {ex.Message}", ex);
-        }
-
+        Use(await _links.ResumeAsync(nextRound, phase, reason, caller).ConfigureAwait(false));
         MigrationLog.Resumed(_logger, SessionId, nextRound, _time.GetElapsedTime(t0).TotalMilliseconds);
-    }
-
-    private async Task<DestinationLink> ResumeOnAsync(IMigrationConnection connection, int nextRound, CancellationToken caller, CancellationToken attempt)
-    {
-        var link = new DestinationLink(connection, owned: true, _options, () => _phase, caller);
-        try
-        {
-            using var both = CancellationTokenSource.CreateLinkedTokenSource(link.Work, attempt);
-            link.Writer.AppendResume(new MigrationResume(MigrationProtocol.Version, SessionId, nextRound));
-            await link.Writer.FlushAsync(both.Token).ConfigureAwait(false);
-            await link.Channel.WaitForHelloAckAsync(both.Token).ConfigureAwait(false);
-            return link;
-        }
-        catch (Exception ex)
-        {
-            Exception failure = link.Channel.Failure ?? ex;
-            await link.DisposeAsync().ConfigureAwait(false);
-            if (failure != ex)
-            {
-                throw failure;
-            }
-
-            throw;
-        }
-    }
-
-    /// <summary>
-    /// Commit was sent and its answer did not come: asks the destination (on new connections,
-    /// within the retry budget) to start the VM if it is ready, and what became of it.
-    /// </summary>
-    private async Task<CompletionAck> ConfirmCommitAsync(Exception cause, long commitSent, CancellationToken caller)
-    {
-        DestinationChannel channel = Link.Channel;
-        if (channel.Failure is { } failure && !Reconnector.IsLinkFailure(failure))
-        {
-            throw failure;
-        }
-
-        if (!_connector.CanReconnect || caller.IsCancellationRequested)
-        {
-            ExceptionDispatchInfo.Throw(cause);
-        }
-
-        SessionStatus status;
-        try
-        {
-            status = await _connector.ReconnectAsync(
-                async (connection, token) =>
-                {
-                    await using (connection.ConfigureAwait(false))
-                    {
-                        return await MigrationRecovery.QueryAsync(connection, SessionId, SessionQueryAction.Commit, _options.ResponseTimeout, token).ConfigureAwait(false);
-                    }
-                },
-                caller).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (!caller.IsCancellationRequested)
-        {
-            throw new MigrationException(MigrationPhase.Switchover, $"Commit was sent but its answer was lost ({cause.Message}), and the destination could not be asked: {ex.Message}", ex);
-        }
-
-        switch (status.State)
-        {
-            case DestinationSessionState.Started:
-                return new CompletionAck(_time.GetElapsedTime(commitSent));
-            case DestinationSessionState.Discarded:
-                channel.MarkReleased();
-                throw new MigrationException(MigrationPhase.Switchover, $"the destination released the VM without running it: {status.Message}");
-            default:
-                throw new MigrationException(MigrationPhase.Switchover, $"Commit was sent but its answer was lost ({cause.Message}); the destination says {status.State}: {status.Message}");
-        }
     }
 
     private async Task HandshakeAsync(CancellationToken ct)
@@ -396,6 +316,7 @@ internal sealed class PreCopyRun
         JitWarmup.Prepare(typeof(DestinationChannel));
         JitWarmup.Prepare(typeof(DestinationLink));
         JitWarmup.Prepare(typeof(Reconnector));
+        JitWarmup.Prepare(typeof(LinkRecovery));
         JitWarmup.Prepare(typeof(Switchover));
         JitWarmup.Prepare(typeof(SourceRecovery));
         JitWarmup.Prepare(typeof(EngineRecorder));
@@ -494,7 +415,7 @@ internal sealed class PreCopyRun
                 return dirty;
             })
             {
-                ConfirmCommit = (cause, commitSent) => ConfirmCommitAsync(cause, commitSent, caller),
+                ConfirmCommit = (cause, commitSent) => _links.ConfirmCommitAsync(Link.Channel, cause, commitSent, caller),
             };
             SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
             await Link.CloseOutputQuietlyAsync().ConfigureAwait(false);

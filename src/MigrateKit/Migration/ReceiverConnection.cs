@@ -89,7 +89,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
             while (!_answered && !_started && _sourceError is null && _mismatch is null && _refusal is null)
             {
                 Watch();
-                if (!await Within(_reader.ReadAsync(this, watched.Token), ct).ConfigureAwait(false))
+                if (!await _reader.ReadAsync(this, watched.Token).ConfigureAwait(false))
                 {
                     return await LostAsync(new EndOfStreamException(_session is null ? "The source closed the connection before its Hello." : "The source closed the connection before the switchover completed.")).ConfigureAwait(false);
                 }
@@ -110,7 +110,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
                 {
                     _replyPending = false;
                     Watch();
-                    await Within(_writer.FlushAsync(watched.Token), ct).ConfigureAwait(false);
+                    await _writer.FlushAsync(watched.Token).ConfigureAwait(false);
                 }
             }
 
@@ -119,6 +119,10 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         catch (OperationCanceledException) when (_takenOver.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             return (ConnectionEnd.Interrupted, null);
+        }
+        catch (OperationCanceledException) when (_silence.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            return await LostAsync(SilenceTimeout()).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or TimeoutException && !ct.IsCancellationRequested)
         {
@@ -301,30 +305,6 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
     // Restarts the silence timer for the next step: the handshake timeout until the first frame, the idle timeout after it.
     private void Watch() => _silence.CancelAfter(_session is null ? _options.HandshakeTimeout : _options.IdleTimeout);
-
-    private async ValueTask<T> Within<T>(ValueTask<T> step, CancellationToken ct)
-    {
-        try
-        {
-            return await step.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (_silence.IsCancellationRequested && !ct.IsCancellationRequested && !_takenOver.IsCancellationRequested)
-        {
-            throw SilenceTimeout();
-        }
-    }
-
-    private async ValueTask Within(ValueTask step, CancellationToken ct)
-    {
-        try
-        {
-            await step.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (_silence.IsCancellationRequested && !ct.IsCancellationRequested && !_takenOver.IsCancellationRequested)
-        {
-            throw SilenceTimeout();
-        }
-    }
 
     private TimeoutException SilenceTimeout() => new(_session is null
         ? $"No Hello arrived within {_options.HandshakeTimeout.TotalSeconds:0.###} s of the connection."
@@ -515,30 +495,4 @@ internal sealed class ReceiverConnection : IPageStreamHandler
             throw new MigrationProtocolException(frame, "type", $"{frame} arrived after {after}.");
         }
     }
-}
-
-/// <summary>A handler for a stream that must carry nothing more: any frame is a violation.</summary>
-internal sealed class RefuseEverything : IPageStreamHandler
-{
-    public void OnHello(MigrationHello hello) => throw Refused("Hello");
-
-    public void OnHelloAck(HelloAck ack) => throw Refused("HelloAck");
-
-    public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Refused("Pages");
-
-    public void OnZeroPages(int region, ulong firstPage, ulong count) => throw Refused("ZeroPages");
-
-    public void OnRoundEnd(RoundEnd roundEnd) => throw Refused("RoundEnd");
-
-    public void OnDeviceState(ReadOnlySequence<byte> state) => throw Refused("DeviceState");
-
-    public void OnDigests(IReadOnlyList<RegionDigest> digests) => throw Refused("Digests");
-
-    public void OnComplete() => throw Refused("Complete");
-
-    public void OnAck(CompletionAck ack) => throw Refused("Ack");
-
-    public void OnError(MigrationError error) => throw Refused("Error");
-
-    private static MigrationProtocolException Refused(string frame) => new(frame, "type", $"{frame} arrived after the migration ended.");
 }
