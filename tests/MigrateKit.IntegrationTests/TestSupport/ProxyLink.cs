@@ -50,6 +50,8 @@ internal sealed class ProxyLink
     /// <summary>Carries out <paramref name="armed"/>'s fault on this connection.</summary>
     internal void Fire(ArmedFault armed)
     {
+        // Marked first: the peers may see the fault's effect (and a test check it) before this returns.
+        armed.MarkFired();
         Fault fault = armed.Fault;
         switch (fault.Kind)
         {
@@ -69,8 +71,6 @@ internal sealed class ProxyLink
                 Pump(fault.Direction).Shut();
                 break;
         }
-
-        armed.MarkFired();
     }
 
     /// <summary>Closes both sockets (FIN, or RST where unread data remains).</summary>
