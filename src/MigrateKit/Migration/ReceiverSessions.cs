@@ -72,7 +72,8 @@ internal sealed class ReceiverSessions
                 }
                 else if (query.Action == SessionQueryAction.Abort && s.State != DestinationSessionState.Started)
                 {
-                    s.Discard("aborted by a query");
+                    // Ended too, so the receiver that waits for this session's source learns it was aborted.
+                    Discard(s, "aborted by a query");
                 }
 
                 status = s.Status();
