@@ -357,6 +357,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
     public void OnResume(MigrationResume resume)
     {
+        CheckNotEnded("Resume", first: true);
         ReceiverSession? session = null;
         string why = "this receiver takes one connection and keeps no session after it: continuing needs a listening receiver";
         if (_sessions?.Find(resume.SessionId, out why) is { } found)
@@ -376,6 +377,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
     public void OnQuery(SessionQuery query)
     {
+        CheckNotEnded("Query", first: true);
         if (_sessions is null)
         {
             _refusal = new MigrationError(MigrationErrorCode.SessionUnavailable, "This receiver takes one connection and keeps no sessions to report on: queries need a listening receiver.");
@@ -479,11 +481,12 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     /// Error, a Query, a refused Resume or a start end what a connection carries: a frame behind
     /// them (in the same read, as the receiver reads no further) is a violation, not something to act on.
     /// </summary>
-    private void CheckNotEnded(string frame)
+    // Resume and Query (first) name a session once, as a connection's first frame: the reader lets them open a stream, this keeps them there.
+    private void CheckNotEnded(string frame, bool first = false)
     {
-        if (_sourceError is not null || _answered || _refusal is not null || _started || _resuming is not null)
+        if (_sourceError is not null || _answered || _refusal is not null || _started || _resuming is not null || (first && _session is not null))
         {
-            string after = _sourceError is not null ? "Error" : _answered ? "Query" : _refusal is not null ? "a refused Resume" : _started ? "Commit" : "Resume";
+            string after = _sourceError is not null ? "Error" : _answered ? "Query" : _refusal is not null ? "a refused Resume" : _started ? "Commit" : _resuming is not null ? "Resume" : "the connection's first frame";
             throw new MigrationProtocolException(frame, "type", $"{frame} arrived after {after}.");
         }
     }

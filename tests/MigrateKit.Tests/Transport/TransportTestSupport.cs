@@ -23,6 +23,8 @@ internal sealed record ZeroRun(int Region, ulong FirstPage, ulong Count) : Recei
 
 internal sealed record RoundEndFrame(RoundEnd RoundEnd) : ReceivedFrame;
 
+internal sealed record RoundAckFrame(int Round) : ReceivedFrame;
+
 internal sealed record DeviceStateFrame(byte[] State) : ReceivedFrame;
 
 internal sealed record DigestsFrame(IReadOnlyList<RegionDigest> Digests) : ReceivedFrame;
@@ -57,6 +59,8 @@ internal sealed class RecordingHandler : IPageStreamHandler
     public void OnZeroPages(int region, ulong firstPage, ulong count) => Frames.Add(new ZeroRun(region, firstPage, count));
 
     public void OnRoundEnd(RoundEnd roundEnd) => Frames.Add(new RoundEndFrame(roundEnd));
+
+    public void OnRoundAck(int round) => Frames.Add(new RoundAckFrame(round));
 
     public void OnDeviceState(ReadOnlySequence<byte> state) => Frames.Add(new DeviceStateFrame(state.ToArray()));
 
