@@ -213,6 +213,12 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     /// </summary>
     private async Task<(ConnectionEnd End, ReceiveResult? Result)> LostAsync(Exception cause)
     {
+        if (_started)
+        {
+            // The Ack was lost, not the migration: the VM runs here, and a Query tells the source.
+            return await EndAsync().ConfigureAwait(false);
+        }
+
         if (_session is null && _sessions is not null)
         {
             return (ConnectionEnd.Answered, null);

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
@@ -109,6 +110,26 @@ public sealed class ReceiverConnectionTests
         Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
         Assert.IsTrue(served.Targets[0].Started);
         Assert.IsTrue(source.Vm.SameMemory(served.Targets[0]), "the stray ZeroPages was not applied");
+    }
+
+    [TestMethod]
+    public async Task ALinkLostWhileTheAckIsSent_StillCompletes_TheVmRunsHere()
+    {
+        await using Served served = Serve();
+        ScriptedSource source = served.Source;
+        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
+        await source.SwitchoverAsync();
+        await source.ExpectAsync<ReadyFrame>();
+
+        // The source stops reading with an error: the destination's Ack flush fails.
+        await source.Connection.Input.CompleteAsync(new IOException("link lost"));
+        await source.SendAsync(w => w.AppendCommit());
+        ReceiveResult result = await served.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.IsTrue(served.Targets[0].Started);
+        Assert.IsFalse(served.Targets[0].Disposed);
+        Assert.AreSame(served.Targets[0], result.Target, "the caller gets the VM that runs");
     }
 
     [TestMethod]
