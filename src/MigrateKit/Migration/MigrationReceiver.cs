@@ -211,6 +211,12 @@ public sealed class MigrationReceiver
             if (accepting is not null)
             {
                 await Drain(accepting).ConfigureAwait(false);
+
+                // Accepted just as the receive ended: closed, so its peer learns it at once instead of waiting for an answer.
+                if (accepting.IsCompletedSuccessfully)
+                {
+                    await accepting.Result.DisposeAsync().ConfigureAwait(false);
+                }
             }
 
             foreach ((Task<(ConnectionEnd, ReceiveResult?)> task, (ReceiverConnection _, IMigrationConnection connection)) in running)

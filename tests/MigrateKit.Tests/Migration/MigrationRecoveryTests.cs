@@ -40,6 +40,7 @@ public sealed class MigrationRecoveryTests
 
         MigrationException ex = await Assert.ThrowsExactlyAsync<MigrationException>(() => asking.WaitAsync(EngineHarness.Timeout));
         Assert.Contains("refused the query (SessionUnavailable): queries need a listening receiver", ex.Message);
+        Assert.IsFalse(Reconnector.IsLinkFailure(ex), "a refusal is not retried");
     }
 
     [TestMethod]
@@ -49,6 +50,7 @@ public sealed class MigrationRecoveryTests
         MigrationException ex = await Assert.ThrowsExactlyAsync<MigrationException>(() =>
             MigrationRecovery.QueryAsync(pair.Source, Session, timeout: TimeSpan.FromMilliseconds(100)).WaitAsync(EngineHarness.Timeout));
         Assert.Contains("did not answer the query within 0.1 s", ex.Message);
+        Assert.IsTrue(Reconnector.IsLinkFailure(ex), "a silent link is worth another connection");
     }
 
     [TestMethod]
@@ -61,6 +63,7 @@ public sealed class MigrationRecoveryTests
 
         MigrationException ex = await Assert.ThrowsExactlyAsync<MigrationException>(() => asking.WaitAsync(EngineHarness.Timeout));
         Assert.Contains("closed the connection without answering the query", ex.Message);
+        Assert.IsTrue(Reconnector.IsLinkFailure(ex), "a closed link is worth another connection");
     }
 
     [TestMethod]
