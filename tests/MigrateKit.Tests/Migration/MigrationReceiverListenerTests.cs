@@ -50,6 +50,31 @@ public sealed class MigrationReceiverListenerTests
     }
 
     [TestMethod]
+    public async Task AResumeOfAReadySession_DropsTheSwitchover_AndTheVmStartsOnlyOnTheNextCommit()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await LoseLinkWhenReadyAsync(listening, vm);
+        Assert.AreEqual(DestinationSessionState.Ready, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Ask)).State);
+
+        await using ScriptedSource second = await listening.ConnectAsync(vm);
+        await second.SendAsync(w => w.AppendResume(new MigrationResume(MigrationProtocol.Version, vm.SessionId, 1)));
+        await second.ExpectAsync<HelloAckFrame>();
+        Assert.AreEqual(DestinationSessionState.Receiving, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Ask)).State, "back to receiving, still paused");
+
+        // The guest changed one page meanwhile: it is sent again, and the new switchover's digests cover it.
+        vm.Region.GetPage(3).Fill(0x33);
+        await second.RoundAsync(3, 4, 1);
+        Assert.IsFalse(listening.Targets[0].Started);
+        await CompleteAsync(second, hello: false);
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.IsTrue(vm.SameMemory(listening.Targets[0]));
+        Assert.AreEqual(1, listening.Targets.Count);
+    }
+
+    [TestMethod]
     public async Task ResumeForAnUnknownSession_IsAnsweredSessionUnavailable_AndTheReceiverGoesOn()
     {
         await using Listening listening = Listen();
