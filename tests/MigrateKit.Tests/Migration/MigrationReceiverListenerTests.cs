@@ -4,6 +4,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Tests.TestSupport;
 using MigrateKit.Tests.Transport;
@@ -153,6 +154,28 @@ public sealed class MigrationReceiverListenerTests
         Assert.AreEqual(DestinationSessionState.Unknown, unknown.State);
         Assert.Contains("proves nothing", unknown.Message);
         Assert.IsFalse(targets[0].Started, "a Commit query cannot start a discarded session");
+    }
+
+    [TestMethod]
+    public async Task AnAbortQueryWhileTheSourceStillStreams_StopsItAtItsNextFrame_AndReleasesTheVmThen()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.HelloAndRoundAsync(0, 8);
+
+        Assert.AreEqual(DestinationSessionState.Discarded, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Abort)).State);
+        Assert.IsFalse(listening.Targets[0].Disposed, "the connection that writes into it still holds it");
+
+        await source.SendAsync(w => w.AppendPages(0, vm.Region, [new PageRun(8, 8)]));
+        ErrorFrame error = await source.ExpectAsync<ErrorFrame>();
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationErrorCode.DestinationFailure, error.Error.Code);
+        Assert.Contains("aborted by a query", error.Error.Message);
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        Assert.IsTrue(listening.Targets[0].Disposed);
+        Assert.IsFalse(listening.Targets[0].Started);
     }
 
     [TestMethod]

@@ -73,6 +73,31 @@ public sealed class ReceiverSessionTests
         }
     }
 
+    [TestMethod]
+    public async Task DiscardingASessionAConnectionOwns_ReleasesTheMemoryOnlyWhenTheConnectionLetsGo()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
+        await using (source)
+        await using (destination)
+        using (target)
+        {
+            var connection = new ReceiverConnection(new MigrationReceiverOptions(), _ => throw new AssertFailedException("never built"), NullLogger.Instance, null, destination);
+            session.Attach(connection);
+
+            session.Discard("aborted by a query");
+
+            Assert.AreEqual(DestinationSessionState.Discarded, session.State);
+            Assert.IsFalse(target.Disposed, "the owning connection may be writing into the memory");
+            InvalidOperationException ex = Assert.ThrowsExactly<InvalidOperationException>(() => session.WriteZeroPages("ZeroPages", 0, 0, 1));
+            Assert.Contains("was released (aborted by a query)", ex.Message);
+            Assert.ThrowsExactly<InvalidOperationException>(() => session.Prepare());
+
+            session.Detach(connection);
+            Assert.IsTrue(target.Disposed);
+        }
+    }
+
     private static (ReceiverSession Session, TestTarget Target) Open()
     {
         TestTarget? built = null;
