@@ -50,31 +50,41 @@ public sealed class ReceiverSessionTests
     }
 
     [TestMethod]
-    public async Task EachLaterConnection_CountsAsAReconnection_AndDetachReleasesAWaiter()
+    public Task EachLaterConnection_CountsAsAReconnection_AndDetachReleasesAWaiter() => WithAConnectionAsync(async (session, target, connection) =>
     {
-        (ReceiverSession session, TestTarget target) = Open();
-        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
-        await using (source)
-        await using (destination)
-        using (target)
-        {
-            var connection = new ReceiverConnection(new MigrationReceiverOptions(), _ => throw new AssertFailedException("never built"), NullLogger.Instance, null, destination);
-            Assert.IsTrue(session.WaitReleasedAsync().IsCompleted, "nobody owns a fresh session");
+        Assert.IsTrue(session.WaitReleasedAsync().IsCompleted, "nobody owns a fresh session");
 
-            session.Attach(connection);
-            Task released = session.WaitReleasedAsync();
-            Assert.IsFalse(released.IsCompleted);
-            Assert.AreEqual(0, session.Reconnections, "the first connection is no reconnection");
-            session.Detach(connection);
-            await released.WaitAsync(EngineHarness.Timeout);
+        session.Attach(connection);
+        Task released = session.WaitReleasedAsync();
+        Assert.IsFalse(released.IsCompleted);
+        Assert.AreEqual(0, session.Reconnections, "the first connection is no reconnection");
+        session.Detach(connection);
+        await released.WaitAsync(EngineHarness.Timeout);
 
-            session.Attach(connection);
-            Assert.AreEqual(1, session.Reconnections);
-        }
-    }
+        session.Attach(connection);
+        Assert.AreEqual(1, session.Reconnections);
+    });
 
     [TestMethod]
-    public async Task DiscardingASessionAConnectionOwns_ReleasesTheMemoryOnlyWhenTheConnectionLetsGo()
+    public Task DiscardingASessionAConnectionOwns_ReleasesTheMemoryOnlyWhenTheConnectionLetsGo() => WithAConnectionAsync((session, target, connection) =>
+    {
+        session.Attach(connection);
+
+        session.Discard("aborted by a query");
+
+        Assert.AreEqual(DestinationSessionState.Discarded, session.State);
+        Assert.IsFalse(target.Disposed, "the owning connection may be writing into the memory");
+        InvalidOperationException ex = Assert.ThrowsExactly<InvalidOperationException>(() => session.WriteZeroPages("ZeroPages", 0, 0, 1));
+        Assert.Contains("was released (aborted by a query)", ex.Message);
+        Assert.ThrowsExactly<InvalidOperationException>(() => session.Prepare());
+
+        session.Detach(connection);
+        Assert.IsTrue(target.Disposed);
+        return Task.CompletedTask;
+    });
+
+    /// <summary>Runs <paramref name="test"/> on a fresh session and a receiver connection (never run) that can own it.</summary>
+    private static async Task WithAConnectionAsync(Func<ReceiverSession, TestTarget, ReceiverConnection, Task> test)
     {
         (ReceiverSession session, TestTarget target) = Open();
         (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
@@ -82,19 +92,7 @@ public sealed class ReceiverSessionTests
         await using (destination)
         using (target)
         {
-            var connection = new ReceiverConnection(new MigrationReceiverOptions(), _ => throw new AssertFailedException("never built"), NullLogger.Instance, null, destination);
-            session.Attach(connection);
-
-            session.Discard("aborted by a query");
-
-            Assert.AreEqual(DestinationSessionState.Discarded, session.State);
-            Assert.IsFalse(target.Disposed, "the owning connection may be writing into the memory");
-            InvalidOperationException ex = Assert.ThrowsExactly<InvalidOperationException>(() => session.WriteZeroPages("ZeroPages", 0, 0, 1));
-            Assert.Contains("was released (aborted by a query)", ex.Message);
-            Assert.ThrowsExactly<InvalidOperationException>(() => session.Prepare());
-
-            session.Detach(connection);
-            Assert.IsTrue(target.Disposed);
+            await test(session, target, new ReceiverConnection(new MigrationReceiverOptions(), _ => throw new AssertFailedException("never built"), NullLogger.Instance, null, destination));
         }
     }
 
