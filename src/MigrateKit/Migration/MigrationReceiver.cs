@@ -186,7 +186,7 @@ public sealed class MigrationReceiver
                         return result;
                     }
 
-                    if (end == ConnectionEnd.Interrupted && finished.Run.Session is { } s && s.Owner is null && s == _sessions.Current)
+                    if (end == ConnectionEnd.Interrupted && finished.Run.Session is { } s && s.Owner is null && (s == _sessions.Current || s.State == DestinationSessionState.Discarded))
                     {
                         waiting = s;
                         waitingSince = _options.TimeProvider.GetTimestamp();

@@ -53,13 +53,14 @@ public static class MigrationRecovery
             {
                 if (!await reader.ReadAsync(answer, deadline.Token).ConfigureAwait(false))
                 {
-                    throw new MigrationException(MigrationPhase.Handshake, $"the destination at {connection.RemoteAddress} closed the connection without answering the query");
+                    throw new MigrationException(MigrationPhase.Handshake, $"the destination at {connection.RemoteAddress} closed the connection without answering the query", new EndOfStreamException());
                 }
             }
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new MigrationException(MigrationPhase.Handshake, $"the destination at {connection.RemoteAddress} did not answer the query within {wait.TotalSeconds:0.###} s");
+            // With the cause kept, a lost link is told from a refusal, and retried like one.
+            throw new MigrationException(MigrationPhase.Handshake, $"the destination at {connection.RemoteAddress} did not answer the query within {wait.TotalSeconds:0.###} s", new TimeoutException());
         }
         catch (IOException ex)
         {

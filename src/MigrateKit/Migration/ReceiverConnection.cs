@@ -132,7 +132,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         {
             // The VM already runs here: a stray frame after Commit changes nothing but is not answered.
             MigrationLog.ReceiveFailed(_logger, ex);
-            await TrySendAckAsync().ConfigureAwait(false);
+            await AckDelivery.TryFlushAsync(_writer, _options).ConfigureAwait(false);
             return await EndAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -155,19 +155,6 @@ internal sealed class ReceiverConnection : IPageStreamHandler
                 session.EarlierBytes += _reader.BytesRead;
                 session.Detach(this);
             }
-        }
-    }
-
-    private async Task TrySendAckAsync()
-    {
-        try
-        {
-            using var timeout = new CancellationTokenSource(_options.IdleTimeout, _options.TimeProvider);
-            await _writer.FlushAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            // The source will learn it by a Query: the VM runs here either way.
         }
     }
 
@@ -207,31 +194,10 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
         ReceiverSession session = _session!;
         _sessions?.End(session);
-        session.AckConfirmed = await SourceHungUpAsync().ConfigureAwait(false);
+        session.AckConfirmed = await AckDelivery.SourceHungUpAsync(_reader, _options).ConfigureAwait(false);
         MigrationLog.Received(_logger, session.Hello.SourceName, session.Pages, session.ResumeDuration!.Value.TotalMilliseconds);
         return (ConnectionEnd.Ended, Result(MigrationStatus.Completed, null, null));
     }
-
-    /// <summary>
-    /// The source closes its side once the Ack arrived: a clean end of the stream confirms it. A
-    /// reset, a frame or silence leaves it unconfirmed, and the source will ask (Query).
-    /// </summary>
-    private async Task<bool> SourceHungUpAsync()
-    {
-        TimeSpan wait = _options.IdleTimeout < ConfirmationWait ? _options.IdleTimeout : ConfirmationWait;
-        using var timeout = new CancellationTokenSource(wait, _options.TimeProvider);
-        try
-        {
-            return !await _reader.ReadAsync(new RefuseEverything(), timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or MigrationProtocolException or InvalidOperationException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>The longest wait for the source's hang-up after the Ack.</summary>
-    private static readonly TimeSpan ConfirmationWait = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// The link is gone. A listening receiver keeps a session that can continue (pre-copy, or
@@ -239,6 +205,12 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     /// </summary>
     private async Task<(ConnectionEnd End, ReceiveResult? Result)> LostAsync(Exception cause)
     {
+        if (_started)
+        {
+            // The Ack was lost, not the migration: the VM runs here, and a Query tells the source.
+            return await EndAsync().ConfigureAwait(false);
+        }
+
         if (_session is null && _sessions is not null)
         {
             return (ConnectionEnd.Answered, null);
@@ -365,6 +337,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
     public void OnResume(MigrationResume resume)
     {
+        CheckNotEnded("Resume", first: true);
         ReceiverSession? session = null;
         string why = "this receiver takes one connection and keeps no session after it: continuing needs a listening receiver";
         if (_sessions?.Find(resume.SessionId, out why) is { } found)
@@ -384,6 +357,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
     public void OnQuery(SessionQuery query)
     {
+        CheckNotEnded("Query", first: true);
         if (_sessions is null)
         {
             _refusal = new MigrationError(MigrationErrorCode.SessionUnavailable, "This receiver takes one connection and keeps no sessions to report on: queries need a listening receiver.");
@@ -487,11 +461,12 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     /// Error, a Query, a refused Resume or a start end what a connection carries: a frame behind
     /// them (in the same read, as the receiver reads no further) is a violation, not something to act on.
     /// </summary>
-    private void CheckNotEnded(string frame)
+    // Resume and Query (first) name a session once, as a connection's first frame: the reader lets them open a stream, this keeps them there.
+    private void CheckNotEnded(string frame, bool first = false)
     {
-        if (_sourceError is not null || _answered || _refusal is not null || _started || _resuming is not null)
+        if (_sourceError is not null || _answered || _refusal is not null || _started || _resuming is not null || (first && _session is not null))
         {
-            string after = _sourceError is not null ? "Error" : _answered ? "Query" : _refusal is not null ? "a refused Resume" : _started ? "Commit" : "Resume";
+            string after = _sourceError is not null ? "Error" : _answered ? "Query" : _refusal is not null ? "a refused Resume" : _started ? "Commit" : _resuming is not null ? "Resume" : "the connection's first frame";
             throw new MigrationProtocolException(frame, "type", $"{frame} arrived after {after}.");
         }
     }

@@ -29,6 +29,7 @@ internal sealed class ReceiverSession
     private readonly Lock _owner = new();
     private TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _attachedBefore;
+    private bool _releaseOnDetach;
 
     private ReceiverSession(MigrationHello hello, IMigrationTarget target)
     {
@@ -117,6 +118,10 @@ internal sealed class ReceiverSession
             {
                 Owner = null;
                 _released.TrySetResult();
+                if (_releaseOnDetach)
+                {
+                    Target.Dispose();
+                }
             }
         }
     }
@@ -197,6 +202,7 @@ internal sealed class ReceiverSession
     /// <exception cref="MigrationProtocolException">Complete came without the device state and digests, or with digests of other regions.</exception>
     internal string? Prepare()
     {
+        CheckLive();
         if (_sourceDigests is null || _deviceState is null)
         {
             throw new MigrationProtocolException("Complete", "type", "Complete arrived before the device state and digests.");
@@ -269,6 +275,17 @@ internal sealed class ReceiverSession
 
         State = DestinationSessionState.Discarded;
         DiscardReason = reason;
+        lock (_owner)
+        {
+            // A query may abort a session whose connection is writing pages into its memory right
+            // now: the memory is released when that connection lets go, which it does at its next frame.
+            if (Owner is not null)
+            {
+                _releaseOnDetach = true;
+                return;
+            }
+        }
+
         Target.Dispose();
     }
 
@@ -281,8 +298,17 @@ internal sealed class ReceiverSession
         _ => $"The VM of session {Id:N} ({Hello.SourceName}) was released without ever running here ({DiscardReason}): the source may resume.",
     });
 
+    private void CheckLive()
+    {
+        if (State == DestinationSessionState.Discarded)
+        {
+            throw new InvalidOperationException($"Session {Id:N} was released ({DiscardReason}); nothing more is applied to it.");
+        }
+    }
+
     private GuestMemoryRegion CheckRange(string frame, int region, ulong firstPage, ulong count)
     {
+        CheckLive();
         if (region < 0 || region >= _regions.Length)
         {
             throw new MigrationProtocolException(frame, "region", $"Region {region} does not exist (the VM has {_regions.Length}).");

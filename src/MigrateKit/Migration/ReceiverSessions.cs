@@ -75,6 +75,7 @@ internal sealed class ReceiverSessions
                 }
                 else if (query.Action == SessionQueryAction.Abort && s.State != DestinationSessionState.Started)
                 {
+                    // Ended too, so the receiver that waits for this session's source learns it was aborted.
                     Discard(s, "aborted by a query");
                 }
 

@@ -78,12 +78,27 @@ public sealed class MigrationOptionsTests
     [DataRow(nameof(MigrationOptions.ResponseTimeout), "zero", "ResponseTimeout must be positive")]
     [DataRow(nameof(MigrationOptions.ResponseTimeout), "negative", "ResponseTimeout must be positive")]
     [DataRow(nameof(MigrationOptions.ResponseTimeout), "over a timer's range", "ResponseTimeout must be positive and at most 4294967294 ms")]
+    [DataRow(nameof(MigrationOptions.ReconnectAttempts), "negative", "ReconnectAttempts must be 0 to 100 (got -1)")]
+    [DataRow(nameof(MigrationOptions.ReconnectAttempts), "high", "ReconnectAttempts must be 0 to 100 (got 101)")]
+    [DataRow(nameof(MigrationOptions.ReconnectDelay), "zero", "ReconnectDelay must be positive and at most 1 minute")]
+    [DataRow(nameof(MigrationOptions.ReconnectDelay), "negative", "ReconnectDelay must be positive and at most 1 minute")]
+    [DataRow(nameof(MigrationOptions.ReconnectDelay), "high", "ReconnectDelay must be positive and at most 1 minute")]
     public void BadOption_IsNamed(string option, string variant, string message)
     {
         MigrationOptions options = Bad(option, variant);
         ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(options.Validate);
         Assert.AreEqual(option, ex.ParamName);
         Assert.StartsWith(message, ex.Message);
+    }
+
+    [TestMethod]
+    public void ReconnectEdgeValues_AreValid()
+    {
+        new MigrationOptions { ReconnectAttempts = 0 }.Validate();
+        new MigrationOptions { ReconnectAttempts = 100, ReconnectDelay = TimeSpan.FromMinutes(1) }.Validate();
+        new MigrationOptions { ReconnectDelay = TimeSpan.FromTicks(1) }.Validate();
+        Assert.AreEqual(5, new MigrationOptions().ReconnectAttempts);
+        Assert.AreEqual(TimeSpan.FromMilliseconds(200), new MigrationOptions().ReconnectDelay);
     }
 
     [TestMethod]
@@ -155,6 +170,11 @@ public sealed class MigrationOptionsTests
         ("ResponseTimeout", "zero") => new MigrationOptions { ResponseTimeout = TimeSpan.Zero },
         ("ResponseTimeout", "negative") => new MigrationOptions { ResponseTimeout = TimeSpan.FromSeconds(-1) },
         ("ResponseTimeout", _) => new MigrationOptions { ResponseTimeout = TimeSpan.FromMilliseconds(uint.MaxValue) },
+        ("ReconnectAttempts", "negative") => new MigrationOptions { ReconnectAttempts = -1 },
+        ("ReconnectAttempts", _) => new MigrationOptions { ReconnectAttempts = 101 },
+        ("ReconnectDelay", "zero") => new MigrationOptions { ReconnectDelay = TimeSpan.Zero },
+        ("ReconnectDelay", "negative") => new MigrationOptions { ReconnectDelay = TimeSpan.FromMilliseconds(-1) },
+        ("ReconnectDelay", _) => new MigrationOptions { ReconnectDelay = TimeSpan.FromMinutes(1) + TimeSpan.FromTicks(1) },
         _ => throw new ArgumentOutOfRangeException(nameof(option), option, "unknown option"),
     };
 }

@@ -45,6 +45,25 @@ public sealed class MigrationReceiverOptionsTests
     }
 
     [TestMethod]
+    [DataRow(-1.0)]
+    [DataRow(4_294_968.0)]
+    public void ReconnectTimeout_OutOfRange_IsNamed(double seconds)
+    {
+        var o = new MigrationReceiverOptions { ReconnectTimeout = TimeSpan.FromSeconds(seconds) };
+        ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(o.Validate);
+        Assert.AreEqual(nameof(MigrationReceiverOptions.ReconnectTimeout), ex.ParamName);
+        StringAssert.StartsWith(ex.Message, "ReconnectTimeout must be positive");
+    }
+
+    [TestMethod]
+    public void ReconnectTimeout_DefaultsTo60s_AndZeroKeepsNoSession()
+    {
+        Assert.AreEqual(TimeSpan.FromSeconds(60), new MigrationReceiverOptions().ReconnectTimeout);
+        new MigrationReceiverOptions { ReconnectTimeout = TimeSpan.Zero }.Validate();
+        new MigrationReceiverOptions { ReconnectTimeout = TimeSpan.FromMilliseconds(1) }.Validate();
+    }
+
+    [TestMethod]
     public void EdgeValues_AreValid()
     {
         new MigrationReceiverOptions { MaxMemory = GuestMemoryLayout.PageSize, MaxRegions = 1, MaxVcpus = 1, ExpectedMemory = GuestMemoryLayout.PageSize, ExpectedVcpus = 1 }.Validate();

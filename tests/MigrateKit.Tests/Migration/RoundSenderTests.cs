@@ -82,6 +82,32 @@ public sealed class RoundSenderTests
     }
 
     [TestMethod]
+    public async Task Use_KeepsTheBytesOfEarlierConnections_AndSizesFramesToTheNewOne()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page)]);
+        memory.Regions[0].GetSpan(0, (int)(16 * Page)).Fill(7);
+        EngineRegion region = Region(memory);
+        await _sender.SendAsync(region, Plan(16, 0, 1), CancellationToken.None);
+        ulong first = _sender.BytesWritten;
+
+        // A reconnection: a new stream whose frames hold at most 4 pages.
+        var options = new PageStreamOptions { MaxFramePayload = 64 << 10, MaxPagesPerFrame = 4, PauseWriterThreshold = 128 << 10, ResumeWriterThreshold = 64 << 10 };
+        Pipe second = TransportTestSupport.UnboundedPipe();
+        using var writer = new PageStreamWriter(second.Writer, options);
+        writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
+        _sender.Use(writer);
+        Assert.AreEqual(first + (ulong)writer.BytesWritten, _sender.BytesWritten, "nothing is lost or counted twice at the switch");
+
+        await _sender.SendAsync(region, Plan(16, 2, 3, 4, 5, 6, 7, 8, 9, 10), CancellationToken.None);
+        Assert.AreEqual(first + (ulong)writer.BytesWritten, _sender.BytesWritten);
+        Assert.AreEqual(11UL, _sender.PagesSent);
+        await second.Writer.CompleteAsync();
+        int[] counts = (await TransportTestSupport.ReadAllAsync(second.Reader, options)).OfType<PagesRun>().Select(r => r.Count).ToArray();
+        Assert.AreEqual(9, counts.Sum());
+        Assert.IsTrue(counts.All(c => c <= 4), "frames follow the new connection's limit");
+    }
+
+    [TestMethod]
     public async Task SendAsync_DigestsEveryPageItSends_DataAndZero()
     {
         using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * Page)]);

@@ -371,20 +371,6 @@ public sealed class FrameRejectionTests
 
     private static Task ExpectAsync(string frame, string field, params byte[][] stream) => ExpectAsync(null, frame, field, stream);
 
-    private static async Task ExpectAsync(PageStreamOptions? options, string frame, string field, params byte[][] stream)
-    {
-        Pipe pipe = UnboundedPipe();
-        await pipe.Writer.WriteAsync(Concat(stream));
-        await pipe.Writer.CompleteAsync();
-        var reader = new PageStreamReader(pipe.Reader, options);
-        var handler = new RecordingHandler();
-        MigrationProtocolException ex = await Assert.ThrowsExactlyAsync<MigrationProtocolException>(async () =>
-        {
-            while (await reader.ReadAsync(handler))
-            {
-            }
-        });
-        Assert.AreEqual(frame, ex.Frame, ex.Message);
-        Assert.AreEqual(field, ex.Field, ex.Message);
-    }
+    private static async Task ExpectAsync(PageStreamOptions? options, string frame, string field, params byte[][] stream) =>
+        await ExpectRejectedAsync(options, frame, field, stream);
 }

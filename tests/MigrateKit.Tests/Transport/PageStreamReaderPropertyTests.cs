@@ -36,6 +36,8 @@ public sealed class PageStreamReaderPropertyTests
 
     private static byte[]? s_valid;
 
+    private static byte[]? s_session;
+
     [TestMethod]
     public void RandomBytes_YieldFramesOrAProtocolViolation()
     {
@@ -54,6 +56,18 @@ public sealed class PageStreamReaderPropertyTests
     public void TheUnmutatedValidStream_DecodesEveryFrame()
     {
         Assert.AreEqual(8, Drain(ValidStream()).Frames);
+    }
+
+    [TestMethod]
+    public void MutatedSessionStreams_YieldFramesOrAProtocolViolation()
+    {
+        ByteMutations.Of(SessionStream()).Sample(AssertReadsCleanly, iter: 10_000, threads: 1);
+    }
+
+    [TestMethod]
+    public void TheUnmutatedSessionStream_DecodesEveryFrame()
+    {
+        Assert.AreEqual(8, Drain(SessionStream()).Frames);
     }
 
     private static void AssertReadsCleanly(byte[] input)
@@ -116,6 +130,25 @@ public sealed class PageStreamReaderPropertyTests
         return s_valid;
     }
 
+    /// <summary>Protocol v2's frames: Resume, HelloAck, RoundAck, Ready, Commit, Ack, Query and Status (the reader takes them in any order after a first frame that may open a stream).</summary>
+    private static byte[] SessionStream()
+    {
+        Guid session = TestSession;
+        return s_session ??= WrittenBytesAsync(
+            w =>
+            {
+                w.AppendResume(new MigrationResume(MigrationProtocol.Version, session, 4));
+                w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.FromTicks(9)));
+                w.AppendRoundAck(3);
+                w.AppendReady(new DestinationReady(TimeSpan.FromTicks(12)));
+                w.AppendCommit();
+                w.AppendAck(new CompletionAck(TimeSpan.FromTicks(34)));
+                w.AppendQuery(new SessionQuery(MigrationProtocol.Version, session, SessionQueryAction.Commit));
+                w.AppendStatus(new SessionStatus(DestinationSessionState.Started, "runs"));
+            },
+            Options).GetAwaiter().GetResult();
+    }
+
     /// <summary>Counts frames without keeping them, so what the reader allocates is what gets measured.</summary>
     private sealed class CountingHandler : IPageStreamHandler
     {
@@ -140,5 +173,17 @@ public sealed class PageStreamReaderPropertyTests
         public void OnAck(CompletionAck ack) => Count++;
 
         public void OnError(MigrationError error) => Count++;
+
+        public void OnRoundAck(int round) => Count++;
+
+        public void OnReady(DestinationReady ready) => Count++;
+
+        public void OnCommit() => Count++;
+
+        public void OnResume(MigrationResume resume) => Count++;
+
+        public void OnQuery(SessionQuery query) => Count++;
+
+        public void OnStatus(SessionStatus status) => Count++;
     }
 }

@@ -23,6 +23,8 @@ internal sealed record ZeroRun(int Region, ulong FirstPage, ulong Count) : Recei
 
 internal sealed record RoundEndFrame(RoundEnd RoundEnd) : ReceivedFrame;
 
+internal sealed record RoundAckFrame(int Round) : ReceivedFrame;
+
 internal sealed record DeviceStateFrame(byte[] State) : ReceivedFrame;
 
 internal sealed record DigestsFrame(IReadOnlyList<RegionDigest> Digests) : ReceivedFrame;
@@ -57,6 +59,8 @@ internal sealed class RecordingHandler : IPageStreamHandler
     public void OnZeroPages(int region, ulong firstPage, ulong count) => Frames.Add(new ZeroRun(region, firstPage, count));
 
     public void OnRoundEnd(RoundEnd roundEnd) => Frames.Add(new RoundEndFrame(roundEnd));
+
+    public void OnRoundAck(int round) => Frames.Add(new RoundAckFrame(round));
 
     public void OnDeviceState(ReadOnlySequence<byte> state) => Frames.Add(new DeviceStateFrame(state.ToArray()));
 
@@ -196,6 +200,37 @@ internal static class TransportTestSupport
         BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(48), 16 * (ulong)Page);
         name.CopyTo(p.AsSpan(56));
         return p;
+    }
+
+    /// <summary>A valid Resume or Query payload (32 bytes): magic, version, reserved, <see cref="TestSession"/>, then <paramref name="tail"/> at offset 24.</summary>
+    public static byte[] SessionPayload(ReadOnlySpan<byte> tail, uint magic = MigrationProtocol.HelloMagic, ushort version = MigrationProtocol.Version, ushort reserved = 0)
+    {
+        var p = new byte[24 + tail.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(p, magic);
+        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(4), version);
+        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(6), reserved);
+        TestSession.TryWriteBytes(p.AsSpan(8, 16));
+        tail.CopyTo(p.AsSpan(24));
+        return p;
+    }
+
+    /// <summary>Reads <paramref name="stream"/> to its end and asserts that it is refused with (<paramref name="frame"/>, <paramref name="field"/>).</summary>
+    public static async Task<RecordingHandler> ExpectRejectedAsync(PageStreamOptions? options, string frame, string field, params byte[][] stream)
+    {
+        Pipe pipe = UnboundedPipe();
+        await pipe.Writer.WriteAsync(Concat(stream));
+        await pipe.Writer.CompleteAsync();
+        var reader = new PageStreamReader(pipe.Reader, options);
+        var handler = new RecordingHandler();
+        MigrationProtocolException ex = await Assert.ThrowsExactlyAsync<MigrationProtocolException>(async () =>
+        {
+            while (await reader.ReadAsync(handler))
+            {
+            }
+        });
+        Assert.AreEqual(frame, ex.Frame, ex.Message);
+        Assert.AreEqual(field, ex.Field, ex.Message);
+        return handler;
     }
 
     public static byte[] Concat(params byte[][] parts)

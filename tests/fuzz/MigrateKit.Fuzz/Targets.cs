@@ -89,7 +89,11 @@ internal static class Targets
     private static IEnumerable<(string, byte[])> PageStreamSeeds()
     {
         const int page = MigrationProtocol.PageSize;
-        var hello = new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, 4 * (ulong)page), new GuestMemoryRegionSpec(1UL << 32, 2 * (ulong)page)], 2, "seed");
+        var hello = new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, 4 * (ulong)page), new GuestMemoryRegionSpec(1UL << 32, 2 * (ulong)page)], 2, "seed")
+        {
+            // Fixed, so regenerating the corpus gives the same files.
+            SessionId = Guid.Parse("5eed5eed-0000-4000-8000-5eed5eed5eed"),
+        };
         using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 4 * (ulong)page)]);
         memory.Regions[0].GetPage(1).Fill(0x5A);
         yield return ("hello", Written(w => w.AppendHello(hello)));
@@ -102,13 +106,23 @@ internal static class Targets
             w.AppendDeviceState([1, 2, 3, 4]);
             w.AppendDigests([new RegionDigest(0, 42), new RegionDigest(1, 7)]);
             w.AppendComplete();
+            w.AppendCommit();
         }));
         yield return ("destination", Written(w =>
         {
             w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.FromMilliseconds(2)));
             w.AppendRoundAck(1);
+            w.AppendReady(new DestinationReady(TimeSpan.FromMilliseconds(1)));
             w.AppendAck(new CompletionAck(TimeSpan.FromMilliseconds(1)));
         }));
+        yield return ("resume", Written(w =>
+        {
+            w.AppendResume(new MigrationResume(MigrationProtocol.Version, hello.SessionId, 3));
+            w.AppendZeroPages(0, [new PageRun(0, 1)]);
+            w.AppendRoundEnd(new RoundEnd(3, 0, 0));
+        }));
+        yield return ("query", Written(w => w.AppendQuery(new SessionQuery(MigrationProtocol.Version, hello.SessionId, SessionQueryAction.Commit))));
+        yield return ("status", Written(w => w.AppendStatus(new SessionStatus(DestinationSessionState.Started, "started"))));
         yield return ("error", Written(w => w.AppendError(new MigrationError(MigrationErrorCode.ProtocolViolation, "no"))));
     }
 
@@ -183,6 +197,30 @@ internal static class Targets
         }
 
         public void OnError(MigrationError error)
+        {
+        }
+
+        public void OnRoundAck(int round)
+        {
+        }
+
+        public void OnReady(DestinationReady ready)
+        {
+        }
+
+        public void OnCommit()
+        {
+        }
+
+        public void OnResume(MigrationResume resume)
+        {
+        }
+
+        public void OnQuery(SessionQuery query)
+        {
+        }
+
+        public void OnStatus(SessionStatus status)
         {
         }
     }

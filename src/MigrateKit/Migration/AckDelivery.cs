@@ -1,0 +1,75 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Migration;
+
+/// <summary>
+/// The destination's side of the Ack: sending it however the link behaves, and learning whether
+/// it arrived. The source closes its side once it has the Ack, so a clean end of the stream
+/// confirms it; a reset, a frame or silence leaves it unconfirmed, and the source will ask (Query).
+/// </summary>
+internal static class AckDelivery
+{
+    /// <summary>The longest wait for the source's hang-up after the Ack.</summary>
+    private static readonly TimeSpan ConfirmationWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Flushes the Ack within the idle timeout; a link that fails here changes nothing (the VM runs either way).</summary>
+    internal static async Task TryFlushAsync(PageStreamWriter writer, MigrationReceiverOptions options)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(options.IdleTimeout, options.TimeProvider);
+            await writer.FlushAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or TimeoutException)
+        {
+            // The source will learn it by a Query: the VM runs here either way.
+        }
+    }
+
+    /// <summary>Whether the source closed its side cleanly after the Ack (within 10 s, or the idle timeout when shorter).</summary>
+    internal static async Task<bool> SourceHungUpAsync(PageStreamReader reader, MigrationReceiverOptions options)
+    {
+        TimeSpan wait = options.IdleTimeout < ConfirmationWait ? options.IdleTimeout : ConfirmationWait;
+        using var timeout = new CancellationTokenSource(wait, options.TimeProvider);
+        try
+        {
+            return !await reader.ReadAsync(new RefuseEverything(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or MigrationProtocolException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>A handler for a stream that must carry nothing more: any frame is a violation.</summary>
+internal sealed class RefuseEverything : IPageStreamHandler
+{
+    public void OnHello(MigrationHello hello) => throw Refused("Hello");
+
+    public void OnHelloAck(HelloAck ack) => throw Refused("HelloAck");
+
+    public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Refused("Pages");
+
+    public void OnZeroPages(int region, ulong firstPage, ulong count) => throw Refused("ZeroPages");
+
+    public void OnRoundEnd(RoundEnd roundEnd) => throw Refused("RoundEnd");
+
+    public void OnDeviceState(ReadOnlySequence<byte> state) => throw Refused("DeviceState");
+
+    public void OnDigests(IReadOnlyList<RegionDigest> digests) => throw Refused("Digests");
+
+    public void OnComplete() => throw Refused("Complete");
+
+    public void OnAck(CompletionAck ack) => throw Refused("Ack");
+
+    public void OnError(MigrationError error) => throw Refused("Error");
+
+    private static MigrationProtocolException Refused(string frame) => new(frame, "type", $"{frame} arrived after the migration ended.");
+}

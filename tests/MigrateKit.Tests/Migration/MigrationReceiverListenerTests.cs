@@ -1,0 +1,301 @@
+using System;
+using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Memory;
+using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
+using MigrateKit.Tests.Transport;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Tests.Migration;
+
+/// <summary>
+/// <see cref="MigrationReceiver.ReceiveAsync(MigrationListener, CancellationToken)"/> over a Unix socket
+/// in a temporary folder: sessions kept across a lost link, Resume, Query and the reconnect timeout.
+/// </summary>
+[TestClass]
+public sealed class MigrationReceiverListenerTests
+{
+    [TestMethod]
+    public async Task ALostLink_KeepsTheSession_AndAResumeOnANewConnectionContinuesIt()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await using (ScriptedSource first = await listening.ConnectAsync(vm))
+        {
+            await first.HelloAndRoundAsync(0, 10);
+        }
+
+        await using ScriptedSource second = await listening.ConnectAsync(vm);
+        await second.SendAsync(w => w.AppendResume(new MigrationResume(MigrationProtocol.Version, vm.SessionId, 1)));
+        await second.ExpectAsync<HelloAckFrame>();
+
+        // Only the pages the first connection did not carry: the digests prove the rest was kept.
+        await second.RoundAsync(10, ScriptedSource.Pages, 1);
+        await second.SwitchoverAsync();
+        await second.ExpectAsync<ReadyFrame>();
+        await second.SendAsync(w => w.AppendCommit());
+        await second.ExpectAsync<AckFrame>();
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.AreEqual(1, result.Reconnections);
+        Assert.AreEqual(2, result.Rounds);
+        Assert.AreEqual(ScriptedSource.Pages, result.PagesReceived);
+        Assert.AreEqual(1, listening.Targets.Count, "one VM across both connections");
+        Assert.IsTrue(vm.SameMemory(listening.Targets[0]));
+        Assert.IsTrue(listening.Targets[0].Started);
+    }
+
+    [TestMethod]
+    public async Task AResumeOfAReadySession_DropsTheSwitchover_AndTheVmStartsOnlyOnTheNextCommit()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await LoseLinkWhenReadyAsync(listening, vm);
+        Assert.AreEqual(DestinationSessionState.Ready, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Ask)).State);
+
+        await using ScriptedSource second = await listening.ConnectAsync(vm);
+        await second.SendAsync(w => w.AppendResume(new MigrationResume(MigrationProtocol.Version, vm.SessionId, 1)));
+        await second.ExpectAsync<HelloAckFrame>();
+        Assert.AreEqual(DestinationSessionState.Receiving, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Ask)).State, "back to receiving, still paused");
+
+        // The guest changed one page meanwhile: it is sent again, and the new switchover's digests cover it.
+        vm.Region.GetPage(3).Fill(0x33);
+        await second.RoundAsync(3, 4, 1);
+        Assert.IsFalse(listening.Targets[0].Started);
+        await CompleteAsync(second, hello: false);
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.IsTrue(vm.SameMemory(listening.Targets[0]));
+        Assert.AreEqual(1, listening.Targets.Count);
+    }
+
+    [TestMethod]
+    public async Task ResumeForAnUnknownSession_IsAnsweredSessionUnavailable_AndTheReceiverGoesOn()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await using (ScriptedSource stranger = await listening.ConnectAsync(vm))
+        {
+            await stranger.SendAsync(w => w.AppendResume(new MigrationResume(MigrationProtocol.Version, Guid.NewGuid(), 4)));
+            ErrorFrame error = await stranger.ExpectAsync<ErrorFrame>();
+            Assert.AreEqual(MigrationErrorCode.SessionUnavailable, error.Error.Code);
+            Assert.Contains("holds no session", error.Error.Message);
+        }
+
+        Assert.IsFalse(listening.Receiving.IsCompleted, "a refused Resume does not end the receive");
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await CompleteAsync(source);
+        Assert.AreEqual(MigrationStatus.Completed, (await listening.Receiving).Status);
+    }
+
+    [TestMethod]
+    public async Task AWaitingSession_IsReleasedAfterTheReconnectTimeout_NeverStarted()
+    {
+        var clock = new FakeTimeProvider();
+        await using Listening listening = Listen(new MigrationReceiverOptions { ReconnectTimeout = TimeSpan.FromSeconds(10), TimeProvider = clock });
+        using var vm = new ScriptedVm();
+        await LoseLinkWhenReadyAsync(listening, vm);
+
+        ReceiveResult result = await clock.AdvanceUntilDoneAsync(listening.Receiving, TimeSpan.FromSeconds(1));
+
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        Assert.AreEqual("the source did not reconnect within 10 s", result.Reason);
+        Assert.IsInstanceOfType<TimeoutException>(result.Error);
+        Assert.IsNull(result.Target);
+        Assert.IsFalse(listening.Targets[0].Started);
+        Assert.IsTrue(listening.Targets[0].Disposed);
+    }
+
+    [TestMethod]
+    public async Task ACommitQueryOnAWaitingReadySession_StartsIt_AndTheReceiveCompletes()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await LoseLinkWhenReadyAsync(listening, vm);
+
+        SessionStatus status = await QueryAsync(listening, vm.SessionId, SessionQueryAction.Commit);
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(DestinationSessionState.Started, status.State);
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.IsTrue(listening.Targets[0].Started);
+        Assert.AreSame(listening.Targets[0], result.Target);
+    }
+
+    [TestMethod]
+    public async Task AnAbortQueryOnAWaitingSession_DiscardsIt_AndTheReceiveEndsAborted_ThenQueriesAnswerDiscarded()
+    {
+        var targets = new BuiltTargets();
+        var receiver = new MigrationReceiver(targets.Create);
+        await using Listening listening = Listen(receiver, targets);
+        using var vm = new ScriptedVm();
+        await LoseLinkWhenReadyAsync(listening, vm);
+
+        Assert.AreEqual(DestinationSessionState.Ready, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Ask)).State);
+        SessionStatus status = await QueryAsync(listening, vm.SessionId, SessionQueryAction.Abort);
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(DestinationSessionState.Discarded, status.State);
+        Assert.AreEqual(MigrationStatus.Aborted, result.Status);
+        Assert.AreEqual("aborted by a query", result.Reason);
+        Assert.IsFalse(targets[0].Started);
+        Assert.IsTrue(targets[0].Disposed);
+
+        // The same receiver, serving again, remembers the finished session; an unknown one is Unknown.
+        await using Listening again = Listen(receiver, targets);
+        Assert.AreEqual(DestinationSessionState.Discarded, (await QueryAsync(again, vm.SessionId, SessionQueryAction.Commit)).State);
+        SessionStatus unknown = await QueryAsync(again, Guid.NewGuid(), SessionQueryAction.Ask);
+        Assert.AreEqual(DestinationSessionState.Unknown, unknown.State);
+        Assert.Contains("proves nothing", unknown.Message);
+        Assert.IsFalse(targets[0].Started, "a Commit query cannot start a discarded session");
+    }
+
+    [TestMethod]
+    public async Task AnAbortQueryWhileTheSourceStillStreams_StopsItAtItsNextFrame_AndReleasesTheVmThen()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.HelloAndRoundAsync(0, 8);
+
+        Assert.AreEqual(DestinationSessionState.Discarded, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Abort)).State);
+        Assert.IsFalse(listening.Targets[0].Disposed, "the connection that writes into it still holds it");
+
+        await source.SendAsync(w => w.AppendPages(0, vm.Region, [new PageRun(8, 8)]));
+        ErrorFrame error = await source.ExpectAsync<ErrorFrame>();
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationErrorCode.DestinationFailure, error.Error.Code);
+        Assert.Contains("aborted by a query", error.Error.Message);
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        Assert.IsTrue(listening.Targets[0].Disposed);
+        Assert.IsFalse(listening.Targets[0].Started);
+    }
+
+    [TestMethod]
+    public async Task ANewHelloWhileASessionWaits_ReleasesTheOldOne()
+    {
+        await using Listening listening = Listen();
+        using var oldVm = new ScriptedVm(1);
+        using var newVm = new ScriptedVm(2);
+        await using (ScriptedSource first = await listening.ConnectAsync(oldVm))
+        {
+            await first.HelloAndRoundAsync(0, 8);
+        }
+
+        await using ScriptedSource second = await listening.ConnectAsync(newVm);
+        await second.HelloAndRoundAsync(0, ScriptedSource.Pages);
+        Assert.IsTrue(listening.Targets[0].Disposed, "the old session's VM is released");
+        Assert.AreEqual(DestinationSessionState.Discarded, (await QueryAsync(listening, oldVm.SessionId, SessionQueryAction.Ask)).State);
+
+        await second.SwitchoverAsync();
+        await second.ExpectAsync<ReadyFrame>();
+        await second.SendAsync(w => w.AppendCommit());
+        await second.ExpectAsync<AckFrame>();
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.AreEqual(newVm.SessionId, result.SessionId);
+        Assert.IsFalse(listening.Targets[0].Started);
+        Assert.IsTrue(listening.Targets[1].Started);
+    }
+
+    [TestMethod]
+    public async Task AResumeWhileTheOldConnectionStillReads_TakesTheSessionOver()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+
+        // The first connection stays open: to the receiver it looks alive (a black-holed link).
+        await using ScriptedSource first = await listening.ConnectAsync(vm);
+        await first.HelloAndRoundAsync(0, 6);
+
+        await using ScriptedSource second = await listening.ConnectAsync(vm);
+        await second.SendAsync(w => w.AppendResume(new MigrationResume(MigrationProtocol.Version, vm.SessionId, 1)));
+        await second.ExpectAsync<HelloAckFrame>();
+        Assert.IsFalse((await first.RestAsync()).Exists(f => f is ErrorFrame), "the old connection is closed, not refused");
+
+        await second.RoundAsync(6, ScriptedSource.Pages, 1);
+        await CompleteAsync(second, hello: false);
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.AreEqual(1, result.Reconnections);
+        Assert.IsTrue(vm.SameMemory(listening.Targets[0]));
+    }
+
+    private static async Task LoseLinkWhenReadyAsync(Listening listening, ScriptedVm vm)
+    {
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
+        await source.SwitchoverAsync();
+        await source.ExpectAsync<ReadyFrame>();
+    }
+
+    private static async Task CompleteAsync(ScriptedSource source, bool hello = true)
+    {
+        if (hello)
+        {
+            await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
+        }
+
+        await source.SwitchoverAsync();
+        await source.ExpectAsync<ReadyFrame>();
+        await source.SendAsync(w => w.AppendCommit());
+        await source.ExpectAsync<AckFrame>();
+    }
+
+    private static async Task<SessionStatus> QueryAsync(Listening listening, Guid session, SessionQueryAction action)
+    {
+        await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(listening.Address).WaitAsync(EngineHarness.Timeout);
+        return await MigrationRecovery.QueryAsync(connection, session, action, EngineHarness.Timeout);
+    }
+
+    private static Listening Listen(MigrationReceiverOptions? options = null)
+    {
+        var targets = new BuiltTargets();
+        return Listen(new MigrationReceiver(targets.Create, options ?? new MigrationReceiverOptions()), targets);
+    }
+
+    private static Listening Listen(MigrationReceiver receiver, BuiltTargets targets)
+    {
+        string folder = Directory.CreateTempSubdirectory("mk-listen-").FullName;
+        string address = "unix:" + Path.Combine(folder, "sock");
+        MigrationListener listener = MigrationListener.Listen(address);
+        var stop = new CancellationTokenSource();
+        Task<ReceiveResult> receiving = Task.Run(() => receiver.ReceiveAsync(listener, stop.Token));
+        return new Listening(address, folder, listener, targets, receiving, stop);
+    }
+
+    /// <summary>A receive in progress on a listener; disposing stops it (if it still runs) and removes the socket's folder.</summary>
+    private sealed record Listening(string Address, string Folder, MigrationListener Listener, BuiltTargets Targets, Task<ReceiveResult> Serving, CancellationTokenSource Stop) : IAsyncDisposable
+    {
+        public Task<ReceiveResult> Receiving => Serving.WaitAsync(EngineHarness.Timeout);
+
+        public Task<ScriptedSource> ConnectAsync(ScriptedVm vm) => ScriptedSource.ConnectAsync(Address, vm);
+
+        public async ValueTask DisposeAsync()
+        {
+            await Stop.CancelAsync();
+            try
+            {
+                await Serving.WaitAsync(EngineHarness.Timeout);
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopped here, as intended.
+            }
+
+            await Listener.DisposeAsync();
+            Stop.Dispose();
+            Targets.DisposeAll();
+            Directory.Delete(Folder, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+using System;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Migration;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Tests.Migration;
+
+/// <summary>One session on a destination: its states and the rules between them.</summary>
+[TestClass]
+public sealed class ReceiverSessionTests
+{
+    [TestMethod]
+    public void ASessionNotReady_CannotStart()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        using (target)
+        {
+            InvalidOperationException ex = Assert.ThrowsExactly<InvalidOperationException>(session.Start);
+            Assert.Contains("is Receiving, not ready", ex.Message);
+            Assert.IsFalse(target.Started);
+        }
+    }
+
+    [TestMethod]
+    public void Discard_ReleasesTheTargetOnce_AndTheSessionCannotContinue()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        session.Discard("first");
+        session.Discard("second");
+
+        Assert.AreEqual(DestinationSessionState.Discarded, session.State);
+        Assert.AreEqual("first", session.DiscardReason);
+        Assert.IsTrue(target.Disposed);
+        Assert.ThrowsExactly<InvalidOperationException>(session.Reopen);
+        Assert.AreEqual(DestinationSessionState.Discarded, session.Status().State);
+    }
+
+    [TestMethod]
+    public void Prepare_WithoutDeviceStateOrDigests_IsAViolation()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        using (target)
+        {
+            MigrationProtocolException ex = Assert.ThrowsExactly<MigrationProtocolException>(() => session.Prepare());
+            Assert.AreEqual("Complete", ex.Frame);
+            Assert.AreEqual(DestinationSessionState.Receiving, session.State);
+        }
+    }
+
+    [TestMethod]
+    public Task EachLaterConnection_CountsAsAReconnection_AndDetachReleasesAWaiter() => WithAConnectionAsync(async (session, target, connection) =>
+    {
+        Assert.IsTrue(session.WaitReleasedAsync().IsCompleted, "nobody owns a fresh session");
+
+        session.Attach(connection);
+        Task released = session.WaitReleasedAsync();
+        Assert.IsFalse(released.IsCompleted);
+        Assert.AreEqual(0, session.Reconnections, "the first connection is no reconnection");
+        session.Detach(connection);
+        await released.WaitAsync(EngineHarness.Timeout);
+
+        session.Attach(connection);
+        Assert.AreEqual(1, session.Reconnections);
+    });
+
+    [TestMethod]
+    public Task DiscardingASessionAConnectionOwns_ReleasesTheMemoryOnlyWhenTheConnectionLetsGo() => WithAConnectionAsync((session, target, connection) =>
+    {
+        session.Attach(connection);
+
+        session.Discard("aborted by a query");
+
+        Assert.AreEqual(DestinationSessionState.Discarded, session.State);
+        Assert.IsFalse(target.Disposed, "the owning connection may be writing into the memory");
+        InvalidOperationException ex = Assert.ThrowsExactly<InvalidOperationException>(() => session.WriteZeroPages("ZeroPages", 0, 0, 1));
+        Assert.Contains("was released (aborted by a query)", ex.Message);
+        Assert.ThrowsExactly<InvalidOperationException>(() => session.Prepare());
+
+        session.Detach(connection);
+        Assert.IsTrue(target.Disposed);
+        return Task.CompletedTask;
+    });
+
+    /// <summary>Runs <paramref name="test"/> on a fresh session and a receiver connection (never run) that can own it.</summary>
+    private static async Task WithAConnectionAsync(Func<ReceiverSession, TestTarget, ReceiverConnection, Task> test)
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
+        await using (source)
+        await using (destination)
+        using (target)
+        {
+            await test(session, target, new ReceiverConnection(new MigrationReceiverOptions(), _ => throw new AssertFailedException("never built"), NullLogger.Instance, null, destination));
+        }
+    }
+
+    private static (ReceiverSession Session, TestTarget Target) Open()
+    {
+        TestTarget? built = null;
+        ReceiverSession session = ReceiverSession.Open(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20), new MigrationReceiverOptions(), hello => built = new TestTarget(hello));
+        return (session, built!);
+    }
+}
