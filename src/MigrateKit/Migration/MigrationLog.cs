@@ -71,8 +71,8 @@ internal static partial class MigrationLog
     [LoggerMessage(22, LogLevel.Information, "Switchover of {Source}: Complete received after {Rounds} rounds")]
     internal static partial void SwitchoverReceived(ILogger logger, string source, int rounds);
 
-    [LoggerMessage(23, LogLevel.Information, "Migration of {Source} received: {Pages} pages, resumed in {ResumeMs:F2} ms")]
-    internal static partial void Received(ILogger logger, string source, ulong pages, double resumeMs);
+    [LoggerMessage(23, LogLevel.Information, "Migration of {Source} received: {Pages} pages, resumed in {ResumeMs:F2} ms (starting the VM {StartMs:F2} ms)")]
+    internal static partial void Received(ILogger logger, string source, ulong pages, double resumeMs, double startMs);
 
     [LoggerMessage(24, LogLevel.Warning, "The source of {Source} gave up: {Reason}; the destination VM is discarded")]
     internal static partial void SourceGaveUp(ILogger logger, string source, string reason);

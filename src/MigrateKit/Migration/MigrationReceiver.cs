@@ -272,6 +272,7 @@ public sealed class MigrationReceiver
         BytesReceived = session.EarlierBytes,
         Reconnections = session.Reconnections,
         ResumeDuration = session.ResumeDuration,
+        StartDuration = session.StartDuration,
     };
 
     private static async Task Drain(Task task)

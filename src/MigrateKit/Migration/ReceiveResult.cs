@@ -38,6 +38,9 @@ public sealed class ReceiveResult
     /// <summary>Bytes read from the wire.</summary>
     public long BytesReceived { get; init; }
 
+    /// <summary>How long starting the VM took (the target's Start, on Commit): the part of the commit step that is not the round trip.</summary>
+    public TimeSpan? StartDuration { get; init; }
+
     /// <summary>From the Complete frame to the vCPUs running (the source's Commit included).</summary>
     public TimeSpan? ResumeDuration { get; init; }
 }

@@ -195,7 +195,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         ReceiverSession session = _session!;
         _sessions?.End(session);
         session.AckConfirmed = await AckDelivery.SourceHungUpAsync(_reader, _options).ConfigureAwait(false);
-        MigrationLog.Received(_logger, session.Hello.SourceName, session.Pages, session.ResumeDuration!.Value.TotalMilliseconds);
+        MigrationLog.Received(_logger, session.Hello.SourceName, session.Pages, session.ResumeDuration!.Value.TotalMilliseconds, session.StartDuration!.Value.TotalMilliseconds);
         return (ConnectionEnd.Ended, Result(MigrationStatus.Completed, null, null));
     }
 
@@ -307,6 +307,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
         Reconnections = _session?.Reconnections ?? 0,
         ResumeDuration = _session?.ResumeDuration,
+        StartDuration = _session?.StartDuration,
     };
 
     public void OnHello(MigrationHello hello)

@@ -90,6 +90,9 @@ internal sealed class ReceiverSession
     /// <summary>Bytes read on the connections closed so far (the open one counts its own).</summary>
     internal long EarlierBytes { get; set; }
 
+    /// <summary>How long the target's Start took, once it ran.</summary>
+    internal TimeSpan? StartDuration { get; private set; }
+
     /// <summary>From Complete to the VM running, once it runs.</summary>
     internal TimeSpan? ResumeDuration { get; private set; }
 
@@ -243,7 +246,9 @@ internal sealed class ReceiverSession
             throw new InvalidOperationException($"Session {Id:N} is {State}, not ready: the VM cannot start.");
         }
 
+        long t0 = Stopwatch.GetTimestamp();
         Target.Start();
+        StartDuration = Stopwatch.GetElapsedTime(t0);
         State = DestinationSessionState.Started;
         ResumeDuration = SinceComplete;
     }
