@@ -73,6 +73,9 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     /// <summary>The session this connection carries, once its Hello or Resume arrived.</summary>
     internal ReceiverSession? Session => _session;
 
+    /// <summary>The VM runs here: started by this connection's Commit, or by a Commit query while this connection still looked alive.</summary>
+    private bool Running => _started || _session?.State == DestinationSessionState.Started;
+
     /// <summary>Bytes read on this connection.</summary>
     internal long BytesRead => _reader.BytesRead;
 
@@ -128,7 +131,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         {
             return await LostAsync(ex).ConfigureAwait(false);
         }
-        catch (Exception ex) when (_started && ex is MigrationProtocolException)
+        catch (Exception ex) when (Running && ex is MigrationProtocolException)
         {
             // The VM already runs here: a stray frame after Commit changes nothing but is not answered.
             MigrationLog.ReceiveFailed(_logger, ex);
@@ -205,7 +208,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     /// </summary>
     private async Task<(ConnectionEnd End, ReceiveResult? Result)> LostAsync(Exception cause)
     {
-        if (_started)
+        if (Running)
         {
             // The Ack was lost, not the migration: the VM runs here, and a Query tells the source.
             return await EndAsync().ConfigureAwait(false);
@@ -415,12 +418,18 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     public void OnCommit()
     {
         ReceiverSession session = _session ?? throw new MigrationProtocolException("Commit", "type", "Commit arrived before Hello.");
-        if (_completing || session.State != DestinationSessionState.Ready || !session.Completing)
+        bool startedByAQuery = session.State == DestinationSessionState.Started && session.Completing;
+        if (!startedByAQuery && (_completing || session.State != DestinationSessionState.Ready || !session.Completing))
         {
             throw new MigrationProtocolException("Commit", "type", "Commit arrived before Ready.");
         }
 
-        session.Start();
+        // A Commit query may have started it already (this link looked dead to the source): the Commit only confirms it.
+        if (!startedByAQuery)
+        {
+            session.Start();
+        }
+
         _started = true;
         _writer.AppendAck(new CompletionAck(session.ResumeDuration!.Value));
         _replyPending = true;

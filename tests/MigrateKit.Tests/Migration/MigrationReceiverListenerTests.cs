@@ -129,6 +129,48 @@ public sealed class MigrationReceiverListenerTests
     }
 
     [TestMethod]
+    public async Task ACommitQueryWhileTheSourcesConnectionStillLooksAlive_StartsTheVm_AndALateCommitOnThatConnectionOnlyConfirmsIt()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
+        await source.SwitchoverAsync();
+        await source.ExpectAsync<ReadyFrame>();
+
+        // The source took its link for dead (a black hole) and asked on a new connection.
+        Assert.AreEqual(DestinationSessionState.Started, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Commit)).State);
+        Assert.IsTrue(listening.Targets[0].Started);
+
+        // The link was only slow: its Commit arrives after all, and is answered, not refused.
+        await source.SendAsync(w => w.AppendCommit());
+        await source.ExpectAsync<AckFrame>();
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.AreSame(listening.Targets[0], result.Target, "the running VM is handed out, not lost");
+        Assert.AreEqual(1, listening.Targets.Count);
+    }
+
+    [TestMethod]
+    public async Task ACommitQueryWhileTheSourcesConnectionStillLooksAlive_ThenThatConnectionDrops_TheReceiveCompletesWithTheRunningVm()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
+        await source.SwitchoverAsync();
+        await source.ExpectAsync<ReadyFrame>();
+        Assert.AreEqual(DestinationSessionState.Started, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Commit)).State);
+
+        await source.DisposeAsync();
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.AreSame(listening.Targets[0], result.Target);
+    }
+
+    [TestMethod]
     public async Task AnAbortQueryOnAWaitingSession_DiscardsIt_AndTheReceiveEndsAborted_ThenQueriesAnswerDiscarded()
     {
         var targets = new BuiltTargets();
