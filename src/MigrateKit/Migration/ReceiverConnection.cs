@@ -425,10 +425,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         }
 
         // A Commit query may have started it already (this link looked dead to the source): the Commit only confirms it.
-        if (!startedByAQuery)
-        {
-            session.Start();
-        }
+        session.TryStart();
 
         _started = true;
         _writer.AppendAck(new CompletionAck(session.ResumeDuration!.Value));

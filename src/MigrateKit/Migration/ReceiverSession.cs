@@ -241,16 +241,38 @@ internal sealed class ReceiverSession
     /// <exception cref="InvalidOperationException">The session is not ready.</exception>
     internal void Start()
     {
-        if (State != DestinationSessionState.Ready)
+        if (!TryStart())
         {
             throw new InvalidOperationException($"Session {Id:N} is {State}, not ready: the VM cannot start.");
         }
+    }
 
-        long t0 = Stopwatch.GetTimestamp();
-        Target.Start();
-        StartDuration = Stopwatch.GetElapsedTime(t0);
-        State = DestinationSessionState.Started;
-        ResumeDuration = SinceComplete;
+    /// <summary>
+    /// Starts the VM unless it already runs (the source's Commit and a Commit query may race);
+    /// returns false when it already did. Checked and started under one lock, so it starts once.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The session is neither ready nor started.</exception>
+    internal bool TryStart()
+    {
+        lock (_owner)
+        {
+            if (State == DestinationSessionState.Started)
+            {
+                return false;
+            }
+
+            if (State != DestinationSessionState.Ready)
+            {
+                throw new InvalidOperationException($"Session {Id:N} is {State}, not ready: the VM cannot start.");
+            }
+
+            long t0 = Stopwatch.GetTimestamp();
+            Target.Start();
+            StartDuration = Stopwatch.GetElapsedTime(t0);
+            State = DestinationSessionState.Started;
+            ResumeDuration = SinceComplete;
+            return true;
+        }
     }
 
     /// <summary>

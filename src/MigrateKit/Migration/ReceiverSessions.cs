@@ -71,7 +71,7 @@ internal sealed class ReceiverSessions
             {
                 if (query.Action == SessionQueryAction.Commit && s.State == DestinationSessionState.Ready)
                 {
-                    s.Start();
+                    s.TryStart();
                 }
                 else if (query.Action == SessionQueryAction.Abort && s.State != DestinationSessionState.Started)
                 {

@@ -24,6 +24,26 @@ public sealed class ReceiverSessionTests
     }
 
     [TestMethod]
+    public void TryStart_StartsAReadySessionOnce_ASecondCommitOnlyFindsItRunning()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        using (target)
+        {
+            session.SetDeviceState(new System.Buffers.ReadOnlySequence<byte>(new byte[8]));
+            session.SetDigests([new RegionDigest(0, new RegionDigestAccumulator(session.Target.Memory.Regions[0].PageCount).Value)]);
+            session.MarkComplete();
+            Assert.IsNull(session.Prepare(), "an untouched region digests like the zero region");
+            Assert.AreEqual(DestinationSessionState.Ready, session.State);
+
+            Assert.IsTrue(session.TryStart());
+            Assert.IsFalse(session.TryStart(), "the Commit and a Commit query may both arrive: the VM starts once");
+            Assert.IsTrue(target.Started);
+            Assert.AreEqual(DestinationSessionState.Started, session.State);
+            Assert.ThrowsExactly<InvalidOperationException>(session.Start);
+        }
+    }
+
+    [TestMethod]
     public void Discard_ReleasesTheTargetOnce_AndTheSessionCannotContinue()
     {
         (ReceiverSession session, TestTarget target) = Open();
