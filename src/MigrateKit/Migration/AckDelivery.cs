@@ -48,28 +48,40 @@ internal static class AckDelivery
     }
 }
 
-/// <summary>A handler for a stream that must carry nothing more: any frame is a violation.</summary>
-internal sealed class RefuseEverything : IPageStreamHandler
+/// <summary>
+/// A handler that refuses every frame as a protocol violation, with the reason
+/// <see cref="Refused"/> gives; a subclass accepts the frames it expects by overriding them.
+/// </summary>
+internal abstract class RefusingHandler : IPageStreamHandler
 {
-    public void OnHello(MigrationHello hello) => throw Refused("Hello");
+    public virtual void OnHello(MigrationHello hello) => throw Violation("Hello");
 
-    public void OnHelloAck(HelloAck ack) => throw Refused("HelloAck");
+    public virtual void OnHelloAck(HelloAck ack) => throw Violation("HelloAck");
 
-    public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Refused("Pages");
+    public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Violation("Pages");
 
-    public void OnZeroPages(int region, ulong firstPage, ulong count) => throw Refused("ZeroPages");
+    public void OnZeroPages(int region, ulong firstPage, ulong count) => throw Violation("ZeroPages");
 
-    public void OnRoundEnd(RoundEnd roundEnd) => throw Refused("RoundEnd");
+    public void OnRoundEnd(RoundEnd roundEnd) => throw Violation("RoundEnd");
 
-    public void OnDeviceState(ReadOnlySequence<byte> state) => throw Refused("DeviceState");
+    public void OnDeviceState(ReadOnlySequence<byte> state) => throw Violation("DeviceState");
 
-    public void OnDigests(IReadOnlyList<RegionDigest> digests) => throw Refused("Digests");
+    public void OnDigests(IReadOnlyList<RegionDigest> digests) => throw Violation("Digests");
 
-    public void OnComplete() => throw Refused("Complete");
+    public void OnComplete() => throw Violation("Complete");
 
-    public void OnAck(CompletionAck ack) => throw Refused("Ack");
+    public void OnAck(CompletionAck ack) => throw Violation("Ack");
 
-    public void OnError(MigrationError error) => throw Refused("Error");
+    public virtual void OnError(MigrationError error) => throw Violation("Error");
 
-    private static MigrationProtocolException Refused(string frame) => new(frame, "type", $"{frame} arrived after the migration ended.");
+    /// <summary>Why <paramref name="frame"/> is refused here.</summary>
+    protected abstract string Refused(string frame);
+
+    private MigrationProtocolException Violation(string frame) => new(frame, "type", Refused(frame));
+}
+
+/// <summary>A handler for a stream that must carry nothing more: any frame is a violation.</summary>
+internal sealed class RefuseEverything : RefusingHandler
+{
+    protected override string Refused(string frame) => $"{frame} arrived after the migration ended.";
 }

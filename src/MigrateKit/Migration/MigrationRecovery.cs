@@ -70,34 +70,17 @@ public static class MigrationRecovery
         return answer.Status ?? throw new MigrationException(MigrationPhase.Handshake, $"the destination refused the query ({answer.Error!.Code}): {answer.Error.Message}");
     }
 
-    private sealed class Answer : IPageStreamHandler
+    private sealed class Answer : RefusingHandler, IPageStreamHandler
     {
         internal SessionStatus? Status { get; private set; }
 
         internal MigrationError? Error { get; private set; }
 
+        // Listed again above so this member, not the interface's default, answers Status.
         public void OnStatus(SessionStatus status) => Status = status;
 
-        public void OnError(MigrationError error) => Error = error;
+        public override void OnError(MigrationError error) => Error = error;
 
-        public void OnHello(MigrationHello hello) => throw Unexpected("Hello");
-
-        public void OnHelloAck(HelloAck ack) => throw Unexpected("HelloAck");
-
-        public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => throw Unexpected("Pages");
-
-        public void OnZeroPages(int region, ulong firstPage, ulong count) => throw Unexpected("ZeroPages");
-
-        public void OnRoundEnd(RoundEnd roundEnd) => throw Unexpected("RoundEnd");
-
-        public void OnDeviceState(ReadOnlySequence<byte> state) => throw Unexpected("DeviceState");
-
-        public void OnDigests(IReadOnlyList<RegionDigest> digests) => throw Unexpected("Digests");
-
-        public void OnComplete() => throw Unexpected("Complete");
-
-        public void OnAck(CompletionAck ack) => throw Unexpected("Ack");
-
-        private static MigrationProtocolException Unexpected(string frame) => new(frame, "type", $"A destination answers a Query with Status or Error, not {frame}.");
+        protected override string Refused(string frame) => $"A destination answers a Query with Status or Error, not {frame}.";
     }
 }
