@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
+using MigrateKit.Estimation;
 using MigrateKit.Guests;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
@@ -46,6 +47,7 @@ internal sealed record SourceSettings
     {
         MaxDowntime = MaxDowntime,
         BandwidthLimit = Bandwidth is ulong b ? (long)Math.Min(b, long.MaxValue) : null,
+        DowntimeHistory = DowntimeHistory.Shared,
     };
 }
 

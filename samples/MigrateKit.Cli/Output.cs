@@ -30,6 +30,10 @@ internal sealed record JsonRound
 
     public required double PredictedDowntimeMs { get; init; }
 
+    public required double PredictedDowntimeLowMs { get; init; }
+
+    public required double PredictedDowntimeHighMs { get; init; }
+
     public required string Action { get; init; }
 
     internal static JsonRound Of(RoundReport x) => new()
@@ -42,6 +46,8 @@ internal sealed record JsonRound
         DeferredPages = x.DeferredPages,
         ThrottlePercent = x.ThrottlePercent,
         PredictedDowntimeMs = x.PredictedDowntimeMs,
+        PredictedDowntimeLowMs = x.PredictedDowntimeLowMs,
+        PredictedDowntimeHighMs = x.PredictedDowntimeHighMs,
         Action = System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(x.Action.ToString()),
     };
 }
@@ -66,6 +72,10 @@ internal sealed record JsonOutcome
     public required double? DowntimeMs { get; init; }
 
     public required double? PredictedDowntimeMs { get; init; }
+
+    public required double? PredictedDowntimeLowMs { get; init; }
+
+    public required double? PredictedDowntimeHighMs { get; init; }
 
     public required double? PredictionErrorPercent { get; init; }
 
@@ -229,6 +239,8 @@ internal static class Output
             TotalMs = r.TotalMs,
             DowntimeMs = r.DowntimeMs,
             PredictedDowntimeMs = r.PredictedDowntimeMs,
+            PredictedDowntimeLowMs = r.PredictedDowntimeLowMs,
+            PredictedDowntimeHighMs = r.PredictedDowntimeHighMs,
             PredictionErrorPercent = r.PredictionErrorPercent,
             PredictedDowntimeParts = r.PredictedDowntimeParts,
             ActualDowntimeParts = r.ActualDowntimeParts,

@@ -122,6 +122,8 @@ internal sealed class IterationRecorder : IDisposable
             Bandwidth = forecaster.Bandwidth,
             ThrottlePercent = stats.AutoConvergeThrottle ?? 0,
             PredictedDowntimeMs = forecast.PredictedDowntime.TotalMilliseconds,
+            PredictedDowntimeLowMs = forecast.DowntimeLow.TotalMilliseconds,
+            PredictedDowntimeHighMs = forecast.DowntimeHigh.TotalMilliseconds,
             PredictedTotalMs = forecast.PredictedTotalTime?.TotalMilliseconds,
             Verdict = forecast.Verdict,
             Action = ToRoundAction(decision.Action),
@@ -184,6 +186,8 @@ internal sealed class IterationRecorder : IDisposable
                 Bandwidth = last.BandwidthBytesPerSecond,
                 ThrottlePercent = LastStats?.AutoConvergeThrottle ?? 0,
                 PredictedDowntimeMs = last.PredictedDowntime.TotalMilliseconds,
+                PredictedDowntimeLowMs = last.DowntimeLow.TotalMilliseconds,
+                PredictedDowntimeHighMs = last.DowntimeHigh.TotalMilliseconds,
                 Verdict = last.Verdict,
                 Action = RoundAction.Switchover,
             });
@@ -202,6 +206,8 @@ internal sealed class IterationRecorder : IDisposable
             TotalMs = final?.TimeElapsedMs is { } elapsedMs ? elapsedMs : total.TotalMilliseconds,
             DowntimeMs = actual,
             PredictedDowntimeMs = completed ? predicted : null,
+            PredictedDowntimeLowMs = completed ? last?.DowntimeLow.TotalMilliseconds : null,
+            PredictedDowntimeHighMs = completed ? last?.DowntimeHigh.TotalMilliseconds : null,
             PredictedDowntimeParts = completed && parts is { } b
                 ? new DowntimeParts(b.Pause.TotalMilliseconds, b.FinalHarvest.TotalMilliseconds, (b.Transfer + b.DeviceState).TotalMilliseconds, b.Resume.TotalMilliseconds)
                 : null,

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace MigrateKit.Estimation;
 
@@ -37,6 +38,21 @@ public sealed record Forecast
 
     /// <summary>Downtime if the switchover started now.</summary>
     public required TimeSpan PredictedDowntime { get; init; }
+
+    private readonly TimeSpan? _low;
+    private readonly TimeSpan? _high;
+
+    /// <summary>The low end of the interval the downtime is expected in.</summary>
+    /// <value>The default is <see cref="PredictedDowntime"/>: no interval.</value>
+    public TimeSpan DowntimeLow { get => _low ?? PredictedDowntime; init => _low = value; }
+
+    /// <summary>
+    /// The high end of the interval: the point estimate plus what the spread of the measurements,
+    /// the errors of this migration's earlier predictions and the machine's past switchovers allow.
+    /// The engine switches over only when this fits the limit.
+    /// </summary>
+    /// <value>The default is <see cref="PredictedDowntime"/>: no interval.</value>
+    public TimeSpan DowntimeHigh { get => _high ?? PredictedDowntime; init => _high = value; }
 
     /// <summary>The parts of <see cref="PredictedDowntime"/>.</summary>
     public required DowntimeBreakdown Breakdown { get; init; }
@@ -99,8 +115,11 @@ public readonly record struct ForecastInput
     /// <summary>The downtime limit.</summary>
     public required TimeSpan MaxDowntime { get; init; }
 
-    /// <summary>The bandwidth to assume.</summary>
+    /// <summary>The bandwidth to expect (the point forecast's).</summary>
     public required double BandwidthBytesPerSecond { get; init; }
+
+    /// <summary>A low quantile of the bandwidth measurements, for the forecast's upper bound; null: the same as <see cref="BandwidthBytesPerSecond"/>.</summary>
+    public double? BandwidthLowBytesPerSecond { get; init; }
 
     /// <summary>Bytes a bandwidth limiter lets through at once before its rate applies (0 without a limiter).</summary>
     public ulong BurstBytes { get; init; }
@@ -115,11 +134,28 @@ public readonly record struct ForecastInput
 /// downtime = pause + final harvest + (pending bytes + what the guest dirties while pausing) / bandwidth
 /// + device state / bandwidth + resume. The fixed costs are measured (pause latency, harvest time
 /// per GiB, the destination's resume cost), not assumed; every input is refreshed each round.
+/// Each forecast also carries an interval: the point, corrected by what the machine's earlier
+/// switchovers taught (<see cref="History"/>), widened by the spread of the bandwidth, the errors
+/// of this migration's own send-time predictions and what the history still misses.
 /// </summary>
 public sealed class DowntimeEstimator
 {
+    /// <summary>Timing noise every part carries, as a share of the fixed costs, on top of <see cref="JitterFloor"/>.</summary>
+    private const double JitterShare = 0.05;
+
+    private static readonly TimeSpan JitterFloor = TimeSpan.FromMilliseconds(0.5);
+
     private readonly List<ulong> _pendingHistory = new();
+    private readonly List<double> _sendRatios = new();
     private double _harvestSecondsPerByte;
+    private DowntimeBreakdown _lastRaw;
+
+    /// <summary>The machine's earlier switchovers this estimator corrects its forecasts by; null: none.</summary>
+    public DowntimeHistory? History { get; set; }
+
+    /// <summary>The kind of migration in <see cref="History"/> (e.g. whether a bandwidth limit applies).</summary>
+    /// <value>The default is the empty string.</value>
+    public string HistoryKey { get; set; } = string.Empty;
 
     /// <summary>The measured pause latency; zero until observed.</summary>
     public TimeSpan PauseCost { get; private set; }
@@ -151,18 +187,51 @@ public sealed class DowntimeEstimator
         _harvestSecondsPerByte = _harvestSecondsPerByte == 0 ? perByte : Math.Max(perByte, (_harvestSecondsPerByte + perByte) / 2);
     }
 
+    /// <summary>
+    /// Records how long sending a round took next to how long its bytes at the bandwidth assumed
+    /// before it should have taken: the spread of these widens the forecast's interval.
+    /// </summary>
+    public void ObserveSend(TimeSpan predicted, TimeSpan actual)
+    {
+        if (predicted <= TimeSpan.Zero || actual <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        if (_sendRatios.Count == 16)
+        {
+            _sendRatios.RemoveAt(0);
+        }
+
+        _sendRatios.Add(actual / predicted);
+    }
+
+    /// <summary>
+    /// Records the downtime of the switchover made on the last forecast in <see cref="History"/>,
+    /// next to that forecast's parts before correction.
+    /// </summary>
+    public void ObserveSwitchover(TimeSpan actual) =>
+        History?.Record(HistoryKey, _lastRaw.Transfer + _lastRaw.DeviceState, _lastRaw.Pause + _lastRaw.FinalHarvest + _lastRaw.Resume, actual);
+
     /// <summary>Makes a forecast.</summary>
     public Forecast Estimate(in ForecastInput input)
     {
         double bandwidth = Math.Max(input.BandwidthBytesPerSecond, 1);
+        double low = Math.Clamp(input.BandwidthLowBytesPerSecond ?? bandwidth, 1, bandwidth);
         double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
         TimeSpan harvest = TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
 
         // Between the decision and the moment the vCPUs stop, the guest keeps writing.
         double duringPause = input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds;
-        TimeSpan transfer = TimeSpan.FromSeconds(Math.Max(input.PendingBytes + duringPause - input.BurstBytes, 0) / switchover);
+        TimeSpan rawTransfer = TimeSpan.FromSeconds(Math.Max(input.PendingBytes + duringPause - input.BurstBytes, 0) / switchover);
         TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / switchover);
-        var breakdown = new DowntimeBreakdown(PauseCost, harvest, transfer, device, ResumeCost);
+        _lastRaw = new DowntimeBreakdown(PauseCost, harvest, rawTransfer, device, ResumeCost);
+
+        DowntimeCorrection c = History?.Correction(HistoryKey) ?? DowntimeCorrection.None;
+        TimeSpan transfer = rawTransfer * c.TransferRatio;
+        TimeSpan resume = TimeSpan.FromTicks(Math.Max(0, (ResumeCost + c.FixedBias).Ticks));
+        var breakdown = new DowntimeBreakdown(PauseCost, harvest, transfer, device, resume);
+        (TimeSpan downtimeLow, TimeSpan downtimeHigh) = Interval(breakdown, c, bandwidth / low);
 
         double q = input.WarmDirtyBytesPerSecond / bandwidth;
         _pendingHistory.Add(input.PendingBytes);
@@ -172,6 +241,8 @@ public sealed class DowntimeEstimator
         {
             Round = input.Round,
             PredictedDowntime = breakdown.Total,
+            DowntimeLow = downtimeLow,
+            DowntimeHigh = downtimeHigh,
             Breakdown = breakdown,
             PredictedTotalTime = total,
             Verdict = verdict,
@@ -182,6 +253,40 @@ public sealed class DowntimeEstimator
             DeferredBytes = input.DeferredBytes,
             ConvergenceRatio = q,
         };
+    }
+
+    /// <summary>
+    /// The interval around the point: the transfer at the low bandwidth quantile or at the worst
+    /// send-time error of this migration (whichever is slower), what the history's line missed,
+    /// and timing noise on the fixed parts.
+    /// </summary>
+    private (TimeSpan Low, TimeSpan High) Interval(DowntimeBreakdown point, DowntimeCorrection c, double bandwidthSpread)
+    {
+        (double sendLow, double sendHigh) = SendRatioRange();
+        TimeSpan jitter = JitterFloor + (point.Fixed * JitterShare);
+        TimeSpan slower = point.Transfer * (Math.Max(bandwidthSpread, sendHigh) - 1);
+        TimeSpan faster = point.Transfer * (1 - Math.Min(sendLow, 1));
+        TimeSpan high = point.Total + c.ErrorAbove + slower + jitter;
+        TimeSpan low = point.Total - c.ErrorBelow - faster - jitter;
+        TimeSpan floor = point.Pause + point.FinalHarvest;
+        return (low > floor ? low : floor, high);
+    }
+
+    /// <summary>The 10th and 90th percentiles of the send-time errors (the extremes below five; 1 without any).</summary>
+    private (double Low, double High) SendRatioRange()
+    {
+        if (_sendRatios.Count == 0)
+        {
+            return (1, 1);
+        }
+
+        double[] sorted = _sendRatios.Order().ToArray();
+        if (sorted.Length < 5)
+        {
+            return (sorted[0], sorted[^1]);
+        }
+
+        return (sorted[(int)Math.Floor(0.1 * (sorted.Length - 1))], sorted[(int)Math.Ceiling(0.9 * (sorted.Length - 1))]);
     }
 
     private ConvergenceVerdict Verdict(double q, DowntimeBreakdown breakdown, in ForecastInput input)

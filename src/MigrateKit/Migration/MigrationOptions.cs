@@ -1,4 +1,5 @@
 using System;
+using MigrateKit.Estimation;
 using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
@@ -97,6 +98,15 @@ public sealed class MigrationOptions
     /// </summary>
     /// <value>The default is <see langword="false"/>: a failed migration leaves nothing tracking.</value>
     public bool KeepTrackingOnFailure { get; init; }
+
+    /// <summary>
+    /// The machine's earlier switchovers, which correct the downtime forecast (the destination's
+    /// checks and start, a stop-and-copy that runs faster than the rounds) and set the width of
+    /// its interval; each completed migration adds its own. Share one instance between the
+    /// migrations of a process (<see cref="DowntimeHistory.Shared"/>) or keep one per destination.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: every forecast starts from this migration's measurements alone.</value>
+    public DowntimeHistory? DowntimeHistory { get; init; }
 
     /// <summary>
     /// The clock of every measurement, timeout and bandwidth pacing of the engine; a test passes a

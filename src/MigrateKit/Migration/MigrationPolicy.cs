@@ -71,19 +71,21 @@ public sealed class MigrationPolicy
     {
         ArgumentNullException.ThrowIfNull(forecast);
         int throttle = state.ThrottlePercent;
-        if (forecast.PredictedDowntime <= _options.MaxDowntime)
+
+        // The limit is a promise: the forecast's upper bound must fit, not just its point.
+        if (forecast.DowntimeHigh <= _options.MaxDowntime)
         {
             return new PolicyDecision(MigrationAction.SwitchOver, throttle, null);
         }
 
         if (_options.Deadline is { } deadline && state.Elapsed >= deadline)
         {
-            return Abort(throttle, Invariant($"deadline of {deadline.TotalSeconds:F1} s reached with a predicted downtime of {Ms(forecast.PredictedDowntime)} (limit {Ms(_options.MaxDowntime)})"));
+            return Abort(throttle, Invariant($"deadline of {deadline.TotalSeconds:F1} s reached with a predicted downtime of {Bound(forecast)} (limit {Ms(_options.MaxDowntime)})"));
         }
 
         if (state.Round + 1 >= _options.MaxRounds)
         {
-            return Abort(throttle, Invariant($"{_options.MaxRounds} rounds without the predicted downtime ({Ms(forecast.PredictedDowntime)}) fitting the limit ({Ms(_options.MaxDowntime)})"));
+            return Abort(throttle, Invariant($"{_options.MaxRounds} rounds without the predicted downtime ({Bound(forecast)}) fitting the limit ({Ms(_options.MaxDowntime)})"));
         }
 
         if (state.BytesSent >= _options.MaxBytesFactor * state.MemoryBytes)
@@ -126,6 +128,8 @@ public sealed class MigrationPolicy
     }
 
     private static PolicyDecision Abort(int throttle, string reason) => new(MigrationAction.Abort, throttle, reason);
+
+    private static string Bound(Forecast f) => Invariant($"{Ms(f.PredictedDowntime)}, up to {Ms(f.DowntimeHigh)}");
 
     private static string Ms(TimeSpan t) => Invariant($"{t.TotalMilliseconds:F0} ms");
 

@@ -136,6 +136,12 @@ public sealed class RoundReport
     /// <summary>Predicted downtime after the round, milliseconds.</summary>
     public double PredictedDowntimeMs { get; init; }
 
+    /// <summary>The low end of the forecast's interval after the round, milliseconds.</summary>
+    public double PredictedDowntimeLowMs { get; init; }
+
+    /// <summary>The high end of the forecast's interval after the round, milliseconds: what the switchover is decided on.</summary>
+    public double PredictedDowntimeHighMs { get; init; }
+
     /// <summary>Predicted total time after the round, milliseconds (null: not converging as things stand).</summary>
     public double? PredictedTotalMs { get; init; }
 
@@ -186,6 +192,12 @@ public sealed record MigrationReport
 
     /// <summary>The forecast of the downtime at the moment of the switchover, milliseconds.</summary>
     public double? PredictedDowntimeMs { get; init; }
+
+    /// <summary>The low end of the interval of the forecast the switchover was decided on, milliseconds.</summary>
+    public double? PredictedDowntimeLowMs { get; init; }
+
+    /// <summary>The high end of the interval of the forecast the switchover was decided on, milliseconds (the bound that had to fit the limit).</summary>
+    public double? PredictedDowntimeHighMs { get; init; }
 
     /// <summary>The downtime limit the migration ran under, milliseconds (null: not recorded).</summary>
     public double? DowntimeLimitMs { get; init; }

@@ -53,7 +53,7 @@ internal sealed class PreCopyRun
         _time = _options.TimeProvider;
         _connector = connector;
         _links = new LinkRecovery(connector, _options, SessionId, () => _phase);
-        _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize);
+        _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize, _tracker.Kind);
         _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase);
         _recovery = new SourceRecovery(_source, _regions);
         _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
@@ -331,12 +331,14 @@ internal sealed class PreCopyRun
             long roundStart = _time.GetTimestamp();
             ulong bytesBefore = _sender.BytesWritten;
             _measurements.Resending = round > 0;
+            _measurements.RoundStarting();
             await SendRoundAsync(round, ct).ConfigureAwait(false);
             TimeSpan send = _time.GetElapsedTime(roundStart);
             Link.Channel.MarkRoundEndSent(round);
             await _sender.EndRoundAsync(round, _sender.BytesWritten - bytesBefore, ct).ConfigureAwait(false);
             await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
             _regions.ConfirmDelivered();
+            _measurements.RoundDelivered(_sender.BytesWritten - bytesBefore, _time.GetElapsedTime(roundStart));
 
             (ulong dirty, bool deferredGrew) = Harvest();
             Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)Link.Writer.BurstAvailable);
@@ -419,6 +421,7 @@ internal sealed class PreCopyRun
             };
             SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
             await Link.CloseOutputQuietlyAsync().ConfigureAwait(false);
+            _measurements.Estimator.ObserveSwitchover(result.Downtime);
             _measurements.Estimator.ObservePause(result.PauseLatency);
             bool? verified = LetGoOfTheSource();
             MigrationReport report = _recorder.Completed(rounds, forecast, result, _time.GetElapsedTime(result.Started), verified);

@@ -31,13 +31,28 @@ internal sealed class TransferMeasurements
     private long _lastHarvest;
     private double _zeroFraction;
 
-    internal TransferMeasurements(MigrationOptions options, ulong memoryBytes)
+    private double _roundBandwidth;
+
+    /// <param name="options">The migration's options (bandwidth limit, downtime history).</param>
+    /// <param name="memoryBytes">Guest memory size.</param>
+    /// <param name="trackerKind">The tracker's kind: switchovers of different trackers are learned apart.</param>
+    internal TransferMeasurements(MigrationOptions options, ulong memoryBytes, string trackerKind = "")
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _memoryBytes = memoryBytes;
         _time = options.TimeProvider;
+        Estimator.History = options.DowntimeHistory;
+        Estimator.HistoryKey = HistoryKey(options, trackerKind);
     }
+
+    /// <summary>
+    /// The kind of migration its switchovers are learned under: with a bandwidth limit the
+    /// transfer runs at the limit, without one at what the CPU and the link give once the guest
+    /// stops; each tracker's final harvest differs.
+    /// </summary>
+    internal static string HistoryKey(MigrationOptions options, string trackerKind) =>
+        $"engine/{trackerKind}/{(options.BandwidthLimit is null ? "unlimited" : "limited")}";
 
     /// <summary>The fixed costs: pause, harvest per GiB, the destination's resume.</summary>
     internal DowntimeEstimator Estimator { get; } = new();
@@ -85,10 +100,16 @@ internal sealed class TransferMeasurements
         }
     }
 
-    /// <summary>The bandwidth to plan with: the conservative measurement (re-sends preferred), never above the limit.</summary>
-    internal double Bandwidth()
+    /// <summary>The bandwidth to expect: the measured average (re-sends preferred), never above the limit.</summary>
+    internal double Bandwidth() => Limited(Meter().Current);
+
+    /// <summary>A cautious bandwidth: a low quantile of the measurements, for the forecast's upper bound and for budgets.</summary>
+    internal double BandwidthLow() => Limited(Meter().Conservative());
+
+    private BandwidthMeter Meter() => _resendBandwidth.SampleCount > 0 ? _resendBandwidth : _bandwidth;
+
+    private double Limited(double measured)
     {
-        double measured = _resendBandwidth.SampleCount > 0 ? _resendBandwidth.Conservative() : _bandwidth.Conservative();
         if (_options.BandwidthLimit is long limit)
         {
             return measured > 0 ? Math.Min(measured, limit) : limit;
@@ -97,11 +118,27 @@ internal sealed class TransferMeasurements
         return measured > 0 ? measured : UnmeasuredBandwidth;
     }
 
+    /// <summary>A round starts: the bandwidth assumed now is what its send time is judged against.</summary>
+    internal void RoundStarting() => _roundBandwidth = Meter().SampleCount > 0 ? Bandwidth() : 0;
+
+    /// <summary>
+    /// A round's bytes are delivered (<paramref name="elapsed"/> from its start to its RoundAck):
+    /// how far that was from what the bandwidth assumed at its start said feeds the interval.
+    /// Rounds of less than 1 MiB say more about latency than bandwidth and are left out.
+    /// </summary>
+    internal void RoundDelivered(ulong bytes, TimeSpan elapsed)
+    {
+        if (_roundBandwidth > 0 && bytes >= 1UL << 20)
+        {
+            Estimator.ObserveSend(TimeSpan.FromSeconds(bytes / _roundBandwidth), elapsed);
+        }
+    }
+
     /// <summary>How many hot pages the policy lets the switchover take on top of its fixed costs.</summary>
     internal ulong DeferBudgetPages(MigrationPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        double bandwidth = Bandwidth();
+        double bandwidth = BandwidthLow();
         var fixedCosts = new DowntimeBreakdown(Estimator.PauseCost, TimeSpan.FromSeconds(Estimator.HarvestCostPerGiB.TotalSeconds * _memoryBytes / (1UL << 30)),
             TimeSpan.Zero, TimeSpan.FromSeconds(DeviceStateBytes / bandwidth), Estimator.ResumeCost);
         return policy.DeferBudgetBytes(fixedCosts, bandwidth) / PageWireBytes;
@@ -129,6 +166,7 @@ internal sealed class TransferMeasurements
             MemoryBytes = _memoryBytes,
             MaxDowntime = _options.MaxDowntime,
             BandwidthBytesPerSecond = Bandwidth(),
+            BandwidthLowBytesPerSecond = BandwidthLow(),
             BurstBytes = burstBytes,
         };
         return Estimator.Estimate(input);

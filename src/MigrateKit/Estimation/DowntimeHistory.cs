@@ -1,0 +1,144 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace MigrateKit.Estimation;
+
+/// <summary>
+/// How the forecasts of earlier switchovers fared: the correction they suggest for the next
+/// forecast and the spread that is left after it.
+/// </summary>
+/// <param name="TransferRatio">Actual over predicted transfer time (1: no correction).</param>
+/// <param name="FixedBias">What the fixed costs took beyond their forecast (may be negative).</param>
+/// <param name="ErrorAbove">How far above the corrected forecast earlier downtimes went (a high quantile; 0 without history).</param>
+/// <param name="ErrorBelow">How far below the corrected forecast earlier downtimes went (a high quantile; 0 without history).</param>
+/// <param name="Samples">The switchovers this is drawn from.</param>
+public readonly record struct DowntimeCorrection(double TransferRatio, TimeSpan FixedBias, TimeSpan ErrorAbove, TimeSpan ErrorBelow, int Samples)
+{
+    /// <summary>No history: no correction, no spread.</summary>
+    public static DowntimeCorrection None { get; } = new(1, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
+}
+
+/// <summary>
+/// The downtimes of this machine's past switchovers next to what was forecast for them, by kind
+/// of migration (a key the caller chooses, e.g. whether a bandwidth limit applies and which
+/// tracker runs). A switchover pays costs no pre-copy round shows: the destination's checks and
+/// start, the round trips of the commit step, and a transfer that runs faster once the guest no
+/// longer competes for the CPU. This learns them as a line, actual = fixed + bias + ratio ×
+/// transfer, fitted over the recent switchovers of the key, and keeps the spread of what the
+/// line misses for the forecast's interval. Thread-safe.
+/// </summary>
+public sealed class DowntimeHistory
+{
+    /// <summary>Switchovers kept per key.</summary>
+    public const int Capacity = 32;
+
+    private readonly Dictionary<string, List<Sample>> _samples = new(StringComparer.Ordinal);
+
+    /// <summary>The history this process's migrations share unless their options name another.</summary>
+    public static DowntimeHistory Shared { get; } = new();
+
+    /// <summary>Records one switchover.</summary>
+    /// <param name="key">The kind of migration.</param>
+    /// <param name="predictedTransfer">The forecast's transfer part before any correction.</param>
+    /// <param name="predictedFixed">The forecast's fixed parts before any correction.</param>
+    /// <param name="actual">The downtime measured.</param>
+    public void Record(string key, TimeSpan predictedTransfer, TimeSpan predictedFixed, TimeSpan actual)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (actual <= TimeSpan.Zero || predictedTransfer < TimeSpan.Zero || predictedFixed < TimeSpan.Zero)
+        {
+            return;
+        }
+
+        lock (_samples)
+        {
+            if (!_samples.TryGetValue(key, out List<Sample>? list))
+            {
+                _samples[key] = list = new List<Sample>();
+            }
+
+            if (list.Count == Capacity)
+            {
+                list.RemoveAt(0);
+            }
+
+            list.Add(new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds));
+        }
+    }
+
+    /// <summary>How many switchovers of <paramref name="key"/> are recorded.</summary>
+    public int Count(string key)
+    {
+        lock (_samples)
+        {
+            return _samples.TryGetValue(key, out List<Sample>? list) ? list.Count : 0;
+        }
+    }
+
+    /// <summary>Forgets every switchover.</summary>
+    public void Clear()
+    {
+        lock (_samples)
+        {
+            _samples.Clear();
+        }
+    }
+
+    /// <summary>The correction the switchovers of <paramref name="key"/> suggest.</summary>
+    public DowntimeCorrection Correction(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Sample[] s;
+        lock (_samples)
+        {
+            if (!_samples.TryGetValue(key, out List<Sample>? list) || list.Count == 0)
+            {
+                return DowntimeCorrection.None;
+            }
+
+            s = list.ToArray();
+        }
+
+        (double ratio, double bias) = Fit(s);
+        double[] misses = s.Select(x => x.Actual - (x.Fixed + bias + (ratio * x.Transfer))).Order().ToArray();
+
+        // With few samples the extremes are all there is; from five on, the 90th percentiles.
+        double above = Math.Max(0, misses.Length < 5 ? misses[^1] : Quantile(misses, 0.9));
+        double below = Math.Max(0, -(misses.Length < 5 ? misses[0] : Quantile(misses, 0.1)));
+        return new DowntimeCorrection(ratio, TimeSpan.FromSeconds(bias), TimeSpan.FromSeconds(above), TimeSpan.FromSeconds(below), s.Length);
+    }
+
+    /// <summary>
+    /// Least squares of what the fixed costs leave over the transfer forecast, where the
+    /// transfers differ enough to tell a ratio from a bias; otherwise a bias alone.
+    /// </summary>
+    private static (double Ratio, double Bias) Fit(Sample[] s)
+    {
+        double[] x = s.Select(v => v.Transfer).ToArray();
+        double[] y = s.Select(v => v.Actual - v.Fixed).ToArray();
+        double mx = x.Average();
+        double my = y.Average();
+        double vx = x.Sum(v => (v - mx) * (v - mx));
+        double spread = mx > 0 ? Math.Sqrt(vx / s.Length) / mx : 0;
+        if (s.Length >= 4 && spread >= 0.25)
+        {
+            double slope = x.Zip(y, (a, b) => (a - mx) * (b - my)).Sum() / vx;
+            double ratio = Math.Clamp(slope, 0.3, 3);
+            return (ratio, my - (ratio * mx));
+        }
+
+        double[] residual = y.Zip(x, (b, a) => b - a).Order().ToArray();
+        return (1, Quantile(residual, 0.5));
+    }
+
+    private static double Quantile(double[] sorted, double q)
+    {
+        double position = q * (sorted.Length - 1);
+        int lower = (int)Math.Floor(position);
+        int upper = Math.Min(lower + 1, sorted.Length - 1);
+        return sorted[lower] + ((sorted[upper] - sorted[lower]) * (position - lower));
+    }
+
+    private readonly record struct Sample(double Transfer, double Fixed, double Actual);
+}
