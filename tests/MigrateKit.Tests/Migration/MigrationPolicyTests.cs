@@ -58,6 +58,38 @@ public sealed class MigrationPolicyTests
     }
 
     [TestMethod]
+    public void PointWithinTheLimit_ButUpperBoundAbove_DoesNotSwitchOver()
+    {
+        var policy = new MigrationPolicy(new MigrationOptions());
+        Forecast f = Forecast(250, ratio: 0.3) with { DowntimeLow = Ms(200), DowntimeHigh = Ms(320) };
+
+        PolicyDecision d = policy.Decide(f, State());
+
+        Assert.AreEqual(MigrationAction.Continue, d.Action, "the limit is a promise: the bound must fit, not the point");
+    }
+
+    [TestMethod]
+    public void UpperBoundWithinTheLimit_SwitchesOver()
+    {
+        var policy = new MigrationPolicy(new MigrationOptions());
+        Forecast f = Forecast(250) with { DowntimeLow = Ms(240), DowntimeHigh = Ms(300) };
+
+        Assert.AreEqual(MigrationAction.SwitchOver, policy.Decide(f, State()).Action);
+    }
+
+    [TestMethod]
+    public void RoundsRunOut_WithTheBoundAbove_AbortsNamingPointAndBound()
+    {
+        var policy = new MigrationPolicy(new MigrationOptions { MaxRounds = 3 });
+        Forecast f = Forecast(250, ratio: 0.3) with { DowntimeHigh = Ms(320) };
+
+        PolicyDecision d = policy.Decide(f, State(round: 2));
+
+        Assert.AreEqual(MigrationAction.Abort, d.Action);
+        StringAssert.Contains(d.Reason, "250 ms, up to 320 ms");
+    }
+
+    [TestMethod]
     public void AFittingSwitchover_WinsOverEveryLimit()
     {
         var policy = new MigrationPolicy(new MigrationOptions { MaxRounds = 2, Deadline = TimeSpan.FromSeconds(1) });

@@ -1,0 +1,140 @@
+using System;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
+
+namespace MigrateKit.Tests.Estimation;
+
+/// <summary>
+/// DowntimeEstimator's interval: the point corrected by the history, widened by the bandwidth's
+/// spread, this migration's send-time errors and what the history still misses.
+/// </summary>
+[TestClass]
+public sealed class DowntimeEstimatorIntervalTests
+{
+    private const ulong MiB = 1UL << 20;
+    private const double Bandwidth = 100.0 * MiB;
+
+    private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
+    /// <summary>10 MiB pending at 100 MiB/s: a 100 ms transfer; no dirtying, no device state.</summary>
+    private static ForecastInput Input(double? low = null) => new()
+    {
+        Round = 2,
+        Elapsed = TimeSpan.FromSeconds(1),
+        PendingBytes = 10 * MiB,
+        NextRoundBytes = 10 * MiB,
+        DeferredBytes = 0,
+        WarmDirtyBytesPerSecond = 0,
+        TotalDirtyBytesPerSecond = 0,
+        DeviceStateBytes = 0,
+        MemoryBytes = 1UL << 30,
+        MaxDowntime = Ms(300),
+        BandwidthBytesPerSecond = Bandwidth,
+        BandwidthLowBytesPerSecond = low,
+    };
+
+    private static DowntimeEstimator Estimator()
+    {
+        var e = new DowntimeEstimator();
+        e.ObservePause(Ms(2));
+        e.ObserveResume(Ms(3));
+        return e;
+    }
+
+    [TestMethod]
+    public void Interval_WithNothingLearned_IsThePointAndTimingNoise()
+    {
+        Forecast f = Estimator().Estimate(Input());
+
+        Assert.AreEqual(105.0, f.PredictedDowntime.TotalMilliseconds, 1e-3);
+
+        // 0.5 ms plus 5 % of the 5 ms of fixed costs on either side.
+        Assert.AreEqual(105.75, f.DowntimeHigh.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(104.25, f.DowntimeLow.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void Interval_WidensWithTheBandwidthSpread()
+    {
+        // The low quantile is 80 % of the average: the transfer may take 125 ms instead of 100.
+        Forecast f = Estimator().Estimate(Input(low: 0.8 * Bandwidth));
+
+        Assert.AreEqual(105.0, f.PredictedDowntime.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(105.0 + 25 + 0.75, f.DowntimeHigh.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void Interval_WidensWithThisMigrationsSendErrors()
+    {
+        DowntimeEstimator e = Estimator();
+        e.ObserveSend(Ms(100), Ms(130));
+        e.ObserveSend(Ms(100), Ms(90));
+
+        Forecast f = e.Estimate(Input());
+
+        Assert.AreEqual(105.0 + 30 + 0.75, f.DowntimeHigh.TotalMilliseconds, 1e-3, "a round took 1.3x its forecast");
+        Assert.AreEqual(105.0 - 10 - 0.75, f.DowntimeLow.TotalMilliseconds, 1e-3, "a round took 0.9x its forecast");
+    }
+
+    [TestMethod]
+    public void Point_IsCorrectedByTheHistory_AndTheIntervalCarriesWhatItMisses()
+    {
+        var history = new DowntimeHistory();
+        DowntimeEstimator e = Estimator();
+        e.History = history;
+        e.HistoryKey = "k";
+
+        // Two earlier switchovers of this kind: 12 and 16 ms over the uncorrected forecast.
+        e.Estimate(Input());
+        e.ObserveSwitchover(Ms(117));
+        e.Estimate(Input());
+        e.ObserveSwitchover(Ms(121));
+
+        Forecast f = e.Estimate(Input());
+
+        Assert.AreEqual(105.0 + 14, f.PredictedDowntime.TotalMilliseconds, 1e-3, "the median bias lands on the resume part");
+        Assert.AreEqual(3.0 + 14, f.Breakdown.Resume.TotalMilliseconds, 1e-3);
+        // The timing noise is 0.5 ms plus 5 % of the corrected fixed costs (2 + 17 ms).
+        Assert.AreEqual(119.0 + 2 + 1.45, f.DowntimeHigh.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(119.0 - 2 - 1.45, f.DowntimeLow.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void Interval_NeverGoesBelowThePauseAndHarvest()
+    {
+        var history = new DowntimeHistory();
+        history.Record("k", Ms(100), Ms(5), Ms(300));
+        history.Record("k", Ms(100), Ms(5), Ms(20));
+        DowntimeEstimator e = Estimator();
+        e.History = history;
+        e.HistoryKey = "k";
+
+        Forecast f = e.Estimate(Input());
+
+        Assert.IsGreaterThanOrEqualTo(Ms(2), f.DowntimeLow);
+        Assert.IsLessThanOrEqualTo(f.PredictedDowntime, f.DowntimeLow);
+        Assert.IsGreaterThanOrEqualTo(f.PredictedDowntime, f.DowntimeHigh);
+    }
+
+    [TestMethod]
+    public void Forecast_WithoutAnInterval_HasThePointAtBothEnds()
+    {
+        var breakdown = new DowntimeBreakdown(Ms(1), Ms(1), Ms(10), TimeSpan.Zero, Ms(1));
+        var f = new Forecast
+        {
+            Round = 1,
+            PredictedDowntime = breakdown.Total,
+            Breakdown = breakdown,
+            Verdict = ConvergenceVerdict.Converging,
+            BandwidthBytesPerSecond = Bandwidth,
+            DirtyBytesPerSecond = 0,
+            PendingBytes = MiB,
+            NextRoundBytes = MiB,
+            DeferredBytes = 0,
+            ConvergenceRatio = 0,
+        };
+
+        Assert.AreEqual(f.PredictedDowntime, f.DowntimeLow);
+        Assert.AreEqual(f.PredictedDowntime, f.DowntimeHigh);
+    }
+}

@@ -1,0 +1,97 @@
+using System;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
+
+namespace MigrateKit.Tests.Estimation;
+
+/// <summary>DowntimeHistory: the line actual = fixed + bias + ratio × transfer over past switchovers, and what it misses.</summary>
+[TestClass]
+public sealed class DowntimeHistoryTests
+{
+    private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
+    [TestMethod]
+    public void Correction_WithoutSwitchovers_IsNone()
+    {
+        var history = new DowntimeHistory();
+
+        Assert.AreEqual(DowntimeCorrection.None, history.Correction("k"));
+        Assert.AreEqual(0, history.Count("k"));
+    }
+
+    [TestMethod]
+    public void Correction_OfSimilarTransfers_IsTheMedianBiasAlone()
+    {
+        var history = new DowntimeHistory();
+
+        // Fixed costs forecast at 2 ms took 12, 14 and 10 ms more; transfers of 50 ms, as forecast.
+        history.Record("k", Ms(50), Ms(2), Ms(64));
+        history.Record("k", Ms(50), Ms(2), Ms(66));
+        history.Record("k", Ms(50), Ms(2), Ms(62));
+
+        DowntimeCorrection c = history.Correction("k");
+
+        Assert.AreEqual(1.0, c.TransferRatio);
+        Assert.AreEqual(12.0, c.FixedBias.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(2.0, c.ErrorAbove.TotalMilliseconds, 1e-3, "the worst miss above the line, with fewer than five samples");
+        Assert.AreEqual(2.0, c.ErrorBelow.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(3, c.Samples);
+    }
+
+    [TestMethod]
+    public void Correction_OfVaryingTransfers_FitsRatioAndBias()
+    {
+        var history = new DowntimeHistory();
+
+        // Every stop-and-copy ran 1.5x as long as forecast, plus 8 ms the fixed costs missed.
+        foreach (double transfer in new[] { 10.0, 40, 80, 160, 250 })
+        {
+            history.Record("k", Ms(transfer), Ms(3), Ms(3 + 8 + (1.5 * transfer)));
+        }
+
+        DowntimeCorrection c = history.Correction("k");
+
+        Assert.AreEqual(1.5, c.TransferRatio, 1e-9);
+        Assert.AreEqual(8.0, c.FixedBias.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(0.0, c.ErrorAbove.TotalMilliseconds, 1e-3, "the line fits every sample exactly");
+    }
+
+    [TestMethod]
+    public void Correction_KeepsKindsApart()
+    {
+        var history = new DowntimeHistory();
+        history.Record("engine/a/unlimited", Ms(10), Ms(1), Ms(40));
+
+        Assert.AreEqual(DowntimeCorrection.None, history.Correction("engine/a/limited"));
+        Assert.AreEqual(29.0, history.Correction("engine/a/unlimited").FixedBias.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void Record_KeepsTheLatestSwitchoversOnly()
+    {
+        var history = new DowntimeHistory();
+        for (int i = 0; i < DowntimeHistory.Capacity; i++)
+        {
+            history.Record("k", Ms(10), Ms(1), Ms(100));
+        }
+
+        // A change on the machine: the recent switchovers outvote the old ones as they replace them.
+        for (int i = 0; i < DowntimeHistory.Capacity; i++)
+        {
+            history.Record("k", Ms(10), Ms(1), Ms(21));
+        }
+
+        Assert.AreEqual(DowntimeHistory.Capacity, history.Count("k"));
+        Assert.AreEqual(10.0, history.Correction("k").FixedBias.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void Record_IgnoresMeaninglessSamples()
+    {
+        var history = new DowntimeHistory();
+        history.Record("k", Ms(10), Ms(1), TimeSpan.Zero);
+        history.Record("k", Ms(-1), Ms(1), Ms(5));
+
+        Assert.AreEqual(0, history.Count("k"));
+    }
+}
