@@ -197,7 +197,7 @@ internal static class Output
         });
         summary.AddRow("total time", $"{r.TotalMs:F0} ms");
         summary.AddRow(outcome.Vm == "libvirt" ? "downtime (libvirt)" : "downtime (actual)", r.DowntimeMs is double d ? $"[bold]{d:F1} ms[/]" : "-");
-        summary.AddRow("downtime (predicted)", r.PredictedDowntimeMs is double p ? $"{p:F1} ms" : "-");
+        summary.AddRow("downtime (predicted)", r.PredictedDowntimeMs is double p ? $"{p:F1} ms{Interval(r.PredictedDowntimeLowMs, r.PredictedDowntimeHighMs)}" : "-");
         summary.AddRow("prediction error", r.PredictionErrorPercent is double e ? $"{e:F1} %" : "-");
         if (r.PredictedDowntimeParts is { } pp && r.ActualDowntimeParts is { } ap)
         {
@@ -284,6 +284,10 @@ internal static class Output
         return table;
     }
 
+    /// <summary>" (low–high ms)" for a forecast's interval, or nothing without one.</summary>
+    internal static string Interval(double? low, double? high) =>
+        low is double l && high is double h ? string.Create(CultureInfo.InvariantCulture, $" ({l:F1}–{h:F1})") : "";
+
     private static void Drain(MigrationRunner.QueueProgress progress, Table table, LiveStatus status)
     {
         while (progress.Items.TryDequeue(out MigrationProgress? p))
@@ -299,7 +303,7 @@ internal static class Output
                 $"{p.DirtyRatePagesPerSecond:F0} p/s",
                 Units.FormatRate(p.BandwidthBytesPerSecond),
                 $"{p.ThrottlePercent} %",
-                $"{p.Forecast.PredictedDowntime.TotalMilliseconds:F1} ms",
+                $"{p.Forecast.PredictedDowntime.TotalMilliseconds:F1} ms\n[grey]{p.Forecast.DowntimeLow.TotalMilliseconds:F0}–{p.Forecast.DowntimeHigh.TotalMilliseconds:F0}[/]",
                 p.Forecast.Verdict.ToString().ToLowerInvariant(),
                 p.Action.ToString().ToLowerInvariant());
         }

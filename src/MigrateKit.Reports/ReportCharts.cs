@@ -47,13 +47,18 @@ internal static class ReportCharts
         var chart = new Plot();
         double? actual = r.DowntimeMs is double a && double.IsFinite(a) ? a : null;
         double? limit = r.DowntimeLimitMs is double l && double.IsFinite(l) && l > 0 ? l : null;
-        IEnumerable<double> all = s.PredictedDowntimeMs.Concat(actual is null ? [] : [actual.Value]).Concat(limit is null ? [] : [limit.Value]);
+        IEnumerable<double> all = s.PredictedDowntimeMs.Concat(s.PredictedDowntimeHighMs).Concat(s.PredictedDowntimeLowMs).Concat(actual is null ? [] : [actual.Value]).Concat(limit is null ? [] : [limit.Value]);
         bool log = Scale.WantsLog(all);
         double floor = all.Where(v => v > 0).DefaultIfEmpty(1).Min() / 2;
         Func<double, double> y = log ? v => Scale.Log(v, floor) : v => v;
 
         if (s.Count > 0)
         {
+            // The interval as a band behind the point: the switchover waits for its top to fit the limit.
+            FillY band = chart.Add.FillY(s.Positions, s.PredictedDowntimeLowMs.Select(y).ToArray(), s.PredictedDowntimeHighMs.Select(y).ToArray());
+            band.FillColor = Blue.WithAlpha(0.2);
+            band.LineWidth = 0;
+            band.LegendText = "forecast interval";
             Scatter forecast = chart.Add.Scatter(s.Positions, s.PredictedDowntimeMs.Select(y).ToArray(), Blue);
             forecast.LineWidth = 2;
             forecast.MarkerSize = 7;

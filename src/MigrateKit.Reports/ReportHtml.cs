@@ -78,7 +78,7 @@ internal static class ReportHtml
         }
 
         yield return ("downtime (actual)", Ms(r.DowntimeMs));
-        yield return ("downtime (predicted)", Ms(r.PredictedDowntimeMs));
+        yield return ("downtime (predicted)", Ms(r.PredictedDowntimeMs) + (r.PredictedDowntimeLowMs is double lo && r.PredictedDowntimeHighMs is double hi ? F($" (interval {lo:0.0}–{hi:0.0} ms)") : ""));
         yield return ("prediction error", r.PredictionErrorPercent is double e ? F($"{e:0.0} %") : "-");
         yield return ("downtime limit", Ms(r.DowntimeLimitMs));
         if (r.PredictedDowntimeParts is { } p)
@@ -147,7 +147,7 @@ internal static class ReportHtml
             Cell(html, F($"{x.DirtyRate:N0} pages/s"), true);
             Cell(html, Units.FormatRate(x.Bandwidth), true);
             Cell(html, F($"{x.ThrottlePercent} %"), true);
-            Cell(html, Ms(x.PredictedDowntimeMs), true);
+            Cell(html, Ms(x.PredictedDowntimeMs) + F($" ({x.PredictedDowntimeLowMs:0.0}–{x.PredictedDowntimeHighMs:0.0})"), true);
             Cell(html, x.PredictedTotalMs is double t ? Ms(t) : "not converging", true);
             Cell(html, JsonNamingPolicy.CamelCase.ConvertName(x.Verdict.ToString()));
             Cell(html, JsonNamingPolicy.CamelCase.ConvertName(x.Action.ToString()));

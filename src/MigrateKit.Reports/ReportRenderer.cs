@@ -226,7 +226,9 @@ public static class ReportRenderer
         var detail = new List<string>();
         if (r.PredictedDowntimeMs is double predicted)
         {
-            detail.Add($"predicted {Scale.Milliseconds(Round(predicted))}");
+            detail.Add(r.PredictedDowntimeLowMs is double lo && r.PredictedDowntimeHighMs is double hi
+                ? $"predicted {Scale.Milliseconds(Round(predicted))}, interval {Scale.Milliseconds(Round(lo))}–{Scale.Milliseconds(Round(hi))}"
+                : $"predicted {Scale.Milliseconds(Round(predicted))}");
         }
 
         if (r.PredictionErrorPercent is double error)

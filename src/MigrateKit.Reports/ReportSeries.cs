@@ -32,6 +32,10 @@ internal sealed class ReportSeries
         DirtyRateBytesPerSecond = rows.Select(r => Finite(r.DirtyRate) * GuestMemoryLayout.PageSize).ToArray();
         ThrottlePercent = rows.Select(r => (double)r.ThrottlePercent).ToArray();
         PredictedDowntimeMs = rows.Select(r => Finite(r.PredictedDowntimeMs)).ToArray();
+
+        // Reports from before the interval carry zeros: the point stands in for both ends.
+        PredictedDowntimeLowMs = rows.Select(r => r.PredictedDowntimeLowMs > 0 ? Finite(r.PredictedDowntimeLowMs) : Finite(r.PredictedDowntimeMs)).ToArray();
+        PredictedDowntimeHighMs = rows.Select(r => r.PredictedDowntimeHighMs > 0 ? Finite(r.PredictedDowntimeHighMs) : Finite(r.PredictedDowntimeMs)).ToArray();
     }
 
     /// <summary>Rows in the report (rounds and the switchover).</summary>
@@ -71,6 +75,12 @@ internal sealed class ReportSeries
     internal double[] ThrottlePercent { get; }
 
     internal double[] PredictedDowntimeMs { get; }
+
+    /// <summary>The low end of each row's forecast interval, milliseconds.</summary>
+    internal double[] PredictedDowntimeLowMs { get; }
+
+    /// <summary>The high end of each row's forecast interval, milliseconds.</summary>
+    internal double[] PredictedDowntimeHighMs { get; }
 
     /// <summary>Pre-copy rows only: every row but the switchover.</summary>
     internal int PreCopyCount => SwitchoverIndex >= 0 ? Count - 1 : Count;
