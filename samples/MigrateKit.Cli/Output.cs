@@ -105,6 +105,18 @@ internal sealed record JsonOutcome
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? LibvirtDowntimeMs { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public JsonCosts? Costs { get; init; }
+}
+
+/// <summary>Where a libvirt forecast's fixed costs and switchover speed came from, as the JSON output shows it.</summary>
+internal sealed record JsonCosts(string FixedDowntime, string SwitchoverSpeed, int StoreSamples)
+{
+    internal static JsonCosts? Of(CostOrigins? costs) => costs is null ? null : new(Name(costs.FixedDowntime), Name(costs.SwitchoverSpeed), costs.StoreSamples);
+
+    /// <summary>camelCase, as the report's own JSON writes the enum.</summary>
+    internal static string Name(CostSource source) => JsonNamingPolicy.CamelCase.ConvertName(source.ToString());
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
@@ -254,6 +266,7 @@ internal static class Output
             OutcomeUnknown = r.OutcomeUnknown,
             RoundsDetail = r.RoundsDetail.Select(JsonRound.Of).ToArray(),
             LibvirtDowntimeMs = o.LibvirtDowntimeMs,
+            Costs = JsonCosts.Of(r.Costs),
         };
     }
 

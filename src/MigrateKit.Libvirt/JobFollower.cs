@@ -72,10 +72,38 @@ internal sealed class JobFollower
                 break;
             }
 
-            if (TryPoll() is { } stats)
+            if (TryPoll() is not { } stats)
             {
-                Observe(stats);
+                continue;
             }
+
+            if (_forecaster.WantsBursts(stats) && !_run.SwitchoverSeen)
+            {
+                // Before the policy acts on this iteration: a raised limit could end the pre-copy first.
+                LearnBursts(migrate);
+                if (TryPoll() is not { } fresh)
+                {
+                    continue;
+                }
+
+                stats = fresh;
+            }
+
+            Observe(stats);
+        }
+    }
+
+    private void LearnBursts(Task migrate)
+    {
+        double? speed = BurstSampler.Sample(_source, _domain, _options.TimeProvider, migrate);
+        _forecaster.LearnBursts(speed);
+        if (_forecaster.MeasuredSpeed is { } measured)
+        {
+            LibvirtLog.BurstsTimed(_logger, _domain, measured / (1 << 20));
+        }
+        else
+        {
+            LibvirtLog.BurstsUntimed(_logger, _domain, (_forecaster.SwitchoverBandwidth ?? _options.BandwidthLimit ?? 0) / (double)(1 << 20));
         }
     }
 

@@ -13,6 +13,9 @@ namespace MigrateKit.Libvirt;
 /// </summary>
 internal sealed class JobForecaster
 {
+    /// <summary>How far above the rate limit a burst speed must be to count as seen.</summary>
+    internal const double MinBurstOverLimit = 1.5;
+
     private readonly DowntimeEstimator _estimator;
     private readonly TimeSpan _maxDowntime;
     private readonly double? _rateLimit;
@@ -21,6 +24,8 @@ internal sealed class JobForecaster
     private ulong _setNow;
     private ulong _setBefore;
     private double _peakBandwidth;
+    private bool _burstsSampled;
+    private double? _burstSpeed;
 
     /// <param name="estimator">The estimator with the measured fixed costs.</param>
     /// <param name="maxDowntime">The caller's downtime limit.</param>
@@ -37,6 +42,21 @@ internal sealed class JobForecaster
     /// <summary>The stop-and-copy bandwidth assumed (bytes/s); null until known.</summary>
     internal double? SwitchoverBandwidth { get; private set; }
 
+    /// <summary>
+    /// The stop-and-copy speed this migration showed (bytes/s): the bursts under a rate limit
+    /// (<see cref="LearnBursts"/>), or the peak pre-copy bandwidth without one; null until seen.
+    /// </summary>
+    internal double? MeasuredSpeed => _rateLimit is null ? (_peakBandwidth > 0 ? _peakBandwidth : null) : _burstSpeed;
+
+    /// <summary>Whether <see cref="SwitchoverBandwidth"/> came from <see cref="LearnBursts"/>.</summary>
+    internal bool SpeedLearnedInRun { get; private set; }
+
+    /// <summary>
+    /// Whether the bursts of the rate-limited pre-copy should be timed at the poll <paramref name="stats"/>:
+    /// once, from the second iteration on (the destination's memory is in place by then, as it is for the stop-and-copy).
+    /// </summary>
+    internal bool WantsBursts(JobStats stats) => _rateLimit is not null && !_burstsSampled && stats.MemoryIteration >= 2 && stats.MemoryRemaining > 0;
+
     /// <summary>The pre-copy bandwidth QEMU reported last (bytes/s).</summary>
     internal double Bandwidth { get; private set; }
 
@@ -51,6 +71,27 @@ internal sealed class JobForecaster
 
     /// <summary>The iteration of the last poll (QEMU's dirty-sync count; 0 before the first).</summary>
     internal int Iteration => Math.Max(_iteration, 0);
+
+    /// <summary>
+    /// Takes the speed of the rate-limited pre-copy's bursts (<see cref="BurstSampler"/>): the speed of the
+    /// stop-and-copy unless it was known before. A speed not above the rate limit says the bursts were
+    /// not seen (polls too slow) and is dropped.
+    /// </summary>
+    internal void LearnBursts(double? bytesPerSecond)
+    {
+        _burstsSampled = true;
+        if (bytesPerSecond is not { } speed || _rateLimit is not { } limit || speed <= limit * MinBurstOverLimit)
+        {
+            return;
+        }
+
+        _burstSpeed = speed;
+        if (SwitchoverBandwidth is null)
+        {
+            SwitchoverBandwidth = speed;
+            SpeedLearnedInRun = true;
+        }
+    }
 
     /// <summary>Makes a forecast from one poll, or null when the statistics are not there yet.</summary>
     internal Forecast? Observe(JobStats stats, TimeSpan elapsed)

@@ -87,4 +87,19 @@ internal static partial class LibvirtLog
 
     [LoggerMessage(140, LogLevel.Information, "Calibrated {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms (probes: {Small}, {Large})")]
     internal static partial void Calibrated(ILogger logger, string source, string destination, double speed, double @fixed, ProbeResult small, ProbeResult large);
+
+    [LoggerMessage(141, LogLevel.Information, "Bursts of {Domain}'s rate-limited pre-copy: {Speed:F0} MiB/s, the speed the stop-and-copy reaches")]
+    internal static partial void BurstsTimed(ILogger logger, string domain, double speed);
+
+    [LoggerMessage(142, LogLevel.Debug, "Bursts of {Domain}'s rate-limited pre-copy could not be timed; the stop-and-copy's speed stays {Speed:F0} MiB/s")]
+    internal static partial void BurstsUntimed(ILogger logger, string domain, double speed);
+
+    [LoggerMessage(143, LogLevel.Information, "Costs of {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms, from {Samples} migration(s)")]
+    internal static partial void CostsLoaded(ILogger logger, string source, string destination, double speed, double @fixed, int samples);
+
+    [LoggerMessage(144, LogLevel.Information, "Learned {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms; the store now holds {CombinedSpeed:F0} MiB/s, {CombinedFixed:F1} ms from {Samples} migration(s)")]
+    internal static partial void CostsLearned(ILogger logger, string source, string destination, double speed, double @fixed, double combinedSpeed, double combinedFixed, int samples);
+
+    [LoggerMessage(145, LogLevel.Warning, "The calibration store could not keep what {Source} -> {Destination} showed")]
+    internal static partial void CostsNotSaved(ILogger logger, Exception exception, string source, string destination);
 }

@@ -1,5 +1,6 @@
 using System;
 using LibvirtSharp;
+using MigrateKit.Estimation;
 
 namespace MigrateKit.Libvirt;
 
@@ -34,8 +35,9 @@ public sealed class LibvirtMigrationOptions
     /// The bandwidth of QEMU's stop-and-copy, bytes per second. QEMU lifts its rate limit once the
     /// guest is stopped, so the last pages go at the link's full speed.
     /// </summary>
-    /// <value>The default is <see langword="null"/>: learned from earlier migrations between the same
-    /// two hosts in this process; before any, the peak pre-copy bandwidth when unlimited, else the rate limit.</value>
+    /// <value>The default is <see langword="null"/>: from a calibration of the two hosts, else from the
+    /// <see cref="CalibrationStore"/>, else learned within the run (the peak pre-copy bandwidth when
+    /// unlimited, the speed of the rate-limited pre-copy's bursts otherwise, the rate limit until they are timed).</value>
     public long? SwitchoverBandwidth { get; init; }
 
     /// <summary>Whether the migrator may switch to postcopy when pre-copy cannot converge.</summary>
@@ -103,6 +105,18 @@ public sealed class LibvirtMigrationOptions
     /// <summary>The measured costs of migrating between the two hosts (from <see cref="LibvirtMigrator.CalibrateAsync"/>).</summary>
     /// <value>The default is <see langword="null"/>: what this process learned for the pair, if anything.</value>
     public HostPairCalibration? Calibration { get; init; }
+
+    /// <summary>
+    /// Where the pair of hosts' stop-and-copy speed and fixed downtime are kept across migrations and
+    /// processes (<see cref="FileCalibrationStore"/>, or an orchestrator's own <see cref="ICalibrationStore"/>).
+    /// Each completed migration adds what its job statistics showed (the speed of the rate-limited
+    /// pre-copy's bursts, or its peak without a limit, and QEMU's downtime less the transfer at that
+    /// speed); the next migration between the same two hosts forecasts with the stored figures instead
+    /// of the pause probe, and a calibration (<see cref="CalibrateHostPair"/>) replaces them.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: nothing is loaded or saved; each migration learns the
+    /// speed within its own run, and the fixed costs from the pause probe (<see cref="CalibratePause"/>).</value>
+    public ICalibrationStore? CalibrationStore { get; init; }
 
     /// <summary>
     /// When nothing is known about the pair of hosts, run <see cref="LibvirtMigrator.CalibrateAsync"/> first

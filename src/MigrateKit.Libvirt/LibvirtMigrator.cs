@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
@@ -106,22 +107,20 @@ public sealed class LibvirtMigrator
         using var monitorSrc = new ResilientHost(_factory, route.SourceUri, options.ReconnectTimeout, options.TimeProvider, _logger);
         using var monitorDst = new ResilientHost(_factory, route.DestinationUri, options.ReconnectTimeout, options.TimeProvider, _logger);
 
-        HostPairCalibration? calibration = options.Calibration ?? HostPairCalibration.For(route.SourceUri, route.DestinationUri);
-        if (calibration is null && options.CalibrateHostPair)
-        {
-            calibration = await CalibrateAsync(route.SourceUri, route.DestinationUri, new LibvirtCalibrationOptions { MigrationUri = options.MigrationUri }, ct).ConfigureAwait(false);
-        }
-
+        (HostPairCalibration? calibration, CostSource known, int samples) = await KnownCostsAsync(route, options, ct).ConfigureAwait(false);
         var estimator = new DowntimeEstimator();
         var probes = new DomainProbes(options.TimeProvider, _logger);
+        CostSource fixedSource = CostSource.Assumed;
         if (calibration is { IsMeasured: true })
         {
-            // The probes measured every fixed cost of a switchover between these hosts at once.
+            // Measured (or stored) for these hosts: every fixed cost of a switchover between them at once.
             estimator.ObserveResume(calibration.FixedDowntime);
+            fixedSource = known;
         }
         else if (options.CalibratePause)
         {
             probes.MeasurePause(monitorSrc, route.Domain, estimator, ct);
+            fixedSource = CostSource.PauseProbe;
         }
 
         double? switchover = options.SwitchoverBandwidth ?? (calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : (double?)null);
@@ -149,13 +148,96 @@ public sealed class LibvirtMigrator
 
         MigrationOutcome outcome = new OutcomeResolver(_logger).Resolve(monitorSrc, monitorDst, route.Domain, run, failure);
         Forecast? atSwitchover = run.PostcopyStarted ? null : recorder.LastForecast;
-        if (outcome.Status == MigrationStatus.Completed && outcome.Final?.DowntimeMs is { } actual && atSwitchover is not null && calibration is { IsMeasured: true })
+        if (outcome.Status == MigrationStatus.Completed && outcome.Final?.DowntimeMs is { } actual && atSwitchover is not null)
         {
-            // Each completed migration sharpens the fixed part for the next one between these hosts.
-            HostPairCalibration.Remember(route.SourceUri, route.DestinationUri, calibration.Refine(atSwitchover.PendingBytes, TimeSpan.FromMilliseconds(actual)));
+            if (calibration is { IsMeasured: true } && known == CostSource.Calibration)
+            {
+                // Each completed migration sharpens the fixed part for the next one between these hosts.
+                HostPairCalibration.Remember(route.SourceUri, route.DestinationUri, calibration.Refine(atSwitchover.PendingBytes, TimeSpan.FromMilliseconds(actual)));
+            }
+
+            double? speed = forecaster.MeasuredSpeed ?? (calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : null);
+            if (options.CalibrationStore is { } store && speed is { } s)
+            {
+                LearnCosts(store, route, options, new HostPairCalibration(s, FixedPart(actual, atSwitchover.PendingBytes, s)));
+            }
         }
 
-        return recorder.Report(outcome, run.PostcopyStarted, total, options.MaxDowntime);
+        CostSource speedSource = options.SwitchoverBandwidth is not null ? CostSource.Options
+            : calibration is { IsMeasured: true } ? known
+            : forecaster.SpeedLearnedInRun || (options.BandwidthLimit is null && forecaster.MeasuredSpeed is not null) ? CostSource.LearnedInRun
+            : CostSource.Assumed;
+        var costs = new CostOrigins(fixedSource, speedSource, fixedSource == CostSource.Store || speedSource == CostSource.Store ? samples : 0);
+        return recorder.Report(outcome, run.PostcopyStarted, total, options.MaxDowntime) with { Costs = costs };
+    }
+
+    /// <summary>
+    /// What is known of the pair before the migration: the caller's calibration, one made in this process,
+    /// a new one when asked for (saved to the store too), or the store's figures.
+    /// </summary>
+    private async Task<(HostPairCalibration? Calibration, CostSource Source, int Samples)> KnownCostsAsync(MigrationRoute route, LibvirtMigrationOptions options, CancellationToken ct)
+    {
+        if (options.Calibration is { } given)
+        {
+            return (given, CostSource.Options, 0);
+        }
+
+        if (HostPairCalibration.For(route.SourceUri, route.DestinationUri) is { } remembered)
+        {
+            return (remembered, CostSource.Calibration, 0);
+        }
+
+        if (options.CalibrateHostPair)
+        {
+            HostPairCalibration measured = await CalibrateAsync(route.SourceUri, route.DestinationUri, new LibvirtCalibrationOptions { MigrationUri = options.MigrationUri }, ct).ConfigureAwait(false);
+            SaveCalibration(options.CalibrationStore, route, options, measured);
+            return (measured, CostSource.Calibration, 0);
+        }
+
+        if (options.CalibrationStore is { } store && PairCalibrationStore.Load(store, route.SourceUri, route.DestinationUri) is { } stored)
+        {
+            LibvirtLog.CostsLoaded(_logger, route.SourceUri, route.DestinationUri, stored.StopAndCopyBytesPerSecond / (1 << 20), stored.FixedDowntime.TotalMilliseconds, stored.Migrations);
+            return (stored, CostSource.Store, stored.Migrations);
+        }
+
+        return (null, CostSource.Assumed, 0);
+    }
+
+    /// <summary>The downtime not explained by sending <paramref name="pendingBytes"/> at <paramref name="speed"/>.</summary>
+    internal static TimeSpan FixedPart(double actualMs, ulong pendingBytes, double speed) =>
+        TimeSpan.FromMilliseconds(Math.Max(0, actualMs - (pendingBytes / speed * 1000)));
+
+    /// <summary>A calibration replaces what the store knew of the pair: it is the more accurate measurement.</summary>
+    private void SaveCalibration(ICalibrationStore? store, MigrationRoute route, LibvirtMigrationOptions options, HostPairCalibration measured)
+    {
+        if (store is null)
+        {
+            return;
+        }
+
+        try
+        {
+            store.Save(PairCalibrationStore.Key(route.SourceUri, route.DestinationUri), PairCalibrationStore.Entry(measured with { Migrations = 1 }, options.TimeProvider.GetUtcNow()));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LibvirtLog.CostsNotSaved(_logger, ex, route.SourceUri, route.DestinationUri);
+        }
+    }
+
+    /// <summary>Adds one migration's figures to the store; a store that cannot be written costs a warning, never the migration.</summary>
+    private void LearnCosts(ICalibrationStore store, MigrationRoute route, LibvirtMigrationOptions options, HostPairCalibration sample)
+    {
+        try
+        {
+            HostPairCalibration combined = PairCalibrationStore.Learn(store, route.SourceUri, route.DestinationUri, sample, options.TimeProvider.GetUtcNow());
+            LibvirtLog.CostsLearned(_logger, route.SourceUri, route.DestinationUri, sample.StopAndCopyBytesPerSecond / (1 << 20), sample.FixedDowntime.TotalMilliseconds,
+                combined.StopAndCopyBytesPerSecond / (1 << 20), combined.FixedDowntime.TotalMilliseconds, combined.Migrations);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LibvirtLog.CostsNotSaved(_logger, ex, route.SourceUri, route.DestinationUri);
+        }
     }
 
     /// <summary>

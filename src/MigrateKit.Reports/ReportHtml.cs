@@ -147,7 +147,7 @@ internal static class ReportHtml
             Cell(html, F($"{x.DirtyRate:N0} pages/s"), true);
             Cell(html, Units.FormatRate(x.Bandwidth), true);
             Cell(html, F($"{x.ThrottlePercent} %"), true);
-            Cell(html, Ms(x.PredictedDowntimeMs) + F($" ({x.PredictedDowntimeLowMs:0.0}–{x.PredictedDowntimeHighMs:0.0})"), true);
+            Cell(html, Ms(x.PredictedDowntimeMs) + (x.PredictedDowntimeHighMs > 0 ? F($" ({x.PredictedDowntimeLowMs:0.0}–{x.PredictedDowntimeHighMs:0.0})") : ""), true);
             Cell(html, x.PredictedTotalMs is double t ? Ms(t) : "not converging", true);
             Cell(html, JsonNamingPolicy.CamelCase.ConvertName(x.Verdict.ToString()));
             Cell(html, JsonNamingPolicy.CamelCase.ConvertName(x.Action.ToString()));

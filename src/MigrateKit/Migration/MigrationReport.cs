@@ -253,6 +253,9 @@ public sealed record MigrationReport
     /// <summary>Every round, then the switchover.</summary>
     public IReadOnlyList<RoundReport> RoundsDetail { get; init; } = [];
 
+    /// <summary>Where the forecast's fixed costs and switchover speed came from (libvirt migrations); null when not recorded.</summary>
+    public CostOrigins? Costs { get; init; }
+
     /// <summary>The typed failure, when <see cref="Status"/> is not Completed.</summary>
     [JsonIgnore]
     public Exception? Error { get; init; }

@@ -1,11 +1,13 @@
 using System;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.IO;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
 using MigrateKit.Guests;
 using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Libvirt;
@@ -24,6 +26,8 @@ public sealed class LibvirtMigrationTests
     private const ulong MiB = 1UL << 20;
     private static string Src => LibvirtHosts.SourceUri;
     private static string Dst => LibvirtHosts.DestinationUri;
+
+    public TestContext TestContext { get; set; } = null!;
 
     [TestInitialize]
     public void RequireHosts() => LibvirtHosts.Require();
@@ -208,6 +212,67 @@ public sealed class LibvirtMigrationTests
             Assert.AreEqual(DomainState.Running, vm.StateOn(Src), "an aborted migration leaves the source running");
             vm.WaitForPass(vm.Guest.ReadSerial().LastPass + 1, TimeSpan.FromSeconds(30));
         }
+    }
+
+    /// <summary>
+    /// The anchor twice, uncalibrated, with a fresh store: the first run learns the stop-and-copy speed
+    /// from its own bursts (fixed costs from the pause probe) and saves both; the second forecasts from
+    /// the store. Both finish in a few seconds instead of iterating at an over-cautious forecast.
+    /// </summary>
+    [TestMethod]
+    public async Task Anchor_TwiceUncalibratedWithAStore_LearnsInTheFirstRun_AndTheSecondForecastsFromTheStore()
+    {
+        DirectoryInfo dir = Directory.CreateTempSubdirectory("migratekit-calibration-");
+        try
+        {
+            var store = new FileCalibrationStore(Path.Combine(dir.FullName, "calibration.json"));
+            MigrationReport first = await MigrateAnchorAsync(store);
+            MigrationReport second = await MigrateAnchorAsync(store);
+
+            Assert.AreEqual(new CostOrigins(CostSource.PauseProbe, CostSource.LearnedInRun, 0), first.Costs);
+            Assert.AreEqual(new CostOrigins(CostSource.Store, CostSource.Store, 1), second.Costs);
+            Assert.AreEqual(2, store.Load(PairKey)!.Samples);
+            foreach ((MigrationReport report, string run) in new[] { (first, "first"), (second, "second") })
+            {
+                double actual = report.DowntimeMs!.Value;
+                double predicted = report.PredictedDowntimeMs!.Value;
+                TestContext.WriteLine(FormattableString.Invariant(
+                    $"{run}: {report.TotalMs:F0} ms total, {report.BytesSent >> 20} MiB, downtime {actual:F0} ms, forecast {predicted:F1} ms ({(predicted - actual) / actual * 100:+0;-0} %)"));
+                Assert.IsLessThanOrEqualTo(10_000, report.TotalMs, $"{run} run: never iterates at an over-cautious forecast");
+                Assert.IsLessThanOrEqualTo(300.0, actual, $"{run} run's downtime");
+
+                // The targets are 25 % (first) and 15 % (later); on the shared two-core harness
+                // libvirt's downtime of one and the same switchover varies by a factor of two, so what is
+                // held here is the forecast's order: within a factor of 2.5 either way (or 10 ms).
+                Assert.IsTrue(Math.Abs(predicted - actual) <= 10 || (predicted <= 2.5 * actual && actual <= 2.5 * predicted),
+                    FormattableString.Invariant($"{run} run: forecast {predicted:F1} ms vs {actual:F0} ms"));
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static string PairKey => PairCalibrationStore.Key(Src, Dst);
+
+    private async Task<MigrationReport> MigrateAnchorAsync(ICalibrationStore store)
+    {
+        using TestDomain vm = TestDomain.Start(Src, () => GuestPrograms.Sweep(MiB, 100 * MiB, ports: GuestPorts.Com1, loadAddress: BootSector.ProgramAddress), 1024 * MiB);
+        var options = new LibvirtMigrationOptions
+        {
+            MigrationUri = "tcp://127.0.0.1",
+            Unsafe = true,
+            BandwidthLimit = 100L << 20,
+            Deadline = TimeSpan.FromSeconds(30),
+            CalibrationStore = store,
+        };
+
+        MigrationReport report = await new LibvirtMigrator().MigrateAsync(Src, vm.Name, Dst, options, null, TestContext.CancellationToken);
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        Assert.AreEqual(DomainState.Running, vm.StateOn(Dst));
+        return report;
     }
 
     [TestMethod]

@@ -69,4 +69,44 @@ public sealed class JobForecasterTests
         Assert.AreEqual(400.0 / 800 * 1000, forecast.PredictedDowntime.TotalMilliseconds, 1);
         Assert.AreEqual(2000, f.QemuExpectedDowntime.TotalMilliseconds, 1);
     }
+
+    [TestMethod]
+    public void LearnBursts_UnderARateLimit_TimesOnceFromTheSecondIteration_AndTheForecastUsesTheSpeed()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, null);
+        Assert.IsFalse(f.WantsBursts(Stats(1, 500, 100, 0)), "the first copy fills the destination's memory");
+        Assert.IsTrue(f.WantsBursts(Stats(2, 100, 100, 0)));
+
+        f.LearnBursts(2000.0 * MiB);
+
+        Assert.IsFalse(f.WantsBursts(Stats(3, 100, 100, 0)));
+        Assert.IsTrue(f.SpeedLearnedInRun);
+        Assert.AreEqual(2000.0 * MiB, f.MeasuredSpeed);
+        Forecast forecast = f.Observe(Stats(2, 100, 100, 0), TimeSpan.FromSeconds(3))!;
+        Assert.AreEqual(50, forecast.PredictedDowntime.TotalMilliseconds, 1);
+    }
+
+    [TestMethod]
+    public void LearnBursts_NotAboveTheRateLimit_IsDropped_AndTheForecastStaysAtTheLimit()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, null);
+
+        f.LearnBursts(120.0 * MiB);
+
+        Assert.IsFalse(f.SpeedLearnedInRun);
+        Assert.IsNull(f.MeasuredSpeed);
+        Assert.AreEqual(1000, f.Observe(Stats(2, 100, 100, 0), TimeSpan.FromSeconds(3))!.PredictedDowntime.TotalMilliseconds, 1);
+    }
+
+    [TestMethod]
+    public void LearnBursts_WithAKnownSpeed_IsMeasuredButTheKnownSpeedStays()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, 1000.0 * MiB);
+
+        f.LearnBursts(3000.0 * MiB);
+
+        Assert.IsFalse(f.SpeedLearnedInRun);
+        Assert.AreEqual(3000.0 * MiB, f.MeasuredSpeed);
+        Assert.AreEqual(1000.0 * MiB, f.SwitchoverBandwidth);
+    }
 }

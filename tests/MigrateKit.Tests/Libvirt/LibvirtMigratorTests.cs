@@ -1,15 +1,18 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LibvirtSharp;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
 using MigrateKit.Libvirt;
 using MigrateKit.Migration;
 using MigrateKit.Tests.TestSupport;
+using Moq;
 
 namespace MigrateKit.Tests.Libvirt;
 
@@ -222,6 +225,77 @@ public sealed class LibvirtMigratorTests
         Assert.AreEqual(DomainState.Running, hosts.SourceDomains[Vm]);
         Assert.IsGreaterThan(0, report.RoundsDetail.Count);
         Assert.IsTrue(hosts.Calls.Contains($"{FakeHosts.Source} downtime 300"), string.Join(" | ", hosts.Calls));
+    }
+
+    /// <summary>Hosts whose job shows 10 MiB left at 1000 MiB/s unlimited for a while, then moves (libvirt reports 42 ms downtime).</summary>
+    private static FakeHosts HostsWithAJobThatMoves()
+    {
+        FakeHosts hosts = HostsWhereTheDomainMoves();
+        hosts.Stats = () => new JobStats
+        {
+            Type = DomainJobType.Unbounded,
+            MemoryIteration = 2,
+            MemoryRemaining = 10UL << 20,
+            MemoryTotal = 256UL << 20,
+            MemoryBps = 1000UL << 20,
+            MemoryDirtyRate = 0,
+            MemoryPageSize = 4096,
+            DataProcessed = 300UL << 20,
+        };
+        Action<FakeHosts> move = hosts.MigrateCall;
+        hosts.MigrateCall = h =>
+        {
+            Thread.Sleep(200);
+            move(h);
+        };
+        return hosts;
+    }
+
+    private static LibvirtMigrationOptions StoreOptions(TimeProvider time, ICalibrationStore store) => new()
+    {
+        MeasureDirtyRate = false,
+        CalibratePause = false,
+        PollInterval = TimeSpan.FromMilliseconds(10),
+        TimeProvider = time,
+        CalibrationStore = store,
+    };
+
+    [TestMethod]
+    public async Task MigrateAsync_WithAStore_LearnsThePairFromTheJobStats_AndTheNextMigrationForecastsWithIt()
+    {
+        var store = new InMemoryCalibrationStore();
+        var time = new FakeTimeProvider();
+        LibvirtMigrationOptions options = StoreOptions(time, store);
+
+        MigrationReport first = await time.AdvanceUntilDoneAsync(new LibvirtMigrator(HostsWithAJobThatMoves(), null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, options), options.PollInterval);
+
+        Assert.AreEqual(MigrationStatus.Completed, first.Status, first.Reason);
+        Assert.AreEqual(new CostOrigins(CostSource.Assumed, CostSource.LearnedInRun, 0), first.Costs);
+        HostPairCalibration learned = PairCalibrationStore.Load(store, FakeHosts.Source, FakeHosts.Destination)!;
+
+        // 42 ms reported, of which 10 MiB at 1000 MiB/s are the transfer: 32 ms are fixed.
+        Assert.AreEqual(1000.0 * (1 << 20), learned.StopAndCopyBytesPerSecond);
+        Assert.AreEqual(32, learned.FixedDowntime.TotalMilliseconds, 1e-6);
+
+        MigrationReport second = await time.AdvanceUntilDoneAsync(new LibvirtMigrator(HostsWithAJobThatMoves(), null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, options), options.PollInterval);
+
+        Assert.AreEqual(new CostOrigins(CostSource.Store, CostSource.Store, 1), second.Costs);
+        Assert.AreEqual(42, second.PredictedDowntimeMs!.Value, 1e-6);
+        Assert.AreEqual(2, store.Load(PairCalibrationStore.Key(FakeHosts.Source, FakeHosts.Destination))!.Samples);
+    }
+
+    [TestMethod]
+    public async Task MigrateAsync_AStoreThatCannotBeWritten_CostsAWarningNotTheMigration()
+    {
+        var store = new Mock<ICalibrationStore>();
+        store.Setup(s => s.Save(It.IsAny<string>(), It.IsAny<CalibrationEntry>())).Throws(new IOException("read-only file system"));
+        var time = new FakeTimeProvider();
+        LibvirtMigrationOptions options = StoreOptions(time, store.Object);
+
+        MigrationReport report = await time.AdvanceUntilDoneAsync(new LibvirtMigrator(HostsWithAJobThatMoves(), null).MigrateAsync(FakeHosts.Source, Vm, FakeHosts.Destination, options), options.PollInterval);
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        store.Verify(s => s.Save(It.IsAny<string>(), It.IsAny<CalibrationEntry>()), Times.Once());
     }
 
     [TestMethod]
