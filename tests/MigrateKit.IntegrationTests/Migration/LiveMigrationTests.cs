@@ -163,6 +163,53 @@ public abstract class LiveMigrationTests
         Assert.IsGreaterThanOrEqualTo(limit * 0.85, rate, detail);
     }
 
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task TightLimit_IsKeptOrEndsByPolicy_NeverSwitchesOverAboveAQuarterMore()
+    {
+        await AssertDowntimePromise(TimeSpan.FromMilliseconds(30));
+    }
+
+    /// <summary>
+    /// Migrates the random-write workload three times over loopback TCP with <paramref name="limit"/>
+    /// and no bandwidth limit, the migrations sharing one downtime history as a process's do:
+    /// each completes within 1.25x the limit or ends by policy with a reason, never above.
+    /// </summary>
+    protected async Task AssertDowntimePromise(TimeSpan limit)
+    {
+        var history = new Estimation.DowntimeHistory();
+        var outcomes = new System.Collections.Generic.List<string>();
+        for (int run = 0; run < 3; run++)
+        {
+            using IWorkloadVm source = StartWorkload("random");
+            await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
+            Task<ReceiveResult> receiving = ReceiveAsync(listener);
+            MigrationReport report;
+            await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
+            {
+                using IDirtyPageTracker tracker = source.CreateTracker();
+                report = await new PreCopyEngine(source, tracker, new MigrationOptions { MaxDowntime = limit, DowntimeHistory = history }).MigrateAsync(connection);
+            }
+
+            ReceiveResult received = await receiving;
+            using IWorkloadVm? destination = received.Target as IWorkloadVm;
+            outcomes.Add($"{report.Status}: {report.DowntimeMs:F1} ms (predicted {report.PredictedDowntimeMs:F1}, up to {report.PredictedDowntimeHighMs:F1}) {report.Reason}");
+            if (report.Status == MigrationStatus.Completed)
+            {
+                Assert.IsLessThanOrEqualTo(1.25 * limit.TotalMilliseconds, report.DowntimeMs!.Value, string.Join("; ", outcomes));
+                Assert.IsLessThanOrEqualTo(limit.TotalMilliseconds, report.PredictedDowntimeHighMs!.Value, "switched over with the bound above the limit");
+            }
+            else
+            {
+                Assert.AreEqual(MigrationStatus.Aborted, report.Status, string.Join("; ", outcomes));
+                Assert.IsFalse(string.IsNullOrEmpty(report.Reason), "an abort names its reason");
+                Assert.IsTrue(source.IsRunning, "an aborted migration leaves the source running");
+            }
+        }
+
+        Console.WriteLine($"{limit.TotalMilliseconds} ms limit: {string.Join("; ", outcomes)}");
+    }
+
     /// <summary>Starts one of the standard workloads in 128 MiB of memory.</summary>
     protected IWorkloadVm StartWorkload(string workload) => workload switch
     {

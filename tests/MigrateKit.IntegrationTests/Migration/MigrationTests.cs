@@ -34,6 +34,14 @@ public sealed class MigrationTests : LiveMigrationTests
         await MigrateInMemoryAndCheck(source, new MigrationOptions { BandwidthLimit = 400L << 20 }, workload == "verify");
     }
 
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task TightLimit_WithTheDirtyRing_IsKeptOrEndsByPolicy_NeverSwitchesOverAboveAQuarterMore()
+    {
+        _ring = true;
+        await AssertDowntimePromise(TimeSpan.FromMilliseconds(30));
+    }
+
     private bool _ring;
 
     protected override IWorkloadVm StartSource(ulong memory, string workload, ulong start, ulong end)
