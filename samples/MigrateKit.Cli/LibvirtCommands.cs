@@ -56,14 +56,12 @@ internal static class LibvirtCommands
         internal Option<bool> Metrics { get; } = new("--metrics") { Description = "Listen to the MigrateKit meter during the run and print every instrument at the end (to stderr with --json)." };
         internal Option<bool> Calibrate { get; } = new("--calibrate") { Description = "First measure the two hosts' stop-and-copy speed and fixed downtime by migrating two small probe guests (in /var/tmp/migratekit-probe, visible to both hosts)." };
         internal Option<string?> Report { get; } = ReportCommands.CreateOption();
-        internal Option<string?> CalibrationStore { get; } = new("--calibration-store") { Description = "The file that keeps each host pair's stop-and-copy speed and fixed downtime across runs (default: $XDG_STATE_HOME/migratekit/calibration.json, else ~/.local/state/migratekit/calibration.json)." };
-        internal Option<bool> NoCalibrationStore { get; } = new("--no-calibration-store") { Description = "Neither read nor write the calibration store: learn within this run only." };
+        internal CalibrationStoreOptions CalibrationStore { get; } = new("each host pair's stop-and-copy speed and fixed downtime");
 
         internal void AddTo(Command command)
         {
             command.Options.Add(Calibrate);
-            command.Options.Add(CalibrationStore);
-            command.Options.Add(NoCalibrationStore);
+            CalibrationStore.AddTo(command);
             command.Options.Add(Verbose);
             command.Options.Add(Metrics);
             command.Options.Add(From);
@@ -101,7 +99,7 @@ internal static class LibvirtCommands
                 Unsafe = unsafeDisks,
                 Tls = p.GetValue(Tls),
                 CalibrateHostPair = p.GetValue(Calibrate),
-                CalibrationStore = Store(p),
+                CalibrationStore = CalibrationStore.Store(p, p.GetValue(Verbose)),
             };
             CliInput.Validate(options.Validate, new Dictionary<string, Option>
             {
@@ -112,24 +110,6 @@ internal static class LibvirtCommands
                 [nameof(LibvirtMigrationOptions.MigrationUri)] = MigrateUri,
             });
             return options;
-        }
-
-        /// <summary>The calibration store the options name: the default file, another file, or none.</summary>
-        private FileCalibrationStore? Store(ParseResult p)
-        {
-            string? path = p.GetValue(CalibrationStore);
-            if (p.GetValue(NoCalibrationStore))
-            {
-                return path is null ? null : throw new FormatException("--calibration-store and --no-calibration-store exclude each other.");
-            }
-
-            if (path is not null && string.IsNullOrWhiteSpace(path))
-            {
-                throw new FormatException("--calibration-store needs a file path.");
-            }
-
-            // A store that cannot be read is worth a warning even without --verbose.
-            return new FileCalibrationStore(path, new StderrLogger<FileCalibrationStore>(p.GetValue(Verbose) ? LogLevel.Debug : LogLevel.Warning));
         }
 
         /// <summary>What the status line says while the migrator works before its first iteration.</summary>

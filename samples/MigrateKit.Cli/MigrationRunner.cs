@@ -42,12 +42,15 @@ internal sealed record SourceSettings
     /// <summary>Whether to log the engine and receiver to stderr.</summary>
     internal bool Verbose { get; init; }
 
+    /// <summary>The switchovers the engine's forecasts learn from; null: this process's.</summary>
+    internal DowntimeHistory? History { get; init; }
+
     /// <summary>The engine's options these settings ask for.</summary>
     internal MigrationOptions MigrationOptions() => new()
     {
         MaxDowntime = MaxDowntime,
         BandwidthLimit = Bandwidth is ulong b ? (long)Math.Min(b, long.MaxValue) : null,
-        DowntimeHistory = DowntimeHistory.Shared,
+        DowntimeHistory = History ?? DowntimeHistory.Shared,
     };
 }
 

@@ -91,6 +91,7 @@ internal static class Program
         internal Option<bool> Verbose { get; } = new("--verbose") { Description = "Log what the engine and the receiver measure and decide to stderr." };
         internal Option<bool> Metrics { get; } = new("--metrics") { Description = "Listen to the MigrateKit meter during the run and print every instrument at the end (to stderr with --json)." };
         internal Option<string?> Report { get; } = ReportCommands.CreateOption();
+        internal CalibrationStoreOptions CalibrationStore { get; } = new("the engine's past switchovers, which correct the downtime forecast");
 
         internal void AddTo(Command command)
         {
@@ -106,6 +107,7 @@ internal static class Program
             command.Options.Add(Verbose);
             command.Options.Add(Metrics);
             command.Options.Add(Report);
+            CalibrationStore.AddTo(command);
         }
 
         internal SourceSettings Read(ParseResult p)
@@ -165,6 +167,7 @@ internal static class Program
                 Vm = vm,
                 Pace = pace,
                 Verbose = p.GetValue(Verbose),
+                History = CalibrationStore.History(p, p.GetValue(Verbose)),
             };
             CliInput.Validate(settings.MigrationOptions().Validate, new Dictionary<string, Option>
             {

@@ -26,16 +26,24 @@ public readonly record struct DowntimeCorrection(double TransferRatio, TimeSpan 
 /// start, the round trips of the commit step, and a transfer that runs faster once the guest no
 /// longer competes for the CPU. This learns them as a line, actual = fixed + bias + ratio ×
 /// transfer, fitted over the recent switchovers of the key, and keeps the spread of what the
-/// line misses for the forecast's interval. Thread-safe.
+/// line misses for the forecast's interval. With a store, the switchovers outlive the process
+/// (under the key "downtime/" + the kind; figures t.N, f.N and a.N in seconds). Thread-safe.
 /// </summary>
 public sealed class DowntimeHistory
 {
     /// <summary>Switchovers kept per key.</summary>
     public const int Capacity = 32;
 
-    private readonly Dictionary<string, List<Sample>> _samples = new(StringComparer.Ordinal);
+    private const string StorePrefix = "downtime/";
 
-    /// <summary>The history this process's migrations share unless their options name another.</summary>
+    private readonly Dictionary<string, List<Sample>> _samples = new(StringComparer.Ordinal);
+    private readonly ICalibrationStore? _store;
+
+    /// <summary>Creates a history kept in this process, or also in <paramref name="store"/>.</summary>
+    /// <param name="store">Where the switchovers are loaded from and saved to; null: this process only.</param>
+    public DowntimeHistory(ICalibrationStore? store = null) => _store = store;
+
+    /// <summary>A history of this process only, for the migrations of a process that name no other.</summary>
     public static DowntimeHistory Shared { get; } = new();
 
     /// <summary>Records one switchover.</summary>
@@ -51,20 +59,20 @@ public sealed class DowntimeHistory
             return;
         }
 
+        CalibrationEntry entry;
         lock (_samples)
         {
-            if (!_samples.TryGetValue(key, out List<Sample>? list))
-            {
-                _samples[key] = list = new List<Sample>();
-            }
-
+            List<Sample> list = Samples(key);
             if (list.Count == Capacity)
             {
                 list.RemoveAt(0);
             }
 
             list.Add(new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds));
+            entry = ToEntry(list);
         }
+
+        _store?.Save(StorePrefix + key, entry);
     }
 
     /// <summary>How many switchovers of <paramref name="key"/> are recorded.</summary>
@@ -72,7 +80,7 @@ public sealed class DowntimeHistory
     {
         lock (_samples)
         {
-            return _samples.TryGetValue(key, out List<Sample>? list) ? list.Count : 0;
+            return Samples(key).Count;
         }
     }
 
@@ -92,7 +100,8 @@ public sealed class DowntimeHistory
         Sample[] s;
         lock (_samples)
         {
-            if (!_samples.TryGetValue(key, out List<Sample>? list) || list.Count == 0)
+            List<Sample> list = Samples(key);
+            if (list.Count == 0)
             {
                 return DowntimeCorrection.None;
             }
@@ -107,6 +116,48 @@ public sealed class DowntimeHistory
         double above = Math.Max(0, misses.Length < 5 ? misses[^1] : Quantile(misses, 0.9));
         double below = Math.Max(0, -(misses.Length < 5 ? misses[0] : Quantile(misses, 0.1)));
         return new DowntimeCorrection(ratio, TimeSpan.FromSeconds(bias), TimeSpan.FromSeconds(above), TimeSpan.FromSeconds(below), s.Length);
+    }
+
+    /// <summary>The switchovers of <paramref name="key"/>, loaded from the store the first time. Called under the lock.</summary>
+    private List<Sample> Samples(string key)
+    {
+        if (!_samples.TryGetValue(key, out List<Sample>? list))
+        {
+            _samples[key] = list = _store?.Load(StorePrefix + key) is { } entry ? FromEntry(entry) : new List<Sample>();
+        }
+
+        return list;
+    }
+
+    private static CalibrationEntry ToEntry(List<Sample> list)
+    {
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        for (int i = 0; i < list.Count; i++)
+        {
+            values[$"t.{i}"] = list[i].Transfer;
+            values[$"f.{i}"] = list[i].Fixed;
+            values[$"a.{i}"] = list[i].Actual;
+        }
+
+        return new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>The switchovers an entry holds; a figure missing or out of range ends them (a damaged entry loses its tail, never the process).</summary>
+    private static List<Sample> FromEntry(CalibrationEntry entry)
+    {
+        var list = new List<Sample>();
+        for (int i = 0; i < Capacity; i++)
+        {
+            if (entry.Get($"t.{i}") is not double t || entry.Get($"f.{i}") is not double f || entry.Get($"a.{i}") is not double a
+                || !(t >= 0 && f >= 0 && a > 0 && t < 3600 && f < 3600 && a < 3600))
+            {
+                break;
+            }
+
+            list.Add(new Sample(t, f, a));
+        }
+
+        return list;
     }
 
     /// <summary>

@@ -94,4 +94,42 @@ public sealed class DowntimeHistoryTests
 
         Assert.AreEqual(0, history.Count("k"));
     }
+
+    [TestMethod]
+    public void WithAStore_SwitchoversOutliveTheHistory()
+    {
+        var store = new InMemoryCalibrationStore();
+        var first = new DowntimeHistory(store);
+        first.Record("engine/k", Ms(50), Ms(2), Ms(64));
+        first.Record("engine/k", Ms(50), Ms(2), Ms(66));
+
+        // Another process: a new history over the same store.
+        var second = new DowntimeHistory(store);
+
+        Assert.AreEqual(2, second.Count("engine/k"));
+        Assert.AreEqual(13.0, second.Correction("engine/k").FixedBias.TotalMilliseconds, 1e-3);
+        Assert.IsNotNull(store.Load("downtime/engine/k"), "kept under the downtime/ prefix");
+    }
+
+    [TestMethod]
+    public void WithAStore_ADamagedEntry_KeepsWhatPrecedesTheDamage()
+    {
+        var store = new InMemoryCalibrationStore();
+        store.Save("downtime/k", new CalibrationEntry(new System.Collections.Generic.Dictionary<string, double>
+        {
+            ["t.0"] = 0.05,
+            ["f.0"] = 0.002,
+            ["a.0"] = 0.064,
+            ["t.1"] = 0.05,
+            ["f.1"] = -1,
+            ["a.1"] = 0.064,
+            ["t.2"] = 0.05,
+            ["f.2"] = 0.002,
+            ["a.2"] = 0.064,
+        }, 3, DateTimeOffset.UtcNow));
+
+        var history = new DowntimeHistory(store);
+
+        Assert.AreEqual(1, history.Count("k"));
+    }
 }
