@@ -36,7 +36,7 @@ internal sealed record ForecastCell(string Vm, string Tracker, string Workload, 
 internal sealed record ForecastMatrix
 {
     /// <summary>The workloads of the full matrix.</summary>
-    internal static readonly string[] AllWorkloads = ["sweep", "hotcold", "random", "verify"];
+    internal static readonly string[] AllWorkloads = ["sweep", "hotcold", "random", "verify", "phased", "bursty"];
 
     /// <summary>The MicroVm trackers; a HostVm has only <see cref="ForecastCell.WriteProtect"/>.</summary>
     internal static readonly string[] MicroTrackers = ["bitmap", "ring"];
