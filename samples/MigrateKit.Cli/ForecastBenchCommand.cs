@@ -13,13 +13,13 @@ namespace MigrateKit.Cli;
 /// <summary>The <c>bench forecast</c> command: its options, how they narrow the matrix, and its output.</summary>
 internal sealed class ForecastBenchCommand
 {
-    private readonly Option<bool> _quick = new("--quick") { Description = "Run the small matrix: every workload and tracker at 128MiB, unlimited and 100MiB/s, 30ms and 300ms, once (a few minutes)." };
+    private readonly Option<bool> _quick = new("--quick") { Description = "Run the small matrix: every workload, limit and tracker at 128MiB, unlimited and 100MiB/s, once (within five minutes)." };
     private readonly Option<int?> _runs = new("--runs") { Description = "Runs of each cell, 1 to 100, interleaved (every cell once, then again). The default is 3, or 1 with --quick." };
     private readonly Option<string> _vm = new("--vm") { Description = "micro (a MicroVm, needs /dev/kvm), host (a HostVm) or both (micro only where /dev/kvm opens).", DefaultValueFactory = _ => "both" };
     private readonly Option<string?> _workloads = new("--workloads") { Description = "Comma-separated workloads. The default is " + string.Join(",", ForecastMatrix.AllWorkloads) + "." };
     private readonly Option<string?> _memories = new("--memories") { Description = "Comma-separated guest memory sizes, 4MiB to 3GiB. The default is 256MiB,1GiB,3GiB (128MiB with --quick)." };
     private readonly Option<string?> _bandwidths = new("--bandwidths") { Description = "Comma-separated bandwidth limits, e.g. unlimited,100MiB/s,400MiB/s (the default; unlimited,100MiB/s with --quick)." };
-    private readonly Option<string?> _limits = new("--limits") { Description = "Comma-separated downtime limits. The default is 30ms,100ms,300ms (30ms,300ms with --quick)." };
+    private readonly Option<string?> _limits = new("--limits") { Description = "Comma-separated downtime limits. The default is 30ms,100ms,300ms." };
     private readonly Option<string?> _trackers = new("--trackers") { Description = "Comma-separated trackers: bitmap and ring (MicroVm), write-protect (HostVm). The default is all three." };
     private readonly Option<bool> _json = new("--json") { Description = "Print exactly one JSON object {\"summary\": …, \"runs\": […]} and nothing else on stdout." };
     private readonly Option<string?> _out = new("--out") { Description = "Also save the JSON object to this file." };

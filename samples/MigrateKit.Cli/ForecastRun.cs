@@ -53,6 +53,9 @@ internal sealed record ForecastRun
     /// <summary>|predicted − actual| in ms.</summary>
     public double? ErrorMs { get; init; }
 
+    /// <summary>Within the summary's accuracy target (25 %), or within 5 ms for a downtime under 20 ms; null unless scored.</summary>
+    public bool? Accurate => Scored ? AccurateWithin(ForecastSummary.TargetPct) : null;
+
     /// <summary>Whether the actual downtime stayed within the limit; null unless completed.</summary>
     public bool? LimitKept { get; init; }
 
