@@ -50,9 +50,10 @@ internal static class ForecastBench
     /// <summary>Runs the matrix under a live table that gains one line as each run ends.</summary>
     internal static async Task<IReadOnlyList<ForecastRun>> RunLiveAsync(ForecastMatrix matrix, bool verbose, CancellationToken ct)
     {
-        if (verbose)
+        if (verbose || Console.IsOutputRedirected)
         {
-            // Log lines on the same terminal would tear a live table: one plain line per run instead.
+            // Log lines on the same terminal would tear a live table, and a pipe would get the whole
+            // table again at every refresh: one plain line per run instead.
             return await RunAsync(matrix, verbose, (row, index, total) => Console.WriteLine($"{index}/{total} {Line(row)}"), ct).ConfigureAwait(false);
         }
 
@@ -92,10 +93,11 @@ internal static class ForecastBench
         AnsiConsole.Write(table);
     }
 
+    // Few columns, the cell in one: a row stays readable at 80 columns (a pipe or a CI log).
     private static Table RunsTable()
     {
         Table table = new Table().Border(TableBorder.None);
-        foreach (string header in (string[])["run", "vm", "tracker", "workload", "memory", "bandwidth", "limit", "predicted\n(low–high)", "actual", "error", "limit\nkept", "total", "sent", "status"])
+        foreach (string header in (string[])["run", "cell", "forecast ms\n(interval)", "actual\nms", "error", "limit", "total", "status"])
         {
             table.AddColumn(new TableColumn(header).PadLeft(0).PadRight(header == "status" ? 0 : 2));
         }
@@ -114,21 +116,18 @@ internal static class ForecastBench
     private static string[] Cells(ForecastRun r)
     {
         static string F(double? v, string format) => v is double d ? d.ToString(format, CultureInfo.InvariantCulture) : "-";
+        static string Size(ulong bytes) => bytes % (1UL << 30) == 0 ? $"{bytes >> 30}GiB" : $"{bytes >> 20}MiB";
+        string bandwidth = r.BandwidthBytesPerSecond is ulong b ? Size(b) + "/s" : "unlimited";
+        string tracker = r.Tracker == ForecastCell.WriteProtect ? "wp" : r.Tracker;
         return
         [
-            r.Vm,
-            r.Tracker,
-            r.Workload,
-            Units.FormatBytes(r.MemoryBytes),
-            r.BandwidthBytesPerSecond is ulong b ? Units.FormatRate(b) : "unlimited",
-            $"{F(r.LimitMs, "F0")} ms",
+            $"{r.Vm.Replace("vm", "", StringComparison.Ordinal)} {tracker} {r.Workload} {Size(r.MemoryBytes)} {bandwidth} {F(r.LimitMs, "F0")}ms",
             $"{F(r.PredictedDowntimeMs, "F1")} ({F(r.PredictedDowntimeLowMs, "F1")}–{F(r.PredictedDowntimeHighMs, "F1")})",
-            $"{F(r.ActualDowntimeMs, "F1")} ms",
-            r.ErrorPct is null ? "-" : $"{F(r.ErrorPct, "F0")} % ({F(r.ErrorMs, "F1")} ms)",
-            r.LimitKept switch { true => "yes", false => "BROKEN", null => "-" },
-            $"{F(r.TotalMs / 1000, "F1")} s",
-            Units.FormatBytes(r.BytesSent),
-            r.Status == "completed" && r.Verified ? "completed" : $"{r.Status}{(r.Status == "completed" ? " (not verified)" : "")}: {r.Reason}",
+            F(r.ActualDowntimeMs, "F1"),
+            r.ErrorPct is null ? "-" : $"{F(r.ErrorPct, "F0")} %",
+            r.LimitKept switch { true => "kept", false => "BROKEN", null => "-" },
+            $"{F(r.TotalMs, "F0")} ms",
+            r.Status == "completed" && r.Verified ? "ok" : $"{r.Status}{(r.Status == "completed" ? " (not verified)" : "")}: {r.Reason}",
         ];
     }
 }
