@@ -10,13 +10,14 @@ using MigrateKit.Memory;
 
 namespace MigrateKit.Cli;
 
-/// <summary>The <c>bench</c> command and its subcommands (<c>soak</c>).</summary>
+/// <summary>The <c>bench</c> command and its subcommands (<c>soak</c>, <c>forecast</c>).</summary>
 internal static class BenchCommands
 {
     internal static Command Create()
     {
-        var command = new Command("bench", "Long-running measurements of this process.\nExample: migratekit bench soak --count 100");
+        var command = new Command("bench", "Long-running measurements of this process.\nExample: migratekit bench soak --count 100\nExample: migratekit bench forecast --quick");
         command.Subcommands.Add(SoakCommand());
+        command.Subcommands.Add(ForecastBenchCommand.Create());
         return command;
     }
 

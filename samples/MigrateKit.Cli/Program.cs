@@ -80,7 +80,7 @@ internal static class Program
     private sealed class SourceOptions
     {
         internal Option<string> Memory { get; } = new("--memory") { Description = "Guest memory, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
-        internal Option<string> Workload { get; } = new("--workload") { Description = "Guest program: sweep, hotcold, random, verify or fill.", DefaultValueFactory = _ => "verify" };
+        internal Option<string> Workload { get; } = new("--workload") { Description = "Guest program: sweep, hotcold, random, verify, fill, phased (a quarter of --hot for the first passes, then all of it) or bursty (bursts over --hot between quiet stretches).", DefaultValueFactory = _ => "verify" };
         internal Option<string> Hot { get; } = new("--hot") { Description = "Size of the set the workload rewrites, e.g. 99MiB.", DefaultValueFactory = _ => "64MiB" };
         internal Option<string> Bandwidth { get; } = new("--bandwidth") { Description = "Bandwidth limit, e.g. 100MiB/s, or 'unlimited'.", DefaultValueFactory = _ => "unlimited" };
         internal Option<string> MaxDowntime { get; } = new("--max-downtime") { Description = "Downtime limit, e.g. 300ms.", DefaultValueFactory = _ => "300ms" };

@@ -10,7 +10,17 @@ internal static class Workloads
 {
     internal const ulong Base = 1UL << 20;
 
-    internal static readonly string[] Names = ["sweep", "hotcold", "random", "verify", "fill"];
+    internal static readonly string[] Names = ["sweep", "hotcold", "random", "verify", "fill", "phased", "bursty"];
+
+    /// <summary>
+    /// The passes the phased workload writes a quarter of the hot set before all of it: with the
+    /// pass that warms the VM up before the migration, the set grows during the pre-copy of a
+    /// 128 MiB to 1 GiB migration on the reference machine (see docs/BENCHMARKS.md).
+    /// </summary>
+    internal const uint PhasedGrowAfter = 3;
+
+    /// <summary>The bursty workload's quiet stretch after each burst over the hot set, in bursts' lengths.</summary>
+    internal const uint BurstyQuietBursts = 3;
 
     /// <summary>Builds the program for a workload (MicroVm ports and load address unless given).</summary>
     /// <exception cref="ArgumentException">The workload is unknown or does not fit in memory.</exception>
@@ -37,6 +47,10 @@ internal static class Workloads
                 return GuestPrograms.Verifier(Base, Base + hot, ports, loadAddress);
             case "fill":
                 return GuestPrograms.Fill(Base, memory, ports, loadAddress);
+            case "phased":
+                return GuestPrograms.Phased(Base, Base + hot, Base + EarlySet(hot), PhasedGrowAfter, ports, loadAddress);
+            case "bursty":
+                return GuestPrograms.Bursty(Base, Base + hot, QuietTicks(hot), ports, loadAddress);
             default:
                 throw new ArgumentException($"Unknown workload '{workload}': use {string.Join(", ", Names)}.");
         }
@@ -53,9 +67,16 @@ internal static class Workloads
             "random" => HostWorkload.RandomWrites(Base, Base + hot, 0x9E37_79B9),
             "verify" => HostWorkload.Verifier(Base, Base + hot),
             "fill" => HostWorkload.Fill(Base, memory),
+            "phased" => HostWorkload.Phased(Base, Base + hot, Base + EarlySet(hot), PhasedGrowAfter),
+            "bursty" => HostWorkload.Bursty(Base, Base + hot, QuietTicks(hot)),
             _ => throw new ArgumentException($"Unknown workload '{workload}': use {string.Join(", ", Names)}."),
         };
     }
+
+    /// <summary>The phased workload's early set: a quarter of the hot set, at least one page.</summary>
+    private static ulong EarlySet(ulong hot) => Math.Max(GuestMemoryLayout.PageSize, hot / 4 / GuestMemoryLayout.PageSize * GuestMemoryLayout.PageSize);
+
+    private static uint QuietTicks(ulong hot) => (uint)(hot / GuestMemoryLayout.PageSize * BurstyQuietBursts);
 
     private static ulong ColdSize(ulong memory, ulong hot)
     {

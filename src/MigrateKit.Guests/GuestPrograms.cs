@@ -9,7 +9,7 @@ namespace MigrateKit.Guests;
 /// end of each pass (as a dword, or as a line of text with <see cref="GuestPorts.SerialText"/>);
 /// each writes the pace port after every page it writes.
 /// </summary>
-public static class GuestPrograms
+public static partial class GuestPrograms
 {
     /// <summary>The default load address: page 1 (page 0 stays untouched).</summary>
     public const ulong DefaultLoadAddress = 0x1000;

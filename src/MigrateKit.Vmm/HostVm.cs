@@ -335,9 +335,7 @@ public sealed class HostVm : IWorkloadVm
             }
 
             (ulong address, bool lastInPass) = HostWorkloadSteps.Locate(w, s);
-            _memory.TryTranslate(address, out GuestMemoryRegion region, out ulong offset);
-            Span<byte> page = region.GetSpan(offset, (int)GuestMemoryLayout.PageSize);
-            long failure = HostWorkloadSteps.Write(w, page, HostWorkloadSteps.PageIndex(w, address), s.Pass);
+            long failure = HostWorkloadSteps.Writes(w, s) ? Write(w, address, s.Pass) : -1;
             lock (_gate)
             {
                 if (HostWorkloadSteps.Advance(w, ref _state, failure, lastInPass))
@@ -348,6 +346,12 @@ public sealed class HostVm : IWorkloadVm
 
             pacer.PageWritten();
         }
+    }
+
+    private long Write(HostWorkload w, ulong address, uint pass)
+    {
+        _memory.TryTranslate(address, out GuestMemoryRegion region, out ulong offset);
+        return HostWorkloadSteps.Write(w, region.GetSpan(offset, (int)GuestMemoryLayout.PageSize), HostWorkloadSteps.PageIndex(w, address), pass);
     }
 
     /// <summary>Parks while paused; false when the worker must stop.</summary>

@@ -22,4 +22,10 @@ public enum HostWorkloadKind : byte
 
     /// <summary>Every dword of every page once (non-zero, derived from the page index), then halts.</summary>
     Fill = 5,
+
+    /// <summary>One byte per page of the early set (a prefix of the range) for the first passes, then of the whole range; see <see cref="HostWorkload.Phased"/>.</summary>
+    Phased = 6,
+
+    /// <summary>One byte per page of the range in a burst, then quiet ticks with no write; see <see cref="HostWorkload.Bursty"/>.</summary>
+    Bursty = 7,
 }

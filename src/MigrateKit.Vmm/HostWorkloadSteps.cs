@@ -13,9 +13,17 @@ internal static class HostWorkloadSteps
 {
     private const ulong Page = GuestMemoryLayout.PageSize;
 
-    /// <summary>The pages one pass writes (for hot/cold, the hot and cold ranges of a cold pass).</summary>
-    internal static ulong MaxPassLength(HostWorkload w) =>
-        (w.Range.Length / Page) + (w.Kind == HostWorkloadKind.HotCold ? w.Cold.Length / Page : 0);
+    /// <summary>The steps of the longest pass (for hot/cold, the hot and cold ranges of a cold pass; for bursty, the burst and the quiet ticks).</summary>
+    internal static ulong MaxPassLength(HostWorkload w) => (w.Range.Length / Page) + w.Kind switch
+    {
+        HostWorkloadKind.HotCold => w.Cold.Length / Page,
+        HostWorkloadKind.Bursty => w.QuietTicks,
+        _ => 0,
+    };
+
+    /// <summary>Whether the step at the current cursor writes a page (a bursty workload's quiet ticks write none).</summary>
+    internal static bool Writes(HostWorkload w, in HostWorkerState s) =>
+        w.Kind != HostWorkloadKind.Bursty || s.Position < w.Range.Length / Page;
 
     /// <summary>The guest-physical page the write at the current cursor goes to, and whether it ends the pass.</summary>
     internal static (ulong Address, bool LastInPass) Locate(HostWorkload w, in HostWorkerState s)
@@ -31,6 +39,12 @@ internal static class HostWorkloadSteps
             case HostWorkloadKind.RandomWrites:
                 // The position counts writes; the page comes from the generator's state.
                 return (w.Range.Start + ((s.Rng % pages) * Page), s.Position + 1 == pages);
+            case HostWorkloadKind.Phased:
+                ulong passPages = (s.Pass <= w.GrowAfter ? w.EarlySet.Length : w.Range.Length) / Page;
+                return (w.Range.Start + (s.Position * Page), s.Position + 1 == passPages);
+            case HostWorkloadKind.Bursty:
+                // A quiet tick names the range's first page but writes nothing (see Writes).
+                return (w.Range.Start + (Math.Min(s.Position, pages - 1) * Page), s.Position + 1 == pages + w.QuietTicks);
             default:
                 return (w.Range.Start + (s.Position * Page), s.Position + 1 == pages);
         }
@@ -47,6 +61,8 @@ internal static class HostWorkloadSteps
             case HostWorkloadKind.Sweep:
             case HostWorkloadKind.HotCold:
             case HostWorkloadKind.RandomWrites:
+            case HostWorkloadKind.Phased:
+            case HostWorkloadKind.Bursty:
                 page[0] = (byte)pass;
                 return -1;
             case HostWorkloadKind.Verifier:
@@ -66,7 +82,11 @@ internal static class HostWorkloadSteps
     /// <returns>Whether the write ended a pass.</returns>
     internal static bool Advance(HostWorkload w, ref HostWorkerState s, long failure, bool lastInPass)
     {
-        s.PagesWritten++;
+        if (Writes(w, s))
+        {
+            s.PagesWritten++;
+        }
+
         if (failure >= 0 && s.Failures++ == 0)
         {
             s.FirstFailedPage = failure;

@@ -25,7 +25,7 @@ public abstract class LiveMigrationTests
     /// <summary>Where workloads start in guest memory.</summary>
     protected const ulong Base = MiB;
 
-    /// <summary>Starts a VM of <paramref name="memory"/> bytes running <paramref name="workload"/> (sweep, hotcold, random, verify, fill over its range) and waits for its first pass.</summary>
+    /// <summary>Starts a VM of <paramref name="memory"/> bytes running <paramref name="workload"/> (sweep, hotcold, random, verify, fill, phased, bursty over its range) and waits for its first pass.</summary>
     protected abstract IWorkloadVm StartSource(ulong memory, string workload, ulong start, ulong end);
 
     /// <summary>Builds a destination VM from a Hello.</summary>
@@ -58,6 +58,8 @@ public abstract class LiveMigrationTests
     [DataRow("random")]
     [DataRow("verify")]
     [DataRow("fill")]
+    [DataRow("phased")]
+    [DataRow("bursty")]
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task EveryWorkload_MigratesByteForByte_OverAUnixSocket(string workload)
     {
@@ -217,6 +219,8 @@ public abstract class LiveMigrationTests
         "hotcold" => StartSource(128 * MiB, workload, Base, Base + (4 * MiB)),
         "random" => StartSource(128 * MiB, workload, Base, Base + (32 * MiB)),
         "verify" => StartSource(128 * MiB, workload, Base, Base + (16 * MiB)),
+        "phased" => StartSource(128 * MiB, workload, Base, Base + (32 * MiB)),
+        "bursty" => StartSource(128 * MiB, workload, Base, Base + (16 * MiB)),
         _ => StartSource(128 * MiB, "fill", Base, 128 * MiB),
     };
 
@@ -297,6 +301,12 @@ public abstract class LiveMigrationTests
         Assert.IsNotNull(received.Target);
     }
 
+    /// <summary>The passes the phased workload writes a quarter of its range before all of it: a few, so the set grows during the migration.</summary>
+    protected const uint PhasedGrowAfter = 4;
+
+    /// <summary>The bursty workload's quiet ticks after each burst: three bursts' worth.</summary>
+    protected static uint BurstyQuietTicks(ulong start, ulong end) => (uint)((end - start) / 4096 * 3);
+
     /// <summary>Asserts the guest completes more passes without a self-check failure.</summary>
     protected static void AssertKeepsPassing(IWorkloadVm vm, uint passes)
     {
@@ -327,6 +337,8 @@ public sealed class HostVmMigrationTests : LiveMigrationTests
             "hotcold" => HostWorkload.HotCold(new GuestRange(start, end), new GuestRange(end, end + (60 * MiB)), 1000),
             "random" => HostWorkload.RandomWrites(start, end, 12345),
             "verify" => HostWorkload.Verifier(start, end),
+            "phased" => HostWorkload.Phased(start, end, start + ((end - start) / 4), PhasedGrowAfter),
+            "bursty" => HostWorkload.Bursty(start, end, BurstyQuietTicks(start, end)),
             _ => HostWorkload.Fill(start, end),
         };
         var vm = new HostVm(memory);

@@ -26,6 +26,8 @@ public sealed class MigrationTests : LiveMigrationTests
     [DataRow("random")]
     [DataRow("verify")]
     [DataRow("fill")]
+    [DataRow("phased")]
+    [DataRow("bursty")]
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task EveryWorkload_WithTheDirtyRing_MigratesByteForByte(string workload)
     {
@@ -52,6 +54,8 @@ public sealed class MigrationTests : LiveMigrationTests
             "hotcold" => GuestPrograms.HotCold(new GuestRange(start, end), new GuestRange(end, end + (60 * MiB)), 1000),
             "random" => GuestPrograms.RandomWrites(start, end, 12345),
             "verify" => GuestPrograms.Verifier(start, end),
+            "phased" => GuestPrograms.Phased(start, end, start + ((end - start) / 4), PhasedGrowAfter),
+            "bursty" => GuestPrograms.Bursty(start, end, BurstyQuietTicks(start, end)),
             _ => GuestPrograms.Fill(start, end),
         };
         MicroVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = memory, DirtyRingBytes = _ring ? 256 * 1024 : 0, ManualDirtyLogProtect = !_ring });

@@ -114,5 +114,56 @@ public sealed class HostWorkloadStepsTests
         Assert.AreEqual(9, s.FirstFailedPage);
     }
 
+    [TestMethod]
+    public void Locate_Phased_WritesTheEarlySetForTheFirstPasses_ThenTheWholeRange()
+    {
+        HostWorkload w = HostWorkload.Phased(MiB, MiB + (8 * Page), MiB + (2 * Page), growAfter: 3);
+        Assert.AreEqual((MiB + Page, true), HostWorkloadSteps.Locate(w, At(1, 1)), "pass 1 ends after the early set");
+        Assert.AreEqual((MiB + Page, true), HostWorkloadSteps.Locate(w, At(3, 1)), "so does pass 3");
+        Assert.AreEqual((MiB + Page, false), HostWorkloadSteps.Locate(w, At(4, 1)), "pass 4 writes the whole range");
+        Assert.AreEqual((MiB + (7 * Page), true), HostWorkloadSteps.Locate(w, At(4, 7)));
+        Assert.AreEqual(8UL, HostWorkloadSteps.MaxPassLength(w));
+    }
+
+    [TestMethod]
+    public void Locate_Bursty_WritesEveryPage_ThenTicksQuietlyToTheEndOfThePass()
+    {
+        HostWorkload w = HostWorkload.Bursty(MiB, MiB + (4 * Page), quietTicks: 6);
+        Assert.AreEqual((MiB + (3 * Page), false), HostWorkloadSteps.Locate(w, At(1, 3)));
+        Assert.IsTrue(HostWorkloadSteps.Writes(w, At(1, 3)), "the burst writes");
+        Assert.IsFalse(HostWorkloadSteps.Writes(w, At(1, 4)), "the quiet ticks do not");
+        Assert.IsFalse(HostWorkloadSteps.Locate(w, At(1, 8)).LastInPass);
+        Assert.IsTrue(HostWorkloadSteps.Locate(w, At(1, 9)).LastInPass, "4 writes and 6 quiet ticks");
+        Assert.AreEqual(10UL, HostWorkloadSteps.MaxPassLength(w));
+        Assert.IsTrue(HostWorkloadSteps.Writes(HostWorkload.Sweep(MiB, 2 * MiB), At(1, 0)));
+    }
+
+    [TestMethod]
+    public void Advance_Bursty_CountsOnlyTheBurstsWrites_AndAPassIsTheBurstAndTheQuiet()
+    {
+        HostWorkload w = HostWorkload.Bursty(MiB, MiB + (2 * Page), quietTicks: 3);
+        HostWorkerState s = HostWorkerState.Initial(w);
+        int passesEnded = 0;
+        for (int step = 0; step < 10; step++)
+        {
+            (_, bool last) = HostWorkloadSteps.Locate(w, s);
+            passesEnded += HostWorkloadSteps.Advance(w, ref s, -1, last) ? 1 : 0;
+        }
+
+        Assert.AreEqual(2, passesEnded);
+        Assert.AreEqual(3u, s.Pass);
+        Assert.AreEqual(4, s.PagesWritten, "two writes per pass; the quiet ticks write nothing");
+    }
+
+    [TestMethod]
+    public void Write_PhasedAndBursty_StoreTheLowByteOfThePass()
+    {
+        byte[] page = new byte[Page];
+        Assert.AreEqual(-1, HostWorkloadSteps.Write(HostWorkload.Phased(MiB, 2 * MiB, MiB + Page, 1), page, 0, 0x1_07));
+        Assert.AreEqual((byte)0x07, page[0]);
+        Assert.AreEqual(-1, HostWorkloadSteps.Write(HostWorkload.Bursty(MiB, 2 * MiB, 1), page, 0, 0x09));
+        Assert.AreEqual((byte)0x09, page[0]);
+    }
+
     private static HostWorkerState At(uint pass, ulong position) => new() { Pass = pass, Position = position };
 }
