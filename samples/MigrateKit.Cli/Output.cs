@@ -115,6 +115,15 @@ internal sealed record JsonCosts(string FixedDowntime, string SwitchoverSpeed, i
 {
     internal static JsonCosts? Of(CostOrigins? costs) => costs is null ? null : new(Name(costs.FixedDowntime), Name(costs.SwitchoverSpeed), costs.StoreSamples);
 
+    /// <summary>For the summary table: "store (3 migrations) / learnedInRun".</summary>
+    internal static string Describe(CostOrigins costs)
+    {
+        string samples = costs.StoreSamples > 0 ? string.Create(CultureInfo.InvariantCulture, $" ({costs.StoreSamples} migrations)") : "";
+        string fixedCosts = Name(costs.FixedDowntime) + (costs.FixedDowntime == CostSource.Store ? samples : "");
+        string speed = Name(costs.SwitchoverSpeed) + (costs.SwitchoverSpeed == CostSource.Store && costs.FixedDowntime != CostSource.Store ? samples : "");
+        return $"{fixedCosts} / {speed}";
+    }
+
     /// <summary>camelCase, as the report's own JSON writes the enum.</summary>
     internal static string Name(CostSource source) => JsonNamingPolicy.CamelCase.ConvertName(source.ToString());
 }
@@ -211,6 +220,11 @@ internal static class Output
         summary.AddRow(outcome.Vm == "libvirt" ? "downtime (libvirt)" : "downtime (actual)", r.DowntimeMs is double d ? $"[bold]{d:F1} ms[/]" : "-");
         summary.AddRow("downtime (predicted)", r.PredictedDowntimeMs is double p ? $"{p:F1} ms{Interval(r.PredictedDowntimeLowMs, r.PredictedDowntimeHighMs)}" : "-");
         summary.AddRow("prediction error", r.PredictionErrorPercent is double e ? $"{e:F1} %" : "-");
+        if (r.Costs is { } costs)
+        {
+            summary.AddRow("fixed costs / speed from", Markup.Escape(JsonCosts.Describe(costs)));
+        }
+
         if (r.PredictedDowntimeParts is { } pp && r.ActualDowntimeParts is { } ap)
         {
             summary.AddRow("  pause", $"{ap.PauseMs:F1} ms (predicted {pp.PauseMs:F1})");

@@ -13,7 +13,7 @@ namespace MigrateKit.Libvirt;
 internal static class BurstSampler
 {
     /// <summary>How long the job is polled back to back: a few of QEMU's 100 ms rate-limit windows.</summary>
-    internal static readonly TimeSpan Window = TimeSpan.FromMilliseconds(400);
+    internal static readonly TimeSpan Window = TimeSpan.FromMilliseconds(600);
 
     /// <summary>The most polls in one sampling, whatever the clock says.</summary>
     internal const int MaxPolls = 2000;
@@ -50,8 +50,8 @@ internal static class BurstSampler
             }
 
             // QEMU read its counter somewhere inside the call: its middle is the best guess.
-            TimeSpan at = time.GetElapsedTime(started) - (time.GetElapsedTime(before) / 2);
-            meter.Add(at, bytes);
+            TimeSpan call = time.GetElapsedTime(before);
+            meter.Add(time.GetElapsedTime(started) - (call / 2), call, bytes);
         }
 
         return meter.BytesPerSecond;

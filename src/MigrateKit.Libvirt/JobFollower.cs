@@ -80,7 +80,7 @@ internal sealed class JobFollower
             if (_forecaster.WantsBursts(stats) && !_run.SwitchoverSeen)
             {
                 // Before the policy acts on this iteration: a raised limit could end the pre-copy first.
-                LearnBursts(migrate);
+                LearnBursts(migrate, stats.MemoryIteration ?? 0);
                 if (TryPoll() is not { } fresh)
                 {
                     continue;
@@ -93,10 +93,10 @@ internal sealed class JobFollower
         }
     }
 
-    private void LearnBursts(Task migrate)
+    private void LearnBursts(Task migrate, ulong iteration)
     {
         double? speed = BurstSampler.Sample(_source, _domain, _options.TimeProvider, migrate);
-        _forecaster.LearnBursts(speed);
+        _forecaster.LearnBursts(speed, iteration);
         if (_forecaster.MeasuredSpeed is { } measured)
         {
             LibvirtLog.BurstsTimed(_logger, _domain, measured / (1 << 20));

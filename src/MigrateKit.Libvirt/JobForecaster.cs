@@ -16,6 +16,9 @@ internal sealed class JobForecaster
     /// <summary>How far above the rate limit a burst speed must be to count as seen.</summary>
     internal const double MinBurstOverLimit = 1.5;
 
+    /// <summary>How many times the bursts are sampled at most (each a <see cref="BurstSampler.Window"/> of back-to-back polls).</summary>
+    internal const int MaxBurstSamplings = 3;
+
     private readonly DowntimeEstimator _estimator;
     private readonly TimeSpan _maxDowntime;
     private readonly double? _rateLimit;
@@ -24,7 +27,8 @@ internal sealed class JobForecaster
     private ulong _setNow;
     private ulong _setBefore;
     private double _peakBandwidth;
-    private bool _burstsSampled;
+    private int _burstSamplings;
+    private ulong _lastSampledIteration;
     private double? _burstSpeed;
 
     /// <param name="estimator">The estimator with the measured fixed costs.</param>
@@ -53,9 +57,10 @@ internal sealed class JobForecaster
 
     /// <summary>
     /// Whether the bursts of the rate-limited pre-copy should be timed at the poll <paramref name="stats"/>:
-    /// once, from the second iteration on (the destination's memory is in place by then, as it is for the stop-and-copy).
+    /// from the second iteration on, once per iteration until a burst was timed, at most <see cref="MaxBurstSamplings"/> times (the destination's memory is in place by then, as it is for the stop-and-copy).
     /// </summary>
-    internal bool WantsBursts(JobStats stats) => _rateLimit is not null && !_burstsSampled && stats.MemoryIteration >= 2 && stats.MemoryRemaining > 0;
+    internal bool WantsBursts(JobStats stats) => _rateLimit is not null && _burstSpeed is null && _burstSamplings < MaxBurstSamplings
+        && stats.MemoryIteration > _lastSampledIteration && stats.MemoryIteration >= 2 && stats.MemoryRemaining > 0;
 
     /// <summary>The pre-copy bandwidth QEMU reported last (bytes/s).</summary>
     internal double Bandwidth { get; private set; }
@@ -77,9 +82,12 @@ internal sealed class JobForecaster
     /// stop-and-copy unless it was known before. A speed not above the rate limit says the bursts were
     /// not seen (polls too slow) and is dropped.
     /// </summary>
-    internal void LearnBursts(double? bytesPerSecond)
+    /// <param name="bytesPerSecond">The speed timed, or null when no burst could be.</param>
+    /// <param name="iteration">The iteration sampled: the next sampling, if any, waits for a later one.</param>
+    internal void LearnBursts(double? bytesPerSecond, ulong iteration)
     {
-        _burstsSampled = true;
+        _burstSamplings++;
+        _lastSampledIteration = iteration;
         if (bytesPerSecond is not { } speed || _rateLimit is not { } limit || speed <= limit * MinBurstOverLimit)
         {
             return;

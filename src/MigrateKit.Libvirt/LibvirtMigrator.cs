@@ -159,7 +159,7 @@ public sealed class LibvirtMigrator
             double? speed = forecaster.MeasuredSpeed ?? (calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : null);
             if (options.CalibrationStore is { } store && speed is { } s)
             {
-                LearnCosts(store, route, options, new HostPairCalibration(s, FixedPart(actual, atSwitchover.PendingBytes, s)));
+                LearnCosts(store, route, options, new PairCalibrationStore.SwitchoverSeen(s, atSwitchover.PendingBytes, actual));
             }
         }
 
@@ -203,10 +203,6 @@ public sealed class LibvirtMigrator
         return (null, CostSource.Assumed, 0);
     }
 
-    /// <summary>The downtime not explained by sending <paramref name="pendingBytes"/> at <paramref name="speed"/>.</summary>
-    internal static TimeSpan FixedPart(double actualMs, ulong pendingBytes, double speed) =>
-        TimeSpan.FromMilliseconds(Math.Max(0, actualMs - (pendingBytes / speed * 1000)));
-
     /// <summary>A calibration replaces what the store knew of the pair: it is the more accurate measurement.</summary>
     private void SaveCalibration(ICalibrationStore? store, MigrationRoute route, LibvirtMigrationOptions options, HostPairCalibration measured)
     {
@@ -226,12 +222,12 @@ public sealed class LibvirtMigrator
     }
 
     /// <summary>Adds one migration's figures to the store; a store that cannot be written costs a warning, never the migration.</summary>
-    private void LearnCosts(ICalibrationStore store, MigrationRoute route, LibvirtMigrationOptions options, HostPairCalibration sample)
+    private void LearnCosts(ICalibrationStore store, MigrationRoute route, LibvirtMigrationOptions options, PairCalibrationStore.SwitchoverSeen seen)
     {
         try
         {
-            HostPairCalibration combined = PairCalibrationStore.Learn(store, route.SourceUri, route.DestinationUri, sample, options.TimeProvider.GetUtcNow());
-            LibvirtLog.CostsLearned(_logger, route.SourceUri, route.DestinationUri, sample.StopAndCopyBytesPerSecond / (1 << 20), sample.FixedDowntime.TotalMilliseconds,
+            HostPairCalibration combined = PairCalibrationStore.Learn(store, route.SourceUri, route.DestinationUri, seen, options.TimeProvider.GetUtcNow());
+            LibvirtLog.CostsLearned(_logger, route.SourceUri, route.DestinationUri, seen.BytesPerSecond / (1 << 20), seen.DowntimeMs,
                 combined.StopAndCopyBytesPerSecond / (1 << 20), combined.FixedDowntime.TotalMilliseconds, combined.Migrations);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

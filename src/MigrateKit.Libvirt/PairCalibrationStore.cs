@@ -7,10 +7,12 @@ namespace MigrateKit.Libvirt;
 /// <summary>
 /// A pair of hosts' <see cref="HostPairCalibration"/> in an <see cref="ICalibrationStore"/>, one entry per
 /// ordered pair of normalised URIs (<see cref="Key"/>), with figures
-/// <c>stopAndCopyBytesPerSecond</c> and <c>fixedDowntimeMs</c>. Each migration adds a sample: a weighted
-/// mean of what was known (weighing its samples, at most <see cref="MaxWeight"/>) and the new figures,
-/// moved half way to the new ones when they are worse (slower, or more fixed downtime), so one good run
-/// never hides a bad one.
+/// <c>stopAndCopyBytesPerSecond</c> and <c>fixedDowntimeMs</c>. Each migration adds a sample: the speed
+/// it showed, then the fixed part of its downtime at the combined speed (so that the stored pair of
+/// figures explains the downtimes seen, whatever the error of one speed sample). Each figure is a
+/// weighted mean of what was known (weighing its samples, at most <see cref="MaxWeight"/>) and the new
+/// one, which weighs double when it is worse (slower, or more fixed downtime): a bad run is not
+/// averaged away by the good ones before it.
 /// </summary>
 internal static class PairCalibrationStore
 {
@@ -64,11 +66,11 @@ internal static class PairCalibrationStore
         return new HostPairCalibration(speed, TimeSpan.FromMilliseconds(fixedMs), entry.Samples);
     }
 
-    /// <summary>Combines a migration's figures with what <paramref name="store"/> holds for the pair and saves the result.</summary>
+    /// <summary>Combines a migration's switchover with what <paramref name="store"/> holds for the pair and saves the result.</summary>
     /// <returns>The figures saved.</returns>
-    internal static HostPairCalibration Learn(ICalibrationStore store, string sourceUri, string destinationUri, HostPairCalibration sample, DateTimeOffset now)
+    internal static HostPairCalibration Learn(ICalibrationStore store, string sourceUri, string destinationUri, SwitchoverSeen seen, DateTimeOffset now)
     {
-        HostPairCalibration combined = Combine(Load(store, sourceUri, destinationUri), sample);
+        HostPairCalibration combined = Combine(Load(store, sourceUri, destinationUri), seen);
         store.Save(Key(sourceUri, destinationUri), Entry(combined, now));
         return combined;
     }
@@ -83,25 +85,29 @@ internal static class PairCalibrationStore
         Math.Max(figures.Migrations, 1),
         now);
 
-    /// <summary>Folds <paramref name="sample"/> (one migration) into <paramref name="known"/>.</summary>
-    internal static HostPairCalibration Combine(HostPairCalibration? known, HostPairCalibration sample)
+    /// <summary>Folds one migration's switchover into <paramref name="known"/>.</summary>
+    internal static HostPairCalibration Combine(HostPairCalibration? known, SwitchoverSeen seen)
     {
-        if (known is null)
+        int weight = Math.Clamp(known?.Migrations ?? 0, 0, MaxWeight);
+        double speed = known is null ? seen.BytesPerSecond : Mean(known.StopAndCopyBytesPerSecond, seen.BytesPerSecond, weight, worseIsHigher: false);
+        double fixedMs = Math.Max(0, seen.DowntimeMs - (seen.PendingBytes / speed * 1000));
+        if (known is not null)
         {
-            return sample with { Migrations = Math.Max(sample.Migrations, 1) };
+            fixedMs = Mean(known.FixedDowntime.TotalMilliseconds, fixedMs, weight, worseIsHigher: true);
         }
 
-        int weight = Math.Clamp(known.Migrations, 1, MaxWeight);
-        double speed = Mean(known.StopAndCopyBytesPerSecond, sample.StopAndCopyBytesPerSecond, weight, worseIsHigher: false);
-        double fixedMs = Mean(known.FixedDowntime.TotalMilliseconds, sample.FixedDowntime.TotalMilliseconds, weight, worseIsHigher: true);
-        return new HostPairCalibration(speed, TimeSpan.FromMilliseconds(fixedMs), known.Migrations + 1);
+        return new HostPairCalibration(speed, TimeSpan.FromMilliseconds(fixedMs), (known?.Migrations ?? 0) + 1);
     }
 
     private static double Mean(double known, double sample, int weight, bool worseIsHigher)
     {
-        double mean = ((known * weight) + sample) / (weight + 1);
-        bool worse = worseIsHigher ? sample > known : sample < known;
-        double halfway = (known + sample) / 2;
-        return !worse ? mean : worseIsHigher ? Math.Max(mean, halfway) : Math.Min(mean, halfway);
+        int sampleWeight = (worseIsHigher ? sample > known : sample < known) ? 2 : 1;
+        return ((known * weight) + (sample * sampleWeight)) / (weight + sampleWeight);
     }
+
+    /// <summary>What one migration's switchover showed.</summary>
+    /// <param name="BytesPerSecond">The stop-and-copy speed it showed (or the one it assumed, when it measured none).</param>
+    /// <param name="PendingBytes">What its stop-and-copy sent, as forecast at the switchover.</param>
+    /// <param name="DowntimeMs">The downtime libvirt reported.</param>
+    internal readonly record struct SwitchoverSeen(double BytesPerSecond, ulong PendingBytes, double DowntimeMs);
 }

@@ -77,7 +77,7 @@ public sealed class JobForecasterTests
         Assert.IsFalse(f.WantsBursts(Stats(1, 500, 100, 0)), "the first copy fills the destination's memory");
         Assert.IsTrue(f.WantsBursts(Stats(2, 100, 100, 0)));
 
-        f.LearnBursts(2000.0 * MiB);
+        f.LearnBursts(2000.0 * MiB, 2);
 
         Assert.IsFalse(f.WantsBursts(Stats(3, 100, 100, 0)));
         Assert.IsTrue(f.SpeedLearnedInRun);
@@ -87,12 +87,18 @@ public sealed class JobForecasterTests
     }
 
     [TestMethod]
-    public void LearnBursts_NotAboveTheRateLimit_IsDropped_AndTheForecastStaysAtTheLimit()
+    public void LearnBursts_NotAboveTheRateLimit_IsDroppedAndTriedAgainAtLaterIterations_AndTheForecastStaysAtTheLimit()
     {
         var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, null);
 
-        f.LearnBursts(120.0 * MiB);
+        f.LearnBursts(120.0 * MiB, 2);
 
+        // Tried again at the next iterations, a few times.
+        Assert.IsFalse(f.WantsBursts(Stats(2, 100, 100, 0)));
+        Assert.IsTrue(f.WantsBursts(Stats(3, 100, 100, 0)));
+        f.LearnBursts(null, 3);
+        f.LearnBursts(null, 4);
+        Assert.IsFalse(f.WantsBursts(Stats(5, 100, 100, 0)));
         Assert.IsFalse(f.SpeedLearnedInRun);
         Assert.IsNull(f.MeasuredSpeed);
         Assert.AreEqual(1000, f.Observe(Stats(2, 100, 100, 0), TimeSpan.FromSeconds(3))!.PredictedDowntime.TotalMilliseconds, 1);
@@ -103,7 +109,7 @@ public sealed class JobForecasterTests
     {
         var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, 1000.0 * MiB);
 
-        f.LearnBursts(3000.0 * MiB);
+        f.LearnBursts(3000.0 * MiB, 2);
 
         Assert.IsFalse(f.SpeedLearnedInRun);
         Assert.AreEqual(3000.0 * MiB, f.MeasuredSpeed);

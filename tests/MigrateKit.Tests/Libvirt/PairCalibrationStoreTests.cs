@@ -31,43 +31,52 @@ public sealed class PairCalibrationStoreTests
         Assert.AreNotEqual(PairCalibrationStore.Key("qemu+ssh://a/system", "qemu+ssh://b/system"), PairCalibrationStore.Key("qemu+ssh://b/system", "qemu+ssh://a/system"));
     }
 
+    private static PairCalibrationStore.SwitchoverSeen Seen(double speedMiBps, double pendingMiB, double downtimeMs) =>
+        new(speedMiBps * (1 << 20), (ulong)(pendingMiB * (1 << 20)), downtimeMs);
+
     [TestMethod]
-    public void Learn_TheFirstSampleIsStoredAsIs_AndLoadsBack()
+    public void Learn_TheFirstMigration_StoresItsSpeedAndTheRestOfItsDowntime_AndLoadsBack()
     {
         var store = new InMemoryCalibrationStore();
         Assert.IsNull(PairCalibrationStore.Load(store, "qemu:///a", "qemu:///b"));
 
-        PairCalibrationStore.Learn(store, "qemu:///a", "qemu:///b", Figures(2000, 40), Now);
+        // 100 MiB at 2000 MiB/s is 50 ms of the 90 ms: 40 ms are fixed.
+        PairCalibrationStore.Learn(store, "qemu:///a", "qemu:///b", Seen(2000, 100, 90), Now);
 
         HostPairCalibration loaded = PairCalibrationStore.Load(store, "qemu:///a", "qemu:///b")!;
-        Assert.AreEqual(Figures(2000, 40), loaded);
+        Assert.AreEqual(2000.0 * (1 << 20), loaded.StopAndCopyBytesPerSecond);
+        Assert.AreEqual(40, loaded.FixedDowntime.TotalMilliseconds, 1e-6);
+        Assert.AreEqual(1, loaded.Migrations);
         Assert.AreEqual(Now, store.Load(PairCalibrationStore.Key("qemu:///a", "qemu:///b"))!.Updated);
     }
 
     [TestMethod]
-    public void Combine_ABetterSampleMovesTheFiguresByItsWeight_AWorseOneHalfWay()
+    public void Combine_ABetterSampleWeighsOnce_AWorseOneDouble_AndTheFixedPartIsTakenAtTheCombinedSpeed()
     {
         HostPairCalibration known = Figures(2000, 40, samples: 3);
 
-        HostPairCalibration better = PairCalibrationStore.Combine(known, Figures(3000, 20));
-        Assert.AreEqual(2250 * (double)(1 << 20), better.StopAndCopyBytesPerSecond, 1);
-        Assert.AreEqual(35, better.FixedDowntime.TotalMilliseconds, 1e-6);
-        Assert.AreEqual(4, better.Migrations);
+        // Faster: (3 x 2000 + 3000) / 4 = 2250 MiB/s; 90 ms less 90 MiB at 2250 MiB/s = 50 ms, worse: (3 x 40 + 2 x 50) / 5 = 44.
+        HostPairCalibration faster = PairCalibrationStore.Combine(known, Seen(3000, 90, 90));
+        Assert.AreEqual(2250 * (double)(1 << 20), faster.StopAndCopyBytesPerSecond, 1);
+        Assert.AreEqual(44, faster.FixedDowntime.TotalMilliseconds, 1e-6);
+        Assert.AreEqual(4, faster.Migrations);
 
-        HostPairCalibration worse = PairCalibrationStore.Combine(known, Figures(1000, 80));
-        Assert.AreEqual(1500 * (double)(1 << 20), worse.StopAndCopyBytesPerSecond, 1);
-        Assert.AreEqual(60, worse.FixedDowntime.TotalMilliseconds, 1e-6);
+        // Slower: (3 x 2000 + 2 x 1000) / 5 = 1600 MiB/s; 60 ms less 40 MiB at 1600 MiB/s = 35 ms, better: (3 x 40 + 35) / 4.
+        HostPairCalibration slower = PairCalibrationStore.Combine(known, Seen(1000, 40, 60));
+        Assert.AreEqual(1600 * (double)(1 << 20), slower.StopAndCopyBytesPerSecond, 1);
+        Assert.AreEqual(38.75, slower.FixedDowntime.TotalMilliseconds, 1e-6);
     }
 
     [TestMethod]
-    public void Combine_EarlierSamplesWeighAtMostMaxWeight()
+    public void Combine_EarlierSamplesWeighAtMostMaxWeight_AndTheFixedPartIsNeverNegative()
     {
         HostPairCalibration known = Figures(2000, 40, samples: 100);
 
-        HostPairCalibration combined = PairCalibrationStore.Combine(known, Figures(2000, 22));
-
+        HostPairCalibration combined = PairCalibrationStore.Combine(known, Seen(2000, 20, 32));
         Assert.AreEqual(40 - (18.0 / (PairCalibrationStore.MaxWeight + 1)), combined.FixedDowntime.TotalMilliseconds, 1e-6);
         Assert.AreEqual(101, combined.Migrations);
+
+        Assert.AreEqual(TimeSpan.Zero, PairCalibrationStore.Combine(null, Seen(1000, 100, 50)).FixedDowntime);
     }
 
     [TestMethod]
