@@ -145,8 +145,12 @@ public sealed class DowntimeEstimator
 
     private static readonly TimeSpan JitterFloor = TimeSpan.FromMilliseconds(0.5);
 
+    /// <summary>Switchovers of a kind the history needs before its spread replaces this migration's own allowance.</summary>
+    private const int MinimumHistory = 5;
+
     private readonly List<ulong> _pendingHistory = new();
     private readonly List<double> _sendRatios = new();
+    private readonly List<TimeSpan> _roundTrips = new();
     private double _harvestSecondsPerByte;
     private DowntimeBreakdown _lastRaw;
 
@@ -172,6 +176,29 @@ public sealed class DowntimeEstimator
 
     /// <summary>Records a resume cost (the destination's estimate, or a measured resume).</summary>
     public void ObserveResume(TimeSpan cost) => ResumeCost = cost;
+
+    /// <summary>The slowest recent exchange with the destination (a round's end to its acknowledgement); zero until observed.</summary>
+    public TimeSpan SlowestRoundTrip => _roundTrips.Count == 0 ? TimeSpan.Zero : _roundTrips.Max();
+
+    /// <summary>
+    /// Records how long an exchange with the destination took. A switchover ends with two
+    /// exchanges (Complete to Ready, Commit to the Ack); until the history knows what they cost
+    /// on this machine, the slowest recent exchange twice over is what the upper bound allows.
+    /// </summary>
+    public void ObserveRoundTrip(TimeSpan latency)
+    {
+        if (latency <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        if (_roundTrips.Count == 8)
+        {
+            _roundTrips.RemoveAt(0);
+        }
+
+        _roundTrips.Add(latency);
+    }
 
     /// <summary>Records how long a harvest covering <paramref name="bytesCovered"/> of memory took.</summary>
     public void ObserveHarvest(TimeSpan duration, ulong bytesCovered)
@@ -266,11 +293,16 @@ public sealed class DowntimeEstimator
         TimeSpan jitter = JitterFloor + (point.Fixed * JitterShare);
         TimeSpan slower = point.Transfer * (Math.Max(bandwidthSpread, sendHigh) - 1);
         TimeSpan faster = point.Transfer * (1 - Math.Min(sendLow, 1));
-        TimeSpan high = point.Total + c.ErrorAbove + slower + jitter;
+        // Until the history has a few switchovers of this kind, what it would miss is unknown:
+        // allow the two exchanges of the commit step at the slowest this migration has seen.
+        TimeSpan unknown = c.Samples >= MinimumHistory ? c.ErrorAbove : Max(c.ErrorAbove, 2 * SlowestRoundTrip);
+        TimeSpan high = point.Total + unknown + slower + jitter;
         TimeSpan low = point.Total - c.ErrorBelow - faster - jitter;
         TimeSpan floor = point.Pause + point.FinalHarvest;
         return (low > floor ? low : floor, high);
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     /// <summary>The 10th and 90th percentiles of the send-time errors (the extremes below five; 1 without any).</summary>
     private (double Low, double High) SendRatioRange()

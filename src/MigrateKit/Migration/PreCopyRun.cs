@@ -388,7 +388,9 @@ internal sealed class PreCopyRun
         long t0 = _time.GetTimestamp();
         if (await Link.Channel.WaitForRoundAckAsync(round, ct).ConfigureAwait(false))
         {
-            _measurements.RecordSend(0, _time.GetElapsedTime(t0));
+            TimeSpan wait = _time.GetElapsedTime(t0);
+            _measurements.RecordSend(0, wait);
+            _measurements.Estimator.ObserveRoundTrip(wait);
         }
     }
 

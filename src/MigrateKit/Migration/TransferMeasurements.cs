@@ -106,7 +106,11 @@ internal sealed class TransferMeasurements
     /// <summary>A cautious bandwidth: a low quantile of the measurements, for the forecast's upper bound and for budgets.</summary>
     internal double BandwidthLow() => Limited(Meter().Conservative());
 
-    private BandwidthMeter Meter() => _resendBandwidth.SampleCount > 0 ? _resendBandwidth : _bandwidth;
+    /// <summary>
+    /// The re-sends' meter once they moved 1 MiB (a round shorter than the meter's window still
+    /// tells more than round 0, whose rate includes the destination's first touch of every page).
+    /// </summary>
+    private BandwidthMeter Meter() => _resendBandwidth.TotalBytes >= 1L << 20 ? _resendBandwidth : _bandwidth;
 
     private double Limited(double measured)
     {
@@ -119,7 +123,7 @@ internal sealed class TransferMeasurements
     }
 
     /// <summary>A round starts: the bandwidth assumed now is what its send time is judged against.</summary>
-    internal void RoundStarting() => _roundBandwidth = Meter().SampleCount > 0 ? Bandwidth() : 0;
+    internal void RoundStarting() => _roundBandwidth = Meter().TotalBytes > 0 ? Bandwidth() : 0;
 
     /// <summary>
     /// A round's bytes are delivered (<paramref name="elapsed"/> from its start to its RoundAck):

@@ -77,6 +77,41 @@ public sealed class DowntimeEstimatorIntervalTests
     }
 
     [TestMethod]
+    public void WithoutEnoughHistory_TheBoundAllowsTwoOfTheSlowestExchanges()
+    {
+        DowntimeEstimator e = Estimator();
+        e.ObserveRoundTrip(Ms(1));
+        e.ObserveRoundTrip(Ms(6));
+        e.ObserveRoundTrip(Ms(2));
+
+        Forecast f = e.Estimate(Input());
+
+        Assert.AreEqual(Ms(6), e.SlowestRoundTrip);
+        Assert.AreEqual(105.0, f.PredictedDowntime.TotalMilliseconds, 1e-3, "the point does not move");
+        Assert.AreEqual(105.0 + 12 + 0.75, f.DowntimeHigh.TotalMilliseconds, 1e-3, "Complete to Ready and Commit to the Ack");
+    }
+
+    [TestMethod]
+    public void WithEnoughHistory_ItsSpreadReplacesTheExchangeAllowance()
+    {
+        var history = new DowntimeHistory();
+        for (int i = 0; i < 5; i++)
+        {
+            history.Record("k", Ms(100), Ms(5), Ms(107));
+        }
+
+        DowntimeEstimator e = Estimator();
+        e.History = history;
+        e.HistoryKey = "k";
+        e.ObserveRoundTrip(Ms(6));
+
+        Forecast f = e.Estimate(Input());
+
+        Assert.AreEqual(107.0, f.PredictedDowntime.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(107.0 + 0 + 0.85, f.DowntimeHigh.TotalMilliseconds, 1e-3, "five alike switchovers: nothing missed, only timing noise");
+    }
+
+    [TestMethod]
     public void Point_IsCorrectedByTheHistory_AndTheIntervalCarriesWhatItMisses()
     {
         var history = new DowntimeHistory();

@@ -69,6 +69,17 @@ public sealed class MigrationPolicyTests
     }
 
     [TestMethod]
+    public void AfterRoundZero_EvenAFittingBound_WaitsForARoundOfResends()
+    {
+        var policy = new MigrationPolicy(new MigrationOptions());
+
+        PolicyDecision d = policy.Decide(Forecast(50), State(round: 0));
+
+        Assert.AreEqual(MigrationAction.Continue, d.Action, "round 0's rate includes the destination's first touch of every page");
+        Assert.AreEqual(MigrationAction.SwitchOver, policy.Decide(Forecast(50), State(round: 1)).Action);
+    }
+
+    [TestMethod]
     public void UpperBoundWithinTheLimit_SwitchesOver()
     {
         var policy = new MigrationPolicy(new MigrationOptions());
