@@ -1,6 +1,7 @@
 using System;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
 using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
@@ -45,6 +46,7 @@ public sealed class ReadmeMigrationExampleTests
             {
                 MaxDowntime = TimeSpan.FromMilliseconds(300),
                 BandwidthLimit = 100L << 20,
+                DowntimeHistory = DowntimeHistory.Shared,
             });
             report = await engine.MigrateAsync(connection, new SyncProgress(_ => rounds++));
         }
@@ -56,6 +58,8 @@ public sealed class ReadmeMigrationExampleTests
         Assert.AreEqual(report.Rounds, rounds, "one progress report per pre-copy round");
         Assert.IsNotNull(report.DowntimeMs);
         Assert.IsNotNull(report.PredictedDowntimeMs);
+        Assert.IsLessThanOrEqualTo(300.0, report.PredictedDowntimeHighMs!.Value, "the switchover waits for the interval's top to fit");
+        Assert.IsGreaterThanOrEqualTo(report.PredictedDowntimeMs.Value, report.PredictedDowntimeHighMs.Value);
         uint passes = destination.GetStatus().Passes;
         Assert.IsTrue(destination.WaitForPass(passes + 2, TimeSpan.FromSeconds(30)));
         Assert.AreEqual(0L, destination.GetStatus().Failures);

@@ -14,7 +14,8 @@ namespace MigrateKit.Tests.Estimation;
 /// forecast's parts, its interval and the downtime measured. Replayed in order through a
 /// <see cref="DowntimeEstimator"/> sharing one <see cref="DowntimeHistory"/>, as the migrations
 /// of one machine would be, the learned forecasts must be closer than the uncorrected ones and
-/// their upper bounds must hold the downtimes that followed.
+/// their upper bounds must hold the downtimes that followed. The traces were recorded with
+/// <c>migratekit demo --json --no-calibration-store</c> on a 2-vCPU paravirtual-KVM machine (2026-12-03).
 /// </summary>
 [TestClass]
 public sealed class DowntimeHistoryTraceTests
@@ -36,13 +37,14 @@ public sealed class DowntimeHistoryTraceTests
     }
 
     [TestMethod]
-    public void Replay_OverEveryTrace_MeetsTheAccuracyTargets()
+    public void Replay_OverEveryTrace_MedianErrorWithinTenPercent_AndTheBoundHolds()
     {
         List<Replay> all = Traces().Select(t => Run((string)t[0])).ToList();
         double[] errors = all.SelectMany(r => r.Errors).Order().ToArray();
         double covered = all.Sum(r => r.Covered * r.Errors.Length) / errors.Length;
 
         Console.WriteLine($"{errors.Length} forecasts: median {Quantile(errors, 0.5):P1}, p90 {Quantile(errors, 0.9):P1}; bound held {covered:P0}");
+        Assert.IsLessThanOrEqualTo(0.10, Quantile(errors, 0.5));
         Assert.IsGreaterThanOrEqualTo(0.9, covered);
     }
 
