@@ -22,6 +22,14 @@ public sealed class MigrationOptions
     /// <value>The default is 30 (Xen stops after 29).</value>
     public int MaxRounds { get; init; } = 30;
 
+    /// <summary>
+    /// Pre-copy rounds run before a switchover may be decided. Round 0's rate includes the
+    /// destination's first touch of every page; a round of re-sends shows the rate the
+    /// stop-and-copy will run at, so the forecast the switchover rests on is measured, not guessed.
+    /// </summary>
+    /// <value>The default is 2: round 0 and one round of re-sends (never more than <see cref="MaxRounds"/>).</value>
+    public int MinRounds { get; init; } = 2;
+
     /// <summary>Bytes sent, as a multiple of guest memory, before the migration is aborted.</summary>
     /// <value>The default is 3.0 (Xen's limit).</value>
     public double MaxBytesFactor { get; init; } = 3.0;
@@ -138,6 +146,11 @@ public sealed class MigrationOptions
         if (MaxRounds < 1)
         {
             throw new ArgumentException($"MaxRounds must be at least 1 (got {MaxRounds}).", nameof(MaxRounds));
+        }
+
+        if (MinRounds < 1)
+        {
+            throw new ArgumentException($"MinRounds must be at least 1 (got {MinRounds}).", nameof(MinRounds));
         }
 
         if (!(MaxBytesFactor >= 1))

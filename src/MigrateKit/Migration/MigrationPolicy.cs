@@ -72,10 +72,10 @@ public sealed class MigrationPolicy
         ArgumentNullException.ThrowIfNull(forecast);
         int throttle = state.ThrottlePercent;
 
-        // The limit is a promise: the forecast's upper bound must fit, not just its point. And not
-        // after round 0 alone: its rate includes the destination's first touch of every page, so
-        // a forecast from it says little about a stop-and-copy of pages the destination holds.
-        if (forecast.DowntimeHigh <= _options.MaxDowntime && state.Round > 0)
+        // The limit is a promise: the forecast's upper bound must fit, not just its point. And by
+        // default not after round 0 alone (MinRounds): its rate includes the destination's first
+        // touch of every page, so it says little about a stop-and-copy of pages the destination holds.
+        if (forecast.DowntimeHigh <= _options.MaxDowntime && state.Round + 1 >= Math.Min(_options.MinRounds, _options.MaxRounds))
         {
             return new PolicyDecision(MigrationAction.SwitchOver, throttle, null);
         }

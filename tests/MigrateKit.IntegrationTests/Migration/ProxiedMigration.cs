@@ -113,7 +113,7 @@ internal sealed class ProxiedMigration : IAsyncDisposable
     internal static MigrationOptions ManyRounds() => new() { BandwidthLimit = 32L << 20, ResponseTimeout = ResponseTimeout };
 
     /// <summary>Options that switch over right after round 0 (any forecast fits a 10 s downtime), with pages still dirty for it to send.</summary>
-    internal static MigrationOptions SwitchOverAfterRound0() => new() { BandwidthLimit = 128L << 20, MaxDowntime = TimeSpan.FromSeconds(10), ResponseTimeout = ResponseTimeout };
+    internal static MigrationOptions SwitchOverAfterRound0() => new() { BandwidthLimit = 128L << 20, MaxDowntime = TimeSpan.FromSeconds(10), MinRounds = 1, ResponseTimeout = ResponseTimeout };
 
     /// <summary>Runs the migration through the proxy; every wait is bounded.</summary>
     internal async Task<ProxiedOutcome> RunAsync(MigrationOptions options)

@@ -62,6 +62,7 @@ public sealed class MigrationOptionsTests
     [DataRow(nameof(MigrationOptions.BandwidthLimit), "negative", "BandwidthLimit must be at least 4096 bytes/s (one 4 KiB page per second) or null (got -1)")]
     [DataRow(nameof(MigrationOptions.BandwidthLimit), "below a page", "BandwidthLimit must be at least 4096 bytes/s (one 4 KiB page per second) or null (got 4095)")]
     [DataRow(nameof(MigrationOptions.MaxRounds), "zero", "MaxRounds must be at least 1 (got 0)")]
+    [DataRow(nameof(MigrationOptions.MinRounds), "zero", "MinRounds must be at least 1 (got 0)")]
     [DataRow(nameof(MigrationOptions.MaxBytesFactor), "low", "MaxBytesFactor must be at least 1")]
     [DataRow(nameof(MigrationOptions.MaxBytesFactor), "nan", "MaxBytesFactor must be at least 1")]
     [DataRow(nameof(MigrationOptions.HotPageWindow), "zero", "HotPageWindow must be 1 to 8 (got 0)")]
@@ -154,6 +155,7 @@ public sealed class MigrationOptionsTests
         ("BandwidthLimit", "negative") => new MigrationOptions { BandwidthLimit = -1 },
         ("BandwidthLimit", _) => new MigrationOptions { BandwidthLimit = 4095 },
         ("MaxRounds", _) => new MigrationOptions { MaxRounds = 0 },
+        ("MinRounds", _) => new MigrationOptions { MinRounds = 0 },
         ("MaxBytesFactor", "low") => new MigrationOptions { MaxBytesFactor = 0.99 },
         ("MaxBytesFactor", _) => new MigrationOptions { MaxBytesFactor = double.NaN },
         ("HotPageWindow", "zero") => new MigrationOptions { HotPageWindow = 0, HotPageThreshold = 1 },

@@ -77,6 +77,7 @@ public sealed class MigrationPolicyTests
 
         Assert.AreEqual(MigrationAction.Continue, d.Action, "round 0's rate includes the destination's first touch of every page");
         Assert.AreEqual(MigrationAction.SwitchOver, policy.Decide(Forecast(50), State(round: 1)).Action);
+        Assert.AreEqual(MigrationAction.SwitchOver, new MigrationPolicy(new MigrationOptions { MinRounds = 1 }).Decide(Forecast(50), State(round: 0)).Action, "MinRounds = 1 allows it");
     }
 
     [TestMethod]
