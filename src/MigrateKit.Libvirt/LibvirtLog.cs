@@ -97,8 +97,8 @@ internal static partial class LibvirtLog
     [LoggerMessage(143, LogLevel.Information, "Costs of {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, fixed downtime {Fixed:F1} ms, from {Samples} migration(s)")]
     internal static partial void CostsLoaded(ILogger logger, string source, string destination, double speed, double @fixed, int samples);
 
-    [LoggerMessage(144, LogLevel.Information, "Learned {Source} -> {Destination}: stop-and-copy {Speed:F0} MiB/s, downtime {Downtime:F1} ms; the store now holds {CombinedSpeed:F0} MiB/s, {CombinedFixed:F1} ms from {Samples} migration(s)")]
-    internal static partial void CostsLearned(ILogger logger, string source, string destination, double speed, double downtime, double combinedSpeed, double combinedFixed, int samples);
+    [LoggerMessage(144, LogLevel.Information, "Learned {Route}: stop-and-copy {Speed:F0} MiB/s, downtime {Downtime:F1} ms; the store now holds {CombinedSpeed:F0} MiB/s, {CombinedFixed:F1} ms from {Samples} migration(s)")]
+    internal static partial void CostsLearned(ILogger logger, string route, double speed, double downtime, double combinedSpeed, double combinedFixed, int samples);
 
     [LoggerMessage(145, LogLevel.Warning, "The calibration store could not keep what {Source} -> {Destination} showed")]
     internal static partial void CostsNotSaved(ILogger logger, Exception exception, string source, string destination);

@@ -227,7 +227,7 @@ public sealed class LibvirtMigrator
         try
         {
             HostPairCalibration combined = PairCalibrationStore.Learn(store, route.SourceUri, route.DestinationUri, seen, options.TimeProvider.GetUtcNow());
-            LibvirtLog.CostsLearned(_logger, route.SourceUri, route.DestinationUri, seen.BytesPerSecond / (1 << 20), seen.DowntimeMs,
+            LibvirtLog.CostsLearned(_logger, $"{route.SourceUri} -> {route.DestinationUri}", seen.BytesPerSecond / (1 << 20), seen.DowntimeMs,
                 combined.StopAndCopyBytesPerSecond / (1 << 20), combined.FixedDowntime.TotalMilliseconds, combined.Migrations);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
