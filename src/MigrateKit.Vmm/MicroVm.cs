@@ -158,6 +158,9 @@ public sealed class MicroVm : IWorkloadVm
         }
     }
 
+    /// <summary>The vCPUs' run-loop threads (null for a vCPU whose thread never started).</summary>
+    internal IReadOnlyList<Thread?> VcpuThreads => _runners.Select(r => r.Thread).ToArray();
+
     /// <summary>Starts a run-loop thread for every vCPU that has a program.</summary>
     public void Start()
     {

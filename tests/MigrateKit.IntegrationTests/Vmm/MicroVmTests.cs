@@ -106,6 +106,37 @@ public sealed class MicroVmTests
     }
 
     [TestMethod]
+    public void ReadiedDestination_StartsItsWaitingThreads_OrEndsThemWhenDisposedUnstarted()
+    {
+        using MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB });
+        source.Load(GuestPrograms.Verifier(MiB, 9 * MiB));
+        source.Start();
+        WaitForPass(source, 2);
+        source.Pause();
+        byte[] blob = VcpuState.Serialize(source.SaveVcpuState());
+        uint passes = source.GetStatus()[0].Passes;
+
+        // The receiver's estimate at Hello readies the VM: its vCPU thread starts and waits.
+        using MicroVm destination = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB });
+        Assert.IsNull(destination.VcpuThreads[0]);
+        ((MigrateKit.Migration.IMigrationTarget)destination).EstimateResumeCost();
+        Assert.IsTrue(destination.VcpuThreads[0]!.IsAlive, "the vCPU thread waits");
+        source.Memory.Regions[0].GetSpan(0, (int)(16 * MiB)).CopyTo(destination.Memory.Regions[0].GetSpan(0, (int)(16 * MiB)));
+        destination.RestoreVcpuState(VcpuState.Deserialize(blob));
+        destination.Start();
+        WaitForPass(destination, passes + 2);
+        Assert.AreEqual(0L, destination.GetStatus()[0].Failures);
+
+        // Readied and never started (a migration that failed): disposing ends the waiting threads.
+        var unused = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB, VcpuCount = 2 });
+        ((MigrateKit.Migration.IMigrationTarget)unused).EstimateResumeCost();
+        Thread[] waiting = unused.VcpuThreads.Select(t => t!).ToArray();
+        Assert.IsTrue(waiting.All(t => t.IsAlive));
+        unused.Dispose();
+        Assert.IsTrue(waiting.All(t => t.Join(TimeSpan.FromSeconds(10))), "the readied threads of a VM disposed unstarted ended");
+    }
+
+    [TestMethod]
     public void Pause_StopsEveryVcpu_AndResumeContinues()
     {
         using MicroVm vm = MicroVm.Create(new MicroVmOptions { MemorySize = 32 * MiB, VcpuCount = 2 });
