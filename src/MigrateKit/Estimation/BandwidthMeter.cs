@@ -93,11 +93,7 @@ public sealed class BandwidthMeter
         }
 
         double[] recent = _samples.Take(_sampleCount).Order().ToArray();
-        double position = quantile * (recent.Length - 1);
-        int lower = (int)Math.Floor(position);
-        int upper = Math.Min(lower + 1, recent.Length - 1);
-        double q = recent[lower] + ((recent[upper] - recent[lower]) * (position - lower));
-        return Math.Min(q, BytesPerSecond);
+        return Math.Min(Quantile.Of(recent, quantile), BytesPerSecond);
     }
 
     /// <summary>The best current estimate: the average, or the open window's rate before any window closed.</summary>

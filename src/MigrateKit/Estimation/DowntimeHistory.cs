@@ -113,8 +113,8 @@ public sealed class DowntimeHistory
         double[] misses = s.Select(x => x.Actual - (x.Fixed + bias + (ratio * x.Transfer))).Order().ToArray();
 
         // With few samples the extremes are all there is; from five on, the 90th percentiles.
-        double above = Math.Max(0, misses.Length < 5 ? misses[^1] : Quantile(misses, 0.9));
-        double below = Math.Max(0, -(misses.Length < 5 ? misses[0] : Quantile(misses, 0.1)));
+        double above = Math.Max(0, misses.Length < 5 ? misses[^1] : Quantile.Of(misses, 0.9));
+        double below = Math.Max(0, -(misses.Length < 5 ? misses[0] : Quantile.Of(misses, 0.1)));
         return new DowntimeCorrection(ratio, TimeSpan.FromSeconds(bias), TimeSpan.FromSeconds(above), TimeSpan.FromSeconds(below), s.Length);
     }
 
@@ -180,15 +180,7 @@ public sealed class DowntimeHistory
         }
 
         double[] residual = y.Zip(x, (b, a) => b - a).Order().ToArray();
-        return (1, Quantile(residual, 0.5));
-    }
-
-    private static double Quantile(double[] sorted, double q)
-    {
-        double position = q * (sorted.Length - 1);
-        int lower = (int)Math.Floor(position);
-        int upper = Math.Min(lower + 1, sorted.Length - 1);
-        return sorted[lower] + ((sorted[upper] - sorted[lower]) * (position - lower));
+        return (1, Quantile.Of(residual, 0.5));
     }
 
     private readonly record struct Sample(double Transfer, double Fixed, double Actual);

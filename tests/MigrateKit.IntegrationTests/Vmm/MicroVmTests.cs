@@ -86,13 +86,7 @@ public sealed class MicroVmTests
     [TestMethod]
     public void SavedVcpuState_AndMemory_ResumeOnAnotherVmWithoutSelfCheckFailures()
     {
-        using MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB });
-        source.Load(GuestPrograms.Verifier(MiB, 9 * MiB));
-        source.Start();
-        WaitForPass(source, 2);
-        source.Pause();
-        byte[] blob = VcpuState.Serialize(source.SaveVcpuState());
-        uint passes = source.GetStatus()[0].Passes;
+        using MicroVm source = PausedVerifier(out byte[] blob, out uint passes);
 
         using MicroVm destination = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB });
         source.Memory.Regions[0].GetSpan(0, (int)(16 * MiB)).CopyTo(destination.Memory.Regions[0].GetSpan(0, (int)(16 * MiB)));
@@ -108,13 +102,7 @@ public sealed class MicroVmTests
     [TestMethod]
     public void ReadiedDestination_StartsItsWaitingThreads_OrEndsThemWhenDisposedUnstarted()
     {
-        using MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB });
-        source.Load(GuestPrograms.Verifier(MiB, 9 * MiB));
-        source.Start();
-        WaitForPass(source, 2);
-        source.Pause();
-        byte[] blob = VcpuState.Serialize(source.SaveVcpuState());
-        uint passes = source.GetStatus()[0].Passes;
+        using MicroVm source = PausedVerifier(out byte[] blob, out uint passes);
 
         // The receiver's estimate at Hello readies the VM: its vCPU thread starts and waits.
         using MicroVm destination = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB });
@@ -335,5 +323,26 @@ public sealed class MicroVmTests
         var clock = Stopwatch.StartNew();
         Thread.Sleep(milliseconds);
         return (vm.PagesWritten - before) / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>A 16 MiB verifier paused after two passes, with its saved vCPU state and pass count.</summary>
+    private static MicroVm PausedVerifier(out byte[] blob, out uint passes)
+    {
+        MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = 16 * MiB });
+        try
+        {
+            source.Load(GuestPrograms.Verifier(MiB, 9 * MiB));
+            source.Start();
+            WaitForPass(source, 2);
+            source.Pause();
+            blob = VcpuState.Serialize(source.SaveVcpuState());
+            passes = source.GetStatus()[0].Passes;
+            return source;
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
     }
 }

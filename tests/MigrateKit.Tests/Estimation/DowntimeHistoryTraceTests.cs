@@ -43,8 +43,8 @@ public sealed class DowntimeHistoryTraceTests
         double[] errors = all.SelectMany(r => r.Errors).Order().ToArray();
         double covered = all.Sum(r => r.Covered * r.Errors.Length) / errors.Length;
 
-        Console.WriteLine($"{errors.Length} forecasts: median {Quantile(errors, 0.5):P1}, p90 {Quantile(errors, 0.9):P1}; bound held {covered:P0}");
-        Assert.IsLessThanOrEqualTo(0.10, Quantile(errors, 0.5));
+        Console.WriteLine($"{errors.Length} forecasts: median {Quantile.Of(errors, 0.5):P1}, p90 {Quantile.Of(errors, 0.9):P1}; bound held {covered:P0}");
+        Assert.IsLessThanOrEqualTo(0.10, Quantile.Of(errors, 0.5));
         Assert.IsGreaterThanOrEqualTo(0.9, covered);
     }
 
@@ -101,15 +101,7 @@ public sealed class DowntimeHistoryTraceTests
         }
 
         double[] sortedErrors = errors.Order().ToArray();
-        return new Replay(sortedErrors, Quantile(sortedErrors, 0.5), Quantile(raw.Order().ToArray(), 0.5), (double)covered / errors.Count);
-    }
-
-    private static double Quantile(double[] sorted, double q)
-    {
-        double position = q * (sorted.Length - 1);
-        int lower = (int)Math.Floor(position);
-        int upper = Math.Min(lower + 1, sorted.Length - 1);
-        return sorted[lower] + ((sorted[upper] - sorted[lower]) * (position - lower));
+        return new Replay(sortedErrors, Quantile.Of(sortedErrors, 0.5), Quantile.Of(raw.Order().ToArray(), 0.5), (double)covered / errors.Count);
     }
 
     private sealed record Replay(double[] Errors, double MedianError, double RawMedianError, double Covered);
