@@ -48,6 +48,11 @@ internal static class LibvirtCommands
         internal Option<string> MaxDowntime { get; } = new("--max-downtime") { Description = "Downtime limit, e.g. 300ms.", DefaultValueFactory = _ => "300ms" };
         internal Option<string?> DowntimeBudget { get; } = new("--downtime-budget") { Description = "The most downtime to accept if the migration would not converge otherwise, e.g. 1s." };
         internal Option<bool> Postcopy { get; } = new("--postcopy") { Description = "Allow switching to postcopy when pre-copy cannot converge." };
+        internal Option<string> Strategy { get; } = new Option<string>("--strategy")
+        {
+            Description = "QEMU's tools to use: auto (chosen from the measured dirty rate, hot set and bandwidth), precopy, xbzrle, multifd or postcopy.",
+            DefaultValueFactory = _ => "auto",
+        }.AcceptOnlyFromAmong("auto", "precopy", "xbzrle", "multifd", "postcopy");
         internal Option<string> Deadline { get; } = new("--deadline") { Description = "Abort when not completed after this long, e.g. 60s; the source keeps running.", DefaultValueFactory = _ => "60s" };
         internal Option<string?> MigrateUri { get; } = new("--migrate-uri") { Description = "URI of the migration stream, e.g. tcp://10.0.0.2 (default: libvirt's choice)." };
         internal Option<bool> Tls { get; } = new("--tls") { Description = "Encrypt the migration stream with TLS (VIR_MIGRATE_TLS); both hosts' qemu.conf need x509 certificates (see README)." };
@@ -70,6 +75,7 @@ internal static class LibvirtCommands
             command.Options.Add(MaxDowntime);
             command.Options.Add(DowntimeBudget);
             command.Options.Add(Postcopy);
+            command.Options.Add(Strategy);
             command.Options.Add(Deadline);
             command.Options.Add(MigrateUri);
             command.Options.Add(Tls);
@@ -94,6 +100,7 @@ internal static class LibvirtCommands
                 DowntimeBudget = CliInput.ParseOptional(p, DowntimeBudget, Units.ParseDuration),
                 BandwidthLimit = bandwidth is { } b ? (b <= long.MaxValue ? (long)b : throw new FormatException($"--bandwidth {p.GetValue(Bandwidth)} is too large.")) : null,
                 AllowPostcopy = p.GetValue(Postcopy),
+                Strategy = Enum.Parse<LibvirtStrategy>(p.GetValue(Strategy) ?? "auto", ignoreCase: true),
                 Deadline = CliInput.Parse(p, Deadline, Units.ParseDuration),
                 MigrationUri = p.GetValue(MigrateUri) ?? defaultMigrateUri,
                 Unsafe = unsafeDisks,

@@ -77,6 +77,23 @@ internal sealed class LiveStatus
         }
     }
 
+    /// <summary>A decision came with a round: the phase line names it (and, without the live table, a line says it).</summary>
+    internal void Decided(MigrationDecision decision)
+    {
+        lock (_gate)
+        {
+            if (_phase is { } phase)
+            {
+                _phase = phase with { Text = $"{phase.Text}; {decision.Action}: {decision.Reason}" };
+            }
+        }
+
+        if (_lines)
+        {
+            Console.Error.WriteLine($"migratekit: {decision.Action}: {decision.Reason}");
+        }
+    }
+
     /// <summary>The line under the live table: spinner, phase, seconds in it; null when idle.</summary>
     internal string? Caption()
     {

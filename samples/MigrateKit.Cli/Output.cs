@@ -108,6 +108,11 @@ internal sealed record JsonOutcome
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public JsonCosts? Costs { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Strategy { get; init; }
+
+    public IReadOnlyList<MigrationDecision> Decisions { get; init; } = [];
 }
 
 /// <summary>Where a libvirt forecast's fixed costs and switchover speed came from, as the JSON output shows it.</summary>
@@ -243,6 +248,16 @@ internal static class Output
             summary.AddRow("", Markup.Escape(detail));
         }
 
+        if (r.Strategy is { } strategy)
+        {
+            summary.AddRow("strategy", Markup.Escape(strategy));
+        }
+
+        foreach (MigrationDecision decision in r.Decisions)
+        {
+            summary.AddRow(string.Create(CultureInfo.InvariantCulture, $"  {decision.AtMs / 1000:F1} s {decision.Action}"), Markup.Escape(decision.Reason));
+        }
+
         if (r.Reason is { } reason)
         {
             summary.AddRow("reason", Markup.Escape(reason));
@@ -281,6 +296,8 @@ internal static class Output
             RoundsDetail = r.RoundsDetail.Select(JsonRound.Of).ToArray(),
             LibvirtDowntimeMs = o.LibvirtDowntimeMs,
             Costs = JsonCosts.Of(r.Costs),
+            Strategy = r.Strategy,
+            Decisions = r.Decisions,
         };
     }
 
@@ -320,6 +337,11 @@ internal static class Output
         while (progress.Items.TryDequeue(out MigrationProgress? p))
         {
             status.RoundEnded(p);
+            foreach (MigrationDecision d in p.Decisions)
+            {
+                status.Decided(d);
+            }
+
             table.AddRow(
                 p.Round.ToString(CultureInfo.InvariantCulture),
                 Units.FormatBytes(p.BytesSent),

@@ -150,6 +150,19 @@ internal static unsafe class DomainApi
         return speed.Value;
     }
 
+    internal static void SetCompressionCache(SafeDomainHandle domain, string name, ulong bytes)
+    {
+        using var lease = new HandleLease(domain);
+        LibvirtError.Check(NativeMethods.virDomainMigrateSetCompressionCache(lease.Pointer, bytes, 0), "virDomainMigrateSetCompressionCache", name);
+    }
+
+    internal static ulong GetCompressionCache(SafeDomainHandle domain, string name)
+    {
+        using var lease = new HandleLease(domain);
+        LibvirtError.Check(NativeMethods.virDomainMigrateGetCompressionCache(lease.Pointer, out ulong bytes, 0), "virDomainMigrateGetCompressionCache", name);
+        return bytes;
+    }
+
     internal static void StartPostCopy(SafeDomainHandle domain, string name)
     {
         using var lease = new HandleLease(domain);

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using LibvirtSharp.Interop;
 
 namespace LibvirtSharp;
@@ -45,6 +46,34 @@ public sealed class DomainMigrationParameters
     /// <summary><c>parallel.connections</c>: the number of connections under <see cref="MigrationFlags.Parallel"/>.</summary>
     /// <value>The default is null: the hypervisor's default (QEMU: 2).</value>
     public int? ParallelConnections { get; init; }
+
+    /// <summary>
+    /// <c>compression</c>: the compression methods under <see cref="MigrationFlags.Compressed"/>, each sent as one
+    /// <c>compression</c> parameter (see <see cref="MigrationCompression"/> for the names). libvirt 9.0 knows
+    /// <c>xbzrle</c> and <c>mt</c>; later versions add <c>zlib</c> and <c>zstd</c> for <see cref="MigrationFlags.Parallel"/>.
+    /// </summary>
+    /// <value>The default is null: libvirt's default with <see cref="MigrationFlags.Compressed"/> (<c>xbzrle</c>).</value>
+    public IReadOnlyList<string>? CompressionMethods { get; init; }
+
+    /// <summary><c>compression.xbzrle.cache</c>: the XBZRLE page cache in bytes (QEMU rounds it down to a power of two pages).</summary>
+    /// <value>The default is null: the hypervisor's default (QEMU: 64 MiB).</value>
+    public ulong? XbzrleCacheBytes { get; init; }
+
+    /// <summary><c>compression.mt.level</c>: the level of multithreaded compression, 0 (none) to 9 (best).</summary>
+    /// <value>The default is null: the hypervisor's default (QEMU: 1).</value>
+    public int? CompressionMtLevel { get; init; }
+
+    /// <summary><c>compression.mt.threads</c>: the number of compression threads.</summary>
+    /// <value>The default is null: the hypervisor's default (QEMU: 8).</value>
+    public int? CompressionMtThreads { get; init; }
+
+    /// <summary><c>compression.mt.dthreads</c>: the number of decompression threads.</summary>
+    /// <value>The default is null: the hypervisor's default (QEMU: 2).</value>
+    public int? CompressionMtDecompressionThreads { get; init; }
+
+    /// <summary><c>compression.zstd.level</c>: the zstd level of <see cref="MigrationFlags.Parallel"/> compression (libvirt 9.4 and later).</summary>
+    /// <value>The default is null: the hypervisor's default (QEMU: 1).</value>
+    public int? CompressionZstdLevel { get; init; }
 
     /// <summary><c>listen_address</c>: the address the destination hypervisor listens on for incoming migration data.</summary>
     /// <value>The default is null: the hypervisor's default.</value>
@@ -94,6 +123,37 @@ public sealed class DomainMigrationParameters
             if (ParallelConnections is { } connections)
             {
                 parameters.AddInt("parallel.connections", connections);
+            }
+
+            foreach (string method in CompressionMethods ?? [])
+            {
+                // libvirt takes one "compression" entry per method (VIR_TYPED_PARAM_MULTIPLE).
+                parameters.AddString("compression", method);
+            }
+
+            if (XbzrleCacheBytes is { } cache)
+            {
+                parameters.AddULLong("compression.xbzrle.cache", cache);
+            }
+
+            if (CompressionMtLevel is { } level)
+            {
+                parameters.AddInt("compression.mt.level", level);
+            }
+
+            if (CompressionMtThreads is { } threads)
+            {
+                parameters.AddInt("compression.mt.threads", threads);
+            }
+
+            if (CompressionMtDecompressionThreads is { } dthreads)
+            {
+                parameters.AddInt("compression.mt.dthreads", dthreads);
+            }
+
+            if (CompressionZstdLevel is { } zstd)
+            {
+                parameters.AddInt("compression.zstd.level", zstd);
             }
 
             if (ListenAddress is not null)

@@ -158,6 +158,18 @@ public sealed class LibvirtDomain : IDisposable
         DomainApi.GetMaxSpeed(_handle, Name, postcopy ? DomainApi.MaxSpeedPostcopy : 0);
 
     /// <summary>
+    /// Sets the size of the XBZRLE page cache (<c>virDomainMigrateSetCompressionCache</c>), before a migration
+    /// or while one runs (QEMU resizes the cache between pages).
+    /// </summary>
+    /// <param name="bytes">The cache size in bytes; QEMU rounds it down to a power of two pages and refuses less than a page or more than guest memory.</param>
+    /// <exception cref="LibvirtException">libvirt or QEMU refused the size, or the driver does not support it (<c>VIR_ERR_NO_SUPPORT</c>).</exception>
+    public void SetCompressionCache(ulong bytes) => DomainApi.SetCompressionCache(_handle, Name, bytes);
+
+    /// <summary>The size of the XBZRLE page cache in bytes (<c>virDomainMigrateGetCompressionCache</c>).</summary>
+    /// <exception cref="LibvirtException">libvirt failed, e.g. the driver does not support it (<c>VIR_ERR_NO_SUPPORT</c>).</exception>
+    public ulong GetCompressionCache() => DomainApi.GetCompressionCache(_handle, Name);
+
+    /// <summary>
     /// Switches the running migration to post-copy (<c>virDomainMigrateStartPostCopy</c>): the domain runs on the
     /// destination at once and fetches the remaining pages on demand. The migration must have been started with
     /// <see cref="MigrationFlags.Postcopy"/>.

@@ -29,7 +29,13 @@ internal sealed class IterationRecorder : IDisposable
     private readonly ILogger _logger;
     private readonly Activity? _activity;
     private readonly MigrationTelemetry _telemetry = new("libvirt");
+    private readonly List<MigrationDecision> _decisions = [];
+    private readonly List<MigrationDecision> _unreported = [];
     private ulong _memory;
+    private string? _strategy;
+    private ulong _deltaPagesAtLastRound;
+    private ulong _deltaBytesAtLastRound;
+    private ulong _missesAtLastRound;
 
     // QEMU's running totals and the time when the last recorded iteration ended.
     private ulong _processedAtLastRound;
@@ -63,6 +69,8 @@ internal sealed class IterationRecorder : IDisposable
     internal void Starting(MigrationRoute route, ulong memory, StartPlan plan)
     {
         _memory = memory;
+        _strategy = StartPlan.Name(plan.Strategy);
+        Decided(0, TimeSpan.Zero, "strategy", plan.Reason);
         LibvirtLog.MigrationStarting(_logger, route.Domain, route.SourceUri, route.DestinationUri, plan.Reason);
         if (_activity is not null)
         {
@@ -70,6 +78,24 @@ internal sealed class IterationRecorder : IDisposable
             _activity.SetTag("migratekit.libvirt.plan", plan.Reason);
         }
     }
+
+    /// <summary>A decision was taken (a strategy, a raised limit, a resized cache, postcopy, an abort): kept for the report and the next progress report.</summary>
+    internal void Decided(int round, TimeSpan at, string action, string reason)
+    {
+        var decision = new MigrationDecision(at.TotalMilliseconds, round, action, reason);
+        _decisions.Add(decision);
+        _unreported.Add(decision);
+        _activity?.AddEvent(new ActivityEvent("migratekit.decision", tags: new ActivityTagsCollection { ["action"] = action, ["reason"] = reason }));
+    }
+
+    /// <summary>The name a decision goes by in reports.</summary>
+    internal static string DecisionName(LibvirtAction action) => action switch
+    {
+        LibvirtAction.RaiseDowntimeLimit => "raise-limit",
+        LibvirtAction.StartPostcopy => "postcopy",
+        LibvirtAction.Abort => "abort",
+        _ => "continue",
+    };
 
     /// <summary>The migrate call starts: the first iteration's span starts now.</summary>
     internal void CallStarted() => _lastRoundWall = _time.GetUtcNow();
@@ -116,6 +142,9 @@ internal sealed class IterationRecorder : IDisposable
             BytesSent = processed - _processedAtLastRound,
             PagesSent = Delta(normal, _pagesAtLastRound),
             ZeroPages = Delta(zero, _zeroAtLastRound),
+            DeltaPages = Delta(stats.CompressionPages ?? 0, _deltaPagesAtLastRound),
+            DeltaBytes = Delta(stats.CompressionBytes ?? 0, _deltaBytesAtLastRound),
+            DeltaCacheMisses = Delta(stats.CompressionCacheMisses ?? 0, _missesAtLastRound),
             DurationMs = (elapsed - _lastRoundAt).TotalMilliseconds,
             DirtyPages = forecaster.PendingBytes / PageSize,
             DirtyRate = forecaster.DirtyRate / PageSize,
@@ -137,6 +166,9 @@ internal sealed class IterationRecorder : IDisposable
         _pagesAtLastRound = normal;
         _processedAtLastRound = processed;
         _zeroAtLastRound = zero;
+        _deltaPagesAtLastRound = stats.CompressionPages ?? 0;
+        _deltaBytesAtLastRound = stats.CompressionBytes ?? 0;
+        _missesAtLastRound = stats.CompressionCacheMisses ?? 0;
         _lastRoundAt = elapsed;
         _lastRoundWall = _time.GetUtcNow();
         _progress?.Report(new MigrationProgress
@@ -153,6 +185,7 @@ internal sealed class IterationRecorder : IDisposable
             ThrottlePercent = stats.AutoConvergeThrottle ?? 0,
             Forecast = forecast,
             Action = ToMigrationAction(decision.Action),
+            Decisions = TakeUnreported(),
         });
     }
 
@@ -217,6 +250,8 @@ internal sealed class IterationRecorder : IDisposable
             RoundsDetail = [.. _telemetry.Rows],
             Error = outcome.Error,
             DowntimeLimitMs = maxDowntime.TotalMilliseconds,
+            Strategy = _strategy,
+            Decisions = [.. _decisions],
         };
     }
 
@@ -265,6 +300,13 @@ internal sealed class IterationRecorder : IDisposable
         LibvirtAction.Abort => MigrationAction.Abort,
         _ => MigrationAction.Continue,
     };
+
+    private MigrationDecision[] TakeUnreported()
+    {
+        MigrationDecision[] taken = [.. _unreported];
+        _unreported.Clear();
+        return taken;
+    }
 
     private static ulong Delta(ulong now, ulong before) => now > before ? now - before : 0;
 }

@@ -202,12 +202,42 @@ internal sealed class JobFollower
         // A new dirty sync ends the previous iteration.
         if (_forecaster.Iteration != previous && previous > 0)
         {
+            GrowCacheIfMissed();
             _recorder.IterationEnded(previous, stats, elapsed, forecast, _forecaster, decision);
+        }
+    }
+
+    /// <summary>Grows the xbzrle cache when the last iteration missed it too often (the hot set does not fit).</summary>
+    private void GrowCacheIfMissed()
+    {
+        if (_forecaster.Deltas is not { Last: { } last } deltas || _run.XbzrleCache is not { } cache
+            || _policy.GrowCache(last, deltas.Measured, cache, _forecaster.WorkingSetBytes, _run.MemoryBytes) is not { } grown)
+        {
+            return;
+        }
+
+        string reason = FormattableString.Invariant(
+            $"xbzrle missed its cache for {last.MissRatio * 100:F0}% of the pages of iteration {_forecaster.Iteration - 1}: cache {cache >> 20} MiB -> {grown >> 20} MiB");
+        LibvirtLog.GrowingCache(_logger, _domain, grown >> 20, reason);
+        try
+        {
+            _source.Run(h => h.SetCompressionCache(_domain, grown), CancellationToken.None);
+            _run.XbzrleCache = grown;
+            _recorder.Decided(_forecaster.Iteration, _run.Elapsed, "xbzrle-cache", reason);
+        }
+        catch (LibvirtException ex)
+        {
+            LibvirtLog.GrowCacheFailed(_logger, ex, _domain);
         }
     }
 
     private void Apply(LibvirtDecision decision)
     {
+        if (decision.Action != LibvirtAction.Continue && decision.Reason is { } why && !(decision.Action == LibvirtAction.StartPostcopy && _run.PostcopyStarted))
+        {
+            _recorder.Decided(_forecaster.Iteration, _run.Elapsed, IterationRecorder.DecisionName(decision.Action), why);
+        }
+
         switch (decision.Action)
         {
             case LibvirtAction.Abort when _run.AbortReason is null:

@@ -35,13 +35,18 @@ internal sealed class JobForecaster
     /// <param name="maxDowntime">The caller's downtime limit.</param>
     /// <param name="rateLimit">The bandwidth limit in bytes per second, or null.</param>
     /// <param name="switchoverBandwidth">The stop-and-copy's bandwidth, if known.</param>
-    internal JobForecaster(DowntimeEstimator estimator, TimeSpan maxDowntime, double? rateLimit, double? switchoverBandwidth)
+    /// <param name="deltas">Whether QEMU's xbzrle is on: re-dirtied pages are then priced at what their deltas cost.</param>
+    internal JobForecaster(DowntimeEstimator estimator, TimeSpan maxDowntime, double? rateLimit, double? switchoverBandwidth, bool deltas = false)
     {
+        Deltas = deltas ? new XbzrleMeter() : null;
         _estimator = estimator;
         _maxDowntime = maxDowntime;
         _rateLimit = rateLimit;
         SwitchoverBandwidth = switchoverBandwidth;
     }
+
+    /// <summary>What xbzrle achieved per iteration; null when xbzrle is off.</summary>
+    internal XbzrleMeter? Deltas { get; }
 
     /// <summary>The stop-and-copy bandwidth assumed (bytes/s); null until known.</summary>
     internal double? SwitchoverBandwidth { get; private set; }
@@ -59,8 +64,12 @@ internal sealed class JobForecaster
     /// Whether the bursts of the rate-limited pre-copy should be timed at the poll <paramref name="stats"/>:
     /// from the second iteration on, once per iteration until a burst was timed, at most <see cref="MaxBurstSamplings"/> times (the destination's memory is in place by then, as it is for the stop-and-copy).
     /// </summary>
-    internal bool WantsBursts(JobStats stats) => _rateLimit is not null && _burstSpeed is null && _burstSamplings < MaxBurstSamplings
+    /// <remarks>Never under xbzrle: its deltas stay far under the rate limit, so there are no bursts to time.</remarks>
+    internal bool WantsBursts(JobStats stats) => _rateLimit is not null && Deltas is null && _burstSpeed is null && _burstSamplings < MaxBurstSamplings
         && stats.MemoryIteration > _lastSampledIteration && stats.MemoryIteration >= 2 && stats.MemoryRemaining > 0;
+
+    /// <summary>The pages dirtied between the last two syncs, bytes (the larger of the last two working sets).</summary>
+    internal ulong WorkingSetBytes => Math.Max(_setNow, _setBefore);
 
     /// <summary>The pre-copy bandwidth QEMU reported last (bytes/s).</summary>
     internal double Bandwidth { get; private set; }
@@ -117,6 +126,7 @@ internal sealed class JobForecaster
             _setNow = remaining;
             _iteration = iteration;
             _iterationStart = elapsed;
+            Deltas?.IterationStarted(stats, elapsed);
         }
 
         double pageSize = stats.MemoryPageSize is > 0 ? stats.MemoryPageSize.Value : GuestMemoryLayout.PageSize;
@@ -139,6 +149,11 @@ internal sealed class JobForecaster
 
         // Without a rate limit the stop-and-copy runs as fast as pre-copy did at best.
         double switchover = SwitchoverBandwidth ?? (_rateLimit is null ? _peakBandwidth : Bandwidth);
+        double precopy = Bandwidth;
+        if (Deltas?.Last is { } deltas)
+        {
+            (precopy, switchover) = PricedByDeltas(deltas, pageSize);
+        }
 
         ulong pending = remaining;
         if (iteration >= 2)
@@ -163,8 +178,25 @@ internal sealed class JobForecaster
             DeviceStateBytes = 0,
             MemoryBytes = total,
             MaxDowntime = _maxDowntime,
-            BandwidthBytesPerSecond = Bandwidth,
+            BandwidthBytesPerSecond = precopy,
             SwitchoverBandwidthBytesPerSecond = switchover,
         });
+    }
+
+    /// <summary>
+    /// Pre-copy and stop-and-copy speeds in bytes of page data per second under xbzrle: the wire carries
+    /// <see cref="XbzrleIteration.WireRatio"/> of each page. An iteration whose wire rate stayed under the
+    /// rate limit was bound by QEMU's encoding, not the link, and the stop-and-copy encodes no faster.
+    /// </summary>
+    private (double Precopy, double Switchover) PricedByDeltas(XbzrleIteration deltas, double pageSize)
+    {
+        double ratio = deltas.WireRatio;
+        double precopy = Bandwidth / ratio;
+        double link = SwitchoverBandwidth ?? (_rateLimit is null ? _peakBandwidth : double.PositiveInfinity);
+        double wireRate = deltas.Duration > TimeSpan.Zero ? deltas.WireBytes / deltas.Duration.TotalSeconds : 0;
+        bool encodeBound = _rateLimit is not { } limit || wireRate < limit * 0.8;
+        double byEncoding = encodeBound && deltas.PageRate > 0 ? deltas.PageRate * pageSize : double.PositiveInfinity;
+        double switchover = Math.Min(link / ratio, byEncoding);
+        return (precopy, double.IsFinite(switchover) && switchover > 0 ? switchover : precopy);
     }
 }

@@ -28,6 +28,9 @@ internal interface ILibvirtHost : IDisposable
     /// <summary>Switches a running migration to postcopy.</summary>
     void StartPostCopy(string domain);
 
+    /// <summary>Resizes the xbzrle page cache of the domain's migration.</summary>
+    void SetCompressionCache(string domain, ulong bytes);
+
     /// <summary>Aborts the domain's job.</summary>
     void AbortJob(string domain);
 
@@ -93,6 +96,8 @@ internal sealed class LibvirtHost : ILibvirtHost
     public void SetMaxDowntime(string domain, TimeSpan limit) => On(domain, d => d.SetMaxDowntime(limit));
 
     public void StartPostCopy(string domain) => On(domain, d => d.StartPostCopy());
+
+    public void SetCompressionCache(string domain, ulong bytes) => On(domain, d => d.SetCompressionCache(bytes));
 
     public void AbortJob(string domain) => On(domain, d => d.AbortJob());
 

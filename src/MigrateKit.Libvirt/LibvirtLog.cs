@@ -102,4 +102,10 @@ internal static partial class LibvirtLog
 
     [LoggerMessage(145, LogLevel.Warning, "The calibration store could not keep what {Source} -> {Destination} showed")]
     internal static partial void CostsNotSaved(ILogger logger, Exception exception, string source, string destination);
+
+    [LoggerMessage(146, LogLevel.Information, "Growing the xbzrle cache of {Domain} to {CacheMiB} MiB: {Reason}")]
+    internal static partial void GrowingCache(ILogger logger, string domain, ulong cacheMiB, string reason);
+
+    [LoggerMessage(147, LogLevel.Warning, "The xbzrle cache of {Domain} could not be resized")]
+    internal static partial void GrowCacheFailed(ILogger logger, Exception exception, string domain);
 }

@@ -40,6 +40,19 @@ public sealed class LibvirtMigrationOptions
     /// unlimited, the speed of the rate-limited pre-copy's bursts otherwise, the rate limit until they are timed).</value>
     public long? SwitchoverBandwidth { get; init; }
 
+    /// <summary>Which of QEMU's migration tools to use.</summary>
+    /// <value>The default is <see cref="LibvirtStrategy.Auto"/>: chosen per migration from what is measured before it starts.</value>
+    public LibvirtStrategy Strategy { get; init; } = LibvirtStrategy.Auto;
+
+    /// <summary>The xbzrle page cache on the source, bytes (QEMU rounds it down to a power of two pages); memory the source's QEMU allocates for the migration.</summary>
+    /// <value>The default is <see langword="null"/>: twice the measured hot set as a power of two, from 64 MiB up to half the guest's
+    /// memory; without a measured rate, a quarter of the guest's memory up to 1 GiB. Grown while the migration runs when it misses too often.</value>
+    public ulong? XbzrleCacheBytes { get; init; }
+
+    /// <summary>The number of connections under <see cref="LibvirtStrategy.Multifd"/>, from 1 to 255.</summary>
+    /// <value>The default is 2, QEMU's own.</value>
+    public int ParallelConnections { get; init; } = 2;
+
     /// <summary>Whether the migrator may switch to postcopy when pre-copy cannot converge.</summary>
     /// <value>The default is <see langword="false"/>.</value>
     public bool AllowPostcopy { get; init; }
@@ -52,9 +65,18 @@ public sealed class LibvirtMigrationOptions
     /// <value>The default is 60 seconds.</value>
     public TimeSpan? Deadline { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Measure the guest's dirty rate (libvirt's dirty-rate calculation) before starting.</summary>
-    /// <value>The default is <see langword="true"/>.</value>
-    public bool MeasureDirtyRate { get; init; } = true;
+    /// <summary>Measure the guest's dirty rate (libvirt's dirty-rate calculation, <see cref="DirtyRatePeriod"/>) before starting.</summary>
+    /// <value>
+    /// The default is <see langword="null"/>: measured when the start depends on it, that is when auto-converge is
+    /// sized for a rate-limited <see cref="LibvirtStrategy.Precopy"/>, <see cref="LibvirtStrategy.Multifd"/> or
+    /// <see cref="LibvirtStrategy.Postcopy"/>. <see cref="LibvirtStrategy.Auto"/> does not wait for it: under a rate limit
+    /// it starts with xbzrle whatever the rate (deltas cost nothing where they do not help), and sizes the cache from
+    /// the rate only when it was measured.
+    /// </value>
+    public bool? MeasureDirtyRate { get; init; }
+
+    /// <summary>Whether the dirty rate is measured before starting (<see cref="MeasureDirtyRate"/>, or what the strategy needs).</summary>
+    internal bool MeasuresDirtyRate => MeasureDirtyRate ?? (Strategy is not (LibvirtStrategy.Auto or LibvirtStrategy.Xbzrle) && AllowAutoConverge && BandwidthLimit is not null);
 
     /// <summary>How long the dirty-rate calculation samples.</summary>
     /// <value>The default is 1 second.</value>
@@ -172,6 +194,21 @@ public sealed class LibvirtMigrationOptions
             throw new ArgumentException(
                 $"BandwidthLimit must be positive and at most {MaxBandwidthMiBps} MiB/s (QEMU's maximum), or null for unlimited (got {BandwidthLimit}).",
                 nameof(BandwidthLimit));
+        }
+
+        if (!Enum.IsDefined(Strategy))
+        {
+            throw new ArgumentException($"Strategy {(int)Strategy} is not one of auto, precopy, xbzrle, multifd or postcopy.", nameof(Strategy));
+        }
+
+        if (XbzrleCacheBytes is < 1UL << 20)
+        {
+            throw new ArgumentException($"XbzrleCacheBytes must be at least 1 MiB or null (got {XbzrleCacheBytes}).", nameof(XbzrleCacheBytes));
+        }
+
+        if (ParallelConnections is < 1 or > 255)
+        {
+            throw new ArgumentException($"ParallelConnections must be from 1 to 255, QEMU's range (got {ParallelConnections}).", nameof(ParallelConnections));
         }
 
         if (SwitchoverBandwidth is <= 0)

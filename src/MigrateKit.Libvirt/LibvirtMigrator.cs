@@ -124,12 +124,17 @@ public sealed class LibvirtMigrator
         }
 
         double? switchover = options.SwitchoverBandwidth ?? (calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : (double?)null);
-        double? dirty = options.MeasureDirtyRate ? await probes.MeasureDirtyRateAsync(monitorSrc, route.Domain, options, ct).ConfigureAwait(false) : null;
-        StartPlan plan = StartPlan.Choose(options, dirty);
+        double? dirty = options.MeasuresDirtyRate ? await probes.MeasureDirtyRateAsync(monitorSrc, route.Domain, options, ct).ConfigureAwait(false) : null;
+        double? stream = calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : null;
+        StartPlan plan = StartPlan.Choose(options, dirty, memory, stream);
         recorder.Starting(route, memory, plan);
 
-        var forecaster = new JobForecaster(estimator, options.MaxDowntime, options.BandwidthLimit, switchover);
-        var run = new LibvirtRunState(options.TimeProvider, options.InitialQemuDowntimeLimit ?? plan.MaxDowntime);
+        var forecaster = new JobForecaster(estimator, options.MaxDowntime, options.BandwidthLimit, switchover, deltas: plan.XbzrleCacheBytes is not null);
+        var run = new LibvirtRunState(options.TimeProvider, options.InitialQemuDowntimeLimit ?? plan.MaxDowntime)
+        {
+            XbzrleCache = plan.XbzrleCacheBytes,
+            MemoryBytes = memory,
+        };
         // Declared first, disposed last: an iteration event may still arrive until the call's connections close.
         using var wake = new SemaphoreSlim(0);
         using MigrateCall call = MigrateCall.Open(_factory, monitorSrc, monitorDst, ct);

@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Numerics;
 using MigrateKit.Estimation;
 
 namespace MigrateKit.Libvirt;
@@ -55,8 +56,15 @@ public sealed class LibvirtPolicy
     /// <summary>The highest limit handed to QEMU, as a multiple of the downtime allowed (and never over QEMU's 2000 s).</summary>
     internal const int MaxLimitFactor = 20;
 
+    /// <summary>The share of an iteration's pages missing the xbzrle cache above which it is grown.</summary>
+    internal const double CacheMissLimit = 0.25;
+
+    /// <summary>How often the xbzrle cache is grown at most.</summary>
+    internal const int MaxCacheGrowths = 2;
+
     private readonly LibvirtMigrationOptions _options;
     private int _hopeless;
+    private int _cacheGrowths;
 
     /// <summary>Creates the policy.</summary>
     public LibvirtPolicy(LibvirtMigrationOptions options)
@@ -87,6 +95,11 @@ public sealed class LibvirtPolicy
         if (state.Iteration < 2)
         {
             return default;
+        }
+
+        if (_options.Strategy == LibvirtStrategy.Postcopy)
+        {
+            return new LibvirtDecision(LibvirtAction.StartPostcopy, null, "strategy postcopy: the first full pass is done");
         }
 
         TimeSpan allowed = _options.MaxDowntime;
@@ -136,6 +149,30 @@ public sealed class LibvirtPolicy
         }
 
         return default;
+    }
+
+    /// <summary>
+    /// The xbzrle cache to grow to after an iteration that missed it for more than <see cref="CacheMissLimit"/> of its
+    /// pages (the hot set does not fit), or null to keep it: at least twice the cache and twice the working set, as a
+    /// power of two, at most half the guest's memory. QEMU empties the cache when it resizes it, so this happens
+    /// only from the second iteration with deltas on (the first fills the cache) and at most <see cref="MaxCacheGrowths"/> times.
+    /// </summary>
+    /// <param name="last">The iteration just measured.</param>
+    /// <param name="measured">How many iterations with deltas were measured so far.</param>
+    /// <param name="cacheBytes">The cache now.</param>
+    /// <param name="workingSetBytes">The pages dirtied between the last two syncs.</param>
+    /// <param name="memoryBytes">The guest's memory.</param>
+    internal ulong? GrowCache(XbzrleIteration last, int measured, ulong cacheBytes, ulong workingSetBytes, ulong memoryBytes)
+    {
+        ulong cap = Math.Max(StartPlan.MinXbzrleCache, memoryBytes / 2);
+        if (measured < 2 || last.MissRatio <= CacheMissLimit || cacheBytes >= cap || _cacheGrowths >= MaxCacheGrowths)
+        {
+            return null;
+        }
+
+        ulong wanted = Math.Max(cacheBytes * 2, BitOperations.RoundUpToPowerOf2(Math.Max(workingSetBytes, 1) * 2));
+        _cacheGrowths++;
+        return Math.Min(wanted, BitOperations.RoundUpToPowerOf2(cap + 1) >> 1);
     }
 
     private static string Ms(TimeSpan t) => Invariant($"{t.TotalMilliseconds:F0} ms");

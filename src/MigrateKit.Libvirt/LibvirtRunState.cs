@@ -30,6 +30,12 @@ internal sealed class LibvirtRunState
     /// <summary>The downtime limit QEMU holds.</summary>
     internal TimeSpan QemuLimit { get; set; }
 
+    /// <summary>The xbzrle cache QEMU holds, bytes; null when xbzrle is off.</summary>
+    internal ulong? XbzrleCache { get; set; }
+
+    /// <summary>The guest's memory, bytes.</summary>
+    internal ulong MemoryBytes { get; init; }
+
     /// <summary>Why the job is being aborted; null while it is not.</summary>
     internal string? AbortReason { get; private set; }
 

@@ -168,6 +168,12 @@ internal static unsafe partial class NativeMethods
     internal static partial int virDomainMigrateGetMaxSpeed(nint domain, out CULong bandwidth, uint flags);
 
     [LibraryImport(Libraries.Libvirt)]
+    internal static partial int virDomainMigrateSetCompressionCache(nint domain, ulong cacheSize, uint flags);
+
+    [LibraryImport(Libraries.Libvirt)]
+    internal static partial int virDomainMigrateGetCompressionCache(nint domain, out ulong cacheSize, uint flags);
+
+    [LibraryImport(Libraries.Libvirt)]
     internal static partial int virDomainMigrateStartPostCopy(nint domain, uint flags);
 
     [LibraryImport(Libraries.Libvirt)]

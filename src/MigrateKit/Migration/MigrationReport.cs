@@ -92,6 +92,9 @@ public sealed record MigrationProgress
 
     /// <summary>What the policy decided.</summary>
     public required MigrationAction Action { get; init; }
+
+    /// <summary>Decisions taken since the previous progress report, with their reasons.</summary>
+    public IReadOnlyList<MigrationDecision> Decisions { get; init; } = [];
 }
 
 /// <summary>One row of a report: a pre-copy round, or the switchover.</summary>
@@ -132,6 +135,15 @@ public sealed class RoundReport
 
     /// <summary>Throttle in force during the round, percent.</summary>
     public int ThrottlePercent { get; init; }
+
+    /// <summary>Pages sent delta-encoded against the copy sent before (libvirt: QEMU's xbzrle).</summary>
+    public ulong DeltaPages { get; init; }
+
+    /// <summary>The wire bytes of <see cref="DeltaPages"/>.</summary>
+    public ulong DeltaBytes { get; init; }
+
+    /// <summary>Re-dirtied pages the delta encoder found no earlier copy of (its cache missed), sent whole.</summary>
+    public ulong DeltaCacheMisses { get; init; }
 
     /// <summary>Predicted downtime after the round, milliseconds.</summary>
     public double PredictedDowntimeMs { get; init; }
@@ -252,6 +264,12 @@ public sealed record MigrationReport
 
     /// <summary>Every round, then the switchover.</summary>
     public IReadOnlyList<RoundReport> RoundsDetail { get; init; } = [];
+
+    /// <summary>The strategy the migration ran with (libvirt migrations: <c>precopy</c>, <c>xbzrle</c>, <c>multifd</c>, <c>postcopy</c>); null when not recorded.</summary>
+    public string? Strategy { get; init; }
+
+    /// <summary>Every decision taken, with its reason: the strategy at the start, then each change while it ran.</summary>
+    public IReadOnlyList<MigrationDecision> Decisions { get; init; } = [];
 
     /// <summary>Where the forecast's fixed costs and switchover speed came from (libvirt migrations); null when not recorded.</summary>
     public CostOrigins? Costs { get; init; }

@@ -27,7 +27,7 @@ public sealed class IterationRecorderTests
     private IterationRecorder NewRecorder()
     {
         var recorder = new IterationRecorder(Route, new LibvirtMigrationOptions { TimeProvider = _time }, null, NullLogger.Instance);
-        recorder.Starting(Route, 1024 * MiB, new StartPlan(false, null, null, null, TimeSpan.FromMilliseconds(300), false, "test"));
+        recorder.Starting(Route, 1024 * MiB, new StartPlan { MaxDowntime = TimeSpan.FromMilliseconds(300), Reason = "test" });
         recorder.CallStarted();
         return recorder;
     }

@@ -50,6 +50,8 @@ internal sealed class FakeHosts : ILibvirtHostFactory
 
         public void SetMaxDowntime(string domain, TimeSpan limit) => hosts.Calls.Enqueue($"{uri} downtime {limit.TotalMilliseconds}");
 
+        public void SetCompressionCache(string domain, ulong bytes) => hosts.Calls.Enqueue($"{uri} xbzrle-cache {bytes >> 20} MiB");
+
         public void StartPostCopy(string domain) => hosts.Calls.Enqueue($"{uri} postcopy");
 
         public void AbortJob(string domain)

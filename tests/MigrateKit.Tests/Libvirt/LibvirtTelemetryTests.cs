@@ -92,6 +92,8 @@ internal sealed class ScriptedLibvirt : ILibvirtHostFactory
 
         public void StartPostCopy(string domain) => throw new NotSupportedException();
 
+        public void SetCompressionCache(string domain, ulong bytes) => throw new NotSupportedException();
+
         public void AbortJob(string domain)
         {
             hosts._aborted = true;
@@ -205,7 +207,9 @@ public sealed class LibvirtTelemetryTests
         Assert.AreEqual(report.PredictedDowntimeMs, migration.GetTagItem("migratekit.downtime.predicted_ms"));
         Assert.AreEqual(4, migration.GetTagItem("migratekit.rounds"));
         Assert.AreEqual(1024L << 20, migration.GetTagItem("migratekit.memory.bytes"));
-        Assert.AreEqual("migratekit.switchover", migration.Events.Single().Name);
+        // The strategy chosen at the start, then the switchover.
+        Assert.AreSequenceEqual(new[] { "migratekit.decision", "migratekit.switchover" }, migration.Events.Select(e => e.Name).ToArray());
+        Assert.AreEqual("strategy", migration.Events.First().Tags.Single(t => t.Key == "action").Value);
 
         Activity[] rounds = capture.Spans("migratekit.round");
         // A round's span closes at the sync that ends it: rounds 1 and 2 end at the polls that saw 2 and 3.

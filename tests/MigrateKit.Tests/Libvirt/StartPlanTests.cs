@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using LibvirtSharp;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Libvirt;
@@ -13,7 +14,7 @@ public sealed class StartPlanTests
     [TestMethod]
     public void Choose_GuestAtTheLinksSpeed_SizesTheFirstThrottleStepFromTheRatio()
     {
-        var options = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB };
+        var options = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB, Strategy = LibvirtStrategy.Precopy };
 
         StartPlan plan = StartPlan.Choose(options, 100.0 * MiB);
 
@@ -28,7 +29,7 @@ public sealed class StartPlanTests
     [TestMethod]
     public void Choose_GuestFarFasterThanTheLink_StartsNearTheCap()
     {
-        StartPlan plan = StartPlan.Choose(new LibvirtMigrationOptions { BandwidthLimit = 10 * MiB }, 1000.0 * MiB);
+        StartPlan plan = StartPlan.Choose(new LibvirtMigrationOptions { BandwidthLimit = 10 * MiB, Strategy = LibvirtStrategy.Precopy }, 1000.0 * MiB);
 
         Assert.AreEqual(99, plan.ThrottleInitial);
         Assert.AreEqual(5, plan.ThrottleIncrement);
@@ -82,7 +83,7 @@ public sealed class StartPlanTests
     [TestMethod]
     public void Parameters_CarryThePlansSpeedAndThrottleSteps()
     {
-        StartPlan plan = StartPlan.Choose(new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB }, 100.0 * MiB);
+        StartPlan plan = StartPlan.Choose(new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB, Strategy = LibvirtStrategy.Precopy }, 100.0 * MiB);
 
         DomainMigrationParameters parameters = plan.Parameters("tcp://10.0.0.2");
 
@@ -112,5 +113,112 @@ public sealed class StartPlanTests
 
         Assert.IsFalse(plain.Tls);
         Assert.AreEqual(MigrationFlags.Live | MigrationFlags.Tls, StartPlan.Choose(tls, null).Flags(tls));
+    }
+
+    [TestMethod]
+    public void Auto_GuestNearTheLimit_ChoosesXbzrle_WithACacheOfTwiceTheHotSet_AndNoAutoConverge()
+    {
+        var options = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB, MeasureDirtyRate = true };
+
+        StartPlan plan = StartPlan.Choose(options, 99.0 * MiB, 1024 * (ulong)MiB);
+
+        Assert.AreEqual(LibvirtStrategy.Xbzrle, plan.Strategy);
+        Assert.AreEqual(256UL * (ulong)MiB, plan.XbzrleCacheBytes, "2 x 99 MiB, as a power of two");
+        Assert.IsFalse(plan.AutoConverge, "QEMU counts wire bytes: with small deltas it would throttle for nothing");
+        StringAssert.Contains(plan.Reason, "auto chose xbzrle");
+        StringAssert.Contains(plan.Reason, "99%");
+        Assert.AreEqual(MigrationFlags.Live | MigrationFlags.Compressed, plan.Flags(options));
+        DomainMigrationParameters parameters = plan.Parameters(null);
+        CollectionAssert.AreEqual(new[] { MigrationCompression.Xbzrle }, parameters.CompressionMethods!.ToArray());
+        Assert.AreEqual(256UL * (ulong)MiB, parameters.XbzrleCacheBytes);
+    }
+
+    [TestMethod]
+    public void Auto_SlowGuest_ChoosesPrecopy_WithAutoConvergeAsASafetyNet()
+    {
+        StartPlan plan = StartPlan.Choose(new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB }, 10.0 * MiB, 1024 * (ulong)MiB);
+
+        Assert.AreEqual(LibvirtStrategy.Precopy, plan.Strategy);
+        Assert.IsNull(plan.XbzrleCacheBytes);
+        Assert.IsTrue(plan.AutoConverge);
+        StringAssert.Contains(plan.Reason, "auto chose pre-copy");
+    }
+
+    [TestMethod]
+    public void Auto_UnmeasuredUnderALimit_ChoosesXbzrle_WithAQuarterOfMemory()
+    {
+        var options = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB };
+
+        Assert.IsFalse(options.MeasuresDirtyRate, "auto does not wait a second for a rate its choice does not need");
+        StartPlan plan = StartPlan.Choose(options, null, 1024 * (ulong)MiB);
+
+        Assert.AreEqual(LibvirtStrategy.Xbzrle, plan.Strategy);
+        Assert.AreEqual(256UL * (ulong)MiB, plan.XbzrleCacheBytes);
+        Assert.AreEqual(StartPlan.MaxUnmeasuredCache, StartPlan.Choose(options, null, 64UL << 30).XbzrleCacheBytes);
+        Assert.AreEqual(StartPlan.MinXbzrleCache, StartPlan.Choose(options, null, 128 * (ulong)MiB).XbzrleCacheBytes);
+    }
+
+    [TestMethod]
+    public void Auto_Unlimited_ChoosesPrecopy()
+    {
+        StartPlan plan = StartPlan.Choose(new LibvirtMigrationOptions(), null, 1024 * (ulong)MiB);
+
+        Assert.AreEqual(LibvirtStrategy.Precopy, plan.Strategy);
+        StringAssert.Contains(plan.Reason, "unlimited bandwidth");
+    }
+
+    [TestMethod]
+    public void Auto_LimitAboveWhatOneStreamCarried_ChoosesMultifd()
+    {
+        var options = new LibvirtMigrationOptions { BandwidthLimit = 1000 * MiB, ParallelConnections = 4 };
+
+        StartPlan plan = StartPlan.Choose(options, null, 1024 * (ulong)MiB, streamBytesPerSecond: 400.0 * MiB);
+
+        Assert.AreEqual(LibvirtStrategy.Multifd, plan.Strategy);
+        Assert.AreEqual(4, plan.ParallelConnections);
+        Assert.AreEqual(4, plan.Parameters(null).ParallelConnections);
+        Assert.IsTrue(plan.Flags(options).HasFlag(MigrationFlags.Parallel));
+        StringAssert.Contains(plan.Reason, "400 MiB/s");
+    }
+
+    [TestMethod]
+    public void ExplicitStrategies_AreKept_AndSaySo()
+    {
+        foreach (LibvirtStrategy strategy in new[] { LibvirtStrategy.Precopy, LibvirtStrategy.Xbzrle, LibvirtStrategy.Multifd, LibvirtStrategy.Postcopy })
+        {
+            StartPlan plan = StartPlan.Choose(new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB, Strategy = strategy }, 99.0 * MiB, 1024 * (ulong)MiB);
+
+            Assert.AreEqual(strategy, plan.Strategy);
+            StringAssert.Contains(plan.Reason, "chosen by the caller");
+            Assert.AreEqual(strategy == LibvirtStrategy.Postcopy, plan.Postcopy);
+            Assert.AreEqual(strategy == LibvirtStrategy.Xbzrle, plan.XbzrleCacheBytes is not null);
+            Assert.AreEqual(strategy == LibvirtStrategy.Multifd, plan.ParallelConnections is not null);
+        }
+    }
+
+    [TestMethod]
+    public void ExplicitCache_OverridesTheSizing()
+    {
+        var options = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB, Strategy = LibvirtStrategy.Xbzrle, XbzrleCacheBytes = 32 * (ulong)MiB };
+
+        Assert.AreEqual(32 * (ulong)MiB, StartPlan.Choose(options, 99.0 * MiB, 1024 * (ulong)MiB).XbzrleCacheBytes);
+    }
+
+    [TestMethod]
+    public void CacheFor_IsAPowerOfTwo_FromTheMinimumToHalfTheMemory()
+    {
+        TimeSpan second = TimeSpan.FromSeconds(1);
+        Assert.AreEqual(StartPlan.MinXbzrleCache, StartPlan.CacheFor(1.0 * MiB, second, 1024 * (ulong)MiB));
+        Assert.AreEqual(512 * (ulong)MiB, StartPlan.CacheFor(900.0 * MiB, second, 1024 * (ulong)MiB));
+        Assert.AreEqual(512 * (ulong)MiB, StartPlan.CacheFor(200.0 * MiB, second, 1024 * (ulong)MiB), "2 x 200 MiB rounds up to 512 MiB");
+        Assert.AreEqual(256 * (ulong)MiB, StartPlan.CacheFor(50.0 * MiB, TimeSpan.FromSeconds(2), 1024 * (ulong)MiB), "the hot set is the rate over the period");
+    }
+
+    [TestMethod]
+    public void Validate_NamesTheBadStrategyOption()
+    {
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new LibvirtMigrationOptions { Strategy = (LibvirtStrategy)42 }.Validate()).Message, "Strategy");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new LibvirtMigrationOptions { XbzrleCacheBytes = 4096 }.Validate()).Message, "XbzrleCacheBytes");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new LibvirtMigrationOptions { ParallelConnections = 0 }.Validate()).Message, "ParallelConnections");
     }
 }

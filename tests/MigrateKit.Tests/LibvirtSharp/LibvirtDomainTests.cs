@@ -176,6 +176,8 @@ public sealed class LibvirtDomainTests
         AssertNoSupport(() => test.SetMaxSpeed(100), "virDomainMigrateSetMaxSpeed");
         AssertNoSupport(() => test.GetMaxSpeed(postcopy: true), "virDomainMigrateGetMaxSpeed");
         AssertNoSupport(test.StartPostCopy, "virDomainMigrateStartPostCopy");
+        AssertNoSupport(() => test.SetCompressionCache(256UL << 20), "virDomainMigrateSetCompressionCache");
+        AssertNoSupport(() => test.GetCompressionCache(), "virDomainMigrateGetCompressionCache");
         AssertNoSupport(() => test.StartDirtyRateCalc(TimeSpan.FromSeconds(1), DirtyRateMode.DirtyRing), "virDomainStartDirtyRateCalc");
     }
 

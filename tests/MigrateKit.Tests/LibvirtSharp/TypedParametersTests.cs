@@ -134,4 +134,38 @@ public sealed class TypedParametersTests
         using TypedParameters none = DomainMigrationParameters.Default.ToTypedParameters();
         Assert.AreEqual(0, none.Count);
     }
+
+    [TestMethod]
+    public unsafe void CompressionParameters_SendOneEntryPerMethod_WithLibvirtNamesAndTypes()
+    {
+        var migration = new DomainMigrationParameters
+        {
+            CompressionMethods = [MigrationCompression.Xbzrle, MigrationCompression.MultiThread],
+            XbzrleCacheBytes = 256UL << 20,
+            CompressionMtLevel = 1,
+            CompressionMtThreads = 2,
+            CompressionMtDecompressionThreads = 1,
+            CompressionZstdLevel = 3,
+        };
+
+        using TypedParameters parameters = migration.ToTypedParameters();
+        var methods = new List<string>();
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            Dictionary<string, object> one = TypedParameters.Read(parameters.Pointer + i, 1);
+            if (one.TryGetValue("compression", out object? method))
+            {
+                methods.Add((string)method);
+            }
+        }
+
+        Dictionary<string, object> read = TypedParameters.Read(parameters.Pointer, parameters.Count);
+        Assert.AreEqual(7, parameters.Count);
+        CollectionAssert.AreEqual(new[] { "xbzrle", "mt" }, methods);
+        Assert.AreEqual(256UL << 20, read["compression.xbzrle.cache"]);
+        Assert.AreEqual(1, read["compression.mt.level"]);
+        Assert.AreEqual(2, read["compression.mt.threads"]);
+        Assert.AreEqual(1, read["compression.mt.dthreads"]);
+        Assert.AreEqual(3, read["compression.zstd.level"]);
+    }
 }
