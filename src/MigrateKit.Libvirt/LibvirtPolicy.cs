@@ -65,6 +65,7 @@ public sealed class LibvirtPolicy
     private readonly LibvirtMigrationOptions _options;
     private int _hopeless;
     private int _cacheGrowths;
+    private int _measuredAtGrowth;
 
     /// <summary>Creates the policy.</summary>
     public LibvirtPolicy(LibvirtMigrationOptions options)
@@ -153,7 +154,7 @@ public sealed class LibvirtPolicy
 
     /// <summary>
     /// The xbzrle cache to grow to after an iteration that missed it for more than <see cref="CacheMissLimit"/> of its
-    /// pages (the hot set does not fit), or null to keep it: at least twice the cache and twice the working set, as a
+    /// pages while it is smaller than twice the working set (the hot set does not fit), or null to keep it: at least twice the cache and twice the working set, as a
     /// power of two, at most half the guest's memory. QEMU empties the cache when it resizes it, so this happens
     /// only from the second iteration with deltas on (the first fills the cache) and at most <see cref="MaxCacheGrowths"/> times.
     /// </summary>
@@ -165,13 +166,18 @@ public sealed class LibvirtPolicy
     internal ulong? GrowCache(XbzrleIteration last, int measured, ulong cacheBytes, ulong workingSetBytes, ulong memoryBytes)
     {
         ulong cap = Math.Max(StartPlan.MinXbzrleCache, memoryBytes / 2);
-        if (measured < 2 || last.MissRatio <= CacheMissLimit || cacheBytes >= cap || _cacheGrowths >= MaxCacheGrowths)
+
+        // Misses with room for the working set twice over are not for lack of room (QEMU keys the cache by
+        // a hash of the address); right after a resize the emptied cache misses everything once.
+        if (measured < 2 || measured < _measuredAtGrowth + 2 || last.MissRatio <= CacheMissLimit || cacheBytes >= cap
+            || cacheBytes >= 2 * workingSetBytes || _cacheGrowths >= MaxCacheGrowths)
         {
             return null;
         }
 
         ulong wanted = Math.Max(cacheBytes * 2, BitOperations.RoundUpToPowerOf2(Math.Max(workingSetBytes, 1) * 2));
         _cacheGrowths++;
+        _measuredAtGrowth = measured;
         return Math.Min(wanted, BitOperations.RoundUpToPowerOf2(cap + 1) >> 1);
     }
 

@@ -48,7 +48,7 @@ public sealed class JobFollowerTests
     }
 
     /// <summary>Starts following with every poll answered by <paramref name="stats"/>.</summary>
-    private void Start(Func<int, JobStats> stats, TimeSpan? deadline = null, CancellationToken ct = default)
+    private void Start(Func<int, JobStats> stats, TimeSpan? deadline = null, CancellationToken ct = default, ulong? xbzrleCache = null)
     {
         _hosts.SourceDomains[Vm] = DomainState.Running;
         _hosts.Stats = () => stats(Interlocked.Increment(ref _polls));
@@ -61,8 +61,8 @@ public sealed class JobFollowerTests
         };
         _source = new ResilientHost(_hosts, FakeHosts.Source, options.ReconnectTimeout, _time, NullLogger.Instance);
         _recorder = new IterationRecorder(new MigrationRoute(FakeHosts.Source, Vm, FakeHosts.Destination), options, null, NullLogger.Instance);
-        _run = new LibvirtRunState(_time, TimeSpan.FromMilliseconds(300));
-        var forecaster = new JobForecaster(new DowntimeEstimator(), options.MaxDowntime, null, null);
+        _run = new LibvirtRunState(_time, TimeSpan.FromMilliseconds(300)) { XbzrleCache = xbzrleCache, MemoryBytes = 1UL << 30 };
+        var forecaster = new JobForecaster(new DowntimeEstimator(), options.MaxDowntime, null, null, deltas: xbzrleCache is not null);
         var follower = new JobFollower(_source, Vm, options, forecaster, _recorder, _run, NullLogger.Instance);
         _following = follower.FollowAsync(_migrate.Task, _wake, ct);
     }
@@ -168,5 +168,36 @@ public sealed class JobFollowerTests
         Assert.AreEqual(1, row.Round);
         Assert.AreEqual(1030UL << 20, row.BytesSent);
         Assert.IsNotNull(Recorder.LastForecast);
+    }
+
+    [TestMethod]
+    public void FollowAsync_XbzrleMissingItsCache_GrowsItOnce_AndRecordsWhy()
+    {
+        // Every poll a new iteration of 10,000 pages: the first two without deltas, then 60 % cache misses each.
+        Start(poll => new JobStats
+        {
+            Type = DomainJobType.Unbounded,
+            MemoryIteration = (ulong)poll,
+            MemoryRemaining = 40UL << 20,
+            MemoryTotal = 1UL << 30,
+            MemoryBps = 100UL << 20,
+            MemoryDirtyRate = 10000,
+            MemoryPageSize = 4096,
+            MemoryNormal = (ulong)poll * 10000 - (ulong)Math.Max(0, poll - 2) * 4000,
+            MemoryNormalBytes = ((ulong)poll * 10000 - (ulong)Math.Max(0, poll - 2) * 4000) * 4096,
+            CompressionPages = (ulong)Math.Max(0, poll - 2) * 4000,
+            CompressionBytes = (ulong)Math.Max(0, poll - 2) * 4000 * 20,
+            CompressionCacheMisses = (ulong)Math.Max(0, poll - 1) * 6000,
+        }, xbzrleCache: 64UL << 20);
+
+        _time.AdvanceUntil(() => Calls("xbzrle-cache 128 MiB") == 1, Interval, "the cache grown");
+        _time.AdvanceUntil(() => Volatile.Read(ref _polls) >= 12, Interval, "more iterations");
+
+        Assert.AreEqual(1, _hosts.Calls.Count(c => c.Contains("xbzrle-cache", StringComparison.Ordinal)), "grown once: a bigger cache would not fit a working set it already covers twice");
+        Assert.AreEqual(128UL << 20, Run.XbzrleCache);
+        MigrationDecision grown = Recorder.Report(new MigrationOutcome { Status = MigrationStatus.Aborted, Reason = "test" }, false, Run.Elapsed, TimeSpan.FromMilliseconds(300))
+            .Decisions.Single(d => d.Action == "xbzrle-cache");
+        StringAssert.Contains(grown.Reason, "64 MiB -> 128 MiB");
+        StringAssert.Contains(grown.Reason, "60%");
     }
 }

@@ -115,4 +115,44 @@ public sealed class JobForecasterTests
         Assert.AreEqual(3000.0 * MiB, f.MeasuredSpeed);
         Assert.AreEqual(1000.0 * MiB, f.SwitchoverBandwidth);
     }
+
+    private static JobStats WithDeltas(JobStats s, ulong normal, ulong deltaPages, ulong deltaBytes) => s with
+    {
+        MemoryNormal = normal,
+        MemoryNormalBytes = normal * 4096,
+        CompressionPages = deltaPages,
+        CompressionBytes = deltaBytes,
+        CompressionCacheMisses = 0,
+    };
+
+    [TestMethod]
+    public void Observe_UnderXbzrle_PricesTheStopAndCopyByWhatTheDeltasCost_AtTheEncodingSpeed()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, null, deltas: true);
+        f.Observe(WithDeltas(Stats(3, 99, 5, 25344), 50000, 0, 0), TimeSpan.FromSeconds(2));
+        Forecast before = f.Observe(WithDeltas(Stats(3, 99, 5, 25344), 50000, 0, 0), TimeSpan.FromSeconds(2.1))!;
+
+        // Iteration 3 encoded the 99 MiB set in 10 bytes a page in 200 ms: 5 MiB/s on the wire, under the limit.
+        Forecast after = f.Observe(WithDeltas(Stats(4, 99, 5, 25344), 50000, 25344, 253440), TimeSpan.FromSeconds(2.2))!;
+
+        Assert.IsFalse(f.WantsBursts(Stats(4, 99, 5, 25344)), "deltas have no bursts to time");
+        Assert.IsGreaterThan(900, before.PredictedDowntime.TotalMilliseconds, "before any delta, whole pages at the 5 MiB/s seen");
+        Assert.AreEqual(200, after.PredictedDowntime.TotalMilliseconds, 15, "the set again at the encoding speed it showed");
+        Assert.AreEqual(99.0 * MiB / (25344 / 0.2 * 4096) * 1000, after.Breakdown.Transfer.TotalMilliseconds, 1, "pending over the pages per second encoded");
+        Assert.AreEqual(5.0 * MiB, f.Bandwidth, 1, "QEMU's own figure stays what it reports");
+    }
+
+    [TestMethod]
+    public void Observe_UnderXbzrle_AtTheRateLimit_PricesByTheWireRatio()
+    {
+        // Deltas of half a page, wire-bound at the 100 MiB/s limit: the stop-and-copy at 1000 MiB/s sends half of each page.
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, 1000.0 * MiB, deltas: true);
+        f.Observe(WithDeltas(Stats(3, 100, 100, 0), 50000, 0, 0), TimeSpan.FromSeconds(2));
+
+        Forecast forecast = f.Observe(WithDeltas(Stats(4, 100, 100, 0), 50000, 51200, 51200 * 2048), TimeSpan.FromSeconds(3))!;
+
+        Assert.AreEqual(50, forecast.Breakdown.Transfer.TotalMilliseconds, 1, "100 MiB of pages at 2000 MiB/s of page data");
+        Assert.AreEqual(200.0 * MiB, forecast.BandwidthBytesPerSecond, 1e6, "pre-copy moves twice the page data it sends");
+        Assert.AreEqual(50, forecast.PredictedDowntime.TotalMilliseconds, 5);
+    }
 }

@@ -142,4 +142,34 @@ public sealed class LibvirtPolicyTests
         Assert.AreEqual(LibvirtAction.Abort, d.Action);
         StringAssert.Contains(d.Reason, "deadline of 10.0 s");
     }
+
+    [TestMethod]
+    public void Decide_PostcopyStrategy_SwitchesOnceTheFirstPassIsDone()
+    {
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions { Strategy = LibvirtStrategy.Postcopy });
+
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(50, ConvergenceVerdict.Converging), State(iteration: 1)).Action);
+        LibvirtDecision d = policy.Decide(Forecast(50, ConvergenceVerdict.Converging), State(iteration: 2));
+        Assert.AreEqual(LibvirtAction.StartPostcopy, d.Action);
+        StringAssert.Contains(d.Reason, "first full pass");
+        Assert.AreEqual(LibvirtAction.Continue, policy.Decide(Forecast(50), State(iteration: 3, postcopy: true)).Action);
+    }
+
+    private static XbzrleIteration Iteration(double missRatio) =>
+        new(10000, (ulong)(10000 * (1 - missRatio)), 1_000_000, 100_000, (ulong)(10000 * missRatio), TimeSpan.FromSeconds(1));
+
+    [TestMethod]
+    public void GrowCache_MissingOften_GrowsToTwiceTheWorkingSet_ThenStops()
+    {
+        const ulong MiB = 1UL << 20;
+        var policy = new LibvirtPolicy(new LibvirtMigrationOptions());
+
+        Assert.IsNull(policy.GrowCache(Iteration(0.9), 1, 64 * MiB, 200 * MiB, 1024 * MiB), "the first iteration with deltas mostly fills the cache");
+        Assert.IsNull(policy.GrowCache(Iteration(0.1), 2, 64 * MiB, 200 * MiB, 1024 * MiB), "few misses: the hot set fits");
+        Assert.IsNull(policy.GrowCache(Iteration(0.6), 2, 64 * MiB, 30 * MiB, 1024 * MiB), "room for the working set twice: not for lack of room");
+        Assert.AreEqual(256 * MiB, policy.GrowCache(Iteration(0.6), 2, 64 * MiB, 100 * MiB, 1024 * MiB));
+        Assert.IsNull(policy.GrowCache(Iteration(0.9), 3, 256 * MiB, 200 * MiB, 1024 * MiB), "the iteration after a resize misses the emptied cache");
+        Assert.AreEqual(512 * MiB, policy.GrowCache(Iteration(0.6), 4, 256 * MiB, 200 * MiB, 1024 * MiB), "twice the working set, at most half the memory");
+        Assert.IsNull(policy.GrowCache(Iteration(0.6), 6, 256 * MiB, 400 * MiB, 1024 * MiB), "at most twice");
+    }
 }
