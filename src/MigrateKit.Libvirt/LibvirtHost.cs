@@ -16,6 +16,9 @@ internal interface ILibvirtHost : IDisposable
     /// <summary>The connection URI.</summary>
     string Uri { get; }
 
+    /// <summary>The versions of libvirt and of the hypervisor (QEMU) serving the connection.</summary>
+    HostVersions Versions();
+
     /// <summary>The domain's state, or null when the host has no such domain.</summary>
     DomainStateInfo? GetState(string domain);
 
@@ -90,6 +93,8 @@ internal sealed class LibvirtHost : ILibvirtHost
         using LibvirtDomain? d = _connection.TryLookupDomain(domain);
         return d?.GetState();
     }
+
+    public HostVersions Versions() => new(_connection.LibraryVersion, _connection.HypervisorVersion);
 
     public JobStats GetJobStats(string domain, bool completed) => On(domain, d => d.GetJobStats(completed));
 

@@ -108,4 +108,7 @@ internal static partial class LibvirtLog
 
     [LoggerMessage(147, LogLevel.Warning, "The xbzrle cache of {Domain} could not be resized")]
     internal static partial void GrowCacheFailed(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(148, LogLevel.Debug, "The versions of libvirt and QEMU at {Uri} are unknown")]
+    internal static partial void VersionsUnknown(ILogger logger, Exception exception, string uri);
 }

@@ -126,7 +126,7 @@ public sealed class LibvirtMigrator
         double? switchover = options.SwitchoverBandwidth ?? (calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : (double?)null);
         double? dirty = options.MeasuresDirtyRate ? await probes.MeasureDirtyRateAsync(monitorSrc, route.Domain, options, ct).ConfigureAwait(false) : null;
         double? stream = calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : null;
-        StartPlan plan = StartPlan.Choose(options, dirty, memory, stream);
+        StartPlan plan = StartPlan.Choose(options, dirty, memory, stream, VersionsOf(monitorSrc, ct));
         recorder.Starting(route, memory, plan);
 
         var forecaster = new JobForecaster(estimator, options.MaxDowntime, options.BandwidthLimit, switchover, deltas: plan.XbzrleCacheBytes is not null);
@@ -174,6 +174,20 @@ public sealed class LibvirtMigrator
             : CostSource.Assumed;
         var costs = new CostOrigins(fixedSource, speedSource, fixedSource == CostSource.Store || speedSource == CostSource.Store ? samples : 0);
         return recorder.Report(outcome, run.PostcopyStarted, total, options.MaxDowntime) with { Costs = costs };
+    }
+
+    /// <summary>What the source host runs; null when it cannot tell (the plan then names no missing tool).</summary>
+    private HostVersions? VersionsOf(ResilientHost source, CancellationToken ct)
+    {
+        try
+        {
+            return source.Run(h => h.Versions(), ct);
+        }
+        catch (LibvirtException ex)
+        {
+            LibvirtLog.VersionsUnknown(_logger, ex, source.Uri);
+            return null;
+        }
     }
 
     /// <summary>

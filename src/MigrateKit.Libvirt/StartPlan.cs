@@ -64,7 +64,22 @@ public sealed record StartPlan
     /// <param name="dirtyBytesPerSecond">The measured dirty rate, or null when it was not measured.</param>
     /// <param name="memoryBytes">The guest's memory (bounds the xbzrle cache); 0 when unknown.</param>
     /// <param name="streamBytesPerSecond">What one migration stream between the two hosts carried (a calibration or the store), or null.</param>
-    public static StartPlan Choose(LibvirtMigrationOptions options, double? dirtyBytesPerSecond, ulong memoryBytes = 0, double? streamBytesPerSecond = null)
+    /// <param name="versions">What the source host runs, or null when unknown: the reason then says which tools it lacks.</param>
+    public static StartPlan Choose(LibvirtMigrationOptions options, double? dirtyBytesPerSecond, ulong memoryBytes = 0, double? streamBytesPerSecond = null, HostVersions? versions = null)
+    {
+        StartPlan plan = ChooseTools(options, dirtyBytesPerSecond, memoryBytes, streamBytesPerSecond);
+        if (versions is null)
+        {
+            return plan;
+        }
+
+        string multifd = plan.Strategy == LibvirtStrategy.Multifd && versions.Libvirt < HostVersions.LibvirtMultifdCompression
+            ? Invariant($"; channels uncompressed (libvirt {versions.Libvirt} compresses multifd from 9.4)")
+            : "";
+        return plan with { Reason = $"{plan.Reason}{multifd}; {versions.DirtyLimitAbsence()}" };
+    }
+
+    private static StartPlan ChooseTools(LibvirtMigrationOptions options, double? dirtyBytesPerSecond, ulong memoryBytes, double? streamBytesPerSecond)
     {
         ArgumentNullException.ThrowIfNull(options);
         var basePlan = new StartPlan

@@ -41,6 +41,8 @@ internal sealed class FakeHosts : ILibvirtHostFactory
 
         public string Uri => uri;
 
+        public HostVersions Versions() => new(new Version(9, 0, 0), new Version(7, 2, 0));
+
         public DomainStateInfo? GetState(string domain) => uri == Destination && hosts.DestinationUnreachable
             ? throw new LibvirtException("virDomainGetState", LibvirtErrorCodes.SystemError, LibvirtErrorDomains.Rpc, "End of file while reading data")
             : Domains.TryGetValue(domain, out DomainState s) ? new DomainStateInfo(s, 0) : null;

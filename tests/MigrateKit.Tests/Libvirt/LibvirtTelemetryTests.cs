@@ -82,6 +82,8 @@ internal sealed class ScriptedLibvirt : ILibvirtHostFactory
 
         public string Uri => uri;
 
+        public HostVersions Versions() => new(new Version(9, 0, 0), new Version(7, 2, 0));
+
         public DomainStateInfo? GetState(string domain) => IsSource == hosts._migrated ? null : new DomainStateInfo(DomainState.Running, 1);
 
         public JobStats GetJobStats(string domain, bool completed) => completed ? hosts.Final : hosts.NextPoll();

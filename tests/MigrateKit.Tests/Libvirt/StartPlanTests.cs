@@ -221,4 +221,20 @@ public sealed class StartPlanTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new LibvirtMigrationOptions { XbzrleCacheBytes = 4096 }.Validate()).Message, "XbzrleCacheBytes");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new LibvirtMigrationOptions { ParallelConnections = 0 }.Validate()).Message, "ParallelConnections");
     }
+
+    [TestMethod]
+    public void Reason_NamesTheToolsTheHostLacks()
+    {
+        var options = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB, Strategy = LibvirtStrategy.Multifd };
+
+        StartPlan old = StartPlan.Choose(options, null, 1024 * (ulong)MiB, null, new HostVersions(new Version(9, 0, 0), new Version(7, 2, 0)));
+        StartPlan newer = StartPlan.Choose(options, null, 1024 * (ulong)MiB, null, new HostVersions(new Version(10, 0, 0), new Version(7, 2, 0)));
+        StartPlan newest = StartPlan.Choose(options, null, 1024 * (ulong)MiB, null, new HostVersions(new Version(10, 0, 0), new Version(8, 2, 0)));
+
+        StringAssert.Contains(old.Reason, "dirty-limit unavailable: QEMU 7.2.0 has none");
+        StringAssert.Contains(old.Reason, "channels uncompressed (libvirt 9.0.0 compresses multifd from 9.4)");
+        Assert.DoesNotContain("uncompressed", newer.Reason);
+        StringAssert.Contains(newest.Reason, "dirty-limit not used");
+        StringAssert.Contains(StartPlan.Choose(options, null, 0, null, new HostVersions(new Version(9, 0, 0), new Version(8, 2, 0))).Reason, "libvirt 9.0.0 has no flag");
+    }
 }
