@@ -131,9 +131,9 @@ public sealed class LibvirtMigrationOptions
     /// <summary>
     /// Where the pair of hosts' stop-and-copy speed and fixed downtime are kept across migrations and
     /// processes (<see cref="FileCalibrationStore"/>, or an orchestrator's own <see cref="ICalibrationStore"/>).
-    /// Each completed migration adds what its job statistics showed (the speed of the rate-limited
-    /// pre-copy's bursts, or its peak without a limit, and QEMU's downtime less the transfer at that
-    /// speed); the next migration between the same two hosts forecasts with the stored figures instead
+    /// Each completed migration whose stop-and-copy sent whole pages adds what its job statistics showed
+    /// (the speed of the rate-limited pre-copy's bursts, or its peak without a limit, and QEMU's downtime
+    /// less the transfer at that speed; one that sent xbzrle deltas adds nothing); the next migration between the same two hosts forecasts with the stored figures instead
     /// of the pause probe, and a calibration (<see cref="CalibrateHostPair"/>) replaces them.
     /// </summary>
     /// <value>The default is <see langword="null"/>: nothing is loaded or saved; each migration learns the

@@ -161,8 +161,9 @@ public sealed class LibvirtMigrator
                 HostPairCalibration.Remember(route.SourceUri, route.DestinationUri, calibration.Refine(atSwitchover.PendingBytes, TimeSpan.FromMilliseconds(actual)));
             }
 
+            // The store describes stop-and-copies of whole pages: one of deltas (xbzrle) would skew its fixed part.
             double? speed = forecaster.MeasuredSpeed ?? (calibration is { IsMeasured: true } ? calibration.StopAndCopyBytesPerSecond : null);
-            if (options.CalibrationStore is { } store && speed is { } s)
+            if (options.CalibrationStore is { } store && speed is { } s && forecaster.Deltas?.Last is null)
             {
                 LearnCosts(store, route, options, new PairCalibrationStore.SwitchoverSeen(s, atSwitchover.PendingBytes, actual));
             }
