@@ -36,6 +36,7 @@ internal sealed class IterationRecorder : IDisposable
     private ulong _deltaPagesAtLastRound;
     private ulong _deltaBytesAtLastRound;
     private ulong _missesAtLastRound;
+    private ulong _overflowsAtLastRound;
 
     // QEMU's running totals and the time when the last recorded iteration ended.
     private ulong _processedAtLastRound;
@@ -145,6 +146,7 @@ internal sealed class IterationRecorder : IDisposable
             DeltaPages = Delta(stats.CompressionPages ?? 0, _deltaPagesAtLastRound),
             DeltaBytes = Delta(stats.CompressionBytes ?? 0, _deltaBytesAtLastRound),
             DeltaCacheMisses = Delta(stats.CompressionCacheMisses ?? 0, _missesAtLastRound),
+            DeltaOverflows = Delta(stats.CompressionOverflow ?? 0, _overflowsAtLastRound),
             DurationMs = (elapsed - _lastRoundAt).TotalMilliseconds,
             DirtyPages = forecaster.PendingBytes / PageSize,
             DirtyRate = forecaster.DirtyRate / PageSize,
@@ -169,6 +171,7 @@ internal sealed class IterationRecorder : IDisposable
         _deltaPagesAtLastRound = stats.CompressionPages ?? 0;
         _deltaBytesAtLastRound = stats.CompressionBytes ?? 0;
         _missesAtLastRound = stats.CompressionCacheMisses ?? 0;
+        _overflowsAtLastRound = stats.CompressionOverflow ?? 0;
         _lastRoundAt = elapsed;
         _lastRoundWall = _time.GetUtcNow();
         _progress?.Report(new MigrationProgress

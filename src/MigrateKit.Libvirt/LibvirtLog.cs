@@ -31,7 +31,7 @@ internal static partial class LibvirtLog
     internal static partial void DirtyRateFailed(ILogger logger, Exception exception, string domain);
 
     private const string IterationMessage =
-        "Iteration {Iteration} of {Domain}: {BytesSent} bytes in {DurationMs:F0} ms, {PendingBytes} bytes pending, dirty rate {DirtyRate:F0} pages/s, throttle {Throttle}%; predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}";
+        "Iteration {Iteration} of {Domain}: {BytesSent} bytes in {DurationMs:F0} ms, {PendingBytes} bytes pending, dirty rate {DirtyRate:F0} pages/s, throttle {Throttle}%, deltas {DeltaPages} pages in {DeltaBytes} bytes ({CacheMisses} cache misses, {Overflows} overflows); predicted downtime {PredictedDowntimeMs:F1} ms ({Verdict}); {Action}";
 
     /// <summary>Event 106, Debug: an iteration seen by polling, what it sent and the forecast after it, each figure a named value.</summary>
     internal static void Iteration(ILogger logger, string domain, RoundReport row, ulong pendingBytes)
@@ -39,7 +39,8 @@ internal static partial class LibvirtLog
         if (logger.IsEnabled(LogLevel.Debug))
         {
             logger.Log(LogLevel.Debug, new EventId(106, nameof(Iteration)), IterationMessage, row.Round, domain, row.BytesSent, row.DurationMs, pendingBytes,
-                row.DirtyRate, row.ThrottlePercent, row.PredictedDowntimeMs, ReportNames.Of(row.Verdict), ReportNames.Of(row.Action));
+                row.DirtyRate, row.ThrottlePercent, row.DeltaPages, row.DeltaBytes, row.DeltaCacheMisses, row.DeltaOverflows, row.PredictedDowntimeMs,
+                ReportNames.Of(row.Verdict), ReportNames.Of(row.Action));
         }
     }
 

@@ -15,8 +15,9 @@ public enum LibvirtStrategy
 
     /// <summary>
     /// Pre-copy with QEMU's xbzrle: re-dirtied pages go as deltas against the copy sent before, from a
-    /// page cache on the source sized from the hot set. Auto-converge stays off: QEMU counts the small
-    /// encoded bytes as little progress and would throttle a guest whose deltas are small.
+    /// page cache on the source sized from the hot set. Auto-converge stays on where allowed: it converges a
+    /// guest whose deltas do not help (QEMU counts encoded bytes as progress, so with small deltas it may
+    /// throttle briefly before the switchover).
     /// </summary>
     Xbzrle,
 

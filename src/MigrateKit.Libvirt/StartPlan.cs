@@ -124,11 +124,9 @@ public sealed record StartPlan
         {
             case LibvirtStrategy.Xbzrle:
                 ulong cache = options.XbzrleCacheBytes ?? CacheFor(dirtyBytesPerSecond, options.DirtyRatePeriod, memoryBytes);
-                return plan with
-                {
-                    XbzrleCacheBytes = cache,
-                    Reason = Invariant($"{why}; xbzrle cache {cache >> 20} MiB; auto-converge off (QEMU would count the small deltas as progress not made and throttle)"),
-                };
+                // Auto-converge stays (where allowed): QEMU counts encoded bytes as progress, so with small deltas it may
+                // throttle for an iteration or two before the switchover; where deltas do not help, it is what converges.
+                return WithThrottle(plan with { XbzrleCacheBytes = cache }, options, dirtyBytesPerSecond, Invariant($"{why}; xbzrle cache {cache >> 20} MiB"));
             case LibvirtStrategy.Postcopy:
                 return WithThrottle(plan with { Postcopy = true }, options, dirtyBytesPerSecond, why + ", switching after the first full pass");
             case LibvirtStrategy.Multifd:

@@ -145,6 +145,9 @@ public sealed class RoundReport
     /// <summary>Re-dirtied pages the delta encoder found no earlier copy of (its cache missed), sent whole.</summary>
     public ulong DeltaCacheMisses { get; init; }
 
+    /// <summary>Re-dirtied pages whose delta came out larger than the page (they changed too much), sent whole.</summary>
+    public ulong DeltaOverflows { get; init; }
+
     /// <summary>Predicted downtime after the round, milliseconds.</summary>
     public double PredictedDowntimeMs { get; init; }
 

@@ -116,7 +116,7 @@ public sealed class StartPlanTests
     }
 
     [TestMethod]
-    public void Auto_GuestNearTheLimit_ChoosesXbzrle_WithACacheOfTwiceTheHotSet_AndNoAutoConverge()
+    public void Auto_GuestNearTheLimit_ChoosesXbzrle_WithACacheOfTwiceTheHotSet_AndAutoConvergeForDeltasThatLose()
     {
         var options = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB, MeasureDirtyRate = true };
 
@@ -124,10 +124,13 @@ public sealed class StartPlanTests
 
         Assert.AreEqual(LibvirtStrategy.Xbzrle, plan.Strategy);
         Assert.AreEqual(256UL * (ulong)MiB, plan.XbzrleCacheBytes, "2 x 99 MiB, as a power of two");
-        Assert.IsFalse(plan.AutoConverge, "QEMU counts wire bytes: with small deltas it would throttle for nothing");
+        Assert.IsTrue(plan.AutoConverge, "what converges a guest whose deltas do not help");
+        Assert.AreEqual(60, plan.ThrottleInitial, "sized from the measured rate, as for pre-copy");
         StringAssert.Contains(plan.Reason, "auto chose xbzrle");
         StringAssert.Contains(plan.Reason, "99%");
-        Assert.AreEqual(MigrationFlags.Live | MigrationFlags.Compressed, plan.Flags(options));
+        Assert.AreEqual(MigrationFlags.Live | MigrationFlags.Compressed | MigrationFlags.AutoConverge, plan.Flags(options));
+        var noThrottle = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB, MeasureDirtyRate = true, AllowAutoConverge = false };
+        Assert.IsFalse(StartPlan.Choose(noThrottle, 99.0 * MiB, 1024 * (ulong)MiB).AutoConverge);
         DomainMigrationParameters parameters = plan.Parameters(null);
         CollectionAssert.AreEqual(new[] { MigrationCompression.Xbzrle }, parameters.CompressionMethods!.ToArray());
         Assert.AreEqual(256UL * (ulong)MiB, parameters.XbzrleCacheBytes);
