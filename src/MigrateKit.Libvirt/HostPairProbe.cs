@@ -74,6 +74,9 @@ internal static class HostPairProbe
                 MigrationUri = options.MigrationUri,
                 Unsafe = true,
                 Calibration = HostPairCalibration.Uncalibrated,
+
+                // Whole pages: the probe times the link, not an encoder.
+                Strategy = LibvirtStrategy.Precopy,
             };
             MigrationReport report = await migrator.MigrateAsync(sourceUri, name, destinationUri, probeOptions, null, ct).ConfigureAwait(false);
             if (report.Status != MigrationStatus.Completed || report.DowntimeMs is not { } downtime)
