@@ -16,6 +16,9 @@ internal sealed class JobForecaster
     /// <summary>How far above the rate limit a burst speed must be to count as seen.</summary>
     internal const double MinBurstOverLimit = 1.5;
 
+    /// <summary>The smallest share of page data the wire is taken to carry (a zero page still costs its marker and the scan).</summary>
+    internal const double MinWireRatio = 0.01;
+
     /// <summary>How many times the bursts are sampled at most (each a <see cref="BurstSampler.Window"/> of back-to-back polls).</summary>
     internal const int MaxBurstSamplings = 3;
 
@@ -154,6 +157,13 @@ internal sealed class JobForecaster
         {
             (precopy, switchover) = PricedByDeltas(deltas, pageSize);
         }
+        else if (iteration < 2 && FirstPassWireRatio(stats, pageSize) is { } ratio)
+        {
+            // The first pass counts untouched (zero) pages as remaining, yet sends each as a marker of a
+            // few bytes: what is left of it moves at the wire's speed over the share of data pages.
+            precopy = Bandwidth / ratio;
+            switchover /= ratio;
+        }
 
         ulong pending = remaining;
         if (iteration >= 2)
@@ -181,6 +191,19 @@ internal sealed class JobForecaster
             BandwidthBytesPerSecond = precopy,
             SwitchoverBandwidthBytesPerSecond = switchover,
         });
+    }
+
+    /// <summary>Wire bytes per byte of page data over the pages the job has processed so far; null before any.</summary>
+    private static double? FirstPassWireRatio(JobStats stats, double pageSize)
+    {
+        ulong pages = (stats.MemoryNormal ?? 0) + (stats.MemoryConstant ?? 0) + (stats.CompressionPages ?? 0);
+        if (pages == 0 || stats.MemoryNormalBytes is not { } normalBytes)
+        {
+            return null;
+        }
+
+        double wire = normalBytes + (stats.CompressionBytes ?? 0);
+        return Math.Clamp(wire / (pages * pageSize), MinWireRatio, 1);
     }
 
     /// <summary>

@@ -46,7 +46,7 @@ public sealed class LibvirtMigrationOptions
 
     /// <summary>The xbzrle page cache on the source, bytes (QEMU rounds it down to a power of two pages); memory the source's QEMU allocates for the migration.</summary>
     /// <value>The default is <see langword="null"/>: twice the measured hot set as a power of two, from 64 MiB up to half the guest's
-    /// memory; without a measured rate, a quarter of the guest's memory up to 1 GiB. Grown while the migration runs when it misses too often.</value>
+    /// memory; without a measured rate, half the guest's memory up to 4 GiB (QEMU fills it only with the pages it re-sends). Grown while the migration runs when it misses too often.</value>
     public ulong? XbzrleCacheBytes { get; init; }
 
     /// <summary>The number of connections under <see cref="LibvirtStrategy.Multifd"/>, from 1 to 255.</summary>

@@ -18,7 +18,7 @@ public sealed record StartPlan
     internal const ulong MinXbzrleCache = 64UL << 20;
 
     /// <summary>The largest xbzrle cache chosen without a measured hot set.</summary>
-    internal const ulong MaxUnmeasuredCache = 1UL << 30;
+    internal const ulong MaxUnmeasuredCache = 4UL << 30;
 
     /// <summary>The strategy in force (never <see cref="LibvirtStrategy.Auto"/>: what auto chose).</summary>
     public LibvirtStrategy Strategy { get; init; } = LibvirtStrategy.Precopy;
@@ -144,9 +144,11 @@ public sealed record StartPlan
     {
         if (dirtyBytesPerSecond is null)
         {
-            // Nothing known of the hot set: a quarter of the memory, grown later if it misses.
-            ulong quarter = memoryBytes / 4 is var m && m > MinXbzrleCache ? BitOperations.RoundUpToPowerOf2(m + 1) >> 1 : MinXbzrleCache;
-            return Math.Min(quarter, MaxUnmeasuredCache);
+            // Nothing known of the hot set: half the memory. QEMU allocates a cached page only when it
+            // inserts one, so a large cache costs its index (24 bytes a page) and the hot set's pages;
+            // QEMU places pages by address, so a cache smaller than a contiguous hot set misses much of it.
+            ulong half = memoryBytes / 2 is var m && m > MinXbzrleCache ? BitOperations.RoundUpToPowerOf2(m + 1) >> 1 : MinXbzrleCache;
+            return Math.Min(half, MaxUnmeasuredCache);
         }
 
         double hot = (dirtyBytesPerSecond ?? 0) * Math.Max(period.TotalSeconds, 1);

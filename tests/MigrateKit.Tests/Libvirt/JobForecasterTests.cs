@@ -155,4 +155,18 @@ public sealed class JobForecasterTests
         Assert.AreEqual(200.0 * MiB, forecast.BandwidthBytesPerSecond, 1e6, "pre-copy moves twice the page data it sends");
         Assert.AreEqual(50, forecast.PredictedDowntime.TotalMilliseconds, 5);
     }
+
+    [TestMethod]
+    public void Observe_FirstPassOverMostlyZeroMemory_PricesTheRestAtTheShareOfDataPages()
+    {
+        // An idle 1 GiB guest half copied: 131,072 pages done, 1,000 of them with data.
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, null);
+        JobStats halfway = Stats(1, 512, 100, 0) with { MemoryNormal = 1000, MemoryNormalBytes = 1000 * 4096, MemoryConstant = 130072 };
+
+        Forecast forecast = f.Observe(halfway, TimeSpan.FromSeconds(1))!;
+
+        Assert.AreEqual(5120, f.QemuExpectedDowntime.TotalMilliseconds, 1, "QEMU's own view: every remaining page at the limit");
+        Assert.IsLessThan(100, forecast.Breakdown.Transfer.TotalMilliseconds, "512 MiB of mostly zero pages");
+        Assert.AreEqual(512.0 * MiB / (100.0 * MiB / 0.01) * 1000, forecast.Breakdown.Transfer.TotalMilliseconds, 1, "the share is floored at 1 %");
+    }
 }

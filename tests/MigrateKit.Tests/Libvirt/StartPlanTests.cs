@@ -148,7 +148,7 @@ public sealed class StartPlanTests
     }
 
     [TestMethod]
-    public void Auto_UnmeasuredUnderALimit_ChoosesXbzrle_WithAQuarterOfMemory()
+    public void Auto_UnmeasuredUnderALimit_ChoosesXbzrle_WithHalfTheMemory()
     {
         var options = new LibvirtMigrationOptions { BandwidthLimit = 100 * MiB };
 
@@ -156,8 +156,9 @@ public sealed class StartPlanTests
         StartPlan plan = StartPlan.Choose(options, null, 1024 * (ulong)MiB);
 
         Assert.AreEqual(LibvirtStrategy.Xbzrle, plan.Strategy);
-        Assert.AreEqual(256UL * (ulong)MiB, plan.XbzrleCacheBytes);
+        Assert.AreEqual(512UL * (ulong)MiB, plan.XbzrleCacheBytes);
         Assert.AreEqual(StartPlan.MaxUnmeasuredCache, StartPlan.Choose(options, null, 64UL << 30).XbzrleCacheBytes);
+        Assert.AreEqual(1024UL * (ulong)MiB, StartPlan.Choose(options, null, 3UL << 30).XbzrleCacheBytes, "half of 3 GiB, down to a power of two");
         Assert.AreEqual(StartPlan.MinXbzrleCache, StartPlan.Choose(options, null, 128 * (ulong)MiB).XbzrleCacheBytes);
     }
 
