@@ -28,19 +28,19 @@ internal static class StrategyBench
     private static readonly TimeSpan LongestPass = TimeSpan.FromSeconds(180);
 
     /// <summary>Runs the schedule; <paramref name="ended"/> sees each row as its migration ends (with its guest's name).</summary>
-    internal static async Task<IReadOnlyList<(StrategyBenchGuest Guest, IReadOnlyList<StrategyBenchRun> Runs)>> RunAsync(StrategyBenchSettings s,
+    internal static async Task<IReadOnlyList<StrategyBenchGuestRuns>> RunAsync(StrategyBenchSettings s,
         Action<string, StrategyBenchRun> ended, CancellationToken ct)
     {
-        var results = new List<(StrategyBenchGuest, IReadOnlyList<StrategyBenchRun>)>();
+        var results = new List<StrategyBenchGuestRuns>();
         foreach (StrategyBenchGuest guest in s.Guests)
         {
-            results.Add((guest, await RunGuestAsync(s, guest, row => ended(guest.Name, row), ct).ConfigureAwait(false)));
+            results.Add(await RunGuestAsync(s, guest, row => ended(guest.Name, row), ct).ConfigureAwait(false));
         }
 
         return results;
     }
 
-    private static async Task<IReadOnlyList<StrategyBenchRun>> RunGuestAsync(StrategyBenchSettings s, StrategyBenchGuest guest, Action<StrategyBenchRun> ended, CancellationToken ct)
+    private static async Task<StrategyBenchGuestRuns> RunGuestAsync(StrategyBenchSettings s, StrategyBenchGuest guest, Action<StrategyBenchRun> ended, CancellationToken ct)
     {
         string name = $"migratekit-bench-{guest.Name}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
         string dir = Path.Combine(LibvirtDemo.WorkRoot, name);
@@ -67,7 +67,7 @@ internal static class StrategyBench
                 here = Where(name, s) ?? (await BootAsync(domain, s, ct).ConfigureAwait(false)).Host;
             }
 
-            return rows;
+            return new StrategyBenchGuestRuns(guest, rows, pass.TotalMilliseconds);
         }
         finally
         {
@@ -180,3 +180,9 @@ internal static class StrategyBench
     private static string? Where(string name, StrategyBenchSettings s) =>
         LibvirtDemo.StateOn(s.From, name) == DomainState.Running ? s.From : LibvirtDemo.StateOn(s.To, name) == DomainState.Running ? s.To : null;
 }
+
+/// <summary>One guest's migrations.</summary>
+/// <param name="Guest">The guest.</param>
+/// <param name="Runs">Every migration, in the order made.</param>
+/// <param name="PassMs">How long the guest's second pass took after it booted: how fast the guest dirties on this machine.</param>
+internal sealed record StrategyBenchGuestRuns(StrategyBenchGuest Guest, IReadOnlyList<StrategyBenchRun> Runs, double PassMs);

@@ -202,9 +202,10 @@ internal static class StrategyBenchText
     {
         foreach (StrategyBenchGuestResult g in result.Guests)
         {
-            Table table = new Table().Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(g.Guest)}[/]{(g.Description is null ? "" : $": {Markup.Escape(g.Description)}")}");
+            string pass = g.PassMs is double ms ? $"; a pass takes {ms / 1000:F1} s here" : "";
+            Table table = new Table().Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(g.Guest)}[/]{Markup.Escape($"{(g.Description is null ? "" : $": {g.Description}")}{pass}")}");
             table.AddColumn(new TableColumn("configuration").NoWrap());
-            foreach (string header in (string[])["wall s", "job s", "downtime ms", "MiB", "converged", "forecast ms (error ms; within)"])
+            foreach (string header in (string[])["wall s", "job s", "down ms", "MiB", "conv.", "forecast (error) ms"])
             {
                 table.AddColumn(new TableColumn(header).RightAligned());
             }
@@ -212,7 +213,7 @@ internal static class StrategyBenchText
             foreach (StrategyBenchConfigSummary c in g.Configs)
             {
                 string forecast = c.MedianPredictedDowntimeMs is null ? "-"
-                    : $"{F(c.MedianPredictedDowntimeMs, "F1")} ({F(c.MedianForecastErrorMs, "F1")}; {c.ForecastsWithin}/{c.Converged})";
+                    : $"{F(c.MedianPredictedDowntimeMs, "F1")} ({F(c.MedianForecastErrorMs, "F1")})";
                 table.AddRow(Markup.Escape(c.Config), F(c.MedianWallMs / 1000, "F2"), F(c.MedianJobMs / 1000, "F2"), F(c.MedianDowntimeMs, "F1"), F(c.MedianMiB, "F0"),
                     $"{c.Converged}/{c.Runs.Count}", Markup.Escape(forecast));
             }

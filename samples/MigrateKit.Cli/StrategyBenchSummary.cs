@@ -78,6 +78,9 @@ internal sealed record StrategyBenchGuestResult
 
     public string? Description { get; init; }
 
+    /// <summary>How long one pass of the guest took after it booted (how fast it dirties its set on this machine).</summary>
+    public double? PassMs { get; init; }
+
     public required IReadOnlyList<StrategyBenchConfigSummary> Configs { get; init; }
 
     /// <summary>
@@ -186,9 +189,10 @@ internal sealed record StrategyBenchJson
     public bool TargetsMet { get; init; }
 
     /// <summary>The object for <paramref name="runs"/> (per guest, every configuration's rows).</summary>
-    internal static StrategyBenchJson Of(StrategyBenchSettings s, IReadOnlyList<(StrategyBenchGuest Guest, IReadOnlyList<StrategyBenchRun> Runs)> runs, double? seconds)
+    internal static StrategyBenchJson Of(StrategyBenchSettings s, IReadOnlyList<StrategyBenchGuestRuns> runs, double? seconds)
     {
-        StrategyBenchGuestResult[] guests = [.. runs.Select(g => StrategyBenchGuestResult.Of(g.Guest.Name, g.Guest.Description, g.Runs, s.MaxDowntime.TotalMilliseconds))];
+        StrategyBenchGuestResult[] guests = [.. runs.Select(g =>
+            StrategyBenchGuestResult.Of(g.Guest.Name, g.Guest.Description, g.Runs, s.MaxDowntime.TotalMilliseconds) with { PassMs = Math.Round(g.PassMs) })];
         return new StrategyBenchJson
         {
             From = s.From,
@@ -209,7 +213,7 @@ internal sealed record StrategyBenchJson
     internal StrategyBenchJson Resummarized()
     {
         StrategyBenchGuestResult[] guests = [.. Guests.Select(g => StrategyBenchGuestResult.Of(g.Guest, g.Description,
-            g.Configs.SelectMany(c => c.Runs.Select(r => r.WithForecastError())), MaxDowntimeMs))];
+            g.Configs.SelectMany(c => c.Runs.Select(r => r.WithForecastError())), MaxDowntimeMs) with { PassMs = g.PassMs })];
         return this with { Seconds = null, Guests = guests, TargetsMet = guests.Length > 0 && guests.All(g => g.TargetsMet) };
     }
 }
