@@ -65,16 +65,22 @@ internal static class LibvirtDemo
         }
         finally
         {
-            TransientDomains.Destroy(from, name);
-            TransientDomains.Destroy(to, name);
-            try
-            {
-                Directory.Delete(dir, recursive: true);
-            }
-            catch (IOException)
-            {
-                // A QEMU still closing its files; the directory is named after the run and harmless.
-            }
+            Remove(from, to, name, dir);
+        }
+    }
+
+    /// <summary>Destroys the domain <paramref name="name"/> on both hosts and deletes its directory of image and serial log.</summary>
+    internal static void Remove(string from, string to, string name, string dir)
+    {
+        TransientDomains.Destroy(from, name);
+        TransientDomains.Destroy(to, name);
+        try
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A QEMU still closing its files; the directory is named after the run and harmless.
         }
     }
 
@@ -113,7 +119,8 @@ internal static class LibvirtDemo
         return (true, $"guest runs on the destination: passes {passBefore} -> {last.LastPass}{what}", after);
     }
 
-    private static DomainState? StateOn(string uri, string name)
+    /// <summary>The domain's state on a host; null when the host has no such domain or cannot be reached.</summary>
+    internal static DomainState? StateOn(string uri, string name)
     {
         try
         {

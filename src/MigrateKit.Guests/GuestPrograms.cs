@@ -120,15 +120,7 @@ public static partial class GuestPrograms
         a.Inc(Reg32.Ebx);                           // ebx = number of this pass
         a.Mov(Reg32.Ecx, Reg32.Ebp);                // ecx = writes left in this pass
         a.Bind(write);
-        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x << 13
-        a.ShlImm(Reg32.Eax, 13);
-        a.Xor(Reg32.Esi, Reg32.Eax);
-        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x >> 17
-        a.ShrImm(Reg32.Eax, 17);
-        a.Xor(Reg32.Esi, Reg32.Eax);
-        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x << 5
-        a.ShlImm(Reg32.Eax, 5);
-        a.Xor(Reg32.Esi, Reg32.Eax);
+        EmitXorshift(a);                            // esi = next x
         a.Mov(Reg32.Eax, Reg32.Esi);                // edx:eax = x * pages, so edx = page in [0, pages)
         a.Mul(Reg32.Ebp);
         a.ShlImm(Reg32.Edx, 12);                    // edx = page * 4096
@@ -242,6 +234,20 @@ public static partial class GuestPrograms
 
     /// <summary>The value <see cref="Verifier"/> stores in page <paramref name="pageIndex"/> on pass <paramref name="pass"/>.</summary>
     public static uint VerifierValue(uint pageIndex, uint pass) => unchecked(pass * ((pageIndex * GoldenRatio) | 1));
+
+    /// <summary>Emits one step of xorshift32 (13, 17, 5) on the state in esi; clobbers eax.</summary>
+    private static void EmitXorshift(X86Assembler a)
+    {
+        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x << 13
+        a.ShlImm(Reg32.Eax, 13);
+        a.Xor(Reg32.Esi, Reg32.Eax);
+        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x >> 17
+        a.ShrImm(Reg32.Eax, 17);
+        a.Xor(Reg32.Esi, Reg32.Eax);
+        a.Mov(Reg32.Eax, Reg32.Esi);                // x ^= x << 5
+        a.ShlImm(Reg32.Eax, 5);
+        a.Xor(Reg32.Esi, Reg32.Eax);
+    }
 
     private static void EmitPace(X86Assembler a, GuestPorts p)
     {
