@@ -72,6 +72,14 @@ internal sealed class JobFollower
                 break;
             }
 
+            if (_run.SwitchoverSeen && !_run.AbortPending)
+            {
+                // QEMU is in the stop-and-copy and libvirt hands the guest over next: nothing is left to decide,
+                // and polls would only queue behind libvirt's own monitor commands while it finishes.
+                await migrate.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+                break;
+            }
+
             if (TryPoll() is not { } stats)
             {
                 continue;

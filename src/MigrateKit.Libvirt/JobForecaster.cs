@@ -67,9 +67,12 @@ internal sealed class JobForecaster
     /// Whether the bursts of the rate-limited pre-copy should be timed at the poll <paramref name="stats"/>:
     /// from the second iteration on, once per iteration until a burst was timed, at most <see cref="MaxBurstSamplings"/> times (the destination's memory is in place by then, as it is for the stop-and-copy).
     /// </summary>
-    /// <remarks>Never under xbzrle: its deltas stay far under the rate limit, so there are no bursts to time.</remarks>
-    internal bool WantsBursts(JobStats stats) => _rateLimit is not null && Deltas is null && _burstSpeed is null && _burstSamplings < MaxBurstSamplings
-        && stats.MemoryIteration > _lastSampledIteration && stats.MemoryIteration >= 2 && stats.MemoryRemaining > 0;
+    /// <remarks>
+    /// Under xbzrle only in the second iteration: QEMU fills its cache then, so every page still goes whole and in
+    /// bursts; from the third on the deltas stay far under the rate limit and there are no bursts to time.
+    /// </remarks>
+    internal bool WantsBursts(JobStats stats) => _rateLimit is not null && (Deltas is null || stats.MemoryIteration == 2) && _burstSpeed is null
+        && _burstSamplings < MaxBurstSamplings && stats.MemoryIteration > _lastSampledIteration && stats.MemoryIteration >= 2 && stats.MemoryRemaining > 0;
 
     /// <summary>The pages dirtied between the last two syncs, bytes (the larger of the last two working sets).</summary>
     internal ulong WorkingSetBytes => Math.Max(_setNow, _setBefore);
@@ -150,8 +153,10 @@ internal sealed class JobForecaster
             return null;
         }
 
-        // Without a rate limit the stop-and-copy runs as fast as pre-copy did at best.
-        double switchover = SwitchoverBandwidth ?? (_rateLimit is null ? _peakBandwidth : Bandwidth);
+        // Without a rate limit the stop-and-copy runs as fast as pre-copy did at best; with one, QEMU lifts
+        // it for the stop-and-copy, so it is at least the limit (a guest with little to send shows a
+        // pre-copy rate far below it).
+        double switchover = SwitchoverBandwidth ?? (_rateLimit is { } rateLimit ? Math.Max(Bandwidth, rateLimit) : _peakBandwidth);
         double precopy = Bandwidth;
         if (Deltas?.Last is { } deltas)
         {

@@ -112,4 +112,10 @@ internal static partial class LibvirtLog
 
     [LoggerMessage(148, LogLevel.Debug, "The versions of libvirt and QEMU at {Uri} are unknown")]
     internal static partial void VersionsUnknown(ILogger logger, Exception exception, string uri);
+
+    [LoggerMessage(149, LogLevel.Debug, "Checks and probes of {Domain} took {Ms:F0} ms before the migrate call")]
+    internal static partial void Prepared(ILogger logger, string domain, double ms);
+
+    [LoggerMessage(150, LogLevel.Debug, "The outcome of {Domain} was resolved {Ms:F0} ms after the migrate call returned")]
+    internal static partial void Resolved(ILogger logger, string domain, double ms);
 }

@@ -103,6 +103,7 @@ public sealed class LibvirtMigrator
     private async Task<MigrationReport> RunCore(MigrationRoute route, LibvirtMigrationOptions options, IterationRecorder recorder, CancellationToken ct)
     {
         // Both hosts answer and the domain runs before anything changes.
+        long started = options.TimeProvider.GetTimestamp();
         ulong memory = LibvirtPreflight.Check(_factory, route, options, _logger, ct);
         using var monitorSrc = new ResilientHost(_factory, route.SourceUri, options.ReconnectTimeout, options.TimeProvider, _logger);
         using var monitorDst = new ResilientHost(_factory, route.DestinationUri, options.ReconnectTimeout, options.TimeProvider, _logger);
@@ -144,6 +145,7 @@ public sealed class LibvirtMigrator
             wake.Release();
         }, _logger);
 
+        LibvirtLog.Prepared(_logger, route.Domain, options.TimeProvider.GetElapsedTime(started).TotalMilliseconds);
         Task migrate = call.Start(route.Domain, plan.Parameters(options.MigrationUri), plan.Flags(options));
         recorder.CallStarted();
         var follower = new JobFollower(monitorSrc, route.Domain, options, forecaster, recorder, run, _logger);
@@ -151,7 +153,9 @@ public sealed class LibvirtMigrator
         Exception? failure = await MigrateCall.FailureOf(migrate).ConfigureAwait(false);
         TimeSpan total = run.Elapsed;
 
+        long returned = options.TimeProvider.GetTimestamp();
         MigrationOutcome outcome = new OutcomeResolver(_logger).Resolve(monitorSrc, monitorDst, route.Domain, run, failure);
+        LibvirtLog.Resolved(_logger, route.Domain, options.TimeProvider.GetElapsedTime(returned).TotalMilliseconds);
         Forecast? atSwitchover = run.PostcopyStarted ? null : recorder.LastForecast;
         if (outcome.Status == MigrationStatus.Completed && outcome.Final?.DowntimeMs is { } actual && atSwitchover is not null)
         {

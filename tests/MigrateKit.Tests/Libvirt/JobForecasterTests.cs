@@ -136,6 +136,8 @@ public sealed class JobForecasterTests
         Forecast after = f.Observe(WithDeltas(Stats(4, 99, 5, 25344), 50000, 25344, 253440), TimeSpan.FromSeconds(2.2))!;
 
         Assert.IsFalse(f.WantsBursts(Stats(4, 99, 5, 25344)), "deltas have no bursts to time");
+        Assert.IsTrue(new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, null, deltas: true).WantsBursts(Stats(2, 99, 100, 25344)),
+            "the second iteration fills the cache: whole pages, in bursts");
         Assert.IsGreaterThan(900, before.PredictedDowntime.TotalMilliseconds, "before any delta, whole pages at the 5 MiB/s seen");
         Assert.AreEqual(200, after.PredictedDowntime.TotalMilliseconds, 15, "the set again at the encoding speed it showed");
         Assert.AreEqual(99.0 * MiB / (25344 / 0.2 * 4096) * 1000, after.Breakdown.Transfer.TotalMilliseconds, 1, "pending over the pages per second encoded");
