@@ -164,7 +164,7 @@ internal static class StrategyBench
         }).WithForecastError();
     }
 
-    /// <summary>The options of the MigrateKit runs: <c>auto</c>, the bench's limits, no calibration and no store.</summary>
+    /// <summary>The options of the MigrateKit runs: <c>auto</c>, the bench's limits, no calibration probe, the bench's store.</summary>
     internal static LibvirtMigrationOptions MigrateKitOptions(StrategyBenchSettings s) => new()
     {
         Strategy = LibvirtStrategy.Auto,
@@ -173,7 +173,7 @@ internal static class StrategyBench
         Deadline = s.Deadline,
         MigrationUri = StrategyBenchSettings.MigrationUri,
         Unsafe = true,
-        CalibrationStore = null,
+        CalibrationStore = s.Store,
     };
 
     /// <summary>The host the domain runs on, or null when it runs on neither.</summary>

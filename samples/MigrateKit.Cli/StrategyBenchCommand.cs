@@ -1,4 +1,5 @@
 using System;
+using MigrateKit.Estimation;
 using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
@@ -27,6 +28,11 @@ internal sealed class StrategyBenchCommand
     private readonly Option<bool> _json = new("--json") { Description = "Print exactly one JSON object {\"guests\": [{\"guest\", \"configs\": [...], \"autoVsBest\", \"targets\", ...}]} and nothing else on stdout." };
     private readonly Option<string?> _out = new("--out") { Description = "Also save the JSON object to this file." };
     private readonly Option<string?> _summarize = new("--summarize") { Description = "Run nothing: summarize the runs of a JSON file --out saved." };
+    private readonly Option<bool> _noStore = new("--no-calibration-store")
+    {
+        Description = "MigrateKit's runs learn nothing across the bench (by default they share an in-memory calibration store, as an orchestrator's would: the first run learns the host pair, the later ones forecast from it).",
+    };
+
     private readonly Option<bool> _plan = new("--plan") { Description = "Run nothing: print the order of the migrations (per guest and run) and exit." };
 
     internal static Command Create()
@@ -40,7 +46,7 @@ internal sealed class StrategyBenchCommand
             "its downtime within the limit in every run, its forecast within max(10 ms, 25 %). Exit code 0 when the bench ran (targets missed included), " +
             "4 when a migration failed or a guest could not boot.\n" +
             "Example: migratekit bench libvirt-strategies --to 'qemu:///system?socket=/var/lib/migratekit-harness/host2/run/libvirt-sock' --runs 1 --guests idle --memory 256MiB");
-        foreach (Option option in (Option[])[o._from, o._to, o._runs, o._memory, o._bandwidth, o._maxDowntime, o._deadline, o._guests, o._json, o._out, o._summarize, o._plan])
+        foreach (Option option in (Option[])[o._from, o._to, o._runs, o._memory, o._bandwidth, o._maxDowntime, o._deadline, o._guests, o._noStore, o._json, o._out, o._summarize, o._plan])
         {
             command.Options.Add(option);
         }
@@ -185,6 +191,7 @@ internal sealed class StrategyBenchCommand
             MaxDowntime = CliInput.Parse(p, _maxDowntime, Units.ParseDuration),
             Deadline = CliInput.Parse(p, _deadline, Units.ParseDuration),
             Guests = guests,
+            Store = p.GetValue(_noStore) ? null : new InMemoryCalibrationStore(),
         };
         if (string.Equals(settings.From, settings.To, StringComparison.Ordinal))
         {

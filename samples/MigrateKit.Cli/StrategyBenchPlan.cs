@@ -1,4 +1,5 @@
 using System;
+using MigrateKit.Estimation;
 using System.Collections.Generic;
 using System.Linq;
 using MigrateKit.Guests;
@@ -102,6 +103,9 @@ internal sealed record StrategyBenchSettings
     public required TimeSpan Deadline { get; init; }
 
     public required IReadOnlyList<StrategyBenchGuest> Guests { get; init; }
+
+    /// <summary>What the MigrateKit runs learn of the host pair, shared across the bench as an orchestrator's store would be; null for none.</summary>
+    public ICalibrationStore? Store { get; init; }
 
     internal ulong XbzrleCacheBytes => Math.Min(XbzrleCache, Memory / 2);
 
