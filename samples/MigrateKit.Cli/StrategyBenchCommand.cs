@@ -1,5 +1,3 @@
-using System;
-using MigrateKit.Estimation;
 using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
@@ -9,6 +7,8 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Threading;
+using System;
+using MigrateKit.Estimation;
 using MigrateKit.Libvirt;
 using Spectre.Console;
 

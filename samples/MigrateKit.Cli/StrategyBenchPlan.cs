@@ -1,7 +1,7 @@
-using System;
-using MigrateKit.Estimation;
 using System.Collections.Generic;
 using System.Linq;
+using System;
+using MigrateKit.Estimation;
 using MigrateKit.Guests;
 
 namespace MigrateKit.Cli;
