@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
@@ -7,7 +8,6 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Threading;
-using System;
 using MigrateKit.Estimation;
 using MigrateKit.Libvirt;
 using Spectre.Console;
