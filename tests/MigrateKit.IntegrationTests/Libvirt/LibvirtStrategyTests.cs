@@ -69,8 +69,10 @@ public sealed class LibvirtStrategyTests
         Assert.IsLessThan(10_000, clock.ElapsedMilliseconds, "seconds, not the deadline");
         Assert.IsLessThan(400UL * MiB, report.BytesSent, "deltas, not the hot set again and again");
 
-        // The bench holds the max(10 ms, 25 %) over repeated runs; one run on the shared harness holds the order.
-        Assert.IsTrue(Math.Abs(predicted - actual) <= Math.Max(15, actual), FormattableString.Invariant($"forecast {predicted:F1} ms vs {actual:F0} ms"));
+        // The bench measures the max(10 ms, 25 %) over repeated runs. One run holds the promise's side: the
+        // forecast may be cautious (a switchover QEMU makes mid-iteration sends deltas of pages it priced whole),
+        // never far optimistic.
+        Assert.IsGreaterThanOrEqualTo(actual - Math.Max(15, actual / 2), predicted, FormattableString.Invariant($"forecast {predicted:F1} ms vs {actual:F0} ms"));
         vm.WaitForPass(vm.Guest.ReadSerial().LastPass + 1, TimeSpan.FromSeconds(30));
     }
 
