@@ -19,6 +19,9 @@ internal sealed class JobForecaster
     /// <summary>The smallest share of page data the wire is taken to carry (a zero page still costs its marker and the scan).</summary>
     internal const double MinWireRatio = 0.01;
 
+    /// <summary>The fewest pages between two polls whose share of data prices the rest of the first pass (4 MiB).</summary>
+    internal const ulong MinPagesForLocalRatio = 1024;
+
     /// <summary>How many times the bursts are sampled at most (each a <see cref="BurstSampler.Window"/> of back-to-back polls).</summary>
     internal const int MaxBurstSamplings = 3;
 
@@ -33,6 +36,8 @@ internal sealed class JobForecaster
     private int _burstSamplings;
     private ulong _lastSampledIteration;
     private double? _burstSpeed;
+    private ulong _pagesAtLastPoll;
+    private double _wireAtLastPoll;
 
     /// <param name="estimator">The estimator with the measured fixed costs.</param>
     /// <param name="maxDowntime">The caller's downtime limit.</param>
@@ -170,6 +175,8 @@ internal sealed class JobForecaster
             switchover /= ratio;
         }
 
+        RememberCounters(stats);
+
         ulong pending = remaining;
         if (iteration >= 2)
         {
@@ -198,18 +205,32 @@ internal sealed class JobForecaster
         });
     }
 
-    /// <summary>Wire bytes per byte of page data over the pages the job has processed so far; null before any.</summary>
-    private static double? FirstPassWireRatio(JobStats stats, double pageSize)
+    /// <summary>
+    /// Wire bytes per byte of page data: over the pages processed since the last poll when there were at least
+    /// <see cref="MinPagesForLocalRatio"/> (QEMU scans memory in order, and the pages next to those are the best
+    /// guess of what is left; a guest's data tends to sit low in memory), else over the whole job so far; null before any.
+    /// </summary>
+    private double? FirstPassWireRatio(JobStats stats, double pageSize)
     {
-        ulong pages = (stats.MemoryNormal ?? 0) + (stats.MemoryConstant ?? 0) + (stats.CompressionPages ?? 0);
-        if (pages == 0 || stats.MemoryNormalBytes is not { } normalBytes)
+        (ulong pages, double wire) = Processed(stats);
+        if (pages == 0 || stats.MemoryNormalBytes is null)
         {
             return null;
         }
 
-        double wire = normalBytes + (stats.CompressionBytes ?? 0);
+        if (pages >= _pagesAtLastPoll + MinPagesForLocalRatio && wire >= _wireAtLastPoll)
+        {
+            return Math.Clamp((wire - _wireAtLastPoll) / ((pages - _pagesAtLastPoll) * pageSize), MinWireRatio, 1);
+        }
+
         return Math.Clamp(wire / (pages * pageSize), MinWireRatio, 1);
     }
+
+    private void RememberCounters(JobStats stats) => (_pagesAtLastPoll, _wireAtLastPoll) = Processed(stats);
+
+    /// <summary>Pages processed with or without data, and the wire bytes of those with data, as QEMU counts them.</summary>
+    private static (ulong Pages, double Wire) Processed(JobStats stats) =>
+        ((stats.MemoryNormal ?? 0) + (stats.MemoryConstant ?? 0) + (stats.CompressionPages ?? 0), (stats.MemoryNormalBytes ?? 0) + (double)(stats.CompressionBytes ?? 0));
 
     /// <summary>
     /// Pre-copy and stop-and-copy speeds in bytes of page data per second under xbzrle: the wire carries

@@ -171,4 +171,17 @@ public sealed class JobForecasterTests
         Assert.IsLessThan(100, forecast.Breakdown.Transfer.TotalMilliseconds, "512 MiB of mostly zero pages");
         Assert.AreEqual(512.0 * MiB / (100.0 * MiB / 0.01) * 1000, forecast.Breakdown.Transfer.TotalMilliseconds, 1, "the share is floored at 1 %");
     }
+
+    [TestMethod]
+    public void Observe_FirstPass_PricesTheRestByThePagesSinceTheLastPoll()
+    {
+        // The guest's data sat in the first 20 MiB; the pages since the last poll were all zero.
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, null);
+        f.Observe(Stats(1, 1000, 100, 0) with { MemoryNormal = 5120, MemoryNormalBytes = 5120 * 4096, MemoryConstant = 1024 }, TimeSpan.FromSeconds(0.1));
+
+        Forecast later = f.Observe(Stats(1, 500, 100, 0) with { MemoryNormal = 5120, MemoryNormalBytes = 5120 * 4096, MemoryConstant = 129024 }, TimeSpan.FromSeconds(0.2))!;
+
+        Assert.AreEqual(500.0 * MiB / (100.0 * MiB / JobForecaster.MinWireRatio) * 1000, later.Breakdown.Transfer.TotalMilliseconds, 1,
+            "the zero pages since the last poll, not the job's 4 % of data, price the rest");
+    }
 }
