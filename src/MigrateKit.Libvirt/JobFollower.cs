@@ -195,7 +195,7 @@ internal sealed class JobFollower
 
         TimeSpan elapsed = _run.Elapsed;
         int previous = _forecaster.Iteration;
-        Forecast? forecast = _forecaster.Observe(stats, elapsed);
+        Forecast? forecast = _forecaster.Observe(stats, elapsed, _run.QemuLimit);
         _recorder.Polled(stats);
         if (forecast is null)
         {

@@ -122,7 +122,13 @@ internal sealed class JobForecaster
     }
 
     /// <summary>Makes a forecast from one poll, or null when the statistics are not there yet.</summary>
-    internal Forecast? Observe(JobStats stats, TimeSpan elapsed)
+    /// <param name="stats">The poll.</param>
+    /// <param name="elapsed">When it was made.</param>
+    /// <param name="qemuLimit">
+    /// The downtime limit QEMU holds, or null. In the first pass QEMU switches over by itself only once what remains fits
+    /// its limit at the bandwidth it measures, so a switchover there sends at most that much.
+    /// </param>
+    internal Forecast? Observe(JobStats stats, TimeSpan elapsed, TimeSpan? qemuLimit = null)
     {
         if (stats.MemoryRemaining is not { } remaining || stats.MemoryTotal is not { } total)
         {
@@ -184,6 +190,10 @@ internal sealed class JobForecaster
             ulong workingSet = Math.Max(_setNow, _setBefore);
             ulong grown = remaining + (ulong)Math.Min(DirtyRate * sinceSync, ulong.MaxValue / 2);
             pending = Math.Max(remaining, Math.Min(grown, workingSet));
+        }
+        else if (qemuLimit is { } limitNow)
+        {
+            pending = Math.Min(remaining, (ulong)(Bandwidth * limitNow.TotalSeconds));
         }
 
         PendingBytes = pending;

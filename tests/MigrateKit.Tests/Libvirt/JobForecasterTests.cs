@@ -184,4 +184,16 @@ public sealed class JobForecasterTests
         Assert.AreEqual(500.0 * MiB / (100.0 * MiB / JobForecaster.MinWireRatio) * 1000, later.Breakdown.Transfer.TotalMilliseconds, 1,
             "the zero pages since the last poll, not the job's 4 % of data, price the rest");
     }
+
+    [TestMethod]
+    public void Observe_FirstPass_AQemuSwitchoverSendsAtMostWhatFitsItsLimit()
+    {
+        var f = new JobForecaster(new DowntimeEstimator(), TimeSpan.FromMilliseconds(300), 100.0 * MiB, null);
+
+        f.Observe(Stats(1, 1000, 100, 0), TimeSpan.FromSeconds(0.1), TimeSpan.FromMilliseconds(300));
+
+        Assert.AreEqual(30 * MiB, f.PendingBytes, (double)MiB, "QEMU switches in the first pass only with 100 MiB/s x 300 ms left");
+        f.Observe(Stats(2, 50, 100, 0), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(300));
+        Assert.AreEqual(50 * MiB, f.PendingBytes, "after the first pass, what remains");
+    }
 }
