@@ -57,9 +57,16 @@ public sealed class LibvirtStrategyTests
         MigrationDecision start = report.Decisions[0];
         Assert.AreEqual("strategy", start.Action);
         StringAssert.Contains(start.Reason, "auto chose xbzrle");
-        Assert.IsTrue(report.RoundsDetail.Any(r => r.DeltaPages > 1000), "re-dirtied pages went as deltas");
-        RoundReport deltas = report.RoundsDetail.First(r => r.DeltaPages > 1000);
-        Assert.IsLessThan(deltas.DeltaPages * 512, deltas.DeltaBytes, "a one-byte change costs far less than an eighth of a page");
+
+        // Re-dirtied pages go as deltas from the third iteration on; once the second iteration's bursts show the
+        // link's speed, the limit may be raised there and QEMU switch before any delta round.
+        RoundReport? deltas = report.RoundsDetail.FirstOrDefault(r => r.DeltaPages > 1000);
+        bool raisedEarly = report.Decisions.Any(d => d.Action == "raise-limit" && d.Round <= 2);
+        Assert.IsTrue(deltas is not null || raisedEarly, "re-dirtied pages went as deltas, or the switchover came in the second iteration");
+        if (deltas is not null)
+        {
+            Assert.IsLessThan(deltas.DeltaPages * 512, deltas.DeltaBytes, "a one-byte change costs far less than an eighth of a page");
+        }
 
         double actual = report.DowntimeMs!.Value;
         double predicted = report.PredictedDowntimeMs!.Value;
