@@ -178,7 +178,7 @@ public sealed class LibvirtPolicy
         ulong wanted = Math.Max(cacheBytes * 2, BitOperations.RoundUpToPowerOf2(Math.Max(workingSetBytes, 1) * 2));
         _cacheGrowths++;
         _measuredAtGrowth = measured;
-        return Math.Min(wanted, BitOperations.RoundUpToPowerOf2(cap + 1) >> 1);
+        return Math.Min(wanted, StartPlan.FloorPowerOfTwo(cap));
     }
 
     private static string Ms(TimeSpan t) => Invariant($"{t.TotalMilliseconds:F0} ms");

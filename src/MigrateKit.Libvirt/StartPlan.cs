@@ -147,16 +147,19 @@ public sealed record StartPlan
             // Nothing known of the hot set: half the memory. QEMU allocates a cached page only when it
             // inserts one, so a large cache costs its index (24 bytes a page) and the hot set's pages;
             // QEMU places pages by address, so a cache smaller than a contiguous hot set misses much of it.
-            ulong half = memoryBytes / 2 is var m && m > MinXbzrleCache ? BitOperations.RoundUpToPowerOf2(m + 1) >> 1 : MinXbzrleCache;
+            ulong half = memoryBytes / 2 is var m && m > MinXbzrleCache ? FloorPowerOfTwo(m) : MinXbzrleCache;
             return Math.Min(half, MaxUnmeasuredCache);
         }
 
         double hot = (dirtyBytesPerSecond ?? 0) * Math.Max(period.TotalSeconds, 1);
         ulong wanted = (ulong)Math.Min(2 * hot, 1UL << 62);
         ulong cache = Math.Max(MinXbzrleCache, wanted <= 1 ? 1 : BitOperations.RoundUpToPowerOf2(wanted));
-        ulong cap = memoryBytes >= 2 * MinXbzrleCache ? BitOperations.RoundUpToPowerOf2(memoryBytes / 2 + 1) >> 1 : ulong.MaxValue;
+        ulong cap = memoryBytes >= 2 * MinXbzrleCache ? FloorPowerOfTwo(memoryBytes / 2) : ulong.MaxValue;
         return Math.Min(cache, Math.Max(cap, MinXbzrleCache));
     }
+
+    /// <summary>The largest power of two not above <paramref name="value"/> (QEMU sizes its cache in powers of two pages).</summary>
+    internal static ulong FloorPowerOfTwo(ulong value) => BitOperations.RoundUpToPowerOf2(value + 1) >> 1;
 
     /// <summary>Auto-converge for a plan, sized from the dirty rate.</summary>
     private static StartPlan WithThrottle(StartPlan plan, LibvirtMigrationOptions options, double? dirtyBytesPerSecond, string why)
