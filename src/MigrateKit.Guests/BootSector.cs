@@ -8,7 +8,8 @@ namespace MigrateKit.Guests;
 /// <summary>
 /// Builds a bootable raw disk image that runs a <see cref="GuestProgram"/> on a PC BIOS: QEMU's
 /// <c>pc</c> machine with SeaBIOS, under KVM or TCG, alone or in a libvirt domain. The guest
-/// programs MigrateKit.Vmm's <c>MicroVm</c> runs thereby run unchanged in a full QEMU; built with
+/// programs MigrateKit.Vmm's <c>MicroVm</c> runs thereby run unchanged in a full QEMU, and the same image boots in a
+/// <c>MicroVm</c> too (<c>MicroVm.Boot</c>, which provides the little of a BIOS the stub calls); built with
 /// <see cref="GuestPorts.Com1"/>, they report their passes as text on the first serial port.
 /// </summary>
 /// <remarks>

@@ -11,8 +11,8 @@ namespace MigrateKit.Guests;
 /// register (base + 5) shows the transmit holding register empty (bit 5). Under QEMU a dword
 /// <c>out</c> to the UART would land in four of its registers. A serial-text program calls a
 /// subroutine, so it needs a stack: ESP must point above 16 writable bytes outside its working set
-/// (<see cref="BootSector"/> provides one); MigrateKit.Vmm's <c>MicroVm</c>, which counts dword
-/// reports and sets up no stack, does not run such programs.</param>
+/// (<see cref="BootSector"/> provides one): MigrateKit.Vmm's <c>MicroVm</c> runs such programs as
+/// boot images (<c>MicroVm.Boot</c>), collecting the text into reports as it does dwords.</param>
 public readonly record struct GuestPorts(ushort? Pace, ushort Status, bool SerialText = false)
 {
     /// <summary>The MicroVm defaults: pace at 0xE0, status at 0xE4.</summary>

@@ -5,7 +5,8 @@ namespace MigrateKit.Vmm;
 
 /// <summary>
 /// What one vCPU's guest program has written to its ports: pass numbers and self-check failures
-/// on the status port (see <see cref="GuestPorts.FailureFlag"/>), one pace write per page.
+/// on the status port (see <see cref="GuestPorts.FailureFlag"/>), as dwords or lines of serial text,
+/// one pace write per page.
 /// </summary>
 internal sealed class GuestReports
 {
@@ -34,6 +35,20 @@ internal sealed class GuestReports
         else if (Interlocked.Increment(ref _failures) == 1)
         {
             Interlocked.Exchange(ref _firstFailedPage, value & ~GuestPorts.FailureFlag);
+        }
+    }
+
+    /// <summary>Records the reports of serial text (see <see cref="GuestPorts.SerialText"/>) as <see cref="Status"/> does dwords.</summary>
+    internal void Serial(GuestSerialLog log)
+    {
+        foreach (uint page in log.FailedPages)
+        {
+            Status(GuestPorts.FailureFlag | page);
+        }
+
+        foreach (uint pass in log.Passes)
+        {
+            Status(pass);
         }
     }
 

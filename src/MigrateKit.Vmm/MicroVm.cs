@@ -12,11 +12,12 @@ namespace MigrateKit.Vmm;
 
 /// <summary>
 /// A minimal KVM virtual machine: guest memory it owns, vCPUs started directly in 32-bit
-/// protected mode (flat segments, no paging, no BIOS), one run-loop thread per vCPU, and two
-/// I/O ports: a pace port the guest writes after every page (where the VM can hold the vCPU to
-/// throttle it) and a status port (pass numbers and self-check failures).
+/// protected mode (flat segments, no paging, no BIOS) or booted from a boot sector in real mode
+/// (<see cref="Boot(byte[], int)"/>), one run-loop thread per vCPU, and two I/O ports: a pace port
+/// the guest writes after every page (where the VM can hold the vCPU to throttle it) and a status
+/// port (pass numbers and self-check failures, as dwords or as text on a UART).
 /// </summary>
-public sealed class MicroVm : IWorkloadVm
+public sealed partial class MicroVm : IWorkloadVm
 {
     private readonly KvmSystem _kvm;
     private readonly KvmVm _vm;
@@ -28,6 +29,9 @@ public sealed class MicroVm : IWorkloadVm
     // The run gate's lock: one lock for the VM's state and what its guest reports, so a waiter is never missed.
     private readonly object _gate;
     private readonly PaceControl _pace = new();
+
+    // For a guest without a pace port: the timer whose kicks let the vCPUs be throttled.
+    private readonly ThrottleTicker? _ticker;
     private MicroVmState _state = MicroVmState.Created;
     private bool _disposed;
 
@@ -59,6 +63,8 @@ public sealed class MicroVm : IWorkloadVm
                 vcpu.SetSpecialRegisters(ProtectedMode.Flat32(vcpu.GetSpecialRegisters()));
                 _runners[i] = new VcpuRunner(_run, vcpu, options.Ports, _pace, TimeProvider.System);
             }
+
+            _ticker = options.Ports.Pace is null ? new ThrottleTicker(_pace, KickRunning, TimeProvider.System) : null;
         }
         catch
         {
@@ -244,15 +250,22 @@ public sealed class MicroVm : IWorkloadVm
 
     /// <summary>
     /// Holds the guest to at most <paramref name="pagesPerSecond"/> page writes per second (pace-port
-    /// writes, spread over the running vCPUs); 0 removes the limit.
+    /// writes, spread over the running vCPUs); 0 removes the limit. A guest without a pace port
+    /// (<see cref="GuestPorts.Com1"/>) gives no page counts, so the limit has no effect on it: use
+    /// <see cref="SetThrottlePercent"/>.
     /// </summary>
     public void SetPaceLimit(double pagesPerSecond) => _pace.SetPaceLimit(pagesPerSecond);
 
     /// <summary>
     /// Holds each vCPU at its pace-port exits so that it runs only <c>100 - percent</c> % of the time;
-    /// 0 removes the throttle.
+    /// 0 removes the throttle. A guest without a pace port is made to exit every 10 ms while the
+    /// throttle is set and held there, as QEMU's <c>cpu-throttle</c> does.
     /// </summary>
-    public void SetThrottlePercent(int percent) => _pace.SetThrottlePercent(percent);
+    public void SetThrottlePercent(int percent)
+    {
+        _pace.SetThrottlePercent(percent);
+        _ticker?.Update();
+    }
 
     /// <summary>What each vCPU's program has reported.</summary>
     public IReadOnlyList<VcpuStatus> GetStatus() => _runners.Select(r => r.Status).ToArray();
@@ -427,10 +440,29 @@ public sealed class MicroVm : IWorkloadVm
         }
 
         Stop();
+        _ticker?.Dispose();
         _disposed = true;
         _vm.Dispose();
         _memory.Dispose();
         _kvm.Dispose();
+    }
+
+    /// <summary>Makes the vCPUs of a running VM exit (the <see cref="ThrottleTicker"/>'s tick).</summary>
+    private void KickRunning()
+    {
+        lock (_gate)
+        {
+            // A stopped VM's vCPUs may be gone: kick only while running.
+            if (_state != MicroVmState.Running)
+            {
+                return;
+            }
+
+            foreach (VcpuRunner r in _runners)
+            {
+                r.Kick();
+            }
+        }
     }
 
     private void CheckBacked(GuestRange range, string what)

@@ -47,9 +47,18 @@ internal sealed class Pacer
 
     /// <summary>Counts one page write and holds the thread as long as the settings ask.</summary>
     /// <param name="writers">How many threads share the pages/s limit.</param>
-    internal void PageWritten(int writers = 1)
+    internal void PageWritten(int writers = 1) => Hold(writers, pace: true);
+
+    /// <summary>
+    /// Holds the thread for the throttle owed for the time run since the last hold, at an exit a
+    /// timer forced (a guest without a pace port, see <see cref="ThrottleTicker"/>). The pages/s
+    /// limit is not kept here: without pace-port writes there are no pages to count.
+    /// </summary>
+    internal void TimesliceEnded() => Hold(1, pace: false);
+
+    private void Hold(int writers, bool pace)
     {
-        double limit = _control.PaceLimit;
+        double limit = pace ? _control.PaceLimit : 0;
         int percent = _control.ThrottlePercent;
         int generation = _control.Generation;
         long now = _time.GetTimestamp();

@@ -8,7 +8,8 @@ namespace MigrateKit.Vmm;
 /// <summary>
 /// The run loop of one <see cref="MicroVm"/> vCPU on a thread of its own: enters <c>KVM_RUN</c>,
 /// handles each exit (port writes, halt, a full dirty ring, faults) and parks while the VM is
-/// paused or the guest has halted.
+/// paused or the guest has halted. An <c>in</c> reads all-ones (the native shim's answer): for a
+/// serial-text guest, a line status register showing the transmit holding register empty.
 /// </summary>
 internal sealed class VcpuRunner
 {
@@ -17,6 +18,7 @@ internal sealed class VcpuRunner
     private readonly GuestPorts _ports;
     private readonly Pacer _pacer;
     private readonly GuestReports _reports = new();
+    private readonly SerialLines _serial = new();
     private long _dirtyRingFullExits;
     private volatile bool _halted;
     private volatile string? _fault;
@@ -182,6 +184,12 @@ internal sealed class VcpuRunner
             case VcpuExitReason.Interrupted:
                 // Clear before re-reading the flags (with a full barrier) so a racing kick is never lost.
                 Vcpu.ClearImmediateExit();
+                if (_ports.Pace is null)
+                {
+                    // No pace-port exits: the throttle is held here, at the ThrottleTicker's kicks.
+                    _pacer.TimesliceEnded();
+                }
+
                 return true;
             case VcpuExitReason.Io when exit.IsOut:
                 OnOut(exit);
@@ -210,7 +218,15 @@ internal sealed class VcpuRunner
 
     private void OnOut(VcpuExit exit)
     {
-        if (exit.Port == _ports.Status && exit.Size == 4)
+        if (_ports.SerialText)
+        {
+            // One character per out to the transmit register; the UART's other registers take no part.
+            if (exit.Port == _ports.Status && exit.Size == 1 && _serial.Add((byte)exit.Data) is { } log)
+            {
+                _gate.Report(() => _reports.Serial(log));
+            }
+        }
+        else if (exit.Port == _ports.Status && exit.Size == 4)
         {
             uint value = (uint)exit.Data;
             _gate.Report(() => _reports.Status(value));

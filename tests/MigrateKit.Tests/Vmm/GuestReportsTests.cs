@@ -39,4 +39,16 @@ public sealed class GuestReportsTests
         reports.PageWritten();
         Assert.AreEqual(new VcpuStatus(3, 5, 0, -1, 2, true, "vCPU 3: halted"), reports.ToStatus(3, halted: true, fault: "vCPU 3: halted"));
     }
+
+    [TestMethod]
+    public void Serial_CountsPassesAndFailuresAsTheDwordReportsWould()
+    {
+        var reports = new GuestReports();
+        reports.Serial(GuestSerialLog.Parse("00000001\n80000005\n"));
+        reports.Serial(GuestSerialLog.Parse("80000009\n"));
+        reports.Serial(GuestSerialLog.Parse("00000002\n"));
+        Assert.AreEqual(2u, reports.Passes);
+        Assert.AreEqual(2L, reports.Failures);
+        Assert.AreEqual(5L, reports.FirstFailedPage);
+    }
 }

@@ -138,6 +138,47 @@ public sealed class PacerTests
         Assert.HasCount(1, _holds, "the 80 ms still owed at 90 % are not held at 50 %");
     }
 
+    [TestMethod]
+    [DataRow(50, 10.0)]
+    [DataRow(75, 30.0)]
+    public void TimesliceEnded_WithAThrottle_HoldsAsQemuDoes_PctOverOneMinusPctOfTheSlice(int percent, double heldMs)
+    {
+        _control.SetThrottlePercent(percent);
+        Pacer pacer = Started();
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        pacer.TimesliceEnded();
+        Assert.AreEqual(heldMs, _holds.Single().TotalMilliseconds, 0.01);
+    }
+
+    [TestMethod]
+    public void TimesliceEnded_RunsHalfTheTimeAtFiftyPercent_OverManySlices()
+    {
+        _control.SetThrottlePercent(50);
+        Pacer pacer = Started();
+        DateTimeOffset start = _time.GetUtcNow();
+        for (int i = 0; i < 100; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(10));
+            pacer.TimesliceEnded();
+        }
+
+        Assert.AreEqual(2000, (_time.GetUtcNow() - start).TotalMilliseconds, 0.1, "1 s run and 1 s held");
+    }
+
+    [TestMethod]
+    public void TimesliceEnded_IgnoresThePaceLimit_WhichNeedsPageCounts()
+    {
+        _control.SetPaceLimit(1);
+        Pacer pacer = NewPacer();
+        for (int i = 0; i < 100; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(10));
+            pacer.TimesliceEnded();
+        }
+
+        Assert.IsEmpty(_holds);
+    }
+
     /// <summary>A pacer past its first page, which starts its schedule: only the time run after it is owed.</summary>
     private Pacer Started(Action<TimeSpan>? hold = null)
     {

@@ -210,8 +210,12 @@ public sealed class VcpuStateTests
         AssertInvalid(new MicroVmOptions { DirtyLogInitiallySet = true }, nameof(MicroVmOptions.DirtyLogInitiallySet));
 
     [TestMethod]
-    public void SerialTextPorts_AreRejected_BecauseTheRunLoopCountsDwordReports() =>
-        AssertInvalid(new MicroVmOptions { Ports = GuestPorts.Com1 }, nameof(MicroVmOptions.Ports));
+    public void SerialTextPorts_AreAccepted_ForBootedImages() =>
+        new MicroVmOptions { Ports = GuestPorts.Com1 }.Validate();
+
+    [TestMethod]
+    public void SerialTextPortsWhoseUartRegistersPassPortFfff_AreRejected() =>
+        AssertInvalid(new MicroVmOptions { Ports = new GuestPorts(null, 0xFFFC, SerialText: true) }, nameof(MicroVmOptions.Ports));
 
     [TestMethod]
     public void MicroVmCreate_ValidatesBeforeTouchingKvm()
