@@ -66,6 +66,24 @@ public sealed class MicroVmBootTests
     }
 
     [TestMethod]
+    public void FillImage_Of64MiB_Finishes_AndEveryPageIsNonZero()
+    {
+        const ulong End = SweepStart + (64 * MiB);
+        using MicroVm vm = BootVm(End + MiB);
+        vm.Boot(GuestPrograms.Fill(SweepStart, End, GuestPorts.Com1, BootSector.ProgramAddress));
+        var clock = Stopwatch.StartNew();
+        vm.Start();
+        WaitForPass(vm, 1);
+        Assert.IsTrue(SpinWait.SpinUntil(() => vm.GetStatus()[0].Halted, PassTimeout), $"the fill did not halt: {vm.GetStatus()[0]}");
+        Console.WriteLine($"64 MiB filled in {clock.ElapsedMilliseconds} ms");
+        vm.Pause();
+        for (ulong a = SweepStart; a < End; a += 4096)
+        {
+            Assert.IsTrue(vm.Memory.GetSpan(a, 4096).ContainsAnyExcept((byte)0), $"page 0x{a:x} is all zero");
+        }
+    }
+
+    [TestMethod]
     public void Throttle_WithoutAPacePort_HoldsABootedSweepAtItsTimerKicks()
     {
         using MicroVm vm = BootVm(16 * MiB);
