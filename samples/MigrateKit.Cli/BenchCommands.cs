@@ -10,15 +10,16 @@ using MigrateKit.Memory;
 
 namespace MigrateKit.Cli;
 
-/// <summary>The <c>bench</c> command and its subcommands (<c>soak</c>, <c>forecast</c>, <c>libvirt-strategies</c>).</summary>
+/// <summary>The <c>bench</c> command and its subcommands (<c>soak</c>, <c>forecast</c>, <c>libvirt-strategies</c>, <c>vs-qemu</c>).</summary>
 internal static class BenchCommands
 {
     internal static Command Create()
     {
-        var command = new Command("bench", "Long-running measurements of this process.\nExample: migratekit bench soak --count 100\nExample: migratekit bench forecast --quick\nExample: migratekit bench libvirt-strategies --to qemu+ssh://host2/system");
+        var command = new Command("bench", "Long-running measurements of this process.\nExample: migratekit bench soak --count 100\nExample: migratekit bench forecast --quick\nExample: migratekit bench libvirt-strategies --to qemu+ssh://host2/system\nExample: migratekit bench vs-qemu --scenario all --repeat 3");
         command.Subcommands.Add(SoakCommand());
         command.Subcommands.Add(ForecastBenchCommand.Create());
         command.Subcommands.Add(StrategyBenchCommand.Create());
+        command.Subcommands.Add(VsQemuCommand.Create());
         return command;
     }
 

@@ -180,27 +180,8 @@ internal static class MigrationRunner
     internal static async Task<RunOutcome> DemoAsync(SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, (MigrationTlsOptions Source, MigrationTlsOptions Destination)? tls, CancellationToken ct)
     {
         using IWorkloadVm source = StartSource(s, status);
-        await using MigrationListener listener = tls is { } pair ? MigrationListener.Listen("tcp:127.0.0.1:0", pair.Destination, null) : MigrationListener.Listen("tcp:127.0.0.1:0");
-        MigrationReceiver receiver = Receiver(s.Vm, new MigrationReceiverOptions(), s.Verbose);
-        using var stopReceiving = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        Task<ReceiveResult> receiving = Task.Run(() => receiver.ReceiveAsync(listener, stopReceiving.Token), ct);
-        MigrationReport report = await SendAsync(source, token => MigrationConnector.ConnectAsync(listener.LocalAddress, tls?.Source, null, token), s, status, progress, ct).ConfigureAwait(false);
-        if (report.Status != MigrationStatus.Completed)
-        {
-            // The source told the destination if it could; a destination that still waits for a reconnection is not waited for.
-            stopReceiving.CancelAfter(TimeSpan.FromSeconds(2));
-        }
-
-        ReceiveResult? received;
-        try
-        {
-            received = await receiving.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            received = null;
-        }
-
+        (MigrationReport report, ReceiveResult? received) = await LoopbackAsync(
+            connect => SendAsync(source, connect, s, status, progress, ct), Receiver(s.Vm, new MigrationReceiverOptions(), s.Verbose), tls, ct).ConfigureAwait(false);
         using IWorkloadVm? destination = received?.Target as IWorkloadVm;
         if (report.Status != MigrationStatus.Completed || destination is null)
         {
@@ -211,6 +192,36 @@ internal static class MigrationRunner
         (bool ok, string detail, int passes) = CheckDestination(destination, s.Workload == "verify", 3);
         bool verified = ok && report.DigestsMatched == true && report.SourceMemoryVerified != false;
         return new RunOutcome(report, verified, detail, passes, VmKind.Of(source));
+    }
+
+    /// <summary>
+    /// Runs a migration over loopback TCP into a VM <paramref name="receiver"/> builds in this process
+    /// (with mutual TLS when <paramref name="tls"/> is given): <paramref name="send"/> migrates over the
+    /// connections it is handed. Returns the source's report and what the destination received
+    /// (null when a failed migration left the destination waiting for a reconnection).
+    /// </summary>
+    internal static async Task<(MigrationReport Report, ReceiveResult? Received)> LoopbackAsync(
+        Func<Func<CancellationToken, Task<IMigrationConnection>>, Task<MigrationReport>> send, MigrationReceiver receiver,
+        (MigrationTlsOptions Source, MigrationTlsOptions Destination)? tls, CancellationToken ct)
+    {
+        await using MigrationListener listener = tls is { } pair ? MigrationListener.Listen("tcp:127.0.0.1:0", pair.Destination, null) : MigrationListener.Listen("tcp:127.0.0.1:0");
+        using var stopReceiving = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Task<ReceiveResult> receiving = Task.Run(() => receiver.ReceiveAsync(listener, stopReceiving.Token), ct);
+        MigrationReport report = await send(token => MigrationConnector.ConnectAsync(listener.LocalAddress, tls?.Source, null, token)).ConfigureAwait(false);
+        if (report.Status != MigrationStatus.Completed)
+        {
+            // The source told the destination if it could; a destination that still waits for a reconnection is not waited for.
+            stopReceiving.CancelAfter(TimeSpan.FromSeconds(2));
+        }
+
+        try
+        {
+            return (report, await receiving.ConfigureAwait(false));
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return (report, null);
+        }
     }
 
     /// <summary>An <see cref="IProgress{T}"/> that queues reports for a renderer on another thread.</summary>

@@ -1,0 +1,126 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using MigrateKit.Guests;
+using MigrateKit.Kvm;
+using MigrateKit.Qemu;
+
+namespace MigrateKit.Cli;
+
+/// <summary>What <c>bench vs-qemu</c> runs.</summary>
+/// <param name="Scenarios">The scenarios, in order.</param>
+/// <param name="Repeat">Runs of each side of each scenario.</param>
+/// <param name="Cutoff">A migration still running after this long is ended and reported as not converged.</param>
+internal sealed record VsQemuSettings(IReadOnlyList<VsQemuScenario> Scenarios, int Repeat, TimeSpan Cutoff);
+
+/// <summary>
+/// Runs <c>bench vs-qemu</c>: per repetition and scenario, QEMU→QEMU and MicroVm→MicroVm on the
+/// same boot image, one after the other (which goes first alternates per repetition, so a slow
+/// stretch of the host does not always fall on the same side).
+/// </summary>
+internal static class VsQemuBench
+{
+    /// <summary>Why the bench cannot run here, or null.</summary>
+    internal static string? Missing()
+    {
+        if (!File.Exists(KvmSystem.DefaultPath))
+        {
+            return $"{KvmSystem.DefaultPath} does not exist: both sides run on KVM.";
+        }
+
+        return QemuProcess.FindOnPath() is null ? $"{QemuProcess.ExecutableName} is not on PATH (Debian: qemu-system-x86)." : null;
+    }
+
+    /// <summary>Runs every scenario <see cref="VsQemuSettings.Repeat"/> times on each side; <paramref name="onRun"/> sees each run as it ends.</summary>
+    internal static async Task<VsQemuJson> RunAsync(VsQemuSettings settings, Action<VsQemuScenario, string, VsQemuRun> onRun, CancellationToken ct)
+    {
+        long started = Stopwatch.GetTimestamp();
+        var qemu = settings.Scenarios.ToDictionary(s => s.Name, _ => new List<VsQemuRun>());
+        var migrateKit = settings.Scenarios.ToDictionary(s => s.Name, _ => new List<VsQemuRun>());
+        string directory = Directory.CreateTempSubdirectory("migratekit-vs-qemu-").FullName;
+        try
+        {
+            var images = new Dictionary<string, (byte[] Bytes, string Path)>();
+            foreach (VsQemuScenario s in settings.Scenarios)
+            {
+                byte[] image = BootSector.Build(s.Program());
+                string path = Path.Combine(directory, s.Name + ".img");
+                await File.WriteAllBytesAsync(path, image, ct).ConfigureAwait(false);
+                images[s.Name] = (image, path);
+            }
+
+            for (int run = 1; run <= settings.Repeat; run++)
+            {
+                foreach (VsQemuScenario s in settings.Scenarios)
+                {
+                    (byte[] bytes, string path) = images[s.Name];
+                    int r = run;
+                    Func<Task> q = async () => Add(s, "qemu", qemu[s.Name], await Guarded(r, () => VsQemuQemuSide.RunAsync(s, path, r, settings.Cutoff, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task> m = async () => Add(s, "migratekit", migrateKit[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, bytes, r, settings.Cutoff, ct), ct).ConfigureAwait(false), onRun);
+                    foreach (Func<Task> side in run % 2 == 1 ? [q, m] : (Func<Task>[])[m, q])
+                    {
+                        await side().ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        return new VsQemuJson
+        {
+            Date = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            Repeat = settings.Repeat,
+            CutoffSeconds = settings.Cutoff.TotalSeconds,
+            QemuVersion = await QemuVersionAsync().ConfigureAwait(false),
+            Scenarios = [.. settings.Scenarios.Select(s => VsQemuScenarioResult.Of(s, qemu[s.Name], migrateKit[s.Name]))],
+            Seconds = Math.Round(Stopwatch.GetElapsedTime(started).TotalSeconds, 1),
+        };
+    }
+
+    private static void Add(VsQemuScenario s, string side, List<VsQemuRun> runs, VsQemuRun row, Action<VsQemuScenario, string, VsQemuRun> onRun)
+    {
+        runs.Add(row);
+        onRun(s, side, row);
+    }
+
+    /// <summary>A run that throws (QEMU would not start, a socket broke) is a failed row, not the end of the bench.</summary>
+    private static async Task<VsQemuRun> Guarded(int run, Func<Task<VsQemuRun>> body, CancellationToken ct)
+    {
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
+        {
+            return new VsQemuRun { Run = run, Status = VsQemuRun.Failed, Reason = $"{ex.GetType().Name}: {ex.Message}" };
+        }
+    }
+
+    /// <summary>The first line of <c>qemu-system-x86_64 --version</c>, or null.</summary>
+    private static async Task<string?> QemuVersionAsync()
+    {
+        try
+        {
+            using Process? p = Process.Start(new ProcessStartInfo(QemuProcess.ExecutableName, "--version") { RedirectStandardOutput = true, UseShellExecute = false });
+            if (p is null)
+            {
+                return null;
+            }
+
+            string? line = await p.StandardOutput.ReadLineAsync().ConfigureAwait(false);
+            await p.WaitForExitAsync().ConfigureAwait(false);
+            return line?.Trim();
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException)
+        {
+            return null;
+        }
+    }
+}

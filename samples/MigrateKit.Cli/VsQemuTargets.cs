@@ -1,0 +1,43 @@
+using System.Collections.Generic;
+using System.Globalization;
+
+namespace MigrateKit.Cli;
+
+/// <summary>The targets <c>bench vs-qemu</c> checks, all on the medians of the same run.</summary>
+internal static class VsQemuTargets
+{
+    /// <summary>MigrateKit's forecast error may be at most this.</summary>
+    internal const double ForecastErrorPct = 10;
+
+    internal static IReadOnlyList<VsQemuTarget> For(VsQemuScenario scenario, VsQemuScenarioResult r)
+    {
+        var targets = new List<VsQemuTarget>();
+        VsQemuSide q = r.Qemu, m = r.MigrateKit;
+        if (scenario.Name == "unlimited")
+        {
+            targets.Add(AtMost("total time ≤ 1.0× QEMU's", r.TotalRatio, 1.0, m.MediansOfConverged));
+            targets.Add(new VsQemuTarget("downtime ≤ QEMU's", m.MediansOfConverged && m.DowntimeMs <= q.DowntimeMs,
+                $"MigrateKit {Ms(m.DowntimeMs)}, QEMU {Ms(q.DowntimeMs)}"));
+        }
+        else if (scenario.Name == "anchor-100mib-autoconverge")
+        {
+            targets.Add(AtMost("total time ≤ 0.25× QEMU's", r.TotalRatio, 0.25, m.MediansOfConverged));
+            targets.Add(AtMost("bytes ≤ 0.2× QEMU's", r.BytesRatio, 0.2, m.MediansOfConverged));
+            targets.Add(new VsQemuTarget("downtime ≤ 300 ms", m.MediansOfConverged && m.DowntimeMs <= VsQemuScenario.MaxDowntime.TotalMilliseconds, $"MigrateKit {Ms(m.DowntimeMs)}"));
+        }
+
+        targets.Add(new VsQemuTarget($"forecast error ≤ {ForecastErrorPct:F0} %", m.MediansOfConverged && m.PredictionErrorPct <= ForecastErrorPct,
+            $"MigrateKit {Pct(m.PredictionErrorPct)} ({Ms(m.PredictionErrorMs)})"));
+        bool below = m.MediansOfConverged && m.PredictionErrorPct is double mine && (q.PredictionErrorPct is not double theirs || mine < theirs);
+        targets.Add(new VsQemuTarget("forecast error below QEMU's expected-downtime error", below,
+            $"MigrateKit {Pct(m.PredictionErrorPct)}, QEMU {(q.PredictionErrorPct is null ? "gave no expected downtime before it switched over" : Pct(q.PredictionErrorPct))}"));
+        return targets;
+    }
+
+    private static VsQemuTarget AtMost(string what, double? ratio, double limit, bool converged) =>
+        new(what, converged && ratio <= limit, ratio is double x ? $"{x.ToString("F2", CultureInfo.InvariantCulture)}×{(converged ? "" : " (MigrateKit did not converge)")}" : "no ratio (a side has no figure)");
+
+    internal static string Ms(double? v) => v is double d ? d.ToString("F1", CultureInfo.InvariantCulture) + " ms" : "-";
+
+    internal static string Pct(double? v) => v is double d ? d.ToString("F1", CultureInfo.InvariantCulture) + " %" : "-";
+}

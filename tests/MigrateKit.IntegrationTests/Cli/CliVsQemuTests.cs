@@ -1,0 +1,49 @@
+using System;
+using System.Linq;
+using System.Text.Json;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Tests.Cli;
+
+namespace MigrateKit.IntegrationTests.Cli;
+
+/// <summary>
+/// <c>bench vs-qemu</c> as a process at its smallest: one run of each side of the unlimited scenario,
+/// QEMU→QEMU on KVM and MicroVm→MicroVm booting the same image. Skips only without /dev/kvm or QEMU.
+/// </summary>
+[TestClass]
+[TestCategory("Qemu")]
+public sealed class CliVsQemuTests
+{
+    [TestMethod]
+    public void BenchVsQemu_OneUnlimitedRun_BothSidesMigrateTheSameGuest_AndTheJsonHasTheirFigures()
+    {
+        KvmRequirement.Require("both sides of the bench run on KVM");
+        QemuRequirement.Require();
+
+        (int exit, string stdout, string stderr) = CliProcess.Run(["bench", "vs-qemu", "--scenario", "unlimited", "--repeat", "1", "--cutoff", "30s", "--json"], TimeSpan.FromMinutes(4));
+
+        Assert.AreEqual(0, exit, $"{stderr}\n{stdout}");
+        using JsonDocument doc = JsonDocument.Parse(stdout);
+        JsonElement scenario = doc.RootElement.GetProperty("scenarios").EnumerateArray().Single();
+        Assert.AreEqual("unlimited", scenario.GetProperty("name").GetString());
+        foreach (string side in (string[])["qemu", "migratekit"])
+        {
+            JsonElement s = scenario.GetProperty(side);
+            JsonElement run = s.GetProperty("runs").EnumerateArray().Single();
+            Assert.AreEqual("completed", run.GetProperty("status").GetString(), $"{side}: {run}");
+            Assert.IsTrue(run.GetProperty("verified").GetBoolean(), $"{side}: the guest runs on at the destination: {run}");
+            Assert.IsGreaterThan(0.0, s.GetProperty("totalMs").GetDouble(), side);
+            Assert.IsGreaterThan(0.0, s.GetProperty("downtimeMs").GetDouble(), side);
+
+            // The 99 MiB working set is non-zero on both sides and must cross the wire at least once.
+            Assert.IsGreaterThan(99.0 * 1048576, s.GetProperty("bytesSent").GetDouble(), side);
+        }
+
+        Assert.AreEqual(JsonValueKind.Number, scenario.GetProperty("migratekit").GetProperty("predictionErrorPct").ValueKind, scenario.ToString());
+        Assert.AreEqual(JsonValueKind.Number, scenario.GetProperty("totalRatio").ValueKind);
+        Assert.IsNotEmpty(scenario.GetProperty("targets").EnumerateArray().ToArray());
+        StringAssert.Contains(stderr, "unlimited 1/1 qemu: completed");
+        StringAssert.Contains(stderr, "unlimited 1/1 migratekit: completed");
+    }
+}
