@@ -15,7 +15,8 @@ namespace MigrateKit.Cli;
 /// <param name="Scenarios">The scenarios, in order.</param>
 /// <param name="Repeat">Runs of each side of each scenario.</param>
 /// <param name="Cutoff">A migration still running after this long is ended and reported as not converged.</param>
-internal sealed record VsQemuSettings(IReadOnlyList<VsQemuScenario> Scenarios, int Repeat, TimeSpan Cutoff);
+/// <param name="Verbose">Log what MigrateKit's engine measures and decides to stderr.</param>
+internal sealed record VsQemuSettings(IReadOnlyList<VsQemuScenario> Scenarios, int Repeat, TimeSpan Cutoff, bool Verbose = false);
 
 /// <summary>
 /// Runs <c>bench vs-qemu</c>: per repetition and scenario, QEMU→QEMU and MicroVm→MicroVm on the
@@ -60,7 +61,7 @@ internal static class VsQemuBench
                     (byte[] bytes, string path) = images[s.Name];
                     int r = run;
                     Func<Task> q = async () => Add(s, "qemu", qemu[s.Name], await Guarded(r, () => VsQemuQemuSide.RunAsync(s, path, r, settings.Cutoff, ct), ct).ConfigureAwait(false), onRun);
-                    Func<Task> m = async () => Add(s, "migratekit", migrateKit[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, bytes, r, settings.Cutoff, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task> m = async () => Add(s, "migratekit", migrateKit[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, bytes, r, settings, ct), ct).ConfigureAwait(false), onRun);
                     foreach (Func<Task> side in run % 2 == 1 ? [q, m] : (Func<Task>[])[m, q])
                     {
                         await side().ConfigureAwait(false);

@@ -18,6 +18,7 @@ internal sealed class VsQemuCommand
     private readonly Option<string> _cutoff = new("--cutoff") { Description = "A migration still running after this long is ended and reported as not converged, with its figures at the cut-off.", DefaultValueFactory = _ => "60s" };
     private readonly Option<bool> _json = new("--json") { Description = "Print exactly one JSON object {\"scenarios\": [{\"name\", \"qemu\", \"migratekit\", ...}]} and nothing else on stdout." };
     private readonly Option<string?> _out = new("--out") { Description = "Also save the JSON object to this file." };
+    private readonly Option<bool> _verbose = new("--verbose") { Description = "Log what MigrateKit's engine measures and decides to stderr." };
     private readonly Option<string?> _summarize = new("--summarize") { Description = "Run nothing: summarize again the runs of a JSON file --out saved (medians, ratios, targets)." };
 
     internal static Command Create()
@@ -30,7 +31,7 @@ internal sealed class VsQemuCommand
             "the MigrateKit/QEMU ratios and the targets. Needs /dev/kvm and qemu-system-x86_64; QEMU's BIOS takes ~15 s to boot each guest here. " +
             "Exit code 0 when the bench ran (targets missed included), 4 when a run failed, 2 when it cannot run here.\n" +
             "Example: migratekit bench vs-qemu --scenario unlimited --repeat 1");
-        foreach (Option option in (Option[])[o._scenario, o._repeat, o._cutoff, o._json, o._out, o._summarize])
+        foreach (Option option in (Option[])[o._scenario, o._repeat, o._cutoff, o._json, o._out, o._verbose, o._summarize])
         {
             command.Options.Add(option);
         }
@@ -129,7 +130,7 @@ internal sealed class VsQemuCommand
             throw new FormatException($"--cutoff {p.GetValue(_cutoff)}: use 1s to 30min.");
         }
 
-        return new VsQemuSettings(VsQemuScenario.Select(p.GetValue(_scenario)!), repeat, cutoff);
+        return new VsQemuSettings(VsQemuScenario.Select(p.GetValue(_scenario)!), repeat, cutoff, p.GetValue(_verbose));
     }
 }
 

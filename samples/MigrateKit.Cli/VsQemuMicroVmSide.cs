@@ -24,7 +24,7 @@ internal static class VsQemuMicroVmSide
     };
 
     /// <summary>Boots the image in a source MicroVm, migrates it into a MicroVm the receiver builds and reports what the engine measured.</summary>
-    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, byte[] image, int run, TimeSpan cutoff, CancellationToken ct)
+    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, byte[] image, int run, VsQemuSettings settings, CancellationToken ct)
     {
         var row = new VsQemuRun { Run = run, Status = VsQemuRun.Failed };
         using MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = scenario.Memory, ManualDirtyLogProtect = true, Ports = GuestPorts.Com1 });
@@ -39,7 +39,7 @@ internal static class VsQemuMicroVmSide
         (MigrationReport report, ReceiveResult? received) = await MigrationRunner.LoopbackAsync(async connect =>
         {
             using IDirtyPageTracker tracker = source.CreateTracker();
-            var engine = new PreCopyEngine(source, tracker, Options(scenario, cutoff));
+            var engine = new PreCopyEngine(source, tracker, Options(scenario, settings.Cutoff), CliLogging.For<PreCopyEngine>(settings.Verbose));
             return await engine.MigrateAsync(connect, null, ct).ConfigureAwait(false);
         }, receiver, null, ct).ConfigureAwait(false);
         using IWorkloadVm? destination = received?.Target as IWorkloadVm;

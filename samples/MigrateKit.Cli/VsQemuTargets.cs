@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using System.Globalization;
 
 namespace MigrateKit.Cli;
@@ -26,6 +27,15 @@ internal static class VsQemuTargets
             targets.Add(new VsQemuTarget("downtime ≤ 300 ms", m.MediansOfConverged && m.DowntimeMs <= VsQemuScenario.MaxDowntime.TotalMilliseconds, $"MigrateKit {Ms(m.DowntimeMs)}"));
         }
 
+        if (q.Converged == 0 && m.Converged == 0 && m.Runs.Count > 0 && m.Runs.All(x => x.Status == VsQemuRun.NotConverged))
+        {
+            // No downtime to score a forecast against: what counts is that it said so, and when.
+            bool early = m.TotalMs < q.TotalMs;
+            targets.Add(new VsQemuTarget("neither converges: MigrateKit's forecast says so before QEMU's cut-off", early,
+                $"MigrateKit gave up after {S(m.TotalMs)} ({m.Runs[0].Reason}); QEMU ran {S(q.TotalMs)}, expecting {Ms(q.PredictedDowntimeMs)} of downtime"));
+            return targets;
+        }
+
         targets.Add(new VsQemuTarget($"forecast error ≤ {ForecastErrorPct:F0} %", m.MediansOfConverged && m.PredictionErrorPct <= ForecastErrorPct,
             $"MigrateKit {Pct(m.PredictionErrorPct)} ({Ms(m.PredictionErrorMs)})"));
         bool below = m.MediansOfConverged && m.PredictionErrorPct is double mine && (q.PredictionErrorPct is not double theirs || mine < theirs);
@@ -38,6 +48,8 @@ internal static class VsQemuTargets
         new(what, converged && ratio <= limit, ratio is double x ? $"{x.ToString("F2", CultureInfo.InvariantCulture)}×{(converged ? "" : " (MigrateKit did not converge)")}" : "no ratio (a side has no figure)");
 
     internal static string Ms(double? v) => v is double d ? d.ToString("F1", CultureInfo.InvariantCulture) + " ms" : "-";
+
+    internal static string S(double? ms) => ms is double d ? (d / 1000).ToString("F1", CultureInfo.InvariantCulture) + " s" : "-";
 
     internal static string Pct(double? v) => v is double d ? d.ToString("F1", CultureInfo.InvariantCulture) + " %" : "-";
 }

@@ -35,7 +35,8 @@ public readonly record struct PolicyDecision(MigrationAction Action, int Throttl
 /// <param name="MemoryBytes">Guest memory size.</param>
 /// <param name="ThrottlePercent">The throttle in force.</param>
 /// <param name="DeferredPagesGrew">Whether the set of deferred hot pages grew this round.</param>
-public readonly record struct PolicyState(int Round, TimeSpan Elapsed, ulong BytesSent, ulong MemoryBytes, int ThrottlePercent, bool DeferredPagesGrew);
+/// <param name="DirtyPages">Pages the guest dirtied during the round (0: not known).</param>
+public readonly record struct PolicyState(int Round, TimeSpan Elapsed, ulong BytesSent, ulong MemoryBytes, int ThrottlePercent, bool DeferredPagesGrew, ulong DirtyPages = 0);
 
 /// <summary>
 /// Decides, from a <see cref="Forecast"/>, whether to switch over, keep going, throttle the guest
@@ -47,6 +48,15 @@ public sealed class MigrationPolicy
 {
     private readonly MigrationOptions _options;
     private int _hopelessRounds;
+    private ulong _lastDirtyPages;
+    private bool _lastRaisedThrottle;
+
+    // A guest that dirties at least this share of the pages it dirtied before a stronger throttle
+    // is bounded by its working set, not by its speed.
+    private const double SaturatedShare = 0.97;
+
+    // How much harder a saturated guest is cut than its measured rate asks for.
+    private const double SaturatedCut = 0.25;
 
     /// <summary>Creates the policy for the given options.</summary>
     public MigrationPolicy(MigrationOptions options)
@@ -70,6 +80,14 @@ public sealed class MigrationPolicy
     public PolicyDecision Decide(Forecast forecast, PolicyState state)
     {
         ArgumentNullException.ThrowIfNull(forecast);
+        PolicyDecision decision = DecideRound(forecast, state);
+        _lastDirtyPages = state.DirtyPages;
+        _lastRaisedThrottle = decision.ThrottlePercent > state.ThrottlePercent;
+        return decision;
+    }
+
+    private PolicyDecision DecideRound(Forecast forecast, PolicyState state)
+    {
         int throttle = state.ThrottlePercent;
 
         // The limit is a promise: the forecast's upper bound must fit, not just its point. And by
@@ -105,12 +123,16 @@ public sealed class MigrationPolicy
         double q = forecast.ConvergenceRatio;
         if (q > _options.ConvergenceTarget && _options.AllowThrottling && throttle < _options.MaxThrottlePercent)
         {
-            // The guest's speed scales with its run time: aim the rate at target x bandwidth.
-            double speed = (100 - throttle) / 100.0 * (_options.ConvergenceTarget / q);
+            // The guest's speed scales with its run time: aim the rate at target x bandwidth. A guest
+            // that dirtied as many pages after the last raise as before it rewrites its whole working
+            // set within a round: its rate is higher than the round shows, so cut it harder.
+            bool saturated = _lastRaisedThrottle && state.DirtyPages > 0 && state.DirtyPages >= SaturatedShare * _lastDirtyPages;
+            double speed = (100 - throttle) / 100.0 * (_options.ConvergenceTarget / q) * (saturated ? SaturatedCut : 1);
             int wanted = (int)Math.Ceiling(100 * (1 - speed));
             int next = Math.Clamp(wanted, throttle + 1, _options.MaxThrottlePercent);
             _hopelessRounds = 0;
-            return new PolicyDecision(MigrationAction.Throttle, next, Invariant($"dirty rate is {q:P0} of bandwidth; aiming for {_options.ConvergenceTarget:P0}"));
+            string why = saturated ? "; the whole working set was rewritten again after the last raise" : "";
+            return new PolicyDecision(MigrationAction.Throttle, next, Invariant($"dirty rate is {q:P0} of bandwidth; aiming for {_options.ConvergenceTarget:P0}{why}"));
         }
 
         if (forecast.Verdict is ConvergenceVerdict.Diverging or ConvergenceVerdict.Stalled && q >= 1)

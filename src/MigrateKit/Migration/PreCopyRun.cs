@@ -342,7 +342,7 @@ internal sealed class PreCopyRun
 
             (ulong dirty, bool deferredGrew) = Harvest();
             Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)Link.Writer.BurstAvailable);
-            var state = new PolicyState(round, Elapsed, _sender.BytesWritten, _source.Memory.TotalSize, _recovery.ThrottlePercent, deferredGrew);
+            var state = new PolicyState(round, Elapsed, _sender.BytesWritten, _source.Memory.TotalSize, _recovery.ThrottlePercent, deferredGrew, dirty);
             PolicyDecision decision = _policy.Decide(forecast, state);
             var traffic = new RoundTraffic
             {

@@ -41,8 +41,8 @@ public sealed class MigrationPolicyTests
         };
     }
 
-    private static PolicyState State(int round = 1, double elapsedSeconds = 1, ulong bytesSent = GiB, ulong memory = GiB, int throttle = 0, bool deferredGrew = false) =>
-        new(round, TimeSpan.FromSeconds(elapsedSeconds), bytesSent, memory, throttle, deferredGrew);
+    private static PolicyState State(int round = 1, double elapsedSeconds = 1, ulong bytesSent = GiB, ulong memory = GiB, int throttle = 0, bool deferredGrew = false, ulong dirty = 0) =>
+        new(round, TimeSpan.FromSeconds(elapsedSeconds), bytesSent, memory, throttle, deferredGrew, dirty);
 
     [TestMethod]
     [DataRow(1d)]
@@ -145,6 +145,32 @@ public sealed class MigrationPolicyTests
         Assert.AreEqual(expected, d.ThrottlePercent);
         Assert.IsNotNull(d.Reason);
         Assert.Contains("dirty rate", d.Reason);
+    }
+
+    [TestMethod]
+    public void AGuestThatRewritesItsWholeWorkingSetAgainAfterARaise_IsCutHarder()
+    {
+        // Round 1: q = 1 -> 50 %. Round 2: as many pages dirty as before the raise, so the round's
+        // rate (q = 1 again) is a floor: a quarter of the proportional speed, 0.5 * 0.5 * 0.25.
+        var policy = new MigrationPolicy(new MigrationOptions());
+        Assert.AreEqual(50, policy.Decide(Forecast(1000, 1.0), State(round: 1, dirty: 25_000)).ThrottlePercent);
+        PolicyDecision d = policy.Decide(Forecast(1000, 1.0), State(round: 2, throttle: 50, dirty: 24_600));
+        Assert.AreEqual(MigrationAction.Throttle, d.Action);
+        Assert.AreEqual(94, d.ThrottlePercent);
+        Assert.Contains("whole working set", d.Reason!);
+    }
+
+    [TestMethod]
+    public void AGuestWhoseDirtyPagesFellAfterARaise_GetsTheProportionalStep()
+    {
+        var policy = new MigrationPolicy(new MigrationOptions());
+        Assert.AreEqual(50, policy.Decide(Forecast(1000, 1.0), State(round: 1, dirty: 25_000)).ThrottlePercent);
+        Assert.AreEqual(75, policy.Decide(Forecast(1000, 1.0), State(round: 2, throttle: 50, dirty: 20_000)).ThrottlePercent, "fewer pages after the raise: the rate is real");
+
+        // Without a raise in between, an unchanged count is no evidence either.
+        var steady = new MigrationPolicy(new MigrationOptions { AllowThrottling = false });
+        Assert.AreEqual(MigrationAction.Continue, steady.Decide(Forecast(1000, 1.0), State(round: 1, dirty: 25_000)).Action);
+        Assert.AreEqual(0, steady.Decide(Forecast(1000, 1.0), State(round: 2, dirty: 25_000)).ThrottlePercent);
     }
 
     [TestMethod]
