@@ -6,11 +6,11 @@
  *   mk_vm_enable_manual_dirty_log_protect(1)     EnableManualDirtyLogProtect(initiallySet), dirty only
  *   mk_mmap_anonymous(size)                      GuestMemoryLayout.Create
  *   mk_vm_set_memory_region(slot 0, logged)      KvmVm.CreateSlot(dirtyLogging: true)
- *   a zeroed bitmap of the slot's words          new DirtyBitmap(pages)
+ *   a zeroed bitmap of the slot's words          new DirtyBitmap(pages), a zeroed ulong[]
  *   per harvest:
  *     mk_vm_get_dirty_log(slot 0)                KVM_GET_DIRTY_LOG, no KVM_CLEAR_DIRTY_LOG
  *     clear the bits past the last page          DirtyBitmap.TrimTail
- *     POPCNT over the words, four accumulators   DirtyBitmap.CountWords
+ *     POPCNT over the words, 8 a step into 4 sums DirtyBitmap.CountWords
  *
  * What the managed side adds is its own: argument checks, a lock, the SafeHandle lease and
  * the P/Invoke transition.
@@ -44,18 +44,18 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* DirtyBitmap.CountWords in C: the hardware POPCNT (.NET uses it on every x86-64 it runs
- * on; without the target attribute GCC would call a software popcount and the floor would
- * measure that instead). Scalar, like the managed loop: no AVX-512 VPOPCNTQ on either side. */
+/* DirtyBitmap.CountWords in C, the same loop: the hardware POPCNT (.NET uses it on every x86-64
+ * it runs on; without the target attribute GCC would call a software popcount), eight words an
+ * iteration into four accumulators. Scalar on both sides: no AVX-512 VPOPCNTQ. */
 __attribute__((target("popcnt")))
 static uint64_t count_words(const uint64_t *words, uint64_t n)
 {
     uint64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        c0 += (uint64_t)__builtin_popcountll(words[i]);
-        c1 += (uint64_t)__builtin_popcountll(words[i + 1]);
-        c2 += (uint64_t)__builtin_popcountll(words[i + 2]);
-        c3 += (uint64_t)__builtin_popcountll(words[i + 3]);
+    for (; i + 8 <= n; i += 8) {
+        c0 += (uint64_t)__builtin_popcountll(words[i]) + (uint64_t)__builtin_popcountll(words[i + 4]);
+        c1 += (uint64_t)__builtin_popcountll(words[i + 1]) + (uint64_t)__builtin_popcountll(words[i + 5]);
+        c2 += (uint64_t)__builtin_popcountll(words[i + 2]) + (uint64_t)__builtin_popcountll(words[i + 6]);
+        c3 += (uint64_t)__builtin_popcountll(words[i + 3]) + (uint64_t)__builtin_popcountll(words[i + 7]);
     }
     for (; i < n; i++)
         c0 += (uint64_t)__builtin_popcountll(words[i]);
@@ -91,11 +91,11 @@ int main(int argc, char **argv)
     if ((r = mk_mmap_anonymous(size, &mem)) < 0) die("mmap", r);
     if ((r = mk_vm_set_memory_region(vm, 0, 1, 0, size, mem)) < 0) die("KVM_SET_USER_MEMORY_REGION", r);
 
-    /* The managed words are a zeroed, pinned array (8-byte aligned; the offset within a cache
-     * line moved nothing measurable here). */
-    uint64_t *bitmap = aligned_alloc(64, words * 8);
-    if (bitmap == NULL) die("aligned_alloc", -ENOMEM);
-    memset(bitmap, 0, words * 8);
+    /* The managed words are a zeroed array, aligned to 8 bytes behind the array's header: calloc
+     * is the like for like (16-byte aligned). A 64-byte-aligned floor bitmap, as before, measured
+     * about 3 % slower at 16 GiB dirty here, which flattered the managed side. */
+    uint64_t *bitmap = calloc(words, sizeof *bitmap);
+    if (bitmap == NULL) die("calloc", -ENOMEM);
     uint64_t expected = dirty ? pages : 0;
     uint64_t *samples = calloc((size_t)iterations, sizeof *samples);
     uint64_t total = 0, count = 0;
