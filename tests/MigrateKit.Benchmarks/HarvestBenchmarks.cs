@@ -9,7 +9,8 @@ namespace MigrateKit.Benchmarks;
 /// One harvest through the managed API (<c>KVM_GET_DIRTY_LOG</c> into a <see cref="DirtyBitmap"/>
 /// and a count of it) of an idle and of a fully dirty slot. "Dirty" uses manual protect with
 /// <c>KVM_DIRTY_LOG_INITIALLY_SET</c>, so every page reads dirty on every call without a guest.
-/// The C floor is <c>mk_harvest_floor GIB idle|dirty</c>, which does the same ioctl and count.
+/// The C floor is <c>mk_harvest_floor GIB idle|dirty</c>, which makes the same calls and count;
+/// <see cref="HarvestVsFloor"/> times both the same way in one run.
 /// </summary>
 public class HarvestBenchmarks
 {
