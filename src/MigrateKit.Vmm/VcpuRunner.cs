@@ -222,8 +222,9 @@ internal sealed class VcpuRunner
     private void SetFault(string reason) => _gate.Report(() => _fault = $"vCPU {Vcpu.Id}: {reason}");
 
     /// <summary>
-    /// Answers a read of the UART of a serial-text guest as QEMU's idle 16550 does: the line status
-    /// register shows the transmitter empty, every other register reads 0. Other ports read all-ones.
+    /// Answers a read of the UART of a serial-text guest: the line status register shows the
+    /// transmitter empty, as an idle 16550 under QEMU does (which is what the guest programs poll);
+    /// the other registers read 0. Other ports read all-ones.
     /// </summary>
     private void OnIn(VcpuExit exit)
     {

@@ -105,7 +105,7 @@ public sealed class MicroVmBootTests
     }
 
     [TestMethod]
-    public void UartReads_AnswerAsQemusIdle16550_OtherPortsAllOnes()
+    public void UartReads_ShowTheTransmitterEmpty_OtherRegistersZero_OtherPortsAllOnes()
     {
         // Reads the line status register, the interrupt enable register and port 0x92 and stores each byte at 2 MiB.
         var a = new X86Assembler();
