@@ -152,6 +152,8 @@ public sealed class MicroVmBootTests
         var ports = Assert.ThrowsExactly<ArgumentException>(() => vm.Boot(GuestPrograms.Sweep(SweepStart, 2 * MiB, loadAddress: BootSector.ProgramAddress)));
         StringAssert.Contains(ports.Message, "ports");
         vm.Boot(SweepImage());
+        var twice = Assert.ThrowsExactly<InvalidOperationException>(() => vm.Boot(SweepImage()));
+        StringAssert.Contains(twice.Message, "already boots");
         vm.Start();
         Assert.ThrowsExactly<InvalidOperationException>(() => vm.Boot(SweepImage()));
     }
