@@ -36,7 +36,8 @@ extern "C" {
 
 /* What one KVM_RUN ended with. For MK_EXIT_IO with direction out, data holds
  * the first min(size * count, 8) bytes the guest wrote, little-endian. For an
- * in, the shim fills the guest's buffer with 0xff (an unbacked port). */
+ * in, the shim fills the guest's buffer with 0xff (an unbacked port) unless
+ * the caller answers otherwise with mk_vcpu_answer_io_in. */
 typedef struct mk_vcpu_exit {
     uint32_t reason;
     uint8_t io_direction; /* 0 = in, 1 = out */
@@ -185,6 +186,12 @@ MK_EXPORT int mk_vcpu_harvest_dirty_ring(void *ring, uint32_t ring_entries, uint
  * the caller clears it (mk_vcpu_set_immediate_exit) once it has looked at
  * why it was kicked. */
 MK_EXPORT int mk_vcpu_run(int vcpu_fd, void *run, mk_vcpu_exit *out_exit);
+
+/* Answers the `in` the last mk_vcpu_run exit (MK_EXIT_IO, direction in)
+ * reported: the guest reads the low io_size bytes of value (for each of
+ * io_count repeats) when it next runs, instead of the shim's 0xff. -EINVAL
+ * when the last exit was not an `in`. */
+MK_EXPORT int mk_vcpu_answer_io_in(void *run, uint32_t value);
 
 /* KVM_GET_REGS / KVM_SET_REGS. */
 MK_EXPORT int mk_vcpu_get_regs(int vcpu_fd, mk_regs *regs);

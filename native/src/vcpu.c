@@ -184,6 +184,18 @@ int mk_vcpu_set_immediate_exit(void *run_area, int value)
     return 0;
 }
 
+int mk_vcpu_answer_io_in(void *run_area, uint32_t value)
+{
+    struct kvm_run *run = run_area;
+    if (run == NULL || run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_IN ||
+        run->io.size > sizeof value)
+        return -EINVAL;
+    uint8_t *data = (uint8_t *)run + run->io.data_offset;
+    for (uint32_t i = 0; i < run->io.count; i++)
+        memcpy(data + (size_t)i * run->io.size, &value, run->io.size); /* x86: little-endian */
+    return 0;
+}
+
 int mk_vcpu_kick(void *run_area, uint64_t thread)
 {
     int r = mk_kick_init();

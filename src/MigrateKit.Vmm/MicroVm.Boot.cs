@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using MigrateKit.Guests;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
@@ -9,6 +10,8 @@ public sealed partial class MicroVm
 {
     /// <summary>The least guest memory a boot image needs: the first MiB (vector table, stack, image, the BIOS's areas) and one page above it.</summary>
     public const ulong MinimumBootMemory = BootSector.MinimumWriteAddress + GuestMemoryLayout.PageSize;
+
+    private const string BootImageName = "boot image";
 
     /// <summary>
     /// Boots a raw disk image built by <see cref="BootSector.Build"/> on vCPU <paramref name="vcpu"/>,
@@ -24,7 +27,7 @@ public sealed partial class MicroVm
     /// <param name="vcpu">The vCPU that boots.</param>
     /// <exception cref="ArgumentException">The image is not a boot image, or guest memory does not
     /// hold the first <see cref="MinimumBootMemory"/> bytes in one region.</exception>
-    /// <exception cref="InvalidOperationException">The VM has already started.</exception>
+    /// <exception cref="InvalidOperationException">The VM has already started, or already boots an image.</exception>
     public void Boot(byte[] image, int vcpu = 0)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -43,12 +46,18 @@ public sealed partial class MicroVm
                 throw new InvalidOperationException("Boot images are loaded before Start.");
             }
 
+            // Every image goes to 0x7C00 and brings its own stack and vector table: one per VM.
+            if (_runners.Any(r => r.Program?.Name == BootImageName))
+            {
+                throw new InvalidOperationException("This VM already boots an image; a VM boots one, on one vCPU.");
+            }
+
             RealMode.WriteFirmware(_memory.GetSpan(0, RealMode.FirmwareLength));
             image.CopyTo(_memory.GetSpan(BootSector.BootAddress, image.Length));
             KvmVcpu v = _runners[vcpu].Vcpu;
             v.SetSpecialRegisters(RealMode.Enter(v.GetSpecialRegisters()));
             v.SetRegisters(RealMode.Registers());
-            _runners[vcpu].Program = new GuestProgram("boot image", image, BootSector.BootAddress, Options.Ports, []);
+            _runners[vcpu].Program = new GuestProgram(BootImageName, image, BootSector.BootAddress, Options.Ports, []);
         }
     }
 

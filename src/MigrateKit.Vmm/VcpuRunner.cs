@@ -8,8 +8,7 @@ namespace MigrateKit.Vmm;
 /// <summary>
 /// The run loop of one <see cref="MicroVm"/> vCPU on a thread of its own: enters <c>KVM_RUN</c>,
 /// handles each exit (port writes, halt, a full dirty ring, faults) and parks while the VM is
-/// paused or the guest has halted. An <c>in</c> reads all-ones (the native shim's answer): for a
-/// serial-text guest, a line status register showing the transmit holding register empty.
+/// paused or the guest has halted.
 /// </summary>
 internal sealed class VcpuRunner
 {
@@ -22,6 +21,11 @@ internal sealed class VcpuRunner
     private long _dirtyRingFullExits;
     private volatile bool _halted;
     private volatile string? _fault;
+
+    // A 16550's registers from its base port, and its line status when idle: THR empty (bit 5) and transmitter empty (bit 6).
+    private const int UartRegisters = 8;
+    private const int UartLineStatus = 5;
+    private const uint TransmitterIdle = 0x60;
 
     // For a thread started ahead of the VM: 0 while it waits, Run once the VM starts, Leave when it never will.
     private int _release;
@@ -195,6 +199,7 @@ internal sealed class VcpuRunner
                 OnOut(exit);
                 return true;
             case VcpuExitReason.Io:
+                OnIn(exit);
                 return true;
             case VcpuExitReason.Halt:
                 _halted = true;
@@ -215,6 +220,19 @@ internal sealed class VcpuRunner
     }
 
     private void SetFault(string reason) => _gate.Report(() => _fault = $"vCPU {Vcpu.Id}: {reason}");
+
+    /// <summary>
+    /// Answers a read of the UART of a serial-text guest: the line status register shows the
+    /// transmitter empty, as an idle 16550 under QEMU does (which is what the guest programs poll);
+    /// the other registers read 0. Other ports read all-ones.
+    /// </summary>
+    private void OnIn(VcpuExit exit)
+    {
+        if (_ports.SerialText && exit.Port >= _ports.Status && exit.Port - _ports.Status < UartRegisters)
+        {
+            Vcpu.AnswerIn(exit.Port - _ports.Status == UartLineStatus ? TransmitterIdle : 0u);
+        }
+    }
 
     private void OnOut(VcpuExit exit)
     {

@@ -100,6 +100,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vcpu_set_immediate_exit")]
     internal static partial int VcpuSetImmediateExit(nint run, int value);
 
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vcpu_answer_io_in")]
+    internal static partial int VcpuAnswerIoIn(nint run, uint value);
+
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_vcpu_kick")]
     internal static partial int VcpuKick(nint run, ulong thread);
 

@@ -64,6 +64,20 @@ public sealed class KvmVcpu : IDisposable
         }
     }
 
+    /// <summary>
+    /// Answers the <c>in</c> the last <see cref="Run"/> exited for: the guest reads the low
+    /// <see cref="VcpuExit.Size"/> bytes of <paramref name="value"/> when it next runs (by default
+    /// it reads all-ones, an unbacked port).
+    /// </summary>
+    /// <exception cref="KvmException">The last exit was not an <c>in</c> (EINVAL).</exception>
+    public void AnswerIn(uint value)
+    {
+        using (new HandleLease(_run))
+        {
+            KvmException.Check(NativeMethods.VcpuAnswerIoIn(_run.Address, value), $"answering an in on vCPU {Id}");
+        }
+    }
+
     /// <summary>Reads the general-purpose registers.</summary>
     public KvmRegisters GetRegisters()
     {

@@ -25,7 +25,7 @@ public enum VcpuExitReason : uint
 
 /// <summary>What one <c>KVM_RUN</c> ended with.</summary>
 /// <param name="Reason">Why the vCPU exited.</param>
-/// <param name="IsOut">For <see cref="VcpuExitReason.Io"/>: an <c>out</c> (otherwise an <c>in</c>, answered with all-ones).</param>
+/// <param name="IsOut">For <see cref="VcpuExitReason.Io"/>: an <c>out</c> (otherwise an <c>in</c>, answered with all-ones unless <see cref="KvmVcpu.AnswerIn"/> says otherwise).</param>
 /// <param name="Port">For <see cref="VcpuExitReason.Io"/>: the port.</param>
 /// <param name="Size">For <see cref="VcpuExitReason.Io"/>: the access size in bytes (1, 2 or 4).</param>
 /// <param name="Count">For <see cref="VcpuExitReason.Io"/>: the repeat count (string instructions).</param>

@@ -39,6 +39,13 @@ public sealed class BootSectorQemuTests
     }
 
     [TestMethod]
+    public void Fill_Boots_ReportsPassOne_AndHalts()
+    {
+        GuestProgram fill = GuestPrograms.Fill(MiB, 100 * MiB, GuestPorts.Com1, BootSector.ProgramAddress);
+        Assert.AreSequenceEqual(new uint[] { 1 }, Boot(BootSector.Build(fill), lines: 1));
+    }
+
+    [TestMethod]
     public void AProgramOfManySectors_IsLoadedWhole()
     {
         // 20 000 nops run into a sweep: the stub must read all 40 sectors for the sweep to report.

@@ -6,6 +6,7 @@ using System.Threading;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Guests;
 using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Kvm;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
 using MigrateKit.Vmm;
@@ -104,6 +105,41 @@ public sealed class MicroVmBootTests
     }
 
     [TestMethod]
+    public void UartReads_ShowTheTransmitterEmpty_OtherRegistersZero_OtherPortsAllOnes()
+    {
+        // Reads the line status register, the interrupt enable register and port 0x92 and stores each byte at 2 MiB.
+        var a = new X86Assembler();
+        a.MovImm(Reg32.Edi, (uint)(2 * MiB));
+        int at = 0;
+        foreach (ushort port in new ushort[] { 0x3FD, 0x3F9, 0x92 })
+        {
+            a.MovDx(port);
+            a.InAlDx();
+            a.MovStoreByte(Reg32.Edi, at++, Reg32.Eax);
+        }
+
+        a.Hlt();
+        var probe = new GuestProgram("uart probe", a.ToArray(), 0x1000, GuestPorts.Com1, [new GuestRange(2 * MiB, (2 * MiB) + 4096)]);
+        using MicroVm vm = BootVm(4 * MiB);
+        vm.Load(probe);
+        vm.Start();
+        Assert.IsTrue(SpinWait.SpinUntil(() => vm.GetStatus()[0].Halted, PassTimeout), $"the probe did not halt: {vm.GetStatus()[0]}");
+        vm.Pause();
+        CollectionAssert.AreEqual(new byte[] { 0x60, 0x00, 0xFF }, vm.Memory.GetSpan(2 * MiB, 3).ToArray(), "LSR: THR and transmitter empty; IER: 0; an unbacked port: all-ones");
+    }
+
+    [TestMethod]
+    public void AnswerIn_WhenTheLastExitWasNoIn_IsRefusedWithEinval()
+    {
+        using KvmSystem kvm = KvmSystem.Open();
+        using KvmVm vm = kvm.CreateVm();
+        KvmVcpu vcpu = vm.CreateVcpu(0);
+        var ex = Assert.ThrowsExactly<KvmException>(() => vcpu.AnswerIn(0x60));
+        Assert.AreEqual("EINVAL", ex.ErrnoName);
+        StringAssert.Contains(ex.Message, "answering an in");
+    }
+
+    [TestMethod]
     public void BootOptions_BadInput_IsRejectedWithAMessageNamingTheProblem()
     {
         using MicroVm small = BootVm(MiB);
@@ -116,6 +152,8 @@ public sealed class MicroVmBootTests
         var ports = Assert.ThrowsExactly<ArgumentException>(() => vm.Boot(GuestPrograms.Sweep(SweepStart, 2 * MiB, loadAddress: BootSector.ProgramAddress)));
         StringAssert.Contains(ports.Message, "ports");
         vm.Boot(SweepImage());
+        var twice = Assert.ThrowsExactly<InvalidOperationException>(() => vm.Boot(SweepImage()));
+        StringAssert.Contains(twice.Message, "already boots");
         vm.Start();
         Assert.ThrowsExactly<InvalidOperationException>(() => vm.Boot(SweepImage()));
     }
