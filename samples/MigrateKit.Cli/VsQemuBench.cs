@@ -16,7 +16,8 @@ namespace MigrateKit.Cli;
 /// <param name="Repeat">Runs of each side of each scenario.</param>
 /// <param name="Cutoff">A migration still running after this long is ended and reported as not converged.</param>
 /// <param name="Verbose">Log what MigrateKit's engine measures and decides to stderr.</param>
-internal sealed record VsQemuSettings(IReadOnlyList<VsQemuScenario> Scenarios, int Repeat, TimeSpan Cutoff, bool Verbose = false);
+/// <param name="Sides">"both", "qemu" or "migratekit": which side runs (one side alone leaves the other's figures empty).</param>
+internal sealed record VsQemuSettings(IReadOnlyList<VsQemuScenario> Scenarios, int Repeat, TimeSpan Cutoff, bool Verbose = false, string Sides = "both");
 
 /// <summary>
 /// Runs <c>bench vs-qemu</c>: per repetition and scenario, QEMU→QEMU and MicroVm→MicroVm on the
@@ -62,7 +63,13 @@ internal static class VsQemuBench
                     int r = run;
                     Func<Task> q = async () => Add(s, "qemu", qemu[s.Name], await Guarded(r, () => VsQemuQemuSide.RunAsync(s, path, r, settings.Cutoff, ct), ct).ConfigureAwait(false), onRun);
                     Func<Task> m = async () => Add(s, "migratekit", migrateKit[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, bytes, r, settings, ct), ct).ConfigureAwait(false), onRun);
-                    foreach (Func<Task> side in run % 2 == 1 ? [q, m] : (Func<Task>[])[m, q])
+                    Func<Task>[] order = settings.Sides switch
+                    {
+                        "qemu" => [q],
+                        "migratekit" => [m],
+                        _ => run % 2 == 1 ? [q, m] : [m, q],
+                    };
+                    foreach (Func<Task> side in order)
                     {
                         await side().ConfigureAwait(false);
                     }

@@ -19,6 +19,7 @@ internal sealed class VsQemuCommand
     private readonly Option<bool> _json = new("--json") { Description = "Print exactly one JSON object {\"scenarios\": [{\"name\", \"qemu\", \"migratekit\", ...}]} and nothing else on stdout." };
     private readonly Option<string?> _out = new("--out") { Description = "Also save the JSON object to this file." };
     private readonly Option<bool> _verbose = new("--verbose") { Description = "Log what MigrateKit's engine measures and decides to stderr." };
+    private readonly Option<string> _side = new("--side") { Description = "both, qemu or migratekit: run one side only (its figures, no ratios).", DefaultValueFactory = _ => "both" };
     private readonly Option<string?> _summarize = new("--summarize") { Description = "Run nothing: summarize again the runs of a JSON file --out saved (medians, ratios, targets)." };
 
     internal static Command Create()
@@ -31,7 +32,7 @@ internal sealed class VsQemuCommand
             "the MigrateKit/QEMU ratios and the targets. Needs /dev/kvm and qemu-system-x86_64; QEMU's BIOS takes ~15 s to boot each guest here. " +
             "Exit code 0 when the bench ran (targets missed included), 4 when a run failed, 2 when it cannot run here.\n" +
             "Example: migratekit bench vs-qemu --scenario unlimited --repeat 1");
-        foreach (Option option in (Option[])[o._scenario, o._repeat, o._cutoff, o._json, o._out, o._verbose, o._summarize])
+        foreach (Option option in (Option[])[o._scenario, o._repeat, o._cutoff, o._json, o._out, o._side, o._verbose, o._summarize])
         {
             command.Options.Add(option);
         }
@@ -130,7 +131,13 @@ internal sealed class VsQemuCommand
             throw new FormatException($"--cutoff {p.GetValue(_cutoff)}: use 1s to 30min.");
         }
 
-        return new VsQemuSettings(VsQemuScenario.Select(p.GetValue(_scenario)!), repeat, cutoff, p.GetValue(_verbose));
+        string side = p.GetValue(_side)!;
+        if (side is not ("both" or "qemu" or "migratekit"))
+        {
+            throw new FormatException($"--side {side}: use both, qemu or migratekit.");
+        }
+
+        return new VsQemuSettings(VsQemuScenario.Select(p.GetValue(_scenario)!), repeat, cutoff, p.GetValue(_verbose), side);
     }
 }
 
