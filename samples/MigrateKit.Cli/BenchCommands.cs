@@ -19,6 +19,7 @@ internal static class BenchCommands
         command.Subcommands.Add(SoakCommand());
         command.Subcommands.Add(ForecastBenchCommand.Create());
         command.Subcommands.Add(StrategyBenchCommand.Create());
+        command.Subcommands.Add(StreamBenchCommand.Create());
         return command;
     }
 
