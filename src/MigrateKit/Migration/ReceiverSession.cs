@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Memory;
@@ -147,6 +148,7 @@ internal sealed class ReceiverSession
         return new ReceiverSession(hello, createTarget(hello));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void WritePages(string frame, int region, ulong firstPage, int count, ReadOnlySequence<byte> data)
     {
         GuestMemoryRegion memory = CheckRange(frame, region, firstPage, (ulong)count);
