@@ -20,6 +20,7 @@ internal static class BenchCommands
         command.Subcommands.Add(ForecastBenchCommand.Create());
         command.Subcommands.Add(StrategyBenchCommand.Create());
         command.Subcommands.Add(VsQemuCommand.Create());
+        command.Subcommands.Add(StreamBenchCommand.Create());
         return command;
     }
 

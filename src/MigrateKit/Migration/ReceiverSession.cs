@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Memory;
@@ -22,6 +23,7 @@ internal sealed class ReceiverSession
     private readonly GuestMemoryRegion[] _regions;
     private readonly RegionDigestAccumulator[] _digests;
     private readonly DirtyBitmap[] _written;
+    private readonly PopulateAhead _ahead;
     private bool _populate = true;
     private byte[]? _deviceState;
     private RegionDigest[]? _sourceDigests;
@@ -45,14 +47,16 @@ internal sealed class ReceiverSession
         _regions = regions.ToArray();
         _digests = _regions.Select(r => new RegionDigestAccumulator(r.PageCount)).ToArray();
         _written = _regions.Select(r => new DirtyBitmap(r.PageCount)).ToArray();
+        var fresh = new GuestMemoryRegion?[_regions.Length];
         for (int i = 0; i < _regions.Length; i++)
         {
             // Memory the target already holds (a reused VM, loaded firmware) is cleared by
             // zero runs like pages this session wrote; fresh memory has nothing populated.
-            _regions[i].MarkPopulatedPages(_written[i]);
+            fresh[i] = _regions[i].MarkPopulatedPages(_written[i]) == 0 ? _regions[i] : null;
         }
 
         StreamRehearsal.Run(_regions[0], []);
+        _ahead = new PopulateAhead(fresh);
     }
 
     internal MigrationHello Hello { get; }
@@ -147,10 +151,11 @@ internal sealed class ReceiverSession
         return new ReceiverSession(hello, createTarget(hello));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void WritePages(string frame, int region, ulong firstPage, int count, ReadOnlySequence<byte> data)
     {
         GuestMemoryRegion memory = CheckRange(frame, region, firstPage, (ulong)count);
-        if (_populate && !_written[region].Test(firstPage))
+        if (_populate && !_written[region].Test(firstPage) && !_ahead.Covers(region, firstPage + (ulong)count))
         {
             // First data for these pages: back them in one call rather than one fault per page.
             _populate = memory.TryPopulate(firstPage, (ulong)count);
@@ -165,6 +170,7 @@ internal sealed class ReceiverSession
         }
 
         _written[region].SetRange(firstPage, (ulong)count);
+        _ahead.Advance(region, firstPage + (ulong)count);
         Pages += (ulong)count;
     }
 
@@ -189,13 +195,22 @@ internal sealed class ReceiverSession
         ZeroPages += count;
     }
 
-    internal void EndRound(int round) => Rounds = Math.Max(Rounds, round + 1);
+    internal void EndRound(int round)
+    {
+        // Round 0 brought every page once: later rounds write pages that are backed already.
+        _ahead.Dispose();
+        Rounds = Math.Max(Rounds, round + 1);
+    }
 
     internal void SetDeviceState(ReadOnlySequence<byte> state) => _deviceState = state.ToArray();
 
     internal void SetDigests(IReadOnlyList<RegionDigest> digests) => _sourceDigests = digests.ToArray();
 
-    internal void MarkComplete() => _completeAt = Stopwatch.GetTimestamp();
+    internal void MarkComplete()
+    {
+        _ahead.Dispose();
+        _completeAt = Stopwatch.GetTimestamp();
+    }
 
     /// <summary>
     /// After Complete: checks every region's digest and restores the device state, leaving the VM
@@ -302,6 +317,7 @@ internal sealed class ReceiverSession
 
         State = DestinationSessionState.Discarded;
         DiscardReason = reason;
+        _ahead.Dispose();
         lock (_owner)
         {
             // A query may abort a session whose connection is writing pages into its memory right

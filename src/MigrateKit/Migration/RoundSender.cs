@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -168,6 +169,7 @@ internal sealed class RoundSender
     private static bool IsZero(ReadOnlySpan<byte> page) => MemoryMarshal.Cast<byte, ulong>(page).IndexOfAnyExcept(0UL) < 0;
 
     // Appends frames for the set pages from `start` on until about FlushThreshold bytes are buffered; returns where to go on.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ulong AppendFrames(EngineRegion region, DirtyBitmap pages, ulong start)
     {
         PageRun[] data = _dataRuns;

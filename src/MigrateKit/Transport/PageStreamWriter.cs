@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
@@ -145,6 +146,7 @@ public sealed partial class PageStreamWriter : IDisposable
     /// live page, so the digest matches what the destination receives).
     /// </summary>
     /// <exception cref="ArgumentException">No runs, an empty run, too many pages for one frame, or a run outside the region.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AppendPages(int region, GuestMemoryRegion memory, ReadOnlySpan<PageRun> runs, RegionDigestAccumulator? digest = null)
     {
         ArgumentNullException.ThrowIfNull(memory);

@@ -1,5 +1,4 @@
 using System;
-using System.IO.Hashing;
 using MigrateKit.Memory;
 
 namespace MigrateKit.Transport;
@@ -20,7 +19,7 @@ public sealed class RegionDigestAccumulator
     private const int ChunkShift = 12;
     private const int ChunkPages = 1 << ChunkShift;
 
-    private static readonly ulong ZeroPageHash = XxHash3.HashToUInt64(new byte[MigrationProtocol.PageSize]);
+    private static readonly ulong ZeroPageHash = PageHash.Hash(new byte[MigrationProtocol.PageSize]);
 
     private readonly ulong _pageCount;
     private readonly ulong[]?[] _chunks;
@@ -62,7 +61,7 @@ public sealed class RegionDigestAccumulator
             throw new ArgumentException($"A page is {MigrationProtocol.PageSize} bytes (got {data.Length}).", nameof(data));
         }
 
-        Set(page, XxHash3.HashToUInt64(data));
+        Set(page, PageHash.Hash(data));
     }
 
     /// <summary>Records that one page is all zero.</summary>
@@ -81,7 +80,7 @@ public sealed class RegionDigestAccumulator
         ulong sum = 0;
         for (ulong p = 0; p < region.PageCount; p++)
         {
-            sum += Term(p, populated.Test(p) ? XxHash3.HashToUInt64(region.GetPage(p)) : ZeroPageHash);
+            sum += Term(p, populated.Test(p) ? PageHash.Hash(region.GetPage(p)) : ZeroPageHash);
         }
 
         return sum;
