@@ -10,7 +10,7 @@ using MigrateKit.Memory;
 
 namespace MigrateKit.Cli;
 
-/// <summary>The <c>bench</c> command and its subcommands (<c>soak</c>, <c>forecast</c>, <c>libvirt-strategies</c>, <c>vs-qemu</c>).</summary>
+/// <summary>The <c>bench</c> command and its subcommands (<c>soak</c>, <c>forecast</c>, <c>libvirt-strategies</c>, <c>vs-qemu</c>, <c>stream</c>).</summary>
 internal static class BenchCommands
 {
     internal static Command Create()
