@@ -27,6 +27,7 @@ internal static class Program
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(VersionCommand());
+        root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(SendCommand());
         root.Subcommands.Add(ReceiveCommand());

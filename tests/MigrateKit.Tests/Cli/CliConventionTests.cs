@@ -14,6 +14,7 @@ public sealed class CliConventionTests
     [TestMethod]
     [DataRow("")]
     [DataRow("version")]
+    [DataRow("doctor")]
     [DataRow("demo")]
     [DataRow("send")]
     [DataRow("receive")]
