@@ -36,6 +36,11 @@ internal static class Program
         root.Subcommands.Add(LibvirtCommands.Create());
         root.Subcommands.Add(ReportCommands.Create());
         root.Subcommands.Add(BenchCommands.Create());
+        foreach (Command command in CompletionCommand.Create(root))
+        {
+            root.Subcommands.Add(command);
+        }
+
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

@@ -15,6 +15,7 @@ public sealed class CliConventionTests
     [DataRow("")]
     [DataRow("version")]
     [DataRow("doctor")]
+    [DataRow("completion")]
     [DataRow("demo")]
     [DataRow("send")]
     [DataRow("receive")]
