@@ -256,6 +256,7 @@ internal static class Program
         var listen = new Option<string>("--listen") { Description = "Address to listen on: tcp:HOST:PORT or unix:PATH.", Required = true };
         var passes = new Option<int>("--verify-passes") { Description = "After resuming, wait for this many passes of a self-checking guest.", DefaultValueFactory = _ => 3 };
         var verbose = new Option<bool>("--verbose") { Description = "Log what the receiver sees and does to stderr." };
+        Option<string?> metricsListen = MetricsEndpoint.Option();
         var once = new Option<bool>("--once") { Description = "Stop after the first source, even one that failed or was refused (by default receive keeps listening until a migration completes)." };
         var limits = new ReceiveLimits();
         var tlsOptions = new TlsCommands();
@@ -269,6 +270,7 @@ internal static class Program
         command.Options.Add(passes);
         command.Options.Add(verbose);
         command.Options.Add(once);
+        command.Options.Add(metricsListen);
         limits.AddTo(command);
         tlsOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -277,6 +279,7 @@ internal static class Program
             {
                 (string vmKind, MigrationReceiverOptions accepted) = limits.Read(parse);
                 MigrationTlsOptions? tls = tlsOptions.Read(parse, parse.GetValue(listen)!, listening: true);
+                using MetricsEndpoint? metrics = MetricsEndpoint.StartIf(MetricsEndpoint.Parse(parse.GetValue(metricsListen)));
                 await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!, tls, null);
                 Console.Error.WriteLine($"listening on {listener.LocalAddress}{(listener.IsTls ? " (mutual TLS)" : "")}");
                 bool verboseLogs = parse.GetValue(verbose);
