@@ -159,7 +159,8 @@ internal static class Output
     /// Runs <paramref name="work"/> while showing a live table of rounds with the current phase under
     /// it. With <paramref name="json"/> nothing is drawn (stdout carries one JSON object); with
     /// <paramref name="verbose"/> neither, because log lines on the same terminal would tear the
-    /// table: the engine logs every round and each phase is a line on stderr.
+    /// table: the engine logs every round and each phase is a line on stderr. When stdout is a
+    /// file or a pipe, each round is one plain line (<see cref="RoundsView.Line"/>).
     /// </summary>
     internal static async Task<T> WithLiveRoundsAsync<T>(bool json, bool verbose, Func<LiveStatus, IProgress<MigrationProgress>?, Task<T>> work)
     {
