@@ -44,12 +44,16 @@ internal static class BenchCommands
         command.Options.Add(warmUp);
         command.Options.Add(json);
         command.Options.Add(verbose);
+        Option<string?> metricsListen = MetricsEndpoint.Option();
+        command.Options.Add(metricsListen);
         command.SetAction(async (parse, ct) =>
         {
             SoakSettings settings;
+            System.Net.IPEndPoint? metricsAt;
             try
             {
                 settings = ReadSoak(parse, count, vm, memory, warmUp);
+                metricsAt = MetricsEndpoint.Parse(parse.GetValue(metricsListen));
             }
             catch (FormatException ex)
             {
@@ -61,6 +65,7 @@ internal static class BenchCommands
             bool asJson = parse.GetValue(json);
             try
             {
+                using MetricsEndpoint? metrics = MetricsEndpoint.StartIf(metricsAt);
                 SoakResult result = await SoakRun.RunAsync(settings, asJson ? _ => { }
                 : Console.WriteLine, ct).ConfigureAwait(false);
                 if (asJson)

@@ -144,10 +144,23 @@ internal sealed partial class CliJsonContext : JsonSerializerContext
 internal static class Output
 {
     /// <summary>
+    /// Honours <c>NO_COLOR</c> (https://no-color.org): any non-empty value turns colour off, whatever
+    /// the terminal would support; styles such as bold stay.
+    /// </summary>
+    internal static void HonourNoColor(string? noColor)
+    {
+        if (!string.IsNullOrEmpty(noColor))
+        {
+            AnsiConsole.Profile.Capabilities.ColorSystem = ColorSystem.NoColors;
+        }
+    }
+
+    /// <summary>
     /// Runs <paramref name="work"/> while showing a live table of rounds with the current phase under
     /// it. With <paramref name="json"/> nothing is drawn (stdout carries one JSON object); with
     /// <paramref name="verbose"/> neither, because log lines on the same terminal would tear the
-    /// table: the engine logs every round and each phase is a line on stderr.
+    /// table: the engine logs every round and each phase is a line on stderr. When stdout is a
+    /// file or a pipe, each round is one plain line (<see cref="RoundsView.Line"/>).
     /// </summary>
     internal static async Task<T> WithLiveRoundsAsync<T>(bool json, bool verbose, Func<LiveStatus, IProgress<MigrationProgress>?, Task<T>> work)
     {
@@ -156,11 +169,17 @@ internal static class Output
             return await work(LiveStatus.Lines(verbose), null).ConfigureAwait(false);
         }
 
+        if (RoundsView.Plain)
+        {
+            // A file or a pipe would get the whole table again at every refresh: one line per round.
+            return await work(LiveStatus.Lines(false), new RoundsView.LineProgress()).ConfigureAwait(false);
+        }
+
         var status = LiveStatus.Rendered();
         var progress = new MigrationRunner.QueueProgress();
-        Table table = RoundsTable();
+        RoundsView.LiveTable table = RoundsView.Table();
         T result = default!;
-        await AnsiConsole.Live(table).AutoClear(false).StartAsync(async ctx =>
+        await AnsiConsole.Live(table.Table).AutoClear(false).StartAsync(async ctx =>
         {
             Task<T> running = work(status, progress);
             while (!running.IsCompleted)
@@ -214,7 +233,7 @@ internal static class Output
             return;
         }
 
-        Table summary = new Table().Border(TableBorder.Rounded).Title($"[bold]migration {Status(r.Status)}[/]").AddColumn("").AddColumn("").HideHeaders();
+        var summary = new Summary($"migration {Status(r.Status)}");
         summary.AddRow("vm", outcome.Vm switch
         {
             "hostvm" => "hostvm (no KVM: writes tracked with userfaultfd write-protection)",
@@ -245,7 +264,7 @@ internal static class Output
         summary.AddRow("verified", outcome.Verified ? "[green]yes[/]" : "[red]no[/]");
         if (outcome.VerifyDetail is { } detail)
         {
-            summary.AddRow("", Markup.Escape(detail));
+            summary.AddRow("", Markup.Escape(detail), "verify detail");
         }
 
         if (r.Strategy is { } strategy)
@@ -255,7 +274,7 @@ internal static class Output
 
         foreach (MigrationDecision decision in r.Decisions)
         {
-            summary.AddRow(string.Create(CultureInfo.InvariantCulture, $"  {decision.AtMs / 1000:F1} s {decision.Action}"), Markup.Escape(decision.Reason));
+            summary.AddRow(string.Create(CultureInfo.InvariantCulture, $"  {decision.AtMs / 1000:F1} s {decision.Action}"), Markup.Escape(decision.Reason), "decision");
         }
 
         if (r.Reason is { } reason)
@@ -263,7 +282,7 @@ internal static class Output
             summary.AddRow("reason", Markup.Escape(reason));
         }
 
-        AnsiConsole.Write(summary);
+        summary.Write();
     }
 
     internal static JsonOutcome ToJson(RunOutcome o)
@@ -316,23 +335,11 @@ internal static class Output
         _ => "[red]failed[/]",
     };
 
-    // Two-line headers and two spaces between columns keep a row within 120 columns.
-    private static Table RoundsTable()
-    {
-        Table table = new Table().Border(TableBorder.None);
-        foreach (string header in (string[])["round", "sent", "remaining", "dirty\npages", "hot\npages", "deferred\npages", "dirty\nrate", "bandwidth", "throttle", "predicted\ndowntime", "verdict", "action"])
-        {
-            table.AddColumn(new TableColumn(header).PadLeft(0).PadRight(header == "action" ? 0 : 2));
-        }
-
-        return table;
-    }
-
     /// <summary>" (low–high ms)" for a forecast's interval, or nothing without one.</summary>
     internal static string Interval(double? low, double? high) =>
         low is double l && high is double h ? string.Create(CultureInfo.InvariantCulture, $" ({l:F1}–{h:F1})") : "";
 
-    private static void Drain(MigrationRunner.QueueProgress progress, Table table, LiveStatus status)
+    private static void Drain(MigrationRunner.QueueProgress progress, RoundsView.LiveTable table, LiveStatus status)
     {
         while (progress.Items.TryDequeue(out MigrationProgress? p))
         {
@@ -342,21 +349,9 @@ internal static class Output
                 status.Decided(d);
             }
 
-            table.AddRow(
-                p.Round.ToString(CultureInfo.InvariantCulture),
-                Units.FormatBytes(p.BytesSent),
-                Units.FormatBytes(p.RemainingBytes),
-                p.DirtyPages.ToString(CultureInfo.InvariantCulture),
-                p.HotPages.ToString(CultureInfo.InvariantCulture),
-                p.DeferredPages.ToString(CultureInfo.InvariantCulture),
-                $"{p.DirtyRatePagesPerSecond:F0} p/s",
-                Units.FormatRate(p.BandwidthBytesPerSecond),
-                $"{p.ThrottlePercent} %",
-                $"{p.Forecast.PredictedDowntime.TotalMilliseconds:F1} ms\n[grey]{p.Forecast.DowntimeLow.TotalMilliseconds:F0}–{p.Forecast.DowntimeHigh.TotalMilliseconds:F0}[/]",
-                p.Forecast.Verdict.ToString().ToLowerInvariant(),
-                p.Action.ToString().ToLowerInvariant());
+            table.AddRow(p);
         }
 
-        table.Caption = status.Caption() is { } caption ? new TableTitle(Markup.Escape(caption)) : null;
+        table.Table.Caption = status.Caption() is { } caption ? new TableTitle(Markup.Escape(caption)) : null;
     }
 }

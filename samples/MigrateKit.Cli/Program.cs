@@ -18,6 +18,7 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        Output.HonourNoColor(Environment.GetEnvironmentVariable("NO_COLOR"));
         // A plain command named for the tool: RootCommand takes its name from the assembly
         // (MigrateKit.Cli), which would put the wrong name in every usage line.
         var root = new Command("migratekit", "migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.\n" +
@@ -26,6 +27,7 @@ internal static class Program
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(VersionCommand());
+        root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(SendCommand());
         root.Subcommands.Add(ReceiveCommand());
@@ -34,6 +36,11 @@ internal static class Program
         root.Subcommands.Add(LibvirtCommands.Create());
         root.Subcommands.Add(ReportCommands.Create());
         root.Subcommands.Add(BenchCommands.Create());
+        foreach (Command command in CompletionCommand.Create(root))
+        {
+            root.Subcommands.Add(command);
+        }
+
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -249,6 +256,7 @@ internal static class Program
         var listen = new Option<string>("--listen") { Description = "Address to listen on: tcp:HOST:PORT or unix:PATH.", Required = true };
         var passes = new Option<int>("--verify-passes") { Description = "After resuming, wait for this many passes of a self-checking guest.", DefaultValueFactory = _ => 3 };
         var verbose = new Option<bool>("--verbose") { Description = "Log what the receiver sees and does to stderr." };
+        Option<string?> metricsListen = MetricsEndpoint.Option();
         var once = new Option<bool>("--once") { Description = "Stop after the first source, even one that failed or was refused (by default receive keeps listening until a migration completes)." };
         var limits = new ReceiveLimits();
         var tlsOptions = new TlsCommands();
@@ -262,6 +270,7 @@ internal static class Program
         command.Options.Add(passes);
         command.Options.Add(verbose);
         command.Options.Add(once);
+        command.Options.Add(metricsListen);
         limits.AddTo(command);
         tlsOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -270,6 +279,7 @@ internal static class Program
             {
                 (string vmKind, MigrationReceiverOptions accepted) = limits.Read(parse);
                 MigrationTlsOptions? tls = tlsOptions.Read(parse, parse.GetValue(listen)!, listening: true);
+                using MetricsEndpoint? metrics = MetricsEndpoint.StartIf(MetricsEndpoint.Parse(parse.GetValue(metricsListen)));
                 await using MigrationListener listener = MigrationListener.Listen(parse.GetValue(listen)!, tls, null);
                 Console.Error.WriteLine($"listening on {listener.LocalAddress}{(listener.IsTls ? " (mutual TLS)" : "")}");
                 bool verboseLogs = parse.GetValue(verbose);

@@ -13,7 +13,9 @@
 # test:///default. Further runs check the error for a missing MIGRATEKIT_NATIVE_LIBRARY, the error
 # for a missing MigrateKitNative.LibraryPath, and loading the shim from a copy that option names.
 # Last, every complete C# example of README.md (a block starting with a using directive) is built
-# as the Program.cs of a console project with implicit usings on the same packages.
+# as the Program.cs of a console project with implicit usings on the same packages. Then the CLI
+# is packed as a linux-x64 tool into the same feed, installed with `dotnet tool install`, and runs
+# `migratekit version` and a short demo.
 #
 # --no-build packs what an earlier `dotnet build -c Release` left (./test.sh passes it).
 # Packages restored for the consumer go to a temporary folder; the machine's NuGet cache serves
@@ -180,4 +182,21 @@ for example in "${examples[@]}"; do
   (cd "$dir" && dotnet build -c Release --disable-build-servers -nologo -v quiet) >"$dir/build.log" 2>&1 ||
     { cat "$dir/build.log"; cat -n "$program"; fail "a README example ($(basename "$dir")) does not compile against the packages"; }
 done
-echo "PASS consumer: $version installed from a local feed, the shim loaded from the package and from MigrateKitNative.LibraryPath, libvirt's test driver listed, ${#examples[@]} README examples compiled"
+# The CLI as a .NET tool from the same feed: its linux-x64 package (always built, as the per-RID
+# build is not one `dotnet build` leaves), installed into a tool path of its own rather than -g,
+# runs `migratekit version` and a short demo.
+log "installing the CLI as a tool from the feed"
+dotnet pack "$root/samples/MigrateKit.Cli/MigrateKit.Cli.csproj" -c "$configuration" --disable-build-servers -nologo -v quiet \
+  -p:Version="$version" -o "$feed" >"$work/tool-pack.log" 2>&1 ||
+  { cat "$work/tool-pack.log"; fail "dotnet pack of the CLI failed"; }
+tool_package=$feed/MigrateKit.Cli.linux-x64.$version.nupkg
+[ -f "$tool_package" ] || fail "pack produced no MigrateKit.Cli.linux-x64.$version.nupkg (feed: $(ls "$feed" | tr '\n' ' '))"
+tool_mib=$(( $(stat -c %s "$tool_package") >> 20 ))
+[ "$tool_mib" -lt 20 ] || fail "the CLI's tool package is $tool_mib MiB: other platforms' native assets are back in it"
+(cd "$work" && dotnet tool install --tool-path "$work/tools" --add-source "$feed" MigrateKit.Cli --version "$version") >"$work/tool-install.log" 2>&1 ||
+  { cat "$work/tool-install.log"; fail "dotnet tool install MigrateKit.Cli $version from the feed failed"; }
+"$work/tools/migratekit" version >"$work/tool-version.log" 2>&1 && grep -q "^migratekit $version" "$work/tool-version.log" ||
+  { cat "$work/tool-version.log"; fail "the installed migratekit does not say its version $version"; }
+"$work/tools/migratekit" demo --memory 16MiB --hot 4MiB >"$work/tool-demo.log" 2>&1 && grep -q "^verified: yes" "$work/tool-demo.log" ||
+  { cat "$work/tool-demo.log"; fail "the installed migratekit's demo did not complete verified"; }
+echo "PASS consumer: $version installed from a local feed, the shim loaded from the package and from MigrateKitNative.LibraryPath, libvirt's test driver listed, ${#examples[@]} README examples compiled, the CLI installed as a tool ($tool_mib MiB package) ran version and demo"

@@ -14,6 +14,8 @@ public sealed class CliConventionTests
     [TestMethod]
     [DataRow("")]
     [DataRow("version")]
+    [DataRow("doctor")]
+    [DataRow("completion")]
     [DataRow("demo")]
     [DataRow("send")]
     [DataRow("receive")]

@@ -1,0 +1,101 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.Diagnostics.Metrics;
+using System.Net;
+using Prometheus;
+
+namespace MigrateKit.Cli;
+
+/// <summary>
+/// <c>--metrics-listen HOST:PORT</c>: the <c>MigrateKit</c> meter on a Prometheus endpoint
+/// (<c>http://HOST:PORT/metrics</c>, prometheus-net's stand-alone server) while a long-running
+/// command runs, the migration figures as <c>migratekit_migration_*</c>, named like KubeVirt's
+/// <c>kubevirt_vmi_migration_*</c> so existing dashboards map onto them (seconds and bytes, as
+/// Prometheus wants its base units).
+/// </summary>
+internal sealed class MetricsEndpoint : IDisposable
+{
+    private const string MeterName = Diagnostics.MigrateKitDiagnostics.MeterName;
+    private readonly MetricServer _server;
+    private readonly MeterListener _listener = new();
+    private readonly Dictionary<string, Action<double>> _figures;
+
+    private MetricsEndpoint(IPEndPoint endpoint)
+    {
+        CollectorRegistry registry = Metrics.NewCustomRegistry();
+        MetricFactory factory = Metrics.WithCustomRegistry(registry);
+        Counter processed = factory.CreateCounter("migratekit_migration_data_processed_bytes", "Bytes of guest memory sent on the migration stream (KubeVirt: kubevirt_vmi_migration_data_processed_bytes).");
+        Gauge dirtyRate = factory.CreateGauge("migratekit_migration_dirty_memory_rate_bytes", "The guest's dirtying rate after the last round, in bytes per second (KubeVirt: kubevirt_vmi_migration_dirty_memory_rate_bytes).");
+        Gauge predicted = factory.CreateGauge("migratekit_migration_predicted_downtime_seconds", "The downtime forecast after the last round.");
+        Gauge actual = factory.CreateGauge("migratekit_migration_downtime_seconds", "The measured downtime of the last completed migration.");
+        Gauge throttle = factory.CreateGauge("migratekit_migration_throttle_percent", "The guest throttle in force during the last round.");
+        Counter rounds = factory.CreateCounter("migratekit_migration_rounds_total", "Pre-copy rounds run.");
+        Counter pages = factory.CreateCounter("migratekit_migration_pages_sent_total", "Pages sent with their data.");
+        Counter migrations = factory.CreateCounter("migratekit_migrations_total", "Finished migrations.");
+        _figures = new()
+        {
+            ["migratekit.bytes.sent"] = processed.Inc,
+            ["migratekit.dirty_rate"] = v => dirtyRate.Set(v * Environment.SystemPageSize),
+            ["migratekit.downtime.predicted"] = v => predicted.Set(v / 1000),
+            ["migratekit.downtime.actual"] = v => actual.Set(v / 1000),
+            ["migratekit.throttle"] = throttle.Set,
+            ["migratekit.rounds"] = rounds.Inc,
+            ["migratekit.pages.sent"] = pages.Inc,
+            ["migratekit.migrations"] = migrations.Inc,
+        };
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == MeterName && _figures.ContainsKey(instrument.Name))
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((i, v, _, _) => Record(i, v));
+        _listener.SetMeasurementEventCallback<int>((i, v, _, _) => Record(i, v));
+        _listener.SetMeasurementEventCallback<double>((i, v, _, _) => Record(i, v));
+        _listener.Start();
+        _server = new MetricServer(endpoint.Address.ToString(), endpoint.Port, "metrics/", registry);
+        _server.Start();
+    }
+
+    /// <summary>The <c>--metrics-listen</c> option.</summary>
+    internal static Option<string?> Option() => new("--metrics-listen")
+    {
+        Description = "Serve the MigrateKit meter for Prometheus at http://HOST:PORT/metrics while this runs, e.g. 127.0.0.1:9464. The default serves nothing.",
+        HelpName = "HOST:PORT",
+    };
+
+    /// <summary>Reads <c>--metrics-listen</c>: null when not given.</summary>
+    /// <exception cref="FormatException"><paramref name="listen"/> is not an IP address and port.</exception>
+    internal static IPEndPoint? Parse(string? listen) => listen is null ? null
+        : IPEndPoint.TryParse(listen, out IPEndPoint? endpoint) && endpoint.Port != 0 ? endpoint
+        : throw new FormatException($"--metrics-listen '{listen}': use an IP address and a port, e.g. 127.0.0.1:9464.");
+
+    /// <summary>Starts the endpoint when <paramref name="endpoint"/> is given, or returns null.</summary>
+    internal static MetricsEndpoint? StartIf(IPEndPoint? endpoint)
+    {
+        if (endpoint is null)
+        {
+            return null;
+        }
+
+        var started = new MetricsEndpoint(endpoint);
+        Console.Error.WriteLine($"metrics on http://{endpoint}/metrics");
+        return started;
+    }
+
+    public void Dispose()
+    {
+        _server.Dispose();
+        _listener.Dispose();
+    }
+
+    private void Record(Instrument instrument, double value)
+    {
+        if (_figures.TryGetValue(instrument.Name, out Action<double>? set))
+        {
+            set(value);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Tests.Cli;
+
+namespace MigrateKit.IntegrationTests.Cli;
+
+/// <summary>
+/// <c>--metrics-listen</c>: a scraper reads the migration figures from <c>bench soak</c> while it
+/// migrates, in Prometheus' text format under the KubeVirt-like names.
+/// </summary>
+[TestClass]
+public sealed class CliMetricsEndpointTests
+{
+    [TestInitialize]
+    public void RequireWriteTracking() => WriteTrackingRequirement.Require();
+
+    [TestMethod]
+    public void BenchSoak_WithMetricsListen_ServesTheMigrationFiguresWhileItRuns()
+    {
+        int port = FreePort();
+        using Process soak = CliProcess.Start(["bench", "soak", "--count", "3", "--warm-up", "5", "--json", "--metrics-listen", $"127.0.0.1:{port}"]);
+        var stdout = soak.StandardOutput.ReadToEndAsync();
+        var stderr = soak.StandardError.ReadToEndAsync();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        string? scraped = null;
+        var waited = Stopwatch.StartNew();
+        while (scraped is null && !soak.HasExited && waited.Elapsed < TimeSpan.FromMinutes(3))
+        {
+            try
+            {
+                string text = http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics")).Result;
+                if (Value(text, "migratekit_migration_downtime_seconds") > 0)
+                {
+                    scraped = text;
+                }
+            }
+            catch (AggregateException ex) when (ex.InnerException is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet: the endpoint starts with the command.
+            }
+
+            Thread.Sleep(200);
+        }
+
+        if (!soak.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            soak.Kill(entireProcessTree: true);
+            Assert.Fail("bench soak did not finish within 5 minutes");
+        }
+
+        Assert.IsNotNull(scraped, $"no scrape showed a finished migration; stderr: {stderr.Result}");
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_data_processed_bytes"), scraped);
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_pages_sent_total"), scraped);
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_rounds_total"), scraped);
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_predicted_downtime_seconds"), scraped);
+        Assert.IsGreaterThanOrEqualTo(0.0, Value(scraped, "migratekit_migration_dirty_memory_rate_bytes"), scraped);
+        StringAssert.Contains(scraped, "# TYPE migratekit_migration_data_processed_bytes counter");
+
+        using JsonDocument doc = JsonDocument.Parse(stdout.Result);
+        Assert.AreEqual(3, doc.RootElement.GetProperty("verified").GetInt32(), stderr.Result);
+        StringAssert.Contains(stderr.Result, $"metrics on http://127.0.0.1:{port}/metrics");
+    }
+
+    [TestMethod]
+    public void MetricsListen_WithoutAPort_IsAUsageError()
+    {
+        (int exit, string stdout, string stderr) = CliProcess.Run(["bench", "soak", "--count", "1", "--metrics-listen", "localhost"]);
+        Assert.AreEqual(2, exit, stderr);
+        Assert.AreEqual("", stdout);
+        StringAssert.Contains(stderr, "--metrics-listen 'localhost': use an IP address and a port");
+    }
+
+    private static double Value(string scraped, string name)
+    {
+        string? line = scraped.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        return line is null ? -1 : double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+}
