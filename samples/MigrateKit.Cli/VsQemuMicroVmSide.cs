@@ -35,7 +35,7 @@ internal static class VsQemuMicroVmSide
             return row with { Reason = $"the source guest reported no pass within {BootTimeout.TotalSeconds:F0} s: {source.GetStatus()[0]}" };
         }
 
-        var receiver = new MigrationReceiver(hello => MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount, Ports = GuestPorts.Com1 }), new MigrationReceiverOptions());
+        var receiver = new MigrationReceiver(hello => MicroVm.Create(new MicroVmOptions { Regions = hello.Regions, VcpuCount = hello.VcpuCount, Ports = GuestPorts.Com1 }), new MigrationReceiverOptions(), CliLogging.For<MigrationReceiver>(settings.Verbose));
         (MigrationReport report, ReceiveResult? received) = await MigrationRunner.LoopbackAsync(async connect =>
         {
             using IDirtyPageTracker tracker = source.CreateTracker();
