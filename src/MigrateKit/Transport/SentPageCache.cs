@@ -124,8 +124,9 @@ internal sealed class SentPageCache
     /// <param name="region">The page's region.</param>
     /// <param name="page">The page's index in its region.</param>
     /// <param name="contents">The page's bytes, exactly one page.</param>
+    /// <returns>The stored copy, writable in place.</returns>
     /// <exception cref="ArgumentException"><paramref name="contents"/> is not one page long.</exception>
-    public void Put(int region, ulong page, ReadOnlySpan<byte> contents)
+    public Span<byte> Put(int region, ulong page, ReadOnlySpan<byte> contents)
     {
         if (contents.Length != PageSize)
         {
@@ -151,7 +152,9 @@ internal sealed class SentPageCache
             LinkNewest(slot);
         }
 
-        contents.CopyTo(Copy(slot));
+        Span<byte> copy = Copy(slot);
+        contents.CopyTo(copy);
+        return copy;
     }
 
     /// <summary>Drops the copy of a page, for a page the destination now holds in another version.</summary>
