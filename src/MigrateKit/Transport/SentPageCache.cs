@@ -10,10 +10,10 @@ namespace MigrateKit.Transport;
 /// </summary>
 /// <remarks>
 /// Every array is allocated by the constructor; lookups, inserts, evictions and removals
-/// allocate nothing. The copies live in 16 MiB slabs allocated without zeroing, so the
-/// resident memory grows as pages are cached; the bookkeeping costs at most 36 bytes per page
-/// slot (keys, LRU links and an open-addressing index at most half full), under 1 % of the
-/// capacity. A copy must equal what the destination holds: after a page goes out in any form,
+/// allocate nothing. The copies live in 16 MiB slabs allocated without zeroing, so their
+/// memory is mostly touched only as pages are cached; the bookkeeping costs at most 36 bytes
+/// per page slot (keys, LRU links and an open-addressing index at most half full), under 1 %
+/// of the capacity. A copy must equal what the destination holds: after a page goes out in any form,
 /// <see cref="Put"/> its bytes, or <see cref="Remove"/> it. Not thread-safe.
 /// </remarks>
 internal sealed class SentPageCache
