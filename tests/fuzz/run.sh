@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Bounded afl++ run of the SharpFuzz harnesses: tests/fuzz/run.sh SECONDS [TARGET]
-# Runs each target (page-stream, vcpu-state, host-device-state; or only TARGET) for SECONDS,
-# starting from tests/fuzz/corpus/TARGET, and prints execs, corpus size, crashes and hangs.
+# Runs each target (page-stream, vcpu-state, host-device-state, page-delta, compressed-page;
+# or only TARGET) for SECONDS, starting from tests/fuzz/corpus/TARGET, and prints execs,
+# corpus size, crashes and hangs.
 # Findings land in tests/fuzz/findings/TARGET (not checked in).
 set -euo pipefail
 
 if [[ $# -lt 1 || ! $1 =~ ^[0-9]+$ ]]; then
-    echo "usage: $0 SECONDS [page-stream|vcpu-state|host-device-state]" >&2
+    echo "usage: $0 SECONDS [page-stream|vcpu-state|host-device-state|page-delta|compressed-page]" >&2
     exit 2
 fi
 seconds=$1
 here=$(cd "$(dirname "$0")" && pwd)
-targets=(${2:-page-stream vcpu-state host-device-state})
+targets=(${2:-page-stream vcpu-state host-device-state page-delta compressed-page})
 export PATH="$PATH:$HOME/.dotnet/tools"
 
 if ! command -v afl-fuzz >/dev/null; then
@@ -26,7 +27,7 @@ fi
 out="$here/bin"
 rm -rf "$out"
 dotnet build "$here/MigrateKit.Fuzz" -c Release -nologo -v quiet -o "$out" >/dev/null
-for assembly in MigrateKit.dll MigrateKit.Vmm.dll MigrateKit.Guests.dll; do
+for assembly in MigrateKit.dll MigrateKit.Vmm.dll MigrateKit.Guests.dll K4os.Compression.LZ4.dll; do
     sharpfuzz "$out/$assembly" >/dev/null
 done
 

@@ -38,6 +38,8 @@ internal static class Targets
         ["page-stream"] = new(ReadPageStream, PageStreamSeeds),
         ["vcpu-state"] = new(DecodeVcpuState, VcpuStateSeeds),
         ["host-device-state"] = new(DecodeHostDeviceState, HostDeviceStateSeeds),
+        ["page-delta"] = new(DecodePageDelta, PageDeltaSeeds),
+        ["compressed-page"] = new(DecompressPage, CompressedPageSeeds),
     };
 
     private static void ReadPageStream(byte[] input)
@@ -84,6 +86,71 @@ internal static class Targets
         {
             // The documented rejection.
         }
+    }
+
+    private static void DecodePageDelta(byte[] input)
+    {
+        try
+        {
+            PageDelta.Decode(input, new byte[MigrationProtocol.PageSize]);
+        }
+        catch (MigrationProtocolException)
+        {
+            // The documented rejection.
+        }
+    }
+
+    private static void DecompressPage(byte[] input)
+    {
+        try
+        {
+            PageCompression.Decompress(input, new byte[MigrationProtocol.PageSize]);
+        }
+        catch (MigrationProtocolException)
+        {
+            // The documented rejection.
+        }
+    }
+
+    private static IEnumerable<(string, byte[])> PageDeltaSeeds()
+    {
+        byte[] previous = SeedPage();
+        byte[] current = (byte[])previous.Clone();
+        current[0] ^= 1;
+        yield return ("first-byte", Encoded(previous, current));
+        current[3000] ^= 0xFF;
+        current[4095] ^= 0x10;
+        for (int i = 200; i < 340; i += 3)
+        {
+            current[i] ^= 0x55;
+        }
+
+        yield return ("runs", Encoded(previous, current));
+    }
+
+    private static IEnumerable<(string, byte[])> CompressedPageSeeds()
+    {
+        byte[] destination = new byte[MigrationProtocol.PageSize];
+        yield return ("words", destination[..PageCompression.TryCompress(SeedPage(), destination, PageCompression.FastLevel)]);
+        yield return ("zeros", destination[..PageCompression.TryCompress(new byte[MigrationProtocol.PageSize], destination, PageCompression.FastLevel)]);
+    }
+
+    /// <summary>Repeated words with a slowly changing twist: a compressible page, and a base to make deltas against.</summary>
+    private static byte[] SeedPage()
+    {
+        byte[] page = new byte[MigrationProtocol.PageSize];
+        for (int i = 0; i < page.Length; i++)
+        {
+            page[i] = (byte)("migrate page "[i % 13] ^ (i / 13 % 4));
+        }
+
+        return page;
+    }
+
+    private static byte[] Encoded(byte[] previous, byte[] current)
+    {
+        byte[] destination = new byte[MigrationProtocol.PageSize];
+        return destination[..PageDelta.Encode(previous, current, destination)];
     }
 
     private static IEnumerable<(string, byte[])> PageStreamSeeds()
