@@ -69,6 +69,27 @@ internal static class CliInput
         ex is ArgumentException or FormatException or InvalidOperationException or TimeoutException or IOException
             or UnauthorizedAccessException or DllNotFoundException or KvmException or DirtyTrackingException or LibvirtException;
 
+    /// <summary>
+    /// A bench's result: saved as <paramref name="json"/> to <paramref name="outFile"/> when given,
+    /// then printed as that JSON when <paramref name="printJson"/>, else by <paramref name="writeText"/>.
+    /// </summary>
+    internal static void Emit(string json, string? outFile, bool printJson, Action writeText)
+    {
+        if (outFile is not null)
+        {
+            File.WriteAllText(outFile, json + Environment.NewLine);
+        }
+
+        if (printJson)
+        {
+            Console.WriteLine(json);
+        }
+        else
+        {
+            writeText();
+        }
+    }
+
     /// <summary>Prints why a command failed and returns its exit code: 2 for a rejected argument, 4 otherwise.</summary>
     internal static int Fail(Exception ex)
     {

@@ -64,20 +64,7 @@ internal sealed class ForecastBenchCommand
                     : json ? await ForecastBench.RunAsync(matrix, parse.GetValue(options._verbose), (_, _, _) => { }, ct).ConfigureAwait(false)
                     : await ForecastBench.RunLiveAsync(matrix, parse.GetValue(options._verbose), ct).ConfigureAwait(false);
                 ForecastSummary summary = ForecastSummary.Of(runs) with { Seconds = matrix is null ? null : Math.Round(Stopwatch.GetElapsedTime(started).TotalSeconds, 1) };
-                string text = JsonSerializer.Serialize(new ForecastJson(summary, runs), ForecastJsonContext.Default.ForecastJson);
-                if (parse.GetValue(options._out) is { } file)
-                {
-                    File.WriteAllText(file, text + Environment.NewLine);
-                }
-
-                if (json)
-                {
-                    Console.WriteLine(text);
-                }
-                else
-                {
-                    ForecastBench.WriteSummary(summary);
-                }
+                CliInput.Emit(JsonSerializer.Serialize(new ForecastJson(summary, runs), ForecastJsonContext.Default.ForecastJson), parse.GetValue(options._out), json, () => ForecastBench.WriteSummary(summary));
 
                 return summary.Failed > 0 || summary.NotVerified > 0 ? 4 : 0;
             }

@@ -119,20 +119,7 @@ internal sealed class StrategyBenchCommand
     /// <summary>Prints (and saves) the result; 4 when a migration failed, 0 otherwise.</summary>
     private int Finish(ParseResult parse, StrategyBenchJson result)
     {
-        string text = JsonSerializer.Serialize(result, StrategyBenchJsonContext.Default.StrategyBenchJson);
-        if (parse.GetValue(_out) is { } file)
-        {
-            File.WriteAllText(file, text + Environment.NewLine);
-        }
-
-        if (parse.GetValue(_json))
-        {
-            Console.WriteLine(text);
-        }
-        else
-        {
-            StrategyBenchText.Write(result);
-        }
+        CliInput.Emit(JsonSerializer.Serialize(result, StrategyBenchJsonContext.Default.StrategyBenchJson), parse.GetValue(_out), parse.GetValue(_json), () => StrategyBenchText.Write(result));
 
         return result.Guests.Any(g => g.Configs.Any(c => c.Failed > 0)) ? 4 : 0;
     }

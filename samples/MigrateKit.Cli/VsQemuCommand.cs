@@ -99,20 +99,7 @@ internal sealed class VsQemuCommand
     /// <summary>Prints (and saves) the result; 4 when a run failed, 0 otherwise.</summary>
     private int Finish(ParseResult parse, VsQemuJson result)
     {
-        string text = JsonSerializer.Serialize(result, VsQemuJsonContext.Default.VsQemuJson);
-        if (parse.GetValue(_out) is { } file)
-        {
-            File.WriteAllText(file, text + Environment.NewLine);
-        }
-
-        if (parse.GetValue(_json))
-        {
-            Console.WriteLine(text);
-        }
-        else
-        {
-            VsQemuText.Write(result);
-        }
+        CliInput.Emit(JsonSerializer.Serialize(result, VsQemuJsonContext.Default.VsQemuJson), parse.GetValue(_out), parse.GetValue(_json), () => VsQemuText.Write(result));
 
         return result.Scenarios.Any(s => s.Qemu.Runs.Concat(s.MigrateKit.Runs).Any(r => r.Status == VsQemuRun.Failed)) ? 4 : 0;
     }
