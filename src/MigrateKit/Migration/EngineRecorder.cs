@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using MigrateKit.Diagnostics;
 using MigrateKit.Estimation;
 using MigrateKit.Tracking;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -51,6 +52,9 @@ internal readonly record struct RoundTraffic
     public TimeSpan SendTime { get; init; }
 
     public ulong DirtyPages { get; init; }
+
+    /// <summary>The forms the round's data pages went in.</summary>
+    public EncodingTally Encoding { get; init; }
 }
 
 /// <summary>
@@ -175,6 +179,7 @@ internal sealed class EngineRecorder
             DurationMs = traffic.Duration.TotalMilliseconds,
             SendMs = traffic.SendTime.TotalMilliseconds,
             DirtyPages = traffic.DirtyPages,
+            Encoding = traffic.Encoding,
             HotPages = totals.HotPages,
             DeferredPages = totals.DeferredPages,
             DirtyRate = totals.DirtyPagesPerSecond,
@@ -214,6 +219,7 @@ internal sealed class EngineRecorder
             BytesSent = totals.BytesSent - switchover.BytesBefore,
             PagesSent = switchoverPages,
             ZeroPages = switchover.ZeroPages,
+            Encoding = switchover.Encoding,
             DurationMs = duration.TotalMilliseconds,
             DirtyPages = switchover.DirtyPages,
             HotPages = totals.HotPages,

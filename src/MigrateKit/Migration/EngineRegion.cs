@@ -18,6 +18,8 @@ internal sealed class EngineRegion
         Harvested = new DirtyBitmap(memory.PageCount);
         Plan = new DirtyBitmap(memory.PageCount);
         Populated = new DirtyBitmap(memory.PageCount);
+        Cheap = new DirtyBitmap(memory.PageCount);
+        Deferrable = new DirtyBitmap(memory.PageCount);
         Heat = new PageHeat(memory.PageCount, options.HotPageWindow, options.HotPageThreshold);
         Digest = new RegionDigestAccumulator(memory.PageCount);
     }
@@ -46,6 +48,12 @@ internal sealed class EngineRegion
 
     internal PageHeat Heat { get; }
 
+    /// <summary>Pages whose last send was a small delta: re-sending them costs a few dozen bytes, so they are never held back.</summary>
+    internal DirtyBitmap Cheap { get; }
+
+    /// <summary>Hot pages that are not cheap: the ones worth holding back.</summary>
+    internal DirtyBitmap Deferrable { get; }
+
     /// <summary>Digest of what was sent, page by page.</summary>
     internal RegionDigestAccumulator Digest { get; }
 
@@ -54,6 +62,19 @@ internal sealed class EngineRegion
 
     /// <summary>Pending pages that are deferred.</summary>
     internal ulong PendingDeferred() => CountAnd(Pending.Words, Deferred.Words);
+
+    /// <summary>Pending pages that are cheap.</summary>
+    internal ulong PendingCheap() => CountAnd(Pending.Words, Cheap.Words);
+
+    /// <summary>Pages of the latest harvest that are cheap.</summary>
+    internal ulong CheapHarvested() => CountAnd(Harvested.Words, Cheap.Words);
+
+    /// <summary>Keeps <see cref="Deferrable"/> equal to the hot pages that are not cheap.</summary>
+    internal void UpdateDeferrable()
+    {
+        Deferrable.CopyFrom(Heat.HotSet);
+        Deferrable.AndNot(Cheap);
+    }
 
     private static ulong CountAnd(ReadOnlySpan<ulong> a, ReadOnlySpan<ulong> b)
     {

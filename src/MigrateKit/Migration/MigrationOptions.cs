@@ -108,6 +108,41 @@ public sealed class MigrationOptions
     public bool KeepTrackingOnFailure { get; init; }
 
     /// <summary>
+    /// Which encodings the sender may use beyond raw and zero pages. Each page goes in the form
+    /// smallest on the wire: a delta against the copy sent last (from a cache of sent pages, see
+    /// <see cref="SentPageCacheBytes"/>), LZ4-compressed, or raw. A page whose delta is small costs
+    /// a few dozen bytes, so it is re-sent every round instead of being held back for the
+    /// switchover, and the forecast prices pages by what they cost on the wire.
+    /// </summary>
+    /// <value>
+    /// The default is <see cref="PageEncodings.All"/>. On this project's measurements they pay on a
+    /// bandwidth-limited link (a guest rewriting a byte per page at 100 MiB/s: a fraction of the
+    /// time, bytes and downtime) and cost little where they do not (random page contents: deltas
+    /// and LZ4 give up within a few microseconds a page); see docs/BENCHMARKS.md, "Page encodings".
+    /// </value>
+    public PageEncodings Encodings { get; init; } = PageEncodings.All;
+
+    /// <summary>
+    /// Bytes of page copies the source keeps to delta against, when <see cref="Encodings"/> has
+    /// <see cref="PageEncodings.Delta"/>: the memory cost of deltas (plus under 1 % bookkeeping),
+    /// allocated when the migration starts and touched only as pages are sent. Least recently sent
+    /// pages are evicted first, so it should hold the guest's working set. At least 4096 bytes.
+    /// </summary>
+    /// <value>
+    /// The default is <see langword="null"/>: a quarter of guest memory, at least 64 MiB (QEMU's
+    /// default XBZRLE cache) and at most 1 GiB.
+    /// </value>
+    public long? SentPageCacheBytes { get; init; }
+
+    /// <summary>The LZ4 level of compressed pages, 0 (fastest) to 12 (smallest).</summary>
+    /// <value>The default is 0: on this 2-core machine it compresses a page in about a microsecond.</value>
+    public int CompressionLevel { get; init; }
+
+    /// <summary>The size of the sent-page cache for a guest of <paramref name="memoryBytes"/>.</summary>
+    internal long SentPageCacheSize(ulong memoryBytes) =>
+        SentPageCacheBytes ?? Math.Clamp((long)(memoryBytes / 4), SentPageCache.DefaultCapacityBytes, 1L << 30);
+
+    /// <summary>
     /// The machine's earlier switchovers, which correct the downtime forecast (the destination's
     /// checks and start, a stop-and-copy that runs faster than the rounds) and set the width of
     /// its interval; each completed migration adds its own. Share one instance between the
@@ -204,6 +239,21 @@ public sealed class MigrationOptions
         if (ReconnectDelay <= TimeSpan.Zero || ReconnectDelay > TimeSpan.FromMinutes(1))
         {
             throw new ArgumentException($"ReconnectDelay must be positive and at most 1 minute (got {ReconnectDelay}).", nameof(ReconnectDelay));
+        }
+
+        if ((Encodings & ~PageEncodings.All) != 0)
+        {
+            throw new ArgumentException($"Encodings has unknown flags (got {Encodings}).", nameof(Encodings));
+        }
+
+        if (SentPageCacheBytes is < MigrationProtocol.PageSize or > SentPageCache.MaxCapacityBytes)
+        {
+            throw new ArgumentException($"SentPageCacheBytes must be {MigrationProtocol.PageSize} to {SentPageCache.MaxCapacityBytes} bytes, or null for a quarter of guest memory (got {SentPageCacheBytes}).", nameof(SentPageCacheBytes));
+        }
+
+        if (CompressionLevel is < 0 or > PageCompression.MaxLevel)
+        {
+            throw new ArgumentException($"CompressionLevel must be 0 to {PageCompression.MaxLevel} (got {CompressionLevel}).", nameof(CompressionLevel));
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider);

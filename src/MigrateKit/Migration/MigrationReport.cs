@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using MigrateKit.Estimation;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -147,6 +148,26 @@ public sealed class RoundReport
 
     /// <summary>Re-dirtied pages whose delta came out larger than the page (they changed too much), sent whole.</summary>
     public ulong DeltaOverflows { get; init; }
+
+    /// <summary>Pages sent LZ4-compressed (engine only).</summary>
+    public ulong CompressedPages { get; init; }
+
+    /// <summary>The bytes of <see cref="CompressedPages"/>.</summary>
+    public ulong CompressedBytes { get; init; }
+
+    /// <summary>Sets the delta and compression figures from the engine's counts.</summary>
+    internal EncodingTally Encoding
+    {
+        init
+        {
+            DeltaPages = value.DeltaPages;
+            DeltaBytes = value.DeltaBytes;
+            DeltaCacheMisses = value.CacheMisses;
+            DeltaOverflows = value.Overflows;
+            CompressedPages = value.CompressedPages;
+            CompressedBytes = value.CompressedBytes;
+        }
+    }
 
     /// <summary>Predicted downtime after the round, milliseconds.</summary>
     public double PredictedDowntimeMs { get; init; }

@@ -54,7 +54,7 @@ internal sealed class PreCopyRun
         _connector = connector;
         _links = new LinkRecovery(connector, _options, SessionId, () => _phase);
         _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize, _tracker.Kind);
-        _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase);
+        _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase, RoundSender.EncoderFor(_options, _source.Memory.TotalSize));
         _recovery = new SourceRecovery(_source, _regions);
         _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
         _policy = new MigrationPolicy(_options);
@@ -341,7 +341,7 @@ internal sealed class PreCopyRun
             _measurements.RoundDelivered(_sender.BytesWritten - bytesBefore, _time.GetElapsedTime(roundStart));
 
             (ulong dirty, bool deferredGrew) = Harvest();
-            Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)Link.Writer.BurstAvailable);
+            Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)Link.Writer.BurstAvailable, _regions.PendingCheapPages);
             var state = new PolicyState(round, Elapsed, _sender.BytesWritten, _source.Memory.TotalSize, _recovery.ThrottlePercent, deferredGrew, dirty);
             PolicyDecision decision = _policy.Decide(forecast, state);
             var traffic = new RoundTraffic
@@ -353,6 +353,7 @@ internal sealed class PreCopyRun
                 Duration = _time.GetElapsedTime(roundStart),
                 SendTime = send,
                 DirtyPages = dirty,
+                Encoding = _sender.RoundEncoding,
             };
             _recorder.RecordRound(span, traffic, forecast, decision);
             return (forecast, decision, dirty);
@@ -377,6 +378,7 @@ internal sealed class PreCopyRun
         await _sender.SendPlanAsync(_regions.Regions, ct).ConfigureAwait(false);
         _regions.UsePopulatedPages(false);
         _measurements.RecordZeroShare(round, _sender.RoundPages, _sender.RoundZeroPages);
+        _measurements.RecordPageCosts(_sender.RoundPages, _sender.RoundCheapPages, _sender.RoundCheapBytes, _sender.RoundOtherBytes);
     }
 
     /// <summary>
@@ -394,13 +396,21 @@ internal sealed class PreCopyRun
         }
     }
 
-    /// <summary>Harvests into the pending sets and defers the hot pages the downtime budget allows.</summary>
-    private (ulong Dirty, bool DeferredGrew) Harvest()
+    /// <summary>
+    /// Harvests into the pending sets and defers the hot pages the downtime budget allows, after
+    /// pricing them (not in the switchover: the source is paused and every page goes anyway).
+    /// </summary>
+    private (ulong Dirty, bool DeferredGrew) Harvest(bool priceHotPages = true)
     {
         _phase = MigrationPhase.Harvest;
         (HarvestResult result, ulong warm) = _regions.Harvest(_tracker);
+        if (priceHotPages)
+        {
+            _sender.PriceHotPages(_regions.Regions);
+        }
+
         _recorder.RecordHarvest(result.Duration);
-        _measurements.RecordHarvest(result, warm);
+        _measurements.RecordHarvest(result, warm, _regions.CheapHarvestedPages);
         return (result.DirtyPages, _regions.DeferHotPages(_measurements.DeferBudgetPages(_policy)));
     }
 
@@ -414,7 +424,7 @@ internal sealed class PreCopyRun
             _phase = MigrationPhase.Switchover;
             var switchover = new Switchover(_source, _recovery, _regions, _sender, Link.Channel, _options, () =>
             {
-                ulong dirty = Harvest().Dirty;
+                ulong dirty = Harvest(priceHotPages: false).Dirty;
                 _phase = MigrationPhase.Switchover;
                 return dirty;
             })

@@ -376,6 +376,9 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) =>
         Open("Pages").WritePages("Pages", region, firstPage, count, data);
 
+    public void OnEncodedPage(int region, ulong page, PageEncoding encoding, ReadOnlySequence<byte> data) =>
+        Open("EncodedPages").WriteEncodedPage(region, page, encoding, data);
+
     public void OnZeroPages(int region, ulong firstPage, ulong count) =>
         Open("ZeroPages").WriteZeroPages("ZeroPages", region, firstPage, count);
 

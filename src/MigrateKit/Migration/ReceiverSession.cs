@@ -25,6 +25,7 @@ internal sealed class ReceiverSession
     private readonly DirtyBitmap[] _written;
     private readonly PopulateAhead _ahead;
     private bool _populate = true;
+    private byte[]? _scratch;
     private byte[]? _deviceState;
     private RegionDigest[]? _sourceDigests;
     private long _completeAt;
@@ -172,6 +173,32 @@ internal sealed class ReceiverSession
         _written[region].SetRange(firstPage, (ulong)count);
         _ahead.Advance(region, firstPage + (ulong)count);
         Pages += (ulong)count;
+    }
+
+    /// <summary>Decodes one page of an EncodedPages frame into guest memory; a delta applies to the copy received last.</summary>
+    internal void WriteEncodedPage(int region, ulong page, PageEncoding encoding, ReadOnlySequence<byte> data)
+    {
+        GuestMemoryRegion memory = CheckRange("EncodedPages", region, page, 1);
+        if (_populate && !_written[region].Test(page) && !_ahead.Covers(region, page + 1))
+        {
+            _populate = memory.TryPopulate(page, 1);
+        }
+
+        ReadOnlySpan<byte> payload = data.IsSingleSegment ? data.FirstSpan : Contiguous(data);
+        Span<byte> target = memory.GetPage(page);
+        PageEncoder.Decode(encoding, payload, target);
+        _digests[region].Update(page, target);
+        _written[region].Set(page);
+        _ahead.Advance(region, page + 1);
+        Pages++;
+    }
+
+    // An encoded page is at most a page long (the reader checks), so one buffer holds any.
+    private ReadOnlySpan<byte> Contiguous(ReadOnlySequence<byte> data)
+    {
+        _scratch ??= new byte[GuestMemoryLayout.PageSize];
+        data.CopyTo(_scratch);
+        return _scratch.AsSpan(0, (int)data.Length);
     }
 
     internal void WriteZeroPages(string frame, int region, ulong firstPage, ulong count)

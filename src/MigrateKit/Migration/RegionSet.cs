@@ -16,7 +16,7 @@ internal sealed class RegionSet
 {
     private readonly EngineRegion[] _regions;
     private readonly DirtyBitmap[] _harvested;
-    private readonly DirtyBitmap[] _hotSets;
+    private readonly DirtyBitmap[] _deferrable;
     private readonly DirtyBitmap[] _deferred;
 
     internal RegionSet(IReadOnlyList<GuestMemoryRegion> memory, MigrationOptions options)
@@ -25,7 +25,7 @@ internal sealed class RegionSet
         ArgumentNullException.ThrowIfNull(options);
         _regions = memory.Select((r, i) => new EngineRegion(i, r, options)).ToArray();
         _harvested = _regions.Select(r => r.Harvested).ToArray();
-        _hotSets = _regions.Select(r => r.Heat.HotSet).ToArray();
+        _deferrable = _regions.Select(r => r.Deferrable).ToArray();
         _deferred = _regions.Select(r => r.Deferred).ToArray();
     }
 
@@ -43,6 +43,12 @@ internal sealed class RegionSet
 
     internal ulong HotPages => Sum(r => r.Heat.HotCount);
 
+    /// <summary>Pending pages whose last send was a small delta.</summary>
+    internal ulong PendingCheapPages => Sum(r => r.PendingCheap());
+
+    /// <summary>Pages of the latest harvest whose last send was a small delta.</summary>
+    internal ulong CheapHarvestedPages => Sum(r => r.CheapHarvested());
+
     /// <summary>Starts a migration: every page pending, none deferred, no heat.</summary>
     internal void Restart()
     {
@@ -50,6 +56,7 @@ internal sealed class RegionSet
         {
             r.Pending.SetAll();
             r.Deferred.ClearAll();
+            r.Cheap.ClearAll();
             r.Heat.Reset();
         }
     }
@@ -169,7 +176,12 @@ internal sealed class RegionSet
     internal bool DeferHotPages(ulong budgetPages)
     {
         ulong before = DeferredPages;
-        ulong after = HotPageDeferral.Select(_hotSets, budgetPages, _deferred);
+        foreach (EngineRegion r in _regions)
+        {
+            r.UpdateDeferrable();
+        }
+
+        ulong after = HotPageDeferral.Select(_deferrable, budgetPages, _deferred);
         return after > before;
     }
 

@@ -18,9 +18,16 @@ internal sealed class RoundSender
     /// <summary>Buffered bytes after which a send flushes.</summary>
     internal const long FlushThreshold = 1 << 20;
 
+    /// <summary>A delta at most this long (an eighth of a page) makes its page cheap to re-send.</summary>
+    internal const int CheapDeltaBytes = 512;
+
     private readonly TimeProvider _time;
     private readonly Action<long, TimeSpan> _recordSend;
     private readonly Func<MigrationPhase> _phase;
+    private readonly PageEncoder? _encoder;
+    private EncodedPageBatch? _batch;
+    private EncodingTally _roundStart;
+    private bool _forgetCheap;
     private PageStreamWriter _writer = null!;
     private PageRun[] _dataRuns = [];
     private PageRun[] _zeroRuns = [];
@@ -30,7 +37,8 @@ internal sealed class RoundSender
     /// <param name="time">The clock that times the flushes.</param>
     /// <param name="recordSend">Gets the bytes and the sending time of every flush.</param>
     /// <param name="phase">The engine's phase, named when a flush stalls.</param>
-    internal RoundSender(TimeProvider time, Action<long, TimeSpan> recordSend, Func<MigrationPhase> phase)
+    /// <param name="encoder">Encodes every non-zero page (delta, compressed or raw), or <see langword="null"/> to send them raw in Pages frames.</param>
+    internal RoundSender(TimeProvider time, Action<long, TimeSpan> recordSend, Func<MigrationPhase> phase, PageEncoder? encoder = null)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(recordSend);
@@ -38,6 +46,7 @@ internal sealed class RoundSender
         _time = time;
         _recordSend = recordSend;
         _phase = phase;
+        _encoder = encoder;
     }
 
     /// <param name="writer">Where the frames go; its stall timeout bounds every flush.</param>
@@ -47,6 +56,20 @@ internal sealed class RoundSender
     internal RoundSender(PageStreamWriter writer, TimeProvider time, Action<long, TimeSpan> recordSend, Func<MigrationPhase> phase)
         : this(time, recordSend, phase) => Use(writer);
 
+    /// <summary>The encoder <paramref name="options"/> ask for, with its sent-page cache sized for <paramref name="memoryBytes"/> of guest memory; null for none.</summary>
+    internal static PageEncoder? EncoderFor(MigrationOptions options, ulong memoryBytes)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Encodings == PageEncodings.None)
+        {
+            return null;
+        }
+
+        SentPageCache? cache = options.Encodings.HasFlag(PageEncodings.Delta) ? new SentPageCache(options.SentPageCacheSize(memoryBytes)) : null;
+        int? level = options.Encodings.HasFlag(PageEncodings.Compression) ? options.CompressionLevel : null;
+        return new PageEncoder(cache, level);
+    }
+
     /// <summary>Bytes put on the wire so far, frame headers included, on every connection of the migration.</summary>
     internal ulong BytesWritten => _earlierBytes + (ulong)(_writer?.BytesWritten ?? 0);
 
@@ -54,6 +77,14 @@ internal sealed class RoundSender
     internal void Use(PageStreamWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
+        if (_writer is not null && _encoder is not null)
+        {
+            // Frames lost with the old connection may have carried copies the cache holds.
+            _encoder.ForgetAll();
+            _forgetCheap = true;
+        }
+
+        _batch = _encoder is null ? null : new EncodedPageBatch(_encoder, writer.Options);
         _earlierBytes = BytesWritten;
         _writer = writer;
 
@@ -72,17 +103,69 @@ internal sealed class RoundSender
     /// <summary>Pages sent as zero runs since <see cref="BeginRound"/>.</summary>
     internal ulong RoundZeroPages { get; private set; }
 
+    /// <summary>Of the round's data pages, those sent as small deltas (cheap), and their wire bytes.</summary>
+    internal ulong RoundCheapPages { get; private set; }
+
+    /// <summary>The wire bytes of <see cref="RoundCheapPages"/>: entries and deltas.</summary>
+    internal ulong RoundCheapBytes { get; private set; }
+
+    /// <summary>The wire bytes of the round's other data pages (raw, compressed, larger deltas), frame headers and tables included.</summary>
+    internal ulong RoundOtherBytes { get; private set; }
+
+    /// <summary>The forms the round's pages went in (all zero without an encoder).</summary>
+    internal EncodingTally RoundEncoding => (_encoder?.Tally ?? default) - _roundStart;
+
     /// <summary>Starts counting a new round's pages.</summary>
     internal void BeginRound()
     {
         _rounds++;
         RoundPages = 0;
         RoundZeroPages = 0;
+        RoundCheapPages = 0;
+        RoundCheapBytes = 0;
+        RoundOtherBytes = 0;
+        _roundStart = _encoder?.Tally ?? default;
+    }
+
+    /// <summary>
+    /// Marks as cheap the hot pages whose delta against the copy sent last would be small, so
+    /// they go every round (a few bytes each) instead of being held back for the switchover.
+    /// </summary>
+    internal void PriceHotPages(IReadOnlyList<EngineRegion> regions)
+    {
+        if (_encoder is null)
+        {
+            return;
+        }
+
+        foreach (EngineRegion r in regions)
+        {
+            foreach (PageRun run in r.Heat.HotSet.EnumerateRuns())
+            {
+                for (ulong p = run.FirstPage; p < run.End; p++)
+                {
+                    if (!r.Cheap.Test(p) && _encoder.DeltaCost(r.Index, p, r.Memory.GetPage(p)) <= CheapDeltaBytes)
+                    {
+                        r.Cheap.Set(p);
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>Sends every region's planned pages.</summary>
     internal async Task SendPlanAsync(IReadOnlyList<EngineRegion> regions, CancellationToken ct)
     {
+        if (_forgetCheap)
+        {
+            foreach (EngineRegion r in regions)
+            {
+                r.Cheap.ClearAll();
+            }
+
+            _forgetCheap = false;
+        }
+
         foreach (EngineRegion r in regions)
         {
             await SendAsync(r, r.Plan, ct).ConfigureAwait(false);
@@ -97,7 +180,9 @@ internal sealed class RoundSender
         {
             long t0 = _time.GetTimestamp();
             long before = _writer.BytesWritten;
+            ulong cheapBefore = RoundCheapBytes;
             position = AppendFrames(region, pages, position);
+            RoundOtherBytes += (ulong)(_writer.BytesWritten - before) - (RoundCheapBytes - cheapBefore);
             await BoundedFlushAsync(ct).ConfigureAwait(false);
             _recordSend(_writer.BytesWritten - before, _time.GetElapsedTime(t0));
         }
@@ -199,7 +284,13 @@ internal sealed class RoundSender
                     }
 
                     region.Digest.UpdateZero(p);
+                    _encoder?.Forget(region.Index, p);
+                    region.Cheap.Clear(p);
                     RoundZeroPages++;
+                }
+                else if (_batch is not null)
+                {
+                    AppendEncoded(_batch, region, p);
                 }
                 else
                 {
@@ -229,7 +320,32 @@ internal sealed class RoundSender
 
         AppendDataRuns(region, data, ref dataCount, ref dataPages);
         AppendZeroRuns(region, zero, ref zeroCount);
+        _batch?.AppendTo(_writer);
         return position;
+    }
+
+    // One page in its cheapest form; a small delta marks it cheap to re-send, anything else unmarks it.
+    private void AppendEncoded(EncodedPageBatch batch, EngineRegion region, ulong page)
+    {
+        if (batch.IsFullFor(region.Index))
+        {
+            batch.AppendTo(_writer);
+        }
+
+        PageEncoding encoding = batch.Add(region.Index, page, region.Memory.GetPage(page), region.Digest, out int length);
+        if (encoding == PageEncoding.Delta && length <= CheapDeltaBytes)
+        {
+            region.Cheap.Set(page);
+            RoundCheapPages++;
+            RoundCheapBytes += (ulong)(PageStreamWriter.EncodedEntrySize + length);
+        }
+        else
+        {
+            region.Cheap.Clear(page);
+        }
+
+        RoundPages++;
+        PagesSent++;
     }
 
     private void AppendDataRuns(EngineRegion region, PageRun[] runs, ref int count, ref ulong pages)

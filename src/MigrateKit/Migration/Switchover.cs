@@ -20,6 +20,9 @@ internal sealed record SwitchoverResult
     /// <summary>Pages the switchover sent as zero runs.</summary>
     public ulong ZeroPages { get; init; }
 
+    /// <summary>The forms the switchover's data pages went in.</summary>
+    public EncodingTally Encoding { get; init; }
+
     /// <summary>Pages the final harvest found dirty.</summary>
     public ulong DirtyPages { get; init; }
 
@@ -154,6 +157,7 @@ internal sealed class Switchover
             BytesBefore = bytesBefore,
             PagesBefore = pagesBefore,
             ZeroPages = _sender.RoundZeroPages,
+            Encoding = _sender.RoundEncoding,
             DirtyPages = dirty,
             DeferredPages = deferred,
             PauseLatency = pauseLatency,

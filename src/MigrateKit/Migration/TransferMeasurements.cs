@@ -2,6 +2,7 @@ using System;
 using MigrateKit.Estimation;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -30,6 +31,13 @@ internal sealed class TransferMeasurements
     private readonly DirtyRateMeter _warmRate = new();
     private long _lastHarvest;
     private double _zeroFraction;
+
+    // What a page costs on the wire: one last sent as a small delta, and any other data page
+    // (raw, compressed, a larger delta). Without encodings every data page costs PageWireBytes.
+    private double _cheapPageBytes = 64;
+    private double _otherPageBytes = PageWireBytes;
+    private double _cheapShareOfDirty;
+    private double _cheapShareOfWarm;
 
     private double _roundBandwidth;
 
@@ -79,9 +87,42 @@ internal sealed class TransferMeasurements
     /// <summary>Tracking has started: the first harvest interval begins now.</summary>
     internal void TrackingStarted() => _lastHarvest = _time.GetTimestamp();
 
-    /// <summary>Records a harvest: its cost and the dirtying rates since the previous one.</summary>
-    internal void RecordHarvest(HarvestResult result, ulong warmPages)
+    /// <summary>The wire bytes a data page costs on average, cheap pages aside: the price of a deferred page.</summary>
+    internal double OtherPageBytes => _otherPageBytes;
+
+    /// <summary>The wire bytes a cheap page (last sent as a small delta) costs on average.</summary>
+    internal double CheapPageBytes => _cheapPageBytes;
+
+    /// <summary>
+    /// Records what a round's data pages cost on the wire, with page encodings on: the cheap ones
+    /// (small deltas) and the rest. Without encodings nothing changes: a page costs a page.
+    /// </summary>
+    internal void RecordPageCosts(ulong dataPages, ulong cheapPages, ulong cheapBytes, ulong otherBytes)
     {
+        if (_options.Encodings == PageEncodings.None)
+        {
+            return;
+        }
+
+        if (cheapPages > 0)
+        {
+            _cheapPageBytes = (double)cheapBytes / cheapPages;
+        }
+
+        if (dataPages > cheapPages)
+        {
+            _otherPageBytes = Math.Max(PageStreamWriter.EncodedEntrySize, (double)otherBytes / (dataPages - cheapPages));
+        }
+    }
+
+    /// <summary>Records a harvest: its cost and the dirtying rates since the previous one.</summary>
+    /// <param name="result">The harvest.</param>
+    /// <param name="warmPages">Harvested pages not deferred.</param>
+    /// <param name="cheapPages">Harvested pages last sent as small deltas (never deferred, so all warm).</param>
+    internal void RecordHarvest(HarvestResult result, ulong warmPages, ulong cheapPages = 0)
+    {
+        _cheapShareOfDirty = result.DirtyPages > 0 ? Math.Min(1, (double)cheapPages / result.DirtyPages) : 0;
+        _cheapShareOfWarm = warmPages > 0 ? Math.Min(1, (double)cheapPages / warmPages) : 0;
         long now = _time.GetTimestamp();
         TimeSpan interval = _time.GetElapsedTime(_lastHarvest, now);
         _lastHarvest = now;
@@ -145,7 +186,7 @@ internal sealed class TransferMeasurements
         double bandwidth = BandwidthLow();
         var fixedCosts = new DowntimeBreakdown(Estimator.PauseCost, TimeSpan.FromSeconds(Estimator.HarvestCostPerGiB.TotalSeconds * _memoryBytes / (1UL << 30)),
             TimeSpan.Zero, TimeSpan.FromSeconds(DeviceStateBytes / bandwidth), Estimator.ResumeCost);
-        return policy.DeferBudgetBytes(fixedCosts, bandwidth) / PageWireBytes;
+        return (ulong)(policy.DeferBudgetBytes(fixedCosts, bandwidth) / _otherPageBytes);
     }
 
     /// <summary>Forecasts a switchover from the pages still pending (of which <paramref name="deferredPages"/> are deferred).</summary>
@@ -154,18 +195,21 @@ internal sealed class TransferMeasurements
     /// <param name="pendingPages">Pages the destination lacks.</param>
     /// <param name="deferredPages">Of those, the hot pages held back for the switchover.</param>
     /// <param name="burstBytes">What the bandwidth limiter lets through at once now.</param>
-    internal Forecast Forecast(int round, TimeSpan elapsed, ulong pendingPages, ulong deferredPages, ulong burstBytes)
+    /// <param name="cheapPages">Of the pending pages, those last sent as small deltas (never deferred).</param>
+    internal Forecast Forecast(int round, TimeSpan elapsed, ulong pendingPages, ulong deferredPages, ulong burstBytes, ulong cheapPages = 0)
     {
         double nonZero = 1 - _zeroFraction;
+        double other = nonZero * _otherPageBytes;
+        double cheap = cheapPages * _cheapPageBytes;
         var input = new ForecastInput
         {
             Round = round,
             Elapsed = elapsed,
-            PendingBytes = (ulong)(pendingPages * nonZero * PageWireBytes),
-            NextRoundBytes = (ulong)((pendingPages - deferredPages) * nonZero * PageWireBytes),
-            DeferredBytes = (ulong)(deferredPages * nonZero * PageWireBytes),
-            WarmDirtyBytesPerSecond = _warmRate.LastPagesPerSecond * PageWireBytes,
-            TotalDirtyBytesPerSecond = _dirtyRate.LastPagesPerSecond * PageWireBytes,
+            PendingBytes = (ulong)(cheap + ((pendingPages - cheapPages) * other)),
+            NextRoundBytes = (ulong)(cheap + ((pendingPages - deferredPages - cheapPages) * other)),
+            DeferredBytes = (ulong)(deferredPages * other),
+            WarmDirtyBytesPerSecond = _warmRate.LastPagesPerSecond * Blend(_cheapShareOfWarm),
+            TotalDirtyBytesPerSecond = _dirtyRate.LastPagesPerSecond * Blend(_cheapShareOfDirty),
             DeviceStateBytes = (ulong)DeviceStateBytes,
             MemoryBytes = _memoryBytes,
             MaxDowntime = _options.MaxDowntime,
@@ -175,4 +219,6 @@ internal sealed class TransferMeasurements
         };
         return Estimator.Estimate(input);
     }
+
+    private double Blend(double cheapShare) => (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes);
 }

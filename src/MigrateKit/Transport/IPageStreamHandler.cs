@@ -22,6 +22,12 @@ public interface IPageStreamHandler
     /// <summary>One run of a ZeroPages frame.</summary>
     void OnZeroPages(int region, ulong firstPage, ulong count);
 
+    /// <summary>
+    /// One page of an EncodedPages frame, checked for its form's length but not decoded. Refused as
+    /// a protocol violation unless implemented.
+    /// </summary>
+    void OnEncodedPage(int region, ulong page, PageEncoding encoding, ReadOnlySequence<byte> data) => throw NotExpected("EncodedPages");
+
     /// <summary>A RoundEnd.</summary>
     void OnRoundEnd(RoundEnd roundEnd);
 

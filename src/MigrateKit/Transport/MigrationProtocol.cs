@@ -82,6 +82,9 @@ public enum FrameType : byte
 
     /// <summary>Destination → querier: the state of the session asked about.</summary>
     Status = 16,
+
+    /// <summary>Pages of one region, each in its own encoding (raw, delta against the copy last sent, compressed).</summary>
+    EncodedPages = 17,
 }
 
 /// <summary>Why a peer sent an <see cref="FrameType.Error"/> frame.</summary>

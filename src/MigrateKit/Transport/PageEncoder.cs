@@ -21,7 +21,11 @@ internal sealed class PageEncoder
 
     private readonly SentPageCache? _cache;
     private readonly int? _compressionLevel;
+    /// <summary>A delta up to this long is taken at once; a longer one is weighed against compressing the page.</summary>
+    private const int SmallDelta = PageSize / 8;
+
     private readonly byte[] _snapshot = new byte[PageSize];
+    private readonly byte[] _scratch = new byte[PageSize];
     private readonly long[] _pages = new long[4];
     private readonly long[] _bytes = new long[4];
 
@@ -45,6 +49,32 @@ internal sealed class PageEncoder
 
     /// <summary>Bytes written in the given form so far (0 for zero pages).</summary>
     public long Bytes(PageEncoding encoding) => _bytes[(int)encoding];
+
+    /// <summary>Non-zero pages that had no copy in the cache (all of them without a cache).</summary>
+    public long CacheMisses { get; private set; }
+
+    /// <summary>Pages with a cached copy whose delta was not smaller than the page.</summary>
+    public long Overflows { get; private set; }
+
+    /// <summary>The counts so far, to subtract an earlier snapshot from.</summary>
+    public EncodingTally Tally => new(
+        (ulong)_pages[(int)PageEncoding.Raw], (ulong)_pages[(int)PageEncoding.Delta], (ulong)_bytes[(int)PageEncoding.Delta],
+        (ulong)_pages[(int)PageEncoding.Compressed], (ulong)_bytes[(int)PageEncoding.Compressed], (ulong)CacheMisses, (ulong)Overflows);
+
+    /// <summary>The page went out in a form this encoder did not choose (a zero run): its cached copy is stale.</summary>
+    public void Forget(int region, ulong page)
+    {
+        if (_cache is { Count: > 0 })
+        {
+            _cache.Remove(region, page);
+        }
+    }
+
+    /// <summary>
+    /// What the destination holds is no longer known (frames may have been lost with a
+    /// connection): every cached copy goes, and each page's next send is whole.
+    /// </summary>
+    public void ForgetAll() => _cache?.Clear();
 
     /// <summary>Encodes one page in its cheapest form.</summary>
     /// <param name="region">The page's region.</param>
@@ -99,6 +129,22 @@ internal sealed class PageEncoder
         }
     }
 
+    /// <summary>
+    /// What sending a page as a delta would cost now, without sending it or touching the cache's
+    /// order: the delta's length, or <see langword="null"/> when there is no copy or the delta
+    /// would not be smaller than the page. Lets the engine keep sending hot pages that cost a few bytes.
+    /// </summary>
+    public int? DeltaCost(int region, ulong page, ReadOnlySpan<byte> contents)
+    {
+        if (_cache is null || !_cache.TryPeek(region, page, out ReadOnlySpan<byte> copy))
+        {
+            return null;
+        }
+
+        int length = PageDelta.Encode(copy, contents, _scratch);
+        return length >= 0 ? length : null;
+    }
+
     private PageEncoding Choose(int region, ulong page, ReadOnlySpan<byte> contents, Span<byte> destination, out int length, out ReadOnlySpan<byte> sent)
     {
         if (!contents.ContainsAnyExcept((byte)0))
@@ -114,13 +160,22 @@ internal sealed class PageEncoder
         if (_cache?.TryGet(region, page, out copy) == true)
         {
             length = PageDelta.Encode(copy, contents, destination);
-            if (length >= 0)
+            if (length >= 0 && (length <= SmallDelta || _compressionLevel is null))
             {
                 // Applied to the cache as the destination will apply it, so both hold the same bytes.
                 PageDelta.Decode(destination[..length], copy);
                 sent = copy;
                 return PageEncoding.Delta;
             }
+
+            if (length < 0)
+            {
+                Overflows++;
+            }
+        }
+        else
+        {
+            CacheMisses++;
         }
 
         // A stable copy to compress or send: the cache's when there is one.
@@ -134,10 +189,36 @@ internal sealed class PageEncoder
         {
             snapshot = _cache.Put(region, page, contents);
         }
-        else
+        else if (_compressionLevel is null)
         {
             snapshot = copy;
             contents.CopyTo(snapshot);
+        }
+        else
+        {
+            // A large delta: whichever of it and the compressed page is smaller, both taken from
+            // one stable snapshot, which becomes the cached copy.
+            contents.CopyTo(_snapshot);
+            int delta = PageDelta.Encode(copy, _snapshot, _scratch);
+            int compressed = PageCompression.TryCompress(_snapshot, destination, _compressionLevel.Value);
+            _snapshot.CopyTo(copy);
+            sent = copy;
+            if (delta >= 0 && (compressed <= 0 || delta <= compressed))
+            {
+                _scratch.AsSpan(0, delta).CopyTo(destination);
+                length = delta;
+                return PageEncoding.Delta;
+            }
+
+            if (compressed > 0)
+            {
+                length = compressed;
+                return PageEncoding.Compressed;
+            }
+
+            copy.CopyTo(destination);
+            length = PageSize;
+            return PageEncoding.Raw;
         }
 
         sent = snapshot;

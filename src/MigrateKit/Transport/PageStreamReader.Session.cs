@@ -12,7 +12,7 @@ public sealed partial class PageStreamReader
     private static bool CanOpen(FrameType type) =>
         type is FrameType.Hello or FrameType.HelloAck or FrameType.Error or FrameType.Resume or FrameType.Query or FrameType.Status;
 
-    private static void DispatchSessionFrame(IPageStreamHandler handler, FrameType type, ReadOnlySequence<byte> payload)
+    private void DispatchSessionFrame(IPageStreamHandler handler, FrameType type, ReadOnlySequence<byte> payload)
     {
         switch (type)
         {
@@ -61,6 +61,9 @@ public sealed partial class PageStreamReader
 
             case FrameType.Status:
                 handler.OnStatus(ParseStatus(payload));
+                break;
+            case FrameType.EncodedPages:
+                DispatchEncodedPages(handler, payload);
                 break;
         }
     }

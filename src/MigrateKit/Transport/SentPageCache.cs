@@ -117,6 +117,18 @@ internal sealed class SentPageCache
         return true;
     }
 
+    /// <summary>Finds the copy of a page without counting a lookup or changing its age.</summary>
+    /// <param name="region">The page's region.</param>
+    /// <param name="page">The page's index in its region.</param>
+    /// <param name="copy">The copy; empty when the cache does not hold the page.</param>
+    /// <returns>Whether the cache holds the page.</returns>
+    public bool TryPeek(int region, ulong page, out ReadOnlySpan<byte> copy)
+    {
+        int position = Find(region, page);
+        copy = position < 0 ? default : Copy(_index[position] - 1);
+        return position >= 0;
+    }
+
     /// <summary>
     /// Stores the bytes of a page as sent, replacing its copy or adding one (the least recently
     /// used page makes room when the cache is full), and marks it most recently used.

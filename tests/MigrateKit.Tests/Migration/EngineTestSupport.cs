@@ -310,17 +310,31 @@ internal sealed class EngineHarness : IAsyncDisposable
         }
     }
 
-    /// <summary>Options that make the forecast depend on page counts only: 1 MiB/s is far below what an in-memory pipe measures.</summary>
+    /// <summary>
+    /// Options that make the forecast depend on page counts only: 1 MiB/s is far below what an
+    /// in-memory pipe measures, and pages go raw (the scripted pages compress to a few bytes;
+    /// <see cref="Encoded"/> turns the encodings on).
+    /// </summary>
     public static MigrationOptions Options(Func<MigrationOptions, MigrationOptions>? adjust = null)
     {
-        var options = new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(100), BandwidthLimit = 1L << 20, AllowThrottling = false };
+        var options = new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(100), BandwidthLimit = 1L << 20, AllowThrottling = false, Encodings = PageEncodings.None };
         return adjust is null ? options : adjust(options);
     }
+
+    /// <summary><paramref name="o"/> with <paramref name="encodings"/>: pages go in their cheapest form.</summary>
+    public static MigrationOptions Encoded(MigrationOptions o, PageEncodings encodings = PageEncodings.All) => new()
+    {
+        MaxDowntime = o.MaxDowntime,
+        BandwidthLimit = o.BandwidthLimit,
+        AllowThrottling = o.AllowThrottling,
+        Encodings = encodings,
+    };
 
     /// <summary><paramref name="o"/> with <see cref="MigrationOptions.KeepTrackingOnFailure"/> on: the tracker runs on after a failure.</summary>
     public static MigrationOptions KeepingTracking(MigrationOptions o) => new()
     {
         MaxDowntime = o.MaxDowntime,
+        Encodings = o.Encodings,
         BandwidthLimit = o.BandwidthLimit,
         AllowThrottling = o.AllowThrottling,
         KeepTrackingOnFailure = true,

@@ -243,6 +243,7 @@ public sealed class PreCopyEngineTests
         MigrationOptions options = EngineHarness.Options(o => new MigrationOptions
         {
             MaxDowntime = o.MaxDowntime,
+            Encodings = o.Encodings,
             BandwidthLimit = o.BandwidthLimit,
             AllowThrottling = true,
             MaxThrottlePercent = 60,
@@ -287,6 +288,7 @@ public sealed class PreCopyEngineTests
         (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options(o => new MigrationOptions
         {
             MaxDowntime = o.MaxDowntime,
+            Encodings = o.Encodings,
             BandwidthLimit = o.BandwidthLimit,
             AllowThrottling = false,
             MaxRounds = 3,
@@ -307,6 +309,7 @@ public sealed class PreCopyEngineTests
         (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options(o => new MigrationOptions
         {
             MaxDowntime = o.MaxDowntime,
+            Encodings = o.Encodings,
             BandwidthLimit = o.BandwidthLimit,
             AllowThrottling = false,
             MaxBytesFactor = 1.5,
@@ -399,6 +402,7 @@ public sealed class PreCopyEngineTests
         MigrationOptions options = EngineHarness.Options(o => new MigrationOptions
         {
             MaxDowntime = o.MaxDowntime,
+            Encodings = o.Encodings,
             AllowThrottling = o.AllowThrottling,
             ResponseTimeout = responseTimeout,
             TimeProvider = clock,
@@ -455,7 +459,7 @@ public sealed class PreCopyEngineTests
             }
         };
 
-        MigrationOptions options = EngineHarness.Options(o => new MigrationOptions { MaxDowntime = o.MaxDowntime, BandwidthLimit = o.BandwidthLimit, AllowThrottling = true });
+        MigrationOptions options = EngineHarness.Options(o => new MigrationOptions { MaxDowntime = o.MaxDowntime, Encodings = o.Encodings, BandwidthLimit = o.BandwidthLimit, AllowThrottling = true });
         (Task<MigrationReport> migrating, Task<ReceiveResult> receiving) = h.Start(options, cancellationToken: cts.Token);
         await Assert.ThrowsAsync<OperationCanceledException>(() => migrating);
 
@@ -485,7 +489,7 @@ public sealed class PreCopyEngineTests
             }
         };
 
-        MigrationOptions options = EngineHarness.Options(o => new MigrationOptions { MaxDowntime = o.MaxDowntime, BandwidthLimit = o.BandwidthLimit, AllowThrottling = true });
+        MigrationOptions options = EngineHarness.Options(o => new MigrationOptions { MaxDowntime = o.MaxDowntime, Encodings = o.Encodings, BandwidthLimit = o.BandwidthLimit, AllowThrottling = true });
         (MigrationReport report, ReceiveResult received) = await h.RunAsync(options);
 
         Assert.AreEqual(MigrationStatus.Failed, report.Status);

@@ -54,7 +54,7 @@ public sealed class FrameRejectionTests
 
     [TestMethod]
     [DataRow((byte)0)]
-    [DataRow((byte)17)]
+    [DataRow((byte)18)]
     [DataRow((byte)255)]
     public async Task UnknownType_IsRejected(byte type)
     {

@@ -21,6 +21,8 @@ internal sealed record PagesRun(int Region, ulong FirstPage, int Count, byte[] D
 
 internal sealed record ZeroRun(int Region, ulong FirstPage, ulong Count) : ReceivedFrame;
 
+internal sealed record EncodedPageFrame(int Region, ulong Page, PageEncoding Encoding, byte[] Data) : ReceivedFrame;
+
 internal sealed record RoundEndFrame(RoundEnd RoundEnd) : ReceivedFrame;
 
 internal sealed record RoundAckFrame(int Round) : ReceivedFrame;
@@ -57,6 +59,8 @@ internal sealed class RecordingHandler : IPageStreamHandler
     public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) => Frames.Add(new PagesRun(region, firstPage, count, data.ToArray()));
 
     public void OnZeroPages(int region, ulong firstPage, ulong count) => Frames.Add(new ZeroRun(region, firstPage, count));
+
+    public void OnEncodedPage(int region, ulong page, PageEncoding encoding, ReadOnlySequence<byte> data) => Frames.Add(new EncodedPageFrame(region, page, encoding, data.ToArray()));
 
     public void OnRoundEnd(RoundEnd roundEnd) => Frames.Add(new RoundEndFrame(roundEnd));
 
