@@ -45,10 +45,18 @@ internal sealed record SourceSettings
     /// <summary>The switchovers the engine's forecasts learn from; null: this process's.</summary>
     internal DowntimeHistory? History { get; init; }
 
+    /// <summary>The page encodings the engine may use.</summary>
+    internal PageEncodings Encodings { get; init; } = PageEncodings.All;
+
+    /// <summary>The sent-page cache for deltas in bytes; null for the engine's default.</summary>
+    internal long? SentPageCache { get; init; }
+
     /// <summary>The engine's options these settings ask for.</summary>
     internal MigrationOptions MigrationOptions() => new()
     {
         MaxDowntime = MaxDowntime,
+        Encodings = Encodings,
+        SentPageCacheBytes = SentPageCache,
         BandwidthLimit = Bandwidth is ulong b ? (long)Math.Min(b, long.MaxValue) : null,
         DowntimeHistory = History ?? DowntimeHistory.Shared,
     };

@@ -94,6 +94,7 @@ internal static class Program
         internal Option<string> Tracker { get; } = new("--tracker") { Description = "MicroVm dirty tracking: bitmap (KVM_GET_DIRTY_LOG with manual protect) or ring. A HostVm always uses userfaultfd write-protection.", DefaultValueFactory = _ => "bitmap" };
         internal Option<string> Vm { get; } = new("--vm") { Description = "The VM to migrate: microvm (KVM), hostvm (guest writes by a host thread, tracked with userfaultfd write-protection; no KVM needed) or auto (microvm when /dev/kvm can be opened).", DefaultValueFactory = _ => "auto" };
         internal Option<double> Pace { get; } = new("--pace") { Description = "Guest page writes per second (0 = as fast as it can). The default for a hostvm, 25000, is the rate a MicroVm guest reaches on the reference machine; a microvm runs unpaced by default.", DefaultValueFactory = _ => -1 };
+        internal EncodingOptions Encodings { get; } = new();
         internal Option<bool> Json { get; } = new("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
         internal Option<bool> Verbose { get; } = new("--verbose") { Description = "Log what the engine and the receiver measure and decide to stderr." };
         internal Option<bool> Metrics { get; } = new("--metrics") { Description = "Listen to the MigrateKit meter during the run and print every instrument at the end (to stderr with --json)." };
@@ -110,6 +111,7 @@ internal static class Program
             command.Options.Add(Tracker);
             command.Options.Add(Vm);
             command.Options.Add(Pace);
+            Encodings.AddTo(command);
             command.Options.Add(Json);
             command.Options.Add(Verbose);
             command.Options.Add(Metrics);
@@ -175,11 +177,14 @@ internal static class Program
                 Pace = pace,
                 Verbose = p.GetValue(Verbose),
                 History = CalibrationStore.History(p, p.GetValue(Verbose)),
+                Encodings = Encodings.Read(p),
+                SentPageCache = Encodings.ReadCache(p),
             };
             CliInput.Validate(settings.MigrationOptions().Validate, new Dictionary<string, Option>
             {
                 [nameof(MigrationOptions.MaxDowntime)] = MaxDowntime,
                 [nameof(MigrationOptions.BandwidthLimit)] = Bandwidth,
+                [nameof(MigrationOptions.SentPageCacheBytes)] = Encodings.SentPageCache,
             });
             return settings;
         }

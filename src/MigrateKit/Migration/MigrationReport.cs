@@ -96,6 +96,25 @@ public sealed record MigrationProgress
 
     /// <summary>Decisions taken since the previous progress report, with their reasons.</summary>
     public IReadOnlyList<MigrationDecision> Decisions { get; init; } = [];
+
+    /// <summary>Pages the round sent with data, in whatever form.</summary>
+    public ulong PagesSent { get; init; }
+
+    /// <summary>Of <see cref="PagesSent"/>, those sent as deltas against the copy sent before.</summary>
+    public ulong DeltaPages { get; init; }
+
+    /// <summary>Of <see cref="PagesSent"/>, those sent LZ4-compressed.</summary>
+    public ulong CompressedPages { get; init; }
+
+    /// <summary>Sets the encoded page counts from the engine's.</summary>
+    internal EncodingTally Encoding
+    {
+        init
+        {
+            DeltaPages = value.DeltaPages;
+            CompressedPages = value.CompressedPages;
+        }
+    }
 }
 
 /// <summary>One row of a report: a pre-copy round, or the switchover.</summary>

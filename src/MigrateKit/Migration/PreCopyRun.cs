@@ -176,6 +176,8 @@ internal sealed class PreCopyRun
                     ThrottlePercent = decision.ThrottlePercent,
                     Forecast = forecast,
                     Action = decision.Action,
+                    PagesSent = _sender.RoundPages,
+                    Encoding = _sender.RoundEncoding,
                 });
 
                 switch (decision.Action)

@@ -63,6 +63,7 @@ public sealed class CommitStepTests
         {
             BandwidthLimit = options.BandwidthLimit,
             ResponseTimeout = options.ResponseTimeout,
+            Encodings = options.Encodings,
             MaxBytesFactor = 30,
             MaxRounds = 100,
         });

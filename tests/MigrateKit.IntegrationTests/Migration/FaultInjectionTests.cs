@@ -65,6 +65,19 @@ public abstract class FaultInjectionTests
         await AssertSourceKeepsTheVmAsync(Named(fault), Trigger.InsideFrame(FrameType.Pages, 100_000, occurrence: 3), ProxiedMigration.ManyRounds(), MigrationPhase.Send);
 
     [TestMethod]
+    [DataRow("reset", 1)]
+    [DataRow("black-hole", 1)]
+    [DataRow("reset", 3)]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task FaultInsideAnEncodedPagesFrame_LeavesTheVmOnTheSource_WithEveryUnacknowledgedPagePending(string fault, int occurrence) =>
+        await AssertSourceKeepsTheVmAsync(Named(fault), Trigger.InsideFrame(FrameType.EncodedPages, 100, occurrence), ProxiedMigration.Encoded(), MigrationPhase.Send);
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task FaultAfterTheRoundEndOfRound1_WithEncodedPages_LeavesTheVmOnTheSource_WithEveryUnacknowledgedPagePending() =>
+        await AssertSourceKeepsTheVmAsync(Fault.Reset, Trigger.AfterRoundEnd(1), ProxiedMigration.Encoded(), MigrationPhase.Send, MigrationPhase.Harvest);
+
+    [TestMethod]
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task CutAfterTheFirstMiB_EndsRound0_AndLeavesTheVmOnTheSource() =>
         await AssertSourceKeepsTheVmAsync(Fault.CutAfter(1 << 20), Trigger.Now, ProxiedMigration.ManyRounds(), MigrationPhase.Send);

@@ -110,10 +110,14 @@ internal sealed class ProxiedMigration : IAsyncDisposable
     /// verifier rewrites takes about a second, longer than a pass, so every round finds the whole
     /// range dirty and the policy throttles instead of switching over.
     /// </summary>
-    internal static MigrationOptions ManyRounds() => new() { BandwidthLimit = 32L << 20, ResponseTimeout = ResponseTimeout };
+    /// <remarks>Raw pages, so triggers inside Pages frames and after so many bytes land where a test says; <see cref="Encoded"/> turns the encodings on.</remarks>
+    internal static MigrationOptions ManyRounds() => new() { BandwidthLimit = 32L << 20, ResponseTimeout = ResponseTimeout, Encodings = PageEncodings.None };
+
+    /// <summary>Like <see cref="ManyRounds"/> with every page encoding on: pages go in EncodedPages frames.</summary>
+    internal static MigrationOptions Encoded() => new() { BandwidthLimit = 32L << 20, ResponseTimeout = ResponseTimeout };
 
     /// <summary>Options that switch over right after round 0 (any forecast fits a 10 s downtime), with pages still dirty for it to send.</summary>
-    internal static MigrationOptions SwitchOverAfterRound0() => new() { BandwidthLimit = 128L << 20, MaxDowntime = TimeSpan.FromSeconds(10), MinRounds = 1, ResponseTimeout = ResponseTimeout };
+    internal static MigrationOptions SwitchOverAfterRound0() => new() { BandwidthLimit = 128L << 20, MaxDowntime = TimeSpan.FromSeconds(10), MinRounds = 1, ResponseTimeout = ResponseTimeout, Encodings = PageEncodings.None };
 
     /// <summary>Runs the migration through the proxy; every wait is bounded.</summary>
     internal async Task<ProxiedOutcome> RunAsync(MigrationOptions options)

@@ -69,7 +69,7 @@ internal sealed class ProxiedOutcome
             // all pages pending), so no page can be lost.
             Assert.IsFalse(_migration.Tracker.IsTracking, "tracking starts only after the handshake");
             Assert.IsTrue(Engine.PendingPages.All(p => p.IsEmpty));
-            Assert.IsFalse(_migration.Proxy.Frames(Direction.ToDestination).Any(f => f.Type is FrameType.Pages or FrameType.ZeroPages));
+            Assert.IsFalse(_migration.Proxy.Frames(Direction.ToDestination).Any(f => f.Type is FrameType.Pages or FrameType.ZeroPages or FrameType.EncodedPages));
         }
         else
         {
@@ -173,7 +173,7 @@ internal sealed class ProxiedOutcome
             {
                 roundEnds++;
             }
-            else if (frame.Type is FrameType.Pages or FrameType.ZeroPages)
+            else if (frame.Type is FrameType.Pages or FrameType.ZeroPages or FrameType.EncodedPages)
             {
                 bool[][] into = roundEnds < acknowledgedRounds ? acknowledged : inFlight;
                 foreach ((int region, ulong first, ulong count) in Runs(frame))
@@ -186,13 +186,25 @@ internal sealed class ProxiedOutcome
         return acknowledged.Select((a, r) => a.Select((sent, p) => !sent || inFlight[r][p]).ToArray()).ToArray();
     }
 
-    /// <summary>The run table of a Pages or ZeroPages frame (PROTOCOL.md §3), from the head the proxy kept.</summary>
+    /// <summary>The run table of a Pages or ZeroPages frame, or the pages of an EncodedPages frame (PROTOCOL.md §3), from the head the proxy kept.</summary>
     private static List<(int Region, ulong First, ulong Count)> Runs(ProxyFrame frame)
     {
         var list = new List<(int, ulong, ulong)>();
         byte[] head = frame.Head;
         int region = BinaryPrimitives.ReadInt32LittleEndian(head);
         int runs = BinaryPrimitives.ReadInt32LittleEndian(head.AsSpan(4));
+        if (frame.Type == FrameType.EncodedPages)
+        {
+            // Entries of 12 bytes (page u64, encoding u8, reserved u8, length u16), each followed by its data.
+            for (int i = 0, at = 8; i < runs; i++)
+            {
+                list.Add((region, BinaryPrimitives.ReadUInt64LittleEndian(head.AsSpan(at)), 1));
+                at += 12 + BinaryPrimitives.ReadUInt16LittleEndian(head.AsSpan(at + 10));
+            }
+
+            return list;
+        }
+
         Assert.IsLessThanOrEqualTo(head.Length, 8 + (16 * runs), $"a {frame.Type} frame's run table outgrew the {FaultProxy.HeadBytes} bytes the proxy keeps");
         for (int i = 0; i < runs; i++)
         {

@@ -21,7 +21,10 @@ namespace MigrateKit.IntegrationTests.TestSupport;
 /// </summary>
 internal sealed class FaultProxy : IAsyncDisposable
 {
-    /// <summary>Payload bytes kept per recorded frame: a Pages frame's run table at 256 pages per frame fits.</summary>
+    /// <summary>
+    /// Payload bytes kept per recorded frame: a Pages frame's run table at 256 pages per frame
+    /// fits. EncodedPages frames are kept whole: their page indices are spread through them.
+    /// </summary>
     internal const int HeadBytes = 16 * 1024;
 
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);

@@ -165,7 +165,7 @@ internal sealed class ProxyPump
                 _inPayload = true;
                 _payloadEnd = _frameStart + HeaderSize + length;
                 _captured = _frameStart + HeaderSize;
-                _head = new byte[Math.Min(length, FaultProxy.HeadBytes)];
+                _head = new byte[type == FrameType.EncodedPages ? length : Math.Min(length, FaultProxy.HeadBytes)];
                 _unfinished.Enqueue((_payloadEnd, new ProxyFrame(_connection, type, length, _frameStart, _head)));
                 _due.AddRange(_proxy.OnFrame(_direction, type, length, _frameStart));
             }

@@ -1,0 +1,57 @@
+using System;
+using System.CommandLine;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Cli;
+
+/// <summary>The options that choose the engine's page encodings: <c>--encodings</c> and <c>--sent-page-cache</c>.</summary>
+internal sealed class EncodingOptions
+{
+    internal Option<string> Encodings { get; } = new("--encodings")
+    {
+        Description = "Page encodings beyond raw and zero pages: all (deltas against the copy sent last, and LZ4), delta, compression or none.",
+        DefaultValueFactory = _ => "all",
+    };
+
+    internal Option<string> SentPageCache { get; } = new("--sent-page-cache")
+    {
+        Description = "Memory for the copies deltas are made against, e.g. 256MiB, or auto (a quarter of guest memory, 64 MiB to 1 GiB).",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    internal void AddTo(Command command)
+    {
+        command.Options.Add(Encodings);
+        command.Options.Add(SentPageCache);
+    }
+
+    /// <summary>The encodings asked for.</summary>
+    /// <exception cref="FormatException">The value is none of the four names.</exception>
+    internal PageEncodings Read(ParseResult p) => Parse(p.GetValue(Encodings)!);
+
+    /// <summary>The cache size asked for, or null for the engine's default.</summary>
+    /// <exception cref="FormatException">The value is neither a size nor auto.</exception>
+    internal long? ReadCache(ParseResult p)
+    {
+        string value = p.GetValue(SentPageCache)!;
+        return value == "auto" ? null : (long)Math.Min(CliInput.Parse(p, SentPageCache, Units.ParseBytes), long.MaxValue);
+    }
+
+    internal static PageEncodings Parse(string value) => value switch
+    {
+        "all" => PageEncodings.All,
+        "delta" => PageEncodings.Delta,
+        "compression" => PageEncodings.Compression,
+        "none" => PageEncodings.None,
+        _ => throw new FormatException($"--encodings '{value}': use all, delta, compression or none."),
+    };
+
+    /// <summary>The name <see cref="Parse"/> reads back.</summary>
+    internal static string Name(PageEncodings encodings) => encodings switch
+    {
+        PageEncodings.All => "all",
+        PageEncodings.Delta => "delta",
+        PageEncodings.Compression => "compression",
+        _ => "none",
+    };
+}
