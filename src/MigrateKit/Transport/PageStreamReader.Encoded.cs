@@ -9,7 +9,7 @@ public sealed partial class PageStreamReader
 {
     // Checks the whole frame (every entry's form, length and reserved byte, and that the entries
     // fill the payload exactly) before the first handler call, as for Pages.
-    private void DispatchEncodedPages(IPageStreamHandler handler, ReadOnlySequence<byte> payload)
+    private static void DispatchEncodedPages(IPageStreamHandler handler, ReadOnlySequence<byte> payload)
     {
         const string frame = "EncodedPages";
         const int header = PageStreamWriter.EncodedHeaderSize;
@@ -28,9 +28,10 @@ public sealed partial class PageStreamReader
             throw new MigrationProtocolException(frame, "region", $"Region {region} is negative.");
         }
 
-        if (count < 1 || count > _options.MaxPagesPerFrame)
+        // Like Pages, bounded by the payload (the entries must fill it), not by this side's MaxPagesPerFrame.
+        if (count < 1)
         {
-            throw new MigrationProtocolException(frame, "pageCount", $"An {frame} frame carries 1 to {_options.MaxPagesPerFrame} pages (got {count}).");
+            throw new MigrationProtocolException(frame, "pageCount", $"An {frame} frame carries at least one page (got {count}).");
         }
 
         Span<byte> entry = stackalloc byte[entrySize];

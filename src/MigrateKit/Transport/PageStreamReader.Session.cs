@@ -12,7 +12,7 @@ public sealed partial class PageStreamReader
     private static bool CanOpen(FrameType type) =>
         type is FrameType.Hello or FrameType.HelloAck or FrameType.Error or FrameType.Resume or FrameType.Query or FrameType.Status;
 
-    private void DispatchSessionFrame(IPageStreamHandler handler, FrameType type, ReadOnlySequence<byte> payload)
+    private static void DispatchSessionFrame(IPageStreamHandler handler, FrameType type, ReadOnlySequence<byte> payload)
     {
         switch (type)
         {

@@ -188,6 +188,20 @@ internal static class Targets
             w.AppendZeroPages(0, [new PageRun(0, 1)]);
             w.AppendRoundEnd(new RoundEnd(3, 0, 0));
         }));
+        yield return ("encoded", Written(w =>
+        {
+            // One page of each form: compressed (a run of one byte), raw (no pattern), then a delta of it.
+            var batch = new EncodedPageBatch(new PageEncoder(new SentPageCache(4L * page), PageCompression.FastLevel), StreamOptions);
+            byte[] noise = new byte[page];
+            new Random(5).NextBytes(noise);
+            w.AppendHello(hello);
+            batch.Add(0, 1, memory.Regions[0].GetPage(1), null, out _);
+            batch.Add(0, 3, noise, null, out _);
+            batch.AppendTo(w);
+            noise[17]++;
+            batch.Add(0, 3, noise, null, out _);
+            batch.AppendTo(w);
+        }));
         yield return ("query", Written(w => w.AppendQuery(new SessionQuery(MigrationProtocol.Version, hello.SessionId, SessionQueryAction.Commit))));
         yield return ("status", Written(w => w.AppendStatus(new SessionStatus(DestinationSessionState.Started, "started"))));
         yield return ("error", Written(w => w.AppendError(new MigrationError(MigrationErrorCode.ProtocolViolation, "no"))));
@@ -242,6 +256,10 @@ internal static class Targets
         public void OnZeroPages(int region, ulong firstPage, ulong count)
         {
         }
+
+        // Decoded as a receiver would, so every form's checks run on what the fuzzer makes.
+        public void OnEncodedPage(int region, ulong page, PageEncoding encoding, ReadOnlySequence<byte> data) =>
+            PageEncoder.Decode(encoding, data.ToArray(), new byte[MigrationProtocol.PageSize]);
 
         public void OnRoundEnd(RoundEnd roundEnd)
         {
