@@ -112,6 +112,8 @@ internal sealed class ScriptedLibvirt : ILibvirtHostFactory
 
         public ulong GetMemoryBytes(string domain) => 1024 * MiB;
 
+        public string GetVirtType(string domain) => "kvm";
+
         public void StartDirtyRateCalc(string domain, TimeSpan period, DirtyRateMode mode) => throw new NotSupportedException();
 
         public DirtyRateInfo GetDirtyRate(string domain) => throw new NotSupportedException();
