@@ -14,8 +14,8 @@ public enum LibvirtDirtyRateFailure
 
     /// <summary>
     /// The hypervisor cannot measure in this mode: QEMU without the mode, a dirty-ring measurement of a
-    /// domain started without KVM's dirty ring, or a dirty-bitmap or dirty-ring measurement of a guest
-    /// that does not run on KVM.
+    /// domain started without KVM's dirty ring or on QEMU before 8.0 (7.2's leaves the vCPU stuck), or a
+    /// dirty-bitmap or dirty-ring measurement of a guest that does not run on KVM.
     /// </summary>
     ModeNotSupported,
 

@@ -18,6 +18,12 @@ namespace MigrateKit.Libvirt;
 /// </summary>
 public sealed class LibvirtDirtyRateProbe
 {
+    /// <summary>
+    /// The first QEMU whose dirty-ring calculation is let run: with QEMU 7.2 the measured guest's vCPU
+    /// stopped for good after the first measurement (seen on the libvirt harness); newer QEMU is untested.
+    /// </summary>
+    internal static readonly Version QemuDirtyRingCalc = new(8, 0);
+
     private readonly ILibvirtHostFactory _hosts;
     private readonly ILogger _logger;
 
@@ -99,12 +105,20 @@ public sealed class LibvirtDirtyRateProbe
     {
         private readonly TimeProvider _time = options.TimeProvider;
 
-        // QEMU 7.2 under TCG dies (SIGSEGV) in calc-dirty-rate's dirty-bitmap mode: the guest is not risked.
+        // Modes known to harm the guest are refused before they start: QEMU 7.2 under TCG dies (SIGSEGV)
+        // in calc-dirty-rate's dirty-bitmap mode, and its dirty-ring mode leaves the vCPU stuck.
         internal void CheckMode()
         {
             if (options.Mode == DirtyRateMode.PageSampling)
             {
                 return;
+            }
+
+            Version qemu = Call(host.Versions).Qemu;
+            if (options.Mode == DirtyRateMode.DirtyRing && qemu < QemuDirtyRingCalc)
+            {
+                throw Failed(LibvirtDirtyRateFailure.ModeNotSupported,
+                    $"QEMU {qemu}'s dirty-ring calculation stops the guest's vCPU after the first measurement (QEMU {QemuDirtyRingCalc} or later is needed); use dirty-bitmap, which counts the same pages.");
             }
 
             string type = Call(() => host.GetVirtType(domain));

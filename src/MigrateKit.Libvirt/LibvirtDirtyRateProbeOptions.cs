@@ -19,7 +19,8 @@ public sealed class LibvirtDirtyRateProbeOptions
     /// <value>
     /// The default is <see cref="DirtyRateMode.PageSampling"/>: it works on every QEMU with the calculation
     /// (5.2+) and every accelerator, but samples 512 pages per GiB and so estimates; the dirty-bitmap and
-    /// dirty-ring modes count every page and need a KVM guest.
+    /// dirty-ring modes count every page and need a KVM guest (dirty-ring also a domain started with
+    /// KVM's dirty ring, and QEMU 8.0 or later: 7.2's stops the guest's vCPU).
     /// </value>
     public DirtyRateMode Mode { get; init; } = DirtyRateMode.PageSampling;
 

@@ -34,6 +34,7 @@ public sealed class LibvirtDirtyRateProbeTests
         _host.Setup(h => h.GetState(Vm)).Returns(new DomainStateInfo(DomainState.Running, 1));
         _host.Setup(h => h.GetJobStats(Vm, false)).Returns(new JobStats { Type = DomainJobType.None });
         _host.Setup(h => h.GetVirtType(Vm)).Returns("kvm");
+        _host.Setup(h => h.Versions()).Returns(new HostVersions(new Version(9, 0, 0), new Version(8, 2, 0)));
         _host.Setup(h => h.StartDirtyRateCalc(Vm, It.IsAny<TimeSpan>(), It.IsAny<DirtyRateMode>())).Callback((string _, TimeSpan period, DirtyRateMode _) =>
         {
             _started.Add((period, _time.GetUtcNow() - Epoch));
@@ -183,6 +184,20 @@ public sealed class LibvirtDirtyRateProbeTests
         Assert.AreEqual(LibvirtDirtyRateFailure.ModeNotSupported, ex.Failure);
         Assert.AreEqual(mode, ex.Mode);
         StringAssert.Contains(ex.Message, "page-sampling");
+        _host.Verify(h => h.StartDirtyRateCalc(It.IsAny<string>(), It.IsAny<TimeSpan>(), It.IsAny<DirtyRateMode>()), Times.Never);
+    }
+
+    [TestMethod]
+    [DataRow("7.2.22")]
+    [DataRow("0.0.0")]
+    public async Task MeasureAsync_DirtyRingBeforeQemu8_IsRefusedWithoutStarting(string qemu)
+    {
+        _host.Setup(h => h.Versions()).Returns(new HostVersions(new Version(9, 0, 0), Version.Parse(qemu)));
+
+        LibvirtDirtyRateException ex = await Assert.ThrowsExactlyAsync<LibvirtDirtyRateException>(() => MeasureAsync(Options(DirtyRateMode.DirtyRing)));
+
+        Assert.AreEqual(LibvirtDirtyRateFailure.ModeNotSupported, ex.Failure);
+        StringAssert.Contains(ex.Message, $"QEMU {qemu}'s dirty-ring calculation stops the guest's vCPU");
         _host.Verify(h => h.StartDirtyRateCalc(It.IsAny<string>(), It.IsAny<TimeSpan>(), It.IsAny<DirtyRateMode>()), Times.Never);
     }
 
