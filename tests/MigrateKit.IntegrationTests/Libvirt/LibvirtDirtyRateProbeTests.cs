@@ -64,6 +64,39 @@ public sealed class LibvirtDirtyRateProbeTests
     }
 
     /// <summary>
+    /// What observing costs the guest: its sweeps per second over 5 s alone, then over a 5 s
+    /// calculation. The probe must leave the guest most of its speed (the figures go to the test log).
+    /// </summary>
+    [TestMethod]
+    [DataRow(DirtyRateMode.PageSampling)]
+    [DataRow(DirtyRateMode.DirtyBitmap)]
+    public async Task MeasureAsync_LeavesTheGuestMostOfItsSpeed(DirtyRateMode mode)
+    {
+        if (mode != DirtyRateMode.PageSampling)
+        {
+            KvmRequirement.Require("the dirty-bitmap mode counts KVM's dirty pages");
+        }
+
+        using TestDomain vm = Start(ring: 0);
+        var window = TimeSpan.FromSeconds(5);
+        double alone = await PassesPerSecondAsync(vm, Task.Delay(window));
+        var options = new LibvirtDirtyRateProbeOptions { Mode = mode, Periods = [window] };
+        double observed = await PassesPerSecondAsync(vm, new LibvirtDirtyRateProbe().MeasureAsync(LibvirtHosts.SourceUri, vm.Name, options));
+
+        TestContext.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{mode}: {alone:F1} sweeps/s alone, {observed:F1} while observed ({(1 - observed / alone) * 100:F0} % slower)"));
+        Assert.IsGreaterThan(0.5 * alone, observed, "the guest kept less than half its speed while observed");
+    }
+
+    private static async Task<double> PassesPerSecondAsync(TestDomain vm, Task during)
+    {
+        uint before = vm.Guest.ReadSerial().LastPass;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await during;
+        return (vm.Guest.ReadSerial().LastPass - before) / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
     /// QEMU 7.2's dirty-ring calculation counted one ring's worth in its first period and nothing after,
     /// and the guest made no progress from then on; the probe refuses it there, and the guest runs on.
     /// </summary>
