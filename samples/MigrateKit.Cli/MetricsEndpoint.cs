@@ -25,8 +25,12 @@ internal sealed class MetricsEndpoint : IDisposable
     {
         CollectorRegistry registry = Metrics.NewCustomRegistry();
         MetricFactory factory = Metrics.WithCustomRegistry(registry);
-        Counter processed = factory.CreateCounter("migratekit_migration_data_processed_bytes", "Bytes of guest memory sent on the migration stream (KubeVirt: kubevirt_vmi_migration_data_processed_bytes).");
+        Counter processed = factory.CreateCounter("migratekit_migration_data_processed_bytes", "Bytes of guest memory sent on the migration stream, all migrations of this process (KubeVirt: kubevirt_vmi_migration_data_processed_bytes).");
+        Gauge total = factory.CreateGauge("migratekit_migration_data_total_bytes", "The guest memory the migration under way (or the last one) moves (KubeVirt: kubevirt_vmi_migration_data_total_bytes).");
+        Gauge sent = factory.CreateGauge("migratekit_migration_memory_processed_bytes", "Bytes the migration under way (or the last one) has sent so far; the counter migratekit_migration_data_processed_bytes adds up every migration.");
+        Gauge remaining = factory.CreateGauge("migratekit_migration_data_remaining_bytes", "Bytes a switchover would send now, 0 once completed (KubeVirt: kubevirt_vmi_migration_data_remaining_bytes).");
         Gauge dirtyRate = factory.CreateGauge("migratekit_migration_dirty_memory_rate_bytes", "The guest's dirtying rate after the last round, in bytes per second (KubeVirt: kubevirt_vmi_migration_dirty_memory_rate_bytes).");
+        Gauge transferRate = factory.CreateGauge("migratekit_migration_memory_transfer_rate_bytes", "The transfer rate the last forecast measured, in bytes per second (KubeVirt: kubevirt_vmi_migration_memory_transfer_rate_bytes).");
         Gauge predicted = factory.CreateGauge("migratekit_migration_predicted_downtime_seconds", "The downtime forecast after the last round.");
         Gauge actual = factory.CreateGauge("migratekit_migration_downtime_seconds", "The measured downtime of the last completed migration.");
         Gauge throttle = factory.CreateGauge("migratekit_migration_throttle_percent", "The guest throttle in force during the last round.");
@@ -36,9 +40,13 @@ internal sealed class MetricsEndpoint : IDisposable
         _figures = new()
         {
             ["migratekit.bytes.sent"] = processed.Inc,
-            ["migratekit.dirty_rate"] = v => dirtyRate.Set(v * Environment.SystemPageSize),
-            ["migratekit.downtime.predicted"] = v => predicted.Set(v / 1000),
-            ["migratekit.downtime.actual"] = v => actual.Set(v / 1000),
+            ["migratekit.migration.data.total"] = total.Set,
+            ["migratekit.migration.data.processed"] = sent.Set,
+            ["migratekit.migration.data.remaining"] = remaining.Set,
+            ["migratekit.migration.dirty_memory_rate"] = dirtyRate.Set,
+            ["migratekit.migration.memory_transfer_rate"] = transferRate.Set,
+            ["migratekit.migration.downtime.predicted"] = v => predicted.Set(v / 1000),
+            ["migratekit.migration.downtime.actual"] = v => actual.Set(v / 1000),
             ["migratekit.throttle"] = throttle.Set,
             ["migratekit.rounds"] = rounds.Inc,
             ["migratekit.pages.sent"] = pages.Inc,

@@ -29,4 +29,9 @@ internal static class DomainXml
         };
         return checked(value * scale);
     }
+
+    /// <summary>The domain's virtualization type (<c>&lt;domain type='…'&gt;</c>): <c>kvm</c>, or <c>qemu</c> for TCG.</summary>
+    /// <exception cref="FormatException">The XML's root has no type.</exception>
+    internal static string VirtType(string xml) =>
+        (string?)XDocument.Parse(xml).Root?.Attribute("type") ?? throw new FormatException("The domain XML has no type attribute.");
 }

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using LibvirtSharp;
 using Microsoft.Extensions.Logging;
-using MigrateKit.Diagnostics;
 using MigrateKit.Estimation;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
@@ -73,11 +72,8 @@ internal sealed class IterationRecorder : IDisposable
         _strategy = StartPlan.Name(plan.Strategy);
         Decided(0, TimeSpan.Zero, "strategy", plan.Reason);
         LibvirtLog.MigrationStarting(_logger, route.Domain, route.SourceUri, route.DestinationUri, plan.Reason);
-        if (_activity is not null)
-        {
-            _activity.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)memory);
-            _activity.SetTag("migratekit.libvirt.plan", plan.Reason);
-        }
+        _telemetry.MemoryKnown(memory, _activity);
+        _activity?.SetTag("migratekit.libvirt.plan", plan.Reason);
     }
 
     /// <summary>A decision was taken (a strategy, a raised limit, a resized cache, postcopy, an abort): kept for the report and the next progress report.</summary>
@@ -122,7 +118,7 @@ internal sealed class IterationRecorder : IDisposable
     {
         LastForecast = forecast;
         MaxThrottle = Math.Max(MaxThrottle, stats.AutoConvergeThrottle ?? 0);
-        _telemetry.RecordForecast(dirtyBytesPerSecond / PageSize, forecast.PredictedDowntime.TotalMilliseconds, stats.AutoConvergeThrottle ?? 0);
+        _telemetry.RecordForecast(forecast, dirtyBytesPerSecond / PageSize, stats.AutoConvergeThrottle ?? 0);
     }
 
     /// <summary>The strongest throttle seen, percent.</summary>

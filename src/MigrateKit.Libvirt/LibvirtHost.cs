@@ -46,6 +46,9 @@ internal interface ILibvirtHost : IDisposable
     /// <summary>The domain's memory size in bytes.</summary>
     ulong GetMemoryBytes(string domain);
 
+    /// <summary>The domain's virtualization type: <c>kvm</c>, or <c>qemu</c> for a TCG guest.</summary>
+    string GetVirtType(string domain);
+
     /// <summary>Starts libvirt's dirty-rate calculation.</summary>
     void StartDirtyRateCalc(string domain, TimeSpan period, DirtyRateMode mode);
 
@@ -111,6 +114,8 @@ internal sealed class LibvirtHost : ILibvirtHost
     public void Suspend(string domain) => On(domain, d => d.Suspend());
 
     public ulong GetMemoryBytes(string domain) => On(domain, d => DomainXml.MemoryBytes(d.GetXml()));
+
+    public string GetVirtType(string domain) => On(domain, d => DomainXml.VirtType(d.GetXml()));
 
     public void StartDirtyRateCalc(string domain, TimeSpan period, DirtyRateMode mode) => On(domain, d => d.StartDirtyRateCalc(period, mode));
 

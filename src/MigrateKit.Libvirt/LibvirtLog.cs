@@ -118,4 +118,7 @@ internal static partial class LibvirtLog
 
     [LoggerMessage(150, LogLevel.Debug, "The outcome of {Domain} was resolved {Ms:F0} ms after the migrate call returned")]
     internal static partial void Resolved(ILogger logger, string domain, double ms);
+
+    [LoggerMessage(151, LogLevel.Debug, "Dirty rate of {Domain} over {PeriodSeconds:F0} s: {Rate} MiB/s ({Mode}), {DistinctPages} distinct pages")]
+    internal static partial void DirtyRatePoint(ILogger logger, string domain, double periodSeconds, double rate, string mode, long distinctPages);
 }

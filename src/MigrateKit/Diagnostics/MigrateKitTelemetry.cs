@@ -48,6 +48,30 @@ internal static class MigrateKitTelemetry
     internal static readonly Counter<long> Migrations =
         Meter.CreateCounter<long>("migratekit.migrations", "{migration}", "Finished migrations, by outcome (tag migratekit.status).");
 
+    // The figures of the migration under way (or the last one to end, until the next starts), as
+    // last-value gauges: set when they change (start, each round or poll, the end), so a scraper
+    // reads them between rounds and after the end alike. KubeVirt's kubevirt_vmi_migration_* figures.
+    internal static readonly Gauge<long> DataTotal =
+        Meter.CreateGauge<long>("migratekit.migration.data.total", "By", "The guest memory the migration moves.");
+
+    internal static readonly Gauge<long> DataProcessed =
+        Meter.CreateGauge<long>("migratekit.migration.data.processed", "By", "Bytes this migration has sent so far.");
+
+    internal static readonly Gauge<long> DataRemaining =
+        Meter.CreateGauge<long>("migratekit.migration.data.remaining", "By", "Bytes a switchover would send now (0 once completed).");
+
+    internal static readonly Gauge<double> DirtyMemoryRate =
+        Meter.CreateGauge<double>("migratekit.migration.dirty_memory_rate", "By/s", "The guest's dirtying rate after the last round (libvirt: poll).");
+
+    internal static readonly Gauge<double> MemoryTransferRate =
+        Meter.CreateGauge<double>("migratekit.migration.memory_transfer_rate", "By/s", "The transfer rate the last forecast measured.");
+
+    internal static readonly Gauge<double> MigrationPredictedDowntime =
+        Meter.CreateGauge<double>("migratekit.migration.downtime.predicted", "ms", "The last downtime forecast.");
+
+    internal static readonly Gauge<double> MigrationActualDowntime =
+        Meter.CreateGauge<double>("migratekit.migration.downtime.actual", "ms", "The downtime of the last completed migration.");
+
     /// <summary>Span names.</summary>
     internal static class Spans
     {

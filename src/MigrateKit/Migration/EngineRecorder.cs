@@ -106,7 +106,7 @@ internal sealed class EngineRecorder
     internal Activity? StartMigration()
     {
         Activity? activity = _telemetry.StartMigration(_sourceName, _options.MaxDowntime, _options.BandwidthLimit);
-        activity?.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)_memoryBytes);
+        _telemetry.MemoryKnown(_memoryBytes, activity);
 
         MigrationLog.MigrationStarting(_logger, _sourceName, _memoryBytes, TrackerKind, _options.MaxDowntime.TotalMilliseconds,
             _options.BandwidthLimit is long bandwidth ? Units.FormatRate(bandwidth) : "none");
@@ -194,7 +194,7 @@ internal sealed class EngineRecorder
         };
         _telemetry.RoundEnded(row, span);
         CountSent(totals);
-        _telemetry.RecordForecast(row.DirtyRate, row.PredictedDowntimeMs, row.ThrottlePercent);
+        _telemetry.RecordForecast(forecast, row.DirtyRate, row.ThrottlePercent);
         MigrationLog.RoundFinished(_logger, _sourceName, row);
         return row;
     }

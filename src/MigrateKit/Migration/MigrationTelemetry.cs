@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using MigrateKit.Diagnostics;
+using MigrateKit.Estimation;
+using MigrateKit.Memory;
 using MigrateKit.Tracking;
 
 namespace MigrateKit.Migration;
@@ -10,8 +12,9 @@ namespace MigrateKit.Migration;
 /// One migration's telemetry and report rows, the same path for the pre-copy engine and the
 /// libvirt migrator: the <c>migratekit.migrate</c> span and its <c>migratekit.round</c> children,
 /// the per-round measurements, the byte, page and round counters (which end equal to the
-/// report's totals), the outcome count, and the <see cref="RoundReport"/> rows in order. The
-/// names themselves are in <see cref="MigrateKitTelemetry"/>.
+/// report's totals), the gauges of the migration under way (total, processed and remaining bytes,
+/// dirtying and transfer rates, predicted and actual downtime), the outcome count, and the
+/// <see cref="RoundReport"/> rows in order. The names themselves are in <see cref="MigrateKitTelemetry"/>.
 /// </summary>
 /// <remarks>Not thread-safe: one migration's flow calls it, one call at a time.</remarks>
 internal sealed class MigrationTelemetry
@@ -81,12 +84,33 @@ internal sealed class MigrationTelemetry
         return span;
     }
 
-    /// <summary>Records a forecast's figures: the dirtying rate, the predicted downtime and the throttle in force.</summary>
-    internal void RecordForecast(double dirtyPagesPerSecond, double predictedDowntimeMs, int throttlePercent)
+    /// <summary>
+    /// The guest's memory is known: tags the migration's span with it and sets the gauges of a
+    /// migration that has sent nothing yet (everything remains).
+    /// </summary>
+    internal void MemoryKnown(ulong memoryBytes, Activity? activity)
     {
+        activity?.SetTag(MigrateKitTelemetry.Tags.MemoryBytes, (long)memoryBytes);
+        MigrateKitTelemetry.DataTotal.Record((long)memoryBytes, Tags);
+        MigrateKitTelemetry.DataProcessed.Record((long)_bytesCounted, Tags);
+        MigrateKitTelemetry.DataRemaining.Record((long)memoryBytes, Tags);
+    }
+
+    /// <summary>
+    /// Records a forecast's figures: the dirtying rate (the engine's measure, pages per second),
+    /// the predicted downtime and the throttle in force, and sets the gauges from the forecast.
+    /// </summary>
+    internal void RecordForecast(Forecast forecast, double dirtyPagesPerSecond, int throttlePercent)
+    {
+        ArgumentNullException.ThrowIfNull(forecast);
+        double predictedMs = forecast.PredictedDowntime.TotalMilliseconds;
         MigrateKitTelemetry.DirtyRate.Record(dirtyPagesPerSecond, Tags);
-        MigrateKitTelemetry.PredictedDowntime.Record(predictedDowntimeMs, Tags);
+        MigrateKitTelemetry.PredictedDowntime.Record(predictedMs, Tags);
         MigrateKitTelemetry.Throttle.Record(throttlePercent, Tags);
+        MigrateKitTelemetry.DataRemaining.Record((long)forecast.PendingBytes, Tags);
+        MigrateKitTelemetry.DirtyMemoryRate.Record(dirtyPagesPerSecond * GuestMemoryLayout.PageSize, Tags);
+        MigrateKitTelemetry.MemoryTransferRate.Record(forecast.BandwidthBytesPerSecond, Tags);
+        MigrateKitTelemetry.MigrationPredictedDowntime.Record(predictedMs, Tags);
     }
 
     /// <summary>Adds a pre-copy round's row: counts the round and tags its span.</summary>
@@ -121,6 +145,7 @@ internal sealed class MigrationTelemetry
     {
         MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.BytesSent, bytesSent, ref _bytesCounted, Tags);
         MigrateKitTelemetry.AddDelta(MigrateKitTelemetry.PagesSent, pagesSent, ref _pagesCounted, Tags);
+        MigrateKitTelemetry.DataProcessed.Record((long)_bytesCounted, Tags);
     }
 
     /// <summary>
@@ -136,6 +161,15 @@ internal sealed class MigrationTelemetry
         if (report.Status == MigrationStatus.Completed && report.DowntimeMs is double downtime)
         {
             MigrateKitTelemetry.ActualDowntime.Record(downtime, Tags);
+            MigrateKitTelemetry.MigrationActualDowntime.Record(downtime, Tags);
+
+            // Everything arrived: the last forecast's remainder went in the switchover.
+            MigrateKitTelemetry.DataRemaining.Record(0, Tags);
+        }
+
+        if (report.PredictedDowntimeMs is double predictedDowntime)
+        {
+            MigrateKitTelemetry.MigrationPredictedDowntime.Record(predictedDowntime, Tags);
         }
 
         MigrateKitTelemetry.Migrations.Add(1, MigrateKitTelemetry.With(Tags, MigrateKitTelemetry.Tags.Status, status));

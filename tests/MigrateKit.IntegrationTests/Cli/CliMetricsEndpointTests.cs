@@ -66,6 +66,23 @@ public sealed class CliMetricsEndpointTests
         Assert.IsGreaterThanOrEqualTo(0.0, Value(scraped, "migratekit_migration_dirty_memory_rate_bytes"), scraped);
         StringAssert.Contains(scraped, "# TYPE migratekit_migration_data_processed_bytes counter");
 
+        // The gauges of the migration under way, or of the last one until the next starts.
+        double total = Value(scraped, "migratekit_migration_data_total_bytes");
+        Assert.AreEqual(32.0 * 1024 * 1024, total, scraped);
+        double sent = Value(scraped, "migratekit_migration_memory_processed_bytes");
+        Assert.IsGreaterThanOrEqualTo(0.0, sent, scraped);
+        Assert.IsLessThanOrEqualTo(Value(scraped, "migratekit_migration_data_processed_bytes"), sent, "one migration's bytes are part of the process's");
+        double remaining = Value(scraped, "migratekit_migration_data_remaining_bytes");
+        Assert.IsGreaterThanOrEqualTo(0.0, remaining, scraped);
+        Assert.IsLessThanOrEqualTo(total * 1.1, remaining, "at most the memory and its framing");
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_memory_transfer_rate_bytes"), scraped);
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_downtime_seconds"), scraped);
+        Assert.IsLessThan(10.0, Value(scraped, "migratekit_migration_downtime_seconds"), scraped);
+        foreach (string gauge in new[] { "data_total_bytes", "memory_processed_bytes", "data_remaining_bytes", "dirty_memory_rate_bytes", "memory_transfer_rate_bytes", "downtime_seconds" })
+        {
+            StringAssert.Contains(scraped, $"# TYPE migratekit_migration_{gauge} gauge");
+        }
+
         using JsonDocument doc = JsonDocument.Parse(stdout.Result);
         Assert.AreEqual(3, doc.RootElement.GetProperty("verified").GetInt32(), stderr.Result);
         StringAssert.Contains(stderr.Result, $"metrics on http://127.0.0.1:{port}/metrics");

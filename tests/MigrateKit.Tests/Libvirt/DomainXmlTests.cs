@@ -20,4 +20,13 @@ public sealed class DomainXmlTests
         StringAssert.Contains(Assert.ThrowsExactly<FormatException>(() => DomainXml.MemoryBytes("<domain/>")).Message, "<memory>");
         StringAssert.Contains(Assert.ThrowsExactly<FormatException>(() => DomainXml.MemoryBytes("<domain><memory unit='parsec'>1</memory></domain>")).Message, "parsec");
     }
+
+    [TestMethod]
+    [DataRow("<domain type='kvm'><name>a</name></domain>", "kvm")]
+    [DataRow("<domain type='qemu'><name>a</name></domain>", "qemu")]
+    public void VirtType_ReadsTheRootsType(string xml, string expected) => Assert.AreEqual(expected, DomainXml.VirtType(xml));
+
+    [TestMethod]
+    public void VirtType_Missing_SaysWhat() =>
+        StringAssert.Contains(Assert.ThrowsExactly<FormatException>(() => DomainXml.VirtType("<domain/>")).Message, "type");
 }

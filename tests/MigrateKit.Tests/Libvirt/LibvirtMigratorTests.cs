@@ -74,6 +74,8 @@ internal sealed class FakeHosts : ILibvirtHostFactory
             ? 256UL << 20
             : throw new LibvirtException("virDomainLookupByName", LibvirtErrorCodes.NoDomain, 10, $"Domain not found: no domain with matching name '{domain}'");
 
+        public string GetVirtType(string domain) => "kvm";
+
         public void StartDirtyRateCalc(string domain, TimeSpan period, DirtyRateMode mode) => throw new NotSupportedException();
 
         public DirtyRateInfo GetDirtyRate(string domain) => throw new NotSupportedException();

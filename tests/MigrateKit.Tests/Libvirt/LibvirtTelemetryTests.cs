@@ -112,6 +112,8 @@ internal sealed class ScriptedLibvirt : ILibvirtHostFactory
 
         public ulong GetMemoryBytes(string domain) => 1024 * MiB;
 
+        public string GetVirtType(string domain) => "kvm";
+
         public void StartDirtyRateCalc(string domain, TimeSpan period, DirtyRateMode mode) => throw new NotSupportedException();
 
         public DirtyRateInfo GetDirtyRate(string domain) => throw new NotSupportedException();
@@ -171,19 +173,21 @@ public sealed class LibvirtTelemetryTests
         return time.AdvanceUntilDoneAsync(new LibvirtMigrator(hosts, null).MigrateAsync(hosts.Source, "vm1", hosts.Destination, options), options.PollInterval);
     }
 
+    // Three iterations seen by polling (rows for the two that ended), then QEMU's stop-and-copy; libvirt counts four.
+    private static ScriptedLibvirt FourIterations() => new(
+        [
+            ScriptedLibvirt.Poll(1, 900, 124),
+            ScriptedLibvirt.Poll(1, 400, 624),
+            ScriptedLibvirt.Poll(2, 20, 1030),
+            ScriptedLibvirt.Poll(3, 5, 1050),
+            ScriptedLibvirt.Poll(3, 0, 1055),
+        ],
+        new JobStats { Type = DomainJobType.Completed, MemoryIteration = 4, DataProcessed = 1060UL << 20, MemoryNormal = 1060 * 256, DowntimeMs = 42, TimeElapsedMs = 500 });
+
     [TestMethod]
     public async Task Completed_CountsPollsAndTheEnd_AndTracesEachIteration()
     {
-        // Three iterations seen by polling (rows for the two that ended), then QEMU's stop-and-copy; libvirt counts four.
-        var hosts = new ScriptedLibvirt(
-            [
-                ScriptedLibvirt.Poll(1, 900, 124),
-                ScriptedLibvirt.Poll(1, 400, 624),
-                ScriptedLibvirt.Poll(2, 20, 1030),
-                ScriptedLibvirt.Poll(3, 5, 1050),
-                ScriptedLibvirt.Poll(3, 0, 1055),
-            ],
-            new JobStats { Type = DomainJobType.Completed, MemoryIteration = 4, DataProcessed = 1060UL << 20, MemoryNormal = 1060 * 256, DowntimeMs = 42, TimeElapsedMs = 500 });
+        ScriptedLibvirt hosts = FourIterations();
         using var capture = new TelemetryCapture();
 
         MigrationReport report = await MigrateAsync(hosts);
@@ -219,6 +223,34 @@ public sealed class LibvirtTelemetryTests
         Assert.IsTrue(rounds.All(r => r.ParentSpanId == migration.SpanId));
         Assert.AreSequenceEqual(new object?[] { 1030L << 20, 20L << 20 }, rounds.Select(r => r.GetTagItem("migratekit.bytes.sent")).ToArray());
         Assert.AreSequenceEqual(new object?[] { 1030L * 256, 20L * 256 }, rounds.Select(r => r.GetTagItem("migratekit.pages.sent")).ToArray());
+    }
+
+    [TestMethod]
+    public async Task Completed_GaugesFollowThePollsAndEndWithNothingRemaining()
+    {
+        ScriptedLibvirt hosts = FourIterations();
+        using var capture = new TelemetryCapture();
+
+        MigrationReport report = await MigrateAsync(hosts);
+
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        Assert.AreEqual((double)(1024L << 20), capture.Measurements("migratekit.migration.data.total").Last().Value);
+        Measured[] processed = capture.Measurements("migratekit.migration.data.processed");
+        Assert.AreEqual(0.0, processed[0].Value, "nothing sent when the memory is known");
+        Assert.AreEqual((double)report.BytesSent, processed[^1].Value);
+        Assert.IsTrue(processed.Zip(processed.Skip(1)).All(p => p.First.Value <= p.Second.Value), "processed never goes back");
+        Measured[] remaining = capture.Measurements("migratekit.migration.data.remaining");
+        Assert.AreEqual((double)(1024L << 20), remaining[0].Value, "everything remains at the start");
+        Assert.IsTrue(remaining.Skip(1).SkipLast(1).All(m => m.Value > 0 && m.Value < 1024L << 20), "the forecasts' remainders");
+        Assert.AreEqual(0.0, remaining[^1].Value);
+        Assert.IsTrue(capture.Measurements("migratekit.migration.dirty_memory_rate").All(m => m.Value == 256.0 * 4096));
+        Measured[] transfer = capture.Measurements("migratekit.migration.memory_transfer_rate");
+        Assert.IsNotEmpty(transfer);
+        Assert.IsTrue(transfer.All(m => m.Value > 0));
+        Assert.AreEqual(report.PredictedDowntimeMs!.Value, capture.Measurements("migratekit.migration.downtime.predicted").Last().Value);
+        Measured actual = capture.Measurements("migratekit.migration.downtime.actual").Single();
+        Assert.AreEqual(42.0, actual.Value);
+        Assert.AreEqual("ms", actual.Unit);
     }
 
     [TestMethod]

@@ -48,10 +48,7 @@ public sealed class EngineTelemetryTests
     public async Task Completed_RecordsEveryRoundsForecastAndTheActualDowntime()
     {
         using var capture = new TelemetryCapture();
-        await using var h = new EngineHarness(EngineHarness.Converging);
-        (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options());
-        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
-        RoundReport[] rounds = report.RoundsDetail.Take(report.Rounds).ToArray();
+        (MigrationReport report, RoundReport[] rounds) = await CompletedAsync();
 
         Measured[] predicted = capture.Measurements("migratekit.downtime.predicted");
         Assert.AreSequenceEqual(rounds.Select(r => r.PredictedDowntimeMs).ToArray(), predicted.Select(m => m.Value).ToArray());
@@ -69,6 +66,32 @@ public sealed class EngineTelemetryTests
         Measured[] harvests = capture.Measurements("migratekit.harvest.duration");
         Assert.HasCount(report.Rounds + 1, harvests);
         Assert.IsTrue(harvests.All(m => m.Value == 1.0));
+    }
+
+    [TestMethod]
+    public async Task Completed_GaugesFollowTheRoundsAndEndAtTheReportsFigures()
+    {
+        using var capture = new TelemetryCapture();
+        (MigrationReport report, RoundReport[] rounds) = await CompletedAsync();
+
+        Assert.AreEqual((double)report.MemoryBytes, capture.Measurements("migratekit.migration.data.total").Single().Value);
+        Measured[] processed = capture.Measurements("migratekit.migration.data.processed");
+        Assert.AreEqual(0.0, processed[0].Value, "nothing sent when the migration starts");
+        Assert.AreEqual((double)report.BytesSent, processed[^1].Value);
+        Assert.IsTrue(processed.Zip(processed.Skip(1)).All(p => p.First.Value <= p.Second.Value), "processed never goes back");
+
+        // Everything at the start, one forecast's remainder per round, nothing at the end.
+        Measured[] remaining = capture.Measurements("migratekit.migration.data.remaining");
+        Assert.HasCount(report.Rounds + 2, remaining);
+        Assert.AreEqual((double)report.MemoryBytes, remaining[0].Value);
+        Assert.AreEqual(0.0, remaining[^1].Value);
+        Assert.IsLessThan((double)report.MemoryBytes, remaining[^2].Value);
+
+        Assert.AreSequenceEqual(rounds.Select(r => r.DirtyRate * 4096).ToArray(), capture.Measurements("migratekit.migration.dirty_memory_rate").Select(m => m.Value).ToArray());
+        Assert.AreSequenceEqual(rounds.Select(r => r.Bandwidth).ToArray(), capture.Measurements("migratekit.migration.memory_transfer_rate").Select(m => m.Value).ToArray());
+        Assert.AreEqual("By/s", capture.Measurements("migratekit.migration.memory_transfer_rate")[0].Unit);
+        Assert.AreEqual(report.PredictedDowntimeMs!.Value, capture.Measurements("migratekit.migration.downtime.predicted").Last().Value);
+        Assert.AreEqual(report.DowntimeMs!.Value, capture.Measurements("migratekit.migration.downtime.actual").Single().Value);
     }
 
     [TestMethod]
@@ -213,5 +236,14 @@ public sealed class EngineTelemetryTests
         Assert.AreEqual(LogLevel.Warning, aborted.Level);
         Assert.AreEqual(report.Reason, aborted.State["Reason"]);
         Assert.AreEqual(LogLevel.Warning, receiverLog.Entries.Single(e => e.EventId.Name == "SourceGaveUp").Level);
+    }
+
+    // A converging migration that completes, and its pre-copy rounds' rows.
+    private static async Task<(MigrationReport Report, RoundReport[] Rounds)> CompletedAsync()
+    {
+        await using var h = new EngineHarness(EngineHarness.Converging);
+        (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options());
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+        return (report, report.RoundsDetail.Take(report.Rounds).ToArray());
     }
 }
