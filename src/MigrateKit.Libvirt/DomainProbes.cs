@@ -45,7 +45,11 @@ internal sealed class DomainProbes(TimeProvider time, ILogger logger)
     {
         try
         {
-            host.Run(h => h.StartDirtyRateCalc(domain, options.DirtyRatePeriod, options.DirtyRateMode), ct);
+            // QEMU before 8.0 leaves the vCPU stuck after a dirty-ring calculation: sample pages there instead.
+            DirtyRateMode mode = options.DirtyRateMode == DirtyRateMode.DirtyRing && host.Run(h => h.Versions(), ct).Qemu < LibvirtDirtyRateProbe.QemuDirtyRingCalc
+                ? DirtyRateMode.PageSampling
+                : options.DirtyRateMode;
+            host.Run(h => h.StartDirtyRateCalc(domain, options.DirtyRatePeriod, mode), ct);
             long started = time.GetTimestamp();
             TimeSpan give = options.DirtyRatePeriod + DirtyRateGrace;
             await Task.Delay(options.DirtyRatePeriod, time, ct).ConfigureAwait(false);
@@ -56,7 +60,7 @@ internal sealed class DomainProbes(TimeProvider time, ILogger logger)
                 {
                     // QEMU's "MB" here is MiB: sampled pages x page size / 2^20.
                     double rate = mbps * (double)(1 << 20);
-                    LibvirtLog.DirtyRateMeasured(logger, domain, mbps, options.DirtyRateMode);
+                    LibvirtLog.DirtyRateMeasured(logger, domain, mbps, mode);
                     return rate;
                 }
 

@@ -71,6 +71,22 @@ public sealed class DomainProbesTests
     }
 
     [TestMethod]
+    [DataRow(7, DirtyRateMode.PageSampling)]
+    [DataRow(8, DirtyRateMode.DirtyRing)]
+    public async Task MeasureDirtyRateAsync_DirtyRing_IsSampledInsteadOnQemuBefore8(int qemuMajor, DirtyRateMode expected)
+    {
+        _host.Setup(h => h.Versions()).Returns(new HostVersions(new Version(9, 0), new Version(qemuMajor, 2)));
+        _host.Setup(h => h.GetDirtyRate(Vm)).Returns(Rate(DirtyRateCalcStatus.Measured, 10));
+        using ResilientHost host = Host();
+        var options = new LibvirtMigrationOptions { DirtyRatePeriod = TimeSpan.FromSeconds(1), DirtyRateMode = DirtyRateMode.DirtyRing, TimeProvider = _time };
+
+        double? rate = await _time.AdvanceUntilDoneAsync(Probes().MeasureDirtyRateAsync(host, Vm, options, CancellationToken.None), TimeSpan.FromMilliseconds(50));
+
+        Assert.AreEqual(10.0 * (1 << 20), rate);
+        _host.Verify(h => h.StartDirtyRateCalc(Vm, TimeSpan.FromSeconds(1), expected), Times.Once);
+    }
+
+    [TestMethod]
     public async Task MeasureDirtyRateAsync_NeverMeasured_GivesUpAfterThePeriodAndTheGrace()
     {
         _host.Setup(h => h.GetDirtyRate(Vm)).Returns(Rate(DirtyRateCalcStatus.Measuring, null));
