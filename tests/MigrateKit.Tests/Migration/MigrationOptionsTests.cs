@@ -27,6 +27,19 @@ public sealed class MigrationOptionsTests
         Assert.AreEqual(TimeSpan.FromSeconds(30), o.ResponseTimeout);
         Assert.IsTrue(o.VerifySourceMemory);
         Assert.AreSame(TimeProvider.System, o.TimeProvider);
+        Assert.AreEqual(PageEncodings.All, o.Encodings);
+        Assert.IsNull(o.SentPageCacheBytes);
+        Assert.AreEqual(0, o.CompressionLevel);
+    }
+
+    [TestMethod]
+    [DataRow(128UL << 20, 64L << 20)]
+    [DataRow(1UL << 30, 256L << 20)]
+    [DataRow(8UL << 30, 1L << 30)]
+    public void SentPageCache_IsAQuarterOfGuestMemory_Within64MiBAnd1GiB_UnlessSet(ulong memory, long expected)
+    {
+        Assert.AreEqual(expected, new MigrationOptions().SentPageCacheSize(memory));
+        Assert.AreEqual(8192L, new MigrationOptions { SentPageCacheBytes = 8192 }.SentPageCacheSize(memory));
     }
 
     [TestMethod]
@@ -84,6 +97,11 @@ public sealed class MigrationOptionsTests
     [DataRow(nameof(MigrationOptions.ReconnectDelay), "zero", "ReconnectDelay must be positive and at most 1 minute")]
     [DataRow(nameof(MigrationOptions.ReconnectDelay), "negative", "ReconnectDelay must be positive and at most 1 minute")]
     [DataRow(nameof(MigrationOptions.ReconnectDelay), "high", "ReconnectDelay must be positive and at most 1 minute")]
+    [DataRow(nameof(MigrationOptions.Encodings), "unknown", "Encodings has unknown flags")]
+    [DataRow(nameof(MigrationOptions.SentPageCacheBytes), "below a page", "SentPageCacheBytes must be 4096 to")]
+    [DataRow(nameof(MigrationOptions.SentPageCacheBytes), "too large", "SentPageCacheBytes must be 4096 to")]
+    [DataRow(nameof(MigrationOptions.CompressionLevel), "negative", "CompressionLevel must be 0 to 12 (got -1)")]
+    [DataRow(nameof(MigrationOptions.CompressionLevel), "high", "CompressionLevel must be 0 to 12 (got 13)")]
     public void BadOption_IsNamed(string option, string variant, string message)
     {
         MigrationOptions options = Bad(option, variant);
@@ -149,6 +167,11 @@ public sealed class MigrationOptionsTests
 
     private static MigrationOptions Bad(string option, string variant) => (option, variant) switch
     {
+        ("Encodings", _) => new MigrationOptions { Encodings = (PageEncodings)4 },
+        ("SentPageCacheBytes", "below a page") => new MigrationOptions { SentPageCacheBytes = 4095 },
+        ("SentPageCacheBytes", _) => new MigrationOptions { SentPageCacheBytes = (256L << 30) + 1 },
+        ("CompressionLevel", "negative") => new MigrationOptions { CompressionLevel = -1 },
+        ("CompressionLevel", _) => new MigrationOptions { CompressionLevel = 13 },
         ("MaxDowntime", "zero") => new MigrationOptions { MaxDowntime = TimeSpan.Zero },
         ("MaxDowntime", _) => new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(-1) },
         ("BandwidthLimit", "zero") => new MigrationOptions { BandwidthLimit = 0 },

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -102,6 +103,48 @@ public sealed class ReceiverSessionTests
         Assert.IsTrue(target.Disposed);
         return Task.CompletedTask;
     });
+
+    [TestMethod]
+    public void EncodedPages_AreDecodedIntoGuestMemory_DeltasOnTheCopyReceivedLast_AndDigested()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        using (target)
+        {
+            byte[] page = new byte[MigrationProtocol.PageSize];
+            new Random(9).NextBytes(page);
+            session.WriteEncodedPage(0, 3, PageEncoding.Raw, new System.Buffers.ReadOnlySequence<byte>(page));
+            byte[] changed = (byte[])page.Clone();
+            changed[10] ^= 1;
+            byte[] delta = new byte[MigrationProtocol.PageSize];
+            int length = PageDelta.Encode(page, changed, delta);
+            session.WriteEncodedPage(0, 3, PageEncoding.Delta, new System.Buffers.ReadOnlySequence<byte>(delta, 0, length));
+
+            Assert.IsTrue(target.Memory.Regions[0].GetPage(3).SequenceEqual(changed));
+            Assert.AreEqual(2UL, session.Pages);
+            var expected = new RegionDigestAccumulator(target.Memory.Regions[0].PageCount);
+            expected.Update(3, changed);
+            session.SetDeviceState(new System.Buffers.ReadOnlySequence<byte>(new byte[8]));
+            session.SetDigests([new RegionDigest(0, expected.Value)]);
+            session.MarkComplete();
+            Assert.IsNull(session.Prepare(), "the digest covers the decoded bytes");
+        }
+    }
+
+    [TestMethod]
+    public void EncodedPage_OutsideTheRegion_OrMalformed_IsAProtocolViolation()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        using (target)
+        {
+            ulong pages = target.Memory.Regions[0].PageCount;
+            var zero = new System.Buffers.ReadOnlySequence<byte>([]);
+            Assert.AreEqual("firstPage", Assert.ThrowsExactly<MigrationProtocolException>(() => session.WriteEncodedPage(0, pages, PageEncoding.Zero, zero)).Field);
+            Assert.AreEqual("region", Assert.ThrowsExactly<MigrationProtocolException>(() => session.WriteEncodedPage(1, 0, PageEncoding.Zero, zero)).Field);
+            MigrationProtocolException bad = Assert.ThrowsExactly<MigrationProtocolException>(() =>
+                session.WriteEncodedPage(0, 0, PageEncoding.Delta, new System.Buffers.ReadOnlySequence<byte>([0x80])));
+            Assert.AreEqual("PageDelta", bad.Frame);
+        }
+    }
 
     /// <summary>Runs <paramref name="test"/> on a fresh session and a receiver connection (never run) that can own it.</summary>
     private static async Task WithAConnectionAsync(Func<ReceiverSession, TestTarget, ReceiverConnection, Task> test)

@@ -270,3 +270,130 @@ public sealed class RoundSenderTests
         Assert.EndsWith("the destination took no data for 5 s during the handshake", error.Message);
     }
 }
+
+/// <summary>The round sender with an encoder: pages go in EncodedPages frames, and the cheap set follows the deltas.</summary>
+[TestClass]
+public sealed class RoundSenderEncodingTests
+{
+    private const ulong Page = GuestMemoryLayout.PageSize;
+
+    private readonly Pipe _pipe = TransportTestSupport.UnboundedPipe();
+    private readonly PageEncoder _encoder = new(new SentPageCache(64 * (long)Page), PageCompression.FastLevel);
+    private RoundSender _sender = null!;
+
+    [TestInitialize]
+    public async Task Setup()
+    {
+        var writer = new PageStreamWriter(_pipe.Writer);
+        writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero));
+        await writer.FlushAsync();
+        _sender = new RoundSender(new FakeTimeProvider(), (_, _) => { }, () => MigrationPhase.Send, _encoder);
+        _sender.Use(writer);
+    }
+
+    [TestMethod]
+    public async Task ResentPagesGoAsDeltas_SmallOnesMarkTheirPageCheap_AndTheDestinationEndsWithTheSameBytes()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 8 * Page)]);
+        var random = new Random(3);
+        foreach (ulong p in new ulong[] { 1, 2 })
+        {
+            random.NextBytes(memory.Regions[0].GetPage(p));
+        }
+
+        EngineRegion region = new(0, memory.Regions[0], new MigrationOptions());
+        _sender.BeginRound();
+        await _sender.SendAsync(region, Plan(8, 1, 2), CancellationToken.None);
+        Assert.AreEqual(2UL, _sender.RoundEncoding.RawPages);
+        Assert.IsFalse(region.Cheap.Test(1));
+
+        memory.Regions[0].GetPage(1)[7]++;
+        random.NextBytes(memory.Regions[0].GetPage(2));
+        _sender.BeginRound();
+        await _sender.SendAsync(region, Plan(8, 1, 2), CancellationToken.None);
+        Assert.AreEqual(1UL, _sender.RoundEncoding.DeltaPages);
+        Assert.AreEqual(1UL, _sender.RoundCheapPages);
+        Assert.IsTrue(region.Cheap.Test(1), "a one-byte delta makes its page cheap");
+        Assert.IsFalse(region.Cheap.Test(2), "a rewritten random page is not");
+
+        await _pipe.Writer.CompleteAsync();
+        var destination = new byte[8][];
+        foreach (EncodedPageFrame f in (await TransportTestSupport.ReadAllAsync(_pipe.Reader)).OfType<EncodedPageFrame>())
+        {
+            destination[f.Page] ??= new byte[Page];
+            PageEncoder.Decode(f.Encoding, f.Data, destination[f.Page]);
+        }
+
+        Assert.IsTrue(destination[1].AsSpan().SequenceEqual(memory.Regions[0].GetPage(1)));
+        Assert.IsTrue(destination[2].AsSpan().SequenceEqual(memory.Regions[0].GetPage(2)));
+        Assert.AreEqual(RegionDigestAccumulator.Compute(memory.Regions[0]), region.Digest.Value);
+    }
+
+    [TestMethod]
+    public async Task APageSentAsZero_LosesItsCachedCopy_AndItsCheapMark()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 8 * Page)]);
+        memory.Regions[0].GetPage(4).Fill(9);
+        EngineRegion region = new(0, memory.Regions[0], new MigrationOptions());
+        await _sender.SendAsync(region, Plan(8, 4), CancellationToken.None);
+        region.Cheap.Set(4);
+
+        memory.Regions[0].GetPage(4).Clear();
+        await _sender.SendAsync(region, Plan(8, 4), CancellationToken.None);
+        Assert.IsFalse(region.Cheap.Test(4));
+
+        memory.Regions[0].GetPage(4).Fill(9);
+        _sender.BeginRound();
+        await _sender.SendAsync(region, Plan(8, 4), CancellationToken.None);
+        Assert.AreEqual(1UL, _sender.RoundEncoding.CacheMisses, "no delta against a copy the destination no longer holds");
+    }
+
+    [TestMethod]
+    public async Task HotPagesWhoseDeltaWouldBeSmall_ArePricedCheap_OthersNot()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 8 * Page)]);
+        new Random(1).NextBytes(memory.Regions[0].GetPage(1));
+        new Random(2).NextBytes(memory.Regions[0].GetPage(2));
+        var region = new EngineRegion(0, memory.Regions[0], new MigrationOptions { HotPageWindow = 1, HotPageThreshold = 1 });
+        await _sender.SendAsync(region, Plan(8, 1, 2, 3), CancellationToken.None);
+
+        memory.Regions[0].GetPage(1)[100] ^= 0xFF;
+        new Random(4).NextBytes(memory.Regions[0].GetPage(2));
+        new Random(5).NextBytes(memory.Regions[0].GetPage(3));
+        region.Heat.Update(Plan(8, 1, 2, 3));
+        _sender.PriceHotPages([region]);
+
+        Assert.IsTrue(region.Cheap.Test(1));
+        Assert.IsFalse(region.Cheap.Test(2), "a delta of a rewritten page is not small");
+        Assert.IsFalse(region.Cheap.Test(3), "a page never sent has no copy to delta against");
+    }
+
+    [TestMethod]
+    public async Task ANewConnection_ForgetsEveryCopy_AndEveryCheapMark()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 8 * Page)]);
+        memory.Regions[0].GetPage(1).Fill(3);
+        var region = new EngineRegion(0, memory.Regions[0], new MigrationOptions());
+        await _sender.SendAsync(region, Plan(8, 1), CancellationToken.None);
+        region.Cheap.Set(1);
+
+        _sender.Use(new PageStreamWriter(TransportTestSupport.UnboundedPipe().Writer));
+        region.Plan.CopyFrom(Plan(8, 1));
+        _sender.BeginRound();
+        await _sender.SendPlanAsync([region], CancellationToken.None);
+
+        Assert.AreEqual(1UL, _sender.RoundEncoding.CacheMisses, "frames lost with the old connection may have carried the copy");
+        Assert.AreEqual(0UL, _sender.RoundEncoding.DeltaPages);
+    }
+
+    private static DirtyBitmap Plan(ulong pageCount, params ulong[] pages)
+    {
+        var plan = new DirtyBitmap(pageCount);
+        foreach (ulong p in pages)
+        {
+            plan.Set(p);
+        }
+
+        return plan;
+    }
+}

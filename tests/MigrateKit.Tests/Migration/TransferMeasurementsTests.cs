@@ -4,6 +4,7 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Tests.Migration;
 
@@ -50,6 +51,51 @@ public sealed class TransferMeasurementsTests
         m.RecordSend(5_000_000, TimeSpan.FromMilliseconds(100));
 
         Assert.AreEqual(50e6, m.Bandwidth(), 1);
+    }
+
+    [TestMethod]
+    public void PendingPages_ArePricedByTheirMeasuredWireCost_CheapOnesApart()
+    {
+        TransferMeasurements m = Measurements();
+        m.RecordPageCosts(dataPages: 100, cheapPages: 60, cheapBytes: 60 * 24, otherBytes: 40 * 1000);
+        Assert.AreEqual(24.0, m.CheapPageBytes);
+        Assert.AreEqual(1000.0, m.OtherPageBytes);
+
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 50, deferredPages: 10, burstBytes: 0, cheapPages: 20);
+        Assert.AreEqual((20UL * 24) + (30UL * 1000), f.PendingBytes);
+        Assert.AreEqual((20UL * 24) + (20UL * 1000), f.NextRoundBytes);
+        Assert.AreEqual(10UL * 1000, f.DeferredBytes);
+    }
+
+    [TestMethod]
+    public void WithoutEncodings_EveryPageCostsAPage_WhateverTheRoundsMeasured()
+    {
+        var m = new TransferMeasurements(new MigrationOptions { BandwidthLimit = MiB, TimeProvider = _time, Encodings = PageEncodings.None }, 64 * MiB);
+        m.RecordPageCosts(dataPages: 100, cheapPages: 0, cheapBytes: 0, otherBytes: 100);
+        Assert.AreEqual((double)Wire, m.OtherPageBytes);
+        Assert.AreEqual(50 * Wire, m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 50, deferredPages: 0, burstBytes: 0).PendingBytes);
+    }
+
+    [TestMethod]
+    public void DeferBudget_HoldsMorePages_WhenAPageCostsLessOnTheWire()
+    {
+        var policy = new MigrationPolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(100) });
+        TransferMeasurements m = Measurements();
+        ulong raw = m.DeferBudgetPages(policy);
+        m.RecordPageCosts(dataPages: 10, cheapPages: 0, cheapBytes: 0, otherBytes: 10 * 512);
+        Assert.IsGreaterThan(raw * 7, m.DeferBudgetPages(policy));
+    }
+
+    [TestMethod]
+    public void DirtyRate_InBytes_BlendsCheapAndOtherPages_ByTheHarvestsShare_OfWarmPages()
+    {
+        TransferMeasurements m = Measurements();
+        m.RecordPageCosts(dataPages: 100, cheapPages: 50, cheapBytes: 50 * 20, otherBytes: 50 * 4000);
+        m.TrackingStarted();
+        _time.Advance(TimeSpan.FromSeconds(1));
+        m.RecordHarvest(new HarvestResult(1000, TimeSpan.FromMilliseconds(1)), warmPages: 1000, cheapPages: 750);
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 1000, deferredPages: 0, burstBytes: 0, cheapPages: 750);
+        Assert.AreEqual((750 * 20) + (250 * 4000), f.DirtyBytesPerSecond, 1);
     }
 
     [TestMethod]
