@@ -36,6 +36,7 @@ internal sealed class TransferMeasurements
     // (raw, compressed, a larger delta). Without encodings every data page costs PageWireBytes.
     private double _cheapPageBytes = 64;
     private double _otherPageBytes = PageWireBytes;
+    private double _cpuSecondsPerPage;
     private double _cheapShareOfDirty;
     private double _cheapShareOfWarm;
 
@@ -92,6 +93,26 @@ internal sealed class TransferMeasurements
 
     /// <summary>The wire bytes a cheap page (last sent as a small delta) costs on average.</summary>
     internal double CheapPageBytes => _cheapPageBytes;
+
+    /// <summary>What reading, encoding and framing a data page takes on the sender, measured with encodings on.</summary>
+    internal TimeSpan BuildTimePerPage => TimeSpan.FromSeconds(_cpuSecondsPerPage);
+
+    /// <summary>
+    /// Records the time <paramref name="elapsed"/> the sender took to read, encode and frame
+    /// <paramref name="pages"/> data pages. With encodings a page's cost is as much this time as
+    /// its bytes (a small delta is a few dozen bytes and a microsecond or two of work), so the
+    /// forecast prices each page at its bytes plus what this time is worth at the bandwidth.
+    /// </summary>
+    internal void RecordBuild(ulong pages, TimeSpan elapsed)
+    {
+        if (_options.Encodings == PageEncodings.None || pages < 64)
+        {
+            return;
+        }
+
+        double perPage = elapsed.TotalSeconds / pages;
+        _cpuSecondsPerPage = _cpuSecondsPerPage == 0 ? perPage : (0.7 * _cpuSecondsPerPage) + (0.3 * perPage);
+    }
 
     /// <summary>
     /// Records what a round's data pages cost on the wire, with page encodings on: the cheap ones
@@ -186,7 +207,7 @@ internal sealed class TransferMeasurements
         double bandwidth = BandwidthLow();
         var fixedCosts = new DowntimeBreakdown(Estimator.PauseCost, TimeSpan.FromSeconds(Estimator.HarvestCostPerGiB.TotalSeconds * _memoryBytes / (1UL << 30)),
             TimeSpan.Zero, TimeSpan.FromSeconds(DeviceStateBytes / bandwidth), Estimator.ResumeCost);
-        return (ulong)(policy.DeferBudgetBytes(fixedCosts, bandwidth) / _otherPageBytes);
+        return (ulong)(policy.DeferBudgetBytes(fixedCosts, bandwidth) / (_otherPageBytes + (_cpuSecondsPerPage * bandwidth)));
     }
 
     /// <summary>Forecasts a switchover from the pages still pending (of which <paramref name="deferredPages"/> are deferred).</summary>
@@ -199,8 +220,9 @@ internal sealed class TransferMeasurements
     internal Forecast Forecast(int round, TimeSpan elapsed, ulong pendingPages, ulong deferredPages, ulong burstBytes, ulong cheapPages = 0)
     {
         double nonZero = 1 - _zeroFraction;
-        double other = nonZero * _otherPageBytes;
-        double cheap = cheapPages * _cheapPageBytes;
+        double build = _cpuSecondsPerPage * Bandwidth();
+        double other = nonZero * (_otherPageBytes + build);
+        double cheap = cheapPages * (_cheapPageBytes + build);
         var input = new ForecastInput
         {
             Round = round,
@@ -220,5 +242,6 @@ internal sealed class TransferMeasurements
         return Estimator.Estimate(input);
     }
 
-    private double Blend(double cheapShare) => (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes);
+    private double Blend(double cheapShare) =>
+        (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes) + (_cpuSecondsPerPage * Bandwidth());
 }

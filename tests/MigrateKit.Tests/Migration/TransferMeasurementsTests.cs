@@ -68,11 +68,27 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void TheSendersWorkPerPage_IsPricedAtTheBandwidth_OnTopOfEachPagesBytes()
+    {
+        TransferMeasurements m = Measurements();
+        m.RecordBuild(pages: 32, TimeSpan.FromSeconds(1));
+        Assert.AreEqual(TimeSpan.Zero, m.BuildTimePerPage, "too few pages to tell");
+        m.RecordBuild(pages: 1000, TimeSpan.FromMilliseconds(100));
+        Assert.AreEqual(TimeSpan.FromMilliseconds(0.1), m.BuildTimePerPage);
+
+        // 0.1 ms a page at 1 MiB/s is worth 104.9 bytes a page.
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 10, deferredPages: 0, burstBytes: 0);
+        Assert.AreEqual(10 * (Wire + (0.0001 * MiB)), f.PendingBytes, 1);
+    }
+
+    [TestMethod]
     public void WithoutEncodings_EveryPageCostsAPage_WhateverTheRoundsMeasured()
     {
         var m = new TransferMeasurements(new MigrationOptions { BandwidthLimit = MiB, TimeProvider = _time, Encodings = PageEncodings.None }, 64 * MiB);
         m.RecordPageCosts(dataPages: 100, cheapPages: 0, cheapBytes: 0, otherBytes: 100);
+        m.RecordBuild(pages: 1000, TimeSpan.FromSeconds(1));
         Assert.AreEqual((double)Wire, m.OtherPageBytes);
+        Assert.AreEqual(TimeSpan.Zero, m.BuildTimePerPage, "the work per page is in the measured bandwidth");
         Assert.AreEqual(50 * Wire, m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 50, deferredPages: 0, burstBytes: 0).PendingBytes);
     }
 
