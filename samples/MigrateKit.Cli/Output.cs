@@ -26,6 +26,18 @@ internal sealed record JsonRound
 
     public required ulong DeferredPages { get; init; }
 
+    public required ulong PagesSent { get; init; }
+
+    public required ulong ZeroPages { get; init; }
+
+    public required ulong DeltaPages { get; init; }
+
+    public required ulong DeltaBytes { get; init; }
+
+    public required ulong CompressedPages { get; init; }
+
+    public required ulong CompressedBytes { get; init; }
+
     public required int ThrottlePercent { get; init; }
 
     public required double PredictedDowntimeMs { get; init; }
@@ -44,6 +56,12 @@ internal sealed record JsonRound
         DirtyPages = x.DirtyPages,
         HotPages = x.HotPages,
         DeferredPages = x.DeferredPages,
+        PagesSent = x.PagesSent,
+        ZeroPages = x.ZeroPages,
+        DeltaPages = x.DeltaPages,
+        DeltaBytes = x.DeltaBytes,
+        CompressedPages = x.CompressedPages,
+        CompressedBytes = x.CompressedBytes,
         ThrottlePercent = x.ThrottlePercent,
         PredictedDowntimeMs = x.PredictedDowntimeMs,
         PredictedDowntimeLowMs = x.PredictedDowntimeLowMs,

@@ -225,7 +225,7 @@ internal sealed class EngineRecorder
             HotPages = totals.HotPages,
             DeferredPages = switchover.DeferredPages,
             Bandwidth = totals.BandwidthBytesPerSecond,
-            ThrottlePercent = totals.ThrottlePercent,
+            ThrottlePercent = switchover.ThrottlePercent,
             PredictedDowntimeMs = predicted,
             PredictedDowntimeLowMs = forecast.DowntimeLow.TotalMilliseconds,
             PredictedDowntimeHighMs = forecast.DowntimeHigh.TotalMilliseconds,

@@ -20,6 +20,9 @@ internal sealed record SwitchoverResult
     /// <summary>Pages the switchover sent as zero runs.</summary>
     public ulong ZeroPages { get; init; }
 
+    /// <summary>The throttle in force when the source was paused (lifted once the destination runs the VM).</summary>
+    public int ThrottlePercent { get; init; }
+
     /// <summary>The forms the switchover's data pages went in.</summary>
     public EncodingTally Encoding { get; init; }
 
@@ -95,6 +98,7 @@ internal sealed class Switchover
         long started = time.GetTimestamp();
         ulong bytesBefore = _sender.BytesWritten;
         ulong deferred = _regions.DeferredPages;
+        int throttle = _recovery.ThrottlePercent;
         TimeSpan pauseLatency = _recovery.Pause();
         long pausedAt = time.GetTimestamp();
 
@@ -160,6 +164,7 @@ internal sealed class Switchover
             Encoding = _sender.RoundEncoding,
             DirtyPages = dirty,
             DeferredPages = deferred,
+            ThrottlePercent = throttle,
             PauseLatency = pauseLatency,
             Downtime = downtime,
             ActualParts = new DowntimeParts(pauseLatency.TotalMilliseconds, finalHarvest.TotalMilliseconds,

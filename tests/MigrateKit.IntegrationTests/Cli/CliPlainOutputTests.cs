@@ -49,7 +49,11 @@ public sealed partial class CliPlainOutputTests
             {
                 Assert.AreEqual(detail[i].GetProperty("round").GetInt32(), int.Parse(rounds[i].Groups["round"].Value, System.Globalization.CultureInfo.InvariantCulture));
                 Assert.AreEqual(detail[i].GetProperty("dirtyPages").GetUInt64(), ulong.Parse(rounds[i].Groups["dirty"].Value, System.Globalization.CultureInfo.InvariantCulture));
-                Assert.AreEqual(detail[i].GetProperty("throttlePercent").GetInt32(), int.Parse(rounds[i].Groups["throttle"].Value, System.Globalization.CultureInfo.InvariantCulture));
+                // A line shows the throttle decided after its round; a report row the one in force during its round.
+                Assert.AreEqual(detail[i + 1].GetProperty("throttlePercent").GetInt32(), int.Parse(rounds[i].Groups["throttle"].Value, System.Globalization.CultureInfo.InvariantCulture));
+                Assert.AreEqual(detail[i].GetProperty("deltaPages").GetUInt64(), ulong.Parse(rounds[i].Groups["delta"].Value, System.Globalization.CultureInfo.InvariantCulture));
+                Assert.AreEqual(detail[i].GetProperty("compressedPages").GetUInt64(), ulong.Parse(rounds[i].Groups["compressed"].Value, System.Globalization.CultureInfo.InvariantCulture));
+                Assert.AreEqual(detail[i].GetProperty("pagesSent").GetUInt64(), ulong.Parse(rounds[i].Groups["data"].Value, System.Globalization.CultureInfo.InvariantCulture));
                 Assert.AreEqual(detail[i].GetProperty("action").GetString(), rounds[i].Groups["action"].Value, ignoreCase: true);
             }
 
@@ -66,7 +70,7 @@ public sealed partial class CliPlainOutputTests
         }
     }
 
-    [GeneratedRegex(@"^round (?<round>\d+): sent [\d.]+ [KMGT]?i?B, remaining [\d.]+ [KMGT]?i?B, dirty (?<dirty>\d+) pages, hot \d+ pages, deferred \d+ pages, dirty rate \d+ p/s, bandwidth [\d.]+ [KMGT]?i?B/s, throttle (?<throttle>\d+) %, predicted downtime [\d.]+ ms \(\d+–\d+ ms [a-z]+\), action (?<action>[a-z]+)$")]
+    [GeneratedRegex(@"^round (?<round>\d+): sent [\d.]+ [KMGT]?i?B, remaining [\d.]+ [KMGT]?i?B, dirty (?<dirty>\d+) pages, hot \d+ pages, deferred \d+ pages, delta (?<delta>\d+) pages, compressed (?<compressed>\d+) pages, data (?<data>\d+) pages, dirty rate \d+ p/s, bandwidth [\d.]+ [KMGT]?i?B/s, throttle (?<throttle>\d+) %, predicted downtime [\d.]+ ms \(\d+–\d+ ms [a-z]+\), action (?<action>[a-z]+)$")]
     private static partial Regex RoundLine();
 
     [GeneratedRegex(@"^[a-z][^:]*: \S.*$")]

@@ -39,6 +39,18 @@ public sealed class CliRunTests
             Assert.IsGreaterThan(0.0, root.GetProperty("downtimeMs").GetDouble());
             Assert.IsGreaterThan(0, root.GetProperty("roundsDetail").GetArrayLength());
 
+            // Encodings are on by default: each row has its mix, and some pages went encoded.
+            ulong encoded = 0;
+            foreach (JsonElement row in root.GetProperty("roundsDetail").EnumerateArray())
+            {
+                ulong delta = row.GetProperty("deltaPages").GetUInt64();
+                ulong compressed = row.GetProperty("compressedPages").GetUInt64();
+                Assert.IsLessThanOrEqualTo(row.GetProperty("pagesSent").GetUInt64(), delta + compressed);
+                encoded += delta + compressed;
+            }
+
+            Assert.IsGreaterThan(0UL, encoded);
+
             StringAssert.Contains(stderr, "migratekit.pages.sent");
             Assert.IsTrue(File.Exists(report), "--report FILE.json was not written");
             Assert.AreEqual("completed", JsonDocument.Parse(File.ReadAllText(report)).RootElement.GetProperty("status").GetString());
