@@ -22,10 +22,17 @@ internal sealed record VsQemuSettings(IReadOnlyList<VsQemuScenario> Scenarios, i
 /// <summary>
 /// Runs <c>bench vs-qemu</c>: per repetition and scenario, QEMU→QEMU and MicroVm→MicroVm on the
 /// same boot image, one after the other (which goes first alternates per repetition, so a slow
-/// stretch of the host does not always fall on the same side).
+/// stretch of the host does not always fall on the same side); where a scenario compares
+/// MigrateKit's encodings, MigrateKit runs a second time with them off, next to the first.
 /// </summary>
 internal static class VsQemuBench
 {
+    /// <summary>The name progress lines give MigrateKit's runs with the scenario's encodings.</summary>
+    internal const string MigrateKitSide = "migratekit";
+
+    /// <summary>The name progress lines give MigrateKit's runs with its encodings off, where a scenario compares them.</summary>
+    internal const string NoEncodingsSide = "migratekit-no-encodings";
+
     /// <summary>Why the bench cannot run here, or null.</summary>
     internal static string? Missing()
     {
@@ -43,6 +50,7 @@ internal static class VsQemuBench
         long started = Stopwatch.GetTimestamp();
         var qemu = settings.Scenarios.ToDictionary(s => s.Name, _ => new List<VsQemuRun>());
         var migrateKit = settings.Scenarios.ToDictionary(s => s.Name, _ => new List<VsQemuRun>());
+        var noEncodings = settings.Scenarios.ToDictionary(s => s.Name, _ => new List<VsQemuRun>());
         string directory = Directory.CreateTempSubdirectory("migratekit-vs-qemu-").FullName;
         try
         {
@@ -62,12 +70,14 @@ internal static class VsQemuBench
                     (byte[] bytes, string path) = images[s.Name];
                     int r = run;
                     Func<Task> q = async () => Add(s, "qemu", qemu[s.Name], await Guarded(r, () => VsQemuQemuSide.RunAsync(s, path, r, settings.Cutoff, ct), ct).ConfigureAwait(false), onRun);
-                    Func<Task> m = async () => Add(s, "migratekit", migrateKit[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, bytes, r, settings, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task> m = async () => Add(s, MigrateKitSide, migrateKit[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, bytes, r, settings, s.Encodings, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task> off = async () => Add(s, NoEncodingsSide, noEncodings[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, bytes, r, settings, VsQemuEncodings.Off, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task>[] migrateKitSides = s.ComparesEncodings ? [m, off] : [m];
                     Func<Task>[] order = settings.Sides switch
                     {
                         "qemu" => [q],
-                        "migratekit" => [m],
-                        _ => run % 2 == 1 ? [q, m] : [m, q],
+                        "migratekit" => migrateKitSides,
+                        _ => run % 2 == 1 ? [q, .. migrateKitSides] : [.. Enumerable.Reverse(migrateKitSides), q],
                     };
                     foreach (Func<Task> side in order)
                     {
@@ -87,7 +97,7 @@ internal static class VsQemuBench
             Repeat = settings.Repeat,
             CutoffSeconds = settings.Cutoff.TotalSeconds,
             QemuVersion = await QemuVersionAsync().ConfigureAwait(false),
-            Scenarios = [.. settings.Scenarios.Select(s => VsQemuScenarioResult.Of(s, qemu[s.Name], migrateKit[s.Name]))],
+            Scenarios = [.. settings.Scenarios.Select(s => VsQemuScenarioResult.Of(s, qemu[s.Name], migrateKit[s.Name], noEncodings[s.Name]))],
             Seconds = Math.Round(Stopwatch.GetElapsedTime(started).TotalSeconds, 1),
         };
     }
