@@ -27,7 +27,7 @@ internal static class VsQemuMicroVmSide
     };
 
     /// <summary>Boots the image in a source MicroVm, migrates it into a MicroVm the receiver builds and reports what the engine measured.</summary>
-    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, byte[] image, int run, VsQemuSettings settings, VsQemuEncodings encodings, CancellationToken ct)
+    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, VsQemuGuestImage image, int run, VsQemuSettings settings, VsQemuEncodings encodings, CancellationToken ct)
     {
         var row = new VsQemuRun { Run = run, Status = VsQemuRun.Failed };
         if (encodings != VsQemuEncodings.EngineDefault)
@@ -37,7 +37,8 @@ internal static class VsQemuMicroVmSide
         }
 
         using MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = scenario.Memory, ManualDirtyLogProtect = true, Ports = GuestPorts.Com1 });
-        source.Boot(image);
+        source.Boot(image.Boot);
+        image.Memory?.CopyTo(source.Memory.GetSpan(VsQemuScenario.Base, image.Memory.Length));
         source.Start();
         if (!source.WaitForPass(1, BootTimeout))
         {

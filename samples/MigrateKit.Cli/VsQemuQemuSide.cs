@@ -23,13 +23,21 @@ internal static class VsQemuQemuSide
     private static readonly TimeSpan ResumeTimeout = TimeSpan.FromSeconds(20);
 
     /// <summary>Boots the image in a source QEMU, migrates it to a second one and reports what QEMU measured.</summary>
-    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, string imagePath, int run, TimeSpan cutoff, CancellationToken ct)
+    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, VsQemuGuestImage image, int run, TimeSpan cutoff, CancellationToken ct)
     {
         var row = new VsQemuRun { Run = run, Status = VsQemuRun.Failed };
-        int memoryMiB = (int)(scenario.Memory >> 20);
         int port = FreePort();
-        await using QemuProcess source = await QemuProcess.StartAsync(new QemuProcessOptions { MemoryMiB = memoryMiB, DiskImagePath = imagePath, Accelerator = "kvm" }, ct).ConfigureAwait(false);
-        await using QemuProcess destination = await QemuProcess.StartAsync(new QemuProcessOptions { MemoryMiB = memoryMiB, DiskImagePath = imagePath, Accelerator = "kvm", IncomingPort = port }, ct).ConfigureAwait(false);
+
+        // The destination loads the same files (the same devices on both ends); the migration overwrites what they put in memory.
+        var options = new QemuProcessOptions
+        {
+            MemoryMiB = (int)(scenario.Memory >> 20),
+            DiskImagePath = image.BootPath,
+            Accelerator = "kvm",
+            MemoryFiles = image.MemoryPath is string loaded ? [new QemuMemoryFile(loaded, VsQemuScenario.Base)] : [],
+        };
+        await using QemuProcess source = await QemuProcess.StartAsync(options, ct).ConfigureAwait(false);
+        await using QemuProcess destination = await QemuProcess.StartAsync(options with { IncomingPort = port }, ct).ConfigureAwait(false);
         if (!await WaitForPassAsync(source, 1, BootTimeout, ct).ConfigureAwait(false))
         {
             return row with { Reason = $"the source guest reported no pass within {BootTimeout.TotalSeconds:F0} s of QEMU's start{Exited(source)}" };
