@@ -25,10 +25,11 @@ internal sealed record VsQemuGuestImage(byte[] Boot, string BootPath, byte[]? Me
         string bootPath = Path.Combine(directory, scenario.Name + ".img");
         await File.WriteAllBytesAsync(bootPath, boot, ct).ConfigureAwait(false);
         byte[]? memory = scenario.LoadedMemory();
-        string? memoryPath = memory is null ? null : Path.Combine(directory, scenario.Name + ".mem");
-        if (memoryPath is not null)
+        string? memoryPath = null;
+        if (memory is not null)
         {
-            await File.WriteAllBytesAsync(memoryPath, memory!, ct).ConfigureAwait(false);
+            memoryPath = Path.Combine(directory, scenario.Name + ".mem");
+            await File.WriteAllBytesAsync(memoryPath, memory, ct).ConfigureAwait(false);
         }
 
         return new VsQemuGuestImage(boot, bootPath, memory, memoryPath);
