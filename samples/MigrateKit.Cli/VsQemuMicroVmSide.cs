@@ -4,6 +4,7 @@ using System.Threading.Tasks;
 using MigrateKit.Guests;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
+using MigrateKit.Transport;
 using MigrateKit.Vmm;
 
 namespace MigrateKit.Cli;
@@ -13,6 +14,9 @@ internal static class VsQemuMicroVmSide
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan ResumeTimeout = TimeSpan.FromSeconds(20);
+
+    // Where a scenario leaves the encodings to the engine, its defaults apply.
+    private static readonly MigrationOptions EngineDefaults = new();
 
     /// <summary>
     /// The engine's options for a scenario: its bandwidth and QEMU's downtime limit; the throttle
@@ -24,18 +28,21 @@ internal static class VsQemuMicroVmSide
         BandwidthLimit = scenario.Bandwidth is ulong b ? (long)b : null,
         AllowThrottling = scenario.Throttle,
         Deadline = cutoff,
+        Encodings = encodings switch
+        {
+            VsQemuEncodings.On => PageEncodings.All,
+            VsQemuEncodings.Off => PageEncodings.None,
+            _ => EngineDefaults.Encodings,
+        },
+
+        // QEMU's xbzrle cache size where QEMU runs with one, so both sides keep the same bytes of sent pages.
+        SentPageCacheBytes = encodings == VsQemuEncodings.On ? VsQemuScenario.SentPageCacheBytes : EngineDefaults.SentPageCacheBytes,
     };
 
     /// <summary>Boots the image in a source MicroVm, migrates it into a MicroVm the receiver builds and reports what the engine measured.</summary>
     internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, VsQemuGuestImage image, int run, VsQemuSettings settings, VsQemuEncodings encodings, CancellationToken ct)
     {
         var row = new VsQemuRun { Run = run, Status = VsQemuRun.Failed };
-        if (encodings != VsQemuEncodings.EngineDefault)
-        {
-            // The engine this bench is built against takes no page-encoding options yet: a run that asks for them would measure something else.
-            return row with { Reason = $"this build's engine has no page-encoding options; the scenario needs encodings {encodings.ToString().ToLowerInvariant()}" };
-        }
-
         using MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = scenario.Memory, ManualDirtyLogProtect = true, Ports = GuestPorts.Com1 });
         source.Boot(image.Boot);
         image.Memory?.CopyTo(source.Memory.GetSpan(VsQemuScenario.Base, image.Memory.Length));
