@@ -142,11 +142,11 @@ internal static class VsQemuText
         string predicted = side == "qemu" ? "expected" : "forecast";
         return $"{s.Name} {r.Run}/{repeat} {side}: {r.Status}{reason}; total {F(r.TotalMs / 1000, "F2")} s, downtime {F(r.DowntimeMs, "F1")} ms " +
             $"({predicted} {F(r.PredictedDowntimeMs, "F1")} ms), {F(r.BytesSent / 1048576.0, "F0")} MiB, {F(r.Rounds, "F0")} {(side == "qemu" ? "syncs" : "rounds")}, throttle ≤ {F(r.MaxThrottlePercent, "F0")} %" +
-            (r.Xbzrle is { } x ? $"; xbzrle {Xbzrle(x)}" : "");
+            (r.Xbzrle is { } x ? $"; xbzrle {Deltas(x)}" : "") + (r.Deltas is { } d ? $"; deltas {Deltas(d)}" : "") + (r.CompressedPages > 0 ? $"; {r.CompressedPages} pages compressed" : "");
     }
 
-    /// <summary>QEMU's xbzrle figures in a few words.</summary>
-    internal static string Xbzrle(VsQemuXbzrle x) =>
+    /// <summary>QEMU's xbzrle figures, or MigrateKit's deltas, in a few words.</summary>
+    internal static string Deltas(VsQemuDeltas x) =>
         $"{F(x.Pages, "F0")} pages in {F(x.Bytes / 1048576.0, "F1")} MiB, {F(x.CacheMisses, "F0")} cache misses, {F(x.Overflows, "F0")} overflows";
 
     /// <summary>Per scenario a table of both sides' medians and their ratio, then the targets.</summary>
@@ -176,7 +176,12 @@ internal static class VsQemuText
             AnsiConsole.Write(table);
             if (s.Qemu.Xbzrle is { } x)
             {
-                Console.WriteLine($"  QEMU xbzrle (medians): {Xbzrle(x)}");
+                Console.WriteLine($"  QEMU xbzrle (medians): {Deltas(x)}");
+            }
+
+            if (s.MigrateKit.Deltas is { } d)
+            {
+                Console.WriteLine($"  MigrateKit deltas (medians): {Deltas(d)}; {F(s.MigrateKit.CompressedPages, "F0")} pages compressed");
             }
 
             foreach (VsQemuTarget t in s.Targets)

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Guests;
@@ -67,6 +68,8 @@ internal static class VsQemuMicroVmSide
             Rounds = report.Rounds,
             PredictedDowntimeMs = report.PredictedDowntimeMs,
             MaxThrottlePercent = report.MaxThrottlePercent,
+            Deltas = VsQemuDeltas.Of(report.RoundsDetail),
+            CompressedPages = report.RoundsDetail.Aggregate(0UL, (sum, r) => sum + r.CompressedPages),
         };
         if (report.Status == MigrationStatus.Aborted)
         {

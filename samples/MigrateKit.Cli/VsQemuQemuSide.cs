@@ -58,7 +58,7 @@ internal static class VsQemuQemuSide
             Rounds = last.Ram?.DirtySyncCount is long n ? (int)n : null,
             PredictedDowntimeMs = expected,
             MaxThrottlePercent = (int)maxThrottle,
-            Xbzrle = VsQemuXbzrle.Of(last.Xbzrle),
+            Xbzrle = VsQemuDeltas.Of(last.Xbzrle),
         };
         switch (last.Status)
         {

@@ -54,7 +54,13 @@ internal sealed record VsQemuRun
     public bool Verified { get; init; }
 
     /// <summary>QEMU's xbzrle figures, in a scenario where QEMU runs with xbzrle.</summary>
-    public VsQemuXbzrle? Xbzrle { get; init; }
+    public VsQemuDeltas? Xbzrle { get; init; }
+
+    /// <summary>MigrateKit's delta figures (the counterpart of QEMU's xbzrle), where it sent deltas.</summary>
+    public VsQemuDeltas? Deltas { get; init; }
+
+    /// <summary>MigrateKit's pages sent LZ4-compressed.</summary>
+    public ulong? CompressedPages { get; init; }
 
     /// <summary>This row with its prediction error worked out.</summary>
     internal VsQemuRun WithError() =>
@@ -95,7 +101,13 @@ internal sealed record VsQemuSide
     public double? ScoredErrorPct { get; init; }
 
     /// <summary>The medians of QEMU's xbzrle figures, in a scenario where QEMU runs with xbzrle.</summary>
-    public VsQemuXbzrle? Xbzrle { get; init; }
+    public VsQemuDeltas? Xbzrle { get; init; }
+
+    /// <summary>The medians of MigrateKit's delta figures, where it sent deltas.</summary>
+    public VsQemuDeltas? Deltas { get; init; }
+
+    /// <summary>The median of MigrateKit's compressed pages.</summary>
+    public double? CompressedPages { get; init; }
 
     public required IReadOnlyList<VsQemuRun> Runs { get; init; }
 
@@ -115,7 +127,9 @@ internal sealed record VsQemuSide
             PredictionErrorPct = Median(basis.Select(r => r.PredictionErrorPct)),
             PredictionErrorMs = Median(basis.Select(r => r.PredictionErrorMs)),
             ScoredErrorPct = Median(basis.Select(r => r.ScoredErrorPct)),
-            Xbzrle = VsQemuXbzrle.Median(basis.Select(r => r.Xbzrle)),
+            Xbzrle = VsQemuDeltas.Median(basis.Select(r => r.Xbzrle)),
+            Deltas = VsQemuDeltas.Median(basis.Select(r => r.Deltas)),
+            CompressedPages = Median(basis.Select(r => (double?)r.CompressedPages)),
             Runs = runs,
         };
     }

@@ -31,14 +31,16 @@ public sealed class VsQemuEncodingsBenchTests
     {
         JsonObject scenario = Scenario("anchor-100mib-xbzrle",
             qemu: [Xbzrle(Run(1, "completed", 2_100, 7, 202, expected: 300), misses: 25_344), Xbzrle(Run(2, "completed", 2_300, 8, 210, expected: 300), misses: 25_400)],
-            migrateKit: [Run(1, "completed", 1_600, 9, 150, expected: 9), Run(2, "completed", 1_700, 9.5, 160, expected: 9)]);
+            migrateKit: [Deltas(Run(1, "completed", 1_600, 9, 150, expected: 9), misses: 25_000), Deltas(Run(2, "completed", 1_700, 9.5, 160, expected: 9), misses: 25_100)]);
 
         (int exit, _, string stderr, JsonElement result) = Summarize(scenario);
 
         Assert.AreEqual(0, exit, stderr);
         JsonElement s = result.GetProperty("scenarios")[0];
         Assert.AreEqual((25_344 + 25_400) / 2.0, s.GetProperty("qemu").GetProperty("xbzrle").GetProperty("cacheMisses").GetDouble(), 1e-9, "the median of QEMU's cache misses");
-        Assert.AreEqual(JsonValueKind.Null, s.GetProperty("migratekit").GetProperty("xbzrle").ValueKind);
+        Assert.AreEqual(JsonValueKind.Null, s.GetProperty("migratekit").GetProperty("xbzrle").ValueKind, "xbzrle is QEMU's");
+        Assert.AreEqual(25_050, s.GetProperty("migratekit").GetProperty("deltas").GetProperty("cacheMisses").GetDouble(), 1e-9, "MigrateKit's own delta figures, the counterpart");
+        Assert.AreEqual(300, s.GetProperty("migratekit").GetProperty("compressedPages").GetDouble(), 1e-9);
         Assert.IsNull(s.GetProperty("migratekitNoEncodings").GetString(), "only random-100mib runs MigrateKit without encodings");
         string[] met = [.. Met(s)];
         CollectionAssert.IsSubsetOf(new[] { "total time ≤ 0.8× QEMU-xbzrle's", "bytes ≤ 0.8× QEMU-xbzrle's", "downtime ≤ QEMU-xbzrle's or ≤ 10 ms" }, met,
@@ -94,9 +96,17 @@ public sealed class VsQemuEncodingsBenchTests
         Assert.IsEmpty(metWorse.Where(t => t.Contains("with encodings")).ToArray(), string.Join(" | ", metWorse));
     }
 
-    private static JsonObject Xbzrle(JsonObject run, double misses)
+    private static JsonObject Xbzrle(JsonObject run, double misses) => WithDeltas(run, "xbzrle", misses);
+
+    private static JsonObject Deltas(JsonObject run, double misses)
     {
-        run["xbzrle"] = new JsonObject { ["cacheMisses"] = misses, ["pages"] = 100_000, ["bytes"] = 1_000_000, ["overflows"] = 0 };
+        run["compressedPages"] = 300;
+        return WithDeltas(run, "deltas", misses);
+    }
+
+    private static JsonObject WithDeltas(JsonObject run, string name, double misses)
+    {
+        run[name] = new JsonObject { ["cacheMisses"] = misses, ["pages"] = 100_000, ["bytes"] = 1_000_000, ["overflows"] = 0 };
         return run;
     }
 
