@@ -28,7 +28,7 @@ internal sealed class VsQemuCommand
         var command = new Command("vs-qemu", "Migrate the same boot-sector guest QEMU→QEMU (-accel kvm, QMP, loopback TCP) and MicroVm→MicroVm (MigrateKit's engine, loopback TCP), " +
             "interleaved, --repeat times per scenario: unlimited (1 GiB, one byte per page of 99 MiB rewritten, no bandwidth limit), anchor-100mib (the same at 100 MiB/s, 300 ms), " +
             "anchor-100mib-autoconverge (the same; QEMU with auto-converge, MigrateKit with its own throttle), anchor-100mib-xbzrle (QEMU with xbzrle, 256 MiB cache; MigrateKit with its page encodings), " +
-            "anchor-100mib-multifd-zstd (QEMU with multifd, 2 channels, zstd; MigrateKit with its page encodings), random-100mib (every byte of 99 MiB rewritten at random, throttled; MigrateKit with and without encodings, QEMU with xbzrle), " +
+            "anchor-100mib-multifd-zstd (QEMU with multifd, 2 channels, zstd; MigrateKit with its page encodings), random-100mib (99 MiB of random bytes loaded, the first MiB rewritten at random pass after pass; MigrateKit with and without encodings, QEMU with xbzrle), " +
             "fill-1gib (every page non-zero), idle-4gib. " +
             "Prints per scenario the medians of each side (total time, downtime, bytes, rounds or dirty syncs, QEMU's expected downtime and MigrateKit's forecast against the actual), " +
             "the MigrateKit/QEMU ratios and the targets. Needs /dev/kvm and qemu-system-x86_64; QEMU's BIOS takes ~15 s to boot each guest here. " +
