@@ -11,6 +11,31 @@ using MigrateKit.Qemu;
 
 namespace MigrateKit.Cli;
 
+/// <summary>A scenario's guest as both sides boot it: the boot image, and the memory loaded before boot if any, in bytes and in files.</summary>
+/// <param name="Boot">The boot image (<see cref="BootSector.Build"/>).</param>
+/// <param name="BootPath">The same, as QEMU's disk.</param>
+/// <param name="Memory">What is loaded at <see cref="VsQemuScenario.Base"/> before boot, or null.</param>
+/// <param name="MemoryPath">The same, as QEMU's loader file, or null.</param>
+internal sealed record VsQemuGuestImage(byte[] Boot, string BootPath, byte[]? Memory, string? MemoryPath)
+{
+    /// <summary>Builds the scenario's image and writes its files into <paramref name="directory"/>.</summary>
+    internal static async Task<VsQemuGuestImage> WriteAsync(VsQemuScenario scenario, string directory, CancellationToken ct)
+    {
+        byte[] boot = BootSector.Build(scenario.Program());
+        string bootPath = Path.Combine(directory, scenario.Name + ".img");
+        await File.WriteAllBytesAsync(bootPath, boot, ct).ConfigureAwait(false);
+        byte[]? memory = scenario.LoadedMemory();
+        string? memoryPath = null;
+        if (memory is not null)
+        {
+            memoryPath = Path.Combine(directory, scenario.Name + ".mem");
+            await File.WriteAllBytesAsync(memoryPath, memory, ct).ConfigureAwait(false);
+        }
+
+        return new VsQemuGuestImage(boot, bootPath, memory, memoryPath);
+    }
+}
+
 /// <summary>What <c>bench vs-qemu</c> runs.</summary>
 /// <param name="Scenarios">The scenarios, in order.</param>
 /// <param name="Repeat">Runs of each side of each scenario.</param>
@@ -22,10 +47,17 @@ internal sealed record VsQemuSettings(IReadOnlyList<VsQemuScenario> Scenarios, i
 /// <summary>
 /// Runs <c>bench vs-qemu</c>: per repetition and scenario, QEMU→QEMU and MicroVm→MicroVm on the
 /// same boot image, one after the other (which goes first alternates per repetition, so a slow
-/// stretch of the host does not always fall on the same side).
+/// stretch of the host does not always fall on the same side); where a scenario compares
+/// MigrateKit's encodings, MigrateKit runs a second time with them off, next to the first.
 /// </summary>
 internal static class VsQemuBench
 {
+    /// <summary>The name progress lines give MigrateKit's runs with the scenario's encodings.</summary>
+    internal const string MigrateKitSide = "migratekit";
+
+    /// <summary>The name progress lines give MigrateKit's runs with its encodings off, where a scenario compares them.</summary>
+    internal const string NoEncodingsSide = "migratekit-no-encodings";
+
     /// <summary>Why the bench cannot run here, or null.</summary>
     internal static string? Missing()
     {
@@ -43,31 +75,31 @@ internal static class VsQemuBench
         long started = Stopwatch.GetTimestamp();
         var qemu = settings.Scenarios.ToDictionary(s => s.Name, _ => new List<VsQemuRun>());
         var migrateKit = settings.Scenarios.ToDictionary(s => s.Name, _ => new List<VsQemuRun>());
+        var noEncodings = settings.Scenarios.ToDictionary(s => s.Name, _ => new List<VsQemuRun>());
         string directory = Directory.CreateTempSubdirectory("migratekit-vs-qemu-").FullName;
         try
         {
-            var images = new Dictionary<string, (byte[] Bytes, string Path)>();
+            var images = new Dictionary<string, VsQemuGuestImage>();
             foreach (VsQemuScenario s in settings.Scenarios)
             {
-                byte[] image = BootSector.Build(s.Program());
-                string path = Path.Combine(directory, s.Name + ".img");
-                await File.WriteAllBytesAsync(path, image, ct).ConfigureAwait(false);
-                images[s.Name] = (image, path);
+                images[s.Name] = await VsQemuGuestImage.WriteAsync(s, directory, ct).ConfigureAwait(false);
             }
 
             for (int run = 1; run <= settings.Repeat; run++)
             {
                 foreach (VsQemuScenario s in settings.Scenarios)
                 {
-                    (byte[] bytes, string path) = images[s.Name];
+                    VsQemuGuestImage image = images[s.Name];
                     int r = run;
-                    Func<Task> q = async () => Add(s, "qemu", qemu[s.Name], await Guarded(r, () => VsQemuQemuSide.RunAsync(s, path, r, settings.Cutoff, ct), ct).ConfigureAwait(false), onRun);
-                    Func<Task> m = async () => Add(s, "migratekit", migrateKit[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, bytes, r, settings, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task> q = async () => Add(s, "qemu", qemu[s.Name], await Guarded(r, () => VsQemuQemuSide.RunAsync(s, image, r, settings.Cutoff, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task> m = async () => Add(s, MigrateKitSide, migrateKit[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, image, r, settings, s.Encodings, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task> off = async () => Add(s, NoEncodingsSide, noEncodings[s.Name], await Guarded(r, () => VsQemuMicroVmSide.RunAsync(s, image, r, settings, VsQemuEncodings.Off, ct), ct).ConfigureAwait(false), onRun);
+                    Func<Task>[] migrateKitSides = s.ComparesEncodings ? [m, off] : [m];
                     Func<Task>[] order = settings.Sides switch
                     {
                         "qemu" => [q],
-                        "migratekit" => [m],
-                        _ => run % 2 == 1 ? [q, m] : [m, q],
+                        "migratekit" => migrateKitSides,
+                        _ => run % 2 == 1 ? [q, .. migrateKitSides] : [.. Enumerable.Reverse(migrateKitSides), q],
                     };
                     foreach (Func<Task> side in order)
                     {
@@ -87,7 +119,7 @@ internal static class VsQemuBench
             Repeat = settings.Repeat,
             CutoffSeconds = settings.Cutoff.TotalSeconds,
             QemuVersion = await QemuVersionAsync().ConfigureAwait(false),
-            Scenarios = [.. settings.Scenarios.Select(s => VsQemuScenarioResult.Of(s, qemu[s.Name], migrateKit[s.Name]))],
+            Scenarios = [.. settings.Scenarios.Select(s => VsQemuScenarioResult.Of(s, qemu[s.Name], migrateKit[s.Name], noEncodings[s.Name]))],
             Seconds = Math.Round(Stopwatch.GetElapsedTime(started).TotalSeconds, 1),
         };
     }

@@ -27,7 +27,9 @@ internal sealed class VsQemuCommand
         var o = new VsQemuCommand();
         var command = new Command("vs-qemu", "Migrate the same boot-sector guest QEMU→QEMU (-accel kvm, QMP, loopback TCP) and MicroVm→MicroVm (MigrateKit's engine, loopback TCP), " +
             "interleaved, --repeat times per scenario: unlimited (1 GiB, one byte per page of 99 MiB rewritten, no bandwidth limit), anchor-100mib (the same at 100 MiB/s, 300 ms), " +
-            "anchor-100mib-autoconverge (the same; QEMU with auto-converge, MigrateKit with its own throttle), fill-1gib (every page non-zero), idle-4gib. " +
+            "anchor-100mib-autoconverge (the same; QEMU with auto-converge, MigrateKit with its own throttle), anchor-100mib-xbzrle (QEMU with xbzrle, 256 MiB cache; MigrateKit with its page encodings), " +
+            "anchor-100mib-multifd-zstd (QEMU with multifd, 2 channels, zstd; MigrateKit with its page encodings), random-100mib (99 MiB of random bytes loaded, the first MiB rewritten at random pass after pass; MigrateKit with and without encodings, QEMU with xbzrle), " +
+            "fill-1gib (every page non-zero), idle-4gib. " +
             "Prints per scenario the medians of each side (total time, downtime, bytes, rounds or dirty syncs, QEMU's expected downtime and MigrateKit's forecast against the actual), " +
             "the MigrateKit/QEMU ratios and the targets. Needs /dev/kvm and qemu-system-x86_64; QEMU's BIOS takes ~15 s to boot each guest here. " +
             "Exit code 0 when the bench ran (targets missed included), 4 when a run failed, 2 when it cannot run here.\n" +
@@ -139,8 +141,13 @@ internal static class VsQemuText
         string reason = r.Reason is null ? "" : $" ({r.Reason})";
         string predicted = side == "qemu" ? "expected" : "forecast";
         return $"{s.Name} {r.Run}/{repeat} {side}: {r.Status}{reason}; total {F(r.TotalMs / 1000, "F2")} s, downtime {F(r.DowntimeMs, "F1")} ms " +
-            $"({predicted} {F(r.PredictedDowntimeMs, "F1")} ms), {F(r.BytesSent / 1048576.0, "F0")} MiB, {F(r.Rounds, "F0")} {(side == "qemu" ? "syncs" : "rounds")}, throttle ≤ {F(r.MaxThrottlePercent, "F0")} %";
+            $"({predicted} {F(r.PredictedDowntimeMs, "F1")} ms), {F(r.BytesSent / 1048576.0, "F0")} MiB, {F(r.Rounds, "F0")} {(side == "qemu" ? "syncs" : "rounds")}, throttle ≤ {F(r.MaxThrottlePercent, "F0")} %" +
+            (r.Xbzrle is { } x ? $"; xbzrle {Deltas(x)}" : "") + (r.Deltas is { } d ? $"; deltas {Deltas(d)}" : "") + (r.CompressedPages > 0 ? $"; {r.CompressedPages} pages compressed" : "");
     }
+
+    /// <summary>QEMU's xbzrle figures, or MigrateKit's deltas, in a few words.</summary>
+    internal static string Deltas(VsQemuDeltas x) =>
+        $"{F(x.Pages, "F0")} pages in {F(x.Bytes / 1048576.0, "F1")} MiB, {F(x.CacheMisses, "F0")} cache misses, {F(x.Overflows, "F0")} overflows";
 
     /// <summary>Per scenario a table of both sides' medians and their ratio, then the targets.</summary>
     internal static void Write(VsQemuJson result)
@@ -152,13 +159,31 @@ internal static class VsQemuText
             table.AddColumn(new TableColumn("QEMU").RightAligned());
             table.AddColumn(new TableColumn("MigrateKit").RightAligned());
             table.AddColumn(new TableColumn("MK/QEMU").RightAligned());
-            table.AddRow("converged", Converged(s.Qemu), Converged(s.MigrateKit), "");
-            table.AddRow("total s", F(s.Qemu.TotalMs / 1000, "F2"), F(s.MigrateKit.TotalMs / 1000, "F2"), F(s.TotalRatio, "F2"));
-            table.AddRow("downtime ms", F(s.Qemu.DowntimeMs, "F1"), F(s.MigrateKit.DowntimeMs, "F1"), F(s.DowntimeRatio, "F2"));
-            table.AddRow("MiB sent", F(s.Qemu.BytesSent / 1048576.0, "F0"), F(s.MigrateKit.BytesSent / 1048576.0, "F0"), F(s.BytesRatio, "F2"));
-            table.AddRow("dirty syncs / rounds", F(s.Qemu.Rounds, "F0"), F(s.MigrateKit.Rounds, "F0"), "");
-            table.AddRow("predicted downtime ms (error)", Predicted(s.Qemu), Predicted(s.MigrateKit), "");
+            VsQemuSide? off = s.MigrateKitNoEncodings;
+            if (off is not null)
+            {
+                table.AddColumn(new TableColumn("MK off").RightAligned());
+            }
+
+            void Row(string what, string qemu, string migrateKit, string ratio, Func<VsQemuSide, string> withoutEncodings) =>
+                table.AddRow([what, qemu, migrateKit, ratio, .. off is null ? Array.Empty<string>() : [withoutEncodings(off)]]);
+            Row("converged", Converged(s.Qemu), Converged(s.MigrateKit), "", Converged);
+            Row("total s", F(s.Qemu.TotalMs / 1000, "F2"), F(s.MigrateKit.TotalMs / 1000, "F2"), F(s.TotalRatio, "F2"), o => F(o.TotalMs / 1000, "F2"));
+            Row("downtime ms", F(s.Qemu.DowntimeMs, "F1"), F(s.MigrateKit.DowntimeMs, "F1"), F(s.DowntimeRatio, "F2"), o => F(o.DowntimeMs, "F1"));
+            Row("MiB sent", F(s.Qemu.BytesSent / 1048576.0, "F0"), F(s.MigrateKit.BytesSent / 1048576.0, "F0"), F(s.BytesRatio, "F2"), o => F(o.BytesSent / 1048576.0, "F0"));
+            Row("dirty syncs / rounds", F(s.Qemu.Rounds, "F0"), F(s.MigrateKit.Rounds, "F0"), "", o => F(o.Rounds, "F0"));
+            Row("predicted downtime ms (error)", Predicted(s.Qemu), Predicted(s.MigrateKit), "", Predicted);
             AnsiConsole.Write(table);
+            if (s.Qemu.Xbzrle is { } x)
+            {
+                Console.WriteLine($"  QEMU xbzrle (medians): {Deltas(x)}");
+            }
+
+            if (s.MigrateKit.Deltas is { } d)
+            {
+                Console.WriteLine($"  MigrateKit deltas (medians): {Deltas(d)}; {F(s.MigrateKit.CompressedPages, "F0")} pages compressed");
+            }
+
             foreach (VsQemuTarget t in s.Targets)
             {
                 Console.WriteLine($"  {(t.Met ? "met   " : "MISSED")} {t.What}: {t.Detail}");

@@ -1,9 +1,11 @@
 using System;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Guests;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
+using MigrateKit.Transport;
 using MigrateKit.Vmm;
 
 namespace MigrateKit.Cli;
@@ -14,21 +16,37 @@ internal static class VsQemuMicroVmSide
     private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan ResumeTimeout = TimeSpan.FromSeconds(20);
 
-    /// <summary>The engine's options for a scenario: its bandwidth and QEMU's downtime limit; the throttle only where QEMU auto-converges.</summary>
-    internal static MigrationOptions Options(VsQemuScenario scenario, TimeSpan cutoff) => new()
+    // Where a scenario leaves the encodings to the engine, its defaults apply.
+    private static readonly MigrationOptions EngineDefaults = new();
+
+    /// <summary>
+    /// The engine's options for a scenario: its bandwidth and QEMU's downtime limit; the throttle
+    /// only where QEMU auto-converges; the page encodings as <paramref name="encodings"/> says.
+    /// </summary>
+    internal static MigrationOptions Options(VsQemuScenario scenario, TimeSpan cutoff, VsQemuEncodings encodings) => new()
     {
         MaxDowntime = VsQemuScenario.MaxDowntime,
         BandwidthLimit = scenario.Bandwidth is ulong b ? (long)b : null,
         AllowThrottling = scenario.Throttle,
         Deadline = cutoff,
+        Encodings = encodings switch
+        {
+            VsQemuEncodings.On => PageEncodings.All,
+            VsQemuEncodings.Off => PageEncodings.None,
+            _ => EngineDefaults.Encodings,
+        },
+
+        // QEMU's xbzrle cache size where QEMU runs with one, so both sides keep the same bytes of sent pages.
+        SentPageCacheBytes = encodings == VsQemuEncodings.On ? VsQemuScenario.SentPageCacheBytes : EngineDefaults.SentPageCacheBytes,
     };
 
     /// <summary>Boots the image in a source MicroVm, migrates it into a MicroVm the receiver builds and reports what the engine measured.</summary>
-    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, byte[] image, int run, VsQemuSettings settings, CancellationToken ct)
+    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, VsQemuGuestImage image, int run, VsQemuSettings settings, VsQemuEncodings encodings, CancellationToken ct)
     {
         var row = new VsQemuRun { Run = run, Status = VsQemuRun.Failed };
         using MicroVm source = MicroVm.Create(new MicroVmOptions { MemorySize = scenario.Memory, ManualDirtyLogProtect = true, Ports = GuestPorts.Com1 });
-        source.Boot(image);
+        source.Boot(image.Boot);
+        image.Memory?.CopyTo(source.Memory.GetSpan(VsQemuScenario.Base, image.Memory.Length));
         source.Start();
         if (!source.WaitForPass(1, BootTimeout))
         {
@@ -39,7 +57,7 @@ internal static class VsQemuMicroVmSide
         (MigrationReport report, ReceiveResult? received) = await MigrationRunner.LoopbackAsync(async connect =>
         {
             using IDirtyPageTracker tracker = source.CreateTracker();
-            var engine = new PreCopyEngine(source, tracker, Options(scenario, settings.Cutoff), CliLogging.For<PreCopyEngine>(settings.Verbose));
+            var engine = new PreCopyEngine(source, tracker, Options(scenario, settings.Cutoff, encodings), CliLogging.For<PreCopyEngine>(settings.Verbose));
             return await engine.MigrateAsync(connect, null, ct).ConfigureAwait(false);
         }, receiver, null, ct).ConfigureAwait(false);
         using IWorkloadVm? destination = received?.Target as IWorkloadVm;
@@ -50,6 +68,8 @@ internal static class VsQemuMicroVmSide
             Rounds = report.Rounds,
             PredictedDowntimeMs = report.PredictedDowntimeMs,
             MaxThrottlePercent = report.MaxThrottlePercent,
+            Deltas = VsQemuDeltas.Of(report.RoundsDetail),
+            CompressedPages = report.RoundsDetail.Aggregate(0UL, (sum, r) => sum + r.CompressedPages),
         };
         if (report.Status == MigrationStatus.Aborted)
         {

@@ -23,24 +23,31 @@ internal static class VsQemuQemuSide
     private static readonly TimeSpan ResumeTimeout = TimeSpan.FromSeconds(20);
 
     /// <summary>Boots the image in a source QEMU, migrates it to a second one and reports what QEMU measured.</summary>
-    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, string imagePath, int run, TimeSpan cutoff, CancellationToken ct)
+    internal static async Task<VsQemuRun> RunAsync(VsQemuScenario scenario, VsQemuGuestImage image, int run, TimeSpan cutoff, CancellationToken ct)
     {
         var row = new VsQemuRun { Run = run, Status = VsQemuRun.Failed };
-        int memoryMiB = (int)(scenario.Memory >> 20);
         int port = FreePort();
-        await using QemuProcess source = await QemuProcess.StartAsync(new QemuProcessOptions { MemoryMiB = memoryMiB, DiskImagePath = imagePath, Accelerator = "kvm" }, ct).ConfigureAwait(false);
-        await using QemuProcess destination = await QemuProcess.StartAsync(new QemuProcessOptions { MemoryMiB = memoryMiB, DiskImagePath = imagePath, Accelerator = "kvm", IncomingPort = port }, ct).ConfigureAwait(false);
+
+        // The destination loads the same files (the same devices on both ends); the migration overwrites what they put in memory.
+        var options = new QemuProcessOptions
+        {
+            MemoryMiB = (int)(scenario.Memory >> 20),
+            DiskImagePath = image.BootPath,
+            Accelerator = "kvm",
+            MemoryFiles = image.MemoryPath is string loaded ? [new QemuMemoryFile(loaded, VsQemuScenario.Base)] : [],
+        };
+        await using QemuProcess source = await QemuProcess.StartAsync(options, ct).ConfigureAwait(false);
+        await using QemuProcess destination = await QemuProcess.StartAsync(options with { IncomingPort = port }, ct).ConfigureAwait(false);
         if (!await WaitForPassAsync(source, 1, BootTimeout, ct).ConfigureAwait(false))
         {
             return row with { Reason = $"the source guest reported no pass within {BootTimeout.TotalSeconds:F0} s of QEMU's start{Exited(source)}" };
         }
 
-        await source.Qmp.SetMigrationCapabilitiesAsync(new Dictionary<string, bool> { ["auto-converge"] = scenario.Throttle }, ct).ConfigureAwait(false);
-        await source.Qmp.SetMigrationParametersAsync(new MigrationParameters
+        if (await ConfigureAsync(source, destination, scenario, ct).ConfigureAwait(false) is string refused)
         {
-            MaxBandwidthBytesPerSecond = scenario.Bandwidth is ulong b ? (long)b : UnlimitedBytesPerSecond,
-            DowntimeLimitMilliseconds = (long)VsQemuScenario.MaxDowntime.TotalMilliseconds,
-        }, ct).ConfigureAwait(false);
+            return row with { Reason = refused };
+        }
+
         await source.Qmp.MigrateAsync($"tcp:127.0.0.1:{port}", ct).ConfigureAwait(false);
 
         (QemuMigrationStatus last, long? expected, long maxThrottle) = await FollowAsync(source.Qmp, cutoff, ct).ConfigureAwait(false);
@@ -51,6 +58,7 @@ internal static class VsQemuQemuSide
             Rounds = last.Ram?.DirtySyncCount is long n ? (int)n : null,
             PredictedDowntimeMs = expected,
             MaxThrottlePercent = (int)maxThrottle,
+            Xbzrle = VsQemuDeltas.Of(last.Xbzrle),
         };
         switch (last.Status)
         {
@@ -66,6 +74,43 @@ internal static class VsQemuQemuSide
         row = row with { Status = VsQemuRun.Completed, DowntimeMs = last.DowntimeMilliseconds };
         string? problem = await DestinationProblemAsync(destination, scenario, ct).ConfigureAwait(false);
         return (problem is null ? row with { Verified = true } : row with { Reason = problem }).WithError();
+    }
+
+    /// <summary>
+    /// Sets the scenario's capabilities and parameters: on the source, and multifd's on the
+    /// destination too (both ends must agree on it before the first connection). Null when QEMU
+    /// took them; else why not, naming what it refused.
+    /// </summary>
+    private static async Task<string?> ConfigureAsync(QemuProcess source, QemuProcess destination, VsQemuScenario scenario, CancellationToken ct)
+    {
+        bool xbzrle = scenario.Qemu == VsQemuConfiguration.Xbzrle, multifd = scenario.Qemu == VsQemuConfiguration.MultifdZstd;
+        var capabilities = new Dictionary<string, bool> { ["auto-converge"] = scenario.Throttle, ["xbzrle"] = xbzrle, ["multifd"] = multifd };
+        var parameters = new MigrationParameters
+        {
+            MaxBandwidthBytesPerSecond = scenario.Bandwidth is ulong b ? (long)b : UnlimitedBytesPerSecond,
+            DowntimeLimitMilliseconds = (long)VsQemuScenario.MaxDowntime.TotalMilliseconds,
+            XbzrleCacheSizeBytes = xbzrle ? VsQemuScenario.SentPageCacheBytes : null,
+            MultifdChannels = multifd ? VsQemuScenario.MultifdChannels : null,
+            MultifdCompression = multifd ? QemuMultifdCompression.Zstd : null,
+        };
+        try
+        {
+            await source.Qmp.SetMigrationCapabilitiesAsync(capabilities, ct).ConfigureAwait(false);
+            await source.Qmp.SetMigrationParametersAsync(parameters, ct).ConfigureAwait(false);
+            if (multifd)
+            {
+                await destination.Qmp.SetMigrationCapabilitiesAsync(new Dictionary<string, bool> { ["multifd"] = true }, ct).ConfigureAwait(false);
+                await destination.Qmp.SetMigrationParametersAsync(new MigrationParameters { MultifdChannels = parameters.MultifdChannels, MultifdCompression = parameters.MultifdCompression }, ct).ConfigureAwait(false);
+            }
+
+            return null;
+        }
+        catch (QmpException ex)
+        {
+            string what = multifd ? $"multifd with {VsQemuScenario.MultifdChannels} channels and zstd compression (a QEMU built without zstd refuses it)"
+                : xbzrle ? $"xbzrle with a {VsQemuScenario.SentPageCacheBytes >> 20} MiB cache" : "the scenario's migration settings";
+            return $"this QEMU refused {what}: {ex.Message}";
+        }
     }
 
     /// <summary>Polls <c>query-migrate</c> until the migration ends or the cut-off; keeps the last expected downtime and the highest throttle seen.</summary>

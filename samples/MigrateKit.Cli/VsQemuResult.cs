@@ -53,6 +53,15 @@ internal sealed record VsQemuRun
     /// <summary>Whether the guest ran on at the destination (and, for MigrateKit, memory digests matched).</summary>
     public bool Verified { get; init; }
 
+    /// <summary>QEMU's xbzrle figures, in a scenario where QEMU runs with xbzrle.</summary>
+    public VsQemuDeltas? Xbzrle { get; init; }
+
+    /// <summary>MigrateKit's delta figures (the counterpart of QEMU's xbzrle), where it sent deltas.</summary>
+    public VsQemuDeltas? Deltas { get; init; }
+
+    /// <summary>MigrateKit's pages sent LZ4-compressed.</summary>
+    public ulong? CompressedPages { get; init; }
+
     /// <summary>This row with its prediction error worked out.</summary>
     internal VsQemuRun WithError() =>
         PredictedDowntimeMs is double p && DowntimeMs is double a && a > 0
@@ -91,6 +100,15 @@ internal sealed record VsQemuSide
     /// <summary>The median of the runs' <see cref="VsQemuRun.ScoredErrorPct"/>: what the targets compare.</summary>
     public double? ScoredErrorPct { get; init; }
 
+    /// <summary>The medians of QEMU's xbzrle figures, in a scenario where QEMU runs with xbzrle.</summary>
+    public VsQemuDeltas? Xbzrle { get; init; }
+
+    /// <summary>The medians of MigrateKit's delta figures, where it sent deltas.</summary>
+    public VsQemuDeltas? Deltas { get; init; }
+
+    /// <summary>The median of MigrateKit's compressed pages.</summary>
+    public double? CompressedPages { get; init; }
+
     public required IReadOnlyList<VsQemuRun> Runs { get; init; }
 
     internal static VsQemuSide Of(IReadOnlyList<VsQemuRun> runs)
@@ -109,6 +127,9 @@ internal sealed record VsQemuSide
             PredictionErrorPct = Median(basis.Select(r => r.PredictionErrorPct)),
             PredictionErrorMs = Median(basis.Select(r => r.PredictionErrorMs)),
             ScoredErrorPct = Median(basis.Select(r => r.ScoredErrorPct)),
+            Xbzrle = VsQemuDeltas.Median(basis.Select(r => r.Xbzrle)),
+            Deltas = VsQemuDeltas.Median(basis.Select(r => r.Deltas)),
+            CompressedPages = Median(basis.Select(r => (double?)r.CompressedPages)),
             Runs = runs,
         };
     }
@@ -131,6 +152,10 @@ internal sealed record VsQemuScenarioResult
     [JsonPropertyName("migratekit")]
     public required VsQemuSide MigrateKit { get; init; }
 
+    /// <summary>MigrateKit with its page encodings off, in a scenario that compares them (<see cref="VsQemuScenario.ComparesEncodings"/>).</summary>
+    [JsonPropertyName("migratekitNoEncodings")]
+    public VsQemuSide? MigrateKitNoEncodings { get; init; }
+
     /// <summary>MigrateKit's median total time / QEMU's (null unless both have one).</summary>
     public double? TotalRatio { get; init; }
 
@@ -140,7 +165,8 @@ internal sealed record VsQemuScenarioResult
 
     public required IReadOnlyList<VsQemuTarget> Targets { get; init; }
 
-    internal static VsQemuScenarioResult Of(VsQemuScenario scenario, IReadOnlyList<VsQemuRun> qemuRuns, IReadOnlyList<VsQemuRun> migrateKitRuns)
+    /// <summary>The medians, ratios and targets of a scenario's runs; <paramref name="noEncodingsRuns"/> only where it compares encodings.</summary>
+    internal static VsQemuScenarioResult Of(VsQemuScenario scenario, IReadOnlyList<VsQemuRun> qemuRuns, IReadOnlyList<VsQemuRun> migrateKitRuns, IReadOnlyList<VsQemuRun>? noEncodingsRuns = null)
     {
         VsQemuSide q = VsQemuSide.Of(qemuRuns), m = VsQemuSide.Of(migrateKitRuns);
         var result = new VsQemuScenarioResult
@@ -149,6 +175,7 @@ internal sealed record VsQemuScenarioResult
             Description = scenario.Description,
             Qemu = q,
             MigrateKit = m,
+            MigrateKitNoEncodings = scenario.ComparesEncodings ? VsQemuSide.Of(noEncodingsRuns ?? []) : null,
             TotalRatio = Ratio(m.TotalMs, q.TotalMs),
             DowntimeRatio = Ratio(m.DowntimeMs, q.DowntimeMs),
             BytesRatio = Ratio(m.BytesSent, q.BytesSent),
@@ -182,8 +209,10 @@ internal sealed record VsQemuJson
     /// <exception cref="FormatException">A scenario's name is unknown.</exception>
     internal VsQemuJson Resummarized() => this with
     {
-        Scenarios = [.. Scenarios.Select(s => VsQemuScenarioResult.Of(VsQemuScenario.Select(s.Name).Single(), [.. s.Qemu.Runs.Select(r => r.WithError())], [.. s.MigrateKit.Runs.Select(r => r.WithError())]))],
+        Scenarios = [.. Scenarios.Select(s => VsQemuScenarioResult.Of(VsQemuScenario.Select(s.Name).Single(), Again(s.Qemu), Again(s.MigrateKit), s.MigrateKitNoEncodings is VsQemuSide off ? Again(off) : null))],
     };
+
+    private static VsQemuRun[] Again(VsQemuSide side) => [.. side.Runs.Select(r => r.WithError())];
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]

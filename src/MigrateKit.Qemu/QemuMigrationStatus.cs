@@ -26,6 +26,9 @@ public sealed record QemuMigrationStatus
     /// <summary>The RAM section (<c>ram</c>), if present.</summary>
     public QemuRamStatus? Ram { get; init; }
 
+    /// <summary>The <c>xbzrle-cache</c> section, present while the <c>xbzrle</c> capability is on.</summary>
+    public QemuXbzrleStatus? Xbzrle { get; init; }
+
     /// <summary>The auto-converge throttle (<c>cpu-throttle-percentage</c>), if active.</summary>
     public long? CpuThrottlePercentage { get; init; }
 
@@ -50,6 +53,7 @@ public sealed record QemuMigrationStatus
             ExpectedDowntimeMilliseconds = Json.Int64(result, "expected-downtime"),
             SetupTimeMilliseconds = Json.Int64(result, "setup-time"),
             Ram = result.TryGetProperty("ram", out JsonElement ram) && ram.ValueKind == JsonValueKind.Object ? QemuRamStatus.Parse(ram) : null,
+            Xbzrle = result.TryGetProperty("xbzrle-cache", out JsonElement xbzrle) && xbzrle.ValueKind == JsonValueKind.Object ? QemuXbzrleStatus.Parse(xbzrle) : null,
             CpuThrottlePercentage = Json.Int64(result, "cpu-throttle-percentage"),
             ErrorDescription = Json.String(result, "error-desc"),
         };

@@ -36,6 +36,13 @@ public sealed record QemuProcessOptions
     /// <value>The default is <see langword="null"/>: the guest starts running at once.</value>
     public int? IncomingPort { get; init; }
 
+    /// <summary>
+    /// Files loaded into guest memory at reset, before the firmware runs
+    /// (<c>-device loader,file=…,addr=…,force-raw=on</c>): a guest whose memory starts with known content.
+    /// </summary>
+    /// <value>The default is empty: none.</value>
+    public IReadOnlyList<QemuMemoryFile> MemoryFiles { get; init; } = [];
+
     /// <summary>How long QEMU may take to open its QMP socket and answer the handshake.</summary>
     /// <value>The default is 30 seconds.</value>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
@@ -62,6 +69,15 @@ public sealed record QemuProcessOptions
         if (StartTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentException($"{nameof(StartTimeout)} must be positive, not {StartTimeout}.", nameof(StartTimeout));
+        }
+
+        foreach (QemuMemoryFile file in MemoryFiles ?? throw new ArgumentException($"{nameof(MemoryFiles)} must not be null.", nameof(MemoryFiles)))
+        {
+            // QEMU's option syntax splits on commas; a path with one would load another file or fail obscurely.
+            if (string.IsNullOrEmpty(file.Path) || file.Path.Contains(','))
+            {
+                throw new ArgumentException($"{nameof(MemoryFiles)}: '{file.Path}' must be a non-empty path without commas.", nameof(MemoryFiles));
+            }
         }
     }
 }
@@ -128,23 +144,9 @@ public sealed class QemuProcess : IAsyncDisposable
             .Select(dir => Path.Combine(dir, ExecutableName))
             .FirstOrDefault(File.Exists);
 
-    /// <summary>
-    /// Starts QEMU and connects to its QMP socket.
-    /// </summary>
-    /// <param name="options">How to start it.</param>
-    /// <param name="ct">Cancels the start; the process is killed.</param>
-    /// <returns>The running process with <see cref="Qmp"/> connected.</returns>
-    /// <exception cref="ArgumentException">The options are invalid.</exception>
-    /// <exception cref="FileNotFoundException">QEMU is not installed.</exception>
-    /// <exception cref="IOException">QEMU exited before its QMP socket answered (the message carries its stderr).</exception>
-    /// <exception cref="TimeoutException">The QMP socket did not answer within <see cref="QemuProcessOptions.StartTimeout"/>.</exception>
-    public static async Task<QemuProcess> StartAsync(QemuProcessOptions options, CancellationToken ct = default)
+    /// <summary>QEMU's command line (without the executable) for <paramref name="options"/>, its files in <paramref name="directory"/>.</summary>
+    internal static List<string> Arguments(QemuProcessOptions options, string directory)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        string qemu = options.QemuPath ?? FindOnPath()
-            ?? throw new FileNotFoundException($"{ExecutableName} is not on PATH (Debian: qemu-system-x86).", ExecutableName);
-        string directory = Directory.CreateTempSubdirectory("migratekit-qemu-").FullName;
         string socket = Path.Combine(directory, "qmp.sock");
         var arguments = new List<string>
         {
@@ -164,6 +166,32 @@ public sealed class QemuProcess : IAsyncDisposable
             arguments.AddRange(["-incoming", string.Create(CultureInfo.InvariantCulture, $"tcp:127.0.0.1:{port}")]);
         }
 
+        foreach (QemuMemoryFile file in options.MemoryFiles)
+        {
+            arguments.AddRange(["-device", string.Create(CultureInfo.InvariantCulture, $"loader,file={file.Path},addr=0x{file.Address:x},force-raw=on")]);
+        }
+
+        return arguments;
+    }
+
+    /// <summary>
+    /// Starts QEMU and connects to its QMP socket.
+    /// </summary>
+    /// <param name="options">How to start it.</param>
+    /// <param name="ct">Cancels the start; the process is killed.</param>
+    /// <returns>The running process with <see cref="Qmp"/> connected.</returns>
+    /// <exception cref="ArgumentException">The options are invalid.</exception>
+    /// <exception cref="FileNotFoundException">QEMU is not installed.</exception>
+    /// <exception cref="IOException">QEMU exited before its QMP socket answered (the message carries its stderr).</exception>
+    /// <exception cref="TimeoutException">The QMP socket did not answer within <see cref="QemuProcessOptions.StartTimeout"/>.</exception>
+    public static async Task<QemuProcess> StartAsync(QemuProcessOptions options, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        string qemu = options.QemuPath ?? FindOnPath()
+            ?? throw new FileNotFoundException($"{ExecutableName} is not on PATH (Debian: qemu-system-x86).", ExecutableName);
+        string directory = Directory.CreateTempSubdirectory("migratekit-qemu-").FullName;
+        List<string> arguments = Arguments(options, directory);
         var psi = new ProcessStartInfo(qemu)
         {
             UseShellExecute = false,

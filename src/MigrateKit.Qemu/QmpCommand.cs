@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Text.Json;
@@ -70,6 +71,30 @@ internal static class QmpCommand
             arguments["cpu-throttle-increment"] = increment;
         }
 
+        if (parameters.XbzrleCacheSizeBytes is long cache)
+        {
+            arguments["xbzrle-cache-size"] = cache;
+        }
+
+        if (parameters.MultifdChannels is int channels)
+        {
+            arguments["multifd-channels"] = channels;
+        }
+
+        if (parameters.MultifdCompression is QemuMultifdCompression compression)
+        {
+            arguments["multifd-compression"] = Name(compression);
+        }
+
         return arguments;
     }
+
+    /// <summary>QEMU's name for a multifd compression method.</summary>
+    internal static string Name(QemuMultifdCompression compression) => compression switch
+    {
+        QemuMultifdCompression.None => "none",
+        QemuMultifdCompression.Zlib => "zlib",
+        QemuMultifdCompression.Zstd => "zstd",
+        _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, "Not a multifd compression method QEMU knows."),
+    };
 }

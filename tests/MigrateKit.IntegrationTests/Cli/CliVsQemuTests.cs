@@ -46,4 +46,28 @@ public sealed class CliVsQemuTests
         StringAssert.Contains(stderr, "unlimited 1/1 qemu: completed");
         StringAssert.Contains(stderr, "unlimited 1/1 migratekit: completed");
     }
+
+    [TestMethod]
+    public void BenchVsQemu_XbzrleScenario_QemuSideOnly_ReadsQemusXbzrleFigures()
+    {
+        KvmRequirement.Require("QEMU runs on KVM");
+        QemuRequirement.Require();
+
+        (int exit, string stdout, string stderr) = CliProcess.Run(["bench", "vs-qemu", "--scenario", "anchor-100mib-xbzrle", "--side", "qemu", "--repeat", "1", "--cutoff", "20s", "--json"], TimeSpan.FromMinutes(3));
+
+        Assert.AreEqual(0, exit, $"{stderr}\n{stdout}");
+        using JsonDocument doc = JsonDocument.Parse(stdout);
+        JsonElement scenario = doc.RootElement.GetProperty("scenarios").EnumerateArray().Single();
+        Assert.IsEmpty(scenario.GetProperty("migratekit").GetProperty("runs").EnumerateArray().ToArray(), "--side qemu runs QEMU only");
+        JsonElement run = scenario.GetProperty("qemu").GetProperty("runs").EnumerateArray().Single();
+        Assert.AreNotEqual("failed", run.GetProperty("status").GetString(), run.ToString());
+
+        // The 99 MiB set goes whole once (25,344 pages, each a cache miss), then its pages as deltas.
+        JsonElement xbzrle = run.GetProperty("xbzrle");
+        Assert.IsGreaterThanOrEqualTo(25_344.0, xbzrle.GetProperty("cacheMisses").GetDouble(), run.ToString());
+        Assert.IsGreaterThan(0.0, xbzrle.GetProperty("pages").GetDouble(), run.ToString());
+        Assert.IsGreaterThan(0.0, xbzrle.GetProperty("bytes").GetDouble(), run.ToString());
+        StringAssert.Contains(stderr, "anchor-100mib-xbzrle 1/1 qemu: ");
+        StringAssert.Contains(stderr, "cache misses");
+    }
 }

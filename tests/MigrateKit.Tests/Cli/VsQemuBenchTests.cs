@@ -87,7 +87,7 @@ public sealed class VsQemuBenchTests
         StringAssert.Contains(stderr, message);
     }
 
-    private static (int Exit, string Stdout, string Stderr, JsonElement Result) Summarize(JsonObject scenario, bool json = true)
+    internal static (int Exit, string Stdout, string Stderr, JsonElement Result) Summarize(JsonObject scenario, bool json = true)
     {
         var bench = new JsonObject { ["date"] = "2026-12-03", ["repeat"] = 3, ["cutoffSeconds"] = 60, ["scenarios"] = new JsonArray(scenario) };
         string file = Path.Combine(Path.GetTempPath(), $"mk-vs-qemu-{Guid.NewGuid():N}.json");
@@ -106,7 +106,7 @@ public sealed class VsQemuBenchTests
         }
     }
 
-    private static JsonObject Scenario(string name, JsonObject[] qemu, JsonObject[] migrateKit) => new()
+    internal static JsonObject Scenario(string name, JsonObject[] qemu, JsonObject[] migrateKit) => new()
     {
         ["name"] = name,
         ["description"] = "made up",
@@ -115,7 +115,7 @@ public sealed class VsQemuBenchTests
         ["targets"] = new JsonArray(),
     };
 
-    private static JsonObject Run(int run, string status, double? totalMs, double? downtimeMs, double? mib, double? expected = null) => new()
+    internal static JsonObject Run(int run, string status, double? totalMs, double? downtimeMs, double? mib, double? expected = null) => new()
     {
         ["run"] = run,
         ["status"] = status,

@@ -78,4 +78,24 @@ public sealed class GuestProgramsRandomBytesTests
         Assert.AreEqual("start", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => GuestPrograms.RandomBytes(MiB + 1, 2 * MiB, 1)).ParamName);
         Assert.AreEqual("start", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => GuestPrograms.RandomBytes(2 * MiB, MiB, 1)).ParamName);
     }
+
+    [TestMethod]
+    public void RandomBytesContent_IsWhatTheGuestWritesInItsFirstPass()
+    {
+        const uint Start = 0x10_0000, End = 0x10_3000, Seed = 0xBEEF;
+        var cpu = new GuestCpu(GuestPrograms.RandomBytes(Start, End, Seed), 2 * MiB);
+        cpu.RunUntilStatus(1);
+        byte[] content = new byte[End - Start];
+
+        GuestPrograms.RandomBytesContent(content, Seed);
+
+        Assert.AreSequenceEqual(cpu.Memory.AsSpan((int)Start, content.Length).ToArray(), content);
+    }
+
+    [TestMethod]
+    public void RandomBytesContent_RejectsAPartialDword_AndASeedOfZero()
+    {
+        Assert.AreEqual("destination", Assert.ThrowsExactly<ArgumentException>(() => GuestPrograms.RandomBytesContent(new byte[6], 1)).ParamName);
+        Assert.AreEqual("seed", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => GuestPrograms.RandomBytesContent(new byte[8], 0)).ParamName);
+    }
 }

@@ -342,4 +342,39 @@ public sealed class QmpClientTests
         using JsonDocument empty = JsonDocument.Parse("{}");
         Assert.AreEqual(new QemuMigrationStatus(), QemuMigrationStatus.Parse(empty.RootElement));
     }
+
+    [TestMethod]
+    public async Task QueryMigrate_WithXbzrle_ParsesItsCacheFigures()
+    {
+        (FakeQmpServer server, QmpClient client) = await ConnectAsync();
+        await using (server)
+        await using (client)
+        {
+            Task<QemuMigrationStatus> query = client.QueryMigrateAsync();
+            await server.ReplyAsync(await server.ExpectAsync("query-migrate"), """
+                {"status": "completed", "total-time": 2100, "downtime": 7,
+                 "xbzrle-cache": {"cache-size": 268435456, "bytes": 1267200, "pages": 126720, "cache-miss": 25344,
+                                  "cache-miss-rate": 0.125, "encoding-rate": 398.5, "overflow": 3}}
+                """.ReplaceLineEndings(" "));
+            QemuMigrationStatus status = await query.WaitAsync(Limit);
+            Assert.AreEqual(new QemuXbzrleStatus
+            {
+                CacheSizeBytes = 268435456,
+                EncodedBytes = 1267200,
+                EncodedPages = 126720,
+                CacheMisses = 25344,
+                CacheMissRate = 0.125,
+                EncodingRate = 398.5,
+                Overflows = 3,
+            }, status.Xbzrle);
+            Assert.IsNull(status.Ram);
+        }
+    }
+
+    [TestMethod]
+    public void QueryMigrate_WithoutXbzrle_HasNoXbzrleSection()
+    {
+        using JsonDocument plain = JsonDocument.Parse("""{"status": "active", "xbzrle-cache": 5}""");
+        Assert.IsNull(QemuMigrationStatus.Parse(plain.RootElement).Xbzrle, "a section that is not an object is left out, like ram");
+    }
 }

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Text;
 using System.Text.Json;
@@ -45,5 +46,32 @@ public sealed class QmpCommandTests
         Assert.HasCount(2, arguments);
         Assert.AreEqual(300L, arguments["downtime-limit"]);
         Assert.AreEqual(40, arguments["cpu-throttle-initial"]);
+    }
+
+    [TestMethod]
+    public void Parameters_XbzrleCacheAndMultifd_UseQemusDashedNamesAndValues()
+    {
+        var parameters = new MigrationParameters { XbzrleCacheSizeBytes = 256L << 20, MultifdChannels = 2, MultifdCompression = QemuMultifdCompression.Zstd };
+
+        string json = JsonSerializer.Serialize(QmpCommand.Parameters(parameters));
+
+        Assert.AreEqual("""{"xbzrle-cache-size":268435456,"multifd-channels":2,"multifd-compression":"zstd"}""", json);
+    }
+
+    [TestMethod]
+    [DataRow(QemuMultifdCompression.None, "none")]
+    [DataRow(QemuMultifdCompression.Zlib, "zlib")]
+    [DataRow(QemuMultifdCompression.Zstd, "zstd")]
+    public void MultifdCompression_IsSentByQemusName(QemuMultifdCompression compression, string name)
+    {
+        Assert.AreEqual(name, QmpCommand.Parameters(new MigrationParameters { MultifdCompression = compression })["multifd-compression"]);
+    }
+
+    [TestMethod]
+    public void MultifdCompression_OutsideTheEnum_IsRejectedNamingIt()
+    {
+        var parameters = new MigrationParameters { MultifdCompression = (QemuMultifdCompression)7 };
+
+        Assert.AreEqual("compression", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => QmpCommand.Parameters(parameters)).ParamName);
     }
 }
