@@ -6,7 +6,7 @@ namespace MigrateKit.Migration;
 /// <summary>What <see cref="MigrationPlanner.Plan"/> expects of a pre-copy migration, before it starts.</summary>
 public sealed record MigrationPlan
 {
-    /// <summary>Whether it converges, and whether only with the guest throttled.</summary>
+    /// <summary>Whether it converges, and whether only with the guest throttled; <see cref="MaxThrottlePercent"/> is what the policy does, needed or not.</summary>
     public required PlanVerdict Verdict { get; init; }
 
     /// <summary>Whether a switchover within the limit is reached (throttled or not).</summary>

@@ -117,6 +117,17 @@ public sealed class PreCopyModelTests
     }
 
     [TestMethod]
+    public void AGuestThePolicyThrottlesThoughItWouldConvergeAnyway_IsCalledConverging_WithThePolicysRounds()
+    {
+        // At 80 % of the link each round is 0.8 of the one before: it converges unthrottled, but the policy aims at 50 %.
+        MigrationPlan plan = MigrationPlanner.Plan(Input(Linear(PagesPerSecondOf(80 * MiB)), 100, 30) with { PopulatedPages = 12_800 });
+
+        Assert.AreEqual(PlanVerdict.Converges, plan.Verdict, plan.Reason);
+        Assert.IsTrue(plan.MaxThrottlePercent > 0, "the rounds are what the policy does");
+        StringAssert.Contains(plan.Reason, "unthrottled it converges too");
+    }
+
+    [TestMethod]
     [DataRow("MemoryBytes")]
     [DataRow("BandwidthBytesPerSecond")]
     [DataRow("PopulatedPages")]
