@@ -35,6 +35,9 @@ internal static class PlanCommand
             command.Options.Add(option);
         }
 
+        // The engine's past switchovers correct the plan's downtime forecasts as they correct the engine's.
+        options.CalibrationStore.AddTo(command);
+
         command.SetAction(async (parse, ct) =>
         {
             SourceSettings settings;

@@ -56,6 +56,13 @@ internal static class PlanRun
         double after = await ProgressRateAsync(vm, () => Task.Delay(UnobservedWindow / 2, ct)).ConfigureAwait(false);
         double unobserved = (before + after) / 2;
 
+        // The engine pauses the guest once to measure this before its first round; so does the plan.
+        TimeSpan pause = vm.Pause();
+        vm.Resume();
+
+        // The destination's start, as its receiver would estimate it: a new VM of the same kind, measured and thrown away.
+        TimeSpan resume = ResumeCost(s);
+
         status.Set("modelling the migration");
         MigrationPlan plan = MigrationPlanner.Plan(new PlanInput
         {
@@ -66,6 +73,12 @@ internal static class PlanRun
             Options = s.MigrationOptions(),
             Deadline = deadline,
             HarvestCost = observation.HarvestCost,
+            PauseCost = pause,
+            ResumeCost = resume,
+            TrackerKind = observation.TrackerKind,
+
+            // A HostVm writes far faster than any pace it is held to: the throttle's holds fall within the pace's.
+            ThrottleSlowsGuest = !(vm is HostVm && vm.PaceLimit > 0),
         });
         return new PlanResult(observation, new ObservationCost(unobserved, observed), plan);
     }
@@ -75,6 +88,12 @@ internal static class PlanRun
     {
         IReadOnlyList<TimeSpan> all = new MigrationPlannerOptions().Marks;
         return new MigrationPlannerOptions { Marks = [.. all.Where((m, i) => i == 0 || m <= longest)] };
+    }
+
+    private static TimeSpan ResumeCost(SourceSettings s)
+    {
+        using IMigrationTarget probe = s.Vm == VmKind.Host ? new HostVm(s.Memory) : MicroVm.Create(new MicroVmOptions { MemorySize = s.Memory });
+        return probe.EstimateResumeCost();
     }
 
     // Page writes per second the workload reports over what `during` takes.

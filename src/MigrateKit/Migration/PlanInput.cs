@@ -50,6 +50,22 @@ public sealed record PlanInput
     /// <value>The default is zero.</value>
     public TimeSpan SetupCost { get; init; }
 
+    /// <summary>
+    /// The tracker the migration will use (<see cref="Tracking.IDirtyPageTracker.Kind"/>): with
+    /// <see cref="MigrationOptions.DowntimeHistory"/>, it picks the machine's past switchovers of
+    /// the same kind, which correct the forecast as they correct the engine's.
+    /// </summary>
+    /// <value>The default is the empty string: no kind.</value>
+    public string TrackerKind { get; init; } = string.Empty;
+
+    /// <summary>
+    /// Whether throttling slows the guest's writes in proportion (a guest throttled to p % writes
+    /// 100 - p % as fast). Not so for a guest held to a pace far below its own speed: the throttle
+    /// takes run time it would have spent waiting anyway (MigrateKit's paced HostVm).
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool ThrottleSlowsGuest { get; init; } = true;
+
     /// <summary>Size of the device state sent during the downtime.</summary>
     /// <value>The default is 4096 bytes.</value>
     public ulong DeviceStateBytes { get; init; } = 4096;
@@ -63,6 +79,7 @@ public sealed record PlanInput
     {
         ArgumentNullException.ThrowIfNull(Curve, nameof(Curve));
         ArgumentNullException.ThrowIfNull(Options, nameof(Options));
+        ArgumentNullException.ThrowIfNull(TrackerKind, nameof(TrackerKind));
         if (MemoryBytes == 0 || MemoryBytes % GuestMemoryLayout.PageSize != 0)
         {
             throw new ArgumentException($"MemoryBytes must be a positive multiple of 4 KiB (got {MemoryBytes}).", nameof(MemoryBytes));

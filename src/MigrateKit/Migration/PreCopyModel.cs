@@ -9,7 +9,8 @@ namespace MigrateKit.Migration;
 /// round what the guest dirtied during the one before (per the <see cref="DirtyCurve"/>, at the
 /// guest's speed under the throttle), the hot pages held back once <see cref="PageHeat"/> would
 /// call them hot and the downtime budget allows; after each round the engine's own
-/// <see cref="DowntimeEstimator"/> forecasts and its own <see cref="MigrationPolicy"/> decides.
+/// <see cref="DowntimeEstimator"/> forecasts (with the options' <see cref="MigrationOptions.DowntimeHistory"/>)
+/// and its own <see cref="MigrationPolicy"/> decides.
 /// </summary>
 internal static class PreCopyModel
 {
@@ -21,7 +22,12 @@ internal static class PreCopyModel
     /// <summary>Models the migration of <paramref name="input"/> at <paramref name="bandwidth"/> under <paramref name="options"/> (its bandwidth limit is not read).</summary>
     internal static Outcome Run(PlanInput input, double bandwidth, MigrationOptions options)
     {
-        var estimator = new DowntimeEstimator();
+        // The engine's estimator, corrected by the same past switchovers the engine's would be.
+        var estimator = new DowntimeEstimator
+        {
+            History = input.Options.DowntimeHistory,
+            HistoryKey = TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
+        };
         estimator.ObservePause(input.PauseCost);
         estimator.ObserveResume(input.ResumeCost);
         estimator.ObserveHarvest(input.HarvestCost, input.MemoryBytes);
@@ -36,6 +42,7 @@ internal static class PreCopyModel
         double bytes = 0;
         int throttle = 0;
         int maxThrottle = 0;
+        var windows = new List<double>();
         var fixedCosts = new DowntimeBreakdown(input.PauseCost, input.HarvestCost, TimeSpan.Zero, TimeSpan.FromSeconds(input.DeviceStateBytes / bandwidth), input.ResumeCost);
         double deferBudget = Math.Floor(policy.DeferBudgetBytes(fixedCosts, bandwidth) / WireBytes);
         var rounds = new List<PlannedRound>();
@@ -47,12 +54,13 @@ internal static class PreCopyModel
             bytes += send * WireBytes;
 
             // The guest runs (100 - throttle) % of the time: its curve in guest time, read at the share of the round it ran.
-            double dirty = Math.Min(totalPages, input.Curve.PagesAt(TimeSpan.FromSeconds(interval * (100 - throttle) / 100.0)));
+            double window = interval * (input.ThrottleSlowsGuest ? (100 - throttle) / 100.0 : 1);
+            double dirty = Pages(input, window);
             double warm = Math.Max(dirty - deferred, 0);
             pending = Math.Max(dirty, deferred);
 
-            // PageHeat calls a page hot after Threshold dirty rounds; hot pages are dirtied in every round, so within the dirty ones.
-            double hotNow = round + 1 >= options.HotPageThreshold ? Math.Min(hot, dirty) : 0;
+            windows.Add(window);
+            double hotNow = round + 1 >= options.HotPageThreshold ? Math.Min(Math.Max(hot, HotPages(input, options, windows)), dirty) : 0;
             double nowDeferred = Math.Min(hotNow, deferBudget);
             bool deferredGrew = nowDeferred > deferred;
             deferred = nowDeferred;
@@ -94,6 +102,28 @@ internal static class PreCopyModel
 
         return new Outcome(PlanVerdict.DoesNotConverge, rounds, TimeSpan.FromSeconds(elapsed), (ulong)bytes, null, maxThrottle, Invariant($"{options.MaxRounds} rounds without a switchover"));
     }
+
+    /// <summary>
+    /// The pages <see cref="PageHeat"/> would call hot after the rounds of <paramref name="windows"/>
+    /// (guest seconds each): at least those dirtied in two consecutive rounds of the last Window,
+    /// which is what either round holds less what both together hold, D(a) + D(b) - D(a + b), for a
+    /// guest that writes alike over time. A set rewritten within every round is all hot; a sweep
+    /// slower than the rounds, or pages written once, are not.
+    /// </summary>
+    private static double HotPages(PlanInput input, MigrationOptions options, List<double> windows)
+    {
+        double hot = 0;
+        for (int i = Math.Max(1, windows.Count - options.HotPageWindow + 1); i < windows.Count; i++)
+        {
+            double a = windows[i - 1];
+            double b = windows[i];
+            hot = Math.Max(hot, Pages(input, a) + Pages(input, b) - Pages(input, a + b));
+        }
+
+        return hot;
+    }
+
+    private static double Pages(PlanInput input, double seconds) => Math.Min(input.TotalPages, input.Curve.PagesAt(TimeSpan.FromSeconds(seconds)));
 
     /// <summary>A copy of the policy's options with another downtime limit and throttle rule.</summary>
     internal static MigrationOptions With(MigrationOptions o, TimeSpan maxDowntime, bool allowThrottling) => new()
