@@ -108,7 +108,16 @@ public sealed class MigrationPlanner
         DirtyBitmap[] hot = [.. regions.Select(r => new DirtyBitmap(r.PageCount))];
         var points = new List<DirtyCurvePoint>(_options.Marks.Count);
         TimeSpan slowest = TimeSpan.Zero;
-        tracker.Start();
+        try
+        {
+            tracker.Start();
+        }
+        catch (DirtyTrackingException ex) when (ex.Errno == Errno.EBUSY)
+        {
+            // userfaultfd takes one registration per range: another tracker (a migration's) holds it.
+            throw new ObservationRefusedException($"The memory is already tracked by another {tracker.Kind} tracker: the VM is being migrated or observed.", ex);
+        }
+
         long start = time.GetTimestamp();
         try
         {

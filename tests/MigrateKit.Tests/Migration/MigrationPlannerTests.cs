@@ -79,6 +79,18 @@ public sealed class MigrationPlannerTests
     }
 
     [TestMethod]
+    public async Task Observe_MemoryAnotherTrackerHolds_IsRefusedNamingIt()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 64 * Page)]);
+        using var tracker = new SweepTracker(memory, TimeProvider.System, 1, 2, 2, 1) { StartFailure = new DirtyTrackingException("UFFDIO_REGISTER", 16) };
+
+        var refused = await Assert.ThrowsExactlyAsync<ObservationRefusedException>(() => new MigrationPlanner().ObserveAsync(tracker));
+
+        StringAssert.Contains(refused.Message, "already tracked by another");
+        Assert.IsInstanceOfType<DirtyTrackingException>(refused.InnerException);
+    }
+
+    [TestMethod]
     public async Task Observe_Cancelled_StopsTracking()
     {
         var time = new FakeTimeProvider();
@@ -135,8 +147,15 @@ public sealed class MigrationPlannerTests
 
         public int FailAt { get; init; } = int.MaxValue;
 
+        public Exception? StartFailure { get; init; }
+
         public void Start()
         {
+            if (StartFailure is not null)
+            {
+                throw StartFailure;
+            }
+
             IsTracking = true;
             _started = time.GetTimestamp();
             _swept = 0;
