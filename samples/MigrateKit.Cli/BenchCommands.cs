@@ -21,6 +21,7 @@ internal static class BenchCommands
         command.Subcommands.Add(StrategyBenchCommand.Create());
         command.Subcommands.Add(VsQemuCommand.Create());
         command.Subcommands.Add(StreamBenchCommand.Create());
+        command.Subcommands.Add(PlanBenchCommand.Create());
         return command;
     }
 

@@ -17,35 +17,9 @@ namespace MigrateKit.Cli;
 internal static class ForecastBench
 {
     /// <summary>Runs the matrix; <paramref name="ended"/> sees each row as its run ends (index from 1, and the total).</summary>
-    internal static async Task<IReadOnlyList<ForecastRun>> RunAsync(ForecastMatrix matrix, bool verbose, Action<ForecastRun, int, int> ended, CancellationToken ct)
-    {
-        IReadOnlyList<ForecastCell> cells = matrix.Cells();
-        int total = cells.Count * matrix.Runs;
-        var runs = new List<ForecastRun>(total);
-        for (int run = 1; run <= matrix.Runs; run++)
-        {
-            foreach (ForecastCell cell in cells)
-            {
-                ct.ThrowIfCancellationRequested();
-                ForecastRun row;
-                try
-                {
-                    RunOutcome outcome = await MigrationRunner.DemoAsync(cell.Source(verbose), LiveStatus.Lines(verbose), null, null, ct).ConfigureAwait(false);
-                    row = ForecastRun.Of(cell, run, outcome);
-                }
-                catch (Exception ex) when (CliInput.EndsACommand(ex) || ex is MigrationException)
-                {
-                    // One cell that cannot run (a VM too large for this host, a tracker KVM refuses) is a result, not the end of the bench.
-                    row = ForecastRun.Failed(cell, run, ex);
-                }
-
-                runs.Add(row);
-                ended(row, runs.Count, total);
-            }
-        }
-
-        return runs;
-    }
+    internal static Task<IReadOnlyList<ForecastRun>> RunAsync(ForecastMatrix matrix, bool verbose, Action<ForecastRun, int, int> ended, CancellationToken ct) =>
+        MatrixRuns.RunAsync(matrix, async (cell, run) => ForecastRun.Of(cell, run, await MigrationRunner.DemoAsync(cell.Source(verbose), LiveStatus.Lines(verbose), null, null, ct).ConfigureAwait(false)),
+            ForecastRun.Failed, ended, ct);
 
     /// <summary>Runs the matrix under a live table that gains one line as each run ends.</summary>
     internal static async Task<IReadOnlyList<ForecastRun>> RunLiveAsync(ForecastMatrix matrix, bool verbose, CancellationToken ct)

@@ -29,6 +29,7 @@ internal static class Program
         root.Subcommands.Add(VersionCommand());
         root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(DemoCommand());
+        root.Subcommands.Add(PlanCommand.Create());
         root.Subcommands.Add(SendCommand());
         root.Subcommands.Add(ReceiveCommand());
         root.Subcommands.Add(RecoverCommand.Create());
@@ -84,7 +85,7 @@ internal static class Program
     }
 
     /// <summary>The options that describe a source VM and its migration.</summary>
-    private sealed class SourceOptions
+    internal sealed class SourceOptions
     {
         internal Option<string> Memory { get; } = new("--memory") { Description = "Guest memory, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
         internal Option<string> Workload { get; } = new("--workload") { Description = "Guest program: sweep, hotcold, random, verify, fill, phased (a quarter of --hot for the first passes, then all of it) or bursty (bursts over --hot between quiet stretches).", DefaultValueFactory = _ => "verify" };

@@ -1,0 +1,52 @@
+using System;
+using System.Linq;
+using System.Text.Json;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Tests.Cli;
+
+namespace MigrateKit.IntegrationTests.Cli;
+
+/// <summary><c>plan --json</c> as a process on a HostVm: one object with the verdict, the predictions, the recommendation, the curve and the observation's cost.</summary>
+[TestClass]
+public sealed class CliPlanTests
+{
+    [TestInitialize]
+    public void RequireWriteTracking() => WriteTrackingRequirement.Require();
+
+    [TestMethod]
+    public void PlanJson_OnAHostVm_PrintsOneObjectWithThePredictionsTheCurveAndTheObservationCost()
+    {
+        (int exit, string stdout, string stderr) = CliProcess.Run(
+            ["plan", "--vm", "hostvm", "--memory", "64MiB", "--workload", "sweep", "--hot", "8MiB", "--bandwidth", "100MiB/s", "--max-downtime", "300ms", "--observe", "1s", "--json"],
+            TimeSpan.FromSeconds(30));
+
+        // 8 MiB rewritten at 25000 pages/s (the HostVm's pace) fits 300 ms at 100 MiB/s.
+        Assert.AreEqual(0, exit, stderr);
+        using JsonDocument doc = JsonDocument.Parse(stdout);
+        JsonElement plan = doc.RootElement;
+        Assert.IsTrue(plan.GetProperty("converges").GetBoolean(), stdout);
+        Assert.IsTrue(plan.GetProperty("predictedTotalMs").GetDouble() > 0, stdout);
+        Assert.IsTrue(plan.GetProperty("predictedBytes").GetUInt64() >= 8UL << 20, "round 0 sends the populated hot set at least");
+        Assert.IsTrue(plan.GetProperty("predictedDowntimeMs").GetDouble() is > 0 and <= 300, stdout);
+        Assert.IsTrue(plan.GetProperty("predictedRounds").GetInt32() >= 2, stdout);
+        Assert.AreEqual(plan.GetProperty("predictedRounds").GetInt32(), plan.GetProperty("rounds").GetArrayLength());
+        JsonElement recommended = plan.GetProperty("recommended");
+        Assert.IsTrue(recommended.GetProperty("bandwidthBytesPerSecond").GetDouble() > 0);
+        Assert.IsFalse(recommended.GetProperty("postcopy").GetBoolean());
+        Assert.IsFalse(string.IsNullOrEmpty(recommended.GetProperty("reason").GetString()));
+
+        // Marks up to --observe 1s; the sweep saturates at the 2048-page hot set.
+        JsonElement[] curve = [.. plan.GetProperty("curve").EnumerateArray()];
+        CollectionAssert.AreEqual(new[] { 100.0, 200, 500, 1000 }, curve.Select(p => Math.Round(p.GetProperty("elapsedMs").GetDouble() / 100) * 100).ToArray());
+        long[] pages = [.. curve.Select(p => p.GetProperty("distinctPages").GetInt64())];
+        Assert.IsTrue(pages.Zip(pages.Skip(1)).All(p => p.First <= p.Second), stdout);
+        Assert.IsTrue(pages[^1] is >= 2048 and <= 2100, stdout);
+
+        JsonElement observation = plan.GetProperty("observation");
+        Assert.AreEqual("write-protect", observation.GetProperty("tracker").GetString());
+        Assert.IsTrue(observation.GetProperty("unobservedPagesPerSecond").GetDouble() > 0, stdout);
+        Assert.IsTrue(observation.GetProperty("observedPagesPerSecond").GetDouble() > 0, stdout);
+        Assert.AreEqual(JsonValueKind.Number, observation.GetProperty("slowdownPct").ValueKind);
+    }
+}

@@ -1,0 +1,175 @@
+using System;
+using System.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Migration;
+using static MigrateKit.Tests.Migration.PlanCurves;
+
+namespace MigrateKit.Tests.Migration;
+
+/// <summary>The pre-copy model behind <see cref="MigrationPlanner.Plan"/> on synthetic curves: idle, a saturating working set, linear, faster than the link.</summary>
+[TestClass]
+public sealed class PreCopyModelTests
+{
+    private const double Wire = 4096 + 16;
+
+    [TestMethod]
+    public void Idle_ConvergesAfterRound0AndOneEmptyRound_SendingThePopulatedPagesOnce()
+    {
+        MigrationPlan plan = MigrationPlanner.Plan(Input(Idle(), 100, 300) with { PopulatedPages = 25_600 });
+
+        Assert.AreEqual(PlanVerdict.Converges, plan.Verdict, plan.Reason);
+        Assert.HasCount(2, plan.Rounds, "MinRounds: round 0 and one round of re-sends");
+        Assert.AreEqual(25_600 * Wire, plan.Rounds[0].BytesSent, 1);
+        Assert.AreEqual(0UL, plan.Rounds[1].BytesSent);
+        Assert.AreEqual((25_600 * Wire) + 4096, plan.BytesSent, 2);
+
+        // 100 MiB of pages at 100 MiB/s, plus two round trips and harvests; the downtime is the fixed costs.
+        Assert.AreEqual(1.0 * Wire / 4096, plan.TotalTime.TotalSeconds, 0.01);
+        Assert.IsTrue(plan.Downtime < TimeSpan.FromMilliseconds(5), plan.Downtime.ToString());
+        Assert.AreEqual(0, plan.MaxThrottlePercent);
+    }
+
+    [TestMethod]
+    public void SaturatingWorkingSet_ThatFitsTheLimit_ConvergesWithoutThrottle_ResendingTheSetEachRound()
+    {
+        // 5000 pages (about 20 MiB) rewritten within about a second; 20 MiB at 100 MiB/s is 200 ms.
+        MigrationPlan plan = MigrationPlanner.Plan(Input(Saturating(5000, 0.2), 100, 300) with { PopulatedPages = 10_000 });
+
+        Assert.AreEqual(PlanVerdict.Converges, plan.Verdict, plan.Reason);
+        Assert.AreEqual(10_000 * Wire, plan.Rounds[0].BytesSent, 1);
+        Assert.IsTrue(plan.Rounds.Skip(1).All(r => r.BytesSent <= 5000 * Wire), "no round re-sends more than the working set");
+        Assert.IsTrue(plan.Downtime <= TimeSpan.FromMilliseconds(300), plan.Downtime.ToString());
+        Assert.IsTrue(plan.Downtime > TimeSpan.FromMilliseconds(100), "the stop-and-copy sends most of the working set: " + plan.Downtime);
+        Assert.AreEqual(MigrationAction.SwitchOver, plan.Rounds[^1].Action);
+    }
+
+    [TestMethod]
+    public void SaturatingWorkingSet_OverTheLimit_ConvergesOnlyThrottled()
+    {
+        // At 60 MiB/s the rounds settle at about 3200 pages (215 ms), never within 30 ms.
+        MigrationPlan throttled = MigrationPlanner.Plan(Input(Saturating(5000, 0.2), 60, 30) with { PopulatedPages = 10_000 });
+        MigrationPlan unthrottled = MigrationPlanner.Plan(Input(Saturating(5000, 0.2), 60, 30, throttling: false) with { PopulatedPages = 10_000 });
+
+        Assert.AreEqual(PlanVerdict.ConvergesWithThrottle, throttled.Verdict, throttled.Reason);
+        Assert.IsTrue(throttled.MaxThrottlePercent > 0);
+        Assert.IsTrue(throttled.Downtime <= TimeSpan.FromMilliseconds(30));
+        Assert.IsTrue(throttled.Rounds.Any(r => r.Action == MigrationAction.Throttle));
+        Assert.AreEqual(PlanVerdict.DoesNotConverge, unthrottled.Verdict);
+        Assert.IsNull(unthrottled.Downtime);
+        Assert.IsFalse(string.IsNullOrEmpty(unthrottled.Reason));
+    }
+
+    [TestMethod]
+    public void LinearBelowTheLink_ConvergesWithoutThrottle_EachRoundAQuarterOfTheOneBefore()
+    {
+        // The guest dirties at a quarter of the link: each round sends about a quarter of the one before.
+        MigrationPlan plan = MigrationPlanner.Plan(Input(Linear(PagesPerSecondOf(25 * MiB)), 100, 30) with { PopulatedPages = 50_000 });
+
+        Assert.AreEqual(PlanVerdict.Converges, plan.Verdict, plan.Reason);
+        Assert.AreEqual(0.25, (double)plan.Rounds[1].BytesSent / plan.Rounds[0].BytesSent, 0.02);
+        Assert.IsTrue(plan.Rounds.Count is >= 3 and <= 6, plan.Rounds.Count.ToString());
+    }
+
+    [TestMethod]
+    public void FasterThanTheLink_DoesNotConvergeUnthrottled_AndConvergesThrottledHard()
+    {
+        DirtyCurve curve = Linear(PagesPerSecondOf(200 * MiB));
+
+        MigrationPlan unthrottled = MigrationPlanner.Plan(Input(curve, 100, 100, throttling: false) with { PopulatedPages = 12_800 });
+        MigrationPlan throttled = MigrationPlanner.Plan(Input(curve, 100, 100) with { PopulatedPages = 12_800 });
+
+        Assert.AreEqual(PlanVerdict.DoesNotConverge, unthrottled.Verdict);
+        Assert.IsTrue(unthrottled.Rounds.Skip(1).Zip(unthrottled.Rounds.Skip(2)).All(p => p.Second.BytesSent >= p.First.BytesSent), "rounds grow or stay: the guest outruns the link");
+        Assert.AreEqual(PlanVerdict.ConvergesWithThrottle, throttled.Verdict, throttled.Reason);
+        Assert.IsTrue(throttled.MaxThrottlePercent >= 75, throttled.MaxThrottlePercent.ToString());
+    }
+
+    [TestMethod]
+    public void HotPages_AreHeldBackFromRound1On_WithinTheDowntimeBudget()
+    {
+        // 2000 hot pages of a 5000-page set; the budget is half of what 300 ms carries at 100 MiB/s (about 3800 pages).
+        MigrationPlan plan = MigrationPlanner.Plan(Input(Saturating(5000, 0.2, hot: 2000), 100, 300) with { PopulatedPages = 10_000 });
+
+        Assert.AreEqual(0UL, plan.Rounds[0].DeferredPages, "a page is hot after two dirty rounds");
+        Assert.IsTrue(plan.Rounds[1].DeferredPages is >= 2000 and < 3800, $"at least the pages every window wrote: {plan.Rounds[1].DeferredPages}");
+        MigrationPlan tight = MigrationPlanner.Plan(Input(Saturating(5000, 0.2, hot: 2000), 100, 30) with { PopulatedPages = 10_000 });
+        Assert.IsTrue(tight.Rounds[1].DeferredPages is > 0 and < 2000, $"the budget caps the deferred set: {tight.Rounds[1].DeferredPages}");
+    }
+
+    [TestMethod]
+    public void PagesDirtiedInTwoConsecutiveRounds_AreHot_EvenWhenNoPageWasInEveryWindow()
+    {
+        // A 5000-page set filled in about a second: rounds of ~0.3 s and ~0.16 s share D(a) + D(b) - D(a + b) pages.
+        PlanInput input = Input(Saturating(5000, 0.2), 100, 300) with { PopulatedPages = 10_000 };
+        MigrationPlan plan = MigrationPlanner.Plan(input);
+        double a = plan.Rounds[0].Duration.TotalSeconds;
+        double b = plan.Rounds[1].Duration.TotalSeconds;
+        double both = input.Curve.PagesAt(TimeSpan.FromSeconds(a)) + input.Curve.PagesAt(TimeSpan.FromSeconds(b)) - input.Curve.PagesAt(TimeSpan.FromSeconds(a + b));
+
+        Assert.AreEqual(both, plan.Rounds[1].DeferredPages, 1.0);
+        Assert.IsTrue(plan.Rounds[1].DeferredPages > 1000);
+    }
+
+    [TestMethod]
+    public void AGuestTheThrottleDoesNotSlow_DirtiesAtFullSpeedThroughThrottledRounds()
+    {
+        PlanInput input = Input(Linear(PagesPerSecondOf(80 * MiB)), 100, 30) with { PopulatedPages = 12_800, ThrottleSlowsGuest = false };
+
+        MigrationPlan plan = MigrationPlanner.Plan(input);
+        PlannedRound throttled = plan.Rounds.First(r => r.ThrottlePercent > 0);
+
+        Assert.AreEqual(PagesPerSecondOf(80 * MiB) * throttled.Duration.TotalSeconds, throttled.DirtyPages, 1.5);
+    }
+
+    [TestMethod]
+    public void TheFixedCostsAloneOverTheLimit_NeverConverge()
+    {
+        MigrationPlan plan = MigrationPlanner.Plan(Input(Idle(), 100, 5) with { HarvestCost = TimeSpan.FromMilliseconds(10) });
+
+        Assert.AreEqual(PlanVerdict.DoesNotConverge, plan.Verdict);
+        Assert.IsNull(plan.MinimumBandwidthBytesPerSecond, "no bandwidth makes a 10 ms harvest fit 5 ms");
+    }
+
+    [TestMethod]
+    public void Throttle_ReadsTheCurveInGuestTime()
+    {
+        // At 80 % of the link the policy throttles; a throttled round's dirty pages are the curve at the guest's share of it.
+        MigrationPlan plan = MigrationPlanner.Plan(Input(Linear(PagesPerSecondOf(80 * MiB)), 100, 30) with { PopulatedPages = 12_800 });
+        PlannedRound throttledRound = plan.Rounds.First(r => r.ThrottlePercent > 0);
+        double guestSeconds = throttledRound.Duration.TotalSeconds * (100 - throttledRound.ThrottlePercent) / 100.0;
+
+        Assert.AreEqual(PagesPerSecondOf(80 * MiB) * guestSeconds, throttledRound.DirtyPages, 1.5);
+    }
+
+    [TestMethod]
+    public void AGuestThePolicyThrottlesThoughItWouldConvergeAnyway_IsCalledConverging_WithThePolicysRounds()
+    {
+        // At 80 % of the link each round is 0.8 of the one before: it converges unthrottled, but the policy aims at 50 %.
+        MigrationPlan plan = MigrationPlanner.Plan(Input(Linear(PagesPerSecondOf(80 * MiB)), 100, 30) with { PopulatedPages = 12_800 });
+
+        Assert.AreEqual(PlanVerdict.Converges, plan.Verdict, plan.Reason);
+        Assert.IsTrue(plan.MaxThrottlePercent > 0, "the rounds are what the policy does");
+        StringAssert.Contains(plan.Reason, "unthrottled it converges too");
+    }
+
+    [TestMethod]
+    [DataRow("MemoryBytes")]
+    [DataRow("BandwidthBytesPerSecond")]
+    [DataRow("PopulatedPages")]
+    [DataRow("Deadline")]
+    [DataRow("RoundTrip")]
+    public void BadInput_IsRejectedNamingTheValue(string name)
+    {
+        PlanInput good = Input(Idle(), 100, 300);
+        PlanInput bad = name switch
+        {
+            "MemoryBytes" => good with { MemoryBytes = 4095 },
+            "BandwidthBytesPerSecond" => good with { BandwidthBytesPerSecond = double.PositiveInfinity },
+            "PopulatedPages" => good with { PopulatedPages = (1UL << 30) / 4096 + 1 },
+            "Deadline" => good with { Deadline = TimeSpan.Zero },
+            _ => good with { RoundTrip = TimeSpan.FromMilliseconds(-1) },
+        };
+
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => MigrationPlanner.Plan(bad)).Message, name);
+    }
+}
