@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Migration;
+using MigrateKit.Transport;
 using MigrateKit.Vmm;
 using Spectre.Console;
 
@@ -22,7 +23,8 @@ internal static class PlanBench
 
     private static async Task<PlanBenchRun> RunCellAsync(ForecastCell cell, int run, MigrationPlannerOptions marks, bool verbose, CancellationToken ct)
     {
-        SourceSettings s = cell.Source(verbose);
+        // The plan models pages sent whole, so the migration it is checked against sends them whole too.
+        SourceSettings s = cell.Source(verbose) with { Encodings = PageEncodings.None };
         LiveStatus status = LiveStatus.Lines(verbose);
         using IWorkloadVm vm = MigrationRunner.StartSource(s, status);
         PlanResult planned = await PlanRun.ObserveAndPlanAsync(vm, s, null, marks, status, ct).ConfigureAwait(false);

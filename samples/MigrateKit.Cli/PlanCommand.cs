@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Migration;
+using MigrateKit.Transport;
 using MigrateKit.Vmm;
 using Spectre.Console;
 
@@ -117,6 +118,10 @@ internal static class PlanCommand
         };
         AnsiConsole.MarkupLine($"[bold]plan[/]: {s.Vm}, {Markup.Escape(s.Workload)} workload, {Units.FormatBytes(s.Memory)} (hot {Units.FormatBytes(s.Hot)}), {Units.FormatRate(p.BandwidthBytesPerSecond)}, limit {Ms(p.MaxDowntime)}: {verdict}");
         AnsiConsole.WriteLine(p.Reason);
+        if (s.Encodings != PageEncodings.None)
+        {
+            AnsiConsole.WriteLine("The plan prices every page whole; with page encodings on (the default) a migration sends less than this.");
+        }
         AnsiConsole.Write(CurveChart(r.Observation));
         AnsiConsole.Write(RoundsTable(p));
         Table summary = new Table().Border(TableBorder.Rounded).AddColumn("").AddColumn("").HideHeaders();
