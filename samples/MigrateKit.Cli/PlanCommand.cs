@@ -39,6 +39,9 @@ internal static class PlanCommand
         // The engine's past switchovers correct the plan's downtime forecasts as they correct the engine's.
         options.CalibrationStore.AddTo(command);
 
+        // The encodings the migration would use: the plan says when they make it send less than planned.
+        options.Encodings.AddTo(command);
+
         command.SetAction(async (parse, ct) =>
         {
             SourceSettings settings;
