@@ -36,6 +36,7 @@ internal static class LibvirtCommands
         command.Subcommands.Add(MigrateCommand());
         command.Subcommands.Add(DemoCommand());
         command.Subcommands.Add(DirtyRateCommand());
+        command.Subcommands.Add(LibvirtPlanCommand.Create());
         return command;
     }
 

@@ -1,0 +1,97 @@
+using System;
+using System.CommandLine;
+using System.Globalization;
+using System.Linq;
+using System.Text.Json;
+using MigrateKit.Libvirt;
+using MigrateKit.Migration;
+using Spectre.Console;
+
+namespace MigrateKit.Cli;
+
+/// <summary><c>migratekit libvirt plan DOMAIN</c>: plans a libvirt domain's migration from libvirt's dirty-rate calculation.</summary>
+internal static class LibvirtPlanCommand
+{
+    internal static Command Create()
+    {
+        var domain = new Argument<string>("DOMAIN") { Description = "The running domain." };
+        var connect = new Option<string>("--connect") { Description = "Libvirt URI of the domain's host.", DefaultValueFactory = _ => "qemu:///system" };
+        var bandwidth = new Option<string>("--bandwidth") { Description = "The bandwidth the migration would get, e.g. 100MiB/s.", DefaultValueFactory = _ => "100MiB/s" };
+        var maxDowntime = new Option<string>("--max-downtime") { Description = "Downtime limit, e.g. 300ms.", DefaultValueFactory = _ => "300ms" };
+        var deadline = new Option<string?>("--deadline") { Description = "The time the whole migration may take, e.g. 30s." };
+        var mode = new Option<string>("--mode") { Description = "How libvirt measures: page-sampling or dirty-bitmap.", DefaultValueFactory = _ => "page-sampling" };
+        var json = new Option<bool>("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
+        var command = new Command("plan", "Plan a running domain's migration before starting it: libvirt's dirty-rate calculation over 1, 2 and 5 s gives the curve " +
+            "of distinct pages dirtied against time; the plan says whether pre-copy converges, in how many rounds, how long it takes, what it sends, the downtime, " +
+            "the smallest bandwidth that converges and a recommended setting. Exit code 0 when it converges, 3 when it does not.\n" +
+            "Example: migratekit libvirt plan web1 --connect qemu:///system --bandwidth 100MiB/s --max-downtime 300ms");
+        command.Arguments.Add(domain);
+        foreach (Option option in (Option[])[connect, bandwidth, maxDowntime, deadline, mode, json])
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(async (parse, ct) =>
+        {
+            double rate;
+            MigrationOptions options;
+            TimeSpan? limit;
+            LibvirtDirtyRateProbeOptions probe;
+            try
+            {
+                rate = CliInput.Parse(parse, bandwidth, Units.ParseRate) is ulong r ? r : throw new FormatException("--bandwidth unlimited: a plan needs a bandwidth.");
+                options = new MigrationOptions { MaxDowntime = CliInput.Parse(parse, maxDowntime, Units.ParseDuration) };
+                options.Validate();
+                limit = parse.GetValue(deadline) is string d ? CliInput.Parse(parse, deadline!, Units.ParseDuration) : null;
+                probe = new LibvirtDirtyRateProbeOptions { Mode = LibvirtCommands.ParseMode(parse.GetValue(mode)!) };
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException)
+            {
+                Console.Error.WriteLine($"migratekit libvirt plan: {ex.Message}");
+                return 2;
+            }
+
+            try
+            {
+                LibvirtPlan plan = await new LibvirtPlanner().PlanAsync(parse.GetValue(connect)!, parse.GetValue(domain)!, rate, options, probe, limit, ct).ConfigureAwait(false);
+                var result = new PlanResult(plan.Observation, new ObservationCost(0, 0), plan.Plan);
+                if (parse.GetValue(json))
+                {
+                    Console.WriteLine(JsonSerializer.Serialize(PlanJson.Of(result, "libvirt", parse.GetValue(domain)!, limit), PlanJsonContext.Default.PlanJson));
+                }
+                else
+                {
+                    Write(plan);
+                }
+
+                return plan.Plan.Converges ? 0 : 3;
+            }
+            catch (Exception ex) when (ex is LibvirtDirtyRateException or LibvirtSharp.LibvirtException)
+            {
+                Console.Error.WriteLine($"migratekit libvirt plan: {ex.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static void Write(LibvirtPlan p)
+    {
+        MigrationPlan plan = p.Plan;
+        foreach (LibvirtDirtyRatePoint point in p.Points)
+        {
+            AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"measured: {point.MiBPerSecond:F0} MiB/s over {point.Period.TotalSeconds:F0} s ({point.Mode}): {point.DistinctPages()} distinct pages"));
+        }
+
+        string downtime = plan.Downtime is TimeSpan d ? string.Create(CultureInfo.InvariantCulture, $"{d.TotalMilliseconds:F0} ms") : "-";
+        AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"plan: {plan.Verdict}; {plan.Rounds.Count} rounds, {plan.TotalTime.TotalSeconds:F1} s, {Units.FormatBytes(plan.BytesSent)}, downtime {downtime}, throttle up to {plan.MaxThrottlePercent} %"));
+        AnsiConsole.WriteLine(plan.Reason);
+        if (plan.MinimumBandwidthBytesPerSecond is double min)
+        {
+            AnsiConsole.WriteLine($"smallest bandwidth that converges: {Units.FormatRate(min)}");
+        }
+
+        AnsiConsole.WriteLine($"recommended: {Units.FormatRate(plan.Recommended.BandwidthBytesPerSecond)}, limit {plan.Recommended.MaxDowntime.TotalMilliseconds:F0} ms, throttle up to {plan.Recommended.MaxThrottlePercent} %{(plan.Recommended.Postcopy ? ", postcopy" : string.Empty)}: {plan.Recommended.Reason}");
+    }
+}
