@@ -9,8 +9,8 @@ internal sealed class EncodingOptions
 {
     internal Option<string> Encodings { get; } = new("--encodings")
     {
-        Description = "Page encodings beyond raw and zero pages: all (deltas against the copy sent last, and LZ4), delta, compression or none.",
-        DefaultValueFactory = _ => "all",
+        Description = "Page encodings beyond raw and zero pages: auto (all with a --bandwidth limit, delta without), all (deltas against the copy sent last, and LZ4), delta, compression or none.",
+        DefaultValueFactory = _ => "auto",
     };
 
     internal Option<string> SentPageCache { get; } = new("--sent-page-cache")
@@ -25,9 +25,9 @@ internal sealed class EncodingOptions
         command.Options.Add(SentPageCache);
     }
 
-    /// <summary>The encodings asked for.</summary>
+    /// <summary>The encodings asked for; null for auto.</summary>
     /// <exception cref="FormatException">The value is none of the four names.</exception>
-    internal PageEncodings Read(ParseResult p) => Parse(p.GetValue(Encodings)!);
+    internal PageEncodings? Read(ParseResult p) => p.GetValue(Encodings) is "auto" ? null : Parse(p.GetValue(Encodings)!);
 
     /// <summary>The cache size asked for, or null for the engine's default.</summary>
     /// <exception cref="FormatException">The value is neither a size nor auto.</exception>
@@ -43,15 +43,6 @@ internal sealed class EncodingOptions
         "delta" => PageEncodings.Delta,
         "compression" => PageEncodings.Compression,
         "none" => PageEncodings.None,
-        _ => throw new FormatException($"--encodings '{value}': use all, delta, compression or none."),
-    };
-
-    /// <summary>The name <see cref="Parse"/> reads back.</summary>
-    internal static string Name(PageEncodings encodings) => encodings switch
-    {
-        PageEncodings.All => "all",
-        PageEncodings.Delta => "delta",
-        PageEncodings.Compression => "compression",
-        _ => "none",
+        _ => throw new FormatException($"--encodings '{value}': use auto, all, delta, compression or none."),
     };
 }

@@ -45,8 +45,8 @@ internal sealed record SourceSettings
     /// <summary>The switchovers the engine's forecasts learn from; null: this process's.</summary>
     internal DowntimeHistory? History { get; init; }
 
-    /// <summary>The page encodings the engine may use.</summary>
-    internal PageEncodings Encodings { get; init; } = PageEncodings.All;
+    /// <summary>The page encodings the engine may use; null for the engine's default (by the bandwidth limit).</summary>
+    internal PageEncodings? Encodings { get; init; }
 
     /// <summary>The sent-page cache for deltas in bytes; null for the engine's default.</summary>
     internal long? SentPageCache { get; init; }

@@ -121,7 +121,7 @@ internal static class PlanCommand
         };
         AnsiConsole.MarkupLine($"[bold]plan[/]: {s.Vm}, {Markup.Escape(s.Workload)} workload, {Units.FormatBytes(s.Memory)} (hot {Units.FormatBytes(s.Hot)}), {Units.FormatRate(p.BandwidthBytesPerSecond)}, limit {Ms(p.MaxDowntime)}: {verdict}");
         AnsiConsole.WriteLine(p.Reason);
-        if (s.Encodings != PageEncodings.None)
+        if (s.MigrationOptions().EffectiveEncodings != PageEncodings.None)
         {
             AnsiConsole.WriteLine("The plan prices every page whole; with page encodings on (the default) a migration sends less than this.");
         }

@@ -8,6 +8,7 @@ using System.Text.Json.Serialization;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Migration;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Cli;
 
@@ -26,6 +27,9 @@ internal sealed record StreamBenchSettings
     /// <summary>Whether the engine and the receiver log to stderr.</summary>
     internal bool Verbose { get; init; }
 
+    /// <summary>The engine's page encodings: none (the default) measures the wire; with them round 0 measures the encoder.</summary>
+    internal PageEncodings Encodings { get; init; } = PageEncodings.None;
+
     /// <summary>A HostVm filled by the fill workload (untimed), sent unlimited over loopback TCP.</summary>
     internal SourceSettings Source() => new()
     {
@@ -37,6 +41,7 @@ internal sealed record StreamBenchSettings
         Vm = VmKind.Host,
         Pace = 0,
         Verbose = Verbose,
+        Encodings = Encodings,
     };
 }
 
@@ -58,6 +63,9 @@ internal sealed record StreamBenchRun
 
     /// <summary>Round 0's bytes over its duration, 10⁹ bytes per second.</summary>
     public required double Round0GBps { get; init; }
+
+    /// <summary>Guest memory over round 0's duration, 10⁹ bytes per second: the sender's rate in page data, whatever the encodings made of it.</summary>
+    public double Round0PageGBps { get; init; }
 
     public required double TotalMs { get; init; }
 
@@ -147,7 +155,7 @@ internal static class StreamBench
     }
 
     internal static string Describe(StreamBenchRun r) =>
-        FormattableString.Invariant($"run {r.Run}: {r.Status}, {(r.Verified ? "verified" : "NOT VERIFIED")}, round 0 {Units.FormatBytes(r.Round0Bytes)} in {r.Round0Ms:F0} ms = {r.Round0GBps:F3} GB/s") +
+        FormattableString.Invariant($"run {r.Run}: {r.Status}, {(r.Verified ? "verified" : "NOT VERIFIED")}, round 0 {Units.FormatBytes(r.Round0Bytes)} in {r.Round0Ms:F0} ms = {r.Round0GBps:F3} GB/s on the wire, {r.Round0PageGBps:F3} GB/s of pages") +
         (r.FloorGBps is { } f ? FormattableString.Invariant($"; floor ({r.FloorMode}) {f:F3} GB/s, ratio {r.Round0GBps / f:F2}") : "") + (r.Detail is null ? "" : $" ({r.Detail})");
 
     private static async Task<StreamBenchRun> MigrateOnceAsync(StreamBenchSettings settings, int index, CancellationToken ct)
@@ -166,6 +174,7 @@ internal static class StreamBench
             Round0Bytes = bytes,
             Round0Ms = Math.Round(ms, 1),
             Round0GBps = ms > 0 ? Math.Round(bytes / ms / 1e6, 3) : 0,
+            Round0PageGBps = ms > 0 ? Math.Round(settings.Memory / ms / 1e6, 3) : 0,
             TotalMs = Math.Round(report.TotalMs, 1),
         };
     }

@@ -18,6 +18,11 @@ internal static class StreamBenchCommand
         var floor = new Option<string>("--floor") { Description = "How the C floor backs its destination: " + string.Join(", ", FloorModes) + " (best: each mode once, then the fastest again; none: no floor).", DefaultValueFactory = _ => "best" };
         var json = new Option<bool>("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
         var verbose = new Option<bool>("--verbose") { Description = "Log what the engine and the receiver measure and decide to stderr." };
+        var encodings = new Option<string>("--encodings")
+        {
+            Description = "The engine's page encodings: none measures the wire against the floor; all, delta or compression measure how fast the sender encodes (GB/s of pages).",
+            DefaultValueFactory = _ => "none",
+        };
         var command = new Command("stream", "Migrate a HostVm whose memory is all non-zero (the fill workload, run before and not timed) over loopback TCP " +
             "in this process, without a bandwidth limit, and report round 0's rate (all of memory) in GB/s; after each migration run the C floor " +
             $"({StreamBench.FloorProgram}: the same bytes over loopback TCP into fresh memory, without .NET) as a child process and report the ratio " +
@@ -28,6 +33,7 @@ internal static class StreamBenchCommand
         command.Options.Add(floor);
         command.Options.Add(json);
         command.Options.Add(verbose);
+        command.Options.Add(encodings);
         command.SetAction(async (parse, ct) =>
         {
             StreamBenchSettings settings;
@@ -39,6 +45,7 @@ internal static class StreamBenchCommand
                     Repeat = parse.GetValue(repeat) is >= 1 and <= 20 ? parse.GetValue(repeat) : throw new FormatException($"--repeat {parse.GetValue(repeat)}: use 1 to 20."),
                     FloorMode = Array.IndexOf(FloorModes, parse.GetValue(floor)) >= 0 ? parse.GetValue(floor)! : throw new FormatException($"--floor '{parse.GetValue(floor)}': use {string.Join(", ", FloorModes)}."),
                     Verbose = parse.GetValue(verbose),
+                    Encodings = EncodingOptions.Parse(parse.GetValue(encodings)!),
                 };
             }
             catch (FormatException ex)

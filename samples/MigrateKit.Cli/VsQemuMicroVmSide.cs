@@ -33,7 +33,7 @@ internal static class VsQemuMicroVmSide
         {
             VsQemuEncodings.On => PageEncodings.All,
             VsQemuEncodings.Off => PageEncodings.None,
-            _ => EngineDefaults.Encodings,
+            _ => null,
         },
 
         // QEMU's xbzrle cache size where QEMU runs with one, so both sides keep the same bytes of sent pages.

@@ -61,13 +61,13 @@ internal sealed class RoundSender
     internal static PageEncoder? EncoderFor(MigrationOptions options, ulong memoryBytes)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Encodings == PageEncodings.None)
+        if (options.EffectiveEncodings == PageEncodings.None)
         {
             return null;
         }
 
-        SentPageCache? cache = options.Encodings.HasFlag(PageEncodings.Delta) ? new SentPageCache(options.SentPageCacheSize(memoryBytes)) : null;
-        int? level = options.Encodings.HasFlag(PageEncodings.Compression) ? options.CompressionLevel : null;
+        SentPageCache? cache = options.EffectiveEncodings.HasFlag(PageEncodings.Delta) ? new SentPageCache(options.SentPageCacheSize(memoryBytes)) : null;
+        int? level = options.EffectiveEncodings.HasFlag(PageEncodings.Compression) ? options.CompressionLevel : null;
         return new PageEncoder(cache, level);
     }
 

@@ -105,7 +105,7 @@ internal sealed class TransferMeasurements
     /// </summary>
     internal void RecordBuild(ulong pages, TimeSpan elapsed)
     {
-        if (_options.Encodings == PageEncodings.None || pages < 64)
+        if (_options.EffectiveEncodings == PageEncodings.None || pages < 64)
         {
             return;
         }
@@ -120,7 +120,7 @@ internal sealed class TransferMeasurements
     /// </summary>
     internal void RecordPageCosts(ulong dataPages, ulong cheapPages, ulong cheapBytes, ulong otherBytes)
     {
-        if (_options.Encodings == PageEncodings.None)
+        if (_options.EffectiveEncodings == PageEncodings.None)
         {
             return;
         }

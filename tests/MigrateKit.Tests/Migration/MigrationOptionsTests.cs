@@ -27,7 +27,10 @@ public sealed class MigrationOptionsTests
         Assert.AreEqual(TimeSpan.FromSeconds(30), o.ResponseTimeout);
         Assert.IsTrue(o.VerifySourceMemory);
         Assert.AreSame(TimeProvider.System, o.TimeProvider);
-        Assert.AreEqual(PageEncodings.All, o.Encodings);
+        Assert.IsNull(o.Encodings);
+        Assert.AreEqual(PageEncodings.Delta, o.EffectiveEncodings, "no limit: deltas, without the compression that would cap a fast link");
+        Assert.AreEqual(PageEncodings.All, new MigrationOptions { BandwidthLimit = 100L << 20 }.EffectiveEncodings);
+        Assert.AreEqual(PageEncodings.None, new MigrationOptions { BandwidthLimit = 100L << 20, Encodings = PageEncodings.None }.EffectiveEncodings);
         Assert.IsNull(o.SentPageCacheBytes);
         Assert.AreEqual(0, o.CompressionLevel);
     }
