@@ -135,7 +135,7 @@ public sealed class MigrationOptions
     /// </summary>
     /// <value>
     /// The default is <see langword="null"/>: a quarter of guest memory, at least 64 MiB (QEMU's
-    /// default XBZRLE cache) and at most 1 GiB.
+    /// default XBZRLE cache) and at most 1 GiB, never more than the guest's memory.
     /// </value>
     public long? SentPageCacheBytes { get; init; }
 
@@ -145,7 +145,7 @@ public sealed class MigrationOptions
 
     /// <summary>The size of the sent-page cache for a guest of <paramref name="memoryBytes"/>.</summary>
     internal long SentPageCacheSize(ulong memoryBytes) =>
-        SentPageCacheBytes ?? Math.Clamp((long)(memoryBytes / 4), SentPageCache.DefaultCapacityBytes, 1L << 30);
+        SentPageCacheBytes ?? Math.Max(MigrationProtocol.PageSize, Math.Min((long)memoryBytes, Math.Clamp((long)(memoryBytes / 4), SentPageCache.DefaultCapacityBytes, 1L << 30)));
 
     /// <summary>
     /// The machine's earlier switchovers, which correct the downtime forecast (the destination's

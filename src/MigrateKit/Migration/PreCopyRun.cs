@@ -86,6 +86,10 @@ internal sealed class PreCopyRun
             _recorder.Thrown(ex, activity);
             throw;
         }
+        finally
+        {
+            _sender.Release();
+        }
 
         if (report.Status != MigrationStatus.Completed)
         {

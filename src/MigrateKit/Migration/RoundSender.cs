@@ -136,8 +136,9 @@ internal sealed class RoundSender
     }
 
     /// <summary>
-    /// Marks as cheap the hot pages whose delta against the copy sent last would be small, so
-    /// they go every round (a few bytes each) instead of being held back for the switchover.
+    /// Marks as cheap the hot pages of the latest harvest whose delta against the copy sent last
+    /// would be small, so they go every round (a few bytes each) instead of being held back for
+    /// the switchover.
     /// </summary>
     internal void PriceHotPages(IReadOnlyList<EngineRegion> regions)
     {
@@ -146,13 +147,15 @@ internal sealed class RoundSender
             return;
         }
 
+        // Only the hot pages of the latest harvest: the others are not pending, and pricing a page
+        // reads it whole, so the cost stays with the pages the next round could send.
         foreach (EngineRegion r in regions)
         {
-            foreach (PageRun run in r.Heat.HotSet.EnumerateRuns())
+            foreach (PageRun run in r.Harvested.EnumerateRuns())
             {
                 for (ulong p = run.FirstPage; p < run.End; p++)
                 {
-                    if (!r.Cheap.Test(p) && _encoder.DeltaCost(r.Index, p, r.Memory.GetPage(p)) <= CheapDeltaBytes)
+                    if (r.Heat.HotSet.Test(p) && !r.Cheap.Test(p) && _encoder.DeltaCost(r.Index, p, r.Memory.GetPage(p)) <= CheapDeltaBytes)
                     {
                         r.Cheap.Set(p);
                     }
@@ -160,6 +163,9 @@ internal sealed class RoundSender
             }
         }
     }
+
+    /// <summary>The run is over: returns the sent-page cache's memory; nothing is sent after.</summary>
+    internal void Release() => _encoder?.ReleaseCache();
 
     /// <summary>Sends every region's planned pages.</summary>
     internal async Task SendPlanAsync(IReadOnlyList<EngineRegion> regions, CancellationToken ct)

@@ -76,6 +76,9 @@ internal sealed class PageEncoder
     /// </summary>
     public void ForgetAll() => _cache?.Clear();
 
+    /// <summary>The migration is over: the cache's memory goes back to the system, and no page is encoded after.</summary>
+    public void ReleaseCache() => _cache?.Dispose();
+
     /// <summary>Encodes one page in its cheapest form.</summary>
     /// <param name="region">The page's region.</param>
     /// <param name="page">The page's index in its region.</param>

@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.InteropServices;
 
 namespace MigrateKit.Transport;
 
@@ -10,13 +11,14 @@ namespace MigrateKit.Transport;
 /// </summary>
 /// <remarks>
 /// Every array is allocated by the constructor; lookups, inserts, evictions and removals
-/// allocate nothing. The copies live in 16 MiB slabs allocated without zeroing, so their
-/// memory is mostly touched only as pages are cached; the bookkeeping costs at most 36 bytes
+/// allocate nothing. The copies live in 16 MiB slabs of native memory, each allocated when its
+/// first page is stored and returned to the system by <see cref="Dispose"/>, so a migration's
+/// cache neither outlives it nor waits for a garbage collection; the bookkeeping costs at most 36 bytes
 /// per page slot (keys, LRU links and an open-addressing index at most half full), under 1 %
 /// of the capacity. A copy must equal what the destination holds: after a page goes out in any form,
 /// <see cref="Put"/> its bytes, or <see cref="Remove"/> it. Not thread-safe.
 /// </remarks>
-internal sealed class SentPageCache
+internal sealed class SentPageCache : IDisposable
 {
     /// <summary>The default capacity, 64 MiB of page copies (QEMU's default XBZRLE cache size).</summary>
     public const long DefaultCapacityBytes = 64L << 20;
@@ -30,7 +32,9 @@ internal sealed class SentPageCache
     private const int PagesPerSlab = 1 << SlabShift;
     private const int None = -1;
 
-    private readonly byte[][] _slabs;
+    private readonly nint[] _slabs;
+    private readonly int _lastSlabPages;
+    private bool _disposed;
     private readonly int[] _regions;
     private readonly ulong[] _pages;
     private readonly int[] _newer;
@@ -61,12 +65,8 @@ internal sealed class SentPageCache
 
         Capacity = (int)(capacityBytes / PageSize);
         int slabs = (Capacity + PagesPerSlab - 1) >> SlabShift;
-        _slabs = new byte[slabs][];
-        for (int i = 0; i < slabs; i++)
-        {
-            int pages = Math.Min(PagesPerSlab, Capacity - (i << SlabShift));
-            _slabs[i] = GC.AllocateUninitializedArray<byte>(pages * PageSize);
-        }
+        _slabs = new nint[slabs];
+        _lastSlabPages = Capacity - ((slabs - 1) << SlabShift);
 
         _regions = new int[Capacity];
         _pages = new ulong[Capacity];
@@ -197,7 +197,48 @@ internal sealed class SentPageCache
         _free = _newest = _oldest = None;
     }
 
-    private Span<byte> Copy(int slot) => _slabs[slot >> SlabShift].AsSpan((slot & (PagesPerSlab - 1)) * PageSize, PageSize);
+    /// <summary>Returns every slab to the system; the cache is empty and must not be used after.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        Clear();
+        FreeSlabs();
+        GC.SuppressFinalize(this);
+    }
+
+    ~SentPageCache() => FreeSlabs();
+
+    private unsafe void FreeSlabs()
+    {
+        // A constructor that threw leaves no slabs for the finalizer to free.
+        if (_slabs is null)
+        {
+            return;
+        }
+
+        for (int i = 0; i < _slabs.Length; i++)
+        {
+            if (_slabs[i] != 0)
+            {
+                NativeMemory.Free((void*)_slabs[i]);
+                _slabs[i] = 0;
+            }
+        }
+    }
+
+    private unsafe Span<byte> Copy(int slot)
+    {
+        int index = slot >> SlabShift;
+        nint slab = _slabs[index];
+        if (slab == 0)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            int pages = index == _slabs.Length - 1 ? _lastSlabPages : PagesPerSlab;
+            slab = _slabs[index] = (nint)NativeMemory.Alloc((nuint)pages * PageSize);
+        }
+
+        return new Span<byte>((byte*)slab + ((slot & (PagesPerSlab - 1)) * PageSize), PageSize);
+    }
 
     /// <summary>A never-used slot, a removed page's slot, or the least recently used page's.</summary>
     private int TakeSlot()

@@ -36,10 +36,11 @@ public sealed class MigrationOptionsTests
     }
 
     [TestMethod]
+    [DataRow(32UL << 20, 32L << 20)]
     [DataRow(128UL << 20, 64L << 20)]
     [DataRow(1UL << 30, 256L << 20)]
     [DataRow(8UL << 30, 1L << 30)]
-    public void SentPageCache_IsAQuarterOfGuestMemory_Within64MiBAnd1GiB_UnlessSet(ulong memory, long expected)
+    public void SentPageCache_IsAQuarterOfGuestMemory_Within64MiBAnd1GiB_NeverMoreThanTheGuest_UnlessSet(ulong memory, long expected)
     {
         Assert.AreEqual(expected, new MigrationOptions().SentPageCacheSize(memory));
         Assert.AreEqual(8192L, new MigrationOptions { SentPageCacheBytes = 8192 }.SentPageCacheSize(memory));

@@ -361,6 +361,7 @@ public sealed class RoundSenderEncodingTests
         new Random(4).NextBytes(memory.Regions[0].GetPage(2));
         new Random(5).NextBytes(memory.Regions[0].GetPage(3));
         region.Heat.Update(Plan(8, 1, 2, 3));
+        region.Harvested.CopyFrom(Plan(8, 1, 2, 3));
         _sender.PriceHotPages([region]);
 
         Assert.IsTrue(region.Cheap.Test(1));

@@ -242,3 +242,25 @@ public sealed class SentPageCacheTests
 
     private static byte[] Filled(byte value) => Enumerable.Repeat(value, Page).ToArray();
 }
+
+/// <summary>SentPageCache's memory: native slabs, allocated as pages arrive and returned by Dispose.</summary>
+[TestClass]
+public sealed class SentPageCacheMemoryTests
+{
+    [TestMethod]
+    public void Disposed_TheCacheHoldsNothing_AndRefusesNewCopies()
+    {
+        var cache = new SentPageCache(64L << 20);
+        byte[] page = new byte[MigrationProtocol.PageSize];
+        page[9] = 7;
+        cache.Put(0, 3, page);
+        Assert.IsTrue(cache.TryGet(0, 3, out Span<byte> copy));
+        Assert.AreEqual(7, copy[9]);
+
+        cache.Dispose();
+        Assert.AreEqual(0, cache.Count);
+        Assert.IsFalse(cache.TryGet(0, 3, out _));
+        Assert.ThrowsExactly<ObjectDisposedException>(() => cache.Put(0, 3, page));
+        cache.Dispose();
+    }
+}
