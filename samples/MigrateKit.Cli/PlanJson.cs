@@ -77,7 +77,7 @@ internal sealed record PlanJson
         PopulatedPages = r.Observation.PopulatedPages,
         HotPages = r.Observation.Curve.HotPages,
         Curve = [.. r.Observation.Curve.Points.Select(p => new PlanJsonPoint(Ms(p.Elapsed), p.DistinctPages))],
-        Rounds = [.. r.Plan.Rounds.Select(x => new PlanJsonRound(x.Round, Ms(x.Duration), x.BytesSent, x.DirtyPages, x.DeferredPages, x.ThrottlePercent, Ms(x.PredictedDowntime), System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(x.Action.ToString())))],
+        Rounds = [.. r.Plan.Rounds.Select(PlanJsonRound.Of)],
         Observation = new PlanJsonObservation(r.Observation.TrackerKind, Ms(r.Observation.Duration), Ms(r.Observation.HarvestCost),
             Math.Round(r.Cost.UnobservedPagesPerSecond), Math.Round(r.Cost.ObservedPagesPerSecond), r.Cost.SlowdownPct),
     };
@@ -92,7 +92,36 @@ internal sealed record PlanJsonRecommendation(double BandwidthBytesPerSecond, do
 internal sealed record PlanJsonPoint(double ElapsedMs, long DistinctPages);
 
 /// <summary>One predicted round.</summary>
-internal sealed record PlanJsonRound(int Round, double DurationMs, ulong BytesSent, ulong DirtyPages, ulong DeferredPages, int ThrottlePercent, double PredictedDowntimeMs, string Action);
+internal sealed record PlanJsonRound
+{
+    public required int Round { get; init; }
+
+    public required double DurationMs { get; init; }
+
+    public required ulong BytesSent { get; init; }
+
+    public required ulong DirtyPages { get; init; }
+
+    public required ulong DeferredPages { get; init; }
+
+    public required int ThrottlePercent { get; init; }
+
+    public required double PredictedDowntimeMs { get; init; }
+
+    public required string Action { get; init; }
+
+    internal static PlanJsonRound Of(PlannedRound x) => new()
+    {
+        Round = x.Round,
+        DurationMs = Math.Round(x.Duration.TotalMilliseconds, 2),
+        BytesSent = x.BytesSent,
+        DirtyPages = x.DirtyPages,
+        DeferredPages = x.DeferredPages,
+        ThrottlePercent = x.ThrottlePercent,
+        PredictedDowntimeMs = Math.Round(x.PredictedDowntime.TotalMilliseconds, 2),
+        Action = System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(x.Action.ToString()),
+    };
+}
 
 /// <summary>How the guest was observed and what that cost it.</summary>
 internal sealed record PlanJsonObservation(string Tracker, double DurationMs, double HarvestCostMs, double UnobservedPagesPerSecond, double ObservedPagesPerSecond, double? SlowdownPct);

@@ -81,7 +81,17 @@ internal static class PreCopyModel
             });
             var state = new PolicyState(round, TimeSpan.FromSeconds(elapsed), (ulong)bytes, input.MemoryBytes, throttle, deferredGrew, (ulong)dirty);
             PolicyDecision decision = policy.Decide(forecast, state);
-            rounds.Add(new PlannedRound(round, TimeSpan.FromSeconds(interval), (ulong)(send * WireBytes), (ulong)dirty, (ulong)deferred, throttle, forecast.PredictedDowntime, decision.Action));
+            rounds.Add(new PlannedRound
+            {
+                Round = round,
+                Duration = TimeSpan.FromSeconds(interval),
+                BytesSent = (ulong)(send * WireBytes),
+                DirtyPages = (ulong)dirty,
+                DeferredPages = (ulong)deferred,
+                ThrottlePercent = throttle,
+                PredictedDowntime = forecast.PredictedDowntime,
+                Action = decision.Action,
+            });
             switch (decision.Action)
             {
                 case MigrationAction.SwitchOver:
