@@ -156,11 +156,7 @@ internal sealed class ReceiverSession
     internal void WritePages(string frame, int region, ulong firstPage, int count, ReadOnlySequence<byte> data)
     {
         GuestMemoryRegion memory = CheckRange(frame, region, firstPage, (ulong)count);
-        if (_populate && !_written[region].Test(firstPage) && !_ahead.Covers(region, firstPage + (ulong)count))
-        {
-            // First data for these pages: back them in one call rather than one fault per page.
-            _populate = memory.TryPopulate(firstPage, (ulong)count);
-        }
+        PopulateFirst(region, memory, firstPage, (ulong)count);
 
         Span<byte> target = memory.GetSpan(firstPage * GuestMemoryLayout.PageSize, count * (int)GuestMemoryLayout.PageSize);
         data.CopyTo(target);
@@ -170,27 +166,37 @@ internal sealed class ReceiverSession
             digest.Update(firstPage + (ulong)i, target.Slice(i * (int)GuestMemoryLayout.PageSize, (int)GuestMemoryLayout.PageSize));
         }
 
-        _written[region].SetRange(firstPage, (ulong)count);
-        _ahead.Advance(region, firstPage + (ulong)count);
-        Pages += (ulong)count;
+        Received(region, firstPage, (ulong)count);
     }
 
     /// <summary>Decodes one page of an EncodedPages frame into guest memory; a delta applies to the copy received last.</summary>
     internal void WriteEncodedPage(int region, ulong page, PageEncoding encoding, ReadOnlySequence<byte> data)
     {
         GuestMemoryRegion memory = CheckRange("EncodedPages", region, page, 1);
-        if (_populate && !_written[region].Test(page) && !_ahead.Covers(region, page + 1))
-        {
-            _populate = memory.TryPopulate(page, 1);
-        }
+        PopulateFirst(region, memory, page, 1);
 
         ReadOnlySpan<byte> payload = data.IsSingleSegment ? data.FirstSpan : Contiguous(data);
         Span<byte> target = memory.GetPage(page);
         PageEncoder.Decode(encoding, payload, target);
         _digests[region].Update(page, target);
-        _written[region].Set(page);
-        _ahead.Advance(region, page + 1);
-        Pages++;
+        Received(region, page, 1);
+    }
+
+    // First data for these pages: back them in one call rather than one fault per page.
+    private void PopulateFirst(int region, GuestMemoryRegion memory, ulong firstPage, ulong count)
+    {
+        if (_populate && !_written[region].Test(firstPage) && !_ahead.Covers(region, firstPage + count))
+        {
+            _populate = memory.TryPopulate(firstPage, count);
+        }
+    }
+
+    // The pages hold data now: a later zero run clears them, and the populate thread skips past them.
+    private void Received(int region, ulong firstPage, ulong count)
+    {
+        _written[region].SetRange(firstPage, count);
+        _ahead.Advance(region, firstPage + count);
+        Pages += count;
     }
 
     // An encoded page is at most a page long (the reader checks), so one buffer holds any.

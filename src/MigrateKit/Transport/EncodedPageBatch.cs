@@ -91,11 +91,4 @@ internal sealed class EncodedPageBatch
         Count = 0;
         _length = 0;
     }
-
-    /// <summary>Drops the pages not yet appended. Their copies are in the encoder's cache already: the caller clears it.</summary>
-    public void Discard()
-    {
-        Count = 0;
-        _length = 0;
-    }
 }

@@ -61,7 +61,7 @@ public sealed class EncodedPageBatchTests
     }
 
     [TestMethod]
-    public void Batch_IsFullForAnotherRegion_AndAtThePageLimit_AndRefusesToOverflow()
+    public async Task Batch_IsFullForAnotherRegion_AndAtThePageLimit_AndRefusesToOverflow_UntilAppended()
     {
         var batch = new EncodedPageBatch(new PageEncoder(null, null), new PageStreamOptions { MaxPagesPerFrame = 2 });
         byte[] page = Filled(1);
@@ -73,7 +73,7 @@ public sealed class EncodedPageBatchTests
         Assert.AreEqual(Page, length);
         Assert.IsTrue(batch.IsFullFor(0));
         Assert.ThrowsExactly<InvalidOperationException>(() => batch.Add(0, 2, page, null, out _));
-        batch.Discard();
+        await WrittenBytesAsync(batch.AppendTo, new PageStreamOptions { MaxPagesPerFrame = 2 });
         Assert.AreEqual(0, batch.Count);
         Assert.IsFalse(batch.IsFullFor(1));
     }
