@@ -4,6 +4,7 @@ using System.IO;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -152,7 +153,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
                 }
             }
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException or CryptographicException)
         {
             if (Volatile.Read(ref _disposed) == 0)
             {
@@ -188,9 +189,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
                 {
                     if (_tls is not null)
                     {
-                        // close_notify first, so the peer can tell an end from a cut connection.
-                        await _tls.ShutdownAsync().ConfigureAwait(false);
-                        await _tls.FlushAsync().ConfigureAwait(false);
+                        await SendCloseNotifyAsync(_tls).ConfigureAwait(false);
                     }
 
                     _socket.Shutdown(SocketShutdown.Send);
@@ -198,13 +197,30 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
                 }
             }
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException or CryptographicException)
         {
             error = new IOException($"Sending to {RemoteAddress} failed: {ex.Message}", ex);
         }
 
         // Completing the reader makes the writer's next flush return IsCompleted: the peer is gone.
         await reader.CompleteAsync(error).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends close_notify, so the peer can tell an end from a cut connection. Everything written
+    /// has gone out by now; OpenSSL refuses the alert while post-handshake messages (TLS 1.3
+    /// session tickets) are still in flight, and then the plain FIN has to do.
+    /// </summary>
+    private static async ValueTask SendCloseNotifyAsync(SslStream tls)
+    {
+        try
+        {
+            await tls.ShutdownAsync().ConfigureAwait(false);
+            await tls.FlushAsync().ConfigureAwait(false);
+        }
+        catch (CryptographicException)
+        {
+        }
     }
 
     private async ValueTask SendAsync(ReadOnlyMemory<byte> segment)

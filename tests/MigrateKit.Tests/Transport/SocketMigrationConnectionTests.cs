@@ -90,6 +90,21 @@ public sealed class SocketMigrationConnectionTests
         Assert.IsTrue(SpinWait.SpinUntil(() => connection.BytesSent == writer.BytesWritten, Timeout), $"{connection.BytesSent} of {writer.BytesWritten} bytes counted");
     }
 
+    [TestMethod]
+    public async Task DisposingRightAfterTheTlsHandshake_ClosesBothEndsWithoutThrowing()
+    {
+        // The server may still be sending TLS 1.3 session tickets when both ends close; OpenSSL
+        // then refuses close_notify, which must not surface from DisposeAsync.
+        await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0", Tls("destination", "source"), null);
+        for (int i = 0; i < 40; i++)
+        {
+            Task<IMigrationConnection> accepting = listener.AcceptAsync();
+            IMigrationConnection connector = await MigrationConnector.ConnectAsync(listener.LocalAddress, Tls("source", "destination"), null).WaitAsync(Timeout);
+            IMigrationConnection accepted = await accepting.WaitAsync(Timeout);
+            await Task.WhenAll(connector.DisposeAsync().AsTask(), accepted.DisposeAsync().AsTask()).WaitAsync(Timeout);
+        }
+    }
+
     private static MigrationTlsOptions Tls(string name, string peer) => new()
     {
         Certificate = MigrationTlsCertificates.CreateIssued(Authority, name, Now.AddDays(-1), Now.AddDays(30), "localhost"),
