@@ -2,6 +2,7 @@ using System;
 using System.Buffers;
 using System.Collections.Generic;
 using System.IO;
+using System.IO.Pipelines;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Transport;
@@ -38,6 +39,7 @@ internal sealed class DestinationChannel : IPageStreamHandler
     private volatile bool _released;
     private Exception? _failure;
     private CancellationTokenSource? _work;
+    private static int _rehearsed;
 
     /// <param name="reader">The destination's frames.</param>
     /// <param name="options">The response timeout and the clock it runs on.</param>
@@ -51,6 +53,36 @@ internal sealed class DestinationChannel : IPageStreamHandler
         _timeout = options.ResponseTimeout;
         _time = options.TimeProvider;
         _phase = phase;
+
+        // Before the reader's first call through IPageStreamHandler (see JitWarmup).
+        JitWarmup.Prepare(typeof(DestinationChannel));
+    }
+
+    /// <summary>
+    /// Waits for a Ready and an Ack once on a throwaway channel (once per process): the waits'
+    /// async machinery over those frames compiles on first use, which would otherwise happen in
+    /// the downtime, between the destination's Ready and the Commit it waits for.
+    /// </summary>
+    internal static void Rehearse(MigrationOptions options)
+    {
+        if (Interlocked.Exchange(ref _rehearsed, 1) != 0)
+        {
+            return;
+        }
+
+        var pipe = new Pipe();
+        var channel = new DestinationChannel(new PageStreamReader(pipe.Reader), options, () => MigrationPhase.Switchover);
+        IPageStreamHandler handler = channel;
+        channel.MarkCompleteSent();
+        Task<DestinationReady> ready = channel.WaitForReadyAsync(CancellationToken.None);
+        handler.OnReady(new DestinationReady(TimeSpan.Zero));
+        ready.GetAwaiter().GetResult();
+        channel.MarkCommitSent();
+        Task<CompletionAck> ack = channel.WaitForCompletionAckAsync(CancellationToken.None);
+        handler.OnAck(new CompletionAck(TimeSpan.Zero));
+        ack.GetAwaiter().GetResult();
+        pipe.Writer.Complete();
+        pipe.Reader.Complete();
     }
 
     /// <summary>The destination acknowledged the switchover: it runs the VM.</summary>

@@ -12,6 +12,13 @@ namespace MigrateKit.Migration;
 /// it when the migration starts keeps the JIT out of the downtime. Without a JIT (native AOT)
 /// this does nothing; each type is prepared once per process.
 /// </summary>
+/// <remarks>
+/// Prepare a type before anything calls it through an interface: once the runtime has
+/// dispatched one interface call on a type, preparing that type's other interface methods
+/// compiles nothing, and they compile on their first call after all (seen with .NET 10).
+/// Generic code instantiated over value types is not covered either; rehearsals that run the
+/// code once (<c>StreamRehearsal</c>, <c>DestinationChannel.Rehearse</c>) take care of that.
+/// </remarks>
 internal static class JitWarmup
 {
     private static readonly ConcurrentDictionary<Type, byte> Prepared = new();

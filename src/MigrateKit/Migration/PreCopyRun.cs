@@ -307,6 +307,7 @@ internal sealed class PreCopyRun
         _measurements.Estimator.ObservePause(latency);
         StreamRehearsal.Run(_regions.Regions[0].Memory, state);
         PrepareCode();
+        DestinationChannel.Rehearse(_options);
     }
 
     /// <summary>Compiles the engine's code now, so the switchover never waits on the JIT.</summary>
@@ -319,7 +320,6 @@ internal sealed class PreCopyRun
         JitWarmup.Prepare(typeof(HotPageDeferral));
         JitWarmup.Prepare(typeof(RoundSender));
         JitWarmup.Prepare(typeof(TransferMeasurements));
-        JitWarmup.Prepare(typeof(DestinationChannel));
         JitWarmup.Prepare(typeof(DestinationLink));
         JitWarmup.Prepare(typeof(Reconnector));
         JitWarmup.Prepare(typeof(LinkRecovery));

@@ -68,6 +68,13 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         _reader = new PageStreamReader(connection.Input, connection.Options);
         _writer = new PageStreamWriter(connection.Output, connection.Options);
         _silence = new CancellationTokenSource(Timeout.InfiniteTimeSpan, options.TimeProvider);
+
+        // Before the reader's first call through IPageStreamHandler: after it, the handlers would
+        // no longer compile ahead, and the switchover's (Complete, Commit) would compile in the downtime.
+        JitWarmup.Prepare(typeof(ReceiverConnection));
+        JitWarmup.Prepare(typeof(ReceiverSession));
+        JitWarmup.Prepare(typeof(ReceiverSessions));
+        JitWarmup.Prepare(typeof(AckDelivery));
     }
 
     /// <summary>The session this connection carries, once its Hello or Resume arrived.</summary>
@@ -333,8 +340,6 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         session.LastAddress = _connection.RemoteAddress;
         _session = session;
         _sessions?.Begin(session);
-        JitWarmup.Prepare(typeof(ReceiverConnection));
-        JitWarmup.Prepare(typeof(ReceiverSession));
         _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, session.Target.EstimateResumeCost()));
         _replyPending = true;
     }

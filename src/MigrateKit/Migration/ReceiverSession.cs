@@ -237,7 +237,16 @@ internal sealed class ReceiverSession
 
     internal void SetDeviceState(ReadOnlySequence<byte> state) => _deviceState = state.ToArray();
 
-    internal void SetDigests(IReadOnlyList<RegionDigest> digests) => _sourceDigests = digests.ToArray();
+    internal void SetDigests(IReadOnlyList<RegionDigest> digests)
+    {
+        var copy = new RegionDigest[digests.Count];
+        for (int i = 0; i < copy.Length; i++)
+        {
+            copy[i] = digests[i];
+        }
+
+        _sourceDigests = copy;
+    }
 
     internal void MarkComplete()
     {
@@ -259,18 +268,15 @@ internal sealed class ReceiverSession
             throw new MigrationProtocolException("Complete", "type", "Complete arrived before the device state and digests.");
         }
 
-        if (_sourceDigests.Length != _digests.Length || _sourceDigests.Select(d => d.Region).Distinct().Count() != _digests.Length)
+        // Plain loops, not LINQ: this runs inside the downtime, where first-use JIT of generic
+        // iterators over RegionDigest cost milliseconds.
+        if (_sourceDigests.Length != _digests.Length || !OneDigestPerRegion(_sourceDigests, _digests.Length))
         {
             throw new MigrationProtocolException("Digests", "count", $"Expected one digest for each of the {_digests.Length} regions, got {_sourceDigests.Length}.");
         }
 
         foreach (RegionDigest d in _sourceDigests)
         {
-            if (d.Region < 0 || d.Region >= _digests.Length)
-            {
-                throw new MigrationProtocolException("Digests", "region", $"Region {d.Region} does not exist (the VM has {_digests.Length}).");
-            }
-
             if (_digests[d.Region].Value != d.Digest)
             {
                 return $"region {d.Region}: received memory digests to 0x{_digests[d.Region].Value:x16}, the source sent 0x{d.Digest:x16}";
@@ -280,6 +286,28 @@ internal sealed class ReceiverSession
         Target.RestoreDeviceState(_deviceState);
         State = DestinationSessionState.Ready;
         return null;
+    }
+
+    /// <summary>Whether every region in [0, <paramref name="regions"/>) has exactly one digest; a region outside it is refused by name.</summary>
+    private static bool OneDigestPerRegion(RegionDigest[] digests, int regions)
+    {
+        Span<bool> seen = regions <= 256 ? stackalloc bool[regions] : new bool[regions];
+        foreach (RegionDigest d in digests)
+        {
+            if (d.Region < 0 || d.Region >= regions)
+            {
+                throw new MigrationProtocolException("Digests", "region", $"Region {d.Region} does not exist (the VM has {regions}).");
+            }
+
+            if (seen[d.Region])
+            {
+                return false;
+            }
+
+            seen[d.Region] = true;
+        }
+
+        return true;
     }
 
     /// <summary>Time since Complete arrived.</summary>

@@ -119,7 +119,8 @@ public static class MigrationConnector
         return (new InMemoryConnection(toSource.Reader, toDestination.Writer, options), new InMemoryConnection(toDestination.Reader, toSource.Writer, options));
     }
 
-    internal static PipeOptions PipeOptionsFor(PageStreamOptions options) => new(
+    internal static PipeOptions PipeOptionsFor(PageStreamOptions options, PipeScheduler? readerScheduler = null) => new(
+        readerScheduler: readerScheduler,
         pauseWriterThreshold: options.PauseWriterThreshold,
         resumeWriterThreshold: options.ResumeWriterThreshold,
         minimumSegmentSize: 64 * 1024,

@@ -54,7 +54,11 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
         RemoteAddress = remote;
         Options = options;
         _inbound = new Pipe(MigrationConnector.PipeOptionsFor(options));
-        _outbound = new Pipe(MigrationConnector.PipeOptionsFor(options));
+
+        // A flush hands its bytes to the socket on the flushing thread when the send loop is idle,
+        // rather than waking a pool thread for it: a switchover's small frames (Ready, Commit, Ack)
+        // then leave at once instead of after a thread wake on a busy host.
+        _outbound = new Pipe(MigrationConnector.PipeOptionsFor(options, PipeScheduler.Inline));
         _receiving = Task.Run(ReceiveLoopAsync);
         _sending = Task.Run(SendLoopAsync);
     }

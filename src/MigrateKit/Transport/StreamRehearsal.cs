@@ -35,6 +35,8 @@ internal static class StreamRehearsal
             writer.AppendDeviceState(deviceState);
             writer.AppendDigests([new RegionDigest(region.Index, 0)]);
             writer.AppendComplete();
+            writer.AppendReady(new DestinationReady(TimeSpan.Zero));
+            writer.AppendCommit();
             writer.AppendAck(new CompletionAck(TimeSpan.Zero));
             writer.FlushAsync().AsTask().GetAwaiter().GetResult();
         }
@@ -88,6 +90,14 @@ internal static class StreamRehearsal
         }
 
         public void OnAck(CompletionAck ack)
+        {
+        }
+
+        public void OnReady(DestinationReady ready)
+        {
+        }
+
+        public void OnCommit()
         {
         }
 

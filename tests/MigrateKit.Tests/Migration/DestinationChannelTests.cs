@@ -42,6 +42,30 @@ public sealed class DestinationChannelTests
         _reading.Dispose();
     }
 
+    [TestMethod]
+    public async Task AfterTheRehearsal_WaitingForReady_CompilesNothingOnTheReadersThread()
+    {
+        var options = new MigrationOptions { ResponseTimeout = Timeout };
+        DestinationChannel.Rehearse(options);
+        var pipe = new Pipe();
+        var channel = new DestinationChannel(new PageStreamReader(pipe.Reader), options, () => MigrationPhase.Switchover);
+        IPageStreamHandler handler = channel;
+        var sent = new DestinationReady(TimeSpan.FromMilliseconds(3));
+        channel.MarkCompleteSent();
+
+        // What the switchover does between the destination's Ready and the Commit: start the wait,
+        // deliver the frame. Compiled on first use, this cost milliseconds inside the downtime.
+        long before = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true);
+        Task<DestinationReady> waiting = channel.WaitForReadyAsync(CancellationToken.None);
+        handler.OnReady(sent);
+        long compiled = System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true) - before;
+
+        Assert.AreEqual(0L, compiled, "methods compiled while waiting for Ready");
+        Assert.AreEqual(sent, await waiting.WaitAsync(Timeout));
+        await pipe.Writer.CompleteAsync();
+        await pipe.Reader.CompleteAsync();
+    }
+
     /// <summary>The handshake every other answer follows.</summary>
     private Task HelloAckAsync() => SendAsync(w => w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero)));
 

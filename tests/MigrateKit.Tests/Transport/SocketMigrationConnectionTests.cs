@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading;
@@ -88,6 +89,31 @@ public sealed class SocketMigrationConnectionTests
         await writer.FlushAsync();
 
         Assert.IsTrue(SpinWait.SpinUntil(() => connection.BytesSent == writer.BytesWritten, Timeout), $"{connection.BytesSent} of {writer.BytesWritten} bytes counted");
+    }
+
+    [TestMethod]
+    public async Task ASmallFlush_IsOnTheSocketWhenItReturns_WhileTheSendLoopIsIdle()
+    {
+        await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0");
+        Task<IMigrationConnection> accepting = listener.AcceptAsync();
+        await using IMigrationConnection connector = await MigrationConnector.ConnectAsync(listener.LocalAddress).WaitAsync(Timeout);
+        await using IMigrationConnection accepted = await accepting.WaitAsync(Timeout);
+        var connection = (SocketMigrationConnection)connector;
+        using var writer = new PageStreamWriter(connector.Output);
+
+        // The first frame starts the send loop; once the peer has it, the loop waits for more.
+        writer.AppendCommit();
+        await writer.FlushAsync();
+        ReadResult first = await accepted.Input.ReadAtLeastAsync((int)writer.BytesWritten).AsTask().WaitAsync(Timeout);
+        accepted.Input.AdvanceTo(first.Buffer.End);
+
+        // A switchover's frames leave on the flushing thread: no pool thread has to wake for them.
+        for (int i = 0; i < 20; i++)
+        {
+            writer.AppendReady(new DestinationReady(TimeSpan.FromMilliseconds(i)));
+            await writer.FlushAsync();
+            Assert.AreEqual(writer.BytesWritten, connection.BytesSent, $"flush {i}");
+        }
     }
 
     [TestMethod]
