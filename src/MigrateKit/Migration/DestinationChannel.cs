@@ -53,9 +53,6 @@ internal sealed class DestinationChannel : IPageStreamHandler
         _timeout = options.ResponseTimeout;
         _time = options.TimeProvider;
         _phase = phase;
-
-        // Before the reader's first call through IPageStreamHandler (see JitWarmup).
-        JitWarmup.Prepare(typeof(DestinationChannel));
     }
 
     /// <summary>

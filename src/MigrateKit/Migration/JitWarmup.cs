@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Threading.Tasks;
 
 namespace MigrateKit.Migration;
 
@@ -13,9 +14,9 @@ namespace MigrateKit.Migration;
 /// this does nothing; each type is prepared once per process.
 /// </summary>
 /// <remarks>
-/// Prepare a type before anything calls it through an interface: once the runtime has
-/// dispatched one interface call on a type, preparing that type's other interface methods
-/// compiles nothing, and they compile on their first call after all (seen with .NET 10).
+/// Prepare a type before its first instance is created: once a type has an instance (or its
+/// interface has been called on another type), preparing its interface methods compiles
+/// nothing, and they compile on their first call after all (seen with .NET 10).
 /// Generic code instantiated over value types is not covered either; rehearsals that run the
 /// code once (<c>StreamRehearsal</c>, <c>DestinationChannel.Rehearse</c>) take care of that.
 /// </remarks>
@@ -56,19 +57,140 @@ internal static class JitWarmup
                 continue;
             }
 
-            try
-            {
-                RuntimeHelpers.PrepareMethod(method.MethodHandle);
-            }
-            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or NotSupportedException)
-            {
-                // Not preparable here; it compiles on first use as usual.
-            }
+            Compile(method);
+        }
+
+        foreach (ConstructorInfo constructor in type.GetConstructors(all))
+        {
+            Compile(constructor);
         }
 
         foreach (Type nested in type.GetNestedTypes(all))
         {
             PrepareAll(nested, depth + 1);
+            if (AsyncBox(nested) is { } box)
+            {
+                PrepareAll(box, depth + 1);
+                PrepareAwaits(nested);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Compiles one method. Code shared between instantiations (generic over reference types)
+    /// is compiled only when given the exact type arguments: the declaring type's, then the method's.
+    /// </summary>
+    private static void Compile(MethodBase method)
+    {
+        try
+        {
+            Type[] typeArguments = method.DeclaringType is { IsGenericType: true } declaring ? declaring.GetGenericArguments() : [];
+            Type[] methodArguments = method.IsGenericMethod ? method.GetGenericArguments() : [];
+            if (typeArguments.Length + methodArguments.Length == 0)
+            {
+                RuntimeHelpers.PrepareMethod(method.MethodHandle);
+                return;
+            }
+
+            var instantiation = new RuntimeTypeHandle[typeArguments.Length + methodArguments.Length];
+            for (int i = 0; i < instantiation.Length; i++)
+            {
+                instantiation[i] = (i < typeArguments.Length ? typeArguments[i] : methodArguments[i - typeArguments.Length]).TypeHandle;
+            }
+
+            RuntimeHelpers.PrepareMethod(method.MethodHandle, instantiation);
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            // Not preparable here; it compiles on first use as usual.
+        }
+    }
+
+    /// <summary>
+    /// Compiles the builder's generic methods an async method calls when it really waits
+    /// (AwaitUnsafeOnCompleted over each awaiter it stores, and the box lookup): each is an
+    /// instantiation over the state machine, compiled on first use otherwise.
+    /// </summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Warm-up only: a member trimmed away is simply not compiled ahead.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Warm-up only: a member trimmed away is simply not compiled ahead.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2060", Justification = "Warm-up only: the instantiation exists whenever the async method does.")]
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Only reached with a JIT (IsDynamicCodeCompiled).")]
+    private static void PrepareAwaits(Type stateMachine)
+    {
+        const BindingFlags fields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        const BindingFlags methods = BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;
+        Type? builder = stateMachine.GetField("<>t__builder", fields)?.FieldType;
+        if (builder is null)
+        {
+            return;
+        }
+
+        foreach (MethodInfo method in builder.GetMethods(methods))
+        {
+            try
+            {
+                if (method.Name is "Start" or "GetStateMachineBox" && method.GetGenericArguments().Length == 1)
+                {
+                    Compile(method.MakeGenericMethod(stateMachine));
+                    continue;
+                }
+
+                int arity = method.GetGenericArguments().Length;
+                if (method.Name != "AwaitUnsafeOnCompleted" || arity is not (1 or 2))
+                {
+                    continue;
+                }
+
+                // The public overload over (awaiter, state machine), and the one it calls once the box exists.
+                foreach (FieldInfo field in stateMachine.GetFields(fields))
+                {
+                    if (field.Name.StartsWith("<>u__", StringComparison.Ordinal))
+                    {
+                        Compile(arity == 2 ? method.MakeGenericMethod(field.FieldType, stateMachine) : method.MakeGenericMethod(field.FieldType));
+                    }
+                }
+            }
+            catch (ArgumentException)
+            {
+                // Constraints not met: not this builder's shape.
+            }
+        }
+    }
+
+    /// <summary>
+    /// The runtime's box for an async method's state machine (a struct in release builds): the
+    /// box is generic over the state machine, so its code compiles the first time the method
+    /// really waits, unless prepared here. Null for anything else.
+    /// </summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Warm-up only: a member trimmed away is simply not compiled ahead.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Warm-up only: a member trimmed away is simply not compiled ahead.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2055", Justification = "Warm-up only: the box exists whenever the async method it boxes does.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Warm-up only: a type trimmed away is simply not compiled ahead.")]
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Only reached with a JIT (IsDynamicCodeCompiled).")]
+    private static Type? AsyncBox(Type stateMachine)
+    {
+        if (!stateMachine.IsValueType || !typeof(IAsyncStateMachine).IsAssignableFrom(stateMachine) || stateMachine.ContainsGenericParameters)
+        {
+            return null;
+        }
+
+        Type? voidTaskResult = typeof(Task).Assembly.GetType("System.Threading.Tasks.VoidTaskResult");
+        Type? boxDefinition = typeof(AsyncTaskMethodBuilder<>).GetNestedType("AsyncStateMachineBox`1", BindingFlags.NonPublic);
+        Type? builder = stateMachine.GetField("<>t__builder", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)?.FieldType;
+        Type? result = builder switch
+        {
+            null => null,
+            _ when builder == typeof(AsyncTaskMethodBuilder) => voidTaskResult,
+            _ when builder.IsGenericType && builder.GetGenericTypeDefinition() == typeof(AsyncTaskMethodBuilder<>) => builder.GetGenericArguments()[0],
+            _ => null,
+        };
+        try
+        {
+            return result is null ? null : boxDefinition?.MakeGenericType(result, stateMachine);
+        }
+        catch (ArgumentException)
+        {
+            return null;
         }
     }
 }

@@ -80,6 +80,7 @@ public sealed class MigrationReceiver
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _sessions = new ReceiverSessions(_logger);
+        ReceiverConnection.PrepareCode();
     }
 
     /// <summary>Raised when a listening receiver refuses a peer that failed the TLS handshake; it goes on listening.</summary>
