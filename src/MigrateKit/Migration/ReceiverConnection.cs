@@ -410,7 +410,14 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
     public void OnDigests(IReadOnlyList<RegionDigest> digests) => Open("Digests").SetDigests(digests);
 
-    public void OnComplete()
+    // The handlers the switchover calls forward to private methods: the runtime may refuse to
+    // compile interface methods ahead (see JitWarmup), but these compile ahead, and a one-line
+    // forwarder costs little to compile in the downtime.
+    public void OnComplete() => Complete();
+
+    public void OnCommit() => Commit();
+
+    private void Complete()
     {
         ReceiverSession session = Open("Complete");
         session.MarkComplete();
@@ -431,7 +438,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         }
     }
 
-    public void OnCommit()
+    private void Commit()
     {
         ReceiverSession session = _session ?? throw new MigrationProtocolException("Commit", "type", "Commit arrived before Hello.");
         bool startedByAQuery = session.State == DestinationSessionState.Started && session.Completing;
