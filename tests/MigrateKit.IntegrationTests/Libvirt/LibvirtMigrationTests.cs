@@ -222,6 +222,10 @@ public sealed class LibvirtMigrationTests
     [TestMethod]
     public async Task Anchor_TwiceUncalibratedWithAStore_LearnsInTheFirstRun_AndTheSecondForecastsFromTheStore()
     {
+        // Under TCG the first run's forecast (fixed costs from the pause probe) came out 1.5-3.3 times
+        // the actual downtime; above two thirds of the limit QEMU's limit is not raised, and the anchor
+        // then iterates at QEMU's own estimate (in 1 run of 4 here, and in one CI run, to the deadline).
+        KvmRequirement.Require("the uncalibrated anchor's timing is a KVM guest's; under TCG its first forecast is 1.5-3.3 times the actual downtime");
         DirectoryInfo dir = Directory.CreateTempSubdirectory("migratekit-calibration-");
         try
         {
