@@ -29,6 +29,9 @@ internal sealed class DestinationLink : IAsyncDisposable
         _connection = connection;
         _owned = owned;
         Writer = PageStreamWriter.ForConnection(connection, connection.Options.WithRate(options.BandwidthLimit, options.TimeProvider), options.ResponseTimeout);
+
+        // Before the channel's first instance, or its frame handlers no longer compile ahead (see JitWarmup).
+        JitWarmup.Prepare(typeof(DestinationChannel));
         Channel = new DestinationChannel(new PageStreamReader(connection.Input, connection.Options), options, phase);
 
         // Cancelled when the destination reports an error or goes away, so a send blocked on a

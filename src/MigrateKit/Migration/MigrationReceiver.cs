@@ -80,7 +80,22 @@ public sealed class MigrationReceiver
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _sessions = new ReceiverSessions(_logger);
-        ReceiverConnection.PrepareCode();
+        PrepareCode();
+    }
+
+    /// <summary>
+    /// Compiles the receiver's code ahead, before any connection exists: once a type has an
+    /// instance, its interface methods (the frame handlers: Complete, Commit) no longer compile
+    /// ahead, and would compile inside the downtime.
+    /// </summary>
+    private static void PrepareCode()
+    {
+        JitWarmup.Prepare(typeof(ReceiverConnection));
+        JitWarmup.Prepare(typeof(ReceiverSession));
+        JitWarmup.Prepare(typeof(ReceiverSessions));
+        JitWarmup.Prepare(typeof(AckDelivery));
+        JitWarmup.Prepare(typeof(MigrationLog));
+        ReceiverSessions.Rehearse();
     }
 
     /// <summary>Raised when a listening receiver refuses a peer that failed the TLS handshake; it goes on listening.</summary>

@@ -142,9 +142,6 @@ internal sealed class PreCopyRun
         try
         {
             (IMigrationConnection connection, bool owned) = await _connector.FirstAsync(caller).ConfigureAwait(false);
-
-            // Before its first instance, or its frame handlers no longer compile ahead (see JitWarmup).
-            JitWarmup.Prepare(typeof(DestinationChannel));
             Use(new DestinationLink(connection, owned, _options, () => _phase, caller));
             await HandshakeAsync(Link.Work).ConfigureAwait(false);
             Calibrate();

@@ -70,21 +70,6 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         _silence = new CancellationTokenSource(Timeout.InfiniteTimeSpan, options.TimeProvider);
     }
 
-    /// <summary>
-    /// Compiles the receiver's code ahead. Call before the first connection is created: once a
-    /// type has an instance, its interface methods (the frame handlers: Complete, Commit) no
-    /// longer compile ahead, and would compile inside the downtime.
-    /// </summary>
-    internal static void PrepareCode()
-    {
-        JitWarmup.Prepare(typeof(ReceiverConnection));
-        JitWarmup.Prepare(typeof(ReceiverSession));
-        JitWarmup.Prepare(typeof(ReceiverSessions));
-        JitWarmup.Prepare(typeof(AckDelivery));
-        JitWarmup.Prepare(typeof(MigrationLog));
-        ReceiverSessions.Rehearse();
-    }
-
     /// <summary>The session this connection carries, once its Hello or Resume arrived.</summary>
     internal ReceiverSession? Session => _session;
 
