@@ -18,6 +18,9 @@ internal sealed class TransferMeasurements
     /// <summary>The bandwidth assumed before anything was measured, without a limit.</summary>
     private const double UnmeasuredBandwidth = 100e6;
 
+    /// <summary>Fewer data pages than this in one build say more about its overhead than about a page's work.</summary>
+    private const ulong MinBuildPages = 64;
+
     private readonly MigrationOptions _options;
     private readonly ulong _memoryBytes;
     private readonly TimeProvider _time;
@@ -37,6 +40,13 @@ internal sealed class TransferMeasurements
     private double _cheapPageBytes = 64;
     private double _otherPageBytes = PageWireBytes;
     private double _cpuSecondsPerPage;
+
+    // The sender's work, summed per kind of round: round 0 reads and sends pages for the first
+    // time (first copies into the sent-page cache, raw pages), the re-sends are what the
+    // switchover will do again. Older re-send rounds weigh half as much at each new round.
+    private BuildTotals _firstCopy;
+    private BuildTotals _resends;
+    private bool _resendsPriced;
     private double _cheapShareOfDirty;
     private double _cheapShareOfWarm;
 
@@ -102,16 +112,29 @@ internal sealed class TransferMeasurements
     /// <paramref name="pages"/> data pages. With encodings a page's cost is as much this time as
     /// its bytes (a small delta is a few dozen bytes and a microsecond or two of work), so the
     /// forecast prices each page at its bytes plus what this time is worth at the bandwidth.
+    /// The price is the re-send rounds' work per page once they built 64 pages: a first copy
+    /// costs several times a re-sent delta (the cache's memory is touched for the first time),
+    /// so round 0's figure would overprice a switchover of re-sent pages.
     /// </summary>
     internal void RecordBuild(ulong pages, TimeSpan elapsed)
     {
-        if (_options.EffectiveEncodings == PageEncodings.None || pages < 64)
+        // A few pages' time is mostly the chunk's own overhead (and zero pages skipped on the way).
+        if (_options.EffectiveEncodings == PageEncodings.None || pages < MinBuildPages)
         {
             return;
         }
 
-        double perPage = elapsed.TotalSeconds / pages;
-        _cpuSecondsPerPage = _cpuSecondsPerPage == 0 ? perPage : (0.7 * _cpuSecondsPerPage) + (0.3 * perPage);
+        if (Resending)
+        {
+            _resends = _resends.Add(pages, elapsed.TotalSeconds);
+            _resendsPriced = true;
+        }
+        else
+        {
+            _firstCopy = _firstCopy.Add(pages, elapsed.TotalSeconds);
+        }
+
+        _cpuSecondsPerPage = _resendsPriced ? _resends.PerPage : _firstCopy.PerPage;
     }
 
     /// <summary>
@@ -185,7 +208,11 @@ internal sealed class TransferMeasurements
     }
 
     /// <summary>A round starts: the bandwidth assumed now is what its send time is judged against.</summary>
-    internal void RoundStarting() => _roundBandwidth = Meter().TotalBytes > 0 ? Bandwidth() : 0;
+    internal void RoundStarting()
+    {
+        _roundBandwidth = Meter().TotalBytes > 0 ? Bandwidth() : 0;
+        _resends = _resends.Halved();
+    }
 
     /// <summary>
     /// A round's bytes are delivered (<paramref name="elapsed"/> from its start to its RoundAck):
@@ -244,4 +271,14 @@ internal sealed class TransferMeasurements
 
     private double Blend(double cheapShare) =>
         (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes) + (_cpuSecondsPerPage * Bandwidth());
+
+    /// <summary>Pages built and the seconds it took.</summary>
+    private readonly record struct BuildTotals(double Pages, double Seconds)
+    {
+        internal double PerPage => Seconds / Pages;
+
+        internal BuildTotals Add(ulong pages, double seconds) => new(Pages + pages, Seconds + seconds);
+
+        internal BuildTotals Halved() => new(Pages / 2, Seconds / 2);
+    }
 }

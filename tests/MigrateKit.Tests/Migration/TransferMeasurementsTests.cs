@@ -82,6 +82,28 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void TheSendersWorkPerPage_IsTheReSends_OnceARoundReSentPages_NotTheFirstCopies()
+    {
+        TransferMeasurements m = Measurements(limit: null);
+        m.RoundStarting();
+        m.RecordBuild(pages: 25_000, TimeSpan.FromMilliseconds(375));
+        Assert.AreEqual(15.0, m.BuildTimePerPage.TotalMicroseconds, 1e-6, "round 0: first copies");
+
+        m.Resending = true;
+        m.RoundStarting();
+        m.RecordBuild(pages: 14_000, TimeSpan.FromMilliseconds(14));
+        Assert.AreEqual(1.0, m.BuildTimePerPage.TotalMicroseconds, 1e-6, "a switchover re-sends pages, as round 1 did");
+
+        m.RoundStarting();
+        m.RecordBuild(pages: 7_000, TimeSpan.FromMilliseconds(28));
+        Assert.AreEqual((7 + 28) / 14.0, m.BuildTimePerPage.TotalMicroseconds, 1e-6, "the round before weighs half as much");
+
+        m.RoundStarting();
+        m.RecordBuild(pages: 10, TimeSpan.FromMilliseconds(10));
+        Assert.AreEqual((3.5 + 14) / 7.0, m.BuildTimePerPage.TotalMicroseconds, 1e-6, "a handful of pages is left out");
+    }
+
+    [TestMethod]
     public void WithoutEncodings_EveryPageCostsAPage_WhateverTheRoundsMeasured()
     {
         var m = new TransferMeasurements(new MigrationOptions { BandwidthLimit = MiB, TimeProvider = _time, Encodings = PageEncodings.None }, 64 * MiB);
