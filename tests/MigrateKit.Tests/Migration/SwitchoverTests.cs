@@ -8,6 +8,7 @@ using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
 using MigrateKit.Tests.Transport;
 using MigrateKit.Transport;
 using Moq;
@@ -249,9 +250,10 @@ public sealed class SwitchoverTests : IDisposable
         Task<SwitchoverResult> running = switchover.RunAsync(CancellationToken.None);
         Assert.IsInstanceOfType<CommitFrame>((await destination.WaitAsync(EngineHarness.Timeout))[^1]);
         Assert.IsFalse(running.IsCompleted);
-        _time.Advance(ResponseTimeout);
 
-        MigrationException error = await Assert.ThrowsExactlyAsync<MigrationException>(() => running.WaitAsync(EngineHarness.Timeout));
+        // The Ack wait starts on the thread that read Ready, maybe after the Commit arrived here:
+        // the clock moves in steps until it ends, so an early step cannot be missed.
+        MigrationException error = await Assert.ThrowsExactlyAsync<MigrationException>(() => _time.AdvanceUntilDoneAsync(running, TimeSpan.FromSeconds(1)));
         Assert.EndsWith("final Ack within 30 s", error.Message);
         Assert.IsTrue(_channel.CommitSent);
         Assert.IsTrue(_channel.MayRunTheVm, "Commit was sent and never answered");
