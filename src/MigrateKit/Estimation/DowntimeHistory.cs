@@ -27,14 +27,16 @@ public readonly record struct DowntimeCorrection(double TransferRatio, TimeSpan 
 /// longer competes for the CPU. This learns them as a line, actual = fixed + bias + ratio ×
 /// transfer, fitted over the recent switchovers of the key, and keeps the spread of what the
 /// line misses for the forecast's interval. With a store, the switchovers outlive the process
-/// (under the key "downtime/" + the kind; figures t.N, f.N and a.N in seconds). Thread-safe.
+/// (under the key "downtime.2/" + the kind; figures t.N, f.N and a.N in seconds). Thread-safe.
 /// </summary>
 public sealed class DowntimeHistory
 {
     /// <summary>Switchovers kept per key.</summary>
     public const int Capacity = 32;
 
-    private const string StorePrefix = "downtime/";
+    // ".2": since 2026-12-04 a HostVm's resume estimate leaves out the compiler's time (it was
+    // ~10 ms of the fixed parts), so switchovers recorded before do not fit a line with later ones.
+    private const string StorePrefix = "downtime.2/";
 
     private readonly Dictionary<string, List<Sample>> _samples = new(StringComparer.Ordinal);
     private readonly ICalibrationStore? _store;

@@ -108,14 +108,29 @@ public sealed class DowntimeHistoryTests
 
         Assert.AreEqual(2, second.Count("engine/k"));
         Assert.AreEqual(13.0, second.Correction("engine/k").FixedBias.TotalMilliseconds, 1e-3);
-        Assert.IsNotNull(store.Load("downtime/engine/k"), "kept under the downtime/ prefix");
+        Assert.IsNotNull(store.Load("downtime.2/engine/k"), "kept under the downtime.2/ prefix");
+    }
+
+    [TestMethod]
+    public void WithAStore_SwitchoversRecordedUnderTheFirstPrefix_AreNotUsed()
+    {
+        // Their fixed parts were forecast with a resume estimate that included the compiler's time.
+        var store = new InMemoryCalibrationStore();
+        store.Save("downtime/engine/k", new CalibrationEntry(new System.Collections.Generic.Dictionary<string, double>
+        {
+            ["t.0"] = 0.05,
+            ["f.0"] = 0.015,
+            ["a.0"] = 0.06,
+        }, 1, DateTimeOffset.UtcNow));
+
+        Assert.AreEqual(0, new DowntimeHistory(store).Count("engine/k"));
     }
 
     [TestMethod]
     public void WithAStore_ADamagedEntry_KeepsWhatPrecedesTheDamage()
     {
         var store = new InMemoryCalibrationStore();
-        store.Save("downtime/k", new CalibrationEntry(new System.Collections.Generic.Dictionary<string, double>
+        store.Save("downtime.2/k", new CalibrationEntry(new System.Collections.Generic.Dictionary<string, double>
         {
             ["t.0"] = 0.05,
             ["f.0"] = 0.002,
