@@ -135,7 +135,7 @@ internal static class PlanCommand
         DirtyObservation o = r.Observation;
         summary.AddRow("observed", Markup.Escape($"{o.Duration.TotalSeconds:F1} s with {o.TrackerKind}: {o.Curve.Points[^1].DistinctPages} distinct pages, {o.Curve.HotPages} hot, {o.PopulatedPages?.ToString(CultureInfo.InvariantCulture) ?? "?"} populated; slowest harvest {o.HarvestCost.TotalMilliseconds:F2} ms"));
         summary.AddRow("observation cost", Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"the guest wrote {r.Cost.ObservedPagesPerSecond:F0} pages/s observed, {r.Cost.UnobservedPagesPerSecond:F0} unobserved{(r.Cost.SlowdownPct is double slow ? $" ({slow:F1} % slower)" : "")}")));
+            $"the guest wrote {r.Cost.ObservedPagesPerSecond:F0} pages/s observed, {r.Cost.UnobservedPagesPerSecond:F0} unobserved{(r.Cost.SlowdownPct is double slow ? $" ({slow:F1} % slower)" : "")}; it ran {r.Cost.RunShare * 100:F0} % of the time unobserved")));
         AnsiConsole.Write(summary);
     }
 

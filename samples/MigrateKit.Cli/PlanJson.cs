@@ -79,7 +79,7 @@ internal sealed record PlanJson
         Curve = [.. r.Observation.Curve.Points.Select(p => new PlanJsonPoint(Ms(p.Elapsed), p.DistinctPages))],
         Rounds = [.. r.Plan.Rounds.Select(PlanJsonRound.Of)],
         Observation = new PlanJsonObservation(r.Observation.TrackerKind, Ms(r.Observation.Duration), Ms(r.Observation.HarvestCost),
-            Math.Round(r.Cost.UnobservedPagesPerSecond), Math.Round(r.Cost.ObservedPagesPerSecond), r.Cost.SlowdownPct),
+            Math.Round(r.Cost.UnobservedPagesPerSecond), Math.Round(r.Cost.ObservedPagesPerSecond), r.Cost.SlowdownPct, Math.Round(r.Cost.RunShare * 100, 1)),
     };
 
     private static double Ms(TimeSpan t) => Math.Round(t.TotalMilliseconds, 2);
@@ -124,7 +124,7 @@ internal sealed record PlanJsonRound
 }
 
 /// <summary>How the guest was observed and what that cost it.</summary>
-internal sealed record PlanJsonObservation(string Tracker, double DurationMs, double HarvestCostMs, double UnobservedPagesPerSecond, double ObservedPagesPerSecond, double? SlowdownPct);
+internal sealed record PlanJsonObservation(string Tracker, double DurationMs, double HarvestCostMs, double UnobservedPagesPerSecond, double ObservedPagesPerSecond, double? SlowdownPct, double GuestRunSharePct);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.Never, WriteIndented = false)]
 [JsonSerializable(typeof(PlanJson))]

@@ -16,8 +16,11 @@ namespace MigrateKit.Cli;
 /// <param name="Plan">The model's answer.</param>
 internal sealed record PlanResult(DirtyObservation Observation, ObservationCost Cost, MigrationPlan Plan);
 
-/// <summary>The guest's progress (page writes per second) while unobserved and while observed; what the observation costs it.</summary>
-internal sealed record ObservationCost(double UnobservedPagesPerSecond, double ObservedPagesPerSecond)
+/// <summary>
+/// The guest's progress (page writes per second) while unobserved and while observed, what the
+/// observation costs it, and the share of its time it ran unobserved (below 1 when it waits for a pace).
+/// </summary>
+internal sealed record ObservationCost(double UnobservedPagesPerSecond, double ObservedPagesPerSecond, double RunShare = 1)
 {
     /// <summary>How much slower the guest ran while observed, percent (negative: faster); null when it made no progress unobserved.</summary>
     public double? SlowdownPct => UnobservedPagesPerSecond > 0 ? Math.Round((1 - (ObservedPagesPerSecond / UnobservedPagesPerSecond)) * 100, 1) : null;
@@ -42,19 +45,19 @@ internal static class PlanRun
 
         // Unobserved half before and half after, so a guest whose speed drifts (or a busy host) does not pass for the observation's cost.
         status.Set($"measuring the {s.Workload} workload's progress unobserved for {UnobservedWindow.TotalSeconds / 2:0.#} s");
-        double before = await ProgressRateAsync(vm, () => Task.Delay(UnobservedWindow / 2, ct)).ConfigureAwait(false);
+        Progress before = await ProgressAsync(vm, () => Task.Delay(UnobservedWindow / 2, ct)).ConfigureAwait(false);
 
         status.Set($"observing the guest's dirty pages for {planner.Marks[^1].TotalSeconds:0.#} s (no migration)");
         DirtyObservation observation = null!;
-        double observed = await ProgressRateAsync(vm, async () =>
+        Progress observed = await ProgressAsync(vm, async () =>
         {
             using IDirtyPageTracker tracker = vm.CreateTracker();
             observation = await new MigrationPlanner(planner).ObserveAsync(tracker, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
 
         status.Set($"measuring the {s.Workload} workload's progress unobserved again for {UnobservedWindow.TotalSeconds / 2:0.#} s");
-        double after = await ProgressRateAsync(vm, () => Task.Delay(UnobservedWindow / 2, ct)).ConfigureAwait(false);
-        double unobserved = (before + after) / 2;
+        Progress after = await ProgressAsync(vm, () => Task.Delay(UnobservedWindow / 2, ct)).ConfigureAwait(false);
+        var cost = new ObservationCost((before.PagesPerSecond + after.PagesPerSecond) / 2, observed.PagesPerSecond, (before.RunShare + after.RunShare) / 2);
 
         // The engine pauses the guest once to measure this before its first round; so does the plan.
         TimeSpan pause = vm.Pause();
@@ -77,10 +80,10 @@ internal static class PlanRun
             ResumeCost = resume,
             TrackerKind = observation.TrackerKind,
 
-            // A HostVm writes far faster than any pace it is held to: the throttle's holds fall within the pace's.
-            ThrottleSlowsGuest = !(vm is HostVm && vm.PaceLimit > 0),
+            // A guest held to a pace waits part of its time: the throttle's holds slow it only beyond that.
+            GuestRunShare = cost.RunShare,
         });
-        return new PlanResult(observation, new ObservationCost(unobserved, observed), plan);
+        return new PlanResult(observation, cost, plan);
     }
 
     /// <summary>The planner's marks up to <paramref name="longest"/> (at least the first).</summary>
@@ -96,14 +99,24 @@ internal static class PlanRun
         return probe.EstimateResumeCost();
     }
 
-    // Page writes per second the workload reports over what `during` takes.
-    private static async Task<double> ProgressRateAsync(IWorkloadVm vm, Func<Task> during)
+    // Page writes per second the workload reports over what `during` takes, and the share of that
+    // time its threads ran rather than being held by their pace (no throttle applies while planning).
+    private static async Task<Progress> ProgressAsync(IWorkloadVm vm, Func<Task> during)
     {
-        long before = vm.GetStatus().Sum(v => v.PagesWritten);
+        IReadOnlyList<VcpuStatus> before = vm.GetStatus();
         long start = Stopwatch.GetTimestamp();
         await during().ConfigureAwait(false);
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        long after = vm.GetStatus().Sum(v => v.PagesWritten);
-        return seconds > 0 ? (after - before) / seconds : 0;
+        IReadOnlyList<VcpuStatus> after = vm.GetStatus();
+        if (seconds <= 0)
+        {
+            return new Progress(0, 1);
+        }
+
+        double pages = after.Sum(v => v.PagesWritten) - before.Sum(v => v.PagesWritten);
+        double held = (after.Sum(v => v.Held.TotalSeconds) - before.Sum(v => v.Held.TotalSeconds)) / Math.Max(1, after.Count);
+        return new Progress(pages / seconds, Math.Clamp(1 - (held / seconds), 0.01, 1));
     }
+
+    private readonly record struct Progress(double PagesPerSecond, double RunShare);
 }

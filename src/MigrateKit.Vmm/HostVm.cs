@@ -24,6 +24,9 @@ public sealed class HostVm : IWorkloadVm
     // The run gate's lock: one lock for the VM's state and what its guest reports, so a waiter is never missed.
     private readonly object _gate;
     private readonly PaceControl _pace = new();
+
+    // One worker thread at a time writes through it; a new worker restarts its schedule.
+    private readonly Pacer _pacer;
     private HostWorkload? _workload;
     private HostWorkerState _state;
     private Thread? _thread;
@@ -36,6 +39,7 @@ public sealed class HostVm : IWorkloadVm
     public HostVm(IEnumerable<GuestMemoryRegionSpec> regions)
     {
         _gate = _run.Lock;
+        _pacer = new Pacer(_pace, TimeProvider.System, _run.Hold);
         _memory = new GuestMemoryLayout(regions);
     }
 
@@ -148,7 +152,7 @@ public sealed class HostVm : IWorkloadVm
     {
         lock (_gate)
         {
-            return new VcpuStatus(0, _state.Pass - 1, _state.Failures, _state.FirstFailedPage, _state.PagesWritten, _state.Halted, _fault);
+            return new VcpuStatus(0, _state.Pass - 1, _state.Failures, _state.FirstFailedPage, _state.PagesWritten, _state.Halted, _fault, _pacer.Held);
         }
     }
 
@@ -332,7 +336,8 @@ public sealed class HostVm : IWorkloadVm
     private void Work()
     {
         HostWorkload w = _workload!;
-        var pacer = new Pacer(_pace, TimeProvider.System, _run.Hold);
+        Pacer pacer = _pacer;
+        pacer.Restart();
         while (true)
         {
             // The cursor names the next page; the state is only advanced under the lock, so a

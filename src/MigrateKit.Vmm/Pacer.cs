@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 
 namespace MigrateKit.Vmm;
 
@@ -26,6 +27,7 @@ internal sealed class Pacer
     private long _lastMark;
     private double _throttleDebt;
     private int _generation = -1;
+    private long _heldTicks;
 
     /// <param name="control">The settings to keep to.</param>
     /// <param name="time">The clock the schedule is measured with.</param>
@@ -37,6 +39,9 @@ internal sealed class Pacer
         _hold = hold;
         _lastMark = time.GetTimestamp();
     }
+
+    /// <summary>How long the thread was held so far (readable from any thread).</summary>
+    internal TimeSpan Held => TimeSpan.FromTicks(Volatile.Read(ref _heldTicks));
 
     /// <summary>Forgets the schedule after the thread was parked: time parked is neither run time nor lag.</summary>
     internal void Restart()
@@ -75,7 +80,9 @@ internal sealed class Pacer
         {
             long before = _time.GetTimestamp();
             _hold(TimeSpan.FromSeconds(Math.Min(wait, MaxHoldSeconds)));
-            _throttleDebt = Math.Max(0, _throttleDebt - _time.GetElapsedTime(before).TotalSeconds);
+            TimeSpan held = _time.GetElapsedTime(before);
+            Volatile.Write(ref _heldTicks, _heldTicks + held.Ticks);
+            _throttleDebt = Math.Max(0, _throttleDebt - held.TotalSeconds);
         }
 
         _lastMark = _time.GetTimestamp();

@@ -69,7 +69,7 @@ internal sealed class VcpuRunner
     /// <summary>Exits because the dirty ring was full.</summary>
     internal long DirtyRingFullExits => Interlocked.Read(ref _dirtyRingFullExits);
 
-    internal VcpuStatus Status => _reports.ToStatus(Vcpu.Id, _halted, _fault);
+    internal VcpuStatus Status => _reports.ToStatus(Vcpu.Id, _halted, _fault) with { Held = _pacer.Held };
 
     /// <summary>Whether there is anything to run: a loaded program or restored running state.</summary>
     internal bool HasWork => Program is not null || Restored;

@@ -1,3 +1,5 @@
+using System;
+
 namespace MigrateKit.Vmm;
 
 /// <summary>What a vCPU's guest program has reported so far.</summary>
@@ -8,4 +10,6 @@ namespace MigrateKit.Vmm;
 /// <param name="PagesWritten">Pace-port writes: pages the program has written.</param>
 /// <param name="Halted">Whether the vCPU executed <c>hlt</c>.</param>
 /// <param name="Fault">Why the vCPU stopped for good (shutdown, entry failure, MMIO), or null.</param>
-public readonly record struct VcpuStatus(uint VcpuId, uint Passes, long Failures, long FirstFailedPage, long PagesWritten, bool Halted, string? Fault);
+/// <param name="Held">How long its thread was held so far by the pace limit or the throttle: over a window where neither a
+/// throttle nor a pause applied, the share of the time the guest ran is 1 minus this part of it.</param>
+public readonly record struct VcpuStatus(uint VcpuId, uint Passes, long Failures, long FirstFailedPage, long PagesWritten, bool Halted, string? Fault, TimeSpan Held = default);

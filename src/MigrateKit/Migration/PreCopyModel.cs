@@ -54,7 +54,8 @@ internal static class PreCopyModel
             bytes += send * WireBytes;
 
             // The guest runs (100 - throttle) % of the time: its curve in guest time, read at the share of the round it ran.
-            double window = interval * (input.ThrottleSlowsGuest ? (100 - throttle) / 100.0 : 1);
+            // A paced guest runs only part of its time anyway: the throttle slows it once it allows less than that part.
+            double window = interval * Math.Min(1, (100 - throttle) / 100.0 / input.GuestRunShare);
             double dirty = Pages(input, window);
             double warm = Math.Max(dirty - deferred, 0);
             pending = Math.Max(dirty, deferred);

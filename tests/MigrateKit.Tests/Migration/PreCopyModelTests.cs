@@ -111,14 +111,29 @@ public sealed class PreCopyModelTests
     }
 
     [TestMethod]
-    public void AGuestTheThrottleDoesNotSlow_DirtiesAtFullSpeedThroughThrottledRounds()
+    public void APacedGuest_DirtiesAtFullSpeed_WhileTheThrottleAllowsMoreThanItsRunShare_AndSlowerBeyond()
     {
-        PlanInput input = Input(Linear(PagesPerSecondOf(80 * MiB)), 100, 30) with { PopulatedPages = 12_800, ThrottleSlowsGuest = false };
+        // The guest runs a fifth of its time and waits for its pace the rest: a throttle up to 80 % takes only waiting time.
+        PlanInput input = Input(Linear(PagesPerSecondOf(80 * MiB)), 100, 30) with { PopulatedPages = 12_800, GuestRunShare = 0.2 };
 
         MigrationPlan plan = MigrationPlanner.Plan(input);
-        PlannedRound throttled = plan.Rounds.First(r => r.ThrottlePercent > 0);
+        PlannedRound mild = plan.Rounds.First(r => r.ThrottlePercent > 0);
+        Assert.IsLessThanOrEqualTo(80, mild.ThrottlePercent, "the first raise");
+        Assert.AreEqual(PagesPerSecondOf(80 * MiB) * mild.Duration.TotalSeconds, mild.DirtyPages, 1.5);
 
-        Assert.AreEqual(PagesPerSecondOf(80 * MiB) * throttled.Duration.TotalSeconds, throttled.DirtyPages, 1.5);
+        PlannedRound hard = plan.Rounds.First(r => r.ThrottlePercent > 80);
+        double share = (100 - hard.ThrottlePercent) / 100.0 / 0.2;
+        Assert.AreEqual(PagesPerSecondOf(80 * MiB) * hard.Duration.TotalSeconds * share, hard.DirtyPages, 1.5);
+    }
+
+    [TestMethod]
+    public void AGuestRunShareOutsideZeroToOne_IsRefused()
+    {
+        foreach (double share in new[] { 0, -0.5, 1.5, double.NaN })
+        {
+            ArgumentException e = Assert.ThrowsExactly<ArgumentException>(() => MigrationPlanner.Plan(Input(Idle(), 100, 300) with { GuestRunShare = share }));
+            Assert.AreEqual("GuestRunShare", e.ParamName);
+        }
     }
 
     [TestMethod]

@@ -44,6 +44,24 @@ public sealed class PacerTests
     }
 
     [TestMethod]
+    public void Held_IsTheTimeTheThreadWasHeld_SoItsRunShareFollows()
+    {
+        // 100 pages/s, each written in 2 ms: the thread runs a fifth of the time and is held the rest.
+        _control.SetPaceLimit(100);
+        Pacer pacer = NewPacer();
+        DateTimeOffset start = _time.GetUtcNow();
+        for (int i = 0; i < 50; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(2));
+            pacer.PageWritten();
+        }
+
+        double wall = (_time.GetUtcNow() - start).TotalSeconds;
+        Assert.AreEqual(_holds.Sum(h => h.TotalSeconds), pacer.Held.TotalSeconds, 1e-9);
+        Assert.AreEqual(0.2, 1 - (pacer.Held.TotalSeconds / wall), 0.01);
+    }
+
+    [TestMethod]
     public void PageWritten_SharesTheLimitAmongTheWriters()
     {
         _control.SetPaceLimit(1000);
