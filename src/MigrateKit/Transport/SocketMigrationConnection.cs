@@ -212,8 +212,11 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
 
     /// <summary>
     /// Sends close_notify, so the peer can tell an end from a cut connection. Everything written
-    /// has gone out by now; OpenSSL refuses the alert while post-handshake messages (TLS 1.3
-    /// session tickets) are still in flight, and then the plain FIN has to do.
+    /// has gone out by now, so this is best effort: OpenSSL refuses the alert while post-handshake
+    /// messages (TLS 1.3 session tickets) are still in flight ("shutdown while in init", a
+    /// CryptographicException) or once the peer's own close_notify arrived (SSL_ERROR_ZERO_RETURN,
+    /// an exception type of the runtime's own), and then the plain FIN has to do. A socket that
+    /// is gone fails that FIN in the caller.
     /// </summary>
     private static async ValueTask SendCloseNotifyAsync(SslStream tls)
     {
@@ -222,7 +225,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
             await tls.ShutdownAsync().ConfigureAwait(false);
             await tls.FlushAsync().ConfigureAwait(false);
         }
-        catch (CryptographicException)
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
         }
     }

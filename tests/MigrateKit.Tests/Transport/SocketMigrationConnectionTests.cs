@@ -101,11 +101,15 @@ public sealed class SocketMigrationConnectionTests
         var connection = (SocketMigrationConnection)connector;
         using var writer = new PageStreamWriter(connector.Output);
 
-        // The first frame starts the send loop; once the peer has it, the loop waits for more.
+        // The first frame starts the send loop on a pool thread. The peer may have it before that
+        // thread has counted it (a busy host preempts it in between): once it has, and a moment
+        // after, the loop waits for more.
         writer.AppendCommit();
         await writer.FlushAsync();
         ReadResult first = await accepted.Input.ReadAtLeastAsync((int)writer.BytesWritten).AsTask().WaitAsync(Timeout);
         accepted.Input.AdvanceTo(first.Buffer.End);
+        Assert.IsTrue(SpinWait.SpinUntil(() => connection.BytesSent == writer.BytesWritten, Timeout), "the first frame is counted as sent");
+        await Task.Delay(50);
 
         // A switchover's frames leave on the flushing thread: no pool thread has to wake for them.
         for (int i = 0; i < 20; i++)
