@@ -12,14 +12,18 @@ namespace MigrateKit.Cli;
 /// (<c>http://HOST:PORT/metrics</c>, prometheus-net's stand-alone server) while a long-running
 /// command runs, the migration figures as <c>migratekit_migration_*</c>, named like KubeVirt's
 /// <c>kubevirt_vmi_migration_*</c> so existing dashboards map onto them (seconds and bytes, as
-/// Prometheus wants its base units).
+/// Prometheus wants its base units). A receiver's figures are <c>migratekit_*_received_total</c>
+/// counters, <c>migratekit_receive_*</c> gauges, and <c>migratekit_migrations_received_total</c>
+/// with a <c>status</c> label.
 /// </summary>
 internal sealed class MetricsEndpoint : IDisposable
 {
     private const string MeterName = Diagnostics.MigrateKitDiagnostics.MeterName;
+    private const string ReceivedName = "migratekit.migrations.received";
     private readonly MetricServer _server;
     private readonly MeterListener _listener = new();
     private readonly Dictionary<string, Action<double>> _figures;
+    private readonly Counter _received;
 
     private MetricsEndpoint(IPEndPoint endpoint)
     {
@@ -37,6 +41,13 @@ internal sealed class MetricsEndpoint : IDisposable
         Counter rounds = factory.CreateCounter("migratekit_migration_rounds_total", "Pre-copy rounds run.");
         Counter pages = factory.CreateCounter("migratekit_migration_pages_sent_total", "Pages sent with their data.");
         Counter migrations = factory.CreateCounter("migratekit_migrations_total", "Finished migrations.");
+        Counter bytesReceived = factory.CreateCounter("migratekit_bytes_received_total", "Bytes received on migration streams, all migrations this process received.");
+        Counter pagesReceived = factory.CreateCounter("migratekit_pages_received_total", "Pages received with their data.");
+        Counter zeroPagesReceived = factory.CreateCounter("migratekit_zero_pages_received_total", "Pages received as zero runs.");
+        Gauge receiveTotal = factory.CreateGauge("migratekit_receive_data_total_bytes", "The guest memory of the migration being received (or the last one).");
+        Gauge receiveProcessed = factory.CreateGauge("migratekit_receive_data_processed_bytes", "Bytes the migration being received (or the last one) has read so far, at its last round's end.");
+        Gauge resume = factory.CreateGauge("migratekit_receive_resume_seconds", "From the source's Complete to the VM running here, for the last completed migration received.");
+        _received = factory.CreateCounter("migratekit_migrations_received_total", "Received migrations, by outcome.", "status");
         _figures = new()
         {
             ["migratekit.bytes.sent"] = processed.Inc,
@@ -51,15 +62,30 @@ internal sealed class MetricsEndpoint : IDisposable
             ["migratekit.rounds"] = rounds.Inc,
             ["migratekit.pages.sent"] = pages.Inc,
             ["migratekit.migrations"] = migrations.Inc,
+            ["migratekit.bytes.received"] = bytesReceived.Inc,
+            ["migratekit.pages.received"] = pagesReceived.Inc,
+            ["migratekit.zero_pages.received"] = zeroPagesReceived.Inc,
+            ["migratekit.receive.data.total"] = receiveTotal.Set,
+            ["migratekit.receive.data.processed"] = receiveProcessed.Set,
+            ["migratekit.resume.duration"] = v => resume.Set(v / 1000),
         };
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == MeterName && _figures.ContainsKey(instrument.Name))
+            if (instrument.Meter.Name == MeterName && (_figures.ContainsKey(instrument.Name) || instrument.Name == ReceivedName))
             {
                 listener.EnableMeasurementEvents(instrument);
             }
         };
-        _listener.SetMeasurementEventCallback<long>((i, v, _, _) => Record(i, v));
+        _listener.SetMeasurementEventCallback<long>((i, v, tags, _) =>
+        {
+            if (i.Name == ReceivedName)
+            {
+                CountReceived(v, tags);
+                return;
+            }
+
+            Record(i, v);
+        });
         _listener.SetMeasurementEventCallback<int>((i, v, _, _) => Record(i, v));
         _listener.SetMeasurementEventCallback<double>((i, v, _, _) => Record(i, v));
         _listener.Start();
@@ -97,6 +123,21 @@ internal sealed class MetricsEndpoint : IDisposable
     {
         _server.Dispose();
         _listener.Dispose();
+    }
+
+    /// <summary>The received-migrations count keeps its outcome, as Prometheus' <c>status</c> label.</summary>
+    private void CountReceived(long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        string status = "unknown";
+        foreach (KeyValuePair<string, object?> tag in tags)
+        {
+            if (tag.Key == "migratekit.status" && tag.Value is string named)
+            {
+                status = named;
+            }
+        }
+
+        _received.WithLabels(status).Inc(value);
     }
 
     private void Record(Instrument instrument, double value)

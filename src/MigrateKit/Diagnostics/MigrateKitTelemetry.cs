@@ -48,6 +48,29 @@ internal static class MigrateKitTelemetry
     internal static readonly Counter<long> Migrations =
         Meter.CreateCounter<long>("migratekit.migrations", "{migration}", "Finished migrations, by outcome (tag migratekit.status).");
 
+    // The destination's side: what a receiver read and wrote into the VM, counted at each round's
+    // end and when a connection ends (not per frame), and how its migrations ended.
+    internal static readonly Counter<long> BytesReceived =
+        Meter.CreateCounter<long>("migratekit.bytes.received", "By", "Bytes received on migration streams.");
+
+    internal static readonly Counter<long> PagesReceived =
+        Meter.CreateCounter<long>("migratekit.pages.received", "{page}", "Pages received with their data.");
+
+    internal static readonly Counter<long> ZeroPagesReceived =
+        Meter.CreateCounter<long>("migratekit.zero_pages.received", "{page}", "Pages received as zero runs.");
+
+    internal static readonly Counter<long> MigrationsReceived =
+        Meter.CreateCounter<long>("migratekit.migrations.received", "{migration}", "Received migrations, by outcome (tag migratekit.status).");
+
+    internal static readonly Histogram<double> ResumeDuration =
+        Meter.CreateHistogram<double>("migratekit.resume.duration", "ms", "From the source's Complete to the VM running on the destination.");
+
+    internal static readonly Gauge<long> ReceiveDataTotal =
+        Meter.CreateGauge<long>("migratekit.receive.data.total", "By", "The guest memory of the migration being received (or the last one), from its Hello.");
+
+    internal static readonly Gauge<long> ReceiveDataProcessed =
+        Meter.CreateGauge<long>("migratekit.receive.data.processed", "By", "Bytes the migration being received (or the last one) has read so far.");
+
     // The figures of the migration under way (or the last one to end, until the next starts), as
     // last-value gauges: set when they change (start, each round or poll, the end), so a scraper
     // reads them between rounds and after the end alike. KubeVirt's kubevirt_vmi_migration_* figures.
@@ -84,7 +107,7 @@ internal static class MigrateKitTelemetry
     /// <summary>Tag (attribute) names, on measurements and spans.</summary>
     internal static class Tags
     {
-        /// <summary>"engine" or "libvirt".</summary>
+        /// <summary>"engine" or "libvirt" on the source's measurements, "receiver" on the destination's.</summary>
         internal const string Source = "migratekit.source";
 
         /// <summary>The kind of VM the engine migrates ("microvm", "hostvm", …).</summary>

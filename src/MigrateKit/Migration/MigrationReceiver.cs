@@ -322,6 +322,7 @@ public sealed class MigrationReceiver
                 MigrationLog.ReceiveFailed(_logger, ex);
             }
 
+            ReceiverTelemetry.Thrown(ex);
             MigrateKitTelemetry.SetOutcome(activity, ex is OperationCanceledException ? "cancelled" : "failed", ex.Message, ex is OperationCanceledException ? null : ex);
             throw;
         }
@@ -338,6 +339,7 @@ public sealed class MigrationReceiver
             }
         }
 
+        ReceiverTelemetry.Ended(result);
         MigrateKitTelemetry.SetOutcome(activity, MigrationTelemetry.StatusName(result.Status), result.Reason,
             result.Status == MigrationStatus.Completed ? null : result.Error);
         return result;

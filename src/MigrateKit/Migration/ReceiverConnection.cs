@@ -156,6 +156,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
             if (_session is { } session)
             {
                 session.EarlierBytes += _reader.BytesRead;
+                session.CountReceived(0);
                 session.Detach(this);
             }
         }
@@ -333,6 +334,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         session.LastAddress = _connection.RemoteAddress;
         _session = session;
         _sessions?.Begin(session);
+        ReceiverTelemetry.Started(memoryBytes);
         _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, session.Target.EstimateResumeCost()));
         _replyPending = true;
     }
@@ -386,6 +388,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         // bandwidth covers the whole path and no backlog hides in the next forecast.
         ReceiverSession session = Open("RoundEnd");
         session.EndRound(roundEnd.Round);
+        session.CountReceived(_reader.BytesRead);
         _writer.AppendRoundAck(roundEnd.Round);
         _replyPending = true;
         MigrationLog.RoundReceived(_logger, roundEnd.Round, session.Hello.SourceName, session.Pages, session.ZeroPages, session.EarlierBytes + _reader.BytesRead);

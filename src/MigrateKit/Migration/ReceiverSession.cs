@@ -95,6 +95,9 @@ internal sealed class ReceiverSession
     /// <summary>Bytes read on the connections closed so far (the open one counts its own).</summary>
     internal long EarlierBytes { get; set; }
 
+    /// <summary>The session's counters and gauges.</summary>
+    internal ReceiverTelemetry Telemetry { get; } = new();
+
     /// <summary>How long the target's Start took, once it ran.</summary>
     internal TimeSpan? StartDuration { get; private set; }
 
@@ -227,6 +230,9 @@ internal sealed class ReceiverSession
         written.ClearRange(firstPage, count);
         ZeroPages += count;
     }
+
+    /// <summary>Brings the telemetry up to the session's totals, with <paramref name="openConnectionBytes"/> read on the open connection.</summary>
+    internal void CountReceived(long openConnectionBytes) => Telemetry.CountReceived(EarlierBytes + openConnectionBytes, Pages, ZeroPages);
 
     internal void EndRound(int round)
     {

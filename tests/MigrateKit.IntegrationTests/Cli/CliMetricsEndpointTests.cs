@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Http;
@@ -16,7 +17,7 @@ namespace MigrateKit.IntegrationTests.Cli;
 
 /// <summary>
 /// <c>--metrics-listen</c>: a scraper reads the migration figures from <c>bench soak</c> while it
-/// migrates, in Prometheus' text format under the KubeVirt-like names.
+/// migrates, in Prometheus' text format under the KubeVirt-like names, and what a <c>receive</c> received.
 /// </summary>
 [TestClass]
 public sealed class CliMetricsEndpointTests
@@ -86,6 +87,75 @@ public sealed class CliMetricsEndpointTests
         using JsonDocument doc = JsonDocument.Parse(stdout.Result);
         Assert.AreEqual(3, doc.RootElement.GetProperty("verified").GetInt32(), stderr.Result);
         StringAssert.Contains(stderr.Result, $"metrics on http://127.0.0.1:{port}/metrics");
+    }
+
+    [TestMethod]
+    public async Task Receive_WithMetricsListen_ServesWhatItReceived()
+    {
+        string dir = Directory.CreateTempSubdirectory("mk-cli-receive-metrics-").FullName;
+        string socket = Path.Combine(dir, "receive.sock");
+        int port = FreePort();
+
+        // More passes than the guest runs in the check's minute: receive stays up after the migration until killed.
+        using Process receive = CliProcess.Start(["receive", "--listen", "unix:" + socket, "--vm", "hostvm", "--verify-passes", "1000000", "--verbose", "--metrics-listen", $"127.0.0.1:{port}"]);
+        var receiveErr = receive.StandardError.ReadToEndAsync();
+        var receiveOut = receive.StandardOutput.ReadToEndAsync();
+        try
+        {
+            var waited = Stopwatch.StartNew();
+            while (!File.Exists(socket))
+            {
+                Assert.IsFalse(receive.HasExited, "receive exited before it listened");
+                Assert.IsLessThan(TimeSpan.FromMinutes(1), waited.Elapsed, "receive did not listen");
+                await Task.Delay(50);
+            }
+
+            Task<(int Exit, string Stdout, string Stderr)> sending = Task.Run(() => CliProcess.Run(
+                ["send", "--to", "unix:" + socket, "--vm", "hostvm", "--memory", "64MiB", "--workload", "verify", "--hot", "8MiB", "--json"],
+                TimeSpan.FromMinutes(2)));
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            const string Completed = "migratekit_migrations_received_total{status=\"completed\"}";
+            string? scraped = null;
+            waited.Restart();
+            while (scraped is null && !receive.HasExited && waited.Elapsed < TimeSpan.FromMinutes(3))
+            {
+                string text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
+                if (Value(text, Completed) > 0)
+                {
+                    scraped = text;
+                }
+
+                await Task.Delay(50);
+            }
+
+            (int sendExit, string sendOut, string sendErr) = await sending.WaitAsync(TimeSpan.FromMinutes(3));
+            Assert.AreEqual(0, sendExit, sendErr);
+            Assert.IsNotNull(scraped, $"no scrape showed a completed received migration; receive's stderr: {(receive.HasExited ? receiveErr.Result : "(still running)")}");
+
+            Assert.AreEqual(1.0, Value(scraped, Completed), scraped);
+            using JsonDocument sent = JsonDocument.Parse(sendOut);
+            Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_bytes_received_total"), scraped);
+            Assert.IsGreaterThanOrEqualTo(sent.RootElement.GetProperty("bytesSent").GetDouble(), Value(scraped, "migratekit_bytes_received_total"), "the receiver read at least what the source sent as pages");
+            Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_pages_received_total"), scraped);
+            Assert.IsGreaterThanOrEqualTo(0.0, Value(scraped, "migratekit_zero_pages_received_total"), scraped);
+            Assert.AreEqual(64.0 * 1024 * 1024, Value(scraped, "migratekit_receive_data_total_bytes"), scraped);
+            Assert.AreEqual(Value(scraped, "migratekit_bytes_received_total"), Value(scraped, "migratekit_receive_data_processed_bytes"), "one migration received: its bytes are the process's");
+            Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_receive_resume_seconds"), scraped);
+            StringAssert.Contains(scraped, "# TYPE migratekit_bytes_received_total counter");
+            StringAssert.Contains(scraped, "# TYPE migratekit_migrations_received_total counter");
+        }
+        finally
+        {
+            if (!receive.HasExited)
+            {
+                receive.Kill(entireProcessTree: true);
+            }
+
+            await receive.WaitForExitAsync();
+            _ = await receiveOut;
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [TestMethod]
