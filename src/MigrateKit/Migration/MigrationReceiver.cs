@@ -322,8 +322,9 @@ public sealed class MigrationReceiver
                 MigrationLog.ReceiveFailed(_logger, ex);
             }
 
-            ReceiverTelemetry.Thrown(ex);
-            MigrateKitTelemetry.SetOutcome(activity, ex is OperationCanceledException ? "cancelled" : "failed", ex.Message, ex is OperationCanceledException ? null : ex);
+            string thrown = ex is OperationCanceledException ? "cancelled" : "failed";
+            ReceiverTelemetry.Ended(thrown, null);
+            MigrateKitTelemetry.SetOutcome(activity, thrown, ex.Message, ex is OperationCanceledException ? null : ex);
             throw;
         }
 
@@ -339,8 +340,9 @@ public sealed class MigrationReceiver
             }
         }
 
-        ReceiverTelemetry.Ended(result);
-        MigrateKitTelemetry.SetOutcome(activity, MigrationTelemetry.StatusName(result.Status), result.Reason,
+        string status = MigrationTelemetry.StatusName(result.Status);
+        ReceiverTelemetry.Ended(status, result.Status == MigrationStatus.Completed ? result.ResumeDuration : null);
+        MigrateKitTelemetry.SetOutcome(activity, status, result.Reason,
             result.Status == MigrationStatus.Completed ? null : result.Error);
         return result;
     }

@@ -38,21 +38,14 @@ internal sealed class ReceiverTelemetry
         MigrateKitTelemetry.ReceiveDataProcessed.Record((long)_bytesCounted, Tags);
     }
 
-    /// <summary>Counts a receive that ended with a result, and a completed one's resume time.</summary>
-    internal static void Ended(ReceiveResult result)
+    /// <summary>Counts a receive that ended as <paramref name="status"/> (the span's outcome), and a completed one's resume time.</summary>
+    internal static void Ended(string status, TimeSpan? resume)
     {
-        ArgumentNullException.ThrowIfNull(result);
-        if (result.Status == MigrationStatus.Completed && result.ResumeDuration is TimeSpan resume)
+        if (resume is TimeSpan took)
         {
-            MigrateKitTelemetry.ResumeDuration.Record(resume.TotalMilliseconds, Tags);
+            MigrateKitTelemetry.ResumeDuration.Record(took.TotalMilliseconds, Tags);
         }
 
-        Count(MigrationTelemetry.StatusName(result.Status));
-    }
-
-    /// <summary>Counts a receive that ended by throwing: cancelled, or failed while reporting a failure.</summary>
-    internal static void Thrown(Exception exception) => Count(exception is OperationCanceledException ? "cancelled" : "failed");
-
-    private static void Count(string status) =>
         MigrateKitTelemetry.MigrationsReceived.Add(1, MigrateKitTelemetry.With(Tags, MigrateKitTelemetry.Tags.Status, status));
+    }
 }

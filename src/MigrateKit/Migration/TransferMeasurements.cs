@@ -39,14 +39,12 @@ internal sealed class TransferMeasurements
     // (raw, compressed, a larger delta). Without encodings every data page costs PageWireBytes.
     private double _cheapPageBytes = 64;
     private double _otherPageBytes = PageWireBytes;
-    private double _cpuSecondsPerPage;
 
     // The sender's work, summed per kind of round: round 0 reads and sends pages for the first
     // time (first copies into the sent-page cache, raw pages), the re-sends are what the
     // switchover will do again. Older re-send rounds weigh half as much at each new round.
     private BuildTotals _firstCopy;
     private BuildTotals _resends;
-    private bool _resendsPriced;
     private double _cheapShareOfDirty;
     private double _cheapShareOfWarm;
 
@@ -105,7 +103,10 @@ internal sealed class TransferMeasurements
     internal double CheapPageBytes => _cheapPageBytes;
 
     /// <summary>What reading, encoding and framing a data page takes on the sender, measured with encodings on.</summary>
-    internal TimeSpan BuildTimePerPage => TimeSpan.FromSeconds(_cpuSecondsPerPage);
+    internal TimeSpan BuildTimePerPage => TimeSpan.FromSeconds(CpuSecondsPerPage);
+
+    // Halving keeps a re-send total above zero once it has one, so a round that re-sent pages prices them from then on.
+    private double CpuSecondsPerPage => _resends.Pages > 0 ? _resends.PerPage : _firstCopy.Pages > 0 ? _firstCopy.PerPage : 0;
 
     /// <summary>
     /// Records the time <paramref name="elapsed"/> the sender took to read, encode and frame
@@ -127,14 +128,11 @@ internal sealed class TransferMeasurements
         if (Resending)
         {
             _resends = _resends.Add(pages, elapsed.TotalSeconds);
-            _resendsPriced = true;
         }
         else
         {
             _firstCopy = _firstCopy.Add(pages, elapsed.TotalSeconds);
         }
-
-        _cpuSecondsPerPage = _resendsPriced ? _resends.PerPage : _firstCopy.PerPage;
     }
 
     /// <summary>
@@ -234,7 +232,7 @@ internal sealed class TransferMeasurements
         double bandwidth = BandwidthLow();
         var fixedCosts = new DowntimeBreakdown(Estimator.PauseCost, TimeSpan.FromSeconds(Estimator.HarvestCostPerGiB.TotalSeconds * _memoryBytes / (1UL << 30)),
             TimeSpan.Zero, TimeSpan.FromSeconds(DeviceStateBytes / bandwidth), Estimator.ResumeCost);
-        return (ulong)(policy.DeferBudgetBytes(fixedCosts, bandwidth) / (_otherPageBytes + (_cpuSecondsPerPage * bandwidth)));
+        return (ulong)(policy.DeferBudgetBytes(fixedCosts, bandwidth) / (_otherPageBytes + (CpuSecondsPerPage * bandwidth)));
     }
 
     /// <summary>Forecasts a switchover from the pages still pending (of which <paramref name="deferredPages"/> are deferred).</summary>
@@ -247,7 +245,7 @@ internal sealed class TransferMeasurements
     internal Forecast Forecast(int round, TimeSpan elapsed, ulong pendingPages, ulong deferredPages, ulong burstBytes, ulong cheapPages = 0)
     {
         double nonZero = 1 - _zeroFraction;
-        double build = _cpuSecondsPerPage * Bandwidth();
+        double build = CpuSecondsPerPage * Bandwidth();
         double other = nonZero * (_otherPageBytes + build);
         double cheap = cheapPages * (_cheapPageBytes + build);
         var input = new ForecastInput
@@ -270,7 +268,7 @@ internal sealed class TransferMeasurements
     }
 
     private double Blend(double cheapShare) =>
-        (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes) + (_cpuSecondsPerPage * Bandwidth());
+        (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes) + (CpuSecondsPerPage * Bandwidth());
 
     /// <summary>Pages built and the seconds it took.</summary>
     private readonly record struct BuildTotals(double Pages, double Seconds)
