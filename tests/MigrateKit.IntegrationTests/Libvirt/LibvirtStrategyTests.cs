@@ -73,7 +73,10 @@ public sealed class LibvirtStrategyTests
         TestContext.WriteLine(FormattableString.Invariant(
             $"auto: {report.TotalMs:F0} ms job, {clock.ElapsedMilliseconds} ms wall, {report.BytesSent >> 20} MiB, downtime {actual:F0} ms, forecast {predicted:F1} ms"));
         Assert.IsLessThanOrEqualTo(300.0, actual);
-        Assert.IsLessThan(10_000, clock.ElapsedMilliseconds, "seconds, not the deadline");
+        // Plain pre-copy never finishes this guest (it runs to the 60 s deadline). A KVM domain's job ends
+        // within 10 s; under TCG the emulated vCPU and both QEMUs share two cores and one CI run's job took 10 s
+        // (12.1 s wall), so there the bound is a third of the deadline.
+        Assert.IsLessThan(BootSectorDomain.KvmAvailable ? 10_000 : 20_000, clock.ElapsedMilliseconds, "seconds, not the deadline");
         Assert.IsLessThan(400UL * MiB, report.BytesSent, "deltas, not the hot set again and again");
 
         // The bench measures the max(10 ms, 25 %) over repeated runs. One run holds the promise's side: the
