@@ -90,7 +90,9 @@ public sealed class LibvirtPlanner
             Curve = curve,
             MemoryBytes = memory,
             BandwidthBytesPerSecond = bandwidthBytesPerSecond,
-            Options = options ?? new MigrationOptions(),
+            // A libvirt migration runs at the rate limit it is given, so its first copies and
+            // re-sends move at the same speed: the policy may act on the first pass's ratio.
+            Options = (options ?? new MigrationOptions()).WithBandwidthLimit((long)Math.Clamp(bandwidthBytesPerSecond, 4096, long.MaxValue)),
             Deadline = deadline,
             TrackerKind = observation.TrackerKind,
         });

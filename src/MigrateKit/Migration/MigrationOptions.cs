@@ -16,7 +16,9 @@ public sealed class MigrationOptions
     /// for no limit.
     /// </summary>
     /// <value>The default is <see langword="null"/>.</value>
-    public long? BandwidthLimit { get; init; }
+    public long? BandwidthLimit { get => _bandwidthLimit; init => _bandwidthLimit = value; }
+
+    private long? _bandwidthLimit;
 
     /// <summary>Pre-copy rounds before the migration is aborted.</summary>
     /// <value>The default is 30 (Xen stops after 29).</value>
@@ -123,6 +125,14 @@ public sealed class MigrationOptions
     /// 0.8 GB/s of pages against 1.3 GB/s raw, while deltas alone cost under 3 %.
     /// </value>
     public PageEncodings? Encodings { get; init; }
+
+    /// <summary>A copy of these options with another <see cref="BandwidthLimit"/>.</summary>
+    internal MigrationOptions WithBandwidthLimit(long? limit)
+    {
+        var copy = (MigrationOptions)MemberwiseClone();
+        copy._bandwidthLimit = limit;
+        return copy;
+    }
 
     /// <summary>The encodings in force: <see cref="Encodings"/>, or the default for the bandwidth limit.</summary>
     public PageEncodings EffectiveEncodings => Encodings ?? (BandwidthLimit is null ? PageEncodings.Delta : PageEncodings.All);

@@ -120,8 +120,16 @@ public sealed class MigrationPolicy
             return Abort(throttle, Invariant($"fixed costs and deferred pages alone take {Ms(floor)}, over the limit of {Ms(_options.MaxDowntime)}"));
         }
 
+        // Without a bandwidth limit, round 0's rate is what the CPU gives for first copies, which
+        // the destination touches for the first time (15 us a page against 1 us for a re-sent delta
+        // on the reference machine): its ratio overstates the re-sends a throttle must bring under
+        // the link. Like QEMU's auto-converge, which waits for two syncs, such a ratio waits for a
+        // round of re-sends, which costs little at the CPU's speed. Under a limit the link prices
+        // both, and waiting would let a guest with a large working set dirty it all once more at
+        // full speed, a whole extra round at the limit.
         double q = forecast.ConvergenceRatio;
-        if (q > _options.ConvergenceTarget && _options.AllowThrottling && throttle < _options.MaxThrottlePercent)
+        bool ratioPricesResends = state.Round >= 1 || _options.BandwidthLimit is not null;
+        if (q > _options.ConvergenceTarget && ratioPricesResends && _options.AllowThrottling && throttle < _options.MaxThrottlePercent)
         {
             // The guest's speed scales with its run time: aim the rate at target x bandwidth. A guest
             // that dirtied as many pages after the last raise as before it rewrites its whole working

@@ -136,10 +136,11 @@ internal static class PreCopyModel
 
     private static double Pages(PlanInput input, double seconds) => Math.Min(input.TotalPages, input.Curve.PagesAt(TimeSpan.FromSeconds(seconds)));
 
-    /// <summary>A copy of the policy's options with another downtime limit and throttle rule.</summary>
+    /// <summary>A copy of the policy's options with another downtime limit and throttle rule (the bandwidth limit is kept: the policy reads whether there is one).</summary>
     internal static MigrationOptions With(MigrationOptions o, TimeSpan maxDowntime, bool allowThrottling) => new()
     {
         MaxDowntime = maxDowntime,
+        BandwidthLimit = o.BandwidthLimit,
         MaxRounds = o.MaxRounds,
         MinRounds = o.MinRounds,
         MaxBytesFactor = o.MaxBytesFactor,

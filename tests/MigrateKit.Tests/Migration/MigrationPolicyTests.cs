@@ -120,6 +120,31 @@ public sealed class MigrationPolicyTests
     }
 
     [TestMethod]
+    public void WithoutALimit_Round0sRatio_DoesNotThrottleYet_ButTheFirstResendRoundDoes()
+    {
+        var policy = new MigrationPolicy(new MigrationOptions());
+
+        PolicyDecision first = policy.Decide(Forecast(500, ratio: 2.0), State(round: 0));
+        Assert.AreEqual(MigrationAction.Continue, first.Action, "round 0's first copies do not price the re-sends");
+        Assert.AreEqual(0, first.ThrottlePercent);
+
+        PolicyDecision second = policy.Decide(Forecast(500, ratio: 2.0), State(round: 1));
+        Assert.AreEqual(MigrationAction.Throttle, second.Action);
+        Assert.AreEqual(75, second.ThrottlePercent);
+    }
+
+    [TestMethod]
+    [DataRow(2.0, 75)]
+    [DataRow(0.8, 38)]
+    public void UnderALimit_Round0sRatio_Throttles(double ratio, int throttle)
+    {
+        var policy = new MigrationPolicy(new MigrationOptions { BandwidthLimit = 100L << 20 });
+        PolicyDecision d = policy.Decide(Forecast(500, ratio), State(round: 0));
+        Assert.AreEqual(MigrationAction.Throttle, d.Action);
+        Assert.AreEqual(throttle, d.ThrottlePercent);
+    }
+
+    [TestMethod]
     public void DeferredSetGrew_Defers()
     {
         var policy = new MigrationPolicy(new MigrationOptions());

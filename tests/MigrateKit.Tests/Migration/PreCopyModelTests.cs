@@ -85,6 +85,21 @@ public sealed class PreCopyModelTests
     }
 
     [TestMethod]
+    public void TheThrottle_StartsAfterRound0UnderALimit_AndAfterTheFirstResendRoundWithoutOne_AsTheEnginesPolicyDoes()
+    {
+        PlanInput unlimited = Input(Linear(PagesPerSecondOf(200 * MiB)), 100, 100) with { PopulatedPages = 12_800 };
+        PlanInput limited = unlimited with { Options = new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(100), BandwidthLimit = 100L << 20 } };
+
+        MigrationPlan waits = MigrationPlanner.Plan(unlimited);
+        MigrationPlan atOnce = MigrationPlanner.Plan(limited);
+
+        Assert.AreEqual(MigrationAction.Continue, waits.Rounds[0].Action, "round 0's first copies do not price the re-sends");
+        Assert.AreEqual(MigrationAction.Throttle, waits.Rounds[1].Action);
+        Assert.AreEqual(MigrationAction.Throttle, atOnce.Rounds[0].Action);
+        Assert.AreEqual(PlanVerdict.ConvergesWithThrottle, atOnce.Verdict, atOnce.Reason);
+    }
+
+    [TestMethod]
     public void HotPages_AreHeldBackFromRound1On_WithinTheDowntimeBudget()
     {
         // 2000 hot pages of a 5000-page set; the budget is half of what 300 ms carries at 100 MiB/s (about 3800 pages).
