@@ -41,7 +41,7 @@ public sealed class CliStrategyBenchTests
             Assert.IsGreaterThan(0.0, config.GetProperty("medianWallMs").GetDouble(), config.ToString());
             Assert.IsGreaterThan(0.0, config.GetProperty("medianDowntimeMs").GetDouble(), config.ToString());
             Assert.IsGreaterThan(0.0, config.GetProperty("medianJobMs").GetDouble(), config.ToString());
-            Assert.IsGreaterThanOrEqualTo(run.GetProperty("jobMs").GetDouble(), run.GetProperty("wallMs").GetDouble(), "the wall time holds the job");
+            Assert.IsGreaterThanOrEqualTo(run.GetProperty("jobMs").GetDouble(), run.GetProperty("wallMs").GetDouble(), $"the wall time holds the job: {config}");
         }
 
         // Back and forth: each migration leaves from where the one before arrived.
