@@ -214,6 +214,9 @@ public sealed class DowntimeEstimator
         _harvestSecondsPerByte = _harvestSecondsPerByte == 0 ? perByte : Math.Max(perByte, (_harvestSecondsPerByte + perByte) / 2);
     }
 
+    /// <summary>Forgets the harvests seen so far: the next one sets the harvest cost afresh.</summary>
+    internal void ForgetHarvests() => _harvestSecondsPerByte = 0;
+
     /// <summary>
     /// Records how long sending a round took next to how long its bytes at the bandwidth assumed
     /// before it should have taken: the spread of these widens the forecast's interval.

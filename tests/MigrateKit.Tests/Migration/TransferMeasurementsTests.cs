@@ -166,6 +166,26 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void TheHarvestCost_IsPricedFromTheResendRounds_OnceOneWasHarvested()
+    {
+        TransferMeasurements m = Measurements();
+        m.TrackingStarted();
+        m.RecordHarvest(new HarvestResult(10_000, TimeSpan.FromMilliseconds(8)), 10_000);
+        Assert.AreEqual(8, m.Forecast(0, TimeSpan.Zero, 0, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6, "round 0's until a round re-sends");
+
+        // Round 1's harvest replaces round 0's, which raced the whole first copy, instead of averaging with it.
+        m.Resending = true;
+        m.RecordHarvest(new HarvestResult(100, TimeSpan.FromMilliseconds(2)), 100);
+        Assert.AreEqual(2, m.Forecast(1, TimeSpan.Zero, 0, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+
+        // From then on, as before: the worse of the new one and the average.
+        m.RecordHarvest(new HarvestResult(100, TimeSpan.FromMilliseconds(4)), 100);
+        Assert.AreEqual(4, m.Forecast(2, TimeSpan.Zero, 0, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+        m.RecordHarvest(new HarvestResult(100, TimeSpan.FromMilliseconds(2)), 100);
+        Assert.AreEqual(3, m.Forecast(3, TimeSpan.Zero, 0, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+    }
+
+    [TestMethod]
     public void Forecast_CountsPagesInWireBytes_WithTheDeferredOnesApart()
     {
         Forecast f = Measurements().Forecast(1, TimeSpan.FromSeconds(2), 10, 3, 0);
