@@ -14,7 +14,8 @@ public sealed record PlanInput
 
     /// <summary>
     /// The bandwidth the migration gets, bytes per second: the link's, or the limit set on it.
-    /// <see cref="MigrationOptions.BandwidthLimit"/> of <see cref="Options"/> is not read: this is the bandwidth.
+    /// The value of <see cref="MigrationOptions.BandwidthLimit"/> in <see cref="Options"/> is not read: this is the
+    /// bandwidth. Whether one is set decides, as in the engine, whether round 0's dirty rate may raise the throttle.
     /// </summary>
     public required double BandwidthBytesPerSecond { get; init; }
 

@@ -19,7 +19,7 @@ internal static class PreCopyModel
     /// <summary>One run of the model.</summary>
     internal sealed record Outcome(PlanVerdict Verdict, IReadOnlyList<PlannedRound> Rounds, TimeSpan TotalTime, ulong BytesSent, TimeSpan? Downtime, int MaxThrottlePercent, string Reason);
 
-    /// <summary>Models the migration of <paramref name="input"/> at <paramref name="bandwidth"/> under <paramref name="options"/> (its bandwidth limit is not read).</summary>
+    /// <summary>Models the migration of <paramref name="input"/> at <paramref name="bandwidth"/> under <paramref name="options"/> (its bandwidth limit only says whether there is one, for the policy).</summary>
     internal static Outcome Run(PlanInput input, double bandwidth, MigrationOptions options)
     {
         // The engine's estimator, corrected by the same past switchovers the engine's would be.

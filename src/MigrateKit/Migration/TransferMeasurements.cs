@@ -44,8 +44,10 @@ internal sealed class TransferMeasurements
     // time (first copies into the sent-page cache, raw pages), the re-sends are what the
     // switchover will do again. Older re-send rounds weigh half as much at each new round.
     private BuildTotals _firstCopy;
-    private bool _harvestedAfterResends;
     private BuildTotals _resends;
+
+    // Whether a harvest after a re-send round was recorded: round 0's harvest is forgotten then.
+    private bool _harvestedAfterResends;
     private double _cheapShareOfDirty;
     private double _cheapShareOfWarm;
 
