@@ -220,13 +220,16 @@ internal sealed class ReceiverConnection : IPageStreamHandler
             return (ConnectionEnd.Answered, null);
         }
 
-        if (_session?.State == DestinationSessionState.Discarded)
+        // Read once: a query on another connection may discard the session meanwhile, and a session
+        // seen both not discarded and not waiting would be failed here instead of kept or aborted.
+        DestinationSessionState? state = _session?.State;
+        if (state == DestinationSessionState.Discarded)
         {
             // A query released it while this connection still looked alive.
-            return (ConnectionEnd.Ended, Result(MigrationStatus.Aborted, _session.DiscardReason, null));
+            return (ConnectionEnd.Ended, Result(MigrationStatus.Aborted, _session!.DiscardReason, null));
         }
 
-        if (_session is not null && _sessions is not null && _options.ReconnectTimeout > TimeSpan.Zero && _session.State is DestinationSessionState.Receiving or DestinationSessionState.Ready)
+        if (_session is not null && _sessions is not null && _options.ReconnectTimeout > TimeSpan.Zero && state is DestinationSessionState.Receiving or DestinationSessionState.Ready)
         {
             MigrationLog.SessionInterrupted(_logger, _session.Hello.SourceName, cause.Message, _session.Id, _session.State.ToString(), _options.ReconnectTimeout.TotalSeconds);
             return (ConnectionEnd.Interrupted, null);
