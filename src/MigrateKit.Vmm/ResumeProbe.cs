@@ -7,14 +7,6 @@ namespace MigrateKit.Vmm;
 /// <summary>The parts of a resume every VM here shares, measured by doing them.</summary>
 internal static class ResumeProbe
 {
-    /// <summary>Starts a thread and waits for it to end: the resume of a VM whose threads start at resume.</summary>
-    internal static void StartAndJoinThread()
-    {
-        var probe = new Thread(static () => { }) { IsBackground = true };
-        probe.Start();
-        probe.Join();
-    }
-
     /// <summary>
     /// How long waking a waiting thread takes until it runs: the resume of a VM whose threads
     /// were started ahead. Only the wake is timed, not the probe thread's start.
