@@ -22,6 +22,7 @@ internal sealed class ReceiverSessions
     private readonly Queue<Guid> _order = new();
 
     private static int _rehearsed;
+    private ReceiverSession? _current;
 
     internal ReceiverSessions(ILogger logger) => _logger = logger;
 
@@ -53,19 +54,31 @@ internal sealed class ReceiverSessions
     internal Guid? LastAsked { get; private set; }
 
     /// <summary>The migration under way, if any: open on a connection or waiting for its source.</summary>
-    internal ReceiverSession? Current { get; private set; }
+    /// <remarks>Read under the lock: a session replaced by a new one is seen discarded only with its successor in place.</remarks>
+    internal ReceiverSession? Current
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _current;
+            }
+        }
+    }
 
     /// <summary>Makes <paramref name="session"/> the one under way; a session that waited for its source is released (it never ran).</summary>
     internal void Begin(ReceiverSession session)
     {
         lock (_lock)
         {
-            if (Current is { } earlier && earlier != session)
+            // The new session is under way before the old one is discarded: a receiver that sees the
+            // old one discarded must never find no migration under way and end as aborted.
+            ReceiverSession? earlier = _current;
+            _current = session;
+            if (earlier is not null && earlier != session)
             {
                 Discard(earlier, $"a new migration (session {session.Id:N}) arrived while it waited for its source");
             }
-
-            Current = session;
         }
     }
 
@@ -74,7 +87,7 @@ internal sealed class ReceiverSessions
     {
         lock (_lock)
         {
-            if (Current is { } s && s.Id == id && s.State is DestinationSessionState.Receiving or DestinationSessionState.Ready)
+            if (_current is { } s && s.Id == id && s.State is DestinationSessionState.Receiving or DestinationSessionState.Ready)
             {
                 why = string.Empty;
                 return s;
@@ -93,7 +106,7 @@ internal sealed class ReceiverSessions
         lock (_lock)
         {
             SessionStatus status;
-            if (Current is { } s && s.Id == query.SessionId)
+            if (_current is { } s && s.Id == query.SessionId)
             {
                 if (query.Action == SessionQueryAction.Commit && s.State == DestinationSessionState.Ready)
                 {
@@ -140,9 +153,9 @@ internal sealed class ReceiverSessions
     {
         lock (_lock)
         {
-            if (Current == session)
+            if (_current == session)
             {
-                Current = null;
+                _current = null;
             }
 
             if (_finished.TryAdd(session.Id, session.Status()))

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
@@ -90,6 +91,56 @@ public sealed class ReceiverSessionsTests
         Assert.AreEqual(DestinationSessionState.Unknown, Ask(ids[0]).State, "the oldest is forgotten");
         Assert.AreEqual(DestinationSessionState.Discarded, Ask(ids[1]).State);
         Assert.AreEqual(DestinationSessionState.Discarded, Ask(ids[^1]).State);
+    }
+
+    [TestMethod]
+    public void AWaitingSessionSeenDiscarded_IsNeverStillTheOneUnderWay_NorReplacedByNone()
+    {
+        // The listening receiver reads a waiting session's state, then the one under way: aborted
+        // when none is, replaced when another is. A reader between the two steps of a discard
+        // once saw it discarded yet still under way (and waited forever), or discarded by a new
+        // Hello with none under way (and ended the new migration as aborted).
+        for (int i = 0; i < 300; i++)
+        {
+            ReceiverSession old = Open();
+            _sessions.Begin(old);
+            bool replace = i % 2 == 0;
+            ReceiverSession? next = replace ? Open() : null;
+            string? seen = null;
+            using var done = new ManualResetEventSlim();
+            var observer = new Thread(() =>
+            {
+                while (!done.IsSet && seen is null)
+                {
+                    if (old.State == DestinationSessionState.Discarded)
+                    {
+                        ReceiverSession? current = _sessions.Current;
+                        seen = current == old ? "still under way" : replace && current is null ? "replaced by none" : null;
+                        return;
+                    }
+                }
+            });
+            observer.Start();
+            if (next is not null)
+            {
+                _sessions.Begin(next);
+            }
+            else
+            {
+                _sessions.Answer(new SessionQuery(MigrationProtocol.Version, old.Id, SessionQueryAction.Abort));
+            }
+
+            done.Set();
+            observer.Join();
+            Assert.IsNull(seen, $"iteration {i}: a discarded session was seen {seen}");
+            if (next is not null)
+            {
+                _sessions.Discard(next, "test over");
+            }
+
+            _targets.ForEach(t => t.Dispose());
+            _targets.Clear();
+        }
     }
 
     private SessionStatus Ask(Guid id) => _sessions.Answer(new SessionQuery(MigrationProtocol.Version, id, SessionQueryAction.Ask));
