@@ -186,8 +186,9 @@ public sealed class MigrationReceiver
                 {
                     await finished.Connection.DisposeAsync().ConfigureAwait(false);
                     (ConnectionEnd end, ReceiveResult? result) = await ended.ConfigureAwait(false);
-                    // A connection that carried no session (junk, a refused Hello) ends the receive only when no migration is under way.
-                    bool ours = _sessions.Current is null || result?.SessionId == _sessions.Current.Id;
+                    // A connection that carried no session (junk, a refused Hello) ends the receive only when no
+                    // migration is under way; one whose session a newer migration replaced never does.
+                    bool ours = result?.SessionId is { } id ? id == _sessions.Latest?.Id : _sessions.Current is null;
                     if (end == ConnectionEnd.Ended && result is not null && ours)
                     {
                         if (result.Status == MigrationStatus.Completed && finished.Run.Session is { AckConfirmed: false } started && _options.ReconnectTimeout > TimeSpan.Zero)
@@ -236,7 +237,7 @@ public sealed class MigrationReceiver
 
                     if (waiting.State == DestinationSessionState.Discarded)
                     {
-                        if (_sessions.Current is null)
+                        if (_sessions.Latest == waiting)
                         {
                             return Ended(waiting, MigrationStatus.Aborted, waiting.DiscardReason, null);
                         }

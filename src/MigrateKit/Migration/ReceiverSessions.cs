@@ -23,6 +23,7 @@ internal sealed class ReceiverSessions
 
     private static int _rehearsed;
     private ReceiverSession? _current;
+    private ReceiverSession? _latest;
 
     internal ReceiverSessions(ILogger logger) => _logger = logger;
 
@@ -66,6 +67,21 @@ internal sealed class ReceiverSessions
         }
     }
 
+    /// <summary>
+    /// The session begun last, under way or ended: the receive is this migration's. A session it
+    /// replaced ends nothing, however late its connection's end is seen.
+    /// </summary>
+    internal ReceiverSession? Latest
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _latest;
+            }
+        }
+    }
+
     /// <summary>Makes <paramref name="session"/> the one under way; a session that waited for its source is released (it never ran).</summary>
     internal void Begin(ReceiverSession session)
     {
@@ -75,6 +91,7 @@ internal sealed class ReceiverSessions
             // old one discarded must never find no migration under way and end as aborted.
             ReceiverSession? earlier = _current;
             _current = session;
+            _latest = session;
             if (earlier is not null && earlier != session)
             {
                 Discard(earlier, $"a new migration (session {session.Id:N}) arrived while it waited for its source");

@@ -249,6 +249,33 @@ public sealed class MigrationReceiverListenerTests
     }
 
     [TestMethod]
+    public async Task AReplacedSessionsConnection_EndingAfterTheNewMigrationEnded_DoesNotEndTheReceiveForIt()
+    {
+        await using Listening listening = Listen();
+        using var oldVm = new ScriptedVm(1);
+        using var newVm = new ScriptedVm(2);
+        ScriptedSource first = await listening.ConnectAsync(oldVm);
+        await first.HelloAndRoundAsync(0, 8);
+        await using ScriptedSource second = await listening.ConnectAsync(newVm);
+        await second.HelloAndRoundAsync(0, 8);
+
+        // The new migration ends (aborted) while the replaced one's connection is still open; that
+        // connection's end, seen afterwards, is the old session's and must not be the receive's result.
+        Assert.AreEqual(DestinationSessionState.Discarded, (await QueryAsync(listening, newVm.SessionId, SessionQueryAction.Abort)).State);
+        await first.DisposeAsync();
+        await Task.Delay(100);
+        Assert.IsFalse(listening.Receiving.IsCompleted, "the replaced session's connection ended the receive");
+        await second.DisposeAsync();
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Aborted, result.Status);
+        Assert.AreEqual(newVm.SessionId, result.SessionId);
+        Assert.AreEqual("aborted by a query", result.Reason);
+        Assert.IsTrue(listening.Targets[0].Disposed && listening.Targets[1].Disposed);
+        Assert.IsFalse(listening.Targets[0].Started || listening.Targets[1].Started);
+    }
+
+    [TestMethod]
     public async Task AResumeWhileTheOldConnectionStillReads_TakesTheSessionOver()
     {
         await using Listening listening = Listen();
