@@ -260,6 +260,11 @@ internal sealed class TransferMeasurements
         double build = CpuSecondsPerPage * Bandwidth();
         double other = nonZero * (_otherPageBytes + build);
         double cheap = cheapPages * (_cheapPageBytes + build);
+
+        // A limiter's burst lets wire bytes through at once, never the sender's work on each page
+        // (counted here as bytes at the bandwidth): under a limit with a full bucket, a switchover
+        // of small deltas costs its build time, not nothing.
+        double wire = (cheapPages * _cheapPageBytes) + ((pendingPages - cheapPages) * nonZero * _otherPageBytes);
         var input = new ForecastInput
         {
             Round = round,
@@ -274,7 +279,7 @@ internal sealed class TransferMeasurements
             MaxDowntime = _options.MaxDowntime,
             BandwidthBytesPerSecond = Bandwidth(),
             BandwidthLowBytesPerSecond = BandwidthLow(),
-            BurstBytes = burstBytes,
+            BurstBytes = Math.Min(burstBytes, (ulong)wire),
         };
         return Estimator.Estimate(input);
     }

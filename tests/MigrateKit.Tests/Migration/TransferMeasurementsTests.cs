@@ -82,6 +82,21 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void TheLimitersBurst_LetsTheWireBytesThrough_NotTheSendersWork()
+    {
+        TransferMeasurements m = Measurements();
+        m.RecordBuild(pages: 1000, TimeSpan.FromMilliseconds(100));
+
+        // A full bucket takes the ten pages' bytes at once; reading and encoding them still takes 0.1 ms each.
+        Forecast full = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 10, deferredPages: 0, burstBytes: (ulong)MiB);
+        Assert.AreEqual(1.0, full.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+
+        // A bucket smaller than the bytes takes what it holds; the rest goes at the rate.
+        Forecast part = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 10, deferredPages: 0, burstBytes: 4 * Wire);
+        Assert.AreEqual(1.0 + (6 * (double)Wire / MiB * 1000), part.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
     public void TheSendersWorkPerPage_IsTheReSends_OnceARoundReSentPages_NotTheFirstCopies()
     {
         TransferMeasurements m = Measurements(limit: null);
