@@ -349,20 +349,10 @@ public sealed class HostVm : IWorkloadVm
     // A worker started ahead: waits for Start, or ends with the VM if it never starts.
     private void WaitThenRun()
     {
-        lock (_gate)
+        if (_run.WaitForRelease(() => _started))
         {
-            while (!_started && !_run.StopRequested)
-            {
-                Monitor.Wait(_gate);
-            }
-
-            if (!_started)
-            {
-                return;
-            }
+            Run();
         }
-
-        Run();
     }
 
     private void Run()

@@ -86,6 +86,23 @@ internal sealed class RunGate
         }
     }
 
+    /// <summary>
+    /// Holds a thread started ahead of its VM until <paramref name="released"/> says it may go or a
+    /// stop is requested; returns whether it was released. It is not counted as running meanwhile.
+    /// </summary>
+    internal bool WaitForRelease(Func<bool> released)
+    {
+        lock (Lock)
+        {
+            while (!released() && !StopRequested)
+            {
+                Monitor.Wait(Lock);
+            }
+
+            return released();
+        }
+    }
+
     /// <summary>Waits up to <paramref name="time"/> unless a pause or stop is requested (they end it early).</summary>
     internal void Hold(TimeSpan time)
     {

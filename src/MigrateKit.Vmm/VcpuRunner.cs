@@ -122,21 +122,11 @@ internal sealed class VcpuRunner
 
     private void WaitThenLoop()
     {
-        lock (_gate.Lock)
+        // Not counted as running until released to run: leaving needs no Ended.
+        if (_gate.WaitForRelease(() => _release != 0) && _release == Run)
         {
-            while (_release == 0 && !_gate.StopRequested)
-            {
-                Monitor.Wait(_gate.Lock);
-            }
-
-            // Not counted as running until released to run: leaving needs no Ended.
-            if (_release != Run)
-            {
-                return;
-            }
+            Loop();
         }
-
-        Loop();
     }
 
     /// <summary>Makes a running <c>KVM_RUN</c> return, so the loop sees a new request.</summary>

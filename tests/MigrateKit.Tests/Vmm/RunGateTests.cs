@@ -51,6 +51,33 @@ public sealed class RunGateTests
     }
 
     [TestMethod]
+    public void WaitForRelease_HoldsAThreadStartedAhead_UntilReleased_OrUntilTheStop()
+    {
+        var gate = new RunGate();
+        bool released = false;
+        bool? ran = null;
+        var thread = new Thread(() => ran = gate.WaitForRelease(() => released));
+        thread.Start();
+        Assert.IsFalse(thread.Join(50), "it waits until released");
+        lock (gate.Lock)
+        {
+            released = true;
+            Monitor.PulseAll(gate.Lock);
+        }
+
+        Assert.IsTrue(thread.Join(Hang));
+        Assert.IsTrue(ran);
+        Assert.AreEqual(0, gate.Running, "a released thread is counted by whoever released it");
+
+        bool? left = null;
+        var unused = new Thread(() => left = gate.WaitForRelease(static () => false));
+        unused.Start();
+        gate.RequestStop();
+        Assert.IsTrue(unused.Join(Hang));
+        Assert.IsFalse(left, "a stop ends the wait unreleased");
+    }
+
+    [TestMethod]
     public void Hold_ReturnsAtOnce_WhileAPauseIsRequested()
     {
         var gate = new RunGate();
