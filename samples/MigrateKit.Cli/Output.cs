@@ -20,6 +20,10 @@ internal sealed record JsonRound
 
     public required double DurationMs { get; init; }
 
+    public required double SendMs { get; init; }
+
+    public required double HarvestMs { get; init; }
+
     public required ulong DirtyPages { get; init; }
 
     public required ulong HotPages { get; init; }
@@ -53,6 +57,8 @@ internal sealed record JsonRound
         Round = x.Round,
         BytesSent = x.BytesSent,
         DurationMs = x.DurationMs,
+        SendMs = x.SendMs,
+        HarvestMs = x.HarvestMs,
         DirtyPages = x.DirtyPages,
         HotPages = x.HotPages,
         DeferredPages = x.DeferredPages,

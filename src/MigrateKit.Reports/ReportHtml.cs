@@ -123,7 +123,7 @@ internal static class ReportHtml
         }
 
         html.Append("<table id=\"rounds\">\n<thead><tr>");
-        foreach (string h in (string[])["round", "sent", "pages sent", "zero pages", "duration", "send time", "dirty pages", "hot pages", "deferred",
+        foreach (string h in (string[])["round", "sent", "pages sent", "zero pages", "duration", "send time", "harvest", "dirty pages", "hot pages", "deferred",
             "dirty rate", "bandwidth", "throttle", "predicted downtime", "predicted total", "verdict", "action"])
         {
             html.Append("<th>").Append(E(h)).Append("</th>");
@@ -141,6 +141,7 @@ internal static class ReportHtml
             Cell(html, x.ZeroPages.ToString("N0", CultureInfo.InvariantCulture), true);
             Cell(html, Ms(x.DurationMs), true);
             Cell(html, Ms(x.SendMs), true);
+            Cell(html, Ms(x.HarvestMs), true);
             Cell(html, x.DirtyPages.ToString("N0", CultureInfo.InvariantCulture), true);
             Cell(html, x.HotPages.ToString("N0", CultureInfo.InvariantCulture), true);
             Cell(html, x.DeferredPages.ToString("N0", CultureInfo.InvariantCulture), true);

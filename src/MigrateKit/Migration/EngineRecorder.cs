@@ -51,6 +51,9 @@ internal readonly record struct RoundTraffic
     /// <summary>Sending the round's pages.</summary>
     public TimeSpan SendTime { get; init; }
 
+    /// <summary>The harvest after the round.</summary>
+    public TimeSpan HarvestTime { get; init; }
+
     public ulong DirtyPages { get; init; }
 
     /// <summary>The forms the round's data pages went in.</summary>
@@ -178,6 +181,7 @@ internal sealed class EngineRecorder
             ZeroPages = traffic.ZeroPages,
             DurationMs = traffic.Duration.TotalMilliseconds,
             SendMs = traffic.SendTime.TotalMilliseconds,
+            HarvestMs = traffic.HarvestTime.TotalMilliseconds,
             DirtyPages = traffic.DirtyPages,
             Encoding = traffic.Encoding,
             HotPages = totals.HotPages,
@@ -221,6 +225,7 @@ internal sealed class EngineRecorder
             ZeroPages = switchover.ZeroPages,
             Encoding = switchover.Encoding,
             DurationMs = duration.TotalMilliseconds,
+            HarvestMs = switchover.ActualParts.HarvestMs,
             DirtyPages = switchover.DirtyPages,
             HotPages = totals.HotPages,
             DeferredPages = switchover.DeferredPages,

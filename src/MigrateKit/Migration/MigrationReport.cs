@@ -138,6 +138,9 @@ public sealed class RoundReport
     /// <summary>How long sending the round's pages took, until the last byte was handed to the connection, in milliseconds.</summary>
     public double SendMs { get; init; }
 
+    /// <summary>How long the harvest after the round took (the switchover's row: the final harvest, guest paused), in milliseconds.</summary>
+    public double HarvestMs { get; init; }
+
     /// <summary>Pages found dirty by the harvest after the round.</summary>
     public ulong DirtyPages { get; init; }
 

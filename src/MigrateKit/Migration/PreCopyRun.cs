@@ -346,7 +346,7 @@ internal sealed class PreCopyRun
             _regions.ConfirmDelivered();
             _measurements.RoundDelivered(_sender.BytesWritten - bytesBefore, _time.GetElapsedTime(roundStart));
 
-            (ulong dirty, bool deferredGrew) = Harvest();
+            (ulong dirty, bool deferredGrew, TimeSpan harvest) = Harvest();
             Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)Link.Writer.BurstAvailable, _regions.PendingCheapPages);
             var state = new PolicyState(round, Elapsed, _sender.BytesWritten, _source.Memory.TotalSize, _recovery.ThrottlePercent, deferredGrew, dirty);
             PolicyDecision decision = _policy.Decide(forecast, state);
@@ -358,6 +358,7 @@ internal sealed class PreCopyRun
                 ZeroPages = _sender.RoundZeroPages,
                 Duration = _time.GetElapsedTime(roundStart),
                 SendTime = send,
+                HarvestTime = harvest,
                 DirtyPages = dirty,
                 Encoding = _sender.RoundEncoding,
             };
@@ -406,7 +407,7 @@ internal sealed class PreCopyRun
     /// Harvests into the pending sets and defers the hot pages the downtime budget allows, after
     /// pricing them (not in the switchover: the source is paused and every page goes anyway).
     /// </summary>
-    private (ulong Dirty, bool DeferredGrew) Harvest(bool priceHotPages = true)
+    private (ulong Dirty, bool DeferredGrew, TimeSpan Duration) Harvest(bool priceHotPages = true)
     {
         _phase = MigrationPhase.Harvest;
         (HarvestResult result, ulong warm) = _regions.Harvest(_tracker);
@@ -417,7 +418,7 @@ internal sealed class PreCopyRun
 
         _recorder.RecordHarvest(result.Duration);
         _measurements.RecordHarvest(result, warm, _regions.CheapHarvestedPages);
-        return (result.DirtyPages, _regions.DeferHotPages(_measurements.DeferBudgetPages(_policy)));
+        return (result.DirtyPages, _regions.DeferHotPages(_measurements.DeferBudgetPages(_policy)), result.Duration);
     }
 
     /// <summary>The switchover in a <c>migratekit.switchover</c> span of its own.</summary>

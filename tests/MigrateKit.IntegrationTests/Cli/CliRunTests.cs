@@ -46,6 +46,7 @@ public sealed class CliRunTests
                 ulong delta = row.GetProperty("deltaPages").GetUInt64();
                 ulong compressed = row.GetProperty("compressedPages").GetUInt64();
                 Assert.IsLessThanOrEqualTo(row.GetProperty("pagesSent").GetUInt64(), delta + compressed);
+                Assert.IsGreaterThan(0.0, row.GetProperty("harvestMs").GetDouble(), "every row, the switchover's too, was harvested");
                 encoded += delta + compressed;
             }
 

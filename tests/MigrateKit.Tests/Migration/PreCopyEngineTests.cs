@@ -126,6 +126,20 @@ public sealed class PreCopyEngineTests
     }
 
     [TestMethod]
+    public async Task EachRow_CarriesItsHarvest_TheSwitchoversBeingTheFinalOne()
+    {
+        await using var h = new EngineHarness(EngineHarness.Converging);
+        (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options());
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+
+        // The harness's tracker reports 1 ms for every pre-copy harvest; the final one is timed
+        // from the pause, as the downtime's harvest part is.
+        Assert.AreSequenceEqual(new[] { 1.0, 1.0, 1.0 }, report.RoundsDetail.Take(report.Rounds).Select(r => r.HarvestMs).ToArray());
+        Assert.AreEqual(report.ActualDowntimeParts!.HarvestMs, report.RoundsDetail[^1].HarvestMs);
+        Assert.IsGreaterThan(0.0, report.RoundsDetail[^1].HarvestMs);
+    }
+
+    [TestMethod]
     public async Task Progress_IsReportedOncePerRound_WithTheForecast()
     {
         await using var h = new EngineHarness(EngineHarness.Converging);

@@ -188,6 +188,7 @@ public sealed partial class ReportRendererTests
         Assert.AreEqual(report.RoundsDetail.Count, Regex.Count(rounds, "<tr[ >]") - 1, "one row per round and the switchover, under a header row");
         Assert.AreEqual(1, Regex.Count(rounds, "<tr class=\"switchover\">"), "only the switchover row is marked, not the last round that decided it");
         StringAssert.Contains(rounds, "<th>predicted downtime</th>");
+        StringAssert.Contains(rounds, "<th>harvest</th>");
         StringAssert.Contains(rounds, "<td class=\"n\">960.0 ms</td>");
         StringAssert.Contains(rounds, "<td>defer</td>");
         StringAssert.Contains(rounds, "not converging");
