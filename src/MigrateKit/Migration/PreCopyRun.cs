@@ -403,22 +403,20 @@ internal sealed class PreCopyRun
         }
     }
 
-    /// <summary>
-    /// Harvests into the pending sets and defers the hot pages the downtime budget allows, after
-    /// pricing them (not in the switchover: the source is paused and every page goes anyway).
-    /// </summary>
-    private (ulong Dirty, bool DeferredGrew, TimeSpan Duration) Harvest(bool priceHotPages = true)
+    /// <summary>Harvests into the pending sets and defers the hot pages the downtime budget allows, after pricing
+    /// them (not in the switchover, <paramref name="final"/>: every page goes, so that work has no place in the downtime).</summary>
+    private (ulong Dirty, bool DeferredGrew, TimeSpan Duration) Harvest(bool final = false)
     {
         _phase = MigrationPhase.Harvest;
-        (HarvestResult result, ulong warm) = _regions.Harvest(_tracker);
-        if (priceHotPages)
+        (HarvestResult result, ulong warm) = _regions.Harvest(_tracker, final);
+        if (!final)
         {
             _sender.PriceHotPages(_regions.Regions);
         }
 
         _recorder.RecordHarvest(result.Duration);
         _measurements.RecordHarvest(result, warm, _regions.CheapHarvestedPages);
-        return (result.DirtyPages, _regions.DeferHotPages(_measurements.DeferBudgetPages(_policy)), result.Duration);
+        return (result.DirtyPages, !final && _regions.DeferHotPages(_measurements.DeferBudgetPages(_policy)), result.Duration);
     }
 
     /// <summary>The switchover in a <c>migratekit.switchover</c> span of its own.</summary>
@@ -431,7 +429,7 @@ internal sealed class PreCopyRun
             _phase = MigrationPhase.Switchover;
             var switchover = new Switchover(_source, _recovery, _regions, _sender, Link.Channel, _options, () =>
             {
-                ulong dirty = Harvest(priceHotPages: false).Dirty;
+                ulong dirty = Harvest(final: true).Dirty;
                 _phase = MigrationPhase.Switchover;
                 return dirty;
             })

@@ -137,10 +137,14 @@ internal sealed class RegionSet
     }
 
     /// <summary>
-    /// Harvests the tracker into the pending sets and updates the heat. Returns the harvest and
-    /// how many harvested pages are not deferred (the warm ones).
+    /// Harvests the tracker into the pending sets and, unless <paramref name="final"/>, updates the
+    /// heat. Returns the harvest and how many harvested pages are not deferred (the warm ones).
     /// </summary>
-    internal (HarvestResult Result, ulong WarmPages) Harvest(IDirtyPageTracker tracker)
+    /// <param name="tracker">The tracker to harvest.</param>
+    /// <param name="final">The switchover's harvest, guest paused: every pending page goes, so
+    /// which are hot no longer matters, and the heat's pass over every page would only lengthen
+    /// the downtime (0.2–0.4 ms per GiB here, <c>PageHeatBenchmarks</c>).</param>
+    internal (HarvestResult Result, ulong WarmPages) Harvest(IDirtyPageTracker tracker, bool final = false)
     {
         ArgumentNullException.ThrowIfNull(tracker);
         foreach (EngineRegion r in _regions)
@@ -165,7 +169,11 @@ internal sealed class RegionSet
         foreach (EngineRegion r in _regions)
         {
             r.Pending.Or(r.Harvested);
-            r.Heat.Update(r.Harvested);
+            if (!final)
+            {
+                r.Heat.Update(r.Harvested);
+            }
+
             warm += r.WarmHarvested();
         }
 

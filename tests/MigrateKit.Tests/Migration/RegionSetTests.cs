@@ -138,6 +138,23 @@ public sealed class RegionSetTests
     }
 
     [TestMethod]
+    public void TheFinalHarvest_AddsToPending_WithoutTouchingTheHeat()
+    {
+        using GuestMemoryLayout memory = Memory();
+        RegionSet set = With(memory, [], []);
+        var tracker = new ScriptedTracker(memory, _ => [new PageWrite(0, 5, 1), new PageWrite(1, 3, 1)], () => false, _ => { });
+        set.Harvest(tracker);
+
+        (HarvestResult result, ulong warm) = set.Harvest(tracker, final: true);
+
+        Assert.AreEqual(2UL, result.DirtyPages);
+        Assert.AreEqual(2UL, warm);
+        Assert.AreSequenceEqual(new[] { (0, 5UL), (1, 3UL) }, Pages(set.Pending));
+        Assert.AreSequenceEqual(new[] { 1, 1 }, set.Regions.Select(r => r.Heat.Rounds).ToArray(), "only the first harvest was recorded");
+        Assert.AreEqual(0UL, set.Regions.Aggregate(0UL, (sum, r) => sum + r.Heat.HotCount), "dirty in one round only: nothing is hot");
+    }
+
+    [TestMethod]
     public void Harvest_MarksEveryPagePending_WhenTheTrackerFails()
     {
         using GuestMemoryLayout memory = Memory();
