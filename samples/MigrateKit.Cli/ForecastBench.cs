@@ -59,7 +59,7 @@ internal static class ForecastBench
         foreach (ForecastGroup g in s.ByWorkload)
         {
             string parts = g.MeanPartErrorMs is { } p
-                ? string.Create(CultureInfo.InvariantCulture, $"; predicted − actual: pause {p.PauseMs:+0.0;-0.0}, harvest {p.HarvestMs:+0.0;-0.0}, transfer {p.TransferMs:+0.0;-0.0}, resume {p.ResumeMs:+0.0;-0.0} ms")
+                ? string.Create(CultureInfo.InvariantCulture, $"; predicted − actual: pause {p.PauseMs:+0.0;-0.0}, harvest {p.HarvestMs:+0.0;-0.0}, transfer {p.TransferMs:+0.0;-0.0}, commit {p.ResumeMs:+0.0;-0.0} ms")
                 : "";
             table.AddRow($"{g.Vm} {g.Workload}", Markup.Escape($"{g.Runs} runs, median {Pct(g.MedianErrorPct)}, worst {Pct(g.WorstErrorPct)}{parts}"));
         }

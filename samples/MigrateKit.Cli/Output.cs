@@ -278,7 +278,7 @@ internal static class Output
             summary.AddRow("  pause", $"{ap.PauseMs:F1} ms (predicted {pp.PauseMs:F1})");
             summary.AddRow("  final harvest", $"{ap.HarvestMs:F1} ms (predicted {pp.HarvestMs:F1})");
             summary.AddRow("  transfer", $"{ap.TransferMs:F1} ms (predicted {pp.TransferMs:F1})");
-            summary.AddRow("  ack (checks, resume, RTT)", $"{ap.ResumeMs:F1} ms (predicted {pp.ResumeMs:F1})");
+            summary.AddRow("  commit (checks, resume, RTT)", $"{ap.ResumeMs:F1} ms (predicted {pp.ResumeMs:F1})");
         }
 
         summary.AddRow("rounds", r.Rounds.ToString(CultureInfo.InvariantCulture));

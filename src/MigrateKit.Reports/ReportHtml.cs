@@ -87,7 +87,7 @@ internal static class ReportHtml
             yield return ("  pause", Part(a?.PauseMs, p.PauseMs));
             yield return ("  final harvest", Part(a?.HarvestMs, p.HarvestMs));
             yield return ("  transfer", Part(a?.TransferMs, p.TransferMs));
-            yield return ("  ack (checks, resume, RTT)", Part(a?.ResumeMs, p.ResumeMs));
+            yield return ("  commit (checks, resume, RTT)", Part(a?.ResumeMs, p.ResumeMs));
         }
 
         yield return ("total time", Ms(r.TotalMs));

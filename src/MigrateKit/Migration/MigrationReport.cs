@@ -214,8 +214,9 @@ public sealed class RoundReport
 /// <summary>A downtime split into its parts, milliseconds.</summary>
 /// <param name="PauseMs">Stopping the vCPUs.</param>
 /// <param name="HarvestMs">The final harvest.</param>
-/// <param name="TransferMs">Sending the remaining pages, device state and digests.</param>
-/// <param name="ResumeMs">From the Complete frame leaving to the destination's Ack arriving (its checks and restore, Ready, Commit, its start: two round trips).</param>
+/// <param name="TransferMs">Sending the remaining pages, device state and digests, until the destination has them: measured, until its
+/// Ready less the checks it reports (so the way back of that exchange counts here).</param>
+/// <param name="ResumeMs">The rest of the commit step, up to the destination's Ack: its checks and restore, Commit, its start.</param>
 public sealed record DowntimeParts(double PauseMs, double HarvestMs, double TransferMs, double ResumeMs);
 
 /// <summary>The outcome of a migration, with every round, predicted next to actual.</summary>

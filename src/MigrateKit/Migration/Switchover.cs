@@ -116,6 +116,7 @@ internal sealed class Switchover
         CompletionAck ack;
         long completeSent;
         long readyAt;
+        DestinationReady ready;
 
         // The source is paused: a destination that stops reading must not keep it so forever.
         using var timeout = new CancellationTokenSource(_options.ResponseTimeout, time);
@@ -129,7 +130,7 @@ internal sealed class Switchover
             _channel.MarkCompleteSent();
             await _sender.FlushAsync(deadline.Token).ConfigureAwait(false);
             completeSent = time.GetTimestamp();
-            await _channel.WaitForReadyAsync(ct).ConfigureAwait(false);
+            ready = await _channel.WaitForReadyAsync(ct).ConfigureAwait(false);
             readyAt = time.GetTimestamp();
 
             // From here the destination may start the VM: the source never resumes on its own.
@@ -167,10 +168,24 @@ internal sealed class Switchover
             ThrottlePercent = throttle,
             PauseLatency = pauseLatency,
             Downtime = downtime,
-            ActualParts = new DowntimeParts(pauseLatency.TotalMilliseconds, finalHarvest.TotalMilliseconds,
-                (downtime - pauseLatency - finalHarvest - ackWait).TotalMilliseconds, ackWait.TotalMilliseconds),
+            ActualParts = Parts(pauseLatency, finalHarvest, downtime, ackWait, time.GetElapsedTime(completeSent, readyAt), ready.PrepareDuration),
             ResumeDuration = ack.ResumeDuration,
             CommitDuration = commit,
         };
+    }
+
+    /// <summary>
+    /// The downtime's parts. The destination reads Complete only after applying everything sent
+    /// before it, so until its Ready (<paramref name="readyWait"/> after Complete left), less the
+    /// checks it reports (<paramref name="prepare"/>), the switchover's pages were still arriving:
+    /// that belongs to the transfer, as in the forecast, whose bandwidth is measured up to each
+    /// round's acknowledgement. The rest of <paramref name="ackWait"/> is the commit step's.
+    /// </summary>
+    internal static DowntimeParts Parts(TimeSpan pause, TimeSpan finalHarvest, TimeSpan downtime, TimeSpan ackWait, TimeSpan readyWait, TimeSpan prepare)
+    {
+        TimeSpan arriving = readyWait - prepare;
+        arriving = arriving < TimeSpan.Zero ? TimeSpan.Zero : arriving > ackWait ? ackWait : arriving;
+        return new DowntimeParts(pause.TotalMilliseconds, finalHarvest.TotalMilliseconds,
+            (downtime - pause - finalHarvest - ackWait + arriving).TotalMilliseconds, (ackWait - arriving).TotalMilliseconds);
     }
 }

@@ -60,6 +60,21 @@ public sealed class SwitchoverTests : IDisposable
         _reading.Dispose();
     }
 
+    [TestMethod]
+    [DataRow(5.0, 2.0, 3.0, DisplayName = "Ready 5 ms after Complete, 2 ms of checks: 3 ms still arriving")]
+    [DataRow(1.0, 2.0, 0.0, DisplayName = "checks reported longer than the wait: nothing arriving")]
+    [DataRow(12.0, 0.0, 9.0, DisplayName = "never more than the whole wait")]
+    public void Parts_GiveTheTransferWhatWasStillArrivingBeforeReady(double readyWait, double prepare, double arriving)
+    {
+        // Pause 1, harvest 2, 20 ms sending, then 9 ms from Complete to the Ack: a 32 ms downtime.
+        DowntimeParts parts = Switchover.Parts(Ms(1), Ms(2), Ms(32), Ms(9), Ms(readyWait), Ms(prepare));
+
+        Assert.AreEqual(new DowntimeParts(1, 2, 20 + arriving, 9 - arriving), parts);
+        Assert.AreEqual(32.0, parts.PauseMs + parts.HarvestMs + parts.TransferMs + parts.ResumeMs, 1e-9, "the parts add up to the downtime");
+    }
+
+    private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
     /// <summary>
     /// A paused-source switchover over <paramref name="toDestination"/>: pages 1, 2 and 5 pending (2
     /// deferred); pages 1 to 3 hold data; the final harvest finds page 3 dirty.
