@@ -1,5 +1,4 @@
 using System;
-using System.Linq;
 
 namespace MigrateKit.Estimation;
 
@@ -92,7 +91,9 @@ public sealed class BandwidthMeter
             return BytesPerSecond > 0 ? BytesPerSecond : OpenWindowRate();
         }
 
-        double[] recent = _samples.Take(_sampleCount).Order().ToArray();
+        Span<double> recent = _sampleCount <= 64 ? stackalloc double[_sampleCount] : new double[_sampleCount];
+        _samples.AsSpan(0, _sampleCount).CopyTo(recent);
+        Quantile.Sort(recent);
         return Math.Min(Quantile.Of(recent, quantile), BytesPerSecond);
     }
 

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 
 namespace MigrateKit.Estimation;
 
@@ -178,7 +177,19 @@ public sealed class DowntimeEstimator
     public void ObserveResume(TimeSpan cost) => ResumeCost = cost;
 
     /// <summary>The slowest recent exchange with the destination (a round's end to its acknowledgement); zero until observed.</summary>
-    public TimeSpan SlowestRoundTrip => _roundTrips.Count == 0 ? TimeSpan.Zero : _roundTrips.Max();
+    public TimeSpan SlowestRoundTrip
+    {
+        get
+        {
+            TimeSpan slowest = TimeSpan.Zero;
+            foreach (TimeSpan t in _roundTrips)
+            {
+                slowest = t > slowest ? t : slowest;
+            }
+
+            return slowest;
+        }
+    }
 
     /// <summary>
     /// Records how long an exchange with the destination took. A switchover ends with two
@@ -315,7 +326,13 @@ public sealed class DowntimeEstimator
             return (1, 1);
         }
 
-        double[] sorted = _sendRatios.Order().ToArray();
+        Span<double> sorted = stackalloc double[_sendRatios.Count];
+        for (int i = 0; i < sorted.Length; i++)
+        {
+            sorted[i] = _sendRatios[i];
+        }
+
+        Quantile.Sort(sorted);
         if (sorted.Length < 5)
         {
             return (sorted[0], sorted[^1]);

@@ -1,6 +1,6 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
+using System.Runtime.InteropServices;
 
 namespace MigrateKit.Estimation;
 
@@ -99,7 +99,9 @@ public sealed class DowntimeHistory
     public DowntimeCorrection Correction(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        Sample[] s;
+
+        // Asked after every harvest: copied and sorted on the stack, nothing allocated.
+        Span<Sample> s = stackalloc Sample[Capacity];
         lock (_samples)
         {
             List<Sample> list = Samples(key);
@@ -108,11 +110,18 @@ public sealed class DowntimeHistory
                 return DowntimeCorrection.None;
             }
 
-            s = list.ToArray();
+            CollectionsMarshal.AsSpan(list).CopyTo(s);
+            s = s[..list.Count];
         }
 
         (double ratio, double bias) = Fit(s);
-        double[] misses = s.Select(x => x.Actual - (x.Fixed + bias + (ratio * x.Transfer))).Order().ToArray();
+        Span<double> misses = stackalloc double[s.Length];
+        for (int i = 0; i < s.Length; i++)
+        {
+            misses[i] = s[i].Actual - (s[i].Fixed + bias + (ratio * s[i].Transfer));
+        }
+
+        Quantile.Sort(misses);
 
         // With few samples the extremes are all there is; from five on, the 90th percentiles.
         double above = Math.Max(0, misses.Length < 5 ? misses[^1] : Quantile.Of(misses, 0.9));
@@ -166,22 +175,40 @@ public sealed class DowntimeHistory
     /// Least squares of what the fixed costs leave over the transfer forecast, where the
     /// transfers differ enough to tell a ratio from a bias; otherwise a bias alone.
     /// </summary>
-    private static (double Ratio, double Bias) Fit(Sample[] s)
+    private static (double Ratio, double Bias) Fit(ReadOnlySpan<Sample> s)
     {
-        double[] x = s.Select(v => v.Transfer).ToArray();
-        double[] y = s.Select(v => v.Actual - v.Fixed).ToArray();
-        double mx = x.Average();
-        double my = y.Average();
-        double vx = x.Sum(v => (v - mx) * (v - mx));
+        double mx = 0;
+        double my = 0;
+        foreach (Sample v in s)
+        {
+            mx += v.Transfer;
+            my += v.Actual - v.Fixed;
+        }
+
+        mx /= s.Length;
+        my /= s.Length;
+        double vx = 0;
+        double cxy = 0;
+        foreach (Sample v in s)
+        {
+            vx += (v.Transfer - mx) * (v.Transfer - mx);
+            cxy += (v.Transfer - mx) * (v.Actual - v.Fixed - my);
+        }
+
         double spread = mx > 0 ? Math.Sqrt(vx / s.Length) / mx : 0;
         if (s.Length >= 4 && spread >= 0.25)
         {
-            double slope = x.Zip(y, (a, b) => (a - mx) * (b - my)).Sum() / vx;
-            double ratio = Math.Clamp(slope, 0.3, 3);
+            double ratio = Math.Clamp(cxy / vx, 0.3, 3);
             return (ratio, my - (ratio * mx));
         }
 
-        double[] residual = y.Zip(x, (b, a) => b - a).Order().ToArray();
+        Span<double> residual = stackalloc double[s.Length];
+        for (int i = 0; i < s.Length; i++)
+        {
+            residual[i] = s[i].Actual - s[i].Fixed - s[i].Transfer;
+        }
+
+        Quantile.Sort(residual);
         return (1, Quantile.Of(residual, 0.5));
     }
 

@@ -4,6 +4,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks;
+using MigrateKit.Estimation;
 
 namespace MigrateKit.Migration;
 
@@ -35,6 +36,34 @@ internal static class JitWarmup
         }
 
         PrepareAll(type, depth: 0);
+    }
+
+    /// <summary>
+    /// Compiles the source engine's code: the switchover's, and the forecast and decision that
+    /// run after each harvest (on the decisive round, the guest dirties pages while they run).
+    /// </summary>
+    internal static void PrepareEngine()
+    {
+        Prepare(typeof(PreCopyEngine));
+        Prepare(typeof(PreCopyRun));
+        Prepare(typeof(RegionSet));
+        Prepare(typeof(EngineRegion));
+        Prepare(typeof(HotPageDeferral));
+        Prepare(typeof(PageHeat));
+        Prepare(typeof(RoundSender));
+        Prepare(typeof(TransferMeasurements));
+        Prepare(typeof(DowntimeEstimator));
+        Prepare(typeof(DowntimeHistory));
+        Prepare(typeof(BandwidthMeter));
+        Prepare(typeof(DirtyRateMeter));
+        Prepare(typeof(Quantile));
+        Prepare(typeof(MigrationPolicy));
+        Prepare(typeof(DestinationLink));
+        Prepare(typeof(Reconnector));
+        Prepare(typeof(LinkRecovery));
+        Prepare(typeof(Switchover));
+        Prepare(typeof(SourceRecovery));
+        Prepare(typeof(EngineRecorder));
     }
 
     /// <summary>Whether <see cref="Prepare"/> ran for <paramref name="type"/> in this process.</summary>

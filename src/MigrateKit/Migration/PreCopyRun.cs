@@ -306,26 +306,8 @@ internal sealed class PreCopyRun
 
         _measurements.Estimator.ObservePause(latency);
         StreamRehearsal.Run(_regions.Regions[0].Memory, state);
-        PrepareCode();
+        JitWarmup.PrepareEngine();
         DestinationChannel.Rehearse(_options);
-    }
-
-    /// <summary>Compiles the engine's code now, so the switchover never waits on the JIT.</summary>
-    private static void PrepareCode()
-    {
-        JitWarmup.Prepare(typeof(PreCopyEngine));
-        JitWarmup.Prepare(typeof(PreCopyRun));
-        JitWarmup.Prepare(typeof(RegionSet));
-        JitWarmup.Prepare(typeof(EngineRegion));
-        JitWarmup.Prepare(typeof(HotPageDeferral));
-        JitWarmup.Prepare(typeof(RoundSender));
-        JitWarmup.Prepare(typeof(TransferMeasurements));
-        JitWarmup.Prepare(typeof(DestinationLink));
-        JitWarmup.Prepare(typeof(Reconnector));
-        JitWarmup.Prepare(typeof(LinkRecovery));
-        JitWarmup.Prepare(typeof(Switchover));
-        JitWarmup.Prepare(typeof(SourceRecovery));
-        JitWarmup.Prepare(typeof(EngineRecorder));
     }
 
     /// <summary>One pre-copy round in a <c>migratekit.round</c> span: send, wait for the destination, harvest, forecast, decide.</summary>
