@@ -105,6 +105,14 @@ public readonly record struct ForecastInput
     /// <summary>Dirtying rate of all pages.</summary>
     public required double TotalDirtyBytesPerSecond { get; init; }
 
+    /// <summary>
+    /// How long the guest has been writing pages the last harvest will not report: half the
+    /// harvest (it re-protects pages as it goes) and the time since it ended. A switchover's
+    /// final harvest finds what the guest dirtied in that time and until the vCPUs stop.
+    /// </summary>
+    /// <value>Zero when unknown (the pause alone is counted then).</value>
+    public TimeSpan DirtyingSinceHarvest { get; init; }
+
     /// <summary>Size of the device state.</summary>
     public required ulong DeviceStateBytes { get; init; }
 
@@ -262,8 +270,10 @@ public sealed class DowntimeEstimator
         double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
         TimeSpan harvest = TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
 
-        // Between the decision and the moment the vCPUs stop, the guest keeps writing.
-        double duringPause = input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds;
+        // Since the harvest looked at each page, and until the vCPUs stop, the guest keeps writing:
+        // pages not deferred become pending anew (deferred ones are pending already).
+        double duringPause = (input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds)
+            + (input.WarmDirtyBytesPerSecond * input.DirtyingSinceHarvest.TotalSeconds);
         TimeSpan rawTransfer = TimeSpan.FromSeconds(Math.Max(input.PendingBytes + duringPause - input.BurstBytes, 0) / switchover);
         TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / switchover);
         _lastRaw = new DowntimeBreakdown(PauseCost, harvest, rawTransfer, device, ResumeCost);

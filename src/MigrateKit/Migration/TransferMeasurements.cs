@@ -33,6 +33,7 @@ internal sealed class TransferMeasurements
     private readonly DirtyRateMeter _dirtyRate = new();
     private readonly DirtyRateMeter _warmRate = new();
     private long _lastHarvest;
+    private TimeSpan _lastHarvestDuration;
     private double _zeroFraction;
 
     // What a page costs on the wire: one last sent as a small delta, and any other data page
@@ -181,6 +182,7 @@ internal sealed class TransferMeasurements
         }
 
         Estimator.ObserveHarvest(result.Duration, _memoryBytes);
+        _lastHarvestDuration = result.Duration;
         _dirtyRate.Record(result.DirtyPages, interval);
         _warmRate.Record(warmPages, interval);
     }
@@ -274,6 +276,7 @@ internal sealed class TransferMeasurements
             DeferredBytes = (ulong)(deferredPages * other),
             WarmDirtyBytesPerSecond = _warmRate.LastPagesPerSecond * Blend(_cheapShareOfWarm),
             TotalDirtyBytesPerSecond = _dirtyRate.LastPagesPerSecond * Blend(_cheapShareOfDirty),
+            DirtyingSinceHarvest = (_lastHarvestDuration / 2) + _time.GetElapsedTime(_lastHarvest),
             DeviceStateBytes = (ulong)DeviceStateBytes,
             MemoryBytes = _memoryBytes,
             MaxDowntime = _options.MaxDowntime,

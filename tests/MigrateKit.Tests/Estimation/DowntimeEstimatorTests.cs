@@ -116,6 +116,22 @@ public sealed class DowntimeEstimatorTests
     }
 
     [TestMethod]
+    public void DirtyingSinceTheHarvest_AddsTheWarmRateOverThatTime()
+    {
+        var estimator = new DowntimeEstimator();
+        estimator.ObservePause(Ms(10));
+
+        // Pause: 20 MiB/s of all pages for 10 ms. Since the harvest: 5 MiB/s of warm pages for
+        // 40 ms (the deferred hot pages are pending already). 0.2 + 0.2 MiB: 4 ms at 100 MiB/s.
+        ForecastInput input = Input(pending: 0, warm: 5.0 * MiB, totalDirty: 20.0 * MiB, maxDowntimeMs: 1000) with { DirtyingSinceHarvest = Ms(40) };
+        Forecast f = estimator.Estimate(input);
+        AreClose(Ms(4), f.Breakdown.Transfer, "transfer");
+
+        // Unknown (zero), only the pause counts: 2 ms.
+        AreClose(Ms(2), estimator.Estimate(input with { DirtyingSinceHarvest = TimeSpan.Zero }).Breakdown.Transfer, "transfer without it");
+    }
+
+    [TestMethod]
     public void WithoutObservations_OnlyTheBytesCount()
     {
         var estimator = new DowntimeEstimator();
