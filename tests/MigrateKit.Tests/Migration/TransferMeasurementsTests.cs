@@ -169,6 +169,25 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void Forecast_CountsTheWarmPagesDirtiedSinceTheHarvestLookedAtThem()
+    {
+        TransferMeasurements m = Measurements();
+        m.TrackingStarted();
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        m.RecordHarvest(new HarvestResult(50, TimeSpan.FromMilliseconds(8)), warmPages: 20);
+
+        // Half the 8 ms harvest and the 6 ms since it ended: 10 ms of warm pages still to send.
+        _time.Advance(TimeSpan.FromMilliseconds(6));
+        Forecast f = m.Forecast(1, TimeSpan.FromSeconds(1), 0, 0, 0);
+        Assert.AreEqual(f.DirtyBytesPerSecond * 0.010 / f.BandwidthBytesPerSecond, f.Breakdown.Transfer.TotalSeconds, 2e-6);
+
+        // Later, more.
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        Forecast later = m.Forecast(1, TimeSpan.FromSeconds(1), 0, 0, 0);
+        Assert.AreEqual(2 * f.Breakdown.Transfer.TotalSeconds, later.Breakdown.Transfer.TotalSeconds, 4e-6);
+    }
+
+    [TestMethod]
     public void RecordHarvest_MeasuresTheHarvestCost()
     {
         TransferMeasurements m = Measurements();
