@@ -262,13 +262,21 @@ public sealed class DowntimeEstimator
     public void ObserveSwitchover(TimeSpan actual) =>
         History?.Record(HistoryKey, _lastRaw.Transfer + _lastRaw.DeviceState, _lastRaw.Pause + _lastRaw.FinalHarvest + _lastRaw.Resume, actual);
 
+    /// <summary>Records how long the switchover's final harvest took (paused) in <see cref="History"/>, for the next forecasts' harvest part.</summary>
+    /// <param name="duration">From the pause to the end of the final harvest.</param>
+    /// <param name="bytesCovered">The guest memory it covered.</param>
+    public void ObserveFinalHarvest(TimeSpan duration, ulong bytesCovered) =>
+        History?.RecordFinalHarvest(HistoryKey, duration, bytesCovered);
+
     /// <summary>Makes a forecast.</summary>
     public Forecast Estimate(in ForecastInput input)
     {
         double bandwidth = Math.Max(input.BandwidthBytesPerSecond, 1);
         double low = Math.Clamp(input.BandwidthLowBytesPerSecond ?? bandwidth, 1, bandwidth);
         double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
-        TimeSpan harvest = TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
+        // The final harvest runs paused: this machine's earlier ones price it, once there are a
+        // few; until then the pre-copy harvests do (against the guest's writes, often slower).
+        TimeSpan harvest = History?.FinalHarvestCost(HistoryKey, input.MemoryBytes) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
 
         // Since the harvest looked at each page, and until the vCPUs stop, the guest keeps writing:
         // pages not deferred become pending anew (deferred ones are pending already).

@@ -38,7 +38,16 @@ public sealed class DowntimeHistory
     // ~10 ms of the fixed parts), so switchovers recorded before do not fit a line with later ones.
     private const string StorePrefix = "downtime.2/";
 
+    /// <summary>Final harvests kept per key.</summary>
+    private const int HarvestCapacity = 16;
+
+    /// <summary>Final harvests of a kind needed before they price the next one.</summary>
+    private const int MinimumHarvests = 3;
+
+    private const string HarvestPrefix = "harvest.1/";
+
     private readonly Dictionary<string, List<Sample>> _samples = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<HarvestSample>> _harvests = new(StringComparer.Ordinal);
     private readonly ICalibrationStore? _store;
 
     /// <summary>Creates a history kept in this process, or also in <paramref name="store"/>.</summary>
@@ -65,12 +74,7 @@ public sealed class DowntimeHistory
         lock (_samples)
         {
             List<Sample> list = Samples(key);
-            if (list.Count == Capacity)
-            {
-                list.RemoveAt(0);
-            }
-
-            list.Add(new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds));
+            KeepLatest(list, new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds), Capacity);
             entry = ToEntry(list);
         }
 
@@ -92,7 +96,107 @@ public sealed class DowntimeHistory
         lock (_samples)
         {
             _samples.Clear();
+            _harvests.Clear();
         }
+    }
+
+    /// <summary>
+    /// Records how long a switchover's final harvest took with the guest paused. Pre-copy
+    /// harvests run against the guest's writes and say little about it: on a 2-core machine,
+    /// a random writer's ran at 2.4-8.7 ms per GiB against 2.2-2.9 ms paused, a sequential
+    /// one's at 1.0-1.9 ms against 1.5-2.5 ms (its bookkeeping included).
+    /// With a store, kept under "harvest.1/" + the kind (figures m.N in bytes and h.N in seconds).
+    /// </summary>
+    /// <param name="key">The kind of migration.</param>
+    /// <param name="duration">From the pause to the end of the final harvest's bookkeeping.</param>
+    /// <param name="memoryBytes">The guest memory it covered.</param>
+    public void RecordFinalHarvest(string key, TimeSpan duration, ulong memoryBytes)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (duration <= TimeSpan.Zero || memoryBytes == 0)
+        {
+            return;
+        }
+
+        CalibrationEntry entry;
+        lock (_samples)
+        {
+            List<HarvestSample> list = Harvests(key);
+            KeepLatest(list, new HarvestSample(memoryBytes, duration.TotalSeconds), HarvestCapacity);
+            var values = new Dictionary<string, double>(StringComparer.Ordinal);
+            for (int i = 0; i < list.Count; i++)
+            {
+                values[$"m.{i}"] = list[i].MemoryBytes;
+                values[$"h.{i}"] = list[i].Seconds;
+            }
+
+            entry = new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
+        }
+
+        _store?.Save(HarvestPrefix + key, entry);
+    }
+
+    /// <summary>
+    /// What a final harvest of <paramref name="memoryBytes"/> should take, from the recorded ones
+    /// of <paramref name="key"/>: the median of those of the same size, or of all scaled by
+    /// size; null with fewer than three.
+    /// </summary>
+    public TimeSpan? FinalHarvestCost(string key, ulong memoryBytes)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Span<double> same = stackalloc double[HarvestCapacity];
+        Span<double> scaled = stackalloc double[HarvestCapacity];
+        int sameCount = 0;
+        int count;
+        lock (_samples)
+        {
+            List<HarvestSample> list = Harvests(key);
+            count = list.Count;
+            for (int i = 0; i < count; i++)
+            {
+                HarvestSample h = list[i];
+                scaled[i] = h.Seconds * memoryBytes / h.MemoryBytes;
+                if (h.MemoryBytes == memoryBytes)
+                {
+                    same[sameCount++] = h.Seconds;
+                }
+            }
+        }
+
+        Span<double> use = sameCount >= MinimumHarvests ? same[..sameCount] : scaled[..count];
+        if (use.Length < MinimumHarvests)
+        {
+            return null;
+        }
+
+        Quantile.Sort(use);
+        return TimeSpan.FromSeconds(Quantile.Of(use, 0.5));
+    }
+
+    /// <summary>The final harvests of <paramref name="key"/>, loaded from the store the first time. Called under the lock.</summary>
+    private List<HarvestSample> Harvests(string key)
+    {
+        if (!_harvests.TryGetValue(key, out List<HarvestSample>? list))
+        {
+            list = new List<HarvestSample>();
+            if (_store?.Load(HarvestPrefix + key) is { } entry)
+            {
+                // A figure missing or out of range ends them, as for the switchovers.
+                for (int i = 0; i < HarvestCapacity; i++)
+                {
+                    if (entry.Get($"m.{i}") is not double m || entry.Get($"h.{i}") is not double h || !(m >= 1 && m < 1e15 && h > 0 && h < 60))
+                    {
+                        break;
+                    }
+
+                    list.Add(new HarvestSample((ulong)m, h));
+                }
+            }
+
+            _harvests[key] = list;
+        }
+
+        return list;
     }
 
     /// <summary>The correction the switchovers of <paramref name="key"/> suggest.</summary>
@@ -212,5 +316,17 @@ public sealed class DowntimeHistory
         return (1, Quantile.Of(residual, 0.5));
     }
 
+    private static void KeepLatest<T>(List<T> list, T item, int capacity)
+    {
+        if (list.Count == capacity)
+        {
+            list.RemoveAt(0);
+        }
+
+        list.Add(item);
+    }
+
     private readonly record struct Sample(double Transfer, double Fixed, double Actual);
+
+    private readonly record struct HarvestSample(ulong MemoryBytes, double Seconds);
 }
