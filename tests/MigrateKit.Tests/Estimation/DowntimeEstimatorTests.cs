@@ -132,6 +132,21 @@ public sealed class DowntimeEstimatorTests
     }
 
     [TestMethod]
+    public void TheFinalHarvest_IsPricedFromThePausedOnes_OnceTheHistoryHasThree()
+    {
+        var estimator = new DowntimeEstimator { History = new DowntimeHistory(), HistoryKey = "k" };
+        estimator.ObserveHarvest(Ms(8), GiB);
+        ForecastInput input = Input(pending: 0);
+        Assert.AreEqual(8, estimator.Estimate(input).Breakdown.FinalHarvest.TotalMilliseconds, 1e-3, "the running harvests, before any switchover");
+
+        estimator.ObserveFinalHarvest(Ms(2), GiB);
+        estimator.ObserveFinalHarvest(Ms(2.4), GiB);
+        estimator.ObserveFinalHarvest(Ms(3), GiB);
+
+        Assert.AreEqual(2.4, estimator.Estimate(input).Breakdown.FinalHarvest.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
     public void WithoutObservations_OnlyTheBytesCount()
     {
         var estimator = new DowntimeEstimator();

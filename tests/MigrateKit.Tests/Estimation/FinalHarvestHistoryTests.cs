@@ -90,32 +90,4 @@ public sealed class FinalHarvestHistoryTests
         }, 4, DateTimeOffset.UtcNow));
         Assert.IsNull(new DowntimeHistory(store).FinalHarvestCost("d", GiB), "two kept, the damaged one and all after it dropped");
     }
-
-    [TestMethod]
-    public void Forecast_PricesTheFinalHarvestFromThePausedOnes_OnceThereAreThree()
-    {
-        var estimator = new DowntimeEstimator { History = new DowntimeHistory(), HistoryKey = "k" };
-        estimator.ObserveHarvest(Ms(8), GiB);
-        var input = new ForecastInput
-        {
-            Round = 1,
-            Elapsed = TimeSpan.FromSeconds(1),
-            PendingBytes = 0,
-            NextRoundBytes = 0,
-            DeferredBytes = 0,
-            WarmDirtyBytesPerSecond = 0,
-            TotalDirtyBytesPerSecond = 0,
-            DeviceStateBytes = 0,
-            MemoryBytes = GiB,
-            MaxDowntime = Ms(100),
-            BandwidthBytesPerSecond = 100 << 20,
-        };
-        Assert.AreEqual(8, estimator.Estimate(input).Breakdown.FinalHarvest.TotalMilliseconds, 1e-3, "the running harvests, before any switchover");
-
-        estimator.ObserveFinalHarvest(Ms(2), GiB);
-        estimator.ObserveFinalHarvest(Ms(2.4), GiB);
-        estimator.ObserveFinalHarvest(Ms(3), GiB);
-
-        Assert.AreEqual(2.4, estimator.Estimate(input).Breakdown.FinalHarvest.TotalMilliseconds, 1e-3);
-    }
 }
