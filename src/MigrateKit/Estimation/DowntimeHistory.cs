@@ -123,14 +123,7 @@ public sealed class DowntimeHistory
         {
             List<HarvestSample> list = Harvests(key);
             KeepLatest(list, new HarvestSample(memoryBytes, duration.TotalSeconds), HarvestCapacity);
-            var values = new Dictionary<string, double>(StringComparer.Ordinal);
-            for (int i = 0; i < list.Count; i++)
-            {
-                values[$"m.{i}"] = list[i].MemoryBytes;
-                values[$"h.{i}"] = list[i].Seconds;
-            }
-
-            entry = new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
+            entry = ToEntry(list);
         }
 
         _store?.Save(HarvestPrefix + key, entry);
@@ -178,22 +171,7 @@ public sealed class DowntimeHistory
     {
         if (!_harvests.TryGetValue(key, out List<HarvestSample>? list))
         {
-            list = new List<HarvestSample>();
-            if (_store?.Load(HarvestPrefix + key) is { } entry)
-            {
-                // A figure missing or out of range ends them, as for the switchovers.
-                for (int i = 0; i < HarvestCapacity; i++)
-                {
-                    if (entry.Get($"m.{i}") is not double m || entry.Get($"h.{i}") is not double h || !(m >= 1 && m < 1e15 && h > 0 && h < 60))
-                    {
-                        break;
-                    }
-
-                    list.Add(new HarvestSample((ulong)m, h));
-                }
-            }
-
-            _harvests[key] = list;
+            _harvests[key] = list = _store?.Load(HarvestPrefix + key) is { } entry ? HarvestsFromEntry(entry) : new List<HarvestSample>();
         }
 
         return list;
@@ -270,6 +248,35 @@ public sealed class DowntimeHistory
             }
 
             list.Add(new Sample(t, f, a));
+        }
+
+        return list;
+    }
+
+    private static CalibrationEntry ToEntry(List<HarvestSample> list)
+    {
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        for (int i = 0; i < list.Count; i++)
+        {
+            values[$"m.{i}"] = list[i].MemoryBytes;
+            values[$"h.{i}"] = list[i].Seconds;
+        }
+
+        return new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>The final harvests an entry holds; as for the switchovers, a figure missing or out of range ends them.</summary>
+    private static List<HarvestSample> HarvestsFromEntry(CalibrationEntry entry)
+    {
+        var list = new List<HarvestSample>();
+        for (int i = 0; i < HarvestCapacity; i++)
+        {
+            if (entry.Get($"m.{i}") is not double m || entry.Get($"h.{i}") is not double h || !(m >= 1 && m < 1e15 && h > 0 && h < 60))
+            {
+                break;
+            }
+
+            list.Add(new HarvestSample((ulong)m, h));
         }
 
         return list;
