@@ -73,6 +73,23 @@ public sealed class PreCopyModelPropertyTests
         }, iter: 100);
     }
 
+    [TestMethod]
+    public void TheMinimumBandwidth_Converges_WhereTheFigureRoundedUpFromTheSearchWouldNot()
+    {
+        // Found by the property above (seed 32Fy0auIb2d1): the search ends just under 759 MiB/s, which
+        // converges; 759 MiB/s itself does not (the model is not monotonic at its boundary), 760 does.
+        long pages = 0;
+        var curve = new DirtyCurve([.. PlanCurves.Marks.Select(t => new DirtyCurvePoint(TimeSpan.FromSeconds(t), pages += 21_972))], 145);
+        double limitMs = 6394d / 89;
+
+        MigrationPlan plan = Plan(curve, 1_709_728_628.1107895, limitMs);
+        double least = plan.MinimumBandwidthBytesPerSecond!.Value;
+
+        Assert.AreEqual(PlanVerdict.DoesNotConverge, Plan(curve, 759 * MiB, limitMs).Verdict, "the case still probes the boundary");
+        Assert.AreEqual(PlanVerdict.Converges, Plan(curve, least, limitMs).Verdict, $"at the minimum, {least / MiB} MiB/s");
+        Assert.AreEqual(0, least % MiB, "a figure to type: whole MiB/s");
+    }
+
     private const ulong PopulatedPages = 100_000;
 
     private static MigrationPlan Plan(DirtyCurve curve, double bandwidth, double limitMs, bool throttling = false) => MigrationPlanner.Plan(new PlanInput
