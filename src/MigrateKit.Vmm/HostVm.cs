@@ -354,7 +354,7 @@ public sealed class HostVm : IWorkloadVm
             // Start is called in the downtime by the thread that then sends the Ack. Woken on its
             // core, this CPU-bound worker would hold the core until the next tick, keeping that
             // thread (or the one the Ack wakes) waiting; measured on a two-core host, the commit
-            // step took over 1 ms in 15 to 27 of 45 switchovers, 2 to 8 with this one yield.
+            // step took over 1 ms in 15 to 27 of some 45 switchovers, 2 to 8 with this one yield.
             Thread.Yield();
             Run();
         }

@@ -66,7 +66,7 @@ internal static class PlanAdvisor
         }
 
         double? found = Smallest(Fits, Math.Log(4096), Math.Log(HighestBandwidth), Math.Exp);
-        return found is double b ? Typed(Fits, b, RoundUp(b), b < 1 << 20 ? 1024 : 1 << 20) : null;
+        return found is double b ? Typed(Fits, b, RoundUp(b), f => RoundUp(f + 1)) : null;
     }
 
     /// <summary>The smallest downtime limit up to <see cref="LongestLimit"/> at which the given bandwidth converges (throttling as the options allow); null when none does.</summary>
@@ -79,20 +79,20 @@ internal static class PlanAdvisor
         }
 
         double? found = Smallest(Fits, input.Options.MaxDowntime.TotalMilliseconds, LongestLimit.TotalMilliseconds, ms => ms);
-        return found is double m ? TimeSpan.FromMilliseconds(Typed(Fits, m, Math.Ceiling(m), 1)) : null;
+        return found is double m ? TimeSpan.FromMilliseconds(Typed(Fits, m, Math.Ceiling(m), f => f + 1)) : null;
     }
 
     /// <summary>
-    /// The first round figure from <paramref name="rounded"/> up, in steps of <paramref name="unit"/>, that fits;
-    /// <paramref name="found"/> itself (which fits) when none of a few does. The model's verdict is not monotonic
-    /// near its boundary (a round that ends a little earlier sees a different rate), so a figure
-    /// rounded up from one that converges may not.
+    /// The first round figure from <paramref name="rounded"/> up (each the <paramref name="next"/> of the one
+    /// before) that fits; <paramref name="found"/> itself (which fits) when none of a few does. The model's
+    /// verdict is not monotonic near its boundary (a round that ends a little earlier sees a different
+    /// rate), so a figure rounded up from one that converges may not.
     /// </summary>
-    private static double Typed(Func<double, bool> fits, double found, double rounded, double unit)
+    private static double Typed(Func<double, bool> fits, double found, double rounded, Func<double, double> next)
     {
-        for (int i = 0; i < RoundingTries; i++)
+        double figure = rounded;
+        for (int i = 0; i < RoundingTries; i++, figure = next(figure))
         {
-            double figure = rounded + (i * unit);
             if (fits(figure))
             {
                 return figure;
