@@ -129,6 +129,7 @@ for project in "${projects[@]}"; do
   name=$(basename "$project")
   log "dotnet test $name"
   dotnet test --project "$project" -c "$configuration" --no-build 2>&1 | tee "$out/$name.log"
+  rc=${PIPESTATUS[0]}
   summary=$(sed -n '/Test run summary/,$p' "$out/$name.log")
   total=$(printf '%s\n' "$summary" | sed -n 's/^ *total: *\([0-9]*\).*/\1/p' | tail -1)
   if [ -z "$total" ]; then
@@ -140,6 +141,12 @@ for project in "${projects[@]}"; do
   f=$(printf '%s\n' "$summary" | sed -n 's/^ *failed: *\([0-9]*\).*/\1/p' | tail -1)
   s=$(printf '%s\n' "$summary" | sed -n 's/^ *skipped: *\([0-9]*\).*/\1/p' | tail -1)
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+  # A test host that crashes still prints a summary of the tests it finished, none failed:
+  # its exit code is what says the run did not end.
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
+    echo "!! $name: dotnet test exited with code $rc and no failed test (the test host crashed or stopped early)"
+    failed=$((failed + 1))
+  fi
 done
 rm -rf "$out"
 
