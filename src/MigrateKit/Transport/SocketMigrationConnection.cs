@@ -112,12 +112,16 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
             // Already reset by the peer.
         }
 
-        _tls?.Dispose();
-        _socket.Dispose();
-
         // Complete the input before waiting for the pumps: a receive pump blocked on backpressure
         // (unread data over the pause threshold) only wakes when the reader completes.
         await _inbound.Reader.CompleteAsync().ConfigureAwait(false);
+
+        // The shut-down socket ends the pumps' reads and writes; only then is the TLS stream
+        // disposed, since OpenSSL's connection must not be freed while a pump may still decrypt
+        // through it (a test host crashed on a corrupted native heap in such a dispose).
+        await Task.WhenAny(Task.WhenAll(_receiving, _sending), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        _tls?.Dispose();
+        _socket.Dispose();
         await Task.WhenAll(_receiving, _sending).ConfigureAwait(false);
     }
 
