@@ -118,7 +118,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
 
         // The shut-down socket ends the pumps' reads and writes; only then is the TLS stream
         // disposed, since OpenSSL's connection must not be freed while a pump may still decrypt
-        // through it (a test host crashed on a corrupted native heap in such a dispose).
+        // through it.
         await Task.WhenAny(Task.WhenAll(_receiving, _sending), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
         _tls?.Dispose();
         _socket.Dispose();
@@ -195,11 +195,12 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
                 reader.AdvanceTo(read.Buffer.End);
                 if (read.IsCompleted)
                 {
-                    if (_tls is not null)
-                    {
-                        await SendCloseNotifyAsync(_tls).ConfigureAwait(false);
-                    }
-
+                    // A plain FIN, no TLS close_notify: SslStream.ShutdownAsync runs SSL_shutdown
+                    // outside the lock that serializes the receive pump's SSL_read, and the two
+                    // racing on one OpenSSL connection corrupted the native heap (a peer closing
+                    // at the same moment made it likely). Nothing is lost: a .NET peer's read
+                    // returns 0 for either, and the protocol's own frames mark a migration's end,
+                    // so a cut stream still fails the frame reader or the session.
                     _socket.Shutdown(SocketShutdown.Send);
                     break;
                 }
@@ -212,26 +213,6 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
 
         // Completing the reader makes the writer's next flush return IsCompleted: the peer is gone.
         await reader.CompleteAsync(error).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Sends close_notify, so the peer can tell an end from a cut connection. Everything written
-    /// has gone out by now, so this is best effort: OpenSSL refuses the alert while post-handshake
-    /// messages (TLS 1.3 session tickets) are still in flight ("shutdown while in init", a
-    /// CryptographicException) or once the peer's own close_notify arrived (SSL_ERROR_ZERO_RETURN,
-    /// an exception type of the runtime's own), and then the plain FIN has to do. A socket that
-    /// is gone fails that FIN in the caller.
-    /// </summary>
-    private static async ValueTask SendCloseNotifyAsync(SslStream tls)
-    {
-        try
-        {
-            await tls.ShutdownAsync().ConfigureAwait(false);
-            await tls.FlushAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
-        {
-        }
     }
 
     private async ValueTask SendAsync(ReadOnlyMemory<byte> segment)
