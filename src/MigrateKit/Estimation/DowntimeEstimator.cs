@@ -113,6 +113,13 @@ public readonly record struct ForecastInput
     /// <value>Zero when unknown (the pause alone is counted then).</value>
     public TimeSpan DirtyingSinceHarvest { get; init; }
 
+    /// <summary>
+    /// The 2 MiB chunks of guest memory the switchover's final harvest is expected to find a
+    /// dirty page in, which prices it where the history has learnt a cost per chunk (see
+    /// <see cref="DowntimeHistory.FinalHarvestCost"/>); null: unknown.
+    /// </summary>
+    public double? HarvestChunks { get; init; }
+
     /// <summary>Size of the device state.</summary>
     public required ulong DeviceStateBytes { get; init; }
 
@@ -265,8 +272,9 @@ public sealed class DowntimeEstimator
     /// <summary>Records how long the switchover's final harvest took (paused) in <see cref="History"/>, for the next forecasts' harvest part.</summary>
     /// <param name="duration">From the pause to the end of the final harvest.</param>
     /// <param name="bytesCovered">The guest memory it covered.</param>
-    public void ObserveFinalHarvest(TimeSpan duration, ulong bytesCovered) =>
-        History?.RecordFinalHarvest(HistoryKey, duration, bytesCovered);
+    /// <param name="dirtyChunks">The 2 MiB chunks it found a dirty page in; null when not counted.</param>
+    public void ObserveFinalHarvest(TimeSpan duration, ulong bytesCovered, ulong? dirtyChunks = null) =>
+        History?.RecordFinalHarvest(HistoryKey, duration, bytesCovered, dirtyChunks);
 
     /// <summary>Makes a forecast.</summary>
     public Forecast Estimate(in ForecastInput input)
@@ -276,7 +284,7 @@ public sealed class DowntimeEstimator
         double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
         // The final harvest runs paused: this machine's earlier ones price it, once there are a
         // few; until then the pre-copy harvests do (against the guest's writes, often slower).
-        TimeSpan harvest = History?.FinalHarvestCost(HistoryKey, input.MemoryBytes) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
+        TimeSpan harvest = History?.FinalHarvestCost(HistoryKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
 
         // Since the harvest looked at each page, and until the vCPUs stop, the guest keeps writing:
         // pages not deferred become pending anew (deferred ones are pending already).

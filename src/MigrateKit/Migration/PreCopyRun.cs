@@ -397,7 +397,7 @@ internal sealed class PreCopyRun
         }
 
         _recorder.RecordHarvest(result.Duration);
-        _measurements.RecordHarvest(result, warm, _regions.CheapHarvestedPages);
+        _measurements.RecordHarvest(result, warm, _regions.CheapHarvestedPages, _regions.HarvestedChunks);
         return (result.DirtyPages, !final && _regions.DeferHotPages(_measurements.DeferBudgetPages(_policy)), result.Duration);
     }
 
@@ -421,7 +421,7 @@ internal sealed class PreCopyRun
             SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
             await Link.CloseOutputQuietlyAsync().ConfigureAwait(false);
             _measurements.Estimator.ObserveSwitchover(result.Downtime);
-            _measurements.Estimator.ObserveFinalHarvest(TimeSpan.FromMilliseconds(result.ActualParts.HarvestMs), _source.Memory.TotalSize);
+            _measurements.Estimator.ObserveFinalHarvest(TimeSpan.FromMilliseconds(result.ActualParts.HarvestMs), _source.Memory.TotalSize, _regions.HarvestedChunks);
             _measurements.Estimator.ObservePause(result.PauseLatency);
             bool? verified = LetGoOfTheSource();
             MigrationReport report = _recorder.Completed(rounds, forecast, result, _time.GetElapsedTime(result.Started), verified);

@@ -136,6 +136,9 @@ internal sealed class RegionSet
         }
     }
 
+    /// <summary>The 2 MiB chunks that held a page of the latest harvest (see <see cref="DirtyBitmap.CountChunks"/>).</summary>
+    internal ulong HarvestedChunks { get; private set; }
+
     /// <summary>
     /// Harvests the tracker into the pending sets and, unless <paramref name="final"/>, updates the
     /// heat. Returns the harvest and how many harvested pages are not deferred (the warm ones).
@@ -166,9 +169,11 @@ internal sealed class RegionSet
         }
 
         ulong warm = 0;
+        ulong chunks = 0;
         foreach (EngineRegion r in _regions)
         {
             r.Pending.Or(r.Harvested);
+            chunks += r.Harvested.CountChunks();
             if (!final)
             {
                 r.Heat.Update(r.Harvested);
@@ -177,6 +182,7 @@ internal sealed class RegionSet
             warm += r.WarmHarvested();
         }
 
+        HarvestedChunks = chunks;
         return (result, warm);
     }
 

@@ -34,6 +34,8 @@ internal sealed class TransferMeasurements
     private readonly DirtyRateMeter _warmRate = new();
     private long _lastHarvest;
     private TimeSpan _lastHarvestDuration;
+    private ulong _lastHarvestPages;
+    private ulong _lastHarvestChunks;
     private double _zeroFraction;
 
     // What a page costs on the wire: one last sent as a small delta, and any other data page
@@ -165,8 +167,11 @@ internal sealed class TransferMeasurements
     /// <param name="result">The harvest.</param>
     /// <param name="warmPages">Harvested pages not deferred.</param>
     /// <param name="cheapPages">Harvested pages last sent as small deltas (never deferred, so all warm).</param>
-    internal void RecordHarvest(HarvestResult result, ulong warmPages, ulong cheapPages = 0)
+    /// <param name="chunks">The 2 MiB chunks the harvested pages lie in.</param>
+    internal void RecordHarvest(HarvestResult result, ulong warmPages, ulong cheapPages = 0, ulong chunks = 0)
     {
+        _lastHarvestPages = result.DirtyPages;
+        _lastHarvestChunks = chunks;
         _cheapShareOfDirty = result.DirtyPages > 0 ? Math.Min(1, (double)cheapPages / result.DirtyPages) : 0;
         _cheapShareOfWarm = warmPages > 0 ? Math.Min(1, (double)cheapPages / warmPages) : 0;
         long now = _time.GetTimestamp();
@@ -267,6 +272,7 @@ internal sealed class TransferMeasurements
         // (counted here as bytes at the bandwidth): under a limit with a full bucket, a switchover
         // of small deltas costs its build time, not nothing.
         double wire = (cheapPages * _cheapPageBytes) + ((pendingPages - cheapPages) * nonZero * _otherPageBytes);
+        TimeSpan since = (_lastHarvestDuration / 2) + _time.GetElapsedTime(_lastHarvest);
         var input = new ForecastInput
         {
             Round = round,
@@ -276,7 +282,8 @@ internal sealed class TransferMeasurements
             DeferredBytes = (ulong)(deferredPages * other),
             WarmDirtyBytesPerSecond = _warmRate.LastPagesPerSecond * Blend(_cheapShareOfWarm),
             TotalDirtyBytesPerSecond = _dirtyRate.LastPagesPerSecond * Blend(_cheapShareOfDirty),
-            DirtyingSinceHarvest = (_lastHarvestDuration / 2) + _time.GetElapsedTime(_lastHarvest),
+            DirtyingSinceHarvest = since,
+            HarvestChunks = HarvestChunks(since),
             DeviceStateBytes = (ulong)DeviceStateBytes,
             MemoryBytes = _memoryBytes,
             MaxDowntime = _options.MaxDowntime,
@@ -285,6 +292,18 @@ internal sealed class TransferMeasurements
             BurstBytes = Math.Min(burstBytes, (ulong)wire),
         };
         return Estimator.Estimate(input);
+    }
+
+    /// <summary>
+    /// The chunks the final harvest should find dirty after <paramref name="since"/> of writes:
+    /// the pages the guest dirties in that time, each in a chunk of its own at most, and no more
+    /// chunks than the last harvest's, scaled up where fewer pages went into it. A random writer's
+    /// pages spread over every chunk it touches; a sequential one's fill one chunk after another.
+    /// </summary>
+    private double HarvestChunks(TimeSpan since)
+    {
+        double pages = _dirtyRate.LastPagesPerSecond * since.TotalSeconds;
+        return _lastHarvestPages == 0 ? 0 : Math.Min(pages, _lastHarvestChunks * Math.Max(1, pages / _lastHarvestPages));
     }
 
     private double Blend(double cheapShare) =>

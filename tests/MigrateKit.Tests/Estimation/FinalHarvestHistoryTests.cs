@@ -75,9 +75,9 @@ public sealed class FinalHarvestHistoryTests
         first.RecordFinalHarvest("engine/k", Ms(4), GiB);
 
         Assert.AreEqual(3, new DowntimeHistory(store).FinalHarvestCost("engine/k", GiB)!.Value.TotalMilliseconds, 1e-3);
-        Assert.IsNotNull(store.Load("harvest.1/engine/k"), "kept under the harvest.1/ prefix");
+        Assert.IsNotNull(store.Load("harvest.2/engine/k"), "kept under the harvest.2/ prefix");
 
-        store.Save("harvest.1/d", new CalibrationEntry(new Dictionary<string, double>
+        store.Save("harvest.2/d", new CalibrationEntry(new Dictionary<string, double>
         {
             ["m.0"] = GiB,
             ["h.0"] = 0.002,
@@ -89,5 +89,65 @@ public sealed class FinalHarvestHistoryTests
             ["h.3"] = 0.002,
         }, 4, DateTimeOffset.UtcNow));
         Assert.IsNull(new DowntimeHistory(store).FinalHarvestCost("d", GiB), "two kept, the damaged one and all after it dropped");
+    }
+
+    [TestMethod]
+    public void FinalHarvestCost_ForAChunkCount_IsALineInTheChunks_ThatOneWildSampleDoesNotBend()
+    {
+        // 1 ms and 0.05 ms per dirty chunk, and one harvest that a preempted thread made 9 ms.
+        var history = new DowntimeHistory();
+        foreach ((ulong chunks, double ms) in new[] { (0UL, 1.0), (10UL, 1.5), (20UL, 2.0), (30UL, 2.5), (10UL, 9.0) })
+        {
+            history.RecordFinalHarvest("k", Ms(ms), GiB, chunks);
+        }
+
+        Assert.AreEqual(1.8, history.FinalHarvestCost("k", GiB, 16)!.Value.TotalMilliseconds, 1e-6);
+        Assert.AreEqual(1.0, history.FinalHarvestCost("k", GiB, 0)!.Value.TotalMilliseconds, 1e-6);
+        Assert.AreEqual(2.0, history.FinalHarvestCost("k", GiB)!.Value.TotalMilliseconds, 1e-6, "no chunk count: the median");
+    }
+
+    [TestMethod]
+    public void FinalHarvestCost_ForAChunkCount_IsTheMedian_UntilTheChunksDifferEnoughToTellASlope()
+    {
+        var history = new DowntimeHistory();
+        history.RecordFinalHarvest("k", Ms(1.0), GiB, 1);
+        history.RecordFinalHarvest("k", Ms(1.4), GiB, 3);
+        history.RecordFinalHarvest("k", Ms(1.2), GiB, 2);
+        history.RecordFinalHarvest("k", Ms(3.0), GiB);
+        Assert.AreEqual(1.3, history.FinalHarvestCost("k", GiB, 30)!.Value.TotalMilliseconds, 1e-6);
+
+        // A harvest without a count is no help with the slope, nor with the line's intercept.
+        history.RecordFinalHarvest("k", Ms(2.0), GiB, 33);
+        history.RecordFinalHarvest("k", Ms(2.1), GiB, 34);
+        history.RecordFinalHarvest("k", Ms(2.2), GiB, 35);
+        double ms = history.FinalHarvestCost("k", GiB, 33)!.Value.TotalMilliseconds;
+        Assert.IsTrue(ms is > 1.9 and < 2.2, $"{ms} ms for 33 chunks");
+    }
+
+    [TestMethod]
+    public void WithAStore_TheChunkCountsOutliveTheHistory_AndAnEntryWithoutThemPricesByTheMedian()
+    {
+        var store = new InMemoryCalibrationStore();
+        var first = new DowntimeHistory(store);
+        foreach ((ulong chunks, double ms) in new[] { (1UL, 1.0), (33UL, 2.6), (2UL, 1.05), (30UL, 2.5) })
+        {
+            first.RecordFinalHarvest("k", Ms(ms), GiB, chunks);
+        }
+
+        var second = new DowntimeHistory(store);
+        Assert.AreEqual(first.FinalHarvestCost("k", GiB, 33), second.FinalHarvestCost("k", GiB, 33));
+        Assert.IsTrue(second.FinalHarvestCost("k", GiB, 33)!.Value.TotalMilliseconds > 2.4, "priced by its chunks, not the median");
+
+        store.Save("harvest.2/old", new CalibrationEntry(new Dictionary<string, double>
+        {
+            ["m.0"] = GiB,
+            ["h.0"] = 0.001,
+            ["m.1"] = GiB,
+            ["h.1"] = 0.003,
+            ["c.1"] = -5,
+            ["m.2"] = GiB,
+            ["h.2"] = 0.002,
+        }, 3, DateTimeOffset.UtcNow));
+        Assert.AreEqual(2, new DowntimeHistory(store).FinalHarvestCost("old", GiB, 33)!.Value.TotalMilliseconds, 1e-6);
     }
 }

@@ -307,6 +307,28 @@ public sealed class DirtyBitmapTests
     }
 
     [TestMethod]
+    public void CountChunks_CountsThe512PageChunksThatHoldASetPage_TheLastOnePartial()
+    {
+        // 2.5 chunks: pages 0-511, 512-1023 and the 256 of 1024-1279.
+        var bitmap = new DirtyBitmap(1280);
+        Assert.AreEqual(0UL, bitmap.CountChunks());
+
+        bitmap.Set(0);
+        bitmap.Set(511);
+        Assert.AreEqual(1UL, bitmap.CountChunks(), "two pages of one chunk");
+
+        bitmap.Set(1279);
+        Assert.AreEqual(2UL, bitmap.CountChunks(), "the partial last chunk counts");
+
+        bitmap.Set(512);
+        bitmap.SetRange(600, 100);
+        Assert.AreEqual(3UL, bitmap.CountChunks());
+
+        bitmap.SetAll();
+        Assert.AreEqual(3UL, bitmap.CountChunks());
+    }
+
+    [TestMethod]
     public void CombiningBitmapsOfDifferentSizes_Throws()
     {
         var a = new DirtyBitmap(128);

@@ -220,6 +220,45 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void TheFinalHarvest_IsPricedByTheChunksTheGuestShouldHaveDirtiedSinceTheLastHarvest()
+    {
+        // This machine's final harvests of 64 MiB: 1 ms and 0.05 ms per dirty 2 MiB chunk. The
+        // pre-copy harvests here take no time, so any other price would show.
+        TransferMeasurements m = Measurements();
+        var history = new DowntimeHistory();
+        foreach (ulong chunks in new ulong[] { 0, 10, 20, 30 })
+        {
+            history.RecordFinalHarvest(m.Estimator.HistoryKey, TimeSpan.FromMilliseconds(1 + (0.05 * chunks)), 64 * MiB, chunks);
+        }
+
+        m.Estimator.History = history;
+        m.TrackingStarted();
+
+        // A random writer: 1,000 pages in 100 ms over 20 chunks. 10 ms on, 100 pages are dirty
+        // again: enough to touch all 20 chunks.
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        m.RecordHarvest(new HarvestResult(1000, TimeSpan.Zero), 1000, chunks: 20);
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.AreEqual(2, m.Forecast(1, TimeSpan.Zero, 100, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+
+        // A sequential one at the same rate fills 2 chunks per 1,000 pages; 10 ms on, 100 pages lie in at most 2.
+        _time.Advance(TimeSpan.FromMilliseconds(90));
+        m.RecordHarvest(new HarvestResult(1000, TimeSpan.Zero), 1000, chunks: 2);
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.AreEqual(1.1, m.Forecast(2, TimeSpan.Zero, 100, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+
+        // After a short round (100 pages in 10 ms, 2 chunks), twice its pages are expected to
+        // spread over twice its chunks: 20 ms on, 4.
+        m.RecordHarvest(new HarvestResult(100, TimeSpan.Zero), 100, chunks: 2);
+        _time.Advance(TimeSpan.FromMilliseconds(20));
+        Assert.AreEqual(1.2, m.Forecast(3, TimeSpan.Zero, 200, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+
+        // A guest that stopped writing leaves no chunk dirty.
+        m.RecordHarvest(new HarvestResult(0, TimeSpan.Zero), 0, chunks: 0);
+        Assert.AreEqual(1, m.Forecast(4, TimeSpan.Zero, 0, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+    }
+
+    [TestMethod]
     public void Forecast_CountsPagesInWireBytes_WithTheDeferredOnesApart()
     {
         Forecast f = Measurements().Forecast(1, TimeSpan.FromSeconds(2), 10, 3, 0);
