@@ -152,9 +152,10 @@ public sealed class DirtyBitmap
     }
 
     /// <summary>
-    /// The number of 2 MiB chunks (512 pages: the span of one page-table page) that hold a set
-    /// bit. Re-protecting a dirty page costs a TLB flush per page-table page touched, so how
-    /// the pages are spread prices a write-protect harvest more than how many there are.
+    /// The number of 2 MiB chunks (512 pages: the span of one page-table page, where the mapping
+    /// is 2 MiB-aligned) that hold a set bit. Re-protecting dirty pages costs a TLB flush per
+    /// page-table page touched, so how the pages are spread prices a write-protect harvest more
+    /// than how many there are.
     /// </summary>
     internal ulong CountChunks()
     {
