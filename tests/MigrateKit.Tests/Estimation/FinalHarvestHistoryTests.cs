@@ -116,12 +116,21 @@ public sealed class FinalHarvestHistoryTests
         history.RecordFinalHarvest("k", Ms(3.0), GiB);
         Assert.AreEqual(1.3, history.FinalHarvestCost("k", GiB, 30)!.Value.TotalMilliseconds, 1e-6);
 
-        // A harvest without a count is no help with the slope, nor with the line's intercept.
-        history.RecordFinalHarvest("k", Ms(2.0), GiB, 33);
-        history.RecordFinalHarvest("k", Ms(2.1), GiB, 34);
-        history.RecordFinalHarvest("k", Ms(2.2), GiB, 35);
-        double ms = history.FinalHarvestCost("k", GiB, 33)!.Value.TotalMilliseconds;
-        Assert.IsTrue(ms is > 1.9 and < 2.2, $"{ms} ms for 33 chunks");
+    }
+
+    [TestMethod]
+    public void FinalHarvestCost_ForAChunkCount_LeavesHarvestsWithoutACountOutOfTheLine()
+    {
+        // Three counted harvests on the line 1 ms + 0.05 ms per chunk, and three uncounted ones
+        // that would move the intercept's median to 5 ms if they took part.
+        var history = new DowntimeHistory();
+        foreach ((ulong chunks, double ms) in new[] { (0UL, 1.0), (10UL, 1.5), (20UL, 2.0) })
+        {
+            history.RecordFinalHarvest("k", Ms(ms), GiB, chunks);
+            history.RecordFinalHarvest("k", Ms(9), GiB);
+        }
+
+        Assert.AreEqual(1.8, history.FinalHarvestCost("k", GiB, 16)!.Value.TotalMilliseconds, 1e-6);
     }
 
     [TestMethod]

@@ -126,7 +126,7 @@ public sealed class SocketMigrationConnectionTests
         // The server may still be sending TLS 1.3 session tickets when both ends close, and each
         // end's receive pump is decrypting while its own dispose runs. A close_notify sent then
         // raced the pump inside OpenSSL and crashed the process on a corrupted heap, in about
-        // half of the runs of 500 rounds; 1,000 rounds take some 6 s.
+        // half of the runs of 500 rounds; 1,000 rounds take some 6-8 s.
         await using MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0", Tls("destination", "source"), null);
         for (int i = 0; i < 1000; i++)
         {
