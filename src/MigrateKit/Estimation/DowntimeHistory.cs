@@ -182,63 +182,55 @@ public sealed class DowntimeHistory
             return null;
         }
 
-        Span<double> use = scaled[..count];
-        Quantile.Sort(use);
-        return TimeSpan.FromSeconds(Quantile.Of(use, 0.5));
+        return TimeSpan.FromSeconds(Quantile.Median(scaled[..count]));
     }
 
+    /// <summary>
+    /// The price of a final harvest from those of its size: the median intercept under the
+    /// Theil-Sen slope in the chunks plus the slope times <paramref name="dirtyChunks"/>; with no
+    /// slope (no count asked for, or too few pairs far enough apart), the median of all.
+    /// </summary>
     private static double SameSizeCost(ReadOnlySpan<HarvestSample> same, double? dirtyChunks)
     {
         Span<double> values = stackalloc double[HarvestCapacity * (HarvestCapacity - 1) / 2];
-        double slope = 0;
-        if (dirtyChunks is double expected && double.IsFinite(expected))
+        double expected = dirtyChunks is double d && double.IsFinite(d) ? Math.Max(0, d) : double.NaN;
+        double slope = double.IsNaN(expected) ? 0 : ChunkSlope(same, values);
+
+        // With a slope, samples without a chunk count (NaN) drop out of the intercept as they did of the slopes.
+        int n = 0;
+        foreach (HarvestSample h in same)
         {
-            int pairs = 0;
-            for (int i = 0; i < same.Length; i++)
+            if (slope == 0)
             {
-                for (int j = i + 1; j < same.Length; j++)
-                {
-                    double dc = same[j].Chunks - same[i].Chunks;
-                    if (Math.Abs(dc) >= MinimumChunkSpread)
-                    {
-                        values[pairs++] = (same[j].Seconds - same[i].Seconds) / dc;
-                    }
-                }
+                values[n++] = h.Seconds;
             }
-
-            if (pairs >= MinimumHarvests)
+            else if (double.IsFinite(h.Chunks))
             {
-                Span<double> slopes = values[..pairs];
-                Quantile.Sort(slopes);
-                slope = Math.Max(0, Quantile.Of(slopes, 0.5));
-            }
-
-            if (slope > 0)
-            {
-                // Samples without a chunk count (NaN) drop out of the intercept with the slopes.
-                int n = 0;
-                foreach (HarvestSample h in same)
-                {
-                    if (double.IsFinite(h.Chunks))
-                    {
-                        values[n++] = h.Seconds - (slope * h.Chunks);
-                    }
-                }
-
-                Span<double> intercepts = values[..n];
-                Quantile.Sort(intercepts);
-                return Math.Max(0, Quantile.Of(intercepts, 0.5) + (slope * Math.Max(0, expected)));
+                values[n++] = h.Seconds - (slope * h.Chunks);
             }
         }
 
+        double intercept = Quantile.Median(values[..n]);
+        return slope == 0 ? intercept : Math.Max(0, intercept + (slope * expected));
+    }
+
+    /// <summary>The median of the pairwise slopes between harvests at least <see cref="MinimumChunkSpread"/> chunks apart, never below 0; 0 with fewer than three such pairs.</summary>
+    private static double ChunkSlope(ReadOnlySpan<HarvestSample> same, Span<double> scratch)
+    {
+        int pairs = 0;
         for (int i = 0; i < same.Length; i++)
         {
-            values[i] = same[i].Seconds;
+            for (int j = i + 1; j < same.Length; j++)
+            {
+                double dc = same[j].Chunks - same[i].Chunks;
+                if (Math.Abs(dc) >= MinimumChunkSpread)
+                {
+                    scratch[pairs++] = (same[j].Seconds - same[i].Seconds) / dc;
+                }
+            }
         }
 
-        Span<double> seconds = values[..same.Length];
-        Quantile.Sort(seconds);
-        return Quantile.Of(seconds, 0.5);
+        return pairs >= MinimumHarvests ? Math.Max(0, Quantile.Median(scratch[..pairs])) : 0;
     }
 
     /// <summary>The final harvests of <paramref name="key"/>, loaded from the store the first time. Called under the lock.</summary>
@@ -400,8 +392,7 @@ public sealed class DowntimeHistory
             residual[i] = s[i].Actual - s[i].Fixed - s[i].Transfer;
         }
 
-        Quantile.Sort(residual);
-        return (1, Quantile.Of(residual, 0.5));
+        return (1, Quantile.Median(residual));
     }
 
     private static void KeepLatest<T>(List<T> list, T item, int capacity)

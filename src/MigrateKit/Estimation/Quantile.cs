@@ -19,6 +19,13 @@ internal static class Quantile
         return sorted[lower] + ((sorted[upper] - sorted[lower]) * (position - lower));
     }
 
+    /// <summary>The median of <paramref name="values"/> (not empty), which this sorts in place.</summary>
+    internal static double Median(Span<double> values)
+    {
+        Sort(values);
+        return Of(values, 0.5);
+    }
+
     /// <summary>Sorts <paramref name="values"/> ascending in place; meant for the few dozen values a meter keeps.</summary>
     internal static void Sort(Span<double> values)
     {
