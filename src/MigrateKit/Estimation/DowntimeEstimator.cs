@@ -175,6 +175,14 @@ public sealed class DowntimeEstimator
     /// <value>The default is the empty string.</value>
     public string HistoryKey { get; set; } = string.Empty;
 
+    /// <summary>
+    /// The kind of final harvest in <see cref="History"/>; null: <see cref="HistoryKey"/>. A paused
+    /// harvest's cost depends on the tracker and on the memory it walks, not on the bandwidth, so
+    /// kinds of migration that differ only in that can share what their harvests taught.
+    /// </summary>
+    /// <value>The default is null.</value>
+    public string? HarvestHistoryKey { get; set; }
+
     /// <summary>The measured pause latency; zero until observed.</summary>
     public TimeSpan PauseCost { get; private set; }
 
@@ -274,7 +282,7 @@ public sealed class DowntimeEstimator
     /// <param name="bytesCovered">The guest memory it covered.</param>
     /// <param name="dirtyChunks">The 2 MiB chunks it found a dirty page in; null when not counted.</param>
     public void ObserveFinalHarvest(TimeSpan duration, ulong bytesCovered, ulong? dirtyChunks = null) =>
-        History?.RecordFinalHarvest(HistoryKey, duration, bytesCovered, dirtyChunks);
+        History?.RecordFinalHarvest(HarvestHistoryKey ?? HistoryKey, duration, bytesCovered, dirtyChunks);
 
     /// <summary>Makes a forecast.</summary>
     public Forecast Estimate(in ForecastInput input)
@@ -284,7 +292,7 @@ public sealed class DowntimeEstimator
         double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
         // The final harvest runs paused: this machine's earlier ones price it, once there are a
         // few; until then the pre-copy harvests do (against the guest's writes, often slower).
-        TimeSpan harvest = History?.FinalHarvestCost(HistoryKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
+        TimeSpan harvest = History?.FinalHarvestCost(HarvestHistoryKey ?? HistoryKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
 
         // Since the harvest looked at each page, and until the vCPUs stop, the guest keeps writing:
         // pages not deferred become pending anew (deferred ones are pending already).

@@ -27,6 +27,7 @@ internal static class PreCopyModel
         {
             History = input.Options.DowntimeHistory,
             HistoryKey = TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
+            HarvestHistoryKey = TransferMeasurements.HarvestHistoryKey(input.TrackerKind),
         };
         estimator.ObservePause(input.PauseCost);
         estimator.ObserveResume(input.ResumeCost);

@@ -67,6 +67,7 @@ internal sealed class TransferMeasurements
         _time = options.TimeProvider;
         Estimator.History = options.DowntimeHistory;
         Estimator.HistoryKey = HistoryKey(options, trackerKind);
+        Estimator.HarvestHistoryKey = HarvestHistoryKey(trackerKind);
     }
 
     /// <summary>
@@ -76,6 +77,9 @@ internal sealed class TransferMeasurements
     /// </summary>
     internal static string HistoryKey(MigrationOptions options, string trackerKind) =>
         $"engine/{trackerKind}/{(options.BandwidthLimit is null ? "unlimited" : "limited")}";
+
+    /// <summary>The kind of final harvest its costs are learned under: the tracker's, with or without a bandwidth limit.</summary>
+    internal static string HarvestHistoryKey(string trackerKind) => $"engine/{trackerKind}";
 
     /// <summary>The fixed costs: pause, harvest per GiB, the destination's resume.</summary>
     internal DowntimeEstimator Estimator { get; } = new();

@@ -220,6 +220,33 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void FinalHarvestsLearnedWithoutALimit_PriceTheFinalHarvestOfAMigrationWithOne_OfTheSameTracker()
+    {
+        // Three paused harvests of 64 MiB took 3 ms in migrations without a limit. A limited
+        // migration's pre-copy harvests, against the guest's writes, took 9 ms.
+        var history = new DowntimeHistory();
+        TransferMeasurements With(long? limit, string tracker) =>
+            new(new MigrationOptions { BandwidthLimit = limit, DowntimeHistory = history, TimeProvider = _time }, 64 * MiB, tracker);
+        TransferMeasurements unlimited = With(null, "write-protect");
+        for (int i = 0; i < 3; i++)
+        {
+            unlimited.Estimator.ObserveFinalHarvest(TimeSpan.FromMilliseconds(3), 64 * MiB);
+        }
+
+        TransferMeasurements limited = With(MiB, "write-protect");
+        TransferMeasurements otherTracker = With(MiB, "bitmap");
+        Assert.AreNotEqual(unlimited.Estimator.HistoryKey, limited.Estimator.HistoryKey, "the switchovers' line stays apart");
+        foreach (TransferMeasurements m in new[] { limited, otherTracker })
+        {
+            m.TrackingStarted();
+            m.RecordHarvest(new HarvestResult(100, TimeSpan.FromMilliseconds(9)), 100);
+        }
+
+        Assert.AreEqual(3, limited.Forecast(0, TimeSpan.Zero, 0, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6, "the same tracker's final harvests");
+        Assert.AreEqual(9, otherTracker.Forecast(0, TimeSpan.Zero, 0, 0, 0).Breakdown.FinalHarvest.TotalMilliseconds, 1e-6, "another tracker's are not its own");
+    }
+
+    [TestMethod]
     public void TheFinalHarvest_IsPricedByTheChunksTheGuestShouldHaveDirtiedSinceTheLastHarvest()
     {
         // This machine's final harvests of 64 MiB: 1 ms and 0.05 ms per dirty 2 MiB chunk. The
@@ -228,7 +255,7 @@ public sealed class TransferMeasurementsTests
         var history = new DowntimeHistory();
         foreach (ulong chunks in new ulong[] { 0, 10, 20, 30 })
         {
-            history.RecordFinalHarvest(m.Estimator.HistoryKey, TimeSpan.FromMilliseconds(1 + (0.05 * chunks)), 64 * MiB, chunks);
+            history.RecordFinalHarvest(m.Estimator.HarvestHistoryKey!, TimeSpan.FromMilliseconds(1 + (0.05 * chunks)), 64 * MiB, chunks);
         }
 
         m.Estimator.History = history;
