@@ -56,6 +56,7 @@ internal static class ForecastBench
         table.AddRow("accurate", string.Create(CultureInfo.InvariantCulture, $"{Pct(s.AccuratePct)} of completed runs within {s.AccuracyTargetPct:F0} % (or 5 ms under 20 ms)"));
         table.AddRow("within the limit", $"{Pct(s.WithinLimitPct)} of completed runs ({s.LimitsBroken} broke it)");
         table.AddRow("worst overshoot", s.WorstOvershootRatio is double o ? string.Create(CultureInfo.InvariantCulture, $"{o:F2} × the limit") : "-");
+        table.AddRow("the forecast's interval", $"{Pct(s.BelowHighPct)} of completed runs at or below its top, {Pct(s.InsideIntervalPct)} inside it");
         foreach (ForecastGroup g in s.ByWorkload)
         {
             string parts = g.MeanPartErrorMs is { } p

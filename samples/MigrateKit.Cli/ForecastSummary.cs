@@ -61,6 +61,15 @@ internal sealed record ForecastSummary
     /// <summary>The largest actual downtime / limit of a completed run.</summary>
     public double? WorstOvershootRatio { get; init; }
 
+    /// <summary>
+    /// Share of completed runs with an interval whose actual downtime was at or below its top:
+    /// the bound the switchover was decided on, so how often that bound held.
+    /// </summary>
+    public double? BelowHighPct { get; init; }
+
+    /// <summary>Share of completed runs with an interval whose actual downtime lay inside it.</summary>
+    public double? InsideIntervalPct { get; init; }
+
     /// <summary>How long the bench ran; null when it summarized a saved file.</summary>
     public double? Seconds { get; init; }
 
@@ -73,6 +82,7 @@ internal sealed record ForecastSummary
         ForecastRun[] completed = [.. runs.Where(r => r.Status == "completed")];
         ForecastRun[] scored = [.. completed.Where(r => r.Scored)];
         ForecastRun[] limited = [.. completed.Where(r => r.LimitKept is not null)];
+        ForecastRun[] bounded = [.. completed.Where(r => r.ActualDowntimeMs is not null && r.PredictedDowntimeLowMs is not null && r.PredictedDowntimeHighMs is not null)];
         return new ForecastSummary
         {
             Runs = runs.Count,
@@ -93,6 +103,8 @@ internal sealed record ForecastSummary
             WithinLimitPct = Share(limited, r => r.LimitKept == true),
             LimitsBroken = limited.Count(r => r.LimitKept == false),
             WorstOvershootRatio = Max(limited.Select(r => r.OvershootRatio!.Value)),
+            BelowHighPct = Share(bounded, r => r.ActualDowntimeMs <= r.PredictedDowntimeHighMs),
+            InsideIntervalPct = Share(bounded, r => r.ActualDowntimeMs >= r.PredictedDowntimeLowMs && r.ActualDowntimeMs <= r.PredictedDowntimeHighMs),
             ByWorkload = [.. scored.GroupBy(r => (r.Vm, r.Workload)).Select(ForecastGroup.Of)],
         };
     }

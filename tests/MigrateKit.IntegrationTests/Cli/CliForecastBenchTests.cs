@@ -31,9 +31,16 @@ public sealed class CliForecastBenchTests
         string figures = $"{summary}; stderr: {stderr}";
         Assert.AreEqual(4, summary.GetProperty("runs").GetInt32(), figures);
         Assert.HasCount(4, runs);
-        foreach (string field in (string[])["medianErrorPct", "p90ErrorPct", "worstErrorPct", "withinLimitPct", "worstOvershootRatio"])
+        foreach (string field in (string[])["medianErrorPct", "p90ErrorPct", "worstErrorPct", "withinLimitPct", "worstOvershootRatio", "belowHighPct", "insideIntervalPct"])
         {
             Assert.IsTrue(summary.TryGetProperty(field, out _), field);
+        }
+
+        if (summary.GetProperty("completed").GetInt32() > 0)
+        {
+            // Every completed run carries its interval, so the share it held is a figure.
+            Assert.IsTrue(summary.GetProperty("belowHighPct").GetDouble() is >= 0 and <= 100, figures);
+            Assert.IsTrue(summary.GetProperty("insideIntervalPct").GetDouble() <= summary.GetProperty("belowHighPct").GetDouble(), figures);
         }
 
         // Interleaved: every cell once, then every cell again.

@@ -46,6 +46,12 @@ public sealed class ForecastBenchTests
         Assert.AreEqual(60, summary.GetProperty("withinLimitPct").GetDouble(), 1e-9);
         Assert.AreEqual(2, summary.GetProperty("limitsBroken").GetInt32());
         Assert.AreEqual(2.0, summary.GetProperty("worstOvershootRatio").GetDouble(), 1e-9);
+
+        // Each interval spans 0.9 to 1.1 times its point. At or below the top: all but 200 ms
+        // against 150 (top 165). Inside: 100 in [99, 121] and 50 in [49.5, 60.5]; both 10 ms runs
+        // fell below their interval's bottom (12.6 and 15.3).
+        Assert.AreEqual(80, summary.GetProperty("belowHighPct").GetDouble(), 1e-9);
+        Assert.AreEqual(40, summary.GetProperty("insideIntervalPct").GetDouble(), 1e-9);
     }
 
     [TestMethod]
@@ -72,6 +78,8 @@ public sealed class ForecastBenchTests
         Assert.AreEqual(JsonValueKind.Null, summary.GetProperty("medianErrorPct").ValueKind);
         Assert.AreEqual(JsonValueKind.Null, summary.GetProperty("withinLimitPct").ValueKind);
         Assert.AreEqual(JsonValueKind.Null, summary.GetProperty("worstOvershootRatio").ValueKind);
+        Assert.AreEqual(JsonValueKind.Null, summary.GetProperty("belowHighPct").ValueKind);
+        Assert.AreEqual(JsonValueKind.Null, summary.GetProperty("insideIntervalPct").ValueKind);
     }
 
     [TestMethod]
