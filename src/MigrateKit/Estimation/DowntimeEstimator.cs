@@ -299,6 +299,11 @@ public sealed class DowntimeEstimator
         double duringPause = (input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds)
             + (input.WarmDirtyBytesPerSecond * input.DirtyingSinceHarvest.TotalSeconds);
         TimeSpan rawTransfer = TimeSpan.FromSeconds(Math.Max(input.PendingBytes + duringPause - input.BurstBytes, 0) / switchover);
+
+        // The upper bound takes no burst credit: the credit is taken at the measured rate, which
+        // counts each round's exchange and the destination's catching up, so it can be worth far
+        // more time than the burst saves at the limit.
+        TimeSpan burstCredit = TimeSpan.FromSeconds((input.PendingBytes + duringPause) / switchover) - rawTransfer;
         TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / switchover);
         _lastRaw = new DowntimeBreakdown(PauseCost, harvest, rawTransfer, device, ResumeCost);
 
@@ -307,6 +312,7 @@ public sealed class DowntimeEstimator
         TimeSpan resume = TimeSpan.FromTicks(Math.Max(0, (ResumeCost + c.FixedBias).Ticks));
         var breakdown = new DowntimeBreakdown(PauseCost, harvest, transfer, device, resume);
         (TimeSpan downtimeLow, TimeSpan downtimeHigh) = Interval(breakdown, c, bandwidth / low);
+        downtimeHigh += burstCredit * c.TransferRatio;
 
         double q = input.WarmDirtyBytesPerSecond / bandwidth;
         _pendingHistory.Add(input.PendingBytes);

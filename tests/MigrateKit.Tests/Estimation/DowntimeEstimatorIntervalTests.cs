@@ -54,6 +54,17 @@ public sealed class DowntimeEstimatorIntervalTests
     }
 
     [TestMethod]
+    public void ALimitersBurst_ShortensThePoint_ButNotTheTop()
+    {
+        // A full bucket of 4 MiB takes 40 ms off the point; the top counts on no credit.
+        Forecast without = Estimator().Estimate(Input());
+        Forecast with = Estimator().Estimate(Input() with { BurstBytes = 4 * MiB });
+
+        Assert.AreEqual(without.PredictedDowntime.TotalMilliseconds - 40, with.PredictedDowntime.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(without.DowntimeHigh.TotalMilliseconds, with.DowntimeHigh.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
     public void Interval_WidensWithTheBandwidthSpread()
     {
         // The low quantile is 80 % of the average: the transfer may take 125 ms instead of 100.
