@@ -183,6 +183,8 @@ public sealed class DowntimeEstimator
     /// <value>The default is null.</value>
     public string? HarvestHistoryKey { get; set; }
 
+    private string HarvestKey => HarvestHistoryKey ?? HistoryKey;
+
     /// <summary>The measured pause latency; zero until observed.</summary>
     public TimeSpan PauseCost { get; private set; }
 
@@ -282,7 +284,7 @@ public sealed class DowntimeEstimator
     /// <param name="bytesCovered">The guest memory it covered.</param>
     /// <param name="dirtyChunks">The 2 MiB chunks it found a dirty page in; null when not counted.</param>
     public void ObserveFinalHarvest(TimeSpan duration, ulong bytesCovered, ulong? dirtyChunks = null) =>
-        History?.RecordFinalHarvest(HarvestHistoryKey ?? HistoryKey, duration, bytesCovered, dirtyChunks);
+        History?.RecordFinalHarvest(HarvestKey, duration, bytesCovered, dirtyChunks);
 
     /// <summary>Makes a forecast.</summary>
     public Forecast Estimate(in ForecastInput input)
@@ -292,18 +294,20 @@ public sealed class DowntimeEstimator
         double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
         // The final harvest runs paused: this machine's earlier ones price it, once there are a
         // few; until then the pre-copy harvests do (against the guest's writes, often slower).
-        TimeSpan harvest = History?.FinalHarvestCost(HarvestHistoryKey ?? HistoryKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
+        TimeSpan harvest = History?.FinalHarvestCost(HarvestKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
 
         // Since the harvest looked at each page, and until the vCPUs stop, the guest keeps writing:
         // pages not deferred become pending anew (deferred ones are pending already).
         double duringPause = (input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds)
             + (input.WarmDirtyBytesPerSecond * input.DirtyingSinceHarvest.TotalSeconds);
-        TimeSpan rawTransfer = TimeSpan.FromSeconds(Math.Max(input.PendingBytes + duringPause - input.BurstBytes, 0) / switchover);
+        double bytes = input.PendingBytes + duringPause;
+        double credited = Math.Min(input.BurstBytes, bytes);
+        TimeSpan rawTransfer = TimeSpan.FromSeconds((bytes - credited) / switchover);
 
         // The upper bound takes no burst credit: the credit is taken at the measured rate, which
         // counts each round's exchange and the destination's catching up, so it can be worth far
         // more time than the burst saves at the limit.
-        TimeSpan burstCredit = TimeSpan.FromSeconds((input.PendingBytes + duringPause) / switchover) - rawTransfer;
+        TimeSpan burstCredit = TimeSpan.FromSeconds(credited / switchover);
         TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / switchover);
         _lastRaw = new DowntimeBreakdown(PauseCost, harvest, rawTransfer, device, ResumeCost);
 
