@@ -36,7 +36,7 @@ internal static class BenchCommands
         var command = new Command("soak", "Migrate one VM back and forth --count times in this process over loopback TCP with mutual TLS (throwaway certificates " +
             "in a temporary directory), each migration from the VM the previous one built, each verified (digests and the guest's own self-checks); " +
             "prints the open descriptors, threads, mappings and RSS at the start (after --warm-up migrations) and the end, and one line per migration. " +
-            $"Exit code 0 when every migration verified, descriptors and threads are unchanged, mappings within {SoakRun.MappingsNoise} lines " +
+            $"Exit code 0 when every migration verified, descriptors are unchanged, no thread was added (threads are compared by name: a pool worker that retired is no leak), mappings within {SoakRun.MappingsNoise} lines " +
             $"(the runtime's own heaps move them a little) and RSS grew less than {SoakRun.RssGrowthLimit >> 20} MiB; 4 otherwise.\n" +
             "Example: migratekit bench soak --count 100\nExample: migratekit bench soak --count 10 --vm micro --memory 64MiB --json");
         command.Options.Add(count);
@@ -124,9 +124,10 @@ internal static class BenchCommands
     {
         static string Delta(long d) => d >= 0 ? $"+{d}" : d.ToString(System.Globalization.CultureInfo.InvariantCulture);
         double rssMiB = (r.End.RssBytes - r.Start.RssBytes) / 1048576.0;
-        return $"{r.Verified}/{r.Settings.Count} verified in {r.Elapsed.TotalSeconds:F1} s; fds {Delta(r.End.Fds - r.Start.Fds)}, threads {Delta(r.End.Threads - r.Start.Threads)}, " +
+        return $"{r.Verified}/{r.Settings.Count} verified in {r.Elapsed.TotalSeconds:F1} s; fds {Delta(r.End.Fds - r.Start.Fds)}, threads {Delta(r.End.Threads - r.Start.Threads)}" +
+            (r.ThreadsAdded.Count > 0 ? $" (added: {string.Join(", ", r.ThreadsAdded)})" : "") + ", " +
             $"mappings {Delta(r.End.Mappings - r.Start.Mappings)}, RSS {(rssMiB >= 0 ? "+" : "")}{rssMiB:F1} MiB: " +
-            (r.TargetsMet ? "targets met" : $"TARGETS MISSED (all verified, fds/threads unchanged, mappings within {SoakRun.MappingsNoise}, RSS growth < {SoakRun.RssGrowthLimit >> 20} MiB)");
+            (r.TargetsMet ? "targets met" : $"TARGETS MISSED (all verified, fds unchanged, no thread added, mappings within {SoakRun.MappingsNoise}, RSS growth < {SoakRun.RssGrowthLimit >> 20} MiB)");
     }
 }
 
@@ -152,6 +153,9 @@ internal sealed record SoakJson
 
     public required ProcessStats End { get; init; }
 
+    /// <summary>Threads at the end not there at the start, by name ("hostvm worker +1"); empty when none.</summary>
+    public required IReadOnlyList<string> ThreadsAdded { get; init; }
+
     public required IReadOnlyList<SoakMigration> Migrations { get; init; }
 
     internal static SoakJson Of(SoakResult r) => new()
@@ -165,6 +169,7 @@ internal sealed record SoakJson
         Seconds = Math.Round(r.Elapsed.TotalSeconds, 1),
         Start = r.Start,
         End = r.End,
+        ThreadsAdded = r.ThreadsAdded,
         Migrations = r.Migrations,
     };
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
@@ -14,6 +15,10 @@ namespace MigrateKit.Cli;
 /// </summary>
 /// <param name="Fds">Entries of <c>/proc/self/fd</c> (the listing's own descriptor included, the same every time).</param>
 /// <param name="Threads">Entries of <c>/proc/self/task</c>.</param>
+/// <param name="ThreadNames">
+/// The threads by name (<c>/proc/self/task/*/comm</c>): which kind of thread a change in
+/// <paramref name="Threads"/> is (<c>.NET TP Worker</c>, <c>hostvm worker</c>, <c>.NET Sockets</c>…).
+/// </param>
 /// <param name="Mappings">
 /// Lines of <c>/proc/self/maps</c>. They move by a few without anything leaking: the GC and the
 /// JIT commit and decommit inside their reservations (one mapping shows as several lines and
@@ -24,6 +29,7 @@ namespace MigrateKit.Cli;
 internal sealed record ProcessStats(
     [property: JsonPropertyName("fds")] int Fds,
     [property: JsonPropertyName("threads")] int Threads,
+    [property: JsonPropertyName("threadNames")] IReadOnlyDictionary<string, int> ThreadNames,
     [property: JsonPropertyName("mappings")] int Mappings,
     [property: JsonPropertyName("rssBytes")] long RssBytes)
 {
@@ -34,10 +40,27 @@ internal sealed record ProcessStats(
     internal static ProcessStats Take()
     {
         int fds = Directory.EnumerateFileSystemEntries("/proc/self/fd").Count();
-        int threads = Directory.EnumerateFileSystemEntries("/proc/self/task").Count();
+        var names = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            string name;
+            try
+            {
+                name = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or IOException)
+            {
+                // The thread ended between the listing and the read.
+                continue;
+            }
+
+            names[name] = names.GetValueOrDefault(name) + 1;
+        }
+
+        int threads = names.Values.Sum();
         int mappings = File.ReadLines("/proc/self/maps").Count();
         string[] statm = File.ReadAllText("/proc/self/statm").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return new ProcessStats(fds, threads, mappings, long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize);
+        return new ProcessStats(fds, threads, names, mappings, long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize);
     }
 
     /// <summary>
@@ -110,6 +133,16 @@ internal sealed record ProcessStats(
             }
         }
     }
+
+    /// <summary>
+    /// The threads <paramref name="end"/> has that <paramref name="start"/> did not, by name
+    /// ("hostvm worker +1"); empty when none was added. A thread left behind shows here; one that
+    /// ended in between (a pool worker retired, idle longer than the pool keeps one) is no leak.
+    /// </summary>
+    internal static IReadOnlyList<string> ThreadsAdded(ProcessStats start, ProcessStats end) =>
+        [.. end.ThreadNames
+            .Where(e => e.Value > start.ThreadNames.GetValueOrDefault(e.Key))
+            .Select(e => $"{e.Key} +{e.Value - start.ThreadNames.GetValueOrDefault(e.Key)}")];
 
     /// <summary>"184 fds, 11 threads, 909 mappings, 127.4 MiB RSS".</summary>
     public override string ToString() => $"{Fds} fds, {Threads} threads, {Mappings} mappings, {Units.FormatBytes((ulong)RssBytes)} RSS";
