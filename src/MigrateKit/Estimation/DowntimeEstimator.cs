@@ -141,6 +141,18 @@ public readonly record struct ForecastInput
     /// <summary>The bandwidth of the stop-and-copy when it differs from the pre-copy rounds'
     /// (QEMU lifts its rate limit once the guest is stopped); null: the same as <see cref="BandwidthBytesPerSecond"/>.</summary>
     public double? SwitchoverBandwidthBytesPerSecond { get; init; }
+
+    /// <summary>
+    /// The switchover's transfer when the caller prices it from its own measurements (the
+    /// sender's work per page, the link's rate, the destination's work per page once the bytes
+    /// arrive), the pages written until the vCPUs stop included and a limiter's burst credited;
+    /// null: <see cref="PendingBytes"/> and the pause's writes at the switchover bandwidth, less
+    /// <see cref="BurstBytes"/>.
+    /// </summary>
+    public TimeSpan? SwitchoverTransfer { get; init; }
+
+    /// <summary>What a limiter's burst took off <see cref="SwitchoverTransfer"/> (the interval's top does not count on it); used only with it.</summary>
+    public TimeSpan SwitchoverBurstCredit { get; init; }
 }
 
 /// <summary>
@@ -301,13 +313,23 @@ public sealed class DowntimeEstimator
         double duringPause = (input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds)
             + (input.WarmDirtyBytesPerSecond * input.DirtyingSinceHarvest.TotalSeconds);
         double bytes = input.PendingBytes + duringPause;
-        double credited = Math.Min(input.BurstBytes, bytes);
-        TimeSpan rawTransfer = TimeSpan.FromSeconds((bytes - credited) / switchover);
+        TimeSpan rawTransfer;
+        TimeSpan burstCredit;
+        if (input.SwitchoverTransfer is TimeSpan priced)
+        {
+            rawTransfer = priced;
+            burstCredit = input.SwitchoverBurstCredit;
+        }
+        else
+        {
+            // The upper bound takes no burst credit: the credit is taken at the measured rate, which
+            // counts each round's exchange and the destination's catching up, so it can be worth far
+            // more time than the burst saves at the limit.
+            double credited = Math.Min(input.BurstBytes, bytes);
+            rawTransfer = TimeSpan.FromSeconds((bytes - credited) / switchover);
+            burstCredit = TimeSpan.FromSeconds(credited / switchover);
+        }
 
-        // The upper bound takes no burst credit: the credit is taken at the measured rate, which
-        // counts each round's exchange and the destination's catching up, so it can be worth far
-        // more time than the burst saves at the limit.
-        TimeSpan burstCredit = TimeSpan.FromSeconds(credited / switchover);
         TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / switchover);
         _lastRaw = new DowntimeBreakdown(PauseCost, harvest, rawTransfer, device, ResumeCost);
 

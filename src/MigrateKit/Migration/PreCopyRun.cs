@@ -326,7 +326,7 @@ internal sealed class PreCopyRun
             await _sender.EndRoundAsync(round, _sender.BytesWritten - bytesBefore, ct).ConfigureAwait(false);
             await WaitForRoundAckAsync(round, ct).ConfigureAwait(false);
             _regions.ConfirmDelivered();
-            _measurements.RoundDelivered(_sender.BytesWritten - bytesBefore, _time.GetElapsedTime(roundStart));
+            _measurements.RoundDelivered(_sender.BytesWritten - bytesBefore, _time.GetElapsedTime(roundStart), _sender.RoundPages);
 
             (ulong dirty, bool deferredGrew, TimeSpan harvest) = Harvest();
             Forecast forecast = _measurements.Forecast(round, Elapsed, _regions.PendingPages, _regions.PendingDeferredPages, (ulong)Link.Writer.BurstAvailable, _regions.PendingCheapPages);
@@ -380,7 +380,7 @@ internal sealed class PreCopyRun
         if (await Link.Channel.WaitForRoundAckAsync(round, ct).ConfigureAwait(false))
         {
             TimeSpan wait = _time.GetElapsedTime(t0);
-            _measurements.RecordSend(0, wait);
+            _measurements.RecordRoundAckWait(_sender.LastFlushPages, _sender.RoundPages, wait);
             _measurements.Estimator.ObserveRoundTrip(wait);
         }
     }

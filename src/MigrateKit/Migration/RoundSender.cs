@@ -108,6 +108,12 @@ internal sealed class RoundSender
     /// <summary>Pages sent with their data since <see cref="BeginRound"/>.</summary>
     internal ulong RoundPages { get; private set; }
 
+    /// <summary>
+    /// Data pages of the round's last flush: the destination applies them after the last bytes
+    /// arrive, where the pages of earlier flushes were applied while the next ones were built.
+    /// </summary>
+    internal ulong LastFlushPages { get; private set; }
+
     /// <summary>Pages sent as zero runs since <see cref="BeginRound"/>.</summary>
     internal ulong RoundZeroPages { get; private set; }
 
@@ -128,6 +134,7 @@ internal sealed class RoundSender
     {
         _rounds++;
         RoundPages = 0;
+        LastFlushPages = 0;
         RoundZeroPages = 0;
         RoundCheapPages = 0;
         RoundCheapBytes = 0;
@@ -198,7 +205,8 @@ internal sealed class RoundSender
             ulong pagesBefore = RoundPages;
             position = AppendFrames(region, pages, position);
             TimeSpan build = _time.GetElapsedTime(t0);
-            _recordBuild?.Invoke(RoundPages - pagesBefore, build);
+            LastFlushPages = RoundPages - pagesBefore;
+            _recordBuild?.Invoke(LastFlushPages, build);
             RoundOtherBytes += (ulong)(_writer.BytesWritten - before) - (RoundCheapBytes - cheapBefore);
             await BoundedFlushAsync(ct).ConfigureAwait(false);
 

@@ -30,6 +30,11 @@ internal sealed class TransferMeasurements
     // does; round 0 also pays for the destination's first touch of every page, so its rate
     // understates what the switchover will see.
     private readonly BandwidthMeter _resendBandwidth = new();
+
+    // The link alone: the flushes' bytes and time, without the waits for RoundAcks. The switchover
+    // prices its wire bytes at this rate and the destination's work per page apart.
+    private readonly BandwidthMeter _link = new();
+    private readonly BandwidthMeter _resendLink = new();
     private readonly DirtyRateMeter _dirtyRate = new();
     private readonly DirtyRateMeter _warmRate = new();
     private long _lastHarvest;
@@ -49,12 +54,19 @@ internal sealed class TransferMeasurements
     private BuildTotals _firstCopy;
     private BuildTotals _resends;
 
+    // The destination's work per page once a round's bytes arrive: the RoundAck wait of re-send
+    // rounds sent in one flush, over their pages. Older rounds weigh half as much at each new round.
+    private BuildTotals _apply;
+
     // Whether a harvest after a re-send round was recorded: round 0's harvest is forgotten then.
     private bool _harvestedAfterResends;
     private double _cheapShareOfDirty;
     private double _cheapShareOfWarm;
 
     private double _roundBandwidth;
+
+    // The costs a round started with: the sender's and the destination's work per page, the link's rate.
+    private PageCosts _roundCosts;
 
     /// <param name="options">The migration's options (bandwidth limit, downtime history).</param>
     /// <param name="memoryBytes">Guest memory size.</param>
@@ -97,11 +109,45 @@ internal sealed class TransferMeasurements
     internal void RecordSend(long bytes, TimeSpan elapsed)
     {
         _bandwidth.Record(bytes, elapsed);
+        _link.Record(bytes, elapsed);
         if (Resending)
         {
             _resendBandwidth.Record(bytes, elapsed);
+            _resendLink.Record(bytes, elapsed);
         }
     }
+
+    /// <summary>
+    /// Records the wait for a round's RoundAck after its last flush. The wait counts as sending
+    /// time for the rounds' bandwidth (what the destination still had to apply is not left for
+    /// the switchover). A re-send round of <paramref name="roundPages"/> data pages sent in one
+    /// flush (<paramref name="lastFlushPages"/> is all of them) also measures the destination's
+    /// work per page: it began once the bytes arrived, as a switchover of small deltas does. After
+    /// several flushes the wait also holds what was still queued, and round 0's pages are first
+    /// touches, so neither tells.
+    /// </summary>
+    internal void RecordRoundAckWait(ulong lastFlushPages, ulong roundPages, TimeSpan wait)
+    {
+        _bandwidth.Record(0, wait);
+        if (!Resending)
+        {
+            return;
+        }
+
+        _resendBandwidth.Record(0, wait);
+
+        // A few pages' wait is mostly the round trip.
+        if (lastFlushPages == roundPages && lastFlushPages >= MinBuildPages)
+        {
+            _apply = _apply.Add(lastFlushPages, wait.TotalSeconds);
+        }
+    }
+
+    /// <summary>The destination's work per data page once it has the bytes, from re-send rounds sent in one flush; zero until one was.</summary>
+    internal TimeSpan ApplyTimePerPage => TimeSpan.FromSeconds(_apply.Pages > 0 ? _apply.PerPage : 0);
+
+    /// <summary>The link's rate alone (flushes, re-sends preferred), never above the limit.</summary>
+    internal double LinkBandwidth() => Limited((_resendLink.TotalBytes >= 1L << 20 ? _resendLink : _link).Current);
 
     /// <summary>Tracking has started: the first harvest interval begins now.</summary>
     internal void TrackingStarted() => _lastHarvest = _time.GetTimestamp();
@@ -232,17 +278,26 @@ internal sealed class TransferMeasurements
     internal void RoundStarting()
     {
         _roundBandwidth = Meter().TotalBytes > 0 ? Bandwidth() : 0;
+        _roundCosts = Costs();
         _resends = _resends.Halved();
+        _apply = _apply.Halved();
     }
 
     /// <summary>
-    /// A round's bytes are delivered (<paramref name="elapsed"/> from its start to its RoundAck):
-    /// how far that was from what the bandwidth assumed at its start said feeds the interval.
-    /// Rounds of less than 1 MiB say more about latency than bandwidth and are left out.
+    /// A round's <paramref name="pages"/> data pages and <paramref name="bytes"/> are delivered
+    /// (<paramref name="elapsed"/> from its start to its RoundAck): how far that was from what the
+    /// costs at its start said feeds the interval. Once the destination's work is measured, a
+    /// re-send round is priced as the switchover is (work per page on each end, the link's rate);
+    /// before, its bytes at the bandwidth, and rounds of less than 1 MiB, which say more about
+    /// latency than bandwidth, are left out.
     /// </summary>
-    internal void RoundDelivered(ulong bytes, TimeSpan elapsed)
+    internal void RoundDelivered(ulong bytes, TimeSpan elapsed, ulong pages = 0)
     {
-        if (_roundBandwidth > 0 && bytes >= 1UL << 20)
+        if (Resending && _roundCosts.Apply > 0 && pages >= MinBuildPages)
+        {
+            Estimator.ObserveSend(TimeSpan.FromSeconds(TransferSeconds(pages, bytes, _roundCosts)), elapsed);
+        }
+        else if (_roundBandwidth > 0 && bytes >= 1UL << 20)
         {
             Estimator.ObserveSend(TimeSpan.FromSeconds(bytes / _roundBandwidth), elapsed);
         }
@@ -277,6 +332,7 @@ internal sealed class TransferMeasurements
         // of small deltas costs its build time, not nothing.
         double wire = (cheapPages * _cheapPageBytes) + ((pendingPages - cheapPages) * nonZero * _otherPageBytes);
         TimeSpan since = (_lastHarvestDuration / 2) + _time.GetElapsedTime(_lastHarvest);
+        (TimeSpan? transfer, TimeSpan burstCredit) = SwitchoverTransfer(cheapPages + ((pendingPages - cheapPages) * nonZero), wire, since, burstBytes);
         var input = new ForecastInput
         {
             Round = round,
@@ -294,9 +350,60 @@ internal sealed class TransferMeasurements
             BandwidthBytesPerSecond = Bandwidth(),
             BandwidthLowBytesPerSecond = BandwidthLow(),
             BurstBytes = Math.Min(burstBytes, (ulong)wire),
+            SwitchoverTransfer = transfer,
+            SwitchoverBurstCredit = burstCredit,
         };
         return Estimator.Estimate(input);
     }
+
+    /// <summary>
+    /// The switchover's transfer of <paramref name="dataPages"/> pending data pages
+    /// (<paramref name="wireBytes"/> on the wire) and of what the guest writes until its vCPUs
+    /// stop: the sender builds each page, the link carries the bytes (a limiter's burst at once),
+    /// and the destination applies them (<see cref="TransferSeconds"/>). Returns the transfer
+    /// after the burst's credit and that credit; null until a round measured the destination's
+    /// work (the estimator then prices the bytes at the rounds' rate, which counts that work
+    /// with the rounds' RoundAck waits).
+    /// </summary>
+    private (TimeSpan? Transfer, TimeSpan BurstCredit) SwitchoverTransfer(double dataPages, double wireBytes, TimeSpan since, ulong burstBytes)
+    {
+        if (_apply.Pages <= 0)
+        {
+            return (null, TimeSpan.Zero);
+        }
+
+        // As the estimator counts them: any page while the vCPUs stop, warm ones since the harvest.
+        double duringPause = _dirtyRate.LastPagesPerSecond * Estimator.PauseCost.TotalSeconds;
+        double sinceHarvest = _warmRate.LastPagesPerSecond * since.TotalSeconds;
+        double pages = dataPages + duringPause + sinceHarvest;
+        double wire = wireBytes + (duringPause * WireBlend(_cheapShareOfDirty)) + (sinceHarvest * WireBlend(_cheapShareOfWarm));
+        if (pages <= 0)
+        {
+            return (TimeSpan.Zero, TimeSpan.Zero);
+        }
+
+        PageCosts costs = Costs();
+        double credit = Math.Min(burstBytes, wire) / costs.Link;
+        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, costs, credit)), TimeSpan.FromSeconds(credit));
+    }
+
+    /// <summary>
+    /// The time to move <paramref name="pages"/> data pages of <paramref name="wire"/> bytes at
+    /// <paramref name="costs"/>, less <paramref name="credit"/> of the link's time: the sender
+    /// builds each flush while the destination applies the one before, so the destination's
+    /// work adds to the rest for the last flush's pages only, or sets the pace where it is the slower.
+    /// </summary>
+    private static double TransferSeconds(double pages, double wire, PageCosts costs, double credit = 0)
+    {
+        double sending = (pages * costs.Build) + (wire / costs.Link) - credit;
+        double lastFlush = Math.Min(pages, RoundSender.FlushThreshold / Math.Max(1, wire / pages));
+        return Math.Max(sending, costs.Apply * (pages - lastFlush)) + (costs.Apply * lastFlush);
+    }
+
+    private PageCosts Costs() => new(CpuSecondsPerPage, _apply.Pages > 0 ? _apply.PerPage : 0, LinkBandwidth());
+
+    /// <summary>The wire bytes of a dirtied page, <paramref name="cheapShare"/> of them small deltas.</summary>
+    private double WireBlend(double cheapShare) => (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes);
 
     /// <summary>
     /// The chunks the final harvest should find dirty after <paramref name="since"/> of writes:
@@ -310,8 +417,10 @@ internal sealed class TransferMeasurements
         return _lastHarvestPages == 0 ? 0 : Math.Min(pages, _lastHarvestChunks * Math.Max(1, pages / _lastHarvestPages));
     }
 
-    private double Blend(double cheapShare) =>
-        (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes) + (CpuSecondsPerPage * Bandwidth());
+    private double Blend(double cheapShare) => WireBlend(cheapShare) + (CpuSecondsPerPage * Bandwidth());
+
+    /// <summary>Seconds per page of the sender's and the destination's work, and the link's bytes per second.</summary>
+    private readonly record struct PageCosts(double Build, double Apply, double Link);
 
     /// <summary>Pages built and the seconds it took.</summary>
     private readonly record struct BuildTotals(double Pages, double Seconds)

@@ -65,6 +65,20 @@ public sealed class DowntimeEstimatorIntervalTests
     }
 
     [TestMethod]
+    public void ATransferPricedByTheCaller_ReplacesTheBytesAtTheRate_AndItsBurstCreditIsLeftOutOfTheTop()
+    {
+        // The engine prices the transfer itself (work per page on both ends, the link's rate): 30 ms
+        // after a burst credit of 5 ms, instead of the pending bytes' 100 ms at the rate.
+        Forecast bytes = Estimator().Estimate(Input());
+        Forecast priced = Estimator().Estimate(Input() with { SwitchoverTransfer = Ms(30), SwitchoverBurstCredit = Ms(5), BurstBytes = 4 * MiB });
+
+        Assert.AreEqual(30.0, priced.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(bytes.PredictedDowntime.TotalMilliseconds - 70, priced.PredictedDowntime.TotalMilliseconds, 1e-3, "BurstBytes is not credited twice");
+        Forecast uncredited = Estimator().Estimate(Input() with { SwitchoverTransfer = Ms(30) });
+        Assert.AreEqual(uncredited.DowntimeHigh.TotalMilliseconds + 5, priced.DowntimeHigh.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
     public void Interval_WidensWithTheBandwidthSpread()
     {
         // The low quantile is 80 % of the average: the transfer may take 125 ms instead of 100.

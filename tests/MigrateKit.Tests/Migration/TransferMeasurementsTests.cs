@@ -119,6 +119,115 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void TheDestinationsWorkPerPage_IsTheRoundAckWait_OfReSendRoundsSentInOneFlush_OverTheirPages()
+    {
+        TransferMeasurements m = Measurements(limit: null);
+        m.RoundStarting();
+        m.RecordRoundAckWait(lastFlushPages: 2_000, roundPages: 2_000, TimeSpan.FromMilliseconds(40));
+        Assert.AreEqual(TimeSpan.Zero, m.ApplyTimePerPage, "round 0's pages are first touches");
+
+        m.Resending = true;
+        m.RoundStarting();
+        m.RecordRoundAckWait(lastFlushPages: 32, roundPages: 32, TimeSpan.FromMilliseconds(1));
+        Assert.AreEqual(TimeSpan.Zero, m.ApplyTimePerPage, "a few pages' wait is the round trip");
+        m.RecordRoundAckWait(lastFlushPages: 256, roundPages: 10_000, TimeSpan.FromMilliseconds(40));
+        Assert.AreEqual(TimeSpan.Zero, m.ApplyTimePerPage, "after several flushes the wait holds what was still queued");
+
+        m.RoundStarting();
+        m.RecordRoundAckWait(lastFlushPages: 1_000, roundPages: 1_000, TimeSpan.FromMilliseconds(3));
+        Assert.AreEqual(3.0, m.ApplyTimePerPage.TotalMicroseconds, 1e-6);
+        m.RoundStarting();
+        m.RecordRoundAckWait(lastFlushPages: 500, roundPages: 500, TimeSpan.FromMilliseconds(3));
+        Assert.AreEqual(4.5, m.ApplyTimePerPage.TotalMicroseconds, 1e-6, "the round before weighs half as much: (1.5 + 3) ms over (500 + 500) pages");
+
+        // The waits count as the rounds' sending time, not as the link's.
+        Assert.AreEqual(100e6, m.LinkBandwidth());
+        m.RecordSend(1_000_000, TimeSpan.FromMilliseconds(1));
+        Assert.AreEqual(1e9, m.LinkBandwidth(), 1);
+        Assert.IsLessThan(1e9, m.Bandwidth());
+    }
+
+    [TestMethod]
+    public void UntilTheDestinationsWorkIsMeasured_TheSwitchoverIsPricedAtTheRoundsRate()
+    {
+        TransferMeasurements m = Measurements(limit: null);
+        m.Resending = true;
+        m.RoundStarting();
+        m.RecordSend(1_000_000, TimeSpan.FromMilliseconds(1));
+        m.RecordRoundAckWait(lastFlushPages: 256, roundPages: 10_000, TimeSpan.FromMilliseconds(9));
+
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 100, deferredPages: 0, burstBytes: 0);
+        Assert.AreEqual(100 * (double)Wire / m.Bandwidth() * 1000, f.Breakdown.Transfer.TotalMilliseconds, 1e-6);
+    }
+
+    [TestMethod]
+    public void ASwitchoverInOneFlush_PaysTheSendersWork_TheLink_AndTheDestinationsWork_OneAfterTheOther()
+    {
+        TransferMeasurements m = MeasuredPerPage();
+        m.RecordPageCosts(dataPages: 100, cheapPages: 100, cheapBytes: 100 * 24, otherBytes: 0);
+
+        // 1000 small deltas (24 kB, one flush): 5 us each to build, 24 us on a 1 GB/s link, 3 us each to apply.
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 1_000, deferredPages: 0, burstBytes: 0, cheapPages: 1_000);
+        Assert.AreEqual(5 + 0.024 + 3, f.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void ASwitchoverOfManyFlushes_AppliesWhileItSends_TheLastFlushAfter_OrAtTheDestinationsPace()
+    {
+        TransferMeasurements m = MeasuredPerPage();
+
+        // 1000 raw pages are four flushes: the destination applies each while the next is built.
+        double sending = 1_000 * (5e-3 + ((double)Wire / 1e9 * 1e3));
+        double lastFlush = RoundSender.FlushThreshold / (double)Wire;
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 1_000, deferredPages: 0, burstBytes: 0);
+        Assert.AreEqual(sending + (lastFlush * 3e-3), f.Breakdown.Transfer.TotalMilliseconds, 1e-3, "a tick is 1e-4 ms");
+
+        // A destination slower than the sender sets the pace.
+        m.RoundStarting();
+        m.RecordRoundAckWait(lastFlushPages: 1_000, roundPages: 1_000, TimeSpan.FromMilliseconds(60));
+        double apply = m.ApplyTimePerPage.TotalMilliseconds;
+        Assert.IsGreaterThan(sending / 1_000, apply);
+        f = m.Forecast(round: 2, TimeSpan.FromSeconds(1), pendingPages: 1_000, deferredPages: 0, burstBytes: 0);
+        Assert.AreEqual(1_000 * apply, f.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void OnceTheDestinationsWorkIsMeasured_ARoundsTimeAgainstThePerPageCosts_WidensTheInterval()
+    {
+        TransferMeasurements Measured()
+        {
+            TransferMeasurements m = MeasuredPerPage();
+            m.RecordPageCosts(dataPages: 100, cheapPages: 100, cheapBytes: 100 * 24, otherBytes: 0);
+            m.RoundStarting();
+            return m;
+        }
+
+        TransferMeasurements steady = Measured();
+        TransferMeasurements slow = Measured();
+
+        // 1000 small deltas priced at 8.024 ms (as a switchover of them) took twice that: a
+        // round of 24 kB, which the bytes at the bandwidth would leave out as too small to tell.
+        slow.RoundDelivered(bytes: 24_000, TimeSpan.FromMilliseconds(2 * 8.024), pages: 1_000);
+        Forecast f = steady.Forecast(round: 2, TimeSpan.FromSeconds(1), pendingPages: 1_000, deferredPages: 0, burstBytes: 0, cheapPages: 1_000);
+        Forecast wide = slow.Forecast(round: 2, TimeSpan.FromSeconds(1), pendingPages: 1_000, deferredPages: 0, burstBytes: 0, cheapPages: 1_000);
+
+        Assert.AreEqual(f.PredictedDowntime, wide.PredictedDowntime);
+        Assert.AreEqual(f.DowntimeHigh.TotalMilliseconds + f.Breakdown.Transfer.TotalMilliseconds, wide.DowntimeHigh.TotalMilliseconds, 1e-3);
+    }
+
+    /// <summary>A re-send round measured without a limit: 5 us a page to build, a 1 GB/s link, 3 us a page to apply (one flush of 1000 pages).</summary>
+    private TransferMeasurements MeasuredPerPage()
+    {
+        TransferMeasurements m = Measurements(limit: null);
+        m.Resending = true;
+        m.RoundStarting();
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(5));
+        m.RecordSend(1_000_000, TimeSpan.FromMilliseconds(1));
+        m.RecordRoundAckWait(lastFlushPages: 1_000, roundPages: 1_000, TimeSpan.FromMilliseconds(3));
+        return m;
+    }
+
+    [TestMethod]
     public void WithoutEncodings_EveryPageCostsAPage_WhateverTheRoundsMeasured()
     {
         var m = new TransferMeasurements(new MigrationOptions { BandwidthLimit = MiB, TimeProvider = _time, Encodings = PageEncodings.None }, 64 * MiB);
