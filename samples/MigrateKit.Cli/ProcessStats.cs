@@ -14,7 +14,7 @@ namespace MigrateKit.Cli;
 /// mappings and resident memory. A leak of a VM, a tracker, a socket or a thread shows in one of them.
 /// </summary>
 /// <param name="Fds">Entries of <c>/proc/self/fd</c> (the listing's own descriptor included, the same every time).</param>
-/// <param name="Threads">Entries of <c>/proc/self/task</c>.</param>
+/// <param name="Threads">Entries of <c>/proc/self/task</c> (one that ends while it is read is left out): the sum of <paramref name="ThreadNames"/>.</param>
 /// <param name="ThreadNames">
 /// The threads by name (<c>/proc/self/task/*/comm</c>): which kind of thread a change in
 /// <paramref name="Threads"/> is (<c>.NET TP Worker</c>, <c>hostvm worker</c>, <c>.NET Sockets</c>…).
@@ -48,7 +48,7 @@ internal sealed record ProcessStats(
             {
                 name = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
             }
-            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or IOException)
+            catch (IOException)
             {
                 // The thread ended between the listing and the read.
                 continue;
@@ -137,7 +137,7 @@ internal sealed record ProcessStats(
     /// <summary>
     /// The threads <paramref name="end"/> has that <paramref name="start"/> did not, by name
     /// ("hostvm worker +1"); empty when none was added. A thread left behind shows here; one that
-    /// ended in between (a pool worker retired, idle longer than the pool keeps one) is no leak.
+    /// ended in between is no leak.
     /// </summary>
     internal static IReadOnlyList<string> ThreadsAdded(ProcessStats start, ProcessStats end) =>
         [.. end.ThreadNames

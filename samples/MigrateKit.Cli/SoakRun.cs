@@ -276,8 +276,8 @@ internal sealed record SoakResult(SoakSettings Settings, IReadOnlyList<SoakMigra
 
     /// <summary>
     /// Threads at the end that were not there at the start, by name. Compared by name rather than
-    /// in total: a pool worker kept busy at the start by a periodic callback may retire before the
-    /// end, and one fewer thread is not a leak.
+    /// in total: a runtime thread present through the start's settling wait may have ended by the
+    /// end's, and one fewer thread is not a leak.
     /// </summary>
     internal IReadOnlyList<string> ThreadsAdded { get; } = ProcessStats.ThreadsAdded(Start, End);
 

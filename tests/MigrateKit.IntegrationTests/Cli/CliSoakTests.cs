@@ -32,8 +32,8 @@ public sealed class CliSoakTests
         Assert.AreEqual(10, root.GetProperty("verified").GetInt32(), figures);
         Assert.AreEqual(start.GetProperty("fds").GetInt32(), end.GetProperty("fds").GetInt32(), figures);
 
-        // Threads by name: none added. One fewer is no leak (a pool worker kept busy at the start by
-        // a periodic callback may retire before the end: a CI run ended 12 -> 11).
+        // Threads by name: none added. One fewer is no leak (a thread present through the start's
+        // settling wait may have ended by the end's: a CI run ended 12 -> 11).
         Assert.AreEqual(0, root.GetProperty("threadsAdded").GetArrayLength(), figures);
         foreach (JsonProperty name in end.GetProperty("threadNames").EnumerateObject())
         {
