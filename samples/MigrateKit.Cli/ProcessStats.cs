@@ -33,6 +33,13 @@ internal sealed record ProcessStats(
     [property: JsonPropertyName("mappings")] int Mappings,
     [property: JsonPropertyName("rssBytes")] long RssBytes)
 {
+    /// <summary>
+    /// Threads the runtime starts for its own work and ends on its own: the background GC's (a
+    /// background collection starts it; it ends 20 s after the last one) and tiered compilation's.
+    /// Whether one is there says when the GC or the JIT last ran, not what a migration left behind.
+    /// </summary>
+    internal static readonly IReadOnlySet<string> RuntimeOnDemand = new HashSet<string>([".NET BGC", ".NET Tiered Com"], StringComparer.Ordinal);
+
     /// <summary>The thread pool retires a worker idle for 20 s (its default); a margin on top.</summary>
     private static readonly TimeSpan IdleWorkerLifetime = TimeSpan.FromSeconds(22);
 
@@ -65,9 +72,10 @@ internal sealed record ProcessStats(
 
     /// <summary>
     /// Reads the figures once the process is quiet: after a compacting collection that gives back
-    /// what the heap does not use (finalizers run), and once the thread count has not changed for
-    /// longer than the thread pool keeps an idle worker, so that workers it added for a burst of
+    /// what the heap does not use (finalizers run), and once the threads, by name, have not changed
+    /// for longer than the thread pool keeps an idle worker, so that workers it added for a burst of
     /// blocking calls have retired (a thread that never ends does not retire and still counts).
+    /// Names, not the count: one thread ending as another starts leaves the count as it was.
     /// </summary>
     internal static ProcessStats Settle()
     {
@@ -82,14 +90,14 @@ internal sealed record ProcessStats(
         GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         long since = Stopwatch.GetTimestamp();
-        int threads = Take().Threads;
+        ProcessStats last = Take();
         while (Stopwatch.GetElapsedTime(since) < IdleWorkerLifetime)
         {
             Thread.Sleep(250);
-            int now = Take().Threads;
-            if (now != threads)
+            ProcessStats now = Take();
+            if (!SameThreads(last, now))
             {
-                threads = now;
+                last = now;
                 since = Stopwatch.GetTimestamp();
             }
         }
@@ -137,12 +145,16 @@ internal sealed record ProcessStats(
     /// <summary>
     /// The threads <paramref name="end"/> has that <paramref name="start"/> did not, by name
     /// ("hostvm worker +1"); empty when none was added. A thread left behind shows here; one that
-    /// ended in between is no leak.
+    /// ended in between is no leak. The runtime's own on-demand threads (<see cref="RuntimeOnDemand"/>)
+    /// are left out.
     /// </summary>
     internal static IReadOnlyList<string> ThreadsAdded(ProcessStats start, ProcessStats end) =>
         [.. end.ThreadNames
-            .Where(e => e.Value > start.ThreadNames.GetValueOrDefault(e.Key))
+            .Where(e => e.Value > start.ThreadNames.GetValueOrDefault(e.Key) && !RuntimeOnDemand.Contains(e.Key))
             .Select(e => $"{e.Key} +{e.Value - start.ThreadNames.GetValueOrDefault(e.Key)}")];
+
+    private static bool SameThreads(ProcessStats a, ProcessStats b) =>
+        a.ThreadNames.Count == b.ThreadNames.Count && a.ThreadNames.All(e => b.ThreadNames.GetValueOrDefault(e.Key) == e.Value);
 
     /// <summary>"184 fds, 11 threads, 909 mappings, 127.4 MiB RSS".</summary>
     public override string ToString() => $"{Fds} fds, {Threads} threads, {Mappings} mappings, {Units.FormatBytes((ulong)RssBytes)} RSS";
