@@ -14,10 +14,10 @@ namespace MigrateKit.Cli;
 /// mappings and resident memory. A leak of a VM, a tracker, a socket or a thread shows in one of them.
 /// </summary>
 /// <param name="Fds">Entries of <c>/proc/self/fd</c> (the listing's own descriptor included, the same every time).</param>
-/// <param name="Threads">Entries of <c>/proc/self/task</c> (one that ends while it is read is left out): the sum of <paramref name="ThreadNames"/>.</param>
 /// <param name="ThreadNames">
-/// The threads by name (<c>/proc/self/task/*/comm</c>): which kind of thread a change in
-/// <paramref name="Threads"/> is (<c>.NET TP Worker</c>, <c>hostvm worker</c>, <c>.NET Sockets</c>…).
+/// The threads by name (<c>/proc/self/task/*/comm</c>; one that ends while it is read is left
+/// out): which kind of thread a change in <see cref="Threads"/> is (<c>.NET TP Worker</c>,
+/// <c>hostvm worker</c>, <c>.NET Sockets</c>…).
 /// </param>
 /// <param name="Mappings">
 /// Lines of <c>/proc/self/maps</c>. They move by a few without anything leaking: the GC and the
@@ -28,7 +28,6 @@ namespace MigrateKit.Cli;
 /// <param name="RssBytes">Resident set size: the second field of <c>/proc/self/statm</c> times the page size.</param>
 internal sealed record ProcessStats(
     [property: JsonPropertyName("fds")] int Fds,
-    [property: JsonPropertyName("threads")] int Threads,
     [property: JsonPropertyName("threadNames")] IReadOnlyDictionary<string, int> ThreadNames,
     [property: JsonPropertyName("mappings")] int Mappings,
     [property: JsonPropertyName("rssBytes")] long RssBytes)
@@ -42,6 +41,10 @@ internal sealed record ProcessStats(
 
     /// <summary>The thread pool retires a worker idle for 20 s (its default); a margin on top.</summary>
     private static readonly TimeSpan IdleWorkerLifetime = TimeSpan.FromSeconds(22);
+
+    /// <summary>Entries of <c>/proc/self/task</c>: the threads of <see cref="ThreadNames"/>.</summary>
+    [JsonPropertyName("threads")]
+    public int Threads => ThreadNames.Values.Sum();
 
     /// <summary>Reads the figures now.</summary>
     internal static ProcessStats Take()
@@ -64,10 +67,9 @@ internal sealed record ProcessStats(
             names[name] = names.GetValueOrDefault(name) + 1;
         }
 
-        int threads = names.Values.Sum();
         int mappings = File.ReadLines("/proc/self/maps").Count();
         string[] statm = File.ReadAllText("/proc/self/statm").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return new ProcessStats(fds, threads, names, mappings, long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize);
+        return new ProcessStats(fds, names, mappings, long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize);
     }
 
     /// <summary>

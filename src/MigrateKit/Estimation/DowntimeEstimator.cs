@@ -308,11 +308,6 @@ public sealed class DowntimeEstimator
         // few; until then the pre-copy harvests do (against the guest's writes, often slower).
         TimeSpan harvest = History?.FinalHarvestCost(HarvestKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
 
-        // Since the harvest looked at each page, and until the vCPUs stop, the guest keeps writing:
-        // pages not deferred become pending anew (deferred ones are pending already).
-        double duringPause = (input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds)
-            + (input.WarmDirtyBytesPerSecond * input.DirtyingSinceHarvest.TotalSeconds);
-        double bytes = input.PendingBytes + duringPause;
         TimeSpan rawTransfer;
         TimeSpan burstCredit;
         if (input.SwitchoverTransfer is TimeSpan priced)
@@ -322,6 +317,12 @@ public sealed class DowntimeEstimator
         }
         else
         {
+            // Since the harvest looked at each page, and until the vCPUs stop, the guest keeps writing:
+            // pages not deferred become pending anew (deferred ones are pending already).
+            double duringPause = (input.TotalDirtyBytesPerSecond * PauseCost.TotalSeconds)
+                + (input.WarmDirtyBytesPerSecond * input.DirtyingSinceHarvest.TotalSeconds);
+            double bytes = input.PendingBytes + duringPause;
+
             // The upper bound takes no burst credit: the credit is taken at the measured rate, which
             // counts each round's exchange and the destination's catching up, so it can be worth far
             // more time than the burst saves at the limit.

@@ -144,10 +144,12 @@ internal sealed class TransferMeasurements
     }
 
     /// <summary>The destination's work per data page once it has the bytes, from re-send rounds sent in one flush; zero until one was.</summary>
-    internal TimeSpan ApplyTimePerPage => TimeSpan.FromSeconds(_apply.Pages > 0 ? _apply.PerPage : 0);
+    internal TimeSpan ApplyTimePerPage => TimeSpan.FromSeconds(ApplySecondsPerPage);
+
+    private double ApplySecondsPerPage => _apply.Pages > 0 ? _apply.PerPage : 0;
 
     /// <summary>The link's rate alone (flushes, re-sends preferred), never above the limit.</summary>
-    internal double LinkBandwidth() => Limited((_resendLink.TotalBytes >= 1L << 20 ? _resendLink : _link).Current);
+    internal double LinkBandwidth() => Limited(ResendsOnceTheyMovedAMiB(_resendLink, _link).Current);
 
     /// <summary>Tracking has started: the first harvest interval begins now.</summary>
     internal void TrackingStarted() => _lastHarvest = _time.GetTimestamp();
@@ -262,7 +264,9 @@ internal sealed class TransferMeasurements
     /// The re-sends' meter once they moved 1 MiB (a round shorter than the meter's window still
     /// tells more than round 0, whose rate includes the destination's first touch of every page).
     /// </summary>
-    private BandwidthMeter Meter() => _resendBandwidth.TotalBytes >= 1L << 20 ? _resendBandwidth : _bandwidth;
+    private BandwidthMeter Meter() => ResendsOnceTheyMovedAMiB(_resendBandwidth, _bandwidth);
+
+    private static BandwidthMeter ResendsOnceTheyMovedAMiB(BandwidthMeter resends, BandwidthMeter all) => resends.TotalBytes >= 1L << 20 ? resends : all;
 
     private double Limited(double measured)
     {
@@ -400,7 +404,7 @@ internal sealed class TransferMeasurements
         return Math.Max(sending, costs.Apply * (pages - lastFlush)) + (costs.Apply * lastFlush);
     }
 
-    private PageCosts Costs() => new(CpuSecondsPerPage, _apply.Pages > 0 ? _apply.PerPage : 0, LinkBandwidth());
+    private PageCosts Costs() => new(CpuSecondsPerPage, ApplySecondsPerPage, LinkBandwidth());
 
     /// <summary>The wire bytes of a dirtied page, <paramref name="cheapShare"/> of them small deltas.</summary>
     private double WireBlend(double cheapShare) => (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes);
