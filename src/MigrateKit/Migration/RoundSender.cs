@@ -117,10 +117,15 @@ internal sealed class RoundSender
     /// <summary>Pages sent as zero runs since <see cref="BeginRound"/>.</summary>
     internal ulong RoundZeroPages { get; private set; }
 
-    /// <summary>Of the round's data pages, those sent as small deltas (cheap), and their wire bytes.</summary>
+    /// <summary>
+    /// Of the round's data pages, those marked cheap when they went (last sent as a small delta,
+    /// or priced so): the forecast prices the pending pages by that mark, so the round's bytes are
+    /// split by it too, whatever form each page then took. A page last sent whole may go as a small
+    /// delta now (a sequential writer's), and its price must say so.
+    /// </summary>
     internal ulong RoundCheapPages { get; private set; }
 
-    /// <summary>The wire bytes of <see cref="RoundCheapPages"/>: entries and deltas.</summary>
+    /// <summary>The wire bytes of <see cref="RoundCheapPages"/>: entries and encoded pages.</summary>
     internal ulong RoundCheapBytes { get; private set; }
 
     /// <summary>The wire bytes of the round's other data pages (raw, compressed, larger deltas), frame headers and tables included.</summary>
@@ -361,12 +366,17 @@ internal sealed class RoundSender
             batch.AppendTo(_writer);
         }
 
+        bool markedCheap = region.Cheap.Test(page);
         PageEncoding encoding = batch.Add(region.Index, page, region.Memory.GetPage(page), region.Digest, out int length);
+        if (markedCheap)
+        {
+            RoundCheapPages++;
+            RoundCheapBytes += (ulong)(PageStreamWriter.EncodedEntrySize + length);
+        }
+
         if (encoding == PageEncoding.Delta && length <= CheapDeltaBytes)
         {
             region.Cheap.Set(page);
-            RoundCheapPages++;
-            RoundCheapBytes += (ulong)(PageStreamWriter.EncodedEntrySize + length);
         }
         else
         {

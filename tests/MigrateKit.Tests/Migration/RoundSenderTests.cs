@@ -312,9 +312,18 @@ public sealed class RoundSenderEncodingTests
         _sender.BeginRound();
         await _sender.SendAsync(region, Plan(8, 1, 2), CancellationToken.None);
         Assert.AreEqual(1UL, _sender.RoundEncoding.DeltaPages);
-        Assert.AreEqual(1UL, _sender.RoundCheapPages);
+        Assert.AreEqual(0UL, _sender.RoundCheapPages, "page 1 was not marked cheap when it went: its bytes count with the other pages'");
         Assert.IsTrue(region.Cheap.Test(1), "a one-byte delta makes its page cheap");
         Assert.IsFalse(region.Cheap.Test(2), "a rewritten random page is not");
+
+        // The round's bytes are split by the mark the pages had when they went, as the forecast
+        // priced them: a cheap page rewritten whole still counts as cheap, and loses the mark.
+        random.NextBytes(memory.Regions[0].GetPage(1));
+        _sender.BeginRound();
+        await _sender.SendAsync(region, Plan(8, 1), CancellationToken.None);
+        Assert.AreEqual(1UL, _sender.RoundCheapPages);
+        Assert.IsGreaterThan((ulong)Page, _sender.RoundCheapBytes);
+        Assert.IsFalse(region.Cheap.Test(1));
 
         await _pipe.Writer.CompleteAsync();
         var destination = new byte[8][];
