@@ -288,8 +288,10 @@ public sealed class DowntimeEstimator
     /// Records the downtime of the switchover made on the last forecast in <see cref="History"/>,
     /// next to that forecast's parts before correction.
     /// </summary>
-    public void ObserveSwitchover(TimeSpan actual) =>
-        History?.Record(HistoryKey, _lastRaw.Transfer + _lastRaw.DeviceState, _lastRaw.Pause + _lastRaw.FinalHarvest + _lastRaw.Resume, actual);
+    /// <param name="actual">The downtime measured.</param>
+    /// <param name="actualTransfer">Its transfer part (pages and device state), where measured: only switchovers that give it correct the transfer forecast.</param>
+    public void ObserveSwitchover(TimeSpan actual, TimeSpan? actualTransfer = null) =>
+        History?.Record(HistoryKey, _lastRaw.Transfer + _lastRaw.DeviceState, _lastRaw.Pause + _lastRaw.FinalHarvest + _lastRaw.Resume, actual, actualTransfer);
 
     /// <summary>Records how long the switchover's final harvest took (paused) in <see cref="History"/>, for the next forecasts' harvest part.</summary>
     /// <param name="duration">From the pause to the end of the final harvest.</param>

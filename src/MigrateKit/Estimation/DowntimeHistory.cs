@@ -8,7 +8,7 @@ namespace MigrateKit.Estimation;
 /// How the forecasts of earlier switchovers fared: the correction they suggest for the next
 /// forecast and the spread that is left after it.
 /// </summary>
-/// <param name="TransferRatio">Actual over predicted transfer time (1: no correction).</param>
+/// <param name="TransferRatio">Actual over predicted transfer time, the median over the switchovers that measured it (1: no correction).</param>
 /// <param name="FixedBias">What the fixed costs took beyond their forecast (may be negative).</param>
 /// <param name="ErrorAbove">How far above the corrected forecast earlier downtimes went (a high quantile; 0 without history).</param>
 /// <param name="ErrorBelow">How far below the corrected forecast earlier downtimes went (a high quantile; 0 without history).</param>
@@ -24,19 +24,30 @@ public readonly record struct DowntimeCorrection(double TransferRatio, TimeSpan 
 /// of migration (a key the caller chooses, e.g. whether a bandwidth limit applies and which
 /// tracker runs). A switchover pays costs no pre-copy round shows: the destination's checks and
 /// start, the round trips of the commit step, and a transfer that runs faster once the guest no
-/// longer competes for the CPU. This learns them as a line, actual = fixed + bias + ratio ×
-/// transfer, fitted over the recent switchovers of the key, and keeps the spread of what the
-/// line misses for the forecast's interval. With a store, the switchovers outlive the process
-/// (under the key "downtime.2/" + the kind; figures t.N, f.N and a.N in seconds). Thread-safe.
+/// longer competes for the CPU. This learns them as actual = fixed + bias + ratio × transfer over
+/// the recent switchovers of the key: the ratio is the median of the transfer part's actual over
+/// forecast where it was measured on its own and forecast at 1 ms at least, the bias the median
+/// of what the rest leaves. Medians, because one part's spike (a resume the scheduler delayed by
+/// 8 ms) must move neither; a least-squares line through the totals let such spikes and the
+/// largest transfers swing the ratio between its bounds from one switchover to the next. The
+/// spread of what the line misses is kept for the forecast's interval. With a store, the
+/// switchovers outlive the process (under the key "downtime.3/" + the kind; figures t.N, f.N,
+/// a.N and, where measured, x.N, the transfer part, in seconds). Thread-safe.
 /// </summary>
 public sealed class DowntimeHistory
 {
     /// <summary>Switchovers kept per key.</summary>
     public const int Capacity = 32;
 
-    // ".2": since 2026-12-04 a HostVm's resume estimate leaves out the compiler's time (it was
-    // ~10 ms of the fixed parts), so switchovers recorded before do not fit a line with later ones.
-    private const string StorePrefix = "downtime.2/";
+    // ".3": since 2026-12-05 a switchover carries its transfer part, which alone tells the ratio;
+    // ".2" (2026-12-04) left out the compiler's time from a HostVm's resume estimate.
+    private const string StorePrefix = "downtime.3/";
+
+    /// <summary>The forecast transfer a switchover needs for its measured one to tell the ratio: below, latency outweighs the work.</summary>
+    private const double MinimumRatioTransfer = 1e-3;
+
+    /// <summary>Switchovers with a measured transfer needed before their ratio is used.</summary>
+    private const int MinimumRatioSamples = 3;
 
     /// <summary>Final harvests kept per key.</summary>
     private const int HarvestCapacity = 16;
@@ -66,7 +77,8 @@ public sealed class DowntimeHistory
     /// <param name="predictedTransfer">The forecast's transfer part before any correction.</param>
     /// <param name="predictedFixed">The forecast's fixed parts before any correction.</param>
     /// <param name="actual">The downtime measured.</param>
-    public void Record(string key, TimeSpan predictedTransfer, TimeSpan predictedFixed, TimeSpan actual)
+    /// <param name="actualTransfer">The transfer part of <paramref name="actual"/>, where measured; null: only the total is known, and this switchover tells no ratio.</param>
+    public void Record(string key, TimeSpan predictedTransfer, TimeSpan predictedFixed, TimeSpan actual, TimeSpan? actualTransfer = null)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (actual <= TimeSpan.Zero || predictedTransfer < TimeSpan.Zero || predictedFixed < TimeSpan.Zero)
@@ -74,11 +86,12 @@ public sealed class DowntimeHistory
             return;
         }
 
+        double transferPart = actualTransfer is TimeSpan x && x >= TimeSpan.Zero && x <= actual ? x.TotalSeconds : double.NaN;
         CalibrationEntry entry;
         lock (_samples)
         {
             List<Sample> list = Samples(key);
-            KeepLatest(list, new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds), Capacity);
+            KeepLatest(list, new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds, transferPart), Capacity);
             entry = ToEntry(list);
         }
 
@@ -297,6 +310,10 @@ public sealed class DowntimeHistory
             values[$"t.{i}"] = list[i].Transfer;
             values[$"f.{i}"] = list[i].Fixed;
             values[$"a.{i}"] = list[i].Actual;
+            if (double.IsFinite(list[i].ActualTransfer))
+            {
+                values[$"x.{i}"] = list[i].ActualTransfer;
+            }
         }
 
         return new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
@@ -314,7 +331,9 @@ public sealed class DowntimeHistory
                 break;
             }
 
-            list.Add(new Sample(t, f, a));
+            // The transfer part is optional; one out of range counts as not measured.
+            double x = entry.Get($"x.{i}") is double part && part >= 0 && part <= a ? part : double.NaN;
+            list.Add(new Sample(t, f, a, x));
         }
 
         return list;
@@ -356,43 +375,30 @@ public sealed class DowntimeHistory
     }
 
     /// <summary>
-    /// Least squares of what the fixed costs leave over the transfer forecast, where the
-    /// transfers differ enough to tell a ratio from a bias; otherwise a bias alone.
+    /// The ratio: the median of actual over forecast transfer parts, of the switchovers that
+    /// measured theirs and were forecast <see cref="MinimumRatioTransfer"/> at least (1 with
+    /// fewer than <see cref="MinimumRatioSamples"/>). The bias: the median of what the fixed
+    /// costs and the ratioed transfer leave of each downtime.
     /// </summary>
     private static (double Ratio, double Bias) Fit(ReadOnlySpan<Sample> s)
     {
-        double mx = 0;
-        double my = 0;
+        Span<double> values = stackalloc double[s.Length];
+        int n = 0;
         foreach (Sample v in s)
         {
-            mx += v.Transfer;
-            my += v.Actual - v.Fixed;
+            if (double.IsFinite(v.ActualTransfer) && v.Transfer >= MinimumRatioTransfer)
+            {
+                values[n++] = v.ActualTransfer / v.Transfer;
+            }
         }
 
-        mx /= s.Length;
-        my /= s.Length;
-        double vx = 0;
-        double cxy = 0;
-        foreach (Sample v in s)
-        {
-            vx += (v.Transfer - mx) * (v.Transfer - mx);
-            cxy += (v.Transfer - mx) * (v.Actual - v.Fixed - my);
-        }
-
-        double spread = mx > 0 ? Math.Sqrt(vx / s.Length) / mx : 0;
-        if (s.Length >= 4 && spread >= 0.25)
-        {
-            double ratio = Math.Clamp(cxy / vx, 0.3, 3);
-            return (ratio, my - (ratio * mx));
-        }
-
-        Span<double> residual = stackalloc double[s.Length];
+        double ratio = n >= MinimumRatioSamples ? Math.Clamp(Quantile.Median(values[..n]), 0.3, 3) : 1;
         for (int i = 0; i < s.Length; i++)
         {
-            residual[i] = s[i].Actual - s[i].Fixed - s[i].Transfer;
+            values[i] = s[i].Actual - s[i].Fixed - (ratio * s[i].Transfer);
         }
 
-        return (1, Quantile.Median(residual));
+        return (ratio, Quantile.Median(values));
     }
 
     private static void KeepLatest<T>(List<T> list, T item, int capacity)
@@ -405,7 +411,8 @@ public sealed class DowntimeHistory
         list.Add(item);
     }
 
-    private readonly record struct Sample(double Transfer, double Fixed, double Actual);
+    /// <summary>One switchover; <see cref="ActualTransfer"/> is NaN where only the total was measured.</summary>
+    private readonly record struct Sample(double Transfer, double Fixed, double Actual, double ActualTransfer);
 
     /// <summary>One final harvest; <see cref="Chunks"/> is NaN where it was not counted.</summary>
     private readonly record struct HarvestSample(ulong MemoryBytes, double Chunks, double Seconds);

@@ -420,7 +420,7 @@ internal sealed class PreCopyRun
             };
             SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
             await Link.CloseOutputQuietlyAsync().ConfigureAwait(false);
-            _measurements.Estimator.ObserveSwitchover(result.Downtime);
+            _measurements.Estimator.ObserveSwitchover(result.Downtime, TimeSpan.FromMilliseconds(result.ActualParts.TransferMs));
             _measurements.Estimator.ObserveFinalHarvest(TimeSpan.FromMilliseconds(result.ActualParts.HarvestMs), _source.Memory.TotalSize, _regions.HarvestedChunks);
             _measurements.Estimator.ObservePause(result.PauseLatency);
             bool? verified = LetGoOfTheSource();

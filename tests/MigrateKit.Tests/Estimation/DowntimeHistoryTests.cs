@@ -4,7 +4,7 @@ using MigrateKit.Estimation;
 
 namespace MigrateKit.Tests.Estimation;
 
-/// <summary>DowntimeHistory: the line actual = fixed + bias + ratio × transfer over past switchovers, and what it misses.</summary>
+/// <summary>DowntimeHistory: actual = fixed + bias + ratio × transfer over past switchovers (medians), and what it misses.</summary>
 [TestClass]
 public sealed class DowntimeHistoryTests
 {
@@ -46,7 +46,7 @@ public sealed class DowntimeHistoryTests
         // Every stop-and-copy ran 1.5x as long as forecast, plus 8 ms the fixed costs missed.
         foreach (double transfer in new[] { 10.0, 40, 80, 160, 250 })
         {
-            history.Record("k", Ms(transfer), Ms(3), Ms(3 + 8 + (1.5 * transfer)));
+            history.Record("k", Ms(transfer), Ms(3), Ms(3 + 8 + (1.5 * transfer)), Ms(1.5 * transfer));
         }
 
         DowntimeCorrection c = history.Correction("k");
@@ -54,6 +54,50 @@ public sealed class DowntimeHistoryTests
         Assert.AreEqual(1.5, c.TransferRatio, 1e-9);
         Assert.AreEqual(8.0, c.FixedBias.TotalMilliseconds, 1e-3);
         Assert.AreEqual(0.0, c.ErrorAbove.TotalMilliseconds, 1e-3, "the line fits every sample exactly");
+    }
+
+    [TestMethod]
+    public void Correction_ASpikeInTheFixedParts_MovesNeitherTheRatioNorTheBias()
+    {
+        var history = new DowntimeHistory();
+
+        // Transfers ran at 0.7x their forecast with 0.5 ms the fixed costs missed; the largest
+        // switchover's resume was held up 20 ms by the scheduler. A line through the totals
+        // would read that as a steeper ratio.
+        double[] transfers = [4, 8, 12, 16];
+        foreach (double transfer in transfers)
+        {
+            double spike = transfer == 16 ? 20 : 0;
+            history.Record("k", Ms(transfer), Ms(1), Ms(1 + 0.5 + (0.7 * transfer) + spike), Ms(0.7 * transfer));
+        }
+
+        DowntimeCorrection c = history.Correction("k");
+
+        Assert.AreEqual(0.7, c.TransferRatio, 1e-9);
+        Assert.AreEqual(0.5, c.FixedBias.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(20.0, c.ErrorAbove.TotalMilliseconds, 1e-3, "the spike stays in the interval's top (the worst miss, with fewer than five switchovers)");
+    }
+
+    [TestMethod]
+    public void Correction_WithoutMeasuredTransfers_OrOnlyShortOnes_IsTheBiasAlone()
+    {
+        var history = new DowntimeHistory();
+
+        // Totals only: nothing tells the transfer's share of what the forecast missed.
+        foreach (double transfer in new[] { 10.0, 40, 80, 160, 250 })
+        {
+            history.Record("k", Ms(transfer), Ms(3), Ms(3 + 8 + (1.5 * transfer)));
+        }
+
+        // Measured, but under a millisecond: latency, not work.
+        foreach (double transfer in new[] { 0.2, 0.4, 0.8 })
+        {
+            history.Record("short", Ms(transfer), Ms(1), Ms(1 + transfer + 0.3), Ms(transfer + 0.3));
+        }
+
+        Assert.AreEqual(1.0, history.Correction("k").TransferRatio);
+        Assert.AreEqual(1.0, history.Correction("short").TransferRatio);
+        Assert.AreEqual(0.3, history.Correction("short").FixedBias.TotalMilliseconds, 1e-3);
     }
 
     [TestMethod]
@@ -108,15 +152,31 @@ public sealed class DowntimeHistoryTests
 
         Assert.AreEqual(2, second.Count("engine/k"));
         Assert.AreEqual(13.0, second.Correction("engine/k").FixedBias.TotalMilliseconds, 1e-3);
-        Assert.IsNotNull(store.Load("downtime.2/engine/k"), "kept under the downtime.2/ prefix");
+        Assert.IsNotNull(store.Load("downtime.3/engine/k"), "kept under the downtime.3/ prefix");
     }
 
     [TestMethod]
-    public void WithAStore_SwitchoversRecordedUnderTheFirstPrefix_AreNotUsed()
+    public void WithAStore_TheTransferPartsOutliveTheHistory()
     {
-        // Their fixed parts were forecast with a resume estimate that included the compiler's time.
         var store = new InMemoryCalibrationStore();
-        store.Save("downtime/engine/k", new CalibrationEntry(new System.Collections.Generic.Dictionary<string, double>
+        var first = new DowntimeHistory(store);
+        foreach (double transfer in new[] { 4.0, 8, 12 })
+        {
+            first.Record("engine/k", Ms(transfer), Ms(1), Ms(1 + (0.5 * transfer)), Ms(0.5 * transfer));
+        }
+
+        Assert.AreEqual(0.5, new DowntimeHistory(store).Correction("engine/k").TransferRatio, 1e-9);
+        Assert.AreEqual(0.006, store.Load("downtime.3/engine/k")!.Get("x.2")!.Value, 1e-12);
+    }
+
+    [TestMethod]
+    [DataRow("downtime/engine/k")]
+    [DataRow("downtime.2/engine/k")]
+    public void WithAStore_SwitchoversRecordedUnderEarlierPrefixes_AreNotUsed(string key)
+    {
+        // The first prefix's fixed parts included the compiler's time; neither carries a transfer part.
+        var store = new InMemoryCalibrationStore();
+        store.Save(key, new CalibrationEntry(new System.Collections.Generic.Dictionary<string, double>
         {
             ["t.0"] = 0.05,
             ["f.0"] = 0.015,
@@ -130,7 +190,7 @@ public sealed class DowntimeHistoryTests
     public void WithAStore_ADamagedEntry_KeepsWhatPrecedesTheDamage()
     {
         var store = new InMemoryCalibrationStore();
-        store.Save("downtime.2/k", new CalibrationEntry(new System.Collections.Generic.Dictionary<string, double>
+        store.Save("downtime.3/k", new CalibrationEntry(new System.Collections.Generic.Dictionary<string, double>
         {
             ["t.0"] = 0.05,
             ["f.0"] = 0.002,

@@ -97,7 +97,7 @@ public sealed class DowntimeHistoryTraceTests
                 covered += actual <= f.DowntimeHigh.TotalMilliseconds ? 1 : 0;
             }
 
-            estimator.ObserveSwitchover(TimeSpan.FromMilliseconds(actual));
+            estimator.ObserveSwitchover(TimeSpan.FromMilliseconds(actual), TimeSpan.FromMilliseconds(run.GetProperty("actual").GetProperty("transferMs").GetDouble()));
         }
 
         double[] sortedErrors = errors.Order().ToArray();

@@ -33,8 +33,8 @@ public sealed class ForecastAllocationTests
         var history = new DowntimeHistory();
         for (int i = 0; i < DowntimeHistory.Capacity; i++)
         {
-            // Transfers far apart enough for the fitted line, with misses either side of it.
-            history.Record("k", Ms(10 + (3 * i)), Ms(2), Ms(13 + (3.3 * i) + ((i % 3) - 1)));
+            // Measured transfers slower than forecast, with misses either side of the line.
+            history.Record("k", Ms(10 + (3 * i)), Ms(2), Ms(13 + (3.3 * i) + ((i % 3) - 1)), Ms(11 + (3.3 * i)));
         }
 
         DowntimeCorrection warm = history.Correction("k");
