@@ -304,7 +304,7 @@ internal sealed class PreCopyRun
             _recovery.Resume();
         }
 
-        _measurements.Estimator.ObservePause(latency);
+        _measurements.ObservePause(latency);
         StreamRehearsal.Run(_regions.Regions[0].Memory, state);
         JitWarmup.PrepareEngine();
         DestinationChannel.Rehearse(_options);
@@ -422,7 +422,7 @@ internal sealed class PreCopyRun
             await Link.CloseOutputQuietlyAsync().ConfigureAwait(false);
             _measurements.Estimator.ObserveSwitchover(result.Downtime, TimeSpan.FromMilliseconds(result.ActualParts.TransferMs));
             _measurements.Estimator.ObserveFinalHarvest(TimeSpan.FromMilliseconds(result.ActualParts.HarvestMs), _source.Memory.TotalSize, _regions.HarvestedChunks);
-            _measurements.Estimator.ObservePause(result.PauseLatency);
+            _measurements.ObservePause(result.PauseLatency);
             bool? verified = LetGoOfTheSource();
             MigrationReport report = _recorder.Completed(rounds, forecast, result, _time.GetElapsedTime(result.Started), verified);
             EngineRecorder.SwitchoverCompleted(span, report);

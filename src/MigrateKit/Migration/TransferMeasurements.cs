@@ -215,6 +215,19 @@ internal sealed class TransferMeasurements
         }
     }
 
+    /// <summary>
+    /// Records a pause of the source (the calibration's or the switchover's) in the downtime
+    /// history, and prices the switchover's pause at the median of the recent ones of this kind
+    /// of source (at this one until there are three).
+    /// </summary>
+    internal void ObservePause(TimeSpan latency)
+    {
+        DowntimeHistory? history = Estimator.History;
+        string key = Estimator.HarvestHistoryKey ?? Estimator.HistoryKey;
+        history?.RecordPause(key, latency);
+        Estimator.ObservePause(history?.PauseCost(key) ?? latency);
+    }
+
     /// <summary>Records a harvest: its cost and the dirtying rates since the previous one.</summary>
     /// <param name="result">The harvest.</param>
     /// <param name="warmPages">Harvested pages not deferred.</param>

@@ -20,6 +20,30 @@ public sealed class TransferMeasurementsTests
         new(new MigrationOptions { BandwidthLimit = limit, MaxDowntime = TimeSpan.FromMilliseconds(maxDowntimeMs), TimeProvider = _time }, 64 * MiB);
 
     [TestMethod]
+    public void ThePause_IsPricedAtTheMedianOfTheRecentOnes_OnceThereAreThree()
+    {
+        var history = new DowntimeHistory();
+        var options = new MigrationOptions { DowntimeHistory = history, TimeProvider = _time };
+
+        // The first migrations of a kind price the pause at their own calibration pause.
+        var first = new TransferMeasurements(options, 64 * MiB, "write-protect");
+        first.ObservePause(TimeSpan.FromMilliseconds(0.1));
+        Assert.AreEqual(0.1, first.Estimator.PauseCost.TotalMilliseconds, 1e-9);
+        first.ObservePause(TimeSpan.FromMilliseconds(0.2));
+
+        // A calibration pause the scheduler held up does not price the whole migration.
+        var later = new TransferMeasurements(options, 64 * MiB, "write-protect");
+        later.ObservePause(TimeSpan.FromMilliseconds(3));
+        Assert.AreEqual(0.2, later.Estimator.PauseCost.TotalMilliseconds, 1e-9);
+        Assert.AreEqual(0.2, history.PauseCost("engine/write-protect")!.Value.TotalMilliseconds, 1e-9);
+
+        // Without a history, the pause measured is the price.
+        TransferMeasurements alone = Measurements();
+        alone.ObservePause(TimeSpan.FromMilliseconds(3));
+        Assert.AreEqual(3.0, alone.Estimator.PauseCost.TotalMilliseconds, 1e-9);
+    }
+
+    [TestMethod]
     public void Bandwidth_IsTheLimit_OrAHundredMegabytesPerSecond_BeforeAnythingIsMeasured()
     {
         Assert.AreEqual(MiB, Measurements().Bandwidth());
