@@ -195,7 +195,8 @@ public sealed class DowntimeEstimator
     /// <value>The default is null.</value>
     public string? HarvestHistoryKey { get; set; }
 
-    private string HarvestKey => HarvestHistoryKey ?? HistoryKey;
+    /// <summary>The key the final harvests (and the source's pauses, which depend on the source alone) are learned under.</summary>
+    internal string HarvestKey => HarvestHistoryKey ?? HistoryKey;
 
     /// <summary>The measured pause latency; zero until observed.</summary>
     public TimeSpan PauseCost { get; private set; }

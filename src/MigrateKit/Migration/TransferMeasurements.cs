@@ -223,7 +223,7 @@ internal sealed class TransferMeasurements
     internal void ObservePause(TimeSpan latency)
     {
         DowntimeHistory? history = Estimator.History;
-        string key = Estimator.HarvestHistoryKey ?? Estimator.HistoryKey;
+        string key = Estimator.HarvestKey;
         history?.RecordPause(key, latency);
         Estimator.ObservePause(history?.PauseCost(key) ?? latency);
     }
