@@ -187,6 +187,27 @@ public sealed class DowntimeHistoryTests
     }
 
     [TestMethod]
+    public void WithAStoreThatCannotBeWritten_RecordingCostsThePersistence_NotTheCaller()
+    {
+        // The engine records a pause before round 0 and the switchover after the destination runs the VM.
+        var store = new Moq.Mock<ICalibrationStore>();
+        store.Setup(s => s.Save(Moq.It.IsAny<string>(), Moq.It.IsAny<CalibrationEntry>())).Throws(new System.IO.IOException("read-only file system"));
+        store.Setup(s => s.Load(Moq.It.IsAny<string>())).Returns((CalibrationEntry?)null);
+        var history = new DowntimeHistory(store.Object);
+
+        history.Record("k", Ms(10), Ms(1), Ms(12), Ms(10));
+        history.RecordFinalHarvest("k", Ms(2), 1UL << 30, 10);
+        foreach (double ms in new[] { 0.1, 0.2, 0.3 })
+        {
+            history.RecordPause("k", Ms(ms));
+        }
+
+        Assert.AreEqual(5, history.SaveFailures);
+        Assert.AreEqual(1, history.Count("k"), "this process keeps what it learns");
+        Assert.AreEqual(0.2, history.PauseCost("k")!.Value.TotalMilliseconds, 1e-9);
+    }
+
+    [TestMethod]
     public void WithAStore_ADamagedEntry_KeepsWhatPrecedesTheDamage()
     {
         var store = new InMemoryCalibrationStore();

@@ -1,0 +1,120 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Threading;
+
+namespace MigrateKit.Estimation;
+
+/// <summary>DowntimeHistory's store: what it saves and loads, and a save that cannot fail a migration.</summary>
+public sealed partial class DowntimeHistory
+{
+    private int _saveFailures;
+
+    /// <summary>
+    /// Saves to the store, if any. A store that cannot be written costs the persistence, never the
+    /// migration that is learning (the engine records a pause before round 0 and the switchover
+    /// after the destination runs the VM): this process keeps what it learns.
+    /// </summary>
+    private void Save(string key, CalibrationEntry entry)
+    {
+        try
+        {
+            _store?.Save(key, entry);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Interlocked.Increment(ref _saveFailures);
+        }
+    }
+
+    /// <summary>How many saves to the store failed (it could not be written, or another process held its lock too long); the history in this process is unaffected by them.</summary>
+    public int SaveFailures => Volatile.Read(ref _saveFailures);
+
+    /// <summary>The pauses of <paramref name="key"/>, loaded from the store the first time (a figure missing or out of range ends them). Called under the lock.</summary>
+    private List<double> Pauses(string key)
+    {
+        if (!_pauses.TryGetValue(key, out List<double>? list))
+        {
+            _pauses[key] = list = new List<double>();
+            CalibrationEntry? entry = _store?.Load(PausePrefix + key);
+            for (int i = 0; entry is not null && i < PauseCapacity && entry.Get($"p.{i}") is double p && p > 0 && p < 60; i++)
+            {
+                list.Add(p);
+            }
+        }
+
+        return list;
+    }
+
+    private static CalibrationEntry ToEntry(List<Sample> list)
+    {
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        for (int i = 0; i < list.Count; i++)
+        {
+            values[$"t.{i}"] = list[i].Transfer;
+            values[$"f.{i}"] = list[i].Fixed;
+            values[$"a.{i}"] = list[i].Actual;
+            if (double.IsFinite(list[i].ActualTransfer))
+            {
+                values[$"x.{i}"] = list[i].ActualTransfer;
+            }
+        }
+
+        return new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>The switchovers an entry holds; a figure missing or out of range ends them (a damaged entry loses its tail, never the process).</summary>
+    private static List<Sample> FromEntry(CalibrationEntry entry)
+    {
+        var list = new List<Sample>();
+        for (int i = 0; i < Capacity; i++)
+        {
+            if (entry.Get($"t.{i}") is not double t || entry.Get($"f.{i}") is not double f || entry.Get($"a.{i}") is not double a
+                || !(t >= 0 && f >= 0 && a > 0 && t < 3600 && f < 3600 && a < 3600))
+            {
+                break;
+            }
+
+            // The transfer part is optional; one out of range counts as not measured.
+            double x = entry.Get($"x.{i}") is double part && part >= 0 && part <= a ? part : double.NaN;
+            list.Add(new Sample(t, f, a, x));
+        }
+
+        return list;
+    }
+
+    private static CalibrationEntry ToEntry(List<HarvestSample> list)
+    {
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        for (int i = 0; i < list.Count; i++)
+        {
+            values[$"m.{i}"] = list[i].MemoryBytes;
+            values[$"h.{i}"] = list[i].Seconds;
+            if (double.IsFinite(list[i].Chunks))
+            {
+                values[$"c.{i}"] = list[i].Chunks;
+            }
+        }
+
+        return new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>The final harvests an entry holds; as for the switchovers, a figure missing or out of range ends them.</summary>
+    private static List<HarvestSample> HarvestsFromEntry(CalibrationEntry entry)
+    {
+        var list = new List<HarvestSample>();
+        for (int i = 0; i < HarvestCapacity; i++)
+        {
+            if (entry.Get($"m.{i}") is not double m || entry.Get($"h.{i}") is not double h || !(m >= 1 && m < 1e15 && h > 0 && h < 60))
+            {
+                break;
+            }
+
+            // A chunk count is optional; one out of range counts as not taken.
+            double c = entry.Get($"c.{i}") is double chunks && chunks >= 0 && chunks < 1e12 ? chunks : double.NaN;
+            list.Add(new HarvestSample((ulong)m, c, h));
+        }
+
+        return list;
+    }
+}
