@@ -46,6 +46,17 @@ public sealed partial class DowntimeHistory
         return list;
     }
 
+    private static CalibrationEntry PausesToEntry(List<double> list)
+    {
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        for (int i = 0; i < list.Count; i++)
+        {
+            values[$"p.{i}"] = list[i];
+        }
+
+        return new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
+    }
+
     private static CalibrationEntry ToEntry(List<Sample> list)
     {
         var values = new Dictionary<string, double>(StringComparer.Ordinal);

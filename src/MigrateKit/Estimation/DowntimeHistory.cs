@@ -57,8 +57,8 @@ public sealed partial class DowntimeHistory
 
     private const string PausePrefix = "pause.1/";
 
-    /// <summary>Final harvests (or pauses) of a kind needed before they price the next one.</summary>
-    private const int MinimumHarvests = 3;
+    /// <summary>Final harvests, or pauses, of a kind needed before they price the next one.</summary>
+    private const int MinimumSamples = 3;
 
     // ".2": since 2026-12-05 each final harvest carries the 2 MiB chunks it found dirty.
     private const string HarvestPrefix = "harvest.2/";
@@ -176,18 +176,15 @@ public sealed partial class DowntimeHistory
             return;
         }
 
-        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        CalibrationEntry entry;
         lock (_samples)
         {
             List<double> list = Pauses(key);
             KeepLatest(list, latency.TotalSeconds, PauseCapacity);
-            for (int i = 0; i < list.Count; i++)
-            {
-                values[$"p.{i}"] = list[i];
-            }
+            entry = PausesToEntry(list);
         }
 
-        Save(PausePrefix + key, new CalibrationEntry(values, values.Count, DateTimeOffset.UtcNow));
+        Save(PausePrefix + key, entry);
     }
 
     /// <summary>The median of the recent pauses of <paramref name="key"/>; null with fewer than three.</summary>
@@ -203,7 +200,7 @@ public sealed partial class DowntimeHistory
             CollectionsMarshal.AsSpan(list).CopyTo(values);
         }
 
-        return count < MinimumHarvests ? null : TimeSpan.FromSeconds(Quantile.Median(values[..count]));
+        return count < MinimumSamples ? null : TimeSpan.FromSeconds(Quantile.Median(values[..count]));
     }
 
     /// <summary>
@@ -239,12 +236,12 @@ public sealed partial class DowntimeHistory
             }
         }
 
-        if (sameCount >= MinimumHarvests)
+        if (sameCount >= MinimumSamples)
         {
             return TimeSpan.FromSeconds(SameSizeCost(same[..sameCount], dirtyChunks));
         }
 
-        if (count < MinimumHarvests)
+        if (count < MinimumSamples)
         {
             return null;
         }
@@ -297,7 +294,7 @@ public sealed partial class DowntimeHistory
             }
         }
 
-        return pairs >= MinimumHarvests ? Math.Max(0, Quantile.Median(scratch[..pairs])) : 0;
+        return pairs >= MinimumSamples ? Math.Max(0, Quantile.Median(scratch[..pairs])) : 0;
     }
 
     /// <summary>The final harvests of <paramref name="key"/>, loaded from the store the first time. Called under the lock.</summary>
