@@ -48,5 +48,7 @@ internal sealed class CalibrationStoreOptions(string what)
     /// <summary>The engine's downtime history kept in the store the options name (this process's only with --no-calibration-store).</summary>
     /// <exception cref="FormatException">Both options, or an empty path.</exception>
     internal DowntimeHistory History(ParseResult p, bool verbose) =>
-        Store(p, verbose) is { } store ? Histories.GetOrAdd(store.Path, _ => new DowntimeHistory(store)) : DowntimeHistory.Shared;
+        Store(p, verbose) is { } store
+            ? Histories.GetOrAdd(store.Path, _ => new DowntimeHistory(store, new StderrLogger<DowntimeHistory>(verbose ? LogLevel.Debug : LogLevel.Warning)))
+            : DowntimeHistory.Shared;
 }

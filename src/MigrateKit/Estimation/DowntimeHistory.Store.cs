@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Threading;
+using Microsoft.Extensions.Logging;
 
 namespace MigrateKit.Estimation;
 
@@ -23,9 +24,23 @@ public sealed partial class DowntimeHistory
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Interlocked.Increment(ref _saveFailures);
+            // Saves come several to a migration: one warning tells the user, the rest would only repeat it.
+            if (Interlocked.Increment(ref _saveFailures) == 1)
+            {
+                LogSaveFailed(_logger, ex, key);
+            }
+            else
+            {
+                LogSaveFailedAgain(_logger, ex, key);
+            }
         }
     }
+
+    [LoggerMessage(160, LogLevel.Warning, "The downtime history could not save {Key} to its calibration store; this process keeps what it learns, later processes will not")]
+    private static partial void LogSaveFailed(ILogger logger, Exception exception, string key);
+
+    [LoggerMessage(161, LogLevel.Debug, "The downtime history could not save {Key} to its calibration store either")]
+    private static partial void LogSaveFailedAgain(ILogger logger, Exception exception, string key);
 
     /// <summary>How many saves to the store failed (it could not be written, or another process held its lock too long); the history in this process is unaffected by them.</summary>
     public int SaveFailures => Volatile.Read(ref _saveFailures);

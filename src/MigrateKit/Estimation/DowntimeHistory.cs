@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MigrateKit.Estimation;
 
@@ -70,10 +72,23 @@ public sealed partial class DowntimeHistory
     private readonly Dictionary<string, List<HarvestSample>> _harvests = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<double>> _pauses = new(StringComparer.Ordinal);
     private readonly ICalibrationStore? _store;
+    private readonly ILogger _logger;
 
     /// <summary>Creates a history kept in this process, or also in <paramref name="store"/>.</summary>
     /// <param name="store">Where the switchovers are loaded from and saved to; null: this process only.</param>
-    public DowntimeHistory(ICalibrationStore? store = null) => _store = store;
+    public DowntimeHistory(ICalibrationStore? store = null)
+        : this(store, null)
+    {
+    }
+
+    /// <summary>Creates a history kept in this process and in <paramref name="store"/>, telling <paramref name="logger"/> when the store cannot be written.</summary>
+    /// <param name="store">Where the switchovers are loaded from and saved to; null: this process only.</param>
+    /// <param name="logger">Gets a warning at the first save that fails (later ones at Debug); null: none.</param>
+    public DowntimeHistory(ICalibrationStore? store, ILogger? logger)
+    {
+        _store = store;
+        _logger = logger ?? NullLogger.Instance;
+    }
 
     /// <summary>A history of this process only, for the migrations of a process that name no other.</summary>
     public static DowntimeHistory Shared { get; } = new();

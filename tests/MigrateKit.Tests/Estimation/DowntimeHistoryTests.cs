@@ -1,6 +1,9 @@
 using System;
+using System.Linq;
+using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
+using MigrateKit.Tests.TestSupport;
 
 namespace MigrateKit.Tests.Estimation;
 
@@ -193,7 +196,8 @@ public sealed class DowntimeHistoryTests
         var store = new Moq.Mock<ICalibrationStore>();
         store.Setup(s => s.Save(Moq.It.IsAny<string>(), Moq.It.IsAny<CalibrationEntry>())).Throws(new System.IO.IOException("read-only file system"));
         store.Setup(s => s.Load(Moq.It.IsAny<string>())).Returns((CalibrationEntry?)null);
-        var history = new DowntimeHistory(store.Object);
+        var logger = new ListLogger<DowntimeHistory>();
+        var history = new DowntimeHistory(store.Object, logger);
 
         history.Record("k", Ms(10), Ms(1), Ms(12), Ms(10));
         history.RecordFinalHarvest("k", Ms(2), 1UL << 30, 10);
@@ -205,6 +209,31 @@ public sealed class DowntimeHistoryTests
         Assert.AreEqual(5, history.SaveFailures);
         Assert.AreEqual(1, history.Count("k"), "this process keeps what it learns");
         Assert.AreEqual(0.2, history.PauseCost("k")!.Value.TotalMilliseconds, 1e-9);
+        Assert.AreEqual(1, logger.Entries.Count(e => e.Level == LogLevel.Warning), "one warning tells the user");
+        Assert.AreEqual(4, logger.Entries.Count(e => e.Level == LogLevel.Debug));
+    }
+
+    [TestMethod]
+    public void WithAFileStoreInADirectoryThatCannotBeMade_TheSaveFailsWithAWarning()
+    {
+        // A regular file where the store's directory should be: creating the directory fails, even as root.
+        string blocker = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"migratekit-blocker-{System.Guid.NewGuid():N}");
+        System.IO.File.WriteAllText(blocker, "");
+        try
+        {
+            var logger = new ListLogger<DowntimeHistory>();
+            var history = new DowntimeHistory(new FileCalibrationStore(System.IO.Path.Combine(blocker, "calibration.json")), logger);
+
+            history.RecordPause("k", Ms(0.1));
+
+            Assert.AreEqual(1, history.SaveFailures);
+            Logged warning = logger.Entries.Single(e => e.Level == LogLevel.Warning);
+            StringAssert.Contains(warning.Message, "pause.1/k");
+        }
+        finally
+        {
+            System.IO.File.Delete(blocker);
+        }
     }
 
     [TestMethod]
