@@ -9,18 +9,40 @@ namespace MigrateKit.Estimation;
 /// <summary>DowntimeHistory's store: what it saves and loads, and a save that cannot fail a migration.</summary>
 public sealed partial class DowntimeHistory
 {
+    // Saves run outside the samples' lock (forecasts read under it every round); this one orders them.
+    private readonly object _saveLock = new();
+    private readonly Dictionary<string, long> _savedGenerations = new(StringComparer.Ordinal);
+    private long _generation;
     private int _saveFailures;
 
     /// <summary>
     /// Saves to the store, if any. A store that cannot be written costs the persistence, never the
     /// migration that is learning (the engine records a pause before round 0 and the switchover
-    /// after the destination runs the VM): this process keeps what it learns.
+    /// after the destination runs the VM): this process keeps what it learns. Of two migrations
+    /// recording the same key at once, the entry built later is the one kept.
     /// </summary>
-    private void Save(string key, CalibrationEntry entry)
+    /// <param name="key">The store's key.</param>
+    /// <param name="entry">The key's samples.</param>
+    /// <param name="generation">When <paramref name="entry"/> was built, in this history's records (taken under the samples' lock).</param>
+    private void Save(string key, CalibrationEntry entry, long generation)
     {
+        if (_store is null)
+        {
+            return;
+        }
+
         try
         {
-            _store?.Save(key, entry);
+            lock (_saveLock)
+            {
+                if (_savedGenerations.TryGetValue(key, out long saved) && saved > generation)
+                {
+                    return;
+                }
+
+                _store.Save(key, entry);
+                _savedGenerations[key] = generation;
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

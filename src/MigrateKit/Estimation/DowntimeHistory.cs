@@ -109,14 +109,16 @@ public sealed partial class DowntimeHistory
 
         double transferPart = actualTransfer is TimeSpan x && x >= TimeSpan.Zero && x <= actual ? x.TotalSeconds : double.NaN;
         CalibrationEntry entry;
+        long generation;
         lock (_samples)
         {
             List<Sample> list = Samples(key);
             KeepLatest(list, new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds, transferPart), Capacity);
             entry = ToEntry(list);
+            generation = ++_generation;
         }
 
-        Save(StorePrefix + key, entry);
+        Save(StorePrefix + key, entry, generation);
     }
 
     /// <summary>How many switchovers of <paramref name="key"/> are recorded.</summary>
@@ -164,14 +166,16 @@ public sealed partial class DowntimeHistory
         }
 
         CalibrationEntry entry;
+        long generation;
         lock (_samples)
         {
             List<HarvestSample> list = Harvests(key);
             KeepLatest(list, new HarvestSample(memoryBytes, dirtyChunks is ulong c ? c : double.NaN, duration.TotalSeconds), HarvestCapacity);
             entry = ToEntry(list);
+            generation = ++_generation;
         }
 
-        Save(HarvestPrefix + key, entry);
+        Save(HarvestPrefix + key, entry, generation);
     }
 
     /// <summary>
@@ -192,14 +196,16 @@ public sealed partial class DowntimeHistory
         }
 
         CalibrationEntry entry;
+        long generation;
         lock (_samples)
         {
             List<double> list = Pauses(key);
             KeepLatest(list, latency.TotalSeconds, PauseCapacity);
             entry = PausesToEntry(list);
+            generation = ++_generation;
         }
 
-        Save(PausePrefix + key, entry);
+        Save(PausePrefix + key, entry, generation);
     }
 
     /// <summary>The median of the recent pauses of <paramref name="key"/>; null with fewer than three.</summary>

@@ -214,6 +214,48 @@ public sealed class DowntimeHistoryTests
     }
 
     [TestMethod]
+    public async System.Threading.Tasks.Task TwoMigrationsRecordingAtOnce_TheStoreKeepsTheLaterEntry()
+    {
+        // The first save stalls (a slow disk, another process holding the file's lock) while a
+        // second migration records the same kind: its entry, built later, holds both pauses.
+        var store = new StallingStore();
+        var history = new DowntimeHistory(store);
+        System.Threading.Tasks.Task first = System.Threading.Tasks.Task.Run(() => history.RecordPause("k", Ms(0.1)));
+        Assert.IsTrue(store.FirstSaveEntered.Wait(TimeSpan.FromSeconds(10)));
+        System.Threading.Tasks.Task second = System.Threading.Tasks.Task.Run(() => history.RecordPause("k", Ms(0.2)));
+        await System.Threading.Tasks.Task.Delay(100);
+        store.ReleaseFirstSave.Set();
+        await System.Threading.Tasks.Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(10));
+
+        CalibrationEntry kept = store.Load("pause.1/k")!;
+        Assert.AreEqual(2, kept.Samples);
+        Assert.AreEqual(0.3e-3, kept.Get("p.0")!.Value + kept.Get("p.1")!.Value, 1e-12);
+    }
+
+    private sealed class StallingStore : ICalibrationStore
+    {
+        private readonly InMemoryCalibrationStore _inner = new();
+        private int _saves;
+
+        public System.Threading.ManualResetEventSlim FirstSaveEntered { get; } = new();
+
+        public System.Threading.ManualResetEventSlim ReleaseFirstSave { get; } = new();
+
+        public CalibrationEntry? Load(string key) => _inner.Load(key);
+
+        public void Save(string key, CalibrationEntry entry)
+        {
+            if (System.Threading.Interlocked.Increment(ref _saves) == 1)
+            {
+                FirstSaveEntered.Set();
+                ReleaseFirstSave.Wait(TimeSpan.FromSeconds(10));
+            }
+
+            _inner.Save(key, entry);
+        }
+    }
+
+    [TestMethod]
     public void WithAFileStoreInADirectoryThatCannotBeMade_TheSaveFailsWithAWarning()
     {
         // A regular file where the store's directory should be: creating the directory fails, even as root.
