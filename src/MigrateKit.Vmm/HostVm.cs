@@ -287,6 +287,8 @@ public sealed class HostVm : IWorkloadVm
 
         JitWarmup.Prepare(typeof(HostVm));
         JitWarmup.Prepare(typeof(RunGate));
+        JitWarmup.Prepare(typeof(HostDeviceState));
+        JitWarmup.Prepare(typeof(HostWorkloadSteps));
         if (idle)
         {
             RoundTripOwnState();

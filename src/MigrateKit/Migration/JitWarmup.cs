@@ -5,6 +5,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks;
 using MigrateKit.Estimation;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -24,6 +25,13 @@ namespace MigrateKit.Migration;
 internal static class JitWarmup
 {
     private static readonly ConcurrentDictionary<Type, byte> Prepared = new();
+
+    /// <summary>AsyncMethodBuilderCore.Start, which every async method's builder calls; null if the runtime has none.</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Warm-up only: a type trimmed away is simply not compiled ahead.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Warm-up only: a member trimmed away is simply not compiled ahead.")]
+    private static readonly MethodInfo? CoreStart = typeof(AsyncTaskMethodBuilder).Assembly
+        .GetType("System.Runtime.CompilerServices.AsyncMethodBuilderCore")?
+        .GetMethod("Start", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static);
 
     [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Warm-up only: a method trimmed away is simply not compiled ahead.")]
     [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Warm-up only: a method trimmed away is simply not compiled ahead.")]
@@ -51,6 +59,7 @@ internal static class JitWarmup
         Prepare(typeof(HotPageDeferral));
         Prepare(typeof(PageHeat));
         Prepare(typeof(RoundSender));
+        Prepare(typeof(RegionDigestAccumulator));
         Prepare(typeof(TransferMeasurements));
         Prepare(typeof(DowntimeEstimator));
         Prepare(typeof(DowntimeHistory));
@@ -161,6 +170,12 @@ internal static class JitWarmup
                 if (method.Name is "Start" or "GetStateMachineBox" && method.GetGenericArguments().Length == 1)
                 {
                     Compile(method.MakeGenericMethod(stateMachine));
+                    if (method.Name == "Start" && CoreStart is { } coreStart)
+                    {
+                        // The builder's Start calls the runtime's own, generic over the same state machine.
+                        Compile(coreStart.MakeGenericMethod(stateMachine));
+                    }
+
                     continue;
                 }
 

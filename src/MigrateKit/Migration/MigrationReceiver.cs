@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
@@ -94,8 +95,15 @@ public sealed class MigrationReceiver
         JitWarmup.Prepare(typeof(ReceiverSession));
         JitWarmup.Prepare(typeof(ReceiverSessions));
         JitWarmup.Prepare(typeof(AckDelivery));
+        JitWarmup.Prepare(typeof(RefusingHandler));
+        JitWarmup.Prepare(typeof(RefuseEverything));
         JitWarmup.Prepare(typeof(MigrationLog));
         ReceiverSessions.Rehearse();
+
+        // A connection's end is awaited as a task of a tuple, a struct: that awaiter's code is
+        // never shared, and compiled on first use it would fall between Commit and the Ack.
+        ConfiguredTaskAwaitable<(ConnectionEnd End, ReceiveResult? Result)>.ConfiguredTaskAwaiter ended = Task.FromResult<(ConnectionEnd End, ReceiveResult? Result)>(default).ConfigureAwait(false).GetAwaiter();
+        _ = ended.IsCompleted ? ended.GetResult() : default;
     }
 
     /// <summary>Raised when a listening receiver refuses a peer that failed the TLS handshake; it goes on listening.</summary>

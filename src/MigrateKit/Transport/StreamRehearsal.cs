@@ -33,7 +33,8 @@ internal static class StreamRehearsal
             writer.AppendRoundEnd(new RoundEnd(0, 1, 0));
             writer.AppendRoundAck(0);
             writer.AppendDeviceState(deviceState);
-            writer.AppendDigests([new RegionDigest(region.Index, 0)]);
+            // An array, as the switchover sends: its IReadOnlyList code is generic over a struct, never shared.
+            writer.AppendDigests(new[] { new RegionDigest(region.Index, 0) });
             writer.AppendComplete();
             writer.AppendReady(new DestinationReady(TimeSpan.Zero));
             writer.AppendCommit();
@@ -83,6 +84,12 @@ internal static class StreamRehearsal
 
         public void OnDigests(IReadOnlyList<RegionDigest> digests)
         {
+            // Read as the destination's session copies them (count, then each by index).
+            var copy = new RegionDigest[digests.Count];
+            for (int i = 0; i < copy.Length; i++)
+            {
+                copy[i] = digests[i];
+            }
         }
 
         public void OnComplete()

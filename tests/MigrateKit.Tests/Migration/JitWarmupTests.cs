@@ -34,6 +34,25 @@ public sealed class JitWarmupTests
     }
 
     [TestMethod]
+    public void APreparedAsyncMethod_CompilesNothing_WhenItCompletesWithoutWaiting()
+    {
+        // The builder's Start calls the runtime's AsyncMethodBuilderCore.Start, generic over the
+        // same state machine: the switchover's first async calls compiled it in the downtime.
+        JitWarmup.Prepare(typeof(Quick));
+        long before = JitInfo.GetCompiledMethodCount(currentThread: true);
+        Task<int> done = Quick.AddAsync(20, 1);
+        long prepared = JitInfo.GetCompiledMethodCount(currentThread: true) - before;
+        before = JitInfo.GetCompiledMethodCount(currentThread: true);
+        Task<int> twin = QuickTwin.AddAsync(20, 1);
+        long cold = JitInfo.GetCompiledMethodCount(currentThread: true) - before;
+
+        Assert.AreEqual(0L, prepared, $"methods compiled when the prepared method first ran: {prepared}");
+        Assert.IsGreaterThanOrEqualTo(2L, cold, $"methods compiled when its unprepared twin first ran: {cold}");
+        Assert.AreEqual(21, done.Result);
+        Assert.AreEqual(21, twin.Result);
+    }
+
+    [TestMethod]
     public void Prepare_RecordsEachTypeOnce()
     {
         JitWarmup.Prepare(typeof(Waiter));
@@ -59,6 +78,24 @@ public sealed class JitWarmupTests
             int first = await gate.ConfigureAwait(false);
             await Task.Yield();
             return (first * 2).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    private static class Quick
+    {
+        internal static async Task<int> AddAsync(int a, int b)
+        {
+            await Task.CompletedTask.ConfigureAwait(false);
+            return a + b;
+        }
+    }
+
+    private static class QuickTwin
+    {
+        internal static async Task<int> AddAsync(int a, int b)
+        {
+            await Task.CompletedTask.ConfigureAwait(false);
+            return a + b;
         }
     }
 
