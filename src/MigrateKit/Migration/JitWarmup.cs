@@ -18,7 +18,9 @@ namespace MigrateKit.Migration;
 /// <remarks>
 /// Prepare a type before its first instance is created: once a type has an instance (or its
 /// interface has been called on another type), preparing its interface methods compiles
-/// nothing, and they compile on their first call after all (seen with .NET 10).
+/// nothing, and they compile on their first call after all (seen with .NET 10). Even prepared
+/// first, the receiver's frame handlers compiled again on their first call through the
+/// interface; a one-line forwarder there keeps that cost to about 0.05 ms.
 /// Generic code instantiated over value types is not covered either; rehearsals that run the
 /// code once (<c>StreamRehearsal</c>, <c>DestinationChannel.Rehearse</c>) take care of that.
 /// </remarks>
