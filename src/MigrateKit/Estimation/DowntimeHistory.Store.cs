@@ -23,7 +23,7 @@ public sealed partial class DowntimeHistory
     /// </summary>
     /// <param name="key">The store's key.</param>
     /// <param name="entry">The key's samples.</param>
-    /// <param name="generation">When <paramref name="entry"/> was built, in this history's records (taken under the samples' lock).</param>
+    /// <param name="generation">When <paramref name="entry"/> was built, in this history's records (taken under the samples' lock, by <see cref="Keep"/>).</param>
     private void Save(string key, CalibrationEntry entry, long generation)
     {
         if (_store is null)

@@ -108,17 +108,7 @@ public sealed partial class DowntimeHistory
         }
 
         double transferPart = actualTransfer is TimeSpan x && x >= TimeSpan.Zero && x <= actual ? x.TotalSeconds : double.NaN;
-        CalibrationEntry entry;
-        long generation;
-        lock (_samples)
-        {
-            List<Sample> list = Samples(key);
-            KeepLatest(list, new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds, transferPart), Capacity);
-            entry = ToEntry(list);
-            generation = ++_generation;
-        }
-
-        Save(StorePrefix + key, entry, generation);
+        Keep(StorePrefix, key, new Sample(predictedTransfer.TotalSeconds, predictedFixed.TotalSeconds, actual.TotalSeconds, transferPart), Capacity, Samples, ToEntry);
     }
 
     /// <summary>How many switchovers of <paramref name="key"/> are recorded.</summary>
@@ -165,17 +155,7 @@ public sealed partial class DowntimeHistory
             return;
         }
 
-        CalibrationEntry entry;
-        long generation;
-        lock (_samples)
-        {
-            List<HarvestSample> list = Harvests(key);
-            KeepLatest(list, new HarvestSample(memoryBytes, dirtyChunks is ulong c ? c : double.NaN, duration.TotalSeconds), HarvestCapacity);
-            entry = ToEntry(list);
-            generation = ++_generation;
-        }
-
-        Save(HarvestPrefix + key, entry, generation);
+        Keep(HarvestPrefix, key, new HarvestSample(memoryBytes, dirtyChunks is ulong c ? c : double.NaN, duration.TotalSeconds), HarvestCapacity, Harvests, ToEntry);
     }
 
     /// <summary>
@@ -195,17 +175,7 @@ public sealed partial class DowntimeHistory
             return;
         }
 
-        CalibrationEntry entry;
-        long generation;
-        lock (_samples)
-        {
-            List<double> list = Pauses(key);
-            KeepLatest(list, latency.TotalSeconds, PauseCapacity);
-            entry = PausesToEntry(list);
-            generation = ++_generation;
-        }
-
-        Save(PausePrefix + key, entry, generation);
+        Keep(PausePrefix, key, latency.TotalSeconds, PauseCapacity, Pauses, PausesToEntry);
     }
 
     /// <summary>The median of the recent pauses of <paramref name="key"/>; null with fewer than three.</summary>
@@ -399,6 +369,31 @@ public sealed partial class DowntimeHistory
         }
 
         return (ratio, Quantile.Median(values));
+    }
+
+    /// <summary>
+    /// Adds <paramref name="item"/> to the latest of its kind (the oldest goes at
+    /// <paramref name="capacity"/>) and, with a store, saves them in the order they were built.
+    /// </summary>
+    private void Keep<T>(string prefix, string key, T item, int capacity, Func<string, List<T>> kind, Func<List<T>, CalibrationEntry> toEntry)
+    {
+        CalibrationEntry? entry = null;
+        long generation;
+        lock (_samples)
+        {
+            List<T> list = kind(key);
+            KeepLatest(list, item, capacity);
+            generation = ++_generation;
+            if (_store is not null)
+            {
+                entry = toEntry(list);
+            }
+        }
+
+        if (entry is not null)
+        {
+            Save(prefix + key, entry, generation);
+        }
     }
 
     private static void KeepLatest<T>(List<T> list, T item, int capacity)
