@@ -16,21 +16,17 @@ public sealed partial class DowntimeHistory
     private int _saveFailures;
 
     /// <summary>
-    /// Saves to the store, if any. A store that cannot be written costs the persistence, never the
+    /// Saves to <paramref name="store"/>. A store that cannot be written costs the persistence, never the
     /// migration that is learning (the engine records a pause before round 0 and the switchover
     /// after the destination runs the VM): this process keeps what it learns. Of two migrations
     /// recording the same key at once, the entry built later is the one kept.
     /// </summary>
+    /// <param name="store">This history's store.</param>
     /// <param name="key">The store's key.</param>
     /// <param name="entry">The key's samples.</param>
     /// <param name="generation">When <paramref name="entry"/> was built, in this history's records (taken under the samples' lock, by <see cref="Keep"/>).</param>
-    private void Save(string key, CalibrationEntry entry, long generation)
+    private void Save(ICalibrationStore store, string key, CalibrationEntry entry, long generation)
     {
-        if (_store is null)
-        {
-            return;
-        }
-
         try
         {
             lock (_saveLock)
@@ -40,7 +36,7 @@ public sealed partial class DowntimeHistory
                     return;
                 }
 
-                _store.Save(key, entry);
+                store.Save(key, entry);
                 _savedGenerations[key] = generation;
             }
         }

@@ -377,6 +377,7 @@ public sealed partial class DowntimeHistory
     /// </summary>
     private void Keep<T>(string prefix, string key, T item, int capacity, Func<string, List<T>> kind, Func<List<T>, CalibrationEntry> toEntry)
     {
+        ICalibrationStore? store = _store;
         CalibrationEntry? entry = null;
         long generation;
         lock (_samples)
@@ -384,15 +385,15 @@ public sealed partial class DowntimeHistory
             List<T> list = kind(key);
             KeepLatest(list, item, capacity);
             generation = ++_generation;
-            if (_store is not null)
+            if (store is not null)
             {
                 entry = toEntry(list);
             }
         }
 
-        if (entry is not null)
+        if (store is not null)
         {
-            Save(prefix + key, entry, generation);
+            Save(store, prefix + key, entry!, generation);
         }
     }
 
