@@ -348,7 +348,8 @@ public sealed partial class DowntimeHistory
     /// The ratio: the median of actual over forecast transfer parts, of the switchovers that
     /// measured theirs and were forecast <see cref="MinimumRatioTransfer"/> at least (1 with
     /// fewer than <see cref="MinimumRatioSamples"/>). The bias: the median of what the fixed
-    /// costs and the ratioed transfer leave of each downtime.
+    /// costs and the ratioed transfer leave of each downtime; until the ratio is known, of what
+    /// the fixed costs and the measured transfer leave, where that transfer tells the ratio.
     /// </summary>
     private static (double Ratio, double Bias) Fit(ReadOnlySpan<Sample> s)
     {
@@ -356,20 +357,28 @@ public sealed partial class DowntimeHistory
         int n = 0;
         foreach (Sample v in s)
         {
-            if (double.IsFinite(v.ActualTransfer) && v.Transfer >= MinimumRatioTransfer)
+            if (TellsRatio(v))
             {
                 values[n++] = v.ActualTransfer / v.Transfer;
             }
         }
 
-        double ratio = n >= MinimumRatioSamples ? Math.Clamp(Quantile.Median(values[..n]), 0.3, 3) : 1;
+        bool ratioKnown = n >= MinimumRatioSamples;
+        double ratio = ratioKnown ? Math.Clamp(Quantile.Median(values[..n]), 0.3, 3) : 1;
         for (int i = 0; i < s.Length; i++)
         {
-            values[i] = s[i].Actual - s[i].Fixed - (ratio * s[i].Transfer);
+            // Until the ratio is known, the miss of a transfer that will tell it (a process's first
+            // is the slowest) stays out of the bias: it is no fixed cost of the next switchover.
+            // A short transfer's is latency, and stays in.
+            double transfer = ratioKnown || !TellsRatio(s[i]) ? ratio * s[i].Transfer : s[i].ActualTransfer;
+            values[i] = s[i].Actual - s[i].Fixed - transfer;
         }
 
         return (ratio, Quantile.Median(values));
     }
+
+    /// <summary>Whether a switchover's transfer part was measured and long enough to tell the ratio.</summary>
+    private static bool TellsRatio(Sample v) => double.IsFinite(v.ActualTransfer) && v.Transfer >= MinimumRatioTransfer;
 
     /// <summary>
     /// Adds <paramref name="item"/> to the latest of its kind (the oldest goes at

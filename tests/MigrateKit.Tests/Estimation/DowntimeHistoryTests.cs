@@ -82,6 +82,28 @@ public sealed class DowntimeHistoryTests
     }
 
     [TestMethod]
+    public void Correction_BeforeTheRatioIsKnown_KeepsAMeasuredTransfersMissOutOfTheBias()
+    {
+        var history = new DowntimeHistory();
+
+        // A process's first switchover: its transfer ran 2.5 ms over a 2 ms forecast, its fixed
+        // costs 0.4 ms over theirs. The next switchover's transfer is not the next's fixed cost.
+        history.Record("k", Ms(2), Ms(1), Ms(1 + 0.4 + 4.5), Ms(4.5));
+        DowntimeCorrection first = history.Correction("k");
+
+        Assert.AreEqual(1.0, first.TransferRatio);
+        Assert.AreEqual(0.4, first.FixedBias.TotalMilliseconds, 1e-3);
+
+        // Two more: the ratio is known (the median, 1.25), and the bias is what it leaves.
+        history.Record("k", Ms(2), Ms(1), Ms(1 + 0.4 + 2.5), Ms(2.5));
+        history.Record("k", Ms(2), Ms(1), Ms(1 + 0.4 + 2.0), Ms(2.0));
+        DowntimeCorrection known = history.Correction("k");
+
+        Assert.AreEqual(1.25, known.TransferRatio, 1e-9);
+        Assert.AreEqual(0.4, known.FixedBias.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
     public void Correction_WithoutMeasuredTransfers_OrOnlyShortOnes_IsTheBiasAlone()
     {
         var history = new DowntimeHistory();
