@@ -143,11 +143,11 @@ public sealed partial class DowntimeHistory
         return new CalibrationEntry(values, list.Count, DateTimeOffset.UtcNow);
     }
 
-    /// <summary>The final harvests an entry holds; as for the switchovers, a figure missing or out of range ends them.</summary>
+    /// <summary>The final harvests an entry holds, under the limits of one kept here; as for the switchovers, a figure missing or out of range ends them.</summary>
     private static List<HarvestSample> HarvestsFromEntry(CalibrationEntry entry)
     {
         var list = new List<HarvestSample>();
-        for (int i = 0; i < HarvestCapacity; i++)
+        for (int i = 0; i < HarvestTotal; i++)
         {
             if (entry.Get($"m.{i}") is not double m || entry.Get($"h.{i}") is not double h || !(m >= 1 && m < 1e15 && h > 0 && h < 60))
             {
@@ -156,7 +156,7 @@ public sealed partial class DowntimeHistory
 
             // A chunk count is optional; one out of range counts as not taken.
             double c = entry.Get($"c.{i}") is double chunks && chunks >= 0 && chunks < 1e12 ? chunks : double.NaN;
-            list.Add(new HarvestSample((ulong)m, c, h));
+            KeepHarvest(list, new HarvestSample((ulong)m, c, h));
         }
 
         return list;

@@ -66,6 +66,48 @@ public sealed class FinalHarvestHistoryTests
     }
 
     [TestMethod]
+    public void RecordFinalHarvest_KeepsEachSizesOwn_WhileOtherSizesComeAndGo()
+    {
+        var history = new DowntimeHistory();
+        foreach (double ms in new[] { 3.0, 3.2, 3.1 })
+        {
+            history.RecordFinalHarvest("k", Ms(ms), 3 * GiB);
+        }
+
+        // Eighteen smaller migrations in between: scaled up, theirs would say 12 ms for 3 GiB.
+        for (int i = 0; i < 18; i++)
+        {
+            history.RecordFinalHarvest("k", Ms(1), GiB / 4);
+        }
+
+        Assert.AreEqual(3.1, history.FinalHarvestCost("k", 3 * GiB)!.Value.TotalMilliseconds, 1e-3);
+
+        // Of one size the latest sixteen count; of all sizes the latest sixty-four.
+        for (int i = 0; i < 64; i++)
+        {
+            history.RecordFinalHarvest("k", Ms(2), (ulong)(i + 1) << 20);
+        }
+
+        Assert.IsGreaterThan(50.0, history.FinalHarvestCost("k", 3 * GiB)!.Value.TotalMilliseconds, "its own pushed out: the small ones scaled up");
+    }
+
+    [TestMethod]
+    public void WithAStore_AnEntryOfMoreHarvestsOfOneSizeThanAreKept_LoadsTheLatestOfThem()
+    {
+        var store = new InMemoryCalibrationStore();
+        var values = new Dictionary<string, double>();
+        for (int i = 0; i < 40; i++)
+        {
+            values[$"m.{i}"] = GiB;
+            values[$"h.{i}"] = i < 24 ? 0.009 : 0.002;
+        }
+
+        store.Save("harvest.2/many", new CalibrationEntry(values, 40, DateTimeOffset.UtcNow));
+
+        Assert.AreEqual(2, new DowntimeHistory(store).FinalHarvestCost("many", GiB)!.Value.TotalMilliseconds, 1e-6, "the last sixteen");
+    }
+
+    [TestMethod]
     public void WithAStore_FinalHarvestsOutliveTheHistory_AndADamagedEntryKeepsWhatPrecedesTheDamage()
     {
         var store = new InMemoryCalibrationStore();
@@ -116,6 +158,26 @@ public sealed class FinalHarvestHistoryTests
         history.RecordFinalHarvest("k", Ms(3.0), GiB);
         Assert.AreEqual(1.3, history.FinalHarvestCost("k", GiB, 30)!.Value.TotalMilliseconds, 1e-6);
 
+    }
+
+    [TestMethod]
+    public void FinalHarvestCost_ForAChunkCount_NeedsTwoHarvestsAtEachEnd_ToTellASlope()
+    {
+        // Sequential writers' harvests at 1-2 chunks, then one random writer's at 50: six pairs,
+        // all through that one harvest's time.
+        var history = new DowntimeHistory();
+        foreach ((ulong chunks, double ms) in new[] { (1UL, 3.0), (2UL, 3.2), (1UL, 3.1), (2UL, 3.1), (1UL, 3.3), (1UL, 3.1) })
+        {
+            history.RecordFinalHarvest("k", Ms(ms), 3 * GiB, chunks);
+        }
+
+        history.RecordFinalHarvest("k", Ms(6.3), 3 * GiB, 50);
+        Assert.AreEqual(3.1, history.FinalHarvestCost("k", 3 * GiB, 100)!.Value.TotalMilliseconds, 1e-6, "one harvest at the far end: the median");
+
+        // A second: the slopes, 0.03-0.07 ms per chunk, and their median.
+        history.RecordFinalHarvest("k", Ms(4.6), 3 * GiB, 48);
+        double priced = history.FinalHarvestCost("k", 3 * GiB, 50)!.Value.TotalMilliseconds;
+        Assert.IsTrue(priced > 4 && priced < 6.3, $"priced {priced} ms along the line");
     }
 
     [TestMethod]
