@@ -30,7 +30,8 @@ public readonly record struct DowntimeCorrection(double TransferRatio, TimeSpan 
 /// longer competes for the CPU. This learns them as actual = fixed + bias + ratio × transfer over
 /// the recent switchovers of the key: the ratio is the median of the transfer part's actual over
 /// forecast where it was measured on its own and forecast at 1 ms at least, the bias the median
-/// of what the rest leaves. Medians, because one part's spike (a resume the scheduler delayed by
+/// of what the rest leaves (until three such transfers tell the ratio, of what their measured
+/// parts leave: one transfer's miss is no fixed cost of the next switchover). Medians, because one part's spike (a resume the scheduler delayed by
 /// 8 ms) must move neither; a least-squares line through the totals let such spikes and the
 /// largest transfers swing the ratio between its bounds from one switchover to the next. The
 /// spread of what the line misses is kept for the forecast's interval. With a store, the
