@@ -31,10 +31,11 @@ public readonly record struct DowntimeCorrection(double TransferRatio, TimeSpan 
 /// the recent switchovers of the key: the ratio is the median of the transfer part's actual over
 /// forecast where it was measured on its own and forecast at 1 ms at least, the bias the median
 /// of what the rest leaves (until three such transfers tell the ratio, of what their measured
-/// parts leave: one transfer's miss is no fixed cost of the next switchover). Medians, because one part's spike (a resume the scheduler delayed by
-/// 8 ms) must move neither; a least-squares line through the totals let such spikes and the
-/// largest transfers swing the ratio between its bounds from one switchover to the next. The
-/// spread of what the line misses is kept for the forecast's interval. With a store, the
+/// parts leave: one transfer's miss is no fixed cost of the next switchover). Medians, because
+/// one part's spike (a resume the scheduler delayed by 8 ms) must move neither; a least-squares
+/// line through the totals let such spikes and the largest transfers swing the ratio between
+/// its bounds from one switchover to the next. The spread of what the line misses is kept for
+/// the forecast's interval. With a store, the
 /// switchovers outlive the process (under the key "downtime.3/" + the kind; figures t.N, f.N,
 /// a.N and, where measured, x.N, the transfer part, in seconds). Thread-safe.
 /// </summary>
