@@ -54,7 +54,7 @@ internal sealed class PreCopyRun
         _connector = connector;
         _links = new LinkRecovery(connector, _options, SessionId, () => _phase);
         _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize, _tracker.Kind);
-        _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase, RoundSender.EncoderFor(_options, _source.Memory.TotalSize)).OnBuilt(_measurements.RecordBuild);
+        _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase, RoundSender.EncoderFor(_options, _source.Memory.TotalSize)).OnBuilt((pages, cheap, elapsed) => _measurements.RecordBuild(pages, elapsed, cheap));
         _recovery = new SourceRecovery(_source, _regions);
         _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
         _policy = new MigrationPolicy(_options);
@@ -393,7 +393,8 @@ internal sealed class PreCopyRun
         (HarvestResult result, ulong warm) = _regions.Harvest(_tracker, final);
         if (!final)
         {
-            _sender.PriceHotPages(_regions.Regions);
+            (ulong priced, TimeSpan pricing) = _sender.PriceHotPages(_regions.Regions);
+            _measurements.RecordDeltaPricing(priced, pricing);
         }
 
         _recorder.RecordHarvest(result.Duration);

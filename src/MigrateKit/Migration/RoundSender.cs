@@ -26,7 +26,7 @@ internal sealed class RoundSender
     private readonly Func<MigrationPhase> _phase;
     private readonly PageEncoder? _encoder;
     private EncodedPageBatch? _batch;
-    private Action<ulong, TimeSpan>? _recordBuild;
+    private Action<ulong, ulong, TimeSpan>? _recordBuild;
     private EncodingTally _roundStart;
     private bool _forgetCheap;
     private PageStreamWriter _writer = null!;
@@ -71,8 +71,11 @@ internal sealed class RoundSender
         return new PageEncoder(cache, level);
     }
 
-    /// <summary>Gets the data pages of every chunk and the time it took to read, encode and frame them (before the flush).</summary>
-    internal RoundSender OnBuilt(Action<ulong, TimeSpan> recordBuild)
+    /// <summary>
+    /// Gets the data pages of every chunk, how many of them were marked cheap when sent, and the
+    /// time it took to read, encode and frame them (before the flush).
+    /// </summary>
+    internal RoundSender OnBuilt(Action<ulong, ulong, TimeSpan> recordBuild)
     {
         _recordBuild = recordBuild;
         return this;
@@ -152,28 +155,42 @@ internal sealed class RoundSender
     /// would be small, so they go every round (a few bytes each) instead of being held back for
     /// the switchover.
     /// </summary>
-    internal void PriceHotPages(IReadOnlyList<EngineRegion> regions)
+    /// <returns>
+    /// The pages priced and the time it took: pricing reads a page and its cached copy, as sending
+    /// it as a delta does, so it tells what a delta costs before any round sent one.
+    /// </returns>
+    internal (ulong Pages, TimeSpan Elapsed) PriceHotPages(IReadOnlyList<EngineRegion> regions)
     {
         if (_encoder is null)
         {
-            return;
+            return (0, TimeSpan.Zero);
         }
 
         // Only the hot pages of the latest harvest: the others are not pending, and pricing a page
         // reads it whole, so the cost stays with the pages the next round could send.
+        long t0 = _time.GetTimestamp();
+        ulong priced = 0;
         foreach (EngineRegion r in regions)
         {
             foreach (PageRun run in r.Harvested.EnumerateRuns())
             {
                 for (ulong p = run.FirstPage; p < run.End; p++)
                 {
-                    if (r.Heat.HotSet.Test(p) && !r.Cheap.Test(p) && _encoder.DeltaCost(r.Index, p, r.Memory.GetPage(p)) <= CheapDeltaBytes)
+                    if (!r.Heat.HotSet.Test(p) || r.Cheap.Test(p))
+                    {
+                        continue;
+                    }
+
+                    priced++;
+                    if (_encoder.DeltaCost(r.Index, p, r.Memory.GetPage(p)) <= CheapDeltaBytes)
                     {
                         r.Cheap.Set(p);
                     }
                 }
             }
         }
+
+        return (priced, _time.GetElapsedTime(t0));
     }
 
     /// <summary>The run is over: returns the sent-page cache's memory; nothing is sent after.</summary>
@@ -208,10 +225,11 @@ internal sealed class RoundSender
             long before = _writer.BytesWritten;
             ulong cheapBefore = RoundCheapBytes;
             ulong pagesBefore = RoundPages;
+            ulong cheapPagesBefore = RoundCheapPages;
             position = AppendFrames(region, pages, position);
             TimeSpan build = _time.GetElapsedTime(t0);
             LastFlushPages = RoundPages - pagesBefore;
-            _recordBuild?.Invoke(LastFlushPages, build);
+            _recordBuild?.Invoke(LastFlushPages, RoundCheapPages - cheapPagesBefore, build);
             RoundOtherBytes += (ulong)(_writer.BytesWritten - before) - (RoundCheapBytes - cheapBefore);
             await BoundedFlushAsync(ct).ConfigureAwait(false);
 

@@ -54,6 +54,15 @@ internal sealed class TransferMeasurements
     private BuildTotals _firstCopy;
     private BuildTotals _resends;
 
+    // The sender's work on a page sent as a small delta (a cheap page): it reads the page and its
+    // cached copy and writes a few bytes, a third of what a page that misses the cache costs here.
+    // A round's average prices the switchover only where both send the same kinds of page: a
+    // hot/cold guest's last round re-sends its hot pages whole (their copies were evicted), its
+    // switchover sends them as deltas. Builds of nearly only cheap pages measure it; until one
+    // did, pricing the hot pages (reading each and its copy) does. Both weigh half at each round.
+    private BuildTotals _cheapBuilds;
+    private BuildTotals _deltaPricing;
+
     // The destination's work per page once a round's bytes arrive: the RoundAck wait of re-send
     // rounds sent in one flush, over their pages. Older rounds weigh half as much at each new round.
     private BuildTotals _apply;
@@ -166,6 +175,19 @@ internal sealed class TransferMeasurements
     // Halving keeps a re-send total above zero once it has one, so a round that re-sent pages prices them from then on.
     private double CpuSecondsPerPage => _resends.Pages > 0 ? _resends.PerPage : _firstCopy.Pages > 0 ? _firstCopy.PerPage : 0;
 
+    /// <summary>What the sender's work on a cheap page (sent as a small delta) is priced at: never above any page's.</summary>
+    internal TimeSpan CheapBuildTimePerPage => TimeSpan.FromSeconds(CheapSecondsPerPage);
+
+    // A preempted build or pricing can measure far more than a page's work; no dearer than the average page.
+    private double CheapSecondsPerPage
+    {
+        get
+        {
+            BuildTotals measured = _cheapBuilds.Pages > 0 ? _cheapBuilds : _deltaPricing;
+            return measured.Pages > 0 ? Math.Min(measured.PerPage, CpuSecondsPerPage) : CpuSecondsPerPage;
+        }
+    }
+
     /// <summary>
     /// Records the time <paramref name="elapsed"/> the sender took to read, encode and frame
     /// <paramref name="pages"/> data pages. With encodings a page's cost is as much this time as
@@ -173,9 +195,10 @@ internal sealed class TransferMeasurements
     /// forecast prices each page at its bytes plus what this time is worth at the bandwidth.
     /// The price is the re-send rounds' work per page once they built 64 pages: a first copy
     /// costs several times a re-sent delta (the cache's memory is touched for the first time),
-    /// so round 0's figure would overprice a switchover of re-sent pages.
+    /// so round 0's figure would overprice a switchover of re-sent pages. A re-sent build of nine
+    /// tenths or more <paramref name="cheapPages"/> also prices the cheap pages apart.
     /// </summary>
-    internal void RecordBuild(ulong pages, TimeSpan elapsed)
+    internal void RecordBuild(ulong pages, TimeSpan elapsed, ulong cheapPages = 0)
     {
         // A few pages' time is mostly the chunk's own overhead (and zero pages skipped on the way).
         if (_options.EffectiveEncodings == PageEncodings.None || pages < MinBuildPages)
@@ -186,10 +209,26 @@ internal sealed class TransferMeasurements
         if (Resending)
         {
             _resends = _resends.Add(pages, elapsed.TotalSeconds);
+            if (cheapPages * 10 >= pages * 9)
+            {
+                _cheapBuilds = _cheapBuilds.Add(pages, elapsed.TotalSeconds);
+            }
         }
         else
         {
             _firstCopy = _firstCopy.Add(pages, elapsed.TotalSeconds);
+        }
+    }
+
+    /// <summary>
+    /// Records pricing <paramref name="pages"/> hot pages for deltas in <paramref name="elapsed"/>:
+    /// the price of a cheap page until a build of cheap pages measures it.
+    /// </summary>
+    internal void RecordDeltaPricing(ulong pages, TimeSpan elapsed)
+    {
+        if (_options.EffectiveEncodings.HasFlag(PageEncodings.Delta) && pages >= MinBuildPages)
+        {
+            _deltaPricing = _deltaPricing.Add(pages, elapsed.TotalSeconds);
         }
     }
 
@@ -297,6 +336,8 @@ internal sealed class TransferMeasurements
         _roundBandwidth = Meter().TotalBytes > 0 ? Bandwidth() : 0;
         _roundCosts = Costs();
         _resends = _resends.Halved();
+        _cheapBuilds = _cheapBuilds.Halved();
+        _deltaPricing = _deltaPricing.Halved();
         _apply = _apply.Halved();
     }
 
@@ -312,7 +353,7 @@ internal sealed class TransferMeasurements
     {
         if (Resending && _roundCosts.Apply > 0 && pages >= MinBuildPages)
         {
-            Estimator.ObserveSend(TimeSpan.FromSeconds(TransferSeconds(pages, bytes, _roundCosts)), elapsed);
+            Estimator.ObserveSend(TimeSpan.FromSeconds(TransferSeconds(pages, bytes, pages * _roundCosts.Build, _roundCosts)), elapsed);
         }
         else if (_roundBandwidth > 0 && bytes >= 1UL << 20)
         {
@@ -340,16 +381,15 @@ internal sealed class TransferMeasurements
     internal Forecast Forecast(int round, TimeSpan elapsed, ulong pendingPages, ulong deferredPages, ulong burstBytes, ulong cheapPages = 0)
     {
         double nonZero = 1 - _zeroFraction;
-        double build = CpuSecondsPerPage * Bandwidth();
-        double other = nonZero * (_otherPageBytes + build);
-        double cheap = cheapPages * (_cheapPageBytes + build);
+        double other = nonZero * (_otherPageBytes + (CpuSecondsPerPage * Bandwidth()));
+        double cheap = cheapPages * (_cheapPageBytes + (CheapSecondsPerPage * Bandwidth()));
 
         // A limiter's burst lets wire bytes through at once, never the sender's work on each page
         // (counted here as bytes at the bandwidth): under a limit with a full bucket, a switchover
         // of small deltas costs its build time, not nothing.
         double wire = (cheapPages * _cheapPageBytes) + ((pendingPages - cheapPages) * nonZero * _otherPageBytes);
         TimeSpan since = (_lastHarvestDuration / 2) + _time.GetElapsedTime(_lastHarvest);
-        (TimeSpan? transfer, TimeSpan burstCredit) = SwitchoverTransfer(cheapPages + ((pendingPages - cheapPages) * nonZero), wire, since, burstBytes);
+        (TimeSpan? transfer, TimeSpan burstCredit) = SwitchoverTransfer(cheapPages, (pendingPages - cheapPages) * nonZero, wire, since, burstBytes);
         var input = new ForecastInput
         {
             Round = round,
@@ -374,15 +414,15 @@ internal sealed class TransferMeasurements
     }
 
     /// <summary>
-    /// The switchover's transfer of <paramref name="dataPages"/> pending data pages
-    /// (<paramref name="wireBytes"/> on the wire) and of what the guest writes until its vCPUs
-    /// stop: the sender builds each page, the link carries the bytes (a limiter's burst at once),
-    /// and the destination applies them (<see cref="TransferSeconds"/>). Returns the transfer
-    /// after the burst's credit and that credit; null until a round measured the destination's
-    /// work (the estimator then prices the bytes at the rounds' rate, which counts that work
-    /// with the rounds' RoundAck waits).
+    /// The switchover's transfer of the pending data pages, <paramref name="cheapPages"/> cheap
+    /// and <paramref name="otherPages"/> not (<paramref name="wireBytes"/> on the wire), and of
+    /// what the guest writes until its vCPUs stop: the sender builds each page (a cheap one at
+    /// its own price), the link carries the bytes (a limiter's burst at once), and the destination
+    /// applies them (<see cref="TransferSeconds"/>). Returns the transfer after the burst's credit
+    /// and that credit; null until a round measured the destination's work (the estimator then
+    /// prices the bytes at the rounds' rate, which counts that work with the rounds' RoundAck waits).
     /// </summary>
-    private (TimeSpan? Transfer, TimeSpan BurstCredit) SwitchoverTransfer(double dataPages, double wireBytes, TimeSpan since, ulong burstBytes)
+    private (TimeSpan? Transfer, TimeSpan BurstCredit) SwitchoverTransfer(double cheapPages, double otherPages, double wireBytes, TimeSpan since, ulong burstBytes)
     {
         if (_apply.Pages <= 0)
         {
@@ -392,27 +432,30 @@ internal sealed class TransferMeasurements
         // As the estimator counts them: any page while the vCPUs stop, warm ones since the harvest.
         double duringPause = _dirtyRate.LastPagesPerSecond * Estimator.PauseCost.TotalSeconds;
         double sinceHarvest = _warmRate.LastPagesPerSecond * since.TotalSeconds;
-        double pages = dataPages + duringPause + sinceHarvest;
+        double pages = cheapPages + otherPages + duringPause + sinceHarvest;
         double wire = wireBytes + (duringPause * WireBlend(_cheapShareOfDirty)) + (sinceHarvest * WireBlend(_cheapShareOfWarm));
         if (pages <= 0)
         {
             return (TimeSpan.Zero, TimeSpan.Zero);
         }
 
+        double cheap = cheapPages + (duringPause * _cheapShareOfDirty) + (sinceHarvest * _cheapShareOfWarm);
+        double build = (cheap * CheapSecondsPerPage) + ((pages - cheap) * CpuSecondsPerPage);
         PageCosts costs = Costs();
         double credit = Math.Min(burstBytes, wire) / costs.Link;
-        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, costs, credit)), TimeSpan.FromSeconds(credit));
+        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, build, costs, credit)), TimeSpan.FromSeconds(credit));
     }
 
     /// <summary>
-    /// The time to move <paramref name="pages"/> data pages of <paramref name="wire"/> bytes at
-    /// <paramref name="costs"/>, less <paramref name="credit"/> of the link's time: the sender
-    /// builds each flush while the destination applies the one before, so the destination's
-    /// work adds to the rest for the last flush's pages only, or sets the pace where it is the slower.
+    /// The time to move <paramref name="pages"/> data pages of <paramref name="wire"/> bytes,
+    /// <paramref name="build"/> seconds of the sender's work, at <paramref name="costs"/>, less
+    /// <paramref name="credit"/> of the link's time: the sender builds each flush while the
+    /// destination applies the one before, so the destination's work adds to the rest for the
+    /// last flush's pages only, or sets the pace where it is the slower.
     /// </summary>
-    private static double TransferSeconds(double pages, double wire, PageCosts costs, double credit = 0)
+    private static double TransferSeconds(double pages, double wire, double build, PageCosts costs, double credit = 0)
     {
-        double sending = (pages * costs.Build) + (wire / costs.Link) - credit;
+        double sending = build + (wire / costs.Link) - credit;
         double lastFlush = Math.Min(pages, RoundSender.FlushThreshold / Math.Max(1, wire / pages));
         return Math.Max(sending, costs.Apply * (pages - lastFlush)) + (costs.Apply * lastFlush);
     }
@@ -434,7 +477,7 @@ internal sealed class TransferMeasurements
         return _lastHarvestPages == 0 ? 0 : Math.Min(pages, _lastHarvestChunks * Math.Max(1, pages / _lastHarvestPages));
     }
 
-    private double Blend(double cheapShare) => WireBlend(cheapShare) + (CpuSecondsPerPage * Bandwidth());
+    private double Blend(double cheapShare) => WireBlend(cheapShare) + (((cheapShare * CheapSecondsPerPage) + ((1 - cheapShare) * CpuSecondsPerPage)) * Bandwidth());
 
     /// <summary>Seconds per page of the sender's and the destination's work, and the link's bytes per second.</summary>
     private readonly record struct PageCosts(double Build, double Apply, double Link);

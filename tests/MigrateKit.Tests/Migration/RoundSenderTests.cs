@@ -371,11 +371,18 @@ public sealed class RoundSenderEncodingTests
         new Random(5).NextBytes(memory.Regions[0].GetPage(3));
         region.Heat.Update(Plan(8, 1, 2, 3));
         region.Harvested.CopyFrom(Plan(8, 1, 2, 3));
-        _sender.PriceHotPages([region]);
+        Assert.AreEqual(3UL, _sender.PriceHotPages([region]).Pages, "each hot page not yet cheap is priced");
 
         Assert.IsTrue(region.Cheap.Test(1));
         Assert.IsFalse(region.Cheap.Test(2), "a delta of a rewritten page is not small");
         Assert.IsFalse(region.Cheap.Test(3), "a page never sent has no copy to delta against");
+        Assert.AreEqual(2UL, _sender.PriceHotPages([region]).Pages, "a cheap page is not priced again");
+
+        // Each build reports its data pages and how many of them went marked cheap.
+        var builds = new List<(ulong Pages, ulong Cheap)>();
+        _sender.OnBuilt((pages, cheap, _) => builds.Add((pages, cheap)));
+        await _sender.SendAsync(region, Plan(8, 1, 2, 3), CancellationToken.None);
+        CollectionAssert.AreEqual(new[] { (3UL, 1UL) }, builds);
     }
 
     [TestMethod]

@@ -196,6 +196,64 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void CheapPages_ArePricedAtWhatBuildingCheapPagesCost_OthersAtTheRoundsAverage()
+    {
+        TransferMeasurements m = MeasuredPerPage();
+        m.RecordPageCosts(dataPages: 100, cheapPages: 50, cheapBytes: 50 * 24, otherBytes: 50 * 24);
+
+        // A build of nine tenths cheap pages measures them: 1 us each against the round's 5 us.
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(1), cheapPages: 900);
+        Assert.AreEqual(1.0, m.CheapBuildTimePerPage.TotalMicroseconds, 1e-6);
+        Assert.AreEqual(3.0, m.BuildTimePerPage.TotalMicroseconds, 1e-6, "every re-sent page still counts in the average");
+
+        // 1000 small deltas and 1000 other pages of 24 bytes (one flush): 1 and 3 us each to build, 48 us on the link, 3 us each to apply.
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 2_000, deferredPages: 0, burstBytes: 0, cheapPages: 1_000);
+        Assert.AreEqual(1 + 3 + 0.048 + 6, f.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+
+        // A build with fewer cheap pages than that tells nothing of theirs.
+        TransferMeasurements mixed = MeasuredPerPage();
+        mixed.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(1), cheapPages: 800);
+        Assert.AreEqual(mixed.BuildTimePerPage, mixed.CheapBuildTimePerPage);
+    }
+
+    [TestMethod]
+    public void UntilABuildOfCheapPagesIsMeasured_PricingTheHotPages_PricesThem_NeverAboveTheAveragePage()
+    {
+        TransferMeasurements m = MeasuredPerPage();
+        Assert.AreEqual(m.BuildTimePerPage, m.CheapBuildTimePerPage, "nothing measured: a cheap page costs any page's work");
+
+        m.RecordDeltaPricing(pages: 32, TimeSpan.FromMilliseconds(0.01));
+        Assert.AreEqual(m.BuildTimePerPage, m.CheapBuildTimePerPage, "too few pages to tell");
+        m.RecordDeltaPricing(pages: 2_000, TimeSpan.FromMilliseconds(1));
+        Assert.AreEqual(0.5, m.CheapBuildTimePerPage.TotalMicroseconds, 1e-6);
+
+        // A build of cheap pages, once there is one, is what they cost.
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(2), cheapPages: 1_000);
+        Assert.AreEqual(2.0, m.CheapBuildTimePerPage.TotalMicroseconds, 1e-6);
+
+        // Pricing that the scheduler held up costs no more than the average page.
+        TransferMeasurements held = MeasuredPerPage();
+        held.RecordDeltaPricing(pages: 100, TimeSpan.FromMilliseconds(4));
+        Assert.AreEqual(5.0, held.CheapBuildTimePerPage.TotalMicroseconds, 1e-6);
+
+        // Without deltas nothing is priced for them.
+        var compressed = new TransferMeasurements(new MigrationOptions { TimeProvider = _time, Encodings = PageEncodings.Compression }, 64 * MiB) { Resending = true };
+        compressed.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(5));
+        compressed.RecordDeltaPricing(pages: 2_000, TimeSpan.FromMilliseconds(1));
+        Assert.AreEqual(compressed.BuildTimePerPage, compressed.CheapBuildTimePerPage);
+    }
+
+    [TestMethod]
+    public void CheapPageMeasurements_WeighHalfAsMuch_AtEachNewRound()
+    {
+        TransferMeasurements m = MeasuredPerPage();
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(1), cheapPages: 1_000);
+        m.RoundStarting();
+        m.RecordBuild(pages: 500, TimeSpan.FromMilliseconds(2), cheapPages: 500);
+        Assert.AreEqual(2.5, m.CheapBuildTimePerPage.TotalMicroseconds, 1e-6, "(0.5 ms + 2 ms) over (500 + 500) pages");
+    }
+
+    [TestMethod]
     public void ASwitchoverOfManyFlushes_AppliesWhileItSends_TheLastFlushAfter_OrAtTheDestinationsPace()
     {
         TransferMeasurements m = MeasuredPerPage();
