@@ -343,6 +343,23 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void DirtyRate_InBytes_PricesTheSendersWork_OnCheapPagesAtTheirOwnPrice()
+    {
+        TransferMeasurements m = Measurements();
+        m.RecordPageCosts(dataPages: 100, cheapPages: 50, cheapBytes: 50 * 20, otherBytes: 50 * 4000);
+        m.Resending = true;
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(100));
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(10), cheapPages: 1_000);
+        m.TrackingStarted();
+        _time.Advance(TimeSpan.FromSeconds(1));
+        m.RecordHarvest(new HarvestResult(1000, TimeSpan.FromMilliseconds(1)), warmPages: 1000, cheapPages: 750);
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 1000, deferredPages: 0, burstBytes: 0, cheapPages: 750);
+
+        // A cheap page's 10 us and the average page's 55 us (both builds), each worth its bytes at 1 MiB/s.
+        Assert.AreEqual((750 * (20 + (10e-6 * MiB))) + (250 * (4000 + (55e-6 * MiB))), f.DirtyBytesPerSecond, 1);
+    }
+
+    [TestMethod]
     public void RecordHarvest_MeasuresTheDirtyRatesOverTheIntervalSinceThePreviousHarvest()
     {
         TransferMeasurements m = Measurements();
