@@ -440,10 +440,9 @@ internal sealed class TransferMeasurements
         }
 
         double cheap = cheapPages + (duringPause * _cheapShareOfDirty) + (sinceHarvest * _cheapShareOfWarm);
-        double build = (cheap * CheapSecondsPerPage) + ((pages - cheap) * CpuSecondsPerPage);
         PageCosts costs = Costs();
         double credit = Math.Min(burstBytes, wire) / costs.Link;
-        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, build, costs, credit)), TimeSpan.FromSeconds(credit));
+        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, BuildSeconds(cheap, pages - cheap), costs, credit)), TimeSpan.FromSeconds(credit));
     }
 
     /// <summary>
@@ -465,6 +464,9 @@ internal sealed class TransferMeasurements
     /// <summary>The wire bytes of a dirtied page, <paramref name="cheapShare"/> of them small deltas.</summary>
     private double WireBlend(double cheapShare) => (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes);
 
+    /// <summary>The sender's work on <paramref name="cheapPages"/> cheap pages and <paramref name="otherPages"/> others, in seconds.</summary>
+    private double BuildSeconds(double cheapPages, double otherPages) => (cheapPages * CheapSecondsPerPage) + (otherPages * CpuSecondsPerPage);
+
     /// <summary>
     /// The chunks the final harvest should find dirty after <paramref name="since"/> of writes:
     /// the pages the guest dirties in that time, each in a chunk of its own at most, and no more
@@ -477,7 +479,7 @@ internal sealed class TransferMeasurements
         return _lastHarvestPages == 0 ? 0 : Math.Min(pages, _lastHarvestChunks * Math.Max(1, pages / _lastHarvestPages));
     }
 
-    private double Blend(double cheapShare) => WireBlend(cheapShare) + (((cheapShare * CheapSecondsPerPage) + ((1 - cheapShare) * CpuSecondsPerPage)) * Bandwidth());
+    private double Blend(double cheapShare) => WireBlend(cheapShare) + (BuildSeconds(cheapShare, 1 - cheapShare) * Bandwidth());
 
     /// <summary>Seconds per page of the sender's and the destination's work, and the link's bytes per second.</summary>
     private readonly record struct PageCosts(double Build, double Apply, double Link);
