@@ -35,9 +35,9 @@ public readonly record struct DowntimeCorrection(double TransferRatio, TimeSpan 
 /// one part's spike (a resume the scheduler delayed by 8 ms) must move neither; a least-squares
 /// line through the totals let such spikes and the largest transfers swing the ratio between
 /// its bounds from one switchover to the next. The spread of what the line misses is kept for
-/// the forecast's interval. With a store, the
-/// switchovers outlive the process (under the key "downtime.3/" + the kind; figures t.N, f.N,
-/// a.N and, where measured, x.N, the transfer part, in seconds). Thread-safe.
+/// the forecast's interval. With a store, the switchovers outlive the process (under the key
+/// "downtime.3/" + the kind; figures t.N, f.N, a.N and, where measured, x.N, the transfer part,
+/// in seconds). Thread-safe.
 /// </summary>
 public sealed partial class DowntimeHistory
 {
