@@ -11,8 +11,8 @@ internal sealed partial class TransferMeasurements
     /// what the guest writes until its vCPUs stop: the sender builds each page (a cheap one at
     /// its own price), the link carries the bytes (a limiter's burst at once), and the destination
     /// applies them (<see cref="TransferSeconds"/>). Returns the transfer after the burst's credit
-    /// and that credit; null until a round measured the destination's work (the estimator then
-    /// prices the bytes at the rounds' rate, which counts that work with the rounds' RoundAck waits).
+    /// and that credit; null until a round measured the destination's work (the rounds' rate then
+    /// prices the pending bytes, and a cheap page's bytes count that work at its build's price).
     /// </summary>
     private (TimeSpan? Transfer, TimeSpan BurstCredit) SwitchoverTransfer(double cheapPages, double otherPages, double wireBytes, TimeSpan since, ulong burstBytes)
     {

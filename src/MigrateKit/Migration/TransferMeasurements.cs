@@ -382,7 +382,11 @@ internal sealed partial class TransferMeasurements
     {
         double nonZero = 1 - _zeroFraction;
         double other = nonZero * (_otherPageBytes + (CpuSecondsPerPage * Bandwidth()));
-        double cheap = cheapPages * (_cheapPageBytes + (CheapSecondsPerPage * Bandwidth()));
+
+        // The rounds' byte rate counts the destination's work on a whole page by its bytes, not on
+        // a delta of a few dozen: until a round measured that work, a delta's is priced like its build.
+        double cheapWork = ApplySecondsPerPage > 0 ? CheapSecondsPerPage : 2 * CheapSecondsPerPage;
+        double cheap = cheapPages * (_cheapPageBytes + (cheapWork * Bandwidth()));
 
         // A limiter's burst lets wire bytes through at once, never the sender's work on each page
         // (counted here as bytes at the bandwidth): under a limit with a full bucket, a switchover

@@ -185,6 +185,26 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void UntilTheDestinationsWorkIsMeasured_ItsWorkOnACheapPage_IsPricedLikeTheBuild_OnTopOfTheRoundsRate()
+    {
+        TransferMeasurements m = Measurements(limit: null);
+        m.Resending = true;
+        m.RoundStarting();
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(1), cheapPages: 1_000);
+        m.RecordSend(1_000_000, TimeSpan.FromMilliseconds(1));
+        m.RecordPageCosts(dataPages: 1_000, cheapPages: 1_000, cheapBytes: 1_000 * 24, otherBytes: 0);
+
+        // 1000 small deltas at 1 GB/s: 24 bytes each, 1 us each to build and as much to apply.
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 1_000, deferredPages: 0, burstBytes: 0, cheapPages: 1_000);
+        Assert.AreEqual(0.024 + 1 + 1, f.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+
+        // Once a round sent in one flush measured the destination's work (3 us a page), that prices it.
+        m.RecordRoundAckWait(lastFlushPages: 1_000, roundPages: 1_000, TimeSpan.FromMilliseconds(3));
+        f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 1_000, deferredPages: 0, burstBytes: 0, cheapPages: 1_000);
+        Assert.AreEqual(1 + 0.024 + 3, f.Breakdown.Transfer.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
     public void ASwitchoverInOneFlush_PaysTheSendersWork_TheLink_AndTheDestinationsWork_OneAfterTheOther()
     {
         TransferMeasurements m = MeasuredPerPage();
