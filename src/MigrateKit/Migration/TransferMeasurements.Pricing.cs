@@ -2,7 +2,7 @@ using System;
 
 namespace MigrateKit.Migration;
 
-/// <summary>The switchover's transfer priced from the measured costs: the sender's work, the link and the destination's work per page.</summary>
+/// <summary>The switchover priced from the measured costs: its transfer (the sender's work, the link, the destination's work per page) and the chunks its final harvest re-protects.</summary>
 internal sealed partial class TransferMeasurements
 {
     /// <summary>

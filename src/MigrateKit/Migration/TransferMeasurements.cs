@@ -385,7 +385,7 @@ internal sealed partial class TransferMeasurements
 
         // The rounds' byte rate counts the destination's work on a whole page by its bytes, not on
         // a delta of a few dozen: until a round measured that work, a delta's is priced like its build.
-        double cheapWork = ApplySecondsPerPage > 0 ? CheapSecondsPerPage : 2 * CheapSecondsPerPage;
+        double cheapWork = _apply.Pages > 0 ? CheapSecondsPerPage : 2 * CheapSecondsPerPage;
         double cheap = cheapPages * (_cheapPageBytes + (cheapWork * Bandwidth()));
 
         // A limiter's burst lets wire bytes through at once, never the sender's work on each page
