@@ -243,6 +243,7 @@ internal sealed class IterationRecorder : IDisposable
             PredictedDowntimeParts = completed && parts is { } b
                 ? new DowntimeParts(b.Pause.TotalMilliseconds, b.FinalHarvest.TotalMilliseconds, (b.Transfer + b.DeviceState).TotalMilliseconds, b.Resume.TotalMilliseconds)
                 : null,
+            PredictedCorrectionMs = completed ? last?.FixedCorrection.TotalMilliseconds : null,
             PredictionErrorPercent = completed ? error : null,
             MaxThrottlePercent = MaxThrottle,
             OutcomeUnknown = outcome.Unknown,

@@ -87,7 +87,7 @@ internal static class ReportHtml
             yield return ("  pause", Part(a?.PauseMs, p.PauseMs));
             yield return ("  final harvest", Part(a?.HarvestMs, p.HarvestMs));
             yield return ("  transfer", Part(a?.TransferMs, p.TransferMs));
-            yield return ("  commit (checks, resume, RTT)", Part(a?.ResumeMs, p.ResumeMs));
+            yield return ("  commit (checks, resume, RTT)", Part(a?.ResumeMs, p.ResumeMs) + Learned(r.PredictedCorrectionMs));
         }
 
         yield return ("total time", Ms(r.TotalMs));
@@ -165,6 +165,10 @@ internal static class ReportHtml
 
     private static string Part(double? actual, double predicted) =>
         actual is double a ? F($"{a:0.0} ms (predicted {predicted:0.0} ms)") : F($"predicted {predicted:0.0} ms");
+
+    // The history's correction sits in the commit part's forecast; named, so it is not read as the commit's own cost.
+    private static string Learned(double? correction) =>
+        correction is double c && Math.Abs(c) >= 0.05 ? F($"; the forecast includes {c:+0.0;-0.0} ms learned from past switchovers") : "";
 
     private static string F(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 

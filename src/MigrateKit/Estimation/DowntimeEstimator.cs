@@ -56,6 +56,13 @@ public sealed record Forecast
     /// <summary>The parts of <see cref="PredictedDowntime"/>.</summary>
     public required DowntimeBreakdown Breakdown { get; init; }
 
+    /// <summary>
+    /// Of the breakdown's resume part, what this machine's past switchovers of the kind took beyond
+    /// their forecast (see <see cref="DowntimeHistory"/>; negative where they took less): a miss of
+    /// any part lands there, so a report can tell it from the resume estimate. Zero without history.
+    /// </summary>
+    public TimeSpan FixedCorrection { get; init; }
+
     /// <summary>Predicted time from the start of the migration to its end, if it converges as it goes; null when it would not converge without a change.</summary>
     public TimeSpan? PredictedTotalTime { get; init; }
 
@@ -355,6 +362,7 @@ public sealed class DowntimeEstimator
             DowntimeLow = downtimeLow,
             DowntimeHigh = downtimeHigh,
             Breakdown = breakdown,
+            FixedCorrection = resume - ResumeCost,
             PredictedTotalTime = total,
             Verdict = verdict,
             BandwidthBytesPerSecond = bandwidth,

@@ -254,6 +254,7 @@ internal sealed class EngineRecorder
             PredictionErrorPercent = actual > 0 ? Math.Abs(predicted - actual) / actual * 100 : null,
             PredictedDowntimeParts = new DowntimeParts(b.Pause.TotalMilliseconds, b.FinalHarvest.TotalMilliseconds,
                 (b.Transfer + b.DeviceState).TotalMilliseconds, b.Resume.TotalMilliseconds),
+            PredictedCorrectionMs = forecast.FixedCorrection.TotalMilliseconds,
             ActualDowntimeParts = switchover.ActualParts,
             ResumeMs = switchover.ResumeDuration.TotalMilliseconds,
             CommitMs = switchover.CommitDuration.TotalMilliseconds,

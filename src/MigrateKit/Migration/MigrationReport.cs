@@ -264,6 +264,13 @@ public sealed record MigrationReport
     /// <summary>The predicted downtime's parts at the switchover.</summary>
     public DowntimeParts? PredictedDowntimeParts { get; init; }
 
+    /// <summary>
+    /// Of the predicted commit part (<see cref="DowntimeParts.ResumeMs"/>), milliseconds, what past
+    /// switchovers of the kind took beyond their forecast (<see cref="Forecast.FixedCorrection"/>):
+    /// the history's correction for a miss of any part, not a cost of the commit itself.
+    /// </summary>
+    public double? PredictedCorrectionMs { get; init; }
+
     /// <summary>The measured downtime's parts.</summary>
     public DowntimeParts? ActualDowntimeParts { get; init; }
 

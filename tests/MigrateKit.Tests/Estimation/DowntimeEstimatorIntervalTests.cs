@@ -154,9 +154,30 @@ public sealed class DowntimeEstimatorIntervalTests
 
         Assert.AreEqual(105.0 + 14, f.PredictedDowntime.TotalMilliseconds, 1e-3, "the median bias lands on the resume part");
         Assert.AreEqual(3.0 + 14, f.Breakdown.Resume.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(14.0, f.FixedCorrection.TotalMilliseconds, 1e-3, "the forecast says how much of the resume part is the history's");
         // The timing noise is 0.5 ms plus 5 % of the corrected fixed costs (2 + 17 ms).
         Assert.AreEqual(119.0 + 2 + 1.45, f.DowntimeHigh.TotalMilliseconds, 1e-3);
         Assert.AreEqual(119.0 - 2 - 1.45, f.DowntimeLow.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void FixedCorrection_IsZeroWithoutHistory_AndNeverTakesTheResumePartBelowZero()
+    {
+        DowntimeEstimator e = Estimator();
+        Assert.AreEqual(TimeSpan.Zero, e.Estimate(Input()).FixedCorrection);
+
+        // Switchovers 8 ms under their forecast: the resume part (3 ms) goes to zero, and the correction says 3 ms of it went.
+        var history = new DowntimeHistory();
+        for (int i = 0; i < 3; i++)
+        {
+            history.Record("k", Ms(100), Ms(5), Ms(97));
+        }
+
+        e.History = history;
+        e.HistoryKey = "k";
+        Forecast f = e.Estimate(Input());
+        Assert.AreEqual(TimeSpan.Zero, f.Breakdown.Resume);
+        Assert.AreEqual(-3.0, f.FixedCorrection.TotalMilliseconds, 1e-3);
     }
 
     [TestMethod]

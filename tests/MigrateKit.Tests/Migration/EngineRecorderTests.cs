@@ -29,6 +29,7 @@ public sealed class EngineRecorderTests : IDisposable
         NextRoundBytes = 60_000,
         DeferredBytes = 10_000,
         ConvergenceRatio = 0.5,
+        FixedCorrection = TimeSpan.FromMilliseconds(1.5),
     };
 
     private readonly GuestMemoryLayout _memory = new([new GuestMemoryRegionSpec(0, 16 * GuestMemoryLayout.PageSize)]);
@@ -173,6 +174,7 @@ public sealed class EngineRecorderTests : IDisposable
         Assert.AreEqual(100, report.DowntimeLimitMs);
         Assert.AreEqual(20, report.PredictionErrorPercent!.Value, 1e-9);
         Assert.AreEqual(new DowntimeParts(1, 2, 73, 4), report.PredictedDowntimeParts);
+        Assert.AreEqual(1.5, report.PredictedCorrectionMs);
         Assert.AreEqual(Switchover.ActualParts, report.ActualDowntimeParts);
         Assert.AreEqual(6, report.ResumeMs);
         Assert.AreEqual(20, report.MaxThrottlePercent);

@@ -198,6 +198,7 @@ public sealed partial class ReportRendererTests
         StringAssert.Contains(summary, "<th>downtime (predicted)</th><td>190.0 ms</td>");
         StringAssert.Contains(summary, "<th>downtime limit</th><td>300.0 ms</td>");
         StringAssert.Contains(summary, "<th>prediction error</th><td>10.5 %</td>");
+        StringAssert.Contains(summary, "10.2 ms (predicted 3.3 ms); the forecast includes +1.8 ms learned from past switchovers</td>", "the history's correction is named, not read as the commit's cost");
     }
 
     [TestMethod]

@@ -85,6 +85,7 @@ internal static class SampleReports
             PredictedDowntimeMs = 190,
             DowntimeLimitMs = 300,
             PredictedDowntimeParts = new DowntimeParts(0.1, 1.2, 185.4, 3.3),
+            PredictedCorrectionMs = 1.8,
             ActualDowntimeParts = new DowntimeParts(0.1, 0.9, 201.2, 10.2),
             PredictionErrorPercent = (212.4 - 190) / 212.4 * 100,
             ResumeMs = 2.7,
