@@ -16,7 +16,7 @@ internal sealed partial class TransferMeasurements
     /// </summary>
     private (TimeSpan? Transfer, TimeSpan BurstCredit) SwitchoverTransfer(double cheapPages, double otherPages, double wireBytes, TimeSpan since, ulong burstBytes)
     {
-        if (_apply.Pages <= 0)
+        if (!DestinationMeasured)
         {
             return (null, TimeSpan.Zero);
         }

@@ -155,7 +155,11 @@ internal sealed partial class TransferMeasurements
     /// <summary>The destination's work per data page once it has the bytes, from re-send rounds sent in one flush; zero until one was.</summary>
     internal TimeSpan ApplyTimePerPage => TimeSpan.FromSeconds(ApplySecondsPerPage);
 
-    private double ApplySecondsPerPage => _apply.Pages > 0 ? _apply.PerPage : 0;
+    private double ApplySecondsPerPage => DestinationMeasured ? _apply.PerPage : 0;
+
+    // Whether a round measured the destination's work: the switchover is priced per page from
+    // then on, and at the rounds' rate before (with a delta's work there counted in its bytes).
+    private bool DestinationMeasured => _apply.Pages > 0;
 
     /// <summary>The link's rate alone (flushes, re-sends preferred), never above the limit.</summary>
     internal double LinkBandwidth() => Limited(ResendsOnceTheyMovedAMiB(_resendLink, _link).Current);
@@ -385,7 +389,7 @@ internal sealed partial class TransferMeasurements
 
         // The rounds' byte rate counts the destination's work on a whole page by its bytes, not on
         // a delta of a few dozen: until a round measured that work, a delta's is priced like its build.
-        double cheapWork = _apply.Pages > 0 ? CheapSecondsPerPage : 2 * CheapSecondsPerPage;
+        double cheapWork = DestinationMeasured ? CheapSecondsPerPage : 2 * CheapSecondsPerPage;
         double cheap = cheapPages * (_cheapPageBytes + (cheapWork * Bandwidth()));
 
         // A limiter's burst lets wire bytes through at once, never the sender's work on each page
