@@ -138,8 +138,17 @@ internal sealed class RoundSender
     internal EncodingTally RoundEncoding => (_encoder?.Tally ?? default) - _roundStart;
 
     /// <summary>Starts counting a new round's pages.</summary>
-    internal void BeginRound()
+    /// <param name="final">
+    /// The switchover's round: a page without a cached copy goes without taking one, since no
+    /// round follows to delta against it. A page with one still has it updated, as always.
+    /// </param>
+    internal void BeginRound(bool final = false)
     {
+        if (_encoder is not null)
+        {
+            _encoder.KeepNewCopies = !final;
+        }
+
         _rounds++;
         RoundPages = 0;
         LastFlushPages = 0;

@@ -108,7 +108,7 @@ internal sealed class Switchover
         ulong dirty = _harvest();
         TimeSpan finalHarvest = time.GetElapsedTime(pausedAt);
         ulong pagesBefore = _sender.PagesSent;
-        _sender.BeginRound();
+        _sender.BeginRound(final: true);
 
         // Every region's plan is made before anything is sent: whatever the destination has not
         // confirmed by its Ack stays in flight, and a failure returns it to pending.

@@ -76,6 +76,12 @@ internal sealed class PageEncoder
     /// </summary>
     public void ForgetAll() => _cache?.Clear();
 
+    /// <summary>
+    /// Whether a page without a cached copy gets one. Off for the switchover: no round follows
+    /// to delta against it, and a copy's first write into an untouched slot faults in a page.
+    /// </summary>
+    public bool KeepNewCopies { get; set; } = true;
+
     /// <summary>The migration is over: the cache's memory goes back to the system, and no page is encoded after.</summary>
     public void ReleaseCache() => _cache?.Dispose();
 
@@ -183,7 +189,7 @@ internal sealed class PageEncoder
 
         // A stable copy to compress or send: the cache's when there is one.
         Span<byte> snapshot;
-        if (_cache is null)
+        if (_cache is null || (copy.IsEmpty && !KeepNewCopies))
         {
             snapshot = _snapshot;
             contents.CopyTo(snapshot);

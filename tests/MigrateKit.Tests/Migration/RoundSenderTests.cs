@@ -339,6 +339,34 @@ public sealed class RoundSenderEncodingTests
     }
 
     [TestMethod]
+    public async Task TheSwitchoversRound_SendsAnUncachedPageWithoutCachingIt_AndTheNextRoundCachesAgain()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 8 * Page)]);
+        new Random(6).NextBytes(memory.Regions[0].GetPage(3));
+        EngineRegion region = new(0, memory.Regions[0], new MigrationOptions());
+        var destination = new byte[Page];
+
+        _sender.BeginRound(final: true);
+        await _sender.SendAsync(region, Plan(8, 3), CancellationToken.None);
+        memory.Regions[0].GetPage(3)[9]++;
+        _sender.BeginRound();
+        await _sender.SendAsync(region, Plan(8, 3), CancellationToken.None);
+        Assert.AreEqual(1UL, _sender.RoundEncoding.CacheMisses, "the switchover's round took no copy to delta against");
+        memory.Regions[0].GetPage(3)[9]++;
+        _sender.BeginRound();
+        await _sender.SendAsync(region, Plan(8, 3), CancellationToken.None);
+        Assert.AreEqual(1UL, _sender.RoundEncoding.DeltaPages, "a later round takes copies again");
+
+        await _pipe.Writer.CompleteAsync();
+        foreach (EncodedPageFrame f in (await TransportTestSupport.ReadAllAsync(_pipe.Reader)).OfType<EncodedPageFrame>())
+        {
+            PageEncoder.Decode(f.Encoding, f.Data, destination);
+        }
+
+        Assert.IsTrue(destination.AsSpan().SequenceEqual(memory.Regions[0].GetPage(3)));
+    }
+
+    [TestMethod]
     public async Task APageSentAsZero_LosesItsCachedCopy_AndItsCheapMark()
     {
         using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 8 * Page)]);

@@ -46,6 +46,31 @@ public sealed class PageEncoderTests
     }
 
     [TestMethod]
+    public void WithoutNewCopies_AnUncachedPageGoesWholeAndTakesNoSlot_WhileACachedOneStillMovesWithItsDelta()
+    {
+        var cache = new SentPageCache(16 * Page);
+        var encoder = new PageEncoder(cache, null);
+        (byte[] previous, byte[] current) = SamplePages.Create(SamplePageKind.OneByte);
+        byte[] destination = new byte[Page];
+        EncodeAndApply(encoder, previous, destination);
+        byte[] other = SamplePages.Create(SamplePageKind.Random).Current;
+
+        encoder.KeepNewCopies = false;
+        PageEncoding uncached = encoder.Encode(0, 6, other, _wire, out int length, out ReadOnlySpan<byte> sent);
+        Assert.AreSequenceEqual(other, sent.ToArray());
+        Assert.AreSequenceEqual(other, _wire.AsSpan(0, length).ToArray());
+        PageEncoding cached = EncodeAndApply(encoder, current, destination);
+
+        Assert.AreEqual(PageEncoding.Raw, uncached);
+        Assert.IsFalse(cache.TryPeek(0, 6, out _));
+        Assert.AreEqual(PageEncoding.Delta, cached);
+        CollectionAssert.AreEqual(current, destination);
+        Assert.IsTrue(cache.TryPeek(0, 5, out ReadOnlySpan<byte> copy));
+        Assert.AreSequenceEqual(current, copy.ToArray());
+        Assert.AreEqual(1, cache.Count);
+    }
+
+    [TestMethod]
     public void ZeroPage_CostsNothingAndDropsTheCachedCopy()
     {
         var cache = new SentPageCache(16 * Page);
