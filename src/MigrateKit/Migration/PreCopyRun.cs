@@ -54,7 +54,7 @@ internal sealed class PreCopyRun
         _connector = connector;
         _links = new LinkRecovery(connector, _options, SessionId, () => _phase);
         _measurements = new TransferMeasurements(_options, _source.Memory.TotalSize, _tracker.Kind);
-        _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase, RoundSender.EncoderFor(_options, _source.Memory.TotalSize)).OnBuilt((pages, cheap, elapsed) => _measurements.RecordBuild(pages, elapsed, cheap));
+        _sender = new RoundSender(_time, _measurements.RecordSend, () => _phase, RoundSender.EncoderFor(_options, _source.Memory.TotalSize)).OnBuilt((pages, cheap, elapsed, firstWrites) => _measurements.RecordBuild(pages, elapsed, cheap, firstWrites));
         _recovery = new SourceRecovery(_source, _regions);
         _recorder = new EngineRecorder(_source, _tracker, _options, _logger, Totals);
         _policy = new MigrationPolicy(_options);

@@ -26,7 +26,7 @@ internal sealed class RoundSender
     private readonly Func<MigrationPhase> _phase;
     private readonly PageEncoder? _encoder;
     private EncodedPageBatch? _batch;
-    private Action<ulong, ulong, TimeSpan>? _recordBuild;
+    private Action<ulong, ulong, TimeSpan, TimeSpan>? _recordBuild;
     private EncodingTally _roundStart;
     private bool _forgetCheap;
     private PageStreamWriter _writer = null!;
@@ -68,14 +68,15 @@ internal sealed class RoundSender
 
         SentPageCache? cache = options.EffectiveEncodings.HasFlag(PageEncodings.Delta) ? new SentPageCache(options.SentPageCacheSize(memoryBytes)) : null;
         int? level = options.EffectiveEncodings.HasFlag(PageEncodings.Compression) ? options.CompressionLevel : null;
-        return new PageEncoder(cache, level);
+        return new PageEncoder(cache, level, options.TimeProvider);
     }
 
     /// <summary>
-    /// Gets the data pages of every chunk, how many of them were marked cheap when sent, and the
-    /// time it took to read, encode and frame them (before the flush).
+    /// Gets the data pages of every chunk, how many of them were marked cheap when sent, the
+    /// time it took to read, encode and frame them (before the flush), and of that time, what
+    /// copies into never-written slots of the sent-page cache took (<see cref="PageEncoder.FirstWrites"/>).
     /// </summary>
-    internal RoundSender OnBuilt(Action<ulong, ulong, TimeSpan> recordBuild)
+    internal RoundSender OnBuilt(Action<ulong, ulong, TimeSpan, TimeSpan> recordBuild)
     {
         _recordBuild = recordBuild;
         return this;
@@ -235,10 +236,11 @@ internal sealed class RoundSender
             ulong cheapBefore = RoundCheapBytes;
             ulong pagesBefore = RoundPages;
             ulong cheapPagesBefore = RoundCheapPages;
+            TimeSpan firstWritesBefore = _encoder?.FirstWrites ?? TimeSpan.Zero;
             position = AppendFrames(region, pages, position);
             TimeSpan build = _time.GetElapsedTime(t0);
             LastFlushPages = RoundPages - pagesBefore;
-            _recordBuild?.Invoke(LastFlushPages, RoundCheapPages - cheapPagesBefore, build);
+            _recordBuild?.Invoke(LastFlushPages, RoundCheapPages - cheapPagesBefore, build, (_encoder?.FirstWrites ?? TimeSpan.Zero) - firstWritesBefore);
             RoundOtherBytes += (ulong)(_writer.BytesWritten - before) - (RoundCheapBytes - cheapBefore);
             await BoundedFlushAsync(ct).ConfigureAwait(false);
 

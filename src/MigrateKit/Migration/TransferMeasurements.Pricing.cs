@@ -32,9 +32,9 @@ internal sealed partial class TransferMeasurements
         }
 
         double cheap = cheapPages + (duringPause * _cheapShareOfDirty) + (sinceHarvest * _cheapShareOfWarm);
-        PageCosts costs = Costs();
+        PageCosts costs = Costs(SwitchoverSecondsPerPage);
         double credit = Math.Min(burstBytes, wire) / costs.Link;
-        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, BuildSeconds(cheap, pages - cheap), costs, credit)), TimeSpan.FromSeconds(credit));
+        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, BuildSeconds(cheap, pages - cheap, SwitchoverSecondsPerPage), costs, credit)), TimeSpan.FromSeconds(credit));
     }
 
     /// <summary>
@@ -51,13 +51,14 @@ internal sealed partial class TransferMeasurements
         return Math.Max(sending, costs.Apply * (pages - lastFlush)) + (costs.Apply * lastFlush);
     }
 
-    private PageCosts Costs() => new(CpuSecondsPerPage, ApplySecondsPerPage, LinkBandwidth());
+    /// <summary>The costs per page with the sender's work on a data page at <paramref name="build"/> seconds (a round's or the switchover's).</summary>
+    private PageCosts Costs(double build) => new(build, ApplySecondsPerPage, LinkBandwidth());
 
     /// <summary>The wire bytes of a dirtied page, <paramref name="cheapShare"/> of them small deltas.</summary>
     private double WireBlend(double cheapShare) => (cheapShare * _cheapPageBytes) + ((1 - cheapShare) * _otherPageBytes);
 
-    /// <summary>The sender's work on <paramref name="cheapPages"/> cheap pages and <paramref name="otherPages"/> others, in seconds.</summary>
-    private double BuildSeconds(double cheapPages, double otherPages) => (cheapPages * CheapSecondsPerPage) + (otherPages * CpuSecondsPerPage);
+    /// <summary>The sender's work on <paramref name="cheapPages"/> cheap pages and <paramref name="otherPages"/> others at <paramref name="other"/> seconds each, in seconds.</summary>
+    private double BuildSeconds(double cheapPages, double otherPages, double other) => (cheapPages * CheapSecondsPerPage) + (otherPages * other);
 
     /// <summary>
     /// The chunks the final harvest should find dirty after <paramref name="since"/> of writes:
@@ -71,18 +72,20 @@ internal sealed partial class TransferMeasurements
         return _lastHarvestPages == 0 ? 0 : Math.Min(pages, _lastHarvestChunks * Math.Max(1, pages / _lastHarvestPages));
     }
 
-    private double Blend(double cheapShare) => WireBlend(cheapShare) + (BuildSeconds(cheapShare, 1 - cheapShare) * Bandwidth());
+    private double Blend(double cheapShare) => WireBlend(cheapShare) + (BuildSeconds(cheapShare, 1 - cheapShare, CpuSecondsPerPage) * Bandwidth());
 
     /// <summary>Seconds per page of the sender's and the destination's work, and the link's bytes per second.</summary>
     private readonly record struct PageCosts(double Build, double Apply, double Link);
 
-    /// <summary>Pages built and the seconds it took.</summary>
-    private readonly record struct BuildTotals(double Pages, double Seconds)
+    /// <summary>Pages built, the seconds it took, and of those the first writes into the sent-page cache.</summary>
+    private readonly record struct BuildTotals(double Pages, double Seconds, double FirstWrites = 0)
     {
         internal double PerPage => Seconds / Pages;
 
-        internal BuildTotals Add(ulong pages, double seconds) => new(Pages + pages, Seconds + seconds);
+        internal double PerPageWithoutFirstWrites => Math.Max(0, Seconds - FirstWrites) / Pages;
 
-        internal BuildTotals Halved() => new(Pages / 2, Seconds / 2);
+        internal BuildTotals Add(ulong pages, double seconds, double firstWrites = 0) => new(Pages + pages, Seconds + seconds, FirstWrites + firstWrites);
+
+        internal BuildTotals Halved() => new(Pages / 2, Seconds / 2, FirstWrites / 2);
     }
 }

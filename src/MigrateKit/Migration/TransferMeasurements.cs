@@ -179,6 +179,13 @@ internal sealed partial class TransferMeasurements
     // Halving keeps a re-send total above zero once it has one, so a round that re-sent pages prices them from then on.
     private double CpuSecondsPerPage => _resends.Pages > 0 ? _resends.PerPage : _firstCopy.Pages > 0 ? _firstCopy.PerPage : 0;
 
+    /// <summary>The sender's work on a data page of the switchover: a round's, less its first writes into the sent-page cache.</summary>
+    internal TimeSpan SwitchoverBuildTimePerPage => TimeSpan.FromSeconds(SwitchoverSecondsPerPage);
+
+    // The switchover takes no new copies into the cache, so a round's first writes into never-written
+    // slots (a page fault each where the slab's memory is fresh) are no part of its price.
+    private double SwitchoverSecondsPerPage => _resends.Pages > 0 ? _resends.PerPageWithoutFirstWrites : _firstCopy.Pages > 0 ? _firstCopy.PerPageWithoutFirstWrites : 0;
+
     /// <summary>What the sender's work on a cheap page (sent as a small delta) is priced at: never above any page's.</summary>
     internal TimeSpan CheapBuildTimePerPage => TimeSpan.FromSeconds(CheapSecondsPerPage);
 
@@ -200,9 +207,11 @@ internal sealed partial class TransferMeasurements
     /// The price is the re-send rounds' work per page once they built 64 pages: a first copy
     /// costs several times a re-sent delta (the cache's memory is touched for the first time),
     /// so round 0's figure would overprice a switchover of re-sent pages. A re-sent build of nine
-    /// tenths or more <paramref name="cheapPages"/> also prices the cheap pages apart.
+    /// tenths or more <paramref name="cheapPages"/> also prices the cheap pages apart. Of the time,
+    /// <paramref name="firstWrites"/> went into copies into never-written slots of the cache,
+    /// which the switchover does not take (<see cref="SwitchoverBuildTimePerPage"/>).
     /// </summary>
-    internal void RecordBuild(ulong pages, TimeSpan elapsed, ulong cheapPages = 0)
+    internal void RecordBuild(ulong pages, TimeSpan elapsed, ulong cheapPages = 0, TimeSpan firstWrites = default)
     {
         // A few pages' time is mostly the chunk's own overhead (and zero pages skipped on the way).
         if (_options.EffectiveEncodings == PageEncodings.None || pages < MinBuildPages)
@@ -212,7 +221,7 @@ internal sealed partial class TransferMeasurements
 
         if (Resending)
         {
-            _resends = _resends.Add(pages, elapsed.TotalSeconds);
+            _resends = _resends.Add(pages, elapsed.TotalSeconds, firstWrites.TotalSeconds);
             if (cheapPages * 10 >= pages * 9)
             {
                 _cheapBuilds = _cheapBuilds.Add(pages, elapsed.TotalSeconds);
@@ -220,7 +229,7 @@ internal sealed partial class TransferMeasurements
         }
         else
         {
-            _firstCopy = _firstCopy.Add(pages, elapsed.TotalSeconds);
+            _firstCopy = _firstCopy.Add(pages, elapsed.TotalSeconds, firstWrites.TotalSeconds);
         }
     }
 
@@ -338,7 +347,7 @@ internal sealed partial class TransferMeasurements
     internal void RoundStarting()
     {
         _roundBandwidth = Meter().TotalBytes > 0 ? Bandwidth() : 0;
-        _roundCosts = Costs();
+        _roundCosts = Costs(CpuSecondsPerPage);
         _resends = _resends.Halved();
         _cheapBuilds = _cheapBuilds.Halved();
         _deltaPricing = _deltaPricing.Halved();
@@ -372,7 +381,7 @@ internal sealed partial class TransferMeasurements
         double bandwidth = BandwidthLow();
         var fixedCosts = new DowntimeBreakdown(Estimator.PauseCost, TimeSpan.FromSeconds(Estimator.HarvestCostPerGiB.TotalSeconds * _memoryBytes / (1UL << 30)),
             TimeSpan.Zero, TimeSpan.FromSeconds(DeviceStateBytes / bandwidth), Estimator.ResumeCost);
-        return (ulong)(policy.DeferBudgetBytes(fixedCosts, bandwidth) / (_otherPageBytes + (CpuSecondsPerPage * bandwidth)));
+        return (ulong)(policy.DeferBudgetBytes(fixedCosts, bandwidth) / (_otherPageBytes + (SwitchoverSecondsPerPage * bandwidth)));
     }
 
     /// <summary>Forecasts a switchover from the pages still pending (of which <paramref name="deferredPages"/> are deferred).</summary>
@@ -384,8 +393,10 @@ internal sealed partial class TransferMeasurements
     /// <param name="cheapPages">Of the pending pages, those last sent as small deltas (never deferred).</param>
     internal Forecast Forecast(int round, TimeSpan elapsed, ulong pendingPages, ulong deferredPages, ulong burstBytes, ulong cheapPages = 0)
     {
+        // A round's pages at a round's work, the switchover's (the pending and the deferred) at its own.
         double nonZero = 1 - _zeroFraction;
-        double other = nonZero * (_otherPageBytes + (CpuSecondsPerPage * Bandwidth()));
+        double other = nonZero * (_otherPageBytes + (SwitchoverSecondsPerPage * Bandwidth()));
+        double otherInRound = nonZero * (_otherPageBytes + (CpuSecondsPerPage * Bandwidth()));
 
         // The rounds' byte rate counts the destination's work on a whole page by its bytes, not on
         // a delta of a few dozen: until a round measured that work, a delta's is priced like its build.
@@ -403,7 +414,7 @@ internal sealed partial class TransferMeasurements
             Round = round,
             Elapsed = elapsed,
             PendingBytes = (ulong)(cheap + ((pendingPages - cheapPages) * other)),
-            NextRoundBytes = (ulong)(cheap + ((pendingPages - deferredPages - cheapPages) * other)),
+            NextRoundBytes = (ulong)(cheap + ((pendingPages - deferredPages - cheapPages) * otherInRound)),
             DeferredBytes = (ulong)(deferredPages * other),
             WarmDirtyBytesPerSecond = _warmRate.LastPagesPerSecond * Blend(_cheapShareOfWarm),
             TotalDirtyBytesPerSecond = _dirtyRate.LastPagesPerSecond * Blend(_cheapShareOfDirty),

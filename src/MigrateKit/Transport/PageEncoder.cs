@@ -21,6 +21,8 @@ internal sealed class PageEncoder
 
     private readonly SentPageCache? _cache;
     private readonly int? _compressionLevel;
+    private readonly TimeProvider _time;
+    private long _firstWriteTicks;
     /// <summary>A delta up to this long is taken at once; a longer one is weighed against compressing the page.</summary>
     private const int SmallDelta = PageSize / 8;
 
@@ -32,8 +34,9 @@ internal sealed class PageEncoder
     /// <summary>Creates an encoder.</summary>
     /// <param name="cache">The copies to delta against, or <see langword="null"/> for no deltas.</param>
     /// <param name="compressionLevel">The <see cref="PageCompression"/> level (0-12), or <see langword="null"/> for no compression.</param>
+    /// <param name="time">The clock that times <see cref="FirstWrites"/>; the system's by default.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="compressionLevel"/> is not 0-12.</exception>
-    public PageEncoder(SentPageCache? cache, int? compressionLevel)
+    public PageEncoder(SentPageCache? cache, int? compressionLevel, TimeProvider? time = null)
     {
         if (compressionLevel is < 0 or > PageCompression.MaxLevel)
         {
@@ -42,6 +45,7 @@ internal sealed class PageEncoder
 
         _cache = cache;
         _compressionLevel = compressionLevel;
+        _time = time ?? TimeProvider.System;
     }
 
     /// <summary>Pages encoded in the given form so far.</summary>
@@ -52,6 +56,12 @@ internal sealed class PageEncoder
 
     /// <summary>Non-zero pages that had no copy in the cache (all of them without a cache).</summary>
     public long CacheMisses { get; private set; }
+
+    /// <summary>
+    /// The time spent copying pages into never-written slots of the cache, so far: the switchover
+    /// takes no new copies (<see cref="KeepNewCopies"/>), and its price per page leaves this out.
+    /// </summary>
+    public TimeSpan FirstWrites => _time.GetElapsedTime(0, _firstWriteTicks);
 
     /// <summary>Pages with a cached copy whose delta was not smaller than the page.</summary>
     public long Overflows { get; private set; }
@@ -193,6 +203,13 @@ internal sealed class PageEncoder
         {
             snapshot = _snapshot;
             contents.CopyTo(snapshot);
+        }
+        else if (copy.IsEmpty && _cache.NextSlotUnused)
+        {
+            // Timed only here: one read of the clock against a first write's page fault.
+            long t0 = _time.GetTimestamp();
+            snapshot = _cache.Put(region, page, contents);
+            _firstWriteTicks += _time.GetTimestamp() - t0;
         }
         else if (copy.IsEmpty)
         {

@@ -367,6 +367,24 @@ public sealed class RoundSenderEncodingTests
     }
 
     [TestMethod]
+    public async Task EachBuild_ReportsItsFirstWritesIntoTheCache_NoneWhenItsPagesAreCached()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 8 * Page)]);
+        new Random(8).NextBytes(memory.Regions[0].GetPage(5));
+        EngineRegion region = new(0, memory.Regions[0], new MigrationOptions());
+        var firstWrites = new List<TimeSpan>();
+        _sender.OnBuilt((_, _, _, first) => firstWrites.Add(first));
+
+        await _sender.SendAsync(region, Plan(8, 5), CancellationToken.None);
+        memory.Regions[0].GetPage(5)[3]++;
+        await _sender.SendAsync(region, Plan(8, 5), CancellationToken.None);
+
+        Assert.HasCount(2, firstWrites);
+        Assert.IsGreaterThan(TimeSpan.Zero, firstWrites[0], "the first copy went into a never-written slot");
+        Assert.AreEqual(TimeSpan.Zero, firstWrites[1], "a delta against the copy writes no new slot");
+    }
+
+    [TestMethod]
     public async Task APageSentAsZero_LosesItsCachedCopy_AndItsCheapMark()
     {
         using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 8 * Page)]);
@@ -408,7 +426,7 @@ public sealed class RoundSenderEncodingTests
 
         // Each build reports its data pages and how many of them went marked cheap.
         var builds = new List<(ulong Pages, ulong Cheap)>();
-        _sender.OnBuilt((pages, cheap, _) => builds.Add((pages, cheap)));
+        _sender.OnBuilt((pages, cheap, _, _) => builds.Add((pages, cheap)));
         await _sender.SendAsync(region, Plan(8, 1, 2, 3), CancellationToken.None);
         CollectionAssert.AreEqual(new[] { (3UL, 1UL) }, builds);
     }

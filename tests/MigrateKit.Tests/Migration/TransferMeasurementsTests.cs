@@ -143,6 +143,27 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void TheSwitchoversWorkPerPage_LeavesOutTheRoundsFirstWritesIntoTheCache_ARoundsKeepsThem()
+    {
+        TransferMeasurements m = Measurements();
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(10), firstWrites: TimeSpan.FromMilliseconds(6));
+        Assert.AreEqual(10.0, m.BuildTimePerPage.TotalMicroseconds, 1e-6, "round 0 as it went");
+        Assert.AreEqual(4.0, m.SwitchoverBuildTimePerPage.TotalMicroseconds, 1e-6, "the switchover takes no new copies");
+
+        m.Resending = true;
+        m.RoundStarting();
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(3), firstWrites: TimeSpan.FromMilliseconds(1));
+        Assert.AreEqual(3.0, m.BuildTimePerPage.TotalMicroseconds, 1e-6);
+        Assert.AreEqual(2.0, m.SwitchoverBuildTimePerPage.TotalMicroseconds, 1e-6, "from the re-sends once there are some");
+
+        // The pending pages go in the switchover; the next round's in a round.
+        Forecast f = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 10, deferredPages: 4, burstBytes: 0);
+        Assert.AreEqual(10 * (Wire + (2e-6 * MiB)), f.PendingBytes, 1);
+        Assert.AreEqual(4 * (Wire + (2e-6 * MiB)), f.DeferredBytes, 1);
+        Assert.AreEqual(6 * (Wire + (3e-6 * MiB)), f.NextRoundBytes, 1);
+    }
+
+    [TestMethod]
     public void TheDestinationsWorkPerPage_IsTheRoundAckWait_OfReSendRoundsSentInOneFlush_OverTheirPages()
     {
         TransferMeasurements m = Measurements(limit: null);

@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using CsCheck;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Tests.TestSupport;
 using MigrateKit.Transport;
@@ -68,6 +69,24 @@ public sealed class PageEncoderTests
         Assert.IsTrue(cache.TryPeek(0, 5, out ReadOnlySpan<byte> copy));
         Assert.AreSequenceEqual(current, copy.ToArray());
         Assert.AreEqual(1, cache.Count);
+    }
+
+    [TestMethod]
+    public void FirstWrites_TimeOnlyTheCopiesIntoNeverWrittenSlots()
+    {
+        // Each read of the clock moves it a millisecond: a timed copy reads it twice.
+        var time = new FakeTimeProvider { AutoAdvanceAmount = TimeSpan.FromMilliseconds(1) };
+        var encoder = new PageEncoder(new SentPageCache(2 * Page), null, time);
+        byte[][] pages = [.. Enumerable.Range(1, 3).Select(i => Enumerable.Repeat((byte)i, Page).ToArray())];
+
+        encoder.Encode(0, 0, pages[0], _wire, out _, out _);
+        encoder.Encode(0, 1, pages[1], _wire, out _, out _);
+        Assert.AreEqual(TimeSpan.FromMilliseconds(2), encoder.FirstWrites, "two copies into the two never-written slots");
+
+        encoder.Encode(0, 2, pages[2], _wire, out _, out _);
+        pages[1][7]++;
+        encoder.Encode(0, 1, pages[1], _wire, out _, out _);
+        Assert.AreEqual(TimeSpan.FromMilliseconds(2), encoder.FirstWrites, "an evicted page's slot and a delta are not timed");
     }
 
     [TestMethod]
