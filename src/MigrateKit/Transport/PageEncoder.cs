@@ -11,8 +11,9 @@ namespace MigrateKit.Transport;
 /// The guest may write a page while it is encoded. Whatever it reads, the encoder keeps its
 /// cache equal to the destination's copy: a delta is applied to the cached copy (as the
 /// destination will apply it), and a page sent compressed or raw is first copied into the cache
-/// (or, without <see cref="KeepNewCopies"/>, a scratch page when it has no copy) and encoded from that copy. <see cref="Encode"/> hands out the bytes the destination ends up
-/// with, which is what a digest must cover. A page that changed during the call is dirty again
+/// (or, without <see cref="KeepNewCopies"/>, a scratch page when it has no copy) and encoded
+/// from that copy. <see cref="Encode"/> hands out the bytes the destination ends up with, which
+/// is what a digest must cover. A page that changed during the call is dirty again
 /// and goes in a later round.
 /// </remarks>
 internal sealed class PageEncoder
@@ -204,7 +205,7 @@ internal sealed class PageEncoder
             snapshot = _snapshot;
             contents.CopyTo(snapshot);
         }
-        else if (copy.IsEmpty && _cache.NextSlotUnused)
+        else if (copy.IsEmpty && _cache.NextSlotNeverWritten)
         {
             // Timed only here: one read of the clock against a first write's page fault.
             long t0 = _time.GetTimestamp();

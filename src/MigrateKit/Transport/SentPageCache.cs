@@ -46,6 +46,9 @@ internal sealed class SentPageCache : IDisposable
 
     private int _count;
     private int _unused;
+
+    /// <summary>Slots below this were written at least once; <see cref="Clear"/> leaves it, as their memory stays touched.</summary>
+    private int _written;
     private int _free = None;
     private int _newest = None;
     private int _oldest = None;
@@ -87,10 +90,10 @@ internal sealed class SentPageCache : IDisposable
     public int Count => _count;
 
     /// <summary>
-    /// Whether the next page added goes into a slot never written: its first write faults in the
-    /// slab's memory, several microseconds on some hosts, once per slot.
+    /// Whether the next page added goes into a slot never written since the cache was created:
+    /// its first write faults in the slab's memory, several microseconds on some hosts, once per slot.
     /// </summary>
-    public bool NextSlotUnused => _unused < Capacity;
+    public bool NextSlotNeverWritten => _unused < Capacity && _unused >= _written;
 
     /// <summary>Lookups that found a copy.</summary>
     public long Hits { get; private set; }
@@ -251,6 +254,7 @@ internal sealed class SentPageCache : IDisposable
     {
         if (_unused < Capacity)
         {
+            _written = Math.Max(_written, _unused + 1);
             return _unused++;
         }
 

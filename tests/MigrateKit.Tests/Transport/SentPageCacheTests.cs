@@ -25,6 +25,24 @@ public sealed class SentPageCacheTests
     }
 
     [TestMethod]
+    public void NextSlotNeverWritten_UntilEverySlotWasWritten_ThroughAClear()
+    {
+        using var cache = new SentPageCache(2 * Page);
+        Assert.IsTrue(cache.NextSlotNeverWritten);
+        cache.Put(0, 1, Filled(1));
+        Assert.IsTrue(cache.NextSlotNeverWritten);
+        cache.Put(0, 2, Filled(2));
+        Assert.IsFalse(cache.NextSlotNeverWritten, "both slots written");
+
+        cache.Clear();
+        Assert.IsFalse(cache.NextSlotNeverWritten, "a cleared slot's memory stays touched");
+        cache.Put(0, 3, Filled(3));
+        cache.Put(0, 4, Filled(4));
+        Assert.IsTrue(cache.TryPeek(0, 4, out ReadOnlySpan<byte> copy) && copy[0] == 4);
+        Assert.IsFalse(cache.NextSlotNeverWritten);
+    }
+
+    [TestMethod]
     public void SamePageIndexInAnotherRegion_IsAnotherPage()
     {
         var cache = new SentPageCache(4 * Page);
