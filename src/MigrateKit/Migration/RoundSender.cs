@@ -106,6 +106,9 @@ internal sealed class RoundSender
         _zeroRuns = new PageRun[Math.Min(1024, (writer.Options.MaxFramePayload - 8) / 16)];
     }
 
+    /// <summary>The encoder's copies into never-written slots of the sent-page cache so far; none without one.</summary>
+    private TimeSpan FirstWrites => _encoder?.FirstWrites ?? TimeSpan.Zero;
+
     /// <summary>Pages sent with their data, all rounds.</summary>
     internal ulong PagesSent { get; private set; }
 
@@ -236,11 +239,11 @@ internal sealed class RoundSender
             ulong cheapBefore = RoundCheapBytes;
             ulong pagesBefore = RoundPages;
             ulong cheapPagesBefore = RoundCheapPages;
-            TimeSpan firstWritesBefore = _encoder?.FirstWrites ?? TimeSpan.Zero;
+            TimeSpan firstWritesBefore = FirstWrites;
             position = AppendFrames(region, pages, position);
             TimeSpan build = _time.GetElapsedTime(t0);
             LastFlushPages = RoundPages - pagesBefore;
-            _recordBuild?.Invoke(LastFlushPages, RoundCheapPages - cheapPagesBefore, build, (_encoder?.FirstWrites ?? TimeSpan.Zero) - firstWritesBefore);
+            _recordBuild?.Invoke(LastFlushPages, RoundCheapPages - cheapPagesBefore, build, FirstWrites - firstWritesBefore);
             RoundOtherBytes += (ulong)(_writer.BytesWritten - before) - (RoundCheapBytes - cheapBefore);
             await BoundedFlushAsync(ct).ConfigureAwait(false);
 

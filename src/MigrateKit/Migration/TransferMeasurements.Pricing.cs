@@ -34,7 +34,7 @@ internal sealed partial class TransferMeasurements
         double cheap = cheapPages + (duringPause * _cheapShareOfDirty) + (sinceHarvest * _cheapShareOfWarm);
         PageCosts costs = Costs(SwitchoverSecondsPerPage);
         double credit = Math.Min(burstBytes, wire) / costs.Link;
-        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, BuildSeconds(cheap, pages - cheap, SwitchoverSecondsPerPage), costs, credit)), TimeSpan.FromSeconds(credit));
+        return (TimeSpan.FromSeconds(TransferSeconds(pages, wire, BuildSeconds(cheap, pages - cheap, costs.Build), costs, credit)), TimeSpan.FromSeconds(credit));
     }
 
     /// <summary>

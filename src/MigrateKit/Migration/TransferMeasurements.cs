@@ -177,14 +177,16 @@ internal sealed partial class TransferMeasurements
     internal TimeSpan BuildTimePerPage => TimeSpan.FromSeconds(CpuSecondsPerPage);
 
     // Halving keeps a re-send total above zero once it has one, so a round that re-sent pages prices them from then on.
-    private double CpuSecondsPerPage => _resends.Pages > 0 ? _resends.PerPage : _firstCopy.Pages > 0 ? _firstCopy.PerPage : 0;
+    private BuildTotals PricedBuilds => _resends.Pages > 0 ? _resends : _firstCopy;
+
+    private double CpuSecondsPerPage => PricedBuilds.Pages > 0 ? PricedBuilds.PerPage : 0;
 
     /// <summary>The sender's work on a data page of the switchover: a round's, less its first writes into the sent-page cache.</summary>
     internal TimeSpan SwitchoverBuildTimePerPage => TimeSpan.FromSeconds(SwitchoverSecondsPerPage);
 
     // The switchover takes no new copies into the cache, so a round's first writes into never-written
     // slots (a page fault each where the slab's memory is fresh) are no part of its price.
-    private double SwitchoverSecondsPerPage => _resends.Pages > 0 ? _resends.PerPageWithoutFirstWrites : _firstCopy.Pages > 0 ? _firstCopy.PerPageWithoutFirstWrites : 0;
+    private double SwitchoverSecondsPerPage => PricedBuilds.Pages > 0 ? PricedBuilds.PerPageWithoutFirstWrites : 0;
 
     /// <summary>What the sender's work on a cheap page (sent as a small delta) is priced at: never above any page's.</summary>
     internal TimeSpan CheapBuildTimePerPage => TimeSpan.FromSeconds(CheapSecondsPerPage);

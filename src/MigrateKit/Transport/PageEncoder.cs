@@ -205,16 +205,16 @@ internal sealed class PageEncoder
             snapshot = _snapshot;
             contents.CopyTo(snapshot);
         }
-        else if (copy.IsEmpty && _cache.NextSlotNeverWritten)
-        {
-            // Timed only here: one read of the clock against a first write's page fault.
-            long t0 = _time.GetTimestamp();
-            snapshot = _cache.Put(region, page, contents);
-            _firstWriteTicks += _time.GetTimestamp() - t0;
-        }
         else if (copy.IsEmpty)
         {
+            // Timed only into a never-written slot: two reads of the clock against its page fault.
+            bool first = _cache.NextSlotNeverWritten;
+            long t0 = first ? _time.GetTimestamp() : 0;
             snapshot = _cache.Put(region, page, contents);
+            if (first)
+            {
+                _firstWriteTicks += _time.GetTimestamp() - t0;
+            }
         }
         else if (_compressionLevel is null)
         {
