@@ -23,7 +23,9 @@ internal sealed class ReceiverSession
     private readonly GuestMemoryRegion[] _regions;
     private readonly RegionDigestAccumulator[] _digests;
     private readonly DirtyBitmap[] _written;
+    private readonly GuestMemoryRegion?[] _fresh;
     private readonly PopulateAhead _ahead;
+    private PopulateHoles? _holes;
     private bool _populate = true;
     private byte[]? _scratch;
     private byte[]? _deviceState;
@@ -48,16 +50,16 @@ internal sealed class ReceiverSession
         _regions = regions.ToArray();
         _digests = _regions.Select(r => new RegionDigestAccumulator(r.PageCount)).ToArray();
         _written = _regions.Select(r => new DirtyBitmap(r.PageCount)).ToArray();
-        var fresh = new GuestMemoryRegion?[_regions.Length];
+        _fresh = new GuestMemoryRegion?[_regions.Length];
         for (int i = 0; i < _regions.Length; i++)
         {
             // Memory the target already holds (a reused VM, loaded firmware) is cleared by
             // zero runs like pages this session wrote; fresh memory has nothing populated.
-            fresh[i] = _regions[i].MarkPopulatedPages(_written[i]) == 0 ? _regions[i] : null;
+            _fresh[i] = _regions[i].MarkPopulatedPages(_written[i]) == 0 ? _regions[i] : null;
         }
 
         StreamRehearsal.Run(_regions[0], []);
-        _ahead = new PopulateAhead(fresh);
+        _ahead = new PopulateAhead(_fresh);
     }
 
     internal MigrationHello Hello { get; }
@@ -202,6 +204,13 @@ internal sealed class ReceiverSession
         Pages += count;
     }
 
+    private static DirtyBitmap Copy(DirtyBitmap bitmap)
+    {
+        var copy = new DirtyBitmap(bitmap.PageCount);
+        copy.CopyFrom(bitmap);
+        return copy;
+    }
+
     // An encoded page is at most a page long (the reader checks), so one buffer holds any.
     private ReadOnlySpan<byte> Contiguous(ReadOnlySequence<byte> data)
     {
@@ -236,8 +245,10 @@ internal sealed class ReceiverSession
 
     internal void EndRound(int round)
     {
-        // Round 0 brought every page once: later rounds write pages that are backed already.
+        // Round 0 brought every page once: later rounds write pages that are backed already, or
+        // pages that were zero, whose short runs among data are backed from here on.
         _ahead.Dispose();
+        _holes ??= new PopulateHoles(_fresh, [.. _written.Select(Copy)]);
         Rounds = Math.Max(Rounds, round + 1);
     }
 
@@ -254,9 +265,13 @@ internal sealed class ReceiverSession
         _sourceDigests = copy;
     }
 
+    /// <summary>Zero pages among data backed ahead since round 0 ended.</summary>
+    internal ulong HolesPopulated => _holes?.PagesPopulated ?? 0;
+
     internal void MarkComplete()
     {
         _ahead.Dispose();
+        _holes?.Stop();
         _completeAt = Stopwatch.GetTimestamp();
     }
 
@@ -385,6 +400,7 @@ internal sealed class ReceiverSession
         State = DestinationSessionState.Discarded;
         DiscardReason = reason;
         _ahead.Dispose();
+        _holes?.Dispose();
         lock (_owner)
         {
             // A query may abort a session whose connection is writing pages into its memory right

@@ -131,6 +131,33 @@ public sealed class ReceiverSessionTests
     }
 
     [TestMethod]
+    public void AfterRoundZero_TheShortZeroRunsBetweenData_AreBacked_AndLaterPagesLandThere()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        using (target)
+        {
+            byte[] page = new byte[MigrationProtocol.PageSize];
+            page.AsSpan().Fill(7);
+            foreach (ulong p in new ulong[] { 0, 1, 2, 3, 6, 7, 8, 9 })
+            {
+                session.WriteEncodedPage(0, p, PageEncoding.Raw, new System.Buffers.ReadOnlySequence<byte>(page));
+            }
+
+            Assert.AreEqual(0UL, session.HolesPopulated, "not during round 0");
+            session.EndRound(0);
+            Assert.IsTrue(System.Threading.SpinWait.SpinUntil(() => session.HolesPopulated == 2, TimeSpan.FromSeconds(30)));
+            session.EndRound(1);
+            System.Threading.Thread.Sleep(20);
+            Assert.AreEqual(2UL, session.HolesPopulated, "pages 4 and 5, once; nothing past the data");
+
+            session.WriteEncodedPage(0, 5, PageEncoding.Raw, new System.Buffers.ReadOnlySequence<byte>(page));
+            Assert.IsTrue(target.Memory.Regions[0].GetPage(5).SequenceEqual(page));
+            Assert.IsTrue(target.Memory.Regions[0].GetPage(4).IndexOfAnyExcept((byte)0) < 0);
+            session.MarkComplete();
+        }
+    }
+
+    [TestMethod]
     public void EncodedPage_OutsideTheRegion_OrMalformed_IsAProtocolViolation()
     {
         (ReceiverSession session, TestTarget target) = Open();
