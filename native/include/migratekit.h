@@ -280,6 +280,11 @@ MK_EXPORT int mk_pages_present(void *addr, uint64_t len, uint64_t *bitmap, uint6
  * Linux 5.14+), instead of one page fault per page. -EINVAL on older kernels. */
 MK_EXPORT int mk_populate_write(void *addr, uint64_t len);
 
+/* Moves the calling thread to SCHED_IDLE: it runs only on a CPU nothing else
+ * wants, so background work never slows the threads that migrate or run a
+ * guest. Lowering a thread's own policy needs no privilege. */
+MK_EXPORT int mk_thread_idle(void);
+
 /* The size, offset, ioctl number or constant named by what (MK_ABI_*), or
  * -EINVAL for an unknown name. Returns the value itself, not 0. */
 MK_EXPORT int64_t mk_abi_query(int what);

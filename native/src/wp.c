@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -215,4 +216,10 @@ int mk_populate_write(void *addr, uint64_t len)
         r = madvise(addr, len, MADV_POPULATE_WRITE);
     } while (r < 0 && errno == EINTR);
     return r < 0 ? -errno : 0;
+}
+
+int mk_thread_idle(void)
+{
+    struct sched_param param = { .sched_priority = 0 };
+    return sched_setscheduler(0, SCHED_IDLE, &param) < 0 ? -errno : 0;
 }

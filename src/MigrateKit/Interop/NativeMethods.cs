@@ -37,6 +37,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_populate_write")]
     internal static partial int PopulateWrite(nint address, ulong length);
 
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_thread_idle")]
+    internal static partial int ThreadIdle();
+
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_pages_present")]
     internal static unsafe partial int PagesPresent(nint address, ulong length, ulong* bitmap, out ulong pages);
 

@@ -188,16 +188,18 @@ internal sealed partial class TransferMeasurements
     // slots (a page fault each where the slab's memory is fresh) are no part of its price.
     private double SwitchoverSecondsPerPage => PricedBuilds.Pages > 0 ? PricedBuilds.PerPageWithoutFirstWrites : 0;
 
-    /// <summary>What the sender's work on a cheap page (sent as a small delta) is priced at: never above any page's.</summary>
+    /// <summary>What the sender's work on a cheap page (sent as a small delta) is priced at: never above any page's without first writes.</summary>
     internal TimeSpan CheapBuildTimePerPage => TimeSpan.FromSeconds(CheapSecondsPerPage);
 
-    // A preempted build or pricing can measure far more than a page's work; no dearer than the average page.
+    // A preempted build or pricing can measure far more than a page's work; no dearer than the
+    // average page. A delta is built against the page's copy in the cache, so it never writes a
+    // new slot: the average it is held to leaves the first writes out, in a round as at the switchover.
     private double CheapSecondsPerPage
     {
         get
         {
             BuildTotals measured = _cheapBuilds.Pages > 0 ? _cheapBuilds : _deltaPricing;
-            return measured.Pages > 0 ? Math.Min(measured.PerPage, CpuSecondsPerPage) : CpuSecondsPerPage;
+            return measured.Pages > 0 ? Math.Min(measured.PerPage, SwitchoverSecondsPerPage) : SwitchoverSecondsPerPage;
         }
     }
 

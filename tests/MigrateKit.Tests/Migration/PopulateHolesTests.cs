@@ -177,6 +177,25 @@ public sealed class PopulateHolesTests
     }
 
     [TestMethod]
+    public void TheThread_RunsOnlyOnIdleCpus()
+    {
+        // SCHED_IDLE is policy 5; the scheduler's view of a thread names its policy.
+        string? policy = null;
+        int result = -1;
+        var thread = new Thread(() =>
+        {
+            result = MigrateKit.Interop.NativeMethods.ThreadIdle();
+            policy = Array.Find(System.IO.File.ReadAllLines("/proc/thread-self/sched"), l => l.StartsWith("policy", StringComparison.Ordinal));
+        });
+        thread.Start();
+        thread.Join();
+
+        Assert.AreEqual(0, result);
+        Assert.IsNotNull(policy);
+        Assert.AreEqual("5", policy.Split(':')[1].Trim());
+    }
+
+    [TestMethod]
     public void Touch_OutsideTheRegion_Throws() =>
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
         {

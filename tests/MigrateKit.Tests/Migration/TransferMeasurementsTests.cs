@@ -285,6 +285,23 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void ACheapPage_IsHeldToThePageWithoutTheRoundsFirstWrites_ItHasACopyAlready()
+    {
+        // Re-sends at 5 us a page, 3 of them first writes into never-written slots of the cache.
+        TransferMeasurements m = Measurements(limit: null);
+        m.Resending = true;
+        m.RoundStarting();
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(5), firstWrites: TimeSpan.FromMilliseconds(3));
+        Assert.AreEqual(5.0, m.BuildTimePerPage.TotalMicroseconds, 1e-6);
+        Assert.AreEqual(2.0, m.CheapBuildTimePerPage.TotalMicroseconds, 1e-6, "nothing measured for deltas: a page without first writes");
+
+        m.RecordDeltaPricing(pages: 1_000, TimeSpan.FromMilliseconds(4));
+        Assert.AreEqual(2.0, m.CheapBuildTimePerPage.TotalMicroseconds, 1e-6, "pricing at 4 us a page is held to 2");
+        m.RecordBuild(pages: 1_000, TimeSpan.FromMilliseconds(1), cheapPages: 1_000);
+        Assert.AreEqual(1.0, m.CheapBuildTimePerPage.TotalMicroseconds, 1e-6, "a build of cheap pages below it is what they cost");
+    }
+
+    [TestMethod]
     public void CheapPageMeasurements_WeighHalfAsMuch_AtEachNewRound()
     {
         TransferMeasurements m = MeasuredPerPage();
