@@ -90,7 +90,7 @@ public sealed class PopulateHolesTests
     [TestMethod]
     public void NoMoreThanRoundZeroHeld()
     {
-        // Two data pages, a 16-page hole between them: backing it would grow memory eightfold.
+        // Two data pages, a 16-page hole between them: backing it would put 16 pages beside 2.
         using GuestMemoryLayout memory = Fresh(64);
         GuestMemoryRegion region = memory.Regions[0];
         DirtyBitmap held = Write(region, (0, 1), (17, 1));
