@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Net.Sockets;
 using System.Text.Json;
@@ -201,10 +202,31 @@ public sealed class QmpClient : IAsyncDisposable
     }
 
     /// <summary>Asks for the state of the current or last migration (<c>query-migrate</c>).</summary>
+    /// <remarks>
+    /// QEMU's migration thread sets the status to <c>completed</c> before the main loop computes
+    /// the migration's <c>total-time</c> and <c>downtime</c>; a query in between reads both as 0.
+    /// A completed status without its total time is asked for again, every few milliseconds for
+    /// up to <see cref="CompletedFiguresWait"/>, so that a completed status carries its figures.
+    /// </remarks>
     /// <param name="ct">Stops waiting for the reply.</param>
     /// <returns>The status, with the fields QEMU reported for it.</returns>
-    public async Task<QemuMigrationStatus> QueryMigrateAsync(CancellationToken ct = default) =>
-        QemuMigrationStatus.Parse(await ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false));
+    public async Task<QemuMigrationStatus> QueryMigrateAsync(CancellationToken ct = default)
+    {
+        QemuMigrationStatus status = QemuMigrationStatus.Parse(await ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false));
+        long start = Stopwatch.GetTimestamp();
+        while (status.Status == "completed" && (status.TotalTimeMilliseconds ?? 0) == 0 && Stopwatch.GetElapsedTime(start) < CompletedFiguresWait)
+        {
+            await Task.Delay(CompletedFiguresPoll, ct).ConfigureAwait(false);
+            status = QemuMigrationStatus.Parse(await ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false));
+        }
+
+        return status;
+    }
+
+    /// <summary>How long <see cref="QueryMigrateAsync"/> waits for a completed migration's total time and downtime.</summary>
+    public static readonly TimeSpan CompletedFiguresWait = TimeSpan.FromSeconds(2);
+
+    private static readonly TimeSpan CompletedFiguresPoll = TimeSpan.FromMilliseconds(5);
 
     /// <summary>Asks for the run state (<c>query-status</c>).</summary>
     /// <param name="ct">Stops waiting for the reply.</param>
