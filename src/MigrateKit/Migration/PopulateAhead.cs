@@ -12,7 +12,7 @@ namespace MigrateKit.Migration;
 /// (docs/BENCHMARKS.md, "Page stream at wire speed"). It stays at most <see cref="WindowPages"/>
 /// past the data, so a guest that is mostly zero is not populated where nothing will land.
 /// </summary>
-internal sealed class PopulateAhead : IDisposable
+internal sealed class PopulateAhead : BackgroundPopulate
 {
     /// <summary>How far past the last data page memory is backed: 64 MiB.</summary>
     internal const ulong WindowPages = 16384;
@@ -20,30 +20,26 @@ internal sealed class PopulateAhead : IDisposable
     /// <summary>Pages backed per call: 4 MiB.</summary>
     internal const ulong ChunkPages = 1024;
 
-    private readonly GuestMemoryRegion?[] _regions;
     private readonly ulong _window;
     private readonly ulong _chunk;
     private readonly ulong[] _data;
     private readonly ulong[] _populated;
-    private readonly Thread? _thread;
-    private volatile bool _stop;
 
     /// <param name="regions">The destination's regions; null where the region already held data (it is left alone).</param>
     /// <param name="windowPages">How far past the data to back memory.</param>
     /// <param name="chunkPages">Pages per populate call, at most <paramref name="windowPages"/>.</param>
     internal PopulateAhead(IReadOnlyList<GuestMemoryRegion?> regions, ulong windowPages = WindowPages, ulong chunkPages = ChunkPages)
+        : base(regions, idle: false)
     {
         ArgumentOutOfRangeException.ThrowIfZero(chunkPages);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(chunkPages, windowPages);
-        _regions = [.. regions];
         _window = windowPages;
         _chunk = chunkPages;
-        _data = new ulong[_regions.Length];
-        _populated = new ulong[_regions.Length];
-        if (Array.Exists(_regions, r => r is not null))
+        _data = new ulong[Regions.Length];
+        _populated = new ulong[Regions.Length];
+        if (Array.Exists(Regions, r => r is not null))
         {
-            _thread = new Thread(Run) { IsBackground = true, Name = "populate ahead" };
-            _thread.Start();
+            Start("populate ahead");
         }
     }
 
@@ -59,29 +55,11 @@ internal sealed class PopulateAhead : IDisposable
         }
     }
 
-    /// <summary>Stops the thread and waits for it: after this, nothing touches the memory.</summary>
-    public void Dispose()
-    {
-        _stop = true;
-        _thread?.Join();
-    }
-
-    private void Run()
-    {
-        for (int i = 0; i < _regions.Length && !_stop; i++)
-        {
-            if (_regions[i] is { } region && !PopulateRegion(i, region))
-            {
-                return;
-            }
-        }
-    }
-
-    /// <summary>Returns false when the memory cannot be populated (an old kernel, or released).</summary>
-    private bool PopulateRegion(int index, GuestMemoryRegion region)
+    /// <summary>Returns false when the memory cannot be populated (a kernel before 5.14).</summary>
+    private protected override bool Walk(int index, GuestMemoryRegion region)
     {
         ulong next = 0;
-        while (next < region.PageCount && !_stop)
+        while (next < region.PageCount && !Stopping)
         {
             // Pages the receiver wrote already need nothing from here.
             next = Math.Max(next, Volatile.Read(ref _data[index]));
@@ -97,14 +75,7 @@ internal sealed class PopulateAhead : IDisposable
             }
 
             ulong count = Math.Min(_chunk, region.PageCount - next);
-            try
-            {
-                if (!region.TryPopulate(next, count))
-                {
-                    return false;
-                }
-            }
-            catch (ObjectDisposedException)
+            if (!region.TryPopulate(next, count))
             {
                 return false;
             }

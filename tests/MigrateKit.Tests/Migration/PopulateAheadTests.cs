@@ -14,13 +14,13 @@ public sealed class PopulateAheadTests
     [TestMethod]
     public void FreshRegion_IsBackedUpToTheWindow_AndNoFurtherUntilDataArrives()
     {
-        using GuestMemoryLayout memory = Fresh(1024);
+        using GuestMemoryLayout memory = FreshMemory.Of(1024);
         GuestMemoryRegion region = memory.Regions[0];
         using var ahead = new PopulateAhead([region], windowPages: 256, chunkPages: 64);
 
         Assert.IsTrue(SpinWait.SpinUntil(() => ahead.Covers(0, 256), Patience));
         Thread.Sleep(50);
-        Assert.AreEqual(256UL, Populated(region), "nothing past the window while no data arrived");
+        Assert.AreEqual(256UL, FreshMemory.Populated(region).Count(), "nothing past the window while no data arrived");
         Assert.IsFalse(ahead.Covers(0, 257));
 
         ahead.Advance(0, 600);
@@ -28,41 +28,41 @@ public sealed class PopulateAheadTests
         Thread.Sleep(50);
 
         // Pages 256..600 are the receiver's (it wrote them): the populator skipped to the data.
-        Assert.AreEqual(256UL + 256UL, Populated(region));
+        Assert.AreEqual(256UL + 256UL, FreshMemory.Populated(region).Count());
         ahead.Advance(0, 1024);
     }
 
     [TestMethod]
     public void Covers_TheWholeRegion_WhenTheDataCameWithinAWindowOfItsEnd()
     {
-        using GuestMemoryLayout memory = Fresh(512);
+        using GuestMemoryLayout memory = FreshMemory.Of(512);
         using var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 256, chunkPages: 64);
         ahead.Advance(0, 300);
         Assert.IsTrue(SpinWait.SpinUntil(() => ahead.Covers(0, 512), Patience));
 
         // The pages past the data at least; whatever it backed before the data came, at most.
-        Assert.IsGreaterThanOrEqualTo(512UL - 300UL, Populated(memory.Regions[0]));
+        Assert.IsGreaterThanOrEqualTo(512UL - 300UL, FreshMemory.Populated(memory.Regions[0]).Count());
     }
 
     [TestMethod]
     public void RegionsThatHeldData_AreLeftAlone()
     {
-        using GuestMemoryLayout memory = Fresh(256);
+        using GuestMemoryLayout memory = FreshMemory.Of(256);
         using var ahead = new PopulateAhead([null], windowPages: 256, chunkPages: 64);
         Thread.Sleep(50);
         Assert.IsFalse(ahead.Covers(0, 1));
-        Assert.AreEqual(0UL, Populated(memory.Regions[0]));
+        Assert.AreEqual(0UL, FreshMemory.Populated(memory.Regions[0]).Count());
     }
 
     [TestMethod]
     public void Dispose_StopsIt_BeforeTheMemoryIsReleased()
     {
-        GuestMemoryLayout memory = Fresh(1024);
+        GuestMemoryLayout memory = FreshMemory.Of(1024);
         var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 1024, chunkPages: 1);
         ahead.Dispose();
-        ulong populated = Populated(memory.Regions[0]);
+        ulong populated = FreshMemory.Populated(memory.Regions[0]).Count();
         Thread.Sleep(50);
-        Assert.AreEqual(populated, Populated(memory.Regions[0]), "nothing populated after Dispose returned");
+        Assert.AreEqual(populated, FreshMemory.Populated(memory.Regions[0]).Count(), "nothing populated after Dispose returned");
         memory.Dispose();
         ahead.Dispose();
     }
@@ -70,7 +70,7 @@ public sealed class PopulateAheadTests
     [TestMethod]
     public void ReleasedMemory_EndsItQuietly()
     {
-        GuestMemoryLayout memory = Fresh(1024);
+        GuestMemoryLayout memory = FreshMemory.Of(1024);
         memory.Dispose();
         using var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 256, chunkPages: 64);
         Thread.Sleep(50);
@@ -80,8 +80,4 @@ public sealed class PopulateAheadTests
     [TestMethod]
     public void Chunks_MustFitTheWindow() =>
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new PopulateAhead([null], windowPages: 64, chunkPages: 65));
-
-    private static GuestMemoryLayout Fresh(ulong pages) => new([new GuestMemoryRegionSpec(0, pages * GuestMemoryLayout.PageSize)]);
-
-    private static ulong Populated(GuestMemoryRegion region) => region.MarkPopulatedPages(new DirtyBitmap(region.PageCount));
 }

@@ -15,7 +15,7 @@ public sealed class PopulateHolesTests
     [TestMethod]
     public void ShortZeroRunsBetweenData_AreBacked_LongOnesAndTheEdgesAreNot()
     {
-        using GuestMemoryLayout memory = Fresh(1024);
+        using GuestMemoryLayout memory = FreshMemory.Of(1024);
         GuestMemoryRegion region = memory.Regions[0];
         DirtyBitmap held = Write(region, (10, 10), (25, 5), (100, 5), (110, 2), (600, 1));
 
@@ -24,7 +24,7 @@ public sealed class PopulateHolesTests
 
         // Holes 20..24 and 105..109 (5 pages each); 30..99 and 112..599 are longer than 16 pages.
         Assert.AreEqual(10UL, holes.PagesPopulated);
-        DirtyBitmap present = Populated(region);
+        DirtyBitmap present = FreshMemory.Populated(region);
         Assert.AreEqual(23UL + 10UL, present.Count());
         foreach (ulong page in new ulong[] { 20, 24, 105, 109 })
         {
@@ -40,7 +40,7 @@ public sealed class PopulateHolesTests
     [TestMethod]
     public void Contents_AreUnchanged()
     {
-        using GuestMemoryLayout memory = Fresh(256);
+        using GuestMemoryLayout memory = FreshMemory.Of(256);
         GuestMemoryRegion region = memory.Regions[0];
         DirtyBitmap held = Write(region, (0, 3), (5, 1), (8, 200));
 
@@ -61,7 +61,7 @@ public sealed class PopulateHolesTests
     public void ManyHolesAcrossLongDataRuns_AreAllBacked()
     {
         // Holes of 1–3 pages every 700 data pages: each span is cut at SpanPages, no hole is lost.
-        using GuestMemoryLayout memory = Fresh(8192);
+        using GuestMemoryLayout memory = FreshMemory.Of(8192);
         GuestMemoryRegion region = memory.Regions[0];
         var held = new DirtyBitmap(region.PageCount);
         ulong expectedHoles = 0;
@@ -84,14 +84,14 @@ public sealed class PopulateHolesTests
         Assert.IsTrue(SpinWait.SpinUntil(() => holes.Finished, Patience));
 
         Assert.AreEqual(expectedHoles, holes.PagesPopulated);
-        Assert.AreEqual(held.Count() + expectedHoles, Populated(region).Count());
+        Assert.AreEqual(held.Count() + expectedHoles, FreshMemory.Populated(region).Count());
     }
 
     [TestMethod]
     public void NoMoreThanRoundZeroHeld()
     {
         // Two data pages, a 16-page hole between them: backing it would put 16 pages beside 2.
-        using GuestMemoryLayout memory = Fresh(64);
+        using GuestMemoryLayout memory = FreshMemory.Of(64);
         GuestMemoryRegion region = memory.Regions[0];
         DirtyBitmap held = Write(region, (0, 1), (17, 1));
 
@@ -99,25 +99,25 @@ public sealed class PopulateHolesTests
         Assert.IsTrue(SpinWait.SpinUntil(() => holes.Finished, Patience));
 
         Assert.AreEqual(0UL, holes.PagesPopulated);
-        Assert.AreEqual(2UL, Populated(region).Count());
+        Assert.AreEqual(2UL, FreshMemory.Populated(region).Count());
     }
 
     [TestMethod]
     public void RegionsThatHeldMemoryBefore_AreLeftAlone()
     {
-        using GuestMemoryLayout memory = Fresh(64);
+        using GuestMemoryLayout memory = FreshMemory.Of(64);
         GuestMemoryRegion region = memory.Regions[0];
         DirtyBitmap held = Write(region, (0, 10), (12, 10));
 
         using var holes = new PopulateHoles([null], [held]);
         Assert.IsTrue(holes.Finished);
-        Assert.AreEqual(20UL, Populated(region).Count());
+        Assert.AreEqual(20UL, FreshMemory.Populated(region).Count());
     }
 
     [TestMethod]
     public void Dispose_StopsIt_BeforeTheMemoryIsReleased()
     {
-        GuestMemoryLayout memory = Fresh(16384);
+        GuestMemoryLayout memory = FreshMemory.Of(16384);
         GuestMemoryRegion region = memory.Regions[0];
         var held = new DirtyBitmap(region.PageCount);
         for (ulong page = 0; page < region.PageCount; page += 2)
@@ -128,16 +128,16 @@ public sealed class PopulateHolesTests
         var holes = new PopulateHoles([region], [held]);
         holes.Dispose();
         Assert.IsTrue(holes.Finished);
-        ulong populated = Populated(region).Count();
+        ulong populated = FreshMemory.Populated(region).Count();
         Thread.Sleep(50);
-        Assert.AreEqual(populated, Populated(region).Count(), "nothing backed after Dispose returned");
+        Assert.AreEqual(populated, FreshMemory.Populated(region).Count(), "nothing backed after Dispose returned");
         memory.Dispose();
     }
 
     [TestMethod]
     public void ReleasedMemory_EndsItQuietly()
     {
-        GuestMemoryLayout memory = Fresh(64);
+        GuestMemoryLayout memory = FreshMemory.Of(64);
         var held = new DirtyBitmap(64);
         held.Set(0);
         held.Set(2);
@@ -150,7 +150,7 @@ public sealed class PopulateHolesTests
     [TestMethod]
     public void Touch_KeepsWhatAnotherThreadWritesMeanwhile()
     {
-        using GuestMemoryLayout memory = Fresh(64);
+        using GuestMemoryLayout memory = FreshMemory.Of(64);
         GuestMemoryRegion region = memory.Regions[0];
         using var stop = new CancellationTokenSource();
         var toucher = new Thread(() =>
@@ -200,11 +200,9 @@ public sealed class PopulateHolesTests
     public void Touch_OutsideTheRegion_Throws() =>
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
         {
-            using GuestMemoryLayout memory = Fresh(4);
+            using GuestMemoryLayout memory = FreshMemory.Of(4);
             memory.Regions[0].Touch(3, 2);
         });
-
-    private static GuestMemoryLayout Fresh(ulong pages) => new([new GuestMemoryRegionSpec(0, pages * GuestMemoryLayout.PageSize)]);
 
     private static byte Marker(ulong page) => (byte)((page % 251) + 1);
 
@@ -227,12 +225,5 @@ public sealed class PopulateHolesTests
         {
             region.GetPage(page).Fill(Marker(page));
         }
-    }
-
-    private static DirtyBitmap Populated(GuestMemoryRegion region)
-    {
-        var present = new DirtyBitmap(region.PageCount);
-        region.MarkPopulatedPages(present);
-        return present;
     }
 }
