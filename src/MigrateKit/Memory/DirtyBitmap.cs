@@ -124,6 +124,7 @@ public sealed class DirtyBitmap
     public ulong Count() => CountWords(_words);
 
     /// <summary>The number of set bits in a span of bitmap words.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ulong CountWords(ReadOnlySpan<ulong> words)
     {
         // Four independent accumulators keep the popcnt units busy. The loop is bound by
@@ -157,6 +158,7 @@ public sealed class DirtyBitmap
     /// page-table page touched, so how the pages are spread prices a write-protect harvest more
     /// than how many there are.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal ulong CountChunks()
     {
         const int WordsPerChunk = 512 / 64;
@@ -203,6 +205,7 @@ public sealed class DirtyBitmap
         return new PageRunEnumerator(_words.AsSpan(0, words), end, ulong.MaxValue, Math.Min(firstPage, end));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ApplyRange(ulong firstPage, ulong count, bool set)
     {
         if (firstPage >= PageCount || count == 0)
@@ -245,6 +248,7 @@ public sealed class DirtyBitmap
         AndNot,
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Combine(Span<ulong> target, ReadOnlySpan<ulong> source, Op op)
     {
         int i = 0;
@@ -301,6 +305,7 @@ public sealed class DirtyBitmap
         public readonly SetPageEnumerator GetEnumerator() => this;
 
         /// <summary>Advances to the next set page.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public bool MoveNext()
         {
             while (_bits == 0)
@@ -356,6 +361,7 @@ public sealed class DirtyBitmap
         public readonly PageRunEnumerator GetEnumerator() => this;
 
         /// <summary>Advances to the next run.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public bool MoveNext()
         {
             ulong start = FindNext(_position, set: true);
@@ -378,6 +384,7 @@ public sealed class DirtyBitmap
         }
 
         /// <summary>The first page at or after <paramref name="from"/> whose bit equals <paramref name="set"/>, or the page count.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly ulong FindNext(ulong from, bool set)
         {
             if (from >= _pageCount)

@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using MigrateKit.Estimation;
 using MigrateKit.Memory;
 using MigrateKit.Transport;
@@ -76,6 +77,7 @@ internal sealed class EngineRegion
         Deferrable.AndNot(Cheap);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong CountAnd(ReadOnlySpan<ulong> a, ReadOnlySpan<ulong> b)
     {
         ulong count = 0;
@@ -87,6 +89,7 @@ internal sealed class EngineRegion
         return count;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong CountAndNot(ReadOnlySpan<ulong> a, ReadOnlySpan<ulong> b)
     {
         ulong count = 0;

@@ -5,6 +5,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks;
 using MigrateKit.Estimation;
+using MigrateKit.Memory;
 using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
@@ -61,7 +62,7 @@ internal static class JitWarmup
         Prepare(typeof(HotPageDeferral));
         Prepare(typeof(PageHeat));
         Prepare(typeof(RoundSender));
-        Prepare(typeof(RegionDigestAccumulator));
+        PreparePages();
         Prepare(typeof(TransferMeasurements));
         Prepare(typeof(DowntimeEstimator));
         Prepare(typeof(DowntimeHistory));
@@ -75,6 +76,22 @@ internal static class JitWarmup
         Prepare(typeof(Switchover));
         Prepare(typeof(SourceRecovery));
         Prepare(typeof(EngineRecorder));
+    }
+
+    /// <summary>
+    /// Compiles the per-page code both ends run: the bitmaps, the encodings and the digests. Its
+    /// hot methods are marked for full optimisation, so they compile once, here, and never run
+    /// unoptimised: a process that migrates once keeps compiling new code, which holds the
+    /// runtime's tier-up back for as long as the migration lasts.
+    /// </summary>
+    internal static void PreparePages()
+    {
+        Prepare(typeof(DirtyBitmap));
+        Prepare(typeof(PageEncoder));
+        Prepare(typeof(PageDelta));
+        Prepare(typeof(SentPageCache));
+        Prepare(typeof(EncodedPageBatch));
+        Prepare(typeof(RegionDigestAccumulator));
     }
 
     /// <summary>Whether <see cref="Prepare"/> ran for <paramref name="type"/> in this process.</summary>

@@ -98,6 +98,7 @@ public sealed class MigrationReceiver
         JitWarmup.Prepare(typeof(RefusingHandler));
         JitWarmup.Prepare(typeof(RefuseEverything));
         JitWarmup.Prepare(typeof(MigrationLog));
+        JitWarmup.PreparePages();
         ReceiverSessions.Rehearse();
 
         // A connection's end is awaited as a task of a tuple, a struct: that awaiter's code is

@@ -175,6 +175,7 @@ internal sealed class ReceiverSession
     }
 
     /// <summary>Decodes one page of an EncodedPages frame into guest memory; a delta applies to the copy received last.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void WriteEncodedPage(int region, ulong page, PageEncoding encoding, ReadOnlySequence<byte> data)
     {
         GuestMemoryRegion memory = CheckRange("EncodedPages", region, page, 1);
@@ -219,6 +220,7 @@ internal sealed class ReceiverSession
         return _scratch.AsSpan(0, (int)data.Length);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void WriteZeroPages(string frame, int region, ulong firstPage, ulong count)
     {
         GuestMemoryRegion memory = CheckRange(frame, region, firstPage, count);

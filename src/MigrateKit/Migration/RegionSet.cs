@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
 
@@ -147,6 +148,7 @@ internal sealed class RegionSet
     /// <param name="final">The switchover's harvest, guest paused: every pending page goes, so
     /// which are hot no longer matters, and the heat's pass over every page would only lengthen
     /// the downtime (about 1 ms per GiB in a migration here).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal (HarvestResult Result, ulong WarmPages) Harvest(IDirtyPageTracker tracker, bool final = false)
     {
         ArgumentNullException.ThrowIfNull(tracker);

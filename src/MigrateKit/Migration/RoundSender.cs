@@ -391,6 +391,7 @@ internal sealed class RoundSender
     }
 
     // One page in its cheapest form; a small delta marks it cheap to re-send, anything else unmarks it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AppendEncoded(EncodedPageBatch batch, EngineRegion region, ulong page)
     {
         if (batch.IsFullFor(region.Index))
@@ -419,6 +420,7 @@ internal sealed class RoundSender
         PagesSent++;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AppendDataRuns(EngineRegion region, PageRun[] runs, ref int count, ref ulong pages)
     {
         if (count == 0)
@@ -433,6 +435,7 @@ internal sealed class RoundSender
         pages = 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AppendZeroRuns(EngineRegion region, PageRun[] runs, ref int count)
     {
         if (count == 0)

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
 
@@ -88,6 +89,7 @@ public sealed class KvmDirtyLogTracker : IDirtyPageTracker
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into)
     {
         CheckTargets(into);

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using MigrateKit.Interop;
 using MigrateKit.Kvm;
 using MigrateKit.Memory;
@@ -92,6 +93,7 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker, IDirtyRingSink
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into)
     {
         ArgumentNullException.ThrowIfNull(into);

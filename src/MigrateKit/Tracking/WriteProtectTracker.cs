@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using MigrateKit.Interop;
 using MigrateKit.Memory;
 
@@ -133,6 +134,7 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into)
     {
         CheckTargets(into);

@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace MigrateKit.Transport;
 
@@ -58,6 +59,7 @@ internal sealed class EncodedPageBatch
     /// <param name="length">The encoded bytes, entry excluded.</param>
     /// <returns>The form chosen.</returns>
     /// <exception cref="InvalidOperationException">The batch is full for this page (<see cref="IsFullFor"/>).</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public PageEncoding Add(int region, ulong page, ReadOnlySpan<byte> contents, RegionDigestAccumulator? digest, out int length)
     {
         if (IsFullFor(region))
@@ -79,6 +81,7 @@ internal sealed class EncodedPageBatch
     }
 
     /// <summary>Appends the batch as one EncodedPages frame and empties it; nothing when it is empty.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AppendTo(PageStreamWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);

@@ -50,6 +50,7 @@ internal static class PageDelta
     /// contents of <paramref name="destination"/> are unspecified.
     /// </returns>
     /// <exception cref="ArgumentException">The pages differ in length.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Encode(ReadOnlySpan<byte> previous, ReadOnlySpan<byte> current, Span<byte> destination)
     {
         if (previous.Length != current.Length)
@@ -114,6 +115,7 @@ internal static class PageDelta
     }
 
     /// <summary>Reads every run, checking it; with <paramref name="apply"/>, copies its bytes into the page.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Walk(ReadOnlySpan<byte> delta, Span<byte> page, bool apply)
     {
         int read = 0;
@@ -164,6 +166,7 @@ internal static class PageDelta
     }
 
     /// <summary>Reads a ULEB128 length, rejecting a truncated field, one over 5 bytes or beyond <see cref="int"/>, and one not in its shortest form.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int ReadLength(ReadOnlySpan<byte> delta, ref int read, string field)
     {
         int start = read;
@@ -199,6 +202,7 @@ internal static class PageDelta
 
     private static int LengthBytes(int value) => value < 0x80 ? 1 : value < 0x4000 ? 2 : (BitOperations.Log2((uint)value) / 7) + 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int WriteLength(Span<byte> destination, int value)
     {
         uint v = (uint)value;
@@ -218,6 +222,7 @@ internal static class PageDelta
         previous[offset..].CommonPrefixLength(current[offset..]);
 
     /// <summary>How many bytes from <paramref name="offset"/> on differ, up to the first equal byte or the end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Changed(ReadOnlySpan<byte> previous, ReadOnlySpan<byte> current, int offset)
     {
         int length = current.Length;

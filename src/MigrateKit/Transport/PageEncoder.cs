@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 
 namespace MigrateKit.Transport;
 
@@ -108,6 +109,7 @@ internal sealed class PageEncoder
     /// </param>
     /// <returns>The form chosen.</returns>
     /// <exception cref="ArgumentException"><paramref name="contents"/> is not one page, or <paramref name="destination"/> is shorter than one.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public PageEncoding Encode(int region, ulong page, ReadOnlySpan<byte> contents, Span<byte> destination, out int length, out ReadOnlySpan<byte> sent)
     {
         if (contents.Length != PageSize || destination.Length < PageSize)
@@ -126,6 +128,7 @@ internal sealed class PageEncoder
     /// <param name="payload">The encoded page as received.</param>
     /// <param name="page">The destination's page, holding the copy last received (what a delta applies to).</param>
     /// <exception cref="MigrationProtocolException">The payload does not match its form, or the form is unknown.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Decode(PageEncoding encoding, ReadOnlySpan<byte> payload, Span<byte> page)
     {
         switch (encoding)
@@ -154,6 +157,7 @@ internal sealed class PageEncoder
     /// order: the delta's length, or <see langword="null"/> when there is no copy or the delta
     /// would not be smaller than the page. Lets the engine keep sending hot pages that cost a few bytes.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int? DeltaCost(int region, ulong page, ReadOnlySpan<byte> contents)
     {
         if (_cache is null || !_cache.TryPeek(region, page, out ReadOnlySpan<byte> copy))
@@ -165,6 +169,7 @@ internal sealed class PageEncoder
         return length >= 0 ? length : null;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private PageEncoding Choose(int region, ulong page, ReadOnlySpan<byte> contents, Span<byte> destination, out int length, out ReadOnlySpan<byte> sent)
     {
         if (!contents.ContainsAnyExcept((byte)0))

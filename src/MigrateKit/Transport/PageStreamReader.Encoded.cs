@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace MigrateKit.Transport;
 
@@ -73,6 +74,7 @@ public sealed partial class PageStreamReader
     }
 
     /// <summary>Checks one entry's form, reserved byte and length for its form; returns the length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int EntryLength(ReadOnlySpan<byte> entry, int index)
     {
         const string frame = "EncodedPages";

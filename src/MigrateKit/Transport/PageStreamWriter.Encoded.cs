@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace MigrateKit.Transport;
 
@@ -14,6 +15,7 @@ public sealed partial class PageStreamWriter
 
     /// <summary>Appends one EncodedPages frame of <paramref name="count"/> prepared entries of <paramref name="region"/>.</summary>
     /// <exception cref="ArgumentException">No entries, too many pages, or a payload over the frame limit.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void AppendEncodedPages(int region, int count, ReadOnlySpan<byte> entries)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(region);

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using MigrateKit.Memory;
 
 namespace MigrateKit.Transport;
@@ -54,6 +55,7 @@ public sealed class RegionDigestAccumulator
     /// <summary>Records the contents of one page (exactly one page of bytes).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The page is outside the region.</exception>
     /// <exception cref="ArgumentException">The data is not one page long.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Update(ulong page, ReadOnlySpan<byte> data)
     {
         if (data.Length != MigrationProtocol.PageSize)
@@ -86,6 +88,7 @@ public sealed class RegionDigestAccumulator
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Set(ulong page, ulong hash)
     {
         if (page >= _pageCount)

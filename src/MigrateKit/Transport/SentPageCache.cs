@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace MigrateKit.Transport;
@@ -109,6 +110,7 @@ internal sealed class SentPageCache : IDisposable
     /// <param name="page">The page's index in its region.</param>
     /// <param name="copy">The copy, writable in place (to update it after a delta is sent); empty on a miss.</param>
     /// <returns>Whether the cache holds the page.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryGet(int region, ulong page, out Span<byte> copy)
     {
         int position = Find(region, page);
@@ -131,6 +133,7 @@ internal sealed class SentPageCache : IDisposable
     /// <param name="page">The page's index in its region.</param>
     /// <param name="copy">The copy; empty when the cache does not hold the page.</param>
     /// <returns>Whether the cache holds the page.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryPeek(int region, ulong page, out ReadOnlySpan<byte> copy)
     {
         int position = Find(region, page);
@@ -147,6 +150,7 @@ internal sealed class SentPageCache : IDisposable
     /// <param name="contents">The page's bytes, exactly one page.</param>
     /// <returns>The stored copy, writable in place.</returns>
     /// <exception cref="ArgumentException"><paramref name="contents"/> is not one page long.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Span<byte> Put(int region, ulong page, ReadOnlySpan<byte> contents)
     {
         if (contents.Length != PageSize)
@@ -250,6 +254,7 @@ internal sealed class SentPageCache : IDisposable
     }
 
     /// <summary>A never-used slot, a removed page's slot, or the least recently used page's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int TakeSlot()
     {
         if (_unused < Capacity)
@@ -295,6 +300,7 @@ internal sealed class SentPageCache : IDisposable
     }
 
     /// <summary>The index position holding the page, or the complement of the empty position where it would go.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Find(int region, ulong page)
     {
         int mask = _index.Length - 1;

@@ -1,0 +1,59 @@
+using System;
+using System.Linq;
+using System.Reflection;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Estimation;
+using MigrateKit.Memory;
+using MigrateKit.Migration;
+using MigrateKit.Tracking;
+using MigrateKit.Transport;
+
+namespace MigrateKit.Tests.Migration;
+
+/// <summary>
+/// The per-page and per-word loops compile fully optimised on first use. A process that migrates
+/// once keeps compiling new code, which holds the runtime's tier-up back for the whole migration:
+/// without the flag these loops ran unoptimised from round 0 to the switchover
+/// (docs/BENCHMARKS.md, "A process's first migration runs optimised code").
+/// </summary>
+[TestClass]
+public sealed class HotPathOptimisationTests
+{
+    private const BindingFlags Any = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+
+    public static readonly object[][] HotMethods =
+    [
+        [typeof(PageDelta), "Encode"], [typeof(PageDelta), "Walk"], [typeof(PageDelta), "Changed"], [typeof(PageDelta), "ReadLength"], [typeof(PageDelta), "WriteLength"],
+        [typeof(PageEncoder), "Encode"], [typeof(PageEncoder), "Choose"], [typeof(PageEncoder), "Decode"], [typeof(PageEncoder), "DeltaCost"],
+        [typeof(SentPageCache), "TryGet"], [typeof(SentPageCache), "TryPeek"], [typeof(SentPageCache), "Put"], [typeof(SentPageCache), "Find"], [typeof(SentPageCache), "TakeSlot"],
+        [typeof(EncodedPageBatch), "Add"], [typeof(EncodedPageBatch), "AppendTo"], [typeof(PageStreamWriter), "AppendEncodedPages"], [typeof(PageStreamWriter), "AppendPages"],
+        [typeof(PageStreamReader), "EntryLength"], [typeof(RegionDigestAccumulator), "Update"], [typeof(RegionDigestAccumulator), "Set"], [typeof(PageHash), "Hash"],
+        [typeof(DirtyBitmap), "CountWords"], [typeof(DirtyBitmap), "CountChunks"], [typeof(DirtyBitmap), "ApplyRange"], [typeof(DirtyBitmap), "Combine"],
+        [typeof(DirtyBitmap.PageRunEnumerator), "MoveNext"], [typeof(DirtyBitmap.PageRunEnumerator), "FindNext"], [typeof(DirtyBitmap.SetPageEnumerator), "MoveNext"],
+        [typeof(RoundSender), "AppendFrames"], [typeof(RoundSender), "AppendEncoded"], [typeof(RoundSender), "AppendDataRuns"], [typeof(RoundSender), "AppendZeroRuns"],
+        [typeof(ReceiverSession), "WritePages"], [typeof(ReceiverSession), "WriteEncodedPage"], [typeof(ReceiverSession), "WriteZeroPages"],
+        [typeof(RegionSet), "Harvest"], [typeof(EngineRegion), "CountAnd"], [typeof(EngineRegion), "CountAndNot"],
+        [typeof(PageHeat), "Update"], [typeof(PageHeat), "UpdateWord"], [typeof(PageHeat), "UpdatePages"],
+        [typeof(WriteProtectTracker), "Harvest"], [typeof(KvmDirtyLogTracker), "Harvest"], [typeof(KvmDirtyRingTracker), "Harvest"],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(HotMethods))]
+    public void AHotLoop_CompilesFullyOptimisedOnFirstUse(Type type, string name)
+    {
+        // Of overloads, the one with the loop: the others forward to it.
+        MethodInfo? method = type.GetMethods(Any).Where(m => m.Name == name).MaxBy(m => m.GetParameters().Length);
+        Assert.IsNotNull(method, $"{type.Name}.{name} not found");
+        Assert.IsTrue(method.MethodImplementationFlags.HasFlag(MethodImplAttributes.AggressiveOptimization), $"{type.Name}.{method}");
+    }
+
+    [TestMethod]
+    public void PreparePages_CompilesThePerPageTypesAhead()
+    {
+        JitWarmup.PreparePages();
+        foreach (Type type in new[] { typeof(DirtyBitmap), typeof(PageEncoder), typeof(PageDelta), typeof(SentPageCache), typeof(EncodedPageBatch), typeof(RegionDigestAccumulator) })
+        {
+            Assert.IsTrue(JitWarmup.IsPrepared(type), type.Name);
+        }
+    }
+}
