@@ -75,7 +75,7 @@ internal abstract class BackgroundPopulate : IDisposable
         }
         catch (ObjectDisposedException)
         {
-            // The session released its memory (Discard without Dispose first): nothing left to do.
+            // The memory was released under the thread (its owner did not stop it first): nothing is left to do.
         }
     }
 }
