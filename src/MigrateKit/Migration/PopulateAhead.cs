@@ -6,12 +6,11 @@ using MigrateKit.Memory;
 namespace MigrateKit.Migration;
 
 /// <summary>
-/// Backs and writes a destination's fresh memory on a thread of its own, a window ahead of the
-/// data: round 0 arrives in page order, so the pages after the last data page are the next to be
-/// written, and the receiving thread finds them mapped instead of paying for it between two frames
-/// (docs/BENCHMARKS.md, "Page stream at wire speed", "Round 0 into memory written ahead"). It
-/// stays at most <see cref="WindowPages"/> past the data, so a guest that is mostly zero is not
-/// populated where nothing will land.
+/// Backs a destination's fresh memory on a thread of its own, a window ahead of the data: round 0
+/// arrives in page order, so the pages after the last data page are the next to be written, and
+/// the receiving thread finds them populated instead of paying for it between two frames
+/// (docs/BENCHMARKS.md, "Page stream at wire speed"). It stays at most <see cref="WindowPages"/>
+/// past the data, so a guest that is mostly zero is not populated where nothing will land.
 /// </summary>
 internal sealed class PopulateAhead : BackgroundPopulate
 {
@@ -81,9 +80,6 @@ internal sealed class PopulateAhead : BackgroundPopulate
                 return false;
             }
 
-            // Populated is not mapped all the way on every host (see GuestMemoryRegion.Touch):
-            // the first write of each page is paid here, beside the receiver, not by it.
-            region.Touch(next, count);
             next += count;
             Volatile.Write(ref _populated[index], next);
         }

@@ -33,32 +33,6 @@ public sealed class PopulateAheadTests
     }
 
     [TestMethod]
-    public void TheWindow_IsWrittenWithoutChangingAByte_WhileTheReceiverWritesIntoIt()
-    {
-        // One-page chunks and a window past the whole region: the thread touches pages while
-        // the "receiver" below writes the same pages, from both ends of each page.
-        using GuestMemoryLayout memory = FreshMemory.Of(2048);
-        GuestMemoryRegion region = memory.Regions[0];
-        using var ahead = new PopulateAhead([region], windowPages: 2048, chunkPages: 1);
-        for (ulong page = 0; page < 2048; page += 2)
-        {
-            Span<byte> bytes = region.GetPage(page);
-            bytes[^1] = (byte)((page % 251) + 1);
-            bytes[0] = (byte)((page % 251) + 1);
-        }
-
-        Assert.IsTrue(SpinWait.SpinUntil(() => ahead.Covers(0, 2048), Patience));
-        for (ulong page = 0; page < 2048; page++)
-        {
-            byte expected = page % 2 == 0 ? (byte)((page % 251) + 1) : (byte)0;
-            Span<byte> bytes = region.GetPage(page);
-            Assert.AreEqual(expected, bytes[0], $"page {page}, first byte");
-            Assert.AreEqual(expected, bytes[^1], $"page {page}, last byte");
-            Assert.AreEqual(-1, bytes[1..^1].IndexOfAnyExcept((byte)0), $"page {page}: a byte between the first and the last");
-        }
-    }
-
-    [TestMethod]
     public void Covers_TheWholeRegion_WhenTheDataCameWithinAWindowOfItsEnd()
     {
         using GuestMemoryLayout memory = FreshMemory.Of(512);
