@@ -10,8 +10,8 @@ namespace MigrateKit.Migration;
 /// thread works: it walks the regions that held nothing before the session, one after another,
 /// until a walk says to end, <see cref="Stop"/> is asked, or the memory is released under it
 /// (which ends it quietly). <see cref="Dispose"/> waits for it, so that nothing touches the memory
-/// afterwards. What a walk does is the derived class's: <see cref="PopulateAhead"/> backs and
-/// writes a window ahead of round 0's data, <see cref="PopulateHoles"/> the short zero runs behind it.
+/// afterwards. What a walk does is the derived class's: <see cref="PopulateAhead"/> backs a window
+/// ahead of round 0's data, <see cref="PopulateHoles"/> backs and writes the short zero runs behind it.
 /// </summary>
 internal abstract class BackgroundPopulate : IDisposable
 {
