@@ -28,7 +28,6 @@ internal sealed class PopulateHoles : BackgroundPopulate
     private readonly ulong _maxHole;
     private ulong _budget;
     private bool _canPopulate = true;
-    private bool _spent;
     private long _populated;
 
     /// <param name="regions">The destination's regions; null where the region held memory before the session (it is left alone).</param>
@@ -65,7 +64,7 @@ internal sealed class PopulateHoles : BackgroundPopulate
     /// Backs the region's short holes, several per span where the data between them is short (a
     /// page that holds data already costs a page-table walk and a write back of its first word),
     /// each span from a hole's start to a hole's end and at most <see cref="SpanPages"/> long.
-    /// Returns false once the budget is spent.
+    /// A span past the budget stops the thread.
     /// </summary>
     private protected override bool Walk(int index, GuestMemoryRegion region)
     {
@@ -76,9 +75,9 @@ internal sealed class PopulateHoles : BackgroundPopulate
         ulong spanHoles = 0;
         foreach (PageRun run in held.EnumerateRuns())
         {
-            if (Stopping || _spent)
+            if (Stopping)
             {
-                return !_spent;
+                return true;
             }
 
             ulong gap = run.FirstPage - previousEnd;
@@ -100,19 +99,19 @@ internal sealed class PopulateHoles : BackgroundPopulate
         }
 
         Flush(region, spanStart, spanEnd, spanHoles);
-        return !_spent;
+        return true;
     }
 
     private void Flush(GuestMemoryRegion region, ulong start, ulong end, ulong holes)
     {
-        if (holes == 0 || Stopping || _spent)
+        if (holes == 0 || Stopping)
         {
             return;
         }
 
         if (holes > _budget)
         {
-            _spent = true;
+            Stop();
             return;
         }
 
