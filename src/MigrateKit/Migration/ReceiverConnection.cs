@@ -402,8 +402,8 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     public void OnDigests(IReadOnlyList<RegionDigest> digests) => Open("Digests").SetDigests(digests);
 
     // The handlers the switchover calls forward to private methods: the runtime may refuse to
-    // compile interface methods ahead (see JitWarmup), but these compile ahead, and a one-line
-    // forwarder costs little to compile in the downtime.
+    // compile interface methods ahead (see JitWarmup), but these compile ahead, and the
+    // forwarders compile when a receiver is built (MigrationReceiver.RehearseHandlers).
     public void OnComplete() => Complete();
 
     public void OnCommit() => Commit();
