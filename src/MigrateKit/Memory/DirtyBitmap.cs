@@ -73,6 +73,7 @@ public sealed class DirtyBitmap
     public void ClearRange(ulong firstPage, ulong count) => ApplyRange(firstPage, count, set: false);
 
     /// <summary>Sets every page's bit.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SetAll()
     {
         _words.AsSpan().Fill(ulong.MaxValue);

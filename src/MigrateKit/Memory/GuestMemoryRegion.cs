@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using MigrateKit.Interop;
 
 namespace MigrateKit.Memory;
@@ -29,7 +30,11 @@ public sealed unsafe class GuestMemoryRegion
     public ulong Size { get; }
 
     /// <summary>The number of 4 KiB pages.</summary>
-    public ulong PageCount => Size / GuestMemoryLayout.PageSize;
+    public ulong PageCount
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        get => Size / GuestMemoryLayout.PageSize;
+    }
 
     /// <summary>The guest-physical address one past the region's end.</summary>
     public ulong End => GuestPhysicalAddress + Size;
@@ -46,6 +51,7 @@ public sealed unsafe class GuestMemoryRegion
     /// <summary>The bytes of one page of the region.</summary>
     /// <param name="page">The page index within the region.</param>
     /// <exception cref="ArgumentOutOfRangeException">The page is outside the region.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Span<byte> GetPage(ulong page)
     {
         if (page >= PageCount)

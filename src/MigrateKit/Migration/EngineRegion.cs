@@ -59,6 +59,7 @@ internal sealed class EngineRegion
     internal RegionDigestAccumulator Digest { get; }
 
     /// <summary>Pages of the latest harvest that are not deferred: the warm part of the dirty set.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal ulong WarmHarvested() => CountAndNot(Harvested.Words, Deferred.Words);
 
     /// <summary>Pending pages that are deferred.</summary>

@@ -88,11 +88,13 @@ internal static class JitWarmup
     internal static void PreparePages()
     {
         Prepare(typeof(DirtyBitmap));
+        Prepare(typeof(GuestMemoryRegion));
         Prepare(typeof(PageEncoder));
         Prepare(typeof(PageDelta));
         Prepare(typeof(SentPageCache));
         Prepare(typeof(EncodedPageBatch));
         Prepare(typeof(RegionDigestAccumulator));
+        Prepare(typeof(PageHash));
     }
 
     /// <summary>Whether <see cref="Prepare"/> ran for <paramref name="type"/> in this process.</summary>

@@ -213,6 +213,7 @@ internal sealed class ReceiverSession
     }
 
     // An encoded page is at most a page long (the reader checks), so one buffer holds any.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ReadOnlySpan<byte> Contiguous(ReadOnlySequence<byte> data)
     {
         _scratch ??= new byte[GuestMemoryLayout.PageSize];
@@ -426,6 +427,7 @@ internal sealed class ReceiverSession
         _ => $"The VM of session {Id:N} ({Hello.SourceName}) was released without ever running here ({DiscardReason}): the source may resume.",
     });
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CheckLive()
     {
         if (State == DestinationSessionState.Discarded)
@@ -434,6 +436,7 @@ internal sealed class ReceiverSession
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private GuestMemoryRegion CheckRange(string frame, int region, ulong firstPage, ulong count)
     {
         CheckLive();

@@ -63,6 +63,7 @@ internal sealed class RegionSet
     }
 
     /// <summary>Marks every page pending (when it is unknown which dirty bits were lost).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void MarkAllPending()
     {
         foreach (EngineRegion r in _regions)

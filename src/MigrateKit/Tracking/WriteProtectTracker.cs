@@ -206,6 +206,7 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CheckTargets(IReadOnlyList<DirtyBitmap> into)
     {
         ArgumentNullException.ThrowIfNull(into);

@@ -132,6 +132,7 @@ internal static class PageHash
         return acc + swapped + product;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scramble(Span<ulong> acc, ReadOnlySpan<byte> secret)
     {
         for (int i = 0; i < 8; i++)

@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
@@ -362,6 +363,7 @@ public sealed partial class PageStreamReader
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (int Region, int Runs) RunHeader(string frame, ReadOnlySequence<byte> payload)
     {
         if (payload.Length < 8 + RunEntrySize)

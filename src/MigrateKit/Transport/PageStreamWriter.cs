@@ -218,6 +218,7 @@ public sealed partial class PageStreamWriter : IDisposable
 
     /// <summary>Appends one <see cref="FrameType.ZeroPages"/> frame: runs of all-zero pages, no data.</summary>
     /// <exception cref="ArgumentException">No runs, an empty run, or more runs than fit in a frame.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AppendZeroPages(int region, ReadOnlySpan<PageRun> runs)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(region);
@@ -473,6 +474,7 @@ public sealed partial class PageStreamWriter : IDisposable
         Account(payload);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Account(int payload)
     {
         _bytesWritten += MigrationProtocol.FrameHeaderSize + payload;

@@ -104,6 +104,7 @@ public sealed class RegionDigestAccumulator
     }
 
     /// <summary>The terms of a chunk of zero pages starting at <paramref name="first"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ulong[] ZeroChunk(ulong first)
     {
         var terms = GC.AllocateUninitializedArray<ulong>((int)Math.Min(ChunkPages, _pageCount - first));
@@ -117,8 +118,10 @@ public sealed class RegionDigestAccumulator
 
     // The odd multiplier makes the term a bijection of the hash, and position-dependent, so
     // swapped pages change the digest.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong Term(ulong page, ulong hash) => hash * ((SplitMix64(page) << 1) | 1);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong SplitMix64(ulong x)
     {
         x += 0x9E3779B97F4A7C15UL;

@@ -95,7 +95,11 @@ internal sealed class SentPageCache : IDisposable
     /// Whether the next page added goes into a slot never written since the cache was created:
     /// its first write faults in the slab's memory, several microseconds on some hosts, once per slot.
     /// </summary>
-    public bool NextSlotNeverWritten => _unused < Capacity && _unused >= _written;
+    public bool NextSlotNeverWritten
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        get => _unused < Capacity && _unused >= _written;
+    }
 
     /// <summary>Lookups that found a copy.</summary>
     public long Hits { get; private set; }
@@ -187,6 +191,7 @@ internal sealed class SentPageCache : IDisposable
     /// <param name="region">The page's region.</param>
     /// <param name="page">The page's index in its region.</param>
     /// <returns>Whether the cache held the page.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Remove(int region, ulong page)
     {
         int position = Find(region, page);
@@ -240,6 +245,7 @@ internal sealed class SentPageCache : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe Span<byte> Copy(int slot)
     {
         int index = slot >> SlabShift;
@@ -263,6 +269,7 @@ internal sealed class SentPageCache : IDisposable
         return new Span<byte>((byte*)slab + ((slot & (PagesPerSlab - 1)) * PageSize), PageSize);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ulong SlabBytes(int index) => (ulong)(index == _slabs.Length - 1 ? _lastSlabPages : PagesPerSlab) * PageSize;
 
     /// <summary>A never-used slot, a removed page's slot, or the least recently used page's.</summary>
@@ -288,6 +295,7 @@ internal sealed class SentPageCache : IDisposable
         return oldest;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RemoveAt(int position, int slot)
     {
         Unlink(slot);
@@ -332,9 +340,11 @@ internal sealed class SentPageCache : IDisposable
     }
 
     /// <summary>Fibonacci hashing: neighbouring pages land far apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Home(int region, ulong page) =>
         (int)(((page ^ ((ulong)(uint)region << 40)) * 0x9E3779B97F4A7C15UL) >> _indexShift);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MakeNewest(int slot)
     {
         if (slot != _newest)
@@ -344,6 +354,7 @@ internal sealed class SentPageCache : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void LinkNewest(int slot)
     {
         _newer[slot] = None;
@@ -360,6 +371,7 @@ internal sealed class SentPageCache : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Unlink(int slot)
     {
         int newer = _newer[slot];
