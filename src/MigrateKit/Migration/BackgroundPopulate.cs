@@ -53,7 +53,7 @@ internal abstract class BackgroundPopulate : IDisposable
         _thread.Start();
     }
 
-    /// <summary>Prepares one region; false ends the thread, with nothing left for it to do (the memory cannot be populated here, or a budget is spent).</summary>
+    /// <summary>Prepares one region; false ends the thread, with nothing left for it to do (the memory cannot be populated here). A walk that must end otherwise calls <see cref="Stop"/>.</summary>
     private protected abstract bool Walk(int index, GuestMemoryRegion region);
 
     private void Run()
