@@ -257,10 +257,11 @@ internal sealed class SentPageCache : IDisposable
             // was freed (its mmap threshold rises to the freed size) and keeps it after free, so
             // each cache a process made left up to its size resident (a soak grew 14-75 MiB in 10
             // migrations). An unmapped slab goes back to the system at once.
-            int error = NativeMethods.MmapAnonymous(SlabBytes(index), out slab);
+            ulong bytes = SlabBytes(index);
+            int error = NativeMethods.MmapAnonymous(bytes, out slab);
             if (error != 0)
             {
-                throw new OutOfMemoryException($"the sent-page cache could not map a {SlabBytes(index) >> 20} MiB slab (errno {-error})");
+                throw new OutOfMemoryException($"the sent-page cache could not map a {bytes >> 20} MiB slab (errno {-error})");
             }
 
             _slabs[index] = slab;
