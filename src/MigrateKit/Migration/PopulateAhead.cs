@@ -48,7 +48,7 @@ internal sealed class PopulateAhead : BackgroundPopulate
     internal bool Covers(int region, ulong end) => Volatile.Read(ref _populated[region]) >= end;
 
     /// <summary>Data arrived up to <paramref name="end"/> (exclusive) in a region: the window moves on.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     internal void Advance(int region, ulong end)
     {
         if (end > Volatile.Read(ref _data[region]))

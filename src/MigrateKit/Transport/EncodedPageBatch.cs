@@ -48,7 +48,7 @@ internal sealed class EncodedPageBatch
     public int Count { get; private set; }
 
     /// <summary>Whether the batch must be appended before a page of <paramref name="region"/> can be added.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public bool IsFullFor(int region) =>
         Count > 0 && (region != _region || Count == _maxPages || _entries.Length - _length < EntrySize + PageSize);
 

@@ -200,10 +200,10 @@ internal static class PageDelta
         throw new MigrationProtocolException(Frame, field, $"the length at byte {start} of the delta does not fit 31 bits.");
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private static int LengthBytes(int value) => value < 0x80 ? 1 : value < 0x4000 ? 2 : (BitOperations.Log2((uint)value) / 7) + 1;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private static int WriteLength(Span<byte> destination, int value)
     {
         uint v = (uint)value;

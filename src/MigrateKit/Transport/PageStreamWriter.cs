@@ -474,7 +474,7 @@ public sealed partial class PageStreamWriter : IDisposable
         Account(payload);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void Account(int payload)
     {
         _bytesWritten += MigrationProtocol.FrameHeaderSize + payload;

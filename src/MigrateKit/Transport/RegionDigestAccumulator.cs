@@ -121,7 +121,7 @@ public sealed class RegionDigestAccumulator
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong Term(ulong page, ulong hash) => hash * ((SplitMix64(page) << 1) | 1);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private static ulong SplitMix64(ulong x)
     {
         x += 0x9E3779B97F4A7C15UL;

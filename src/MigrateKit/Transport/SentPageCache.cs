@@ -97,7 +97,7 @@ internal sealed class SentPageCache : IDisposable
     /// </summary>
     public bool NextSlotNeverWritten
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         get => _unused < Capacity && _unused >= _written;
     }
 
@@ -372,7 +372,7 @@ internal sealed class SentPageCache : IDisposable
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void Unlink(int slot)
     {
         int newer = _newer[slot];

@@ -47,6 +47,14 @@ public sealed class HotPathOptimisationTests
         [typeof(DirtyBitmap), "SetAll"],
     ];
 
+    // Small callees the JIT's listings showed called, not inlined, once per page or per run of
+    // bytes from optimised loops (docs/BENCHMARKS.md, "The small per-page callees inline").
+    public static readonly object[][] InlinedCallees =
+    [
+        [typeof(PageDelta), "LengthBytes"], [typeof(PageDelta), "WriteLength"], [typeof(EncodedPageBatch), "IsFullFor"], [typeof(PageStreamWriter), "Account"],
+        [typeof(RegionDigestAccumulator), "SplitMix64"], [typeof(SentPageCache), "Unlink"], [typeof(SentPageCache), "get_NextSlotNeverWritten"], [typeof(PopulateAhead), "Advance"],
+    ];
+
     [TestMethod]
     [DynamicData(nameof(HotMethods))]
     public void AHotLoop_CompilesFullyOptimisedOnFirstUse(Type type, string name)
@@ -65,5 +73,14 @@ public sealed class HotPathOptimisationTests
         {
             Assert.IsTrue(JitWarmup.IsPrepared(type), type.Name);
         }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(InlinedCallees))]
+    public void ASmallHotCallee_AsksToBeInlined(Type type, string name)
+    {
+        MethodInfo? method = type.GetMethods(Any).SingleOrDefault(m => m.Name == name);
+        Assert.IsNotNull(method, $"{type.Name}.{name} not found");
+        Assert.IsTrue(method.MethodImplementationFlags.HasFlag(MethodImplAttributes.AggressiveInlining), $"{type.Name}.{method}");
     }
 }
