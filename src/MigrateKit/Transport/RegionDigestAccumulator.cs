@@ -11,9 +11,10 @@ namespace MigrateKit.Transport;
 /// all-zero region, which is what a new destination mapping holds.
 /// </summary>
 /// <remarks>
-/// The remembered terms take 8 bytes per page, allocated in chunks of 4096 pages when a page of
-/// the chunk is first updated: a digest of a region nobody has sent yet costs a few bytes per
-/// chunk, not 1/512 of the region.
+/// Each page's term is kept as its difference from a zero page's, 8 bytes per page in chunks of
+/// 4096 pages, allocated zeroed when a page of the chunk is first recorded with other contents
+/// than zeros. Zero pages need no chunk and no work: a digest of memory that is mostly zero, or
+/// that nobody has written, costs a few bytes per chunk, not 1/512 of the region.
 /// </remarks>
 public sealed class RegionDigestAccumulator
 {
@@ -96,24 +97,22 @@ public sealed class RegionDigestAccumulator
             throw new ArgumentOutOfRangeException(nameof(page), page, $"The digest covers {_pageCount} pages.");
         }
 
-        ulong[] chunk = _chunks[(int)(page >> ChunkShift)] ??= ZeroChunk(page & ~(ulong)(ChunkPages - 1));
-        ref ulong slot = ref chunk[(int)(page & (ChunkPages - 1))];
-        ulong term = Term(page, hash);
-        _value = _value - slot + term;
-        slot = term;
-    }
-
-    /// <summary>The terms of a chunk of zero pages starting at <paramref name="first"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private ulong[] ZeroChunk(ulong first)
-    {
-        var terms = GC.AllocateUninitializedArray<ulong>((int)Math.Min(ChunkPages, _pageCount - first));
-        for (int i = 0; i < terms.Length; i++)
+        // The difference from a zero page's term: (hash - zero hash) times the page's multiplier.
+        ulong relative = Term(page, hash - ZeroPageHash);
+        ref ulong[]? chunk = ref _chunks[(int)(page >> ChunkShift)];
+        if (chunk is null)
         {
-            terms[i] = Term(first + (ulong)i, ZeroPageHash);
+            if (relative == 0)
+            {
+                return;
+            }
+
+            chunk = new ulong[(int)Math.Min(ChunkPages, _pageCount)];
         }
 
-        return terms;
+        ref ulong slot = ref chunk[(int)(page & (ChunkPages - 1))];
+        _value = _value - slot + relative;
+        slot = relative;
     }
 
     // The odd multiplier makes the term a bijection of the hash, and position-dependent, so

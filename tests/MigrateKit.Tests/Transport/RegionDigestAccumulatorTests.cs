@@ -126,6 +126,41 @@ public sealed class RegionDigestAccumulatorTests
         Assert.AreEqual(new RegionDigestAccumulator(pages).Value, digest.Value);
     }
 
+    [TestMethod]
+    public void ZeroPages_TakeNoChunk()
+    {
+        var digest = new RegionDigestAccumulator(3 * 4096);
+        byte[] zeros = new byte[Page];
+        digest.UpdateZero(0);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        digest.UpdateZero(1);
+        digest.Update(5000, zeros);
+        digest.UpdateZero(3 * 4096 - 1);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.AreEqual(0L, allocated, "a zero page's term is the fresh one: nothing to remember");
+        Assert.AreEqual(new RegionDigestAccumulator(3 * 4096).Value, digest.Value);
+    }
+
+    [TestMethod]
+    public void APageWrittenThenZeroed_InAChunkTakenLater_MatchesCompute()
+    {
+        const ulong pages = 2 * 4096;
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, pages * (ulong)Page)]);
+        GuestMemoryRegion region = memory.Regions[0];
+        var digest = new RegionDigestAccumulator(pages);
+        digest.UpdateZero(4100);
+        new Random(5).NextBytes(region.GetPage(4100));
+        digest.Update(4100, region.GetPage(4100));
+        new Random(6).NextBytes(region.GetPage(4101));
+        digest.Update(4101, region.GetPage(4101));
+        Assert.AreEqual(RegionDigestAccumulator.Compute(region), digest.Value);
+
+        region.GetPage(4100).Clear();
+        digest.UpdateZero(4100);
+        Assert.AreEqual(RegionDigestAccumulator.Compute(region), digest.Value);
+    }
+
     private static ulong SplitMix64(ulong x)
     {
         x += 0x9E3779B97F4A7C15UL;
