@@ -120,10 +120,11 @@ public static class MigrationConnector
     }
 
     internal static PipeOptions PipeOptionsFor(PageStreamOptions options, PipeScheduler? readerScheduler = null) => new(
+        pool: SegmentPool.For(options.PauseWriterThreshold),
         readerScheduler: readerScheduler,
         pauseWriterThreshold: options.PauseWriterThreshold,
         resumeWriterThreshold: options.ResumeWriterThreshold,
-        minimumSegmentSize: 64 * 1024,
+        minimumSegmentSize: SegmentPool.BlockSize,
         useSynchronizationContext: false);
 
     /// <summary>Whether a connection runs TLS, and whether plain text is limited to this host.</summary>

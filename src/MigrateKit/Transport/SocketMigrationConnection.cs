@@ -135,7 +135,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
             while (true)
             {
                 // A TLS read returns at most one record (16 KiB of data): asking for more would start a
-                // fresh 64 KiB segment per record and leave three quarters of each unused.
+                // fresh segment whenever less than that is left, and leave the rest of the old one unused.
                 Memory<byte> memory = writer.GetMemory(_tls is null ? 64 * 1024 : TlsRecordSize);
                 int received = _tls is null
                     ? await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false)

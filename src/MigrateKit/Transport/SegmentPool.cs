@@ -1,0 +1,98 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+
+namespace MigrateKit.Transport;
+
+/// <summary>
+/// The memory of one connection pipe: blocks of one size, kept when the pipe returns them and
+/// handed out again. With the shared array pool, a process's first switchover appended its
+/// batches into new 128 KiB segments (its cache had none of that size at hand): an allocation
+/// and first touches of memory inside the downtime. Blocks of one size serve every request, so
+/// the blocks the pre-copy rounds used are there for the switchover.
+/// </summary>
+/// <remarks>
+/// A pipe holds at most its pause threshold and a frame, so it never keeps more blocks than
+/// that; requests above <see cref="BlockSize"/> (a device state larger than a block) go to the
+/// shared array pool, as the pipe does for any pool's largest size.
+/// </remarks>
+internal sealed class SegmentPool : MemoryPool<byte>
+{
+    /// <summary>The size of every block: a batch of encoded pages, a socket read or many pages of a raw frame.</summary>
+    internal const int BlockSize = 1 << 20;
+
+    private readonly Stack<Block> _free = new();
+    private readonly int _keep;
+
+    /// <summary>Creates a pool that keeps up to <paramref name="keep"/> returned blocks.</summary>
+    internal SegmentPool(int keep) => _keep = keep;
+
+    /// <summary>A pool for a pipe that pauses its writer at <paramref name="pauseWriterThreshold"/> bytes.</summary>
+    internal static SegmentPool For(long pauseWriterThreshold) => new((int)Math.Min(64, (pauseWriterThreshold / BlockSize) + 3));
+
+    /// <inheritdoc/>
+    public override int MaxBufferSize => BlockSize;
+
+    /// <summary>Blocks returned and kept for the next requests.</summary>
+    internal int FreeBlocks
+    {
+        get
+        {
+            lock (_free)
+            {
+                return _free.Count;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentOutOfRangeException">More than <see cref="BlockSize"/> bytes were asked for.</exception>
+    public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, BlockSize);
+        Block? block;
+        lock (_free)
+        {
+            _free.TryPop(out block);
+        }
+
+        // Pinned: sockets read into and send from these without pinning them per call.
+        block ??= new Block(this, GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true));
+        block.Rented = true;
+        return block;
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        lock (_free)
+        {
+            _free.Clear();
+        }
+    }
+
+    private void Return(Block block)
+    {
+        lock (_free)
+        {
+            // A block given back twice is kept once; beyond the bound it is left to the collector.
+            if (block.Rented)
+            {
+                block.Rented = false;
+                if (_free.Count < _keep)
+                {
+                    _free.Push(block);
+                }
+            }
+        }
+    }
+
+    private sealed class Block(SegmentPool pool, byte[] array) : IMemoryOwner<byte>
+    {
+        internal bool Rented { get; set; }
+
+        public Memory<byte> Memory => array;
+
+        public void Dispose() => pool.Return(this);
+    }
+}
