@@ -75,9 +75,10 @@ internal sealed class JobFollower
             if (_run.SwitchoverSeen && !_run.AbortPending)
             {
                 // QEMU is in the stop-and-copy and libvirt hands the guest over next: nothing is left to decide,
-                // and polls would only queue behind libvirt's own monitor commands while it finishes.
-                await migrate.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-                break;
+                // and polls would only queue behind libvirt's own monitor commands while it finishes. The
+                // deadline and the caller still abort: a pre-copy pass that emptied the dirty set at an
+                // iteration's end looks the same, and QEMU may go on iterating after it.
+                continue;
             }
 
             if (TryPoll() is not { } stats)

@@ -158,6 +158,22 @@ public sealed class JobFollowerTests
     }
 
     [TestMethod]
+    public void FollowAsync_AfterTheStopAndCopyIsSeen_PollsNoMore_ButTheDeadlineStillAborts()
+    {
+        // An iteration that sent the whole dirty set reads as the stop-and-copy too; if QEMU then
+        // goes on iterating, the call must not run past the deadline.
+        Start(_ => new JobStats { Type = DomainJobType.Unbounded, MemoryIteration = 2, MemoryRemaining = 0, MemoryTotal = 1UL << 30, MemoryBps = 1UL << 30 }, deadline: TimeSpan.FromSeconds(1));
+        _time.AdvanceUntil(() => Run.SwitchoverSeen, Interval, "the stop-and-copy");
+        int polls = Volatile.Read(ref _polls);
+
+        _time.AdvanceUntil(() => Calls("abort") == 1, Interval, "the deadline abort");
+
+        Assert.AreEqual("deadline of 1.0 s reached", Run.AbortReason);
+        Assert.AreEqual(polls, Volatile.Read(ref _polls), "no poll between the stop-and-copy and the abort");
+        Assert.IsFalse(_following!.IsCompleted, "the call decides the outcome");
+    }
+
+    [TestMethod]
     public void FollowAsync_ANewDirtySync_RecordsTheIterationItEnded()
     {
         Start(poll => poll < 3 ? ScriptedLibvirt.Poll(1, 900, 124) : ScriptedLibvirt.Poll(2, 20, 1030));
