@@ -120,7 +120,7 @@ public static class MigrationConnector
     }
 
     internal static PipeOptions PipeOptionsFor(PageStreamOptions options, PipeScheduler? readerScheduler = null) => new(
-        pool: SegmentPool.For(options.PauseWriterThreshold),
+        pool: SegmentPool.Connections,
         readerScheduler: readerScheduler,
         pauseWriterThreshold: options.PauseWriterThreshold,
         resumeWriterThreshold: options.ResumeWriterThreshold,

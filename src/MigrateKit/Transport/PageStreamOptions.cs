@@ -14,8 +14,6 @@ public sealed class PageStreamOptions
     /// <summary>
     /// Buffered bytes at which a connection's writer waits for its reader; must be above the
     /// largest frame (the 8-byte header plus <see cref="MaxFramePayload"/>). The default is 8 MiB.
-    /// Each direction of a connection keeps the 1 MiB buffers it has used, up to this many bytes
-    /// and 3 MiB more (64 MiB at most), until the connection is disposed.
     /// </summary>
     public long PauseWriterThreshold { get; init; } = 8 << 20;
 

@@ -5,16 +5,18 @@ using System.Collections.Generic;
 namespace MigrateKit.Transport;
 
 /// <summary>
-/// The memory of one connection pipe: blocks of one size, kept when the pipe returns them and
+/// The memory of the connections' pipes: blocks of one size, kept when a pipe returns them and
 /// handed out again. With the shared array pool, a process's first switchover appended its
 /// batches into new 128 KiB segments (its cache had none of that size at hand): an allocation
 /// and first touches of memory inside the downtime. Blocks of one size serve every request, so
 /// the blocks the pre-copy rounds used are there for the switchover.
 /// </summary>
 /// <remarks>
-/// A pipe holds at most its pause threshold and a frame, so it never keeps more blocks than
-/// that; requests above <see cref="BlockSize"/> (a device state larger than a block) go to the
-/// shared array pool, as the pipe does for any pool's largest size.
+/// One pool serves every connection of the process, so the blocks of one migration serve the
+/// next; it keeps at most <see cref="SharedKeep"/> of them (a migration's two directions on both
+/// ends, at the default pause threshold, use about 22). Requests above <see cref="BlockSize"/> (a
+/// device state larger than a block) go to the shared array pool, as the pipe does for any
+/// pool's largest size.
 /// </remarks>
 internal sealed class SegmentPool : MemoryPool<byte>
 {
@@ -27,8 +29,11 @@ internal sealed class SegmentPool : MemoryPool<byte>
     /// <summary>Creates a pool that keeps up to <paramref name="keep"/> returned blocks.</summary>
     internal SegmentPool(int keep) => _keep = keep;
 
-    /// <summary>A pool for a pipe that pauses its writer at <paramref name="pauseWriterThreshold"/> bytes.</summary>
-    internal static SegmentPool For(long pauseWriterThreshold) => new((int)Math.Min(64, (pauseWriterThreshold / BlockSize) + 3));
+    /// <summary>The most blocks <see cref="Connections"/> keeps.</summary>
+    internal const int SharedKeep = 32;
+
+    /// <summary>The pool every connection's pipes take their memory from.</summary>
+    internal static SegmentPool Connections { get; } = new(SharedKeep);
 
     /// <inheritdoc/>
     public override int MaxBufferSize => BlockSize;

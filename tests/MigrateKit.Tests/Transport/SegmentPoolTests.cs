@@ -58,7 +58,9 @@ public sealed class SegmentPoolTests
     {
         // A switchover's one build: several batches appended before a single flush. Once the
         // pre-copy rounds have used the pipe, its blocks are at hand for it.
-        var pipe = new Pipe(MigrationConnector.PipeOptionsFor(new PageStreamOptions()));
+        Assert.AreSame(SegmentPool.Connections, MigrationConnector.PipeOptionsFor(new PageStreamOptions()).Pool, "every connection's pipes share the pool");
+        using var pool = new SegmentPool(keep: 4);
+        var pipe = new Pipe(new PipeOptions(pool: pool, pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20, minimumSegmentSize: SegmentPool.BlockSize, useSynchronizationContext: false));
         Burst(pipe);
         long before = GC.GetAllocatedBytesForCurrentThread();
         Burst(pipe);
