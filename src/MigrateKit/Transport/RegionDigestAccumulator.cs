@@ -107,7 +107,8 @@ public sealed class RegionDigestAccumulator
                 return;
             }
 
-            chunk = new ulong[(int)Math.Min(ChunkPages, _pageCount)];
+            // A region's last chunk covers only the pages left after its first.
+            chunk = new ulong[(int)Math.Min(ChunkPages, _pageCount - (page & ~(ulong)(ChunkPages - 1)))];
         }
 
         ref ulong slot = ref chunk[(int)(page & (ChunkPages - 1))];

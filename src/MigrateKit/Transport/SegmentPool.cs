@@ -6,10 +6,8 @@ namespace MigrateKit.Transport;
 
 /// <summary>
 /// The memory of the connections' pipes: blocks of one size, kept when a pipe returns them and
-/// handed out again. With the shared array pool, a process's first switchover appended its
-/// batches into new 128 KiB segments (its cache had none of that size at hand): an allocation
-/// and first touches of memory inside the downtime. Blocks of one size serve every request, so
-/// the blocks the pre-copy rounds used are there for the switchover.
+/// handed out again, so the blocks the pre-copy rounds used serve the switchover, which then
+/// neither allocates nor first touches memory inside the downtime.
 /// </summary>
 /// <remarks>
 /// One pool serves every connection of the process, so the blocks of one migration serve the

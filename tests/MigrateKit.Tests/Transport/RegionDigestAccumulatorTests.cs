@@ -143,6 +143,22 @@ public sealed class RegionDigestAccumulatorTests
     }
 
     [TestMethod]
+    public void ARegionsLastPartialChunk_TakesOnlyThePagesItCovers()
+    {
+        const ulong pages = 4096 + 3;
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, pages * (ulong)Page)]);
+        GuestMemoryRegion region = memory.Regions[0];
+        new Random(7).NextBytes(region.GetPage(pages - 1));
+        var digest = new RegionDigestAccumulator(pages);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        digest.Update(pages - 1, region.GetPage(pages - 1));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.IsLessThan(1024L, allocated, $"the last chunk covers 3 pages, and took {allocated} bytes");
+        Assert.AreEqual(RegionDigestAccumulator.Compute(region), digest.Value);
+    }
+
+    [TestMethod]
     public void APageWrittenThenZeroed_InAChunkTakenLater_MatchesCompute()
     {
         const ulong pages = 2 * 4096;
