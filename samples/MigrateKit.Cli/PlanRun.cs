@@ -76,6 +76,7 @@ internal static class PlanRun
             Options = s.MigrationOptions(),
             Deadline = deadline,
             HarvestCost = observation.HarvestCost,
+            FinalHarvestCost = observation.FinalHarvestCost,
             PauseCost = pause,
             ResumeCost = resume,
             TrackerKind = observation.TrackerKind,

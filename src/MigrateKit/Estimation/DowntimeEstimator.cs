@@ -185,6 +185,7 @@ public sealed class DowntimeEstimator
     private readonly List<double> _sendRatios = new();
     private readonly List<TimeSpan> _roundTrips = new();
     private double _harvestSecondsPerByte;
+    private double _finalHarvestSecondsPerByte;
     private DowntimeBreakdown _lastRaw;
 
     /// <summary>The machine's earlier switchovers this estimator corrects its forecasts by; null: none.</summary>
@@ -270,6 +271,22 @@ public sealed class DowntimeEstimator
         _harvestSecondsPerByte = _harvestSecondsPerByte == 0 ? perByte : Math.Max(perByte, (_harvestSecondsPerByte + perByte) / 2);
     }
 
+    /// <summary>
+    /// Records how long a final harvest took, timed before the switchover (a tracker whose final
+    /// harvest only reads can be timed with the guest running). Until the <see cref="History"/>
+    /// prices final harvests, the forecasts price theirs at this, not at the pre-copy harvests'
+    /// cost: those also re-arm the pages they report, racing the guest's writes.
+    /// </summary>
+    /// <param name="duration">How long the harvest took.</param>
+    /// <param name="bytesCovered">The guest memory it covered.</param>
+    public void ObserveFinalHarvestProbe(TimeSpan duration, ulong bytesCovered)
+    {
+        if (bytesCovered > 0 && duration > TimeSpan.Zero)
+        {
+            _finalHarvestSecondsPerByte = duration.TotalSeconds / bytesCovered;
+        }
+    }
+
     /// <summary>Forgets the harvests seen so far: the next one sets the harvest cost afresh.</summary>
     internal void ForgetHarvests() => _harvestSecondsPerByte = 0;
 
@@ -315,8 +332,10 @@ public sealed class DowntimeEstimator
         double low = Math.Clamp(input.BandwidthLowBytesPerSecond ?? bandwidth, 1, bandwidth);
         double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
         // The final harvest runs paused: this machine's earlier ones price it, once there are a
-        // few; until then the pre-copy harvests do (against the guest's writes, often slower).
-        TimeSpan harvest = History?.FinalHarvestCost(HarvestKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(_harvestSecondsPerByte * input.MemoryBytes);
+        // few; until then one timed in this migration does, or else the pre-copy harvests (against
+        // the guest's writes, often slower).
+        double harvestSecondsPerByte = _finalHarvestSecondsPerByte > 0 ? _finalHarvestSecondsPerByte : _harvestSecondsPerByte;
+        TimeSpan harvest = History?.FinalHarvestCost(HarvestKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(harvestSecondsPerByte * input.MemoryBytes);
 
         TimeSpan rawTransfer;
         TimeSpan burstCredit;

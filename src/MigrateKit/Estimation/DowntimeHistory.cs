@@ -69,7 +69,9 @@ public sealed partial class DowntimeHistory
     private const int MinimumSamples = 3;
 
     // ".2": since 2026-12-05 each final harvest carries the 2 MiB chunks it found dirty.
-    private const string HarvestPrefix = "harvest.2/";
+    // ".3": since 2026-12-06 a write-protect tracker's final harvest only reads, at about a
+    // quarter of the cost: earlier entries would price it several times too high.
+    private const string HarvestPrefix = "harvest.3/";
 
     /// <summary>Chunks two final harvests must differ by for their times to tell a cost per chunk.</summary>
     private const double MinimumChunkSpread = 4;
@@ -142,7 +144,7 @@ public sealed partial class DowntimeHistory
     /// harvests run against the guest's writes and say little about it: on a 2-core machine,
     /// a random writer's ran at 2.4-8.7 ms per GiB against 2.2-2.9 ms paused, a sequential
     /// one's at 1.0-1.9 ms against 1.5-2.5 ms (its bookkeeping included).
-    /// With a store, kept under "harvest.2/" + the kind (figures m.N in bytes, c.N in chunks and h.N in seconds).
+    /// With a store, kept under "harvest.3/" + the kind (figures m.N in bytes, c.N in chunks and h.N in seconds).
     /// </summary>
     /// <param name="key">The kind of migration.</param>
     /// <param name="duration">From the pause to the end of the final harvest's bookkeeping.</param>

@@ -17,6 +17,13 @@ public sealed record DirtyObservation
     /// <summary>The longest harvest of the observation: what one harvest of all of the memory costs.</summary>
     public required TimeSpan HarvestCost { get; init; }
 
+    /// <summary>
+    /// How long the switchover's kind of harvest took, timed once before tracking stopped, where
+    /// the tracker's only reads (<see cref="Tracking.IDirtyPageTracker.FinalHarvestRearms"/> false);
+    /// otherwise null, and <see cref="HarvestCost"/> stands for it.
+    /// </summary>
+    public TimeSpan? FinalHarvestCost { get; init; }
+
     /// <summary>From the start of tracking to its stop.</summary>
     public required TimeSpan Duration { get; init; }
 

@@ -108,6 +108,7 @@ public sealed class MigrationPlanner
         DirtyBitmap[] hot = [.. regions.Select(r => new DirtyBitmap(r.PageCount))];
         var points = new List<DirtyCurvePoint>(_options.Marks.Count);
         TimeSpan slowest = TimeSpan.Zero;
+        TimeSpan? final = null;
         try
         {
             tracker.Start();
@@ -149,6 +150,13 @@ public sealed class MigrationPlanner
 
                 points.Add(new DirtyCurvePoint(at, (long)union.Sum(b => (decimal)b.Count())));
             }
+
+            if (!tracker.FinalHarvestRearms)
+            {
+                // Only reads: what it reports is not taken from anyone.
+                Array.ForEach(window, b => b.ClearAll());
+                final = tracker.HarvestFinal(window).Duration;
+            }
         }
         finally
         {
@@ -161,6 +169,7 @@ public sealed class MigrationPlanner
             MemoryBytes = regions.Aggregate(0UL, (sum, r) => sum + r.Size),
             PopulatedPages = Populated(regions),
             HarvestCost = slowest,
+            FinalHarvestCost = final,
             Duration = time.GetElapsedTime(start),
             TrackerKind = tracker.Kind,
         };

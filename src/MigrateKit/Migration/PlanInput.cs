@@ -43,6 +43,13 @@ public sealed record PlanInput
     /// <value>The default is 1 ms.</value>
     public TimeSpan HarvestCost { get; init; } = TimeSpan.FromMilliseconds(1);
 
+    /// <summary>
+    /// How long the switchover's harvest takes, where it differs from <see cref="HarvestCost"/>
+    /// (<see cref="DirtyObservation.FinalHarvestCost"/>); null: <see cref="HarvestCost"/>.
+    /// </summary>
+    /// <value>The default is null.</value>
+    public TimeSpan? FinalHarvestCost { get; init; }
+
     /// <summary>One exchange with the destination: each round waits for its acknowledgement.</summary>
     /// <value>The default is 1 ms (loopback or a LAN).</value>
     public TimeSpan RoundTrip { get; init; } = TimeSpan.FromMilliseconds(1);
@@ -107,7 +114,7 @@ public sealed record PlanInput
             throw new ArgumentException($"GuestRunShare must be above 0 and at most 1 (got {GuestRunShare}).", nameof(GuestRunShare));
         }
 
-        foreach ((TimeSpan cost, string name) in (ReadOnlySpan<(TimeSpan, string)>)[(PauseCost, nameof(PauseCost)), (ResumeCost, nameof(ResumeCost)), (HarvestCost, nameof(HarvestCost)), (RoundTrip, nameof(RoundTrip)), (SetupCost, nameof(SetupCost))])
+        foreach ((TimeSpan cost, string name) in (ReadOnlySpan<(TimeSpan, string)>)[(PauseCost, nameof(PauseCost)), (ResumeCost, nameof(ResumeCost)), (HarvestCost, nameof(HarvestCost)), (FinalHarvestCost ?? TimeSpan.Zero, nameof(FinalHarvestCost)), (RoundTrip, nameof(RoundTrip)), (SetupCost, nameof(SetupCost))])
         {
             if (cost < TimeSpan.Zero)
             {

@@ -32,6 +32,10 @@ internal static class PreCopyModel
         estimator.ObservePause(input.PauseCost);
         estimator.ObserveResume(input.ResumeCost);
         estimator.ObserveHarvest(input.HarvestCost, input.MemoryBytes);
+        if (input.FinalHarvestCost is TimeSpan final)
+        {
+            estimator.ObserveFinalHarvestProbe(final, input.MemoryBytes);
+        }
         estimator.ObserveRoundTrip(input.RoundTrip);
         var policy = new MigrationPolicy(options);
 

@@ -39,6 +39,25 @@ public interface IDirtyPageTracker : IDisposable
     /// </summary>
     HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into);
 
+    /// <summary>
+    /// Takes the pages dirtied since the last harvest into <paramref name="into"/>, as
+    /// <see cref="Harvest"/> does, for the switchover's harvest: the guest is paused, and on
+    /// success tracking stops. A tracker may leave tracking un-armed for the pages it reports
+    /// (<see cref="FinalHarvestRearms"/> is then false): every later harvest reports them again
+    /// until a <see cref="Harvest"/> takes them, so if the guest runs on after a failed
+    /// switchover no write is missed, and some pages are reported twice.
+    /// </summary>
+    /// <remarks>The default is <see cref="Harvest"/>.</remarks>
+    HarvestResult HarvestFinal(IReadOnlyList<DirtyBitmap> into) => Harvest(into);
+
+    /// <summary>
+    /// Whether <see cref="HarvestFinal"/> re-arms tracking for the pages it reports, as
+    /// <see cref="Harvest"/> does; false when it only reads, which makes it cheap enough to time
+    /// with the guest running (and is then harmless: what it reports, later harvests report again).
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    bool FinalHarvestRearms => true;
+
     /// <summary>Stops tracking. Pages dirtied since the last harvest are no longer available.</summary>
     void Stop();
 }

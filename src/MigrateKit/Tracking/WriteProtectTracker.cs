@@ -134,8 +134,21 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
     }
 
     /// <inheritdoc/>
+    public HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into) => Scan(into, reprotect: true);
+
+    /// <summary>
+    /// Reports the written pages without protecting them again: a walk that only reads. Protecting
+    /// them costs a TLB flush for every 2 MiB that held one: of 1 GiB with 200 scattered pages
+    /// written, a harvest took 7.3 ms and this 0.64 ms (<c>WriteProtectHarvestBenchmarks</c>).
+    /// </summary>
+    /// <inheritdoc/>
+    public HarvestResult HarvestFinal(IReadOnlyList<DirtyBitmap> into) => Scan(into, reprotect: false);
+
+    /// <inheritdoc/>
+    public bool FinalHarvestRearms => false;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public unsafe HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into)
+    private unsafe HarvestResult Scan(IReadOnlyList<DirtyBitmap> into, bool reprotect)
     {
         CheckTargets(into);
         long start = Stopwatch.GetTimestamp();
@@ -149,7 +162,7 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
                 using var lease = new HandleLease(region.Mapping);
                 fixed (ulong* words = into[i].Words)
                 {
-                    int r = NativeMethods.WpHarvest(_pagemap!.Fd, region.Mapping.DangerousGetHandle(), region.Size, 1, words, out ulong pages);
+                    int r = NativeMethods.WpHarvest(_pagemap!.Fd, region.Mapping.DangerousGetHandle(), region.Size, reprotect ? 1 : 0, words, out ulong pages);
                     if (r < 0)
                     {
                         throw new DirtyTrackingException($"PAGEMAP_SCAN (region {region.Index})", -r);

@@ -72,5 +72,6 @@ public sealed class MigrationPlannerVmTests
         Assert.IsTrue(pages[^1] is >= (long)SetPages and <= (long)SetPages + 16, $"the sweep's {SetPages} pages (and the program's): {curve}");
         Assert.IsFalse(tracker.IsTracking);
         Assert.IsTrue(seen.PopulatedPages >= SetPages, seen.PopulatedPages.ToString());
+        Assert.AreEqual(!tracker.FinalHarvestRearms, seen.FinalHarvestCost is { } f && f > TimeSpan.Zero, $"a read-only final harvest is timed: {seen.FinalHarvestCost}");
     }
 }

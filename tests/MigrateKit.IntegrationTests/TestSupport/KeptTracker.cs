@@ -31,6 +31,10 @@ internal sealed class KeptTracker : IDirtyPageTracker
 
     public HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into) => _inner.Harvest(into);
 
+    public HarvestResult HarvestFinal(IReadOnlyList<DirtyBitmap> into) => _inner.HarvestFinal(into);
+
+    public bool FinalHarvestRearms => _inner.FinalHarvestRearms;
+
     public void Stop() => StopRequested = true;
 
     public void Dispose() => StopRequested = true;

@@ -70,6 +70,42 @@ public sealed class WriteProtectTrackerTests
     }
 
     [TestMethod]
+    public void HarvestFinal_OnlyReads_SoLaterHarvestsReportItsPagesAgain_UntilAHarvestRearmsThem()
+    {
+        using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 16 * MiB)]);
+        using var tracker = new WriteProtectTracker(memory);
+        IDirtyPageTracker asTracker = tracker;
+        Assert.IsFalse(asTracker.FinalHarvestRearms);
+        tracker.Start();
+        DirtyBitmap bits = new(memory.Regions[0].PageCount);
+        memory.Regions[0].GetPage(7)[0] = 1;
+        memory.Regions[0].GetPage(4000)[0] = 1;
+
+        Assert.AreEqual(2UL, tracker.HarvestFinal([bits]).DirtyPages);
+        CollectionAssert.AreEquivalent(new ulong[] { 7, 4000 }, Set(bits));
+
+        // The guest runs on (a failed switchover): its pages are reported again with the new write.
+        memory.Regions[0].GetPage(9)[0] = 1;
+        bits.ClearAll();
+        Assert.AreEqual(3UL, tracker.HarvestFinal([bits]).DirtyPages, "a final harvest re-arms nothing");
+        bits.ClearAll();
+        Assert.AreEqual(3UL, tracker.Harvest([bits]).DirtyPages);
+        CollectionAssert.AreEquivalent(new ulong[] { 7, 9, 4000 }, Set(bits));
+
+        bits.ClearAll();
+        Assert.AreEqual(0UL, tracker.HarvestFinal([bits]).DirtyPages, "the harvest re-armed them");
+        memory.Regions[0].GetPage(7)[1] = 2;
+        bits.ClearAll();
+        Assert.AreEqual(1UL, tracker.Harvest([bits]).DirtyPages, "a write after the re-arm is seen");
+
+        DirtyBitmap[] into = [bits];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        tracker.HarvestFinal(into);
+        tracker.Harvest(into);
+        Assert.AreEqual(0L, GC.GetAllocatedBytesForCurrentThread() - before, "harvests allocate nothing");
+    }
+
+    [TestMethod]
     public void StoppedTracker_RejectsHarvests_AndBadTargetsAreNamed()
     {
         using var memory = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 4 * MiB)]);

@@ -217,6 +217,28 @@ public sealed class DowntimeEstimatorTests
     }
 
     [TestMethod]
+    public void AFinalHarvestTimedInTheMigration_PricesTheSwitchoversUntilTheHistoryCan()
+    {
+        var history = new DowntimeHistory();
+        var estimator = new DowntimeEstimator { History = history, HistoryKey = "k" };
+        estimator.ObserveHarvest(Ms(8), GiB);
+        AreClose(Ms(8), estimator.Estimate(Input(pending: 0, memory: GiB)).Breakdown.FinalHarvest, "the pre-copy harvests, without a probe");
+
+        estimator.ObserveFinalHarvestProbe(Ms(1), GiB / 2);
+        estimator.ObserveFinalHarvestProbe(TimeSpan.Zero, GiB);
+        estimator.ObserveFinalHarvestProbe(Ms(9), 0);
+        estimator.ObserveHarvest(Ms(12), GiB);
+        AreClose(Ms(2), estimator.Estimate(Input(pending: 0, memory: GiB)).Breakdown.FinalHarvest, "the probe, 2 ms per GiB; empty probes ignored");
+
+        for (int i = 0; i < 3; i++)
+        {
+            history.RecordFinalHarvest("k", Ms(3), GiB);
+        }
+
+        AreClose(Ms(3), estimator.Estimate(Input(pending: 0, memory: GiB)).Breakdown.FinalHarvest, "the history's final harvests");
+    }
+
+    [TestMethod]
     public void FirstTwoRounds_AreConvergingOnlyIfTheRatioIsLow()
     {
         var low = new DowntimeEstimator();

@@ -102,7 +102,7 @@ public sealed class FinalHarvestHistoryTests
             values[$"h.{i}"] = i < 24 ? 0.009 : 0.002;
         }
 
-        store.Save("harvest.2/many", new CalibrationEntry(values, 40, DateTimeOffset.UtcNow));
+        store.Save("harvest.3/many", new CalibrationEntry(values, 40, DateTimeOffset.UtcNow));
 
         Assert.AreEqual(2, new DowntimeHistory(store).FinalHarvestCost("many", GiB)!.Value.TotalMilliseconds, 1e-6, "the last sixteen");
     }
@@ -117,9 +117,9 @@ public sealed class FinalHarvestHistoryTests
         first.RecordFinalHarvest("engine/k", Ms(4), GiB);
 
         Assert.AreEqual(3, new DowntimeHistory(store).FinalHarvestCost("engine/k", GiB)!.Value.TotalMilliseconds, 1e-3);
-        Assert.IsNotNull(store.Load("harvest.2/engine/k"), "kept under the harvest.2/ prefix");
+        Assert.IsNotNull(store.Load("harvest.3/engine/k"), "kept under the harvest.3/ prefix");
 
-        store.Save("harvest.2/d", new CalibrationEntry(new Dictionary<string, double>
+        store.Save("harvest.3/d", new CalibrationEntry(new Dictionary<string, double>
         {
             ["m.0"] = GiB,
             ["h.0"] = 0.002,
@@ -209,7 +209,7 @@ public sealed class FinalHarvestHistoryTests
         Assert.AreEqual(first.FinalHarvestCost("k", GiB, 33), second.FinalHarvestCost("k", GiB, 33));
         Assert.IsTrue(second.FinalHarvestCost("k", GiB, 33)!.Value.TotalMilliseconds > 2.4, "priced by its chunks, not the median");
 
-        store.Save("harvest.2/old", new CalibrationEntry(new Dictionary<string, double>
+        store.Save("harvest.3/old", new CalibrationEntry(new Dictionary<string, double>
         {
             ["m.0"] = GiB,
             ["h.0"] = 0.001,

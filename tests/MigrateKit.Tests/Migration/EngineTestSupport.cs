@@ -42,6 +42,18 @@ internal sealed class ScriptedTracker : IDirtyPageTracker
 
     public int Harvests { get; private set; }
 
+    /// <summary>
+    /// Makes <see cref="HarvestFinal"/> a read-only walk, as the write-protect tracker's is: logged
+    /// as "HarvestFinal", taking <see cref="FinalHarvestTime"/>. It applies and reports the next
+    /// harvest's scripted writes without taking them, so that harvest reports them again.
+    /// </summary>
+    public bool ReadOnlyFinal { get; set; }
+
+    /// <summary>What a read-only final harvest reports it took.</summary>
+    public TimeSpan FinalHarvestTime { get; set; } = TimeSpan.FromMilliseconds(0.25);
+
+    public bool FinalHarvestRearms => !ReadOnlyFinal;
+
     public IReadOnlyList<GuestMemoryRegion> Regions => _memory.Regions;
 
     public bool IsTracking { get; private set; }
@@ -52,10 +64,22 @@ internal sealed class ScriptedTracker : IDirtyPageTracker
         IsTracking = true;
     }
 
-    public HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into)
+    public HarvestResult HarvestFinal(IReadOnlyList<DirtyBitmap> into)
     {
-        int index = Harvests++;
-        _log("Harvest");
+        if (!ReadOnlyFinal)
+        {
+            return Harvest(into);
+        }
+
+        HarvestResult result = Take(into, "HarvestFinal", Harvests);
+        return result with { Duration = FinalHarvestTime };
+    }
+
+    public HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into) => Take(into, "Harvest", Harvests++);
+
+    private HarvestResult Take(IReadOnlyList<DirtyBitmap> into, string name, int index)
+    {
+        _log(name);
         BeforeHarvest?.Invoke(index);
         bool paused = _paused();
         ulong dirty = 0;

@@ -34,7 +34,7 @@ public sealed class HotPathOptimisationTests
         [typeof(ReceiverSession), "WritePages"], [typeof(ReceiverSession), "WriteEncodedPage"], [typeof(ReceiverSession), "WriteZeroPages"],
         [typeof(RegionSet), "Harvest"], [typeof(EngineRegion), "CountAnd"], [typeof(EngineRegion), "CountAndNot"],
         [typeof(PageHeat), "Update"], [typeof(PageHeat), "UpdateWord"], [typeof(PageHeat), "UpdatePages"],
-        [typeof(WriteProtectTracker), "Harvest"], [typeof(KvmDirtyLogTracker), "Harvest"], [typeof(KvmDirtyRingTracker), "Harvest"],
+        [typeof(WriteProtectTracker), "Scan"], [typeof(KvmDirtyLogTracker), "Harvest"], [typeof(KvmDirtyRingTracker), "Harvest"],
 
         // Their callees that do not inline (seen in the JIT's listings) would run unoptimised per page, frame or harvest.
         [typeof(GuestMemoryRegion), "GetPage"], [typeof(ReceiverSession), "CheckRange"], [typeof(ReceiverSession), "Contiguous"], [typeof(EncodedPageBatch), "IsFullFor"],

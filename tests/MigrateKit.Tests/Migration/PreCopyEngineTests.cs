@@ -71,6 +71,24 @@ public sealed class PreCopyEngineTests
     }
 
     [TestMethod]
+    public async Task AReadOnlyFinalHarvest_IsTimedAfterTheStart_AndPricesTheSwitchoversHarvest()
+    {
+        await using var h = new EngineHarness(EngineHarness.Converging);
+        h.Tracker.ReadOnlyFinal = true;
+        h.Tracker.FinalHarvestTime = TimeSpan.FromMilliseconds(0.25);
+        (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options());
+        Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
+
+        // The probe right after the start, then the rounds' harvests; the switchover's is the final kind.
+        Assert.AreSequenceEqual(
+            new[] { "Pause", "SaveDeviceState", "Resume", "Start", "HarvestFinal", "Harvest", "Harvest", "Harvest", "Pause", "HarvestFinal", "SaveDeviceState", "Stop" },
+            h.Calls);
+        Assert.AreEqual(0.25, report.PredictedDowntimeParts!.HarvestMs, 1e-9, "priced at the probe (1 ms per rounds' harvest otherwise)");
+        AssertSameMemory(h.Memory, h.Target!.Memory);
+        Assert.IsTrue(report.DigestsMatched);
+    }
+
+    [TestMethod]
     public async Task Completed_CallsTheSourceInOrder_AndLeavesItPaused()
     {
         await using var h = new EngineHarness(EngineHarness.Converging);

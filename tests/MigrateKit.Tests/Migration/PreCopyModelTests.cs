@@ -161,6 +161,20 @@ public sealed class PreCopyModelTests
     }
 
     [TestMethod]
+    public void AFinalHarvestCostApart_PricesTheSwitchoversHarvest()
+    {
+        PlanInput slow = Input(Idle(), 100, 100) with { HarvestCost = TimeSpan.FromMilliseconds(10) };
+        MigrationPlan rounds = MigrationPlanner.Plan(slow);
+        MigrationPlan final = MigrationPlanner.Plan(slow with { FinalHarvestCost = TimeSpan.FromMilliseconds(0.5) });
+
+        Assert.AreEqual(9.5, (rounds.Downtime!.Value - final.Downtime!.Value).TotalMilliseconds, 0.01, $"{rounds.Downtime} against {final.Downtime}");
+        Assert.AreEqual(rounds.Rounds.Count, final.Rounds.Count);
+        Assert.AreEqual(9.5, (rounds.TotalTime - final.TotalTime).TotalMilliseconds, 0.01, "the rounds' harvests still cost HarvestCost");
+        var bad = Assert.ThrowsExactly<ArgumentException>(() => MigrationPlanner.Plan(slow with { FinalHarvestCost = TimeSpan.FromMilliseconds(-1) }));
+        Assert.AreEqual("FinalHarvestCost", bad.ParamName);
+    }
+
+    [TestMethod]
     public void Throttle_ReadsTheCurveInGuestTime()
     {
         // At 80 % of the link the policy throttles; a throttled round's dirty pages are the curve at the guest's share of it.

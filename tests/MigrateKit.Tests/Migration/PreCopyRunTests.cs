@@ -34,6 +34,8 @@ public sealed class PreCopyRunTests
         tracker.Setup(t => t.Start()).Callback(() => tracking = true);
         tracker.Setup(t => t.Stop()).Callback(() => tracking = false);
         tracker.Setup(t => t.Harvest(It.IsAny<IReadOnlyList<DirtyBitmap>>())).Returns(new HarvestResult(0, TimeSpan.FromMilliseconds(1)));
+        tracker.Setup(t => t.HarvestFinal(It.IsAny<IReadOnlyList<DirtyBitmap>>())).Returns(new HarvestResult(0, TimeSpan.FromMilliseconds(1)));
+        tracker.SetupGet(t => t.FinalHarvestRearms).Returns(true);
         return tracker;
     }
 
