@@ -121,6 +121,9 @@ internal sealed class RoundSender
     /// </summary>
     internal ulong LastFlushPages { get; private set; }
 
+    /// <summary>How long building the round's last flush took.</summary>
+    internal TimeSpan LastFlushBuild { get; private set; }
+
     /// <summary>Pages sent as zero runs since <see cref="BeginRound"/>.</summary>
     internal ulong RoundZeroPages { get; private set; }
 
@@ -156,6 +159,7 @@ internal sealed class RoundSender
         _rounds++;
         RoundPages = 0;
         LastFlushPages = 0;
+        LastFlushBuild = TimeSpan.Zero;
         RoundZeroPages = 0;
         RoundCheapPages = 0;
         RoundCheapBytes = 0;
@@ -243,6 +247,7 @@ internal sealed class RoundSender
             position = AppendFrames(region, pages, position);
             TimeSpan build = _time.GetElapsedTime(t0);
             LastFlushPages = RoundPages - pagesBefore;
+            LastFlushBuild = build;
             _recordBuild?.Invoke(LastFlushPages, RoundCheapPages - cheapPagesBefore, build, FirstWrites - firstWritesBefore);
             RoundOtherBytes += (ulong)(_writer.BytesWritten - before) - (RoundCheapBytes - cheapBefore);
             await BoundedFlushAsync(ct).ConfigureAwait(false);

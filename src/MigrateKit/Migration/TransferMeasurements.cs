@@ -64,7 +64,7 @@ internal sealed partial class TransferMeasurements
     private BuildTotals _deltaPricing;
 
     // The destination's work per page once a round's bytes arrive: the RoundAck wait of re-send
-    // rounds sent in one flush, over their pages. Older rounds weigh half as much at each new round.
+    // rounds over their last flush's pages, where it tells. Older rounds weigh half as much at each new round.
     private BuildTotals _apply;
 
     // Whether a harvest after a re-send round was recorded: round 0's harvest is forgotten then.
@@ -129,13 +129,14 @@ internal sealed partial class TransferMeasurements
     /// <summary>
     /// Records the wait for a round's RoundAck after its last flush. The wait counts as sending
     /// time for the rounds' bandwidth (what the destination still had to apply is not left for
-    /// the switchover). A re-send round of <paramref name="roundPages"/> data pages sent in one
-    /// flush (<paramref name="lastFlushPages"/> is all of them) also measures the destination's
-    /// work per page: it began once the bytes arrived, as a switchover of small deltas does. After
-    /// several flushes the wait also holds what was still queued, and round 0's pages are first
-    /// touches, so neither tells.
+    /// the switchover). A re-send round's wait also measures the destination's work per page on
+    /// its last flush's <paramref name="lastFlushPages"/>: it began once their bytes arrived, as
+    /// a switchover's does. That holds for a round sent in one flush (all
+    /// <paramref name="roundPages"/>), and after several flushes where the wait was no longer
+    /// than building the last one (<paramref name="lastFlushBuild"/>): the destination had kept
+    /// pace, or the wait would hold what was still queued. Round 0's pages are first touches.
     /// </summary>
-    internal void RecordRoundAckWait(ulong lastFlushPages, ulong roundPages, TimeSpan wait)
+    internal void RecordRoundAckWait(ulong lastFlushPages, ulong roundPages, TimeSpan wait, TimeSpan lastFlushBuild = default)
     {
         _bandwidth.Record(0, wait);
         if (!Resending)
@@ -146,13 +147,13 @@ internal sealed partial class TransferMeasurements
         _resendBandwidth.Record(0, wait);
 
         // A few pages' wait is mostly the round trip.
-        if (lastFlushPages == roundPages && lastFlushPages >= MinBuildPages)
+        if (lastFlushPages >= MinBuildPages && (lastFlushPages == roundPages || wait <= lastFlushBuild))
         {
             _apply = _apply.Add(lastFlushPages, wait.TotalSeconds);
         }
     }
 
-    /// <summary>The destination's work per data page once it has the bytes, from re-send rounds sent in one flush; zero until one was.</summary>
+    /// <summary>The destination's work per data page once it has the bytes, from the re-send rounds whose wait tells it; zero until one did.</summary>
     internal TimeSpan ApplyTimePerPage => TimeSpan.FromSeconds(ApplySecondsPerPage);
 
     private double ApplySecondsPerPage => DestinationMeasured ? _apply.PerPage : 0;

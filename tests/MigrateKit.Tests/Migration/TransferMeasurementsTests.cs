@@ -193,6 +193,19 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    public void AfterSeveralFlushes_TheWaitMeasuresTheLastFlushsPages_WhereTheDestinationKeptPace()
+    {
+        TransferMeasurements m = Measurements(limit: null);
+        m.Resending = true;
+        m.RoundStarting();
+        m.RecordRoundAckWait(lastFlushPages: 256, roundPages: 10_000, TimeSpan.FromMilliseconds(2), lastFlushBuild: TimeSpan.FromMilliseconds(1));
+        Assert.AreEqual(TimeSpan.Zero, m.ApplyTimePerPage, "a wait longer than the last flush's build holds what was queued");
+
+        m.RecordRoundAckWait(lastFlushPages: 256, roundPages: 10_000, TimeSpan.FromMilliseconds(0.512), lastFlushBuild: TimeSpan.FromMilliseconds(1));
+        Assert.AreEqual(2.0, m.ApplyTimePerPage.TotalMicroseconds, 1e-6, "0.512 ms over the last flush's 256 pages");
+    }
+
+    [TestMethod]
     public void UntilTheDestinationsWorkIsMeasured_TheSwitchoverIsPricedAtTheRoundsRate()
     {
         TransferMeasurements m = Measurements(limit: null);
