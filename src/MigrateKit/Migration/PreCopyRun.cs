@@ -407,7 +407,7 @@ internal sealed class PreCopyRun
     /// Times a final harvest now, where the tracker's only reads: with every page pending, what it
     /// reports changes nothing, and later harvests report it again. A tracker's first final
     /// harvest is then priced by its own kind of walk, not by the pre-copy harvests, which also
-    /// re-arm what they report (a 1 GiB random writer's took 2.8-6.5 ms, its paused final 1.1-1.8 ms).
+    /// re-arm what they report (they priced a 1 GiB random writer's at 2.8-6.5 ms; it took 1.1-1.8 ms).
     /// </summary>
     private void ProbeFinalHarvest()
     {
