@@ -287,6 +287,18 @@ public sealed class DowntimeEstimator
         }
     }
 
+    /// <summary>
+    /// The final harvest's price over <paramref name="memoryBytes"/>, with
+    /// <paramref name="dirtyChunks"/> chunks written since the last harvest. It runs paused: this
+    /// machine's earlier ones price it, once there are a few; until then one timed in this
+    /// migration does, or else the pre-copy harvests (against the guest's writes, often slower).
+    /// </summary>
+    internal TimeSpan FinalHarvestCost(ulong memoryBytes, double? dirtyChunks)
+    {
+        double perByte = _finalHarvestSecondsPerByte > 0 ? _finalHarvestSecondsPerByte : _harvestSecondsPerByte;
+        return History?.FinalHarvestCost(HarvestKey, memoryBytes, dirtyChunks) ?? TimeSpan.FromSeconds(perByte * memoryBytes);
+    }
+
     /// <summary>Forgets the harvests seen so far: the next one sets the harvest cost afresh.</summary>
     internal void ForgetHarvests() => _harvestSecondsPerByte = 0;
 
@@ -331,11 +343,7 @@ public sealed class DowntimeEstimator
         double bandwidth = Math.Max(input.BandwidthBytesPerSecond, 1);
         double low = Math.Clamp(input.BandwidthLowBytesPerSecond ?? bandwidth, 1, bandwidth);
         double switchover = Math.Max(input.SwitchoverBandwidthBytesPerSecond ?? bandwidth, 1);
-        // The final harvest runs paused: this machine's earlier ones price it, once there are a
-        // few; until then one timed in this migration does, or else the pre-copy harvests (against
-        // the guest's writes, often slower).
-        double harvestSecondsPerByte = _finalHarvestSecondsPerByte > 0 ? _finalHarvestSecondsPerByte : _harvestSecondsPerByte;
-        TimeSpan harvest = History?.FinalHarvestCost(HarvestKey, input.MemoryBytes, input.HarvestChunks) ?? TimeSpan.FromSeconds(harvestSecondsPerByte * input.MemoryBytes);
+        TimeSpan harvest = FinalHarvestCost(input.MemoryBytes, input.HarvestChunks);
 
         TimeSpan rawTransfer;
         TimeSpan burstCredit;

@@ -379,15 +379,22 @@ internal sealed partial class TransferMeasurements
         }
     }
 
-    /// <summary>How many hot pages the policy lets the switchover take on top of its fixed costs.</summary>
+    /// <summary>
+    /// How many hot pages the policy lets the switchover take on top of its fixed costs, the final
+    /// harvest priced as the forecast prices it (a write-protect tracker's only reads, where the
+    /// pre-copy harvests also re-arm what they report and cost several times as much).
+    /// </summary>
     internal ulong DeferBudgetPages(MigrationPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
         double bandwidth = BandwidthLow();
-        var fixedCosts = new DowntimeBreakdown(Estimator.PauseCost, TimeSpan.FromSeconds(Estimator.HarvestCostPerGiB.TotalSeconds * _memoryBytes / (1UL << 30)),
+        var fixedCosts = new DowntimeBreakdown(Estimator.PauseCost, Estimator.FinalHarvestCost(_memoryBytes, HarvestChunks(SinceHarvest())),
             TimeSpan.Zero, TimeSpan.FromSeconds(DeviceStateBytes / bandwidth), Estimator.ResumeCost);
         return (ulong)(policy.DeferBudgetBytes(fixedCosts, bandwidth) / (_otherPageBytes + (SwitchoverSecondsPerPage * bandwidth)));
     }
+
+    /// <summary>How long the guest has written since the last harvest saw it: from the harvest's middle on.</summary>
+    private TimeSpan SinceHarvest() => (_lastHarvestDuration / 2) + _time.GetElapsedTime(_lastHarvest);
 
     /// <summary>Forecasts a switchover from the pages still pending (of which <paramref name="deferredPages"/> are deferred).</summary>
     /// <param name="round">The round just harvested.</param>
@@ -412,7 +419,7 @@ internal sealed partial class TransferMeasurements
         // (counted here as bytes at the bandwidth): under a limit with a full bucket, a switchover
         // of small deltas costs its build time, not nothing.
         double wire = (cheapPages * _cheapPageBytes) + ((pendingPages - cheapPages) * nonZero * _otherPageBytes);
-        TimeSpan since = (_lastHarvestDuration / 2) + _time.GetElapsedTime(_lastHarvest);
+        TimeSpan since = SinceHarvest();
         (TimeSpan? transfer, TimeSpan burstCredit) = SwitchoverTransfer(cheapPages, (pendingPages - cheapPages) * nonZero, wire, since, burstBytes);
         var input = new ForecastInput
         {

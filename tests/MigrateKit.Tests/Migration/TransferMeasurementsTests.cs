@@ -622,4 +622,26 @@ public sealed class TransferMeasurementsTests
         m.Estimator.ObservePause(TimeSpan.FromMilliseconds(150));
         Assert.AreEqual(0UL, m.DeferBudgetPages(policy));
     }
+
+    [TestMethod]
+    public void DeferBudgetPages_PricesTheFinalHarvest_AsTheForecastDoes_NotAtThePreCopyHarvests()
+    {
+        var options = new MigrationOptions { BandwidthLimit = MiB, MaxDowntime = TimeSpan.FromMilliseconds(100), TimeProvider = _time };
+        var policy = new MigrationPolicy(options);
+        TransferMeasurements m = new(options, 64 * MiB);
+
+        // Pre-copy harvests that re-arm what they report: 40 ms over the guest's 64 MiB.
+        m.RecordHarvest(new HarvestResult(0, TimeSpan.FromMilliseconds(40)), warmPages: 0);
+        Forecast forecast = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 0, deferredPages: 0, burstBytes: 0);
+        Assert.AreEqual(40, forecast.Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+        ulong precopyPriced = m.DeferBudgetPages(policy);
+
+        // A final harvest that only reads, timed at 4 ms: the forecast and the budget both take it.
+        m.Estimator.ObserveFinalHarvestProbe(TimeSpan.FromMilliseconds(4), 64 * MiB);
+        forecast = m.Forecast(round: 1, TimeSpan.FromSeconds(1), pendingPages: 0, deferredPages: 0, burstBytes: 0);
+        Assert.AreEqual(4, forecast.Breakdown.FinalHarvest.TotalMilliseconds, 1e-6);
+        ulong expected = policy.DeferBudgetBytes(new DowntimeBreakdown(TimeSpan.Zero, forecast.Breakdown.FinalHarvest, TimeSpan.Zero, TimeSpan.FromSeconds(512.0 / MiB), TimeSpan.Zero), MiB) / Wire;
+        Assert.AreEqual(expected, m.DeferBudgetPages(policy));
+        Assert.IsGreaterThan(precopyPriced, expected);
+    }
 }
