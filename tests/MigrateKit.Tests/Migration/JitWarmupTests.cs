@@ -53,6 +53,40 @@ public sealed class JitWarmupTests
     }
 
     [TestMethod]
+    public async Task APreparedAsyncMethod_CompilesItsBox_OnItsFirstResumptionByACompletingTask_OnlyOnce()
+    {
+        // The switchover's first wait that a completing task ends (the destination's Ready) compiled
+        // the runtime's box around its state machine there, in the downtime; Switchover.RunAsync
+        // is resumed once before the pause so that it is compiled by then.
+        JitWarmup.Prepare(typeof(Resumed));
+        JitWarmup.Prepare(typeof(ResumedTwin));
+        var cold = new TaskCompletionSource<int>();
+        var coldThen = new TaskCompletionSource<int>();
+        Task<int> coldRun = ResumedTwin.AddAsync(cold.Task, coldThen.Task);
+        long before = JitInfo.GetCompiledMethodCount(currentThread: true);
+        cold.SetResult(20);
+        long firstResumption = JitInfo.GetCompiledMethodCount(currentThread: true) - before;
+        before = JitInfo.GetCompiledMethodCount(currentThread: true);
+        coldThen.SetResult(1);
+        long secondResumption = JitInfo.GetCompiledMethodCount(currentThread: true) - before;
+
+        // Resumed once on another thread first, as Switchover.RunAsync is by a timer.
+        var warm = new TaskCompletionSource<int>();
+        var warmThen = new TaskCompletionSource<int>();
+        Task<int> warmRun = Resumed.AddAsync(warm.Task, warmThen.Task);
+        await Task.Run(() => warm.SetResult(20));
+        before = JitInfo.GetCompiledMethodCount(currentThread: true);
+        warmThen.SetResult(1);
+        long afterAnEarlierResumption = JitInfo.GetCompiledMethodCount(currentThread: true) - before;
+
+        Assert.IsGreaterThanOrEqualTo(1L, firstResumption, $"methods compiled when the prepared method was first resumed: {firstResumption}");
+        Assert.AreEqual(0L, secondResumption, $"methods compiled when it was resumed again: {secondResumption}");
+        Assert.AreEqual(0L, afterAnEarlierResumption, $"methods compiled when its twin, resumed once before, was resumed here: {afterAnEarlierResumption}");
+        Assert.AreEqual(21, await coldRun.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.AreEqual(21, await warmRun.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [TestMethod]
     public void Prepare_RecordsEachTypeOnce()
     {
         JitWarmup.Prepare(typeof(Waiter));
@@ -79,6 +113,16 @@ public sealed class JitWarmupTests
             await Task.Yield();
             return (first * 2).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
+    }
+
+    private static class Resumed
+    {
+        internal static async Task<int> AddAsync(Task<int> first, Task<int> second) => await first.ConfigureAwait(false) + await second.ConfigureAwait(false);
+    }
+
+    private static class ResumedTwin
+    {
+        internal static async Task<int> AddAsync(Task<int> first, Task<int> second) => await first.ConfigureAwait(false) + await second.ConfigureAwait(false);
     }
 
     private static class Quick
