@@ -97,13 +97,14 @@ internal sealed class Switchover
 
     internal async Task<SwitchoverResult> RunAsync(CancellationToken ct)
     {
-        if (Interlocked.Exchange(ref _resumed, 1) == 0)
+        if (Volatile.Read(ref _resumed) == 0)
         {
             // This method's state machine is resumed once before the pause: the first resumption
             // by a completing task compiles the runtime's box around it, 0.2 ms that would
             // otherwise fall between the destination's Ready and the Commit (JitInfo counted one
-            // method compiled there). A resumption by a yield takes another path and compiles not it.
+            // method compiled there). A yield resumes it through another method, so a timer does.
             await Task.Delay(1, ct).ConfigureAwait(false);
+            Volatile.Write(ref _resumed, 1);
         }
 
         TimeProvider time = _options.TimeProvider;
