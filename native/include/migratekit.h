@@ -115,7 +115,7 @@ MK_EXPORT int mk_path_is_socket(const char *path, int *out_is_socket);
 /* ---- memory ---------------------------------------------------------- */
 
 /* Anonymous private mapping of size bytes (a page multiple), MAP_NORESERVE,
- * zero-filled; *out_addr receives it. */
+ * zero-filled; *out_addr receives it. From 2 MiB up it starts on a 2 MiB boundary. */
 MK_EXPORT int mk_mmap_anonymous(uint64_t size, void **out_addr);
 
 /* munmap(2). */
@@ -279,6 +279,10 @@ MK_EXPORT int mk_pages_present(void *addr, uint64_t len, uint64_t *bitmap, uint6
 /* Populates [addr, addr+len) for writing in one call (MADV_POPULATE_WRITE,
  * Linux 5.14+), instead of one page fault per page. -EINVAL on older kernels. */
 MK_EXPORT int mk_populate_write(void *addr, uint64_t len);
+
+/* Asks for transparent huge pages over [addr, addr+len) (MADV_HUGEPAGE): the
+ * kernel then backs each aligned 2 MiB of it with one page where it can. */
+MK_EXPORT int mk_advise_huge(void *addr, uint64_t len);
 
 /* Moves the calling thread to SCHED_IDLE: it runs only on a CPU nothing else
  * wants, so background work never slows the threads that migrate or run a

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -87,10 +88,24 @@ int mk_mmap_anonymous(uint64_t size, void **out_addr)
     long page = sysconf(_SC_PAGESIZE);
     if (size == 0 || size % (uint64_t)page != 0 || out_addr == NULL)
         return -EINVAL;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Large mappings start on a 2 MiB boundary, so huge pages (THP, or KVM's large
+     * mappings of the slot) can back all of it: map 2 MiB more and trim both ends. */
+    const uint64_t huge = 2u << 20;
+    uint64_t extra = size >= huge ? huge : 0;
+    if (size > UINT64_MAX - extra)
+        return -EINVAL;
+    uint8_t *p = mmap(NULL, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
-    *out_addr = p;
+    uint8_t *start = p;
+    if (extra != 0) {
+        start = (uint8_t *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+        if (start > p)
+            munmap(p, (size_t)(start - p));
+        if (p + extra > start)
+            munmap(start + size, (size_t)(p + extra - start));
+    }
+    *out_addr = start;
     return 0;
 }
 

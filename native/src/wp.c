@@ -218,6 +218,13 @@ int mk_populate_write(void *addr, uint64_t len)
     return r < 0 ? -errno : 0;
 }
 
+int mk_advise_huge(void *addr, uint64_t len)
+{
+    if (addr == NULL || len == 0 || ((uintptr_t)addr | len) % 4096 != 0)
+        return -EINVAL;
+    return madvise(addr, len, MADV_HUGEPAGE) < 0 ? -errno : 0;
+}
+
 int mk_thread_idle(void)
 {
     struct sched_param param = { .sched_priority = 0 };

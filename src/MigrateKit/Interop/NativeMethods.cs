@@ -37,6 +37,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_populate_write")]
     internal static partial int PopulateWrite(nint address, ulong length);
 
+    [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_advise_huge")]
+    internal static partial int AdviseHuge(nint address, ulong length);
+
     [LibraryImport(Libraries.MigrateKit, EntryPoint = "mk_thread_idle")]
     internal static partial int ThreadIdle();
 

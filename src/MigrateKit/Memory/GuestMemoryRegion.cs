@@ -117,6 +117,14 @@ public sealed unsafe class GuestMemoryRegion
         return NativeMethods.PopulateWrite(_mapping.DangerousGetHandle() + (nint)(firstPage * GuestMemoryLayout.PageSize), pageCount * GuestMemoryLayout.PageSize) == 0;
     }
 
+    /// <summary>Asks the kernel to back the region with transparent huge pages where it can; false where it will not.</summary>
+    internal bool TryAdviseHugePages()
+    {
+        ThrowIfReleased();
+        using var lease = new HandleLease(_mapping);
+        return NativeMethods.AdviseHuge(_mapping.DangerousGetHandle(), Size) == 0;
+    }
+
     /// <summary>
     /// Writes to each of <paramref name="pageCount"/> pages from <paramref name="firstPage"/>
     /// without changing a byte: an atomic compare-and-exchange of its first word with itself,

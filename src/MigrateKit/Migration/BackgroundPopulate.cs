@@ -46,9 +46,14 @@ internal abstract class BackgroundPopulate : IDisposable
         _thread?.Join();
     }
 
-    /// <summary>Starts the thread; a derived constructor calls it last, once its own fields are set.</summary>
+    /// <summary>Starts the thread once, unless it was stopped first; a derived class calls it once its own fields are set.</summary>
     private protected void Start(string name)
     {
+        if (_stop || _thread is not null)
+        {
+            return;
+        }
+
         _thread = new Thread(Run) { IsBackground = true, Name = name };
         _thread.Start();
     }

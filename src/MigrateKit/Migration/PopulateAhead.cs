@@ -29,7 +29,8 @@ internal sealed class PopulateAhead : BackgroundPopulate
     /// <param name="regions">The destination's regions; null where the region already held data (it is left alone).</param>
     /// <param name="windowPages">How far past the data to back memory.</param>
     /// <param name="chunkPages">Pages per populate call, at most <paramref name="windowPages"/>.</param>
-    internal PopulateAhead(IReadOnlyList<GuestMemoryRegion?> regions, ulong windowPages = WindowPages, ulong chunkPages = ChunkPages)
+    /// <param name="begin">Whether the thread starts now; otherwise at <see cref="Begin"/>.</param>
+    internal PopulateAhead(IReadOnlyList<GuestMemoryRegion?> regions, ulong windowPages = WindowPages, ulong chunkPages = ChunkPages, bool begin = true)
         : base(regions, idle: false)
     {
         ArgumentOutOfRangeException.ThrowIfZero(chunkPages);
@@ -38,6 +39,15 @@ internal sealed class PopulateAhead : BackgroundPopulate
         _chunk = chunkPages;
         _data = new ulong[Regions.Length];
         _populated = new ulong[Regions.Length];
+        if (begin)
+        {
+            Begin();
+        }
+    }
+
+    /// <summary>Starts the thread, once, if a region needs it and it was not disposed first.</summary>
+    internal void Begin()
+    {
         if (Array.Exists(Regions, r => r is not null))
         {
             Start("populate ahead");

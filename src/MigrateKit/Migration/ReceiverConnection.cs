@@ -340,6 +340,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         ReceiverTelemetry.Started(memoryBytes);
         _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, session.Target.EstimateResumeCost()));
         _replyPending = true;
+        session.StartPopulating();
     }
 
     public void OnResume(MigrationResume resume)

@@ -55,12 +55,23 @@ internal sealed class ReceiverSession
         {
             // Memory the target already holds (a reused VM, loaded firmware) is cleared by
             // zero runs like pages this session wrote; fresh memory has nothing populated.
+            // Fresh memory is backed by huge pages where the kernel allows: a 2 MiB page costs one
+            // fault where 512 small ones each cost one, which a paravirtual host makes expensive
+            // (docs/BENCHMARKS.md, "Huge pages for the destination's fresh memory").
             _fresh[i] = _regions[i].MarkPopulatedPages(_written[i]) == 0 ? _regions[i] : null;
+            _ = _fresh[i]?.TryAdviseHugePages();
         }
 
         StreamRehearsal.Run(_regions[0], []);
-        _ahead = new PopulateAhead(_fresh);
+        _ahead = new PopulateAhead(_fresh, begin: false);
     }
+
+    /// <summary>
+    /// Starts backing fresh memory ahead of the data. The receiver calls it once its HelloAck is
+    /// queued: the populate thread's faults hold the process's memory map lock, which the work
+    /// before the answer (the target's resume estimate, its JIT) needs too.
+    /// </summary>
+    internal void StartPopulating() => _ahead.Begin();
 
     internal MigrationHello Hello { get; }
 

@@ -21,6 +21,21 @@ public sealed class GuestMemoryLayoutTests
     }
 
     [TestMethod]
+    public unsafe void RegionsFromTwoMiB_StartOnATwoMiBBoundary_AndAreWholeAndZero()
+    {
+        using var layout = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, 2 * MiB), new GuestMemoryRegionSpec(4 * MiB, 6 * MiB + Page), new GuestMemoryRegionSpec(16 * MiB, MiB)]);
+        Assert.AreEqual(0UL, (ulong)layout.Regions[0].Pointer % (2 * MiB));
+        Assert.AreEqual(0UL, (ulong)layout.Regions[1].Pointer % (2 * MiB));
+        Assert.AreEqual(0UL, (ulong)layout.Regions[2].Pointer % Page);
+        foreach (GuestMemoryRegion region in layout.Regions)
+        {
+            // Every byte is mapped and zero; writing the last page proves the trim left it.
+            Assert.IsLessThan(0, region.GetSpan(0, (int)region.Size).IndexOfAnyExcept((byte)0));
+            region.GetPage(region.PageCount - 1).Fill(9);
+        }
+    }
+
+    [TestMethod]
     public void NullRegions_Throws() =>
         Assert.ThrowsExactly<ArgumentNullException>(() => new GuestMemoryLayout(null!));
 

@@ -45,6 +45,33 @@ public sealed class PopulateAheadTests
     }
 
     [TestMethod]
+    public void NotBegun_BacksNothing_UntilBegin()
+    {
+        using GuestMemoryLayout memory = FreshMemory.Of(512);
+        GuestMemoryRegion region = memory.Regions[0];
+        using var ahead = new PopulateAhead([region], windowPages: 256, chunkPages: 64, begin: false);
+        Thread.Sleep(50);
+        Assert.IsFalse(ahead.Covers(0, 1));
+        Assert.AreEqual(0UL, FreshMemory.Populated(region).Count());
+
+        ahead.Begin();
+        ahead.Begin();
+        Assert.IsTrue(SpinWait.SpinUntil(() => ahead.Covers(0, 256), Patience));
+    }
+
+    [TestMethod]
+    public void Begin_AfterDispose_StartsNothing()
+    {
+        using GuestMemoryLayout memory = FreshMemory.Of(512);
+        var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 256, chunkPages: 64, begin: false);
+        ahead.Dispose();
+        ahead.Begin();
+        Thread.Sleep(50);
+        Assert.IsTrue(ahead.Finished);
+        Assert.AreEqual(0UL, FreshMemory.Populated(memory.Regions[0]).Count());
+    }
+
+    [TestMethod]
     public void RegionsThatHeldData_AreLeftAlone()
     {
         using GuestMemoryLayout memory = FreshMemory.Of(256);

@@ -3,6 +3,7 @@ using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Transport;
 
@@ -183,6 +184,44 @@ public sealed class ReceiverSessionTests
         using (target)
         {
             await test(session, target, new ReceiverConnection(new MigrationReceiverOptions(), _ => throw new AssertFailedException("never built"), NullLogger.Instance, null, destination));
+        }
+    }
+
+    [TestMethod]
+    public void FreshMemory_IsAdvisedHugePages_AndBackedAheadOnlyOnceStarted()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        using (target)
+        {
+            GuestMemoryRegion region = target.Memory.Regions[0];
+            Assert.IsTrue(FreshMemory.AdvisedHugePages(region));
+            System.Threading.Thread.Sleep(50);
+            Assert.AreEqual(0UL, FreshMemory.Populated(region).Count(), "nothing backed before the HelloAck is queued");
+
+            session.StartPopulating();
+            Assert.IsTrue(System.Threading.SpinWait.SpinUntil(() => FreshMemory.Populated(region).Count() > 0, TimeSpan.FromSeconds(30)));
+            session.MarkComplete();
+        }
+    }
+
+    [TestMethod]
+    public void MemoryThatHeldData_IsLeftAsItWas()
+    {
+        TestTarget? built = null;
+        ReceiverSession session = ReceiverSession.Open(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20), new MigrationReceiverOptions(), hello =>
+        {
+            built = new TestTarget(hello);
+            built.Memory.Regions[0].GetPage(3).Fill(1);
+            return built;
+        });
+        TestTarget target = built!;
+        using (target)
+        {
+            Assert.IsFalse(FreshMemory.AdvisedHugePages(target.Memory.Regions[0]), "a target's own memory keeps its pages");
+            session.StartPopulating();
+            System.Threading.Thread.Sleep(50);
+            Assert.AreEqual(1UL, FreshMemory.Populated(target.Memory.Regions[0]).Count());
+            session.MarkComplete();
         }
     }
 
