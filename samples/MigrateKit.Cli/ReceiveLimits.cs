@@ -37,6 +37,11 @@ internal sealed class ReceiveLimits
         DefaultValueFactory = _ => "60s",
     };
 
+    internal Option<bool> NoHugePages { get; } = new("--no-huge-pages")
+    {
+        Description = "Back the VM's memory with 4 KiB pages only: a sparse guest then takes no more memory here than its data, at one fault per page.",
+    };
+
     internal void AddTo(Command command)
     {
         command.Options.Add(Vm);
@@ -46,6 +51,7 @@ internal sealed class ReceiveLimits
         command.Options.Add(MaxRegions);
         command.Options.Add(MaxVcpus);
         command.Options.Add(ReconnectTimeout);
+        command.Options.Add(NoHugePages);
     }
 
     /// <summary>Reads and checks the options; a bad value is a <see cref="FormatException"/> naming the option.</summary>
@@ -73,6 +79,7 @@ internal sealed class ReceiveLimits
             // Without --max-vcpus, expecting exactly N vCPUs accepts N.
             MaxVcpus = p.GetValue(MaxVcpus) ?? Math.Max(new MigrationReceiverOptions().MaxVcpus, vcpus ?? 0),
             ReconnectTimeout = CliInput.Parse(p, ReconnectTimeout, Units.ParseDuration),
+            HugePages = !p.GetValue(NoHugePages),
         };
         CliInput.Validate(options.Validate, new Dictionary<string, Option>
         {

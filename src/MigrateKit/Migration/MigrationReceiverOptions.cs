@@ -78,6 +78,18 @@ public sealed class MigrationReceiverOptions
     /// <value>The default is 60 s: enough for a source's retries with backoff over a link that comes back.</value>
     public TimeSpan ReconnectTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Whether the destination asks the kernel for transparent huge pages (<c>MADV_HUGEPAGE</c>)
+    /// on guest memory that holds nothing when the session starts, as QEMU does for guest RAM.
+    /// Receiving into huge pages costs one fault per 2 MiB instead of one per 4 KiB page. But a
+    /// huge page is backed whole once any of its pages receives data, so a guest with sparse data
+    /// takes more memory at the destination than at the source. Memory the target already holds
+    /// keeps its pages either way, and the host's own setting
+    /// (<c>/sys/kernel/mm/transparent_hugepage/enabled</c> set to <c>never</c>) overrides this.
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool HugePages { get; init; } = true;
+
     /// <summary>The clock of the handshake and idle timeouts; a test passes a fake one.</summary>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

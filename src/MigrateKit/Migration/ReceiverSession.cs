@@ -36,7 +36,7 @@ internal sealed class ReceiverSession
     private bool _attachedBefore;
     private bool _releaseOnDetach;
 
-    private ReceiverSession(MigrationHello hello, IMigrationTarget target)
+    private ReceiverSession(MigrationHello hello, IMigrationTarget target, bool hugePages)
     {
         Hello = hello;
         Target = target;
@@ -55,11 +55,14 @@ internal sealed class ReceiverSession
         {
             // Memory the target already holds (a reused VM, loaded firmware) is cleared by
             // zero runs like pages this session wrote; fresh memory has nothing populated.
-            // Fresh memory is backed by huge pages where the kernel allows: a 2 MiB page costs one
-            // fault where 512 small ones each cost one, which a paravirtual host makes expensive
-            // (docs/BENCHMARKS.md, "Huge pages for the destination's fresh memory").
+            // Fresh memory is backed by huge pages where asked and the kernel allows: a 2 MiB page
+            // costs one fault where 512 small ones each cost one, which a paravirtual host makes
+            // expensive (docs/BENCHMARKS.md, "Huge pages for the destination's fresh memory").
             _fresh[i] = _regions[i].MarkPopulatedPages(_written[i]) == 0 ? _regions[i] : null;
-            _ = _fresh[i]?.TryAdviseHugePages();
+            if (hugePages)
+            {
+                _ = _fresh[i]?.TryAdviseHugePages();
+            }
         }
 
         StreamRehearsal.Run(_regions[0], []);
@@ -165,7 +168,7 @@ internal sealed class ReceiverSession
     {
         // Before the target is built or any per-page state allocated: the peer's Hello is a claim.
         options.Check(hello);
-        return new ReceiverSession(hello, createTarget(hello));
+        return new ReceiverSession(hello, createTarget(hello), options.HugePages);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

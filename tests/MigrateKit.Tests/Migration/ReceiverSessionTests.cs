@@ -205,6 +205,19 @@ public sealed class ReceiverSessionTests
     }
 
     [TestMethod]
+    public void WithoutHugePages_FreshMemoryKeepsSmallPages()
+    {
+        TestTarget? built = null;
+        ReceiverSession session = ReceiverSession.Open(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20), new MigrationReceiverOptions { HugePages = false }, hello => built = new TestTarget(hello));
+        TestTarget target = built!;
+        using (target)
+        {
+            Assert.IsFalse(FreshMemory.AdvisedHugePages(target.Memory.Regions[0]));
+            session.MarkComplete();
+        }
+    }
+
+    [TestMethod]
     public void MemoryThatHeldData_IsLeftAsItWas()
     {
         TestTarget? built = null;
