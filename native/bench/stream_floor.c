@@ -202,15 +202,15 @@ static void report(enum mode mode, size_t bytes, double seconds, int buffer, int
     fflush(stdout);
 }
 
-/* Fills a source, measures one transfer into fresh memory and reports it through fd: all
- * in a child process, so that no measurement receives into frames an earlier one freed. A
- * paravirtual host backs such frames already; a new destination's memory it has to back
- * first, which took 6x as long on one (docs/BENCHMARKS.md). */
 struct result {
     double seconds;
     int verified;
 };
 
+/* Fills a source and measures one transfer into fresh memory in a child process, which
+ * reports the result through a pipe: no measurement receives into frames an earlier one
+ * freed. A paravirtual host backs such frames already, while a new destination's memory it
+ * must back first, which took 6x as long on one (docs/BENCHMARKS.md). */
 static struct result measure_in_child(size_t bytes, enum mode mode, int buffer)
 {
     int fds[2];
