@@ -29,8 +29,8 @@ internal sealed class PopulateAhead : BackgroundPopulate
     /// <param name="regions">The destination's regions; null where the region already held data (it is left alone).</param>
     /// <param name="windowPages">How far past the data to back memory.</param>
     /// <param name="chunkPages">Pages per populate call, at most <paramref name="windowPages"/>.</param>
-    /// <param name="begin">Whether the thread starts now; otherwise at <see cref="Begin"/>.</param>
-    internal PopulateAhead(IReadOnlyList<GuestMemoryRegion?> regions, ulong windowPages = WindowPages, ulong chunkPages = ChunkPages, bool begin = true)
+    /// <remarks>The thread starts at <see cref="Begin"/>.</remarks>
+    internal PopulateAhead(IReadOnlyList<GuestMemoryRegion?> regions, ulong windowPages = WindowPages, ulong chunkPages = ChunkPages)
         : base(regions, idle: false)
     {
         ArgumentOutOfRangeException.ThrowIfZero(chunkPages);
@@ -39,10 +39,6 @@ internal sealed class PopulateAhead : BackgroundPopulate
         _chunk = chunkPages;
         _data = new ulong[Regions.Length];
         _populated = new ulong[Regions.Length];
-        if (begin)
-        {
-            Begin();
-        }
     }
 
     /// <summary>Starts the thread, once, if a region needs it and it was not disposed first.</summary>

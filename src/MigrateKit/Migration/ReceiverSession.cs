@@ -66,7 +66,7 @@ internal sealed class ReceiverSession
         }
 
         StreamRehearsal.Run(_regions[0], []);
-        _ahead = new PopulateAhead(_fresh, begin: false);
+        _ahead = new PopulateAhead(_fresh);
     }
 
     /// <summary>

@@ -17,6 +17,7 @@ public sealed class PopulateAheadTests
         using GuestMemoryLayout memory = FreshMemory.Of(1024);
         GuestMemoryRegion region = memory.Regions[0];
         using var ahead = new PopulateAhead([region], windowPages: 256, chunkPages: 64);
+        ahead.Begin();
 
         Assert.IsTrue(SpinWait.SpinUntil(() => ahead.Covers(0, 256), Patience));
         Thread.Sleep(50);
@@ -37,6 +38,7 @@ public sealed class PopulateAheadTests
     {
         using GuestMemoryLayout memory = FreshMemory.Of(512);
         using var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 256, chunkPages: 64);
+        ahead.Begin();
         ahead.Advance(0, 300);
         Assert.IsTrue(SpinWait.SpinUntil(() => ahead.Covers(0, 512), Patience));
 
@@ -49,7 +51,7 @@ public sealed class PopulateAheadTests
     {
         using GuestMemoryLayout memory = FreshMemory.Of(512);
         GuestMemoryRegion region = memory.Regions[0];
-        using var ahead = new PopulateAhead([region], windowPages: 256, chunkPages: 64, begin: false);
+        using var ahead = new PopulateAhead([region], windowPages: 256, chunkPages: 64);
         Thread.Sleep(50);
         Assert.IsFalse(ahead.Covers(0, 1));
         Assert.AreEqual(0UL, FreshMemory.Populated(region).Count());
@@ -63,7 +65,7 @@ public sealed class PopulateAheadTests
     public void Begin_AfterDispose_StartsNothing()
     {
         using GuestMemoryLayout memory = FreshMemory.Of(512);
-        var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 256, chunkPages: 64, begin: false);
+        var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 256, chunkPages: 64);
         ahead.Dispose();
         ahead.Begin();
         Thread.Sleep(50);
@@ -76,6 +78,7 @@ public sealed class PopulateAheadTests
     {
         using GuestMemoryLayout memory = FreshMemory.Of(256);
         using var ahead = new PopulateAhead([null], windowPages: 256, chunkPages: 64);
+        ahead.Begin();
         Thread.Sleep(50);
         Assert.IsFalse(ahead.Covers(0, 1));
         Assert.AreEqual(0UL, FreshMemory.Populated(memory.Regions[0]).Count());
@@ -86,6 +89,7 @@ public sealed class PopulateAheadTests
     {
         GuestMemoryLayout memory = FreshMemory.Of(1024);
         var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 1024, chunkPages: 1);
+        ahead.Begin();
         ahead.Dispose();
         ulong populated = FreshMemory.Populated(memory.Regions[0]).Count();
         Thread.Sleep(50);
@@ -100,6 +104,7 @@ public sealed class PopulateAheadTests
         GuestMemoryLayout memory = FreshMemory.Of(1024);
         memory.Dispose();
         using var ahead = new PopulateAhead([memory.Regions[0]], windowPages: 256, chunkPages: 64);
+        ahead.Begin();
         Thread.Sleep(50);
         Assert.IsFalse(ahead.Covers(0, 1));
     }
