@@ -65,6 +65,9 @@ internal static partial class MigrationLog
     [LoggerMessage(20, LogLevel.Information, "Receiving {Source}: {MemoryBytes} bytes in {Regions} regions, {Vcpus} vCPUs, protocol v{Version}")]
     internal static partial void ReceiveStarting(ILogger logger, string source, ulong memoryBytes, int regions, int vcpus, int version);
 
+    [LoggerMessage(32, LogLevel.Information, "Memory for {Source}: {FreshBytes} bytes fresh, {HugePageBytes} of them advised to use huge pages")]
+    internal static partial void ReceiveMemory(ILogger logger, string source, ulong freshBytes, ulong hugePageBytes);
+
     [LoggerMessage(21, LogLevel.Debug, "Round {Round} of {Source} applied: {Pages} pages and {ZeroPages} zero pages so far, {BytesRead} bytes read")]
     internal static partial void RoundReceived(ILogger logger, int round, string source, ulong pages, ulong zeroPages, long bytesRead);
 

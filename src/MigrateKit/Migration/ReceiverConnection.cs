@@ -341,6 +341,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, session.Target.EstimateResumeCost()));
         _replyPending = true;
         session.StartPopulating();
+        MigrationLog.ReceiveMemory(_logger, hello.SourceName, session.FreshBytes, session.HugePageBytes);
     }
 
     public void OnResume(MigrationResume resume)

@@ -59,9 +59,10 @@ internal sealed class ReceiverSession
             // costs one fault where 512 small ones each cost one, which a paravirtual host makes
             // expensive (docs/BENCHMARKS.md, "Huge pages for the destination's fresh memory").
             _fresh[i] = _regions[i].MarkPopulatedPages(_written[i]) == 0 ? _regions[i] : null;
-            if (hugePages)
+            FreshBytes += _fresh[i]?.Size ?? 0;
+            if (hugePages && _fresh[i]?.TryAdviseHugePages() == true)
             {
-                _ = _fresh[i]?.TryAdviseHugePages();
+                HugePageBytes += _fresh[i]!.Size;
             }
         }
 
@@ -77,6 +78,12 @@ internal sealed class ReceiverSession
     internal void StartPopulating() => _ahead.Begin();
 
     internal MigrationHello Hello { get; }
+
+    /// <summary>The bytes of memory that held nothing before the session.</summary>
+    internal ulong FreshBytes { get; }
+
+    /// <summary>The bytes of fresh memory the kernel took the huge-page advice for.</summary>
+    internal ulong HugePageBytes { get; }
 
     internal Guid Id => Hello.SessionId;
 

@@ -10,6 +10,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.IntegrationTests.Migration;
+using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Tests.Cli;
 using MigrateKit.Tests.Transport;
 
@@ -111,6 +112,32 @@ public sealed class CliReceiveTests
         Assert.AreEqual(4, receive.ExitCode, Text(stderr));
         StringAssert.Contains(Text(stderr), Refusal);
         Assert.IsFalse(File.Exists(path), "the socket file outlived the receiver");
+    }
+
+    [TestMethod]
+    [DataRow(false, DisplayName = "default: huge pages")]
+    [DataRow(true, DisplayName = "--no-huge-pages")]
+    public async Task Receive_AdvisesHugePagesForFreshMemory_UnlessTold(bool noHugePages)
+    {
+        WriteTrackingRequirement.Require();
+        string path = Path.Combine(_dir, "huge.sock");
+        string[] receiveArgs = ["receive", "--listen", "unix:" + path, "--vm", "hostvm", "--once", "--verbose", "--verify-passes", "1"];
+        Task<(int Exit, string Stdout, string Stderr)> receiving = Task.Run(() => CliProcess.Run(noHugePages ? [.. receiveArgs, "--no-huge-pages"] : receiveArgs, TimeSpan.FromMinutes(2)));
+        var waited = Stopwatch.StartNew();
+        while (!File.Exists(path))
+        {
+            Assert.IsFalse(receiving.IsCompleted, "receive ended before it listened");
+            Assert.IsLessThan(Timeout, waited.Elapsed, "receive did not listen");
+            await Task.Delay(50);
+        }
+
+        (int exit, _, string sendErr) = CliProcess.Run(["send", "--to", "unix:" + path, "--vm", "hostvm", "--memory", "32MiB", "--workload", "verify", "--hot", "4MiB", "--json"], TimeSpan.FromMinutes(2));
+        Assert.AreEqual(0, exit, sendErr);
+        (int receiveExit, _, string receiveErr) = await receiving.WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.AreEqual(0, receiveExit, receiveErr);
+
+        // 32 MiB of fresh memory: advised whole by default, not at all when told.
+        StringAssert.Contains(receiveErr, $"33554432 bytes fresh, {(noHugePages ? 0 : 33554432)} of them advised to use huge pages");
     }
 
     private static Task<List<ReceivedFrame>> SendHostileHelloAsync(string path) =>

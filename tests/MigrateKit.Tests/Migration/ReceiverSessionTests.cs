@@ -195,6 +195,8 @@ public sealed class ReceiverSessionTests
         {
             GuestMemoryRegion region = target.Memory.Regions[0];
             Assert.IsTrue(FreshMemory.AdvisedHugePages(region));
+            Assert.AreEqual(region.Size, session.FreshBytes);
+            Assert.AreEqual(region.Size, session.HugePageBytes);
             System.Threading.Thread.Sleep(50);
             Assert.AreEqual(0UL, FreshMemory.Populated(region).Count(), "nothing backed before the HelloAck is queued");
 
@@ -213,6 +215,8 @@ public sealed class ReceiverSessionTests
         using (target)
         {
             Assert.IsFalse(FreshMemory.AdvisedHugePages(target.Memory.Regions[0]));
+            Assert.AreEqual(target.Memory.Regions[0].Size, session.FreshBytes);
+            Assert.AreEqual(0UL, session.HugePageBytes);
             session.MarkComplete();
         }
     }
@@ -231,6 +235,8 @@ public sealed class ReceiverSessionTests
         using (target)
         {
             Assert.IsFalse(FreshMemory.AdvisedHugePages(target.Memory.Regions[0]), "a target's own memory keeps its pages");
+            Assert.AreEqual(0UL, session.FreshBytes);
+            Assert.AreEqual(0UL, session.HugePageBytes);
             session.StartPopulating();
             System.Threading.Thread.Sleep(50);
             Assert.AreEqual(1UL, FreshMemory.Populated(target.Memory.Regions[0]).Count());
