@@ -212,7 +212,7 @@ public sealed class EngineTelemetryTests
 
         Logged[] receiver = receiverLog.Entries;
         Assert.AreSequenceEqual(
-            new[] { "ReceiveStarting", "RoundReceived", "RoundReceived", "RoundReceived", "SwitchoverReceived", "Received" },
+            new[] { "ReceiveStarting", "ReceiveMemory", "RoundReceived", "RoundReceived", "RoundReceived", "SwitchoverReceived", "Received" },
             receiver.Select(e => e.EventId.Name).ToArray());
         Assert.AreEqual("vm-under-test", receiver[0].State["Source"]);
     }
