@@ -37,6 +37,16 @@ public sealed class DowntimeEstimator
     public string HistoryKey { get; set; } = string.Empty;
 
     /// <summary>
+    /// A broader kind of migration in <see cref="History"/>: each switchover is recorded under it
+    /// as well as under <see cref="HistoryKey"/>, and its correction applies while
+    /// <see cref="HistoryKey"/> has no switchover yet. The engine learns per destination (whose
+    /// checks, start and round trips are its own) and prices a destination it never migrated to
+    /// by every destination's switchovers.
+    /// </summary>
+    /// <value>The default is null: no fallback.</value>
+    public string? HistoryFallbackKey { get; set; }
+
+    /// <summary>
     /// The kind of final harvest in <see cref="History"/>; null: <see cref="HistoryKey"/>. A paused
     /// harvest's cost depends on the tracker and on the memory it walks, not on the bandwidth, so
     /// kinds of migration that differ only in that can share what their harvests taught.
@@ -168,8 +178,19 @@ public sealed class DowntimeEstimator
     /// </summary>
     /// <param name="actual">The downtime measured.</param>
     /// <param name="actualTransfer">Its transfer part (pages and device state), where measured: only switchovers that give it correct the transfer forecast.</param>
-    public void ObserveSwitchover(TimeSpan actual, TimeSpan? actualTransfer = null) =>
-        History?.Record(HistoryKey, _lastRaw.Transfer + _lastRaw.DeviceState, _lastRaw.Pause + _lastRaw.FinalHarvest + _lastRaw.Resume, actual, actualTransfer);
+    public void ObserveSwitchover(TimeSpan actual, TimeSpan? actualTransfer = null)
+    {
+        TimeSpan transfer = _lastRaw.Transfer + _lastRaw.DeviceState;
+        TimeSpan fixedCosts = _lastRaw.Pause + _lastRaw.FinalHarvest + _lastRaw.Resume;
+        History?.Record(HistoryKey, transfer, fixedCosts, actual, actualTransfer);
+        if (HistoryFallbackKey is { } all && all != HistoryKey)
+        {
+            History?.Record(all, transfer, fixedCosts, actual, actualTransfer);
+        }
+    }
+
+    /// <summary>The key whose switchovers correct the forecast: <see cref="HistoryKey"/> once it has one, <see cref="HistoryFallbackKey"/> before.</summary>
+    internal string CorrectionKey => HistoryFallbackKey is { } all && History is { } history && history.Count(HistoryKey) == 0 ? all : HistoryKey;
 
     /// <summary>Records how long the switchover's final harvest took (paused) in <see cref="History"/>, for the next forecasts' harvest part.</summary>
     /// <param name="duration">From the pause to the end of the final harvest.</param>
@@ -212,7 +233,7 @@ public sealed class DowntimeEstimator
         TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / switchover);
         _lastRaw = new DowntimeBreakdown(PauseCost, harvest, rawTransfer, device, ResumeCost);
 
-        DowntimeCorrection c = History?.Correction(HistoryKey) ?? DowntimeCorrection.None;
+        DowntimeCorrection c = History?.Correction(CorrectionKey) ?? DowntimeCorrection.None;
         TimeSpan transfer = rawTransfer * c.TransferRatio;
         TimeSpan resume = TimeSpan.FromTicks(Math.Max(0, (ResumeCost + c.FixedBias).Ticks));
         var breakdown = new DowntimeBreakdown(PauseCost, harvest, transfer, device, resume);

@@ -161,7 +161,9 @@ public sealed class MigrationOptions
     /// The machine's earlier switchovers, which correct the downtime forecast (the destination's
     /// checks and start, a stop-and-copy that runs faster than the rounds) and set the width of
     /// its interval; each completed migration adds its own. Share one instance between the
-    /// migrations of a process (<see cref="DowntimeHistory.Shared"/>) or keep one per destination.
+    /// migrations of a process (<see cref="DowntimeHistory.Shared"/>): the correction is learned
+    /// per destination host (tcp:HOST, or unix:PATH), and a destination with no switchover yet is
+    /// priced by every destination's.
     /// </summary>
     /// <value>The default is <see langword="null"/>: every forecast starts from this migration's measurements alone.</value>
     public DowntimeHistory? DowntimeHistory { get; init; }

@@ -27,6 +27,14 @@ public sealed record PlanInput
     /// <value>The default is <c>new MigrationOptions()</c> (a 300 ms limit).</value>
     public MigrationOptions Options { get; init; } = new();
 
+    /// <summary>
+    /// The destination's address as the migration would connect to it (tcp:HOST:PORT or
+    /// unix:PATH): the forecast is corrected by <see cref="MigrationOptions.DowntimeHistory"/>'s
+    /// switchovers to that host, as the engine's is, or by every destination's while it has none.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: every destination's switchovers.</value>
+    public string? Destination { get; init; }
+
     /// <summary>The time the whole migration should take at most: the bandwidth search and the recommendation keep within it.</summary>
     /// <value>The default is <see langword="null"/>: no deadline.</value>
     public TimeSpan? Deadline { get; init; }

@@ -26,7 +26,10 @@ internal static class PreCopyModel
         var estimator = new DowntimeEstimator
         {
             History = input.Options.DowntimeHistory,
-            HistoryKey = TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
+            HistoryKey = input.Destination is { } destination
+                ? TransferMeasurements.HistoryKey(input.Options, input.TrackerKind, destination)
+                : TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
+            HistoryFallbackKey = input.Destination is null ? null : TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
             HarvestHistoryKey = TransferMeasurements.HarvestHistoryKey(input.TrackerKind),
         };
         estimator.ObservePause(input.PauseCost);

@@ -286,6 +286,7 @@ internal sealed class PreCopyRun
         long sent = _time.GetTimestamp();
         await _sender.SendHelloAsync(new MigrationHello(MigrationProtocol.Version, specs, _source.VcpuCount, _source.Name) { SessionId = SessionId }, ct).ConfigureAwait(false);
         HelloAck ack = await Link.Channel.WaitForHelloAckAsync(ct).ConfigureAwait(false);
+        _measurements.UseDestination(Link.RemoteAddress);
         _measurements.Estimator.ObserveResume(ack.ResumeCostEstimate);
         MigrationLog.HandshakeDone(_logger, ack.Version, _time.GetElapsedTime(sent).TotalMilliseconds);
     }

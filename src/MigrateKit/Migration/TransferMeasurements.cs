@@ -23,6 +23,7 @@ internal sealed partial class TransferMeasurements
 
     private readonly MigrationOptions _options;
     private readonly ulong _memoryBytes;
+    private readonly string _trackerKind;
     private readonly TimeProvider _time;
     private readonly BandwidthMeter _bandwidth = new();
 
@@ -84,6 +85,7 @@ internal sealed partial class TransferMeasurements
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
+        _trackerKind = trackerKind;
         _memoryBytes = memoryBytes;
         _time = options.TimeProvider;
         Estimator.History = options.DowntimeHistory;
@@ -98,6 +100,29 @@ internal sealed partial class TransferMeasurements
     /// </summary>
     internal static string HistoryKey(MigrationOptions options, string trackerKind) =>
         $"engine/{trackerKind}/{(options.BandwidthLimit is null ? "unlimited" : "limited")}";
+
+    /// <summary>The kind of migration to one destination: <see cref="HistoryKey(MigrationOptions, string)"/> and the destination's host.</summary>
+    /// <param name="options">The migration's options.</param>
+    /// <param name="trackerKind">The tracker's kind.</param>
+    /// <param name="destination">The destination's address: tcp:HOST:PORT (learned per host, as a receiver's port may change from one run to the next), unix:PATH, or a connection's own name.</param>
+    internal static string HistoryKey(MigrationOptions options, string trackerKind, string destination)
+    {
+        int port = destination.LastIndexOf(':');
+        string host = destination.StartsWith("tcp:", StringComparison.Ordinal) && port > 4 ? destination[..port] : destination;
+        return $"{HistoryKey(options, trackerKind)}@{host}";
+    }
+
+    /// <summary>
+    /// Learns this migration's switchovers under its destination from now on, and prices them by
+    /// every destination's until this one has its own: a destination's checks, start and round
+    /// trips are its own.
+    /// </summary>
+    /// <param name="destination">The connected destination's address.</param>
+    internal void UseDestination(string destination)
+    {
+        Estimator.HistoryFallbackKey = HistoryKey(_options, _trackerKind);
+        Estimator.HistoryKey = HistoryKey(_options, _trackerKind, destination);
+    }
 
     /// <summary>The kind of final harvest its costs are learned under: the tracker's, with or without a bandwidth limit.</summary>
     internal static string HarvestHistoryKey(string trackerKind) => $"engine/{trackerKind}";

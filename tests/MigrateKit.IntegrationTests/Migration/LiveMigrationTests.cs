@@ -182,6 +182,8 @@ public abstract class LiveMigrationTests
     {
         var history = new Estimation.DowntimeHistory();
         var outcomes = new System.Collections.Generic.List<string>();
+        int completed = 0;
+        string kind = "";
         for (int run = 0; run < 3; run++)
         {
             using IWorkloadVm source = StartWorkload("random");
@@ -191,6 +193,7 @@ public abstract class LiveMigrationTests
             await using (IMigrationConnection connection = await MigrationConnector.ConnectAsync(listener.LocalAddress))
             {
                 using IDirtyPageTracker tracker = source.CreateTracker();
+                kind = tracker.Kind;
                 report = await new PreCopyEngine(source, tracker, new MigrationOptions { MaxDowntime = limit, DowntimeHistory = history }).MigrateAsync(connection);
             }
 
@@ -199,6 +202,7 @@ public abstract class LiveMigrationTests
             outcomes.Add($"{report.Status}: {report.DowntimeMs:F1} ms (predicted {report.PredictedDowntimeMs:F1}, up to {report.PredictedDowntimeHighMs:F1}) {report.Reason}");
             if (report.Status == MigrationStatus.Completed)
             {
+                completed++;
                 Assert.IsLessThanOrEqualTo(1.25 * limit.TotalMilliseconds, report.DowntimeMs!.Value, string.Join("; ", outcomes));
                 Assert.IsLessThanOrEqualTo(limit.TotalMilliseconds, report.PredictedDowntimeHighMs!.Value, "switched over with the bound above the limit");
             }
@@ -211,6 +215,10 @@ public abstract class LiveMigrationTests
         }
 
         Console.WriteLine($"{limit.TotalMilliseconds} ms limit: {string.Join("; ", outcomes)}");
+
+        // Each listener had a port of its own; the switchovers are learned for the host, and for every destination.
+        Assert.AreEqual(completed, history.Count($"engine/{kind}/unlimited@tcp:127.0.0.1"));
+        Assert.AreEqual(completed, history.Count($"engine/{kind}/unlimited"));
     }
 
     /// <summary>Starts one of the standard workloads in 128 MiB of memory.</summary>

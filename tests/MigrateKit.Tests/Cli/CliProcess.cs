@@ -33,6 +33,9 @@ internal static class CliProcess
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // The CLI keeps what it learns in the user's state directory by default: the tests' runs
+        // share one of their own, so they neither read nor change the user's.
+        start.Environment["XDG_STATE_HOME"] = StateHome.Value;
         start.ArgumentList.Add(CliPath());
         foreach (string a in args)
         {
@@ -41,6 +44,13 @@ internal static class CliProcess
 
         return Process.Start(start)!;
     }
+
+    private static readonly Lazy<string> StateHome = new(() =>
+    {
+        string dir = Directory.CreateTempSubdirectory("mk-cli-state-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(dir, recursive: true);
+        return dir;
+    });
 
     private static string CliPath()
     {

@@ -161,6 +161,29 @@ public sealed class DowntimeEstimatorIntervalTests
     }
 
     [TestMethod]
+    public void ADestinationWithoutSwitchovers_IsPricedByEveryDestinations_ThenByItsOwn()
+    {
+        // Other destinations' switchovers took 20 ms more than forecast.
+        var history = new DowntimeHistory();
+        for (int i = 0; i < 3; i++)
+        {
+            history.Record("k", Ms(100), Ms(5), Ms(125));
+        }
+
+        DowntimeEstimator e = Estimator();
+        e.History = history;
+        e.HistoryKey = "k@tcp:10.0.0.2";
+        e.HistoryFallbackKey = "k";
+        Assert.AreEqual(20.0, e.Estimate(Input()).FixedCorrection.TotalMilliseconds, 1e-3, "a new destination: every destination's history");
+
+        // Its first switchover, 2 ms over: from now on its own, and every destination's has it too.
+        e.ObserveSwitchover(Ms(107));
+        Assert.AreEqual(1, history.Count("k@tcp:10.0.0.2"));
+        Assert.AreEqual(4, history.Count("k"));
+        Assert.AreEqual(2.0, e.Estimate(Input()).FixedCorrection.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
     public void FixedCorrection_IsZeroWithoutHistory_AndNeverTakesTheResumePartBelowZero()
     {
         DowntimeEstimator e = Estimator();

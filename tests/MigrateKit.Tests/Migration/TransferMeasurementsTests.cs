@@ -44,6 +44,24 @@ public sealed class TransferMeasurementsTests
     }
 
     [TestMethod]
+    [DataRow("tcp:10.0.0.2:7000", "engine/write-protect/unlimited@tcp:10.0.0.2")]
+    [DataRow("tcp:[fd00::2]:7000", "engine/write-protect/unlimited@tcp:[fd00::2]")]
+    [DataRow("tcp:dst.example:41234", "engine/write-protect/unlimited@tcp:dst.example")]
+    [DataRow("unix:/run/migratekit.sock", "engine/write-protect/unlimited@unix:/run/migratekit.sock")]
+    [DataRow("memory", "engine/write-protect/unlimited@memory")]
+    public void Switchovers_AreLearnedPerDestinationHost_AndForEveryDestination(string address, string key)
+    {
+        TransferMeasurements m = new(new MigrationOptions { DowntimeHistory = new DowntimeHistory(), TimeProvider = _time }, 64 * MiB, "write-protect");
+        Assert.AreEqual("engine/write-protect/unlimited", m.Estimator.HistoryKey, "before the destination is known");
+
+        m.UseDestination(address);
+
+        Assert.AreEqual(key, m.Estimator.HistoryKey);
+        Assert.AreEqual("engine/write-protect/unlimited", m.Estimator.HistoryFallbackKey);
+        Assert.AreEqual("engine/write-protect", m.Estimator.HarvestHistoryKey, "the final harvest is the source's alone");
+    }
+
+    [TestMethod]
     public void Bandwidth_IsTheLimit_OrAHundredMegabytesPerSecond_BeforeAnythingIsMeasured()
     {
         Assert.AreEqual(MiB, Measurements().Bandwidth());
