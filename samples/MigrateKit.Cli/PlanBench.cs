@@ -27,7 +27,7 @@ internal static class PlanBench
         SourceSettings s = cell.Source(verbose) with { Encodings = PageEncodings.None };
         LiveStatus status = LiveStatus.Lines(verbose);
         using IWorkloadVm vm = MigrationRunner.StartSource(s, status);
-        PlanResult planned = await PlanRun.ObserveAndPlanAsync(vm, s, null, marks, status, ct).ConfigureAwait(false);
+        PlanResult planned = await PlanRun.ObserveAndPlanAsync(vm, s, null, marks, status, null, ct).ConfigureAwait(false);
         (MigrationReport report, ReceiveResult? received) = await MigrationRunner.LoopbackAsync(
             connect => MigrationRunner.SendAsync(vm, connect, s, status, null, ct), MigrationRunner.Receiver(s.Vm, new MigrationReceiverOptions(), verbose), null, ct).ConfigureAwait(false);
         (received?.Target as IDisposable)?.Dispose();

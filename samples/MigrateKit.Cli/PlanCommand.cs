@@ -24,6 +24,10 @@ internal static class PlanCommand
     {
         var options = new Program.SourceOptions();
         var deadline = new Option<string?>("--deadline") { Description = "The time the whole migration may take, e.g. 30s: the smallest bandwidth and the recommendation keep within it." };
+        var destination = new Option<string?>("--destination")
+        {
+            Description = "The address the migration would go to (tcp:HOST:PORT or unix:PATH): the switchovers to that host correct the downtime forecast (default: every destination's).",
+        };
         var observe = new Option<string>("--observe") { Description = "The longest observation window: the curve is measured at 0.1, 0.2, 0.5, 1, 2 and 5 s, up to this.", DefaultValueFactory = _ => "5s" };
         var command = new Command("plan", "Observe a running VM's dirty pages (no migration: the demo's VM and workload) and plan its pre-copy migration: " +
             "whether it converges without throttling, only throttled, or not at all; the rounds, total time, bytes and downtime; the smallest bandwidth that converges " +
@@ -31,7 +35,7 @@ internal static class PlanCommand
             "Exit code 0 when the plan converges, 3 when it does not.\n" +
             "Example: migratekit plan --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms\n" +
             "Example: migratekit plan --vm hostvm --workload random --bandwidth 50MiB/s --max-downtime 30ms --deadline 20s --json");
-        foreach (Option option in (Option[])[options.Memory, options.Workload, options.Hot, options.Bandwidth, options.MaxDowntime, options.Tracker, options.Vm, options.Pace, options.Json, options.Verbose, options.Report, deadline, observe])
+        foreach (Option option in (Option[])[options.Memory, options.Workload, options.Hot, options.Bandwidth, options.MaxDowntime, options.Tracker, options.Vm, options.Pace, options.Json, options.Verbose, options.Report, deadline, destination, observe])
         {
             command.Options.Add(option);
         }
@@ -71,7 +75,7 @@ internal static class PlanCommand
             bool json = parse.GetValue(options.Json);
             try
             {
-                PlanResult result = await RunAsync(settings, limit, marks, json, ct).ConfigureAwait(false);
+                PlanResult result = await RunAsync(settings, limit, marks, json, parse.GetValue(destination), ct).ConfigureAwait(false);
                 PlanJson output = PlanJson.Of(result, settings.Vm, settings.Workload, limit);
                 if (json)
                 {
@@ -92,13 +96,13 @@ internal static class PlanCommand
         return command;
     }
 
-    private static async Task<PlanResult> RunAsync(SourceSettings s, TimeSpan? deadline, MigrationPlannerOptions marks, bool json, CancellationToken ct)
+    private static async Task<PlanResult> RunAsync(SourceSettings s, TimeSpan? deadline, MigrationPlannerOptions marks, bool json, string? destination, CancellationToken ct)
     {
         LiveStatus status = LiveStatus.Lines(s.Verbose);
         if (json || s.Verbose || Console.IsOutputRedirected)
         {
             using IWorkloadVm vm = MigrationRunner.StartSource(s, status);
-            return await PlanRun.ObserveAndPlanAsync(vm, s, deadline, marks, status, ct).ConfigureAwait(false);
+            return await PlanRun.ObserveAndPlanAsync(vm, s, deadline, marks, status, destination, ct).ConfigureAwait(false);
         }
 
         return await AnsiConsole.Status().StartAsync($"starting a {s.Vm}", async ctx =>
@@ -106,7 +110,7 @@ internal static class PlanCommand
             LiveStatus shown = LiveStatus.Rendered();
             using var refresh = new Timer(_ => ctx.Status(Markup.Escape(shown.Caption() ?? "")), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(200));
             using IWorkloadVm vm = MigrationRunner.StartSource(s, shown);
-            return await PlanRun.ObserveAndPlanAsync(vm, s, deadline, marks, shown, ct).ConfigureAwait(false);
+            return await PlanRun.ObserveAndPlanAsync(vm, s, deadline, marks, shown, destination, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
     }
 

@@ -36,7 +36,8 @@ internal static class PlanRun
     /// Measures the guest's progress unobserved (<see cref="UnobservedWindow"/>), observes it through
     /// a new tracker (measuring its progress meanwhile), and plans the migration <paramref name="s"/> describes.
     /// </summary>
-    internal static async Task<PlanResult> ObserveAndPlanAsync(IWorkloadVm vm, SourceSettings s, TimeSpan? deadline, MigrationPlannerOptions planner, LiveStatus status, CancellationToken ct)
+    /// <param name="destination">The address the migration would go to, whose past switchovers correct the plan; null: every destination's.</param>
+    internal static async Task<PlanResult> ObserveAndPlanAsync(IWorkloadVm vm, SourceSettings s, TimeSpan? deadline, MigrationPlannerOptions planner, LiveStatus status, string? destination, CancellationToken ct)
     {
         if (s.Bandwidth is not ulong bandwidth)
         {
@@ -80,6 +81,7 @@ internal static class PlanRun
             PauseCost = pause,
             ResumeCost = resume,
             TrackerKind = observation.TrackerKind,
+            Destination = destination,
 
             // A guest held to a pace waits part of its time: the throttle's holds slow it only beyond that.
             GuestRunShare = cost.RunShare,

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Text.Json;
 using System.Threading;
 using Microsoft.Extensions.Logging;
@@ -20,6 +21,13 @@ public sealed partial class FileCalibrationStore : ICalibrationStore
 {
     /// <summary>How long a save waits for another process's save to finish.</summary>
     internal static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The most entries the file keeps: a save beyond it drops the least recently updated ones
+    /// (the engine keeps its switchovers per destination host, so a source that migrates to many
+    /// hosts adds entries for each).
+    /// </summary>
+    public const int MaxEntries = 1024;
 
     private const int Version = 1;
     private readonly ILogger _logger;
@@ -80,6 +88,14 @@ public sealed partial class FileCalibrationStore : ICalibrationStore
         using FileStream held = AcquireLock();
         Dictionary<string, CalibrationEntry> entries = ReadAll();
         entries[key] = entry;
+        if (entries.Count > MaxEntries)
+        {
+            foreach (string stale in entries.Where(e => e.Key != key).OrderBy(e => e.Value.Updated).Take(entries.Count - MaxEntries).Select(e => e.Key).ToArray())
+            {
+                entries.Remove(stale);
+            }
+        }
+
         string temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(Path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {

@@ -49,4 +49,39 @@ public sealed class CliPlanTests
         Assert.IsTrue(observation.GetProperty("observedPagesPerSecond").GetDouble() > 0, stdout);
         Assert.AreEqual(JsonValueKind.Number, observation.GetProperty("slowdownPct").ValueKind);
     }
+
+    [TestMethod]
+    public void PlanDestination_IsCorrectedByTheSwitchoversToThatHost()
+    {
+        // A store in which switchovers to one host took a second more than forecast.
+        string store = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mk-plan-store-{Guid.NewGuid():N}.json");
+        try
+        {
+            var history = new MigrateKit.Estimation.DowntimeHistory(new MigrateKit.Estimation.FileCalibrationStore(store));
+            for (int i = 0; i < 3; i++)
+            {
+                history.Record("engine/write-protect/limited@tcp:10.0.0.9", TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1002));
+            }
+
+            double Planned(params string[] extra)
+            {
+                (int exit, string stdout, string stderr) = CliProcess.Run(
+                    ["plan", "--vm", "hostvm", "--memory", "64MiB", "--workload", "sweep", "--hot", "8MiB", "--bandwidth", "100MiB/s", "--max-downtime", "5s", "--observe", "0.5s", "--calibration-store", store, "--json", .. extra],
+                    TimeSpan.FromSeconds(30));
+                Assert.AreEqual(0, exit, stderr);
+                using JsonDocument doc = JsonDocument.Parse(stdout);
+                return doc.RootElement.GetProperty("predictedDowntimeMs").GetDouble();
+            }
+
+            double there = Planned("--destination", "tcp:10.0.0.9:7000");
+            double elsewhere = Planned("--destination", "tcp:10.0.0.10:7000");
+            Assert.IsGreaterThan(1000.0, there, "the host's own switchovers: a second more");
+            Assert.IsLessThan(500.0, elsewhere, "a host without switchovers: every destination's, of which the store has none");
+        }
+        finally
+        {
+            System.IO.File.Delete(store);
+            System.IO.File.Delete(store + ".lock");
+        }
+    }
 }

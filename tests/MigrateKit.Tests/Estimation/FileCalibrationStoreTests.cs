@@ -100,6 +100,31 @@ public sealed class FileCalibrationStoreTests
     }
 
     [TestMethod]
+    public void AFullFile_DropsItsLeastRecentlyUpdatedEntries_NeverTheOneSaved()
+    {
+        // A file at the cap, entry i updated i minutes after the first; "oldest" was updated before all of them.
+        Directory.CreateDirectory(Path.GetDirectoryName(StorePath)!);
+        var start = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+        IEnumerable<string> stored = Enumerable.Range(0, FileCalibrationStore.MaxEntries)
+            .Select(i => $"\"dest{i}\": {{\"values\": {{\"a.0\": 0.001}}, \"samples\": 1, \"updated\": \"{start.AddMinutes(i):O}\"}}");
+        File.WriteAllText(StorePath, $"{{\"version\": 1, \"entries\": {{{string.Join(",", stored)}}}}}");
+        var store = new FileCalibrationStore(StorePath);
+        Assert.IsNotNull(store.Load("dest0"));
+
+        // The new entry is older than every other: it is kept all the same, and dest0 goes.
+        store.Save("oldest", Entry(1) with { Updated = start.AddDays(-1) });
+        Assert.IsNotNull(store.Load("oldest"));
+        Assert.IsNull(store.Load("dest0"));
+        Assert.IsNotNull(store.Load("dest1"));
+
+        // An update of a key the file holds drops nothing.
+        store.Save("dest5", Entry(2));
+        Assert.IsNotNull(store.Load("dest1"));
+        using var file = System.Text.Json.JsonDocument.Parse(File.ReadAllText(StorePath));
+        Assert.AreEqual(FileCalibrationStore.MaxEntries, file.RootElement.GetProperty("entries").EnumerateObject().Count());
+    }
+
+    [TestMethod]
     public void AnInvalidEntryInTheFile_IsSkipped_AndTheOthersLoad()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(StorePath)!);
