@@ -66,7 +66,6 @@ internal sealed class ReceiverSession
             }
         }
 
-        StreamRehearsal.Run(_regions[0], []);
         _ahead = new PopulateAhead(_fresh);
     }
 
