@@ -147,7 +147,7 @@ public sealed class MigrationReceiver
         destination.DisposeAsync().AsTask().GetAwaiter().GetResult();
 
         // The page stream's writer and reader, on a page of their own: in the process's first
-        // session this would fall between the Hello and the HelloAck (20-26 ms on the reference machine).
+        // session this would fall between the Hello and the HelloAck (20-26 ms, measured on a HostVm).
         using var scratch = new GuestMemoryLayout([new GuestMemoryRegionSpec(0, GuestMemoryLayout.PageSize)]);
         StreamRehearsal.Run(scratch.Regions[0], []);
     }

@@ -1,5 +1,6 @@
 using System;
 using MigrateKit.Memory;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -28,9 +29,10 @@ public sealed record PlanInput
     public MigrationOptions Options { get; init; } = new();
 
     /// <summary>
-    /// The destination's address as the migration would connect to it (tcp:HOST:PORT or
-    /// unix:PATH): the forecast is corrected by <see cref="MigrationOptions.DowntimeHistory"/>'s
-    /// switchovers to that host, as the engine's is, or by every destination's while it has none.
+    /// The destination's address (tcp:HOST:PORT, HOST:PORT or unix:PATH): the forecast is
+    /// corrected by <see cref="MigrationOptions.DowntimeHistory"/>'s switchovers to that host, as
+    /// the engine's is, or by every destination's while it has none. The engine keeps a TCP
+    /// destination under the IP address it connected to, so name the host by its address.
     /// </summary>
     /// <value>The default is <see langword="null"/>: every destination's switchovers.</value>
     public string? Destination { get; init; }
@@ -127,6 +129,18 @@ public sealed record PlanInput
             if (cost < TimeSpan.Zero)
             {
                 throw new ArgumentException($"{name} cannot be negative (got {cost}).", name);
+            }
+        }
+
+        if (Destination is not null)
+        {
+            try
+            {
+                _ = MigrationAddress.Parse(Destination);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new ArgumentException($"Destination '{Destination}' is not an address: use tcp:HOST:PORT, HOST:PORT or unix:PATH.", nameof(Destination), ex);
             }
         }
 

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using MigrateKit.Estimation;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -27,7 +28,7 @@ internal static class PreCopyModel
         {
             History = input.Options.DowntimeHistory,
             HistoryKey = input.Destination is { } destination
-                ? TransferMeasurements.HistoryKey(input.Options, input.TrackerKind, destination)
+                ? TransferMeasurements.HistoryKey(input.Options, input.TrackerKind, MigrationAddress.Parse(destination).ToString())
                 : TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
             HistoryFallbackKey = input.Destination is null ? null : TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
             HarvestHistoryKey = TransferMeasurements.HarvestHistoryKey(input.TrackerKind),

@@ -202,6 +202,7 @@ public sealed class PreCopyModelTests
     [DataRow("PopulatedPages")]
     [DataRow("Deadline")]
     [DataRow("RoundTrip")]
+    [DataRow("Destination")]
     public void BadInput_IsRejectedNamingTheValue(string name)
     {
         PlanInput good = Input(Idle(), 100, 300);
@@ -211,6 +212,7 @@ public sealed class PreCopyModelTests
             "BandwidthBytesPerSecond" => good with { BandwidthBytesPerSecond = double.PositiveInfinity },
             "PopulatedPages" => good with { PopulatedPages = (1UL << 30) / 4096 + 1 },
             "Deadline" => good with { Deadline = TimeSpan.Zero },
+            "Destination" => good with { Destination = "10.0.0.2" },
             _ => good with { RoundTrip = TimeSpan.FromMilliseconds(-1) },
         };
 
@@ -234,6 +236,7 @@ public sealed class PreCopyModelTests
             Options = new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(300), DowntimeHistory = history },
         };
         TimeSpan known = MigrationPlanner.Plan(input with { Destination = "tcp:10.0.0.2:7000" }).Downtime!.Value;
+        Assert.AreEqual(known, MigrationPlanner.Plan(input with { Destination = "10.0.0.2:41000" }).Downtime!.Value, "HOST:PORT, as a migration dials it");
         TimeSpan unknown = MigrationPlanner.Plan(input with { Destination = "tcp:10.0.0.3:7000" }).Downtime!.Value;
         TimeSpan any = MigrationPlanner.Plan(input).Downtime!.Value;
 
