@@ -48,7 +48,17 @@ internal static class CliProcess
     private static readonly Lazy<string> StateHome = new(() =>
     {
         string dir = Directory.CreateTempSubdirectory("mk-cli-state-").FullName;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(dir, recursive: true);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A CLI process a failed test left running still writes there: the directory stays in /tmp.
+            }
+        };
         return dir;
     });
 
