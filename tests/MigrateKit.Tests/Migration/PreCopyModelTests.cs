@@ -243,5 +243,4 @@ public sealed class PreCopyModelTests
         Assert.AreEqual(any, unknown, "a host without switchovers: every destination's");
         Assert.AreEqual(18.0, (known - any).TotalMilliseconds, 0.01, "the host's own bias, 20 ms against 2 ms");
     }
-
 }
