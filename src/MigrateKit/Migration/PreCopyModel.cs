@@ -24,15 +24,8 @@ internal static class PreCopyModel
     internal static Outcome Run(PlanInput input, double bandwidth, MigrationOptions options)
     {
         // The engine's estimator, corrected by the same past switchovers the engine's would be.
-        var estimator = new DowntimeEstimator
-        {
-            History = input.Options.DowntimeHistory,
-            HistoryKey = input.Destination is { } destination
-                ? TransferMeasurements.HistoryKey(input.Options, input.TrackerKind, MigrationAddress.Parse(destination).ToString())
-                : TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
-            HistoryFallbackKey = input.Destination is null ? null : TransferMeasurements.HistoryKey(input.Options, input.TrackerKind),
-            HarvestHistoryKey = TransferMeasurements.HarvestHistoryKey(input.TrackerKind),
-        };
+        var estimator = new DowntimeEstimator { History = input.Options.DowntimeHistory };
+        TransferMeasurements.KeyHistory(estimator, input.Options, input.TrackerKind, input.Destination is { } destination ? MigrationAddress.Parse(destination).ToString() : null);
         estimator.ObservePause(input.PauseCost);
         estimator.ObserveResume(input.ResumeCost);
         estimator.ObserveHarvest(input.HarvestCost, input.MemoryBytes);

@@ -89,8 +89,7 @@ internal sealed partial class TransferMeasurements
         _memoryBytes = memoryBytes;
         _time = options.TimeProvider;
         Estimator.History = options.DowntimeHistory;
-        Estimator.HistoryKey = HistoryKey(options, trackerKind);
-        Estimator.HarvestHistoryKey = HarvestHistoryKey(trackerKind);
+        KeyHistory(Estimator, options, trackerKind, destination: null);
     }
 
     /// <summary>
@@ -101,28 +100,38 @@ internal sealed partial class TransferMeasurements
     internal static string HistoryKey(MigrationOptions options, string trackerKind) =>
         $"engine/{trackerKind}/{(options.BandwidthLimit is null ? "unlimited" : "limited")}";
 
-    /// <summary>The kind of migration to one destination: <see cref="HistoryKey(MigrationOptions, string)"/> and the destination's host.</summary>
+    /// <summary>
+    /// Sets the keys <paramref name="estimator"/> learns and prices switchovers under. With a
+    /// destination, its switchovers are kept for its host and for every destination, and priced
+    /// by every destination's until this one has its own: a destination's checks, start and
+    /// round trips are its own. Final harvests and pauses are the source's alone.
+    /// </summary>
+    /// <param name="estimator">The engine's or the planner's estimator.</param>
     /// <param name="options">The migration's options.</param>
     /// <param name="trackerKind">The tracker's kind.</param>
-    /// <param name="destination">The destination's address: tcp:HOST:PORT (learned per host, as a receiver's port may change from one run to the next), unix:PATH, or a connection's own name.</param>
-    internal static string HistoryKey(MigrationOptions options, string trackerKind, string destination)
+    /// <param name="destination">The destination's address: tcp:HOST:PORT (learned per host, as a receiver's port may change from one run to the next), unix:PATH, or a connection's own name; null: not known.</param>
+    internal static void KeyHistory(DowntimeEstimator estimator, MigrationOptions options, string trackerKind, string? destination)
     {
-        int port = destination.LastIndexOf(':');
-        string host = destination.StartsWith("tcp:", StringComparison.Ordinal) && port > 4 ? destination[..port] : destination;
-        return $"{HistoryKey(options, trackerKind)}@{host}";
+        string every = HistoryKey(options, trackerKind);
+        if (destination is null)
+        {
+            estimator.HistoryKey = every;
+            estimator.HistoryFallbackKey = null;
+        }
+        else
+        {
+            int port = destination.LastIndexOf(':');
+            string host = destination.StartsWith("tcp:", StringComparison.Ordinal) && port > 4 ? destination[..port] : destination;
+            estimator.HistoryKey = $"{every}@{host}";
+            estimator.HistoryFallbackKey = every;
+        }
+
+        estimator.HarvestHistoryKey = HarvestHistoryKey(trackerKind);
     }
 
-    /// <summary>
-    /// Learns this migration's switchovers under its destination from now on, and prices them by
-    /// every destination's until this one has its own: a destination's checks, start and round
-    /// trips are its own.
-    /// </summary>
+    /// <summary>Learns this migration's switchovers under its destination from now on (see <see cref="KeyHistory"/>).</summary>
     /// <param name="destination">The connected destination's address.</param>
-    internal void UseDestination(string destination)
-    {
-        Estimator.HistoryFallbackKey = HistoryKey(_options, _trackerKind);
-        Estimator.HistoryKey = HistoryKey(_options, _trackerKind, destination);
-    }
+    internal void UseDestination(string destination) => KeyHistory(Estimator, _options, _trackerKind, destination);
 
     /// <summary>The kind of final harvest its costs are learned under: the tracker's, with or without a bandwidth limit.</summary>
     internal static string HarvestHistoryKey(string trackerKind) => $"engine/{trackerKind}";
