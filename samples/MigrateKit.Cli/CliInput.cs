@@ -105,6 +105,6 @@ internal static class CliInput
     }
 
     // ArgumentException appends " (Parameter 'name')", a C# name that means nothing at a prompt.
-    private static string WithoutParameterName(ArgumentException ex) =>
-        ex.ParamName is { } name ? ex.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
+    internal static string WithoutParameterName(Exception ex) =>
+        ex is ArgumentException { ParamName: { } name } ? ex.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
 }

@@ -26,7 +26,7 @@ internal static class PlanCommand
         var deadline = new Option<string?>("--deadline") { Description = "The time the whole migration may take, e.g. 30s: the smallest bandwidth and the recommendation keep within it." };
         var destination = new Option<string?>("--destination")
         {
-            Description = "The address the migration would go to (tcp:HOST:PORT or unix:PATH): the switchovers to that host correct the downtime forecast (default: every destination's).",
+            Description = "The address the migration would go to (tcp:HOST:PORT or unix:PATH; a host name is resolved as a connection would): the switchovers to that host correct the downtime forecast (default: every destination's).",
         };
         var observe = new Option<string>("--observe") { Description = "The longest observation window: the curve is measured at 0.1, 0.2, 0.5, 1, 2 and 5 s, up to this.", DefaultValueFactory = _ => "5s" };
         var command = new Command("plan", "Observe a running VM's dirty pages (no migration: the demo's VM and workload) and plan its pre-copy migration: " +
@@ -72,10 +72,22 @@ internal static class PlanCommand
                 return 2;
             }
 
+            // Checked and resolved before the observation's seconds; keyed as the engine keys the connection it makes.
+            string? to = parse.GetValue(destination);
+            try
+            {
+                to = to is null ? null : await MigrationPlanner.ResolveDestinationAsync(to, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ArgumentException or MigrationConnectionException)
+            {
+                Console.Error.WriteLine($"migratekit plan: --destination {CliInput.WithoutParameterName(ex)}");
+                return 2;
+            }
+
             bool json = parse.GetValue(options.Json);
             try
             {
-                PlanResult result = await RunAsync(settings, limit, marks, json, parse.GetValue(destination), ct).ConfigureAwait(false);
+                PlanResult result = await RunAsync(settings, limit, marks, json, to, ct).ConfigureAwait(false);
                 PlanJson output = PlanJson.Of(result, settings.Vm, settings.Workload, limit);
                 if (json)
                 {

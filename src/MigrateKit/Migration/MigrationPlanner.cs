@@ -1,10 +1,13 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Net;
+using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Memory;
 using MigrateKit.Tracking;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -62,6 +65,35 @@ public sealed class MigrationPlanner
     {
         ArgumentNullException.ThrowIfNull(input);
         return PlanAdvisor.Plan(input);
+    }
+
+    /// <summary>
+    /// The address a migration to <paramref name="destination"/> learns its switchovers under, for
+    /// <see cref="PlanInput.Destination"/>. The engine keys a TCP destination by the address it
+    /// connected to, so a host name is resolved here, to the address a connection tries first; an
+    /// address is returned as the engine writes it.
+    /// </summary>
+    /// <param name="destination">tcp:HOST:PORT, HOST:PORT or unix:PATH.</param>
+    /// <param name="cancellationToken">Cancels the name's resolution.</param>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is not an address.</exception>
+    /// <exception cref="MigrationConnectionException">The host name cannot be resolved.</exception>
+    public static async Task<string> ResolveDestinationAsync(string destination, CancellationToken cancellationToken = default)
+    {
+        MigrationAddress parsed = MigrationAddress.Parse(destination, nameof(destination));
+        if (parsed.Host is not { } host)
+        {
+            return parsed.ToString();
+        }
+
+        try
+        {
+            IPAddress first = parsed.First(await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false));
+            return $"tcp:{MigrationListener.FormatHost(first)}:{parsed.Port}";
+        }
+        catch (SocketException ex)
+        {
+            throw parsed.CannotResolve(ex);
+        }
     }
 
     private static void Refuse(IDirtyPageTracker tracker)

@@ -1,4 +1,5 @@
 using System;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -22,6 +23,13 @@ internal static class PlanAdvisor
     internal static MigrationPlan Plan(PlanInput input)
     {
         input.Validate();
+
+        // The model keys the history as the engine keys its connection; parsed here once, not per model run.
+        if (input.Destination is { } destination)
+        {
+            input = input with { Destination = MigrationAddress.Parse(destination).ToString() };
+        }
+
         double bandwidth = input.BandwidthBytesPerSecond;
         MigrationOptions options = input.Options;
         PreCopyModel.Outcome outcome = PreCopyModel.Run(input, bandwidth, PreCopyModel.With(options, options.MaxDowntime, options.AllowThrottling));

@@ -32,7 +32,8 @@ public sealed record PlanInput
     /// The destination's address (tcp:HOST:PORT, HOST:PORT or unix:PATH): the forecast is
     /// corrected by <see cref="MigrationOptions.DowntimeHistory"/>'s switchovers to that host, as
     /// the engine's is, or by every destination's while it has none. The engine keeps a TCP
-    /// destination under the IP address it connected to, so name the host by its address.
+    /// destination under the IP address it connected to, so name the host by its address
+    /// (<see cref="MigrationPlanner.ResolveDestinationAsync"/> resolves a name as a connection would).
     /// </summary>
     /// <value>The default is <see langword="null"/>: every destination's switchovers.</value>
     public string? Destination { get; init; }

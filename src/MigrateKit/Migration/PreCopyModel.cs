@@ -25,7 +25,7 @@ internal static class PreCopyModel
     {
         // The engine's estimator, corrected by the same past switchovers the engine's would be.
         var estimator = new DowntimeEstimator { History = input.Options.DowntimeHistory };
-        TransferMeasurements.KeyHistory(estimator, input.Options, input.TrackerKind, input.Destination is { } destination ? MigrationAddress.Parse(destination).ToString() : null);
+        TransferMeasurements.KeyHistory(estimator, input.Options, input.TrackerKind, input.Destination);
         estimator.ObservePause(input.PauseCost);
         estimator.ObserveResume(input.ResumeCost);
         estimator.ObserveHarvest(input.HarvestCost, input.MemoryBytes);

@@ -303,12 +303,11 @@ public sealed class MigrationListener : IAsyncDisposable
 
         try
         {
-            IPAddress[] found = Dns.GetHostAddresses(parsed.Host!);
-            return found.Length > 0 ? found[0] : throw new MigrationConnectionException(parsed.ToString(), "the host name has no address");
+            return parsed.First(Dns.GetHostAddresses(parsed.Host!));
         }
         catch (SocketException ex)
         {
-            throw new MigrationConnectionException(parsed.ToString(), $"cannot resolve the host ({ex.Message})", ex);
+            throw parsed.CannotResolve(ex);
         }
     }
 }
@@ -337,15 +336,16 @@ internal sealed class MigrationAddress
 
     public EndPoint? EndPoint { get; }
 
-    public static MigrationAddress Parse(string address)
+    /// <summary>Parses <paramref name="address"/>; an exception names it as <paramref name="paramName"/>, the caller's name for it.</summary>
+    public static MigrationAddress Parse(string address, string paramName = "address")
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(address);
+        ArgumentException.ThrowIfNullOrWhiteSpace(address, paramName);
         if (address.StartsWith("unix:", StringComparison.Ordinal))
         {
             string path = address[5..];
             if (path.Length == 0)
             {
-                throw new ArgumentException($"'{address}' has no socket path (use unix:/path/to/socket).", nameof(address));
+                throw new ArgumentException($"'{address}' has no socket path (use unix:/path/to/socket).", paramName);
             }
 
             return new MigrationAddress(null, 0, path);
@@ -355,7 +355,7 @@ internal sealed class MigrationAddress
         int colon = rest.LastIndexOf(':');
         if (colon <= 0 || colon == rest.Length - 1)
         {
-            throw new ArgumentException($"'{address}' is not an address (use tcp:HOST:PORT, HOST:PORT or unix:PATH).", nameof(address));
+            throw new ArgumentException($"'{address}' is not an address (use tcp:HOST:PORT, HOST:PORT or unix:PATH).", paramName);
         }
 
         string host = rest[..colon];
@@ -366,7 +366,7 @@ internal sealed class MigrationAddress
 
         if (!int.TryParse(rest.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) || port > 65535)
         {
-            throw new ArgumentException($"'{address}' has an invalid port '{rest[(colon + 1)..]}' (0 to 65535).", nameof(address));
+            throw new ArgumentException($"'{address}' has an invalid port '{rest[(colon + 1)..]}' (0 to 65535).", paramName);
         }
 
         return new MigrationAddress(host, port, null);
@@ -376,6 +376,11 @@ internal sealed class MigrationAddress
         ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
         : EndPoint is IPEndPoint ip ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
         : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+
+    /// <summary>The first of a host name's addresses, the one a connection tries first.</summary>
+    public IPAddress First(IPAddress[] found) => found.Length > 0 ? found[0] : throw new MigrationConnectionException(ToString(), "the host name has no address");
+
+    public MigrationConnectionException CannotResolve(SocketException ex) => new(ToString(), $"cannot resolve the host ({ex.Message})", ex);
 
     public string Describe(EndPoint? remote) => remote is IPEndPoint ip ? $"tcp:{MigrationListener.FormatHost(ip.Address)}:{ip.Port}" : ToString();
 

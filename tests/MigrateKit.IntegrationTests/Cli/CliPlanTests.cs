@@ -3,6 +3,7 @@ using System.Linq;
 using System.Text.Json;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Migration;
 using MigrateKit.Tests.Cli;
 
 namespace MigrateKit.IntegrationTests.Cli;
@@ -57,10 +58,13 @@ public sealed class CliPlanTests
         string store = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mk-plan-store-{Guid.NewGuid():N}.json");
         try
         {
+            // A host name is keyed by the address a connection to it tries first, as the engine keys the connection.
+            string local = MigrationPlanner.ResolveDestinationAsync("localhost:7000").GetAwaiter().GetResult();
             var history = new MigrateKit.Estimation.DowntimeHistory(new MigrateKit.Estimation.FileCalibrationStore(store));
             for (int i = 0; i < 3; i++)
             {
                 history.Record("engine/write-protect/limited@tcp:10.0.0.9", TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1002));
+                history.Record($"engine/write-protect/limited@{local[..local.LastIndexOf(':')]}", TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(2002));
             }
 
             double Planned(params string[] extra)
@@ -77,11 +81,29 @@ public sealed class CliPlanTests
             double elsewhere = Planned("--destination", "tcp:10.0.0.10:7000");
             Assert.IsGreaterThan(1000.0, there, "the host's own switchovers: a second more");
             Assert.IsLessThan(500.0, elsewhere, "a host without switchovers: every destination's, of which the store has none");
+            Assert.IsGreaterThan(2000.0, Planned("--destination", "localhost:7000"), $"localhost's switchovers, kept under {local}");
         }
         finally
         {
             System.IO.File.Delete(store);
             System.IO.File.Delete(store + ".lock");
         }
+    }
+
+    [TestMethod]
+    [DataRow("7000", "'7000' is not an address")]
+    [DataRow("tcp:10.0.0.9:70000", "has an invalid port '70000' (0 to 65535)")]
+    [DataRow("tcp:no-such-host.invalid:7000", "cannot resolve the host")]
+    public void PlanDestination_ThatIsNoAddress_IsRejectedBeforeTheGuestStarts(string destination, string why)
+    {
+        (int exit, string stdout, string stderr) = CliProcess.Run(
+            ["plan", "--vm", "hostvm", "--memory", "64MiB", "--workload", "sweep", "--hot", "8MiB", "--bandwidth", "100MiB/s", "--observe", "5s", "--destination", destination, "--json", "--verbose"],
+            TimeSpan.FromSeconds(30));
+
+        Assert.AreEqual(2, exit, stderr);
+        Assert.AreEqual("", stdout);
+        StringAssert.StartsWith(stderr, "migratekit plan: --destination ", "the error names the option");
+        StringAssert.Contains(stderr, why);
+        Assert.DoesNotContain("observing", stderr, "rejected before the observation (--verbose prints each phase)");
     }
 }

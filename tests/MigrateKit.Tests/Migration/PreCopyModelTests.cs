@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
 using static MigrateKit.Tests.Migration.PlanCurves;
@@ -242,5 +243,35 @@ public sealed class PreCopyModelTests
 
         Assert.AreEqual(any, unknown, "a host without switchovers: every destination's");
         Assert.AreEqual(18.0, (known - any).TotalMilliseconds, 0.01, "the host's own bias, 20 ms against 2 ms");
+    }
+
+    [TestMethod]
+    [DataRow("tcp:10.0.0.2:7000", "tcp:10.0.0.2:7000")]
+    [DataRow("10.0.0.2:41000", "tcp:10.0.0.2:41000")]
+    [DataRow("[fe80::1]:7000", "tcp:[fe80::1]:7000")]
+    [DataRow("tcp:[::ffff:10.0.0.2]:7000", "tcp:10.0.0.2:7000")]
+    [DataRow("unix:/run/mk.sock", "unix:/run/mk.sock")]
+    public async Task ResolveDestination_WritesAnAddressAsTheEngineKeysIt(string destination, string keyed)
+    {
+        Assert.AreEqual(keyed, await MigrationPlanner.ResolveDestinationAsync(destination));
+    }
+
+    [TestMethod]
+    public async Task ResolveDestination_ResolvesAHostNameToTheAddressAConnectionTriesFirst()
+    {
+        string first = System.Net.Dns.GetHostAddresses("localhost")[0] is var ip && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();
+        Assert.AreEqual($"tcp:{first}:7000", await MigrationPlanner.ResolveDestinationAsync("localhost:7000"));
+        Assert.AreEqual($"tcp:{first}:7000", await MigrationPlanner.ResolveDestinationAsync("tcp:localhost:7000"));
+    }
+
+    [TestMethod]
+    [DataRow("10.0.0.2", "is not an address")]
+    [DataRow("tcp:10.0.0.2:port", "has an invalid port 'port'")]
+    [DataRow("unix:", "has no socket path")]
+    public async Task ResolveDestination_OfNoAddress_IsRejectedSayingWhy(string destination, string why)
+    {
+        ArgumentException ex = await Assert.ThrowsExactlyAsync<ArgumentException>(() => MigrationPlanner.ResolveDestinationAsync(destination));
+        StringAssert.Contains(ex.Message, $"'{destination}' {why}");
+        Assert.AreEqual("destination", ex.ParamName);
     }
 }
