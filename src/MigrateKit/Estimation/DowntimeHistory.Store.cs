@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Threading;
 using Microsoft.Extensions.Logging;
 
@@ -27,38 +28,123 @@ public sealed partial class DowntimeHistory
     /// <param name="generation">When <paramref name="entry"/> was built, in this history's records (taken under the samples' lock, by <see cref="Keep"/>).</param>
     private void Save(ICalibrationStore store, string key, CalibrationEntry entry, long generation)
     {
+        if (t_deferred is { } deferred && deferred.History == this)
+        {
+            deferred.Saves.Add((key, entry, generation));
+            return;
+        }
+
+        SaveNow(store, [(key, entry, generation)]);
+    }
+
+    /// <summary>Saves <paramref name="saves"/> in one call to the store, leaving out any key a later-built entry was saved under already.</summary>
+    private void SaveNow(ICalibrationStore store, List<(string Key, CalibrationEntry Entry, long Generation)> saves)
+    {
         try
         {
             lock (_saveLock)
             {
-                if (_savedGenerations.TryGetValue(key, out long saved) && saved > generation)
+                var latest = new Dictionary<string, (CalibrationEntry Entry, long Generation)>(StringComparer.Ordinal);
+                foreach ((string key, CalibrationEntry entry, long generation) in saves)
+                {
+                    bool superseded = (_savedGenerations.TryGetValue(key, out long saved) && saved > generation)
+                        || (latest.TryGetValue(key, out var batched) && batched.Generation > generation);
+                    if (!superseded)
+                    {
+                        latest[key] = (entry, generation);
+                    }
+                }
+
+                if (latest.Count == 0)
                 {
                     return;
                 }
 
-                store.Save(key, entry);
-                _savedGenerations[key] = generation;
+                if (latest.Count == 1)
+                {
+                    (string key, (CalibrationEntry entry, long _)) = latest.First();
+                    store.Save(key, entry);
+                }
+                else
+                {
+                    store.SaveAll([.. latest.Select(e => KeyValuePair.Create(e.Key, e.Value.Entry))]);
+                }
+                foreach ((string key, (CalibrationEntry _, long generation)) in latest)
+                {
+                    _savedGenerations[key] = generation;
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // Saves come several to a migration: one warning tells the user, the rest would only repeat it.
+            string keys = string.Join(", ", saves.Select(s => s.Key).Distinct());
             if (Interlocked.Increment(ref _saveFailures) == 1)
             {
-                LogSaveFailed(_logger, ex, key);
+                LogSaveFailed(_logger, ex, keys);
             }
             else
             {
-                LogSaveFailedAgain(_logger, ex, key);
+                LogSaveFailedAgain(_logger, ex, keys);
             }
         }
     }
 
-    [LoggerMessage(160, LogLevel.Warning, "The downtime history could not save {Key} to its calibration store; this process keeps what it learns, later processes will not")]
-    private static partial void LogSaveFailed(ILogger logger, Exception exception, string key);
+    /// <summary>
+    /// Holds this thread's saves to the store until the scope is disposed, then makes them in one
+    /// call (<see cref="ICalibrationStore.SaveAll"/>): a switchover teaches several keys, and a
+    /// file store rewrites its file once for all of them. What is learned counts at once in this
+    /// process; only the store waits.
+    /// </summary>
+    internal SaveScope DeferSaves()
+    {
+        if (_store is null || t_deferred is not null)
+        {
+            return default;
+        }
 
-    [LoggerMessage(161, LogLevel.Debug, "The downtime history could not save {Key} to its calibration store either")]
-    private static partial void LogSaveFailedAgain(ILogger logger, Exception exception, string key);
+        t_deferred = new Deferred(this);
+        return new SaveScope(t_deferred);
+    }
+
+    // Set by DeferSaves for the thread that records a switchover's figures one after another.
+    [ThreadStatic]
+    private static Deferred? t_deferred;
+
+    internal sealed class Deferred(DowntimeHistory history)
+    {
+        public DowntimeHistory History { get; } = history;
+
+        public List<(string Key, CalibrationEntry Entry, long Generation)> Saves { get; } = [];
+    }
+
+    /// <summary>The scope of <see cref="DeferSaves"/>: disposing it makes the saves held.</summary>
+    internal readonly struct SaveScope : IDisposable
+    {
+        private readonly Deferred? _deferred;
+
+        internal SaveScope(Deferred deferred) => _deferred = deferred;
+
+        public void Dispose()
+        {
+            if (_deferred is null || t_deferred != _deferred)
+            {
+                return;
+            }
+
+            t_deferred = null;
+            if (_deferred.Saves.Count > 0)
+            {
+                _deferred.History.SaveNow(_deferred.History._store!, _deferred.Saves);
+            }
+        }
+    }
+
+    [LoggerMessage(160, LogLevel.Warning, "The downtime history could not save {Keys} to its calibration store; this process keeps what it learns, later processes will not")]
+    private static partial void LogSaveFailed(ILogger logger, Exception exception, string keys);
+
+    [LoggerMessage(161, LogLevel.Debug, "The downtime history could not save {Keys} to its calibration store either")]
+    private static partial void LogSaveFailedAgain(ILogger logger, Exception exception, string keys);
 
     /// <summary>How many saves to the store failed (it could not be written, or another process held its lock too long); the history in this process is unaffected by them.</summary>
     public int SaveFailures => Volatile.Read(ref _saveFailures);

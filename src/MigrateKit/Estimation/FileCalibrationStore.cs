@@ -23,8 +23,8 @@ public sealed partial class FileCalibrationStore : ICalibrationStore
     internal static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// The most entries the file keeps: a save beyond it drops the least recently updated ones
-    /// (the engine keeps its switchovers per destination host, so a source that migrates to many
+    /// The most entries the file keeps: a save beyond it drops the least recently updated ones,
+    /// never those it saves (the engine keeps its switchovers per destination host, so a source that migrates to many
     /// hosts adds entries for each).
     /// </summary>
     public const int MaxEntries = 1024;
@@ -82,24 +82,52 @@ public sealed partial class FileCalibrationStore : ICalibrationStore
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(entry);
-        entry.Validate();
+        SaveAll([new(key, entry)]);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>One rewrite of the file under its lock: other processes see all of the entries or none.</remarks>
+    /// <exception cref="ArgumentException">An empty key, or an entry that fails <see cref="CalibrationEntry.Validate"/>; nothing is saved.</exception>
+    /// <exception cref="IOException">The file could not be written, or another process held the lock for <see cref="LockTimeout"/>.</exception>
+    /// <exception cref="UnauthorizedAccessException">The directory or file may not be written.</exception>
+    public void SaveAll(IReadOnlyList<KeyValuePair<string, CalibrationEntry>> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        foreach ((string key, CalibrationEntry entry) in entries)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(key, nameof(entries));
+            ArgumentNullException.ThrowIfNull(entry, nameof(entries));
+            entry.Validate();
+        }
+
+        if (entries.Count == 0)
+        {
+            return;
+        }
+
         string directory = System.IO.Path.GetDirectoryName(Path)!;
         Directory.CreateDirectory(directory);
         using FileStream held = AcquireLock();
-        Dictionary<string, CalibrationEntry> entries = ReadAll();
-        entries[key] = entry;
-        if (entries.Count > MaxEntries)
+        Dictionary<string, CalibrationEntry> all = ReadAll();
+        var saved = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((string key, CalibrationEntry entry) in entries)
         {
-            foreach (string stale in entries.Where(e => e.Key != key).OrderBy(e => e.Value.Updated).Take(entries.Count - MaxEntries).Select(e => e.Key).ToArray())
+            all[key] = entry;
+            saved.Add(key);
+        }
+
+        if (all.Count > MaxEntries)
+        {
+            foreach (string stale in all.Where(e => !saved.Contains(e.Key)).OrderBy(e => e.Value.Updated).Take(all.Count - MaxEntries).Select(e => e.Key).ToArray())
             {
-                entries.Remove(stale);
+                all.Remove(stale);
             }
         }
 
         string temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(Path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
-            File.WriteAllBytes(temp, Serialize(entries));
+            File.WriteAllBytes(temp, Serialize(all));
             File.Move(temp, Path, overwrite: true);
         }
         finally

@@ -1,3 +1,6 @@
+using System;
+using System.Collections.Generic;
+
 namespace MigrateKit.Estimation;
 
 /// <summary>
@@ -14,4 +17,19 @@ public interface ICalibrationStore
 
     /// <summary>Saves <paramref name="entry"/> under <paramref name="key"/>, replacing what was there.</summary>
     void Save(string key, CalibrationEntry entry);
+
+    /// <summary>
+    /// Saves several entries, each replacing what was under its key. The engine saves what one
+    /// switchover taught it in one call; a store that can write them together (one file rewrite,
+    /// one transaction) should. This default saves them one by one.
+    /// </summary>
+    /// <param name="entries">The keys and their entries; a key given twice keeps the later entry.</param>
+    void SaveAll(IReadOnlyList<KeyValuePair<string, CalibrationEntry>> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        foreach ((string key, CalibrationEntry entry) in entries)
+        {
+            Save(key, entry);
+        }
+    }
 }

@@ -438,9 +438,7 @@ internal sealed class PreCopyRun
             };
             SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
             await Link.CloseOutputQuietlyAsync().ConfigureAwait(false);
-            _measurements.Estimator.ObserveSwitchover(result.Downtime, TimeSpan.FromMilliseconds(result.ActualParts.TransferMs));
-            _measurements.Estimator.ObserveFinalHarvest(TimeSpan.FromMilliseconds(result.ActualParts.HarvestMs), _source.Memory.TotalSize, _regions.HarvestedChunks);
-            _measurements.ObservePause(result.PauseLatency);
+            _measurements.ObserveSwitchover(result, _source.Memory.TotalSize, _regions.HarvestedChunks);
             bool? verified = LetGoOfTheSource();
             MigrationReport report = _recorder.Completed(rounds, forecast, result, _time.GetElapsedTime(result.Started), verified);
             EngineRecorder.SwitchoverCompleted(span, report);

@@ -319,6 +319,18 @@ internal sealed partial class TransferMeasurements
         Estimator.ObservePause(history?.PauseCost(key) ?? latency);
     }
 
+    /// <summary>
+    /// Records what a switchover measured (its downtime and transfer part, final harvest and pause)
+    /// in the downtime history, which saves them to its store in one call.
+    /// </summary>
+    internal void ObserveSwitchover(SwitchoverResult result, ulong memoryBytes, ulong harvestedChunks)
+    {
+        using DowntimeHistory.SaveScope saves = Estimator.History?.DeferSaves() ?? default;
+        Estimator.ObserveSwitchover(result.Downtime, TimeSpan.FromMilliseconds(result.ActualParts.TransferMs));
+        Estimator.ObserveFinalHarvest(TimeSpan.FromMilliseconds(result.ActualParts.HarvestMs), memoryBytes, harvestedChunks);
+        ObservePause(result.PauseLatency);
+    }
+
     /// <summary>Records a harvest: its cost and the dirtying rates since the previous one.</summary>
     /// <param name="result">The harvest.</param>
     /// <param name="warmPages">Harvested pages not deferred.</param>

@@ -254,6 +254,63 @@ public sealed class DowntimeHistoryTests
         Assert.AreEqual(0.3e-3, kept.Get("p.0")!.Value + kept.Get("p.1")!.Value, 1e-12);
     }
 
+    [TestMethod]
+    public void DeferredSaves_CountAtOnce_AndReachTheStoreInOneCallWhenTheScopeEnds()
+    {
+        // A switchover teaches four keys: its downtime per destination and for every destination, its final harvest and its pause.
+        var store = new CountingStore();
+        var history = new DowntimeHistory(store);
+        using (history.DeferSaves())
+        {
+            history.Record("k@tcp:10.0.0.2", Ms(10), Ms(1), Ms(12), Ms(10));
+            history.Record("k", Ms(10), Ms(1), Ms(12), Ms(10));
+            history.RecordFinalHarvest("k", Ms(2), 1UL << 30, 10);
+            history.RecordPause("k", Ms(0.1));
+            history.RecordPause("k", Ms(0.3));
+
+            // Another thread's migration is not held back (a thread of its own: a task waited on may run inline).
+            var other = new System.Threading.Thread(() => history.RecordPause("other", Ms(0.2)));
+            other.Start();
+            other.Join();
+            Assert.AreEqual(1, store.Calls.Count);
+            CollectionAssert.AreEqual(new[] { "pause.1/other" }, store.Calls[0]);
+
+            Assert.AreEqual(1, history.Count("k@tcp:10.0.0.2"), "this process counts a record at once");
+        }
+
+        Assert.AreEqual(2, store.Calls.Count);
+        CollectionAssert.AreEquivalent(new[] { "downtime.3/k@tcp:10.0.0.2", "downtime.3/k", "harvest.3/k", "pause.1/k" }, store.Calls[1], "one call, the later of a key's two entries");
+        Assert.AreEqual(2, store.Load("pause.1/k")!.Samples);
+
+        // Outside the scope each record saves at once again.
+        history.RecordPause("k", Ms(0.2));
+        Assert.AreEqual(3, store.Calls.Count);
+    }
+
+    private sealed class CountingStore : ICalibrationStore
+    {
+        private readonly InMemoryCalibrationStore _inner = new();
+
+        public System.Collections.Generic.List<string[]> Calls { get; } = [];
+
+        public CalibrationEntry? Load(string key) => _inner.Load(key);
+
+        public void Save(string key, CalibrationEntry entry) => SaveAll([new(key, entry)]);
+
+        public void SaveAll(System.Collections.Generic.IReadOnlyList<System.Collections.Generic.KeyValuePair<string, CalibrationEntry>> entries)
+        {
+            lock (Calls)
+            {
+                Calls.Add([.. entries.Select(e => e.Key)]);
+            }
+
+            foreach ((string key, CalibrationEntry entry) in entries)
+            {
+                _inner.Save(key, entry);
+            }
+        }
+    }
+
     private sealed class StallingStore : ICalibrationStore
     {
         private readonly InMemoryCalibrationStore _inner = new();

@@ -99,15 +99,22 @@ public sealed class FileCalibrationStoreTests
         Assert.AreEqual(7, new FileCalibrationStore(StorePath).Load("pair")!.Get("speed"));
     }
 
-    [TestMethod]
-    public void AFullFile_DropsItsLeastRecentlyUpdatedEntries_NeverTheOneSaved()
+    /// <summary>Writes a file at the cap, entry destN updated N minutes after the time returned.</summary>
+    private DateTimeOffset WriteAFullFile()
     {
-        // A file at the cap, entry i updated i minutes after the first; "oldest" was updated before all of them.
         Directory.CreateDirectory(Path.GetDirectoryName(StorePath)!);
         var start = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
         IEnumerable<string> stored = Enumerable.Range(0, FileCalibrationStore.MaxEntries)
             .Select(i => $"\"dest{i}\": {{\"values\": {{\"a.0\": 0.001}}, \"samples\": 1, \"updated\": \"{start.AddMinutes(i):O}\"}}");
         File.WriteAllText(StorePath, $"{{\"version\": 1, \"entries\": {{{string.Join(",", stored)}}}}}");
+        return start;
+    }
+
+    [TestMethod]
+    public void AFullFile_DropsItsLeastRecentlyUpdatedEntries_NeverTheOneSaved()
+    {
+        // A file at the cap, entry i updated i minutes after the first; "oldest" was updated before all of them.
+        DateTimeOffset start = WriteAFullFile();
         var store = new FileCalibrationStore(StorePath);
         Assert.IsNotNull(store.Load("dest0"));
 
@@ -122,6 +129,38 @@ public sealed class FileCalibrationStoreTests
         Assert.IsNotNull(store.Load("dest1"));
         using var file = System.Text.Json.JsonDocument.Parse(File.ReadAllText(StorePath));
         Assert.AreEqual(FileCalibrationStore.MaxEntries, file.RootElement.GetProperty("entries").EnumerateObject().Count());
+    }
+
+    [TestMethod]
+    public void SaveAll_WritesEveryEntryInOneRewrite_AndAFullFileKeepsThemAll()
+    {
+        // A file at the cap: a batch of two new keys (one given twice), older than the file's entries, drops the two least recent.
+        DateTimeOffset start = WriteAFullFile();
+        var store = new FileCalibrationStore(StorePath);
+        DateTime before = File.GetLastWriteTimeUtc(StorePath);
+
+        store.SaveAll([new("x", Entry(1) with { Updated = start.AddDays(-1) }), new("y", Entry(2) with { Updated = start.AddDays(-1) }), new("x", Entry(3) with { Updated = start.AddDays(-1) })]);
+
+        Assert.AreEqual(3, store.Load("x")!.Get("speed"), "a key given twice keeps the later entry");
+        Assert.AreEqual(2, store.Load("y")!.Get("speed"));
+        Assert.IsNull(store.Load("dest0"));
+        Assert.IsNull(store.Load("dest1"));
+        Assert.IsNotNull(store.Load("dest2"));
+        Assert.AreNotEqual(before, File.GetLastWriteTimeUtc(StorePath));
+        Assert.AreEqual(1, Directory.GetFiles(Path.GetDirectoryName(StorePath)!).Count(f => !f.EndsWith(".lock", StringComparison.Ordinal)), "no temporary file left");
+    }
+
+    [TestMethod]
+    public void SaveAll_WithOneInvalidEntry_SavesNone()
+    {
+        var store = new FileCalibrationStore(StorePath);
+        store.Save("a", Entry(1));
+
+        Assert.ThrowsExactly<ArgumentException>(() => store.SaveAll([new("a", Entry(2)), new("b", Entry(double.PositiveInfinity))]));
+        Assert.ThrowsExactly<ArgumentException>(() => store.SaveAll([new("a", Entry(2)), new("", Entry(3))]));
+
+        Assert.AreEqual(1, store.Load("a")!.Get("speed"));
+        Assert.IsNull(store.Load("b"));
     }
 
     [TestMethod]

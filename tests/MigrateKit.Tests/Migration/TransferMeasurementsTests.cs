@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Estimation;
@@ -59,6 +60,25 @@ public sealed class TransferMeasurementsTests
         Assert.AreEqual(key, m.Estimator.HistoryKey);
         Assert.AreEqual("engine/write-protect/unlimited", m.Estimator.HistoryFallbackKey);
         Assert.AreEqual("engine/write-protect", m.Estimator.HarvestHistoryKey, "the final harvest is the source's alone");
+    }
+
+    [TestMethod]
+    public void ASwitchover_SavesWhatItTaughtInOneCallToTheStore()
+    {
+        var store = new Moq.Mock<ICalibrationStore>();
+        var saved = new System.Collections.Generic.List<string[]>();
+        store.Setup(s => s.SaveAll(Moq.It.IsAny<System.Collections.Generic.IReadOnlyList<System.Collections.Generic.KeyValuePair<string, CalibrationEntry>>>()))
+            .Callback((System.Collections.Generic.IReadOnlyList<System.Collections.Generic.KeyValuePair<string, CalibrationEntry>> e) => saved.Add([.. e.Select(p => p.Key)]));
+        TransferMeasurements m = new(new MigrationOptions { DowntimeHistory = new DowntimeHistory(store.Object), TimeProvider = _time }, 64 * MiB, "write-protect");
+        m.UseDestination("tcp:10.0.0.2:7000");
+
+        m.ObserveSwitchover(new SwitchoverResult { Downtime = TimeSpan.FromMilliseconds(5), PauseLatency = TimeSpan.FromMilliseconds(0.1), ActualParts = new DowntimeParts(0.1, 1, 3, 0.9) }, 64 * MiB, 4);
+
+        Assert.AreEqual(1, saved.Count);
+        CollectionAssert.AreEquivalent(
+            new[] { "downtime.3/engine/write-protect/unlimited@tcp:10.0.0.2", "downtime.3/engine/write-protect/unlimited", "harvest.3/engine/write-protect", "pause.1/engine/write-protect" },
+            saved[0]);
+        store.Verify(s => s.Save(Moq.It.IsAny<string>(), Moq.It.IsAny<CalibrationEntry>()), Moq.Times.Never());
     }
 
     [TestMethod]
