@@ -31,6 +31,8 @@ public sealed partial class FileCalibrationStore : ICalibrationStore
 
     private const int Version = 1;
     private readonly ILogger _logger;
+    private readonly object _readLock = new();
+    private ((long Length, DateTime Written) Stamp, Dictionary<string, CalibrationEntry> Entries)? _read;
 
     /// <summary>Creates a store.</summary>
     /// <param name="path">The JSON file; its directory is created on the first save. Null for <see cref="DefaultPath"/>.</param>
@@ -71,7 +73,7 @@ public sealed partial class FileCalibrationStore : ICalibrationStore
     public CalibrationEntry? Load(string key)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        return ReadAll().TryGetValue(key, out CalibrationEntry? entry) ? entry : null;
+        return Current().TryGetValue(key, out CalibrationEntry? entry) ? entry : null;
     }
 
     /// <inheritdoc/>
@@ -133,6 +135,27 @@ public sealed partial class FileCalibrationStore : ICalibrationStore
         finally
         {
             File.Delete(temp);
+        }
+    }
+
+    /// <summary>
+    /// The entries as last read, read again when the file's length or write time changed: a
+    /// migration loads several keys as it starts, and a save replaces the file by a rename, so a
+    /// change shows in both.
+    /// </summary>
+    private Dictionary<string, CalibrationEntry> Current()
+    {
+        var file = new FileInfo(Path);
+        (long, DateTime) stamp = file.Exists ? (file.Length, file.LastWriteTimeUtc) : (-1, default);
+        lock (_readLock)
+        {
+            if (_read is not { } read || read.Stamp != stamp)
+            {
+                // Replaced between the stat and the read: the next load sees a new stamp and reads again.
+                _read = read = (stamp, ReadAll());
+            }
+
+            return read.Entries;
         }
     }
 

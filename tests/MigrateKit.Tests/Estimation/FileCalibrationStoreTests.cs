@@ -163,17 +163,43 @@ public sealed class FileCalibrationStoreTests
         Assert.IsNull(store.Load("b"));
     }
 
-    [TestMethod]
-    public void AnInvalidEntryInTheFile_IsSkipped_AndTheOthersLoad()
+    /// <summary>A store over a file whose entry "bad" has no samples, next to <paramref name="good"/> (speed 2).</summary>
+    private (FileCalibrationStore Store, ListLogger<FileCalibrationStore> Logger) WithABadEntryAnd(string good)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(StorePath)!);
         File.WriteAllText(StorePath, """
             {"version": 1, "entries": {
               "bad": {"values": {"speed": 1}, "samples": 0, "updated": "2026-12-03T15:00:00+00:00"},
-              "good": {"values": {"speed": 2}, "samples": 1, "updated": "2026-12-03T15:00:00+00:00"}}}
-            """);
+              "GOOD": {"values": {"speed": 2}, "samples": 1, "updated": "2026-12-03T15:00:00+00:00"}}}
+            """.Replace("GOOD", good, StringComparison.Ordinal));
         var logger = new ListLogger<FileCalibrationStore>();
-        var store = new FileCalibrationStore(StorePath, logger);
+        return (new FileCalibrationStore(StorePath, logger), logger);
+    }
+
+    [TestMethod]
+    public void Load_ReadsTheFileOnceUntilItChanges_AndSeesAnotherProcesssSave()
+    {
+        // An entry that cannot be read warns at each read of the file.
+        (FileCalibrationStore store, ListLogger<FileCalibrationStore> logger) = WithABadEntryAnd("a");
+
+        Assert.AreEqual(2, store.Load("a")!.Get("speed"));
+        Assert.IsNull(store.Load("b"));
+        Assert.AreEqual(1, logger.Entries.Count(e => e.Level == LogLevel.Warning), "one read for both loads");
+
+        // Another process's save replaces the file; the next load reads it.
+        new FileCalibrationStore(StorePath).Save("b", Entry(3));
+        Assert.AreEqual(3, store.Load("b")!.Get("speed"));
+        Assert.AreEqual(2, store.Load("a")!.Get("speed"));
+
+        // So does its removal.
+        File.Delete(StorePath);
+        Assert.IsNull(store.Load("a"));
+    }
+
+    [TestMethod]
+    public void AnInvalidEntryInTheFile_IsSkipped_AndTheOthersLoad()
+    {
+        (FileCalibrationStore store, ListLogger<FileCalibrationStore> logger) = WithABadEntryAnd("good");
 
         Assert.IsNull(store.Load("bad"));
         Assert.AreEqual(2, store.Load("good")!.Get("speed"));
