@@ -69,6 +69,7 @@ public sealed partial class DowntimeHistory
                 {
                     store.SaveAll([.. latest.Select(e => KeyValuePair.Create(e.Key, e.Value.Entry))]);
                 }
+
                 foreach ((string key, (CalibrationEntry _, long generation)) in latest)
                 {
                     _savedGenerations[key] = generation;

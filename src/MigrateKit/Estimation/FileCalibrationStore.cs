@@ -14,8 +14,9 @@ namespace MigrateKit.Estimation;
 /// <c>{"version": 1, "entries": {"key": {"values": {...}, "samples": 3, "updated": "..."}}}</c>.
 /// A save rewrites the file under a lock file (<c>PATH.lock</c>, held with an exclusive lock, so
 /// processes saving at once take turns and none loses the other's entries) through a temporary file
-/// renamed over it, so a reader sees the old file or the new one, never half of one. A file that
-/// cannot be read or parsed counts as empty, with a warning logged; the next save replaces it.
+/// renamed over it, so a reader sees the old file or the new one, never half of one. Loads read
+/// the file again only when its length or write time changed. A file that cannot be read or
+/// parsed counts as empty, with a warning logged; the next save replaces it.
 /// </summary>
 public sealed partial class FileCalibrationStore : ICalibrationStore
 {
@@ -24,8 +25,8 @@ public sealed partial class FileCalibrationStore : ICalibrationStore
 
     /// <summary>
     /// The most entries the file keeps: a save beyond it drops the least recently updated ones,
-    /// never those it saves (the engine keeps its switchovers per destination host, so a source that migrates to many
-    /// hosts adds entries for each).
+    /// never those it saves (the engine keeps its switchovers per destination host, so a source
+    /// that migrates to many hosts adds entries for each).
     /// </summary>
     public const int MaxEntries = 1024;
 
