@@ -135,14 +135,7 @@ public sealed record PlanInput
 
         if (Destination is not null)
         {
-            try
-            {
-                _ = MigrationAddress.Parse(Destination);
-            }
-            catch (ArgumentException ex)
-            {
-                throw new ArgumentException($"Destination '{Destination}' is not an address: use tcp:HOST:PORT, HOST:PORT or unix:PATH.", nameof(Destination), ex);
-            }
+            _ = MigrationAddress.Parse(Destination, nameof(Destination));
         }
 
         Options.Validate();

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using MigrateKit.Estimation;
-using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
