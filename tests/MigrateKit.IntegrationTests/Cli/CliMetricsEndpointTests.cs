@@ -16,78 +16,15 @@ using MigrateKit.Tests.Cli;
 namespace MigrateKit.IntegrationTests.Cli;
 
 /// <summary>
-/// <c>--metrics-listen</c>: a scraper reads the migration figures from <c>bench soak</c> while it
-/// migrates, in Prometheus' text format under the KubeVirt-like names, and what a <c>receive</c> received.
+/// <c>--metrics-listen</c>: what a <c>receive</c> received, in Prometheus' text format, and the
+/// option's errors. The migration figures <c>bench soak</c> serves while it migrates are checked
+/// by <see cref="CliSoakTests"/> in its soak, with these helpers.
 /// </summary>
 [TestClass]
 public sealed class CliMetricsEndpointTests
 {
     [TestInitialize]
     public void RequireWriteTracking() => WriteTrackingRequirement.Require();
-
-    [TestMethod]
-    public void BenchSoak_WithMetricsListen_ServesTheMigrationFiguresWhileItRuns()
-    {
-        int port = FreePort();
-        using Process soak = CliProcess.Start(["bench", "soak", "--count", "3", "--warm-up", "5", "--json", "--metrics-listen", $"127.0.0.1:{port}"]);
-        var stdout = soak.StandardOutput.ReadToEndAsync();
-        var stderr = soak.StandardError.ReadToEndAsync();
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        string? scraped = null;
-        var waited = Stopwatch.StartNew();
-        while (scraped is null && !soak.HasExited && waited.Elapsed < TimeSpan.FromMinutes(3))
-        {
-            try
-            {
-                string text = http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics")).Result;
-                if (Value(text, "migratekit_migration_downtime_seconds") > 0)
-                {
-                    scraped = text;
-                }
-            }
-            catch (AggregateException ex) when (ex.InnerException is HttpRequestException or TaskCanceledException)
-            {
-                // Not listening yet: the endpoint starts with the command.
-            }
-
-            Thread.Sleep(200);
-        }
-
-        if (!soak.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            soak.Kill(entireProcessTree: true);
-            Assert.Fail("bench soak did not finish within 5 minutes");
-        }
-
-        Assert.IsNotNull(scraped, $"no scrape showed a finished migration; stderr: {stderr.Result}");
-        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_data_processed_bytes"), scraped);
-        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_pages_sent_total"), scraped);
-        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_rounds_total"), scraped);
-        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_predicted_downtime_seconds"), scraped);
-        Assert.IsGreaterThanOrEqualTo(0.0, Value(scraped, "migratekit_migration_dirty_memory_rate_bytes"), scraped);
-        StringAssert.Contains(scraped, "# TYPE migratekit_migration_data_processed_bytes counter");
-
-        // The gauges of the migration under way, or of the last one until the next starts.
-        double total = Value(scraped, "migratekit_migration_data_total_bytes");
-        Assert.AreEqual(32.0 * 1024 * 1024, total, scraped);
-        double sent = Value(scraped, "migratekit_migration_memory_processed_bytes");
-        Assert.IsGreaterThanOrEqualTo(0.0, sent, scraped);
-        Assert.IsLessThanOrEqualTo(Value(scraped, "migratekit_migration_data_processed_bytes"), sent, "one migration's bytes are part of the process's");
-        double remaining = Value(scraped, "migratekit_migration_data_remaining_bytes");
-        Assert.IsGreaterThanOrEqualTo(0.0, remaining, scraped);
-        Assert.IsLessThanOrEqualTo(total * 1.1, remaining, "at most the memory and its framing");
-        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_memory_transfer_rate_bytes"), scraped);
-        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_downtime_seconds"), scraped);
-        Assert.IsLessThan(10.0, Value(scraped, "migratekit_migration_downtime_seconds"), scraped);
-        foreach (string gauge in new[] { "data_total_bytes", "memory_processed_bytes", "data_remaining_bytes", "dirty_memory_rate_bytes", "memory_transfer_rate_bytes", "downtime_seconds" })
-        {
-            StringAssert.Contains(scraped, $"# TYPE migratekit_migration_{gauge} gauge");
-        }
-
-        using JsonDocument doc = JsonDocument.Parse(stdout.Result);
-        Assert.AreEqual(3, doc.RootElement.GetProperty("verified").GetInt32(), stderr.Result);
-        StringAssert.Contains(stderr.Result, $"metrics on http://127.0.0.1:{port}/metrics");
-    }
 
     [TestMethod]
     public async Task Receive_WithMetricsListen_ServesWhatItReceived()
@@ -167,16 +104,77 @@ public sealed class CliMetricsEndpointTests
         StringAssert.Contains(stderr, "--metrics-listen 'localhost': use an IP address and a port");
     }
 
-    private static double Value(string scraped, string name)
+    /// <summary>
+    /// Scrapes <c>http://127.0.0.1:<paramref name="port"/>/metrics</c> every 200 ms until a scrape
+    /// shows a finished migration (a downtime), <paramref name="running"/> exits or three minutes
+    /// pass; returns that scrape or null. The client is closed when it returns.
+    /// </summary>
+    internal static string? ScrapeAFinishedMigration(Process running, int port)
     {
-        string? line = scraped.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal));
-        return line is null ? -1 : double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var waited = Stopwatch.StartNew();
+        while (!running.HasExited && waited.Elapsed < TimeSpan.FromMinutes(3))
+        {
+            try
+            {
+                string text = http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics")).Result;
+                if (Value(text, "migratekit_migration_downtime_seconds") > 0)
+                {
+                    return text;
+                }
+            }
+            catch (AggregateException ex) when (ex.InnerException is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet: the endpoint starts with the command.
+            }
+
+            Thread.Sleep(200);
+        }
+
+        return null;
     }
 
-    private static int FreePort()
+    /// <summary>
+    /// The figures of a scrape taken after a migration of a 32 MiB guest finished: counters of the
+    /// process and gauges of the migration under way (or of the last one until the next starts),
+    /// under the KubeVirt-like names and types.
+    /// </summary>
+    internal static void AssertMigrationFigures(string scraped)
+    {
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_data_processed_bytes"), scraped);
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_pages_sent_total"), scraped);
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_rounds_total"), scraped);
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_predicted_downtime_seconds"), scraped);
+        Assert.IsGreaterThanOrEqualTo(0.0, Value(scraped, "migratekit_migration_dirty_memory_rate_bytes"), scraped);
+        StringAssert.Contains(scraped, "# TYPE migratekit_migration_data_processed_bytes counter");
+
+        double total = Value(scraped, "migratekit_migration_data_total_bytes");
+        Assert.AreEqual(32.0 * 1024 * 1024, total, scraped);
+        double sent = Value(scraped, "migratekit_migration_memory_processed_bytes");
+        Assert.IsGreaterThanOrEqualTo(0.0, sent, scraped);
+        Assert.IsLessThanOrEqualTo(Value(scraped, "migratekit_migration_data_processed_bytes"), sent, "one migration's bytes are part of the process's");
+        double remaining = Value(scraped, "migratekit_migration_data_remaining_bytes");
+        Assert.IsGreaterThanOrEqualTo(0.0, remaining, scraped);
+        Assert.IsLessThanOrEqualTo(total * 1.1, remaining, "at most the memory and its framing");
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_memory_transfer_rate_bytes"), scraped);
+        Assert.IsGreaterThan(0.0, Value(scraped, "migratekit_migration_downtime_seconds"), scraped);
+        Assert.IsLessThan(10.0, Value(scraped, "migratekit_migration_downtime_seconds"), scraped);
+        foreach (string gauge in new[] { "data_total_bytes", "memory_processed_bytes", "data_remaining_bytes", "dirty_memory_rate_bytes", "memory_transfer_rate_bytes", "downtime_seconds" })
+        {
+            StringAssert.Contains(scraped, $"# TYPE migratekit_migration_{gauge} gauge");
+        }
+    }
+
+    internal static int FreePort()
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
         return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private static double Value(string scraped, string name)
+    {
+        string? line = scraped.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        return line is null ? -1 : double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
     }
 }

@@ -1,5 +1,8 @@
 using System;
+using System.Diagnostics;
+using System.Net.Http;
 using System.Text.Json;
+using System.Threading;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Tests.Cli;
@@ -10,6 +13,8 @@ namespace MigrateKit.IntegrationTests.Cli;
 /// <c>bench soak</c> as a process: a HostVm migrated back and forth over loopback TCP with mutual
 /// TLS must leave the process holding what it held before: the same descriptors, no thread it did
 /// not have (compared by name), the same mappings give or take the runtime's own layout noise, RSS grown less than 64 MiB.
+/// The same run serves <c>--metrics-listen</c>: a scraper reads the migration figures while it
+/// migrates (one soak for both: each spends most of its two minutes waiting for idle threads to retire).
 /// </summary>
 [TestClass]
 public sealed class CliSoakTests
@@ -18,10 +23,29 @@ public sealed class CliSoakTests
     public void RequireWriteTracking() => WriteTrackingRequirement.Require();
 
     [TestMethod]
-    public void BenchSoak_TenMigrations_AllVerified_AndNothingLeaks()
+    public void BenchSoak_TenMigrations_AllVerified_NothingLeaks_AndServesItsFiguresWhileItRuns()
     {
         // 70 warm-up migrations, 10 measured, and two waits for the thread pool to retire idle workers.
-        (int exit, string stdout, string stderr) = CliProcess.Run(["bench", "soak", "--count", "10", "--json"], TimeSpan.FromMinutes(8));
+        int port = CliMetricsEndpointTests.FreePort();
+        using Process soak = CliProcess.Start(["bench", "soak", "--count", "10", "--json", "--metrics-listen", $"127.0.0.1:{port}"]);
+        var output = soak.StandardOutput.ReadToEndAsync();
+        var errors = soak.StandardError.ReadToEndAsync();
+
+        // Scraped during the warm-up, and the client closed before the start figures: what the
+        // endpoint holds for a scrape is part of what the process holds at the start and the end.
+        string? scraped = CliMetricsEndpointTests.ScrapeAFinishedMigration(soak, port);
+        if (!soak.WaitForExit(TimeSpan.FromMinutes(8)))
+        {
+            soak.Kill(entireProcessTree: true);
+            Assert.Fail("bench soak did not finish within 8 minutes");
+        }
+
+        int exit = soak.ExitCode;
+        string stdout = output.Result;
+        string stderr = errors.Result;
+        Assert.IsNotNull(scraped, $"no scrape showed a finished migration; stderr: {stderr}");
+        CliMetricsEndpointTests.AssertMigrationFigures(scraped);
+        StringAssert.Contains(stderr, $"metrics on http://127.0.0.1:{port}/metrics");
 
         using JsonDocument doc = JsonDocument.Parse(stdout);
         JsonElement root = doc.RootElement;
