@@ -79,7 +79,8 @@ internal sealed record ProcessStats(
     /// blocking calls have retired (a thread that never ends does not retire and still counts).
     /// Names, not the count: one thread ending as another starts leaves the count as it was.
     /// </summary>
-    internal static ProcessStats Settle()
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled.</exception>
+    internal static ProcessStats Settle(CancellationToken ct)
     {
         // The reading itself first goes through tiered compilation, whose thread comes and goes
         // with it: done here, before the wait, it does not move the figures the wait ends with.
@@ -95,7 +96,8 @@ internal sealed record ProcessStats(
         ProcessStats last = Take();
         while (Stopwatch.GetElapsedTime(since) < IdleWorkerLifetime)
         {
-            Thread.Sleep(250);
+            ct.WaitHandle.WaitOne(250);
+            ct.ThrowIfCancellationRequested();
             ProcessStats now = Take();
             if (!SameThreads(last, now))
             {

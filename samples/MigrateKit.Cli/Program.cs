@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.Reflection;
+using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Kvm;
@@ -22,7 +23,8 @@ internal static class Program
         // A plain command named for the tool: RootCommand takes its name from the assembly
         // (MigrateKit.Cli), which would put the wrong name in every usage line.
         var root = new Command("migratekit", "migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.\n" +
-            "Exit codes: 0 completed, 2 usage error, 3 aborted by policy (the source keeps running), 4 failed.\n" +
+            "Exit codes: 0 completed, 2 usage error, 3 aborted by policy (the source keeps running), 4 failed, " +
+            "130 (SIGINT, Ctrl-C) or 143 (SIGTERM) interrupted: the first signal cancels the command (a migration before its commit keeps the source running), a second ends the process at once.\n" +
             "Example: migratekit demo --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
@@ -54,7 +56,62 @@ internal static class Program
             return 2;
         }
 
-        return parsed.Invoke();
+        return Run(parsed);
+    }
+
+    /// <summary>
+    /// Runs the command. The first SIGINT (Ctrl-C) or SIGTERM cancels its token: a migration ends
+    /// before its commit with the source running (a libvirt job is aborted), a bench removes what
+    /// it made, and the command ends with 130 (143 for SIGTERM) unless it had already completed.
+    /// A second signal ends the process at once, as if none had been handled.
+    /// </summary>
+    private static int Run(ParseResult parsed)
+    {
+        // Not disposed: a signal may still be handled while Main returns.
+        var interrupted = new CancellationTokenSource();
+        int signalExit = 0;
+        void Interrupt(PosixSignalContext context)
+        {
+            if (Interlocked.CompareExchange(ref signalExit, context.Signal == PosixSignal.SIGTERM ? 143 : 130, 0) != 0)
+            {
+                return;
+            }
+
+            context.Cancel = true;
+            Console.Error.WriteLine($"migratekit: {(context.Signal == PosixSignal.SIGTERM ? "terminated" : "interrupted")}; stopping (a second signal ends the process at once)");
+
+            // The token's callbacks run on the pool, not on the thread that handles signals.
+            _ = interrupted.CancelAsync();
+        }
+
+        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
+        using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
+
+        // The signals are handled here, not by System.CommandLine, whose handler gives up on the
+        // command after a timeout and ignores a second signal; its exception handler would drop
+        // what a cancelled migration says about its outcome.
+        var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false };
+        int exit;
+        try
+        {
+            exit = parsed.InvokeAsync(invocation, interrupted.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException ex) when (interrupted.IsCancellationRequested)
+        {
+            // A cancellation says more than "cancelled" only when it matters: a migration whose
+            // Commit was sent and not answered, whose destination may run the VM.
+            bool plain = ex.Message == new OperationCanceledException().Message || ex.Message == new TaskCanceledException().Message;
+            Console.Error.WriteLine($"migratekit: {(plain ? "stopped before the command completed" : ex.Message)}");
+            exit = 1;
+        }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine($"migratekit: unexpected error: {ex}");
+            exit = 1;
+        }
+
+        int signalled = Volatile.Read(ref signalExit);
+        return signalled != 0 && exit != 0 ? signalled : exit;
     }
 
     private static Command VersionCommand()

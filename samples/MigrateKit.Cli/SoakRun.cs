@@ -148,7 +148,7 @@ internal sealed class SoakRun
             }
 
             ProcessStats.LoadReferencedAssemblies();
-            ProcessStats start = ProcessStats.Settle();
+            ProcessStats start = ProcessStats.Settle(ct);
             _line($"start{(_settings.WarmUp > 0 ? $" (after {_settings.WarmUp} warm-up migration{(_settings.WarmUp == 1 ? "" : "s")})" : "")}: {start}");
             for (int i = 1; i <= _settings.Count; i++)
             {
@@ -161,7 +161,7 @@ internal sealed class SoakRun
                 }
             }
 
-            ProcessStats end = ProcessStats.Settle();
+            ProcessStats end = ProcessStats.Settle(ct);
             _line($"end: {end}");
             return new SoakResult(_settings, migrations, start, end, Stopwatch.GetElapsedTime(started));
         }

@@ -87,17 +87,14 @@ internal sealed class StrategyBenchCommand
 
             // The bench leaves domains on two hosts if the process ends mid-run: Ctrl-C and SIGTERM
             // cancel the run instead, so every guest is destroyed on both hosts before the process exits.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             try
             {
                 long started = Stopwatch.GetTimestamp();
                 TextWriter progress = json ? Console.Error : Console.Out;
-                var runs = await StrategyBench.RunAsync(settings, (guest, row) => progress.WriteLine(StrategyBenchText.Line(guest, row, settings.Runs)), stop.Token).ConfigureAwait(false);
+                var runs = await StrategyBench.RunAsync(settings, (guest, row) => progress.WriteLine(StrategyBenchText.Line(guest, row, settings.Runs)), ct).ConfigureAwait(false);
                 return o.Finish(parse, StrategyBenchJson.Of(settings, runs, Math.Round(Stopwatch.GetElapsedTime(started).TotalSeconds, 1)));
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 Console.Error.WriteLine("migratekit: interrupted; the bench's domains were destroyed on both hosts.");
                 return 130;
@@ -105,12 +102,6 @@ internal sealed class StrategyBenchCommand
             catch (Exception ex) when (CliInput.EndsACommand(ex))
             {
                 return CliInput.Fail(ex);
-            }
-
-            void Stop(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                stop.Cancel();
             }
         });
         return command;

@@ -73,26 +73,17 @@ internal sealed class VsQemuCommand
             }
 
             // QEMU processes are killed when their runs end: Ctrl-C and SIGTERM cancel the run so none outlives the process.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             bool json = parse.GetValue(o._json);
             TextWriter progress = json ? Console.Error : Console.Out;
             try
             {
-                VsQemuJson result = await VsQemuBench.RunAsync(settings, (s, side, row) => progress.WriteLine(VsQemuText.Line(s, side, row, settings.Repeat)), stop.Token).ConfigureAwait(false);
+                VsQemuJson result = await VsQemuBench.RunAsync(settings, (s, side, row) => progress.WriteLine(VsQemuText.Line(s, side, row, settings.Repeat)), ct).ConfigureAwait(false);
                 return o.Finish(parse, result);
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 Console.Error.WriteLine("migratekit: interrupted; the bench's QEMU processes and VMs are gone.");
                 return 130;
-            }
-
-            void Stop(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                stop.Cancel();
             }
         });
         return command;

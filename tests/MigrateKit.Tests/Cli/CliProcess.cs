@@ -25,9 +25,14 @@ internal static class CliProcess
     }
 
     /// <summary>Starts the CLI with <paramref name="args"/> and its streams redirected, for a test that talks to it while it runs; the caller stops it.</summary>
-    public static Process Start(string[] args)
+    /// <param name="args">The CLI's arguments.</param>
+    /// <param name="defaultSignals">
+    /// Starts it with SIGINT and SIGTERM at their defaults, for a test that signals it: a process
+    /// started in the background by a shell inherits SIGINT ignored, and so would the CLI.
+    /// </param>
+    public static Process Start(string[] args, bool defaultSignals = false)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(defaultSignals ? "env" : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -36,6 +41,13 @@ internal static class CliProcess
         // The CLI keeps what it learns in the user's state directory by default: the tests' runs
         // share one of their own, so they neither read nor change the user's.
         start.Environment["XDG_STATE_HOME"] = StateHome.Value;
+        if (defaultSignals)
+        {
+            // env execs dotnet in its own process: the PID stays the CLI's.
+            start.ArgumentList.Add("--default-signal=INT,TERM");
+            start.ArgumentList.Add("dotnet");
+        }
+
         start.ArgumentList.Add(CliPath());
         foreach (string a in args)
         {

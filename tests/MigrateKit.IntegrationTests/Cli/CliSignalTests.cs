@@ -1,0 +1,166 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using System.Text;
+using System.Threading;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.IntegrationTests.TestSupport;
+using MigrateKit.Tests.Cli;
+
+namespace MigrateKit.IntegrationTests.Cli;
+
+/// <summary>
+/// Ctrl-C (SIGINT) and SIGTERM as an operator sends them: the first cancels the command, which
+/// ends what it started (a migration before its commit, a soak's temporary certificates) and
+/// exits with 130 or 143 within seconds.
+/// </summary>
+[TestClass]
+[SupportedOSPlatform("linux")]
+public sealed class CliSignalTests
+{
+    private const int Sigint = 2;
+    private const int Sigterm = 15;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [TestInitialize]
+    public void RequireWriteTracking() => WriteTrackingRequirement.Require();
+
+    [TestMethod]
+    public void Send_InterruptedDuringPreCopy_Exits130_AndTheDestinationDiscardsItsCopy()
+    {
+        string dir = Directory.CreateTempSubdirectory("mk-cli-signal-").FullName;
+        string socket = Path.Combine(dir, "receive.sock");
+        using Process receive = CliProcess.Start(["receive", "--listen", "unix:" + socket, "--vm", "hostvm", "--once", "--verbose"]);
+        StringBuilder receiveErr = Collect(receive);
+        Process? send = null;
+        try
+        {
+            WaitFor(() => File.Exists(socket), receive, receiveErr, "receive to listen");
+
+            // 200 MiB of hot pages at 1 MiB/s: pre-copy is still under way when the signal comes.
+            send = CliProcess.Start(["send", "--to", "unix:" + socket, "--vm", "hostvm", "--memory", "256MiB", "--workload", "sweep", "--hot", "200MiB", "--bandwidth", "1MiB/s", "--verbose"], defaultSignals: true);
+            StringBuilder sendErr = Collect(send);
+            WaitFor(() => Text(receiveErr).Contains("fresh", StringComparison.Ordinal), receive, receiveErr, "the destination to allocate the VM");
+
+            AssertStopsOn(send, Sigint, TimeSpan.FromSeconds(20), sendErr);
+
+            // The source said it gave up before its commit: the destination discards the VM it never ran and, with --once, ends.
+            Assert.IsTrue(receive.WaitForExit(Timeout), $"receive did not end after the source gave up: {Text(receiveErr)}");
+            receive.WaitForExit();
+            StringAssert.Contains(Text(receiveErr), "the source gave up: migration cancelled");
+            StringAssert.Contains(Text(receiveErr), "its VM never ran here");
+            Assert.AreEqual(3, receive.ExitCode, Text(receiveErr));
+        }
+        finally
+        {
+            foreach (Process p in new[] { send, receive }.OfType<Process>().Where(p => !p.HasExited))
+            {
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit();
+            }
+
+            send?.Dispose();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void BenchSoak_TerminatedWhileItSettles_Exits143_AndRemovesItsCertificates()
+    {
+        string[] before = SoakDirectories();
+        using Process soak = CliProcess.Start(["bench", "soak", "--count", "1", "--warm-up", "1"], defaultSignals: true);
+        StringBuilder stdout = new();
+        soak.OutputDataReceived += (_, e) => Append(stdout, e.Data);
+        soak.BeginOutputReadLine();
+        StringBuilder stderr = new();
+        soak.ErrorDataReceived += (_, e) => Append(stderr, e.Data);
+        soak.BeginErrorReadLine();
+        try
+        {
+            // After its warm-up the soak waits, 22 s at least, for idle threads to retire.
+            WaitFor(() => Text(stdout).Contains("warm-up 1/1", StringComparison.Ordinal), soak, stderr, "the warm-up migration");
+            Assert.HasCount(before.Length + 1, SoakDirectories(), "the soak's certificate directory exists while it runs");
+            Thread.Sleep(1000);
+
+            AssertStopsOn(soak, Sigterm, TimeSpan.FromSeconds(10), stderr);
+            Assert.IsFalse(Text(stdout).Split('\n').Any(l => l.StartsWith("start", StringComparison.Ordinal)), $"the wait was cut short, no start figures: {Text(stdout)}");
+            CollectionAssert.AreEquivalent(before, SoakDirectories(), "the soak removed its certificate directory");
+        }
+        finally
+        {
+            if (!soak.HasExited)
+            {
+                soak.Kill(entireProcessTree: true);
+                soak.WaitForExit();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="signal"/> and checks the CLI says so, cancels its command and ends
+    /// within <paramref name="within"/> with 128 + the signal's number.
+    /// </summary>
+    private static void AssertStopsOn(Process cli, int signal, TimeSpan within, StringBuilder stderr)
+    {
+        var signalled = Stopwatch.StartNew();
+        Signal(cli, signal);
+        Assert.IsTrue(cli.WaitForExit(within), $"the CLI did not end within {within.TotalSeconds:F0} s of signal {signal}: {Text(stderr)}");
+        cli.WaitForExit();
+        Assert.AreEqual(128 + signal, cli.ExitCode, Text(stderr));
+        Assert.IsLessThan(within, signalled.Elapsed);
+        StringAssert.Contains(Text(stderr), signal == Sigint ? "migratekit: interrupted; stopping" : "migratekit: terminated; stopping");
+        StringAssert.Contains(Text(stderr), "migratekit: stopped before the command completed");
+    }
+
+    private static string[] SoakDirectories() => Directory.GetDirectories(Path.GetTempPath(), "migratekit-soak-*");
+
+    private static void WaitFor(Func<bool> condition, Process process, StringBuilder stderr, string what)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.IsFalse(process.HasExited, $"the process ended while waiting for {what}: {Text(stderr)}");
+            Assert.IsLessThan(Timeout, waited.Elapsed, $"waited {Timeout.TotalSeconds:F0} s for {what}: {Text(stderr)}");
+            Thread.Sleep(50);
+        }
+    }
+
+    private static StringBuilder Collect(Process process)
+    {
+        var text = new StringBuilder();
+        process.ErrorDataReceived += (_, e) => Append(text, e.Data);
+        process.BeginErrorReadLine();
+        process.OutputDataReceived += (_, e) => Append(text, e.Data);
+        process.BeginOutputReadLine();
+        return text;
+    }
+
+    private static void Append(StringBuilder text, string? line)
+    {
+        if (line is not null)
+        {
+            lock (text)
+            {
+                text.AppendLine(line);
+            }
+        }
+    }
+
+    private static string Text(StringBuilder text)
+    {
+        lock (text)
+        {
+            return text.ToString();
+        }
+    }
+
+    private static void Signal(Process process, int signal) =>
+        Assert.AreEqual(0, Kill(process.Id, signal), $"kill({process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}
