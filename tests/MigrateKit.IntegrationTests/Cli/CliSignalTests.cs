@@ -15,8 +15,8 @@ namespace MigrateKit.IntegrationTests.Cli;
 
 /// <summary>
 /// Ctrl-C (SIGINT) and SIGTERM as an operator sends them: the first cancels the command, which
-/// ends what it started (a migration before its commit, a soak's temporary certificates) and
-/// exits with 130 or 143 within seconds.
+/// ends what it started (a migration before its commit, a listener's socket file, a soak's
+/// temporary certificates) and exits with 130 or 143 within seconds.
 /// </summary>
 [TestClass]
 [SupportedOSPlatform("linux")]
@@ -64,6 +64,31 @@ public sealed class CliSignalTests
             }
 
             send?.Dispose();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void Receive_InterruptedWhileItWaits_Exits130_AndRemovesItsSocket()
+    {
+        string dir = Directory.CreateTempSubdirectory("mk-cli-signal-").FullName;
+        string socket = Path.Combine(dir, "receive.sock");
+        using Process receive = CliProcess.Start(["receive", "--listen", "unix:" + socket, "--vm", "hostvm", "--verbose"], defaultSignals: true);
+        StringBuilder stderr = Collect(receive);
+        try
+        {
+            WaitFor(() => File.Exists(socket), receive, stderr, "receive to listen");
+            AssertStopsOn(receive, Sigint, TimeSpan.FromSeconds(10), stderr);
+            Assert.IsFalse(File.Exists(socket), "the listener was closed and its socket file removed");
+        }
+        finally
+        {
+            if (!receive.HasExited)
+            {
+                receive.Kill(entireProcessTree: true);
+                receive.WaitForExit();
+            }
+
             Directory.Delete(dir, recursive: true);
         }
     }
