@@ -36,7 +36,7 @@ internal static class BenchCommands
         var command = new Command("soak", "Migrate one VM back and forth --count times in this process over loopback TCP with mutual TLS (throwaway certificates " +
             "in a temporary directory), each migration from the VM the previous one built, each verified (digests and the guest's own self-checks); " +
             "prints the open descriptors, threads, mappings and RSS at the start (after --warm-up migrations) and the end, and one line per migration. " +
-            $"Exit code 0 when every migration verified, descriptors are unchanged, no thread was added (threads are compared by name: one that ended is no leak), mappings within {SoakRun.MappingsNoise} lines " +
+            $"Exit code 0 when every migration verified, descriptors are unchanged, no thread was added (threads are compared by name: one that ended is no leak; the thread pool's workers by how many are busy), mappings within {SoakRun.MappingsNoise} lines " +
             $"(the runtime's own heaps move them a little) and RSS grew less than {SoakRun.RssGrowthLimit >> 20} MiB; 4 otherwise.\n" +
             "Example: migratekit bench soak --count 100\nExample: migratekit bench soak --count 10 --vm micro --memory 64MiB --json");
         command.Options.Add(count);

@@ -26,11 +26,16 @@ namespace MigrateKit.Cli;
 /// <see cref="SoakRun.MappingsNoise"/>.
 /// </param>
 /// <param name="RssBytes">Resident set size: the second field of <c>/proc/self/statm</c> times the page size.</param>
+/// <param name="BusyPoolThreads">
+/// Thread pool threads running a work item, the reading's own aside: a worker a migration left
+/// blocked stays busy. Idle workers are the pool's capacity, which it retires on its own.
+/// </param>
 internal sealed record ProcessStats(
     [property: JsonPropertyName("fds")] int Fds,
     [property: JsonPropertyName("threadNames")] IReadOnlyDictionary<string, int> ThreadNames,
     [property: JsonPropertyName("mappings")] int Mappings,
-    [property: JsonPropertyName("rssBytes")] long RssBytes)
+    [property: JsonPropertyName("rssBytes")] long RssBytes,
+    [property: JsonPropertyName("busyPoolThreads")] int BusyPoolThreads)
 {
     /// <summary>
     /// Threads the runtime starts for its own work and ends on its own: the background GC's (a
@@ -39,8 +44,11 @@ internal sealed record ProcessStats(
     /// </summary>
     internal static readonly IReadOnlySet<string> RuntimeOnDemand = new HashSet<string>([".NET BGC", ".NET Tiered Com"], StringComparer.Ordinal);
 
-    /// <summary>The thread pool retires a worker idle for 20 s (its default); a margin on top.</summary>
-    private static readonly TimeSpan IdleWorkerLifetime = TimeSpan.FromSeconds(22);
+    /// <summary>The name of the thread pool's workers.</summary>
+    internal const string PoolWorker = ".NET TP Worker";
+
+    /// <summary>How long the figures a reading compares must stay as they are before it is taken.</summary>
+    private static readonly TimeSpan QuietFor = TimeSpan.FromSeconds(3);
 
     /// <summary>Entries of <c>/proc/self/task</c>: the threads of <see cref="ThreadNames"/>.</summary>
     [JsonPropertyName("threads")]
@@ -69,17 +77,27 @@ internal sealed record ProcessStats(
 
         int mappings = File.ReadLines("/proc/self/maps").Count();
         string[] statm = File.ReadAllText("/proc/self/statm").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return new ProcessStats(fds, names, mappings, long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize);
+        ThreadPool.GetMaxThreads(out int max, out _);
+        ThreadPool.GetAvailableThreads(out int available, out _);
+        int busy = max - available - (Thread.CurrentThread.IsThreadPoolThread ? 1 : 0);
+        return new ProcessStats(fds, names, mappings, long.Parse(statm[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize, busy);
     }
 
     /// <summary>
     /// Reads the figures once the process is quiet: after a compacting collection that gives back
-    /// what the heap does not use (finalizers run), and once the threads, by name, have not changed
-    /// for longer than the thread pool keeps an idle worker, so that workers it added for a burst of
-    /// blocking calls have retired (a thread that never ends does not retire and still counts).
-    /// Names, not the count: one thread ending as another starts leaves the count as it was.
+    /// what the heap does not use (finalizers run), once the threads by name (the pool's workers
+    /// and the runtime's on-demand threads aside), the descriptors and the busy pool threads have
+    /// not changed for <see cref="QuietFor"/>, at a moment the pool keeps no idle worker and none
+    /// of <see cref="RuntimeOnDemand"/> runs.
     /// </summary>
-    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled.</exception>
+    /// <remarks>
+    /// Every thread holds four lines of the mappings (measured: readings one worker apart differed
+    /// by four), so a reading with idle workers would not compare with one without. The pool
+    /// retires a worker idle for 20 s (its default): the wait lasts up to that long after the last
+    /// work. Waiting instead for the threads to stay unchanged for longer than that took 72–77 s
+    /// a wait: tiered compilation's thread, started again by the wait's own code each time it
+    /// ended, kept restarting it.
+    /// </remarks>
     internal static ProcessStats Settle(CancellationToken ct)
     {
         // The reading itself first goes through tiered compilation, whose thread comes and goes
@@ -94,19 +112,25 @@ internal sealed record ProcessStats(
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         long since = Stopwatch.GetTimestamp();
         ProcessStats last = Take();
-        while (Stopwatch.GetElapsedTime(since) < IdleWorkerLifetime)
+        while (true)
         {
             ct.WaitHandle.WaitOne(250);
             ct.ThrowIfCancellationRequested();
             ProcessStats now = Take();
-            if (!SameThreads(last, now))
+            bool same = SameThreads(last, now) && now.Fds == last.Fds && now.BusyPoolThreads == last.BusyPoolThreads;
+            int self = Thread.CurrentThread.IsThreadPoolThread ? 1 : 0;
+            bool transient = now.ThreadNames.Keys.Any(RuntimeOnDemand.Contains) ||
+                now.ThreadNames.GetValueOrDefault(PoolWorker) > now.BusyPoolThreads + self;
+            if (!same)
             {
                 last = now;
                 since = Stopwatch.GetTimestamp();
             }
+            else if (!transient && Stopwatch.GetElapsedTime(since) >= QuietFor)
+            {
+                return now;
+            }
         }
-
-        return Take();
     }
 
     /// <summary>
@@ -150,16 +174,22 @@ internal sealed record ProcessStats(
     /// The threads <paramref name="end"/> has that <paramref name="start"/> did not, by name
     /// ("hostvm worker +1"); empty when none was added. A thread left behind shows here; one that
     /// ended in between is no leak. The runtime's own on-demand threads (<see cref="RuntimeOnDemand"/>)
-    /// are left out.
+    /// are left out, and the pool's workers are compared by how many are busy ("busy pool threads +1"):
+    /// a reading on a pool thread counts one more worker than one on the main thread.
     /// </summary>
     internal static IReadOnlyList<string> ThreadsAdded(ProcessStats start, ProcessStats end) =>
         [.. end.ThreadNames
-            .Where(e => e.Value > start.ThreadNames.GetValueOrDefault(e.Key) && !RuntimeOnDemand.Contains(e.Key))
-            .Select(e => $"{e.Key} +{e.Value - start.ThreadNames.GetValueOrDefault(e.Key)}")];
+            .Where(e => e.Value > start.ThreadNames.GetValueOrDefault(e.Key) && !Transient(e.Key))
+            .Select(e => $"{e.Key} +{e.Value - start.ThreadNames.GetValueOrDefault(e.Key)}")
+            .Concat(end.BusyPoolThreads > start.BusyPoolThreads ? [$"busy pool threads +{end.BusyPoolThreads - start.BusyPoolThreads}"] : [])];
 
+    /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> have the same threads by name, the pool's workers and the runtime's on-demand threads aside.</summary>
     private static bool SameThreads(ProcessStats a, ProcessStats b) =>
-        a.ThreadNames.Count == b.ThreadNames.Count && a.ThreadNames.All(e => b.ThreadNames.GetValueOrDefault(e.Key) == e.Value);
+        a.ThreadNames.Where(e => !Transient(e.Key)).All(e => b.ThreadNames.GetValueOrDefault(e.Key) == e.Value) &&
+        b.ThreadNames.Where(e => !Transient(e.Key)).All(e => a.ThreadNames.ContainsKey(e.Key));
 
-    /// <summary>"184 fds, 11 threads, 909 mappings, 127.4 MiB RSS".</summary>
-    public override string ToString() => $"{Fds} fds, {Threads} threads, {Mappings} mappings, {Units.FormatBytes((ulong)RssBytes)} RSS";
+    private static bool Transient(string name) => RuntimeOnDemand.Contains(name) || name == PoolWorker;
+
+    /// <summary>"184 fds, 11 threads (0 pool busy), 909 mappings, 127.4 MiB RSS".</summary>
+    public override string ToString() => $"{Fds} fds, {Threads} threads ({BusyPoolThreads} pool busy), {Mappings} mappings, {Units.FormatBytes((ulong)RssBytes)} RSS";
 }
