@@ -50,6 +50,9 @@ internal sealed record ProcessStats(
     /// <summary>How long the figures a reading compares must stay as they are before it is taken.</summary>
     private static readonly TimeSpan QuietFor = TimeSpan.FromSeconds(3);
 
+    /// <summary>The longest a settling wait takes: three times the pool's idle lifetime.</summary>
+    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
+
     /// <summary>Entries of <c>/proc/self/task</c>: the threads of <see cref="ThreadNames"/>.</summary>
     [JsonPropertyName("threads")]
     public int Threads => ThreadNames.Values.Sum();
@@ -94,9 +97,11 @@ internal sealed record ProcessStats(
     /// Every thread holds four lines of the mappings (measured: readings one worker apart differed
     /// by four), so a reading with idle workers would not compare with one without. The pool
     /// retires a worker idle for 20 s (its default): the wait lasts up to that long after the last
-    /// work. Waiting instead for the threads to stay unchanged for longer than that took 72–77 s
-    /// a wait: tiered compilation's thread, started again by the wait's own code each time it
-    /// ended, kept restarting it.
+    /// work, and <see cref="MaxWait"/> at most, after which a process that never quiets down (work
+    /// every few seconds keeps a worker) is read as it is and the comparison shows it. Waiting
+    /// instead for the threads to stay unchanged for longer than the pool's idle lifetime took
+    /// 72–77 s a wait: tiered compilation's thread, started again by the wait's own code each
+    /// time it ended, kept restarting it.
     /// </remarks>
     internal static ProcessStats Settle(CancellationToken ct)
     {
@@ -110,7 +115,8 @@ internal sealed record ProcessStats(
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        long since = Stopwatch.GetTimestamp();
+        long began = Stopwatch.GetTimestamp();
+        long since = began;
         ProcessStats last = Take();
         while (true)
         {
@@ -127,6 +133,11 @@ internal sealed record ProcessStats(
                 since = Stopwatch.GetTimestamp();
             }
             else if (!transient && Stopwatch.GetElapsedTime(since) >= QuietFor)
+            {
+                return now;
+            }
+
+            if (Stopwatch.GetElapsedTime(began) >= MaxWait)
             {
                 return now;
             }
