@@ -14,7 +14,7 @@ namespace MigrateKit.IntegrationTests.Cli;
 /// TLS must leave the process holding what it held before: the same descriptors, no thread it did
 /// not have (compared by name), the same mappings give or take the runtime's own layout noise, RSS grown less than 64 MiB.
 /// The same run serves <c>--metrics-listen</c>: a scraper reads the migration figures while it
-/// migrates (one soak for both: each spends most of its two minutes waiting for idle threads to retire).
+/// migrates (one soak for both: most of a soak is its 70 warm-up migrations and its two settling waits).
 /// </summary>
 [TestClass]
 public sealed class CliSoakTests
