@@ -39,7 +39,8 @@ public sealed class DowntimeEstimator
     /// <summary>
     /// A broader kind of migration in <see cref="History"/>: each switchover is recorded under it
     /// as well as under <see cref="HistoryKey"/>, and its correction applies while
-    /// <see cref="HistoryKey"/> has no switchover yet. The engine learns per destination (whose
+    /// <see cref="HistoryKey"/> has no switchover yet, then in part until it has three (see
+    /// <see cref="DowntimeHistory.Correction(string, string)"/>). The engine learns per destination (whose
     /// checks, start and round trips are its own) and prices a destination it never migrated to
     /// by every destination's switchovers.
     /// </summary>
@@ -189,9 +190,6 @@ public sealed class DowntimeEstimator
         }
     }
 
-    /// <summary>The key whose switchovers correct the forecast: <see cref="HistoryKey"/> once it has one, <see cref="HistoryFallbackKey"/> before.</summary>
-    internal string CorrectionKey => HistoryFallbackKey is { } all && History is { } history && history.Count(HistoryKey) == 0 ? all : HistoryKey;
-
     /// <summary>Records how long the switchover's final harvest took (paused) in <see cref="History"/>, for the next forecasts' harvest part.</summary>
     /// <param name="duration">From the pause to the end of the final harvest.</param>
     /// <param name="bytesCovered">The guest memory it covered.</param>
@@ -233,7 +231,7 @@ public sealed class DowntimeEstimator
         TimeSpan device = TimeSpan.FromSeconds(input.DeviceStateBytes / switchover);
         _lastRaw = new DowntimeBreakdown(PauseCost, harvest, rawTransfer, device, ResumeCost);
 
-        DowntimeCorrection c = History?.Correction(CorrectionKey) ?? DowntimeCorrection.None;
+        DowntimeCorrection c = History?.Correction(HistoryKey, HistoryFallbackKey) ?? DowntimeCorrection.None;
         TimeSpan transfer = rawTransfer * c.TransferRatio;
         TimeSpan resume = TimeSpan.FromTicks(Math.Max(0, (ResumeCost + c.FixedBias).Ticks));
         var breakdown = new DowntimeBreakdown(PauseCost, harvest, transfer, device, resume);

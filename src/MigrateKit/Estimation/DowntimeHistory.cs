@@ -34,7 +34,8 @@ public readonly record struct DowntimeCorrection(double TransferRatio, TimeSpan 
 /// parts leave: one transfer's miss is no fixed cost of the next switchover). Medians, because
 /// one part's spike (a resume the scheduler delayed by 8 ms) must move neither; a least-squares
 /// line through the totals let such spikes and the largest transfers swing the ratio between
-/// its bounds from one switchover to the next. The spread of what the line misses is kept for
+/// its bounds from one switchover to the next; and until three switchovers, the bias counts
+/// only in part, as a median of one or two is one spike. The spread of what the line misses is kept for
 /// the forecast's interval. With a store, the switchovers outlive the process (under the key
 /// "downtime.3/" + the kind; figures t.N, f.N, a.N and, where measured, x.N, the transfer part,
 /// in seconds). Thread-safe.
@@ -53,6 +54,9 @@ public sealed partial class DowntimeHistory
 
     /// <summary>Switchovers with a measured transfer needed before their ratio is used.</summary>
     private const int MinimumRatioSamples = 3;
+
+    /// <summary>Switchovers needed before their bias counts in full.</summary>
+    private const int MinimumBiasSamples = 3;
 
     /// <summary>Final harvests kept per key and memory size.</summary>
     private const int HarvestCapacity = 16;
@@ -321,9 +325,35 @@ public sealed partial class DowntimeHistory
     }
 
     /// <summary>The correction the switchovers of <paramref name="key"/> suggest.</summary>
-    public DowntimeCorrection Correction(string key)
+    public DowntimeCorrection Correction(string key) => Correction(key, null);
+
+    /// <summary>
+    /// The correction the switchovers of <paramref name="key"/> suggest, or those of the broader
+    /// <paramref name="fallbackKey"/> while <paramref name="key"/> has none. Until three
+    /// switchovers of <paramref name="key"/> tell its bias, the bias counts at n/3 and the rest is
+    /// <paramref name="fallbackKey"/>'s where that has three, else nothing: one switchover the
+    /// scheduler delayed (a resume of 5.2 ms where 0.2-0.3 ms is usual) is no fixed cost of the
+    /// next. What the bias leaves out stays in the spread, so the upper bound still holds it.
+    /// </summary>
+    /// <param name="key">The kind of migration.</param>
+    /// <param name="fallbackKey">A broader kind that <paramref name="key"/>'s switchovers are also recorded under; null: none.</param>
+    public DowntimeCorrection Correction(string key, string? fallbackKey)
     {
         ArgumentNullException.ThrowIfNull(key);
+        double prior = 0;
+        if (fallbackKey is not null && fallbackKey != key)
+        {
+            int own = Count(key);
+            if (own == 0)
+            {
+                return Correction(fallbackKey, null);
+            }
+
+            if (own < MinimumBiasSamples && Correction(fallbackKey, null) is { Samples: >= MinimumBiasSamples } broader)
+            {
+                prior = broader.FixedBias.TotalSeconds;
+            }
+        }
 
         // Asked after every harvest: copied and sorted on the stack, nothing allocated.
         Span<Sample> s = stackalloc Sample[Capacity];
@@ -339,7 +369,7 @@ public sealed partial class DowntimeHistory
             s = s[..list.Count];
         }
 
-        (double ratio, double bias) = Fit(s);
+        (double ratio, double bias) = Fit(s, prior);
         Span<double> misses = stackalloc double[s.Length];
         for (int i = 0; i < s.Length; i++)
         {
@@ -371,8 +401,10 @@ public sealed partial class DowntimeHistory
     /// fewer than <see cref="MinimumRatioSamples"/>). The bias: the median of what the fixed
     /// costs and the ratioed transfer leave of each downtime; until the ratio is known, of what
     /// the fixed costs and the measured transfer leave, where that transfer tells the ratio.
+    /// With fewer than <see cref="MinimumBiasSamples"/> switchovers, that median counts at n/3
+    /// and <paramref name="prior"/> (a broader kind's bias, or 0) at the rest.
     /// </summary>
-    private static (double Ratio, double Bias) Fit(ReadOnlySpan<Sample> s)
+    private static (double Ratio, double Bias) Fit(ReadOnlySpan<Sample> s, double prior)
     {
         Span<double> values = stackalloc double[s.Length];
         int n = 0;
@@ -395,7 +427,8 @@ public sealed partial class DowntimeHistory
             values[i] = s[i].Actual - s[i].Fixed - transfer;
         }
 
-        return (ratio, Quantile.Median(values));
+        double weight = Math.Min(1, (double)s.Length / MinimumBiasSamples);
+        return (ratio, (weight * Quantile.Median(values)) + ((1 - weight) * prior));
     }
 
     /// <summary>Whether a switchover's transfer part was measured and long enough to tell the ratio.</summary>

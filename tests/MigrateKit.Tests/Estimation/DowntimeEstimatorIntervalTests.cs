@@ -144,11 +144,13 @@ public sealed class DowntimeEstimatorIntervalTests
         e.History = history;
         e.HistoryKey = "k";
 
-        // Two earlier switchovers of this kind: 12 and 16 ms over the uncorrected forecast.
+        // Three earlier switchovers of this kind: 12, 16 and 14 ms over the uncorrected forecast.
         e.Estimate(Input());
         e.ObserveSwitchover(Ms(117));
         e.Estimate(Input());
         e.ObserveSwitchover(Ms(121));
+        e.Estimate(Input());
+        e.ObserveSwitchover(Ms(119));
 
         Forecast f = e.Estimate(Input());
 
@@ -176,10 +178,17 @@ public sealed class DowntimeEstimatorIntervalTests
         e.HistoryFallbackKey = "k";
         Assert.AreEqual(20.0, e.Estimate(Input()).FixedCorrection.TotalMilliseconds, 1e-3, "a new destination: every destination's history");
 
-        // Its first switchover, 2 ms over: from now on its own, and every destination's has it too.
+        // Its first switchover, 2 ms over, and every destination's has it too: a third its own
+        // (2 ms), two thirds every destination's (the median of 20, 20, 20 and 2).
         e.ObserveSwitchover(Ms(107));
         Assert.AreEqual(1, history.Count("k@tcp:10.0.0.2"));
         Assert.AreEqual(4, history.Count("k"));
+        Assert.AreEqual((2.0 / 3) + (20.0 * 2 / 3), e.Estimate(Input()).FixedCorrection.TotalMilliseconds, 1e-3);
+
+        // From its third on, its own alone.
+        e.ObserveSwitchover(Ms(107));
+        e.Estimate(Input());
+        e.ObserveSwitchover(Ms(107));
         Assert.AreEqual(2.0, e.Estimate(Input()).FixedCorrection.TotalMilliseconds, 1e-3);
     }
 

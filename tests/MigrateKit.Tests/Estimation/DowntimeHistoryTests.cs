@@ -92,7 +92,7 @@ public sealed class DowntimeHistoryTests
         DowntimeCorrection first = history.Correction("k");
 
         Assert.AreEqual(1.0, first.TransferRatio);
-        Assert.AreEqual(0.4, first.FixedBias.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(0.4 / 3, first.FixedBias.TotalMilliseconds, 1e-3, "one switchover's bias counts at a third");
 
         // Two more: the ratio is known (the median, 1.25), and the bias is what it leaves.
         history.Record("k", Ms(2), Ms(1), Ms(1 + 0.4 + 2.5), Ms(2.5));
@@ -126,10 +126,55 @@ public sealed class DowntimeHistoryTests
     }
 
     [TestMethod]
+    public void Correction_OfFewerThanThreeSwitchovers_CountsTheirBiasInPart_AndTheSpreadHoldsTheRest()
+    {
+        var history = new DowntimeHistory();
+
+        // One switchover the scheduler delayed: 6 ms over its forecast. A third of it is the
+        // next forecast's bias; the upper bound holds the whole.
+        history.Record("k", Ms(10), Ms(1), Ms(17));
+        DowntimeCorrection one = history.Correction("k");
+        Assert.AreEqual(2.0, one.FixedBias.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(4.0, one.ErrorAbove.TotalMilliseconds, 1e-3);
+        Assert.AreEqual(TimeSpan.Zero, one.ErrorBelow);
+
+        // A second, on time: two thirds of the median of 6 and 0.
+        history.Record("k", Ms(10), Ms(1), Ms(11));
+        Assert.AreEqual(2.0, history.Correction("k").FixedBias.TotalMilliseconds, 1e-3);
+
+        // A third, on time: the median alone, and the spike no longer moves it.
+        history.Record("k", Ms(10), Ms(1), Ms(11));
+        Assert.AreEqual(0.0, history.Correction("k").FixedBias.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
+    public void Correction_WithABroaderKind_DrawsAFewSwitchoversTowardsItsBias()
+    {
+        var history = new DowntimeHistory();
+        for (int i = 0; i < 3; i++)
+        {
+            history.Record("k", Ms(10), Ms(1), Ms(41));
+        }
+
+        // No switchover of "k@b": every destination's bias; one: a third its own.
+        Assert.AreEqual(30.0, history.Correction("k@b", "k").FixedBias.TotalMilliseconds, 1e-3);
+        history.Record("k@b", Ms(10), Ms(1), Ms(14));
+        Assert.AreEqual((3.0 / 3) + (30.0 * 2 / 3), history.Correction("k@b", "k").FixedBias.TotalMilliseconds, 1e-3);
+
+        // A broader kind of fewer than three tells no bias: the rest is none.
+        history.Record("j@b", Ms(10), Ms(1), Ms(14));
+        history.Record("j", Ms(10), Ms(1), Ms(41));
+        Assert.AreEqual(1.0, history.Correction("j@b", "j").FixedBias.TotalMilliseconds, 1e-3);
+    }
+
+    [TestMethod]
     public void Correction_KeepsKindsApart()
     {
         var history = new DowntimeHistory();
-        history.Record("engine/a/unlimited", Ms(10), Ms(1), Ms(40));
+        for (int i = 0; i < 3; i++)
+        {
+            history.Record("engine/a/unlimited", Ms(10), Ms(1), Ms(40));
+        }
 
         Assert.AreEqual(DowntimeCorrection.None, history.Correction("engine/a/limited"));
         Assert.AreEqual(29.0, history.Correction("engine/a/unlimited").FixedBias.TotalMilliseconds, 1e-3);
@@ -171,11 +216,12 @@ public sealed class DowntimeHistoryTests
         var first = new DowntimeHistory(store);
         first.Record("engine/k", Ms(50), Ms(2), Ms(64));
         first.Record("engine/k", Ms(50), Ms(2), Ms(66));
+        first.Record("engine/k", Ms(50), Ms(2), Ms(65));
 
         // Another process: a new history over the same store.
         var second = new DowntimeHistory(store);
 
-        Assert.AreEqual(2, second.Count("engine/k"));
+        Assert.AreEqual(3, second.Count("engine/k"));
         Assert.AreEqual(13.0, second.Correction("engine/k").FixedBias.TotalMilliseconds, 1e-3);
         Assert.IsNotNull(store.Load("downtime.3/engine/k"), "kept under the downtime.3/ prefix");
     }
