@@ -2,13 +2,13 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
-using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Text;
 using System.Threading;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Tests.Cli;
+using static MigrateKit.IntegrationTests.TestSupport.CliSignals;
 
 namespace MigrateKit.IntegrationTests.Cli;
 
@@ -21,10 +21,6 @@ namespace MigrateKit.IntegrationTests.Cli;
 [SupportedOSPlatform("linux")]
 public sealed class CliSignalTests
 {
-    private const int Sigint = 2;
-    private const int Sigterm = 15;
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-
     [TestInitialize]
     public void RequireWriteTracking() => WriteTrackingRequirement.Require();
 
@@ -48,7 +44,7 @@ public sealed class CliSignalTests
             AssertStopsOn(send, Sigint, TimeSpan.FromSeconds(20), sendErr);
 
             // The source said it gave up before its commit: the destination discards the VM it never ran and, with --once, ends.
-            Assert.IsTrue(receive.WaitForExit(Timeout), $"receive did not end after the source gave up: {Text(receiveErr)}");
+            Assert.IsTrue(receive.WaitForExit(WaitLimit), $"receive did not end after the source gave up: {Text(receiveErr)}");
             receive.WaitForExit();
             StringAssert.Contains(Text(receiveErr), "the source gave up: migration cancelled");
             StringAssert.Contains(Text(receiveErr), "its VM never ran here");
@@ -56,11 +52,8 @@ public sealed class CliSignalTests
         }
         finally
         {
-            foreach (Process p in new[] { send, receive }.OfType<Process>().Where(p => !p.HasExited))
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit();
-            }
+            KillIfRunning(send);
+            KillIfRunning(receive);
 
             send?.Dispose();
             Directory.Delete(dir, recursive: true);
@@ -82,11 +75,7 @@ public sealed class CliSignalTests
         }
         finally
         {
-            if (!receive.HasExited)
-            {
-                receive.Kill(entireProcessTree: true);
-                receive.WaitForExit();
-            }
+            KillIfRunning(receive);
 
             Directory.Delete(dir, recursive: true);
         }
@@ -116,75 +105,9 @@ public sealed class CliSignalTests
         }
         finally
         {
-            if (!soak.HasExited)
-            {
-                soak.Kill(entireProcessTree: true);
-                soak.WaitForExit();
-            }
+            KillIfRunning(soak);
         }
-    }
-
-    /// <summary>
-    /// Sends <paramref name="signal"/> and checks the CLI says so, cancels its command and ends
-    /// within <paramref name="within"/> with 128 + the signal's number.
-    /// </summary>
-    private static void AssertStopsOn(Process cli, int signal, TimeSpan within, StringBuilder stderr)
-    {
-        var signalled = Stopwatch.StartNew();
-        Signal(cli, signal);
-        Assert.IsTrue(cli.WaitForExit(within), $"the CLI did not end within {within.TotalSeconds:F0} s of signal {signal}: {Text(stderr)}");
-        cli.WaitForExit();
-        Assert.AreEqual(128 + signal, cli.ExitCode, Text(stderr));
-        Assert.IsLessThan(within, signalled.Elapsed);
-        StringAssert.Contains(Text(stderr), signal == Sigint ? "migratekit: interrupted; stopping" : "migratekit: terminated; stopping");
-        StringAssert.Contains(Text(stderr), "migratekit: stopped before the command completed");
     }
 
     private static string[] SoakDirectories() => Directory.GetDirectories(Path.GetTempPath(), "migratekit-soak-*");
-
-    private static void WaitFor(Func<bool> condition, Process process, StringBuilder stderr, string what)
-    {
-        var waited = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.IsFalse(process.HasExited, $"the process ended while waiting for {what}: {Text(stderr)}");
-            Assert.IsLessThan(Timeout, waited.Elapsed, $"waited {Timeout.TotalSeconds:F0} s for {what}: {Text(stderr)}");
-            Thread.Sleep(50);
-        }
-    }
-
-    private static StringBuilder Collect(Process process)
-    {
-        var text = new StringBuilder();
-        process.ErrorDataReceived += (_, e) => Append(text, e.Data);
-        process.BeginErrorReadLine();
-        process.OutputDataReceived += (_, e) => Append(text, e.Data);
-        process.BeginOutputReadLine();
-        return text;
-    }
-
-    private static void Append(StringBuilder text, string? line)
-    {
-        if (line is not null)
-        {
-            lock (text)
-            {
-                text.AppendLine(line);
-            }
-        }
-    }
-
-    private static string Text(StringBuilder text)
-    {
-        lock (text)
-        {
-            return text.ToString();
-        }
-    }
-
-    private static void Signal(Process process, int signal) =>
-        Assert.AreEqual(0, Kill(process.Id, signal), $"kill({process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }
