@@ -92,6 +92,41 @@ public sealed partial class DowntimeHistory
     }
 
     /// <summary>
+    /// Saves the pauses recorded without a save (see <see cref="RecordPause(string, TimeSpan, bool)"/>)
+    /// that no later save of their key carried to the store. Never throws for the store: a
+    /// migration ending, whatever its outcome, calls it.
+    /// </summary>
+    internal void SaveHeld()
+    {
+        ICalibrationStore? store = _store;
+        List<(string Key, CalibrationEntry Entry, long Generation)> saves = [];
+        lock (_samples)
+        {
+            foreach (string key in _heldPauses)
+            {
+                saves.Add((PausePrefix + key, PausesToEntry(Pauses(key)), ++_generation));
+            }
+
+            _heldPauses.Clear();
+        }
+
+        if (store is null || saves.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            SaveNow(store, saves);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // SaveNow logs what an unwritable store throws; a store's own failure must not replace the migration's outcome either.
+            LogSaveFailed(_logger, ex, string.Join(", ", saves.Select(s => s.Key)));
+        }
+    }
+
+    /// <summary>
     /// Holds this thread's saves to the store until the scope is disposed, then makes them in one
     /// call (<see cref="ICalibrationStore.SaveAll"/>): a switchover teaches several keys, and a
     /// file store rewrites its file once for all of them. What is learned counts at once in this

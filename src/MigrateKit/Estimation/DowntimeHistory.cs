@@ -82,6 +82,7 @@ public sealed partial class DowntimeHistory
     private readonly Dictionary<string, List<Sample>> _samples = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<HarvestSample>> _harvests = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<double>> _pauses = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _heldPauses = new(StringComparer.Ordinal);
     private readonly ICalibrationStore? _store;
     private readonly ILogger _logger;
 
@@ -139,6 +140,7 @@ public sealed partial class DowntimeHistory
             _samples.Clear();
             _harvests.Clear();
             _pauses.Clear();
+            _heldPauses.Clear();
         }
     }
 
@@ -151,7 +153,14 @@ public sealed partial class DowntimeHistory
     /// </summary>
     /// <param name="key">The kind of source.</param>
     /// <param name="latency">From the request to the guest being stopped.</param>
-    public void RecordPause(string key, TimeSpan latency)
+    public void RecordPause(string key, TimeSpan latency) => RecordPause(key, latency, save: true);
+
+    /// <summary>
+    /// Records a pause; without <paramref name="save"/> it counts at once, and reaches the store
+    /// with the key's next save or at <see cref="SaveHeld"/>: the engine's pause before round 0
+    /// would otherwise rewrite a file store before the first round (about 100 ms at its cap).
+    /// </summary>
+    internal void RecordPause(string key, TimeSpan latency, bool save)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (latency <= TimeSpan.Zero)
@@ -159,7 +168,20 @@ public sealed partial class DowntimeHistory
             return;
         }
 
-        Keep(PausePrefix, key, latency.TotalSeconds, static (list, p) => KeepLatest(list, p, PauseCapacity), Pauses, PausesToEntry);
+        if (save)
+        {
+            Keep(PausePrefix, key, latency.TotalSeconds, static (list, p) => KeepLatest(list, p, PauseCapacity), Pauses, PausesToEntry);
+            return;
+        }
+
+        lock (_samples)
+        {
+            KeepLatest(Pauses(key), latency.TotalSeconds, PauseCapacity);
+            if (_store is not null)
+            {
+                _heldPauses.Add(key);
+            }
+        }
     }
 
     /// <summary>The median of the recent pauses of <paramref name="key"/>; null with fewer than three.</summary>
@@ -302,6 +324,11 @@ public sealed partial class DowntimeHistory
             List<T> list = kind(key);
             add(list, item);
             generation = ++_generation;
+            if (_heldPauses.Count > 0 && prefix == PausePrefix)
+            {
+                // This save carries the held pauses of the key with it.
+                _heldPauses.Remove(key);
+            }
             if (store is not null)
             {
                 entry = toEntry(list);

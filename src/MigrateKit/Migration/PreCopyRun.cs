@@ -89,6 +89,7 @@ internal sealed class PreCopyRun
         finally
         {
             _sender.Release();
+            _measurements.SaveHeldFigures();
         }
 
         if (report.Status != MigrationStatus.Completed)
@@ -306,7 +307,8 @@ internal sealed class PreCopyRun
             _recovery.Resume();
         }
 
-        _measurements.ObservePause(latency);
+        // Saved with the switchover's figures, or as the run ends: no store rewrite before round 0.
+        _measurements.ObservePause(latency, save: false);
         StreamRehearsal.Run(_regions.Regions[0].Memory, state);
         JitWarmup.PrepareEngine();
         DestinationChannel.Rehearse(_options);

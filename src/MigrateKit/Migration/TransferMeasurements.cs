@@ -311,13 +311,18 @@ internal sealed partial class TransferMeasurements
     /// history, and prices the switchover's pause at the median of the recent ones of this kind
     /// of source (at this one until there are three).
     /// </summary>
-    internal void ObservePause(TimeSpan latency)
+    /// <param name="latency">The pause measured.</param>
+    /// <param name="save">False: the store gets it with the switchover's figures, or at <see cref="SaveHeldFigures"/>.</param>
+    internal void ObservePause(TimeSpan latency, bool save = true)
     {
         DowntimeHistory? history = Estimator.History;
         string key = Estimator.HarvestKey;
-        history?.RecordPause(key, latency);
+        history?.RecordPause(key, latency, save);
         Estimator.ObservePause(history?.PauseCost(key) ?? latency);
     }
+
+    /// <summary>Saves what was recorded without a save and not saved since (a migration's end, whatever its outcome).</summary>
+    internal void SaveHeldFigures() => Estimator.History?.SaveHeld();
 
     /// <summary>
     /// Records what a switchover measured (its downtime and transfer part, final harvest and pause)

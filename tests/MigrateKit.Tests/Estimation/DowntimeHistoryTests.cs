@@ -333,6 +333,50 @@ public sealed class DowntimeHistoryTests
         Assert.AreEqual(3, store.Calls.Count);
     }
 
+    [TestMethod]
+    public void AHeldPause_CountsAtOnce_AndReachesTheStoreWithItsKeysNextSave_OrWhenTheHeldAreSaved()
+    {
+        var store = new CountingStore();
+        var history = new DowntimeHistory(store);
+        history.RecordPause("k", Ms(0.1), save: false);
+        history.RecordPause("k", Ms(0.3), save: false);
+        history.RecordPause("k", Ms(0.2), save: false);
+
+        Assert.AreEqual(0.2, history.PauseCost("k")!.Value.TotalMilliseconds, 1e-9, "this process counts them at once");
+        Assert.IsEmpty(store.Calls, "nothing written yet");
+
+        // The next save of the key carries them; nothing is left to save after it.
+        history.RecordPause("k", Ms(0.4));
+        Assert.HasCount(1, store.Calls);
+        Assert.AreEqual(4, store.Load("pause.1/k")!.Samples);
+        history.SaveHeld();
+        Assert.HasCount(1, store.Calls);
+
+        // A run that ends before its next save: the held pause is saved as it ends.
+        history.RecordPause("k", Ms(0.5), save: false);
+        history.SaveHeld();
+        Assert.HasCount(2, store.Calls);
+        Assert.AreEqual(5, store.Load("pause.1/k")!.Samples);
+    }
+
+    [TestMethod]
+    public void SavingTheHeld_IntoAStoreThatThrows_LeavesTheCallerAlone()
+    {
+        var store = new Moq.Mock<ICalibrationStore>();
+        store.Setup(s => s.Save(Moq.It.IsAny<string>(), Moq.It.IsAny<CalibrationEntry>())).Throws(new InvalidOperationException("the orchestrator's store is down"));
+        var history = new DowntimeHistory(store.Object);
+        foreach (double ms in new[] { 0.1, 0.3, 0.2 })
+        {
+            history.RecordPause("k", Ms(ms), save: false);
+        }
+
+        history.SaveHeld();
+        history.SaveHeld();
+
+        store.Verify(s => s.Save("pause.1/k", Moq.It.IsAny<CalibrationEntry>()), Moq.Times.Once());
+        Assert.AreEqual(0.2, history.PauseCost("k")!.Value.TotalMilliseconds, 1e-9, "this process keeps what it learned");
+    }
+
     private sealed class CountingStore : ICalibrationStore
     {
         private readonly InMemoryCalibrationStore _inner = new();

@@ -65,20 +65,49 @@ public sealed class TransferMeasurementsTests
     [TestMethod]
     public void ASwitchover_SavesWhatItTaughtInOneCallToTheStore()
     {
-        var store = new Moq.Mock<ICalibrationStore>();
-        var saved = new System.Collections.Generic.List<string[]>();
-        store.Setup(s => s.SaveAll(Moq.It.IsAny<System.Collections.Generic.IReadOnlyList<System.Collections.Generic.KeyValuePair<string, CalibrationEntry>>>()))
-            .Callback((System.Collections.Generic.IReadOnlyList<System.Collections.Generic.KeyValuePair<string, CalibrationEntry>> e) => saved.Add([.. e.Select(p => p.Key)]));
-        TransferMeasurements m = new(new MigrationOptions { DowntimeHistory = new DowntimeHistory(store.Object), TimeProvider = _time }, 64 * MiB, "write-protect");
+        (TransferMeasurements m, Moq.Mock<ICalibrationStore> store, System.Collections.Generic.List<string[]> saved) = OverARecordingStore();
         m.UseDestination("tcp:10.0.0.2:7000");
 
-        m.ObserveSwitchover(new SwitchoverResult { Downtime = TimeSpan.FromMilliseconds(5), PauseLatency = TimeSpan.FromMilliseconds(0.1), ActualParts = new DowntimeParts(0.1, 1, 3, 0.9) }, 64 * MiB, 4);
+        m.ObserveSwitchover(Switchover, 64 * MiB, 4);
 
         Assert.AreEqual(1, saved.Count);
         CollectionAssert.AreEquivalent(
             new[] { "downtime.3/engine/write-protect/unlimited@tcp:10.0.0.2", "downtime.3/engine/write-protect/unlimited", "harvest.3/engine/write-protect", "pause.1/engine/write-protect" },
             saved[0]);
         store.Verify(s => s.Save(Moq.It.IsAny<string>(), Moq.It.IsAny<CalibrationEntry>()), Moq.Times.Never());
+    }
+
+    [TestMethod]
+    public void ThePauseBeforeRound0_ReachesTheStoreWithTheSwitchover_OrAsTheRunEnds()
+    {
+        (TransferMeasurements m, _, System.Collections.Generic.List<string[]> saved) = OverARecordingStore();
+
+        m.ObservePause(TimeSpan.FromMilliseconds(0.1), save: false);
+        Assert.IsEmpty(saved, "no store write before round 0");
+
+        m.ObserveSwitchover(Switchover, 64 * MiB, 4);
+        m.SaveHeldFigures();
+        Assert.HasCount(1, saved, "the switchover's one call carries the pause before round 0");
+        CollectionAssert.Contains(saved[0], "pause.1/engine/write-protect");
+
+        // A run that ends before its switchover saves its pause as it ends.
+        m.ObservePause(TimeSpan.FromMilliseconds(0.1), save: false);
+        m.SaveHeldFigures();
+        Assert.HasCount(2, saved);
+        CollectionAssert.AreEqual(new[] { "pause.1/engine/write-protect" }, saved[1]);
+    }
+
+    private static SwitchoverResult Switchover { get; } = new() { Downtime = TimeSpan.FromMilliseconds(5), PauseLatency = TimeSpan.FromMilliseconds(0.1), ActualParts = new DowntimeParts(0.1, 1, 3, 0.9) };
+
+    /// <summary>Measurements whose history saves to a mocked store that lists the keys of each call (a SaveAll's together, a Save's alone).</summary>
+    private (TransferMeasurements Measurements, Moq.Mock<ICalibrationStore> Store, System.Collections.Generic.List<string[]> Saved) OverARecordingStore()
+    {
+        var store = new Moq.Mock<ICalibrationStore>();
+        var saved = new System.Collections.Generic.List<string[]>();
+        store.Setup(s => s.SaveAll(Moq.It.IsAny<System.Collections.Generic.IReadOnlyList<System.Collections.Generic.KeyValuePair<string, CalibrationEntry>>>()))
+            .Callback((System.Collections.Generic.IReadOnlyList<System.Collections.Generic.KeyValuePair<string, CalibrationEntry>> e) => saved.Add([.. e.Select(p => p.Key)]));
+        store.Setup(s => s.Save(Moq.It.IsAny<string>(), Moq.It.IsAny<CalibrationEntry>())).Callback((string key, CalibrationEntry _) => saved.Add([key]));
+        return (new TransferMeasurements(new MigrationOptions { DowntimeHistory = new DowntimeHistory(store.Object), TimeProvider = _time }, 64 * MiB, "write-protect"), store, saved);
     }
 
     [TestMethod]
