@@ -99,20 +99,22 @@ public sealed partial class DowntimeHistory
     internal void SaveHeld()
     {
         ICalibrationStore? store = _store;
-        List<(string Key, CalibrationEntry Entry, long Generation)> saves = [];
+        List<(string Key, CalibrationEntry Entry, long Generation)> saves;
         lock (_samples)
         {
+            // Nothing is held after a switchover, which saved its pause: most runs end here.
+            if (store is null || _heldPauses.Count == 0)
+            {
+                return;
+            }
+
+            saves = new(_heldPauses.Count);
             foreach (string key in _heldPauses)
             {
                 saves.Add((PausePrefix + key, PausesToEntry(Pauses(key)), ++_generation));
             }
 
             _heldPauses.Clear();
-        }
-
-        if (store is null || saves.Count == 0)
-        {
-            return;
         }
 
         try
