@@ -1,8 +1,6 @@
 using System;
 using System.Diagnostics;
-using System.Net.Http;
 using System.Text.Json;
-using System.Threading;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.IntegrationTests.TestSupport;
 using MigrateKit.Tests.Cli;
