@@ -216,33 +216,26 @@ public sealed partial class DowntimeHistory
     public DowntimeCorrection Correction(string key, string? fallbackKey)
     {
         ArgumentNullException.ThrowIfNull(key);
-        double prior = 0;
-        if (fallbackKey is not null && fallbackKey != key)
-        {
-            int own = Count(key);
-            if (own == 0)
-            {
-                return Correction(fallbackKey, null);
-            }
-
-            if (own < MinimumBiasSamples && Correction(fallbackKey, null) is { Samples: >= MinimumBiasSamples } broader)
-            {
-                prior = broader.FixedBias.TotalSeconds;
-            }
-        }
 
         // Asked after every harvest: copied and sorted on the stack, nothing allocated.
         Span<Sample> s = stackalloc Sample[Capacity];
         lock (_samples)
         {
             List<Sample> list = Samples(key);
-            if (list.Count == 0)
-            {
-                return DowntimeCorrection.None;
-            }
-
             CollectionsMarshal.AsSpan(list).CopyTo(s);
             s = s[..list.Count];
+        }
+
+        string? broader = fallbackKey != key ? fallbackKey : null;
+        if (s.Length == 0)
+        {
+            return broader is null ? DowntimeCorrection.None : Correction(broader, null);
+        }
+
+        double prior = 0;
+        if (broader is not null && s.Length < MinimumBiasSamples && Correction(broader, null) is { Samples: >= MinimumBiasSamples } every)
+        {
+            prior = every.FixedBias.TotalSeconds;
         }
 
         (double ratio, double bias) = Fit(s, prior);
