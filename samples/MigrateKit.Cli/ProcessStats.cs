@@ -117,6 +117,9 @@ internal sealed record ProcessStats(
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         long began = Stopwatch.GetTimestamp();
         long since = began;
+
+        // A wait on a pool thread is one of the pool's workers itself (Settle never leaves its thread).
+        int self = Thread.CurrentThread.IsThreadPoolThread ? 1 : 0;
         ProcessStats last = Take();
         while (true)
         {
@@ -124,7 +127,6 @@ internal sealed record ProcessStats(
             ct.ThrowIfCancellationRequested();
             ProcessStats now = Take();
             bool same = SameThreads(last, now) && now.Fds == last.Fds && now.BusyPoolThreads == last.BusyPoolThreads;
-            int self = Thread.CurrentThread.IsThreadPoolThread ? 1 : 0;
             bool transient = now.ThreadNames.Keys.Any(RuntimeOnDemand.Contains) ||
                 now.ThreadNames.GetValueOrDefault(PoolWorker) > now.BusyPoolThreads + self;
             if (!same)
