@@ -16,6 +16,7 @@ namespace MigrateKit.Migration;
 internal abstract class BackgroundPopulate : IDisposable
 {
     private readonly bool _idle;
+    private readonly Lock _gate = new();
     private Thread? _thread;
     private volatile bool _stop;
 
@@ -42,20 +43,31 @@ internal abstract class BackgroundPopulate : IDisposable
     /// <summary>Stops the thread and waits for it: after this, nothing touches the memory.</summary>
     public void Dispose()
     {
-        _stop = true;
-        _thread?.Join();
+        Thread? thread;
+        lock (_gate)
+        {
+            // Another thread may dispose while the receiving thread starts it: a thread is
+            // joined only once started, and none starts after this.
+            _stop = true;
+            thread = _thread;
+        }
+
+        thread?.Join();
     }
 
     /// <summary>Starts the thread once, unless it was stopped first; a derived class calls it once its own fields are set.</summary>
     private protected void Start(string name)
     {
-        if (_stop || _thread is not null)
+        lock (_gate)
         {
-            return;
-        }
+            if (_stop || _thread is not null)
+            {
+                return;
+            }
 
-        _thread = new Thread(Run) { IsBackground = true, Name = name };
-        _thread.Start();
+            _thread = new Thread(Run) { IsBackground = true, Name = name };
+            _thread.Start();
+        }
     }
 
     /// <summary>Prepares one region; false ends the thread, with nothing left for it to do (the memory cannot be populated here). A walk that must end otherwise calls <see cref="Stop"/>.</summary>

@@ -241,8 +241,9 @@ public sealed class MigrationReceiver
                     await finished.Connection.DisposeAsync().ConfigureAwait(false);
                     (ConnectionEnd end, ReceiveResult? result) = await ended.ConfigureAwait(false);
                     // A connection that carried no session (junk, a refused Hello) ends the receive only when no
-                    // migration is under way; one whose session a newer migration replaced never does.
-                    bool ours = result?.SessionId is { } id ? id == _sessions.Latest?.Id : _sessions.Current is null;
+                    // migration is under way; one whose session a newer migration replaced never does; and
+                    // once a VM started here, nothing but its own outcome does.
+                    bool ours = unconfirmed is null && (result?.SessionId is { } id ? id == _sessions.Latest?.Id : _sessions.Current is null);
                     if (end == ConnectionEnd.Ended && result is not null && ours)
                     {
                         if (result.Status == MigrationStatus.Completed && finished.Run.Session is { AckConfirmed: false } started && _options.ReconnectTimeout > TimeSpan.Zero)
@@ -326,6 +327,8 @@ public sealed class MigrationReceiver
             {
                 _sessions.Discard(left, "the receiver stopped");
             }
+
+            _sessions.EndReceive();
         }
     }
 

@@ -319,9 +319,19 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
     public void OnHello(MigrationHello hello)
     {
+        // Behind a Query, an Error or a Resume in the same read, a Hello would open a session
+        // that no connection carries on: nothing would release its memory.
+        CheckNotEnded("Hello");
         if (_session is not null)
         {
             throw new MigrationProtocolException("Hello", "type", "A second Hello arrived.");
+        }
+
+        // Refused before the target is built; Begin decides it again under its lock.
+        if (_sessions?.RefusesNew() is { } busy)
+        {
+            _refusal = new MigrationError(MigrationErrorCode.DestinationFailure, busy);
+            return;
         }
 
         ulong memoryBytes = MigrationReceiverOptions.TotalMemory(hello);
@@ -334,9 +344,16 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
         ReceiverSession session = ReceiverSession.Open(hello, _options, _createTarget);
         session.Attach(this);
+        if (_sessions?.Begin(session) is { } refused)
+        {
+            session.Detach(this);
+            session.Discard(refused);
+            _refusal = new MigrationError(MigrationErrorCode.DestinationFailure, refused);
+            return;
+        }
+
         session.LastAddress = _connection.RemoteAddress;
         _session = session;
-        _sessions?.Begin(session);
         ReceiverTelemetry.Started(memoryBytes);
         _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, session.Target.EstimateResumeCost()));
         _replyPending = true;
@@ -481,7 +498,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     }
 
     /// <summary>
-    /// Error, a Query, a refused Resume or a start end what a connection carries: a frame behind
+    /// Error, a Query, a refused Resume or Hello, or a start end what a connection carries: a frame behind
     /// them (in the same read, as the receiver reads no further) is a violation, not something to act on.
     /// </summary>
     // Resume and Query (first) name a session once, as a connection's first frame: the reader lets them open a stream, this keeps them there.
@@ -489,7 +506,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     {
         if (_sourceError is not null || _answered || _refusal is not null || _started || _resuming is not null || (first && _session is not null))
         {
-            string after = _sourceError is not null ? "Error" : _answered ? "Query" : _refusal is not null ? "a refused Resume" : _started ? "Commit" : _resuming is not null ? "Resume" : "the connection's first frame";
+            string after = _sourceError is not null ? "Error" : _answered ? "Query" : _refusal is not null ? "the destination's refusal" : _started ? "Commit" : _resuming is not null ? "Resume" : "the connection's first frame";
             throw new MigrationProtocolException(frame, "type", $"{frame} arrived after {after}.");
         }
     }

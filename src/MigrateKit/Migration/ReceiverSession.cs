@@ -271,7 +271,13 @@ internal sealed class ReceiverSession
         // Round 0 brought every page once: later rounds write pages that are backed already, or
         // pages that were zero, whose short runs among data are backed from here on.
         _ahead.Dispose();
-        _holes ??= new PopulateHoles(_fresh, [.. _written.Select(Copy)]);
+        lock (_owner)
+        {
+            // Not for a session discarded meanwhile: Discard stops only a thread that exists.
+            CheckLive();
+            _holes ??= new PopulateHoles(_fresh, [.. _written.Select(Copy)]);
+        }
+
         Rounds = Math.Max(Rounds, round + 1);
     }
 
@@ -328,7 +334,13 @@ internal sealed class ReceiverSession
         }
 
         Target.RestoreDeviceState(_deviceState);
-        State = DestinationSessionState.Ready;
+        lock (_owner)
+        {
+            // Discarded meanwhile (a query's abort, a new migration): it must never become ready.
+            CheckLive();
+            State = DestinationSessionState.Ready;
+        }
+
         return null;
     }
 
@@ -401,27 +413,38 @@ internal sealed class ReceiverSession
     /// </summary>
     internal void Reopen()
     {
-        if (State is not (DestinationSessionState.Receiving or DestinationSessionState.Ready))
+        lock (_owner)
         {
-            throw new InvalidOperationException($"Session {Id:N} is {State} and cannot continue.");
+            // Checked and set under the lock Discard and TryStart take: a discarded session stays so.
+            if (State is not (DestinationSessionState.Receiving or DestinationSessionState.Ready))
+            {
+                throw new InvalidOperationException($"Session {Id:N} is {State} and cannot continue.");
+            }
+
+            State = DestinationSessionState.Receiving;
         }
 
         _deviceState = null;
         _sourceDigests = null;
         _completeAt = 0;
-        State = DestinationSessionState.Receiving;
     }
 
-    /// <summary>Releases the VM, which never ran; idempotent. A started session is not discarded.</summary>
-    internal void Discard(string reason)
+    /// <summary>Releases the VM, which never ran; idempotent. A started session is not discarded: false then.</summary>
+    internal bool Discard(string reason)
     {
-        if (State is DestinationSessionState.Started or DestinationSessionState.Discarded)
+        lock (_owner)
         {
-            return;
+            // Under the lock TryStart holds: a Commit on the session's connection and a discard
+            // from elsewhere (a query's abort, a new migration) leave it started or discarded, never both.
+            if (State is DestinationSessionState.Started or DestinationSessionState.Discarded)
+            {
+                return State == DestinationSessionState.Discarded;
+            }
+
+            State = DestinationSessionState.Discarded;
+            DiscardReason = reason;
         }
 
-        State = DestinationSessionState.Discarded;
-        DiscardReason = reason;
         _ahead.Dispose();
         _holes?.Dispose();
         lock (_owner)
@@ -431,11 +454,12 @@ internal sealed class ReceiverSession
             if (Owner is not null)
             {
                 _releaseOnDetach = true;
-                return;
+                return true;
             }
         }
 
         Target.Dispose();
+        return true;
     }
 
     /// <summary>The state and a line for a Query's answer.</summary>

@@ -24,6 +24,7 @@ internal sealed class ReceiverSessions
     private static int _rehearsed;
     private ReceiverSession? _current;
     private ReceiverSession? _latest;
+    private bool _handedOver;
 
     internal ReceiverSessions(ILogger logger) => _logger = logger;
 
@@ -82,22 +83,70 @@ internal sealed class ReceiverSessions
         }
     }
 
-    /// <summary>Makes <paramref name="session"/> the one under way; a session that waited for its source is released (it never ran).</summary>
-    internal void Begin(ReceiverSession session)
+    /// <summary>
+    /// Makes <paramref name="session"/> the one under way; a session that waited for its source is
+    /// released (it never ran). Returns why not instead, while a VM that started here is still its
+    /// receive's to hand over: that VM would otherwise run with no receive to return it.
+    /// </summary>
+    internal string? Begin(ReceiverSession session)
     {
         lock (_lock)
         {
+            if (Busy() is { } busy)
+            {
+                return busy;
+            }
+
             // The new session is under way before the old one is discarded: a receiver that sees the
             // old one discarded must never find no migration under way and end as aborted.
             ReceiverSession? earlier = _current;
+            (ReceiverSession? latest, bool handedOver) = (_latest, _handedOver);
             _current = session;
             _latest = session;
+            _handedOver = false;
             if (earlier is not null && earlier != session)
             {
-                Discard(earlier, $"a new migration (session {session.Id:N}) arrived while it waited for its source");
+                bool discardedBefore = earlier.State == DestinationSessionState.Discarded;
+                if (!earlier.Discard($"a new migration (session {session.Id:N}) arrived while it waited for its source"))
+                {
+                    // Its Commit came first: that VM runs here, and the new migration is the one refused.
+                    (_current, _latest, _handedOver) = (earlier, latest, handedOver);
+                    return Busy();
+                }
+
+                if (!discardedBefore)
+                {
+                    MigrationLog.SessionDiscarded(_logger, earlier.Id, earlier.Hello.SourceName, earlier.DiscardReason!);
+                }
+
+                End(earlier);
             }
+
+            return null;
         }
     }
+
+    /// <summary>Why no new migration may begin now (a VM started here is not handed over yet), or null.</summary>
+    internal string? RefusesNew()
+    {
+        lock (_lock)
+        {
+            return Busy();
+        }
+    }
+
+    /// <summary>The receive that held the latest session has ended: a VM that started here is its caller's now.</summary>
+    internal void EndReceive()
+    {
+        lock (_lock)
+        {
+            _handedOver = true;
+        }
+    }
+
+    private string? Busy() => _latest is { State: DestinationSessionState.Started } started && !_handedOver
+        ? $"This destination has started the VM of session {started.Id:N} ({started.Hello.SourceName}) and takes no other migration until its receive has handed that VM over."
+        : null;
 
     /// <summary>The session a Resume names, if it is the one under way and can continue; otherwise null and why.</summary>
     internal ReceiverSession? Find(Guid id, out string why)

@@ -150,8 +150,12 @@ internal sealed class TestTarget : IMigrationTarget
 
     public TimeSpan EstimateResumeCost() => ResumeCost;
 
+    /// <summary>Runs when the device state is restored, before it is kept.</summary>
+    public Action? BeforeRestore { get; set; }
+
     public void RestoreDeviceState(ReadOnlySpan<byte> state)
     {
+        BeforeRestore?.Invoke();
         if (RestoreFailure is { } failure)
         {
             throw failure;

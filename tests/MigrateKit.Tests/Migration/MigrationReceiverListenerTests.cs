@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
@@ -297,6 +298,71 @@ public sealed class MigrationReceiverListenerTests
         Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
         Assert.AreEqual(1, result.Reconnections);
         Assert.IsTrue(vm.SameMemory(listening.Targets[0]));
+    }
+
+    [TestMethod]
+    public async Task AHelloInTheSameReadAsAQuery_IsAProtocolViolation_AndBuildsNothing()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.SendAsync(w =>
+        {
+            w.AppendQuery(new SessionQuery(MigrationProtocol.Version, Guid.NewGuid(), SessionQueryAction.Ask));
+            w.AppendHello(vm.Hello);
+        });
+
+        List<ReceivedFrame> replies = await source.RestAsync();
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.IsInstanceOfType<StatusFrame>(replies[0]);
+        ErrorFrame error = Assert.IsInstanceOfType<ErrorFrame>(replies[^1]);
+        Assert.AreEqual(MigrationErrorCode.ProtocolViolation, error.Error.Code);
+        Assert.Contains("Hello arrived after Query.", error.Error.Message);
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        Assert.AreEqual(0, listening.Targets.Count, "no VM was built for the Hello behind the Query");
+    }
+
+    [TestMethod]
+    public async Task WhileAStartedVmAwaitsItsSourcesHangUp_ANewMigrationIsRefused_JunkIsIgnored_AndTheReceiveReturnsThatVm()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await using (ScriptedSource first = await listening.ConnectAsync(vm))
+        {
+            await first.HelloAndRoundAsync(0, ScriptedSource.Pages);
+            await first.SwitchoverAsync();
+            await first.ExpectAsync<ReadyFrame>();
+            await first.SendAsync(w => w.AppendCommit());
+            Assert.IsInstanceOfType<AckFrame>(await first.NextAsync());
+
+            // A frame instead of a hang-up: the destination cannot tell whether the Ack arrived.
+            await first.SendAsync(w => w.AppendCommit());
+        }
+
+        using var other = new ScriptedVm(2);
+        await using (ScriptedSource second = await listening.ConnectAsync(other))
+        {
+            await second.SendAsync(w => w.AppendHello(other.Hello));
+            ErrorFrame refused = await second.ExpectAsync<ErrorFrame>();
+            Assert.AreEqual(MigrationErrorCode.DestinationFailure, refused.Error.Code);
+            Assert.Contains($"has started the VM of session {vm.SessionId:N}", refused.Error.Message);
+        }
+
+        await using (ScriptedSource junk = await listening.ConnectAsync(other))
+        {
+            await junk.SendAsync(w => w.AppendPages(0, other.Region, [new PageRun(0, 1)]));
+            Assert.IsInstanceOfType<ErrorFrame>((await junk.RestAsync())[^1]);
+        }
+
+        SessionStatus status = await QueryAsync(listening, vm.SessionId, SessionQueryAction.Ask);
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(DestinationSessionState.Started, status.State);
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.AreEqual(vm.SessionId, result.SessionId);
+        Assert.AreSame(listening.Targets[0], result.Target);
+        Assert.AreEqual(1, listening.Targets.Count, "the refused migration built nothing");
     }
 
     private static async Task LoseLinkWhenReadyAsync(Listening listening, ScriptedVm vm)

@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -104,6 +105,46 @@ public sealed class ReceiverSessionTests
         Assert.IsTrue(target.Disposed);
         return Task.CompletedTask;
     });
+
+    [TestMethod]
+    public Task ADiscardWhileTheVmStarts_WaitsForTheStart_AndLeavesTheRunningVmItsMemory() => WithAConnectionAsync(async (session, target, connection) =>
+    {
+        session.Attach(connection);
+        MakeReady(session);
+        Task<bool> discarding = null!;
+        target.BeforeStart = () =>
+        {
+            // A query's abort (or a new migration) arrives while the Commit starts the VM.
+            discarding = Task.Run(() => session.Discard("aborted by a query"));
+            Thread.Sleep(100);
+        };
+
+        Assert.IsTrue(session.TryStart());
+        bool discarded = await discarding.WaitAsync(EngineHarness.Timeout);
+        session.Detach(connection);
+
+        Assert.IsFalse(discarded, "a started VM is not discarded");
+        Assert.AreEqual(DestinationSessionState.Started, session.State);
+        Assert.IsNull(session.DiscardReason);
+        Assert.IsFalse(target.Disposed, "the running VM's memory stays when its connection lets go");
+    });
+
+    [TestMethod]
+    public void ADiscardWhileTheDeviceStateIsRestored_KeepsTheSessionFromBecomingReady()
+    {
+        (ReceiverSession session, TestTarget target) = Open();
+        target.BeforeRestore = () => session.Discard("aborted by a query");
+        session.SetDeviceState(new System.Buffers.ReadOnlySequence<byte>(new byte[8]));
+        session.SetDigests([new RegionDigest(0, new RegionDigestAccumulator(session.Target.Memory.Regions[0].PageCount).Value)]);
+        session.MarkComplete();
+
+        InvalidOperationException ex = Assert.ThrowsExactly<InvalidOperationException>(() => session.Prepare());
+
+        Assert.Contains("was released (aborted by a query)", ex.Message);
+        Assert.AreEqual(DestinationSessionState.Discarded, session.State);
+        Assert.ThrowsExactly<InvalidOperationException>(session.Start);
+        Assert.IsFalse(target.Started);
+    }
 
     [TestMethod]
     public void EncodedPages_AreDecodedIntoGuestMemory_DeltasOnTheCopyReceivedLast_AndDigested()
@@ -242,6 +283,15 @@ public sealed class ReceiverSessionTests
             Assert.AreEqual(1UL, FreshMemory.Populated(target.Memory.Regions[0]).Count());
             session.MarkComplete();
         }
+    }
+
+    /// <summary>Complete with the state and digests of untouched memory, checked: the session is ready.</summary>
+    internal static void MakeReady(ReceiverSession session)
+    {
+        session.SetDeviceState(new System.Buffers.ReadOnlySequence<byte>(new byte[8]));
+        session.SetDigests([new RegionDigest(0, new RegionDigestAccumulator(session.Target.Memory.Regions[0].PageCount).Value)]);
+        session.MarkComplete();
+        Assert.IsNull(session.Prepare(), "an untouched region digests like the zero region");
     }
 
     private static (ReceiverSession Session, TestTarget Target) Open()

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
+using System.Threading.Tasks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
@@ -141,6 +142,56 @@ public sealed class ReceiverSessionsTests
             _targets.ForEach(t => t.Dispose());
             _targets.Clear();
         }
+    }
+
+    [TestMethod]
+    public void ANewMigration_WhileAVmThatStartedHereIsNotHandedOver_IsRefused_UntilItsReceiveEnds()
+    {
+        ReceiverSession started = Open();
+        Assert.IsNull(_sessions.Begin(started));
+        ReceiverSessionTests.MakeReady(started);
+        Assert.IsTrue(started.TryStart());
+        _sessions.End(started);
+        ReceiverSession next = Open();
+
+        string? refused = _sessions.Begin(next);
+
+        Assert.IsNotNull(refused);
+        Assert.Contains($"has started the VM of session {started.Id:N}", refused);
+        Assert.AreEqual(refused, _sessions.RefusesNew());
+        Assert.AreSame(started, _sessions.Latest, "the refused migration never became the latest");
+        Assert.AreEqual(DestinationSessionState.Receiving, next.State, "the caller releases what it built");
+
+        _sessions.EndReceive();
+        Assert.IsNull(_sessions.RefusesNew());
+        Assert.IsNull(_sessions.Begin(next), "the next receive takes a new migration");
+        Assert.AreSame(next, _sessions.Current);
+    }
+
+    [TestMethod]
+    public async Task ANewMigrationRacingTheCommitOfTheOneUnderWay_IsRefused_AndTheStartedVmStaysTheOneUnderWay()
+    {
+        ReceiverSession underWay = Open();
+        Assert.IsNull(_sessions.Begin(underWay));
+        ReceiverSessionTests.MakeReady(underWay);
+        ReceiverSession next = Open();
+        Task<string?> beginning = null!;
+        _targets[0].BeforeStart = () =>
+        {
+            // The new Hello finds the session ready, not started, and waits for its lock.
+            beginning = Task.Run(() => _sessions.Begin(next));
+            Thread.Sleep(100);
+        };
+
+        Assert.IsTrue(underWay.TryStart());
+        string? refused = await beginning.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.IsNotNull(refused);
+        Assert.Contains($"has started the VM of session {underWay.Id:N}", refused);
+        Assert.AreEqual(DestinationSessionState.Started, underWay.State);
+        Assert.AreSame(underWay, _sessions.Current);
+        Assert.AreSame(underWay, _sessions.Latest);
+        Assert.IsFalse(_targets[0].Disposed);
     }
 
     private SessionStatus Ask(Guid id) => _sessions.Answer(new SessionQuery(MigrationProtocol.Version, id, SessionQueryAction.Ask));

@@ -98,7 +98,7 @@ internal sealed class TelemetryCapture : IDisposable
 }
 
 /// <summary>One log entry.</summary>
-internal sealed record Logged(LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> State);
+internal sealed record Logged(LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> State, Exception? Exception = null);
 
 /// <summary>A logger that keeps what it is given, with the structured values.</summary>
 internal sealed class ListLogger<T> : ILogger<T>
@@ -123,6 +123,6 @@ internal sealed class ListLogger<T> : ILogger<T>
             }
         }
 
-        _entries.Enqueue(new Logged(logLevel, eventId, formatter(state, exception), values));
+        _entries.Enqueue(new Logged(logLevel, eventId, formatter(state, exception), values, exception));
     }
 }
