@@ -32,14 +32,18 @@ internal static class AckDelivery
         }
     }
 
-    /// <summary>Whether the source closed its side cleanly after the Ack (within 10 s, or the idle timeout when shorter).</summary>
-    internal static async Task<bool> SourceHungUpAsync(PageStreamReader reader, MigrationReceiverOptions options)
+    /// <summary>
+    /// Whether the source closed its side cleanly after the Ack (within 10 s, or the idle timeout
+    /// when shorter); false at once when the receive is stopped (<paramref name="stopping"/>).
+    /// </summary>
+    internal static async Task<bool> SourceHungUpAsync(PageStreamReader reader, MigrationReceiverOptions options, CancellationToken stopping)
     {
         TimeSpan wait = options.IdleTimeout < ConfirmationWait ? options.IdleTimeout : ConfirmationWait;
         using var timeout = new CancellationTokenSource(wait, options.TimeProvider);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stopping);
         try
         {
-            return !await reader.ReadAsync(new RefuseEverything(), timeout.Token).ConfigureAwait(false);
+            return !await reader.ReadAsync(new RefuseEverything(), either.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or MigrationProtocolException or InvalidOperationException)
         {

@@ -31,7 +31,7 @@ internal enum ConnectionEnd
 /// session is checked and restored, Ready is sent, and the VM starts only on Commit; a lost link
 /// before that leaves the VM paused for the source to come back, never running.
 /// </remarks>
-internal sealed class ReceiverConnection : IPageStreamHandler
+internal sealed partial class ReceiverConnection : IPageStreamHandler
 {
     private readonly MigrationReceiverOptions _options;
     private readonly Func<MigrationHello, IMigrationTarget> _createTarget;
@@ -47,6 +47,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
     private int _resumeRound;
     private bool _replyPending;
     private bool _answered;
+    private CancellationToken _stopping;
     private bool _started;
     private bool _completing;
     private string? _mismatch;
@@ -84,6 +85,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
     internal async Task<(ConnectionEnd End, ReceiveResult? Result)> RunAsync(CancellationToken ct)
     {
+        _stopping = ct;
         using CancellationTokenSource silence = _silence;
         using CancellationTokenSource takenOver = _takenOver;
         using CancellationTokenSource watched = CancellationTokenSource.CreateLinkedTokenSource(ct, _silence.Token, _takenOver.Token);
@@ -198,7 +200,7 @@ internal sealed class ReceiverConnection : IPageStreamHandler
 
         ReceiverSession session = _session!;
         _sessions?.End(session);
-        session.AckConfirmed = await AckDelivery.SourceHungUpAsync(_reader, _options).ConfigureAwait(false);
+        session.AckConfirmed = await AckDelivery.SourceHungUpAsync(_reader, _options, _stopping).ConfigureAwait(false);
         MigrationLog.Received(_logger, session.Hello.SourceName, session.Pages, session.ResumeDuration!.Value.TotalMilliseconds, session.StartDuration!.Value.TotalMilliseconds);
         return (ConnectionEnd.Ended, Result(MigrationStatus.Completed, null, null));
     }
@@ -245,24 +247,6 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         await TellSourceAsync(MigrationErrorCode.DestinationFailure, lost.Message).ConfigureAwait(false);
         await HangUpAsync().ConfigureAwait(false);
         return (ConnectionEnd.Ended, Result(MigrationStatus.Failed, lost.Message, lost));
-    }
-
-    private async Task TakeOverAsync(ReceiverSession session)
-    {
-        if (session.Owner is { } previous && previous != this)
-        {
-            // The old connection may still look alive (a black-holed link): it stops here, first.
-            previous.TakeOver();
-            await session.WaitReleasedAsync().ConfigureAwait(false);
-        }
-
-        session.Attach(this);
-        session.LastAddress = _connection.RemoteAddress;
-        _session = session;
-        session.Reopen();
-        MigrationLog.SessionResumed(_logger, session.Id, session.Hello.SourceName, _resumeRound);
-        _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, session.Target.EstimateResumeCost()));
-        _replyPending = true;
     }
 
     private void Discard(string reason)
@@ -359,40 +343,6 @@ internal sealed class ReceiverConnection : IPageStreamHandler
         _replyPending = true;
         session.StartPopulating();
         MigrationLog.ReceiveMemory(_logger, hello.SourceName, session.FreshBytes, session.HugePageBytes);
-    }
-
-    public void OnResume(MigrationResume resume)
-    {
-        CheckNotEnded("Resume", first: true);
-        ReceiverSession? session = null;
-        string why = "this receiver takes one connection and keeps no session after it: continuing needs a listening receiver";
-        if (_sessions?.Find(resume.SessionId, out why) is { } found)
-        {
-            session = found;
-        }
-
-        if (session is null)
-        {
-            _refusal = new MigrationError(MigrationErrorCode.SessionUnavailable, $"Cannot resume: {why}.");
-            return;
-        }
-
-        _resuming = session;
-        _resumeRound = resume.NextRound;
-    }
-
-    public void OnQuery(SessionQuery query)
-    {
-        CheckNotEnded("Query", first: true);
-        if (_sessions is null)
-        {
-            _refusal = new MigrationError(MigrationErrorCode.SessionUnavailable, "This receiver takes one connection and keeps no sessions to report on: queries need a listening receiver.");
-            return;
-        }
-
-        _writer.AppendStatus(_sessions.Answer(query));
-        _replyPending = true;
-        _answered = true;
     }
 
     public void OnPages(int region, ulong firstPage, int count, ReadOnlySequence<byte> data) =>

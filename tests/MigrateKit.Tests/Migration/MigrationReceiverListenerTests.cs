@@ -365,6 +365,25 @@ public sealed class MigrationReceiverListenerTests
         Assert.AreEqual(1, listening.Targets.Count, "the refused migration built nothing");
     }
 
+    [TestMethod]
+    public async Task StoppingTheReceive_WhileItWaitsForTheSourceToHangUpAfterTheAck_EndsIt()
+    {
+        // A clock that never moves: only the stop can end the wait for the source's hang-up.
+        await using Listening listening = Listen(new MigrationReceiverOptions { TimeProvider = new FakeTimeProvider() });
+        using var vm = new ScriptedVm();
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
+        await source.SwitchoverAsync();
+        await source.ExpectAsync<ReadyFrame>();
+        await source.SendAsync(w => w.AppendCommit());
+        Assert.IsInstanceOfType<AckFrame>(await source.NextAsync());
+
+        await listening.Stop.CancelAsync();
+
+        await Assert.ThrowsAsync<OperationCanceledException>(() => listening.Receiving);
+        Assert.IsTrue(listening.Targets[0].Started);
+    }
+
     private static async Task LoseLinkWhenReadyAsync(Listening listening, ScriptedVm vm)
     {
         await using ScriptedSource source = await listening.ConnectAsync(vm);
