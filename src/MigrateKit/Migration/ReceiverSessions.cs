@@ -111,7 +111,7 @@ internal sealed class ReceiverSessions
                 {
                     // Its Commit came first: that VM runs here, and the new migration is the one refused.
                     (_current, _latest, _handedOver) = (earlier, latest, handedOver);
-                    return Busy();
+                    return Refusal(earlier);
                 }
 
                 if (!discardedBefore)
@@ -144,9 +144,10 @@ internal sealed class ReceiverSessions
         }
     }
 
-    private string? Busy() => _latest is { State: DestinationSessionState.Started } started && !_handedOver
-        ? $"This destination has started the VM of session {started.Id:N} ({started.Hello.SourceName}) and takes no other migration until its receive has handed that VM over."
-        : null;
+    private string? Busy() => _latest is { State: DestinationSessionState.Started } started && !_handedOver ? Refusal(started) : null;
+
+    private static string Refusal(ReceiverSession started) =>
+        $"This destination has started the VM of session {started.Id:N} ({started.Hello.SourceName}) and takes no other migration until its receive has handed that VM over.";
 
     /// <summary>The session a Resume names, if it is the one under way and can continue; otherwise null and why.</summary>
     internal ReceiverSession? Find(Guid id, out string why)
