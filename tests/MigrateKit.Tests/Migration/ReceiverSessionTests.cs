@@ -134,9 +134,7 @@ public sealed class ReceiverSessionTests
     {
         (ReceiverSession session, TestTarget target) = Open();
         target.BeforeRestore = () => session.Discard("aborted by a query");
-        session.SetDeviceState(new System.Buffers.ReadOnlySequence<byte>(new byte[8]));
-        session.SetDigests([new RegionDigest(0, new RegionDigestAccumulator(session.Target.Memory.Regions[0].PageCount).Value)]);
-        session.MarkComplete();
+        Complete(session);
 
         InvalidOperationException ex = Assert.ThrowsExactly<InvalidOperationException>(() => session.Prepare());
 
@@ -288,10 +286,16 @@ public sealed class ReceiverSessionTests
     /// <summary>Complete with the state and digests of untouched memory, checked: the session is ready.</summary>
     internal static void MakeReady(ReceiverSession session)
     {
+        Complete(session);
+        Assert.IsNull(session.Prepare(), "an untouched region digests like the zero region");
+    }
+
+    /// <summary>The device state and the digests of untouched memory, then Complete.</summary>
+    private static void Complete(ReceiverSession session)
+    {
         session.SetDeviceState(new System.Buffers.ReadOnlySequence<byte>(new byte[8]));
         session.SetDigests([new RegionDigest(0, new RegionDigestAccumulator(session.Target.Memory.Regions[0].PageCount).Value)]);
         session.MarkComplete();
-        Assert.IsNull(session.Prepare(), "an untouched region digests like the zero region");
     }
 
     private static (ReceiverSession Session, TestTarget Target) Open()
