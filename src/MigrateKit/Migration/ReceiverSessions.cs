@@ -106,17 +106,11 @@ internal sealed class ReceiverSessions
             _handedOver = false;
             if (earlier is not null && earlier != session)
             {
-                bool discardedBefore = earlier.State == DestinationSessionState.Discarded;
-                if (!earlier.Discard($"a new migration (session {session.Id:N}) arrived while it waited for its source"))
+                if (!Release(earlier, $"a new migration (session {session.Id:N}) arrived while it waited for its source"))
                 {
                     // Its Commit came first: that VM runs here, and the new migration is the one refused.
                     (_current, _latest, _handedOver) = (earlier, latest, handedOver);
                     return Refusal(earlier);
-                }
-
-                if (!discardedBefore)
-                {
-                    MigrationLog.SessionDiscarded(_logger, earlier.Id, earlier.Hello.SourceName, earlier.DiscardReason!);
                 }
 
                 End(earlier);
@@ -205,14 +199,26 @@ internal sealed class ReceiverSessions
     {
         lock (_lock)
         {
-            if (session.State != DestinationSessionState.Started && session.State != DestinationSessionState.Discarded)
-            {
-                session.Discard(reason);
-                MigrationLog.SessionDiscarded(_logger, session.Id, session.Hello.SourceName, reason);
-            }
-
+            Release(session, reason);
             End(session);
         }
+    }
+
+    // Discards a session that has not started, logged the first time; false when it started (it goes on).
+    private bool Release(ReceiverSession session, string reason)
+    {
+        bool before = session.State == DestinationSessionState.Discarded;
+        if (!session.Discard(reason))
+        {
+            return false;
+        }
+
+        if (!before)
+        {
+            MigrationLog.SessionDiscarded(_logger, session.Id, session.Hello.SourceName, reason);
+        }
+
+        return true;
     }
 
     /// <summary>Remembers how <paramref name="session"/> ended (started or discarded) and clears it as the one under way.</summary>
