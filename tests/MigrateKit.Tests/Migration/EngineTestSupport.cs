@@ -6,6 +6,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Tracking;
@@ -448,6 +449,16 @@ internal sealed class EngineHarness : IAsyncDisposable
         Task<ReceiveResult> receiving = Task.Run(() => receiver.ReceiveAsync(destination));
         Task<MigrationReport> migrating = engine.MigrateAsync(_sourceEnd, progress, cancellationToken);
         return (migrating.WaitAsync(Timeout), receiving.WaitAsync(Timeout));
+    }
+
+    /// <summary>Asserts that every region of <paramref name="target"/> holds what the same region of <paramref name="source"/> does.</summary>
+    public static void AssertSameMemory(GuestMemoryLayout source, GuestMemoryLayout target, string? context = null)
+    {
+        for (int r = 0; r < source.Regions.Count; r++)
+        {
+            GuestMemoryRegion s = source.Regions[r];
+            Assert.IsTrue(s.GetSpan(0, (int)s.Size).SequenceEqual(target.Regions[r].GetSpan(0, (int)s.Size)), $"region {r} differs{(context is null ? string.Empty : $" ({context})")}");
+        }
     }
 
     /// <summary>Runs a migration to its end on both sides.</summary>

@@ -43,7 +43,6 @@ public sealed class LinkCutPropertyTests
         if (o.Report.Status == MigrationStatus.Completed)
         {
             Assert.IsTrue(o.Started, $"completed, but the destination never started the VM ({where})");
-            Assert.IsTrue(o.SameMemory, $"completed with memory that differs from the source's ({where})");
         }
         else if (!o.Started)
         {
@@ -95,7 +94,12 @@ public sealed class LinkCutPropertyTests
             }
 
             TestTarget? started = Enumerable.Range(0, targets.Count).Select(i => targets[i]).SingleOrDefault(t => t.Started);
-            return new Outcome(report, started is not null, h.Paused, started is not null && SameMemory(h, started), [relays[0].Bytes[0], relays[0].Bytes[1]]);
+            if (report.Status == MigrationStatus.Completed && started is not null)
+            {
+                EngineHarness.AssertSameMemory(h.Memory, started.Memory, $"completed after a cut {cut}");
+            }
+
+            return new Outcome(report, started is not null, h.Paused, [relays[0].Bytes[0], relays[0].Bytes[1]]);
         }
         finally
         {
@@ -109,13 +113,9 @@ public sealed class LinkCutPropertyTests
         }
     }
 
-    private static bool SameMemory(EngineHarness h, TestTarget target) =>
-        h.Memory.Regions.Zip(target.Memory.Regions).All(r =>
-            r.First.GetSpan(0, (int)r.First.Size).SequenceEqual(r.Second.GetSpan(0, (int)r.Second.Size)));
-
     private sealed record Cut(bool TowardsSource, long At);
 
-    private sealed record Outcome(MigrationReport Report, bool Started, bool SourcePaused, bool SameMemory, long[] Bytes);
+    private sealed record Outcome(MigrationReport Report, bool Started, bool SourcePaused, long[] Bytes);
 
     /// <summary>
     /// Between the engine and a socket to the receiver: forwards both ways and counts the bytes;

@@ -2,7 +2,6 @@ using System;
 using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Transport;
 
@@ -29,7 +28,7 @@ public sealed class PreCopyEngineEncodingTests
         Assert.AreEqual(MigrationStatus.Completed, received.Status, received.Reason);
         Assert.IsTrue(report.DigestsMatched);
         Assert.IsTrue(report.SourceMemoryVerified);
-        AssertSameMemory(e.Memory, e.Target!.Memory);
+        EngineHarness.AssertSameMemory(e.Memory, e.Target!.Memory);
         Assert.AreEqual(received.PagesReceived, report.PagesSent);
 
         // The harness's pages are one byte repeated with an 8-byte stamp: round 0 compresses them;
@@ -71,17 +70,10 @@ public sealed class PreCopyEngineEncodingTests
         await using var h = new EngineHarness(EngineHarness.Converging);
         (MigrationReport report, _) = await h.RunAsync(EngineHarness.Options(o => EngineHarness.Encoded(o, PageEncodings.Delta)));
         Assert.AreEqual(MigrationStatus.Completed, report.Status, report.Reason);
-        AssertSameMemory(h.Memory, h.Target!.Memory);
+        EngineHarness.AssertSameMemory(h.Memory, h.Target!.Memory);
         Assert.IsTrue(report.RoundsDetail.All(r => r.CompressedPages == 0));
         Assert.AreEqual(report.RoundsDetail[0].PagesSent, report.RoundsDetail[0].DeltaCacheMisses);
         Assert.IsGreaterThan(0UL, report.RoundsDetail[1].DeltaPages);
     }
 
-    private static void AssertSameMemory(GuestMemoryLayout expected, GuestMemoryLayout actual)
-    {
-        for (int r = 0; r < expected.Regions.Count; r++)
-        {
-            Assert.IsTrue(expected.Regions[r].GetSpan(0, (int)expected.Regions[r].Size).SequenceEqual(actual.Regions[r].GetSpan(0, (int)actual.Regions[r].Size)), $"region {r}");
-        }
-    }
 }

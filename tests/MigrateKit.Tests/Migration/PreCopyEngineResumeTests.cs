@@ -7,7 +7,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
-using MigrateKit.Memory;
 using MigrateKit.Migration;
 using MigrateKit.Transport;
 
@@ -38,7 +37,7 @@ public sealed class PreCopyEngineResumeTests
         Assert.AreEqual(1, received.Reconnections);
         Assert.AreEqual(report.SessionId, received.SessionId?.ToString("N"));
         Assert.IsTrue(destination.Target.Started);
-        AssertSameMemory(h.Memory, destination.Target.Memory);
+        EngineHarness.AssertSameMemory(h.Memory, destination.Target.Memory);
         Assert.IsTrue(h.Paused, "the VM runs on the destination only; the source stays paused");
     }
 
@@ -122,15 +121,6 @@ public sealed class PreCopyEngineResumeTests
     {
         var engine = new PreCopyEngine(h.Source.Object, h.Tracker, options);
         return engine.MigrateAsync(destination.ConnectAsync).WaitAsync(EngineHarness.Timeout);
-    }
-
-    private static void AssertSameMemory(GuestMemoryLayout source, GuestMemoryLayout target)
-    {
-        for (int r = 0; r < source.Regions.Count; r++)
-        {
-            GuestMemoryRegion s = source.Regions[r];
-            Assert.IsTrue(s.GetSpan(0, (int)s.Size).SequenceEqual(target.Regions[r].GetSpan(0, (int)s.Size)), $"region {r} differs");
-        }
     }
 
     /// <summary>A listening receiver on a Unix socket in a temporary folder, and the relays of the connections made to it.</summary>
