@@ -98,12 +98,6 @@ internal sealed class DestinationChannel : IPageStreamHandler
     /// <summary>Commit was sent: the outcome is the destination's from here.</summary>
     internal bool CommitSent => _commitSent;
 
-    /// <summary>
-    /// The link failed (closed, broken, or silent past the timeout) rather than the destination
-    /// refusing or breaking the protocol: a reconnection may continue the session.
-    /// </summary>
-    internal bool LinkLost => Failure is not null && !_refused && Failure.InnerException is not MigrationProtocolException && Failure is not MigrationProtocolException;
-
     /// <summary>Complete is on its way: from here a Ready is expected.</summary>
     internal void MarkCompleteSent() => _completeSent = true;
 

@@ -133,6 +133,12 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
         {
             return await LostAsync(ex).ConfigureAwait(false);
         }
+        catch (MigrationProtocolException ex) when (ex.StreamCut && !ct.IsCancellationRequested)
+        {
+            // Cut mid-frame (a proxy that closed the link, a source that died writing): a lost link
+            // like a reset, not a violation; the partial frame was never applied.
+            return await LostAsync(ex).ConfigureAwait(false);
+        }
         catch (Exception ex) when (Running && ex is MigrationProtocolException)
         {
             // The VM already runs here: a stray frame after Commit changes nothing but is not answered.

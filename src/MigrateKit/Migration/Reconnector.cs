@@ -79,13 +79,19 @@ internal sealed class Reconnector
     }
 
     /// <summary>
-    /// Whether <paramref name="ex"/> is the link's failure (closed, reset, refused, silent past a
-    /// timeout) rather than the destination's refusal, a protocol violation or a local fault.
+    /// Whether <paramref name="ex"/> is the link's failure (closed, even inside a frame, reset,
+    /// refused, silent past a timeout) rather than the destination's refusal, a protocol violation
+    /// or a local fault.
     /// </summary>
     internal static bool IsLinkFailure(Exception ex)
     {
         for (Exception? e = ex; e is not null; e = e.InnerException)
         {
+            if (e is MigrationProtocolException { StreamCut: true })
+            {
+                return true;
+            }
+
             if (e is MigrationProtocolException or DestinationRefusedException)
             {
                 return false;

@@ -206,8 +206,8 @@ public sealed record MigrationError(MigrationErrorCode Code, string Message);
 
 /// <summary>
 /// A frame broke the protocol: wrong magic or version, an unknown type, a length over the
-/// limit, a non-zero reserved field, a truncated stream or inconsistent contents. The stream
-/// cannot continue after it.
+/// limit, a non-zero reserved field or inconsistent contents; or the stream ended inside a frame
+/// (<see cref="StreamCut"/>). The stream cannot continue after it.
 /// </summary>
 public sealed class MigrationProtocolException : Exception
 {
@@ -222,9 +222,27 @@ public sealed class MigrationProtocolException : Exception
         Field = field;
     }
 
+    // Not worded as a violation: it is reported as the lost link it almost always is.
+    private MigrationProtocolException(long arrived)
+        : base($"The stream ended inside a frame ({arrived} bytes of it arrived).")
+    {
+        Frame = "stream";
+        Field = "length";
+        StreamCut = true;
+    }
+
     /// <summary>The frame at fault, for example <c>Hello</c> or <c>Pages</c>.</summary>
     public string Frame { get; }
 
     /// <summary>The field at fault, for example <c>version</c> or <c>length</c>.</summary>
     public string Field { get; }
+
+    /// <summary>
+    /// Whether the stream ended inside a frame (<see cref="Frame"/> <c>stream</c>): the link was cut
+    /// mid-frame, by a proxy that closed it or a peer that died while writing. Nothing of the partial
+    /// frame was delivered; the engine and the receiver treat this as a lost link, as after a reset.
+    /// </summary>
+    public bool StreamCut { get; }
+
+    internal static MigrationProtocolException Cut(long arrived) => new(arrived);
 }

@@ -47,7 +47,7 @@ public sealed partial class PageStreamReader
     /// Waits for at least one complete frame and dispatches every complete frame buffered.
     /// </summary>
     /// <returns><see langword="true"/> when frames were dispatched; <see langword="false"/> when the peer closed the stream cleanly between frames.</returns>
-    /// <exception cref="MigrationProtocolException">A frame breaks the protocol, or the stream ends inside a frame.</exception>
+    /// <exception cref="MigrationProtocolException">A frame breaks the protocol, or the stream ends inside a frame (<see cref="MigrationProtocolException.StreamCut"/>).</exception>
     public async ValueTask<bool> ReadAsync(IPageStreamHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -75,7 +75,7 @@ public sealed partial class PageStreamReader
                 {
                     if (!buffer.IsEmpty)
                     {
-                        throw new MigrationProtocolException("stream", "length", $"The stream ended inside a frame ({buffer.Length} bytes of it arrived).");
+                        throw MigrationProtocolException.Cut(buffer.Length);
                     }
 
                     return false;

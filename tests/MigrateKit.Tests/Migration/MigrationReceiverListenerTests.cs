@@ -21,13 +21,19 @@ namespace MigrateKit.Tests.Migration;
 public sealed class MigrationReceiverListenerTests
 {
     [TestMethod]
-    public async Task ALostLink_KeepsTheSession_AndAResumeOnANewConnectionContinuesIt()
+    [DataRow(false, DisplayName = "closed between frames")]
+    [DataRow(true, DisplayName = "closed inside a Pages frame")]
+    public async Task ALostLink_KeepsTheSession_AndAResumeOnANewConnectionContinuesIt(bool insideAFrame)
     {
         await using Listening listening = Listen();
         using var vm = new ScriptedVm();
         await using (ScriptedSource first = await listening.ConnectAsync(vm))
         {
             await first.HelloAndRoundAsync(0, 10);
+            if (insideAFrame)
+            {
+                await CloseInsideAsync(first, TransportTestSupport.Frame(FrameType.Pages, new byte[24 + 4096]), 100);
+            }
         }
 
         await using ScriptedSource second = await listening.ConnectAsync(vm);
@@ -49,6 +55,26 @@ public sealed class MigrationReceiverListenerTests
         Assert.AreEqual(1, listening.Targets.Count, "one VM across both connections");
         Assert.IsTrue(vm.SameMemory(listening.Targets[0]));
         Assert.IsTrue(listening.Targets[0].Started);
+    }
+
+    [TestMethod]
+    public async Task ALinkClosedInsideTheCommit_KeepsTheReadySession_AndACommitQueryStartsIt()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm();
+        await using (ScriptedSource source = await listening.ConnectAsync(vm))
+        {
+            await source.ReadyAsync();
+            await CloseInsideAsync(source, TransportTestSupport.Frame(FrameType.Commit, []), 5);
+        }
+
+        Assert.AreEqual(DestinationSessionState.Ready, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Ask)).State, "kept, paused");
+        Assert.AreEqual(DestinationSessionState.Started, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Commit)).State);
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.IsTrue(listening.Targets[0].Started);
+        Assert.IsTrue(vm.SameMemory(listening.Targets[0]));
     }
 
     [TestMethod]
@@ -135,9 +161,7 @@ public sealed class MigrationReceiverListenerTests
         await using Listening listening = Listen();
         using var vm = new ScriptedVm();
         await using ScriptedSource source = await listening.ConnectAsync(vm);
-        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
-        await source.SwitchoverAsync();
-        await source.ExpectAsync<ReadyFrame>();
+        await source.ReadyAsync();
 
         // The source took its link for dead (a black hole) and asked on a new connection.
         Assert.AreEqual(DestinationSessionState.Started, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Commit)).State);
@@ -159,9 +183,7 @@ public sealed class MigrationReceiverListenerTests
         await using Listening listening = Listen();
         using var vm = new ScriptedVm();
         ScriptedSource source = await listening.ConnectAsync(vm);
-        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
-        await source.SwitchoverAsync();
-        await source.ExpectAsync<ReadyFrame>();
+        await source.ReadyAsync();
         Assert.AreEqual(DestinationSessionState.Started, (await QueryAsync(listening, vm.SessionId, SessionQueryAction.Commit)).State);
 
         await source.DisposeAsync();
@@ -330,9 +352,7 @@ public sealed class MigrationReceiverListenerTests
         using var vm = new ScriptedVm();
         await using (ScriptedSource first = await listening.ConnectAsync(vm))
         {
-            await first.HelloAndRoundAsync(0, ScriptedSource.Pages);
-            await first.SwitchoverAsync();
-            await first.ExpectAsync<ReadyFrame>();
+            await first.ReadyAsync();
             await first.SendAsync(w => w.AppendCommit());
             Assert.IsInstanceOfType<AckFrame>(await first.NextAsync());
 
@@ -372,9 +392,7 @@ public sealed class MigrationReceiverListenerTests
         await using Listening listening = Listen(new MigrationReceiverOptions { TimeProvider = new FakeTimeProvider() });
         using var vm = new ScriptedVm();
         await using ScriptedSource source = await listening.ConnectAsync(vm);
-        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
-        await source.SwitchoverAsync();
-        await source.ExpectAsync<ReadyFrame>();
+        await source.ReadyAsync();
         await source.SendAsync(w => w.AppendCommit());
         Assert.IsInstanceOfType<AckFrame>(await source.NextAsync());
 
@@ -387,9 +405,20 @@ public sealed class MigrationReceiverListenerTests
     private static async Task LoseLinkWhenReadyAsync(Listening listening, ScriptedVm vm)
     {
         await using ScriptedSource source = await listening.ConnectAsync(vm);
-        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
-        await source.SwitchoverAsync();
-        await source.ExpectAsync<ReadyFrame>();
+        await source.ReadyAsync();
+    }
+
+    /// <summary>
+    /// Sends the first <paramref name="sent"/> bytes of <paramref name="frame"/> and closes the sending
+    /// side, as a proxy that closes a link does; the destination must neither answer an Error nor end
+    /// the session for it.
+    /// </summary>
+    private static async Task CloseInsideAsync(ScriptedSource source, byte[] frame, int sent)
+    {
+        await source.Connection.Output.WriteAsync(frame.AsMemory(0, sent));
+        await source.Connection.Output.CompleteAsync();
+        List<ReceivedFrame> rest = await source.RestAsync();
+        Assert.IsFalse(rest.Exists(f => f is ErrorFrame), "a link cut inside a frame is not a violation: " + string.Join(", ", rest));
     }
 
     private static async Task CompleteAsync(ScriptedSource source, bool hello = true)

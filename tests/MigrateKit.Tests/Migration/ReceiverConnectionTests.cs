@@ -92,9 +92,7 @@ public sealed class ReceiverConnectionTests
     {
         await using Served served = Serve();
         ScriptedSource source = served.Source;
-        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
-        await source.SwitchoverAsync();
-        await source.ExpectAsync<ReadyFrame>();
+        await source.ReadyAsync();
         await source.SendAsync(w =>
         {
             w.AppendCommit();
@@ -117,9 +115,7 @@ public sealed class ReceiverConnectionTests
     {
         await using Served served = Serve();
         ScriptedSource source = served.Source;
-        await source.HelloAndRoundAsync(0, ScriptedSource.Pages);
-        await source.SwitchoverAsync();
-        await source.ExpectAsync<ReadyFrame>();
+        await source.ReadyAsync();
 
         // The source stops reading with an error: the destination's Ack flush fails.
         await source.Connection.Input.CompleteAsync(new IOException("link lost"));
@@ -154,9 +150,7 @@ public sealed class ReceiverConnectionTests
     public async Task ALostConnectionBeforeCommit_FailsWithTheVmReleased_NeverStarted()
     {
         await using Served served = Serve();
-        await served.Source.HelloAndRoundAsync(0, ScriptedSource.Pages);
-        await served.Source.SwitchoverAsync();
-        await served.Source.ExpectAsync<ReadyFrame>();
+        await served.Source.ReadyAsync();
         await served.Source.Connection.Output.CompleteAsync();
 
         ReceiveResult result = await served.Receiving;

@@ -111,6 +111,14 @@ internal sealed class ScriptedSource : IAsyncDisposable
         Assert.AreEqual(new RoundAckFrame(round), await ExpectAsync<RoundAckFrame>());
     }
 
+    /// <summary>Hello, every page in round 0, the switchover, and the destination's Ready.</summary>
+    public async Task ReadyAsync()
+    {
+        await HelloAndRoundAsync(0, Pages);
+        await SwitchoverAsync();
+        await ExpectAsync<ReadyFrame>();
+    }
+
     /// <summary>DeviceState, Digests (of the source's memory unless <paramref name="digest"/> is given) and Complete.</summary>
     public Task SwitchoverAsync(ulong? digest = null) => SendAsync(w =>
     {

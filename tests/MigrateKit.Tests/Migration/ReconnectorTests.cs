@@ -22,6 +22,8 @@ public sealed class ReconnectorTests
         [new MigrationException(MigrationPhase.Send, "lost", new IOException("reset")), true],
         [new IOException("wrapped", new MigrationProtocolException("RoundAck", "round", "x")), true],
         [new MigrationProtocolException("RoundAck", "round", "a RoundAck for a round not sent"), false],
+        [MigrationProtocolException.Cut(3), true],
+        [new MigrationException(MigrationPhase.Send, "reading failed", MigrationProtocolException.Cut(3)), true],
         [new DestinationRefusedException(new MigrationError(MigrationErrorCode.DigestMismatch, "differs")), false],
         [new MigrationException(MigrationPhase.Send, "refused", new DestinationRefusedException(new MigrationError(MigrationErrorCode.DestinationFailure, "no"))), false],
         [new MigrationException(MigrationPhase.Send, "violation", new MigrationProtocolException("Ready", "type", "x")), false],

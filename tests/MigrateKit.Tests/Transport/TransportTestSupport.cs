@@ -234,6 +234,7 @@ internal static class TransportTestSupport
         });
         Assert.AreEqual(frame, ex.Frame, ex.Message);
         Assert.AreEqual(field, ex.Field, ex.Message);
+        Assert.AreEqual(frame == "stream", ex.StreamCut, "only a stream that ends inside a frame is a cut link: " + ex.Message);
         return handler;
     }
 
