@@ -1,5 +1,6 @@
 using System;
 using Microsoft.Extensions.Logging;
+using MigrateKit.Transport;
 
 namespace MigrateKit.Migration;
 
@@ -100,6 +101,9 @@ internal static partial class MigrationLog
 
     [LoggerMessage(31, LogLevel.Information, "Query about session {Session} ({Action}): {State}")]
     internal static partial void QueryAnswered(ILogger logger, Guid session, string action, string state);
+
+    [LoggerMessage(33, LogLevel.Warning, "Refused a connection from {Address} ({Code}): {Reason}")]
+    internal static partial void ConnectionRefused(ILogger logger, string address, MigrationErrorCode code, string reason);
 
     [LoggerMessage(14, LogLevel.Warning, "The connection to the destination was lost during {Phase} ({Reason}); reconnecting, attempt {Attempt}")]
     internal static partial void Reconnecting(ILogger logger, MigrationPhase phase, string reason, int attempt);

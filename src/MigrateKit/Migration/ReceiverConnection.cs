@@ -180,6 +180,7 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
 
         if (_refusal is { } refusal)
         {
+            MigrationLog.ConnectionRefused(_logger, _connection.RemoteAddress, refusal.Code, refusal.Message);
             await TellSourceAsync(refusal.Code, refusal.Message).ConfigureAwait(false);
             await HangUpAsync().ConfigureAwait(false);
             return _sessions is null

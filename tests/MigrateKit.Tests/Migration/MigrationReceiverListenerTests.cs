@@ -1,8 +1,10 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
@@ -348,7 +350,9 @@ public sealed class MigrationReceiverListenerTests
     [TestMethod]
     public async Task WhileAStartedVmAwaitsItsSourcesHangUp_ANewMigrationIsRefused_JunkIsIgnored_AndTheReceiveReturnsThatVm()
     {
-        await using Listening listening = Listen();
+        var targets = new BuiltTargets();
+        var log = new ListLogger<MigrationReceiver>();
+        await using Listening listening = Listen(new MigrationReceiver(targets.Create, new MigrationReceiverOptions(), log), targets);
         using var vm = new ScriptedVm();
         await using (ScriptedSource first = await listening.ConnectAsync(vm))
         {
@@ -383,6 +387,9 @@ public sealed class MigrationReceiverListenerTests
         Assert.AreEqual(vm.SessionId, result.SessionId);
         Assert.AreSame(listening.Targets[0], result.Target);
         Assert.AreEqual(1, listening.Targets.Count, "the refused migration built nothing");
+        Logged refusal = log.Entries.Single(e => e.EventId.Name == "ConnectionRefused");
+        Assert.AreEqual(LogLevel.Warning, refusal.Level);
+        Assert.Contains($"(DestinationFailure): This destination has started the VM of session {vm.SessionId:N}", refusal.Message);
     }
 
     [TestMethod]
