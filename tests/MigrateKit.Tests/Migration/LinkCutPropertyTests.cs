@@ -1,8 +1,6 @@
 using System;
-using System.Buffers;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.Pipelines;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -34,12 +32,12 @@ public sealed class LinkCutPropertyTests
         long toSource = whole.Bytes[1];
 
         // A byte drawn evenly from the whole stream (a fraction of it would favour its ends).
-        Gen<Cut> cuts = Gen.Select(Gen.Bool, Gen.Bool, (towardsSource, closes) => (towardsSource, closes))
-            .SelectMany(c => Gen.Long[0, c.towardsSource ? toSource : toDestination].Select(at => new Cut(c.towardsSource, at, c.closes)));
+        Gen<LinkCut> cuts = Gen.Select(Gen.Bool, Gen.Bool, (towardsSource, closes) => (towardsSource, closes))
+            .SelectMany(c => Gen.Long[0, c.towardsSource ? toSource : toDestination].Select(at => new LinkCut(c.towardsSource, at, c.closes)));
         await cuts.SampleAsync(async cut => Check(cut, await MigrateAsync(cut)), iter: 120, threads: 1);
     }
 
-    private static void Check(Cut cut, Outcome o)
+    private static void Check(LinkCut cut, Outcome o)
     {
         string where = $"{(cut.Closes ? "closed" : "cut")} {(cut.TowardsSource ? "towards the source" : "towards the destination")} at byte {cut.At}: {o.Report.Status}, {o.Report.Reason}";
         Assert.IsFalse(o.Started && !o.SourcePaused, $"the VM runs on both sides ({where})");
@@ -59,14 +57,14 @@ public sealed class LinkCutPropertyTests
         }
     }
 
-    private static async Task<Outcome> MigrateAsync(Cut? cut)
+    private static async Task<Outcome> MigrateAsync(LinkCut? cut)
     {
         await using var h = new EngineHarness(EngineHarness.Converging);
         var targets = new BuiltTargets();
         var receiver = new MigrationReceiver(targets.Create, new MigrationReceiverOptions());
         string folder = Directory.CreateTempSubdirectory("mk-cut-").FullName;
         string address = "unix:" + Path.Combine(folder, "sock");
-        var relays = new List<CuttingRelay>();
+        var relays = new List<LinkRelay>();
         try
         {
             await using MigrationListener listener = MigrationListener.Listen(address);
@@ -88,7 +86,7 @@ public sealed class LinkCutPropertyTests
             MigrationReport report = await engine.MigrateAsync(async ct =>
             {
                 IMigrationConnection socket = await MigrationConnector.ConnectAsync(address, cancellationToken: ct);
-                var relay = new CuttingRelay(socket, relays.Count == 0 ? cut : null);
+                var relay = new LinkRelay(socket, relays.Count == 0 ? cut : null);
                 relays.Add(relay);
                 return relay.Source;
             }).WaitAsync(EngineHarness.Timeout);
@@ -116,7 +114,7 @@ public sealed class LinkCutPropertyTests
         }
         finally
         {
-            foreach (CuttingRelay relay in relays)
+            foreach (LinkRelay relay in relays)
             {
                 await relay.DisposeAsync();
             }
@@ -126,106 +124,5 @@ public sealed class LinkCutPropertyTests
         }
     }
 
-    /// <summary>Where the first link breaks; <see cref="Closes"/>: both ends read an end of stream (inside a frame or not), else the source sees a reset and the destination silence.</summary>
-    private sealed record Cut(bool TowardsSource, long At, bool Closes);
-
     private sealed record Outcome(MigrationReport Report, bool Started, bool SourcePaused, long[] Bytes);
-
-    /// <summary>
-    /// Between the engine and a socket to the receiver: forwards both ways and counts the bytes;
-    /// given a cut, forwards that direction up to its byte and then breaks or closes the link on both sides.
-    /// </summary>
-    private sealed class CuttingRelay : IAsyncDisposable
-    {
-        private readonly IMigrationConnection _socket;
-        private readonly IMigrationConnection _near;
-        private readonly Cut? _cut;
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _pumps;
-        private int _broken;
-
-        public CuttingRelay(IMigrationConnection socket, Cut? cut)
-        {
-            _socket = socket;
-            _cut = cut;
-            (Source, _near) = MigrationConnector.CreateInMemoryPair();
-            _pumps = Task.WhenAll(PumpAsync(_near.Input, socket.Output, 0), PumpAsync(socket.Input, _near.Output, 1));
-        }
-
-        public IMigrationConnection Source { get; }
-
-        /// <summary>Bytes forwarded towards the destination [0] and towards the source [1].</summary>
-        public long[] Bytes { get; } = new long[2];
-
-        public async ValueTask DisposeAsync()
-        {
-            await BreakAsync();
-            await _pumps;
-            await _socket.DisposeAsync();
-            await Source.DisposeAsync();
-            _stop.Dispose();
-        }
-
-        // Broken: the source sees its link reset; the destination sees it go silent (a black-holed
-        // link). Closed: each side reads an end of stream where its direction stopped, as when a
-        // proxy closes the link, and the source's later writes fail as they would on a reset.
-        private async Task BreakAsync()
-        {
-            if (Interlocked.Exchange(ref _broken, 1) != 0)
-            {
-                return;
-            }
-
-            await _stop.CancelAsync();
-            var lost = new IOException("the test cut the link");
-            await _near.Input.CompleteAsync(lost);
-            if (_cut is { Closes: true })
-            {
-                await _near.Output.CompleteAsync();
-                await _socket.Output.CompleteAsync();
-            }
-            else
-            {
-                await _near.Output.CompleteAsync(lost);
-            }
-        }
-
-        private async Task PumpAsync(PipeReader from, PipeWriter to, int direction)
-        {
-            long limit = _cut is { } c && c.TowardsSource == (direction == 1) ? c.At : long.MaxValue;
-            try
-            {
-                while (true)
-                {
-                    ReadResult read = await from.ReadAsync(_stop.Token);
-                    ReadOnlySequence<byte> buffer = read.Buffer;
-                    long left = limit - Bytes[direction];
-                    bool cutHere = buffer.Length >= left;
-                    ReadOnlySequence<byte> passed = cutHere ? buffer.Slice(0, left) : buffer;
-                    foreach (ReadOnlyMemory<byte> segment in passed)
-                    {
-                        await to.WriteAsync(segment, _stop.Token);
-                    }
-
-                    Bytes[direction] += passed.Length;
-                    from.AdvanceTo(passed.End, buffer.End);
-                    if (cutHere)
-                    {
-                        _ = Task.Run(BreakAsync);
-                        return;
-                    }
-
-                    if (read.IsCompleted)
-                    {
-                        await to.CompleteAsync();
-                        return;
-                    }
-                }
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
-            {
-                // Broken by the test, or one side went away: the relay ends with it.
-            }
-        }
-    }
 }

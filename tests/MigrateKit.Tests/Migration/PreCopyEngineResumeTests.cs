@@ -1,8 +1,6 @@
 using System;
-using System.Buffers;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.Pipelines;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -129,7 +127,7 @@ public sealed class PreCopyEngineResumeTests
         private readonly string _folder;
         private readonly MigrationListener _listener;
         private readonly CancellationTokenSource _stop = new();
-        private readonly List<Relay> _relays = [];
+        private readonly List<LinkRelay> _relays = [];
         private readonly List<TestTarget> _targets = [];
         private readonly Task<ReceiveResult> _serving;
 
@@ -184,7 +182,7 @@ public sealed class PreCopyEngineResumeTests
 
         public async Task<IMigrationConnection> ConnectAsync(CancellationToken ct)
         {
-            var relay = new Relay(await MigrationConnector.ConnectAsync(Address, cancellationToken: ct));
+            var relay = new LinkRelay(await MigrationConnector.ConnectAsync(Address, cancellationToken: ct));
             lock (_relays)
             {
                 _relays.Add(relay);
@@ -196,7 +194,7 @@ public sealed class PreCopyEngineResumeTests
         /// <summary>Drops the newest connection as a lost link would: both of the source's directions fail.</summary>
         public void DropLatest()
         {
-            Relay relay;
+            LinkRelay relay;
             lock (_relays)
             {
                 relay = _relays[^1];
@@ -217,7 +215,7 @@ public sealed class PreCopyEngineResumeTests
                 // Stopped while it served.
             }
 
-            foreach (Relay relay in _relays)
+            foreach (LinkRelay relay in _relays)
             {
                 await relay.DisposeAsync();
             }
@@ -238,73 +236,6 @@ public sealed class PreCopyEngineResumeTests
             }
 
             return first;
-        }
-    }
-
-    /// <summary>An in-memory pair in front of a socket connection, pumped both ways, that the test can cut.</summary>
-    private sealed class Relay : IAsyncDisposable
-    {
-        private readonly IMigrationConnection _socket;
-        private readonly IMigrationConnection _near;
-        private readonly CancellationTokenSource _cut = new();
-        private readonly Task _pumps;
-        private int _dropped;
-
-        public Relay(IMigrationConnection socket)
-        {
-            _socket = socket;
-            (Source, _near) = MigrationConnector.CreateInMemoryPair();
-            _pumps = Task.WhenAll(PumpAsync(_near.Input, socket.Output, _cut.Token), PumpAsync(socket.Input, _near.Output, _cut.Token));
-        }
-
-        public IMigrationConnection Source { get; }
-
-        public async Task DropAsync()
-        {
-            if (Interlocked.Exchange(ref _dropped, 1) != 0)
-            {
-                return;
-            }
-
-            await _cut.CancelAsync();
-            await _pumps;
-            var lost = new IOException("the test dropped the link");
-            await _near.Input.CompleteAsync(lost);
-            await _near.Output.CompleteAsync(lost);
-            await _socket.DisposeAsync();
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await DropAsync();
-            await Source.DisposeAsync();
-            _cut.Dispose();
-        }
-
-        private static async Task PumpAsync(PipeReader from, PipeWriter to, CancellationToken cut)
-        {
-            try
-            {
-                while (true)
-                {
-                    ReadResult read = await from.ReadAsync(cut);
-                    foreach (ReadOnlyMemory<byte> segment in read.Buffer)
-                    {
-                        await to.WriteAsync(segment, cut);
-                    }
-
-                    from.AdvanceTo(read.Buffer.End);
-                    if (read.IsCompleted)
-                    {
-                        await to.CompleteAsync();
-                        return;
-                    }
-                }
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
-            {
-                // Cut by the test, or one side went away: the relay ends with it.
-            }
         }
     }
 }
