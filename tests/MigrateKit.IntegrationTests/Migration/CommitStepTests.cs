@@ -42,11 +42,15 @@ public sealed class CommitStepTests
     }
 
     [TestMethod]
+    [DataRow(false, DisplayName = "reset after round 2's RoundEnd")]
+    [DataRow(true, DisplayName = "closed inside round 3's first Pages frame")]
     [Timeout(120_000, CooperativeCancellation = true)]
-    public async Task LinkResetInRound2_TheSourceReconnectsAndResumesTheSession_AndTheMigrationCompletes()
+    public async Task LinkLostAfterRound2_TheSourceReconnectsAndResumesTheSession_AndTheMigrationCompletes(bool closedInsideAFrame)
     {
         await using ProxiedMigration migration = ProxiedMigration.OnHostVms();
-        ArmedFault armed = migration.Proxy.Arm(Fault.Reset, Trigger.AfterRoundEnd(2));
+        ArmedFault armed = closedInsideAFrame
+            ? migration.Proxy.Arm(Fault.CutAfter(0), Trigger.AfterRoundEnd(2).Then(Trigger.InsideFrame(FrameType.Pages, 1000)))
+            : migration.Proxy.Arm(Fault.Reset, Trigger.AfterRoundEnd(2));
 
         // Rounds that cannot converge until the link is back; then the guest slows down and the migration can finish.
         Task slowDown = Task.Run(async () =>
