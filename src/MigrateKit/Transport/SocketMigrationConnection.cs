@@ -102,7 +102,7 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
 
         // Let what was written go out, then close both directions.
         await _outbound.Writer.CompleteAsync().ConfigureAwait(false);
-        await Task.WhenAny(_sending, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        await DrainAsync(_sending).ConfigureAwait(false);
         try
         {
             _socket.Shutdown(SocketShutdown.Both);
@@ -119,11 +119,16 @@ internal sealed class SocketMigrationConnection : IMigrationConnection
         // The shut-down socket ends the pumps' reads and writes; only then is the TLS stream
         // disposed, since OpenSSL's connection must not be freed while a pump may still decrypt
         // through it.
-        await Task.WhenAny(Task.WhenAll(_receiving, _sending), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        await DrainAsync(Task.WhenAll(_receiving, _sending)).ConfigureAwait(false);
         _tls?.Dispose();
         _socket.Dispose();
         await Task.WhenAll(_receiving, _sending).ConfigureAwait(false);
     }
+
+    // At most 5 s on the real clock, whatever the outcome; the timer goes as soon as the pumps end
+    // (a Task.Delay raced against them would live out its 5 s after every connection).
+    private static async Task DrainAsync(Task pumps) =>
+        await pumps.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
     private async Task ReceiveLoopAsync()
     {

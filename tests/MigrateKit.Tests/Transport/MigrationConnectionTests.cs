@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Text.RegularExpressions;
+using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
@@ -31,6 +32,29 @@ public sealed partial class MigrationConnectionTests
         Assert.AreEqual(listener.LocalAddress, client.RemoteAddress);
         Assert.IsTrue(TcpAddress().IsMatch(server.RemoteAddress), server.RemoteAddress);
         await ExchangeAsync(client, server);
+    }
+
+    [TestMethod]
+    public async Task Disposing_LeavesNoTimerBehind()
+    {
+        // The drain on disposal waits at most 5 s; a timer raced against it would outlive every connection by that much.
+        long before = Timer.ActiveCount;
+        await using (MigrationListener listener = MigrationListener.Listen("tcp:127.0.0.1:0"))
+        {
+            Task<IMigrationConnection> accepting = listener.AcceptAsync();
+            await using IMigrationConnection client = await MigrationConnector.ConnectAsync(listener.LocalAddress).WaitAsync(Timeout);
+            await using IMigrationConnection server = await accepting.WaitAsync(Timeout);
+            await ExchangeAsync(client, server);
+        }
+
+        // Other tests' timers may still be expiring: wait for the count to come back, well short of 5 s.
+        long deadline = Environment.TickCount64 + 2000;
+        while (Timer.ActiveCount > before && Environment.TickCount64 < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.IsLessThanOrEqualTo(before, Timer.ActiveCount, "timers left after both ends were disposed");
     }
 
     [TestMethod]
