@@ -61,7 +61,8 @@ public sealed class EngineAdversarialDestinationTests
             AllowThrottling = false,
             Encodings = PageEncodings.None,
 
-            // A withheld answer ends its wait quickly; a late one on a loaded machine only looks like it.
+            // A withheld answer ends the source's wait quickly. An honest answer slowed by a loaded
+            // machine only looks withheld, and the properties hold for that too.
             ResponseTimeout = TimeSpan.FromMilliseconds(150),
             ReconnectDelay = TimeSpan.FromMilliseconds(1),
             ReconnectAttempts = 2,
