@@ -10,8 +10,10 @@ namespace MigrateKit.Migration;
 
 /// <summary>
 /// The destination's side of the Ack: sending it however the link behaves, and learning whether
-/// it arrived. The source closes its side once it has the Ack, so a clean end of the stream
-/// confirms it; a reset, a frame or silence leaves it unconfirmed, and the source will ask (Query).
+/// it arrived. A version 3 source says so with Done; a version 2 source closes its side, so there a
+/// clean end of the stream confirms it. Anything else leaves it unconfirmed, and the source will
+/// ask (Query). A proxy that closes the link while the Ack is on its way ends the stream cleanly
+/// too, which is why version 3 does not take the end of the stream for the answer.
 /// </summary>
 internal static class AckDelivery
 {
@@ -33,22 +35,52 @@ internal static class AckDelivery
     }
 
     /// <summary>
-    /// Whether the source closed its side cleanly after the Ack (within 10 s, or the idle timeout
-    /// when shorter); false at once when the receive is stopped (<paramref name="stopping"/>).
+    /// Whether the source confirmed the Ack (within 10 s, or the idle timeout when shorter): with
+    /// Done under <paramref name="version"/> 3, by closing its side cleanly under version 2. False at
+    /// once when the receive is stopped (<paramref name="stopping"/>).
     /// </summary>
-    internal static async Task<bool> SourceHungUpAsync(PageStreamReader reader, MigrationReceiverOptions options, CancellationToken stopping)
+    internal static async Task<bool> SourceConfirmsAsync(PageStreamReader reader, ushort version, MigrationReceiverOptions options, CancellationToken stopping)
     {
         TimeSpan wait = options.IdleTimeout < ConfirmationWait ? options.IdleTimeout : ConfirmationWait;
         using var timeout = new CancellationTokenSource(wait, options.TimeProvider);
         using var either = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stopping);
+        var done = new AcceptDone();
         try
         {
-            return !await reader.ReadAsync(new RefuseEverything(), either.Token).ConfigureAwait(false);
+            if (version < 3)
+            {
+                return !await reader.ReadAsync(new RefuseEverything(), either.Token).ConfigureAwait(false);
+            }
+
+            while (!done.Arrived && await reader.ReadAsync(done, either.Token).ConfigureAwait(false))
+            {
+            }
+
+            return done.Arrived;
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or MigrationProtocolException or InvalidOperationException)
         {
-            return false;
+            // Whatever broke after a Done, the source had the Ack.
+            return done.Arrived;
         }
+    }
+
+    /// <summary>After the Ack, a version 3 source sends Done and nothing else.</summary>
+    private sealed class AcceptDone : RefusingHandler
+    {
+        internal bool Arrived { get; private set; }
+
+        public override void OnDone()
+        {
+            if (Arrived)
+            {
+                throw new MigrationProtocolException("Done", "type", "A second Done arrived.");
+            }
+
+            Arrived = true;
+        }
+
+        protected override string Refused(string frame) => $"{frame} arrived after the Ack; only Done may follow it.";
     }
 }
 
@@ -77,6 +109,8 @@ internal abstract class RefusingHandler : IPageStreamHandler
     public void OnAck(CompletionAck ack) => throw Violation("Ack");
 
     public virtual void OnError(MigrationError error) => throw Violation("Error");
+
+    public virtual void OnDone() => throw Violation("Done");
 
     /// <summary>Why <paramref name="frame"/> is refused here.</summary>
     protected abstract string Refused(string frame);

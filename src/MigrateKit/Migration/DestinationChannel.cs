@@ -124,6 +124,9 @@ internal sealed class DestinationChannel : IPageStreamHandler
         return Task.Run(() => ReadLoopAsync(ct), CancellationToken.None);
     }
 
+    /// <summary>Whether this link carried the Ack and speaks version 3 or later, where the source answers it with Done.</summary>
+    internal bool OwesDone => _ack.Task.IsCompletedSuccessfully && _helloAck.Task.IsCompletedSuccessfully && _helloAck.Task.Result.Version >= 3;
+
     internal Task<HelloAck> WaitForHelloAckAsync(CancellationToken ct) => WaitAsync(_helloAck.Task, "HelloAck", ct);
 
     internal Task<DestinationReady> WaitForReadyAsync(CancellationToken ct) => WaitAsync(_ready.Task, "Ready", ct);
@@ -297,6 +300,8 @@ internal sealed class DestinationChannel : IPageStreamHandler
     void IPageStreamHandler.OnDigests(IReadOnlyList<RegionDigest> digests) => throw Unexpected("Digests");
 
     void IPageStreamHandler.OnComplete() => throw Unexpected("Complete");
+
+    void IPageStreamHandler.OnDone() => throw Unexpected("Done");
 
     private static MigrationProtocolException Unexpected(string frame) =>
         new(frame, "type", $"A destination does not send {frame} frames.");

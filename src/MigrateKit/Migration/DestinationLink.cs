@@ -55,16 +55,24 @@ internal sealed class DestinationLink : IAsyncDisposable
         await Writer.TrySendErrorAsync(new MigrationError(MigrationErrorCode.SourceAborted, message)).ConfigureAwait(false);
 
     /// <summary>
-    /// After the Ack: closes the sending side, which tells the destination the Ack arrived (a
-    /// destination that sees no clean close keeps answering queries for a while).
+    /// After the Ack: sends Done where the link speaks version 3 (the Ack arrived), then closes the
+    /// sending side, which is the same word to a version 2 destination. A destination that hears
+    /// neither keeps answering queries for a while.
     /// </summary>
-    internal async Task CloseOutputQuietlyAsync()
+    internal async Task HangUpAfterAckAsync()
     {
         try
         {
+            if (Channel.OwesDone)
+            {
+                Writer.AppendDone();
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await Writer.FlushAsync(timeout.Token).ConfigureAwait(false);
+            }
+
             await _connection.Output.CompleteAsync().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException or TimeoutException)
         {
             // The link is gone already; the destination learns it otherwise.
         }

@@ -248,14 +248,16 @@ public sealed class MigrationReceiver
                     {
                         if (result.Status == MigrationStatus.Completed && finished.Run.Session is { AckConfirmed: false } started && _options.ReconnectTimeout > TimeSpan.Zero)
                         {
-                            // The source may not have got the Ack: it will ask, so queries are answered a while longer.
+                            // The source may not have got the Ack: it will ask (unless it has already), so
+                            // queries are answered a while longer.
                             unconfirmed = (started, result);
                             waiting = started;
                             waitingSince = _options.TimeProvider.GetTimestamp();
-                            continue;
                         }
-
-                        return result;
+                        else
+                        {
+                            return result;
+                        }
                     }
 
                     if (end == ConnectionEnd.Interrupted && finished.Run.Session is { } s && s.Owner is null && (s == _sessions.Current || s.State == DestinationSessionState.Discarded))

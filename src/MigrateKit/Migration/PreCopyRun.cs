@@ -439,7 +439,7 @@ internal sealed class PreCopyRun
                 ConfirmCommit = (cause, commitSent) => _links.ConfirmCommitAsync(Link.Channel, cause, commitSent, caller),
             };
             SwitchoverResult result = await switchover.RunAsync(ct).ConfigureAwait(false);
-            await Link.CloseOutputQuietlyAsync().ConfigureAwait(false);
+            await Link.HangUpAfterAckAsync().ConfigureAwait(false);
             _measurements.ObserveSwitchover(result, _source.Memory.TotalSize, _regions.HarvestedChunks);
             bool? verified = LetGoOfTheSource();
             MigrationReport report = _recorder.Completed(rounds, forecast, result, _time.GetElapsedTime(result.Started), verified);

@@ -150,7 +150,7 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
         {
             MigrationLog.ReceiveFailed(_logger, ex);
             Discard(ex.Message);
-            await TellSourceAsync(ex is MigrationProtocolException ? MigrationErrorCode.ProtocolViolation : MigrationErrorCode.DestinationFailure, ex.Message).ConfigureAwait(false);
+            await TellSourceAsync(CodeFor(ex), ex.Message).ConfigureAwait(false);
             await HangUpAsync().ConfigureAwait(false);
             return (ConnectionEnd.Ended, Result(MigrationStatus.Failed, ex.Message, ex));
         }
@@ -169,6 +169,13 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
             }
         }
     }
+
+    private static MigrationErrorCode CodeFor(Exception ex) => ex switch
+    {
+        MigrationProtocolException { Field: "version" } => MigrationErrorCode.UnsupportedVersion,
+        MigrationProtocolException => MigrationErrorCode.ProtocolViolation,
+        _ => MigrationErrorCode.DestinationFailure,
+    };
 
     private async Task<(ConnectionEnd End, ReceiveResult? Result)> EndAsync()
     {
@@ -207,7 +214,7 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
 
         ReceiverSession session = _session!;
         _sessions?.End(session);
-        session.AckConfirmed = await AckDelivery.SourceHungUpAsync(_reader, _options, _stopping).ConfigureAwait(false);
+        session.AckConfirmed = await AckDelivery.SourceConfirmsAsync(_reader, MigrationProtocol.Negotiate(session.Hello.Version), _options, _stopping).ConfigureAwait(false);
         MigrationLog.Received(_logger, session.Hello.SourceName, session.Pages, session.ResumeDuration!.Value.TotalMilliseconds, session.StartDuration!.Value.TotalMilliseconds);
         return (ConnectionEnd.Ended, Result(MigrationStatus.Completed, null, null));
     }
@@ -346,7 +353,7 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
         session.LastAddress = _connection.RemoteAddress;
         _session = session;
         ReceiverTelemetry.Started(memoryBytes);
-        _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, session.Target.EstimateResumeCost()));
+        _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Negotiate(hello.Version), session.Target.EstimateResumeCost()));
         _replyPending = true;
         session.StartPopulating();
         MigrationLog.ReceiveMemory(_logger, hello.SourceName, session.FreshBytes, session.HugePageBytes);
@@ -437,6 +444,8 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
     public void OnReady(DestinationReady ready) => throw NotFromASource("Ready");
 
     public void OnStatus(SessionStatus status) => throw NotFromASource("Status");
+
+    public void OnDone() => throw new MigrationProtocolException("Done", "type", "Done arrived before the Ack.");
 
     private static MigrationProtocolException NotFromASource(string frame) =>
         new(frame, "type", $"A source does not send {frame} frames.");

@@ -66,6 +66,9 @@ public interface IPageStreamHandler
     /// <summary>A Status frame (a destination's answer to a Query). Refused as a protocol violation unless implemented.</summary>
     void OnStatus(SessionStatus status) => throw NotExpected("Status");
 
+    /// <summary>A Done frame (sent by a version 3 source after the Ack). Refused as a protocol violation unless implemented.</summary>
+    void OnDone() => throw NotExpected("Done");
+
     private static MigrationProtocolException NotExpected(string frame) =>
         new(frame, "type", $"{frame} frames are not expected here.");
 }

@@ -7,8 +7,11 @@ namespace MigrateKit.Transport;
 /// <summary>Constants of the MigrateKit page-stream protocol (see <c>docs/PROTOCOL.md</c>).</summary>
 public static class MigrationProtocol
 {
-    /// <summary>The protocol version this library speaks.</summary>
-    public const ushort Version = 2;
+    /// <summary>
+    /// The newest protocol version this library speaks. Version 3 added <see cref="FrameType.Done"/>,
+    /// the source's word that the Ack arrived; with a version 2 peer a clean end of stream stands for it.
+    /// </summary>
+    public const ushort Version = 3;
 
     /// <summary>
     /// The oldest protocol version this library accepts from a peer. Version 1 had no commit step
@@ -30,6 +33,9 @@ public static class MigrationProtocol
 
     /// <summary>Upper bound for regions announced in one Hello.</summary>
     internal const int MaxRegions = 1024;
+
+    /// <summary>The version two peers speak: the newer of the two that both accept.</summary>
+    internal static ushort Negotiate(ushort peerVersion) => peerVersion < Version ? peerVersion : Version;
 }
 
 /// <summary>The type byte of a frame header.</summary>
@@ -85,6 +91,9 @@ public enum FrameType : byte
 
     /// <summary>Pages of one region, each in its own encoding (raw, delta against the copy last sent, compressed).</summary>
     EncodedPages = 17,
+
+    /// <summary>Source → destination, after the Ack (version 3): the Ack arrived, the source lets go of its copy.</summary>
+    Done = 18,
 }
 
 /// <summary>Why a peer sent an <see cref="FrameType.Error"/> frame.</summary>
@@ -124,6 +133,9 @@ public sealed record MigrationHello(ushort Version, IReadOnlyList<GuestMemoryReg
     /// zero on the wire. A Hello created without one gets a new one.
     /// </summary>
     public Guid SessionId { get; init; } = Guid.NewGuid();
+
+    /// <summary>The oldest protocol version the sender accepts; the destination answers with the newest version both speak.</summary>
+    public ushort MinimumVersion { get; init; } = MigrationProtocol.MinimumVersion;
 }
 
 /// <summary>The destination's answer to <see cref="MigrationHello"/>.</summary>

@@ -5,12 +5,42 @@ using System.Text;
 
 namespace MigrateKit.Transport;
 
-/// <summary>Decoding of protocol v2's commit step and session frames: Ready, Commit, Resume, Query and Status.</summary>
+/// <summary>Decoding of the commit step and session frames (Ready, Commit, Done, Resume, Query and Status), and a Hello's versions.</summary>
 public sealed partial class PageStreamReader
 {
     /// <summary>Frames that may open a stream: the first frame of a migration, a reconnection or a query, their answers, and Error.</summary>
     private static bool CanOpen(FrameType type) =>
         type is FrameType.Hello or FrameType.HelloAck or FrameType.Error or FrameType.Resume or FrameType.Query or FrameType.Status;
+
+    /// <summary>
+    /// A Hello names the range of versions its sender speaks (minVer to version); it is accepted when
+    /// that range meets this side's, and the destination answers with the newest version in both.
+    /// </summary>
+    private static void CheckHelloVersions(ushort version, ushort minimum)
+    {
+        if (version < MigrationProtocol.MinimumVersion)
+        {
+            CheckVersion("Hello", version);
+        }
+
+        if (minimum > version)
+        {
+            throw new MigrationProtocolException("Hello", "minVersion", $"The oldest version the sender accepts ({minimum}) is above its own version ({version}).");
+        }
+
+        if (minimum > MigrationProtocol.Version)
+        {
+            throw new MigrationProtocolException("Hello", "version", $"Protocol versions {minimum} to {version} are not supported (this side speaks {MigrationProtocol.MinimumVersion} to {MigrationProtocol.Version}).");
+        }
+    }
+
+    private static void CheckEmpty(ReadOnlySequence<byte> payload, string frame)
+    {
+        if (!payload.IsEmpty)
+        {
+            throw new MigrationProtocolException(frame, "length", $"{frame} carries no payload (got {payload.Length} bytes).");
+        }
+    }
 
     private static void DispatchSessionFrame(IPageStreamHandler handler, FrameType type, ReadOnlySequence<byte> payload)
     {
@@ -24,12 +54,12 @@ public sealed partial class PageStreamReader
             }
 
             case FrameType.Commit:
-                if (!payload.IsEmpty)
-                {
-                    throw new MigrationProtocolException("Commit", "length", $"Commit carries no payload (got {payload.Length} bytes).");
-                }
-
+                CheckEmpty(payload, "Commit");
                 handler.OnCommit();
+                break;
+            case FrameType.Done:
+                CheckEmpty(payload, "Done");
+                handler.OnDone();
                 break;
             case FrameType.Resume:
             {

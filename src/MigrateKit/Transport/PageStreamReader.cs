@@ -187,11 +187,7 @@ public sealed partial class PageStreamReader
                 handler.OnDigests(ParseDigests(payload));
                 break;
             case FrameType.Complete:
-                if (!payload.IsEmpty)
-                {
-                    throw new MigrationProtocolException("Complete", "length", $"Complete carries no payload (got {payload.Length} bytes).");
-                }
-
+                CheckEmpty(payload, "Complete");
                 handler.OnComplete();
                 break;
             case FrameType.Ack:
@@ -229,7 +225,8 @@ public sealed partial class PageStreamReader
         }
 
         ushort version = BinaryPrimitives.ReadUInt16LittleEndian(s[4..]);
-        CheckVersion("Hello", version);
+        ushort minimum = BinaryPrimitives.ReadUInt16LittleEndian(s[6..]);
+        CheckHelloVersions(version, minimum);
         if (payload.Length < fixedSize)
         {
             throw new MigrationProtocolException("Hello", "length", $"A Hello is at least {fixedSize} bytes (got {payload.Length}).");
@@ -284,7 +281,7 @@ public sealed partial class PageStreamReader
             throw new MigrationProtocolException("Hello", "sourceName", "The name is not valid UTF-8.");
         }
 
-        return new MigrationHello(version, regions, vcpus, name) { SessionId = session };
+        return new MigrationHello(version, regions, vcpus, name) { SessionId = session, MinimumVersion = minimum };
     }
 
     private static void DispatchPages(IPageStreamHandler handler, ReadOnlySequence<byte> payload)

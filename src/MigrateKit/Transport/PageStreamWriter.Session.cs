@@ -4,7 +4,7 @@ using System.Text;
 
 namespace MigrateKit.Transport;
 
-/// <summary>The frames of protocol v2's commit step and sessions: Ready, Commit, Resume, Query and Status.</summary>
+/// <summary>The frames of the commit step and sessions: Ready, Commit, Done, Resume, Query and Status.</summary>
 public sealed partial class PageStreamWriter
 {
     /// <summary>Bytes of a Hello before its region table: the fixed fields and the session id.</summary>
@@ -25,6 +25,13 @@ public sealed partial class PageStreamWriter
     public void AppendCommit()
     {
         Begin(FrameType.Commit, 0);
+        Commit(0);
+    }
+
+    /// <summary>Appends a <see cref="FrameType.Done"/> frame (version 3): the source has the Ack.</summary>
+    public void AppendDone()
+    {
+        Begin(FrameType.Done, 0);
         Commit(0);
     }
 

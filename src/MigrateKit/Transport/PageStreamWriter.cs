@@ -105,13 +105,18 @@ public sealed partial class PageStreamWriter : IDisposable
             throw new ArgumentException($"A Hello carries 1 to {MigrationProtocol.MaxRegions} regions (got {hello.Regions.Count}).", nameof(hello));
         }
 
+        if (hello.MinimumVersion > hello.Version)
+        {
+            throw new ArgumentException($"The oldest version accepted ({hello.MinimumVersion}) is above the version ({hello.Version}).", nameof(hello));
+        }
+
         int nameBytes = CheckedByteCount(hello.SourceName ?? string.Empty, nameof(hello));
         CheckSessionId(hello.SessionId, nameof(hello));
         int payload = HelloFixedSize + (hello.Regions.Count * 16) + nameBytes;
         Span<byte> s = Begin(FrameType.Hello, payload);
         BinaryPrimitives.WriteUInt32LittleEndian(s, MigrationProtocol.HelloMagic);
         BinaryPrimitives.WriteUInt16LittleEndian(s[4..], hello.Version);
-        BinaryPrimitives.WriteUInt16LittleEndian(s[6..], MigrationProtocol.MinimumVersion);
+        BinaryPrimitives.WriteUInt16LittleEndian(s[6..], hello.MinimumVersion);
         BinaryPrimitives.WriteUInt32LittleEndian(s[8..], MigrationProtocol.PageSize);
         BinaryPrimitives.WriteInt32LittleEndian(s[12..], hello.VcpuCount);
         BinaryPrimitives.WriteInt32LittleEndian(s[16..], hello.Regions.Count);

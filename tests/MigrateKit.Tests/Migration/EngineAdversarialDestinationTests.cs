@@ -171,6 +171,7 @@ public sealed class EngineAdversarialDestinationTests
         private Guid _session;
         private bool _ready;
         private bool _started;
+        private int _helloAckVersion;
         private bool _discarded;
 
         public List<string> Trace { get; } = [];
@@ -204,6 +205,17 @@ public sealed class EngineAdversarialDestinationTests
                         if (frame is PagesRun or ZeroRun or EncodedPageFrame or DeviceStateFrame or DigestsFrame)
                         {
                             continue;
+                        }
+
+                        if (frame is DoneFrame)
+                        {
+                            // The source's word that the Ack arrived: it needs version 3 and a sent Ack.
+                            lock (_gate)
+                            {
+                                SourceViolation ??= _helloAckVersion < 3 ? $"Done after a HelloAck of version {_helloAckVersion}" : SaidStarted ? null : "Done before any Ack";
+                            }
+
+                            return;
                         }
 
                         Answer answer = next < script.Length ? script[next++] : new Answer(AnswerKind.Honest);
@@ -271,6 +283,11 @@ public sealed class EngineAdversarialDestinationTests
                 case AnswerKind.RoundAck:
                     return await SendAsync(writer, w => w.AppendRoundAck(answer.Value));
                 case AnswerKind.HelloAck:
+                    lock (_gate)
+                    {
+                        _helloAckVersion = answer.Value;
+                    }
+
                     return await SendAsync(writer, w => w.AppendHelloAck(new HelloAck((ushort)answer.Value, TimeSpan.Zero)));
                 case AnswerKind.Ready:
                     return await SendAsync(writer, w => w.AppendReady(new DestinationReady(TimeSpan.Zero)));
@@ -292,10 +309,10 @@ public sealed class EngineAdversarialDestinationTests
                 switch (frame)
                 {
                     case HelloFrame hello when !_started:
-                        (_session, _ready, _discarded) = (hello.Hello.SessionId, false, false);
+                        (_session, _ready, _discarded, _helloAckVersion) = (hello.Hello.SessionId, false, false, MigrationProtocol.Version);
                         return (w => w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero)), Said.Nothing, false);
                     case ResumeFrame resume when resume.Resume.SessionId == _session && !_started && !_discarded:
-                        _ready = false;
+                        (_ready, _helloAckVersion) = (false, MigrationProtocol.Version);
                         return (w => w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.Zero)), Said.Nothing, false);
                     case ResumeFrame:
                         return (w => w.AppendError(new MigrationError(MigrationErrorCode.SessionUnavailable, "no such session here")), Said.Released, true);

@@ -354,12 +354,8 @@ public sealed class MigrationReceiverListenerTests
         var log = new ListLogger<MigrationReceiver>();
         await using Listening listening = Listen(new MigrationReceiver(targets.Create, new MigrationReceiverOptions(), log), targets);
         using var vm = new ScriptedVm();
-        await using (ScriptedSource first = await listening.ConnectAsync(vm))
+        await using (ScriptedSource first = await AckedAsync(listening, vm))
         {
-            await first.ReadyAsync();
-            await first.SendAsync(w => w.AppendCommit());
-            Assert.IsInstanceOfType<AckFrame>(await first.NextAsync());
-
             // A frame instead of a hang-up: the destination cannot tell whether the Ack arrived.
             await first.SendAsync(w => w.AppendCommit());
         }
@@ -398,15 +394,82 @@ public sealed class MigrationReceiverListenerTests
         // A clock that never moves: only the stop can end the wait for the source's hang-up.
         await using Listening listening = Listen(new MigrationReceiverOptions { TimeProvider = new FakeTimeProvider() });
         using var vm = new ScriptedVm();
-        await using ScriptedSource source = await listening.ConnectAsync(vm);
-        await source.ReadyAsync();
-        await source.SendAsync(w => w.AppendCommit());
-        Assert.IsInstanceOfType<AckFrame>(await source.NextAsync());
+        await using ScriptedSource source = await AckedAsync(listening, vm);
 
         await listening.Stop.CancelAsync();
 
         await Assert.ThrowsAsync<OperationCanceledException>(() => listening.Receiving);
         Assert.IsTrue(listening.Targets[0].Started);
+    }
+
+    [TestMethod]
+    public async Task AnAckWhoseLinkClosesBeforeTheSourcesDone_KeepsQueriesAnswered_UntilTheSourceAsks()
+    {
+        // A clock that never moves: the receive cannot end by waiting out its linger.
+        await using Listening listening = Listen(new MigrationReceiverOptions { TimeProvider = new FakeTimeProvider() });
+        using var vm = new ScriptedVm();
+        await using ScriptedSource source = await AckedAsync(listening, vm);
+
+        // A proxy closes the link while the Ack is on its way: the destination reads a clean end of
+        // stream and no Done, and cannot tell whether the Ack arrived.
+        await source.Connection.Output.CompleteAsync();
+        Assert.IsNull(await source.NextAsync(), "the destination ends the connection");
+
+        // Still served: were the receive over, nothing would accept this query.
+        SessionStatus status = await QueryAsync(listening, vm.SessionId, SessionQueryAction.Commit);
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(DestinationSessionState.Started, status.State);
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.AreSame(listening.Targets[0], result.Target);
+    }
+
+    [TestMethod]
+    [DataRow((ushort)2, (ushort)2)]
+    [DataRow((ushort)(MigrationProtocol.Version + 1), MigrationProtocol.Version)]
+    public async Task ASourceOfAnotherVersion_IsAnsweredInTheNewestBothSpeak_AndItsConfirmationOfTheAckEndsTheReceive(ushort version, ushort spoken)
+    {
+        // A clock that never moves: only the source's confirmation (a close in version 2, Done later) can end the receive.
+        await using Listening listening = Listen(new MigrationReceiverOptions { TimeProvider = new FakeTimeProvider() });
+        using var vm = new ScriptedVm(version: version);
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.SendAsync(w => w.AppendHello(vm.Hello));
+        Assert.AreEqual(spoken, (await source.ExpectAsync<HelloAckFrame>()).Ack.Version);
+        await source.RoundAsync(0, ScriptedSource.Pages, 0);
+        await source.SwitchoverAsync();
+        await source.ExpectAsync<ReadyFrame>();
+        await source.SendAsync(w => w.AppendCommit());
+        await source.ExpectAsync<AckFrame>();
+
+        ReceiveResult result = await listening.Receiving;
+
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.IsTrue(listening.Targets[0].Started);
+    }
+
+    [TestMethod]
+    public async Task AHelloOfVersion1_IsRefusedWithUnsupportedVersion_NamingBothSides()
+    {
+        await using Listening listening = Listen();
+        using var vm = new ScriptedVm(version: 1);
+        await using ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.SendAsync(w => w.AppendHello(vm.Hello));
+
+        ErrorFrame error = await source.ExpectAsync<ErrorFrame>();
+
+        Assert.AreEqual(MigrationErrorCode.UnsupportedVersion, error.Error.Code);
+        Assert.Contains($"Hello.version: Protocol version 1 is not supported (this side speaks 2 to {MigrationProtocol.Version})", error.Error.Message);
+        Assert.AreEqual(0, listening.Targets.Count);
+    }
+
+    /// <summary>A source whose VM the destination started and acknowledged; it has not answered the Ack.</summary>
+    private static async Task<ScriptedSource> AckedAsync(Listening listening, ScriptedVm vm)
+    {
+        ScriptedSource source = await listening.ConnectAsync(vm);
+        await source.ReadyAsync();
+        await source.SendAsync(w => w.AppendCommit());
+        Assert.IsInstanceOfType<AckFrame>(await source.NextAsync());
+        return source;
     }
 
     private static async Task LoseLinkWhenReadyAsync(Listening listening, ScriptedVm vm)

@@ -39,11 +39,12 @@ public sealed class ReceiverAdversarialSourceTests
         (5, Gen.Const(new Step(StepKind.Switchover))),
         (1, Gen.Const(new Step(StepKind.WrongDigest))),
         (1, Gen.Const(new Step(StepKind.CompleteAlone))),
-        (5, Gen.Const(new Step(StepKind.Commit))),
+        (5, Gen.Bool.Select(done => new Step(StepKind.Commit, Count: done ? 1 : 0))),
         (1, Gen.Const(new Step(StepKind.Hello))),
         (1, Gen.Const(new Step(StepKind.Abort))),
         (1, Gen.Const(new Step(StepKind.Ready))),
-        (1, Gen.Const(new Step(StepKind.Ack))));
+        (1, Gen.Const(new Step(StepKind.Ack))),
+        (1, Gen.Const(new Step(StepKind.Done))));
 
     // What a source means to send (rounds, switchover, Commit), cut short, with steps dropped or
     // out-of-place ones slipped in: random frames alone seldom get as far as a Ready.
@@ -55,7 +56,7 @@ public sealed class ReceiverAdversarialSourceTests
         Gen.Int[0, 4],
         (twoRounds, kept, dropped, extras, at) =>
         {
-            List<Step> steps = [new(StepKind.FullRound), .. twoRounds ? [new Step(StepKind.FullRound, Round: 1)] : Array.Empty<Step>(), new(StepKind.Switchover), new(StepKind.Commit)];
+            List<Step> steps = [new(StepKind.FullRound), .. twoRounds ? [new Step(StepKind.FullRound, Round: 1)] : Array.Empty<Step>(), new(StepKind.Switchover), new(StepKind.Commit, Count: 1)];
             steps = steps.Take(kept + (twoRounds ? 1 : 0)).Where((_, i) => i != dropped).ToList();
             steps.InsertRange(Math.Min(at, steps.Count), extras);
             return steps.ToArray();
@@ -298,7 +299,13 @@ public sealed class ReceiverAdversarialSourceTests
                     return false;
                 }
 
-                // As a source does: closing its side tells the destination the Ack arrived.
+                // As a source does: Done tells the destination the Ack arrived (or, left out, as a
+                // proxy that closes the link under it: the destination cannot tell), then it closes its side.
+                if (step.Count == 1)
+                {
+                    await peer.SendAsync(w => w.AppendDone());
+                }
+
                 await peer.Connection.Output.CompleteAsync();
                 return false;
             case StepKind.Hello:
@@ -307,6 +314,8 @@ public sealed class ReceiverAdversarialSourceTests
                 return await peer.SendAsync(w => w.AppendError(new MigrationError(MigrationErrorCode.SourceAborted, "aborted by the test")));
             case StepKind.Ready:
                 return await peer.SendAsync(w => w.AppendReady(new DestinationReady(TimeSpan.Zero)));
+            case StepKind.Done:
+                return await peer.SendAsync(w => w.AppendDone());
             default:
                 return await peer.SendAsync(w => w.AppendAck(new CompletionAck(TimeSpan.Zero)));
         }
@@ -340,6 +349,7 @@ public sealed class ReceiverAdversarialSourceTests
         Abort,
         Ready,
         Ack,
+        Done,
     }
 
     private sealed record Step(StepKind Kind, int First = 0, int Count = 0, int Round = 0)
@@ -348,6 +358,7 @@ public sealed class ReceiverAdversarialSourceTests
         {
             StepKind.FullRound or StepKind.RoundEnd => $"{Kind}({Round})",
             StepKind.Pages or StepKind.ZeroPages => $"{Kind}({First}+{Count})",
+            StepKind.Commit when Count == 1 => "Commit+Done",
             _ => Kind.ToString(),
         };
     }

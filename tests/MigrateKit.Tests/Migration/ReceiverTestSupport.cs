@@ -21,6 +21,7 @@ internal sealed class ScriptedSource : IAsyncDisposable
     private readonly PageStreamReader _reader;
     private readonly RecordingHandler _replies = new();
     private int _seen;
+    private ushort _version;
 
     public ScriptedSource(IMigrationConnection connection, ScriptedVm vm)
     {
@@ -56,7 +57,13 @@ internal sealed class ScriptedSource : IAsyncDisposable
             }
         }
 
-        return _replies.Frames[_seen++];
+        ReceivedFrame next = _replies.Frames[_seen++];
+        if (next is HelloAckFrame helloAck)
+        {
+            _version = helloAck.Ack.Version;
+        }
+
+        return next;
     }
 
     /// <summary>The next answer, which must be a <typeparamref name="T"/>.</summary>
@@ -67,7 +74,13 @@ internal sealed class ScriptedSource : IAsyncDisposable
         T frame = next as T ?? throw new AssertFailedException($"expected {typeof(T).Name}, got {next?.ToString() ?? "the end of the stream"}");
         if (frame is AckFrame)
         {
-            // As a source does: closing its side tells the destination the Ack arrived.
+            // As a source does: Done tells a version 3 destination the Ack arrived; closing its side tells version 2.
+            if (_version >= 3)
+            {
+                Writer.AppendDone();
+                await Writer.FlushAsync().AsTask().WaitAsync(EngineHarness.Timeout);
+            }
+
             await Connection.Output.CompleteAsync();
         }
 
@@ -139,10 +152,15 @@ internal sealed class ScriptedVm : IDisposable
 {
     public static readonly byte[] State = [1, 2, 3, 4, 5];
 
-    public ScriptedVm(int seed = 1)
+    /// <param name="seed">Seeds the memory's contents.</param>
+    /// <param name="version">The protocol version its Hello names (and the oldest it accepts, when lower than the library's).</param>
+    public ScriptedVm(int seed = 1, ushort version = MigrationProtocol.Version)
     {
         Memory = TransportTestSupport.RandomMemory(ScriptedSource.Pages, seed);
-        Hello = new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, ScriptedSource.Pages * GuestMemoryLayout.PageSize)], 1, $"vm-{seed}");
+        Hello = new MigrationHello(version, [new GuestMemoryRegionSpec(0, ScriptedSource.Pages * GuestMemoryLayout.PageSize)], 1, $"vm-{seed}")
+        {
+            MinimumVersion = Math.Min(version, MigrationProtocol.MinimumVersion),
+        };
     }
 
     public GuestMemoryLayout Memory { get; }

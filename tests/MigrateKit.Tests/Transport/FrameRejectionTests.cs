@@ -1,6 +1,7 @@
 using System;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Transport;
@@ -54,7 +55,7 @@ public sealed class FrameRejectionTests
 
     [TestMethod]
     [DataRow((byte)0)]
-    [DataRow((byte)18)]
+    [DataRow((byte)19)]
     [DataRow((byte)255)]
     public async Task UnknownType_IsRejected(byte type)
     {
@@ -118,13 +119,41 @@ public sealed class FrameRejectionTests
     }
 
     [TestMethod]
-    [DataRow((ushort)0)]
-    [DataRow((ushort)1)]
-    [DataRow((ushort)3)]
-    [DataRow(ushort.MaxValue)]
-    public async Task UnsupportedHelloVersion_IsRejected(ushort version)
+    [DataRow((ushort)0, (ushort)0)]
+    [DataRow((ushort)1, (ushort)1)]
+    [DataRow((ushort)1, (ushort)0)]
+    [DataRow((ushort)4, (ushort)4)]
+    [DataRow(ushort.MaxValue, ushort.MaxValue)]
+    public async Task HelloWhoseVersionsMissOurs_IsRejected(ushort version, ushort minVersion)
     {
-        await ExpectAsync("Hello", "version", Frame(FrameType.Hello, HelloPayload(version: version)));
+        await ExpectAsync("Hello", "version", Frame(FrameType.Hello, HelloPayload(version: version, minVersion: minVersion)));
+        Pipe pipe = UnboundedPipe();
+        await pipe.Writer.WriteAsync(Frame(FrameType.Hello, HelloPayload(version: version, minVersion: minVersion)));
+        MigrationProtocolException ex = await Assert.ThrowsExactlyAsync<MigrationProtocolException>(async () => await new PageStreamReader(pipe.Reader).ReadAsync(new RecordingHandler()));
+        StringAssert.Contains(ex.Message, $"this side speaks {MigrationProtocol.MinimumVersion} to {MigrationProtocol.Version}");
+    }
+
+    [TestMethod]
+    public async Task HelloWhoseOldestVersionIsAboveItsVersion_IsRejected()
+    {
+        await ExpectAsync("Hello", "minVersion", Frame(FrameType.Hello, HelloPayload(version: 2, minVersion: 3)));
+    }
+
+    [TestMethod]
+    [DataRow((ushort)2, (ushort)2)]
+    [DataRow((ushort)3, (ushort)2)]
+    [DataRow((ushort)9, (ushort)3)]
+    [DataRow(ushort.MaxValue, (ushort)2)]
+    public async Task HelloWhoseVersionsMeetOurs_IsAccepted_WithItsRange(ushort version, ushort minVersion)
+    {
+        Pipe pipe = UnboundedPipe();
+        await pipe.Writer.WriteAsync(Frame(FrameType.Hello, HelloPayload(version: version, minVersion: minVersion)));
+        await pipe.Writer.CompleteAsync();
+
+        MigrationHello hello = ((HelloFrame)(await ReadAllAsync(pipe.Reader)).Single()).Hello;
+
+        Assert.AreEqual(version, hello.Version);
+        Assert.AreEqual(minVersion, hello.MinimumVersion);
     }
 
     [TestMethod]
@@ -136,7 +165,7 @@ public sealed class FrameRejectionTests
     [TestMethod]
     [DataRow((ushort)0)]
     [DataRow((ushort)1)]
-    [DataRow((ushort)3)]
+    [DataRow((ushort)4)]
     public async Task UnsupportedHelloAckVersion_IsRejected(ushort version)
     {
         byte[] ack = new byte[16];

@@ -103,7 +103,7 @@ public sealed class FrameRoundTripTests
         byte[] expected =
         [
             16, 0, 0, 0, (byte)FrameType.HelloAck, 0, 0, 0,
-            2, 0, 0, 0, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1,
+            3, 0, 0, 0, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1,
             0, 0, 0, 0, (byte)FrameType.Complete, 0, 0, 0,
         ];
         CollectionAssert.AreEqual(expected, bytes);

@@ -67,7 +67,7 @@ public sealed class PageStreamReaderPropertyTests
     [TestMethod]
     public void TheUnmutatedSessionStream_DecodesEveryFrame()
     {
-        Assert.AreEqual(8, Drain(SessionStream()).Frames);
+        Assert.AreEqual(9, Drain(SessionStream()).Frames);
     }
 
     private static void AssertReadsCleanly(byte[] input)
@@ -130,7 +130,7 @@ public sealed class PageStreamReaderPropertyTests
         return s_valid;
     }
 
-    /// <summary>Protocol v2's frames: Resume, HelloAck, RoundAck, Ready, Commit, Ack, Query and Status (the reader takes them in any order after a first frame that may open a stream).</summary>
+    /// <summary>The session frames: Resume, HelloAck, RoundAck, Ready, Commit, Ack, Done, Query and Status (the reader takes them in any order after a first frame that may open a stream).</summary>
     private static byte[] SessionStream()
     {
         Guid session = TestSession;
@@ -143,6 +143,7 @@ public sealed class PageStreamReaderPropertyTests
                 w.AppendReady(new DestinationReady(TimeSpan.FromTicks(12)));
                 w.AppendCommit();
                 w.AppendAck(new CompletionAck(TimeSpan.FromTicks(34)));
+                w.AppendDone();
                 w.AppendQuery(new SessionQuery(MigrationProtocol.Version, session, SessionQueryAction.Commit));
                 w.AppendStatus(new SessionStatus(DestinationSessionState.Started, "runs"));
             },
@@ -185,5 +186,7 @@ public sealed class PageStreamReaderPropertyTests
         public void OnQuery(SessionQuery query) => Count++;
 
         public void OnStatus(SessionStatus status) => Count++;
+
+        public void OnDone() => Count++;
     }
 }

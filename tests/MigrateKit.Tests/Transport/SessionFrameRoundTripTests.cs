@@ -34,6 +34,7 @@ public sealed class SessionFrameRoundTripTests
             writer.AppendHello(hello);
             writer.AppendReady(ready);
             writer.AppendCommit();
+            writer.AppendDone();
             writer.AppendResume(resume);
             writer.AppendQuery(query);
             writer.AppendStatus(status);
@@ -50,13 +51,15 @@ public sealed class SessionFrameRoundTripTests
 
         Assert.AreEqual(written, reader.BytesRead);
         List<ReceivedFrame> f = handler.Frames;
-        Assert.HasCount(6, f);
+        Assert.HasCount(7, f);
         Assert.AreEqual(Session, ((HelloFrame)f[0]).Hello.SessionId);
+        Assert.AreEqual(MigrationProtocol.MinimumVersion, ((HelloFrame)f[0]).Hello.MinimumVersion);
         Assert.AreEqual(new ReadyFrame(ready), f[1]);
         Assert.IsInstanceOfType<CommitFrame>(f[2]);
-        Assert.AreEqual(new ResumeFrame(resume), f[3]);
-        Assert.AreEqual(new QueryFrame(query), f[4]);
-        Assert.AreEqual(status, ((StatusFrame)f[5]).Status);
+        Assert.IsInstanceOfType<DoneFrame>(f[3]);
+        Assert.AreEqual(new ResumeFrame(resume), f[4]);
+        Assert.AreEqual(new QueryFrame(query), f[5]);
+        Assert.AreEqual(status, ((StatusFrame)f[6]).Status);
     }
 
     [TestMethod]
@@ -109,17 +112,19 @@ public sealed class SessionFrameRoundTripTests
         {
             w.AppendReady(new DestinationReady(TimeSpan.FromTicks(0x0102030405060708)));
             w.AppendCommit();
+            w.AppendDone();
             w.AppendResume(new MigrationResume(MigrationProtocol.Version, Session, 0x0A0B0C0D));
             w.AppendQuery(new SessionQuery(MigrationProtocol.Version, Session, SessionQueryAction.Commit));
             w.AppendStatus(new SessionStatus(DestinationSessionState.Started, "ok"));
         });
 
         byte[] id = Session.ToByteArray();
-        byte[] sessionHead = [0x4D, 0x4B, 0x4D, 0x47, 2, 0, 0, 0, .. id];
+        byte[] sessionHead = [0x4D, 0x4B, 0x4D, 0x47, 3, 0, 0, 0, .. id];
         byte[] expected =
         [
             8, 0, 0, 0, (byte)FrameType.Ready, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1,
             0, 0, 0, 0, (byte)FrameType.Commit, 0, 0, 0,
+            0, 0, 0, 0, 18, 0, 0, 0,
             32, 0, 0, 0, (byte)FrameType.Resume, 0, 0, 0, .. sessionHead, 0x0D, 0x0C, 0x0B, 0x0A, 0, 0, 0, 0,
             32, 0, 0, 0, (byte)FrameType.Query, 0, 0, 0, .. sessionHead, 1, 0, 0, 0, 0, 0, 0, 0,
             10, 0, 0, 0, (byte)FrameType.Status, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, (byte)'o', (byte)'k',

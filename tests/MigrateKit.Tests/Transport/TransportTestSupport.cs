@@ -41,6 +41,8 @@ internal sealed record ReadyFrame(DestinationReady Ready) : ReceivedFrame;
 
 internal sealed record CommitFrame : ReceivedFrame;
 
+internal sealed record DoneFrame : ReceivedFrame;
+
 internal sealed record ResumeFrame(MigrationResume Resume) : ReceivedFrame;
 
 internal sealed record QueryFrame(SessionQuery Query) : ReceivedFrame;
@@ -105,6 +107,8 @@ internal sealed class RecordingHandler : IPageStreamHandler
     public void OnQuery(SessionQuery query) => Frames.Add(new QueryFrame(query));
 
     public void OnStatus(SessionStatus status) => Frames.Add(new StatusFrame(status));
+
+    public void OnDone() => Frames.Add(new DoneFrame());
 }
 
 internal static class TransportTestSupport
@@ -188,13 +192,13 @@ internal static class TransportTestSupport
     public static readonly Guid TestSession = Guid.Parse("5e551075e551075e551075e551075e55");
 
     /// <summary>A valid Hello payload (one region of 16 pages, 1 vCPU, name "src") with the given overrides.</summary>
-    public static byte[] HelloPayload(uint magic = MigrationProtocol.HelloMagic, ushort version = MigrationProtocol.Version, uint pageSize = MigrationProtocol.PageSize, int vcpus = 1)
+    public static byte[] HelloPayload(uint magic = MigrationProtocol.HelloMagic, ushort version = MigrationProtocol.Version, uint pageSize = MigrationProtocol.PageSize, int vcpus = 1, ushort minVersion = MigrationProtocol.MinimumVersion)
     {
         byte[] name = "src"u8.ToArray();
         var p = new byte[40 + 16 + name.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(p, magic);
         BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(4), version);
-        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(6), MigrationProtocol.MinimumVersion);
+        BinaryPrimitives.WriteUInt16LittleEndian(p.AsSpan(6), minVersion);
         BinaryPrimitives.WriteUInt32LittleEndian(p.AsSpan(8), pageSize);
         BinaryPrimitives.WriteInt32LittleEndian(p.AsSpan(12), vcpus);
         BinaryPrimitives.WriteInt32LittleEndian(p.AsSpan(16), 1);
