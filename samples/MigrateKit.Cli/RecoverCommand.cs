@@ -79,7 +79,7 @@ internal static class RecoverCommand
             await using IMigrationConnection connection = await MigrationConnector.ConnectAsync(address, tls, null, ct).ConfigureAwait(false);
             status = await MigrationRecovery.QueryAsync(connection, id, action, null, ct).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is MigrationException or MigrationConnectionException or MigrationProtocolException or MigrationTlsException or ArgumentException)
+        catch (Exception ex) when (ex is MigrationQueryException or MigrationConnectionException or MigrationProtocolException or MigrationTlsException or ArgumentException)
         {
             Console.Error.WriteLine($"migratekit recover: {ex.Message}");
             return 4;

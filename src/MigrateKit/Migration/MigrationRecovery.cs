@@ -29,7 +29,7 @@ public static class MigrationRecovery
     /// </param>
     /// <param name="timeout">How long to wait for the answer; null for 30 s.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="MigrationException">The destination refused the query or closed the connection without answering, or no answer came in time.</exception>
+    /// <exception cref="MigrationQueryException">The destination refused the query (<see cref="MigrationQueryException.Refusal"/>), closed or broke the connection without answering, or no answer came in time.</exception>
     /// <exception cref="MigrationProtocolException">The destination's answer breaks the protocol.</exception>
     public static async Task<SessionStatus> QueryAsync(IMigrationConnection connection, Guid sessionId, SessionQueryAction action = SessionQueryAction.Ask, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
@@ -53,21 +53,21 @@ public static class MigrationRecovery
             {
                 if (!await reader.ReadAsync(answer, deadline.Token).ConfigureAwait(false))
                 {
-                    throw new MigrationException(MigrationPhase.Handshake, $"the destination at {connection.RemoteAddress} closed the connection without answering the query", new EndOfStreamException());
+                    throw new MigrationQueryException(connection.RemoteAddress, $"The destination at {connection.RemoteAddress} closed the connection without answering the query.", inner: new EndOfStreamException());
                 }
             }
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             // With the cause kept, a lost link is told from a refusal, and retried like one.
-            throw new MigrationException(MigrationPhase.Handshake, $"the destination at {connection.RemoteAddress} did not answer the query within {wait.TotalSeconds:0.###} s", new TimeoutException());
+            throw new MigrationQueryException(connection.RemoteAddress, $"The destination at {connection.RemoteAddress} did not answer the query within {wait.TotalSeconds:0.###} s.", inner: new TimeoutException());
         }
         catch (IOException ex)
         {
-            throw new MigrationException(MigrationPhase.Handshake, $"querying the destination at {connection.RemoteAddress} failed: {ex.Message}", ex);
+            throw new MigrationQueryException(connection.RemoteAddress, $"Querying the destination at {connection.RemoteAddress} failed: {ex.Message}", inner: ex);
         }
 
-        return answer.Status ?? throw new MigrationException(MigrationPhase.Handshake, $"the destination refused the query ({answer.Error!.Code}): {answer.Error.Message}");
+        return answer.Status ?? throw new MigrationQueryException(connection.RemoteAddress, $"The destination at {connection.RemoteAddress} refused the query ({answer.Error!.Code}): {answer.Error.Message}", answer.Error);
     }
 
     private sealed class Answer : RefusingHandler, IPageStreamHandler

@@ -92,7 +92,7 @@ internal sealed class Reconnector
                 return true;
             }
 
-            if (e is MigrationProtocolException or DestinationRefusedException)
+            if (e is MigrationProtocolException or DestinationRefusedException or MigrationQueryException { Refusal: not null })
             {
                 return false;
             }

@@ -31,15 +31,17 @@ public sealed class MigrationRecoveryTests
     }
 
     [TestMethod]
-    public async Task AnErrorAnswer_IsAMigrationExceptionNamingTheCode()
+    public async Task AnErrorAnswer_IsAQueryExceptionNamingTheCode()
     {
         await using Pair pair = Pair.Open();
         Task<SessionStatus> asking = MigrationRecovery.QueryAsync(pair.Source, Session, timeout: EngineHarness.Timeout);
         await pair.Destination.NextAsync();
         await pair.Destination.SendAsync(w => w.AppendError(new MigrationError(MigrationErrorCode.SessionUnavailable, "queries need a listening receiver")));
 
-        MigrationException ex = await Assert.ThrowsExactlyAsync<MigrationException>(() => asking.WaitAsync(EngineHarness.Timeout));
+        MigrationQueryException ex = await Assert.ThrowsExactlyAsync<MigrationQueryException>(() => asking.WaitAsync(EngineHarness.Timeout));
         Assert.Contains("refused the query (SessionUnavailable): queries need a listening receiver", ex.Message);
+        Assert.AreEqual(MigrationErrorCode.SessionUnavailable, ex.Refusal?.Code);
+        Assert.AreEqual(pair.Source.RemoteAddress, ex.Address);
         Assert.IsFalse(Reconnector.IsLinkFailure(ex), "a refusal is not retried");
     }
 
@@ -47,21 +49,23 @@ public sealed class MigrationRecoveryTests
     public async Task ASilentDestination_TimesOut()
     {
         await using Pair pair = Pair.Open();
-        MigrationException ex = await Assert.ThrowsExactlyAsync<MigrationException>(() =>
+        MigrationQueryException ex = await Assert.ThrowsExactlyAsync<MigrationQueryException>(() =>
             MigrationRecovery.QueryAsync(pair.Source, Session, timeout: TimeSpan.FromMilliseconds(100)).WaitAsync(EngineHarness.Timeout));
         Assert.Contains("did not answer the query within 0.1 s", ex.Message);
+        Assert.DoesNotContain("Migration failed", ex.Message, "a query is not a migration");
+        Assert.IsNull(ex.Refusal);
         Assert.IsTrue(Reconnector.IsLinkFailure(ex), "a silent link is worth another connection");
     }
 
     [TestMethod]
-    public async Task AClosedConnection_IsAMigrationException()
+    public async Task AClosedConnection_IsAQueryException()
     {
         await using Pair pair = Pair.Open();
         Task<SessionStatus> asking = MigrationRecovery.QueryAsync(pair.Source, Session, timeout: EngineHarness.Timeout);
         await pair.Destination.NextAsync();
         await pair.Destination.Connection.Output.CompleteAsync();
 
-        MigrationException ex = await Assert.ThrowsExactlyAsync<MigrationException>(() => asking.WaitAsync(EngineHarness.Timeout));
+        MigrationQueryException ex = await Assert.ThrowsExactlyAsync<MigrationQueryException>(() => asking.WaitAsync(EngineHarness.Timeout));
         Assert.Contains("closed the connection without answering the query", ex.Message);
         Assert.IsTrue(Reconnector.IsLinkFailure(ex), "a closed link is worth another connection");
     }
