@@ -169,7 +169,7 @@ internal static class LibvirtCommands
         var set = new MigrationOptionSet();
         var memory = new Option<string>("--memory") { Description = "Guest memory, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
         var workload = new Option<string>("--workload") { Description = "Guest program: sweep, hotcold, random, verify or fill.", DefaultValueFactory = _ => "verify" };
-        var hot = new Option<string>("--hot") { Description = "Size of the set the workload rewrites, e.g. 99MiB.", DefaultValueFactory = _ => "64MiB" };
+        var hot = new Option<string>("--hot") { Description = "Size of the set the workload rewrites, e.g. 99MiB; by default 64 MiB, or half the memory above its first MiB where that is less.", DefaultValueFactory = _ => "64MiB" };
         var command = new Command("demo", "Define a transient domain running a guest program on the source host, migrate it under MigrateKit's policy, check the guest on the destination and clean up.\n" +
             "Example: migratekit libvirt demo --from qemu:///system --to 'qemu:///system?socket=/var/lib/migratekit-harness/host2/run/libvirt-sock' --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
         set.AddTo(command);
@@ -185,7 +185,7 @@ internal static class LibvirtCommands
             {
                 options = set.Read(parse, unsafeDisks: true, defaultMigrateUri: "tcp://127.0.0.1");
                 mem = CliInput.Parse(parse, memory, Units.ParseBytes);
-                hotBytes = CliInput.Parse(parse, hot, Units.ParseBytes);
+                hotBytes = parse.GetResult(hot) is { Implicit: false } ? CliInput.Parse(parse, hot, Units.ParseBytes) : Workloads.DefaultHot(mem);
                 if (Array.IndexOf(Workloads.Names, name) < 0)
                 {
                     throw new FormatException($"--workload '{name}': use {string.Join(", ", Workloads.Names)}.");

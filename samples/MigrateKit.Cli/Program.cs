@@ -146,7 +146,7 @@ internal static class Program
     {
         internal Option<string> Memory { get; } = new("--memory") { Description = "Guest memory, e.g. 1GiB.", DefaultValueFactory = _ => "1GiB" };
         internal Option<string> Workload { get; } = new("--workload") { Description = "Guest program: sweep, hotcold, random, verify, fill, phased (a quarter of --hot for the first passes, then all of it) or bursty (bursts over --hot between quiet stretches).", DefaultValueFactory = _ => "verify" };
-        internal Option<string> Hot { get; } = new("--hot") { Description = "Size of the set the workload rewrites, e.g. 99MiB.", DefaultValueFactory = _ => "64MiB" };
+        internal Option<string> Hot { get; } = new("--hot") { Description = "Size of the set the workload rewrites, e.g. 99MiB; by default 64 MiB, or half the memory above its first MiB where that is less.", DefaultValueFactory = _ => "64MiB" };
         internal Option<string> Bandwidth { get; } = new("--bandwidth") { Description = "Bandwidth limit, e.g. 100MiB/s, or 'unlimited'.", DefaultValueFactory = _ => "unlimited" };
         internal Option<string> MaxDowntime { get; } = new("--max-downtime") { Description = "Downtime limit, e.g. 300ms.", DefaultValueFactory = _ => "300ms" };
         internal Option<string> Tracker { get; } = new("--tracker") { Description = "MicroVm dirty tracking: bitmap (KVM_GET_DIRTY_LOG with manual protect) or ring. A HostVm always uses userfaultfd write-protection.", DefaultValueFactory = _ => "bitmap" };
@@ -212,7 +212,7 @@ internal static class Program
             }
 
             pace = pace == -1 ? (vm == "hostvm" ? 25_000 : 0) : pace;
-            ulong hot = CliInput.Parse(p, Hot, Units.ParseBytes);
+            ulong hot = p.GetResult(Hot) is { Implicit: false } ? CliInput.Parse(p, Hot, Units.ParseBytes) : Workloads.DefaultHot(memory);
             try
             {
                 // Checked here so a bad combination is a usage error before anything starts.

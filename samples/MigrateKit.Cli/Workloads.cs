@@ -84,6 +84,13 @@ internal static class Workloads
         return coldSize >= GuestMemoryLayout.PageSize ? coldSize : throw new ArgumentException("hotcold needs memory for a cold set above the hot one: raise --memory or lower --hot.");
     }
 
+    /// <summary>
+    /// --hot when it is not given: 64 MiB, or half the memory above the first MiB where that is less,
+    /// so a small VM still has room for a cold set.
+    /// </summary>
+    internal static ulong DefaultHot(ulong memory) =>
+        Math.Min(64UL << 20, (memory - Math.Min(memory, Base)) / 2 / GuestMemoryLayout.PageSize * GuestMemoryLayout.PageSize);
+
     internal static void Check(string workload, ulong memory, ulong hot)
     {
         if (workload != "fill" && (hot == 0 || hot % GuestMemoryLayout.PageSize != 0 || Base + hot > memory))

@@ -100,7 +100,7 @@ public static class MigrationConnector
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new MigrationConnectionException(parsed.ToString(), $"cannot connect ({ex.SocketErrorCode}: {ex.Message})", ex);
+            throw parsed.CannotConnect(ex);
         }
         catch
         {
@@ -381,6 +381,20 @@ internal sealed class MigrationAddress
     public IPAddress First(IPAddress[] found) => found.Length > 0 ? found[0] : throw new MigrationConnectionException(ToString(), "the host name has no address");
 
     public MigrationConnectionException CannotResolve(SocketException ex) => new(ToString(), $"cannot resolve the host ({ex.Message})", ex);
+
+    /// <summary>Why a connection failed, in the words of the address's kind (a Unix path's missing file reads as "address not available").</summary>
+    public MigrationConnectionException CannotConnect(SocketException ex)
+    {
+        string why = (UnixPath, ex.SocketErrorCode) switch
+        {
+            ({ } path, _) when !Path.Exists(path) => "no such socket file (no receiver listens there)",
+            (not null, SocketError.ConnectionRefused) => "nothing listens on this socket (a file left by a receiver that stopped)",
+            (not null, SocketError.AccessDenied) => "permission denied: a receiver's socket is open to its own user only",
+            (null, SocketError.ConnectionRefused) => "nothing listens there (connection refused)",
+            _ => $"cannot connect ({ex.SocketErrorCode}: {ex.Message})",
+        };
+        return new MigrationConnectionException(ToString(), why, ex);
+    }
 
     public string Describe(EndPoint? remote) => remote is IPEndPoint ip ? $"tcp:{MigrationListener.FormatHost(ip.Address)}:{ip.Port}" : ToString();
 

@@ -1,4 +1,5 @@
 using System;
+using System.Text.Json;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.Cli;
@@ -74,6 +75,7 @@ public sealed class CliConventionTests
     [DataRow("bench soak --memory 1GB", "--memory: '1GB': use binary units (GiB)", "")]
     [DataRow("bench soak --memory 2MiB", "--memory 2MiB: the VM has 4 MiB to 3 GiB of memory", "")]
     [DataRow("bench soak --warm-up -1", "--warm-up -1: use 0 to 100", "")]
+    [DataRow("demo --vm hostvm --memory 8MiB --hot 8MiB", "--hot 8.0 MiB must be a non-zero multiple of 4 KiB that fits in --memory 8.0 MiB", "")]
     public void BadValue_IsAUsageError_NamingTheOption(string command, string message, string hint)
     {
         (int exit, string stdout, string stderr) = CliProcess.Run(command.Split(' '));
@@ -81,5 +83,16 @@ public sealed class CliConventionTests
         Assert.AreEqual("", stdout);
         StringAssert.Contains(stderr, message);
         StringAssert.Contains(stderr, hint);
+    }
+
+    [TestMethod]
+    public void ASmallVmWithoutHot_GetsAHotSetThatLeavesRoomForAColdOne()
+    {
+        // The default 64 MiB would not fit: an error about --hot would name an option nobody gave.
+        (int exit, string stdout, string stderr) = CliProcess.Run(["demo", "--vm", "hostvm", "--memory", "8MiB", "--workload", "hotcold", "--json", "--no-calibration-store"]);
+
+        Assert.AreEqual(0, exit, stderr);
+        using JsonDocument report = JsonDocument.Parse(stdout);
+        Assert.AreEqual("completed", report.RootElement.GetProperty("status").GetString());
     }
 }

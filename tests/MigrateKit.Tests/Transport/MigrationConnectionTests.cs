@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
@@ -130,6 +131,7 @@ public sealed partial class MigrationConnectionTests
         Assert.IsLessThan(5.0, clock.Elapsed.TotalSeconds);
         Assert.AreEqual(address, ex.Address);
         Assert.IsInstanceOfType<IOException>(ex);
+        Assert.AreEqual($"{address}: nothing listens there (connection refused)", ex.Message);
     }
 
     [TestMethod]
@@ -138,6 +140,20 @@ public sealed partial class MigrationConnectionTests
         string path = Path.Combine(Path.GetTempPath(), $"mk-missing-{Guid.NewGuid():N}.sock");
         MigrationConnectionException ex = await Assert.ThrowsExactlyAsync<MigrationConnectionException>(() => MigrationConnector.ConnectAsync("unix:" + path).WaitAsync(Timeout));
         Assert.AreEqual("unix:" + path, ex.Address);
+        Assert.AreEqual($"unix:{path}: no such socket file (no receiver listens there)", ex.Message);
+    }
+
+    [TestMethod]
+    public async Task ConnectingToAUnixSocketFileNobodyListensOn_SaysItIsLeftOver()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"mk-stale-{Guid.NewGuid():N}.sock");
+
+        // Bound but not listening: to a client, the same as the file a killed receiver leaves behind.
+        using var bound = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        bound.Bind(new UnixDomainSocketEndPoint(path));
+
+        MigrationConnectionException ex = await Assert.ThrowsExactlyAsync<MigrationConnectionException>(() => MigrationConnector.ConnectAsync("unix:" + path).WaitAsync(Timeout));
+        Assert.AreEqual($"unix:{path}: nothing listens on this socket (a file left by a receiver that stopped)", ex.Message);
     }
 
     [TestMethod]
