@@ -285,8 +285,9 @@ internal static class Output
         summary.AddRow("bytes sent", $"{Units.FormatBytes(r.BytesSent)} ({r.PagesSent} pages with data)");
         summary.AddRow("hot pages deferred", r.HotPagesDeferred.ToString(CultureInfo.InvariantCulture));
         summary.AddRow("max throttle", $"{r.MaxThrottlePercent} %");
-        summary.AddRow("verified", outcome.Verified ? "[green]yes[/]" : "[red]no[/]");
-        if (outcome.VerifyDetail is { } detail)
+        // A migration that did not complete has nothing on the destination to verify; its reason is below.
+        summary.AddRow("verified", r.Status != MigrationStatus.Completed ? "-" : outcome.Verified ? "[green]yes[/]" : "[red]no[/]");
+        if (outcome.VerifyDetail is { } detail && !(r.Reason is { } why && detail.EndsWith(why, StringComparison.Ordinal)))
         {
             summary.AddRow("", Markup.Escape(detail), "verify detail");
         }

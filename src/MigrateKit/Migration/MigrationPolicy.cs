@@ -163,7 +163,10 @@ public sealed class MigrationPolicy
 
     private static string Bound(Forecast f) => Invariant($"{Ms(f.PredictedDowntime)}, up to {Ms(f.DowntimeHigh)}");
 
-    private static string Ms(TimeSpan t) => Invariant($"{t.TotalMilliseconds:F0} ms");
+    // Whole milliseconds from 10 ms; below that, enough digits that a 0.4 ms floor is not "0 ms".
+    private static string Ms(TimeSpan t) => t.TotalMilliseconds >= 10
+        ? Invariant($"{t.TotalMilliseconds:F0} ms")
+        : Invariant($"{t.TotalMilliseconds:0.0##} ms");
 
     // Reasons end up in logs and JSON reports: the same text whatever the process's culture.
     private static string Invariant(FormattableString text) => FormattableString.Invariant(text);

@@ -1,5 +1,6 @@
 using System;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace MigrateKit.Tests.Cli;
@@ -83,6 +84,17 @@ public sealed class CliConventionTests
         Assert.AreEqual("", stdout);
         StringAssert.Contains(stderr, message);
         StringAssert.Contains(stderr, hint);
+    }
+
+    [TestMethod]
+    public void APolicyAbort_ExitsWith3_WithNothingToVerify_AndItsReasonOnce()
+    {
+        (int exit, string stdout, string stderr) = CliProcess.Run(["demo", "--vm", "hostvm", "--memory", "16MiB", "--max-downtime", "10us", "--no-calibration-store"]);
+
+        Assert.AreEqual(3, exit, stderr + stdout);
+        StringAssert.Contains(stdout, "verified: -");
+        StringAssert.Matches(stdout, new Regex(@"reason: fixed costs and deferred pages alone take \d+(\.\d+)? ms, over the limit of 0\.01 ms"));
+        Assert.AreEqual(1, Regex.Count(stdout, "alone take"), "the reason once, not again as a verify detail: " + stdout);
     }
 
     [TestMethod]

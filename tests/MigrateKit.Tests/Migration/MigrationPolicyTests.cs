@@ -265,6 +265,20 @@ public sealed class MigrationPolicyTests
     }
 
     [TestMethod]
+    [DataRow(0.42, 0.01, "fixed costs and deferred pages alone take 0.42 ms, over the limit of 0.01 ms")]
+    [DataRow(3.5, 1.0, "fixed costs and deferred pages alone take 3.5 ms, over the limit of 1.0 ms")]
+    [DataRow(2400.0, 50.0, "fixed costs and deferred pages alone take 2400 ms, over the limit of 50 ms")]
+    public void FixedCostsOverTheLimit_Abort_NamingBothWithTheDigitsTheyNeed(double fixedMs, double limitMs, string reason)
+    {
+        var policy = new MigrationPolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(limitMs) });
+
+        PolicyDecision d = policy.Decide(Forecast(fixedMs + 1, fixedMs: fixedMs), State());
+
+        Assert.AreEqual(MigrationAction.Abort, d.Action);
+        Assert.AreEqual(reason, d.Reason);
+    }
+
+    [TestMethod]
     public void MaxBytes_Aborts()
     {
         var policy = new MigrationPolicy(new MigrationOptions());
