@@ -180,6 +180,18 @@ internal static class Output
     }
 
     /// <summary>
+    /// Output to a file or a pipe is as wide as <c>COLUMNS</c> says (40 or more), else 160 columns:
+    /// at the 80 that Spectre assumes there, a plan's table broke words over two lines.
+    /// </summary>
+    internal static void WidenRedirected(bool redirected, string? columns)
+    {
+        if (redirected)
+        {
+            AnsiConsole.Profile.Width = int.TryParse(columns, NumberStyles.None, CultureInfo.InvariantCulture, out int width) && width >= 40 ? width : 160;
+        }
+    }
+
+    /// <summary>
     /// Runs <paramref name="work"/> while showing a live table of rounds with the current phase under
     /// it. With <paramref name="json"/> nothing is drawn (stdout carries one JSON object); with
     /// <paramref name="verbose"/> neither, because log lines on the same terminal would tear the

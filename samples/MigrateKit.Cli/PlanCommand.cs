@@ -151,7 +151,7 @@ internal static class PlanCommand
         DirtyObservation o = r.Observation;
         summary.AddRow("observed", Markup.Escape($"{o.Duration.TotalSeconds:F1} s with {o.TrackerKind}: {o.Curve.Points[^1].DistinctPages} distinct pages, {o.Curve.HotPages} hot, {o.PopulatedPages?.ToString(CultureInfo.InvariantCulture) ?? "?"} populated; slowest harvest {o.HarvestCost.TotalMilliseconds:F2} ms"));
         summary.AddRow("observation cost", Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"the guest wrote {r.Cost.ObservedPagesPerSecond:F0} pages/s observed, {r.Cost.UnobservedPagesPerSecond:F0} unobserved{(r.Cost.SlowdownPct is double slow ? $" ({slow:F1} % slower)" : "")}; it ran {r.Cost.RunShare * 100:F0} % of the time unobserved")));
+            $"the guest wrote {r.Cost.ObservedPagesPerSecond:F0} pages/s observed, {r.Cost.UnobservedPagesPerSecond:F0} unobserved{(r.Cost.SlowdownPct is double slow ? Slowdown(slow) : "")}; it ran {r.Cost.RunShare * 100:F0} % of the time unobserved")));
         AnsiConsole.Write(summary);
     }
 
@@ -215,4 +215,13 @@ internal static class PlanCommand
     private static string Num(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
 
     private static string Ms(TimeSpan t) => string.Create(CultureInfo.InvariantCulture, $"{t.TotalMilliseconds:F0} ms");
+
+    /// <summary>The observation's cost, as " (1.2 % slower)"; a guest that ran as fast or faster (noise) is not called "-0.0 % slower".</summary>
+    private static string Slowdown(double percent)
+    {
+        double shown = Math.Round(percent, 1);
+        return shown > 0 ? FormattableString.Invariant($" ({shown:F1} % slower)")
+            : shown < 0 ? FormattableString.Invariant($" ({-shown:F1} % faster)")
+            : " (no slower)";
+    }
 }

@@ -20,6 +20,7 @@ internal static class Program
     private static int Main(string[] args)
     {
         Output.HonourNoColor(Environment.GetEnvironmentVariable("NO_COLOR"));
+        Output.WidenRedirected(Console.IsOutputRedirected, Environment.GetEnvironmentVariable("COLUMNS"));
         // A plain command named for the tool: RootCommand takes its name from the assembly
         // (MigrateKit.Cli), which would put the wrong name in every usage line.
         var root = new Command("migratekit", "migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.\n" +

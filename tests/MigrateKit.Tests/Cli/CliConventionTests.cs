@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -95,6 +97,22 @@ public sealed class CliConventionTests
         StringAssert.Contains(stdout, "verified: -");
         StringAssert.Matches(stdout, new Regex(@"reason: fixed costs and deferred pages alone take \d+(\.\d+)? ms, over the limit of 0\.01 ms"));
         Assert.AreEqual(1, Regex.Count(stdout, "alone take"), "the reason once, not again as a verify detail: " + stdout);
+    }
+
+    [TestMethod]
+    [DataRow(null, 160)]
+    [DataRow("100", 100)]
+    public void RedirectedOutput_IsAsWideAsColumnsSays_Else160_SoTablesDoNotBreakWords(string? columns, int width)
+    {
+        (int exit, string stdout, string stderr) = CliProcess.Run(
+            ["plan", "--vm", "hostvm", "--memory", "64MiB", "--workload", "random", "--bandwidth", "10MiB/s", "--max-downtime", "30ms", "--observe", "0.5s", "--no-calibration-store"],
+            environment: new Dictionary<string, string?> { ["COLUMNS"] = columns });
+
+        string[] lines = stdout.Split('\n');
+        Assert.IsTrue(exit is 0 or 3, stderr);
+        Assert.IsTrue(lines.All(l => l.Length <= width), $"a line wider than {width}: {stdout}");
+        Assert.IsTrue(lines.Any(l => l.Length > 80), "tables use the width they are given: " + stdout);
+        Assert.IsFalse(lines.Any(l => l.Trim() is "e" or "ge" or "er"), "a word broken over two lines: " + stdout);
     }
 
     [TestMethod]

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -9,9 +10,9 @@ namespace MigrateKit.Tests.Cli;
 internal static class CliProcess
 {
     /// <summary>Runs the CLI with <paramref name="args"/> and returns its exit code and both streams; fails the test after <paramref name="timeout"/> (default one minute).</summary>
-    public static (int Exit, string Stdout, string Stderr) Run(string[] args, TimeSpan? timeout = null)
+    public static (int Exit, string Stdout, string Stderr) Run(string[] args, TimeSpan? timeout = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
-        using Process process = Start(args);
+        using Process process = Start(args, environment: environment);
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEndAsync();
         TimeSpan limit = timeout ?? TimeSpan.FromMinutes(1);
@@ -30,7 +31,8 @@ internal static class CliProcess
     /// Starts it with SIGINT and SIGTERM at their defaults, for a test that signals it: a process
     /// started in the background by a shell inherits SIGINT ignored, and so would the CLI.
     /// </param>
-    public static Process Start(string[] args, bool defaultSignals = false)
+    /// <param name="environment">Variables to set (a null value removes one) on top of the test's.</param>
+    public static Process Start(string[] args, bool defaultSignals = false, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var start = new ProcessStartInfo(defaultSignals ? "env" : "dotnet")
         {
@@ -41,6 +43,10 @@ internal static class CliProcess
         // The CLI keeps what it learns in the user's state directory by default: the tests' runs
         // share one of their own, so they neither read nor change the user's.
         start.Environment["XDG_STATE_HOME"] = StateHome.Value;
+        foreach ((string name, string? value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[name] = value;
+        }
         if (defaultSignals)
         {
             // env execs dotnet in its own process: the PID stays the CLI's.
