@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.IO;
+using System.Net.Sockets;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -311,8 +313,28 @@ internal static class Program
             }
         }
 
+        if (tls is null && !to.StartsWith("unix:", StringComparison.Ordinal) && report.FailedPhase == MigrationPhase.Handshake && LinkDropped(report.Error))
+        {
+            // A TLS listener drops a plain Hello at once; the source only sees the link go.
+            Console.Error.WriteLine("migratekit send: the destination dropped the connection before answering the Hello: if it runs mutual TLS, give --tls-cert, --tls-key and --tls-ca instead of --insecure.");
+        }
+
         bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;
         return new RunOutcome(report, verified, verified ? "digests matched; source memory equals what was sent" : report.Reason, 0, VmKind.Of(source));
+    }
+
+    /// <summary>Whether the link itself failed (reset, closed, cut), not the destination's answer.</summary>
+    private static bool LinkDropped(Exception? error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+        {
+            if (e is IOException or SocketException or MigrationProtocolException { StreamCut: true })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static Command ReceiveCommand()
