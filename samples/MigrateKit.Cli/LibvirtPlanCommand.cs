@@ -23,7 +23,7 @@ internal static class LibvirtPlanCommand
         var json = new Option<bool>("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
         var command = new Command("plan", "Plan a running domain's migration before starting it: libvirt's dirty-rate calculation over 1, 2 and 5 s gives the curve " +
             "of distinct pages dirtied against time; the plan says whether pre-copy converges, in how many rounds, how long it takes, what it sends, the downtime, " +
-            "the smallest bandwidth that converges and a recommended setting. Exit code 0 when it converges, 3 when it does not.\n" +
+            "the smallest bandwidth that converges and a recommended setting. Exit code 0 when it converges, 3 when it does not, 4 when it cannot be made (no such domain, libvirt unreachable).\n" +
             "Example: migratekit libvirt plan web1 --connect qemu:///system --bandwidth 100MiB/s --max-downtime 300ms");
         command.Arguments.Add(domain);
         foreach (Option option in (Option[])[connect, bandwidth, maxDowntime, deadline, mode, json])
@@ -69,7 +69,7 @@ internal static class LibvirtPlanCommand
             catch (Exception ex) when (ex is LibvirtDirtyRateException or LibvirtSharp.LibvirtException)
             {
                 Console.Error.WriteLine($"migratekit libvirt plan: {ex.Message}");
-                return 1;
+                return 4;
             }
         });
         return command;

@@ -1,8 +1,9 @@
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using MigrateKit.Tests.LibvirtSharp;
 
 namespace MigrateKit.Tests.Cli;
 
-/// <summary>The calibration-store options of <c>migratekit libvirt migrate|demo</c>, checked before any host is contacted.</summary>
+/// <summary>The calibration-store options of <c>migratekit libvirt migrate|demo</c>, checked before any host is contacted, and a plan that cannot be made.</summary>
 [TestClass]
 public sealed class LibvirtCommandsTests
 {
@@ -19,6 +20,18 @@ public sealed class LibvirtCommandsTests
 
         Assert.AreEqual(2, exit, stderr);
         StringAssert.Contains(stderr, "--calibration-store and --no-calibration-store exclude each other");
+    }
+
+    [TestMethod]
+    public void Plan_OfADomainTheHostDoesNotHave_FailsWithExit4_NamingIt()
+    {
+        // libvirt's test driver runs in the client library: no daemon needed.
+        LibvirtRequirement.Require();
+        (int exit, string stdout, string stderr) = CliProcess.Run(["libvirt", "plan", "nodomain", "--connect", "test:///default"]);
+
+        Assert.AreEqual(4, exit, stderr);
+        Assert.AreEqual(string.Empty, stdout);
+        StringAssert.Contains(stderr, "migratekit libvirt plan: 'test:///default' has no domain 'nodomain'.");
     }
 
     [TestMethod]
