@@ -174,6 +174,7 @@ internal static class Targets
             w.AppendDigests([new RegionDigest(0, 42), new RegionDigest(1, 7)]);
             w.AppendComplete();
             w.AppendCommit();
+            w.AppendDone();
         }));
         yield return ("destination", Written(w =>
         {
@@ -306,6 +307,10 @@ internal static class Targets
         }
 
         public void OnStatus(SessionStatus status)
+        {
+        }
+
+        public void OnDone()
         {
         }
     }
