@@ -102,7 +102,7 @@ public sealed class EncodedPageBatchTests
     public async Task Frame_WhoseEntriesDoNotFillThePayloadExactly_IsRejected_BeforeAnyPageIsHandled()
     {
         byte[] one = Entry(5, (byte)PageEncoding.Delta, 0, 2, [0, 1]);
-        RecordingHandler handler = await ExpectRejectedAsync(null, "EncodedPages", "length", HelloFrame(), Frame(FrameType.EncodedPages, EncodedPayload(0, 1, [.. one, 0])));
+        (RecordingHandler handler, _) = await ExpectRejectedAsync(null, "EncodedPages", "length", HelloFrame(), Frame(FrameType.EncodedPages, EncodedPayload(0, 1, [.. one, 0])));
         Assert.IsFalse(handler.Frames.OfType<EncodedPageFrame>().Any());
         await ExpectRejectedAsync(null, "EncodedPages", "length", HelloFrame(), Frame(FrameType.EncodedPages, EncodedPayload(0, 2, one)));
         await ExpectRejectedAsync(null, "EncodedPages", "length", HelloFrame(), Frame(FrameType.EncodedPages, EncodedPayload(0, 1, one[..13])));

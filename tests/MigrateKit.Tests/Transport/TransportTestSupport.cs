@@ -222,8 +222,11 @@ internal static class TransportTestSupport
         return p;
     }
 
-    /// <summary>Reads <paramref name="stream"/> to its end and asserts that it is refused with (<paramref name="frame"/>, <paramref name="field"/>).</summary>
-    public static async Task<RecordingHandler> ExpectRejectedAsync(PageStreamOptions? options, string frame, string field, params byte[][] stream)
+    /// <summary>
+    /// Reads <paramref name="stream"/> to its end and asserts that it is refused with (<paramref name="frame"/>, <paramref name="field"/>);
+    /// returns what was handled before the refusal, and the refusal.
+    /// </summary>
+    public static async Task<(RecordingHandler Handler, MigrationProtocolException Error)> ExpectRejectedAsync(PageStreamOptions? options, string frame, string field, params byte[][] stream)
     {
         Pipe pipe = UnboundedPipe();
         await pipe.Writer.WriteAsync(Concat(stream));
@@ -239,7 +242,7 @@ internal static class TransportTestSupport
         Assert.AreEqual(frame, ex.Frame, ex.Message);
         Assert.AreEqual(field, ex.Field, ex.Message);
         Assert.AreEqual(frame == "stream", ex.StreamCut, "only a stream that ends inside a frame is a cut link: " + ex.Message);
-        return handler;
+        return (handler, ex);
     }
 
     public static byte[] Concat(params byte[][] parts)
