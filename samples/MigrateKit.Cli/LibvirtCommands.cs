@@ -215,7 +215,7 @@ internal static class LibvirtCommands
     {
         var domain = new Argument<string>("DOMAIN") { Description = "The running domain." };
         var connect = new Option<string>("--connect") { Description = "Libvirt URI of the domain's host.", DefaultValueFactory = _ => "qemu:///system" };
-        var mode = new Option<string>("--mode") { Description = "page-sampling, dirty-bitmap or dirty-ring (the domain needs the kvm dirty-ring feature).", DefaultValueFactory = _ => "page-sampling" };
+        var mode = new Option<string>("--mode") { Description = "page-sampling, dirty-bitmap or dirty-ring. The last two count KVM's dirty pages, so a TCG guest is refused; dirty-ring needs the kvm dirty-ring feature and QEMU 8.0 or later.", DefaultValueFactory = _ => "page-sampling" };
         var periodOption = new Option<string>("--period") { Description = "Sampling period, whole seconds from 1s to 60s.", DefaultValueFactory = _ => "1s" };
         var json = new Option<bool>("--json") { Description = "Print exactly one JSON object and nothing else on stdout." };
         var command = new Command("dirtyrate", "Measure a running domain's dirty rate with libvirt's dirty-rate calculation.\n" +
@@ -245,32 +245,40 @@ internal static class LibvirtCommands
                 return 2;
             }
 
+            string name = parse.GetValue(domain)!;
+            var options = new LibvirtDirtyRateProbeOptions { Mode = m, Periods = [period] };
             try
             {
-                using LibvirtConnection connection = LibvirtConnection.Open(parse.GetValue(connect)!);
-                using LibvirtDomain d = connection.LookupDomain(parse.GetValue(domain)!);
-                DirtyRateInfo info = parse.GetValue(json)
-                    ? await MeasureAsync(d, period, m, ct).ConfigureAwait(false)
-                    : await Spectre.Console.AnsiConsole.Status().StartAsync($"measuring the dirty rate of {Spectre.Console.Markup.Escape(d.Name)} for {period.TotalSeconds:F0} s",
-                        _ => MeasureAsync(d, period, m, ct)).ConfigureAwait(false);
+                // The probe's checks come first: a mode that harms this guest is refused before it starts
+                // (QEMU 7.2 under TCG dies in the dirty-bitmap calculation), as is a migrating or paused domain.
+                Task<IReadOnlyList<LibvirtDirtyRatePoint>> Measure() => new LibvirtDirtyRateProbe().MeasureAsync(parse.GetValue(connect)!, name, options, ct);
+                LibvirtDirtyRatePoint point = (parse.GetValue(json)
+                    ? await Measure().ConfigureAwait(false)
+                    : await Spectre.Console.AnsiConsole.Status().StartAsync($"measuring the dirty rate of {Spectre.Console.Markup.Escape(name)} for {period.TotalSeconds:F0} s",
+                        _ => Measure()).ConfigureAwait(false))[0];
                 if (parse.GetValue(json))
                 {
                     Console.Out.WriteLine(JsonSerializer.Serialize(
                         // libvirt's "megabytes" are MiB; JSON carries bytes like every other figure the CLI prints.
-                        new JsonDirtyRate(d.Name, parse.GetValue(mode)!, info.Period.TotalSeconds, info.MegabytesPerSecond << 20, [.. info.VcpuMegabytesPerSecond.Select(v => v << 20)]),
+                        new JsonDirtyRate(name, point.Mode, point.Period.TotalSeconds, (ulong)point.MiBPerSecond << 20, [.. point.VcpuMiBPerSecond.Select(v => (ulong)v << 20)]),
                         LibvirtJsonContext.Default.JsonDirtyRate));
                 }
                 else
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{d.Name}: {info.MegabytesPerSecond} MiB/s over {info.Period.TotalSeconds:F0} s ({parse.GetValue(mode)})"));
-                    for (int i = 0; i < info.VcpuMegabytesPerSecond.Count; i++)
+                        $"{name}: {point.MiBPerSecond} MiB/s over {point.Period.TotalSeconds:F0} s ({point.Mode})"));
+                    for (int i = 0; i < point.VcpuMiBPerSecond.Count; i++)
                     {
-                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  vcpu {i}: {info.VcpuMegabytesPerSecond[i]} MiB/s"));
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  vcpu {i}: {point.VcpuMiBPerSecond[i]} MiB/s"));
                     }
                 }
 
                 return 0;
+            }
+            catch (LibvirtDirtyRateException ex)
+            {
+                Console.Error.WriteLine($"migratekit libvirt dirtyrate: {ex.Message}");
+                return 4;
             }
             catch (Exception ex) when (CliInput.EndsACommand(ex))
             {
@@ -288,27 +296,4 @@ internal static class LibvirtCommands
         "dirty-ring" => DirtyRateMode.DirtyRing,
         _ => throw new FormatException($"--mode '{text}': use page-sampling, dirty-bitmap or dirty-ring."),
     };
-
-    /// <summary>Runs a dirty-rate calculation and waits for its result.</summary>
-    internal static async Task<DirtyRateInfo> MeasureAsync(LibvirtDomain domain, TimeSpan period, DirtyRateMode mode, CancellationToken ct)
-    {
-        domain.StartDirtyRateCalc(period, mode);
-        await Task.Delay(period, ct).ConfigureAwait(false);
-        DateTime give = DateTime.UtcNow.AddSeconds(10);
-        while (true)
-        {
-            DirtyRateInfo info = domain.GetDirtyRate();
-            if (info.Status == DirtyRateCalcStatus.Measured)
-            {
-                return info;
-            }
-
-            if (DateTime.UtcNow > give)
-            {
-                throw new TimeoutException($"The dirty-rate calculation of '{domain.Name}' did not finish within {period.TotalSeconds + 10:F0} s (status {info.Status}).");
-            }
-
-            await Task.Delay(100, ct).ConfigureAwait(false);
-        }
-    }
 }

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using MigrateKit.Memory;
 
 namespace MigrateKit.Libvirt;
@@ -15,6 +17,21 @@ namespace MigrateKit.Libvirt;
 /// <param name="Mode">How QEMU measured: <c>page-sampling</c>, <c>dirty-bitmap</c> or <c>dirty-ring</c> (<c>dirtyrate.calc_mode</c>).</param>
 public sealed record LibvirtDirtyRatePoint(TimeSpan Period, double MiBPerSecond, string Mode)
 {
+    /// <summary>
+    /// Each vCPU's rate in MiB/s (<c>dirtyrate.vcpu.N.megabytes_per_second</c>), indexed by vCPU number:
+    /// QEMU counts per vCPU only in the dirty-ring mode, so in the others the list is empty.
+    /// </summary>
+    public IReadOnlyList<double> VcpuMiBPerSecond { get; init; } = [];
+
+    /// <summary>Equal when every figure is, the vCPUs' rates compared element by element.</summary>
+    /// <param name="other">The point to compare with.</param>
+    public bool Equals(LibvirtDirtyRatePoint? other) =>
+        other is not null && Period == other.Period && MiBPerSecond.Equals(other.MiBPerSecond) && Mode == other.Mode
+        && VcpuMiBPerSecond.SequenceEqual(other.VcpuMiBPerSecond);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Period, MiBPerSecond, Mode, VcpuMiBPerSecond.Count);
+
     /// <summary>
     /// The distinct pages the guest dirtied during the period: rate × period / page size, rounded to
     /// the nearest page.

@@ -144,7 +144,10 @@ public sealed class LibvirtDirtyRateProbe
                 if (info.Status == DirtyRateCalcStatus.Measured && info.MegabytesPerSecond is { } rate && info.Period == period
                     && (before is null || info.StartTimeSeconds != before))
                 {
-                    return new LibvirtDirtyRatePoint(period, rate, info.Mode ?? ModeName(options.Mode));
+                    return new LibvirtDirtyRatePoint(period, rate, info.Mode ?? ModeName(options.Mode))
+                    {
+                        VcpuMiBPerSecond = [.. info.VcpuMegabytesPerSecond.Select(v => (double)v)],
+                    };
                 }
 
                 if (_time.GetElapsedTime(started) >= period + options.Grace)

@@ -98,12 +98,13 @@ internal sealed class TestDomain : IDisposable
     internal string Name => Guest.Name;
 
     /// <summary>Creates and starts a domain running <paramref name="program"/> on <paramref name="uri"/>; waits for its first pass.</summary>
-    internal static TestDomain Start(string uri, Func<GuestProgram> program, ulong memory, int dirtyRing = 0, bool waitForPass = true)
+    /// <param name="kvm">A KVM or a TCG guest; null for KVM where <c>/dev/kvm</c> exists.</param>
+    internal static TestDomain Start(string uri, Func<GuestProgram> program, ulong memory, int dirtyRing = 0, bool waitForPass = true, bool? kvm = null)
     {
         string name = $"mk-test-{Guid.NewGuid().ToString("N")[..10]}";
         string dir = Path.Combine(Root, name);
         Directory.CreateDirectory(dir);
-        var guest = new BootSectorDomain(name, memory, Path.Combine(dir, "boot.img"), Path.Combine(dir, "com1.log"), BootSectorDomain.KvmAvailable, dirtyRing);
+        var guest = new BootSectorDomain(name, memory, Path.Combine(dir, "boot.img"), Path.Combine(dir, "com1.log"), kvm ?? BootSectorDomain.KvmAvailable, dirtyRing);
         File.WriteAllBytes(guest.ImagePath, BootSector.Build(program()));
         var domain = new TestDomain(guest, dir);
         try

@@ -215,6 +215,21 @@ public sealed class LibvirtDirtyRateProbeTests
     }
 
     [TestMethod]
+    public async Task MeasureAsync_DirtyRing_ReportsEachVcpusRate()
+    {
+        _host.Setup(h => h.GetDirtyRate(Vm)).Returns(() => _startSeconds is null || _time.GetUtcNow() < _endsAt
+            ? Info(DirtyRateCalcStatus.Measuring, _period, null, _startSeconds)
+            : new DirtyRateInfo(DirtyRateCalcStatus.Measured, null, _period, 20, "dirty-ring", [12UL, 8UL]) { StartTimeSeconds = _startSeconds });
+
+        IReadOnlyList<LibvirtDirtyRatePoint> points = await MeasureAsync(Options(DirtyRateMode.DirtyRing, 2));
+
+        LibvirtDirtyRatePoint point = points.Single();
+        Assert.AreEqual(new LibvirtDirtyRatePoint(TimeSpan.FromSeconds(2), 20, "dirty-ring") { VcpuMiBPerSecond = [12, 8] }, point);
+        Assert.AreNotEqual(new LibvirtDirtyRatePoint(TimeSpan.FromSeconds(2), 20, "dirty-ring") { VcpuMiBPerSecond = [12, 9] }, point);
+        Assert.AreNotEqual(new LibvirtDirtyRatePoint(TimeSpan.FromSeconds(2), 20, "dirty-ring"), point);
+    }
+
+    [TestMethod]
     [DataRow(LibvirtErrorCodes.OperationUnsupported, LibvirtErrorDomains.Qemu, "Operation not supported: dirty-ring calculation mode requires dirty-ring feature enabled.", LibvirtDirtyRateFailure.ModeNotSupported)]
     [DataRow(LibvirtErrorCodes.InternalError, LibvirtErrorDomains.Qemu, "internal error: unable to execute QEMU command 'calc-dirty-rate': mode dirty-ring is not enabled, use other method instead.", LibvirtDirtyRateFailure.ModeNotSupported)]
     [DataRow(LibvirtErrorCodes.NoSupport, LibvirtErrorDomains.Domain, "this function is not supported by the connection driver: virDomainStartDirtyRateCalc", LibvirtDirtyRateFailure.ModeNotSupported)]
