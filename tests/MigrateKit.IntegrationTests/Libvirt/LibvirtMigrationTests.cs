@@ -349,7 +349,7 @@ public sealed class LibvirtMigrationTests
     {
         var unknown = await Assert.ThrowsExactlyAsync<LibvirtException>(() => new LibvirtMigrator().MigrateAsync(Src, "no-such-domain-mk", Dst, Options()));
         Assert.IsTrue(unknown.IsNoDomain);
-        StringAssert.Contains(unknown.Message, "no-such-domain-mk");
+        StringAssert.Contains(unknown.Message, $"(no-such-domain-mk) on '{Src}'");
 
         var unreachable = Assert.ThrowsExactly<LibvirtException>(() => LibvirtConnection.Open("qemu:///system?socket=/nonexistent/libvirt-sock"));
         StringAssert.Contains(unreachable.Message, "/nonexistent/libvirt-sock");

@@ -59,6 +59,8 @@ public sealed class LibvirtPreflightTests
             LibvirtPreflight.Check(Hosts(), Route with { Domain = "nope" }, new LibvirtMigrationOptions(), NullLogger.Instance, CancellationToken.None));
 
         Assert.IsTrue(ex.IsNoDomain);
+        StringAssert.Contains(ex.Message, $" on '{FakeHosts.Source}': ");
+        StringAssert.Contains(ex.Message, "'nope'");
     }
 
     [TestMethod]
