@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Memory;
 using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
 using MigrateKit.Transport;
 
 namespace MigrateKit.Tests.Migration;
@@ -112,15 +113,17 @@ public sealed class ReceiverSessionTests
         session.Attach(connection);
         MakeReady(session);
         Task<bool> discarding = null!;
+        bool waitedForTheStart = false;
         target.BeforeStart = () =>
         {
             // A query's abort (or a new migration) arrives while the Commit starts the VM.
-            discarding = Task.Run(() => session.Discard("aborted by a query"));
-            Thread.Sleep(100);
+            discarding = Contender.RunUntilBlocked(() => session.Discard("aborted by a query"));
+            waitedForTheStart = !discarding.IsCompleted;
         };
 
         Assert.IsTrue(session.TryStart());
         bool discarded = await discarding.WaitAsync(EngineHarness.Timeout);
+        Assert.IsTrue(waitedForTheStart, "the discard did not wait for the start");
         session.Detach(connection);
 
         Assert.IsFalse(discarded, "a started VM is not discarded");

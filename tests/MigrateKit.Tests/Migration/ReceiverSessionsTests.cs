@@ -5,6 +5,7 @@ using System.Threading.Tasks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
 using MigrateKit.Transport;
 
 namespace MigrateKit.Tests.Migration;
@@ -176,15 +177,17 @@ public sealed class ReceiverSessionsTests
         ReceiverSessionTests.MakeReady(underWay);
         ReceiverSession next = Open();
         Task<string?> beginning = null!;
+        bool waitedForTheStart = false;
         _targets[0].BeforeStart = () =>
         {
             // The new Hello finds the session ready, not started, and waits for its lock.
-            beginning = Task.Run(() => _sessions.Begin(next));
-            Thread.Sleep(100);
+            beginning = Contender.RunUntilBlocked(() => _sessions.Begin(next));
+            waitedForTheStart = !beginning.IsCompleted;
         };
 
         Assert.IsTrue(underWay.TryStart());
         string? refused = await beginning.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.IsTrue(waitedForTheStart, "the new Hello did not wait for the start");
 
         Assert.IsNotNull(refused);
         Assert.Contains($"has started the VM of session {underWay.Id:N}", refused);
