@@ -170,6 +170,9 @@ public sealed class HostVm : IWorkloadVm
     /// <summary>Lets a paused worker go on.</summary>
     public void Resume() => _run.SetPause(false);
 
+    /// <inheritdoc/>
+    public bool IsPaused => _run.PauseRequested;
+
     /// <summary>Limits the worker to <paramref name="pagesPerSecond"/> page writes per second (0 = none).</summary>
     public void SetPaceLimit(double pagesPerSecond) => _pace.SetPaceLimit(pagesPerSecond);
 

@@ -233,6 +233,18 @@ public sealed partial class MicroVm : IWorkloadVm
         return LastPauseLatency;
     }
 
+    /// <inheritdoc/>
+    public bool IsPaused
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _state == MicroVmState.Paused;
+            }
+        }
+    }
+
     /// <summary>Lets parked vCPUs run again.</summary>
     public void Resume()
     {

@@ -29,6 +29,13 @@ public interface IMigrationSource
 
     /// <summary>Saves the device state (vCPU registers and whatever else the VMM has) while paused.</summary>
     byte[] SaveDeviceState();
+
+    /// <summary>
+    /// Whether the vCPUs are paused now. The engine refuses a paused source: a completed
+    /// migration leaves its source paused so that the VM never runs twice, and the engine resumes
+    /// the VMs it pauses. An implementation that cannot tell keeps the default, false.
+    /// </summary>
+    bool IsPaused => false;
 }
 
 /// <summary>The VM being built on the destination by <see cref="MigrationReceiver"/>.</summary>

@@ -21,9 +21,6 @@ namespace MigrateKit.Migration;
 /// </summary>
 public sealed class MigrationPlanner
 {
-    // Regions under observation in this process: two planners on one VM would steal each other's bits.
-    private static readonly HashSet<GuestMemoryRegion> Observed = new(ReferenceEqualityComparer.Instance);
-
     private readonly MigrationPlannerOptions _options;
 
     /// <summary>Creates a planner.</summary>
@@ -52,7 +49,7 @@ public sealed class MigrationPlanner
         }
         finally
         {
-            Release(tracker.Regions);
+            MemoryClaims.Release(tracker.Regions);
         }
     }
 
@@ -112,22 +109,9 @@ public sealed class MigrationPlanner
 
     private static void Claim(IReadOnlyList<GuestMemoryRegion> regions)
     {
-        lock (Observed)
+        if (MemoryClaims.TryClaim(regions, "being observed by a planner") is { } busy)
         {
-            if (regions.FirstOrDefault(Observed.Contains) is { } busy)
-            {
-                throw new ObservationRefusedException($"Memory region {busy.Index} is already being observed by another planner.");
-            }
-
-            Observed.UnionWith(regions);
-        }
-    }
-
-    private static void Release(IReadOnlyList<GuestMemoryRegion> regions)
-    {
-        lock (Observed)
-        {
-            Observed.ExceptWith(regions);
+            throw new ObservationRefusedException($"Memory region {busy.Region} is already {busy.Holder}.");
         }
     }
 

@@ -28,7 +28,9 @@ namespace MigrateKit.Migration;
 /// running so that <see cref="PendingPages"/> stays exact for a resume; the next
 /// <see cref="MigrateAsync(IMigrationConnection, IProgress{MigrationProgress}?, CancellationToken)"/> starts it again and sends every page.
 /// <para>
-/// One migration at a time: a second <see cref="MigrateAsync(IMigrationConnection, IProgress{MigrationProgress}?, CancellationToken)"/> while one runs is refused.
+/// One migration at a time: a second <see cref="MigrateAsync(IMigrationConnection, IProgress{MigrationProgress}?, CancellationToken)"/> while one runs is refused, as is
+/// a migration of a VM that another engine migrates or a <see cref="MigrationPlanner"/> observes in
+/// this process, and one of a paused source (a completed migration leaves its source paused).
 /// </para>
 /// <para>
 /// Diagnostics: the logger gets Information at the start, the switchover and the end, Debug per
@@ -81,7 +83,7 @@ public sealed class PreCopyEngine
     /// typed error (<see cref="MigrationException"/>); only cancellation throws, after the source was
     /// left running.
     /// </summary>
-    /// <exception cref="InvalidOperationException">A migration of this engine is already running.</exception>
+    /// <exception cref="InvalidOperationException">A migration of this engine is already running, another engine or a planner holds the VM's memory, or the source is paused (<see cref="IMigrationSource.IsPaused"/>).</exception>
     public Task<MigrationReport> MigrateAsync(IMigrationConnection connection, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -100,7 +102,7 @@ public sealed class PreCopyEngine
     /// <param name="connect">Opens a new connection to the destination, for example <c>ct =&gt; MigrationConnector.ConnectAsync(address, tls, null, ct)</c>.</param>
     /// <param name="progress">Gets a report after every round.</param>
     /// <param name="cancellationToken">Cancels the migration; the source is left running (or, after Commit, paused).</param>
-    /// <exception cref="InvalidOperationException">A migration of this engine is already running.</exception>
+    /// <exception cref="InvalidOperationException">A migration of this engine is already running, another engine or a planner holds the VM's memory, or the source is paused (<see cref="IMigrationSource.IsPaused"/>).</exception>
     public Task<MigrationReport> MigrateAsync(Func<CancellationToken, Task<IMigrationConnection>> connect, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connect);
@@ -116,12 +118,38 @@ public sealed class PreCopyEngine
 
         try
         {
+            return await RunClaimedAsync(connector, progress, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _running, 0);
+        }
+    }
+
+    private async Task<MigrationReport> RunClaimedAsync(Reconnector connector, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    {
+        // Another engine would hand the same VM over a second time, and each would take the other's dirty bits.
+        IReadOnlyList<GuestMemoryRegion> regions = Source.Memory.Regions;
+        if (MemoryClaims.TryClaim(regions, "being migrated") is { } busy)
+        {
+            throw new InvalidOperationException($"The memory of {Source.Name} (region {busy.Region}) is already {busy.Holder} in this process; a VM is migrated or observed by one at a time.");
+        }
+
+        try
+        {
+            // The engine resumes what it pauses: a paused source is handed over already (a completed
+            // migration leaves it paused) or held by its owner, and must not be set running.
+            if (Source.IsPaused)
+            {
+                throw new InvalidOperationException($"{Source.Name} is paused: a completed (or unresolved) migration leaves its source paused, and the engine resumes the VMs it pauses. Resume it first if it runs nowhere else.");
+            }
+
             var run = new PreCopyRun(this, connector, progress);
             return await run.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            Volatile.Write(ref _running, 0);
+            MemoryClaims.Release(regions);
         }
     }
 }

@@ -53,6 +53,39 @@ public abstract class LiveMigrationTests
     }
 
     [TestMethod]
+    public async Task ACompletedMigrationsSource_StaysPaused_WhenMigratedAgain()
+    {
+        using IWorkloadVm source = StartSource(256 * MiB, "verify", Base, Base + (32 * MiB));
+        using IDirtyPageTracker tracker = source.CreateTracker();
+        var engine = new PreCopyEngine(source, tracker);
+        (IMigrationConnection src, IMigrationConnection dst) = MigrationConnector.CreateInMemoryPair();
+        await using (src)
+        await using (dst)
+        {
+            Task<ReceiveResult> receiving = Task.Run(() => Receiver().ReceiveAsync(dst));
+            MigrationReport report = await engine.MigrateAsync(src);
+            ReceiveResult received = await receiving;
+            using IWorkloadVm destination = (IWorkloadVm)received.Target!;
+            AssertCompleted(report, received);
+        }
+
+        // The VM runs on the destination: a retry, by this engine or another, must not set the source running again.
+        VcpuStatus handedOver = source.GetStatus()[0];
+        (IMigrationConnection again, IMigrationConnection unused) = MigrationConnector.CreateInMemoryPair();
+        await using (again)
+        await using (unused)
+        {
+            await Assert.ThrowsExactlyAsync<InvalidOperationException>(() => engine.MigrateAsync(again));
+            await Assert.ThrowsExactlyAsync<InvalidOperationException>(() => new PreCopyEngine(source, tracker).MigrateAsync(again));
+        }
+
+        Assert.IsTrue(source.IsPaused);
+        Assert.IsFalse(source.IsRunning);
+        Thread.Sleep(200);
+        Assert.AreEqual(handedOver.PagesWritten, source.GetStatus()[0].PagesWritten, "the source wrote after it was handed over");
+    }
+
+    [TestMethod]
     [DataRow("sweep")]
     [DataRow("hotcold")]
     [DataRow("random")]

@@ -287,6 +287,7 @@ internal sealed class EngineHarness : IAsyncDisposable
         Source.SetupGet(s => s.Name).Returns("vm-under-test");
         Source.SetupGet(s => s.Memory).Returns(Memory);
         Source.SetupGet(s => s.VcpuCount).Returns(2);
+        Source.SetupGet(s => s.IsPaused).Returns(() => Paused);
         Source.Setup(s => s.Pause()).Returns(() =>
         {
             int n = _pauses++;
