@@ -388,7 +388,7 @@ internal static class Program
                     // A spinner while waiting and receiving, unless logs go to the same terminal.
                     ReceiveResult result = verboseLogs
                         ? await Receive(null).ConfigureAwait(false)
-                        : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {listener.LocalAddress}", Receive).ConfigureAwait(false);
+                        : await Spectre.Console.AnsiConsole.Status().StartAsync($"waiting for a source on {Spectre.Console.Markup.Escape(listener.LocalAddress)}", Receive).ConfigureAwait(false);
 
                     using IWorkloadVm? vm = result.Target as IWorkloadVm;
                     if (result.Status != MigrationStatus.Completed || vm is null)

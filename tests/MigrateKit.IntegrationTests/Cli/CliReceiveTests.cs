@@ -140,6 +140,39 @@ public sealed class CliReceiveTests
         StringAssert.Contains(receiveErr, $"33554432 bytes fresh, {(noHugePages ? 0 : 33554432)} of them advised to use huge pages");
     }
 
+    /// <summary>
+    /// A whole migration between two processes, the receiver with its status line (no --verbose) on a
+    /// path that reads as markup, and a workload with passes to check or one that ends.
+    /// </summary>
+    [TestMethod]
+    [DataRow("verify")]
+    [DataRow("fill")]
+    public async Task ReceiveOnce_CompletesAMigration_OnAPathWithBrackets(string workload)
+    {
+        WriteTrackingRequirement.Require();
+        string path = Path.Combine(_dir, "a[b].sock");
+        Task<(int Exit, string Stdout, string Stderr)> receiving = Task.Run(() =>
+            CliProcess.Run(["receive", "--listen", "unix:" + path, "--vm", "hostvm", "--once", "--verify-passes", "1"], TimeSpan.FromMinutes(2)));
+        var waited = Stopwatch.StartNew();
+        while (!File.Exists(path))
+        {
+            Assert.IsFalse(receiving.IsCompleted, $"receive ended before it listened: {(receiving.IsCompleted ? receiving.Result.Stderr : "")}");
+            Assert.IsLessThan(Timeout, waited.Elapsed, "receive did not listen");
+            await Task.Delay(50);
+        }
+
+        (int exit, string sendOut, string sendErr) = CliProcess.Run(["send", "--to", "unix:" + path, "--vm", "hostvm", "--memory", "32MiB", "--workload", workload, "--json"], TimeSpan.FromMinutes(2));
+        Assert.AreEqual(0, exit, sendErr);
+        using (JsonDocument report = JsonDocument.Parse(sendOut))
+        {
+            Assert.IsTrue(report.RootElement.GetProperty("verified").GetBoolean(), sendOut);
+        }
+
+        (int receiveExit, string receiveOut, string receiveErr) = await receiving.WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.AreEqual(0, receiveExit, $"{receiveOut}\n{receiveErr}");
+        StringAssert.Contains(receiveOut, workload == "fill" ? "where its workload had ended (halted)" : "self-checking passes after resuming");
+    }
+
     private static Task<List<ReceivedFrame>> SendHostileHelloAsync(string path) =>
         HostileHelloTests.SendAndReadReplyAsync("unix:" + path, HostileHelloTests.Hello(8, 1, HostileHelloTests.TiB));
 
