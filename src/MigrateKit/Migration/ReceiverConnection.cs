@@ -33,6 +33,9 @@ internal enum ConnectionEnd
 /// </remarks>
 internal sealed partial class ReceiverConnection : IPageStreamHandler
 {
+    /// <summary>How long a new Hello waits for a session's connection that is closing to let it go.</summary>
+    private static readonly TimeSpan HelloGrace = TimeSpan.FromMilliseconds(500);
+
     private readonly MigrationReceiverOptions _options;
     private readonly Func<MigrationHello, IMigrationTarget> _createTarget;
     private readonly ILogger _logger;
@@ -323,6 +326,12 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
         if (_session is not null)
         {
             throw new MigrationProtocolException("Hello", "type", "A second Hello arrived.");
+        }
+
+        // A source that has just gone may hold its session a moment longer: its end is read on another connection.
+        if (_sessions?.Current is { Owner: { } other } held && other != this)
+        {
+            held.WaitReleasedAsync().Wait(HelloGrace);
         }
 
         // Refused before the target is built; Begin decides it again under its lock.

@@ -86,7 +86,8 @@ internal sealed class ReceiverSessions
     /// <summary>
     /// Makes <paramref name="session"/> the one under way; a session that waited for its source is
     /// released (it never ran). Returns why not instead, while a VM that started here is still its
-    /// receive's to hand over: that VM would otherwise run with no receive to return it.
+    /// receive's to hand over (that VM would otherwise run with no receive to return it), or while
+    /// the session under way is open on a connection (its source still streams).
     /// </summary>
     internal string? Begin(ReceiverSession session)
     {
@@ -138,7 +139,19 @@ internal sealed class ReceiverSessions
         }
     }
 
-    private string? Busy() => _latest is { State: DestinationSessionState.Started } started && !_handedOver ? Refusal(started) : null;
+    private string? Busy()
+    {
+        if (_latest is { State: DestinationSessionState.Started } started && !_handedOver)
+        {
+            return Refusal(started);
+        }
+
+        // A session whose source still streams to it is that source's: a new Hello never takes it over.
+        return _current is { Owner: not null, State: DestinationSessionState.Receiving or DestinationSessionState.Ready } live
+            ? $"A migration (session {live.Id:N}, {live.Hello.SourceName}) is under way here on a live connection, and this destination takes one migration at a time. " +
+                $"If its source is gone, release that session with a Query that aborts it (migratekit recover --session {live.Id:N} --abort), or wait until its connection goes idle."
+            : null;
+    }
 
     private static string Refusal(ReceiverSession started) =>
         $"This destination has started the VM of session {started.Id:N} ({started.Hello.SourceName}) and takes no other migration until its receive has handed that VM over.";
