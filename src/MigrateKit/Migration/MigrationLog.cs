@@ -108,6 +108,9 @@ internal static partial class MigrationLog
     [LoggerMessage(14, LogLevel.Warning, "The connection to the destination was lost during {Phase} ({Reason}); reconnecting, attempt {Attempt}")]
     internal static partial void Reconnecting(ILogger logger, MigrationPhase phase, string reason, int attempt);
 
+    [LoggerMessage(34, LogLevel.Warning, "Reconnection attempt {Attempt} of {Attempts} failed ({Reason}); trying again in {DelayMs:F0} ms")]
+    internal static partial void ReconnectAttemptFailed(ILogger logger, int attempt, int attempts, string reason, double delayMs);
+
     [LoggerMessage(15, LogLevel.Information, "Session {Session} resumed at round {Round} after {Ms:F0} ms")]
     internal static partial void Resumed(ILogger logger, Guid session, int round, double ms);
 }

@@ -82,6 +82,9 @@ public sealed class MigrationOptions
     /// a way to connect (<see cref="PreCopyEngine.MigrateAsync(Func{System.Threading.CancellationToken, System.Threading.Tasks.Task{IMigrationConnection}}, IProgress{MigrationProgress}?, System.Threading.CancellationToken)"/>):
     /// during pre-copy it continues the same session (only what is pending is sent again); after
     /// Commit it asks the destination whether the VM started. 0 to 100; 0 never reconnects.
+    /// An attempt ends when its connection fails, or when the destination does not answer within
+    /// <see cref="ResponseTimeout"/>: against a silent destination the first try and the retries take
+    /// (ReconnectAttempts + 1) × ResponseTimeout, 3 minutes by default. Each failed attempt is logged (Warning).
     /// </summary>
     /// <value>The default is 5.</value>
     public int ReconnectAttempts { get; init; } = 5;
@@ -90,7 +93,7 @@ public sealed class MigrationOptions
     /// The wait before the first reconnection; each later one waits twice as long (with jitter),
     /// at most 5 s. Positive, at most 1 minute.
     /// </summary>
-    /// <value>The default is 200 ms: 5 attempts span about 6 s, inside the destination's default 60 s <see cref="MigrationReceiverOptions.ReconnectTimeout"/>.</value>
+    /// <value>The default is 200 ms: 5 attempts that fail at once (a refused connection) span about 6 s, inside the destination's default 60 s <see cref="MigrationReceiverOptions.ReconnectTimeout"/>.</value>
     public TimeSpan ReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>

@@ -106,7 +106,7 @@ public sealed class PreCopyEngine
     public Task<MigrationReport> MigrateAsync(Func<CancellationToken, Task<IMigrationConnection>> connect, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connect);
-        return RunAsync(new Reconnector(connect, Options), progress, cancellationToken);
+        return RunAsync(new Reconnector(connect, Options, Logger), progress, cancellationToken);
     }
 
     private async Task<MigrationReport> RunAsync(Reconnector connector, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)

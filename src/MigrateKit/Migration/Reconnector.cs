@@ -3,6 +3,8 @@ using System.IO;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using MigrateKit.Transport;
 using Polly;
 using Polly.Retry;
@@ -28,9 +30,13 @@ internal sealed class Reconnector
     }
 
     /// <summary>A migration that opens its connections with <paramref name="connect"/> and owns them.</summary>
-    internal Reconnector(Func<CancellationToken, Task<IMigrationConnection>> connect, MigrationOptions options)
+    /// <param name="connect">Opens a connection.</param>
+    /// <param name="options">The attempts, the delay and the clock.</param>
+    /// <param name="logger">Gets a Warning for each failed attempt: with a silent destination each takes the response timeout.</param>
+    internal Reconnector(Func<CancellationToken, Task<IMigrationConnection>> connect, MigrationOptions options, ILogger? logger = null)
     {
         _connect = connect;
+        ILogger log = logger ?? NullLogger.Instance;
         _retry = options.ReconnectAttempts == 0
             ? ResiliencePipeline.Empty
             : new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
@@ -42,6 +48,11 @@ internal sealed class Reconnector
                     BackoffType = DelayBackoffType.Exponential,
                     UseJitter = true,
                     ShouldHandle = new PredicateBuilder().Handle<Exception>(IsLinkFailure),
+                    OnRetry = args =>
+                    {
+                        MigrationLog.ReconnectAttemptFailed(log, args.AttemptNumber + 1, options.ReconnectAttempts + 1, args.Outcome.Exception?.Message ?? "no answer", args.RetryDelay.TotalMilliseconds);
+                        return default;
+                    },
                 })
                 .Build();
         CanReconnect = options.ReconnectAttempts > 0;

@@ -1,11 +1,14 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using MigrateKit.Migration;
+using MigrateKit.Tests.TestSupport;
 using MigrateKit.Transport;
 
 namespace MigrateKit.Tests.Migration;
@@ -42,7 +45,8 @@ public sealed class ReconnectorTests
     public async Task ReconnectAsync_RetriesLinkFailures_UntilOneAttemptSucceeds()
     {
         int attempts = 0;
-        var reconnector = new Reconnector(_ => Task.FromResult(Connection()), Options(3));
+        var log = new ListLogger<PreCopyEngine>();
+        var reconnector = new Reconnector(_ => Task.FromResult(Connection()), Options(3), log);
 
         int result = await reconnector.ReconnectAsync(
             (connection, _) => ++attempts < 3 ? throw new IOException($"attempt {attempts} reset") : Task.FromResult(attempts),
@@ -50,6 +54,13 @@ public sealed class ReconnectorTests
 
         Assert.AreEqual(3, result);
         Assert.AreEqual(1, reconnector.Reconnections, "one reconnection, however many attempts it took");
+
+        // Each failed attempt is told as it fails: against a silent destination each one lasts the response timeout.
+        Logged[] failed = [.. log.Entries.Where(e => e.EventId.Name == "ReconnectAttemptFailed")];
+        Assert.HasCount(2, failed);
+        Assert.StartsWith("Reconnection attempt 1 of 4 failed (attempt 1 reset); trying again in ", failed[0].Message);
+        Assert.StartsWith("Reconnection attempt 2 of 4 failed (attempt 2 reset)", failed[1].Message);
+        Assert.IsTrue(failed.All(e => e.Level == LogLevel.Warning));
     }
 
     [TestMethod]
