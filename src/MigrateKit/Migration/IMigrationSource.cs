@@ -21,7 +21,10 @@ public interface IMigrationSource
     /// <summary>Stops every vCPU; no guest write may happen after it returns. Returns how long it took.</summary>
     TimeSpan Pause();
 
-    /// <summary>Lets the vCPUs run again after <see cref="Pause"/>.</summary>
+    /// <summary>
+    /// Lets the vCPUs run again after <see cref="Pause"/>. If it throws after a failed migration, the
+    /// report (or the cancellation) says so, the destination is told, and the source stays as it is.
+    /// </summary>
     void Resume();
 
     /// <summary>Slows the guest: it may run only <c>100 - percent</c> % of the time (0 = full speed).</summary>

@@ -35,14 +35,20 @@ internal sealed class LinkRecovery
         _connector.CanReconnect && (channel.Failure is { } failure ? Reconnector.IsLinkFailure(failure) : Reconnector.IsLinkFailure(ex));
 
     /// <summary>Opens a new link and resumes the session on it (Resume, then the destination's HelloAck).</summary>
+    /// <param name="nextRound">The round the session goes on with.</param>
+    /// <param name="phase">Where the link was lost, for the failure's message.</param>
+    /// <param name="reason">How it was lost, for the failure's message.</param>
+    /// <param name="caller">The caller's token: the new link's work stops with it.</param>
+    /// <param name="limit">Ends the attempts without failing the migration (its deadline); the caller handles the cancellation.</param>
     /// <exception cref="MigrationException">No attempt succeeded, or the destination refused the Resume.</exception>
-    internal async Task<DestinationLink> ResumeAsync(int nextRound, MigrationPhase phase, string reason, CancellationToken caller)
+    internal async Task<DestinationLink> ResumeAsync(int nextRound, MigrationPhase phase, string reason, CancellationToken caller, CancellationToken limit = default)
     {
+        using var attempts = CancellationTokenSource.CreateLinkedTokenSource(caller, limit);
         try
         {
-            return await _connector.ReconnectAsync((connection, token) => ResumeOnAsync(connection, nextRound, caller, token), caller).ConfigureAwait(false);
+            return await _connector.ReconnectAsync((connection, token) => ResumeOnAsync(connection, nextRound, caller, token), attempts.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (!caller.IsCancellationRequested)
+        catch (Exception ex) when (!attempts.IsCancellationRequested)
         {
             throw new MigrationException(phase, $"the connection to the destination was lost ({reason}) and resuming the session failed: {ex.Message}", ex);
         }

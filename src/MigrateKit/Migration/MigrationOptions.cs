@@ -63,7 +63,12 @@ public sealed class MigrationOptions
     /// <value>The default is 0.5.</value>
     public double ConvergenceTarget { get; init; } = 0.5;
 
-    /// <summary>Give up (and leave the source running) when the migration has not completed after this long.</summary>
+    /// <summary>
+    /// Give up (and leave the source running) when the migration has not completed after this long.
+    /// It ends a round, a handshake or a reconnection in progress at once (the report says Aborted,
+    /// every page not acknowledged pending), but never a switchover that has begun: that one ends by
+    /// its own response timeouts.
+    /// </summary>
     /// <value>The default is <see langword="null"/>: no deadline.</value>
     public TimeSpan? Deadline { get; init; }
 

@@ -19,7 +19,7 @@ namespace MigrateKit.Migration;
 /// <see cref="TransferMeasurements"/>, <see cref="DestinationChannel"/>, <see cref="Switchover"/>,
 /// <see cref="SourceRecovery"/> and <see cref="EngineRecorder"/>.
 /// </summary>
-internal sealed class PreCopyRun
+internal sealed partial class PreCopyRun
 {
     private readonly IMigrationSource _source;
     private readonly IDirtyPageTracker _tracker;
@@ -101,29 +101,6 @@ internal sealed class PreCopyRun
         return report;
     }
 
-    /// <summary>
-    /// After a failed, aborted or cancelled run: stops the tracker (dirty logging, write
-    /// protection), unless the caller keeps it for a resume. The next run starts it again and
-    /// marks every page pending, so a write made while it was stopped is still sent.
-    /// </summary>
-    private void StopTrackingUnlessKept()
-    {
-        if (_options.KeepTrackingOnFailure || !_tracker.IsTracking)
-        {
-            return;
-        }
-
-        try
-        {
-            _tracker.Stop();
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // The migration's own outcome is what the caller needs; a tracker that cannot stop is logged.
-            MigrationLog.TrackerStopFailed(_logger, ex, _source.Name);
-        }
-    }
-
     private EngineTotals Totals() => new()
     {
         BytesSent = _sender.BytesWritten,
@@ -140,11 +117,20 @@ internal sealed class PreCopyRun
     private async Task<MigrationReport> MigrateCoreAsync(CancellationToken caller)
     {
         _start = _time.GetTimestamp();
+        StartDeadline();
         try
         {
-            (IMigrationConnection connection, bool owned) = await _connector.FirstAsync(caller).ConfigureAwait(false);
-            Use(new DestinationLink(connection, owned, _options, () => _phase, caller));
-            await HandshakeAsync(Link.Work).ConfigureAwait(false);
+            using (CancellationTokenSource? bounded = Bounded(caller))
+            {
+                (IMigrationConnection connection, bool owned) = await _connector.FirstAsync(bounded?.Token ?? caller).ConfigureAwait(false);
+                Use(new DestinationLink(connection, owned, _options, () => _phase, caller));
+            }
+
+            using (CancellationTokenSource? bounded = Bounded(Link.Work))
+            {
+                await HandshakeAsync(bounded?.Token ?? Link.Work).ConfigureAwait(false);
+            }
+
             Calibrate();
 
             _phase = MigrationPhase.StartTracking;
@@ -160,7 +146,8 @@ internal sealed class PreCopyRun
                 ulong dirty;
                 try
                 {
-                    (forecast, decision, dirty) = await TracedRoundAsync(round, Link.Work).ConfigureAwait(false);
+                    using CancellationTokenSource? bounded = Bounded(Link.Work);
+                    (forecast, decision, dirty) = await TracedRoundAsync(round, bounded?.Token ?? Link.Work).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (CanContinueAfter(ex, caller))
                 {
@@ -191,11 +178,13 @@ internal sealed class PreCopyRun
                     case MigrationAction.SwitchOver:
                         try
                         {
+                            _switchingOver = true;
                             return await TracedSwitchOverAsync(round + 1, forecast, caller).ConfigureAwait(false);
                         }
                         catch (Exception ex) when (!Link.Channel.CommitSent && CanContinueAfter(ex, caller))
                         {
                             // Before Commit the destination never starts the VM: the source runs on, and pre-copy continues.
+                            _switchingOver = false;
                             _recovery.LeaveRunning();
                             await ContinueAsync(round + 1, ex, caller).ConfigureAwait(false);
                             continue;
@@ -212,31 +201,16 @@ internal sealed class PreCopyRun
         }
         catch (OperationCanceledException) when (caller.IsCancellationRequested)
         {
-            if (!_recovery.LeaveAfterFailure(MayRunTheVm))
-            {
-                MigrationLog.MigrationCancelledOutcomeUnknown(_logger, _source.Name);
-                throw new OperationCanceledException(UnknownOutcome("the migration was cancelled"), caller);
-            }
-
-            MigrationLog.MigrationCancelled(_logger, _source.Name, _phase);
-            await SendErrorQuietlyAsync("migration cancelled").ConfigureAwait(false);
+            await CancelledAsync(caller).ConfigureAwait(false);
             throw;
+        }
+        catch (OperationCanceledException) when (DeadlinePassed)
+        {
+            return await AbortAsync(_recorder.RoundCount, DeadlineReason()).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !caller.IsCancellationRequested)
         {
-            bool resumed = _recovery.LeaveAfterFailure(MayRunTheVm);
-            Exception cause = ex is OperationCanceledException && _link?.Channel.Failure is { } gone ? gone : ex;
-            var error = cause as MigrationException ?? new MigrationException(_phase, cause.Message, cause);
-            if (!resumed)
-            {
-                error = new MigrationException(_phase, UnknownOutcome(error.Message), error);
-                MigrationLog.MigrationOutcomeUnknown(_logger, ex, _source.Name);
-                return _recorder.Ended(MigrationStatus.Failed, _recorder.RoundCount, error.Message, error, _phase) with { OutcomeUnknown = true };
-            }
-
-            MigrationLog.MigrationFailed(_logger, ex, _source.Name, _phase);
-            await SendErrorQuietlyAsync(error.Message).ConfigureAwait(false);
-            return _recorder.Ended(MigrationStatus.Failed, _recorder.RoundCount, error.Message, error, _phase);
+            return await FailedAsync(ex).ConfigureAwait(false);
         }
         finally
         {
@@ -244,6 +218,8 @@ internal sealed class PreCopyRun
             {
                 await _link.DisposeAsync().ConfigureAwait(false);
             }
+
+            _deadline?.Dispose();
         }
     }
 
@@ -276,7 +252,7 @@ internal sealed class PreCopyRun
         await Link.DisposeAsync().ConfigureAwait(false);
         _link = null;
         long t0 = _time.GetTimestamp();
-        Use(await _links.ResumeAsync(nextRound, phase, reason, caller).ConfigureAwait(false));
+        Use(await _links.ResumeAsync(nextRound, phase, reason, caller, _deadline?.Token ?? default).ConfigureAwait(false));
         MigrationLog.Resumed(_logger, SessionId, nextRound, _time.GetElapsedTime(t0).TotalMilliseconds);
     }
 
@@ -450,50 +426,6 @@ internal sealed class PreCopyRun
         {
             EngineRecorder.SpanFailed(span, ex);
             throw;
-        }
-    }
-
-    /// <summary>
-    /// The VM runs on the destination now: stops tracking, lifts the throttle and, if asked,
-    /// checks that the source's memory is what was sent. Nothing here may fail the migration.
-    /// </summary>
-    private bool? LetGoOfTheSource()
-    {
-        bool? verified = null;
-        try
-        {
-            _tracker.Stop();
-            _recovery.Unthrottle();
-            if (_options.VerifySourceMemory)
-            {
-                verified = _regions.Regions.All(r => RegionDigestAccumulator.Compute(r.Memory) == r.Digest.Value);
-                if (verified == false)
-                {
-                    MigrationLog.SourceMemoryDiffers(_logger, _source.Name);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            MigrationLog.CleanupFailed(_logger, ex, _source.Name);
-        }
-
-        return verified;
-    }
-
-    private async Task<MigrationReport> AbortAsync(int rounds, string reason)
-    {
-        _recovery.LeaveRunning();
-        MigrationLog.MigrationAborted(_logger, _source.Name, reason);
-        await SendErrorQuietlyAsync(reason).ConfigureAwait(false);
-        return _recorder.Ended(MigrationStatus.Aborted, rounds, reason, null, phase: null);
-    }
-
-    private async Task SendErrorQuietlyAsync(string message)
-    {
-        if (_link is not null)
-        {
-            await _link.SendErrorQuietlyAsync(message).ConfigureAwait(false);
         }
     }
 }

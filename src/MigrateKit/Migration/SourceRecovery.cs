@@ -73,22 +73,35 @@ internal sealed class SourceRecovery
         Unthrottle();
     }
 
+    /// <summary>Why the last <see cref="LeaveAfterFailure"/> could not set the source running again, or null.</summary>
+    internal Exception? ResumeFailure { get; private set; }
+
     /// <summary>
     /// After a failure: every undelivered page is pending again, and the source resumes at full
     /// speed unless <paramref name="destinationMayRunTheVm"/>; then it stays paused (unthrottled)
-    /// and false is returned.
+    /// and false is returned. A source whose resume (or unthrottle) throws stays as it is, and
+    /// <see cref="ResumeFailure"/> says why: the caller reports it rather than lose the run's outcome.
     /// </summary>
     internal bool LeaveAfterFailure(bool destinationMayRunTheVm)
     {
-        if (destinationMayRunTheVm)
+        ResumeFailure = null;
+        try
         {
-            _regions.ReturnUndelivered();
-            Unthrottle();
-            return false;
+            if (destinationMayRunTheVm)
+            {
+                _regions.ReturnUndelivered();
+                Unthrottle();
+                return false;
+            }
+
+            LeaveRunning();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            ResumeFailure = ex;
         }
 
-        LeaveRunning();
-        return true;
+        return !destinationMayRunTheVm;
     }
 
     /// <summary>Why the source stays paused, after <paramref name="what"/>: what each side is known to have done, and how to find out the rest.</summary>
