@@ -62,11 +62,11 @@ public sealed class MigrationReceiverOptions
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How long the source may send no frame at all once the migration runs; then the destination
-    /// gives up. A frame is at most about 1 MiB, so this must exceed 1 MiB at the source's bandwidth
-    /// limit (256 s at the 4 KiB/s minimum).
+    /// How long the source may send nothing at all once the migration runs; then the destination
+    /// gives up. Any byte counts, so a large frame on a slow link keeps the connection alive while
+    /// it arrives.
     /// </summary>
-    /// <value>The default is 120 s: a round's harvest between frames takes milliseconds, and 1 MiB takes 10 s at 100 KiB/s.</value>
+    /// <value>The default is 120 s: a round's harvest between frames takes milliseconds.</value>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(120);
 
     /// <summary>

@@ -43,7 +43,6 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
     private readonly IMigrationConnection _connection;
     private readonly PageStreamReader _reader;
     private readonly PageStreamWriter _writer;
-    private readonly CancellationTokenSource _silence;
     private readonly CancellationTokenSource _takenOver = new();
     private ReceiverSession? _session;
     private ReceiverSession? _resuming;
@@ -71,7 +70,7 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
         _connection = connection;
         _reader = new PageStreamReader(connection.Input, connection.Options);
         _writer = new PageStreamWriter(connection.Output, connection.Options);
-        _silence = new CancellationTokenSource(Timeout.InfiniteTimeSpan, options.TimeProvider);
+        _silenceTimer = options.TimeProvider.CreateTimer(_ => OnSilence(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>The session this connection carries, once its Hello or Resume arrived.</summary>
@@ -90,6 +89,7 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
     {
         _stopping = ct;
         using CancellationTokenSource silence = _silence;
+        using ITimer silenceTimer = _silenceTimer;
         using CancellationTokenSource takenOver = _takenOver;
         using CancellationTokenSource watched = CancellationTokenSource.CreateLinkedTokenSource(ct, _silence.Token, _takenOver.Token);
         try
@@ -282,13 +282,6 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
             session.Discard(reason);
         }
     }
-
-    // Restarts the silence timer for the next step: the handshake timeout until the first frame, the idle timeout after it.
-    private void Watch() => _silence.CancelAfter(_session is null ? _options.HandshakeTimeout : _options.IdleTimeout);
-
-    private TimeoutException SilenceTimeout() => new(_session is null
-        ? $"No Hello arrived within {_options.HandshakeTimeout.TotalSeconds:0.###} s of the connection."
-        : $"The source sent nothing for {_options.IdleTimeout.TotalSeconds:0.###} s.");
 
     /// <summary>Ends both directions so a source still sending sees the stream close.</summary>
     private async Task HangUpAsync()

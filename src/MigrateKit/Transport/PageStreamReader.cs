@@ -25,6 +25,7 @@ public sealed partial class PageStreamReader
     private readonly PipeReader _input;
     private readonly PageStreamOptions _options;
     private bool _sawFirst;
+    private long _arrived;
 
     /// <summary>Creates a reader over a connection's input.</summary>
     /// <param name="input">Where frames come from.</param>
@@ -44,6 +45,12 @@ public sealed partial class PageStreamReader
     public long BytesRead { get; private set; }
 
     /// <summary>
+    /// Bytes that have arrived so far, whole frames or not: a large frame on a slow link shows
+    /// here while it arrives, long before it counts in <see cref="BytesRead"/>. Read from any thread.
+    /// </summary>
+    internal long BytesArrived => Volatile.Read(ref _arrived);
+
+    /// <summary>
     /// Waits for at least one complete frame and dispatches every complete frame buffered.
     /// </summary>
     /// <returns><see langword="true"/> when frames were dispatched; <see langword="false"/> when the peer closed the stream cleanly between frames.</returns>
@@ -58,6 +65,8 @@ public sealed partial class PageStreamReader
             {
                 throw new OperationCanceledException("The read was cancelled.");
             }
+
+            Volatile.Write(ref _arrived, BytesRead + read.Buffer.Length);
 
             ReadOnlySequence<byte> buffer = read.Buffer;
             int dispatched = 0;

@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Time.Testing;
@@ -109,6 +110,49 @@ public sealed class MigrationReceiverTests
             RecordingHandler reply = await ReadRepliesAsync(source);
             Assert.IsInstanceOfType<HelloAckFrame>(reply.Frames[0]);
             Assert.AreEqual(result.Reason, Assert.IsInstanceOfType<ErrorFrame>(reply.Frames[^1]).Error.Message);
+        }
+    }
+
+    [TestMethod]
+    public async Task AFrameThatTakesLongerThanTheIdleTimeoutToArrive_IsWaitedFor_WhileItsBytesKeepComing()
+    {
+        var clock = new FakeTimeProvider();
+        var receiver = new MigrationReceiver(hello => new TestTarget(hello), new MigrationReceiverOptions { IdleTimeout = TimeSpan.FromSeconds(10), TimeProvider = clock });
+        (IMigrationConnection source, IMigrationConnection destination) = MigrationConnector.CreateInMemoryPair();
+        await using (source)
+        await using (destination)
+        {
+            Task<ReceiveResult> receiving = receiver.ReceiveAsync(destination);
+            using (var writer = new PageStreamWriter(source.Output))
+            {
+                writer.AppendHello(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20));
+                await writer.FlushAsync();
+            }
+
+            // A frame of 64 pages arrives a tenth at a time, 4 s apart: 36 s in all against an idle timeout of 10 s.
+            var frame = new System.IO.Pipelines.Pipe(new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: 0));
+            using (var framer = new PageStreamWriter(frame.Writer))
+            {
+                framer.AppendPages(0, TransportTestSupport.RandomMemory(64, 3).Regions[0], [new PageRun(0, 64)]);
+                framer.AppendRoundEnd(new RoundEnd(0, 64, 0));
+                await framer.FlushAsync();
+            }
+
+            byte[] bytes = (await frame.Reader.ReadAsync()).Buffer.ToArray();
+            int step = (bytes.Length / 10) + 1;
+            for (int at = 0; at < bytes.Length; at += step)
+            {
+                await source.Output.WriteAsync(bytes.AsMemory(at, Math.Min(step, bytes.Length - at)));
+                await Task.Delay(20);
+                Assert.IsFalse(receiving.IsCompleted, $"dropped with {at} of {bytes.Length} bytes in: {(receiving.IsCompleted ? receiving.Result.Reason : "")}");
+                clock.Advance(TimeSpan.FromSeconds(4));
+            }
+
+            // The round arrived whole and was acknowledged; then real silence ends the receive at the idle timeout.
+            ReceiveResult result = await clock.AdvanceUntilDoneAsync(receiving, TimeSpan.FromSeconds(1));
+            Assert.AreEqual("The source sent nothing for 10 s.", result.Reason);
+            RecordingHandler reply = await ReadRepliesAsync(source);
+            Assert.IsTrue(reply.Frames.OfType<RoundAckFrame>().Any(a => a.Round == 0), string.Join(", ", reply.Frames));
         }
     }
 
