@@ -95,11 +95,7 @@ public sealed class MigrationReceiverTests
         await using (destination)
         {
             Task<ReceiveResult> receiving = receiver.ReceiveAsync(destination);
-            using (var writer = new PageStreamWriter(source.Output))
-            {
-                writer.AppendHello(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20));
-                await writer.FlushAsync();
-            }
+            await SendHelloAsync(source);
 
             ReceiveResult result = await clock.AdvanceUntilDoneAsync(receiving, TimeSpan.FromSeconds(1));
 
@@ -123,11 +119,7 @@ public sealed class MigrationReceiverTests
         await using (destination)
         {
             Task<ReceiveResult> receiving = receiver.ReceiveAsync(destination);
-            using (var writer = new PageStreamWriter(source.Output))
-            {
-                writer.AppendHello(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20));
-                await writer.FlushAsync();
-            }
+            await SendHelloAsync(source);
 
             // A frame of 64 pages arrives a tenth at a time, 4 s apart: 36 s in all against an idle timeout of 10 s.
             var frame = new System.IO.Pipelines.Pipe(new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: 0));
@@ -243,6 +235,14 @@ public sealed class MigrationReceiverTests
             default:
                 throw new ArgumentOutOfRangeException(nameof(frame), frame, "no such frame in these tests");
         }
+    }
+
+    // A Hello of one vCPU and 1 MiB, flushed.
+    private static async Task SendHelloAsync(IMigrationConnection source)
+    {
+        using var writer = new PageStreamWriter(source.Output);
+        writer.AppendHello(MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20));
+        await writer.FlushAsync();
     }
 
     private static async Task<RecordingHandler> ReadRepliesAsync(IMigrationConnection source)
