@@ -99,11 +99,18 @@ public sealed class HostVm : IWorkloadVm
     public WriteProtectTracker CreateTracker() => new(_memory);
 
     /// <summary>Sets the workload; it starts at pass 1 on <see cref="Start"/>.</summary>
-    /// <exception cref="ArgumentException">A range of the workload is not inside one region.</exception>
+    /// <exception cref="ArgumentException">The workload is invalid (one built with its constructor rather than a factory: a reversed or unaligned range, a seed of 0, ...), or a range of it is not inside one region.</exception>
     /// <exception cref="InvalidOperationException">The VM is running.</exception>
     public void Load(HostWorkload workload)
     {
         ArgumentNullException.ThrowIfNull(workload);
+
+        // The record's constructor is public: what the factories check is checked here too, not by a worker that faults.
+        if (workload.Kind != HostWorkloadKind.Idle)
+        {
+            HostWorkload.Checked(workload);
+        }
+
         lock (_gate)
         {
             if (_started)

@@ -53,6 +53,7 @@ public sealed class MigrationReceiver
     private TimeSpan Linger => _options.ReconnectTimeout < TimeSpan.FromSeconds(30) ? _options.ReconnectTimeout : TimeSpan.FromSeconds(30);
     private readonly ILogger _logger;
     private readonly ReceiverSessions _sessions;
+    private int _listening;
 
     // An accept still waiting when a receive ended: the next receive on the same listener takes
     // it over, so a peer that connects between two receives is served, not dropped.
@@ -79,11 +80,28 @@ public sealed class MigrationReceiver
         ArgumentNullException.ThrowIfNull(createTarget);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        _createTarget = createTarget;
+        _createTarget = hello => Checked(createTarget(hello), hello);
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _sessions = new ReceiverSessions(_logger);
         PrepareCode();
+    }
+
+    // The factory is the caller's code: a null there would surface as a NullReferenceException, and reach the source as its reason.
+    private static IMigrationTarget Checked(IMigrationTarget? target, MigrationHello hello)
+    {
+        if (target is null)
+        {
+            throw new InvalidOperationException($"The receiver's createTarget returned null for the Hello of {hello.SourceName}.");
+        }
+
+        if (target.Memory is null)
+        {
+            target.Dispose();
+            throw new InvalidOperationException($"The target createTarget built for {hello.SourceName} has no Memory.");
+        }
+
+        return target;
     }
 
     /// <summary>
@@ -174,11 +192,24 @@ public sealed class MigrationReceiver
     /// answered on the way. Returns when the migration completed (the VM runs here), failed or was
     /// given up; a session whose source does not come back in time is released, never started.
     /// </summary>
+    /// <exception cref="InvalidOperationException">Another receive of this receiver is listening: its sessions are one migration's at a time.</exception>
     public async Task<ReceiveResult> ReceiveAsync(MigrationListener listener, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        using Activity? activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Receive);
-        return await TracedAsync(activity, () => ServeAsync(listener, cancellationToken)).ConfigureAwait(false);
+        if (Interlocked.CompareExchange(ref _listening, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("This receiver is already receiving from a listener; a second receive would wait for a migration the first one takes. Call ReceiveAsync again when it returns.");
+        }
+
+        try
+        {
+            using Activity? activity = MigrateKitTelemetry.ActivitySource.StartActivity(MigrateKitTelemetry.Spans.Receive);
+            return await TracedAsync(activity, () => ServeAsync(listener, cancellationToken)).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _listening, 0);
+        }
     }
 
     private async Task<ReceiveResult> ServeAsync(MigrationListener listener, CancellationToken ct)

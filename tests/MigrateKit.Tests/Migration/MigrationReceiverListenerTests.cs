@@ -515,6 +515,36 @@ public sealed class MigrationReceiverListenerTests
         return await MigrationRecovery.QueryAsync(connection, session, action, EngineHarness.Timeout);
     }
 
+    [TestMethod]
+    public async Task ASecondReceiveFromAListener_WhileOneListens_IsRefused_AndMayListenOnceTheFirstEnded()
+    {
+        string folder = Directory.CreateTempSubdirectory("mk-listen-").FullName;
+        try
+        {
+            await using MigrationListener listener = MigrationListener.Listen("unix:" + Path.Combine(folder, "sock"));
+            var targets = new BuiltTargets();
+            var receiver = new MigrationReceiver(targets.Create);
+            using var stop = new CancellationTokenSource();
+            Task<ReceiveResult> first = receiver.ReceiveAsync(listener, stop.Token);
+
+            // It would wait for a migration the first one takes, for ever.
+            InvalidOperationException refused = await Assert.ThrowsExactlyAsync<InvalidOperationException>(() => receiver.ReceiveAsync(listener, CancellationToken.None));
+            Assert.Contains("already receiving from a listener", refused.Message);
+
+            await stop.CancelAsync();
+            await Assert.ThrowsAsync<OperationCanceledException>(() => first.WaitAsync(EngineHarness.Timeout));
+            using var stopAgain = new CancellationTokenSource();
+            Task<ReceiveResult> next = receiver.ReceiveAsync(listener, stopAgain.Token);
+            Assert.IsFalse(next.IsCompleted, "the next receive listens");
+            await stopAgain.CancelAsync();
+            await Assert.ThrowsAsync<OperationCanceledException>(() => next.WaitAsync(EngineHarness.Timeout));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private static Listening Listen(MigrationReceiverOptions? options = null)
     {
         var targets = new BuiltTargets();

@@ -149,6 +149,18 @@ public sealed class MigrationReceiverTests
     }
 
     [TestMethod]
+    public async Task AFactoryThatReturnsNoTarget_FailsTheReceive_WithAMessageNamingIt_NotANullReference()
+    {
+        MigrationHello hello = MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20);
+        (ReceiveResult result, RecordingHandler reply) = await ReceiveHelloAsync(new MigrationReceiver(_ => null!), hello);
+
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        Assert.AreEqual($"The receiver's createTarget returned null for the Hello of {hello.SourceName}.", result.Reason);
+        Assert.IsInstanceOfType<InvalidOperationException>(result.Error);
+        Assert.AreEqual(result.Reason, Assert.IsInstanceOfType<ErrorFrame>(reply.Frames[^1]).Error.Message);
+    }
+
+    [TestMethod]
     [DataRow("HelloAck", "HelloAck", "A source does not send HelloAck frames.")]
     [DataRow("RoundAck", "RoundAck", "A source does not send RoundAck frames.")]
     [DataRow("Ack", "Ack", "A source does not send Ack frames.")]

@@ -69,6 +69,12 @@ public sealed class HostVmTests
         using var vm = new HostVm(8 * MiB);
         ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(() => vm.Load(HostWorkload.Sweep(4 * MiB, 16 * MiB)));
         StringAssert.Contains(ex.Message, "not inside");
+
+        // Built with the record's constructor, past the factories' checks: Load checks the same, and nothing is loaded.
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => vm.Load(new HostWorkload(HostWorkloadKind.HotCold, new GuestRange(MiB, 2 * MiB), new GuestRange(4 * MiB, 8 * MiB), 0)));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => vm.Load(new HostWorkload(HostWorkloadKind.RandomWrites, new GuestRange(MiB, 2 * MiB))));
+        Assert.ThrowsExactly<ArgumentException>(() => vm.Load(new HostWorkload(HostWorkloadKind.Sweep, new GuestRange(2 * MiB, MiB))));
+        Assert.IsNull(vm.Workload);
     }
 
     [TestMethod]
