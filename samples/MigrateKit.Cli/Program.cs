@@ -270,7 +270,7 @@ internal static class Program
         var to = new Option<string>("--to") { Description = "Receiver address: tcp:HOST:PORT or unix:PATH.", Required = true };
         var tlsOptions = new TlsCommands();
         var command = new Command("send", "Start a VM running a workload and migrate it to a 'migratekit receive'. TCP runs mutual TLS with the --tls options; " +
-            "plain TCP needs --insecure, except to a loopback address.\n" +
+            "plain TCP needs --insecure (a 'receive' with --insecure listens on a loopback address only).\n" +
             "Example: migratekit send --to tcp:127.0.0.1:7000 --insecure --workload verify --memory 1GiB");
         options.AddTo(command);
         command.Options.Add(to);

@@ -127,6 +127,11 @@ internal sealed class TlsCommands
                 Console.Error.WriteLine($"migratekit certs create: {ex.Message}");
                 return 4;
             }
+            catch (ArgumentException)
+            {
+                Console.Error.WriteLine("migratekit certs create: DIR is empty: name the directory to write the files to.");
+                return 2;
+            }
         });
         var command = new Command("certs", "Certificates for mutual TLS between 'send' and 'receive'.\nExample: migratekit certs create ./certs");
         command.Subcommands.Add(create);

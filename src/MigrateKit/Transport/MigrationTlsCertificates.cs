@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -73,12 +74,24 @@ public static class MigrationTlsCertificates
     /// <param name="lifetime">How long the certificates are valid.</param>
     /// <param name="timeProvider">The clock for the validity period; <see langword="null"/> for the system clock.</param>
     /// <returns>The paths written.</returns>
-    /// <exception cref="IOException">A file exists already, or the directory cannot be written.</exception>
+    /// <exception cref="IOException">One of the six files exists already (then none is written), the directory is a file, or it cannot be written.</exception>
+    /// <exception cref="ArgumentException"><paramref name="directory"/> is empty.</exception>
     public static IReadOnlyList<string> WriteTrial(string directory, TimeSpan lifetime, TimeProvider? timeProvider = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lifetime, TimeSpan.Zero);
         DateTimeOffset now = (timeProvider ?? TimeProvider.System).GetUtcNow();
+        if (File.Exists(directory))
+        {
+            throw new IOException($"{directory} is a file, not a directory.");
+        }
+
+        // All six names are checked before any is written: a set of files from two runs would not match.
+        if (new[] { "ca", "source", "destination" }.SelectMany(s => new[] { s + ".pem", s + "-key.pem" }).Select(f => Path.Combine(directory, f)).FirstOrDefault(File.Exists) is { } existing)
+        {
+            throw new IOException($"The file '{existing}' already exists; nothing was written.");
+        }
+
         Directory.CreateDirectory(directory);
         var written = new List<string>();
         using X509Certificate2 authority = CreateAuthority("MigrateKit trial CA", now.AddMinutes(-5), now + lifetime);

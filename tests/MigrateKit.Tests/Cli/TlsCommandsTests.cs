@@ -29,7 +29,11 @@ public sealed class TlsCommandsTests
 
             (int again, _, string refused) = CliProcess.Run(["certs", "create", dir]);
             Assert.AreEqual(4, again, "existing files are never overwritten");
-            StringAssert.Contains(refused, "ca-key.pem");
+            StringAssert.Contains(refused, $"'{Path.Combine(dir, "ca.pem")}' already exists; nothing was written");
+
+            (int empty, _, string unnamed) = CliProcess.Run(["certs", "create", ""]);
+            Assert.AreEqual(2, empty, unnamed);
+            StringAssert.Contains(unnamed, "DIR is empty");
         }
         finally
         {

@@ -67,4 +67,26 @@ public sealed class MigrationTlsOptionsTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [TestMethod]
+    public void WriteTrial_IntoADirectoryWithOneOfItsFiles_WritesNothing_AndNamesTheFile()
+    {
+        string dir = Directory.CreateTempSubdirectory("mk-certs-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "destination.pem"), "an operator's own");
+
+            IOException ex = Assert.ThrowsExactly<IOException>(() => MigrationTlsCertificates.WriteTrial(dir, TimeSpan.FromDays(1)));
+
+            Assert.Contains("destination.pem' already exists; nothing was written", ex.Message);
+            Assert.AreSequenceEqual(new[] { Path.Combine(dir, "destination.pem") }, Directory.GetFiles(dir));
+            string file = Path.Combine(dir, "destination.pem");
+            Assert.Contains("is a file, not a directory", Assert.ThrowsExactly<IOException>(() => MigrationTlsCertificates.WriteTrial(file, TimeSpan.FromDays(1))).Message);
+            Assert.ThrowsExactly<ArgumentException>(() => MigrationTlsCertificates.WriteTrial("", TimeSpan.FromDays(1)));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
