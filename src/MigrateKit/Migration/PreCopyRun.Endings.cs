@@ -105,7 +105,6 @@ internal sealed partial class PreCopyRun
         }
     }
 
-
     /// <summary>
     /// The VM runs on the destination now: stops tracking, lifts the throttle and, if asked,
     /// checks that the source's memory is what was sent. Nothing here may fail the migration.

@@ -149,7 +149,7 @@ internal sealed class ReceiverSessions
         // A session whose source still streams to it is that source's: a new Hello never takes it over.
         return _current is { Owner: not null, State: DestinationSessionState.Receiving or DestinationSessionState.Ready } live
             ? $"A migration (session {live.Id:N}, {live.Hello.SourceName}) is under way here on a live connection, and this destination takes one migration at a time. " +
-                $"If its source is gone, release that session with a Query that aborts it (migratekit recover --session {live.Id:N} --abort), or wait until its connection goes idle."
+                $"If its source is gone, release that session with a Query that aborts it (migratekit recover --to ADDRESS --session {live.Id:N} --abort), or wait until its connection goes idle."
             : null;
     }
 

@@ -289,7 +289,7 @@ public sealed class MigrationReceiverListenerTests
             ErrorFrame refused = await second.ExpectAsync<ErrorFrame>();
             Assert.AreEqual(MigrationErrorCode.DestinationFailure, refused.Error.Code);
             Assert.Contains($"A migration (session {vm.SessionId:N}, {vm.Hello.SourceName}) is under way here on a live connection", refused.Error.Message);
-            Assert.Contains($"migratekit recover --session {vm.SessionId:N} --abort", refused.Error.Message);
+            Assert.Contains($"migratekit recover --to ADDRESS --session {vm.SessionId:N} --abort", refused.Error.Message);
         }
 
         await first.RoundAsync(8, ScriptedSource.Pages, 1);
