@@ -363,6 +363,11 @@ internal static class Program
         {
             try
             {
+                if (parse.GetValue(passes) < 0)
+                {
+                    throw new FormatException($"--verify-passes {parse.GetValue(passes)}: use 0 (no wait) or more.");
+                }
+
                 (string vmKind, MigrationReceiverOptions accepted) = limits.Read(parse);
                 MigrationTlsOptions? tls = tlsOptions.Read(parse, parse.GetValue(listen)!, listening: true);
                 using MetricsEndpoint? metrics = MetricsEndpoint.StartIf(MetricsEndpoint.Parse(parse.GetValue(metricsListen)));

@@ -31,6 +31,7 @@ public static class MigrationRecovery
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <exception cref="MigrationQueryException">The destination refused the query (<see cref="MigrationQueryException.Refusal"/>), closed or broke the connection without answering, or no answer came in time.</exception>
     /// <exception cref="MigrationProtocolException">The destination's answer breaks the protocol.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is not positive, or longer than 24.8 days.</exception>
     public static async Task<SessionStatus> QueryAsync(IMigrationConnection connection, Guid sessionId, SessionQueryAction action = SessionQueryAction.Ask, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -40,6 +41,11 @@ public static class MigrationRecovery
         }
 
         TimeSpan wait = timeout ?? TimeSpan.FromSeconds(30);
+        if (wait <= TimeSpan.Zero || wait.TotalMilliseconds > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The time to wait for the answer is positive and at most 24.8 days.");
+        }
+
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(wait);
         var writer = new PageStreamWriter(connection.Output, connection.Options);

@@ -31,6 +31,18 @@ public sealed class MigrationRecoveryTests
     }
 
     [TestMethod]
+    [DataRow(0.0)]
+    [DataRow(-5.0)]
+    [DataRow(3e12)]
+    public async Task ATimeoutThatIsNoWait_IsRefusedNamingIt_BeforeAnythingIsSent(double milliseconds)
+    {
+        await using Pair pair = Pair.Open();
+        ArgumentOutOfRangeException ex = await Assert.ThrowsExactlyAsync<ArgumentOutOfRangeException>(() =>
+            MigrationRecovery.QueryAsync(pair.Source, Session, timeout: TimeSpan.FromMilliseconds(milliseconds)));
+        Assert.AreEqual("timeout", ex.ParamName);
+    }
+
+    [TestMethod]
     public async Task AnErrorAnswer_IsAQueryExceptionNamingTheCode()
     {
         await using Pair pair = Pair.Open();
