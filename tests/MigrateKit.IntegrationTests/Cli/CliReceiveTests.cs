@@ -123,13 +123,7 @@ public sealed class CliReceiveTests
         string path = Path.Combine(_dir, "huge.sock");
         string[] receiveArgs = ["receive", "--listen", "unix:" + path, "--vm", "hostvm", "--once", "--verbose", "--verify-passes", "1"];
         Task<(int Exit, string Stdout, string Stderr)> receiving = Task.Run(() => CliProcess.Run(noHugePages ? [.. receiveArgs, "--no-huge-pages"] : receiveArgs, TimeSpan.FromMinutes(2)));
-        var waited = Stopwatch.StartNew();
-        while (!File.Exists(path))
-        {
-            Assert.IsFalse(receiving.IsCompleted, "receive ended before it listened");
-            Assert.IsLessThan(Timeout, waited.Elapsed, "receive did not listen");
-            await Task.Delay(50);
-        }
+        await WaitForSocketAsync(path, receiving);
 
         (int exit, _, string sendErr) = CliProcess.Run(["send", "--to", "unix:" + path, "--vm", "hostvm", "--memory", "32MiB", "--workload", "verify", "--hot", "4MiB", "--json"], TimeSpan.FromMinutes(2));
         Assert.AreEqual(0, exit, sendErr);
@@ -153,13 +147,7 @@ public sealed class CliReceiveTests
         string path = Path.Combine(_dir, "a[b].sock");
         Task<(int Exit, string Stdout, string Stderr)> receiving = Task.Run(() =>
             CliProcess.Run(["receive", "--listen", "unix:" + path, "--vm", "hostvm", "--once", "--verify-passes", "1"], TimeSpan.FromMinutes(2)));
-        var waited = Stopwatch.StartNew();
-        while (!File.Exists(path))
-        {
-            Assert.IsFalse(receiving.IsCompleted, $"receive ended before it listened: {(receiving.IsCompleted ? receiving.Result.Stderr : "")}");
-            Assert.IsLessThan(Timeout, waited.Elapsed, "receive did not listen");
-            await Task.Delay(50);
-        }
+        await WaitForSocketAsync(path, receiving);
 
         (int exit, string sendOut, string sendErr) = CliProcess.Run(["send", "--to", "unix:" + path, "--vm", "hostvm", "--memory", "32MiB", "--workload", workload, "--json"], TimeSpan.FromMinutes(2));
         Assert.AreEqual(0, exit, sendErr);
@@ -176,12 +164,20 @@ public sealed class CliReceiveTests
     private static Task<List<ReceivedFrame>> SendHostileHelloAsync(string path) =>
         HostileHelloTests.SendAndReadReplyAsync("unix:" + path, HostileHelloTests.Hello(8, 1, HostileHelloTests.TiB));
 
-    private static async Task WaitForSocketAsync(string path, Process receive, StringBuilder stderr)
+    private static Task WaitForSocketAsync(string path, Process receive, StringBuilder stderr) =>
+        WaitForSocketAsync(path, () => receive.HasExited ? $"receive exited: {Text(stderr)}" : null);
+
+    private static Task WaitForSocketAsync(string path, Task<(int Exit, string Stdout, string Stderr)> receiving) =>
+        WaitForSocketAsync(path, () => receiving.IsCompleted ? $"receive ended before it listened: {receiving.Result.Stderr}" : null);
+
+    // Until the receiver's socket file appears; fails when it has ended (why, from ended) or after the timeout.
+    private static async Task WaitForSocketAsync(string path, Func<string?> ended)
     {
         var waited = Stopwatch.StartNew();
         while (!File.Exists(path))
         {
-            Assert.IsFalse(receive.HasExited, $"receive exited: {Text(stderr)}");
+            string? why = ended();
+            Assert.IsNull(why, why);
             Assert.IsLessThan(Timeout, waited.Elapsed, "receive did not listen");
             await Task.Delay(50);
         }
