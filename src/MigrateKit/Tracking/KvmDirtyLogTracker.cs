@@ -92,7 +92,7 @@ public sealed class KvmDirtyLogTracker : IDirtyPageTracker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into)
     {
-        CheckTargets(into);
+        HarvestTargets.Check(into, Regions);
         long start = Stopwatch.GetTimestamp();
         ulong total = 0;
         lock (_gate)
@@ -121,7 +121,7 @@ public sealed class KvmDirtyLogTracker : IDirtyPageTracker
     /// </summary>
     public HarvestResult Peek(IReadOnlyList<DirtyBitmap> into)
     {
-        CheckTargets(into);
+        HarvestTargets.Check(into, Regions);
         RequireManualProtect();
         long start = Stopwatch.GetTimestamp();
         ulong total = 0;
@@ -195,23 +195,6 @@ public sealed class KvmDirtyLogTracker : IDirtyPageTracker
         if (!ManualProtect)
         {
             throw new InvalidOperationException("Peek and Clear need manual dirty-log protect on the VM (KvmVm.EnableManualDirtyLogProtect).");
-        }
-    }
-
-    private void CheckTargets(IReadOnlyList<DirtyBitmap> into)
-    {
-        ArgumentNullException.ThrowIfNull(into);
-        if (into.Count != _slots.Length)
-        {
-            throw new ArgumentException($"Expected {_slots.Length} bitmaps (one per region), got {into.Count}.", nameof(into));
-        }
-
-        for (int i = 0; i < _slots.Length; i++)
-        {
-            if (into[i].PageCount != _slots[i].PageCount)
-            {
-                throw new ArgumentException($"Bitmap {i} covers {into[i].PageCount} pages; region {i} has {_slots[i].PageCount}.", nameof(into));
-            }
         }
     }
 }

@@ -96,19 +96,7 @@ public sealed class KvmDirtyRingTracker : IDirtyPageTracker, IDirtyRingSink
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public HarvestResult Harvest(IReadOnlyList<DirtyBitmap> into)
     {
-        ArgumentNullException.ThrowIfNull(into);
-        if (into.Count != _slots.Length)
-        {
-            throw new ArgumentException($"Expected {_slots.Length} bitmaps (one per region), got {into.Count}.", nameof(into));
-        }
-
-        for (int i = 0; i < _slots.Length; i++)
-        {
-            if (into[i].PageCount != _slots[i].PageCount)
-            {
-                throw new ArgumentException($"Bitmap {i} covers {into[i].PageCount} pages; region {i} has {_slots[i].PageCount}.", nameof(into));
-            }
-        }
+        HarvestTargets.Check(into, Regions);
 
         long start = Stopwatch.GetTimestamp();
         ulong total = 0;

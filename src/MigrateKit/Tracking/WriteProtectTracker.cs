@@ -150,7 +150,7 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe HarvestResult Scan(IReadOnlyList<DirtyBitmap> into, bool reprotect)
     {
-        CheckTargets(into);
+        HarvestTargets.Check(into, _regions);
         long start = Stopwatch.GetTimestamp();
         ulong total = 0;
         lock (_gate)
@@ -216,24 +216,6 @@ public sealed class WriteProtectTracker : IDirtyPageTracker
         if (!IsTracking)
         {
             throw new InvalidOperationException("Tracking has not been started.");
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void CheckTargets(IReadOnlyList<DirtyBitmap> into)
-    {
-        ArgumentNullException.ThrowIfNull(into);
-        if (into.Count != _regions.Length)
-        {
-            throw new ArgumentException($"Expected {_regions.Length} bitmaps, one per region (got {into.Count}).", nameof(into));
-        }
-
-        for (int i = 0; i < _regions.Length; i++)
-        {
-            if (into[i].PageCount != _regions[i].PageCount)
-            {
-                throw new ArgumentException($"Bitmap {i} has {into[i].PageCount} pages; region {_regions[i].Index} has {_regions[i].PageCount}.", nameof(into));
-            }
         }
     }
 }

@@ -114,6 +114,7 @@ public sealed class WriteProtectTrackerTests
         tracker.Start();
         ArgumentException ex = Assert.ThrowsExactly<ArgumentException>(() => tracker.Harvest([new DirtyBitmap(10)]));
         StringAssert.Contains(ex.Message, "1024");
+        StringAssert.StartsWith(Assert.ThrowsExactly<ArgumentException>(() => tracker.Harvest([null!])).Message, "Bitmap 0 is null");
         tracker.Stop();
         memory.Regions[0].GetPage(0)[0] = 1; // writable again after Stop
         Assert.IsFalse(tracker.IsTracking);
