@@ -54,7 +54,7 @@ internal sealed partial class ReceiverConnection
         _session = session;
         session.Reopen();
         MigrationLog.SessionResumed(_logger, session.Id, session.Hello.SourceName, _resumeRound);
-        _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Negotiate(session.Hello.Version), session.Target.EstimateResumeCost()));
+        _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Negotiate(session.Hello.Version), session.EstimateResumeCost()));
         _replyPending = true;
     }
 }

@@ -355,7 +355,7 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
         session.LastAddress = _connection.RemoteAddress;
         _session = session;
         ReceiverTelemetry.Started(memoryBytes);
-        _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Negotiate(hello.Version), session.Target.EstimateResumeCost()));
+        _writer.AppendHelloAck(new HelloAck(MigrationProtocol.Negotiate(hello.Version), session.EstimateResumeCost()));
         _replyPending = true;
         session.StartPopulating();
         MigrationLog.ReceiveMemory(_logger, hello.SourceName, session.FreshBytes, session.HugePageBytes);

@@ -18,7 +18,7 @@ namespace MigrateKit.Migration;
 /// destination's memory is; the VM starts only on <see cref="Start"/> (the source's Commit), and
 /// is released, never started, on <see cref="Discard"/>.
 /// </summary>
-internal sealed class ReceiverSession
+internal sealed partial class ReceiverSession
 {
     private readonly GuestMemoryRegion[] _regions;
     private readonly RegionDigestAccumulator[] _digests;
@@ -102,21 +102,6 @@ internal sealed class ReceiverSession
 
     internal ulong ZeroPages { get; private set; }
 
-    /// <summary>The connection that carries the session now, if any.</summary>
-    internal ReceiverConnection? Owner { get; private set; }
-
-    /// <summary>The source confirmed it got the Ack (it hung up cleanly), or asked about the session since.</summary>
-    internal bool AckConfirmed { get; set; }
-
-    /// <summary>The address of the connection that carried the session last.</summary>
-    internal string? LastAddress { get; set; }
-
-    /// <summary>How often the source reconnected and continued.</summary>
-    internal int Reconnections { get; private set; }
-
-    /// <summary>Bytes read on the connections closed so far (the open one counts its own).</summary>
-    internal long EarlierBytes { get; set; }
-
     /// <summary>The session's counters and gauges.</summary>
     internal ReceiverTelemetry Telemetry { get; } = new();
 
@@ -126,48 +111,6 @@ internal sealed class ReceiverSession
     /// <summary>From Complete to the VM running, once it runs.</summary>
     internal TimeSpan? ResumeDuration { get; private set; }
 
-    /// <summary>Makes <paramref name="connection"/> the one that carries the session.</summary>
-    internal void Attach(ReceiverConnection connection)
-    {
-        lock (_owner)
-        {
-            if (_attachedBefore)
-            {
-                Reconnections++;
-            }
-
-            _attachedBefore = true;
-            Owner = connection;
-            _released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-    }
-
-    /// <summary>The connection has stopped touching the session.</summary>
-    internal void Detach(ReceiverConnection connection)
-    {
-        lock (_owner)
-        {
-            if (Owner == connection)
-            {
-                Owner = null;
-                _released.TrySetResult();
-                if (_releaseOnDetach)
-                {
-                    Target.Dispose();
-                }
-            }
-        }
-    }
-
-    /// <summary>Completes once the connection that carried the session has let go of it.</summary>
-    internal Task WaitReleasedAsync()
-    {
-        lock (_owner)
-        {
-            return Owner is null ? Task.CompletedTask : _released.Task;
-        }
-    }
-
     /// <summary>Checks <paramref name="hello"/> against the limits, then builds its VM.</summary>
     /// <exception cref="MigrationLimitException">The Hello is beyond the limits.</exception>
     internal static ReceiverSession Open(MigrationHello hello, MigrationReceiverOptions options, Func<MigrationHello, IMigrationTarget> createTarget)
@@ -175,6 +118,16 @@ internal sealed class ReceiverSession
         // Before the target is built or any per-page state allocated: the peer's Hello is a claim.
         options.Check(hello);
         return new ReceiverSession(hello, createTarget(hello), options.HugePages);
+    }
+
+    /// <summary>The target's resume-cost estimate, for the HelloAck.</summary>
+    /// <exception cref="InvalidOperationException">The target's estimate is negative or over a day.</exception>
+    internal TimeSpan EstimateResumeCost()
+    {
+        TimeSpan cost = Target.EstimateResumeCost();
+        return cost >= TimeSpan.Zero && cost <= MigrationProtocol.MaxDuration
+            ? cost
+            : throw new InvalidOperationException($"The destination VM's EstimateResumeCost returned {cost}: a resume cost is between zero and {MigrationProtocol.MaxDuration.TotalHours:0} hours.");
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

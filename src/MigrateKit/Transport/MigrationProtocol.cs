@@ -34,6 +34,12 @@ public static class MigrationProtocol
     /// <summary>Upper bound for regions announced in one Hello.</summary>
     internal const int MaxRegions = 1024;
 
+    /// <summary>
+    /// Upper bound for durations carried in frames (resume cost, prepare and resume times): no
+    /// migration step takes a day, and a larger value would overflow the forecast's sums.
+    /// </summary>
+    internal static readonly TimeSpan MaxDuration = TimeSpan.FromDays(1);
+
     /// <summary>The version two peers speak: the newer of the two that both accept.</summary>
     internal static ushort Negotiate(ushort peerVersion) => peerVersion < Version ? peerVersion : Version;
 }

@@ -480,6 +480,10 @@ public sealed partial class PageStreamReader
         }
     }
 
-    private static TimeSpan Duration(string frame, string field, long ticks) =>
-        ticks >= 0 ? TimeSpan.FromTicks(ticks) : throw new MigrationProtocolException(frame, field, $"A duration cannot be negative ({ticks} ticks).");
+    private static TimeSpan Duration(string frame, string field, long ticks) => ticks switch
+    {
+        < 0 => throw new MigrationProtocolException(frame, field, $"A duration cannot be negative ({ticks} ticks)."),
+        _ when ticks > MigrationProtocol.MaxDuration.Ticks => throw new MigrationProtocolException(frame, field, $"A duration of {ticks} ticks is over the protocol's bound of {MigrationProtocol.MaxDuration.TotalHours:0} hours."),
+        _ => TimeSpan.FromTicks(ticks),
+    };
 }

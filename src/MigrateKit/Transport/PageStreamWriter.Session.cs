@@ -14,10 +14,12 @@ public sealed partial class PageStreamWriter
     internal const int SessionFrameSize = 32;
 
     /// <summary>Appends a <see cref="FrameType.Ready"/> frame: the destination waits, paused, for Commit.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The prepare duration is negative or over a day.</exception>
     public void AppendReady(DestinationReady ready)
     {
+        long ticks = DurationTicks(ready.PrepareDuration, nameof(ready));
         Span<byte> s = Begin(FrameType.Ready, 8);
-        BinaryPrimitives.WriteInt64LittleEndian(s, ready.PrepareDuration.Ticks);
+        BinaryPrimitives.WriteInt64LittleEndian(s, ticks);
         Commit(8);
     }
 
@@ -113,4 +115,10 @@ public sealed partial class PageStreamWriter
 
         return message;
     }
+
+    // A reader refuses these (PageStreamReader.Duration); refusing them here names the writer's caller.
+    private static long DurationTicks(TimeSpan duration, string name) =>
+        duration >= TimeSpan.Zero && duration <= MigrationProtocol.MaxDuration
+            ? duration.Ticks
+            : throw new ArgumentOutOfRangeException(name, duration, $"A duration on the wire is between zero and {MigrationProtocol.MaxDuration.TotalHours:0} hours.");
 }

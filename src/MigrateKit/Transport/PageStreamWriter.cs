@@ -135,12 +135,14 @@ public sealed partial class PageStreamWriter : IDisposable
     }
 
     /// <summary>Appends a <see cref="FrameType.HelloAck"/> frame.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The resume-cost estimate is negative or over a day.</exception>
     public void AppendHelloAck(HelloAck ack)
     {
+        long ticks = DurationTicks(ack.ResumeCostEstimate, nameof(ack));
         Span<byte> s = Begin(FrameType.HelloAck, 16);
         BinaryPrimitives.WriteUInt16LittleEndian(s, ack.Version);
         s.Slice(2, 6).Clear();
-        BinaryPrimitives.WriteInt64LittleEndian(s[8..], ack.ResumeCostEstimate.Ticks);
+        BinaryPrimitives.WriteInt64LittleEndian(s[8..], ticks);
         Commit(16);
     }
 
@@ -324,10 +326,12 @@ public sealed partial class PageStreamWriter : IDisposable
     }
 
     /// <summary>Appends an <see cref="FrameType.Ack"/> frame.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The resume duration is negative or over a day.</exception>
     public void AppendAck(CompletionAck ack)
     {
+        long ticks = DurationTicks(ack.ResumeDuration, nameof(ack));
         Span<byte> s = Begin(FrameType.Ack, 8);
-        BinaryPrimitives.WriteInt64LittleEndian(s, ack.ResumeDuration.Ticks);
+        BinaryPrimitives.WriteInt64LittleEndian(s, ticks);
         Commit(8);
     }
 

@@ -161,6 +161,25 @@ public sealed class MigrationReceiverTests
     }
 
     [TestMethod]
+    [DataRow(-1L)]
+    [DataRow(long.MaxValue)]
+    public async Task ATargetWhoseResumeCostIsOutOfRange_FailsTheReceive_NamingIt(long ticks)
+    {
+        // The estimate reaches the source's forecast; TimeSpan.MaxValue there overflowed it in mid-harvest.
+        MigrationHello hello = MigrationReceiverOptionsTests.Hello(1, 1, 1UL << 20);
+        TestTarget? built = null;
+        var receiver = new MigrationReceiver(h => built = new TestTarget(h) { ResumeCost = TimeSpan.FromTicks(ticks) });
+        (ReceiveResult result, RecordingHandler reply) = await ReceiveHelloAsync(receiver, hello);
+
+        Assert.AreEqual(MigrationStatus.Failed, result.Status);
+        StringAssert.StartsWith(result.Reason, $"The destination VM's EstimateResumeCost returned {TimeSpan.FromTicks(ticks)}: a resume cost is between zero and 24 hours.");
+        Assert.IsFalse(reply.Frames.OfType<HelloAckFrame>().Any(), string.Join(", ", reply.Frames));
+        Assert.AreEqual(result.Reason, Assert.IsInstanceOfType<ErrorFrame>(reply.Frames[^1]).Error.Message);
+        Assert.IsNotNull(built);
+        Assert.IsTrue(built.Disposed, "the target is released");
+    }
+
+    [TestMethod]
     [DataRow("HelloAck", "HelloAck", "A source does not send HelloAck frames.")]
     [DataRow("RoundAck", "RoundAck", "A source does not send RoundAck frames.")]
     [DataRow("Ack", "Ack", "A source does not send Ack frames.")]

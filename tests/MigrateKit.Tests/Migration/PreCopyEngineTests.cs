@@ -71,6 +71,22 @@ public sealed class PreCopyEngineTests
     }
 
     [TestMethod]
+    public async Task ADestinationWhoseResumeCostOverflowsTheForecast_FailsTheHandshake_AndTheSourceRuns()
+    {
+        // It failed in mid-harvest with "TimeSpan overflowed because the duration is too long".
+        await using var h = new EngineHarness(EngineHarness.Converging);
+        h.ConfigureTarget = t => t.ResumeCost = TimeSpan.MaxValue;
+        (MigrationReport report, ReceiveResult received) = await h.RunAsync(EngineHarness.Options());
+
+        Assert.AreEqual(MigrationStatus.Failed, report.Status);
+        Assert.AreEqual(MigrationPhase.Handshake, report.FailedPhase);
+        StringAssert.Contains(report.Reason, "EstimateResumeCost returned");
+        Assert.AreEqual(MigrationStatus.Failed, received.Status);
+        Assert.IsFalse(h.Paused, "the source runs");
+        Assert.IsTrue(h.Target!.Disposed);
+    }
+
+    [TestMethod]
     public async Task AReadOnlyFinalHarvest_IsTimedAfterTheStart_AndPricesTheSwitchoversHarvest()
     {
         await using var h = new EngineHarness(EngineHarness.Converging);

@@ -293,6 +293,34 @@ public sealed class FrameRejectionTests
     }
 
     [TestMethod]
+    [DataRow(864_000_000_001L)]
+    [DataRow(long.MaxValue)]
+    public async Task DurationsOverADay_AreRejected(long ticks)
+    {
+        // A destination's answers feed the forecast's sums; a duration beyond any migration's would overflow them.
+        byte[] ack = new byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(ack, ticks);
+        await ExpectAsync("Ack", "resumeDuration", ValidHello, Frame(FrameType.Ack, ack));
+        byte[] helloAck = new byte[16];
+        helloAck[0] = (byte)MigrationProtocol.Version;
+        BinaryPrimitives.WriteInt64LittleEndian(helloAck.AsSpan(8), ticks);
+        await ExpectAsync("HelloAck", "resumeCostEstimate", Frame(FrameType.HelloAck, helloAck));
+    }
+
+    [TestMethod]
+    public async Task ADurationOfADay_IsAccepted()
+    {
+        byte[] ack = new byte[16];
+        ack[0] = (byte)MigrationProtocol.Version;
+        BinaryPrimitives.WriteInt64LittleEndian(ack.AsSpan(8), TimeSpan.FromDays(1).Ticks);
+        Pipe pipe = UnboundedPipe();
+        await pipe.Writer.WriteAsync(Frame(FrameType.HelloAck, ack));
+        await pipe.Writer.CompleteAsync();
+        var frames = await ReadAllAsync(pipe.Reader);
+        Assert.AreEqual(new HelloAckFrame(new HelloAck(MigrationProtocol.Version, TimeSpan.FromDays(1))), frames[0]);
+    }
+
+    [TestMethod]
     public async Task DigestsWithWrongCount_AreRejected()
     {
         byte[] payload = new byte[8 + 16];

@@ -51,6 +51,24 @@ public sealed class PageStreamWriterTests
     }
 
     [TestMethod]
+    [DataRow(-1L)]
+    [DataRow(864_000_000_001L)]
+    [DataRow(long.MaxValue)]
+    public void DurationsAReaderWouldRefuse_AreNotWritten(long ticks)
+    {
+        TimeSpan duration = TimeSpan.FromTicks(ticks);
+        using var writer = new PageStreamWriter(UnboundedPipe().Writer);
+
+        Assert.AreEqual("ack", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, duration))).ParamName);
+        Assert.AreEqual("ack", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => writer.AppendAck(new CompletionAck(duration))).ParamName);
+        Assert.AreEqual("ready", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => writer.AppendReady(new DestinationReady(duration))).ParamName);
+        Assert.AreEqual(0, writer.BytesWritten);
+
+        writer.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.FromDays(1)));
+        Assert.AreEqual(MigrationProtocol.FrameHeaderSize + 16, writer.BytesWritten);
+    }
+
+    [TestMethod]
     public void AppendPages_RespectsMaxPagesPerFrameOption()
     {
         using GuestMemoryLayout memory = RandomMemory(16, seed: 3);

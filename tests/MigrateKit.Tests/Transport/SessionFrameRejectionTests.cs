@@ -114,10 +114,12 @@ public sealed class SessionFrameRejectionTests
     }
 
     [TestMethod]
-    public async Task ReadyWithANegativeDuration_IsRejected()
+    [DataRow(-1L)]
+    [DataRow(long.MaxValue)]
+    public async Task ReadyWithADurationOutOfRange_IsRejected(long ticks)
     {
         byte[] payload = new byte[8];
-        BinaryPrimitives.WriteInt64LittleEndian(payload, -1);
+        BinaryPrimitives.WriteInt64LittleEndian(payload, ticks);
         await ExpectAsync("Ready", "prepareDuration", ValidHello, Frame(FrameType.Ready, payload));
     }
 
