@@ -34,9 +34,19 @@ internal sealed class TlsCommands
     /// The TLS options for <paramref name="address"/>, or null for plain text when that is allowed:
     /// a Unix socket, or TCP with an explicit <c>--insecure</c> (listening: on a loopback address only).
     /// </summary>
-    /// <exception cref="FormatException">A usage error, naming the option and the fix.</exception>
+    /// <exception cref="FormatException">A usage error (the address's shape included), naming the option and the fix.</exception>
     internal MigrationTlsOptions? Read(ParseResult parse, string address, bool listening)
     {
+        try
+        {
+            // The address's shape first: "udp:…" is no more TCP than unix: is.
+            _ = MigrationConnector.NormalizeAddress(address);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new FormatException($"{(listening ? "--listen" : "--to")}: {CliInput.WithoutParameterName(ex)}", ex);
+        }
+
         string? certificate = parse.GetValue(Certificate);
         string? key = parse.GetValue(Key);
         string? authority = parse.GetValue(Authority);

@@ -109,6 +109,16 @@ public static class MigrationConnector
         }
     }
 
+    /// <summary>
+    /// Checks an address the way <see cref="ConnectAsync(string, PageStreamOptions?, CancellationToken)"/>
+    /// and <see cref="MigrationListener.Listen(string, PageStreamOptions?)"/> read it, without
+    /// connecting or resolving anything, and returns its canonical form (<c>tcp:HOST:PORT</c>,
+    /// <c>tcp:[IPv6]:PORT</c> or <c>unix:PATH</c>): for configuration checked before a migration starts.
+    /// </summary>
+    /// <param name="address"><c>tcp:HOST:PORT</c>, <c>HOST:PORT</c> or <c>unix:PATH</c>.</param>
+    /// <exception cref="ArgumentException">The address is malformed, with the reason.</exception>
+    public static string NormalizeAddress(string address) => MigrationAddress.Parse(address).ToString();
+
     /// <summary>Creates two connected in-memory endpoints (for tests and same-process migrations).</summary>
     public static (IMigrationConnection Source, IMigrationConnection Destination) CreateInMemoryPair(PageStreamOptions? options = null)
     {
@@ -362,6 +372,16 @@ internal sealed class MigrationAddress
         if (host.StartsWith('[') && host.EndsWith(']'))
         {
             host = host[1..^1];
+        }
+        else if (host.Contains(':') && !IPAddress.TryParse(host, out _))
+        {
+            // "udp:HOST:PORT", "http://HOST:PORT": a scheme this library does not speak, not a host name.
+            throw new ArgumentException($"'{address}' has an unknown scheme '{rest[..rest.IndexOf(':')]}:' (use tcp:HOST:PORT, HOST:PORT or unix:PATH).", paramName);
+        }
+
+        if (host.Length == 0)
+        {
+            throw new ArgumentException($"'{address}' has no host (use tcp:HOST:PORT, HOST:PORT or unix:PATH).", paramName);
         }
 
         if (!int.TryParse(rest.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) || port > 65535)

@@ -166,10 +166,36 @@ public sealed partial class MigrationConnectionTests
     [DataRow("unix:")]
     [DataRow("")]
     [DataRow("   ")]
+    [DataRow("udp:127.0.0.1:7000")]
+    [DataRow("tcp:[]:80")]
     public async Task MalformedAddresses_ThrowArgumentException(string address)
     {
         await Assert.ThrowsExactlyAsync<ArgumentException>(() => MigrationConnector.ConnectAsync(address));
         Assert.ThrowsExactly<ArgumentException>(() => MigrationListener.Listen(address));
+        Assert.ThrowsExactly<ArgumentException>(() => MigrationConnector.NormalizeAddress(address));
+    }
+
+    [TestMethod]
+    [DataRow("udp:127.0.0.1:7000", "'udp:127.0.0.1:7000' has an unknown scheme 'udp:'")]
+    [DataRow("tcp:udp:10.0.0.2:7000", "'tcp:udp:10.0.0.2:7000' has an unknown scheme 'udp:'")]
+    [DataRow("http://h:80", "'http://h:80' has an unknown scheme 'http:'")]
+    [DataRow("tcp:[]:80", "'tcp:[]:80' has no host")]
+    public void AnotherScheme_IsNamed_NotResolvedAsAHostName(string address, string message)
+    {
+        // It was taken for the host name "udp:127.0.0.1", which no resolver knows.
+        StringAssert.StartsWith(Assert.ThrowsExactly<ArgumentException>(() => MigrationListener.Listen(address)).Message, message);
+    }
+
+    [TestMethod]
+    [DataRow("tcp:127.0.0.1:7000", "tcp:127.0.0.1:7000")]
+    [DataRow("127.0.0.1:7000", "tcp:127.0.0.1:7000")]
+    [DataRow("[::1]:7000", "tcp:[::1]:7000")]
+    [DataRow("::1:7000", "tcp:[::1]:7000")]
+    [DataRow("tcp:host2.example:7000", "tcp:host2.example:7000")]
+    [DataRow("unix:/run/mk.sock", "unix:/run/mk.sock")]
+    public void NormalizeAddress_GivesTheCanonicalForm(string address, string canonical)
+    {
+        Assert.AreEqual(canonical, MigrationConnector.NormalizeAddress(address));
     }
 
     [TestMethod]
