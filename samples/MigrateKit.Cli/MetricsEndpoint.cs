@@ -2,7 +2,9 @@ using System;
 using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics.Metrics;
+using System.IO;
 using System.Net;
+using System.Net.Sockets;
 using Prometheus;
 
 namespace MigrateKit.Cli;
@@ -89,24 +91,47 @@ internal sealed class MetricsEndpoint : IDisposable
         _listener.SetMeasurementEventCallback<int>((i, v, _, _) => Record(i, v));
         _listener.SetMeasurementEventCallback<double>((i, v, _, _) => Record(i, v));
         _listener.Start();
-        _server = new MetricServer(endpoint.Address.ToString(), endpoint.Port, "metrics/", registry);
-        _server.Start();
+        _server = new MetricServer(Host(endpoint), endpoint.Port, "metrics/", registry);
+        try
+        {
+            _server.Start();
+        }
+        catch
+        {
+            _listener.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The <c>--metrics-listen</c> option.</summary>
     internal static Option<string?> Option() => new("--metrics-listen")
     {
-        Description = "Serve the MigrateKit meter for Prometheus at http://HOST:PORT/metrics while this runs, e.g. 127.0.0.1:9464. The default serves nothing.",
+        Description = "Serve the MigrateKit meter for Prometheus at http://HOST:PORT/metrics while this runs, e.g. 127.0.0.1:9464 (scraped at that address), or 0.0.0.0:9464 for every IPv4 address. The default serves nothing.",
         HelpName = "HOST:PORT",
     };
 
     /// <summary>Reads <c>--metrics-listen</c>: null when not given.</summary>
     /// <exception cref="FormatException"><paramref name="listen"/> is not an IP address and port.</exception>
-    internal static IPEndPoint? Parse(string? listen) => listen is null ? null
-        : IPEndPoint.TryParse(listen, out IPEndPoint? endpoint) && endpoint.Port != 0 ? endpoint
-        : throw new FormatException($"--metrics-listen '{listen}': use an IP address and a port, e.g. 127.0.0.1:9464.");
+    internal static IPEndPoint? Parse(string? listen)
+    {
+        if (listen is null)
+        {
+            return null;
+        }
+
+        if (!IPEndPoint.TryParse(listen, out IPEndPoint? endpoint) || endpoint.Port == 0)
+        {
+            throw new FormatException($"--metrics-listen '{listen}': use an IP address and a port, e.g. 127.0.0.1:9464.");
+        }
+
+        // .NET's HttpListener, under prometheus-net's server, listens on IPv4 only: it cannot parse
+        // an IPv6 host in its prefix, and takes all addresses as "*" (it refuses 0.0.0.0 by name).
+        return endpoint.AddressFamily == AddressFamily.InterNetwork ? endpoint
+            : throw new FormatException($"--metrics-listen '{listen}': the metrics server listens on IPv4 only, on one address (e.g. 127.0.0.1:{endpoint.Port}) or on all of them (0.0.0.0:{endpoint.Port}).");
+    }
 
     /// <summary>Starts the endpoint when <paramref name="endpoint"/> is given, or returns null.</summary>
+    /// <exception cref="IOException">The server cannot listen there (the port is taken, the address is not this host's).</exception>
     internal static MetricsEndpoint? StartIf(IPEndPoint? endpoint)
     {
         if (endpoint is null)
@@ -114,10 +139,22 @@ internal sealed class MetricsEndpoint : IDisposable
             return null;
         }
 
-        var started = new MetricsEndpoint(endpoint);
-        Console.Error.WriteLine($"metrics on http://{endpoint}/metrics");
+        MetricsEndpoint started;
+        try
+        {
+            started = new MetricsEndpoint(endpoint);
+        }
+        catch (HttpListenerException ex)
+        {
+            throw new IOException($"--metrics-listen {endpoint}: cannot serve metrics there ({ex.Message}).", ex);
+        }
+
+        Console.Error.WriteLine(Host(endpoint) == "*" ? $"metrics on http://HOST:{endpoint.Port}/metrics, on every IPv4 address of this host" : $"metrics on http://{endpoint}/metrics");
         return started;
     }
+
+    // "*" listens on every address and answers whatever host name a scraper used.
+    private static string Host(IPEndPoint endpoint) => endpoint.Address.Equals(IPAddress.Any) ? "*" : endpoint.Address.ToString();
 
     public void Dispose()
     {

@@ -104,6 +104,71 @@ public sealed class CliMetricsEndpointTests
         StringAssert.Contains(stderr, "--metrics-listen 'localhost': use an IP address and a port");
     }
 
+    [TestMethod]
+    public void MetricsListen_OnAnIPv6Address_IsAUsageError_NotACrash()
+    {
+        // HttpListener cannot parse an IPv6 host in its prefix: this was "unexpected error" with a stack trace.
+        (int exit, string stdout, string stderr) = CliProcess.Run(["bench", "soak", "--count", "1", "--metrics-listen", "[::1]:9464"]);
+        Assert.AreEqual(2, exit, stderr);
+        Assert.AreEqual("", stdout);
+        StringAssert.Contains(stderr, "--metrics-listen '[::1]:9464': the metrics server listens on IPv4 only, on one address (e.g. 127.0.0.1:9464) or on all of them (0.0.0.0:9464).");
+    }
+
+    [TestMethod]
+    public void MetricsListen_OnAPortTaken_FailsNamingIt_BeforeAnythingRuns()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        string dir = Directory.CreateTempSubdirectory("mk-cli-metrics-taken-").FullName;
+        try
+        {
+            string socket = Path.Combine(dir, "receive.sock");
+            (int exit, _, string stderr) = CliProcess.Run(["receive", "--listen", "unix:" + socket, "--vm", "hostvm", "--metrics-listen", $"127.0.0.1:{port}"]);
+            Assert.AreEqual(4, exit, stderr);
+            StringAssert.StartsWith(stderr, $"migratekit receive: --metrics-listen 127.0.0.1:{port}: cannot serve metrics there (");
+            Assert.IsFalse(stderr.Contains("   at ", StringComparison.Ordinal), stderr);
+            Assert.IsFalse(File.Exists(socket), "nothing listened");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task MetricsListen_OnEveryAddress_IsScrapedAtLoopback()
+    {
+        // HttpListener refuses 0.0.0.0 by name ("The request is not supported"); it means every IPv4 address.
+        string dir = Directory.CreateTempSubdirectory("mk-cli-metrics-any-").FullName;
+        string socket = Path.Combine(dir, "receive.sock");
+        int port = FreePort();
+        using Process receive = CliProcess.Start(["receive", "--listen", "unix:" + socket, "--vm", "hostvm", "--verbose", "--metrics-listen", $"0.0.0.0:{port}"]);
+        Task<string> stderr = receive.StandardError.ReadToEndAsync();
+        try
+        {
+            var waited = Stopwatch.StartNew();
+            while (!File.Exists(socket))
+            {
+                Assert.IsFalse(receive.HasExited, $"receive exited: {await stderr}");
+                Assert.IsLessThan(TimeSpan.FromMinutes(1), waited.Elapsed, "receive did not listen");
+                await Task.Delay(50);
+            }
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            string text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
+            StringAssert.Contains(text, "# TYPE migratekit_migrations_received_total counter");
+        }
+        finally
+        {
+            receive.Kill(entireProcessTree: true);
+            await receive.WaitForExitAsync();
+            Directory.Delete(dir, recursive: true);
+        }
+
+        StringAssert.Contains(await stderr, $"metrics on http://HOST:{port}/metrics, on every IPv4 address of this host");
+    }
+
     /// <summary>
     /// Scrapes <c>http://127.0.0.1:<paramref name="port"/>/metrics</c> every 200 ms until a scrape
     /// shows a finished migration (a downtime), <paramref name="running"/> exits or three minutes
