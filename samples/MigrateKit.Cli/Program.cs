@@ -377,8 +377,8 @@ internal static class Program
                 MigrationReceiver receiver = MigrationRunner.Receiver(vmKind, accepted, verboseLogs);
                 receiver.PeerRefused += (_, refused) =>
                 {
-                    // A peer that fails the handshake (no or a wrong certificate, not TLS at all) is refused, not served.
-                    Console.Error.WriteLine($"refused a peer: {refused.Error.Message}");
+                    // A peer that fails the handshake (no or a wrong certificate, not TLS at all), or that sends no Hello or junk while others are connected, is refused, not served.
+                    Console.Error.WriteLine($"refused a peer{(refused.Address is { } from ? $" ({from})" : "")}: {refused.Error.Message}");
                     Console.Error.WriteLine($"still listening on {listener.LocalAddress}");
                 };
 

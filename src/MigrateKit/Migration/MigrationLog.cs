@@ -63,8 +63,8 @@ internal static partial class MigrationLog
     [LoggerMessage(19, LogLevel.Warning, "Stopping the tracker of {Source} after the migration ended without completing failed")]
     internal static partial void TrackerStopFailed(ILogger logger, Exception exception, string source);
 
-    [LoggerMessage(20, LogLevel.Information, "Receiving {Source}: {MemoryBytes} bytes in {Regions} regions, {Vcpus} vCPUs, protocol v{Version}")]
-    internal static partial void ReceiveStarting(ILogger logger, string source, ulong memoryBytes, int regions, int vcpus, int version);
+    [LoggerMessage(20, LogLevel.Information, "Receiving {Source} (session {Session:N}): {MemoryBytes} bytes in {Regions} regions, {Vcpus} vCPUs, protocol v{Version}")]
+    internal static partial void ReceiveStarting(ILogger logger, string source, Guid session, ulong memoryBytes, int regions, int vcpus, int version);
 
     [LoggerMessage(32, LogLevel.Information, "Memory for {Source}: {FreshBytes} bytes fresh, {HugePageBytes} of them advised to use huge pages")]
     internal static partial void ReceiveMemory(ILogger logger, string source, ulong freshBytes, ulong hugePageBytes);

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.IO;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
@@ -170,7 +171,10 @@ public sealed class MigrationReceiver
         StreamRehearsal.Run(scratch.Regions[0], []);
     }
 
-    /// <summary>Raised when a listening receiver refuses a peer that failed the TLS handshake; it goes on listening.</summary>
+    /// <summary>
+    /// Raised when a listening receiver refuses a peer that failed the TLS handshake, or drops one that
+    /// carried no migration (no Hello in time, not the protocol) without ending the receive; it goes on listening.
+    /// </summary>
     public event EventHandler<PeerRefusedEventArgs>? PeerRefused;
 
     /// <summary>
@@ -272,10 +276,16 @@ public sealed class MigrationReceiver
                     await finished.Connection.DisposeAsync().ConfigureAwait(false);
                     (ConnectionEnd end, ReceiveResult? result) = await ended.ConfigureAwait(false);
                     // A connection that carried no session (junk, a refused Hello) ends the receive only when no
-                    // migration is under way; one whose session a newer migration replaced never does; and
-                    // once a VM started here, nothing but its own outcome does.
+                    // migration is under way and no other connection is open (a source that has not sent its
+                    // Hello yet would be cut with it); one whose session a newer migration replaced never does;
+                    // and once a VM started here, nothing but its own outcome does.
+                    bool sessionless = finished.Run.Session is null;
                     bool ours = unconfirmed is null && (result?.SessionId is { } id ? id == _sessions.Latest?.Id : _sessions.Current is null);
-                    if (end == ConnectionEnd.Ended && result is not null && ours)
+                    if (sessionless && result is { Status: not MigrationStatus.Completed } && (end != ConnectionEnd.Ended || !ours || running.Count > 0))
+                    {
+                        PeerRefused?.Invoke(this, new PeerRefusedEventArgs(result.Error ?? new IOException(result.Reason)) { Address = result.SourceAddress });
+                    }
+                    else if (end == ConnectionEnd.Ended && result is not null && ours)
                     {
                         if (result.Status == MigrationStatus.Completed && finished.Run.Session is { AckConfirmed: false } started && _options.ReconnectTimeout > TimeSpan.Zero)
                         {
@@ -439,10 +449,16 @@ public sealed class MigrationReceiver
     }
 }
 
-/// <summary>A peer a listening <see cref="MigrationReceiver"/> refused.</summary>
-/// <param name="error">Why: the TLS handshake failed or the peer's certificate was refused.</param>
+/// <summary>A peer a listening <see cref="MigrationReceiver"/> refused, or dropped without ending its receive.</summary>
+/// <param name="error">
+/// Why: the TLS handshake failed or the peer's certificate was refused; it sent no Hello in time,
+/// or something other than the protocol; or its Hello was refused while another connection was open.
+/// </param>
 public sealed class PeerRefusedEventArgs(Exception error) : EventArgs
 {
     /// <summary>Why the peer was refused.</summary>
     public Exception Error { get; } = error;
+
+    /// <summary>The peer's address, where the connection got as far as having one (not at a failed TLS handshake).</summary>
+    public string? Address { get; init; }
 }

@@ -236,7 +236,17 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
 
         if (_session is null && _sessions is not null)
         {
-            return (ConnectionEnd.Answered, null);
+            if (cause is not TimeoutException)
+            {
+                // A peer that left before its first frame (a port probe, a health check).
+                return (ConnectionEnd.Answered, null);
+            }
+
+            // Connected and silent: it learns why it is dropped (PROTOCOL.md §4), and the listening
+            // receive reports it as a refused peer without ending.
+            await TellSourceAsync(MigrationErrorCode.DestinationFailure, cause.Message).ConfigureAwait(false);
+            await HangUpAsync().ConfigureAwait(false);
+            return (ConnectionEnd.Answered, Result(MigrationStatus.Failed, cause.Message, cause));
         }
 
         // Read once: a query on another connection may discard the session meanwhile, and a session
@@ -335,7 +345,7 @@ internal sealed partial class ReceiverConnection : IPageStreamHandler
         }
 
         ulong memoryBytes = MigrationReceiverOptions.TotalMemory(hello);
-        MigrationLog.ReceiveStarting(_logger, hello.SourceName, memoryBytes, hello.Regions.Count, hello.VcpuCount, hello.Version);
+        MigrationLog.ReceiveStarting(_logger, hello.SourceName, hello.SessionId, memoryBytes, hello.Regions.Count, hello.VcpuCount, hello.Version);
         if (Activity.Current is { } activity)
         {
             activity.SetTag(MigrateKitTelemetry.Tags.VmName, hello.SourceName);

@@ -147,14 +147,15 @@ internal sealed class ReceiverSessions
         }
 
         // A session whose source still streams to it is that source's: a new Hello never takes it over.
+        // The refusal goes to the peer, so it never names the session id: that id alone lets a Query abort or commit.
         return _current is { Owner: not null, State: DestinationSessionState.Receiving or DestinationSessionState.Ready } live
-            ? $"A migration (session {live.Id:N}, {live.Hello.SourceName}) is under way here on a live connection, and this destination takes one migration at a time. " +
-                $"If its source is gone, release that session with a Query that aborts it (migratekit recover --to ADDRESS --session {live.Id:N} --abort), or wait until its connection goes idle."
+            ? $"A migration ({live.Hello.SourceName}) is under way here on a live connection, and this destination takes one migration at a time. " +
+                "If its source is gone, release that session with a Query that aborts it (migratekit recover --to ADDRESS --session ID --abort, with the session id of its source's report or of this destination's log), or wait until its connection goes idle."
             : null;
     }
 
     private static string Refusal(ReceiverSession started) =>
-        $"This destination has started the VM of session {started.Id:N} ({started.Hello.SourceName}) and takes no other migration until its receive has handed that VM over.";
+        $"This destination has started the VM of another migration ({started.Hello.SourceName}) and takes no other until its receive has handed that VM over.";
 
     /// <summary>The session a Resume names, if it is the one under way and can continue; otherwise null and why.</summary>
     internal ReceiverSession? Find(Guid id, out string why)

@@ -288,8 +288,11 @@ public sealed class MigrationReceiverListenerTests
             await second.SendAsync(w => w.AppendHello(other.Hello));
             ErrorFrame refused = await second.ExpectAsync<ErrorFrame>();
             Assert.AreEqual(MigrationErrorCode.DestinationFailure, refused.Error.Code);
-            Assert.Contains($"A migration (session {vm.SessionId:N}, {vm.Hello.SourceName}) is under way here on a live connection", refused.Error.Message);
-            Assert.Contains($"migratekit recover --to ADDRESS --session {vm.SessionId:N} --abort", refused.Error.Message);
+            Assert.Contains($"A migration ({vm.Hello.SourceName}) is under way here on a live connection", refused.Error.Message);
+            Assert.Contains("migratekit recover --to ADDRESS --session ID --abort, with the session id of its source's report or of this destination's log", refused.Error.Message);
+
+            // The id alone lets a Query abort the migration under way: a peer that was refused never learns it.
+            Assert.DoesNotContain(vm.SessionId.ToString("N"), refused.Error.Message);
         }
 
         await first.RoundAsync(8, ScriptedSource.Pages, 1);
@@ -303,6 +306,77 @@ public sealed class MigrationReceiverListenerTests
         Assert.AreEqual(vm.SessionId, result.SessionId);
         Assert.AreEqual(1, listening.Targets.Count, "the refused migration built nothing");
         Assert.IsTrue(listening.Targets[0].Started);
+    }
+
+    [TestMethod]
+    public async Task JunkThatEndsWhileASourceHasNotSpokenYet_DoesNotCutThatSource()
+    {
+        // Junk ended the receive whenever no migration was under way, and the receive's end closed every
+        // other connection with it: a source connected at that moment lost its Hello.
+        var targets = new BuiltTargets();
+        var receiver = new MigrationReceiver(targets.Create);
+        var refusedPeers = new List<PeerRefusedEventArgs>();
+        var refused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        receiver.PeerRefused += (_, e) =>
+        {
+            refusedPeers.Add(e);
+            refused.TrySetResult();
+        };
+        await using Listening listening = Listen(receiver, targets);
+        using var vm = new ScriptedVm();
+        await using ScriptedSource first = await listening.ConnectAsync(vm);
+        await using (ScriptedSource junk = await listening.ConnectAsync(vm))
+        {
+            await junk.SendAsync(w => w.AppendPages(0, vm.Region, [new PageRun(0, 1)]));
+            Assert.IsInstanceOfType<ErrorFrame>((await junk.RestAsync())[^1]);
+        }
+
+        await refused.Task.WaitAsync(EngineHarness.Timeout);
+        Assert.IsFalse(listening.Serving.IsCompleted, "the junk ended the receive");
+        StringAssert.Contains(refusedPeers.Single().Error.Message, "The first frame must be Hello");
+        StringAssert.StartsWith(refusedPeers[0].Address, "unix:");
+
+        await first.ReadyAsync();
+        await first.SendAsync(w => w.AppendCommit());
+        Assert.IsInstanceOfType<AckFrame>(await first.NextAsync());
+        await first.DisposeAsync();
+        ReceiveResult result = await listening.Receiving;
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
+        Assert.IsTrue(vm.SameMemory(targets.Started().Single()));
+    }
+
+    [TestMethod]
+    public async Task APeerThatSendsNoHello_IsToldWhy_AndTheReceiveGoesOn()
+    {
+        // PROTOCOL.md §4: it was closed without a word on a listener.
+        var clock = new FakeTimeProvider();
+        var targets = new BuiltTargets();
+        var receiver = new MigrationReceiver(targets.Create, new MigrationReceiverOptions { HandshakeTimeout = TimeSpan.FromSeconds(30), TimeProvider = clock });
+        var refused = new TaskCompletionSource<PeerRefusedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        receiver.PeerRefused += (_, e) => refused.TrySetResult(e);
+        await using Listening listening = Listen(receiver, targets);
+        using var vm = new ScriptedVm();
+        await using (ScriptedSource silent = await listening.ConnectAsync(vm))
+        {
+            Task<List<ReceivedFrame>> replies = silent.RestAsync();
+            while (!replies.IsCompleted)
+            {
+                clock.Advance(TimeSpan.FromSeconds(1));
+                await Task.WhenAny(replies, Task.Delay(10));
+            }
+
+            ErrorFrame error = Assert.IsInstanceOfType<ErrorFrame>((await replies).Single());
+            Assert.AreEqual("No Hello arrived within 30 s of the connection.", error.Error.Message);
+        }
+
+        PeerRefusedEventArgs peer = await refused.Task.WaitAsync(EngineHarness.Timeout);
+        Assert.IsInstanceOfType<TimeoutException>(peer.Error);
+        Assert.IsFalse(listening.Serving.IsCompleted, "a silent peer ended the receive");
+
+        await using ScriptedSource source = await AckedAsync(listening, vm);
+        await source.DisposeAsync();
+        ReceiveResult result = await clock.AdvanceUntilDoneAsync(listening.Serving, TimeSpan.FromSeconds(1));
+        Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);
     }
 
     [TestMethod]
@@ -371,7 +445,8 @@ public sealed class MigrationReceiverListenerTests
             await second.SendAsync(w => w.AppendHello(other.Hello));
             ErrorFrame refused = await second.ExpectAsync<ErrorFrame>();
             Assert.AreEqual(MigrationErrorCode.DestinationFailure, refused.Error.Code);
-            Assert.Contains($"has started the VM of session {vm.SessionId:N}", refused.Error.Message);
+            Assert.Contains($"has started the VM of another migration ({vm.Hello.SourceName})", refused.Error.Message);
+            Assert.DoesNotContain(vm.SessionId.ToString("N"), refused.Error.Message);
         }
 
         await using (ScriptedSource junk = await listening.ConnectAsync(other))
@@ -390,7 +465,7 @@ public sealed class MigrationReceiverListenerTests
         Assert.AreEqual(1, listening.Targets.Count, "the refused migration built nothing");
         Logged refusal = log.Entries.Single(e => e.EventId.Name == "ConnectionRefused");
         Assert.AreEqual(LogLevel.Warning, refusal.Level);
-        Assert.Contains($"(DestinationFailure): This destination has started the VM of session {vm.SessionId:N}", refusal.Message);
+        Assert.Contains($"(DestinationFailure): This destination has started the VM of another migration ({vm.Hello.SourceName})", refusal.Message);
     }
 
     [TestMethod]

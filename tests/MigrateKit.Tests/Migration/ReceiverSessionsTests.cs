@@ -158,7 +158,8 @@ public sealed class ReceiverSessionsTests
         string? refused = _sessions.Begin(next);
 
         Assert.IsNotNull(refused);
-        Assert.Contains($"has started the VM of session {started.Id:N}", refused);
+        Assert.Contains($"has started the VM of another migration ({started.Hello.SourceName})", refused);
+        Assert.DoesNotContain(started.Id.ToString("N"), refused, "a refusal goes to the peer: the id alone lets a Query abort or commit");
         Assert.AreEqual(refused, _sessions.RefusesNew());
         Assert.AreSame(started, _sessions.Latest, "the refused migration never became the latest");
         Assert.AreEqual(DestinationSessionState.Receiving, next.State, "the caller releases what it built");
@@ -190,7 +191,8 @@ public sealed class ReceiverSessionsTests
         Assert.IsTrue(waitedForTheStart, "the new Hello did not wait for the start");
 
         Assert.IsNotNull(refused);
-        Assert.Contains($"has started the VM of session {underWay.Id:N}", refused);
+        Assert.Contains($"has started the VM of another migration ({underWay.Hello.SourceName})", refused);
+        Assert.DoesNotContain(underWay.Id.ToString("N"), refused, "a refusal goes to the peer: the id alone lets a Query abort or commit");
         Assert.AreEqual(DestinationSessionState.Started, underWay.State);
         Assert.AreSame(underWay, _sessions.Current);
         Assert.AreSame(underWay, _sessions.Latest);
