@@ -42,7 +42,7 @@ public sealed class HotPathOptimisationTests
         [typeof(SentPageCache), "MakeNewest"], [typeof(SentPageCache), "Home"], [typeof(SentPageCache), "Remove"], [typeof(SentPageCache), "RemoveAt"],
         [typeof(SentPageCache), "get_NextSlotNeverWritten"], [typeof(RegionDigestAccumulator), "Term"],
         [typeof(RegionDigestAccumulator), "SplitMix64"], [typeof(PopulateAhead), "Advance"], [typeof(PageStreamWriter), "AppendZeroPages"], [typeof(PageStreamWriter), "Account"],
-        [typeof(PageStreamReader), "RunHeader"], [typeof(RegionSet), "MarkAllPending"], [typeof(EngineRegion), "WarmHarvested"], [typeof(WriteProtectTracker), "CheckTargets"],
+        [typeof(PageStreamReader), "RunHeader"], [typeof(RegionSet), "MarkAllPending"], [typeof(EngineRegion), "WarmHarvested"], [typeof(HarvestTargets), "Check"],
         [typeof(GuestMemoryRegion), "get_PageCount"], [typeof(ReceiverSession), "CheckLive"], [typeof(SentPageCache), "SlabBytes"], [typeof(PageHash), "Scramble"],
         [typeof(DirtyBitmap), "SetAll"],
     ];

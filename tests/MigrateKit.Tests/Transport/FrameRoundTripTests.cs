@@ -96,14 +96,14 @@ public sealed class FrameRoundTripTests
     {
         byte[] bytes = await WrittenBytesAsync(w =>
         {
-            w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.FromTicks(0x0102030405060708)));
+            w.AppendHelloAck(new HelloAck(MigrationProtocol.Version, TimeSpan.FromTicks(0x12_0304_0506))); // 2.1 h: durations stay within a day
             w.AppendComplete();
         });
 
         byte[] expected =
         [
             16, 0, 0, 0, (byte)FrameType.HelloAck, 0, 0, 0,
-            3, 0, 0, 0, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1,
+            3, 0, 0, 0, 0, 0, 0, 0, 6, 5, 4, 3, 0x12, 0, 0, 0,
             0, 0, 0, 0, (byte)FrameType.Complete, 0, 0, 0,
         ];
         CollectionAssert.AreEqual(expected, bytes);

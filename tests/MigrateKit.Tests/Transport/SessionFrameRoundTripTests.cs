@@ -22,7 +22,7 @@ public sealed class SessionFrameRoundTripTests
     public async Task V2Frames_RoundTripFieldByField()
     {
         var hello = new MigrationHello(MigrationProtocol.Version, [new GuestMemoryRegionSpec(0, 8 * (ulong)Page)], 2, "vm") { SessionId = Session };
-        var ready = new DestinationReady(TimeSpan.FromTicks(0x0102_0304_0506));
+        var ready = new DestinationReady(TimeSpan.FromTicks(0x12_0304_0506));
         var resume = new MigrationResume(MigrationProtocol.Version, Session, 7);
         var query = new SessionQuery(MigrationProtocol.Version, Session, SessionQueryAction.Abort);
         var status = new SessionStatus(DestinationSessionState.Discarded, "released \u2603");
@@ -110,7 +110,7 @@ public sealed class SessionFrameRoundTripTests
     {
         byte[] bytes = await WrittenBytesAsync(w =>
         {
-            w.AppendReady(new DestinationReady(TimeSpan.FromTicks(0x0102030405060708)));
+            w.AppendReady(new DestinationReady(TimeSpan.FromTicks(0x12_0304_0506))); // 2.1 h: durations stay within a day
             w.AppendCommit();
             w.AppendDone();
             w.AppendResume(new MigrationResume(MigrationProtocol.Version, Session, 0x0A0B0C0D));
@@ -122,7 +122,7 @@ public sealed class SessionFrameRoundTripTests
         byte[] sessionHead = [0x4D, 0x4B, 0x4D, 0x47, 3, 0, 0, 0, .. id];
         byte[] expected =
         [
-            8, 0, 0, 0, (byte)FrameType.Ready, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1,
+            8, 0, 0, 0, (byte)FrameType.Ready, 0, 0, 0, 6, 5, 4, 3, 0x12, 0, 0, 0,
             0, 0, 0, 0, (byte)FrameType.Commit, 0, 0, 0,
             0, 0, 0, 0, 18, 0, 0, 0,
             32, 0, 0, 0, (byte)FrameType.Resume, 0, 0, 0, .. sessionHead, 0x0D, 0x0C, 0x0B, 0x0A, 0, 0, 0, 0,
