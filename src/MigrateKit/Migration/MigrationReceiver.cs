@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -46,6 +47,9 @@ public sealed class MigrationReceiver
     /// <summary>Connections a listening receiver serves at once (a reconnection and queries next to the migration's own).</summary>
     private const int MaxConnections = 8;
 
+    /// <summary>TLS handshakes a listening receiver runs at once, each bounded by its timeout: peers that stall theirs cannot fill <see cref="MaxConnections"/>.</summary>
+    private const int MaxHandshakes = 32;
+
     private static int _handlersRehearsed;
     private readonly Func<MigrationHello, IMigrationTarget> _createTarget;
     private readonly MigrationReceiverOptions _options;
@@ -56,9 +60,9 @@ public sealed class MigrationReceiver
     private readonly ReceiverSessions _sessions;
     private int _listening;
 
-    // An accept still waiting when a receive ended: the next receive on the same listener takes
-    // it over, so a peer that connects between two receives is served, not dropped.
-    private (MigrationListener Listener, Task<IMigrationConnection> Accept)? _accepting;
+    // An accept still waiting, and handshakes under way, when a receive ended: the next receive on
+    // the same listener takes them over, so a peer that connects between two receives is served, not dropped.
+    private (MigrationListener Listener, Task<Socket>? Accept, List<Task<IMigrationConnection>> Opening)? _accepting;
 
     /// <summary>Creates a receiver with the default <see cref="MigrationReceiverOptions"/> (at most 64 GiB, 64 regions, 64 vCPUs).</summary>
     /// <param name="createTarget">Builds the destination VM for a Hello (same regions and vCPU count).</param>
@@ -220,7 +224,7 @@ public sealed class MigrationReceiver
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var running = new Dictionary<Task<(ConnectionEnd End, ReceiveResult? Result)>, (ReceiverConnection Run, IMigrationConnection Connection)>();
-        Task<IMigrationConnection>? accepting = _accepting is { } pending && pending.Listener == listener ? pending.Accept : null;
+        (Task<Socket>? accepting, List<Task<IMigrationConnection>> opening) = _accepting is { } pending && pending.Listener == listener ? (pending.Accept, pending.Opening) : (null, []);
         _accepting = null;
         ReceiverSession? waiting = null;
         long waitingSince = 0;
@@ -230,13 +234,13 @@ public sealed class MigrationReceiver
         {
             while (true)
             {
-                if (accepting is null && running.Count < MaxConnections)
+                if (accepting is null && running.Count < MaxConnections && opening.Count < MaxHandshakes)
                 {
                     // Not cancelled when this receive ends: disposing the listener ends it.
-                    accepting = listener.AcceptAsync(CancellationToken.None);
+                    accepting = listener.AcceptSocketAsync(CancellationToken.None);
                 }
 
-                List<Task> events = [cancelled, .. running.Keys];
+                List<Task> events = [cancelled, .. running.Keys, .. opening];
                 if (accepting is not null)
                 {
                     events.Add(accepting);
@@ -252,20 +256,27 @@ public sealed class MigrationReceiver
                 ct.ThrowIfCancellationRequested();
                 if (done == accepting)
                 {
+                    // Each handshake runs beside the others and the accepts: a peer that stalls its own
+                    // (bounded by the TLS handshake timeout) delays nobody else's.
+                    opening.Add(listener.OpenAsync(await accepting.ConfigureAwait(false), CancellationToken.None));
+                    accepting = null;
+                    continue;
+                }
+
+                if (done is Task<IMigrationConnection> opened && opening.Remove(opened))
+                {
                     IMigrationConnection connection;
                     try
                     {
-                        connection = await accepting.ConfigureAwait(false);
+                        connection = await opened.ConfigureAwait(false);
                     }
-                    catch (MigrationTlsException ex)
+                    catch (Exception ex) when (ex is MigrationTlsException or IOException or SocketException)
                     {
-                        // A peer that fails the TLS handshake is refused; the migration goes on waiting for its own.
-                        accepting = null;
+                        // A peer that fails the TLS handshake (or is gone before it) is refused; the migration goes on waiting for its own.
                         PeerRefused?.Invoke(this, new PeerRefusedEventArgs(ex));
                         continue;
                     }
 
-                    accepting = null;
                     var run = new ReceiverConnection(_options, _createTarget, _logger, _sessions, connection);
                     running.Add(run.RunAsync(stop.Token), (run, connection));
                     continue;
@@ -355,9 +366,9 @@ public sealed class MigrationReceiver
         finally
         {
             await stop.CancelAsync().ConfigureAwait(false);
-            if (accepting is not null)
+            if (accepting is not null || opening.Count > 0)
             {
-                _accepting = (listener, accepting);
+                _accepting = (listener, accepting, opening);
             }
 
             foreach ((Task<(ConnectionEnd, ReceiveResult?)> task, (ReceiverConnection _, IMigrationConnection connection)) in running)

@@ -173,6 +173,9 @@ public static class MigrationConnector
 /// <summary>Listens for migration connections on TCP or a Unix domain socket.</summary>
 public sealed class MigrationListener : IAsyncDisposable
 {
+    /// <summary>Connections the kernel queues before they are accepted.</summary>
+    private const int Backlog = 64;
+
     private readonly Socket _socket;
     private readonly PageStreamOptions _options;
     private readonly MigrationTlsOptions? _tls;
@@ -240,12 +243,16 @@ public sealed class MigrationListener : IAsyncDisposable
                 UnixSocketFile.Restrict(parsed.UnixPath);
             }
 
-            socket.Listen(4);
+            // Room for a source and its reconnection behind peers that are slow to speak.
+            socket.Listen(Backlog);
         }
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new MigrationConnectionException(parsed.ToString(), $"cannot listen ({ex.SocketErrorCode}: {ex.Message})", ex);
+            string? folder = parsed.UnixPath is { } path ? Path.GetDirectoryName(Path.GetFullPath(path)) : null;
+            throw new MigrationConnectionException(parsed.ToString(), folder is not null && !Directory.Exists(folder)
+                ? $"cannot listen: the folder {folder} does not exist"
+                : $"cannot listen ({ex.SocketErrorCode}: {ex.Message})", ex);
         }
         catch (MigrationConnectionException)
         {
@@ -267,9 +274,16 @@ public sealed class MigrationListener : IAsyncDisposable
 
     /// <summary>Waits for one connection and, on a TLS listener, completes its handshake.</summary>
     /// <exception cref="MigrationTlsException">The peer failed the handshake or its certificate was refused; the listener goes on listening.</exception>
-    public async Task<IMigrationConnection> AcceptAsync(CancellationToken cancellationToken = default)
+    public async Task<IMigrationConnection> AcceptAsync(CancellationToken cancellationToken = default) =>
+        await OpenAsync(await AcceptSocketAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Waits for one connection, without its TLS handshake (<see cref="OpenAsync"/>), so a server may run handshakes side by side.</summary>
+    internal Task<Socket> AcceptSocketAsync(CancellationToken cancellationToken) => _socket.AcceptAsync(cancellationToken).AsTask();
+
+    /// <summary>Opens an accepted socket as a migration connection: on a TLS listener, its handshake. The socket is disposed if that fails.</summary>
+    /// <exception cref="MigrationTlsException">The peer failed the handshake or its certificate was refused.</exception>
+    internal async Task<IMigrationConnection> OpenAsync(Socket accepted, CancellationToken cancellationToken)
     {
-        Socket accepted = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
         string remote = accepted.RemoteEndPoint is IPEndPoint ip ? $"tcp:{FormatHost(ip.Address)}:{ip.Port}" : LocalAddress;
         try
         {

@@ -339,6 +339,7 @@ public sealed class MigrationReceiverListenerTests
         await first.ReadyAsync();
         await first.SendAsync(w => w.AppendCommit());
         Assert.IsInstanceOfType<AckFrame>(await first.NextAsync());
+        await first.SendAsync(w => w.AppendDone());
         await first.DisposeAsync();
         ReceiveResult result = await listening.Receiving;
         Assert.AreEqual(MigrationStatus.Completed, result.Status, result.Reason);

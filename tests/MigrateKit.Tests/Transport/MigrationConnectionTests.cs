@@ -187,6 +187,15 @@ public sealed partial class MigrationConnectionTests
     }
 
     [TestMethod]
+    public void ListeningOnAUnixSocketInAMissingFolder_NamesTheFolder()
+    {
+        // It said "cannot listen (AddressNotAvailable: Cannot assign requested address)".
+        string folder = Path.Combine(Path.GetTempPath(), $"mk-missing-{Guid.NewGuid():N}");
+        MigrationConnectionException e = Assert.ThrowsExactly<MigrationConnectionException>(() => MigrationListener.Listen($"unix:{folder}/receive.sock"));
+        Assert.AreEqual($"unix:{folder}/receive.sock: cannot listen: the folder {folder} does not exist", e.Message);
+    }
+
+    [TestMethod]
     [DataRow("tcp:127.0.0.1:7000", "tcp:127.0.0.1:7000")]
     [DataRow("127.0.0.1:7000", "tcp:127.0.0.1:7000")]
     [DataRow("[::1]:7000", "tcp:[::1]:7000")]
