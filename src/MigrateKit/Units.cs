@@ -129,7 +129,13 @@ public static class Units
 
     private static ulong Scale(string number, ulong scale, string original)
     {
-        if (!decimal.TryParse(number.Trim(), NumberStyles.Number, CultureInfo.InvariantCulture, out decimal value) || value < 0)
+        if (number.Contains(','))
+        {
+            // "1,5MiB" read with thousands separators is 15 MiB: a decimal comma must not pass for one.
+            throw new FormatException($"'{original}' is not a size: write a decimal point, not a comma (e.g. 1.5GiB), and no thousands separators.");
+        }
+
+        if (!decimal.TryParse(number.Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal value) || value < 0)
         {
             throw new FormatException($"'{original}' is not a size: use a number with KiB, MiB, GiB or TiB, e.g. 1GiB.");
         }

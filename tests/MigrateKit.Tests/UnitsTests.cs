@@ -51,6 +51,19 @@ public sealed class UnitsTests
     }
 
     [TestMethod]
+    [DataRow("1,5MiB")]
+    [DataRow("6,4MiB")]
+    [DataRow("1,024KiB")]
+    [DataRow("1,5")]
+    public void ParseBytes_AComma_IsRefused_NotReadAsAThousandsSeparator(string text)
+    {
+        // "1,5MiB" was 15 MiB: a European decimal comma read as a thousands separator, silently.
+        FormatException ex = Assert.ThrowsExactly<FormatException>(() => Units.ParseBytes(text));
+        Assert.AreEqual($"'{text}' is not a size: write a decimal point, not a comma (e.g. 1.5GiB), and no thousands separators.", ex.Message);
+        Assert.Contains("not a comma", Assert.ThrowsExactly<FormatException>(() => Units.ParseRate(text + "/s")).Message);
+    }
+
+    [TestMethod]
     [DataRow("0.1KiB")]
     [DataRow("1.5")]
     [DataRow("0.5B")]
