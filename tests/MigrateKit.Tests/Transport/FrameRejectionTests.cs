@@ -194,6 +194,21 @@ public sealed class FrameRejectionTests
     }
 
     [TestMethod]
+    [DataRow(0x1000UL)]
+    [DataRow(0UL)]
+    public async Task HelloWithOverlappingRegions_IsAViolation(ulong secondAt)
+    {
+        // It reached the destination's factory, whose layout refused it as an argument error (DestinationFailure).
+        byte[] one = HelloPayload();
+        byte[] payload = [.. one.AsSpan(0, 56), .. new byte[16], .. one.AsSpan(56)];
+        BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(16), 2);
+        BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(56), secondAt);
+        BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(64), 16 * (ulong)Page);
+        MigrationProtocolException e = await ExpectAsync("Hello", "regions", Frame(FrameType.Hello, payload));
+        StringAssert.Contains(e.Message, $"Region 1 (at 0x{secondAt:x}) overlaps region 0 (0x0 + 0x10000).");
+    }
+
+    [TestMethod]
     public async Task HelloWithUnalignedRegion_IsRejected()
     {
         byte[] payload = HelloPayload();
