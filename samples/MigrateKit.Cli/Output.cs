@@ -246,7 +246,9 @@ internal static class Output
         {
             RunOutcome outcome = await WithLiveRoundsAsync(json, verbose, work).ConfigureAwait(false);
             Write(outcome, json);
-            int exit = outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4 : ExitCode(outcome.Report.Status);
+            int exit = outcome.Report.OutcomeUnknown ? OutcomeUnknown
+                : outcome.Report.Status == MigrationStatus.Completed && !outcome.Verified ? 4
+                : ExitCode(outcome.Report.Status);
             return ReportCommands.Save(outcome.Report, reportFile, json, exit);
         }
         catch (Exception ex) when (CliInput.EndsACommand(ex))
@@ -269,7 +271,7 @@ internal static class Output
             return;
         }
 
-        var summary = new Summary($"migration {Status(r.Status)}");
+        var summary = new Summary($"migration {(r.OutcomeUnknown ? "[red]outcome unknown[/]" : Status(r.Status))}");
         summary.AddRow("vm", outcome.Vm switch
         {
             "hostvm" => "hostvm (no KVM: writes tracked with userfaultfd write-protection)",
@@ -356,6 +358,12 @@ internal static class Output
             Decisions = r.Decisions,
         };
     }
+
+    /// <summary>
+    /// Exit code of a migration whose Commit was sent and not answered: the destination may run the VM,
+    /// the source stays paused; <c>recover</c> exits with the same code while the outcome is still open.
+    /// </summary>
+    internal const int OutcomeUnknown = 5;
 
     /// <summary>Exit code for a status: 0 completed, 3 aborted by policy, 4 failed.</summary>
     internal static int ExitCode(MigrationStatus status) => status switch

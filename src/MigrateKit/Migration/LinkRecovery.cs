@@ -87,7 +87,7 @@ internal sealed class LinkRecovery
         }
         catch (Exception ex) when (!caller.IsCancellationRequested)
         {
-            throw new MigrationException(MigrationPhase.Switchover, $"Commit was sent but its answer was lost ({cause.Message}), and the destination could not be asked: {ex.Message}", ex);
+            throw new MigrationException(MigrationPhase.Switchover, $"Commit was sent but its answer was lost ({Bare(cause)}), and the destination could not be asked: {ex.Message}", ex);
         }
 
         switch (status.State)
@@ -98,9 +98,12 @@ internal sealed class LinkRecovery
                 channel.MarkReleased();
                 throw new MigrationException(MigrationPhase.Switchover, $"the destination released the VM without running it: {status.Message}");
             default:
-                throw new MigrationException(MigrationPhase.Switchover, $"Commit was sent but its answer was lost ({cause.Message}); the destination says {status.State}: {status.Message}");
+                throw new MigrationException(MigrationPhase.Switchover, $"Commit was sent but its answer was lost ({Bare(cause)}); the destination says {status.State}: {status.Message}");
         }
     }
+
+    // The cause's own words, without a "Migration failed during …" of its own inside this one's.
+    private static string Bare(Exception cause) => cause is MigrationException m ? m.Detail : cause.Message;
 
     private async Task<DestinationLink> ResumeOnAsync(IMigrationConnection connection, int nextRound, CancellationToken caller, CancellationToken attempt)
     {

@@ -49,7 +49,11 @@ public sealed class MigrationException : Exception
         : base($"Migration failed during {phase}: {message}", inner)
     {
         Phase = phase;
+        Detail = message;
     }
+
+    /// <summary>The message without its "Migration failed during …" prefix, for wrapping it in another.</summary>
+    internal string Detail { get; }
 
     /// <summary>Where it failed.</summary>
     public MigrationPhase Phase { get; }

@@ -63,7 +63,7 @@ internal sealed partial class PreCopyRun
         var error = cause as MigrationException ?? new MigrationException(_phase, cause.Message, cause);
         if (!resumed)
         {
-            error = new MigrationException(_phase, UnknownOutcome(error.Message), error);
+            error = new MigrationException(_phase, UnknownOutcome(error.Detail), error);
             MigrationLog.MigrationOutcomeUnknown(_logger, ex, _source.Name);
             return _recorder.Ended(MigrationStatus.Failed, _recorder.RoundCount, error.Message, error, _phase) with { OutcomeUnknown = true };
         }
@@ -71,10 +71,7 @@ internal sealed partial class PreCopyRun
         if (_recovery.ResumeFailure is { } stuck)
         {
             // Nothing runs the VM now: the destination never started it, and the source did not come back.
-            string what = error.Message.StartsWith($"Migration failed during {error.Phase}: ", StringComparison.Ordinal)
-                ? error.Message[$"Migration failed during {error.Phase}: ".Length..]
-                : error.Message;
-            error = new MigrationException(error.Phase, $"{what}; the source could not be resumed and stays paused: {stuck.Message}", error);
+            error = new MigrationException(error.Phase, $"{error.Detail}; the source could not be resumed and stays paused: {stuck.Message}", error);
         }
 
         MigrationLog.MigrationFailed(_logger, ex, _source.Name, _phase);

@@ -106,7 +106,7 @@ internal sealed class SourceRecovery
 
     /// <summary>Why the source stays paused, after <paramref name="what"/>: what each side is known to have done, and how to find out the rest.</summary>
     internal static string UnknownOutcome(string what, Guid session, string? destination) =>
-        $"{what} after Commit was sent. The source is paused with its memory intact; the destination had checked the digests and was ready, " +
+        $"{what}{(what.Contains("Commit was sent", StringComparison.Ordinal) ? "" : " after Commit was sent")}. The source is paused with its memory intact; the destination had checked the digests and was ready, " +
         "and may have started the VM, so the source stays paused to never run it twice. " +
         $"Ask the destination: migratekit recover --to {destination ?? "ADDRESS"} --session {session:N} (or MigrationRecovery.QueryAsync); " +
         "if it started the VM, discard the source; if it discarded it, resume the source.";

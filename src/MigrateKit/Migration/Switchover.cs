@@ -157,7 +157,8 @@ internal sealed class Switchover
             }
             catch (Exception ex) when (ConfirmCommit is not null && ex is not DestinationRefusedException)
             {
-                ack = await ConfirmCommit(ex, commitSent).ConfigureAwait(false);
+                // A wait cut by the link's loss says only "A task was canceled": the loss says what happened.
+                ack = await ConfirmCommit(ex is OperationCanceledException && _channel.Failure is { } lost ? lost : ex, commitSent).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)

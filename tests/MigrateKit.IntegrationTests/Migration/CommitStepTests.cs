@@ -177,7 +177,12 @@ public sealed class CommitStepTests
         MigrationReport report = outcome.Report;
         Assert.AreEqual(MigrationStatus.Failed, report.Status);
         Assert.IsTrue(report.OutcomeUnknown, report.Reason);
-        StringAssert.Contains(report.Reason, "after Commit was sent");
+        StringAssert.StartsWith(report.Reason, "Migration failed during Switchover: Commit was sent but its answer was lost (");
+
+        // It read "…: Migration failed during Switchover: Commit was sent but its answer was lost (A task was canceled.), … after Commit was sent."
+        Assert.AreEqual(1, System.Text.RegularExpressions.Regex.Count(report.Reason!, "Migration failed during"), report.Reason);
+        Assert.AreEqual(1, System.Text.RegularExpressions.Regex.Count(report.Reason!, "Commit was sent"), report.Reason);
+        Assert.IsFalse(report.Reason!.Contains("A task was canceled", StringComparison.Ordinal), report.Reason);
         StringAssert.Contains(report.Reason, "--session " + report.SessionId);
         Assert.IsFalse(migration.Source.IsRunning, "the source stays paused: the destination may run the VM");
         Assert.IsNotNull(outcome.Target);

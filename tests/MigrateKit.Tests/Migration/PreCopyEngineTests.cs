@@ -463,6 +463,9 @@ public sealed class PreCopyEngineTests
         Assert.AreEqual(MigrationStatus.Failed, report.Status);
         Assert.IsTrue(report.OutcomeUnknown);
         Assert.Contains("stays paused", report.Reason!);
+
+        // The phase was named twice ("Migration failed during Switchover: Migration failed during Switchover: …").
+        Assert.AreEqual(1, System.Text.RegularExpressions.Regex.Count(report.Reason!, "Migration failed during"), report.Reason);
         Assert.IsTrue(h.Paused, "the source must stay paused");
         h.Source.Verify(s => s.Resume(), Times.Once()); // the calibration pause only
         Assert.IsTrue(h.Target!.Started, "the destination did resume the VM");

@@ -125,4 +125,13 @@ public sealed class SourceRecoveryTests : IDisposable
         Assert.Contains("stays paused", message);
         Assert.Contains("migratekit recover --to tcp:10.0.0.2:4000 --session 0123456789abcdef0123456789abcdef", message);
     }
+
+    [TestMethod]
+    public void UnknownOutcome_OfAFailureThatSaysCommitWasSent_DoesNotSayItTwice()
+    {
+        string message = SourceRecovery.UnknownOutcome("Commit was sent but its answer was lost (the link broke), and the destination could not be asked: refused", Guid.NewGuid(), null);
+
+        Assert.StartsWith("Commit was sent but its answer was lost (the link broke), and the destination could not be asked: refused. The source is paused", message);
+        Assert.DoesNotContain("after Commit was sent", message);
+    }
 }
