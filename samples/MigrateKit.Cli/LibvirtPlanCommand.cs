@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.Globalization;
 using System.Linq;
@@ -39,15 +40,26 @@ internal static class LibvirtPlanCommand
             LibvirtDirtyRateProbeOptions probe;
             try
             {
-                rate = CliInput.Parse(parse, bandwidth, Units.ParseRate) is ulong r ? r : throw new FormatException("--bandwidth unlimited: a plan needs a bandwidth.");
+                if (string.IsNullOrWhiteSpace(parse.GetValue(domain)))
+                {
+                    throw new FormatException("DOMAIN is empty: name the running domain to plan.");
+                }
+
+                rate = CliInput.Parse(parse, bandwidth, Units.ParseRate) is ulong r ? r : throw new FormatException($"--bandwidth {parse.GetValue(bandwidth)}: a plan needs a bandwidth, e.g. 100MiB/s.");
+                rate = rate >= Memory.GuestMemoryLayout.PageSize ? rate : throw new FormatException($"--bandwidth {parse.GetValue(bandwidth)}: a plan needs at least 4KiB/s.");
                 options = new MigrationOptions { MaxDowntime = CliInput.Parse(parse, maxDowntime, Units.ParseDuration) };
-                options.Validate();
+                CliInput.Validate(options.Validate, new Dictionary<string, Option> { [nameof(MigrationOptions.MaxDowntime)] = maxDowntime });
                 limit = parse.GetValue(deadline) is string d ? CliInput.Parse(parse, deadline!, Units.ParseDuration) : null;
+                if (limit <= TimeSpan.Zero)
+                {
+                    throw new FormatException($"--deadline {parse.GetValue(deadline)}: the deadline must be positive.");
+                }
+
                 probe = new LibvirtDirtyRateProbeOptions { Mode = LibvirtCommands.ParseMode(parse.GetValue(mode)!) };
             }
             catch (Exception ex) when (ex is FormatException or ArgumentException)
             {
-                Console.Error.WriteLine($"migratekit libvirt plan: {ex.Message}");
+                Console.Error.WriteLine($"migratekit libvirt plan: {CliInput.WithoutParameterName(ex)}");
                 return 2;
             }
 

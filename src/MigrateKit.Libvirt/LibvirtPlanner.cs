@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
+using MigrateKit.Memory;
 using MigrateKit.Migration;
 
 namespace MigrateKit.Libvirt;
@@ -53,7 +54,7 @@ public sealed class LibvirtPlanner
     /// <param name="cancellationToken">Stops waiting for a measurement.</param>
     /// <exception cref="LibvirtDirtyRateException">The domain cannot be measured (see <see cref="LibvirtDirtyRateException.Failure"/>).</exception>
     /// <exception cref="LibvirtSharp.LibvirtException">The host could not be reached.</exception>
-    /// <exception cref="ArgumentException">Invalid options or bandwidth.</exception>
+    /// <exception cref="ArgumentException">An empty URI or domain, invalid options, a bandwidth under 4 KiB/s or a deadline that is not positive: checked before anything is measured.</exception>
     public async Task<LibvirtPlan> PlanAsync(
         string uri,
         string domain,
@@ -63,10 +64,20 @@ public sealed class LibvirtPlanner
         TimeSpan? deadline = null,
         CancellationToken cancellationToken = default)
     {
-        if (!(bandwidthBytesPerSecond > 0) || double.IsInfinity(bandwidthBytesPerSecond))
+        // Checked before the seconds of measuring: the plan's own checks would refuse them only after.
+        ArgumentException.ThrowIfNullOrWhiteSpace(uri);
+        ArgumentException.ThrowIfNullOrWhiteSpace(domain);
+        if (!(bandwidthBytesPerSecond >= GuestMemoryLayout.PageSize) || double.IsInfinity(bandwidthBytesPerSecond))
         {
-            throw new ArgumentOutOfRangeException(nameof(bandwidthBytesPerSecond), bandwidthBytesPerSecond, "A plan needs a finite, positive bandwidth.");
+            throw new ArgumentOutOfRangeException(nameof(bandwidthBytesPerSecond), bandwidthBytesPerSecond, "A plan needs a finite bandwidth of at least one 4 KiB page per second.");
         }
+
+        if (deadline <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(deadline), deadline, "A deadline must be positive (or null for none).");
+        }
+
+        options?.Validate();
 
         long started = Environment.TickCount64;
         IReadOnlyList<LibvirtDirtyRatePoint> points = await _probe.MeasureAsync(uri, domain, probe, cancellationToken).ConfigureAwait(false);

@@ -192,7 +192,7 @@ public sealed class MigrationOptions
     {
         if (MaxDowntime <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"MaxDowntime must be positive (got {MaxDowntime}).", nameof(MaxDowntime));
+            throw new ArgumentException($"MaxDowntime must be positive (got {Ms(MaxDowntime)}).", nameof(MaxDowntime));
         }
 
         // The page stream enforces the same minimum, but only once MigrateAsync runs.
@@ -245,14 +245,14 @@ public sealed class MigrationOptions
 
         if (Deadline is { } d && d <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"Deadline must be positive (got {d}).", nameof(Deadline));
+            throw new ArgumentException($"Deadline must be positive (got {Ms(d)}).", nameof(Deadline));
         }
 
         // Timers refuse longer timeouts: the run would fail at its first wait, after the handshake was sent.
         if (ResponseTimeout <= TimeSpan.Zero || ResponseTimeout > MaxResponseTimeout)
         {
             throw new ArgumentException(
-                $"ResponseTimeout must be positive and at most {MaxResponseTimeout.TotalMilliseconds:F0} ms (about 49.7 days) (got {ResponseTimeout}).",
+                $"ResponseTimeout must be positive and at most {MaxResponseTimeout.TotalMilliseconds:F0} ms (about 49.7 days) (got {Ms(ResponseTimeout)}).",
                 nameof(ResponseTimeout));
         }
 
@@ -263,7 +263,7 @@ public sealed class MigrationOptions
 
         if (ReconnectDelay <= TimeSpan.Zero || ReconnectDelay > TimeSpan.FromMinutes(1))
         {
-            throw new ArgumentException($"ReconnectDelay must be positive and at most 1 minute (got {ReconnectDelay}).", nameof(ReconnectDelay));
+            throw new ArgumentException($"ReconnectDelay must be positive and at most 1 minute (got {Ms(ReconnectDelay)}).", nameof(ReconnectDelay));
         }
 
         if (Encodings is { } e && (e & ~PageEncodings.All) != 0)
@@ -283,4 +283,7 @@ public sealed class MigrationOptions
 
         ArgumentNullException.ThrowIfNull(TimeProvider);
     }
+
+    // "0 ms", not "00:00:00": the unit a limit is written in.
+    private static string Ms(TimeSpan t) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.TotalMilliseconds:0.###} ms");
 }

@@ -117,7 +117,7 @@ public sealed record PlanInput
 
         if (Deadline <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"Deadline must be positive or null (got {Deadline}).", nameof(Deadline));
+            throw new ArgumentException($"Deadline must be positive or null (got {Deadline?.TotalMilliseconds:0.###} ms).", nameof(Deadline));
         }
 
         if (!(GuestRunShare > 0 && GuestRunShare <= 1))

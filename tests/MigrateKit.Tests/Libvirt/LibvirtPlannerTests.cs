@@ -61,4 +61,17 @@ public sealed class LibvirtPlannerTests
         await Assert.ThrowsExactlyAsync<ArgumentOutOfRangeException>(() => planner.PlanAsync(Uri, Vm, 0));
         await Assert.ThrowsExactlyAsync<ArgumentOutOfRangeException>(() => planner.PlanAsync(Uri, Vm, double.PositiveInfinity));
     }
+
+    [TestMethod]
+    public async Task PlanAsync_RefusesWhatThePlanWouldRefuse_BeforeMeasuring()
+    {
+        // Each was refused by the plan's own checks only after seconds of measuring the domain.
+        var hosts = new Mock<ILibvirtHostFactory>(MockBehavior.Strict);
+        var planner = new LibvirtPlanner(hosts.Object, null);
+        Assert.AreEqual("bandwidthBytesPerSecond", (await Assert.ThrowsExactlyAsync<ArgumentOutOfRangeException>(() => planner.PlanAsync(Uri, Vm, 1024))).ParamName);
+        Assert.AreEqual("deadline", (await Assert.ThrowsExactlyAsync<ArgumentOutOfRangeException>(() => planner.PlanAsync(Uri, Vm, 1 << 20, deadline: TimeSpan.Zero))).ParamName);
+        Assert.AreEqual("domain", (await Assert.ThrowsExactlyAsync<ArgumentException>(() => planner.PlanAsync(Uri, "", 1 << 20))).ParamName);
+        Assert.AreEqual("MaxDowntime", (await Assert.ThrowsExactlyAsync<ArgumentException>(() => planner.PlanAsync(Uri, Vm, 1 << 20, new MigrationOptions { MaxDowntime = TimeSpan.Zero }))).ParamName);
+        hosts.VerifyNoOtherCalls();
+    }
 }
