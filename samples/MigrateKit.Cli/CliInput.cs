@@ -70,16 +70,13 @@ internal static class CliInput
             or UnauthorizedAccessException or DllNotFoundException or KvmException or DirtyTrackingException or LibvirtException;
 
     /// <summary>
-    /// A bench's result: saved as <paramref name="json"/> to <paramref name="outFile"/> when given,
-    /// then printed as that JSON when <paramref name="printJson"/>, else by <paramref name="writeText"/>.
+    /// A bench's result: printed as <paramref name="json"/> when <paramref name="printJson"/>, else by
+    /// <paramref name="writeText"/>, then saved as that JSON to <paramref name="outFile"/> when given.
     /// </summary>
+    /// <exception cref="IOException">The file could not be written (after the result was printed).</exception>
     internal static void Emit(string json, string? outFile, bool printJson, Action writeText)
     {
-        if (outFile is not null)
-        {
-            File.WriteAllText(outFile, json + Environment.NewLine);
-        }
-
+        // Printed first: a file that cannot be written must not lose a bench's hours of results.
         if (printJson)
         {
             Console.WriteLine(json);
@@ -87,6 +84,18 @@ internal static class CliInput
         else
         {
             writeText();
+        }
+
+        if (outFile is not null)
+        {
+            try
+            {
+                File.WriteAllText(outFile, json + Environment.NewLine);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new IOException($"--out {outFile}: the results above could not be saved ({ex.Message})", ex);
+            }
         }
     }
 

@@ -37,12 +37,14 @@ internal sealed class EncodingOptions
         return value == "auto" ? null : (long)Math.Min(CliInput.Parse(p, SentPageCache, Units.ParseBytes), long.MaxValue);
     }
 
-    internal static PageEncodings Parse(string value) => value switch
+    /// <param name="value">The option's text.</param>
+    /// <param name="auto">Whether the command also takes <c>auto</c> (read by <see cref="Read"/>), so the message names it.</param>
+    internal static PageEncodings Parse(string value, bool auto = true) => value switch
     {
         "all" => PageEncodings.All,
         "delta" => PageEncodings.Delta,
         "compression" => PageEncodings.Compression,
         "none" => PageEncodings.None,
-        _ => throw new FormatException($"--encodings '{value}': use auto, all, delta, compression or none."),
+        _ => throw new FormatException($"--encodings '{value}': use {(auto ? "auto, " : "")}all, delta, compression or none."),
     };
 }

@@ -50,6 +50,7 @@ internal sealed class ForecastBenchCommand
             try
             {
                 matrix = parse.GetValue(options._from) is null ? options.Read(parse) : null;
+                ReportCommands.Check(parse.GetValue(options._out), "--out");
             }
             catch (FormatException ex)
             {

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Threading;
 using System.Threading.Tasks;
 using MigrateKit.Estimation;
@@ -71,7 +72,8 @@ internal static class MigrationRunner
     private static readonly TimeSpan WarmUpTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>Builds the source VM, loads the workload and lets it run one full pass.</summary>
-    internal static IWorkloadVm StartSource(SourceSettings s, LiveStatus status)
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled during the warm-up (the VM is disposed).</exception>
+    internal static IWorkloadVm StartSource(SourceSettings s, LiveStatus status, CancellationToken ct = default)
     {
         status.Set($"starting a {s.Vm} with {Units.FormatBytes(s.Memory)} and running one pass of the {s.Workload} workload (untracked)");
         IWorkloadVm source;
@@ -99,7 +101,7 @@ internal static class MigrationRunner
             }
 
             vm.Start();
-            WarmUp(vm, s.Workload);
+            WarmUp(vm, s, ct);
         });
     }
 
@@ -120,18 +122,26 @@ internal static class MigrationRunner
     }
 
     // Warm up untracked: the working set exists and is non-zero before the migration starts.
-    private static void WarmUp(IWorkloadVm vm, string workload)
+    // Waited in slices, so a signal stops it at once rather than after the whole timeout.
+    private static void WarmUp(IWorkloadVm vm, SourceSettings s, CancellationToken ct)
     {
-        if (workload == "fill")
+        TimeSpan slice = TimeSpan.FromMilliseconds(200);
+        bool fill = s.Workload == "fill";
+        var waited = Stopwatch.StartNew();
+        while (!(fill ? SpinWait.SpinUntil(() => vm.GetStatus()[0].Halted, slice) : vm.WaitForPass(1, slice)))
         {
-            if (!SpinWait.SpinUntil(() => vm.GetStatus()[0].Halted, WarmUpTimeout))
+            ct.ThrowIfCancellationRequested();
+            VcpuStatus now = vm.GetStatus()[0];
+            if (now.Fault is { } fault)
             {
-                throw new InvalidOperationException($"The fill workload did not finish: {vm.GetStatus()[0]}");
+                throw new InvalidOperationException($"The {s.Workload} workload faulted before its first pass: {fault}");
             }
-        }
-        else if (!vm.WaitForPass(1, WarmUpTimeout))
-        {
-            throw new InvalidOperationException($"The {workload} workload did not complete its first pass: {vm.GetStatus()[0]}");
+
+            if (waited.Elapsed >= WarmUpTimeout)
+            {
+                string pace = s.Pace > 0 ? string.Create(CultureInfo.InvariantCulture, $" at --pace {s.Pace} (page writes per second): raise it or lower --memory") : string.Empty;
+                throw new InvalidOperationException($"The {s.Workload} workload did not {(fill ? "finish" : "complete its first pass")} within {WarmUpTimeout.TotalSeconds:0} s{pace}.");
+            }
         }
     }
 
@@ -193,7 +203,7 @@ internal static class MigrationRunner
     /// <summary>Runs <c>demo</c>: source and destination in this process over loopback TCP, with mutual TLS when <paramref name="tls"/> is given.</summary>
     internal static async Task<RunOutcome> DemoAsync(SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, (MigrationTlsOptions Source, MigrationTlsOptions Destination)? tls, CancellationToken ct)
     {
-        using IWorkloadVm source = StartSource(s, status);
+        using IWorkloadVm source = StartSource(s, status, ct);
         (MigrationReport report, ReceiveResult? received) = await LoopbackAsync(
             connect => SendAsync(source, connect, s, status, progress, ct), Receiver(s.Vm, new MigrationReceiverOptions(), s.Verbose), tls, ct).ConfigureAwait(false);
         using IWorkloadVm? destination = received?.Target as IWorkloadVm;

@@ -26,7 +26,7 @@ internal static class PlanBench
         // The plan models pages sent whole, so the migration it is checked against sends them whole too.
         SourceSettings s = cell.Source(verbose) with { Encodings = PageEncodings.None };
         LiveStatus status = LiveStatus.Lines(verbose);
-        using IWorkloadVm vm = MigrationRunner.StartSource(s, status);
+        using IWorkloadVm vm = MigrationRunner.StartSource(s, status, ct);
         PlanResult planned = await PlanRun.ObserveAndPlanAsync(vm, s, null, marks, status, null, ct).ConfigureAwait(false);
         (MigrationReport report, ReceiveResult? received) = await MigrationRunner.LoopbackAsync(
             connect => MigrationRunner.SendAsync(vm, connect, s, status, null, ct), MigrationRunner.Receiver(s.Vm, new MigrationReceiverOptions(), verbose), null, ct).ConfigureAwait(false);

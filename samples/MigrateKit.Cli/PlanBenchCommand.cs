@@ -49,6 +49,8 @@ internal static class PlanBenchCommand
                     matrix = Matrix(parse, small, vm, workloads, limits, runs);
                     marks = PlanRun.Marks(Items(parse.GetValue(observe) ?? (small ? "2s" : "5s"), "--observe", Units.ParseDuration, [])[0]);
                 }
+
+                ReportCommands.Check(parse.GetValue(output), "--out");
             }
             catch (FormatException ex)
             {

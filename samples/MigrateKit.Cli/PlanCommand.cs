@@ -65,6 +65,12 @@ internal static class PlanCommand
                 {
                     throw new FormatException($"--deadline {parse.GetValue(deadline)}: the deadline must be positive.");
                 }
+
+                if (parse.GetValue(options.Report) is { } report && Path.GetExtension(report).ToLowerInvariant() is ".html" or ".htm")
+                {
+                    // The shared option's help offers a page; a plan has a chart and its JSON only (it wrote JSON into FILE.html).
+                    throw new FormatException($"--report {report}: a plan is saved as FILE.png (its chart, with FILE.json next to it) or as JSON under any other name, not as a page.");
+                }
             }
             catch (FormatException ex)
             {
@@ -113,7 +119,7 @@ internal static class PlanCommand
         LiveStatus status = LiveStatus.Lines(s.Verbose);
         if (json || s.Verbose || Console.IsOutputRedirected)
         {
-            using IWorkloadVm vm = MigrationRunner.StartSource(s, status);
+            using IWorkloadVm vm = MigrationRunner.StartSource(s, status, ct);
             return await PlanRun.ObserveAndPlanAsync(vm, s, deadline, marks, status, destination, ct).ConfigureAwait(false);
         }
 
@@ -121,7 +127,7 @@ internal static class PlanCommand
         {
             LiveStatus shown = LiveStatus.Rendered();
             using var refresh = new Timer(_ => ctx.Status(Markup.Escape(shown.Caption() ?? "")), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(200));
-            using IWorkloadVm vm = MigrationRunner.StartSource(s, shown);
+            using IWorkloadVm vm = MigrationRunner.StartSource(s, shown, ct);
             return await PlanRun.ObserveAndPlanAsync(vm, s, deadline, marks, shown, destination, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
     }
@@ -144,7 +150,8 @@ internal static class PlanCommand
         AnsiConsole.Write(CurveChart(r.Observation));
         AnsiConsole.Write(RoundsTable(p));
         Table summary = new Table().Border(TableBorder.Rounded).AddColumn("").AddColumn("").HideHeaders();
-        summary.AddRow("predicted", Markup.Escape($"{p.Rounds.Count} rounds, {Ms(p.TotalTime)} in all, {Units.FormatBytes(p.BytesSent)} sent, downtime {(p.Downtime is TimeSpan d ? Ms(d) : "-")}{(p.WithinDeadline ? "" : " (over the deadline)")}"));
+        // A plan that does not converge never completes: its reason says why, not the deadline.
+        summary.AddRow("predicted", Markup.Escape($"{p.Rounds.Count} rounds, {Ms(p.TotalTime)} in all, {Units.FormatBytes(p.BytesSent)} sent, downtime {(p.Downtime is TimeSpan d ? Ms(d) : "-")}{(p.WithinDeadline || p.Verdict == PlanVerdict.DoesNotConverge ? "" : " (over the deadline)")}"));
         summary.AddRow("smallest bandwidth", Markup.Escape(p.MinimumBandwidthBytesPerSecond is double m ? Units.FormatRate(m) + " converges without throttling" : "none converges (the fixed costs exceed the limit)"));
         PlanRecommendation rec = p.Recommended;
         summary.AddRow("recommended", Markup.Escape($"{Units.FormatRate(rec.BandwidthBytesPerSecond)}, limit {Ms(rec.MaxDowntime)}, throttle up to {rec.MaxThrottlePercent}%{(rec.Postcopy ? ", post-copy" : "")}: {rec.Reason}"));

@@ -26,7 +26,7 @@ internal static class Program
         // A plain command named for the tool: RootCommand takes its name from the assembly
         // (MigrateKit.Cli), which would put the wrong name in every usage line.
         var root = new Command("migratekit", "migratekit: live migration of KVM guests with dirty-page tracking, hot-page deferral and downtime forecasts.\n" +
-            "Exit codes: 0 completed, 2 usage error, 3 aborted by policy (the source keeps running), 4 failed, " +
+            "Exit codes: 0 completed, 2 usage error, 3 aborted by policy (the source keeps running), 4 failed, 5 outcome unknown (Commit sent, no answer: the source stays paused; see 'recover'), " +
             "130 (SIGINT, Ctrl-C) or 143 (SIGTERM) interrupted: the first signal cancels the command (a migration before its commit keeps the source running), a second ends the process at once.\n" +
             "Example: migratekit demo --memory 1GiB --workload sweep --hot 99MiB --bandwidth 100MiB/s --max-downtime 300ms");
         root.Options.Add(new HelpOption());
@@ -295,7 +295,7 @@ internal static class Program
 
     private static async Task<RunOutcome> SendAsync(string to, MigrationTlsOptions? tls, SourceSettings s, LiveStatus status, IProgress<MigrationProgress>? progress, CancellationToken ct)
     {
-        using IWorkloadVm source = MigrationRunner.StartSource(s, status);
+        using IWorkloadVm source = MigrationRunner.StartSource(s, status, ct);
         status.Set($"connecting to {to}{(tls is null ? "" : " (mutual TLS)")}");
         // The first connection is opened here, so an unreachable address is the command's error; the
         // engine opens the later ones itself when it reconnects after a lost link.
@@ -317,6 +317,12 @@ internal static class Program
         {
             // A TLS listener drops a plain Hello at once; the source only sees the link go.
             Console.Error.WriteLine("migratekit send: the destination dropped the connection before answering the Hello: if it runs mutual TLS, give --tls-cert, --tls-key and --tls-ca instead of --insecure.");
+        }
+        else if (tls is not null && report.FailedPhase == MigrationPhase.Handshake && LinkDropped(report.Error))
+        {
+            // TLS 1.3 lets the client finish its side before the server has checked the client's
+            // certificate: the destination's refusal reaches this side only as a dropped link.
+            Console.Error.WriteLine("migratekit send: the destination dropped the connection before answering the Hello: it may have refused this source's certificate (signed by another CA, or a name its --tls-allow does not list); its output says why.");
         }
 
         bool verified = report.Status == MigrationStatus.Completed && report.DigestsMatched == true && report.SourceMemoryVerified != false;

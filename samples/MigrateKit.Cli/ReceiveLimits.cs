@@ -19,8 +19,8 @@ internal sealed class ReceiveLimits
 
     internal Option<string> MaxMemory { get; } = new("--max-memory")
     {
-        Description = "The largest guest memory accepted, e.g. 8GiB; a larger Hello is refused before anything is allocated.",
-        DefaultValueFactory = _ => "64GiB",
+        Description = "The largest guest memory accepted, e.g. 8GiB, or auto: this host's memory (or its container's limit), at most 64 GiB. A larger Hello is refused before anything is allocated.",
+        DefaultValueFactory = _ => "auto",
     };
 
     internal Option<string?> ExpectMemory { get; } = new("--expect-memory") { Description = "Accept only a VM of exactly this much memory, e.g. 1GiB." };
@@ -69,9 +69,15 @@ internal sealed class ReceiveLimits
             throw new FormatException($"--expect-vcpus {vcpus}: use a vCPU count of at least 1.");
         }
 
+        if (vm == VmKind.Micro && VmKind.WhyNoKvm() is { } why)
+        {
+            // Checked before listening: otherwise every source would be accepted and then fail here.
+            throw new FormatException($"--vm microvm needs KVM, and {why}: use --vm hostvm (or auto).");
+        }
+
         var options = new MigrationReceiverOptions
         {
-            MaxMemory = CliInput.Parse(p, MaxMemory, Units.ParseBytes),
+            MaxMemory = p.GetValue(MaxMemory) == "auto" ? HostMemory() : CliInput.Parse(p, MaxMemory, Units.ParseBytes),
             ExpectedMemory = CliInput.ParseOptional(p, ExpectMemory, Units.ParseBytes),
             ExpectedVcpus = vcpus,
             MaxRegions = p.GetValue(MaxRegions) ?? new MigrationReceiverOptions().MaxRegions,
@@ -91,5 +97,15 @@ internal sealed class ReceiveLimits
             [nameof(MigrationReceiverOptions.ReconnectTimeout)] = ReconnectTimeout,
         });
         return (VmKind.Resolve(vm), options);
+    }
+
+    // A VM larger than the host commits more than it has as pages arrive (a 2 MiB huge page per
+    // 4 KiB written, at worst): by default nothing larger than the host is accepted.
+    private static ulong HostMemory()
+    {
+        const ulong Cap = 64UL << 30;
+        long total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        ulong pages = (ulong)Math.Max(total, 0) / Memory.GuestMemoryLayout.PageSize;
+        return Math.Clamp(pages * Memory.GuestMemoryLayout.PageSize, Memory.GuestMemoryLayout.PageSize, Cap);
     }
 }

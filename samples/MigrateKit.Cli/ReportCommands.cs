@@ -17,9 +17,9 @@ internal static class ReportCommands
         HelpName = "FILE",
     };
 
-    /// <summary>Checks a <c>--report</c> path before the migration starts.</summary>
+    /// <summary>Checks a <c>--report</c> path (or a bench's <c>--out</c>) before the work starts, not after it.</summary>
     /// <exception cref="FormatException">Its folder does not exist, or it names a folder.</exception>
-    internal static void Check(string? path)
+    internal static void Check(string? path, string option = "--report")
     {
         if (path is null)
         {
@@ -28,13 +28,15 @@ internal static class ReportCommands
 
         if (path.Length == 0 || Directory.Exists(path))
         {
-            throw new FormatException($"--report '{path}': name a file, e.g. run.json, run.png or run.html.");
+            throw new FormatException(option == "--report"
+                ? $"--report '{path}': name a file, e.g. run.json, run.png or run.html."
+                : $"{option} '{path}': name a file, e.g. bench.json.");
         }
 
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (!Directory.Exists(folder))
         {
-            throw new FormatException($"--report {path}: the folder {folder} does not exist.");
+            throw new FormatException($"{option} {path}: the folder {folder} does not exist.");
         }
     }
 
@@ -85,6 +87,12 @@ internal static class ReportCommands
         command.SetAction(parse =>
         {
             string from = parse.GetValue(input)!;
+            if (string.IsNullOrWhiteSpace(from))
+            {
+                // Before --out is derived from it, which would be blamed instead.
+                return Usage("REPORT is empty: name a report saved as JSON, e.g. run.json.");
+            }
+
             string to = parse.GetValue(output) ?? Path.ChangeExtension(from, ".png");
             int w = parse.GetValue(width);
             int h = parse.GetValue(height);
@@ -110,7 +118,7 @@ internal static class ReportCommands
             }
             catch (FormatException ex)
             {
-                return Usage(ex.Message.Replace("--report", "--out", StringComparison.Ordinal));
+                return Usage(ex.Message.Replace("--report", "--out", StringComparison.Ordinal).Replace("run.json, run.png or run.html", "run.png or run.html", StringComparison.Ordinal));
             }
 
             try

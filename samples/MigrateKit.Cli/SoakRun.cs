@@ -132,7 +132,7 @@ internal sealed class SoakRun
             $"back and forth over loopback TCP with mutual TLS (certificates made in a temporary directory)");
         long started = Stopwatch.GetTimestamp();
         var migrations = new List<SoakMigration>();
-        IWorkloadVm vm = MigrationRunner.StartSource(_source, LiveStatus.Lines(_settings.Verbose));
+        IWorkloadVm vm = MigrationRunner.StartSource(_source, LiveStatus.Lines(_settings.Verbose), ct);
         try
         {
             for (int i = 1; i <= _settings.WarmUp; i++)

@@ -71,6 +71,7 @@ internal sealed class StrategyBenchCommand
             try
             {
                 settings = o.Read(parse);
+                ReportCommands.Check(parse.GetValue(o._out), "--out");
             }
             catch (FormatException ex)
             {

@@ -45,7 +45,7 @@ internal static class StreamBenchCommand
                     Repeat = parse.GetValue(repeat) is >= 1 and <= 20 ? parse.GetValue(repeat) : throw new FormatException($"--repeat {parse.GetValue(repeat)}: use 1 to 20."),
                     FloorMode = Array.IndexOf(FloorModes, parse.GetValue(floor)) >= 0 ? parse.GetValue(floor)! : throw new FormatException($"--floor '{parse.GetValue(floor)}': use {string.Join(", ", FloorModes)}."),
                     Verbose = parse.GetValue(verbose),
-                    Encodings = EncodingOptions.Parse(parse.GetValue(encodings)!),
+                    Encodings = EncodingOptions.Parse(parse.GetValue(encodings)!, auto: false),
                 };
             }
             catch (FormatException ex)

@@ -25,19 +25,25 @@ internal static class VmKind
             return kind;
         }
 
+        return WhyNoKvm() is null ? Micro : Host;
+    }
+
+    /// <summary>Why a MicroVm cannot run here (no /dev/kvm, or it does not open); null when it can.</summary>
+    internal static string? WhyNoKvm()
+    {
         if (!File.Exists(KvmSystem.DefaultPath))
         {
-            return Host;
+            return $"{KvmSystem.DefaultPath} does not exist on this machine";
         }
 
         try
         {
             using KvmSystem kvm = KvmSystem.Open();
-            return Micro;
+            return null;
         }
-        catch (KvmException)
+        catch (KvmException ex)
         {
-            return Host;
+            return ex.Message;
         }
     }
 }

@@ -58,6 +58,7 @@ internal sealed class VsQemuCommand
             try
             {
                 settings = o.Read(parse);
+                ReportCommands.Check(parse.GetValue(o._out), "--out");
             }
             catch (FormatException ex)
             {

@@ -94,7 +94,8 @@ public static class MigrationTlsCertificates
 
         Directory.CreateDirectory(directory);
         var written = new List<string>();
-        using X509Certificate2 authority = CreateAuthority("MigrateKit trial CA", now.AddMinutes(-5), now + lifetime);
+        // Each trial CA has a name of its own, so "not signed by the trusted CA" names two different ones.
+        using X509Certificate2 authority = CreateAuthority($"MigrateKit trial CA {now:yyyy-MM-dd} {Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}", now.AddMinutes(-5), now + lifetime);
         Write(directory, "ca", authority, written);
         foreach (string side in new[] { "source", "destination" })
         {

@@ -109,5 +109,24 @@ public sealed class CliSignalTests
         }
     }
 
+    [TestMethod]
+    public void Demo_TerminatedDuringASlowWarmUp_Exits143_WithinSeconds()
+    {
+        // At 10 page writes per second the warm-up pass takes minutes; the signal was heeded only
+        // when the warm-up gave up, two minutes later.
+        using Process demo = CliProcess.Start(["demo", "--vm", "hostvm", "--memory", "16MiB", "--pace", "10", "--verbose"], defaultSignals: true);
+        StringBuilder stderr = Collect(demo);
+        try
+        {
+            WaitFor(() => Text(stderr).Contains("running one pass", StringComparison.Ordinal) || demo.HasExited, demo, stderr, "the warm-up");
+            Thread.Sleep(1000);
+            AssertStopsOn(demo, Sigterm, TimeSpan.FromSeconds(10), stderr);
+        }
+        finally
+        {
+            KillIfRunning(demo);
+        }
+    }
+
     private static string[] SoakDirectories() => Directory.GetDirectories(Path.GetTempPath(), "migratekit-soak-*");
 }
