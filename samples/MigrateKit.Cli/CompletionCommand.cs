@@ -63,7 +63,10 @@ internal static class CompletionCommand
         complete.SetAction(parse =>
         {
             string typed = parse.GetValue(line) ?? "";
-            foreach (string label in root.Parse(typed).GetCompletions(parse.GetValue(position) ?? typed.Length).Select(c => c.Label).Distinct())
+
+            // A shell's cursor outside the line (it threw) completes at the nearer end.
+            int at = Math.Clamp(parse.GetValue(position) ?? typed.Length, 0, typed.Length);
+            foreach (string label in root.Parse(typed).GetCompletions(at).Select(c => c.Label).Distinct())
             {
                 Console.Out.WriteLine(label);
             }

@@ -60,13 +60,16 @@ internal static class ForecastBench
         foreach (ForecastGroup g in s.ByWorkload)
         {
             string parts = g.MeanPartErrorMs is { } p
-                ? string.Create(CultureInfo.InvariantCulture, $"; predicted − actual: pause {p.PauseMs:+0.0;-0.0}, harvest {p.HarvestMs:+0.0;-0.0}, transfer {p.TransferMs:+0.0;-0.0}, commit {p.ResumeMs:+0.0;-0.0} ms")
+                ? string.Create(CultureInfo.InvariantCulture, $"; predicted − actual: pause {Signed(p.PauseMs)}, harvest {Signed(p.HarvestMs)}, transfer {Signed(p.TransferMs)}, commit {Signed(p.ResumeMs)} ms")
                 : "";
             table.AddRow($"{g.Vm} {g.Workload}", Markup.Escape($"{g.Runs} runs, median {Pct(g.MedianErrorPct)}, worst {Pct(g.WorstErrorPct)}{parts}"));
         }
 
         AnsiConsole.Write(table);
     }
+
+    // A difference that rounds to nothing is "0.0": negative zero printed "-+0.0" with a sign section.
+    private static string Signed(double ms) => Math.Round(ms, 1) is var r && r == 0 ? "0.0" : r.ToString("+0.0;-0.0", CultureInfo.InvariantCulture);
 
     // Few columns, the cell in one: a row stays readable at 80 columns (a pipe or a CI log).
     private static Table RunsTable()

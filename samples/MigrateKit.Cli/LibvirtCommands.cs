@@ -117,6 +117,12 @@ internal static class LibvirtCommands
                 [nameof(LibvirtMigrationOptions.Deadline)] = Deadline,
                 [nameof(LibvirtMigrationOptions.MigrationUri)] = MigrateUri,
             });
+            if (bandwidth is { } rate && rate % (1UL << 20) > 0)
+            {
+                // libvirt's bandwidth parameter is whole MiB/s: say what the migration will really get.
+                Console.Error.WriteLine($"migratekit: libvirt takes whole MiB/s: --bandwidth {p.GetValue(Bandwidth)} runs at {(rate + (1UL << 20) - 1) >> 20} MiB/s.");
+            }
+
             return options;
         }
 

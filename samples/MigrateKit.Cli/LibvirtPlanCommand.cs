@@ -49,6 +49,12 @@ internal static class LibvirtPlanCommand
                 rate = rate >= Memory.GuestMemoryLayout.PageSize ? rate : throw new FormatException($"--bandwidth {parse.GetValue(bandwidth)}: a plan needs at least 4KiB/s.");
                 options = new MigrationOptions { MaxDowntime = CliInput.Parse(parse, maxDowntime, Units.ParseDuration) };
                 CliInput.Validate(options.Validate, new Dictionary<string, Option> { [nameof(MigrationOptions.MaxDowntime)] = maxDowntime });
+                if (options.MaxDowntime > TimeSpan.FromSeconds(2000))
+                {
+                    // As libvirt migrate refuses it: a plan for a limit QEMU cannot take is no plan.
+                    throw new FormatException($"--max-downtime {parse.GetValue(maxDowntime)}: QEMU takes a limit of at most 2000 s.");
+                }
+
                 limit = parse.GetValue(deadline) is string d ? CliInput.Parse(parse, deadline!, Units.ParseDuration) : null;
                 if (limit <= TimeSpan.Zero)
                 {

@@ -114,18 +114,19 @@ public sealed class LibvirtDirtyRateProbe
                 return;
             }
 
-            Version qemu = Call(host.Versions).Qemu;
-            if (options.Mode == DirtyRateMode.DirtyRing && qemu < QemuDirtyRingCalc)
-            {
-                throw Failed(LibvirtDirtyRateFailure.ModeNotSupported,
-                    $"QEMU {qemu}'s dirty-ring calculation stops the guest's vCPU after the first measurement (QEMU {QemuDirtyRingCalc} or later is needed); use dirty-bitmap, which counts the same pages.");
-            }
-
+            // The guest's type first: on TCG neither KVM mode works, and only page-sampling is worth naming.
             string type = Call(() => host.GetVirtType(domain));
             if (type != "kvm")
             {
                 throw Failed(LibvirtDirtyRateFailure.ModeNotSupported,
                     $"The {ModeName(options.Mode)} mode counts KVM's dirty pages, and '{domain}' runs on '{type}', not KVM; use page-sampling.");
+            }
+
+            Version qemu = Call(host.Versions).Qemu;
+            if (options.Mode == DirtyRateMode.DirtyRing && qemu < QemuDirtyRingCalc)
+            {
+                throw Failed(LibvirtDirtyRateFailure.ModeNotSupported,
+                    $"QEMU {qemu}'s dirty-ring calculation stops the guest's vCPU after the first measurement (QEMU {QemuDirtyRingCalc} or later is needed); use dirty-bitmap, which counts the same pages.");
             }
         }
 

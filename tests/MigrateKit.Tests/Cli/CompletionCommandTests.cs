@@ -29,6 +29,17 @@ public sealed class CompletionCommandTests
     }
 
     [TestMethod]
+    [DataRow("-1")]
+    [DataRow("9999")]
+    public void Complete_AtACursorOutsideTheLine_CompletesAtItsNearerEnd(string position)
+    {
+        // It printed a stack trace (exit 1) into the shell's completion.
+        (int exit, _, string stderr) = CliProcess.Run(["complete", "--position", position, "--", "migratekit do"]);
+        Assert.AreEqual(0, exit, stderr);
+        Assert.AreEqual("", stderr);
+    }
+
+    [TestMethod]
     public void Completion_ForAnotherShell_IsAUsageError()
     {
         (int exit, string stdout, _) = CliProcess.Run(["completion", "fish"]);

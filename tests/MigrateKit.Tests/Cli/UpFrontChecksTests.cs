@@ -12,6 +12,7 @@ public sealed class UpFrontChecksTests
     [DataRow("libvirt plan|web1|--deadline|0s", "--deadline 0s: the deadline must be positive.")]
     [DataRow("libvirt plan|web1|--bandwidth|1KiB/s", "--bandwidth 1KiB/s: a plan needs at least 4KiB/s.")]
     [DataRow("libvirt plan|web1|--max-downtime|0ms", "--max-downtime must be positive (got 0 ms).")]
+    [DataRow("libvirt plan|web1|--max-downtime|3000s", "--max-downtime 3000s: QEMU takes a limit of at most 2000 s.")]
     [DataRow("plan|--vm|hostvm|--memory|6,4MiB|--bandwidth|10MiB/s", "--memory: '6,4MiB' is not a size: write a decimal point, not a comma")]
     [DataRow("plan|--vm|hostvm|--bandwidth|10MiB/s|--report|plan.html", "--report plan.html: a plan is saved as FILE.png (its chart, with FILE.json next to it) or as JSON under any other name, not as a page.")]
     [DataRow("bench forecast|--vm|host|--runs|1|--out|/nonexistent-mk/x.json", "--out /nonexistent-mk/x.json: the folder /nonexistent-mk does not exist.")]

@@ -188,6 +188,19 @@ public sealed class LibvirtDirtyRateProbeTests
     }
 
     [TestMethod]
+    public async Task MeasureAsync_DirtyRingOnATcgGuestOfAnOldQemu_PointsToPageSampling()
+    {
+        // It said "use dirty-bitmap", which a TCG guest refuses as well.
+        _host.Setup(h => h.GetVirtType(Vm)).Returns("qemu");
+        _host.Setup(h => h.Versions()).Returns(new HostVersions(new Version(9, 0, 0), new Version(7, 2, 22)));
+
+        LibvirtDirtyRateException ex = await Assert.ThrowsExactlyAsync<LibvirtDirtyRateException>(() => MeasureAsync(Options(DirtyRateMode.DirtyRing)));
+
+        StringAssert.Contains(ex.Message, "not KVM; use page-sampling.");
+        Assert.DoesNotContain("use dirty-bitmap", ex.Message);
+    }
+
+    [TestMethod]
     [DataRow("7.2.22")]
     [DataRow("0.0.0")]
     public async Task MeasureAsync_DirtyRingBeforeQemu8_IsRefusedWithoutStarting(string qemu)
