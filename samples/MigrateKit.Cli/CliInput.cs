@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.CommandLine;
 using System.IO;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Text.RegularExpressions;
 using LibvirtSharp;
 using MigrateKit.Kvm;
@@ -96,6 +98,36 @@ internal static class CliInput
             {
                 throw new IOException($"--out {outFile}: the results above could not be saved ({ex.Message})", ex);
             }
+        }
+    }
+
+    /// <summary>
+    /// Reads a bench's saved JSON for <c>--from</c> or <c>--summarize</c>. A missing file, a folder or
+    /// JSON of another shape is a rejected argument naming the option and the file (exit code 2), not
+    /// a serializer's message about C# types.
+    /// </summary>
+    internal static T LoadSaved<T>(string option, string file, JsonTypeInfo<T> type, string what)
+        where T : class
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(file);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException(Directory.Exists(file) ? $"{option} {file}: a folder, not a saved {what}." : $"{option} {file}: cannot be read ({ex.Message})", ex);
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(text, type) ?? throw new ArgumentException($"{option} {file}: holds null, not a {what}.");
+        }
+        catch (JsonException ex)
+        {
+            string line = ex.LineNumber is { } l ? $"line {l + 1}" : "its end";
+            string where = ex.Path is { Length: > 1 } path ? $"{path}, {line}" : line;
+            throw new ArgumentException($"{option} {file}: not a {what} as --out saves it (it does not fit at {where}).", ex);
         }
     }
 

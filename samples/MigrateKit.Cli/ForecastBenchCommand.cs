@@ -79,9 +79,8 @@ internal sealed class ForecastBenchCommand
 
     private static IReadOnlyList<ForecastRun> Load(string file)
     {
-        ForecastJson saved = JsonSerializer.Deserialize(File.ReadAllText(file), ForecastJsonContext.Default.ForecastJson)
-            ?? throw new FormatException($"--from {file}: the file holds no bench forecast object.");
-        return saved.Runs ?? throw new FormatException($"--from {file}: the object has no \"runs\".");
+        ForecastJson saved = CliInput.LoadSaved("--from", file, ForecastJsonContext.Default.ForecastJson, "bench forecast result");
+        return saved.Runs ?? throw new ArgumentException($"--from {file}: the object has no \"runs\".");
     }
 
     private ForecastMatrix Read(ParseResult p)

@@ -118,8 +118,7 @@ internal static class PlanBenchCommand
 
     private static IReadOnlyList<PlanBenchRun> Load(string file)
     {
-        PlanBenchJson saved = JsonSerializer.Deserialize(File.ReadAllText(file), PlanBenchJsonContext.Default.PlanBenchJson)
-            ?? throw new FormatException($"--from {file}: the file holds no bench plan object.");
-        return saved.Runs ?? throw new FormatException($"--from {file}: the object has no \"runs\".");
+        PlanBenchJson saved = CliInput.LoadSaved("--from", file, PlanBenchJsonContext.Default.PlanBenchJson, "bench plan result");
+        return saved.Runs ?? throw new ArgumentException($"--from {file}: the object has no \"runs\".");
     }
 }

@@ -57,8 +57,7 @@ internal sealed class StrategyBenchCommand
             {
                 try
                 {
-                    StrategyBenchJson saved = JsonSerializer.Deserialize(File.ReadAllText(file), StrategyBenchJsonContext.Default.StrategyBenchJson)
-                        ?? throw new FormatException($"--summarize {file}: the file holds no bench object.");
+                    StrategyBenchJson saved = CliInput.LoadSaved("--summarize", file, StrategyBenchJsonContext.Default.StrategyBenchJson, "bench libvirt-strategies result");
                     return o.Finish(parse, saved.Resummarized());
                 }
                 catch (Exception ex) when (CliInput.EndsACommand(ex) || ex is JsonException)

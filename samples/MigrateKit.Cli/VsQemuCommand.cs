@@ -44,8 +44,7 @@ internal sealed class VsQemuCommand
             {
                 try
                 {
-                    VsQemuJson runs = JsonSerializer.Deserialize(File.ReadAllText(saved), VsQemuJsonContext.Default.VsQemuJson)
-                        ?? throw new FormatException($"--summarize {saved}: the file holds no bench object.");
+                    VsQemuJson runs = CliInput.LoadSaved("--summarize", saved, VsQemuJsonContext.Default.VsQemuJson, "bench vs-qemu result");
                     return o.Finish(parse, runs.Resummarized());
                 }
                 catch (Exception ex) when (CliInput.EndsACommand(ex) || ex is JsonException)

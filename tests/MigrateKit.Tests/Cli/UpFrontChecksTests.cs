@@ -8,6 +8,29 @@ namespace MigrateKit.Tests.Cli;
 public sealed class UpFrontChecksTests
 {
     [TestMethod]
+    [DataRow("bench forecast|--from", "[1, 2]", "not a bench forecast result as --out saves it (it does not fit at line 1).")]
+    [DataRow("bench plan|--from", "{\"runs\": [{\"status\": \"bananas\"}]}", "not a bench plan result as --out saves it (it does not fit at $.runs[0], line 1).")]
+    [DataRow("bench vs-qemu|--summarize", "", "not a bench vs-qemu result as --out saves it (it does not fit at line 1).")]
+    public void ASavedResultOfAnotherShape_IsRefusedNamingTheOption_NotACSharpType(string args, string json, string message)
+    {
+        // It said "The JSON value could not be converted to MigrateKit.Cli.ForecastJson. Path: $ | LineNumber: 0 …".
+        string file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, json);
+            string[] words = args.Split('|');
+            (int exit, string stdout, string stderr) = CliProcess.Run([.. words[0].Split(' '), words[1], file]);
+            Assert.AreEqual(2, exit, $"{stdout}\n{stderr}");
+            StringAssert.Contains(stderr, $"{words[1]} {file}: {message}");
+            Assert.IsFalse(stderr.Contains("MigrateKit.Cli", System.StringComparison.Ordinal), stderr);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [TestMethod]
     [DataRow("libvirt plan|", "DOMAIN is empty: name the running domain to plan.")]
     [DataRow("libvirt plan|web1|--deadline|0s", "--deadline 0s: the deadline must be positive.")]
     [DataRow("libvirt plan|web1|--bandwidth|1KiB/s", "--bandwidth 1KiB/s: a plan needs at least 4KiB/s.")]
@@ -19,6 +42,8 @@ public sealed class UpFrontChecksTests
     [DataRow("bench plan|--vm|host|--out|/nonexistent-mk/x.json", "--out /nonexistent-mk/x.json: the folder /nonexistent-mk does not exist.")]
     [DataRow("report|", "REPORT is empty: name a report saved as JSON, e.g. run.json.")]
     [DataRow("bench stream|--encodings|auto", "--encodings 'auto': use all, delta, compression or none.")]
+    [DataRow("bench forecast|--from|/", "--from /: a folder, not a saved bench forecast result.")]
+    [DataRow("bench plan|--from|/nonexistent-mk.json", "--from /nonexistent-mk.json: cannot be read (")]
     public void AnOptionThatCanOnlyFail_IsRefusedAtOnce(string args, string message)
     {
         // Each ran first and then failed: libvirt plan measured for seconds and then threw a stack
