@@ -105,7 +105,13 @@ internal sealed class ReceiveLimits
     {
         const ulong Cap = 64UL << 30;
         long total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        ulong pages = (ulong)Math.Max(total, 0) / Memory.GuestMemoryLayout.PageSize;
+        if (total <= 0)
+        {
+            // Not known to the runtime (yet): the library's default.
+            return Cap;
+        }
+
+        ulong pages = (ulong)total / Memory.GuestMemoryLayout.PageSize;
         return Math.Clamp(pages * Memory.GuestMemoryLayout.PageSize, Memory.GuestMemoryLayout.PageSize, Cap);
     }
 }

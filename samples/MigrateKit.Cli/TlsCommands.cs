@@ -97,7 +97,7 @@ internal sealed class TlsCommands
         }
         catch (ArgumentException ex)
         {
-            throw new FormatException($"--tls-cert/--tls-key/--tls-ca: {ex.Message}", ex);
+            throw new FormatException($"--tls-cert/--tls-key/--tls-ca: {CliInput.WithoutParameterName(ex)}", ex);
         }
     }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Security.Cryptography;
@@ -95,7 +96,7 @@ public static class MigrationTlsCertificates
         Directory.CreateDirectory(directory);
         var written = new List<string>();
         // Each trial CA has a name of its own, so "not signed by the trusted CA" names two different ones.
-        using X509Certificate2 authority = CreateAuthority($"MigrateKit trial CA {now:yyyy-MM-dd} {Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}", now.AddMinutes(-5), now + lifetime);
+        using X509Certificate2 authority = CreateAuthority(string.Create(CultureInfo.InvariantCulture, $"MigrateKit trial CA {now:yyyy-MM-dd} {Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}"), now.AddMinutes(-5), now + lifetime);
         Write(directory, "ca", authority, written);
         foreach (string side in new[] { "source", "destination" })
         {

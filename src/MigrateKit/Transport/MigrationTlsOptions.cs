@@ -71,6 +71,11 @@ public sealed class MigrationTlsOptions
         ArgumentException.ThrowIfNullOrWhiteSpace(certificatePath);
         ArgumentException.ThrowIfNullOrWhiteSpace(keyPath);
         ArgumentException.ThrowIfNullOrWhiteSpace(authorityPath);
+        // Each file is checked for what it must hold first: a key path that names a certificate was
+        // reported as a certificate that cannot be loaded, blaming the other file.
+        Holds(certificatePath, "-----BEGIN CERTIFICATE-----", "certificate", nameof(certificatePath));
+        Holds(keyPath, "PRIVATE KEY-----", "private key", nameof(keyPath));
+        Holds(authorityPath, "-----BEGIN CERTIFICATE-----", "CA certificate", nameof(authorityPath));
         X509Certificate2 certificate = Load(certificatePath, "certificate", () => X509Certificate2.CreateFromPemFile(certificatePath, keyPath));
         X509Certificate2 authority = Load(authorityPath, "CA certificate", () => X509Certificate2.CreateFromPem(File.ReadAllText(authorityPath)));
         return new MigrationTlsOptions { Certificate = certificate, CertificateAuthority = authority, AllowedNames = allowedNames ?? [] };
@@ -121,6 +126,27 @@ public sealed class MigrationTlsOptions
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider);
+    }
+
+    private static void Holds(string path, string marker, string what, string paramName)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"Cannot read the {what} from '{path}': {ex.Message}", paramName, ex);
+        }
+
+        if (!text.Contains(marker, StringComparison.Ordinal))
+        {
+            string instead = text.Contains("PRIVATE KEY-----", StringComparison.Ordinal) ? ": it holds a private key"
+                : text.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal) ? ": it holds a certificate"
+                : " in PEM form";
+            throw new ArgumentException($"'{path}' holds no {what}{instead}.", paramName);
+        }
     }
 
     private static X509Certificate2 Load(string path, string what, Func<X509Certificate2> load)

@@ -69,6 +69,32 @@ public sealed class MigrationTlsOptionsTests
     }
 
     [TestMethod]
+    public void FromPemFiles_WithFilesSwapped_NamesTheFileAndWhatItHolds()
+    {
+        // A key path naming a certificate was reported as "Cannot load the certificate from 'source.pem'".
+        string dir = Path.Combine(Path.GetTempPath(), $"mk-certs-{Guid.NewGuid():N}");
+        try
+        {
+            MigrationTlsCertificates.WriteTrial(dir, TimeSpan.FromDays(1));
+            string cert = Path.Combine(dir, "source.pem"), key = Path.Combine(dir, "source-key.pem"), ca = Path.Combine(dir, "ca.pem");
+
+            ArgumentException keyIsACertificate = Assert.ThrowsExactly<ArgumentException>(() => MigrationTlsOptions.FromPemFiles(cert, cert, ca));
+            Assert.AreEqual("keyPath", keyIsACertificate.ParamName);
+            StringAssert.StartsWith(keyIsACertificate.Message, $"'{cert}' holds no private key: it holds a certificate.");
+
+            ArgumentException certificateIsAKey = Assert.ThrowsExactly<ArgumentException>(() => MigrationTlsOptions.FromPemFiles(key, key, ca));
+            Assert.AreEqual("certificatePath", certificateIsAKey.ParamName);
+            StringAssert.StartsWith(certificateIsAKey.Message, $"'{key}' holds no certificate: it holds a private key.");
+
+            Assert.AreEqual("authorityPath", Assert.ThrowsExactly<ArgumentException>(() => MigrationTlsOptions.FromPemFiles(cert, key, key)).ParamName);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void WriteTrial_IntoADirectoryWithOneOfItsFiles_WritesNothing_AndNamesTheFile()
     {
         string dir = Directory.CreateTempSubdirectory("mk-certs-").FullName;
