@@ -26,6 +26,13 @@ internal static class CliInput
         where T : struct =>
         Named<T?>(option, () => parse.GetValue(option) is { } text ? parser(text) : null);
 
+    /// <summary>Reads a plan's <c>--deadline</c>: null when not given.</summary>
+    /// <exception cref="FormatException">It is not a duration, or not positive.</exception>
+    internal static TimeSpan? ParseDeadline(ParseResult parse, Option<string?> deadline) =>
+        ParseOptional(parse, deadline, Units.ParseDuration) is not { } limit ? null
+        : limit > TimeSpan.Zero ? limit
+        : throw new FormatException($"--deadline {parse.GetValue(deadline)}: the deadline must be positive.");
+
     private static T Named<T>(Option option, Func<T> parse)
     {
         try

@@ -55,11 +55,7 @@ internal static class LibvirtPlanCommand
                     throw new FormatException($"--max-downtime {parse.GetValue(maxDowntime)}: QEMU takes a limit of at most 2000 s.");
                 }
 
-                limit = parse.GetValue(deadline) is string d ? CliInput.Parse(parse, deadline!, Units.ParseDuration) : null;
-                if (limit <= TimeSpan.Zero)
-                {
-                    throw new FormatException($"--deadline {parse.GetValue(deadline)}: the deadline must be positive.");
-                }
+                limit = CliInput.ParseDeadline(parse, deadline);
 
                 probe = new LibvirtDirtyRateProbeOptions { Mode = LibvirtCommands.ParseMode(parse.GetValue(mode)!) };
             }

@@ -54,16 +54,11 @@ internal static class PlanCommand
             try
             {
                 settings = options.Read(parse);
-                limit = CliInput.ParseOptional(parse, deadline, Units.ParseDuration);
+                limit = CliInput.ParseDeadline(parse, deadline);
                 marks = PlanRun.Marks(CliInput.Parse(parse, observe, Units.ParseDuration));
                 if (settings.Bandwidth is null)
                 {
                     throw new FormatException("--bandwidth: name the bandwidth the migration gets, e.g. 100MiB/s: a plan cannot model an unlimited link.");
-                }
-
-                if (limit <= TimeSpan.Zero)
-                {
-                    throw new FormatException($"--deadline {parse.GetValue(deadline)}: the deadline must be positive.");
                 }
 
                 if (parse.GetValue(options.Report) is { } report && Path.GetExtension(report).ToLowerInvariant() is ".html" or ".htm")

@@ -125,7 +125,7 @@ internal sealed partial class ReceiverSession
     internal TimeSpan EstimateResumeCost()
     {
         TimeSpan cost = Target.EstimateResumeCost();
-        return cost >= TimeSpan.Zero && cost <= MigrationProtocol.MaxDuration
+        return MigrationProtocol.IsWireDuration(cost)
             ? cost
             : throw new InvalidOperationException($"The destination VM's EstimateResumeCost returned {cost}: a resume cost is between zero and {MigrationProtocol.MaxDuration.TotalHours:0} hours.");
     }

@@ -40,6 +40,9 @@ public static class MigrationProtocol
     /// </summary>
     internal static readonly TimeSpan MaxDuration = TimeSpan.FromDays(1);
 
+    /// <summary>Whether a duration may be carried in a frame: zero to <see cref="MaxDuration"/>.</summary>
+    internal static bool IsWireDuration(TimeSpan duration) => duration >= TimeSpan.Zero && duration <= MaxDuration;
+
     /// <summary>The version two peers speak: the newer of the two that both accept.</summary>
     internal static ushort Negotiate(ushort peerVersion) => peerVersion < Version ? peerVersion : Version;
 }

@@ -4,7 +4,7 @@ using System.Text;
 
 namespace MigrateKit.Transport;
 
-/// <summary>The frames of the commit step and sessions: Ready, Commit, Done, Resume, Query and Status.</summary>
+/// <summary>The frames of the commit step and sessions: Ready, Commit, Ack, Done, Resume, Query and Status.</summary>
 public sealed partial class PageStreamWriter
 {
     /// <summary>Bytes of a Hello before its region table: the fixed fields and the session id.</summary>
@@ -28,6 +28,16 @@ public sealed partial class PageStreamWriter
     {
         Begin(FrameType.Commit, 0);
         Commit(0);
+    }
+
+    /// <summary>Appends an <see cref="FrameType.Ack"/> frame: the VM runs on the destination.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The resume duration is negative or over a day.</exception>
+    public void AppendAck(CompletionAck ack)
+    {
+        long ticks = DurationTicks(ack.ResumeDuration, nameof(ack));
+        Span<byte> s = Begin(FrameType.Ack, 8);
+        BinaryPrimitives.WriteInt64LittleEndian(s, ticks);
+        Commit(8);
     }
 
     /// <summary>Appends a <see cref="FrameType.Done"/> frame (version 3): the source has the Ack.</summary>
@@ -118,7 +128,7 @@ public sealed partial class PageStreamWriter
 
     // A reader refuses these (PageStreamReader.Duration); refusing them here names the writer's caller.
     private static long DurationTicks(TimeSpan duration, string name) =>
-        duration >= TimeSpan.Zero && duration <= MigrationProtocol.MaxDuration
+        MigrationProtocol.IsWireDuration(duration)
             ? duration.Ticks
             : throw new ArgumentOutOfRangeException(name, duration, $"A duration on the wire is between zero and {MigrationProtocol.MaxDuration.TotalHours:0} hours.");
 }

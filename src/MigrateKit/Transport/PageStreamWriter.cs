@@ -325,16 +325,6 @@ public sealed partial class PageStreamWriter : IDisposable
         Commit(0);
     }
 
-    /// <summary>Appends an <see cref="FrameType.Ack"/> frame.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The resume duration is negative or over a day.</exception>
-    public void AppendAck(CompletionAck ack)
-    {
-        long ticks = DurationTicks(ack.ResumeDuration, nameof(ack));
-        Span<byte> s = Begin(FrameType.Ack, 8);
-        BinaryPrimitives.WriteInt64LittleEndian(s, ticks);
-        Commit(8);
-    }
-
     /// <summary>Appends an <see cref="FrameType.Error"/> frame; a message over 4096 UTF-8 bytes is cut at a character boundary.</summary>
     public void AppendError(MigrationError error)
     {
